@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* `storekeeper run`: option parsing, --check-config and --config-reference. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storekeeper/cli.h"
+#include "storekeeper/config.h"
+#include "storekeeper/runtime.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: storekeeper run -c STORE.cfg [OPTIONS]\n\n"
+                 "Runs the store runtime: polls the shelf readers, watches the cameras, keeps the\n"
+                 "ledger and publishes events to the broker, until SIGTERM or SIGINT.\n"
+                 "SIGHUP reloads the configuration (kept only when valid).\n\n"
+                 "options:\n"
+                 "  -c, --config FILE     store configuration (libconfig; see docs/config.md)\n"
+                 "  -b, --board NAME      board profile, overriding the file's `board` key\n"
+                 "      --check-config    validate the configuration, print a summary, exit\n"
+                 "      --config-reference print every configuration key (markdown) and exit\n"
+                 "      --duration S      stop by itself after S seconds\n"
+                 "      --record FILE     write every observation to FILE (for `replay`)\n"
+                 "  -h, --help            this help\n\n"
+                 "exit codes: 0 stopped cleanly or configuration valid, 1 failure at run time,\n"
+                 "            2 usage or configuration error (every error is printed)\n");
+}
+
+int sk_cmd_run(int argc, char **argv)
+{
+    enum {
+        OPT_CHECK = 256,
+        OPT_REFERENCE,
+        OPT_DURATION,
+        OPT_RECORD
+    };
+    static const struct option longopts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"board", required_argument, NULL, 'b'},
+            {"check-config", no_argument, NULL, OPT_CHECK},
+            {"config-reference", no_argument, NULL, OPT_REFERENCE},
+            {"duration", required_argument, NULL, OPT_DURATION},
+            {"record", required_argument, NULL, OPT_RECORD},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+    };
+    struct sk_runtime_opts opts = {0};
+    bool check = false;
+    const char *record = NULL;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":c:b:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opts.config_path = optarg;
+            break;
+        case 'b':
+            opts.board = optarg;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_REFERENCE:
+            sk_config_write_reference(stdout);
+            return SK_EXIT_OK;
+        case OPT_DURATION: {
+            char *end;
+            opts.duration_s = strtod(optarg, &end);
+            if (*end || opts.duration_s <= 0 || opts.duration_s > 1e7) {
+                return sk_cli_usage_error("run",
+                                          "--duration: \"%s\" is not a positive number "
+                                          "of seconds",
+                                          optarg);
+            }
+            break;
+        }
+        case OPT_RECORD:
+            record = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return SK_EXIT_OK;
+        case ':':
+            return sk_cli_usage_error("run", "option %s needs a value", argv[optind - 1]);
+        default:
+            return sk_cli_usage_error("run", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return sk_cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+    }
+    if (!opts.config_path) {
+        return sk_cli_usage_error("run", "a store configuration is needed: -c STORE.cfg");
+    }
+    if (record) {
+        return sk_cli_not_built("run", "--record arrives with record and replay (issue 7)");
+    }
+    if (check) {
+        struct sk_diag diag;
+        sk_diag_init(&diag);
+        struct sk_config *cfg = NULL;
+        struct sk_config_opts copts = {.board_override = opts.board};
+        int r = sk_config_load(opts.config_path, &copts, &diag, &cfg);
+        if (r < 0) {
+            sk_diag_print(&diag, stderr);
+            fprintf(stderr, "%zu error(s); configuration not valid\n", diag.n);
+            sk_diag_free(&diag);
+            return SK_EXIT_USAGE;
+        }
+        sk_diag_free(&diag);
+        sk_config_write_summary(cfg, stdout);
+        sk_config_free(cfg);
+        return SK_EXIT_OK;
+    }
+    return sk_runtime_main(&opts);
+}

@@ -1,0 +1,1544 @@
+/* SPDX-License-Identifier: MIT */
+/* Loads the store file and board profile through the key tables, collecting every error. */
+#include "storekeeper/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "config_internal.h"
+#include "sk_build_info.h"
+#include "storekeeper/error.h"
+
+/*
+ * DESIGN
+ * The loader makes one pass over the parsed libconfig tree. Each setting's generic path
+ * ("readers.[].unit") is looked up in the key table; the table says how to check the value
+ * and where to store it. Defaults are written before a struct is filled, so a missing
+ * optional key keeps its default and a missing required key is reported. Cross-references
+ * (a reader's bus, a shelf's zone, duplicate names) are checked in a second pass that uses
+ * the libconfig tree only to find line numbers. All problems are collected, none stops the
+ * pass, so an operator fixes a file in one round.
+ */
+
+#define PATH_BUF 256
+
+/* ---- diagnostics ------------------------------------------------------------------------ */
+
+void sk_diag_init(struct sk_diag *d)
+{
+    memset(d, 0, sizeof(*d));
+}
+
+void sk_diag_free(struct sk_diag *d)
+{
+    if (!d) {
+        return;
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->lines[i]);
+    }
+    free(d->lines);
+    memset(d, 0, sizeof(*d));
+}
+
+void sk_diag_add(struct sk_diag *d, const char *fmt, ...)
+{
+    /* Bounded: a file with thousands of errors is reported by its first 200. */
+    if (!d || d->n >= 200) {
+        return;
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        char **lines = realloc(d->lines, cap * sizeof(*lines));
+        if (!lines) {
+            return;
+        }
+        d->lines = lines;
+        d->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = NULL;
+    if (vasprintf(&line, fmt, ap) >= 0) {
+        d->lines[d->n++] = line;
+    }
+    va_end(ap);
+}
+
+void sk_diag_print(const struct sk_diag *d, FILE *out)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        fprintf(out, "%s\n", d->lines[i]);
+    }
+}
+
+/* Splits "FILE:LINE: ..." into the file part's length and the line (0 when absent). */
+static unsigned long diag_line(const char *msg, size_t *file_len)
+{
+    const char *colon = strchr(msg, ':');
+    *file_len = colon ? (size_t)(colon - msg) : 0;
+    if (!colon || colon[1] < '0' || colon[1] > '9') {
+        return 0;
+    }
+    return strtoul(colon + 1, NULL, 10);
+}
+
+/* Orders messages of the same file by line (stable), so they read in file order. */
+static void diag_sort(struct sk_diag *d, size_t from)
+{
+    for (size_t i = from + 1; i < d->n; i++) {
+        size_t fl;
+        unsigned long line = diag_line(d->lines[i], &fl);
+        size_t j = i;
+        while (j > from) {
+            size_t pfl;
+            unsigned long pline = diag_line(d->lines[j - 1], &pfl);
+            if (pfl != fl || strncmp(d->lines[j - 1], d->lines[i], fl) != 0 || pline <= line) {
+                break;
+            }
+            j--;
+        }
+        if (j != i) {
+            char *m = d->lines[i];
+            memmove(&d->lines[j + 1], &d->lines[j], (i - j) * sizeof(char *));
+            d->lines[j] = m;
+        }
+    }
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+struct loader {
+    const struct sk_cfg_table *table;
+    const char *file; /* as given by the user */
+    struct sk_diag *diag;
+    config_t *cf;
+    int errors;
+};
+
+static void
+report(struct loader *l, const config_setting_t *s, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+report(struct loader *l, const config_setting_t *s, const char *path, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    unsigned line = s ? config_setting_source_line(s) : 0;
+    if (line > 0) {
+        sk_diag_add(l->diag, "%s:%u: %s: %s", l->file, line, path, msg);
+    } else {
+        sk_diag_add(l->diag, "%s: %s: %s", l->file, path, msg);
+    }
+    l->errors++;
+}
+
+static const struct sk_cfg_key *find_key(const struct sk_cfg_table *t, const char *gpath)
+{
+    for (size_t i = 0; i < t->n_keys; i++) {
+        if (strcmp(t->keys[i].path, gpath) == 0) {
+            return &t->keys[i];
+        }
+    }
+    return NULL;
+}
+
+/* Length of the parent part of a generic path ("readers.[].unit" -> "readers.[]"). */
+static size_t parent_len(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? (size_t)(dot - path) : 0;
+}
+
+static bool is_child_of(const char *path, const char *parent)
+{
+    size_t pl = strlen(parent);
+    return parent_len(path) == pl && strncmp(path, parent, pl) == 0;
+}
+
+static const char *last_part(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
+static size_t levenshtein(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) {
+        return SIZE_MAX;
+    }
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++) {
+        prev[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost =
+                    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best) {
+                best = cur[j - 1] + 1;
+            }
+            if (prev[j - 1] + cost < best) {
+                best = prev[j - 1] + cost;
+            }
+            cur[j] = best;
+        }
+        memcpy(prev, cur, sizeof(prev));
+    }
+    return prev[lb];
+}
+
+/* The closest key name under the same parent, or NULL when nothing is close. */
+static const char *suggest(const struct sk_cfg_table *t, const char *gparent, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        if (!is_child_of(t->keys[i].path, gparent)) {
+            continue;
+        }
+        const char *cand = last_part(t->keys[i].path);
+        size_t d = levenshtein(name, cand);
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    size_t limit = strlen(name) / 3;
+    if (limit < 2) {
+        limit = 2;
+    }
+    return best_d <= limit ? best : NULL;
+}
+
+static const char *type_name(int libconfig_type)
+{
+    switch (libconfig_type) {
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a number";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    default:
+        return "nothing";
+    }
+}
+
+static const char *key_type_name(enum sk_cfg_type t)
+{
+    switch (t) {
+    case SK_CFG_STRING:
+        return "a string";
+    case SK_CFG_INT:
+        return "an integer";
+    case SK_CFG_FLOAT:
+        return "a number";
+    case SK_CFG_BOOL:
+        return "true or false";
+    case SK_CFG_ENUM:
+        return "a string";
+    case SK_CFG_GROUP:
+        return "a group { ... }";
+    case SK_CFG_LIST:
+        return "a list ( { ... }, ... )";
+    case SK_CFG_FLOAT_ARRAY:
+        return "an array [ ... ] of numbers";
+    }
+    return "?";
+}
+
+static void choices_text(const struct sk_cfg_key *k, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; k->choices[i]; i++) {
+        const char *c = k->choices[i][0] ? k->choices[i] : "\"\"";
+        int n = snprintf(buf + off, size - off, "%s%s", i ? ", " : "", c);
+        if (n < 0 || (size_t)n >= size - off) {
+            break;
+        }
+        off += (size_t)n;
+    }
+}
+
+/* Stores choice index i of an ENUM key: as text in char fields, as a value in int fields. */
+static void store_enum(const struct sk_cfg_key *k, void *base, size_t i)
+{
+    char *field = (char *)base + k->offset;
+    if (k->size == sizeof(int)) {
+        int v = k->choice_values ? k->choice_values[i] : (int)i;
+        memcpy(field, &v, sizeof(v));
+    } else {
+        snprintf(field, k->size, "%s", k->choices[i]);
+    }
+}
+
+static int find_choice(const struct sk_cfg_key *k, const char *s)
+{
+    for (size_t i = 0; k->choices[i]; i++) {
+        if (strcmp(k->choices[i], s) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Writes a key's default (if it has one) into base. */
+static void apply_default(const struct sk_cfg_key *k, void *base)
+{
+    if (!k->def || !k->def[0]) {
+        return;
+    }
+    char *field = (char *)base + k->offset;
+    switch (k->type) {
+    case SK_CFG_STRING:
+        snprintf(field, k->size, "%s", k->def);
+        break;
+    case SK_CFG_INT: {
+        int v = (int)strtol(k->def, NULL, 10);
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case SK_CFG_FLOAT: {
+        double v = strtod(k->def, NULL);
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case SK_CFG_BOOL: {
+        bool v = strcmp(k->def, "true") == 0;
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case SK_CFG_ENUM: {
+        int i = find_choice(k, k->def);
+        if (i >= 0) {
+            store_enum(k, base, (size_t)i);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Defaults for every scalar key directly under gparent, and under its sub-groups. */
+static void apply_defaults(const struct sk_cfg_table *t, const char *gparent, void *base)
+{
+    size_t pl = strlen(gparent);
+    for (size_t i = 0; i < t->n_keys; i++) {
+        const struct sk_cfg_key *k = &t->keys[i];
+        if (pl && (strncmp(k->path, gparent, pl) != 0 || k->path[pl] != '.')) {
+            continue;
+        }
+        /* Skip keys inside nested lists: those are defaulted per element. */
+        if (strstr(k->path + (pl ? pl + 1 : 0), "[]")) {
+            continue;
+        }
+        apply_default(k, base);
+    }
+}
+
+/* Reports required keys under gparent (and its groups) that are not in setting. */
+static void check_required(struct loader *l,
+                           const config_setting_t *setting,
+                           const char *gparent,
+                           const char *cparent)
+{
+    for (size_t i = 0; i < l->table->n_keys; i++) {
+        const struct sk_cfg_key *k = &l->table->keys[i];
+        if (!is_child_of(k->path, gparent)) {
+            continue;
+        }
+        const char *name = last_part(k->path);
+        const config_setting_t *member = setting ? config_setting_get_member(setting, name) : NULL;
+        char cpath[PATH_BUF];
+        snprintf(cpath, sizeof(cpath), "%s%s%s", cparent, cparent[0] ? "." : "", name);
+        if (member) {
+            continue;
+        }
+        if (k->type == SK_CFG_GROUP) {
+            /* An absent group still has required keys. */
+            check_required(l, NULL, k->path, cpath);
+        } else if (!k->def) {
+            report(l, setting, cpath, "required key is missing");
+        }
+    }
+}
+
+static bool setting_int(const config_setting_t *s, long long *v)
+{
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        *v = config_setting_get_int64(s);
+        return true;
+    }
+    return false;
+}
+
+static bool setting_number(const config_setting_t *s, double *v)
+{
+    long long i;
+    if (setting_int(s, &i)) {
+        *v = (double)i;
+        return true;
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_FLOAT) {
+        *v = config_setting_get_float(s);
+        return true;
+    }
+    return false;
+}
+
+static void load_group(struct loader *l,
+                       const config_setting_t *group,
+                       const char *gprefix,
+                       const char *cprefix,
+                       void *base);
+
+static void load_list(struct loader *l,
+                      const struct sk_cfg_key *k,
+                      const config_setting_t *s,
+                      const char *gpath,
+                      const char *cpath,
+                      void *base)
+{
+    int t = config_setting_type(s);
+    int n = config_setting_length(s);
+    if (t != CONFIG_TYPE_LIST && !(t == CONFIG_TYPE_ARRAY && n == 0)) {
+        report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
+        return;
+    }
+    if (n < k->min || n > k->max) {
+        report(l, s, cpath, "%d entries, allowed %" PRId64 "..%" PRId64, n, k->min, k->max);
+        return;
+    }
+    void *elems = n ? calloc((size_t)n, k->elem_size) : NULL;
+    if (n && !elems) {
+        report(l, s, cpath, "out of memory");
+        return;
+    }
+    memcpy((char *)base + k->offset, &elems, sizeof(elems));
+    size_t count = (size_t)n;
+    memcpy((char *)base + k->count_offset, &count, sizeof(count));
+
+    char gchild[PATH_BUF];
+    snprintf(gchild, sizeof(gchild), "%s.[]", gpath);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char cchild[PATH_BUF];
+        snprintf(cchild, sizeof(cchild), "%s.[%d]", cpath, i);
+        void *ebase = (char *)elems + (size_t)i * k->elem_size;
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+            report(l, e, cchild, "expected a group { ... }, found %s",
+                   type_name(config_setting_type(e)));
+            continue;
+        }
+        apply_defaults(l->table, gchild, ebase);
+        load_group(l, e, gchild, cchild, ebase);
+    }
+}
+
+static void load_float_array(struct loader *l,
+                             const struct sk_cfg_key *k,
+                             const config_setting_t *s,
+                             const char *cpath,
+                             void *base)
+{
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+        report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
+        return;
+    }
+    int n = config_setting_length(s);
+    if (n < k->min || n > k->max) {
+        if (k->min == k->max) {
+            report(l, s, cpath, "%d numbers, expected %" PRId64, n, k->min);
+        } else {
+            report(l, s, cpath, "%d numbers, allowed %" PRId64 "..%" PRId64, n, k->min, k->max);
+        }
+        return;
+    }
+    double *dst = (double *)(void *)((char *)base + k->offset);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        double v;
+        if (!setting_number(e, &v)) {
+            report(l, s, cpath, "element %d: expected a number, found %s", i,
+                   type_name(config_setting_type(e)));
+            return;
+        }
+        if (v < k->fmin || v > k->fmax) {
+            report(l, s, cpath, "element %d: %g is out of range %g..%g", i, v, k->fmin, k->fmax);
+            return;
+        }
+        dst[i] = v;
+    }
+    size_t count = (size_t)n;
+    memcpy((char *)base + k->count_offset, &count, sizeof(count));
+}
+
+static void load_scalar(struct loader *l,
+                        const struct sk_cfg_key *k,
+                        const config_setting_t *s,
+                        const char *cpath,
+                        void *base)
+{
+    char *field = (char *)base + k->offset;
+    int t = config_setting_type(s);
+    switch (k->type) {
+    case SK_CFG_STRING:
+    case SK_CFG_ENUM: {
+        if (t != CONFIG_TYPE_STRING) {
+            report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
+            return;
+        }
+        const char *v = config_setting_get_string(s);
+        if (k->type == SK_CFG_ENUM) {
+            int i = find_choice(k, v);
+            if (i < 0) {
+                char choices[256];
+                choices_text(k, choices, sizeof(choices));
+                report(l, s, cpath, "\"%s\" is not one of: %s", v, choices);
+                return;
+            }
+            store_enum(k, base, (size_t)i);
+            return;
+        }
+        if ((int64_t)strlen(v) > k->max) {
+            report(l, s, cpath, "longer than %" PRId64 " characters", k->max);
+            return;
+        }
+        if (k->check) {
+            char buf[160];
+            const char *problem = k->check(v, buf, sizeof(buf));
+            if (problem) {
+                report(l, s, cpath, "\"%s\": %s", v, problem);
+                return;
+            }
+        }
+        snprintf(field, k->size, "%s", v);
+        return;
+    }
+    case SK_CFG_INT: {
+        long long v;
+        if (!setting_int(s, &v)) {
+            report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
+            return;
+        }
+        if (v < k->min || v > k->max) {
+            report(l, s, cpath, "%lld is out of range %" PRId64 "..%" PRId64, v, k->min, k->max);
+            return;
+        }
+        int iv = (int)v;
+        memcpy(field, &iv, sizeof(iv));
+        return;
+    }
+    case SK_CFG_FLOAT: {
+        double v;
+        if (!setting_number(s, &v)) {
+            report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
+            return;
+        }
+        if (v < k->fmin || v > k->fmax) {
+            report(l, s, cpath, "%g is out of range %g..%g", v, k->fmin, k->fmax);
+            return;
+        }
+        memcpy(field, &v, sizeof(v));
+        return;
+    }
+    case SK_CFG_BOOL: {
+        if (t != CONFIG_TYPE_BOOL) {
+            report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
+            return;
+        }
+        bool v = config_setting_get_bool(s) != 0;
+        memcpy(field, &v, sizeof(v));
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+static void load_group(struct loader *l,
+                       const config_setting_t *group,
+                       const char *gprefix,
+                       const char *cprefix,
+                       void *base)
+{
+    int n = config_setting_length(group);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(s);
+        char gpath[PATH_BUF], cpath[PATH_BUF];
+        snprintf(gpath, sizeof(gpath), "%s%s%s", gprefix, gprefix[0] ? "." : "", name);
+        snprintf(cpath, sizeof(cpath), "%s%s%s", cprefix, cprefix[0] ? "." : "", name);
+        const struct sk_cfg_key *k = find_key(l->table, gpath);
+        if (!k) {
+            const char *hint = suggest(l->table, gprefix, name);
+            if (hint) {
+                report(l, s, cpath, "unknown key (did you mean \"%s\"?)", hint);
+            } else {
+                report(l, s, cpath, "unknown key");
+            }
+            continue;
+        }
+        switch (k->type) {
+        case SK_CFG_GROUP:
+            if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+                report(l, s, cpath, "expected %s, found %s", key_type_name(k->type),
+                       type_name(config_setting_type(s)));
+                continue;
+            }
+            load_group(l, s, gpath, cpath, base);
+            break;
+        case SK_CFG_LIST:
+            load_list(l, k, s, gpath, cpath, base);
+            break;
+        case SK_CFG_FLOAT_ARRAY:
+            load_float_array(l, k, s, cpath, base);
+            break;
+        default:
+            load_scalar(l, k, s, cpath, base);
+            break;
+        }
+    }
+    check_required(l, group, gprefix, cprefix);
+}
+
+/* Frees the lists a table allocated inside base. */
+static void free_lists(const struct sk_cfg_table *t, void *base)
+{
+    for (size_t i = 0; i < t->n_keys; i++) {
+        const struct sk_cfg_key *k = &t->keys[i];
+        if (k->type != SK_CFG_LIST || strstr(k->path, "[]")) {
+            continue; /* nested lists are not used */
+        }
+        void *elems;
+        memcpy(&elems, (char *)base + k->offset, sizeof(elems));
+        free(elems);
+        elems = NULL;
+        memcpy((char *)base + k->offset, &elems, sizeof(elems));
+    }
+}
+
+static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
+{
+    config_init(cf);
+    char dir[SK_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        config_set_include_dir(cf, dir);
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int err = errno;
+        sk_diag_add(d, "%s: cannot open: %s", path, strerror(err));
+        return -err;
+    }
+    /* Size limit: a store file is a few KB; refuse anything absurd before parsing it. */
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > 4 * 1024 * 1024) {
+            sk_diag_add(d, "%s: file is %ld bytes, larger than the 4 MiB limit", path, size);
+            fclose(f);
+            return SK_ECONFIG;
+        }
+        rewind(f);
+    }
+    int ok = config_read(cf, f);
+    fclose(f);
+    if (ok != CONFIG_TRUE) {
+        const char *file = config_error_file(cf) ? config_error_file(cf) : path;
+        sk_diag_add(d, "%s:%d: %s", file, config_error_line(cf), config_error_text(cf));
+        return SK_ECONFIG;
+    }
+    return 0;
+}
+
+static int load_table(
+        const struct sk_cfg_table *t, const char *path, config_t *cf, struct sk_diag *d, void *base)
+{
+    struct loader l = {.table = t, .file = path, .diag = d, .cf = cf};
+    apply_defaults(t, "", base);
+    load_group(&l, config_root_setting(cf), "", "", base);
+    return l.errors ? SK_ECONFIG : 0;
+}
+
+/* ---- checks used by the tables ---------------------------------------------------------- */
+
+const char *sk_cfg_check_name(const char *value, char *buf, size_t size)
+{
+    (void)buf;
+    (void)size;
+    if (!value[0]) {
+        return "must not be empty";
+    }
+    for (const char *p = value; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') {
+            return "may only contain letters, digits, '-', '_' and '.'";
+        }
+    }
+    return NULL;
+}
+
+const char *sk_cfg_check_bus_url(const char *value, char *buf, size_t size)
+{
+    if (strncmp(value, "tcp:", 4) == 0) {
+        const char *host = value + 4;
+        const char *colon = strrchr(host, ':');
+        if (!colon || colon == host) {
+            return "expected tcp:HOST:PORT";
+        }
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port < 1 || port > 65535) {
+            return "port must be 1..65535";
+        }
+        return NULL;
+    }
+    if (strncmp(value, "rtu:", 4) == 0) {
+        char dev[SK_PATH_MAX];
+        long baud;
+        char frame[8];
+        const char *p = value + 4;
+        const char *c1 = strchr(p, ':');
+        if (!c1 || c1 == p || (size_t)(c1 - p) >= sizeof(dev)) {
+            return "expected rtu:DEVICE:BAUD:FRAME, e.g. rtu:/dev/ttyAMA0:115200:8E1";
+        }
+        memcpy(dev, p, (size_t)(c1 - p));
+        dev[c1 - p] = '\0';
+        char *end;
+        baud = strtol(c1 + 1, &end, 10);
+        if (*end != ':') {
+            return "expected rtu:DEVICE:BAUD:FRAME, e.g. rtu:/dev/ttyAMA0:115200:8E1";
+        }
+        static const long bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400};
+        bool known = false;
+        for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++) {
+            known |= bauds[i] == baud;
+        }
+        if (!known) {
+            snprintf(buf, size, "baud %ld is not one of 1200..230400 (standard rates)", baud);
+            return buf;
+        }
+        snprintf(frame, sizeof(frame), "%.7s", end + 1);
+        if (strlen(end + 1) != 3 || (frame[0] != '7' && frame[0] != '8') ||
+            (frame[1] != 'N' && frame[1] != 'E' && frame[1] != 'O') ||
+            (frame[2] != '1' && frame[2] != '2')) {
+            return "frame must be data bits, parity, stop bits: 8E1, 8N1, 8N2, 8O1, 7E1 ...";
+        }
+        return NULL;
+    }
+    return "expected rtu:DEVICE:BAUD:FRAME or tcp:HOST:PORT";
+}
+
+/* ---- semantic checks -------------------------------------------------------------------- */
+
+static const config_setting_t *
+lookup_elem_key(config_t *cf, const char *list, size_t i, const char *key)
+{
+    char path[PATH_BUF];
+    snprintf(path, sizeof(path), "%s.[%zu]%s%s", list, i, key ? "." : "", key ? key : "");
+    const config_setting_t *s = config_lookup(cf, path);
+    if (!s && key) {
+        snprintf(path, sizeof(path), "%s.[%zu]", list, i);
+        s = config_lookup(cf, path);
+    }
+    return s;
+}
+
+#define NAME_AT(arr, i, stride) ((const char *)(arr) + (i) * (stride))
+
+/* Duplicate names in a list: name must be the first field of the element struct. */
+static void
+check_unique(struct loader *l, const char *list, const void *arr, size_t n, size_t stride)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(NAME_AT(arr, i, stride), NAME_AT(arr, j, stride)) == 0) {
+                const config_setting_t *first = lookup_elem_key(l->cf, list, j, "name");
+                char cpath[PATH_BUF];
+                snprintf(cpath, sizeof(cpath), "%s.[%zu].name", list, i);
+                report(l, lookup_elem_key(l->cf, list, i, "name"), cpath,
+                       "duplicate name \"%s\" (first defined at line %u)", NAME_AT(arr, i, stride),
+                       first ? config_setting_source_line(first) : 0);
+                break;
+            }
+        }
+    }
+}
+
+static bool name_in(const void *arr, size_t n, size_t stride, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(NAME_AT(arr, i, stride), name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void names_text(const void *arr, size_t n, size_t stride, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, size, "none defined");
+        return;
+    }
+    for (size_t i = 0; i < n && off < size; i++) {
+        int w = snprintf(buf + off, size - off, "%s%s", i ? ", " : "", NAME_AT(arr, i, stride));
+        if (w < 0) {
+            break;
+        }
+        off += (size_t)w;
+    }
+}
+
+static void check_ref(struct loader *l,
+                      const char *list,
+                      size_t i,
+                      const char *key,
+                      const char *value,
+                      const char *what,
+                      const void *arr,
+                      size_t n,
+                      size_t stride,
+                      const char *plural)
+{
+    if (!value[0] || name_in(arr, n, stride, value)) {
+        return; /* empty: already reported as a missing required key */
+    }
+    char names[200], cpath[PATH_BUF];
+    names_text(arr, n, stride, names, sizeof(names));
+    snprintf(cpath, sizeof(cpath), "%s.[%zu].%s", list, i, key);
+    report(l, lookup_elem_key(l->cf, list, i, key), cpath, "no %s named \"%s\" (%s: %s)", what,
+           value, plural, names);
+}
+
+static const struct sk_presence_preset_cfg builtin_presets[] = {
+        {"fast", 1, 2, 1500},
+        {"standard", 2, 3, 3000},
+        {"slow", 3, 5, 10000},
+};
+
+/* Appends the built-in presets the file did not override, so lookups see one list. */
+static int add_builtin_presets(struct sk_config *cfg)
+{
+    size_t extra = 0;
+    for (size_t b = 0; b < 3; b++) {
+        extra += !name_in(cfg->presence_presets, cfg->n_presence_presets,
+                          sizeof(*cfg->presence_presets), builtin_presets[b].name);
+    }
+    if (!extra) {
+        return 0;
+    }
+    struct sk_presence_preset_cfg *p =
+            realloc(cfg->presence_presets, (cfg->n_presence_presets + extra) * sizeof(*p));
+    if (!p) {
+        return -ENOMEM;
+    }
+    cfg->presence_presets = p;
+    for (size_t b = 0; b < 3; b++) {
+        if (!name_in(p, cfg->n_presence_presets, sizeof(*p), builtin_presets[b].name)) {
+            p[cfg->n_presence_presets++] = builtin_presets[b];
+        }
+    }
+    return 0;
+}
+
+static void
+check_readable(struct loader *l, const struct sk_config *cfg, const char *key, const char *value)
+{
+    if (!value[0]) {
+        return;
+    }
+    char path[SK_PATH_MAX * 2];
+    sk_config_resolve_path(cfg, value, path, sizeof(path));
+    if (access(path, R_OK) != 0) {
+        int err = errno;
+        report(l, config_lookup(l->cf, key), key, "cannot read %s: %s", path, strerror(err));
+    }
+}
+
+static void check_store(struct loader *l, struct sk_config *c)
+{
+    check_unique(l, "buses", c->buses, c->n_buses, sizeof(*c->buses));
+    check_unique(l, "readers", c->readers, c->n_readers, sizeof(*c->readers));
+    check_unique(l, "presence_presets", c->presence_presets, c->n_presence_presets,
+                 sizeof(*c->presence_presets));
+    check_unique(l, "shelves", c->shelves, c->n_shelves, sizeof(*c->shelves));
+    check_unique(l, "cameras", c->cameras, c->n_cameras, sizeof(*c->cameras));
+    check_unique(l, "zones", c->zones, c->n_zones, sizeof(*c->zones));
+    check_unique(l, "lines", c->lines, c->n_lines, sizeof(*c->lines));
+
+    for (size_t i = 0; i < c->n_buses; i++) {
+        const struct sk_bus_cfg *b = &c->buses[i];
+        char cpath[PATH_BUF];
+        if (b->reconnect_min_ms > b->reconnect_max_ms) {
+            snprintf(cpath, sizeof(cpath), "buses.[%zu].reconnect_min_ms", i);
+            report(l, lookup_elem_key(l->cf, "buses", i, "reconnect_min_ms"), cpath,
+                   "%d is larger than reconnect_max_ms (%d)", b->reconnect_min_ms,
+                   b->reconnect_max_ms);
+        }
+        if (strncmp(b->url, "rtu:", 4) == 0 && b->url[4] != '/' && c->board.name[0]) {
+            char port[SK_NAME_MAX];
+            snprintf(port, sizeof(port), "%.*s", (int)strcspn(b->url + 4, ":"), b->url + 4);
+            bool found = false;
+            for (size_t p = 0; p < c->board.n_serial_ports; p++) {
+                found |= strcmp(c->board.serial_ports[p].name, port) == 0;
+            }
+            if (!found) {
+                char names[200];
+                names_text(c->board.serial_ports, c->board.n_serial_ports,
+                           sizeof(*c->board.serial_ports), names, sizeof(names));
+                snprintf(cpath, sizeof(cpath), "buses.[%zu].url", i);
+                report(l, lookup_elem_key(l->cf, "buses", i, "url"), cpath,
+                       "board %s has no serial port \"%s\" (ports: %s; or give a /dev path)",
+                       c->board.name, port, names);
+            }
+        }
+    }
+    for (size_t i = 0; i < c->n_readers; i++) {
+        const struct sk_reader_cfg *r = &c->readers[i];
+        check_ref(l, "readers", i, "bus", r->bus, "bus", c->buses, c->n_buses, sizeof(*c->buses),
+                  "buses");
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->readers[j].bus, r->bus) == 0 && c->readers[j].unit == r->unit) {
+                char cpath[PATH_BUF];
+                snprintf(cpath, sizeof(cpath), "readers.[%zu].unit", i);
+                report(l, lookup_elem_key(l->cf, "readers", i, "unit"), cpath,
+                       "unit %d on bus %s is already used by reader %s", r->unit, r->bus,
+                       c->readers[j].name);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < c->n_presence_presets; i++) {
+        const struct sk_presence_preset_cfg *p = &c->presence_presets[i];
+        if (p->arrive_k > p->arrive_n) {
+            char cpath[PATH_BUF];
+            snprintf(cpath, sizeof(cpath), "presence_presets.[%zu].arrive_k", i);
+            report(l, lookup_elem_key(l->cf, "presence_presets", i, "arrive_k"), cpath,
+                   "%d is larger than arrive_n (%d)", p->arrive_k, p->arrive_n);
+        }
+    }
+    for (size_t i = 0; i < c->n_shelves; i++) {
+        const struct sk_shelf_cfg *s = &c->shelves[i];
+        check_ref(l, "shelves", i, "reader", s->reader, "reader", c->readers, c->n_readers,
+                  sizeof(*c->readers), "readers");
+        if (s->zone[0]) {
+            check_ref(l, "shelves", i, "zone", s->zone, "zone", c->zones, c->n_zones,
+                      sizeof(*c->zones), "zones");
+        }
+        if (!name_in(c->presence_presets, c->n_presence_presets, sizeof(*c->presence_presets),
+                     s->preset) &&
+            !name_in(builtin_presets, 3, sizeof(*builtin_presets), s->preset)) {
+            char cpath[PATH_BUF];
+            snprintf(cpath, sizeof(cpath), "shelves.[%zu].preset", i);
+            report(l, lookup_elem_key(l->cf, "shelves", i, "preset"), cpath,
+                   "no presence preset named \"%s\" (built in: fast, standard, slow)", s->preset);
+        }
+        for (size_t j = 0; j < i; j++) {
+            const struct sk_shelf_cfg *o = &c->shelves[j];
+            if (strcmp(o->reader, s->reader) == 0 &&
+                (o->antenna == s->antenna || o->antenna == 0 || s->antenna == 0)) {
+                char cpath[PATH_BUF];
+                snprintf(cpath, sizeof(cpath), "shelves.[%zu].antenna", i);
+                report(l, lookup_elem_key(l->cf, "shelves", i, "antenna"), cpath,
+                       "reader %s antenna %d already watches shelf %s", s->reader, s->antenna,
+                       o->name);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < c->n_zones; i++) {
+        check_ref(l, "zones", i, "camera", c->zones[i].camera, "camera", c->cameras, c->n_cameras,
+                  sizeof(*c->cameras), "cameras");
+        if (c->zones[i].polygon_len % 2) {
+            char cpath[PATH_BUF];
+            snprintf(cpath, sizeof(cpath), "zones.[%zu].polygon", i);
+            report(l, lookup_elem_key(l->cf, "zones", i, "polygon"), cpath,
+                   "%zu numbers: x, y pairs need an even count", c->zones[i].polygon_len);
+        }
+    }
+    for (size_t i = 0; i < c->n_lines; i++) {
+        check_ref(l, "lines", i, "camera", c->lines[i].camera, "camera", c->cameras, c->n_cameras,
+                  sizeof(*c->cameras), "cameras");
+        const double *p = c->lines[i].points;
+        if (c->lines[i].points_len == 4 && p[0] == p[2] && p[1] == p[3]) {
+            char cpath[PATH_BUF];
+            snprintf(cpath, sizeof(cpath), "lines.[%zu].points", i);
+            report(l, lookup_elem_key(l->cf, "lines", i, "points"), cpath,
+                   "both ends are the same point");
+        }
+    }
+    if (c->core.queue_low_pct >= c->core.queue_high_pct) {
+        report(l, config_lookup(l->cf, "core.queue_low_pct"), "core.queue_low_pct",
+               "%d must be lower than core.queue_high_pct (%d)", c->core.queue_low_pct,
+               c->core.queue_high_pct);
+    }
+    if (c->mqtt.reconnect_min_ms > c->mqtt.reconnect_max_ms) {
+        report(l, config_lookup(l->cf, "mqtt.reconnect_min_ms"), "mqtt.reconnect_min_ms",
+               "%d is larger than mqtt.reconnect_max_ms (%d)", c->mqtt.reconnect_min_ms,
+               c->mqtt.reconnect_max_ms);
+    }
+    if (c->mqtt.cert_file[0] && !c->mqtt.key_file[0]) {
+        report(l, config_lookup(l->cf, "mqtt.cert_file"), "mqtt.cert_file",
+               "a client certificate needs mqtt.key_file");
+    }
+    if ((c->mqtt.ca_file[0] || c->mqtt.cert_file[0]) && !c->mqtt.tls) {
+        report(l, config_lookup(l->cf, "mqtt.ca_file"), "mqtt.tls",
+               "TLS files are set but mqtt.tls is false");
+    }
+    check_readable(l, c, "mqtt.ca_file", c->mqtt.ca_file);
+    check_readable(l, c, "mqtt.cert_file", c->mqtt.cert_file);
+    check_readable(l, c, "mqtt.key_file", c->mqtt.key_file);
+    check_readable(l, c, "mqtt.credentials_file", c->mqtt.credentials_file);
+    check_readable(l, c, "products_file", c->products_file);
+    if (!c->board.name[0]) {
+        return; /* the board did not load: its limits are unknown */
+    }
+    if ((int)c->n_readers > c->board.max_readers) {
+        report(l, config_lookup(l->cf, "readers"), "readers",
+               "%zu readers, board %s polls at most %d", c->n_readers, c->board.name,
+               c->board.max_readers);
+    }
+    if ((int)c->n_cameras > c->board.max_cameras) {
+        report(l, config_lookup(l->cf, "cameras"), "cameras",
+               "%zu cameras, board %s processes at most %d", c->n_cameras, c->board.name,
+               c->board.max_cameras);
+    }
+}
+
+static void check_board(struct loader *l, struct sk_board_cfg *b)
+{
+    check_unique(l, "serial_ports", b->serial_ports, b->n_serial_ports, sizeof(*b->serial_ports));
+}
+
+/* Camera settings left at 0 or empty take the board's defaults. */
+static void resolve_camera_defaults(struct sk_config *c)
+{
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        struct sk_camera_cfg *cam = &c->cameras[i];
+        if (!cam->backend[0]) {
+            snprintf(cam->backend, sizeof(cam->backend), "%s", c->board.camera_backend);
+        }
+        if (!cam->width) {
+            cam->width = c->board.camera_width;
+        }
+        if (!cam->height) {
+            cam->height = c->board.camera_height;
+        }
+        if (!cam->fps) {
+            cam->fps = c->board.camera_fps;
+        }
+    }
+}
+
+/* ---- hashing ---------------------------------------------------------------------------- */
+
+/* Hashes the parsed trees (comments and layout do not change the hash, includes do). */
+static void hash_configs(config_t *store, config_t *board, char out[65])
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    out[0] = '\0';
+    if (!m) {
+        return;
+    }
+    config_write(store, m);
+    fputc('\0', m);
+    config_write(board, m);
+    fclose(m);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1) {
+        for (unsigned i = 0; i < mdlen && i < 32; i++) {
+            snprintf(out + 2 * i, 3, "%02x", md[i]);
+        }
+    }
+    free(buf);
+}
+
+/* ---- data directory and paths ----------------------------------------------------------- */
+
+static bool is_dir(const char *p)
+{
+    return access(p, X_OK) == 0;
+}
+
+const char *sk_data_dir(void)
+{
+    static char found[PATH_MAX + 64];
+    static bool done;
+    if (done) {
+        return found[0] ? found : NULL;
+    }
+    done = true;
+    const char *env = getenv("STOREKEEPER_DATADIR");
+    if (env && env[0]) {
+        snprintf(found, sizeof(found), "%s", env);
+        return found;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            const char *rel[] = {"share/storekeeper", "../share/storekeeper"};
+            for (size_t i = 0; i < 2; i++) {
+                char cand[PATH_MAX + 32];
+                snprintf(cand, sizeof(cand), "%s/%s/boards", exe, rel[i]);
+                if (is_dir(cand)) {
+                    snprintf(found, sizeof(found), "%s/%s", exe, rel[i]);
+                    return found;
+                }
+            }
+        }
+    }
+    char cand[PATH_MAX];
+    snprintf(cand, sizeof(cand), "%s/boards", SK_INSTALL_DATADIR);
+    if (is_dir(cand)) {
+        snprintf(found, sizeof(found), "%s", SK_INSTALL_DATADIR);
+        return found;
+    }
+    return NULL;
+}
+
+void sk_config_resolve_path(const struct sk_config *cfg, const char *path, char *buf, size_t size)
+{
+    if (path[0] == '/' || !cfg->dir[0]) {
+        snprintf(buf, size, "%s", path);
+    } else {
+        snprintf(buf, size, "%s/%s", cfg->dir, path);
+    }
+}
+
+/* Finds the board file: a path when the name has a '/', else DATADIR/boards/NAME.cfg. */
+static int board_file(const char *name,
+                      const char *data_dir,
+                      char *buf,
+                      size_t size,
+                      char *avail,
+                      size_t avail_size)
+{
+    avail[0] = '\0';
+    if (strchr(name, '/')) {
+        snprintf(buf, size, "%s", name);
+        return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+    }
+    if (!data_dir) {
+        snprintf(avail, avail_size, "no boards/ directory found; set STOREKEEPER_DATADIR");
+        return -ENOENT;
+    }
+    int w = snprintf(buf, size, "%s/boards/%s.cfg", data_dir, name);
+    if (w > 0 && (size_t)w < size && access(buf, R_OK) == 0) {
+        return 0;
+    }
+    /* List what exists, for the error message. */
+    char pattern[SK_PATH_MAX + 16];
+    snprintf(pattern, sizeof(pattern), "%s/boards/*.cfg", data_dir);
+    glob_t g;
+    char names[256] = "";
+    size_t off = 0;
+    if (glob(pattern, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+            int wn = snprintf(names + off, sizeof(names) - off, "%s%.*s", off ? ", " : "",
+                              (int)(strlen(base) - 4), base);
+            if (wn < 0 || (size_t)wn >= sizeof(names) - off) {
+                break;
+            }
+            off += (size_t)wn;
+        }
+        globfree(&g);
+    }
+    snprintf(avail, avail_size, "available: %s", off ? names : "none");
+    return -ENOENT;
+}
+
+int sk_board_load(const char *path, struct sk_diag *diag, struct sk_board_cfg *ret_board)
+{
+    config_t cf;
+    struct sk_board_cfg b;
+    memset(&b, 0, sizeof(b));
+    int r = read_file_config(&cf, path, diag);
+    if (r == 0) {
+        r = load_table(&sk_board_table, path, &cf, diag, &b);
+        struct loader l = {.table = &sk_board_table, .file = path, .diag = diag, .cf = &cf};
+        check_board(&l, &b);
+        if (l.errors) {
+            r = SK_ECONFIG;
+        }
+    }
+    config_destroy(&cf);
+    if (r < 0) {
+        free_lists(&sk_board_table, &b);
+        return r;
+    }
+    snprintf(b.path, sizeof(b.path), "%s", path);
+    *ret_board = b;
+    return 0;
+}
+
+void sk_board_free(struct sk_board_cfg *board)
+{
+    if (board) {
+        free_lists(&sk_board_table, board);
+    }
+}
+
+int sk_config_load(const char *store_path,
+                   const struct sk_config_opts *opts,
+                   struct sk_diag *diag,
+                   struct sk_config **ret_cfg)
+{
+    struct sk_config *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return -ENOMEM;
+    }
+    size_t first_diag = diag->n;
+    snprintf(c->path, sizeof(c->path), "%s", store_path);
+    snprintf(c->dir, sizeof(c->dir), "%s", store_path);
+    char *slash = strrchr(c->dir, '/');
+    if (slash) {
+        *slash = '\0';
+    } else {
+        snprintf(c->dir, sizeof(c->dir), ".");
+    }
+
+    config_t scf, bcf;
+    bool have_board = false;
+    int r = read_file_config(&scf, store_path, diag);
+    if (r < 0) {
+        config_destroy(&scf);
+        free(c);
+        return r;
+    }
+    int errors = load_table(&sk_store_table, store_path, &scf, diag, c) < 0;
+
+    /* The board: --board wins over the file's "board" key. */
+    const char *board = opts && opts->board_override ? opts->board_override : c->board_name;
+    if (opts && opts->board_override) {
+        snprintf(c->board_name, sizeof(c->board_name), "%s", opts->board_override);
+    }
+    if (board[0]) {
+        const char *data_dir = opts && opts->data_dir ? opts->data_dir : sk_data_dir();
+        char bpath[SK_PATH_MAX], avail[300];
+        if (board_file(board, data_dir, bpath, sizeof(bpath), avail, sizeof(avail)) < 0) {
+            const config_setting_t *s = config_lookup(&scf, "board");
+            if (s && !(opts && opts->board_override)) {
+                sk_diag_add(diag, "%s:%u: board: no board profile \"%s\" (%s)", store_path,
+                            config_setting_source_line(s), board, avail);
+            } else {
+                sk_diag_add(diag, "--board: no board profile \"%s\" (%s)", board, avail);
+            }
+            errors++;
+        } else {
+            r = read_file_config(&bcf, bpath, diag);
+            have_board = true;
+            if (r < 0) {
+                errors++;
+            } else {
+                struct loader bl = {
+                        .table = &sk_board_table, .file = bpath, .diag = diag, .cf = &bcf};
+                if (load_table(&sk_board_table, bpath, &bcf, diag, &c->board) < 0) {
+                    errors++;
+                }
+                check_board(&bl, &c->board);
+                errors += bl.errors;
+                snprintf(c->board.path, sizeof(c->board.path), "%s", bpath);
+            }
+        }
+    }
+
+    /* Cross-references are checked even after errors, so one run reports everything. */
+    struct loader sl = {.table = &sk_store_table, .file = store_path, .diag = diag, .cf = &scf};
+    check_store(&sl, c);
+    errors += sl.errors;
+    if (!errors) {
+        if (add_builtin_presets(c) < 0) {
+            errors++;
+            sk_diag_add(diag, "%s: out of memory", store_path);
+        }
+        resolve_camera_defaults(c);
+        hash_configs(&scf, &bcf, c->hash);
+    }
+    config_destroy(&scf);
+    if (have_board) {
+        config_destroy(&bcf);
+    }
+    if (errors) {
+        diag_sort(diag, first_diag);
+        sk_config_free(c);
+        return SK_ECONFIG;
+    }
+    *ret_cfg = c;
+    return 0;
+}
+
+void sk_config_free(struct sk_config *cfg)
+{
+    if (!cfg) {
+        return;
+    }
+    free_lists(&sk_store_table, cfg);
+    free_lists(&sk_board_table, &cfg->board);
+    free(cfg);
+}
+
+/* ---- lookups ---------------------------------------------------------------------------- */
+
+#define FIND_BY_NAME(arr, n, name)                     \
+    do {                                               \
+        for (size_t i_ = 0; i_ < (n); i_++) {          \
+            if (strcmp((arr)[i_].name, (name)) == 0) { \
+                return &(arr)[i_];                     \
+            }                                          \
+        }                                              \
+        return NULL;                                   \
+    } while (0)
+
+const struct sk_bus_cfg *sk_config_bus(const struct sk_config *cfg, const char *name)
+{
+    FIND_BY_NAME(cfg->buses, cfg->n_buses, name);
+}
+
+const struct sk_reader_cfg *sk_config_reader(const struct sk_config *cfg, const char *name)
+{
+    FIND_BY_NAME(cfg->readers, cfg->n_readers, name);
+}
+
+const struct sk_camera_cfg *sk_config_camera(const struct sk_config *cfg, const char *name)
+{
+    FIND_BY_NAME(cfg->cameras, cfg->n_cameras, name);
+}
+
+const struct sk_presence_preset_cfg *sk_config_preset(const struct sk_config *cfg, const char *name)
+{
+    FIND_BY_NAME(cfg->presence_presets, cfg->n_presence_presets, name);
+}
+
+/* ---- comparison for reload -------------------------------------------------------------- */
+
+static bool field_equal(const struct sk_cfg_key *k, const void *a, const void *b)
+{
+    const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+    switch (k->type) {
+    case SK_CFG_STRING:
+        return strcmp(fa, fb) == 0;
+    case SK_CFG_ENUM:
+        return k->size == sizeof(int) ? memcmp(fa, fb, sizeof(int)) == 0 : strcmp(fa, fb) == 0;
+    case SK_CFG_FLOAT_ARRAY: {
+        size_t na, nb;
+        memcpy(&na, (const char *)a + k->count_offset, sizeof(na));
+        memcpy(&nb, (const char *)b + k->count_offset, sizeof(nb));
+        return na == nb && memcmp(fa, fb, na * sizeof(double)) == 0;
+    }
+    case SK_CFG_GROUP:
+    case SK_CFG_LIST:
+        return true;
+    default:
+        return memcmp(fa, fb, k->size) == 0;
+    }
+}
+
+static int diff_table(
+        const struct sk_cfg_table *t, const void *a, const void *b, sk_config_diff_cb cb, void *ctx)
+{
+    int hard = 0;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        const struct sk_cfg_key *k = &t->keys[i];
+        if (strstr(k->path, "[]")) {
+            continue; /* handled with their list */
+        }
+        if (k->type != SK_CFG_LIST) {
+            if (!field_equal(k, a, b)) {
+                hard += !k->reloadable;
+                if (cb) {
+                    cb(k->path, k->reloadable, ctx);
+                }
+            }
+            continue;
+        }
+        size_t na, nb;
+        const char *ea, *eb;
+        memcpy(&na, (const char *)a + k->count_offset, sizeof(na));
+        memcpy(&nb, (const char *)b + k->count_offset, sizeof(nb));
+        memcpy(&ea, (const char *)a + k->offset, sizeof(ea));
+        memcpy(&eb, (const char *)b + k->offset, sizeof(eb));
+        if (na != nb) {
+            hard += !k->reloadable;
+            if (cb) {
+                cb(k->path, k->reloadable, ctx);
+            }
+            continue;
+        }
+        char prefix[PATH_BUF];
+        snprintf(prefix, sizeof(prefix), "%s.[]", k->path);
+        for (size_t j = 0; j < t->n_keys; j++) {
+            const struct sk_cfg_key *ek = &t->keys[j];
+            if (!is_child_of(ek->path, prefix)) {
+                continue;
+            }
+            for (size_t e = 0; e < na; e++) {
+                if (!field_equal(ek, ea + e * k->elem_size, eb + e * k->elem_size)) {
+                    hard += !ek->reloadable;
+                    if (cb) {
+                        cb(ek->path, ek->reloadable, ctx);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    return hard;
+}
+
+int sk_config_diff(const struct sk_config *a,
+                   const struct sk_config *b,
+                   sk_config_diff_cb cb,
+                   void *ctx)
+{
+    return diff_table(&sk_store_table, a, b, cb, ctx) +
+           diff_table(&sk_board_table, &a->board, &b->board, cb, ctx);
+}
+
+/* ---- reference and summary -------------------------------------------------------------- */
+
+static void write_key_type(const struct sk_cfg_key *k, FILE *out)
+{
+    switch (k->type) {
+    case SK_CFG_STRING:
+        fprintf(out, "string (≤ %" PRId64 " chars)", k->max);
+        break;
+    case SK_CFG_INT:
+        fprintf(out, "integer %" PRId64 "..%" PRId64 "%s%s", k->min, k->max, k->unit ? " " : "",
+                k->unit ? k->unit : "");
+        break;
+    case SK_CFG_FLOAT:
+        fprintf(out, "number %g..%g%s%s", k->fmin, k->fmax, k->unit ? " " : "",
+                k->unit ? k->unit : "");
+        break;
+    case SK_CFG_BOOL:
+        fprintf(out, "boolean");
+        break;
+    case SK_CFG_ENUM: {
+        char choices[256];
+        choices_text(k, choices, sizeof(choices));
+        fprintf(out, "one of: %s", choices);
+        break;
+    }
+    case SK_CFG_GROUP:
+        fprintf(out, "group");
+        break;
+    case SK_CFG_LIST:
+        fprintf(out, "list of groups, %" PRId64 "..%" PRId64 " entries", k->min, k->max);
+        break;
+    case SK_CFG_FLOAT_ARRAY:
+        if (k->min == k->max) {
+            fprintf(out, "array of %" PRId64 " numbers %g..%g%s%s", k->min, k->fmin, k->fmax,
+                    k->unit ? " " : "", k->unit ? k->unit : "");
+        } else {
+            fprintf(out, "array of %" PRId64 "..%" PRId64 " numbers %g..%g%s%s", k->min, k->max,
+                    k->fmin, k->fmax, k->unit ? " " : "", k->unit ? k->unit : "");
+        }
+        break;
+    }
+}
+
+static void write_table_reference(const struct sk_cfg_table *t, FILE *out)
+{
+    fprintf(out, "| key | type | default | reload | description |\n");
+    fprintf(out, "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < t->n_keys; i++) {
+        const struct sk_cfg_key *k = &t->keys[i];
+        fprintf(out, "| `%s` | ", k->path);
+        write_key_type(k, out);
+        if (!k->def) {
+            fprintf(out, " | *required* | ");
+        } else if (!k->def[0]) {
+            fprintf(out, " | – | ");
+        } else {
+            fprintf(out, " | `%s` | ", k->def);
+        }
+        fprintf(out, "%s | %s |\n", k->reloadable ? "yes" : "restart", k->doc);
+    }
+}
+
+void sk_config_write_reference(FILE *out)
+{
+    fprintf(out, "## Store file keys\n\n");
+    write_table_reference(&sk_store_table, out);
+    fprintf(out, "\n## Board profile keys\n\n");
+    write_table_reference(&sk_board_table, out);
+}
+
+void sk_config_write_summary(const struct sk_config *c, FILE *out)
+{
+    fprintf(out, "configuration OK: %s\n", c->path);
+    fprintf(out, "  store %s, device %s\n", c->store_id, c->device_id);
+    fprintf(out, "  board %s (%s)\n", c->board.name, c->board.path);
+    fprintf(out,
+            "  %zu bus(es), %zu reader(s), %zu shelf(ves), %zu camera(s), %zu zone(s), "
+            "%zu line(s)\n",
+            c->n_buses, c->n_readers, c->n_shelves, c->n_cameras, c->n_zones, c->n_lines);
+    for (size_t i = 0; i < c->n_buses; i++) {
+        size_t n = 0;
+        for (size_t j = 0; j < c->n_readers; j++) {
+            n += strcmp(c->readers[j].bus, c->buses[i].name) == 0;
+        }
+        fprintf(out, "    bus %s: %s, %zu reader(s)\n", c->buses[i].name, c->buses[i].url, n);
+    }
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        fprintf(out, "    camera %s: %s %s %dx%d@%d\n", c->cameras[i].name, c->cameras[i].backend,
+                c->cameras[i].device[0] ? c->cameras[i].device : "(default)", c->cameras[i].width,
+                c->cameras[i].height, c->cameras[i].fps);
+    }
+    if (c->mqtt.enabled) {
+        fprintf(out, "  mqtt %s:%d%s, topics storekeeper/v1/%s/%s/\n", c->mqtt.host, c->mqtt.port,
+                c->mqtt.tls ? " (TLS)" : "", c->store_id, c->device_id);
+    } else {
+        fprintf(out, "  mqtt disabled\n");
+    }
+    char ledger[SK_PATH_MAX * 2];
+    sk_config_resolve_path(c, c->ledger.path, ledger, sizeof(ledger));
+    fprintf(out, "  ledger %s\n", ledger);
+    fprintf(out, "  config hash %s\n", c->hash);
+}

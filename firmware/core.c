@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/* The core state machine. Today: health bookkeeping and counters; fusion grows here. */
+#include "storekeeper/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storekeeper/error.h"
+#include "storekeeper/log.h"
+
+#define MAX_SOURCES 512
+
+struct source_health {
+    char name[SK_NAME_MAX];
+    uint8_t state;
+    bool camera;
+};
+
+struct sk_core {
+    const struct sk_config *cfg;
+    const struct sk_clock *clock;
+    struct sk_core_stats stats;
+    struct source_health sources[MAX_SOURCES];
+    size_t n_sources;
+};
+
+int sk_core_new(const struct sk_config *cfg,
+                const struct sk_clock *clock,
+                struct sk_core **ret_core)
+{
+    struct sk_core *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return -ENOMEM;
+    }
+    c->cfg = cfg;
+    c->clock = clock;
+    c->stats.started_mono_us = sk_clock_mono_us(clock);
+    *ret_core = c;
+    return 0;
+}
+
+void sk_core_free(struct sk_core *core)
+{
+    free(core);
+}
+
+void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg)
+{
+    core->cfg = cfg;
+}
+
+static struct source_health *source(struct sk_core *c, const char *name, bool create)
+{
+    for (size_t i = 0; i < c->n_sources; i++) {
+        if (strcmp(c->sources[i].name, name) == 0) {
+            return &c->sources[i];
+        }
+    }
+    if (!create || c->n_sources == MAX_SOURCES) {
+        return NULL;
+    }
+    struct source_health *s = &c->sources[c->n_sources++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    return s;
+}
+
+static void recount(struct sk_core *c)
+{
+    c->stats.readers_up = c->stats.readers_degraded = c->stats.readers_down = 0;
+    c->stats.cameras_up = c->stats.cameras_degraded = c->stats.cameras_down = 0;
+    for (size_t i = 0; i < c->n_sources; i++) {
+        uint32_t *up = c->sources[i].camera ? &c->stats.cameras_up : &c->stats.readers_up;
+        switch (c->sources[i].state) {
+        case SK_HEALTH_UP:
+            up[0]++;
+            break;
+        case SK_HEALTH_DEGRADED:
+            up[1]++;
+            break;
+        case SK_HEALTH_DOWN:
+            up[2]++;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
+{
+    struct source_health *s = source(c, obs->source, true);
+    if (!s) {
+        return;
+    }
+    const struct sk_obs_health *h = &obs->u.health;
+    if (s->state != h->state) {
+        enum sk_log_level lvl = h->state == SK_HEALTH_UP ? SK_LOG_NOTICE : SK_LOG_WARNING;
+        if (h->reason) {
+            sk_log(lvl, camera ? "camera" : "reader", obs->source, "%s (%s%s%s)",
+                   sk_health_state_name(h->state), sk_health_reason_name(h->reason),
+                   h->detail[0] ? ": " : "", h->detail);
+        } else {
+            sk_log(lvl, camera ? "camera" : "reader", obs->source, "%s",
+                   sk_health_state_name(h->state));
+        }
+    }
+    s->state = h->state;
+    s->camera = camera;
+    recount(c);
+}
+
+int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
+{
+    if (obs->type <= SK_OBS_NONE || obs->type >= SK_OBS_TYPE_COUNT) {
+        sk_log(SK_LOG_WARNING, "core", NULL, "dropping observation of unknown type %u", obs->type);
+        return -EINVAL;
+    }
+    core->stats.handled[obs->type]++;
+    switch (obs->type) {
+    case SK_OBS_READER_HEALTH:
+        handle_health(core, obs, false);
+        break;
+    case SK_OBS_CAMERA_HEALTH:
+        handle_health(core, obs, true);
+        break;
+    default:
+        sk_log(SK_LOG_DEBUG, "core", obs->source[0] ? obs->source : NULL, "%s",
+               sk_obs_type_name(obs->type));
+        break;
+    }
+    return 0;
+}
+
+void sk_core_tick(struct sk_core *core)
+{
+    core->stats.ticks++;
+}
+
+void sk_core_get_stats(const struct sk_core *core, struct sk_core_stats *ret_stats)
+{
+    *ret_stats = core->stats;
+}
+
+int sk_core_source_health(const struct sk_core *core, const char *name)
+{
+    struct source_health *s = source((struct sk_core *)core, name, false);
+    return s ? s->state : SK_HEALTH_UNKNOWN;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* Store configuration and board profile: loading, validation, reload comparison, reference. */
+#ifndef STOREKEEPER_CONFIG_H
+#define STOREKEEPER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storekeeper/log.h"
+#include "storekeeper/obs.h"
+
+/*
+ * Two inputs make one configuration: the store file (what is in this store) and a board
+ * profile from boards/ (what this hardware is). Both are libconfig files. Every key is
+ * declared once in a key table (firmware/config_keys.c) with its type, range, default and
+ * whether a SIGHUP reload may change it; the table drives validation, --check-config and
+ * docs/config.md. Strings are fixed-size fields: their size is the input limit.
+ */
+
+#define SK_PATH_MAX 256
+#define SK_URL_MAX  160
+#define SK_HOST_MAX 128
+#define SK_POLY_MAX 32 /* points in a zone polygon */
+
+/* ---- board profile ---------------------------------------------------------------------- */
+
+struct sk_serial_port_cfg {
+    char name[SK_NAME_MAX];   /* alias used in bus URLs: rtu:rs485-0:115200:8E1 */
+    char device[SK_PATH_MAX]; /* /dev/ttyAMA0 */
+    bool rs485;               /* kernel RS-485 mode (MODBUS_RTU_RS485) */
+    char description[SK_TEXT_MAX];
+};
+
+struct sk_board_cfg {
+    char name[SK_NAME_MAX];
+    char description[SK_TEXT_MAX];
+    struct sk_serial_port_cfg *serial_ports;
+    size_t n_serial_ports;
+    char camera_backend[16]; /* default backend: libcamera, v4l2, file, synthetic */
+    int camera_width, camera_height, camera_fps;
+    int vision_width, vision_height; /* processing size */
+    int vision_max_fps;
+    int max_cameras;
+    int max_readers;
+    char path[SK_PATH_MAX]; /* file it was loaded from */
+};
+
+/* ---- store file ------------------------------------------------------------------------- */
+
+struct sk_bus_cfg {
+    char name[SK_NAME_MAX];
+    char url[SK_URL_MAX]; /* rtu:DEVICE_OR_PORT:BAUD:8E1 | tcp:HOST:PORT */
+    int response_timeout_ms;
+    int byte_timeout_ms;
+    int pause_ms;         /* silence between two requests (turnaround) */
+    int poll_interval_ms; /* cycle of the small trigger blocks */
+    int retries;          /* for reads without side effects only */
+    int reconnect_min_ms, reconnect_max_ms;
+};
+
+struct sk_reader_cfg {
+    char name[SK_NAME_MAX];
+    char bus[SK_NAME_MAX];
+    int unit;                  /* Modbus unit id */
+    char profile[SK_NAME_MAX]; /* file name in drivers/profiles without extension */
+    int role;                  /* enum sk_reader_role */
+    int response_timeout_ms;   /* 0: the bus's value */
+};
+
+enum sk_reader_role {
+    SK_READER_SHELF = 0,
+    SK_READER_EXIT,
+};
+
+struct sk_presence_preset_cfg {
+    char name[SK_NAME_MAX];
+    int arrive_k, arrive_n; /* arrive after seen in k of the last n polls */
+    int hold_ms;            /* depart after unseen this long */
+};
+
+struct sk_shelf_cfg {
+    char name[SK_NAME_MAX];
+    char reader[SK_NAME_MAX];
+    int antenna;              /* 0: every antenna of the reader */
+    char zone[SK_NAME_MAX];   /* camera zone in front of the shelf; may be empty */
+    char preset[SK_NAME_MAX]; /* presence filter preset */
+};
+
+struct sk_camera_cfg {
+    char name[SK_NAME_MAX];
+    char backend[16];         /* empty: the board's default */
+    char device[SK_PATH_MAX]; /* device node, camera id or file, per backend */
+    int width, height, fps;   /* 0: the board's default */
+};
+
+struct sk_zone_cfg {
+    char name[SK_NAME_MAX];
+    char camera[SK_NAME_MAX];
+    double polygon[2 * SK_POLY_MAX]; /* x0,y0,x1,y1,... in processing-size pixels */
+    size_t polygon_len;              /* numbers, not points */
+};
+
+enum sk_line_role {
+    SK_LINE_ENTRY = 0, /* crossing inwards opens a session */
+    SK_LINE_EXIT,      /* crossing outwards closes one */
+    SK_LINE_DOOR,      /* both: one line for a single door */
+    SK_LINE_COUNT,     /* counted in flow figures only */
+};
+
+struct sk_line_cfg {
+    char name[SK_NAME_MAX];
+    char camera[SK_NAME_MAX];
+    int role;         /* enum sk_line_role */
+    double points[4]; /* x1,y1,x2,y2 */
+    size_t points_len;
+    int inside; /* 0: left of x1,y1 -> x2,y2 is inside, 1: right */
+};
+
+struct sk_mqtt_cfg {
+    bool enabled;
+    char host[SK_HOST_MAX];
+    int port;
+    int protocol; /* 0 auto (5 then 3.1.1), 5, 311 */
+    int keepalive_s;
+    char credentials_file[SK_PATH_MAX];
+    bool tls;
+    char ca_file[SK_PATH_MAX];
+    char cert_file[SK_PATH_MAX];
+    char key_file[SK_PATH_MAX];
+    bool tls_insecure; /* skip hostname check: for lab brokers only */
+    int inflight_max;
+    int reconnect_min_ms, reconnect_max_ms;
+    char cloud_identity[SK_NAME_MAX]; /* who may send state-changing commands */
+};
+
+struct sk_ledger_cfg {
+    char path[SK_PATH_MAX];
+    int batch_max;      /* observations per transaction */
+    int batch_delay_ms; /* longest wait to fill a batch */
+    int busy_timeout_ms;
+    int census_interval_s;
+    int outbox_keep_delivered_s;
+    int outbox_keep_delivered_max;
+    int outbox_max_pending;
+};
+
+struct sk_log_cfg {
+    int level;  /* enum sk_log_level */
+    int format; /* enum sk_log_format */
+};
+
+struct sk_core_cfg {
+    int tick_ms;
+    int queue_capacity;
+    int queue_high_pct, queue_low_pct;
+    int status_interval_s;
+    int watchdog_stall_s; /* a loop silent this long stops the systemd watchdog */
+};
+
+struct sk_config {
+    char store_id[SK_NAME_MAX];
+    char device_id[SK_NAME_MAX];
+    char board_name[SK_PATH_MAX]; /* name in boards/ or a path */
+    char products_file[SK_PATH_MAX];
+    struct sk_log_cfg log;
+    struct sk_core_cfg core;
+    struct sk_bus_cfg *buses;
+    size_t n_buses;
+    struct sk_reader_cfg *readers;
+    size_t n_readers;
+    struct sk_presence_preset_cfg *presence_presets;
+    size_t n_presence_presets;
+    struct sk_shelf_cfg *shelves;
+    size_t n_shelves;
+    struct sk_camera_cfg *cameras;
+    size_t n_cameras;
+    struct sk_zone_cfg *zones;
+    size_t n_zones;
+    struct sk_line_cfg *lines;
+    size_t n_lines;
+    struct sk_mqtt_cfg mqtt;
+    struct sk_ledger_cfg ledger;
+
+    struct sk_board_cfg board;
+    char path[SK_PATH_MAX]; /* the store file as given */
+    char dir[SK_PATH_MAX];  /* its directory: relative paths inside resolve from here */
+    char hash[65];          /* SHA-256 (hex) of both files' parsed content */
+};
+
+/* ---- diagnostics ------------------------------------------------------------------------ */
+
+/* Every problem found while loading, in file order: "FILE:LINE: PATH: PROBLEM". */
+struct sk_diag {
+    char **lines;
+    size_t n, cap;
+};
+
+void sk_diag_init(struct sk_diag *d);
+void sk_diag_free(struct sk_diag *d);
+void sk_diag_add(struct sk_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sk_diag_print(const struct sk_diag *d, FILE *out);
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+struct sk_config_opts {
+    const char *board_override; /* --board: name or path; NULL to use the store file's */
+    const char *data_dir;       /* where boards/ and profiles/ live; NULL: sk_data_dir() */
+};
+
+/*
+ * Loads and validates store_path and its board profile. On success returns 0 and an owned
+ * config in *ret_cfg (free with sk_config_free). On failure returns SK_ECONFIG (or -errno)
+ * with every problem in diag, and leaves *ret_cfg untouched.
+ */
+int sk_config_load(const char *store_path,
+                   const struct sk_config_opts *opts,
+                   struct sk_diag *diag,
+                   struct sk_config **ret_cfg);
+void sk_config_free(struct sk_config *cfg);
+
+/* Loads one board profile file (used by tests and `diag`). Same contract as above. */
+int sk_board_load(const char *path, struct sk_diag *diag, struct sk_board_cfg *ret_board);
+void sk_board_free(struct sk_board_cfg *board);
+
+/*
+ * Compares two valid configurations key by key. Calls cb for every key whose value differs
+ * (path is generic, "readers.[].unit"), with reloadable telling whether SIGHUP may change it.
+ * Returns the number of differing keys that are not reloadable.
+ */
+typedef void (*sk_config_diff_cb)(const char *path, bool reloadable, void *ctx);
+int sk_config_diff(const struct sk_config *a,
+                   const struct sk_config *b,
+                   sk_config_diff_cb cb,
+                   void *ctx);
+
+/* Writes the key reference (markdown) that docs/config.md must contain. */
+void sk_config_write_reference(FILE *out);
+
+/* Writes the human summary printed by --check-config. */
+void sk_config_write_summary(const struct sk_config *cfg, FILE *out);
+
+/* Resolves a path from the config against cfg->dir (absolute paths pass through). */
+void sk_config_resolve_path(const struct sk_config *cfg, const char *path, char *buf, size_t size);
+
+/* Lookups by name; NULL when absent. */
+const struct sk_bus_cfg *sk_config_bus(const struct sk_config *cfg, const char *name);
+const struct sk_reader_cfg *sk_config_reader(const struct sk_config *cfg, const char *name);
+const struct sk_camera_cfg *sk_config_camera(const struct sk_config *cfg, const char *name);
+const struct sk_presence_preset_cfg *sk_config_preset(const struct sk_config *cfg,
+                                                      const char *name);
+
+/* Directory holding boards/ and profiles/: $STOREKEEPER_DATADIR, then next to the executable
+ * (build tree: <exe dir>/share/storekeeper, installed: <exe dir>/../share/storekeeper), then
+ * the install prefix. Returns a static string, or NULL when none exists. */
+const char *sk_data_dir(void);
+
+#endif

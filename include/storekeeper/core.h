@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* The core state machine: the only owner of domain state, driven by observations and ticks. */
+#ifndef STOREKEEPER_CORE_H
+#define STOREKEEPER_CORE_H
+
+#include <stdint.h>
+
+#include "storekeeper/clock.h"
+#include "storekeeper/config.h"
+#include "storekeeper/obs.h"
+
+/*
+ * The core is a plain state machine: sk_core_handle() for each observation and sk_core_tick()
+ * for the passage of time. It does no I/O of its own besides the ledger and never blocks on
+ * producers, so tests drive it synchronously with a manual clock and `replay` feeds it a
+ * recorded observation log with the recorded times.
+ */
+struct sk_core;
+
+struct sk_core_stats {
+    uint64_t handled[SK_OBS_TYPE_COUNT]; /* observations by type */
+    uint64_t ticks;
+    int64_t started_mono_us;
+    uint32_t readers_up, readers_degraded, readers_down;
+    uint32_t cameras_up, cameras_degraded, cameras_down;
+};
+
+/* cfg and clock are borrowed and must outlive the core (see sk_core_set_config). */
+int sk_core_new(const struct sk_config *cfg,
+                const struct sk_clock *clock,
+                struct sk_core **ret_core);
+void sk_core_free(struct sk_core *core);
+
+/* Handles one observation. The caller keeps ownership of obs. Returns 0 or a negative error
+ * for an observation that could not be applied (logged; the core keeps running). */
+int sk_core_handle(struct sk_core *core, const struct sk_obs *obs);
+/* Applies time-driven rules at the clock's current time. */
+void sk_core_tick(struct sk_core *core);
+/* Switches to a reloaded configuration (borrowed); the old one may be freed afterwards. */
+void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg);
+void sk_core_get_stats(const struct sk_core *core, struct sk_core_stats *ret_stats);
+/* Last known health of a reader or camera; SK_HEALTH_UNKNOWN before the first report. */
+int sk_core_source_health(const struct sk_core *core, const char *source);
+
+#endif

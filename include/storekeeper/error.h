@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Error codes shared by every module: negative errno values plus storekeeper's own ranges. */
+#ifndef STOREKEEPER_ERROR_H
+#define STOREKEEPER_ERROR_H
+
+/*
+ * Functions that can fail return int: 0 (or a count) on success, a negative value on failure.
+ * Values -1..-999 are negated errno codes (-ENOMEM, -ETIMEDOUT, ...). Domain errors live in
+ * their own ranges below, one range per module, so sk_strerror() can describe both.
+ */
+enum sk_error {
+    /* config and profiles: -1000.. */
+    SK_ECONFIG = -1000,   /* configuration file invalid (details in the diagnostics) */
+    SK_EPROFILE = -1001,  /* reader profile invalid */
+    SK_ENOTBUILT = -1002, /* a feature that this build or version does not provide */
+    /* Modbus: -1100.. ; a Modbus exception code E is reported as SK_EMODBUS_EXC_BASE - E */
+    SK_EMODBUS = -1100,          /* Modbus transport failure (framing, CRC, connection) */
+    SK_EMODBUS_EXC_BASE = -1110, /* -1111 .. -1365: Modbus exception 1..255 */
+    SK_EMODBUS_BADREPLY = -1400, /* reply decoded but violates the reader profile */
+    /* ledger: -1500.. */
+    SK_ELEDGER = -1500,         /* SQLite error not covered below */
+    SK_ELEDGER_SCHEMA = -1501,  /* file is not a storekeeper ledger, or a newer schema */
+    SK_ELEDGER_CORRUPT = -1502, /* quick_check failed */
+    SK_ELEDGER_FULL = -1503,    /* disk or database full */
+    SK_ELEDGER_CHAIN = -1504,   /* hash chain broken */
+    /* MQTT: -1600.. */
+    SK_EMQTT = -1600,         /* libmosquitto error not covered below */
+    SK_EMQTT_AUTH = -1601,    /* broker refused credentials */
+    SK_EMQTT_TLS = -1602,     /* TLS handshake or certificate failure */
+    SK_EMQTT_REFUSED = -1603, /* connection refused by broker */
+    SK_EMQTT_COMMAND = -1604, /* malformed or invalid command */
+    /* vision and cameras: -1700.. */
+    SK_ECAMERA = -1700, /* camera backend failure */
+    SK_EVISION = -1701, /* vision pipeline failure (OpenCV exception) */
+    /* simulator and scenarios: -1800.. */
+    SK_ESCENARIO = -1800, /* scenario file invalid */
+    /* queue: -1900.. */
+    SK_EQUEUE_FULL = -1900,   /* bounded queue is at capacity */
+    SK_EQUEUE_CLOSED = -1901, /* queue was closed for shutdown */
+};
+
+/* True when err encodes a Modbus exception; sk_modbus_exception() returns its code. */
+static inline int sk_is_modbus_exception(int err)
+{
+    return err <= SK_EMODBUS_EXC_BASE - 1 && err >= SK_EMODBUS_EXC_BASE - 255;
+}
+
+static inline int sk_modbus_exception(int err)
+{
+    return SK_EMODBUS_EXC_BASE - err;
+}
+
+/* Describes err (negative errno or enum sk_error). Returns a static string; thread-safe. */
+const char *sk_strerror(int err);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* Observations: the immutable facts producers hand to the core thread. */
+#ifndef STOREKEEPER_OBS_H
+#define STOREKEEPER_OBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Producers (bus threads, camera threads, MQTT callbacks) never touch domain state; each
+ * fact they learn becomes one struct sk_obs pushed onto the core queue. An observation is a
+ * fixed-size value, copied into and out of the queue, except for the optional blob (MQTT
+ * command payloads), which the observation owns and sk_obs_release() frees.
+ */
+
+#define SK_NAME_MAX 32 /* names from the config: readers, shelves, cameras, zones (with NUL) */
+#define SK_EPC_MAX  62 /* 496 bits: the longest EPC a PC word can announce (31 words) */
+#define SK_TEXT_MAX 96 /* short human-readable detail (health reasons) */
+
+enum sk_obs_type {
+    SK_OBS_NONE = 0,
+    SK_OBS_TAG_ARRIVED,   /* presence filter: tag now present at (reader, antenna) */
+    SK_OBS_TAG_DEPARTED,  /* presence filter: tag gone from (reader, antenna) */
+    SK_OBS_READER_HEALTH, /* reader changed state up/degraded/down */
+    SK_OBS_TRACK_NEW,     /* camera: an anonymous track started */
+    SK_OBS_TRACK_LOST,    /* camera: a track ended */
+    SK_OBS_ZONE_ENTER,    /* camera: track entered a zone */
+    SK_OBS_ZONE_LEAVE,    /* camera: track left a zone */
+    SK_OBS_LINE_CROSS,    /* camera: track crossed a directional line */
+    SK_OBS_FLOW,          /* camera: periodic flow figures */
+    SK_OBS_CAMERA_HEALTH, /* camera changed state */
+    SK_OBS_MQTT_COMMAND,  /* validated-size command from .../cmd/<name> */
+    SK_OBS_MQTT_LINK,     /* MQTT connection state or delivery acknowledgement */
+    SK_OBS_TIMER,         /* a tick, recorded so replay reproduces time-driven decisions */
+    SK_OBS_TYPE_COUNT
+};
+
+enum sk_health_state {
+    SK_HEALTH_UNKNOWN = 0,
+    SK_HEALTH_UP,
+    SK_HEALTH_DEGRADED,
+    SK_HEALTH_DOWN,
+};
+
+enum sk_health_reason {
+    SK_REASON_NONE = 0,
+    SK_REASON_TIMEOUT,      /* no reply within the response timeout */
+    SK_REASON_EXCEPTION,    /* Modbus exception replies */
+    SK_REASON_CRC,          /* CRC or framing errors */
+    SK_REASON_READ_RATE,    /* reader answers but reads far fewer tags than before */
+    SK_REASON_DISCONNECTED, /* connection lost or device missing */
+    SK_REASON_BAD_REPLY,    /* replies that violate the profile */
+    SK_REASON_NO_FRAMES,    /* camera delivers no frames */
+    SK_REASON_BLACK_FRAMES, /* camera delivers frames without content */
+    SK_REASON_OVERLOAD,     /* queue or processing budget exceeded, data dropped */
+};
+
+enum sk_line_dir {
+    SK_LINE_IN = 1,  /* crossed towards the line's inside */
+    SK_LINE_OUT = 2, /* crossed towards the outside */
+};
+
+enum sk_mqtt_link_event {
+    SK_MQTT_CONNECTED = 1,
+    SK_MQTT_DISCONNECTED,
+    SK_MQTT_PUBACK, /* mid acknowledged by the broker */
+    SK_MQTT_CONNECT_FAILED,
+};
+
+struct sk_obs_tag {
+    uint8_t antenna;
+    uint8_t epc_len;   /* bytes in epc */
+    int16_t rssi_cdbm; /* centi-dBm; INT16_MIN when the reader reports none */
+    uint8_t epc[SK_EPC_MAX];
+    uint32_t reads; /* reads that supported this transition */
+};
+
+struct sk_obs_health {
+    uint8_t state;            /* enum sk_health_state */
+    uint8_t reason;           /* enum sk_health_reason */
+    uint32_t errors;          /* errors since the previous health observation */
+    uint32_t rtt_us;          /* last round-trip time, 0 if unknown */
+    char detail[SK_TEXT_MAX]; /* e.g. "exception 4 from unit 3" */
+};
+
+struct sk_obs_track {
+    uint32_t track_id;      /* anonymous, short-lived, unique per camera while it runs */
+    float x, y;             /* position in image coordinates (processing size) */
+    char zone[SK_NAME_MAX]; /* zone or line name for ZONE_* and LINE_CROSS */
+    uint8_t dir;            /* enum sk_line_dir for LINE_CROSS */
+};
+
+struct sk_obs_flow {
+    uint32_t entries, exits; /* since the previous flow observation */
+    uint32_t occupancy;      /* tracks currently in view */
+    float fps;
+    uint32_t dropped; /* frames dropped since the previous flow observation */
+};
+
+struct sk_obs_command {
+    char name[SK_NAME_MAX]; /* command name from the topic */
+    char *payload;          /* owned, NUL-terminated; NULL when empty */
+    size_t payload_len;
+    char *response_topic; /* owned, may be NULL */
+    uint8_t *correlation; /* owned, may be NULL */
+    size_t correlation_len;
+};
+
+struct sk_obs_mqtt {
+    uint8_t event;   /* enum sk_mqtt_link_event */
+    int mid;         /* message id for PUBACK */
+    int reason_code; /* MQTT reason / libmosquitto rc */
+};
+
+struct sk_obs {
+    uint16_t type;            /* enum sk_obs_type */
+    int64_t mono_us;          /* when the producer observed it (CLOCK_MONOTONIC) */
+    int64_t wall_us;          /* the same moment on the wall clock, for records */
+    char source[SK_NAME_MAX]; /* reader or camera name, empty for MQTT/timer */
+
+    union {
+        struct sk_obs_tag tag;
+        struct sk_obs_health health;
+        struct sk_obs_track track;
+        struct sk_obs_flow flow;
+        struct sk_obs_command command;
+        struct sk_obs_mqtt mqtt;
+    } u;
+};
+
+/* Frees what the observation owns (command payloads) and clears those pointers. */
+void sk_obs_release(struct sk_obs *obs);
+
+/* Static names: "tag_arrived", "up", "timeout", ... ; "unknown" for out-of-range values. */
+const char *sk_obs_type_name(int type);
+const char *sk_health_state_name(int state);
+const char *sk_health_reason_name(int reason);
+
+/* Copies src into a SK_NAME_MAX field, truncating; always NUL-terminates. */
+void sk_obs_set_source(struct sk_obs *obs, const char *src);
+
+#endif

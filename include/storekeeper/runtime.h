@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* `storekeeper run`: wires config, queue, core, loop, signals and the producer services. */
+#ifndef STOREKEEPER_RUNTIME_H
+#define STOREKEEPER_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "storekeeper/config.h"
+#include "storekeeper/core.h"
+#include "storekeeper/loop.h"
+#include "storekeeper/queue.h"
+
+struct sk_runtime;
+
+struct sk_runtime_opts {
+    const char *config_path;
+    const char *board; /* --board override, or NULL */
+    double duration_s; /* stop after this long; 0: run until signalled */
+};
+
+/* Runs the daemon until SIGTERM/SIGINT or the duration ends. Returns the process exit code
+ * (0 clean stop, 1 run-time failure, 2 configuration error). Signals SIGINT, SIGTERM and
+ * SIGHUP must be blocked in every thread before this is called (sk_block_signals()). */
+int sk_runtime_main(const struct sk_runtime_opts *opts);
+
+/* Blocks the signals the core handles through signalfd; call first thing in main(). */
+void sk_block_signals(void);
+
+/*
+ * A service is a producer or consumer around the core (bus threads, cameras, MQTT link).
+ * start runs on the core thread after the queue and loop exist; stop is called in reverse
+ * order at shutdown; reload (optional) gets a validated new config before the core does.
+ */
+struct sk_service {
+    const char *name;
+    int (*start)(struct sk_runtime *rt, void **ret_state);
+    void (*stop)(void *state);
+    int (*reload)(void *state, const struct sk_config *new_cfg);
+};
+
+/* Accessors for services. All borrowed; valid while the runtime runs. */
+const struct sk_config *sk_runtime_config(struct sk_runtime *rt);
+struct sk_queue *sk_runtime_queue(struct sk_runtime *rt);
+struct sk_loop *sk_runtime_loop(struct sk_runtime *rt);
+struct sk_core *sk_runtime_core(struct sk_runtime *rt);
+const struct sk_clock *sk_runtime_clock(struct sk_runtime *rt);
+
+#endif
