@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The whole test suite: installs what is missing, builds with warnings as errors, runs every
+# test, runs them again under AddressSanitizer + UndefinedBehaviorSanitizer, runs the threaded
+# tests under ThreadSanitizer, and checks formatting.   scripts/test.sh
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+scripts/install-deps.sh --test
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format (clang-format --dry-run)"
+files=$(git ls-files '*.c' '*.h' '*.cpp' 2>/dev/null || find firmware drivers vision sim tests include -name '*.[ch]' -o -name '*.cpp')
+# shellcheck disable=SC2086
+clang-format --dry-run -Werror $files
+
+step "build (dev preset, -Werror)"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$jobs"
+
+step "tests"
+ctest --preset dev -j "$jobs"
+
+step "build (asan preset: AddressSanitizer + UndefinedBehaviorSanitizer)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs"
+
+step "tests under ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset asan -j "$jobs"
+
+step "build (tsan preset)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs"
+
+step "threaded tests under ThreadSanitizer"
+TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan -j "$jobs" -L threads
+
+step "all tests passed"
