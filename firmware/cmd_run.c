@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "services.h"
 #include "storekeeper/cli.h"
 #include "storekeeper/config.h"
 #include "storekeeper/runtime.h"
@@ -45,7 +46,7 @@ int sk_cmd_run(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
-    struct sk_runtime_opts opts = {0};
+    struct sk_runtime_opts opts = {.services = sk_services};
     bool check = false;
     const char *record = NULL;
     opterr = 0;

@@ -30,11 +30,7 @@
  * config whose changes are all reloadable replaces the running one.
  */
 
-/* Producer services, in start order. Each issue that adds a producer adds a row. */
-static const struct sk_service *const services[] = {
-        NULL,
-};
-
+#define SK_MAX_SERVICES    16
 #define MAX_DRAIN_PER_WAKE 256 /* observations handled before the loop looks at other fds */
 
 struct sk_runtime {
@@ -46,7 +42,8 @@ struct sk_runtime {
     const struct sk_clock *clock;
     struct sk_heartbeat *hb;
     int sigfd;
-    void *service_state[sizeof(services) / sizeof(services[0])];
+    const struct sk_service *const *services;
+    void *service_state[SK_MAX_SERVICES];
     size_t n_started;
     int exit_code;
     int64_t watchdog_usec;
@@ -233,9 +230,9 @@ static void reload(struct sk_runtime *rt)
         return;
     }
     for (size_t i = 0; i < rt->n_started; i++) {
-        if (services[i]->reload && services[i]->reload(rt->service_state[i], next) < 0) {
+        if (rt->services[i]->reload && rt->services[i]->reload(rt->service_state[i], next) < 0) {
             sk_log(SK_LOG_WARNING, "config", NULL, "reload: service %s kept its settings",
-                   services[i]->name);
+                   rt->services[i]->name);
         }
     }
     sk_core_set_config(rt->core, next);
@@ -328,10 +325,10 @@ static int setup(struct sk_runtime *rt)
 
 static int start_services(struct sk_runtime *rt)
 {
-    for (size_t i = 0; services[i]; i++) {
-        int r = services[i]->start(rt, &rt->service_state[i]);
+    for (size_t i = 0; rt->services[i] && i < SK_MAX_SERVICES; i++) {
+        int r = rt->services[i]->start(rt, &rt->service_state[i]);
         if (r < 0) {
-            sk_log(SK_LOG_ERR, services[i]->name, NULL, "cannot start: %s", sk_strerror(r));
+            sk_log(SK_LOG_ERR, rt->services[i]->name, NULL, "cannot start: %s", sk_strerror(r));
             return r;
         }
         rt->n_started = i + 1;
@@ -343,7 +340,7 @@ static void stop_services(struct sk_runtime *rt)
 {
     while (rt->n_started > 0) {
         size_t i = --rt->n_started;
-        services[i]->stop(rt->service_state[i]);
+        rt->services[i]->stop(rt->service_state[i]);
         rt->service_state[i] = NULL;
     }
 }
@@ -369,7 +366,11 @@ static void teardown(struct sk_runtime *rt)
 
 int sk_runtime_main(const struct sk_runtime_opts *opts)
 {
-    struct sk_runtime rt = {.opts = opts, .sigfd = -1, .clock = sk_clock_system()};
+    static const struct sk_service *const none[] = {NULL};
+    struct sk_runtime rt = {.opts = opts,
+                            .sigfd = -1,
+                            .clock = sk_clock_system(),
+                            .services = opts->services ? opts->services : none};
     struct sk_diag diag;
     sk_diag_init(&diag);
     struct sk_config_opts copts = {.board_override = opts->board};

@@ -11,11 +11,14 @@
 #include "storekeeper/queue.h"
 
 struct sk_runtime;
+struct sk_service;
 
 struct sk_runtime_opts {
     const char *config_path;
     const char *board; /* --board override, or NULL */
     double duration_s; /* stop after this long; 0: run until signalled */
+    /* Services in start order, NULL-terminated (the executable's firmware/services.c). */
+    const struct sk_service *const *services;
 };
 
 /* Runs the daemon until SIGTERM/SIGINT or the duration ends. Returns the process exit code
