@@ -19,6 +19,7 @@ struct source_health {
 
 struct sk_core {
     const struct sk_config *cfg;
+    struct sk_tagset *present;
     const struct sk_clock *clock;
     struct sk_core_stats stats;
     struct source_health sources[MAX_SOURCES];
@@ -35,6 +36,12 @@ int sk_core_new(const struct sk_config *cfg,
     }
     c->cfg = cfg;
     c->clock = clock;
+    size_t max = cfg->core.max_present_tags > 0 ? (size_t)cfg->core.max_present_tags : 200000;
+    int r = sk_tagset_new(max, &c->present);
+    if (r < 0) {
+        free(c);
+        return r;
+    }
     c->stats.started_mono_us = sk_clock_mono_us(clock);
     *ret_core = c;
     return 0;
@@ -42,7 +49,33 @@ int sk_core_new(const struct sk_config *cfg,
 
 void sk_core_free(struct sk_core *core)
 {
-    free(core);
+    if (core) {
+        sk_tagset_free(core->present);
+        free(core);
+    }
+}
+
+struct sk_tagset *sk_core_present(struct sk_core *core)
+{
+    return core->present;
+}
+
+static void handle_tag(struct sk_core *c, const struct sk_obs *obs)
+{
+    struct sk_tag_key k;
+    sk_tag_key_set(&k, obs->source, obs->u.tag.antenna, obs->u.tag.epc, obs->u.tag.epc_len);
+    if (obs->type == SK_OBS_TAG_DEPARTED) {
+        sk_tagset_remove(c->present, &k);
+        return;
+    }
+    if (sk_tagset_add(c->present, &k, obs->wall_us) == -ENOSPC) {
+        if (c->stats.present_overflow++ == 0) {
+            sk_log(SK_LOG_ERR, "core", NULL,
+                   "present-tag set is full (core.max_present_tags = %zu); arrivals are no "
+                   "longer tracked",
+                   sk_tagset_count(c->present));
+        }
+    }
 }
 
 void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg)
@@ -119,6 +152,10 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
     }
     core->stats.handled[obs->type]++;
     switch (obs->type) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED:
+        handle_tag(core, obs);
+        break;
     case SK_OBS_READER_HEALTH:
         handle_health(core, obs, false);
         break;

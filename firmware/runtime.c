@@ -97,7 +97,14 @@ static void drain_queue(struct sk_runtime *rt, size_t max)
 {
     struct sk_obs obs;
     for (size_t i = 0; i < max && sk_queue_pop(rt->queue, &obs) == 1; i++) {
-        sk_core_handle(rt->core, &obs);
+        bool consumed = false;
+        for (size_t s = 0; s < rt->n_started && !consumed; s++) {
+            const struct sk_service *svc = rt->services[s];
+            consumed = svc->handle && svc->handle(rt->service_state[s], &obs) == 1;
+        }
+        if (!consumed) {
+            sk_core_handle(rt->core, &obs);
+        }
         sk_obs_release(&obs);
     }
 }

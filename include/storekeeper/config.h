@@ -157,6 +157,7 @@ struct sk_core_cfg {
     int queue_high_pct, queue_low_pct;
     int status_interval_s;
     int watchdog_stall_s; /* a loop silent this long stops the systemd watchdog */
+    int max_present_tags; /* bound of the core's present-tag set */
 };
 
 struct sk_config {

@@ -8,6 +8,7 @@
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
 #include "storekeeper/obs.h"
+#include "storekeeper/tagset.h"
 
 /*
  * The core is a plain state machine: sk_core_handle() for each observation and sk_core_tick()
@@ -23,6 +24,7 @@ struct sk_core_stats {
     int64_t started_mono_us;
     uint32_t readers_up, readers_degraded, readers_down;
     uint32_t cameras_up, cameras_degraded, cameras_down;
+    uint64_t present_overflow; /* arrivals not recorded: the present set was full */
 };
 
 /* cfg and clock are borrowed and must outlive the core (see sk_core_set_config). */
@@ -39,6 +41,13 @@ void sk_core_tick(struct sk_core *core);
 /* Switches to a reloaded configuration (borrowed); the old one may be freed afterwards. */
 void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg);
 void sk_core_get_stats(const struct sk_core *core, struct sk_core_stats *ret_stats);
+/*
+ * The tags the core holds as present at each (reader, antenna), from the arrivals and
+ * departures it has handled. Owned by the core; use on the core thread only. Bus services
+ * seed their presence filters from it at start, so a restart produces neither a burst of
+ * false arrivals nor lost departures; the ledger keeps it durable across restarts.
+ */
+struct sk_tagset *sk_core_present(struct sk_core *core);
 /* Last known health of a reader or camera; SK_HEALTH_UNKNOWN before the first report. */
 int sk_core_source_health(const struct sk_core *core, const char *source);
 

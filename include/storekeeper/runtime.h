@@ -38,7 +38,12 @@ struct sk_service {
     const char *name;
     int (*start)(struct sk_runtime *rt, void **ret_state);
     void (*stop)(void *state);
+    /* Optional: a validated new config, before the core gets it. Negative: kept old settings. */
     int (*reload)(void *state, const struct sk_config *new_cfg);
+    /* Optional: sees every observation on the core thread before the core does. Returns 1
+     * when the observation was the service's own (e.g. MQTT PUBACKs) and the core must not
+     * see it, 0 to pass it on. */
+    int (*handle)(void *state, const struct sk_obs *obs);
 };
 
 /* Accessors for services. All borrowed; valid while the runtime runs. */

@@ -68,6 +68,49 @@ static void test_health_bookkeeping(void **state)
     sk_core_free(core);
 }
 
+static struct sk_obs tag(uint16_t type, const char *reader, uint8_t antenna, uint8_t last)
+{
+    struct sk_obs o;
+    memset(&o, 0, sizeof(o));
+    o.type = type;
+    o.wall_us = 42;
+    sk_obs_set_source(&o, reader);
+    o.u.tag.antenna = antenna;
+    o.u.tag.epc_len = 12;
+    o.u.tag.epc[0] = 0x30;
+    o.u.tag.epc[11] = last;
+    return o;
+}
+
+static void test_present_set(void **state)
+{
+    (void)state;
+    struct sk_clock_manual clk;
+    sk_clock_manual_init(&clk, 1, 1);
+    struct sk_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.core.max_present_tags = 100;
+    struct sk_core *core;
+    assert_int_equal(sk_core_new(&cfg, &clk.clock, &core), 0);
+    struct sk_obs o = tag(SK_OBS_TAG_ARRIVED, "r1", 1, 7);
+    sk_core_handle(core, &o);
+    o = tag(SK_OBS_TAG_ARRIVED, "r1", 2, 8);
+    sk_core_handle(core, &o);
+    o = tag(SK_OBS_TAG_ARRIVED, "r1", 1, 7); /* repeated arrival: still one */
+    sk_core_handle(core, &o);
+    assert_int_equal(sk_tagset_count(sk_core_present(core)), 2);
+    o = tag(SK_OBS_TAG_DEPARTED, "r1", 1, 7);
+    sk_core_handle(core, &o);
+    assert_int_equal(sk_tagset_count(sk_core_present(core)), 1);
+    struct sk_tag_key k;
+    sk_tag_key_set(&k, "r1", 2, o.u.tag.epc, 12);
+    k.epc[11] = 8;
+    int64_t since = 0;
+    assert_true(sk_tagset_contains(sk_core_present(core), &k, &since));
+    assert_int_equal(since, 42);
+    sk_core_free(core);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -86,6 +129,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_health_bookkeeping),
+            cmocka_unit_test(test_present_set),
             cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
