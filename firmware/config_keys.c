@@ -237,6 +237,9 @@ static const struct sk_cfg_key store_keys[] = {
           "100000", NULL, true, "At most this many delivered rows are kept."),
     K_INT("ledger.outbox_max_pending", C, ledger.outbox_max_pending, 1000, 100000000, "1000000",
           NULL, true, "Undelivered rows above this raise an outbox overflow event."),
+    K_INT("ledger.max_size_mb", C, ledger.max_size_mb, 0, 1048576, "0", "MiB", true,
+          "Largest size of the database file; 0: until the disk is full. When reached the "
+          "runtime keeps running degraded (docs/ledger.md) until space is made or this grows."),
 };
 
 #undef C

@@ -19,6 +19,7 @@ struct source_health {
 
 struct sk_core {
     const struct sk_config *cfg;
+    struct sk_ledger *ledger;
     struct sk_tagset *present;
     const struct sk_clock *clock;
     struct sk_core_stats stats;
@@ -60,22 +61,46 @@ struct sk_tagset *sk_core_present(struct sk_core *core)
     return core->present;
 }
 
-static void handle_tag(struct sk_core *c, const struct sk_obs *obs)
+int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger)
+{
+    core->ledger = ledger;
+    sk_tagset_clear(core->present);
+    if (!ledger) {
+        return 0;
+    }
+    int r = sk_ledger_present_load(ledger, core->present);
+    if (r < 0) {
+        sk_tagset_clear(core->present);
+    }
+    return r;
+}
+
+static int handle_tag(struct sk_core *c, const struct sk_obs *obs)
 {
     struct sk_tag_key k;
     sk_tag_key_set(&k, obs->source, obs->u.tag.antenna, obs->u.tag.epc, obs->u.tag.epc_len);
+    int r;
     if (obs->type == SK_OBS_TAG_DEPARTED) {
-        sk_tagset_remove(c->present, &k);
-        return;
+        r = sk_tagset_remove(c->present, &k);
+        if (r == 1 && c->ledger) {
+            r = sk_ledger_present_remove(c->ledger, &k);
+        }
+        return r < 0 ? r : 0;
     }
-    if (sk_tagset_add(c->present, &k, obs->wall_us) == -ENOSPC) {
+    r = sk_tagset_add(c->present, &k, obs->wall_us);
+    if (r == -ENOSPC) {
         if (c->stats.present_overflow++ == 0) {
             sk_log(SK_LOG_ERR, "core", NULL,
                    "present-tag set is full (core.max_present_tags = %zu); arrivals are no "
                    "longer tracked",
                    sk_tagset_count(c->present));
         }
+        return 0;
     }
+    if (r == 1 && c->ledger) {
+        r = sk_ledger_present_add(c->ledger, &k, obs->wall_us);
+    }
+    return r < 0 ? r : 0;
 }
 
 void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg)
@@ -151,10 +176,11 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
         return -EINVAL;
     }
     core->stats.handled[obs->type]++;
+    int r = 0;
     switch (obs->type) {
     case SK_OBS_TAG_ARRIVED:
     case SK_OBS_TAG_DEPARTED:
-        handle_tag(core, obs);
+        r = handle_tag(core, obs);
         break;
     case SK_OBS_READER_HEALTH:
         handle_health(core, obs, false);
@@ -167,7 +193,7 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
                sk_obs_type_name(obs->type));
         break;
     }
-    return 0;
+    return r;
 }
 
 void sk_core_tick(struct sk_core *core)

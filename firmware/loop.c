@@ -198,6 +198,16 @@ void sk_loop_timer_del(struct sk_loop *loop, struct sk_loop_timer *timer)
     }
 }
 
+int sk_loop_timer_set(struct sk_loop_timer *timer, int64_t first_ms, int64_t interval_ms)
+{
+    struct itimerspec its = {.it_value = ms_to_ts(first_ms > 0 ? first_ms : 0),
+                             .it_interval = ms_to_ts(first_ms > 0 ? interval_ms : 0)};
+    if (timerfd_settime(timer->w->fd, 0, &its, NULL) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
 int sk_loop_run_once(struct sk_loop *loop, int timeout_ms)
 {
     struct epoll_event evs[32];

@@ -28,10 +28,29 @@
  * threads joined), then the queue is drained into the core so nothing already observed is
  * lost, then the core is freed. Reload: SIGHUP loads the file again; only a fully valid
  * config whose changes are all reloadable replaces the running one.
+ *
+ * Ledger batches: observations taken off the queue together are handled inside one ledger
+ * transaction (each in a savepoint of its own), committed when ledger.batch_max have been
+ * handled, when ledger.batch_delay_ms have passed since the first, or at the next tick,
+ * whichever comes first: one fsync per batch instead of one per observation.
+ * The observations of the open batch are kept until it commits. When the commit (or a write
+ * in it) fails for lack of space or an I/O error, the batch is rolled back, the core reloads
+ * its durable state from the ledger, and the runtime turns degraded: it stops taking
+ * observations off the queue (producers feel back-pressure, nothing more is taken that
+ * could not be recorded) and retries the kept batch with a growing delay. The first retry
+ * that commits ends the degraded state and the queue is drained again.
  */
 
 #define SK_MAX_SERVICES    16
 #define MAX_DRAIN_PER_WAKE 256 /* observations handled before the loop looks at other fds */
+#define RETRY_MIN_MS       500
+#define RETRY_MAX_MS       30000
+#define MAINTAIN_MS        10000 /* outbox retention and overflow check */
+
+struct batched {
+    struct sk_obs obs;
+    bool consumed; /* a service took it: the core does not see it again on a retry */
+};
 
 struct sk_runtime {
     const struct sk_runtime_opts *opts;
@@ -49,6 +68,22 @@ struct sk_runtime {
     int64_t watchdog_usec;
     int64_t last_status_us;
     bool watchdog_withheld;
+
+    struct sk_ledger *ledger;
+    struct batched *batch; /* observations of the open (or failed) batch */
+    size_t batch_n, batch_cap;
+    bool batch_open; /* a ledger transaction is open */
+    bool batch_timer_armed;
+    int64_t batch_start_us;
+    struct sk_loop_timer *batch_timer;
+    struct sk_loop_timer *retry_timer;
+    bool degraded;
+    bool queue_watched;
+    int64_t degraded_since_us;
+    int retry_ms;
+    int last_err;
+    uint64_t batches, retries;
+    struct sk_complain ledger_complaint;
 };
 
 const struct sk_config *sk_runtime_config(struct sk_runtime *rt)
@@ -76,6 +111,11 @@ const struct sk_clock *sk_runtime_clock(struct sk_runtime *rt)
     return rt->clock;
 }
 
+struct sk_ledger *sk_runtime_ledger(struct sk_runtime *rt)
+{
+    return rt->ledger;
+}
+
 void sk_block_signals(void)
 {
     sigset_t set;
@@ -93,19 +133,233 @@ static void apply_log_config(const struct sk_config *cfg)
     sk_log_set_format((enum sk_log_format)cfg->log.format);
 }
 
+/* Errors after which the transaction cannot go on: the batch fails as a whole. */
+static bool batch_fatal(struct sk_runtime *rt, int err)
+{
+    return err == SK_ELEDGER_FULL || err == -EIO || err == -ENOMEM || err == -EBUSY ||
+           err == SK_ELEDGER_CORRUPT || err == -EROFS || sk_ledger_depth(rt->ledger) == 0;
+}
+
+/* Handles one observation inside the batch transaction, in a savepoint of its own. */
+static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
+{
+    int r;
+    if (!rt->batch_open) {
+        if ((r = sk_ledger_begin(rt->ledger)) < 0) {
+            return r;
+        }
+        rt->batch_open = true;
+        rt->batch_start_us = sk_clock_mono_us(rt->clock);
+    }
+    if ((r = sk_ledger_begin(rt->ledger)) < 0) {
+        return r;
+    }
+    if (!retry) {
+        for (size_t s = 0; s < rt->n_started && !b->consumed; s++) {
+            const struct sk_service *svc = rt->services[s];
+            b->consumed = svc->handle && svc->handle(rt->service_state[s], &b->obs) == 1;
+        }
+    }
+    r = b->consumed ? 0 : sk_core_handle(rt->core, &b->obs);
+    if (r < 0) {
+        sk_ledger_rollback(rt->ledger);
+        if (batch_fatal(rt, r)) {
+            return r;
+        }
+        /* Confined to this observation: its rows are undone; bring the core back in line
+         * with the ledger (which still holds the batch's earlier rows). */
+        sk_complain(&rt->ledger_complaint, sk_clock_mono_us(rt->clock), SK_LOG_ERR, "ledger", NULL,
+                    "%s from %s not recorded: %s (%s)", sk_obs_type_name(b->obs.type),
+                    b->obs.source[0] ? b->obs.source : "-", sk_strerror(r),
+                    sk_ledger_errmsg(rt->ledger));
+        r = sk_core_set_ledger(rt->core, rt->ledger);
+        return r < 0 && batch_fatal(rt, r) ? r : 0;
+    }
+    return sk_ledger_commit(rt->ledger);
+}
+
+static void release_batch(struct sk_runtime *rt)
+{
+    for (size_t i = 0; i < rt->batch_n; i++) {
+        sk_obs_release(&rt->batch[i].obs);
+    }
+    rt->batch_n = 0;
+}
+
+static void set_status(struct sk_runtime *rt)
+{
+    char st[200];
+    if (rt->degraded) {
+        snprintf(st, sizeof(st), "STATUS=degraded: ledger not writable (%s)",
+                 sk_strerror(rt->last_err));
+    } else {
+        snprintf(st, sizeof(st), "STATUS=running");
+    }
+    sk_notify(st);
+}
+
+static void watch_queue(struct sk_runtime *rt, bool on);
+
+/* The batch could not be written: undo, reload the core's state, turn degraded, retry. */
+static void fail_batch(struct sk_runtime *rt, int err)
+{
+    while (sk_ledger_depth(rt->ledger) > 0) {
+        sk_ledger_rollback(rt->ledger);
+    }
+    rt->batch_open = false;
+    rt->last_err = err;
+    int r = sk_core_set_ledger(rt->core, rt->ledger);
+    if (r < 0) {
+        sk_log(SK_LOG_ERR, "ledger", NULL, "cannot reload the present-tag set: %s", sk_strerror(r));
+    }
+    int64_t now = sk_clock_mono_us(rt->clock);
+    if (!rt->degraded) {
+        rt->degraded = true;
+        rt->degraded_since_us = now;
+        rt->retry_ms = RETRY_MIN_MS;
+        watch_queue(rt, false);
+        set_status(rt);
+    } else {
+        rt->retry_ms = rt->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : rt->retry_ms * 2;
+    }
+    sk_complain(&rt->ledger_complaint, now, SK_LOG_ERR, "ledger", NULL,
+                "cannot write (%s: %s); degraded: %zu observation(s) held, the queue waits, "
+                "retrying",
+                sk_strerror(err), sk_ledger_errmsg(rt->ledger), rt->batch_n);
+    sk_loop_timer_set(rt->retry_timer, rt->retry_ms, 0);
+}
+
+static int commit_batch(struct sk_runtime *rt)
+{
+    if (rt->batch_timer_armed) {
+        sk_loop_timer_set(rt->batch_timer, 0, 0);
+        rt->batch_timer_armed = false;
+    }
+    if (!rt->batch_open) {
+        return 0;
+    }
+    rt->batch_open = false;
+    int r = sk_ledger_commit(rt->ledger);
+    if (r < 0) {
+        fail_batch(rt, r);
+        return r;
+    }
+    rt->batches++;
+    release_batch(rt);
+    return 0;
+}
+
 static void drain_queue(struct sk_runtime *rt, size_t max)
 {
-    struct sk_obs obs;
-    for (size_t i = 0; i < max && sk_queue_pop(rt->queue, &obs) == 1; i++) {
-        bool consumed = false;
-        for (size_t s = 0; s < rt->n_started && !consumed; s++) {
-            const struct sk_service *svc = rt->services[s];
-            consumed = svc->handle && svc->handle(rt->service_state[s], &obs) == 1;
+    size_t n = 0;
+    while (n < max && !rt->degraded) {
+        if (rt->batch_n == rt->batch_cap && commit_batch(rt) < 0) {
+            break;
         }
-        if (!consumed) {
-            sk_core_handle(rt->core, &obs);
+        struct batched *b = &rt->batch[rt->batch_n];
+        if (sk_queue_pop(rt->queue, &b->obs) != 1) {
+            break;
         }
-        sk_obs_release(&obs);
+        b->consumed = false;
+        rt->batch_n++;
+        n++;
+        int r = apply_one(rt, b, false);
+        if (r < 0) {
+            fail_batch(rt, r);
+        }
+    }
+    if (rt->degraded || rt->batch_n == 0) {
+        return;
+    }
+    int64_t delay_ms = rt->cfg->ledger.batch_delay_ms;
+    if (rt->batch_n >= rt->batch_cap || delay_ms <= 0) {
+        commit_batch(rt);
+    } else if (!rt->batch_timer_armed) {
+        int64_t left = delay_ms - (sk_clock_mono_us(rt->clock) - rt->batch_start_us) / 1000;
+        sk_loop_timer_set(rt->batch_timer, left > 0 ? left : 1, 0);
+        rt->batch_timer_armed = true;
+    }
+}
+
+static void on_batch_timer(struct sk_loop *loop, uint64_t expirations, void *ctx)
+{
+    (void)loop;
+    (void)expirations;
+    struct sk_runtime *rt = ctx;
+    rt->batch_timer_armed = false;
+    commit_batch(rt);
+}
+
+/* Retries the held batch; success ends the degraded state. */
+static int retry_batch(struct sk_runtime *rt)
+{
+    rt->retries++;
+    for (size_t i = 0; i < rt->batch_n; i++) {
+        int r = apply_one(rt, &rt->batch[i], true);
+        if (r < 0) {
+            fail_batch(rt, r);
+            return r;
+        }
+    }
+    size_t held = rt->batch_n;
+    if (rt->batch_open && commit_batch(rt) < 0) {
+        return rt->last_err;
+    }
+    int64_t secs = (sk_clock_mono_us(rt->clock) - rt->degraded_since_us) / 1000000;
+    rt->degraded = false;
+    sk_loop_timer_set(rt->retry_timer, 0, 0);
+    sk_complain_release(&rt->ledger_complaint, SK_LOG_NOTICE, "ledger", NULL,
+                        "writable again after %" PRId64 " s; %zu held observation(s) recorded",
+                        secs, held);
+    set_status(rt);
+    watch_queue(rt, true);
+    return 0;
+}
+
+static void on_retry(struct sk_loop *loop, uint64_t expirations, void *ctx)
+{
+    (void)loop;
+    (void)expirations;
+    struct sk_runtime *rt = ctx;
+    if (rt->degraded) {
+        retry_batch(rt);
+    }
+}
+
+static void on_maintain(struct sk_loop *loop, uint64_t expirations, void *ctx)
+{
+    (void)loop;
+    (void)expirations;
+    struct sk_runtime *rt = ctx;
+    if (rt->degraded || rt->batch_open) {
+        return;
+    }
+    const struct sk_ledger_cfg *lc = &rt->cfg->ledger;
+    struct sk_outbox_policy p = {.keep_delivered_s = lc->outbox_keep_delivered_s,
+                                 .keep_delivered_max = lc->outbox_keep_delivered_max,
+                                 .max_pending = lc->outbox_max_pending};
+    bool was = false;
+    struct sk_outbox_stats st;
+    if (sk_ledger_outbox_stats(rt->ledger, &st) == 0) {
+        was = st.overflow;
+    }
+    int r = sk_ledger_outbox_maintain(rt->ledger, &p);
+    if (r < 0) {
+        sk_complain(&rt->ledger_complaint, sk_clock_mono_us(rt->clock), SK_LOG_WARNING, "ledger",
+                    NULL, "outbox maintenance failed: %s (%s)", sk_strerror(r),
+                    sk_ledger_errmsg(rt->ledger));
+        return;
+    }
+    if (sk_ledger_outbox_stats(rt->ledger, &st) == 0 && st.overflow != was) {
+        if (st.overflow) {
+            sk_log(SK_LOG_ERR, "ledger", NULL,
+                   "outbox holds %" PRId64 " undelivered events, above ledger.outbox_max_pending "
+                   "(%d); none is dropped, an outbox_overflow event was written",
+                   st.pending, lc->outbox_max_pending);
+        } else {
+            sk_log(SK_LOG_NOTICE, "ledger", NULL, "outbox back to %" PRId64 " pending events",
+                   st.pending);
+        }
     }
 }
 
@@ -122,6 +376,9 @@ static void on_tick(struct sk_loop *loop, uint64_t expirations, void *ctx)
     (void)loop;
     (void)expirations;
     struct sk_runtime *rt = ctx;
+    if (rt->batch_open) {
+        commit_batch(rt); /* a tick also bounds the batch delay */
+    }
     sk_core_tick(rt->core);
     sk_heartbeat_beat(rt->hb, sk_clock_mono_us(rt->clock));
 }
@@ -144,6 +401,14 @@ static void log_status(struct sk_runtime *rt)
            up_s, total, cs.handled[SK_OBS_TAG_ARRIVED], cs.handled[SK_OBS_TAG_DEPARTED],
            cs.readers_up, cs.readers_degraded, cs.readers_down, qs.depth, qs.capacity, qs.max_depth,
            qs.dropped);
+    struct sk_outbox_stats os;
+    if (rt->ledger && sk_ledger_outbox_stats(rt->ledger, &os) == 0) {
+        sk_log(SK_LOG_INFO, "ledger", NULL,
+               "status: %s, %" PRIu64 " batches, %zu tags present, outbox %" PRId64
+               " pending (seq %" PRId64 "), %" PRId64 " delivered kept",
+               rt->degraded ? "DEGRADED (not writable)" : "ok", rt->batches,
+               sk_tagset_count(sk_core_present(rt->core)), os.pending, os.last_seq, os.delivered);
+    }
 }
 
 /* Runs every second so a reloaded status_interval_s takes effect at once. */
@@ -246,6 +511,10 @@ static void reload(struct sk_runtime *rt)
     sk_config_free(rt->cfg);
     rt->cfg = next;
     apply_log_config(rt->cfg);
+    if (sk_ledger_set_max_size(rt->ledger, (int64_t)rt->cfg->ledger.max_size_mb << 20) == 0 &&
+        rt->degraded) {
+        sk_loop_timer_set(rt->retry_timer, 1, 0); /* perhaps there is room now */
+    }
     sk_log(SK_LOG_NOTICE, "config", NULL, "reloaded; config hash %s", rt->cfg->hash);
     sk_notify("READY=1");
 }
@@ -272,6 +541,64 @@ static void on_signal(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
     }
 }
 
+static void watch_queue(struct sk_runtime *rt, bool on)
+{
+    if (on == rt->queue_watched) {
+        return;
+    }
+    int r = on ? sk_loop_add(rt->loop, sk_queue_fd(rt->queue), EPOLLIN, on_queue, rt)
+               : sk_loop_del(rt->loop, sk_queue_fd(rt->queue));
+    if (r == 0) {
+        rt->queue_watched = on;
+    }
+}
+
+/* Opens (creating or migrating) the ledger and loads the core's durable state from it.
+ * A file that is not a healthy ledger of this store and device stops the start. */
+static int open_ledger(struct sk_runtime *rt)
+{
+    const struct sk_config *cfg = rt->cfg;
+    char path[SK_PATH_MAX * 2];
+    sk_config_resolve_path(cfg, cfg->ledger.path, path, sizeof(path));
+    struct sk_ledger_opts o = {.path = path,
+                               .store_id = cfg->store_id,
+                               .device_id = cfg->device_id,
+                               .busy_timeout_ms = cfg->ledger.busy_timeout_ms,
+                               .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_OWNER,
+                               .clock = rt->clock};
+    char msg[SK_LEDGER_ERRMSG_MAX];
+    int r = sk_ledger_open(&o, msg, sizeof(msg), &rt->ledger);
+    if (r < 0) {
+        sk_log(SK_LOG_ERR, "ledger", NULL, "%s", msg);
+        return r;
+    }
+    if ((r = sk_ledger_set_max_size(rt->ledger, (int64_t)cfg->ledger.max_size_mb << 20)) < 0) {
+        sk_log(SK_LOG_ERR, "ledger", NULL, "%s", sk_ledger_errmsg(rt->ledger));
+        return r;
+    }
+    rt->batch_cap = (size_t)(cfg->ledger.batch_max > 0 ? cfg->ledger.batch_max : 1);
+    rt->batch = calloc(rt->batch_cap, sizeof(*rt->batch));
+    if (!rt->batch) {
+        return -ENOMEM;
+    }
+    r = sk_core_set_ledger(rt->core, rt->ledger);
+    if (r < 0) {
+        sk_log(SK_LOG_ERR, "ledger", NULL, "cannot load the present-tag set: %s (%s)",
+               sk_strerror(r), sk_ledger_errmsg(rt->ledger));
+        return r;
+    }
+    struct sk_ledger_info info;
+    struct sk_outbox_stats os;
+    if (sk_ledger_get_info(rt->ledger, &info) == 0 &&
+        sk_ledger_outbox_stats(rt->ledger, &os) == 0) {
+        sk_log(SK_LOG_INFO, "ledger", NULL,
+               "%s: schema %d, ledger %s, %d tag(s) present, outbox %" PRId64
+               " pending (last seq %" PRId64 ")",
+               path, info.schema_version, info.ledger_id, r, os.pending, os.last_seq);
+    }
+    return 0;
+}
+
 static int setup(struct sk_runtime *rt)
 {
     const struct sk_config *cfg = rt->cfg;
@@ -291,6 +618,9 @@ static int setup(struct sk_runtime *rt)
     if (r < 0) {
         return r;
     }
+    if ((r = open_ledger(rt)) < 0) {
+        return r;
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -304,10 +634,16 @@ static int setup(struct sk_runtime *rt)
     rt->hb = sk_heartbeat_register("core", stall_us);
     if ((r = sk_loop_add(rt->loop, rt->sigfd, EPOLLIN, on_signal, rt)) < 0 ||
         (r = sk_loop_add(rt->loop, sk_queue_fd(rt->queue), EPOLLIN, on_queue, rt)) < 0 ||
+        (r = sk_loop_timer_add(rt->loop, 3600000, 0, on_batch_timer, rt, &rt->batch_timer)) < 0 ||
+        (r = sk_loop_timer_add(rt->loop, 3600000, 0, on_retry, rt, &rt->retry_timer)) < 0 ||
+        (r = sk_loop_timer_add(rt->loop, MAINTAIN_MS, MAINTAIN_MS, on_maintain, rt, NULL)) < 0 ||
         (r = sk_loop_timer_add(rt->loop, cfg->core.tick_ms, cfg->core.tick_ms, on_tick, rt, NULL)) <
                 0) {
         return r;
     }
+    rt->queue_watched = true;
+    sk_loop_timer_set(rt->batch_timer, 0, 0);
+    sk_loop_timer_set(rt->retry_timer, 0, 0);
     rt->last_status_us = sk_clock_mono_us(rt->clock);
     if ((r = sk_loop_timer_add(rt->loop, 1000, 1000, on_status, rt, NULL)) < 0) {
         return r;
@@ -357,12 +693,28 @@ static void teardown(struct sk_runtime *rt)
     stop_services(rt);
     if (rt->queue) {
         sk_queue_close(rt->queue);
-        if (rt->core) {
+        if (rt->core && rt->ledger) {
+            if (rt->degraded) {
+                retry_batch(rt); /* one last chance for the held batch */
+            }
             drain_queue(rt, SIZE_MAX); /* what producers observed before stopping */
+            commit_batch(rt);
+            if (rt->degraded) {
+                struct sk_queue_stats qs;
+                sk_queue_get_stats(rt->queue, &qs);
+                sk_log(SK_LOG_ERR, "ledger", NULL,
+                       "stopping while the ledger is not writable: %zu held and %zu queued "
+                       "observation(s) are not recorded (readers report the present state "
+                       "again after the restart)",
+                       rt->batch_n, qs.depth);
+            }
         }
     }
+    release_batch(rt);
+    free(rt->batch);
     sk_heartbeat_unregister(rt->hb);
     sk_core_free(rt->core);
+    sk_ledger_close(rt->ledger);
     sk_loop_free(rt->loop);
     sk_queue_free(rt->queue);
     if (rt->sigfd >= 0) {

@@ -144,6 +144,7 @@ struct sk_ledger_cfg {
     int outbox_keep_delivered_s;
     int outbox_keep_delivered_max;
     int outbox_max_pending;
+    int max_size_mb; /* 0: bounded by the disk only */
 };
 
 struct sk_log_cfg {

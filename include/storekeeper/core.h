@@ -7,6 +7,7 @@
 
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
+#include "storekeeper/ledger.h"
 #include "storekeeper/obs.h"
 #include "storekeeper/tagset.h"
 
@@ -48,6 +49,13 @@ void sk_core_get_stats(const struct sk_core *core, struct sk_core_stats *ret_sta
  * false arrivals nor lost departures; the ledger keeps it durable across restarts.
  */
 struct sk_tagset *sk_core_present(struct sk_core *core);
+/*
+ * Gives the core its ledger (borrowed; NULL detaches) and loads the present-tag set from it,
+ * replacing what the set held. From then on every arrival and departure is written to the
+ * ledger in the transaction the caller has open (the runtime's batch). Returns the number of
+ * tags loaded or < 0 (the set is then empty and the ledger still attached).
+ */
+int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger);
 /* Last known health of a reader or camera; SK_HEALTH_UNKNOWN before the first report. */
 int sk_core_source_health(const struct sk_core *core, const char *source);
 

@@ -30,6 +30,9 @@ int sk_loop_timer_add(struct sk_loop *loop,
                       void *ctx,
                       struct sk_loop_timer **ret_timer);
 void sk_loop_timer_del(struct sk_loop *loop, struct sk_loop_timer *timer);
+/* Re-arms a timer: first after first_ms (0: disarmed), then every interval_ms (0: once).
+ * Returns 0 or -errno. */
+int sk_loop_timer_set(struct sk_loop_timer *timer, int64_t first_ms, int64_t interval_ms);
 
 /* Runs until sk_loop_stop. Returns 0 or -errno from epoll. */
 int sk_loop_run(struct sk_loop *loop);

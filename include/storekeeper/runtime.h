@@ -7,6 +7,7 @@
 
 #include "storekeeper/config.h"
 #include "storekeeper/core.h"
+#include "storekeeper/ledger.h"
 #include "storekeeper/loop.h"
 #include "storekeeper/queue.h"
 
@@ -52,5 +53,8 @@ struct sk_queue *sk_runtime_queue(struct sk_runtime *rt);
 struct sk_loop *sk_runtime_loop(struct sk_runtime *rt);
 struct sk_core *sk_runtime_core(struct sk_runtime *rt);
 const struct sk_clock *sk_runtime_clock(struct sk_runtime *rt);
+/* The ledger (opened before any service starts, closed after the last one stopped). Use it
+ * on the core thread only: from start/stop/reload/handle and loop callbacks. */
+struct sk_ledger *sk_runtime_ledger(struct sk_runtime *rt);
 
 #endif

@@ -96,11 +96,31 @@ static void test_timer_removes_itself(void **state)
     sk_loop_free(loop);
 }
 
+static void test_timer_rearm(void **state)
+{
+    (void)state;
+    struct sk_loop *loop;
+    assert_int_equal(sk_loop_new(&loop), 0);
+    struct counts c = {0};
+    struct sk_loop_timer *t;
+    assert_int_equal(sk_loop_timer_add(loop, 100000, 0, on_once, &c, &t), 0);
+    assert_int_equal(sk_loop_timer_set(t, 0, 0), 0); /* disarmed */
+    sk_loop_run_once(loop, 20);
+    assert_int_equal(c.once, 0);
+    assert_int_equal(sk_loop_timer_set(t, 1, 0), 0); /* once, soon */
+    for (int i = 0; i < 3; i++) {
+        sk_loop_run_once(loop, 20);
+    }
+    assert_int_equal(c.once, 1);
+    sk_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_fd_and_timers),
             cmocka_unit_test(test_timer_removes_itself),
+            cmocka_unit_test(test_timer_rearm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

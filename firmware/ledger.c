@@ -1,0 +1,898 @@
+/* SPDX-License-Identifier: MIT */
+/* The ledger's connection: opening and refusing files, schema migrations, transactions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "ledger_internal.h"
+#include "storekeeper/error.h"
+
+/*
+ * DESIGN
+ * A ledger file is ours when PRAGMA application_id is SK_LEDGER_APPLICATION_ID; its schema
+ * version is PRAGMA user_version. Opening never writes to a file it does not recognise: an
+ * SQLite file with tables but another application id, a newer version, a failing
+ * quick_check or bytes that are not SQLite at all are refused with a sentence naming the
+ * file. Only a missing or empty (0 bytes, no tables) file is initialised.
+ *
+ * Migrations are plain SQL, one per version step, each run in its own IMMEDIATE transaction
+ * together with the user_version bump, so a power cut leaves the file at the old or the new
+ * version. Before the first step on an existing file the ledger copies itself to
+ * PATH.vN.bak with SQLite's backup API: a migration can be undone by hand.
+ *
+ * Durability (docs/ledger.md): WAL with synchronous=FULL. In WAL mode FULL syncs the WAL on
+ * every commit, so a commit that returned is on disk: an event the MQTT link published can
+ * never be rolled back by a power cut and its seq reused for another event. Batching
+ * observations into one transaction keeps that to one fsync per batch.
+ */
+
+static const char *const stmt_sql[ST_COUNT] = {
+        [ST_LAST_SEQ] = "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
+        [ST_EVENT_INSERT] = "INSERT INTO outbox (seq, id, topic, payload, created_us) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5)",
+        [ST_PENDING] = "SELECT seq, id, topic, payload, created_us, 0 FROM outbox "
+                       "WHERE delivered_us IS NULL AND seq > ?1 AND seq <= ?2 "
+                       "ORDER BY seq LIMIT ?3",
+        [ST_ROWS] = "SELECT seq, id, topic, payload, created_us, coalesce(delivered_us, 0) "
+                    "FROM outbox WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        [ST_ROWS_PENDING] = "SELECT seq, id, topic, payload, created_us, 0 FROM outbox "
+                            "WHERE delivered_us IS NULL AND seq > ?1 AND seq <= ?2 "
+                            "ORDER BY seq LIMIT ?3",
+        [ST_DELIVER] = "UPDATE outbox SET delivered_us = ?2 "
+                       "WHERE seq = ?1 AND delivered_us IS NULL",
+        [ST_PENDING_COUNT] = "SELECT count(*) FROM outbox WHERE delivered_us IS NULL",
+        [ST_DELIVERED_COUNT] = "SELECT count(*) FROM outbox WHERE delivered_us IS NOT NULL",
+        [ST_OLDEST_PENDING] = "SELECT seq, created_us FROM outbox WHERE delivered_us IS NULL "
+                              "ORDER BY seq LIMIT 1",
+        [ST_LAST_DELIVERED] = "SELECT max(seq) FROM outbox WHERE delivered_us IS NOT NULL",
+        [ST_PRUNE_AGE] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox "
+                         "WHERE delivered_us IS NOT NULL AND delivered_us < ?1 "
+                         "ORDER BY seq LIMIT ?2)",
+        [ST_PRUNE_COUNT] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox "
+                           "WHERE delivered_us IS NOT NULL ORDER BY seq DESC "
+                           "LIMIT ?2 OFFSET ?1)",
+        [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+        [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [ST_PRESENT_ADD] = "INSERT OR IGNORE INTO present (reader, antenna, epc, since_us) "
+                           "VALUES (?1, ?2, ?3, ?4)",
+        [ST_PRESENT_DEL] = "DELETE FROM present WHERE reader = ?1 AND antenna = ?2 AND epc = ?3",
+        [ST_PRESENT_ALL] = "SELECT reader, antenna, epc, since_us FROM present",
+        [ST_PRESENT_CLEAR] = "DELETE FROM present",
+        [ST_PRESENT_COUNT] = "SELECT count(*) FROM present",
+        [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+        [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
+};
+
+/* ---- schema ------------------------------------------------------------------------ */
+
+/*
+ * sk_ledger_migrations[i] takes a ledger from version i to i + 1. Never edit a step that
+ * has been released: add a new one and bump SK_LEDGER_SCHEMA_VERSION.
+ */
+const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION] = {
+        /* 0 -> 1: identity, the outbox, the present-tag set. */
+        "CREATE TABLE meta (\n"
+        "  key TEXT PRIMARY KEY,\n"
+        "  value TEXT NOT NULL\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE TABLE outbox (\n"
+        "  seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "  id TEXT NOT NULL UNIQUE,\n"
+        "  topic TEXT NOT NULL,\n"
+        "  payload TEXT NOT NULL,\n"
+        "  created_us INTEGER NOT NULL,\n"
+        "  delivered_us INTEGER\n"
+        ");\n"
+        "CREATE INDEX outbox_pending ON outbox (seq) WHERE delivered_us IS NULL;\n"
+        "CREATE INDEX outbox_delivered ON outbox (seq) WHERE delivered_us IS NOT NULL;\n"
+        "CREATE TABLE present (\n"
+        "  reader TEXT NOT NULL,\n"
+        "  antenna INTEGER NOT NULL,\n"
+        "  epc BLOB NOT NULL,\n"
+        "  since_us INTEGER NOT NULL,\n"
+        "  PRIMARY KEY (reader, antenna, epc)\n"
+        ") WITHOUT ROWID;\n",
+};
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+int ledger_sqlite_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_FULL:
+        return SK_ELEDGER_FULL;
+    case SQLITE_CORRUPT:
+        return SK_ELEDGER_CORRUPT;
+    case SQLITE_NOTADB:
+        return SK_ELEDGER_SCHEMA;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    case SQLITE_CANTOPEN:
+        return -ENOENT;
+    case SQLITE_IOERR:
+        return (rc == SQLITE_IOERR_NOMEM) ? -ENOMEM : -EIO;
+    case SQLITE_CONSTRAINT:
+        return -EEXIST;
+    case SQLITE_TOOBIG:
+        return -EMSGSIZE;
+    case SQLITE_INTERRUPT:
+        return -EINTR;
+    default:
+        return SK_ELEDGER;
+    }
+}
+
+int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->errmsg, sizeof(l->errmsg), fmt, ap);
+    va_end(ap);
+    if (err == SK_ELEDGER_FULL) {
+        l->full = true;
+    }
+    return err;
+}
+
+int ledger_fail(struct sk_ledger *l, int rc, const char *what)
+{
+    int err = ledger_sqlite_err(rc);
+    if (err == 0) {
+        err = SK_ELEDGER;
+    }
+    ledger_failf(l, err, "%s: %s (SQLite %d)", what, l->db ? sqlite3_errmsg(l->db) : "", rc);
+    /* Some errors (full, I/O, no memory) make SQLite roll the whole transaction back. */
+    if (l->depth > 0 && l->db && sqlite3_get_autocommit(l->db) && !l->aborted) {
+        l->aborted = true;
+        l->abort_err = err;
+    }
+    return err;
+}
+
+int ledger_exec(struct sk_ledger *l, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : ledger_fail(l, rc, what);
+}
+
+sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id)
+{
+    sqlite3_stmt *s = l->stmts[id];
+    if (!s) {
+        int rc = sqlite3_prepare_v3(l->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        if (rc != SQLITE_OK) {
+            ledger_fail(l, rc, "prepare");
+            return NULL;
+        }
+        l->stmts[id] = s;
+        return s;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+int ledger_fault(struct sk_ledger *l, const char *point)
+{
+    if (!l->fault_point || strcmp(l->fault_point, point) != 0) {
+        return 0;
+    }
+    if (l->fault_countdown-- > 0) {
+        return 0;
+    }
+    l->fault_point = NULL;
+    return ledger_failf(l, l->fault_err, "%s: injected failure", point);
+}
+
+void sk_ledger_test_fault(struct sk_ledger *l, const char *point, int countdown, int err)
+{
+    l->fault_point = point;
+    l->fault_countdown = countdown;
+    l->fault_err = err;
+}
+
+sqlite3 *sk_ledger_test_db(struct sk_ledger *l)
+{
+    return l->db;
+}
+
+int64_t ledger_now_us(const struct sk_ledger *l)
+{
+    return sk_clock_wall_us(l->clock);
+}
+
+/* Random bytes for ids: the kernel's pool, or (very early at boot, before it is seeded) a
+ * splitmix64 stream seeded from the clocks and pid, which is unique enough for ids. */
+static void random_bytes(uint8_t *buf, size_t n)
+{
+    ssize_t got = getrandom(buf, n, GRND_NONBLOCK);
+    if (got == (ssize_t)n) {
+        return;
+    }
+    static uint64_t state;
+    if (state == 0) {
+        state = (uint64_t)sk_now_mono_us() ^ ((uint64_t)sk_now_wall_us() << 20) ^
+                ((uint64_t)getpid() << 40);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        buf[i] = (uint8_t)(z ^ (z >> 31));
+    }
+}
+
+void ledger_uuid7(int64_t wall_us, char out[SK_LEDGER_ID_LEN + 1])
+{
+    uint8_t b[16];
+    uint64_t ms = (uint64_t)(wall_us > 0 ? wall_us / 1000 : 0);
+    for (int i = 0; i < 6; i++) {
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    }
+    random_bytes(b + 6, 10);
+    b[6] = (uint8_t)(0x70 | (b[6] & 0x0f)); /* version 7 */
+    b[8] = (uint8_t)(0x80 | (b[8] & 0x3f)); /* variant 10 */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+int ledger_meta_get(struct sk_ledger *l, const char *key, char *buf, size_t size)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_META_GET);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        snprintf(buf, size, "%s", v ? v : "");
+        sqlite3_reset(s);
+        return 1;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "reading meta");
+}
+
+int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_META_SET);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "writing meta");
+}
+
+int64_t ledger_last_seq(struct sk_ledger *l)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_LAST_SEQ);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    int rc = sqlite3_step(s);
+    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading the last seq");
+    }
+    return seq;
+}
+
+const char *sk_ledger_errmsg(const struct sk_ledger *l)
+{
+    return l ? l->errmsg : "no ledger";
+}
+
+/* ---- transactions ------------------------------------------------------------------ */
+
+int sk_ledger_depth(const struct sk_ledger *l)
+{
+    return l->depth;
+}
+
+int sk_ledger_begin(struct sk_ledger *l)
+{
+    if (l->depth > 0) {
+        if (l->aborted) {
+            return l->abort_err;
+        }
+        char sql[48];
+        snprintf(sql, sizeof(sql), "SAVEPOINT sk%d", l->depth);
+        int r = ledger_exec(l, sql, "savepoint");
+        if (r < 0) {
+            return r;
+        }
+        return ++l->depth;
+    }
+    int r = ledger_exec(l, "BEGIN IMMEDIATE", "begin");
+    if (r < 0) {
+        return r;
+    }
+    l->depth = 1;
+    l->aborted = false;
+    l->txn_last_event = 0;
+    int64_t seq = ledger_last_seq(l);
+    if (seq < 0) {
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        l->depth = 0;
+        return (int)seq;
+    }
+    l->txn_visible_seq = seq;
+    return 1;
+}
+
+static void notify_commit(struct sk_ledger *l, int64_t last_seq)
+{
+    for (size_t i = 0; i < LEDGER_MAX_LISTENERS; i++) {
+        if (l->listeners[i].cb) {
+            l->listeners[i].cb(last_seq, l->listeners[i].ctx);
+        }
+    }
+}
+
+int sk_ledger_commit(struct sk_ledger *l)
+{
+    if (l->depth <= 0) {
+        return ledger_failf(l, -EINVAL, "commit without a transaction");
+    }
+    if (l->aborted) {
+        /* SQLite already rolled everything back; unwind our bookkeeping. */
+        int err = l->abort_err;
+        if (--l->depth == 0) {
+            l->aborted = false;
+        }
+        return err;
+    }
+    if (l->depth > 1) {
+        char sql[48];
+        snprintf(sql, sizeof(sql), "RELEASE sk%d", l->depth - 1);
+        int r = ledger_exec(l, sql, "release");
+        if (r < 0) {
+            return r;
+        }
+        l->depth--;
+        return 0;
+    }
+    int r = ledger_fault(l, "commit");
+    if (r == 0) {
+        r = ledger_exec(l, "COMMIT", "commit");
+    }
+    if (r < 0) {
+        if (!sqlite3_get_autocommit(l->db)) {
+            sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        l->depth = 0;
+        l->aborted = false;
+        return r;
+    }
+    l->depth = 0;
+    l->full = false;
+    if (l->txn_last_event > 0) {
+        notify_commit(l, l->txn_last_event);
+    }
+    l->txn_last_event = 0;
+    return 0;
+}
+
+int sk_ledger_rollback(struct sk_ledger *l)
+{
+    if (l->depth <= 0) {
+        return ledger_failf(l, -EINVAL, "rollback without a transaction");
+    }
+    if (l->aborted) {
+        if (--l->depth == 0) {
+            l->aborted = false;
+        }
+        return 0;
+    }
+    if (l->depth > 1) {
+        char sql[80];
+        snprintf(sql, sizeof(sql), "ROLLBACK TO sk%d; RELEASE sk%d", l->depth - 1, l->depth - 1);
+        int r = ledger_exec(l, sql, "rollback to savepoint");
+        l->depth--;
+        return r;
+    }
+    int r = 0;
+    if (!sqlite3_get_autocommit(l->db)) {
+        r = ledger_exec(l, "ROLLBACK", "rollback");
+    }
+    l->depth = 0;
+    l->txn_last_event = 0;
+    return r;
+}
+
+int sk_ledger_add_commit_listener(struct sk_ledger *l, sk_ledger_commit_cb cb, void *ctx)
+{
+    for (size_t i = 0; i < LEDGER_MAX_LISTENERS; i++) {
+        if (!l->listeners[i].cb) {
+            l->listeners[i].cb = cb;
+            l->listeners[i].ctx = ctx;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+void sk_ledger_remove_commit_listener(struct sk_ledger *l, sk_ledger_commit_cb cb, void *ctx)
+{
+    for (size_t i = 0; i < LEDGER_MAX_LISTENERS; i++) {
+        if (l->listeners[i].cb == cb && l->listeners[i].ctx == ctx) {
+            l->listeners[i].cb = NULL;
+            l->listeners[i].ctx = NULL;
+        }
+    }
+}
+
+/* ---- opening ----------------------------------------------------------------------- */
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *ret)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *ret = sqlite3_column_int64(s, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        *ret = 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Runs quick_check; returns 0 when it says "ok", else copies its first line into why. */
+static int quick_check(sqlite3 *db, char *why, size_t size)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(3)", -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(why, size, "%s", sqlite3_errmsg(db));
+        return ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER_CORRUPT;
+    }
+    int r = 0;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        if (!t || strcmp(t, "ok") != 0) {
+            snprintf(why, size, "%s", t ? t : "(no answer)");
+            r = SK_ELEDGER_CORRUPT;
+        }
+    } else {
+        snprintf(why, size, "%s", sqlite3_errmsg(db));
+        r = ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER_CORRUPT;
+        if (r != -ENOMEM && r != -EBUSY) {
+            r = SK_ELEDGER_CORRUPT;
+        }
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int backup_to(sqlite3 *db, const char *dest_path)
+{
+    sqlite3 *dest;
+    int rc = sqlite3_open_v2(dest_path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(dest, "main", db, "main");
+        if (b) {
+            sqlite3_backup_step(b, -1);
+            sqlite3_backup_finish(b);
+        }
+        rc = sqlite3_errcode(dest);
+    }
+    sqlite3_close(dest);
+    return rc;
+}
+
+static int set_pragmas(struct sk_ledger *l, int busy_ms)
+{
+    sqlite3_busy_timeout(l->db, busy_ms > 0 ? busy_ms : 5000);
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(l->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        return ledger_fail(l, rc, "setting WAL mode");
+    }
+    rc = sqlite3_step(s);
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    bool wal = mode && strcmp(mode, "wal") == 0;
+    sqlite3_finalize(s);
+    if (!wal) {
+        return ledger_failf(l, SK_ELEDGER,
+                            "cannot switch to WAL mode (journal mode \"%s\"): the file system "
+                            "must support shared memory (no network file systems)",
+                            mode ? mode : sqlite3_errmsg(l->db));
+    }
+    /* synchronous=FULL: see the DESIGN note. journal_size_limit keeps the WAL file from
+     * staying large after a burst; temp_store keeps sort space off the SD card. */
+    return ledger_exec(l,
+                       "PRAGMA synchronous = FULL;"
+                       "PRAGMA foreign_keys = ON;"
+                       "PRAGMA trusted_schema = OFF;"
+                       "PRAGMA temp_store = MEMORY;"
+                       "PRAGMA journal_size_limit = 67108864;",
+                       "setting pragmas");
+}
+
+static int migrate(struct sk_ledger *l, int64_t from, const struct sk_ledger_opts *opts)
+{
+    for (int64_t v = from; v < SK_LEDGER_SCHEMA_VERSION; v++) {
+        int r = ledger_exec(l, "BEGIN IMMEDIATE", "migration");
+        if (r < 0) {
+            return r;
+        }
+        l->depth = 1;
+        r = ledger_exec(l, sk_ledger_migrations[v], "migration");
+        if (r == 0 && v == 0) {
+            char sql[80];
+            snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", SK_LEDGER_APPLICATION_ID);
+            char created[32];
+            int64_t now = ledger_now_us(l);
+            snprintf(created, sizeof(created), "%" PRId64, now);
+            ledger_uuid7(now, l->ledger_id);
+            r = ledger_exec(l, sql, "migration");
+            if (r == 0) {
+                r = ledger_meta_set(l, "ledger_id", l->ledger_id);
+            }
+            if (r == 0) {
+                r = ledger_meta_set(l, "store_id", opts->store_id ? opts->store_id : "");
+            }
+            if (r == 0) {
+                r = ledger_meta_set(l, "device_id", opts->device_id ? opts->device_id : "");
+            }
+            if (r == 0) {
+                r = ledger_meta_set(l, "created_us", created);
+            }
+        }
+        if (r == 0) {
+            char sql[64];
+            snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64, v + 1);
+            r = ledger_exec(l, sql, "migration");
+        }
+        if (r == 0) {
+            r = ledger_exec(l, "COMMIT", "migration");
+        }
+        l->depth = 0;
+        if (r < 0) {
+            if (!sqlite3_get_autocommit(l->db)) {
+                sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+            }
+            char why[SK_LEDGER_ERRMSG_MAX];
+            snprintf(why, sizeof(why), "%s", l->errmsg);
+            ledger_failf(l, r, "migration to version %" PRId64 " failed: %s", v + 1, why);
+            return r;
+        }
+        /* Statements prepared against the old schema are re-prepared by SQLite. */
+    }
+    return 0;
+}
+
+static int load_meta(struct sk_ledger *l)
+{
+    char buf[64];
+    int r = ledger_meta_get(l, "ledger_id", l->ledger_id, sizeof(l->ledger_id));
+    if (r == 0) {
+        return ledger_failf(l, SK_ELEDGER_SCHEMA, "its identity (meta ledger_id) is missing");
+    }
+    if (r < 0 || (r = ledger_meta_get(l, "store_id", l->store_id, sizeof(l->store_id))) < 0 ||
+        (r = ledger_meta_get(l, "device_id", l->device_id, sizeof(l->device_id))) < 0) {
+        return r;
+    }
+    if ((r = ledger_meta_get(l, "created_us", buf, sizeof(buf))) < 0) {
+        return r;
+    }
+    l->created_us = r ? strtoll(buf, NULL, 10) : 0;
+    if ((r = ledger_meta_get(l, "outbox_overflow", buf, sizeof(buf))) < 0) {
+        return r;
+    }
+    l->overflow = r && strcmp(buf, "1") == 0;
+    return 0;
+}
+
+static int
+open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, size_t msg_size)
+{
+    const char *path = opts->path;
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    if (!exists && !(opts->flags & SK_LEDGER_CREATE)) {
+        snprintf(msg, msg_size, "%s: no ledger here (`storekeeper run` creates it)", path);
+        return -ENOENT;
+    }
+    if (exists && !S_ISREG(st.st_mode)) {
+        snprintf(msg, msg_size, "%s: not a regular file", path);
+        return SK_ELEDGER_SCHEMA;
+    }
+    if (!exists) {
+        /* Create the directory (one level) the way a systemd StateDirectory would. */
+        char dir[sizeof(l->path)];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+                int e = errno;
+                snprintf(msg, msg_size, "%s: cannot create directory %s: %s", path, dir,
+                         strerror(e));
+                return -e;
+            }
+        }
+    }
+    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    if (opts->flags & SK_LEDGER_CREATE) {
+        oflags |= SQLITE_OPEN_CREATE;
+    }
+    int rc = sqlite3_open_v2(path, &l->db, oflags, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(msg, msg_size, "%s: cannot open: %s", path,
+                 l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+        return ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER;
+    }
+    sqlite3_extended_result_codes(l->db, 1);
+
+    if (opts->flags & SK_LEDGER_OWNER) {
+        l->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            snprintf(msg, msg_size, "%s: %s", path,
+                     e == EWOULDBLOCK ? "another storekeeper daemon is using this ledger"
+                                      : strerror(e));
+            return e == EWOULDBLOCK ? -EBUSY : -e;
+        }
+    }
+    sqlite3_busy_timeout(l->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
+
+    int64_t app_id = 0, version = 0, objects = 0;
+    rc = pragma_int(l->db, "PRAGMA application_id", &app_id);
+    if (rc == SQLITE_OK) {
+        rc = pragma_int(l->db, "PRAGMA user_version", &version);
+    }
+    if (rc == SQLITE_OK) {
+        rc = pragma_int(l->db, "SELECT count(*) FROM sqlite_master", &objects);
+    }
+    if ((rc & 0xff) == SQLITE_NOTADB) {
+        snprintf(msg, msg_size,
+                 "%s: not an SQLite database (another kind of file, or its header is "
+                 "damaged); refusing to use or overwrite it",
+                 path);
+        return SK_ELEDGER_SCHEMA;
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(msg, msg_size, "%s: cannot read: %s", path, sqlite3_errmsg(l->db));
+        int e = ledger_sqlite_err(rc);
+        return e ? e : SK_ELEDGER;
+    }
+    bool fresh = app_id == 0 && version == 0 && objects == 0;
+    if (fresh && !(opts->flags & SK_LEDGER_CREATE)) {
+        snprintf(msg, msg_size, "%s: empty file, not a ledger", path);
+        return SK_ELEDGER_SCHEMA;
+    }
+    if (!fresh && app_id != SK_LEDGER_APPLICATION_ID) {
+        snprintf(msg, msg_size,
+                 "%s: an SQLite database of another application (application_id 0x%08" PRIx64
+                 ", %" PRId64 " schema objects), not a storekeeper ledger; refusing to use "
+                 "or overwrite it",
+                 path, (uint64_t)app_id & 0xffffffffu, objects);
+        return SK_ELEDGER_SCHEMA;
+    }
+    if (version > SK_LEDGER_SCHEMA_VERSION) {
+        snprintf(msg, msg_size,
+                 "%s: ledger schema version %" PRId64 " is newer than this storekeeper's (%d); "
+                 "run a newer storekeeper (ledgers are never downgraded)",
+                 path, version, SK_LEDGER_SCHEMA_VERSION);
+        return SK_ELEDGER_SCHEMA;
+    }
+    if (!fresh && !(opts->flags & SK_LEDGER_NO_CHECK)) {
+        char why[200];
+        int r = quick_check(l->db, why, sizeof(why));
+        if (r < 0) {
+            snprintf(msg, msg_size,
+                     "%s: ledger fails its integrity check (%s); refusing to use it. Keep the "
+                     "file for analysis and see docs/ledger.md, \"Recovery\"",
+                     path, why);
+            return r;
+        }
+    }
+    if (!fresh && version < SK_LEDGER_SCHEMA_VERSION && !(opts->flags & SK_LEDGER_MIGRATE)) {
+        snprintf(msg, msg_size,
+                 "%s: ledger schema version %" PRId64 " is older than this storekeeper's (%d); "
+                 "`storekeeper ledger migrate` (or starting the daemon) upgrades it",
+                 path, version, SK_LEDGER_SCHEMA_VERSION);
+        return SK_ELEDGER_SCHEMA;
+    }
+
+    int r = set_pragmas(l, opts->busy_timeout_ms);
+    if (r < 0) {
+        snprintf(msg, msg_size, "%s: %s", path, l->errmsg);
+        return r;
+    }
+    if (version < SK_LEDGER_SCHEMA_VERSION) {
+        if (!fresh) {
+            char bak[sizeof(l->path) + 32];
+            snprintf(bak, sizeof(bak), "%s.v%" PRId64 ".bak", path, version);
+            rc = backup_to(l->db, bak);
+            if (rc != SQLITE_OK) {
+                snprintf(msg, msg_size,
+                         "%s: cannot write the backup %s before migrating (%s); not migrated", path,
+                         bak, sqlite3_errstr(rc));
+                return ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER;
+            }
+        }
+        r = migrate(l, version, opts);
+        if (r < 0) {
+            snprintf(msg, msg_size, "%s: %s", path, l->errmsg);
+            return r;
+        }
+    }
+    r = load_meta(l);
+    if (r < 0) {
+        snprintf(msg, msg_size, "%s: %s", path, l->errmsg);
+        return r;
+    }
+    if (opts->store_id && l->store_id[0] && strcmp(opts->store_id, l->store_id) != 0) {
+        snprintf(msg, msg_size,
+                 "%s: this ledger belongs to store \"%s\", the configuration says \"%s\"; "
+                 "refusing to mix them (point ledger.path elsewhere)",
+                 path, l->store_id, opts->store_id);
+        return SK_ELEDGER_SCHEMA;
+    }
+    if (opts->device_id && l->device_id[0] && strcmp(opts->device_id, l->device_id) != 0) {
+        snprintf(msg, msg_size,
+                 "%s: this ledger belongs to device \"%s\", the configuration says \"%s\"; "
+                 "refusing to mix them (event seq numbers are per device)",
+                 path, l->device_id, opts->device_id);
+        return SK_ELEDGER_SCHEMA;
+    }
+    return 0;
+}
+
+static void close_db(struct sk_ledger *l)
+{
+    for (size_t i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(l->stmts[i]);
+        l->stmts[i] = NULL;
+    }
+    if (l->db) {
+        if (!sqlite3_get_autocommit(l->db)) {
+            sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        sqlite3_close(l->db);
+        l->db = NULL;
+    }
+    /* After sqlite3_close: closing another fd of the file drops the process's POSIX locks. */
+    if (l->lock_fd >= 0) {
+        close(l->lock_fd);
+        l->lock_fd = -1;
+    }
+}
+
+int sk_ledger_open(const struct sk_ledger_opts *opts,
+                   char *msg,
+                   size_t msg_size,
+                   struct sk_ledger **ret_ledger)
+{
+    char dummy[8];
+    if (!msg || msg_size == 0) {
+        msg = dummy;
+        msg_size = sizeof(dummy);
+    }
+    msg[0] = '\0';
+    if (!opts || !opts->path || !opts->path[0]) {
+        snprintf(msg, msg_size, "no ledger path");
+        return -EINVAL;
+    }
+    struct sk_ledger *l = calloc(1, sizeof(*l));
+    if (!l) {
+        snprintf(msg, msg_size, "%s: out of memory", opts->path);
+        return -ENOMEM;
+    }
+    if (strlen(opts->path) >= sizeof(l->path)) {
+        free(l);
+        snprintf(msg, msg_size, "ledger path too long (%zu characters, at most %zu)",
+                 strlen(opts->path), sizeof(l->path) - 1);
+        return -ENAMETOOLONG;
+    }
+    snprintf(l->path, sizeof(l->path), "%s", opts->path);
+    l->lock_fd = -1;
+    l->clock = opts->clock ? opts->clock : sk_clock_system();
+    int r = open_checked(l, opts, msg, msg_size);
+    if (r < 0) {
+        close_db(l);
+        free(l);
+        return r;
+    }
+    *ret_ledger = l;
+    return 0;
+}
+
+void sk_ledger_close(struct sk_ledger *l)
+{
+    if (!l) {
+        return;
+    }
+    close_db(l);
+    free(l);
+}
+
+int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info)
+{
+    struct sk_ledger_info i;
+    memset(&i, 0, sizeof(i));
+    snprintf(i.ledger_id, sizeof(i.ledger_id), "%s", l->ledger_id);
+    snprintf(i.store_id, sizeof(i.store_id), "%s", l->store_id);
+    snprintf(i.device_id, sizeof(i.device_id), "%s", l->device_id);
+    snprintf(i.path, sizeof(i.path), "%s", l->path);
+    i.created_us = l->created_us;
+    int64_t v = 0;
+    int rc = pragma_int(l->db, "PRAGMA user_version", &v);
+    if (rc != SQLITE_OK) {
+        return ledger_fail(l, rc, "reading the schema version");
+    }
+    i.schema_version = (int)v;
+    *ret_info = i;
+    return 0;
+}
+
+int sk_ledger_set_max_size(struct sk_ledger *l, int64_t max_bytes)
+{
+    int64_t page = 4096;
+    int rc = pragma_int(l->db, "PRAGMA page_size", &page);
+    if (rc != SQLITE_OK) {
+        return ledger_fail(l, rc, "reading the page size");
+    }
+    /* SQLite's own bound is 4294967294 pages; 0 means "as large as SQLite allows". */
+    int64_t pages = max_bytes > 0 ? max_bytes / (page > 0 ? page : 4096) : 4294967294LL;
+    if (pages < 1) {
+        pages = 1;
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRId64, pages);
+    int64_t got = 0;
+    rc = pragma_int(l->db, sql, &got);
+    if (rc != SQLITE_OK) {
+        return ledger_fail(l, rc, "setting max_page_count");
+    }
+    return 0;
+}
+
+bool sk_ledger_is_full(const struct sk_ledger *l)
+{
+    return l->full;
+}

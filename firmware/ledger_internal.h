@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* What the ledger's source files share: the connection struct, statement cache, helpers. */
+#ifndef SK_LEDGER_INTERNAL_H
+#define SK_LEDGER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "storekeeper/clock.h"
+#include "storekeeper/ledger.h"
+
+/* Every statement the ledger runs more than once, prepared once (SQLITE_PREPARE_PERSISTENT).
+ * The SQL lives next to the enum in ledger.c. */
+enum ledger_stmt {
+    ST_LAST_SEQ,
+    ST_EVENT_INSERT,
+    ST_PENDING,
+    ST_ROWS,
+    ST_ROWS_PENDING,
+    ST_DELIVER,
+    ST_PENDING_COUNT,
+    ST_DELIVERED_COUNT,
+    ST_OLDEST_PENDING,
+    ST_LAST_DELIVERED,
+    ST_PRUNE_AGE,
+    ST_PRUNE_COUNT,
+    ST_META_GET,
+    ST_META_SET,
+    ST_PRESENT_ADD,
+    ST_PRESENT_DEL,
+    ST_PRESENT_ALL,
+    ST_PRESENT_CLEAR,
+    ST_PRESENT_COUNT,
+    ST_SYNC_NORMAL,
+    ST_SYNC_FULL,
+    ST_COUNT
+};
+
+#define LEDGER_MAX_LISTENERS 4
+
+struct ledger_listener {
+    sk_ledger_commit_cb cb;
+    void *ctx;
+};
+
+struct sk_ledger {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+    const struct sk_clock *clock;
+    int lock_fd; /* owner lock (flock on the file); closed after sqlite3_close */
+    char path[256];
+    char ledger_id[SK_LEDGER_ID_LEN + 1];
+    char store_id[64];
+    char device_id[64];
+    int64_t created_us;
+
+    int depth;               /* transaction nesting */
+    bool aborted;            /* SQLite rolled the transaction back under us */
+    int abort_err;           /* why */
+    int64_t txn_visible_seq; /* last seq committed when the transaction began */
+    int64_t txn_last_event;  /* highest seq written in the open transaction, 0 if none */
+
+    bool full;     /* last write failed for lack of space */
+    bool overflow; /* outbox above its bound (mirrors meta "outbox_overflow") */
+    int64_t pruned;
+
+    struct ledger_listener listeners[LEDGER_MAX_LISTENERS];
+
+    /* Fault injection for tests (ledger_internal only): the named point fails with
+     * fault_err after fault_countdown passes. */
+    const char *fault_point;
+    int fault_countdown;
+    int fault_err;
+
+    char errmsg[SK_LEDGER_ERRMSG_MAX];
+};
+
+/* Returns the statement, reset and unbound, or NULL (error recorded in l->errmsg). */
+sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id);
+/* Records SQLite's failure rc during `what` and returns the storekeeper code for it. */
+int ledger_fail(struct sk_ledger *l, int rc, const char *what);
+/* Records a failure of our own (code already translated). */
+int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Translates an SQLite result code. */
+int ledger_sqlite_err(int rc);
+/* Runs SQL without results; returns 0 or the translated error. */
+int ledger_exec(struct sk_ledger *l, const char *sql, const char *what);
+/* Fault injection hook: returns 0, or the injected error when point is armed and due. */
+int ledger_fault(struct sk_ledger *l, const char *point);
+/* Wall time now. */
+int64_t ledger_now_us(const struct sk_ledger *l);
+/* A UUIDv7 (time-ordered, 74 random bits) as 36 characters plus NUL. */
+void ledger_uuid7(int64_t wall_us, char out[SK_LEDGER_ID_LEN + 1]);
+/* Meta key/value; get copies into buf and returns 1 when found, 0 when absent. */
+int ledger_meta_get(struct sk_ledger *l, const char *key, char *buf, size_t size);
+int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value);
+/* The highest seq assigned so far (0 if none), or < 0. */
+int64_t ledger_last_seq(struct sk_ledger *l);
+
+/* For tests: arm fault injection at point (e.g. "event", "commit"), failing the
+ * (countdown+1)-th pass with err. point NULL disarms. */
+void sk_ledger_test_fault(struct sk_ledger *l, const char *point, int countdown, int err);
+/* For tests: the connection. */
+sqlite3 *sk_ledger_test_db(struct sk_ledger *l);
+/* The migrations, for the migration test: SQL that takes version i to i + 1. */
+extern const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION];
+
+#endif

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/* The inventory ledger in SQLite: schema, transactions, the transactional outbox, presence. */
+#ifndef STOREKEEPER_LEDGER_H
+#define STOREKEEPER_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storekeeper/clock.h"
+#include "storekeeper/tagset.h"
+
+/*
+ * One struct sk_ledger is one SQLite connection to one ledger file. It belongs to one thread:
+ * in the daemon, the core thread (services reach it through sk_runtime_ledger() and call it
+ * from their handle()/loop callbacks, which run on the core thread); in `storekeeper ledger`,
+ * the command's thread. Other processes may open the same file at the same time (WAL mode,
+ * busy timeout); writers are serialised by SQLite.
+ *
+ * Everything a state change writes (movement rows, stock, presence, outbox events) goes into
+ * one transaction: sk_ledger_begin() ... sk_ledger_commit(). Transactions nest: an inner
+ * begin/commit is a savepoint, an inner rollback undoes only the inner part. Functions that
+ * write and are called outside a transaction run in a transaction of their own.
+ *
+ * Errors: 0 (or a count) on success, negative errno or SK_ELEDGER_* (error.h) on failure;
+ * sk_ledger_errmsg() has SQLite's own words for the last failure. SK_ELEDGER_FULL means the
+ * disk (or ledger.max_size_mb) is full: nothing of the failed transaction was written.
+ * The ledger never logs; its caller does.
+ */
+struct sk_ledger;
+struct cJSON;
+
+/* Schema version this build writes (PRAGMA user_version). Older files are migrated. */
+#define SK_LEDGER_SCHEMA_VERSION 1
+/* PRAGMA application_id of every storekeeper ledger ("SKLG"). */
+#define SK_LEDGER_APPLICATION_ID 0x534b4c47
+
+#define SK_LEDGER_ID_LEN      36    /* event ids and the ledger id: UUID text, without NUL */
+#define SK_LEDGER_TOPIC_MAX   128   /* topic suffix, with NUL */
+#define SK_LEDGER_PAYLOAD_MAX 65536 /* stored event payload, bytes */
+#define SK_LEDGER_ERRMSG_MAX  512
+
+enum sk_ledger_flags {
+    SK_LEDGER_CREATE = 1 << 0,   /* create the file (or initialise an empty one) */
+    SK_LEDGER_MIGRATE = 1 << 1,  /* upgrade an older schema (in one transaction per step) */
+    SK_LEDGER_OWNER = 1 << 2,    /* the daemon: exclusive owner lock; a second daemon fails */
+    SK_LEDGER_NO_CHECK = 1 << 3, /* skip PRAGMA quick_check at open (benchmarks only) */
+};
+
+struct sk_ledger_opts {
+    const char *path;
+    /* Written into a new ledger. When non-NULL and the ledger exists, they must match it:
+     * a ledger belongs to one device of one store (seq and event ids are per device). */
+    const char *store_id;
+    const char *device_id;
+    int busy_timeout_ms;          /* 0: 5000 */
+    unsigned flags;               /* enum sk_ledger_flags */
+    const struct sk_clock *clock; /* wall time of records; NULL: the system clock */
+};
+
+/*
+ * Opens (and with the flags, creates or migrates) a ledger. Refuses, never overwrites:
+ * a file that is not SQLite or fails quick_check (SK_ELEDGER_CORRUPT); an SQLite file that
+ * is not a storekeeper ledger, one from a newer storekeeper, an older one without
+ * SK_LEDGER_MIGRATE, or one of another store or device (SK_ELEDGER_SCHEMA); a missing file
+ * without SK_LEDGER_CREATE (-ENOENT); a ledger another daemon owns (-EBUSY).
+ * On failure msg (when non-NULL) holds one line for a person naming the file and the reason,
+ * and *ret_ledger is untouched. opts is borrowed; clock must outlive the ledger.
+ */
+int sk_ledger_open(const struct sk_ledger_opts *opts,
+                   char *msg,
+                   size_t msg_size,
+                   struct sk_ledger **ret_ledger);
+/* Rolls back an open transaction, closes. Accepts NULL. */
+void sk_ledger_close(struct sk_ledger *l);
+
+/* SQLite's message for the last failure, with what the ledger was doing. Owned by l. */
+const char *sk_ledger_errmsg(const struct sk_ledger *l);
+
+struct sk_ledger_info {
+    char ledger_id[SK_LEDGER_ID_LEN + 1]; /* random at creation: seq counts within it */
+    char store_id[64], device_id[64];
+    int schema_version;
+    int64_t created_us;
+    char path[256];
+};
+
+int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info);
+
+/* ---- transactions -------------------------------------------------------------------- */
+
+/* BEGIN IMMEDIATE at depth 0, a savepoint inside. Returns the new depth (>= 1) or < 0. */
+int sk_ledger_begin(struct sk_ledger *l);
+/* COMMIT at depth 1 (durable on return: see docs/ledger.md), RELEASE inside. On failure at
+ * depth 1 the whole transaction is rolled back and the error returned. */
+int sk_ledger_commit(struct sk_ledger *l);
+/* Undoes the innermost begin. Returns 0 or < 0 (the transaction is gone either way). */
+int sk_ledger_rollback(struct sk_ledger *l);
+/* Current nesting depth, 0 outside a transaction. */
+int sk_ledger_depth(const struct sk_ledger *l);
+
+/* Called on the owner thread after every commit that made new outbox events durable,
+ * with the highest committed seq: the MQTT link's cue to drain. Up to 4 listeners. */
+typedef void (*sk_ledger_commit_cb)(int64_t last_seq, void *ctx);
+int sk_ledger_add_commit_listener(struct sk_ledger *l, sk_ledger_commit_cb cb, void *ctx);
+void sk_ledger_remove_commit_listener(struct sk_ledger *l, sk_ledger_commit_cb cb, void *ctx);
+
+/* ---- the outbox ---------------------------------------------------------------------- */
+
+/*
+ * Appends one event. The payload stored is the JSON envelope
+ *   {"schema":"storekeeper/v1/<topic>","id":"<uuid>","seq":N,"ledger_id":"<uuid>",
+ *    "store_id":"...","device_id":"...","time":"<RFC 3339 of time_us>", <fields...>}
+ * (docs/ledger.md, "Event envelope"). topic is the suffix after
+ * storekeeper/v1/<store_id>/<device_id>/, e.g. "event/checkout": 1..127 characters of
+ * [a-z0-9_/-], no empty level. schema NULL derives it from the topic. fields (borrowed, may
+ * be NULL) must be a JSON object without the envelope's keys. time_us is the wall time of
+ * the fact (0: now). Joins the open transaction. Returns 0 and the seq in *ret_seq (may be
+ * NULL); -EINVAL for a bad topic or fields, -EMSGSIZE above SK_LEDGER_PAYLOAD_MAX.
+ */
+int sk_ledger_event(struct sk_ledger *l,
+                    const char *topic,
+                    const char *schema,
+                    const struct cJSON *fields,
+                    int64_t time_us,
+                    int64_t *ret_seq);
+
+/* One outbox row, borrowed: valid only during the callback. */
+struct sk_outbox_row {
+    int64_t seq;
+    const char *id;      /* event id (UUID text) */
+    const char *topic;   /* suffix after storekeeper/v1/<store_id>/<device_id>/ */
+    const char *payload; /* JSON text, NUL-terminated */
+    size_t payload_len;
+    int64_t created_us;   /* wall time it entered the outbox */
+    int64_t delivered_us; /* 0 while pending */
+};
+
+/* Return 0 to go on, anything else to stop (sk_ledger_outbox_* then returns that value). */
+typedef int (*sk_outbox_cb)(const struct sk_outbox_row *row, void *ctx);
+
+/*
+ * Calls cb for committed, undelivered rows with seq > after_seq, in seq order, at most max.
+ * Rows written by a transaction still open on this connection are not shown (they could
+ * still roll back). cb must not call the ledger. Returns the rows visited, cb's non-zero
+ * value, or < 0.
+ */
+int sk_ledger_outbox_pending(
+        struct sk_ledger *l, int64_t after_seq, size_t max, sk_outbox_cb cb, void *ctx);
+
+/* Marks the row seq delivered at delivered_us (0: now). Returns 1 when marked, 0 when it
+ * was already delivered or is unknown (pruned), < 0 on failure. Outside a transaction the
+ * mark is written without waiting for the disk: a mark lost in a power cut only means the
+ * event is published again, which consumers drop by id. */
+int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t delivered_us);
+
+/* Calls cb for any rows (delivered or not) with seq > after_seq, at most max: `ledger
+ * outbox --all` and tests. Same rules as sk_ledger_outbox_pending. */
+int sk_ledger_outbox_rows(struct sk_ledger *l,
+                          int64_t after_seq,
+                          size_t max,
+                          bool pending_only,
+                          sk_outbox_cb cb,
+                          void *ctx);
+
+struct sk_outbox_stats {
+    int64_t pending;           /* rows not delivered (committed or not) */
+    int64_t delivered;         /* delivered rows still kept */
+    int64_t oldest_pending_us; /* created_us of the oldest pending row, 0 if none */
+    int64_t first_pending_seq; /* 0 if none */
+    int64_t last_seq;          /* highest seq ever assigned, 0 if none */
+    int64_t last_delivered_seq;
+    int64_t pruned; /* delivered rows pruned since open */
+    bool overflow;  /* pending is above the bound (an overflow event was written) */
+};
+
+int sk_ledger_outbox_stats(struct sk_ledger *l, struct sk_outbox_stats *ret_stats);
+
+struct sk_outbox_policy {
+    int64_t keep_delivered_s;   /* prune delivered rows older than this (0: keep none) */
+    int64_t keep_delivered_max; /* and keep at most this many delivered rows */
+    int64_t max_pending;        /* above: one event/outbox_overflow, again after recovery */
+    size_t max_prune;           /* rows deleted per call at most (bounds the pause); 0: 5000 */
+};
+
+/*
+ * Retention and the overflow bound, for the periodic tick: deletes delivered rows beyond the
+ * policy (never an undelivered one), and when pending crosses max_pending writes one
+ * "event/outbox_overflow" event (state "overflow"), and one with state "recovered" once
+ * pending is back under 90 % of it. The state survives restarts. Returns rows pruned.
+ */
+int sk_ledger_outbox_maintain(struct sk_ledger *l, const struct sk_outbox_policy *policy);
+
+/* ---- presence ------------------------------------------------------------------------ */
+
+/* The core's present-tag set, kept durable in the same transactions as everything else.
+ * add/remove join the open transaction. Returns 1 changed, 0 no change, < 0. */
+int sk_ledger_present_add(struct sk_ledger *l, const struct sk_tag_key *key, int64_t since_us);
+int sk_ledger_present_remove(struct sk_ledger *l, const struct sk_tag_key *key);
+/* Adds every stored tag to set (which should be empty). Returns the count or < 0
+ * (-ENOSPC when the set's bound is smaller than the stored set: the rest is skipped). */
+int sk_ledger_present_load(struct sk_ledger *l, struct sk_tagset *set);
+/* Replaces the stored set with set (one transaction). Returns the count stored or < 0. */
+int sk_ledger_present_replace(struct sk_ledger *l, const struct sk_tagset *set);
+/* Tags stored as present, or < 0. */
+int64_t sk_ledger_present_count(struct sk_ledger *l);
+
+/* ---- operations ------------------------------------------------------------------------ */
+
+/* Limits the database to max_bytes (PRAGMA max_page_count; 0: no limit beyond the disk).
+ * Writes beyond fail with SK_ELEDGER_FULL. Returns 0 or < 0. */
+int sk_ledger_set_max_size(struct sk_ledger *l, int64_t max_bytes);
+
+/* True after a write failed with SK_ELEDGER_FULL, until a commit succeeds again. */
+bool sk_ledger_is_full(const struct sk_ledger *l);
+
+#endif

@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+"""The daemon and its ledger file: created at start, refused (exit 1, file untouched) when
+it is foreign, corrupt, newer or another device's, and owned by one daemon at a time."""
+import os
+import sqlite3
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
+import sk  # noqa: E402
+
+CFG = """store_id = "it-store";
+device_id = "%(device)s";
+board = "sim";
+log = { level = "info"; format = "plain"; };
+mqtt = { enabled = false; };
+ledger = { path = "%(path)s"; };
+"""
+
+
+class LedgerDaemon(unittest.TestCase):
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        self.db = os.path.join(self.tmp.path, "state", "ledger.db")
+        self.cfg = self.config("it-01")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def config(self, device, name="store.cfg"):
+        return self.tmp.file(name, CFG % {"device": device, "path": self.db})
+
+    def run_briefly(self, cfg=None):
+        return sk.run("run", "-c", cfg or self.cfg, "--duration", "0.3")
+
+    def assert_refused(self, needle, cfg=None):
+        before = open(self.db, "rb").read()
+        r = self.run_briefly(cfg)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(needle, r.stderr)
+        self.assertIn(self.db, r.stderr)
+        self.assertEqual(open(self.db, "rb").read(), before)
+
+    def test_created_then_reused(self):
+        r = self.run_briefly()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("schema 1, ledger ", r.stderr)
+        db = sqlite3.connect(self.db)
+        self.assertEqual(db.execute("PRAGMA application_id").fetchone()[0], 0x534B4C47)
+        self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        ledger_id = db.execute("SELECT value FROM meta WHERE key='ledger_id'").fetchone()[0]
+        db.close()
+        r = self.run_briefly()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ledger " + ledger_id, r.stderr)
+
+    def test_refuses_foreign_and_newer(self):
+        os.makedirs(os.path.dirname(self.db))
+        with open(self.db, "w") as f:
+            f.write("not a database at all, but someone's notes\n" * 100)
+        self.assert_refused("not an SQLite database")
+        os.unlink(self.db)
+        db = sqlite3.connect(self.db)
+        db.execute("CREATE TABLE photos (name TEXT)")
+        db.commit()
+        db.close()
+        self.assert_refused("another application")
+        os.unlink(self.db)
+        self.assertEqual(self.run_briefly().returncode, 0)
+        db = sqlite3.connect(self.db)
+        db.execute("PRAGMA user_version = 999")
+        db.close()
+        self.assert_refused("is newer than this storekeeper")
+
+    def test_refuses_corrupt(self):
+        self.assertEqual(self.run_briefly().returncode, 0)
+        db = sqlite3.connect(self.db)
+        db.execute("CREATE TABLE IF NOT EXISTS pad (x BLOB)")  # extra pages to damage
+        # (a ledger with a foreign table is still ours; the damage is what must be caught)
+        for _ in range(64):
+            db.execute("INSERT INTO pad VALUES (randomblob(3000))")
+        db.commit()
+        db.close()
+        size = os.path.getsize(self.db)
+        with open(self.db, "r+b") as f:
+            f.seek((size // 4096 - 3) * 4096)
+            f.write(bytes((i * 13 + 5) & 0xFF for i in range(4096)))
+        self.assert_refused("fails its integrity check")
+
+    def test_refuses_other_device_and_second_daemon(self):
+        self.assertEqual(self.run_briefly().returncode, 0)
+        other = self.config("it-02", "other.cfg")
+        self.assert_refused('belongs to device "it-01"', other)
+        d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("core: running"), d.text())
+            r = self.run_briefly()
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("another storekeeper daemon is using this ledger", r.stderr)
+        finally:
+            rc, _ = d.stop()
+        self.assertEqual(rc, 0)
+
+
+if __name__ == "__main__":
+    sk.main()

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/* Opening ledgers: creation, refusal of foreign, corrupt, newer and mismatched files,
+ * the owner lock, and migration from every older schema version. */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "ledger_test.h"
+
+static void test_create_and_reopen(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    struct sk_ledger_info a, b;
+    assert_int_equal(sk_ledger_get_info(t.l, &a), 0);
+    assert_int_equal(a.schema_version, SK_LEDGER_SCHEMA_VERSION);
+    assert_string_equal(a.store_id, "store-1");
+    assert_string_equal(a.device_id, "dev-1");
+    assert_int_equal(strlen(a.ledger_id), SK_LEDGER_ID_LEN);
+    assert_int_equal(a.ledger_id[14], '7'); /* UUID version 7 */
+    assert_int_equal(a.created_us, 1700000000000000LL);
+    assert_int_equal(lt_int(t.l, "PRAGMA application_id"), SK_LEDGER_APPLICATION_ID);
+    assert_int_equal(lt_int(t.l, "PRAGMA synchronous"), 2); /* FULL */
+    assert_int_equal(lt_int(t.l, "PRAGMA foreign_keys"), 1);
+    sk_ledger_close(t.l);
+
+    t.l = lt_open_flags(&t, 0);
+    assert_int_equal(sk_ledger_get_info(t.l, &b), 0);
+    assert_string_equal(a.ledger_id, b.ledger_id);
+    sqlite3_stmt *s;
+    assert_int_equal(
+            sqlite3_prepare_v2(sk_ledger_test_db(t.l), "PRAGMA journal_mode", -1, &s, NULL),
+            SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    lt_teardown(&t);
+}
+
+static void test_missing_and_directory(void **state)
+{
+    (void)state;
+    char dir[128], path[256], msg[512];
+    sk_test_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/none.db", dir);
+    assert_int_equal(lt_try_open(path, NULL, NULL, 0, msg, sizeof(msg)), -ENOENT);
+    assert_non_null(strstr(msg, "none.db: no ledger here"));
+    assert_int_equal(access(path, F_OK), -1); /* and nothing was created */
+    /* CREATE makes one missing directory level. */
+    snprintf(path, sizeof(path), "%s/state/ledger.db", dir);
+    assert_int_equal(lt_try_open(path, "s", "d", SK_LEDGER_CREATE, msg, sizeof(msg)), 0);
+    assert_int_equal(access(path, F_OK), 0);
+    /* A directory is not a ledger. */
+    snprintf(path, sizeof(path), "%s/state", dir);
+    assert_int_equal(lt_try_open(path, "s", "d", SK_LEDGER_CREATE, msg, sizeof(msg)),
+                     SK_ELEDGER_SCHEMA);
+    assert_non_null(strstr(msg, "not a regular file"));
+    sk_test_rmdir(dir);
+}
+
+/* The file's bytes must be the same after a refused open. */
+static void assert_refused_untouched(const char *path, unsigned flags, int want, const char *needle)
+{
+    size_t n1, n2;
+    unsigned char *before = lt_slurp(path, &n1);
+    char msg[512];
+    int r = lt_try_open(path, "store-1", "dev-1", flags, msg, sizeof(msg));
+    if (r != want || !strstr(msg, needle)) {
+        fprintf(stderr, "got %d \"%s\", wanted %d \"%s\"\n", r, msg, want, needle);
+    }
+    assert_int_equal(r, want);
+    assert_non_null(strstr(msg, needle));
+    assert_non_null(strstr(msg, path));
+    unsigned char *after = lt_slurp(path, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(before, after, n1);
+    free(before);
+    free(after);
+}
+
+static void test_refuses_foreign_files(void **state)
+{
+    (void)state;
+    char dir[128], path[256], p2[256];
+    sk_test_tmpdir(dir, sizeof(dir));
+    unsigned all = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_OWNER;
+
+    /* Text. */
+    sk_test_write(dir, "notes.db", "these are not the rows you are looking for\n", path,
+                  sizeof(path));
+    assert_refused_untouched(path, all, SK_ELEDGER_SCHEMA, "not an SQLite database");
+
+    /* Another application's SQLite database. */
+    snprintf(p2, sizeof(p2), "%s/other.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE cookies (name TEXT); "
+                                  "INSERT INTO cookies VALUES ('oat');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "another application");
+
+    /* Same but with an application id of its own. */
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 1234", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "application_id 0x000004d2");
+
+    /* A ledger from a newer storekeeper. */
+    snprintf(p2, sizeof(p2), "%s/newer.db", dir);
+    assert_int_equal(lt_try_open(p2, "store-1", "dev-1", all, NULL, 0), 0);
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SK_LEDGER_SCHEMA_VERSION + 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "is newer than this storekeeper");
+
+    /* Another store's or device's ledger. */
+    snprintf(p2, sizeof(p2), "%s/theirs.db", dir);
+    assert_int_equal(lt_try_open(p2, "store-2", "dev-1", all, NULL, 0), 0);
+    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "belongs to store \"store-2\"");
+    snprintf(p2, sizeof(p2), "%s/theirs2.db", dir);
+    assert_int_equal(lt_try_open(p2, "store-1", "dev-9", all, NULL, 0), 0);
+    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "belongs to device \"dev-9\"");
+    /* Without ids (the CLI with --db) any ledger opens. */
+    char msg[512];
+    assert_int_equal(lt_try_open(p2, NULL, NULL, 0, msg, sizeof(msg)), 0);
+    sk_test_rmdir(dir);
+}
+
+static void test_refuses_corrupt(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    /* Enough rows for several b-tree pages, then checkpoint into the main file. */
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    for (int i = 0; i < 400; i++) {
+        struct sk_tag_key k;
+        uint8_t epc[12] = {0x30, 1, 2, 3, 4, 5, 6, 7, 8, 9, (uint8_t)(i >> 8), (uint8_t)i};
+        sk_tag_key_set(&k, "reader-with-a-long-name", 1, epc, sizeof(epc));
+        assert_int_equal(sk_ledger_present_add(t.l, &k, i), 1);
+    }
+    assert_int_equal(sk_ledger_commit(t.l), 0);
+    sk_ledger_close(t.l); /* last connection: checkpoints and removes the WAL */
+    t.l = NULL;
+    int64_t size;
+    {
+        FILE *f = fopen(t.path, "rb");
+        fseek(f, 0, SEEK_END);
+        size = ftell(f);
+        fclose(f);
+    }
+    assert_true(size >= 8 * 4096);
+    /* Scribble over an interior page (not the header: that would be "not a database"). */
+    int fd = open(t.path, O_WRONLY);
+    assert_true(fd >= 0);
+    unsigned char junk[4096];
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        junk[i] = (unsigned char)(i * 7 + 3);
+    }
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), (size / 4096 - 2) * 4096),
+                     (ssize_t)sizeof(junk));
+    close(fd);
+    assert_refused_untouched(t.path, SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_OWNER,
+                             SK_ELEDGER_CORRUPT, "fails its integrity check");
+    lt_teardown(&t);
+}
+
+static void test_owner_lock(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t); /* opened as owner */
+    char msg[512];
+    assert_int_equal(lt_try_open(t.path, "store-1", "dev-1", SK_LEDGER_OWNER, msg, sizeof(msg)),
+                     -EBUSY);
+    assert_non_null(strstr(msg, "another storekeeper daemon"));
+    /* Readers and the CLI (no owner flag) may open it alongside. */
+    assert_int_equal(lt_try_open(t.path, "store-1", "dev-1", 0, msg, sizeof(msg)), 0);
+    sk_ledger_close(t.l);
+    t.l = NULL;
+    assert_int_equal(lt_try_open(t.path, "store-1", "dev-1", SK_LEDGER_OWNER, msg, sizeof(msg)), 0);
+    lt_teardown(&t);
+}
+
+/*
+ * Migrations: for every older version v, build a file at v the way that version's
+ * storekeeper did (the migrations up to v), put representative rows in, and open it with
+ * this build. The result must have the current version, the same schema as a fresh ledger,
+ * the old rows, and a backup of the old file. Without SK_LEDGER_MIGRATE it is refused.
+ */
+
+/* Rows a ledger at version v may hold (index v - 1). */
+static const char *const fill_sql[SK_LEDGER_SCHEMA_VERSION] = {
+        /* v1 */
+        "INSERT INTO outbox (seq, id, topic, payload, created_us, delivered_us) VALUES "
+        "(1, 'id-1', 'event/test', '{\"seq\":1}', 10, 20), "
+        "(2, 'id-2', 'event/test', '{\"seq\":2}', 11, NULL);"
+        "INSERT INTO present VALUES ('reader-a', 1, x'300102030405060708090a0b', 5);",
+};
+
+static void build_at_version(const char *path, int v)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int i = 0; i < v; i++) {
+        char *err = NULL;
+        int rc = sqlite3_exec(db, sk_ledger_migrations[i], NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+            fprintf(stderr, "migration %d: %s\n", i, err);
+        }
+        assert_int_equal(rc, SQLITE_OK);
+        if (i == 0) {
+            char sql[128];
+            snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", SK_LEDGER_APPLICATION_ID);
+            assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+            assert_int_equal(sqlite3_exec(db,
+                                          "INSERT INTO meta VALUES "
+                                          "('ledger_id', '0190a000-0000-7000-8000-000000000001'),"
+                                          "('store_id', 'store-1'), ('device_id', 'dev-1'),"
+                                          "('created_us', '123')",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        }
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    if (v > 0) {
+        assert_int_equal(sqlite3_exec(db, fill_sql[v - 1], NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+}
+
+/* The schema as text: every object's SQL, sorted, so two files can be compared. */
+static char *schema_text(sqlite3 *db)
+{
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT type || ' ' || name || ': ' || coalesce(sql, '') "
+                                        "FROM sqlite_master ORDER BY type, name",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(1, cap);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        size_t n = strlen(t);
+        assert_true(len + n + 2 < cap);
+        memcpy(out + len, t, n);
+        len += n;
+        out[len++] = '\n';
+    }
+    sqlite3_finalize(s);
+    return out;
+}
+
+static void test_migrations_from_every_version(void **state)
+{
+    (void)state;
+    struct lt fresh;
+    lt_setup(&fresh);
+    char *want = schema_text(sk_ledger_test_db(fresh.l));
+    for (int v = 1; v < SK_LEDGER_SCHEMA_VERSION + 1; v++) {
+        char path[256], msg[512];
+        snprintf(path, sizeof(path), "%s/v%d.db", fresh.dir, v);
+        build_at_version(path, v);
+        if (v < SK_LEDGER_SCHEMA_VERSION) {
+            /* Without MIGRATE: refused with a hint, untouched. */
+            assert_refused_untouched(path, SK_LEDGER_CREATE, SK_ELEDGER_SCHEMA, "ledger migrate");
+        }
+        struct sk_ledger_opts o = {.path = path,
+                                   .store_id = "store-1",
+                                   .device_id = "dev-1",
+                                   .flags = SK_LEDGER_MIGRATE};
+        struct sk_ledger *l = NULL;
+        int r = sk_ledger_open(&o, msg, sizeof(msg), &l);
+        if (r < 0) {
+            fprintf(stderr, "from v%d: %s\n", v, msg);
+        }
+        assert_int_equal(r, 0);
+        assert_int_equal(lt_int(l, "PRAGMA user_version"), SK_LEDGER_SCHEMA_VERSION);
+        char *got = schema_text(sk_ledger_test_db(l));
+        if (strcmp(got, want) != 0) {
+            fprintf(stderr, "schema after migrating from v%d:\n%s\nfresh:\n%s\n", v, got, want);
+        }
+        assert_string_equal(got, want);
+        free(got);
+        /* The rows of version 1 survive every later migration. */
+        assert_int_equal(lt_int(l, "SELECT count(*) FROM outbox"), 2);
+        assert_int_equal(lt_int(l, "SELECT count(*) FROM present"), 1);
+        struct sk_outbox_stats st;
+        assert_int_equal(sk_ledger_outbox_stats(l, &st), 0);
+        assert_int_equal(st.pending, 1);
+        assert_int_equal(st.last_seq, 2);
+        int64_t seq = 0;
+        assert_int_equal(sk_ledger_event(l, "event/test", NULL, NULL, 0, &seq), 0);
+        assert_int_equal(seq, 3);
+        sk_ledger_close(l);
+        if (v < SK_LEDGER_SCHEMA_VERSION) {
+            char bak[300];
+            snprintf(bak, sizeof(bak), "%s.v%d.bak", path, v);
+            assert_int_equal(access(bak, F_OK), 0);
+        }
+    }
+    free(want);
+    lt_teardown(&fresh);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_create_and_reopen),
+            cmocka_unit_test(test_missing_and_directory),
+            cmocka_unit_test(test_refuses_foreign_files),
+            cmocka_unit_test(test_refuses_corrupt),
+            cmocka_unit_test(test_owner_lock),
+            cmocka_unit_test(test_migrations_from_every_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
