@@ -16,14 +16,6 @@ static int pending(int argc, char **argv, const char *cmd, const char *about, co
     return sk_cli_not_built(cmd, issue);
 }
 
-int sk_cmd_diag(int argc, char **argv)
-{
-    return pending(argc, argv, "diag",
-                   "Technician diagnostics: scan buses, watch readers, camera snapshots, broker\n"
-                   "round trip, ledger checks, and `diag all` with PASS/WARN/FAIL.",
-                   "diagnostics arrive with the RFID, MQTT, vision and diagnostics issues");
-}
-
 int sk_cmd_ledger(int argc, char **argv)
 {
     return pending(argc, argv, "ledger",

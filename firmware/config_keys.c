@@ -53,6 +53,12 @@
         .fmax = (FMAX), .def = (DEF), .reloadable = (R), .offset = offsetof(S, F),              \
         .size = FIELD_SIZE(S, F), .count_offset = offsetof(S, CF), .unit = (UNIT), .doc = (DOC) \
     }
+#define K_FLOAT(P, S, F, MIN, MAX, DEF, UNIT, R, DOC)                                          \
+    {                                                                                          \
+        .path = (P), .type = SK_CFG_FLOAT, .fmin = (MIN), .fmax = (MAX), .def = (DEF),         \
+        .reloadable = (R), .offset = offsetof(S, F), .size = FIELD_SIZE(S, F), .unit = (UNIT), \
+        .doc = (DOC)                                                                           \
+    }
 
 #define C struct sk_config
 
@@ -65,6 +71,7 @@ static const char *const line_roles[] = {"entry", "exit", "door", "count", NULL}
 static const char *const line_insides[] = {"left", "right", NULL};
 static const char *const mqtt_protocols[] = {"auto", "5", "3.1.1", NULL};
 static const int mqtt_protocol_values[] = {0, 5, 311};
+static const char *const vision_backgrounds[] = {"adaptive", "mog2", NULL};
 static const char *const camera_backends[] = {"", "libcamera", "v4l2", "file", "synthetic", NULL};
 
 /* The key tables read best as tables, so the formatter leaves them alone. */
@@ -240,6 +247,28 @@ static const struct sk_cfg_key store_keys[] = {
     K_INT("ledger.max_size_mb", C, ledger.max_size_mb, 0, 1048576, "0", "MiB", true,
           "Largest size of the database file; 0: until the disk is full. When reached the "
           "runtime keeps running degraded (docs/ledger.md) until space is made or this grows."),
+
+    K_GROUP("vision", "Camera image processing, for every camera (docs/vision.md)."),
+    K_ENUM("vision.background", C, vision.background, vision_backgrounds, NULL, "adaptive", false,
+          "Background model: adaptive (light gain, standing shoppers stay) or mog2 (OpenCV)."),
+    K_INT("vision.history", C, vision.history, 10, 10000, "300", "frames", false,
+          "Memory of the background model: how fast standing things become background."),
+    K_FLOAT("vision.var_threshold", C, vision.var_threshold, 4, 400, "25", NULL, false,
+          "Squared distance from the background model that makes a pixel foreground."),
+    K_BOOL("vision.shadows", C, vision.shadows, "false", false,
+          "Detect and drop shadows. On grey frames this also drops dark clothing."),
+    K_FLOAT("vision.shadow_tau", C, vision.shadow_tau, 0.1, 0.95, "0.5", NULL, false,
+          "With shadows: pixels at least this fraction of the background's brightness are shadow."),
+    K_INT("vision.min_blob_area", C, vision.min_blob_area, 0, 1000000, "0", "px", false,
+          "Smallest shopper blob at the processing size; 0: processing area / 400."),
+    K_INT("vision.max_blob_area", C, vision.max_blob_area, 0, 4000000, "0", "px", false,
+          "Largest blob (a group) at the processing size; 0: processing area / 4."),
+    K_INT("vision.max_tracks", C, vision.max_tracks, 1, 64, "32", NULL, false,
+          "Shoppers tracked at once per camera."),
+    K_INT("vision.max_missed_frames", C, vision.max_missed_frames, 1, 100, "8", "frames", false,
+          "Frames a shopper may go unseen (occlusion) before the track ends."),
+    K_INT("vision.flow_interval_s", C, vision.flow_interval_s, 1, 3600, "10", "s", false,
+          "Interval of the flow figures (entries, exits, occupancy, fps, drops) per camera."),
 };
 
 #undef C

@@ -8,10 +8,10 @@ set -eu
 
 BUILD_PKGS="cmake make pkg-config gcc g++ git libmodbus-dev libmosquitto-dev libsqlite3-dev
 libconfig-dev libcjson-dev libssl-dev libopencv-core-dev libopencv-imgproc-dev
-libopencv-video-dev libcamera-dev"
+libopencv-video-dev libcamera-dev libpng-dev"
 RUN_PKGS="mosquitto"
 TEST_PKGS="libcmocka-dev mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
-openssl clang clang-format"
+openssl clang clang-format libopencv-videoio-dev python3-opencv"
 
 pkgs="$BUILD_PKGS $RUN_PKGS"
 if [ "${1:-}" = "--test" ]; then

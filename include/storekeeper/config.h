@@ -161,6 +161,20 @@ struct sk_core_cfg {
     int max_present_tags; /* bound of the core's present-tag set */
 };
 
+/* Vision pipeline settings shared by every camera (docs/vision.md). Areas are in pixels at
+ * the board's processing size; 0 means "scaled from the processing size". */
+struct sk_vision_cfg {
+    int background;       /* 0 adaptive, 1 mog2 (enum sk_vision_background) */
+    int history;          /* background model memory, frames */
+    double var_threshold; /* MOG2 variance threshold */
+    bool shadows;         /* MOG2 shadow detection (drops dark clothing on grey frames) */
+    double shadow_tau;    /* shadow brightness ratio threshold */
+    int min_blob_area, max_blob_area;
+    int max_tracks;
+    int max_missed_frames;
+    int flow_interval_s;
+};
+
 struct sk_config {
     char store_id[SK_NAME_MAX];
     char device_id[SK_NAME_MAX];
@@ -184,6 +198,7 @@ struct sk_config {
     size_t n_lines;
     struct sk_mqtt_cfg mqtt;
     struct sk_ledger_cfg ledger;
+    struct sk_vision_cfg vision;
 
     struct sk_board_cfg board;
     char path[SK_PATH_MAX]; /* the store file as given */

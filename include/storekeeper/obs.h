@@ -89,13 +89,18 @@ struct sk_obs_track {
     float x, y;             /* position in image coordinates (processing size) */
     char zone[SK_NAME_MAX]; /* zone or line name for ZONE_* and LINE_CROSS */
     uint8_t dir;            /* enum sk_line_dir for LINE_CROSS */
+    uint8_t role;           /* LINE_CROSS: the line's enum sk_line_role */
+    uint32_t dwell_ms;      /* ZONE_LEAVE: time the track spent in the zone */
 };
 
 struct sk_obs_flow {
     uint32_t entries, exits; /* since the previous flow observation */
     uint32_t occupancy;      /* tracks currently in view */
     float fps;
-    uint32_t dropped; /* frames dropped since the previous flow observation */
+    uint32_t dropped;     /* frames dropped since the previous flow observation */
+    float proc_ms;        /* mean vision time per processed frame */
+    uint32_t processed;   /* frames processed since the previous flow observation */
+    uint32_t obs_dropped; /* camera observations the queue refused (above its high mark) */
 };
 
 struct sk_obs_command {

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* Camera handles: picks the backend's function table by name and forwards to it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "camera_internal.h"
+#include "storekeeper/error.h"
+
+struct sk_camera {
+    const struct sk_camera_backend *be;
+    void *priv;
+};
+
+/* Backends this build has; the others are known by name only (SK_ENOTBUILT). */
+static const struct sk_camera_backend *const backends[] = {
+        &sk_camera_synthetic,
+        &sk_camera_v4l2,
+#ifdef SK_HAVE_VIDEOIO
+        &sk_camera_file,
+#endif
+#ifdef SK_HAVE_LIBCAMERA
+        &sk_camera_libcamera,
+#endif
+};
+
+static const char *const known[] = {"libcamera", "v4l2", "file", "synthetic"};
+
+static const struct sk_camera_backend *lookup(const char *name, int *ret_err)
+{
+    for (size_t i = 0; name && i < sizeof(backends) / sizeof(backends[0]); i++) {
+        if (strcmp(backends[i]->name, name) == 0) {
+            return backends[i];
+        }
+    }
+    *ret_err = -EINVAL;
+    for (size_t i = 0; name && i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(known[i], name) == 0) {
+            *ret_err = SK_ENOTBUILT;
+        }
+    }
+    return NULL;
+}
+
+bool sk_camera_backend_built(const char *backend)
+{
+    int err;
+    return lookup(backend, &err) != NULL;
+}
+
+int sk_camera_open(const struct sk_camera_params *params, struct sk_camera **ret_cam)
+{
+    if (!params || !ret_cam || !params->backend) {
+        return -EINVAL;
+    }
+    if (params->width < 0 || params->height < 0 || params->width > 8192 || params->height > 8192 ||
+        params->fps < 0 || params->fps > 240) {
+        return -EINVAL;
+    }
+    int err = 0;
+    const struct sk_camera_backend *be = lookup(params->backend, &err);
+    if (!be) {
+        return err;
+    }
+    struct sk_camera *cam = calloc(1, sizeof(*cam));
+    if (!cam) {
+        return -ENOMEM;
+    }
+    int r = be->open(params, &cam->priv);
+    if (r < 0) {
+        free(cam);
+        return r;
+    }
+    cam->be = be;
+    *ret_cam = cam;
+    return 0;
+}
+
+void sk_camera_close(struct sk_camera *cam)
+{
+    if (!cam) {
+        return;
+    }
+    cam->be->close(cam->priv);
+    free(cam);
+}
+
+int sk_camera_capture(struct sk_camera *cam, int timeout_ms, struct sk_frame *ret_frame)
+{
+    if (!cam || !ret_frame) {
+        return -EINVAL;
+    }
+    return cam->be->capture(cam->priv, timeout_ms, ret_frame);
+}
+
+const char *sk_camera_backend(const struct sk_camera *cam)
+{
+    return cam ? cam->be->name : "none";
+}
+
+int sk_camera_enumerate(const char *backend, struct sk_camera_info *ret_infos, size_t max)
+{
+    int err = 0;
+    const struct sk_camera_backend *be = lookup(backend, &err);
+    if (!be) {
+        return err;
+    }
+    return be->enumerate ? be->enumerate(ret_infos, max) : 0;
+}

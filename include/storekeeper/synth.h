@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* The synthetic overhead scene: scripted top-down shoppers the synthetic camera renders. */
+#ifndef STOREKEEPER_SYNTH_H
+#define STOREKEEPER_SYNTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A scene is a floor seen from above, lit by a light that may drift, with shoppers moving
+ * along scripted paths. The synthetic camera renders it into luma frames with sensor noise
+ * and shadows, so the whole vision pipeline runs on it with a known truth.
+ *
+ * Coordinates: scene pixels of a reference size (params.width x params.height, normally the
+ * processing size, so scene positions are zone and line coordinates). The camera renders at
+ * its own capture size and scales.
+ *
+ * Time: scene seconds. The synthetic camera renders frame n at t = n / fps, so a script is
+ * deterministic whatever the machine's speed. sk_synth_time() is the time of the latest
+ * rendered frame: a simulator that scripts live adds waypoints after it.
+ *
+ * A shopper exists from its first waypoint's time to its last; between waypoints it moves in
+ * a straight line at constant speed. A shopper whose last waypoint is more than a second old
+ * is removed. Scripting (add, waypoint, remove) and rendering may run in different threads:
+ * the scene locks internally.
+ */
+
+struct sk_synth;
+
+#define SK_SYNTH_MAX_SHOPPERS  64
+#define SK_SYNTH_MAX_WAYPOINTS 512 /* per shopper */
+
+struct sk_synth_params {
+    int width, height;          /* coordinate space (pixels) */
+    int floor_luma;             /* mean floor brightness 0..255 (default 150) */
+    float noise_sigma;          /* sensor noise, luma units (default 3) */
+    float drift_amplitude;      /* lighting: relative swing of the gain, 0..0.9 (0.3 = +-30 %) */
+    float drift_period_s;       /* period of that swing (default 120 s) */
+    bool shadows;               /* shoppers cast a shadow on the floor */
+    float shadow_dx, shadow_dy; /* shadow offset, scene pixels (default 6, 4) */
+    float shadow_strength;      /* light a shadow takes away, 0..1 (default 0.35) */
+    uint32_t seed;              /* noise seed */
+};
+
+/* What a shopper looks like from above. */
+struct sk_synth_look {
+    float radius;  /* half the shoulder width, scene pixels (default 14) */
+    int luma;      /* clothing brightness 0..255 (dark clothing: 30..70) */
+    int head_luma; /* hair seen from above; -1: dark hair (40) */
+};
+
+/* A shopper's true state at a moment, for tests and simulators. */
+struct sk_synth_truth {
+    uint32_t id;
+    float x, y;
+};
+
+/* Fills defaults for a width x height scene. */
+void sk_synth_params_default(struct sk_synth_params *p, int width, int height);
+
+/* Returns 0 and an owned scene (free with sk_synth_free), or -EINVAL / -ENOMEM. */
+int sk_synth_new(const struct sk_synth_params *params, struct sk_synth **ret_scene);
+void sk_synth_free(struct sk_synth *scene);
+
+/*
+ * Loads a scene file (libconfig): a `scene` group with the parameters and a `shoppers` list
+ * of { luma; radius; path = [ t, x, y, t, x, y, ... ]; } (docs/vision.md). On failure
+ * returns SK_ESCENARIO (-errno for I/O) with "FILE:LINE: problem" in err, if given.
+ */
+int sk_synth_load(const char *path,
+                  int width,
+                  int height,
+                  char *err,
+                  size_t err_size,
+                  struct sk_synth **ret_scene);
+
+/* Adds a shopper without waypoints (it appears with the first). Returns 0 and its id in
+ * *ret_id, -ENOSPC when SK_SYNTH_MAX_SHOPPERS exist, -EINVAL for a bad look. */
+int sk_synth_add_shopper(struct sk_synth *scene,
+                         const struct sk_synth_look *look,
+                         uint32_t *ret_id);
+/* Appends a waypoint: at t_s the shopper is at (x, y). t_s must be later than the previous
+ * waypoint's. Returns 0, -ENOENT (no such shopper), -EINVAL (time order), -ENOSPC (full). */
+int sk_synth_waypoint(struct sk_synth *scene, uint32_t id, double t_s, float x, float y);
+/* Removes a shopper at once. Returns 0 or -ENOENT. */
+int sk_synth_remove(struct sk_synth *scene, uint32_t id);
+/* Multiplies the light by gain from t_s on (a lamp switched), on top of the drift. */
+int sk_synth_set_light(struct sk_synth *scene, double t_s, float gain);
+
+/* Time of the latest rendered frame (seconds; -1 before the first). */
+double sk_synth_time(struct sk_synth *scene);
+/* Last waypoint time over all shoppers (the script's length), or 0. */
+double sk_synth_end_time(struct sk_synth *scene);
+
+/* Shoppers present at t_s with their positions; returns the count (may exceed max). */
+int sk_synth_truth_at(struct sk_synth *scene, double t_s, struct sk_synth_truth *ret, size_t max);
+
+/*
+ * Renders the scene at t_s into a width x height luma buffer (any size: the scene scales).
+ * frame_no picks the noise pattern. Returns 0 or -EINVAL.
+ */
+int sk_synth_render(struct sk_synth *scene,
+                    double t_s,
+                    uint64_t frame_no,
+                    uint8_t *buf,
+                    int width,
+                    int height,
+                    int stride);
+
+/*
+ * In-process scripting (the simulator): a scene attached under a camera's name is what the
+ * synthetic camera of that name renders when `storekeeper run` opens it, instead of its
+ * `device` scene file. The caller keeps ownership and must detach before freeing the scene
+ * (and only after the runtime stopped). Returns 0, -EINVAL, -EEXIST or -ENOSPC (16 names).
+ */
+int sk_synth_attach(const char *camera, struct sk_synth *scene);
+void sk_synth_detach(const char *camera);
+/* The scene attached under camera, or NULL. */
+struct sk_synth *sk_synth_attached(const char *camera);
+
+#endif

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* The vision pipeline: luma frames to anonymous tracks, zone visits and line crossings. */
+#ifndef STOREKEEPER_VISION_H
+#define STOREKEEPER_VISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storekeeper/camera.h"
+#include "storekeeper/config.h"
+
+/*
+ * One pipeline per camera, used by that camera's thread only:
+ *
+ *   frame -> downscale to the processing size -> background model (MOG2) -> foreground mask
+ *         -> clean-up (open, close) -> connected components -> blob filter (size, shape)
+ *         -> tracker (constant-velocity prediction, optimal assignment, coasting through
+ *            short occlusions and merges) -> zones and directional lines -> events
+ *
+ * Everything is in processing-size pixels, the coordinates of zones and lines in the config.
+ * Track ids are small, anonymous and never reused while the pipeline lives. No image leaves
+ * the pipeline except through sk_vision_image()/sk_vision_mask() for `diag camera`.
+ */
+
+struct sk_vision;
+
+enum sk_vision_background {
+    SK_BG_ADAPTIVE = 0, /* ours: global light gain, selective update (vision/background.c) */
+    SK_BG_MOG2,         /* OpenCV's Gaussian mixture */
+};
+
+struct sk_vision_params {
+    int width, height;   /* processing size */
+    int background;      /* enum sk_vision_background */
+    int history;         /* background model memory, frames */
+    float var_threshold; /* squared Mahalanobis distance that makes a pixel foreground */
+    bool shadows;        /* detect shadows (and drop them): see docs/vision.md */
+    float shadow_tau;    /* a pixel darker than background by at most this ratio is shadow */
+    int min_blob_area;   /* px, at the processing size */
+    int max_blob_area;
+    float max_aspect; /* longer / shorter side of a blob's box */
+    float min_fill;   /* blob area / box area */
+    int max_tracks;
+    int confirm_frames;    /* consecutive hits before a track is reported */
+    int max_missed_frames; /* frames a track coasts unseen before it is lost */
+    float gate_px;         /* largest distance between prediction and blob, per frame */
+    float line_margin_px;  /* hysteresis on each side of a line */
+    float zone_margin_px;  /* a track leaves a zone this far outside it */
+};
+
+/* Defaults for a width x height processing size. */
+void sk_vision_params_default(struct sk_vision_params *p, int width, int height);
+/* Fills params from the config's vision group and the board's processing size. */
+void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_config *cfg);
+
+enum sk_vision_event_type {
+    SK_VEV_TRACK_NEW = 1,
+    SK_VEV_TRACK_LOST,
+    SK_VEV_ZONE_ENTER,
+    SK_VEV_ZONE_LEAVE,
+    SK_VEV_LINE_CROSS,
+};
+
+struct sk_vision_event {
+    int type; /* enum sk_vision_event_type */
+    uint32_t track_id;
+    float x, y;       /* track position */
+    int64_t t_us;     /* media time of the frame */
+    const char *name; /* zone or line name (owned by the pipeline), NULL otherwise */
+    int role;         /* line role (enum sk_line_role) */
+    int dir;          /* enum sk_line_dir for crossings */
+    int64_t dwell_us; /* ZONE_LEAVE: time spent inside */
+};
+
+struct sk_vision_blob {
+    float cx, cy;
+    int x, y, w, h;
+    int area;
+};
+
+struct sk_vision_track {
+    uint32_t id;
+    float x, y, vx, vy; /* px and px/s */
+    int hits, missed;
+    bool confirmed, merged;
+};
+
+/* Milliseconds per stage, accumulated over frames (sk_vision_get_stats divides). */
+struct sk_vision_stats {
+    uint64_t frames;
+    double ms_resize, ms_background, ms_blobs, ms_tracking;
+    uint32_t tracks_active; /* confirmed tracks now */
+    uint64_t tracks_total;  /* confirmed tracks ever */
+    uint64_t entries, exits;
+};
+
+/*
+ * Creates a pipeline for one camera: the zones and lines whose camera is `camera` are copied
+ * (NULL: all of them). Returns 0 and an owned pipeline (sk_vision_free), -EINVAL for bad
+ * params, -E2BIG for more than 64 zones or 16 lines on one camera, -ENOMEM or SK_EVISION.
+ */
+int sk_vision_new(const struct sk_vision_params *params,
+                  const char *camera,
+                  const struct sk_zone_cfg *zones,
+                  size_t n_zones,
+                  const struct sk_line_cfg *lines,
+                  size_t n_lines,
+                  struct sk_vision **ret_vision);
+void sk_vision_free(struct sk_vision *v);
+
+/*
+ * Runs one frame through the pipeline (the frame is borrowed; any size: it is scaled).
+ * Returns the number of events, which sk_vision_events() then lists, or SK_EVISION.
+ */
+int sk_vision_process(struct sk_vision *v, const struct sk_frame *frame);
+
+/* The latest frame's results; owned by the pipeline, valid until the next process call. */
+const struct sk_vision_event *sk_vision_events(const struct sk_vision *v, size_t *ret_n);
+const struct sk_vision_blob *sk_vision_blobs(const struct sk_vision *v, size_t *ret_n);
+const struct sk_vision_track *sk_vision_tracks(const struct sk_vision *v, size_t *ret_n);
+/* The scaled luma and the cleaned foreground mask (width x height, stride width). */
+const uint8_t *sk_vision_image(const struct sk_vision *v);
+const uint8_t *sk_vision_mask(const struct sk_vision *v);
+void sk_vision_get_stats(const struct sk_vision *v, struct sk_vision_stats *ret_stats);
+
+/*
+ * Ends every track (TRACK_LOST, ZONE_LEAVE events as for lost tracks): for a camera that
+ * stops. Returns the number of events, listed by sk_vision_events().
+ */
+int sk_vision_flush(struct sk_vision *v, int64_t t_us);
+
+/*
+ * Writes the latest processed frame as an RGB PNG with zones (green), lines (blue, with an
+ * arrow into the inside), blobs (yellow boxes) and tracks (red, with their ids) drawn on it,
+ * scaled by `scale` (1..4). The technician's snapshot: the only way an image leaves memory.
+ * Returns 0, -errno for the file, or SK_EVISION.
+ */
+int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale);
+
+#endif

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/* Synthetic scenes with known truth through the real camera backend and vision pipeline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define W   320
+#define H   240
+#define FPS 10
+
+static struct h_run run; /* large: static, not on the stack */
+
+static struct sk_synth *new_scene(bool shadows, float drift)
+{
+    struct sk_synth_params p;
+    sk_synth_params_default(&p, W, H);
+    p.shadows = shadows;
+    p.drift_amplitude = drift;
+    p.drift_period_s = 60;
+    struct sk_synth *s = NULL;
+    assert_int_equal(sk_synth_new(&p, &s), 0);
+    return s;
+}
+
+static void params(struct sk_vision_params *vp, bool shadows)
+{
+    sk_vision_params_default(vp, W, H);
+    vp->shadows = shadows;
+}
+
+/* N shoppers cross the door line inwards one after another, M go out: exactly N in, M out. */
+static void test_door_counts(void **state)
+{
+    (void)state;
+    struct sk_synth *s = new_scene(false, 0);
+    const int n_in = 6, n_out = 3;
+    for (int i = 0; i < n_in; i++) {
+        float x = 60.0f + 40.0f * (float)(i % 5);
+        h_walk(s, 60 + 20 * (i % 4), 3.0 + 2.5 * i, x, 260, x + 10, -20, 110);
+    }
+    for (int i = 0; i < n_out; i++) {
+        float x = 80.0f + 60.0f * (float)i;
+        h_walk(s, 90, 4.0 + 3.0 * i, x, -20, x - 15, 260, 100);
+    }
+    struct sk_line_cfg door;
+    h_line(&door, "door", 10, 120, 310, 120, 0); /* inside: left of left-to-right = up */
+    struct sk_vision_params vp;
+    params(&vp, false);
+    assert_int_equal(h_run_scene(s, &vp, NULL, 0, &door, 1, FPS, 24, &run, NULL, NULL), 0);
+    printf("door: %d in (truth %d), %d out (truth %d), %d tracks\n", run.in, n_in, run.out, n_out,
+           run.tracks_new);
+    assert_int_equal(run.in, n_in);
+    assert_int_equal(run.out, n_out);
+    sk_synth_free(s);
+}
+
+struct crossing_ctx {
+    uint32_t track_of[3]; /* truth id -> track id seen at the start */
+    uint32_t end_of[3];   /* truth id -> track id seen at the end */
+};
+
+static uint32_t nearest_track(struct sk_vision *v, float x, float y, float max_d)
+{
+    size_t n;
+    const struct sk_vision_track *t = sk_vision_tracks(v, &n);
+    uint32_t best = 0;
+    float bd = max_d;
+    for (size_t i = 0; i < n; i++) {
+        float d = hypotf(t[i].x - x, t[i].y - y);
+        if (t[i].confirmed && d < bd) {
+            bd = d;
+            best = t[i].id;
+        }
+    }
+    return best;
+}
+
+static void crossing_hook(struct sk_vision *v, struct sk_synth *scene, double t, void *ctx)
+{
+    struct crossing_ctx *c = ctx;
+    struct sk_synth_truth tr[4];
+    int n = sk_synth_truth_at(scene, t, tr, 4);
+    for (int i = 0; i < n && i < 4; i++) {
+        uint32_t id = nearest_track(v, tr[i].x, tr[i].y, 12);
+        if (tr[i].id > 2 || !id) {
+            continue;
+        }
+        if (t < 2.6 && !c->track_of[tr[i].id]) {
+            c->track_of[tr[i].id] = id;
+        }
+        if (t > 4.5) {
+            c->end_of[tr[i].id] = id;
+        }
+    }
+}
+
+/* Two shoppers walk towards each other and pass shoulder to shoulder: ids stay with them. */
+static void test_crossing_paths_keep_ids(void **state)
+{
+    (void)state;
+    struct sk_synth *s = new_scene(false, 0);
+    uint32_t a = h_walk(s, 60, 1.0, 10, 110, 310, 130, 60);
+    uint32_t b = h_walk(s, 200, 1.0, 310, 118, 10, 122, 60);
+    assert_true(a == 1 && b == 2);
+    struct crossing_ctx c = {0};
+    struct sk_vision_params vp;
+    params(&vp, false);
+    assert_int_equal(h_run_scene(s, &vp, NULL, 0, NULL, 0, FPS, 6.0, &run, crossing_hook, &c), 0);
+    printf("crossing: shopper 1 track %u -> %u, shopper 2 track %u -> %u, %d tracks\n",
+           c.track_of[1], c.end_of[1], c.track_of[2], c.end_of[2], run.tracks_new);
+    assert_true(c.track_of[1] && c.track_of[2] && c.track_of[1] != c.track_of[2]);
+    assert_int_equal(c.end_of[1], c.track_of[1]);
+    assert_int_equal(c.end_of[2], c.track_of[2]);
+    assert_int_equal(run.tracks_new, 2);
+    sk_synth_free(s);
+}
+
+/* Truth dwell: first frame inside to first frame outside, sampled like the camera. */
+static double truth_dwell(struct sk_synth *s, uint32_t id, const double *poly, double end_s)
+{
+    double enter = -1, leave = -1;
+    for (int i = 0; i < (int)(end_s * FPS); i++) {
+        double t = (double)i / FPS;
+        struct sk_synth_truth tr[8];
+        int n = sk_synth_truth_at(s, t, tr, 8);
+        bool inside = false;
+        for (int k = 0; k < n && k < 8; k++) {
+            inside = inside || (tr[k].id == id && tr[k].x > poly[0] && tr[k].x < poly[2] &&
+                                tr[k].y > poly[1] && tr[k].y < poly[5]);
+        }
+        if (inside && enter < 0) {
+            enter = t;
+        } else if (!inside && enter >= 0 && leave < 0) {
+            leave = t;
+        }
+    }
+    return leave - enter;
+}
+
+/* A shopper walks to a shelf front, stands, walks on: dwell within one frame of truth. */
+static void test_zone_dwell(void **state)
+{
+    (void)state;
+    struct sk_synth *s = new_scene(false, 0);
+    struct sk_synth_look look = {14, 70, -1};
+    uint32_t id;
+    assert_int_equal(sk_synth_add_shopper(s, &look, &id), 0);
+    sk_synth_waypoint(s, id, 1.0, -20, 60);
+    sk_synth_waypoint(s, id, 2.8, 130, 62);
+    sk_synth_waypoint(s, id, 6.3, 133, 64); /* browsing: barely moves */
+    sk_synth_waypoint(s, id, 8.5, 330, 70);
+    struct sk_zone_cfg zone;
+    h_zone(&zone, "shelf-a", 100, 30, 170, 100);
+    double truth = truth_dwell(s, id, zone.polygon, 10); /* before the run retires it */
+    struct sk_vision_params vp;
+    params(&vp, false);
+    assert_int_equal(h_run_scene(s, &vp, &zone, 1, NULL, 0, FPS, 10, &run, NULL, NULL), 0);
+    int enters = 0, leaves = 0;
+    double dwell = -1;
+    for (size_t i = 0; i < run.n_events; i++) {
+        enters += run.events[i].ev.type == SK_VEV_ZONE_ENTER;
+        if (run.events[i].ev.type == SK_VEV_ZONE_LEAVE) {
+            leaves++;
+            dwell = (double)run.events[i].ev.dwell_us / 1e6;
+        }
+    }
+    printf("dwell: %.2f s measured, %.2f s truth, %d enter, %d leave\n", dwell, truth, enters,
+           leaves);
+    assert_int_equal(enters, 1);
+    assert_int_equal(leaves, 1);
+    assert_true(fabs(dwell - truth) <= 1.0 / FPS + 1e-6);
+    sk_synth_free(s);
+}
+
+/* Two minutes of drifting light (+-30 % over a minute) over an empty floor: no tracks. */
+static void test_lighting_drift_no_phantoms(void **state)
+{
+    (void)state;
+    struct sk_synth *s = new_scene(false, 0.3f);
+    assert_int_equal(sk_synth_set_light(s, 70.0, 0.85f), 0); /* a lamp dims as well */
+    struct sk_vision_params vp;
+    params(&vp, false);
+    assert_int_equal(h_run_scene(s, &vp, NULL, 0, NULL, 0, FPS, 120, &run, NULL, NULL), 0);
+    printf("drift: %d tracks over %llu frames\n", run.tracks_new, (unsigned long long)run.frames);
+    assert_int_equal(run.tracks_new, 0);
+    sk_synth_free(s);
+}
+
+struct detect_ctx {
+    int truth_frames, detected;
+};
+
+static void detect_hook(struct sk_vision *v, struct sk_synth *scene, double t, void *ctx)
+{
+    struct detect_ctx *c = ctx;
+    struct sk_synth_truth tr[8];
+    int n = sk_synth_truth_at(scene, t, tr, 8);
+    for (int i = 0; i < n && i < 8; i++) {
+        /* Judge shoppers well inside the frame, where a track must exist. */
+        if (tr[i].x > 40 && tr[i].x < W - 40 && tr[i].y > 40 && tr[i].y < H - 40) {
+            c->truth_frames++;
+            c->detected += nearest_track(v, tr[i].x, tr[i].y, 15) != 0;
+        }
+    }
+}
+
+static double dark_clothing_rate(int background, bool shadow_detection)
+{
+    struct sk_synth *s = new_scene(true, 0);
+    for (int i = 0; i < 6; i++) {
+        float y = 50.0f + 28.0f * (float)i;
+        /* Dark grey clothing, 60-80 % of the floor's brightness: what a shadow looks like. */
+        h_walk(s, 95 + 6 * i, 1.0 + 2.0 * i, -20, y, 340, y + 20, 90);
+    }
+    struct detect_ctx c = {0};
+    struct sk_vision_params vp;
+    params(&vp, shadow_detection);
+    vp.background = background;
+    assert_int_equal(h_run_scene(s, &vp, NULL, 0, NULL, 0, FPS, 16, &run, detect_hook, &c), 0);
+    sk_synth_free(s);
+    return c.truth_frames ? (double)c.detected / c.truth_frames : 0;
+}
+
+/* The MOG2 trap on grey frames: shadow detection drops dark clothing. Measured both ways. */
+static void test_dark_clothing_shadow_detection(void **state)
+{
+    (void)state;
+    double off = dark_clothing_rate(SK_BG_ADAPTIVE, false);
+    double on = dark_clothing_rate(SK_BG_ADAPTIVE, true);
+    double mog_off = dark_clothing_rate(SK_BG_MOG2, false);
+    double mog_on = dark_clothing_rate(SK_BG_MOG2, true);
+    printf("dark clothing with shadows, frames detected: adaptive %.1f %% (shadow detection "
+           "off), %.1f %% (on); MOG2 %.1f %% (off), %.1f %% (on)\n",
+           off * 100, on * 100, mog_off * 100, mog_on * 100);
+    assert_true(off >= 0.9);
+    assert_true(on < off);
+    assert_true(mog_on < mog_off);
+}
+
+static double standing_rate(int background)
+{
+    struct sk_synth *s = new_scene(false, 0);
+    struct sk_synth_look look = {14, 70, -1};
+    uint32_t id;
+    assert_int_equal(sk_synth_add_shopper(s, &look, &id), 0);
+    sk_synth_waypoint(s, id, 1.0, -20, 120);
+    sk_synth_waypoint(s, id, 3.0, 160, 120);
+    sk_synth_waypoint(s, id, 63.0, 161, 121); /* a minute in front of one shelf */
+    struct detect_ctx c = {0};
+    struct sk_vision_params vp;
+    params(&vp, false);
+    vp.background = background;
+    assert_int_equal(h_run_scene(s, &vp, NULL, 0, NULL, 0, FPS, 62, &run, detect_hook, &c), 0);
+    sk_synth_free(s);
+    return c.truth_frames ? (double)c.detected / c.truth_frames : 0;
+}
+
+/* A shopper standing at a shelf for a minute stays one track (MOG2 forgets them: measured). */
+static void test_standing_shopper_stays(void **state)
+{
+    (void)state;
+    double adaptive = standing_rate(SK_BG_ADAPTIVE);
+    int tracks = run.tracks_new;
+    double mog2 = standing_rate(SK_BG_MOG2);
+    printf("standing shopper, frames detected: adaptive %.1f %% (%d track), MOG2 %.1f %%\n",
+           adaptive * 100, tracks, mog2 * 100);
+    assert_true(adaptive >= 0.98);
+    assert_int_equal(tracks, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_door_counts),
+            cmocka_unit_test(test_crossing_paths_keep_ids),
+            cmocka_unit_test(test_zone_dwell),
+            cmocka_unit_test(test_lighting_drift_no_phantoms),
+            cmocka_unit_test(test_dark_clothing_shadow_detection),
+            cmocka_unit_test(test_standing_shopper_stays),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* The only C++ of the vision pipeline: OpenCV core, imgproc and video calls behind C. */
+#include "cv_shim.h"
+
+#include <cerrno>
+#include <new>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/video/background_segm.hpp>
+
+#include "storekeeper/error.h"
+
+/*
+ * Each entry point wraps its body in try/catch(...) and turns any exception (cv::Exception,
+ * std::bad_alloc, anything) into an error code. Mats that wrap caller memory are headers
+ * only (no copy); the workspace keeps its scratch Mats so a frame allocates nothing.
+ */
+
+struct sk_cv {
+    int w, h;
+    cv::Ptr<cv::BackgroundSubtractorMOG2> mog2;
+    cv::Mat open_kernel, close_kernel;
+    int open_k = 0, close_k = 0;
+    cv::Mat tmp, labels, stats, centroids;
+};
+
+extern "C" int sk_cv_new(int width,
+                         int height,
+                         bool mog2,
+                         int history,
+                         double var_threshold,
+                         bool shadows,
+                         double shadow_tau,
+                         struct sk_cv **ret_cv)
+{
+    sk_cv *cv = new (std::nothrow) sk_cv;
+    if (!cv) {
+        return -ENOMEM;
+    }
+    try {
+        cv->w = width;
+        cv->h = height;
+        if (!mog2) {
+            *ret_cv = cv;
+            return 0;
+        }
+        cv->mog2 = cv::createBackgroundSubtractorMOG2(history, var_threshold, shadows);
+        cv->mog2->setShadowThreshold(shadow_tau);
+        cv->mog2->setShadowValue(127);
+        /* Three Gaussians per pixel: a floor, its lit and shaded states; five cost more and
+         * learn passing shoppers into the background faster. */
+        cv->mog2->setNMixtures(3);
+    } catch (...) {
+        delete cv;
+        return SK_EVISION;
+    }
+    *ret_cv = cv;
+    return 0;
+}
+
+extern "C" void sk_cv_free(struct sk_cv *cv)
+{
+    try {
+        delete cv;
+    } catch (...) {
+    }
+}
+
+extern "C" int
+sk_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst)
+{
+    try {
+        cv::Mat in(sh, sw, CV_8UC1, const_cast<uint8_t *>(src), (size_t)sstride);
+        cv::Mat out(cv->h, cv->w, CV_8UC1, dst);
+        if (sw == cv->w && sh == cv->h) {
+            in.copyTo(out);
+        } else {
+            bool down = sw >= cv->w && sh >= cv->h;
+            cv::resize(in, out, out.size(), 0, 0, down ? cv::INTER_AREA : cv::INTER_LINEAR);
+        }
+        return 0;
+    } catch (...) {
+        return SK_EVISION;
+    }
+}
+
+extern "C" int
+sk_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate)
+{
+    try {
+        cv::Mat in(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(img));
+        cv::Mat out(cv->h, cv->w, CV_8UC1, mask);
+        if (!cv->mog2) {
+            return SK_EVISION;
+        }
+        cv->mog2->apply(in, out, learning_rate);
+        if (out.data != mask) {
+            return SK_EVISION; /* OpenCV reallocated: size or type mismatch */
+        }
+        return 0;
+    } catch (...) {
+        return SK_EVISION;
+    }
+}
+
+extern "C" int sk_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
+{
+    try {
+        cv::Mat m(cv->h, cv->w, CV_8UC1, mask);
+        cv::threshold(m, m, 200, 255, cv::THRESH_BINARY);
+        if (open_k != cv->open_k) {
+            cv->open_kernel = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(open_k, open_k));
+            cv->open_k = open_k;
+        }
+        if (close_k != cv->close_k) {
+            cv->close_kernel =
+                    cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(close_k, close_k));
+            cv->close_k = close_k;
+        }
+        if (open_k > 1) {
+            cv::morphologyEx(m, cv->tmp, cv::MORPH_OPEN, cv->open_kernel);
+        } else {
+            m.copyTo(cv->tmp);
+        }
+        if (close_k > 1) {
+            cv::morphologyEx(cv->tmp, m, cv::MORPH_CLOSE, cv->close_kernel);
+        } else {
+            cv->tmp.copyTo(m);
+        }
+        return 0;
+    } catch (...) {
+        return SK_EVISION;
+    }
+}
+
+extern "C" int
+sk_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
+{
+    try {
+        cv::Mat m(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(mask));
+        int n = cv::connectedComponentsWithStats(m, cv->labels, cv->stats, cv->centroids, 8,
+                                                 CV_32S);
+        int found = 0;
+        for (int i = 1; i < n; i++) { /* label 0 is the background */
+            if (found < max) {
+                const int *s = cv->stats.ptr<int>(i);
+                const double *c = cv->centroids.ptr<double>(i);
+                ret[found] = sk_cv_comp{s[cv::CC_STAT_LEFT],  s[cv::CC_STAT_TOP],
+                                        s[cv::CC_STAT_WIDTH], s[cv::CC_STAT_HEIGHT],
+                                        s[cv::CC_STAT_AREA],  (float)c[0],
+                                        (float)c[1]};
+            }
+            found++;
+        }
+        return found;
+    } catch (...) {
+        return SK_EVISION;
+    }
+}
+
+extern "C" void sk_cv_set_threads(int n)
+{
+    try {
+        cv::setNumThreads(n);
+    } catch (...) {
+    }
+}

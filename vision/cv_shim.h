@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* The C face of the one C++ file that calls OpenCV (core, imgproc, video). Internal. */
+#ifndef SK_CV_SHIM_H
+#define SK_CV_SHIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * OpenCV 4 has no usable C API, so the vision pipeline (C) reaches it through these calls.
+ * Every function catches every exception and returns SK_EVISION (or -ENOMEM) instead; no
+ * C++ exception crosses this line. A workspace belongs to one thread. Images are 8-bit,
+ * one channel, rows of `width` bytes unless a stride is given.
+ */
+struct sk_cv;
+
+struct sk_cv_comp {
+    int x, y, w, h, area;
+    float cx, cy;
+};
+
+/* A workspace for width x height processing, with a MOG2 background model if mog2. */
+int sk_cv_new(int width,
+              int height,
+              bool mog2,
+              int history,
+              double var_threshold,
+              bool shadows,
+              double shadow_tau,
+              struct sk_cv **ret_cv);
+void sk_cv_free(struct sk_cv *cv);
+
+/* Area-averaging downscale (or bilinear upscale) of src into the workspace's size. */
+int sk_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
+/* Background subtraction: mask gets 255 (foreground), 127 (shadow) or 0. learning_rate < 0:
+ * automatic (1 / history). */
+int sk_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
+/* Keeps 255 only (drops shadow), opens with an open_k square (noise) then closes with a
+ * close_k ellipse (joins a head to its shoulders), in place. */
+int sk_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
+/* 8-connected components of mask: fills up to max, returns the number found (may exceed
+ * max) or SK_EVISION. */
+int sk_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
+
+/* OpenCV's own worker threads: 0 keeps every call on the caller's thread. */
+void sk_cv_set_threads(int n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

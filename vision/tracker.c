@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/* The multi-object tracker: constant-velocity prediction, optimal assignment, coasting. */
+#include "tracker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * DESIGN
+ * Each frame:
+ *  1. Predict every live track to the frame's time with its velocity.
+ *  2. Merges: a blob whose box holds the predictions of two or more confirmed tracks is two
+ *     shoppers seen as one (passing close, crossing paths). Those tracks coast through it on
+ *     their predictions, kept inside the blob's box, and keep their velocities; the blob
+ *     takes no further part. When the shoppers part, the predictions carry each identity to
+ *     the right blob. A merge that lasts longer than max_merged_frames ends this: the tracks
+ *     then compete for the blob like any other.
+ *  3. The other tracks and blobs are matched by the Hungarian method on the distance between
+ *     prediction and blob centre, gated (a gate that widens while a track goes unseen).
+ *  4. Matched tracks take the measured position (zones and lines want where the shopper is,
+ *     not a smoothed lag) and an alpha-beta velocity. Unmatched tracks coast on prediction
+ *     with a decaying velocity; tentative ones die at the first miss, confirmed ones after
+ *     max_missed_frames (short occlusions: a shelf end, a display).
+ *  5. Unmatched blobs start tentative tracks, except fragments next to a confirmed track.
+ *     A tentative track seen confirm_frames times in a row is confirmed and gets its id.
+ */
+
+#define BETA 0.4f
+
+struct sk_tracker {
+    struct sk_tracker_params p;
+    struct sk_trk slots[SK_TRACKER_MAX];
+    uint32_t next_id;
+    float cost[SK_TRACKER_MAX * SK_TRACKER_MAX];
+};
+
+int sk_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret)
+{
+    if (!p || p->max_tracks < 1 || p->max_tracks > SK_TRACKER_MAX || p->confirm_frames < 1 ||
+        p->max_missed_frames < 1 || p->gate_px <= 0) {
+        return -EINVAL;
+    }
+    struct sk_tracker *t = calloc(1, sizeof(*t));
+    if (!t) {
+        return -ENOMEM;
+    }
+    t->p = *p;
+    t->next_id = 1;
+    *ret = t;
+    return 0;
+}
+
+void sk_tracker_free(struct sk_tracker *t)
+{
+    free(t);
+}
+
+struct sk_trk *sk_tracker_slots(struct sk_tracker *t, size_t *ret_n)
+{
+    *ret_n = (size_t)t->p.max_tracks;
+    return t->slots;
+}
+
+void sk_tracker_end_all(struct sk_tracker *t)
+{
+    for (int i = 0; i < t->p.max_tracks; i++) {
+        struct sk_trk *k = &t->slots[i];
+        k->born = false;
+        if (k->state == SK_TRK_CONFIRMED) {
+            k->state = SK_TRK_LOST;
+        } else if (k->state != SK_TRK_LOST) {
+            k->state = SK_TRK_FREE;
+        }
+    }
+}
+
+/*
+ * Hungarian method (Kuhn-Munkres with potentials), O(n^2 m) for n <= m rows and columns.
+ * Arrays are 1-based as in the textbook formulation.
+ */
+static void hungarian(const float *cost, int n, int m, int *ret_row)
+{
+    double u[SK_TRACKER_MAX + 1], v[SK_TRACKER_MAX + 1], minv[SK_TRACKER_MAX + 1];
+    int p[SK_TRACKER_MAX + 1], way[SK_TRACKER_MAX + 1];
+    bool used[SK_TRACKER_MAX + 1];
+    for (int j = 0; j <= SK_TRACKER_MAX; j++) {
+        u[j] = v[j] = 0;
+        p[j] = way[j] = 0;
+    }
+    for (int i = 1; i <= n; i++) {
+        p[0] = i;
+        int j0 = 0;
+        for (int j = 0; j <= m; j++) {
+            minv[j] = INFINITY;
+            used[j] = false;
+        }
+        do {
+            used[j0] = true;
+            int i0 = p[j0], j1 = 0;
+            double delta = INFINITY;
+            for (int j = 1; j <= m; j++) {
+                if (!used[j]) {
+                    double cur = cost[(i0 - 1) * m + (j - 1)] - u[i0] - v[j];
+                    if (cur < minv[j]) {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if (minv[j] < delta) {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for (int j = 0; j <= m; j++) {
+                if (used[j]) {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+        } while (p[j0] != 0);
+        do {
+            int j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+        } while (j0);
+    }
+    for (int i = 0; i < n; i++) {
+        ret_row[i] = -1;
+    }
+    for (int j = 1; j <= m; j++) {
+        if (p[j]) {
+            ret_row[p[j] - 1] = j - 1;
+        }
+    }
+}
+
+void sk_assign(const float *cost, int n, int m, float forbid, int *ret_row)
+{
+    if (n == 0) {
+        return;
+    }
+    if (m == 0) {
+        for (int i = 0; i < n; i++) {
+            ret_row[i] = -1;
+        }
+        return;
+    }
+    if (n <= m) {
+        hungarian(cost, n, m, ret_row);
+    } else {
+        /* More rows than columns: solve the transpose. */
+        float tr[SK_TRACKER_MAX * SK_TRACKER_MAX];
+        int col[SK_TRACKER_MAX];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < m; j++) {
+                tr[j * n + i] = cost[i * m + j];
+            }
+        }
+        hungarian(tr, m, n, col);
+        for (int i = 0; i < n; i++) {
+            ret_row[i] = -1;
+        }
+        for (int j = 0; j < m; j++) {
+            if (col[j] >= 0) {
+                ret_row[col[j]] = j;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (ret_row[i] >= 0 && cost[i * m + ret_row[i]] >= forbid) {
+            ret_row[i] = -1;
+        }
+    }
+}
+
+static bool in_box(const struct sk_vision_blob *b, float x, float y, float pad)
+{
+    return x >= (float)b->x - pad && x <= (float)(b->x + b->w) + pad && y >= (float)b->y - pad &&
+           y <= (float)(b->y + b->h) + pad;
+}
+
+static float clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+void sk_tracker_update(struct sk_tracker *t,
+                       const struct sk_vision_blob *blobs,
+                       size_t n_blobs,
+                       int64_t t_us)
+{
+    const int nt = t->p.max_tracks;
+    int nb = n_blobs > SK_TRACKER_MAX ? SK_TRACKER_MAX : (int)n_blobs;
+    float px[SK_TRACKER_MAX], py[SK_TRACKER_MAX];
+    bool blob_used[SK_TRACKER_MAX] = {false};
+
+    /* 1. Free what ended last time; predict the rest. */
+    for (int i = 0; i < nt; i++) {
+        struct sk_trk *k = &t->slots[i];
+        if (k->state == SK_TRK_LOST) {
+            k->state = SK_TRK_FREE;
+        }
+        k->born = k->matched = k->merged = false;
+        if (k->state == SK_TRK_FREE) {
+            continue;
+        }
+        float dt = (float)(t_us - k->t_us) / 1e6f;
+        dt = dt < 0 ? 0 : dt > 2 ? 2 : dt;
+        px[i] = k->x + k->vx * dt;
+        py[i] = k->y + k->vy * dt;
+    }
+
+    /* 2. Merged blobs. */
+    for (int b = 0; b < nb; b++) {
+        int inside[SK_TRACKER_MAX], count = 0;
+        for (int i = 0; i < nt; i++) {
+            const struct sk_trk *k = &t->slots[i];
+            if (k->state == SK_TRK_CONFIRMED && k->merged_frames < t->p.max_merged_frames &&
+                in_box(&blobs[b], px[i], py[i], 3.0f)) {
+                inside[count++] = i;
+            }
+        }
+        if (count < 2) {
+            continue;
+        }
+        blob_used[b] = true;
+        for (int c = 0; c < count; c++) {
+            struct sk_trk *k = &t->slots[inside[c]];
+            k->merged = true;
+            k->merged_frames++;
+            k->x = clampf(px[inside[c]], (float)blobs[b].x, (float)(blobs[b].x + blobs[b].w));
+            k->y = clampf(py[inside[c]], (float)blobs[b].y, (float)(blobs[b].y + blobs[b].h));
+            k->t_us = t_us;
+        }
+    }
+
+    /* 3. Assignment of the remaining tracks and blobs. */
+    int rows[SK_TRACKER_MAX], cols[SK_TRACKER_MAX], nr = 0, nc = 0;
+    for (int i = 0; i < nt; i++) {
+        if (t->slots[i].state != SK_TRK_FREE && !t->slots[i].merged) {
+            rows[nr++] = i;
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        if (!blob_used[b]) {
+            cols[nc++] = b;
+        }
+    }
+    const float forbid = 1e9f;
+    float *cost = t->cost;
+    for (int r = 0; r < nr; r++) {
+        const struct sk_trk *k = &t->slots[rows[r]];
+        float gate = t->p.gate_px * (1.0f + 0.5f * (float)k->missed);
+        for (int c = 0; c < nc; c++) {
+            float dx = blobs[cols[c]].cx - px[rows[r]], dy = blobs[cols[c]].cy - py[rows[r]];
+            float d = sqrtf(dx * dx + dy * dy);
+            /* Prefer confirmed tracks when a tentative one competes for the same blob. */
+            cost[r * nc + c] = d > gate ? forbid : d + (k->state == SK_TRK_TENTATIVE ? 5.0f : 0);
+        }
+    }
+    int match[SK_TRACKER_MAX];
+    sk_assign(cost, nr, nc, forbid, match);
+
+    /* 4. Update matched and unmatched tracks. */
+    for (int r = 0; r < nr; r++) {
+        struct sk_trk *k = &t->slots[rows[r]];
+        float dt = (float)(t_us - k->t_us) / 1e6f;
+        if (match[r] >= 0) {
+            const struct sk_vision_blob *b = &blobs[cols[match[r]]];
+            blob_used[cols[match[r]]] = true;
+            if (dt > 1e-4f) {
+                if (k->hits == 1) {
+                    k->vx = (b->cx - k->x) / dt;
+                    k->vy = (b->cy - k->y) / dt;
+                } else {
+                    k->vx += BETA * (b->cx - px[rows[r]]) / dt;
+                    k->vy += BETA * (b->cy - py[rows[r]]) / dt;
+                }
+            }
+            k->x = b->cx;
+            k->y = b->cy;
+            k->t_us = t_us;
+            k->hits++;
+            k->missed = 0;
+            k->merged_frames = 0;
+            k->matched = true;
+            if (k->state == SK_TRK_TENTATIVE && k->hits >= t->p.confirm_frames) {
+                k->state = SK_TRK_CONFIRMED;
+                k->id = t->next_id++;
+                k->born = true;
+            }
+        } else if (k->state == SK_TRK_TENTATIVE) {
+            k->state = SK_TRK_FREE;
+        } else {
+            k->missed++;
+            k->x = px[rows[r]];
+            k->y = py[rows[r]];
+            k->vx *= 0.8f;
+            k->vy *= 0.8f;
+            k->t_us = t_us;
+            if (k->missed > t->p.max_missed_frames) {
+                k->state = SK_TRK_LOST;
+            }
+        }
+    }
+
+    /* 5. New tentative tracks from blobs nobody claimed. */
+    for (int b = 0; b < nb; b++) {
+        if (blob_used[b]) {
+            continue;
+        }
+        bool fragment = false;
+        for (int i = 0; i < nt && !fragment; i++) {
+            const struct sk_trk *k = &t->slots[i];
+            float dx = blobs[b].cx - k->x, dy = blobs[b].cy - k->y;
+            fragment = k->state == SK_TRK_CONFIRMED &&
+                       dx * dx + dy * dy < 0.25f * t->p.gate_px * t->p.gate_px;
+        }
+        for (int i = 0; i < nt && !fragment; i++) {
+            struct sk_trk *k = &t->slots[i];
+            if (k->state == SK_TRK_FREE) {
+                memset(k, 0, sizeof(*k));
+                k->state = SK_TRK_TENTATIVE;
+                k->x = blobs[b].cx;
+                k->y = blobs[b].cy;
+                k->t_us = t_us;
+                k->hits = 1;
+                k->matched = true;
+                if (t->p.confirm_frames <= 1) {
+                    k->state = SK_TRK_CONFIRMED;
+                    k->id = t->next_id++;
+                    k->born = true;
+                }
+                break;
+            }
+        }
+    }
+}

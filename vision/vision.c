@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/* The vision pipeline: scale, background, blobs, tracks, then zone and line events. */
+#include "storekeeper/vision.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cv_shim.h"
+#include "storekeeper/error.h"
+#include "tracker.h"
+#include "vision_internal.h"
+
+/*
+ * DESIGN
+ * The pipeline owns three processing-size buffers (image, mask) and an OpenCV workspace;
+ * a frame allocates nothing. Geometry works on tracks, not blobs: a zone visit or a line
+ * crossing belongs to a shopper's identity, which only the tracker knows.
+ *
+ * Zones: a track is in a zone when its position is inside the polygon; it leaves when it is
+ * outside by more than zone_margin_px, so a shopper standing on the border does not flicker
+ * in and out. Dwell is the media time from the frame it entered to the frame it left.
+ *
+ * Lines: each (track, line) pair remembers the last side the track was clearly on (farther
+ * than line_margin_px). When it turns up clearly on the other side, and the way between
+ * the two positions cuts the line segment (not around its end), that is one crossing,
+ * inwards or outwards by the line's `inside`. A shopper dithering on the line counts once.
+ * Tracks are judged from their confirmation on: a crossing needs a confirmed identity.
+ */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void sk_vision_params_default(struct sk_vision_params *p, int width, int height)
+{
+    memset(p, 0, sizeof(*p));
+    p->width = width;
+    p->height = height;
+    p->history = 300;
+    p->var_threshold = 25;
+    p->shadows = false;
+    p->shadow_tau = 0.5f;
+    p->min_blob_area = width * height / 400;
+    p->max_blob_area = width * height / 4;
+    p->max_aspect = 3.5f;
+    p->min_fill = 0.25f;
+    p->max_tracks = 32;
+    p->confirm_frames = 3;
+    p->max_missed_frames = 8;
+    float scale = (float)(width > height ? width : height) / 320.0f;
+    p->gate_px = 40.0f * scale;
+    p->line_margin_px = 3.0f * scale;
+    p->zone_margin_px = 2.0f * scale;
+}
+
+void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_config *cfg)
+{
+    sk_vision_params_default(p, cfg->board.vision_width, cfg->board.vision_height);
+    const struct sk_vision_cfg *v = &cfg->vision;
+    p->background = v->background;
+    p->history = v->history;
+    p->var_threshold = (float)v->var_threshold;
+    p->shadows = v->shadows;
+    p->shadow_tau = (float)v->shadow_tau;
+    if (v->min_blob_area > 0) {
+        p->min_blob_area = v->min_blob_area;
+    }
+    if (v->max_blob_area > 0) {
+        p->max_blob_area = v->max_blob_area;
+    }
+    p->max_tracks = v->max_tracks;
+    p->max_missed_frames = v->max_missed_frames;
+}
+
+static bool params_valid(const struct sk_vision_params *p)
+{
+    return p->width >= 16 && p->height >= 16 && p->width <= 4096 && p->height <= 4096 &&
+           p->history >= 1 && (p->background == SK_BG_ADAPTIVE || p->background == SK_BG_MOG2) &&
+           p->var_threshold > 0 && p->min_blob_area >= 1 && p->max_blob_area >= p->min_blob_area &&
+           p->max_aspect >= 1 && p->min_fill >= 0 && p->max_tracks >= 1 &&
+           p->max_tracks <= SK_TRACKER_MAX && p->confirm_frames >= 1 && p->max_missed_frames >= 1 &&
+           p->gate_px > 0 && p->line_margin_px >= 0 && p->zone_margin_px >= 0 &&
+           p->shadow_tau > 0 && p->shadow_tau < 1;
+}
+
+int sk_vision_new(const struct sk_vision_params *params,
+                  const char *camera,
+                  const struct sk_zone_cfg *zones,
+                  size_t n_zones,
+                  const struct sk_line_cfg *lines,
+                  size_t n_lines,
+                  struct sk_vision **ret_vision)
+{
+    if (!params || !ret_vision || !params_valid(params) || (n_zones && !zones) ||
+        (n_lines && !lines)) {
+        return -EINVAL;
+    }
+    struct sk_vision *v = calloc(1, sizeof(*v));
+    if (!v) {
+        return -ENOMEM;
+    }
+    v->p = *params;
+    for (size_t i = 0; i < n_zones; i++) {
+        if (camera && strcmp(zones[i].camera, camera) != 0) {
+            continue;
+        }
+        if (v->n_zones >= SK_VISION_MAX_ZONES || zones[i].polygon_len < 6) {
+            int e = v->n_zones >= SK_VISION_MAX_ZONES ? -E2BIG : -EINVAL;
+            free(v);
+            return e;
+        }
+        v->zones[v->n_zones++] = zones[i];
+    }
+    for (size_t i = 0; i < n_lines; i++) {
+        if (camera && strcmp(lines[i].camera, camera) != 0) {
+            continue;
+        }
+        if (v->n_lines >= SK_VISION_MAX_LINES || lines[i].points_len != 4) {
+            int e = v->n_lines >= SK_VISION_MAX_LINES ? -E2BIG : -EINVAL;
+            free(v);
+            return e;
+        }
+        v->lines[v->n_lines++] = lines[i];
+    }
+    size_t npx = (size_t)params->width * (size_t)params->height;
+    v->image = calloc(npx, 1);
+    v->mask = calloc(npx, 1);
+    struct sk_tracker_params tp = {.max_tracks = params->max_tracks,
+                                   .confirm_frames = params->confirm_frames,
+                                   .max_missed_frames = params->max_missed_frames,
+                                   .max_merged_frames = 50,
+                                   .gate_px = params->gate_px};
+    int r = !v->image || !v->mask ? -ENOMEM : 0;
+    if (r == 0) {
+        r = sk_tracker_new(&tp, &v->tracker);
+    }
+    if (r == 0) {
+        r = sk_cv_new(params->width, params->height, params->background == SK_BG_MOG2,
+                      params->history, params->var_threshold, params->shadows, params->shadow_tau,
+                      &v->cv);
+    }
+    if (r == 0 && params->background == SK_BG_ADAPTIVE) {
+        r = sk_bg_new(params->width, params->height, params->history, params->var_threshold,
+                      params->shadows, params->shadow_tau, &v->bg);
+    }
+    if (r < 0) {
+        sk_vision_free(v);
+        return r;
+    }
+    /* Odd kernel sizes scaled to the processing size: 3 and 7 at 320 x 240. */
+    int scale = (params->width + 160) / 320;
+    scale = scale < 1 ? 1 : scale;
+    v->open_k = 2 * scale + 1;
+    v->close_k = 6 * scale + 1;
+    *ret_vision = v;
+    return 0;
+}
+
+void sk_vision_free(struct sk_vision *v)
+{
+    if (!v) {
+        return;
+    }
+    sk_cv_free(v->cv);
+    sk_bg_free(v->bg);
+    sk_tracker_free(v->tracker);
+    free(v->image);
+    free(v->mask);
+    free(v);
+}
+
+static void add_event(struct sk_vision *v, int type, const struct sk_trk *k, int64_t t_us)
+{
+    if (v->n_events >= SK_VISION_MAX_EVENTS) {
+        v->events_overflow++;
+        return;
+    }
+    struct sk_vision_event *e = &v->events[v->n_events++];
+    memset(e, 0, sizeof(*e));
+    e->type = type;
+    e->track_id = k->id;
+    e->x = k->x;
+    e->y = k->y;
+    e->t_us = t_us;
+}
+
+static void
+leave_zone(struct sk_vision *v, size_t slot, size_t z, const struct sk_trk *k, int64_t t_us)
+{
+    struct track_geo *g = &v->geo[slot];
+    g->in_zone &= ~(UINT64_C(1) << z);
+    add_event(v, SK_VEV_ZONE_LEAVE, k, t_us);
+    if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_ZONE_LEAVE) {
+        v->events[v->n_events - 1].name = v->zones[z].name;
+        v->events[v->n_events - 1].dwell_us = t_us - g->zone_enter_us[z];
+    }
+}
+
+/* Zones and lines for one confirmed track at its current position. */
+static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk *k, int64_t t_us)
+{
+    struct track_geo *g = &v->geo[slot];
+    for (size_t z = 0; z < v->n_zones; z++) {
+        const struct sk_zone_cfg *zc = &v->zones[z];
+        size_t np = zc->polygon_len / 2;
+        bool was = g->in_zone & (UINT64_C(1) << z);
+        if (!was && sk_point_in_polygon(zc->polygon, np, k->x, k->y)) {
+            g->in_zone |= UINT64_C(1) << z;
+            g->zone_enter_us[z] = t_us;
+            add_event(v, SK_VEV_ZONE_ENTER, k, t_us);
+            if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_ZONE_ENTER) {
+                v->events[v->n_events - 1].name = zc->name;
+            }
+        } else if (was && !sk_point_in_polygon(zc->polygon, np, k->x, k->y) &&
+                   sk_polygon_distance(zc->polygon, np, k->x, k->y) > v->p.zone_margin_px) {
+            leave_zone(v, slot, z, k, t_us);
+        }
+    }
+    for (size_t l = 0; l < v->n_lines; l++) {
+        const struct sk_line_cfg *lc = &v->lines[l];
+        float d = sk_line_signed_distance(lc->points, k->x, k->y);
+        int side = d < -v->p.line_margin_px ? -1 : d > v->p.line_margin_px ? 1 : 0;
+        if (side == 0) {
+            continue;
+        }
+        if (g->line_side[l] != 0 && side != g->line_side[l] &&
+            sk_segments_cross(g->line_x[l], g->line_y[l], k->x, k->y, lc->points,
+                              v->p.line_margin_px)) {
+            int inside_sign = lc->inside == 0 ? -1 : 1;
+            int dir = side == inside_sign ? SK_LINE_IN : SK_LINE_OUT;
+            add_event(v, SK_VEV_LINE_CROSS, k, t_us);
+            if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_LINE_CROSS) {
+                struct sk_vision_event *e = &v->events[v->n_events - 1];
+                e->name = lc->name;
+                e->role = lc->role;
+                e->dir = dir;
+            }
+            if (dir == SK_LINE_IN) {
+                v->stats.entries++;
+            } else {
+                v->stats.exits++;
+            }
+        }
+        g->line_side[l] = (int8_t)side;
+        g->line_x[l] = k->x;
+        g->line_y[l] = k->y;
+    }
+}
+
+static void emit_track_events(struct sk_vision *v, int64_t t_us)
+{
+    size_t n;
+    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    uint32_t active = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sk_trk *k = &slots[i];
+        if (k->state == SK_TRK_CONFIRMED) {
+            if (k->born) {
+                memset(&v->geo[i], 0, sizeof(v->geo[i]));
+                add_event(v, SK_VEV_TRACK_NEW, k, t_us);
+                v->stats.tracks_total++;
+            }
+            track_geometry(v, i, k, t_us);
+            active++;
+        } else if (k->state == SK_TRK_LOST) {
+            for (size_t z = 0; z < v->n_zones; z++) {
+                if (v->geo[i].in_zone & (UINT64_C(1) << z)) {
+                    leave_zone(v, i, z, k, t_us);
+                }
+            }
+            add_event(v, SK_VEV_TRACK_LOST, k, t_us);
+            memset(&v->geo[i], 0, sizeof(v->geo[i]));
+        }
+    }
+    v->stats.tracks_active = active;
+}
+
+static void collect_blobs(struct sk_vision *v)
+{
+    int found = sk_cv_components(v->cv, v->mask, v->comps, SK_VISION_MAX_COMPONENTS);
+    v->n_blobs = 0;
+    if (found < 0) {
+        return;
+    }
+    int n = found < SK_VISION_MAX_COMPONENTS ? found : SK_VISION_MAX_COMPONENTS;
+    for (int i = 0; i < n && v->n_blobs < SK_VISION_MAX_BLOBS; i++) {
+        const struct sk_cv_comp *c = &v->comps[i];
+        int lo = c->w < c->h ? c->w : c->h, hi = c->w < c->h ? c->h : c->w;
+        if (c->area < v->p.min_blob_area || c->area > v->p.max_blob_area || lo == 0 ||
+            (float)hi / (float)lo > v->p.max_aspect ||
+            (float)c->area / (float)(c->w * c->h) < v->p.min_fill) {
+            continue;
+        }
+        v->blobs[v->n_blobs++] =
+                (struct sk_vision_blob){c->cx, c->cy, c->x, c->y, c->w, c->h, c->area};
+    }
+}
+
+int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
+{
+    if (!v || !f || !f->data || f->width < 1 || f->height < 1 || f->stride < f->width) {
+        return -EINVAL;
+    }
+    v->n_events = 0;
+    double t0 = now_ms();
+    int r = sk_cv_resize(v->cv, f->data, f->width, f->height, f->stride, v->image);
+    double t1 = now_ms();
+    if (r == 0) {
+        r = v->bg ? sk_bg_apply(v->bg, v->image, v->mask)
+                  : sk_cv_background(v->cv, v->image, v->mask, -1);
+    }
+    double t2 = now_ms();
+    if (r == 0) {
+        r = sk_cv_clean(v->cv, v->mask, v->open_k, v->close_k);
+    }
+    if (r < 0) {
+        return r;
+    }
+    collect_blobs(v);
+    double t3 = now_ms();
+    /* The background model needs a moment to learn the scene: track from then on. */
+    if (v->stats.frames >= WARMUP_FRAMES) {
+        sk_tracker_update(v->tracker, v->blobs, v->n_blobs, f->t_us);
+        emit_track_events(v, f->t_us);
+    }
+    double t4 = now_ms();
+    v->stats.frames++;
+    v->stats.ms_resize += t1 - t0;
+    v->stats.ms_background += t2 - t1;
+    v->stats.ms_blobs += t3 - t2;
+    v->stats.ms_tracking += t4 - t3;
+    v->last_t_us = f->t_us;
+    return (int)v->n_events;
+}
+
+int sk_vision_flush(struct sk_vision *v, int64_t t_us)
+{
+    v->n_events = 0;
+    sk_tracker_end_all(v->tracker);
+    emit_track_events(v, t_us);
+    return (int)v->n_events;
+}
+
+const struct sk_vision_event *sk_vision_events(const struct sk_vision *v, size_t *ret_n)
+{
+    *ret_n = v->n_events;
+    return v->events;
+}
+
+const struct sk_vision_blob *sk_vision_blobs(const struct sk_vision *v, size_t *ret_n)
+{
+    *ret_n = v->n_blobs;
+    return v->blobs;
+}
+
+const struct sk_vision_track *sk_vision_tracks(const struct sk_vision *v, size_t *ret_n)
+{
+    size_t n;
+    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    struct sk_vision *mv = (struct sk_vision *)v; /* the snapshot list is a cache */
+    mv->n_tracks = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct sk_trk *k = &slots[i];
+        if (k->state == SK_TRK_CONFIRMED || k->state == SK_TRK_TENTATIVE) {
+            mv->tracks[mv->n_tracks++] = (struct sk_vision_track){
+                    k->id,    k->x,    k->y,      k->vx,
+                    k->vy,    k->hits, k->missed, k->state == SK_TRK_CONFIRMED,
+                    k->merged};
+        }
+    }
+    *ret_n = mv->n_tracks;
+    return mv->tracks;
+}
+
+const uint8_t *sk_vision_image(const struct sk_vision *v)
+{
+    return v->image;
+}
+
+const uint8_t *sk_vision_mask(const struct sk_vision *v)
+{
+    return v->mask;
+}
+
+void sk_vision_get_stats(const struct sk_vision *v, struct sk_vision_stats *ret_stats)
+{
+    *ret_stats = v->stats;
+}

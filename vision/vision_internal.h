@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal to vision/: the pipeline's state, shared by vision.c and the PNG snapshot. */
+#ifndef SK_VISION_INTERNAL_H
+#define SK_VISION_INTERNAL_H
+
+#include "background.h"
+#include "cv_shim.h"
+#include "storekeeper/vision.h"
+#include "tracker.h"
+
+#define SK_VISION_MAX_ZONES      64
+#define SK_VISION_MAX_LINES      16
+#define SK_VISION_MAX_EVENTS     256
+#define SK_VISION_MAX_COMPONENTS 256
+#define SK_VISION_MAX_BLOBS      64
+#define WARMUP_FRAMES            5
+
+/* What geometry remembers of one tracker slot. */
+struct track_geo {
+    uint64_t in_zone; /* bit z: inside zone z */
+    int64_t zone_enter_us[SK_VISION_MAX_ZONES];
+    int8_t line_side[SK_VISION_MAX_LINES]; /* -1 left, +1 right, 0 not yet known */
+    float line_x[SK_VISION_MAX_LINES], line_y[SK_VISION_MAX_LINES];
+};
+
+struct sk_vision {
+    struct sk_vision_params p;
+    struct sk_zone_cfg zones[SK_VISION_MAX_ZONES];
+    size_t n_zones;
+    struct sk_line_cfg lines[SK_VISION_MAX_LINES];
+    size_t n_lines;
+    struct sk_cv *cv;
+    struct sk_bg *bg; /* SK_BG_ADAPTIVE */
+    struct sk_tracker *tracker;
+    int open_k, close_k;
+    uint8_t *image, *mask;
+    struct sk_cv_comp comps[SK_VISION_MAX_COMPONENTS];
+    struct sk_vision_blob blobs[SK_VISION_MAX_BLOBS];
+    size_t n_blobs;
+    struct sk_vision_track tracks[SK_TRACKER_MAX];
+    size_t n_tracks;
+    struct track_geo geo[SK_TRACKER_MAX];
+    struct sk_vision_event events[SK_VISION_MAX_EVENTS];
+    size_t n_events;
+    uint64_t events_overflow;
+    struct sk_vision_stats stats;
+    int64_t last_t_us;
+};
+
+#endif
