@@ -32,6 +32,8 @@ static void usage(FILE *out)
             "                       needs about 20 before it finds shoppers)\n"
             "      --snapshot PNG   write the annotated last frame to PNG\n"
             "      --scale S        snapshot scale 1..4 (default 2)\n"
+            "      --no-pace        file and synthetic cameras: deliver frames as fast as\n"
+            "                       they are processed, not at their frame rate\n"
             "      --list           list the cameras the libcamera and V4L2 backends see\n"
             "      --backend B      with --list: only this backend\n"
             "      --json           machine-readable report\n"
@@ -84,6 +86,7 @@ static int list_cameras(const char *only, bool json)
 
 struct report {
     int frames, dropped, events, crossings, tracks_now;
+    uint64_t entries, exits;
     uint64_t tracks_total;
     double capture_s, ms_per_frame, ms_resize, ms_background, ms_blobs, ms_tracking;
     int width, height;
@@ -103,12 +106,13 @@ static void print_report(const char *name,
                "\"frames\":%d,\"width\":%d,\"height\":%d,\"fps\":%.2f,\"ms_per_frame\":%.3f,"
                "\"ms_resize\":%.3f,\"ms_background\":%.3f,\"ms_blobs\":%.3f,"
                "\"ms_tracking\":%.3f,\"dropped\":%d,\"tracks_now\":%d,\"tracks_total\":%llu,"
-               "\"events\":%d,\"line_crossings\":%d,\"snapshot\":%s%s%s}\n",
+               "\"events\":%d,\"line_crossings\":%d,\"crossings_in\":%llu,"
+               "\"crossings_out\":%llu,\"snapshot\":%s%s%s}\n",
                name, r->backend ? r->backend : "", verdict, why, r->frames, r->width, r->height,
                fps, r->ms_per_frame, r->ms_resize, r->ms_background, r->ms_blobs, r->ms_tracking,
                r->dropped, r->tracks_now, (unsigned long long)r->tracks_total, r->events,
-               r->crossings, snapshot ? "\"" : "", snapshot ? snapshot : "null",
-               snapshot ? "\"" : "");
+               r->crossings, (unsigned long long)r->entries, (unsigned long long)r->exits,
+               snapshot ? "\"" : "", snapshot ? snapshot : "null", snapshot ? "\"" : "");
         return;
     }
     printf("camera %s (%s)\n", name, r->backend ? r->backend : "?");
@@ -117,8 +121,10 @@ static void print_report(const char *name,
     printf("  vision       %.3f ms/frame (scale %.3f, background %.3f, blobs %.3f, "
            "tracking %.3f)\n",
            r->ms_per_frame, r->ms_resize, r->ms_background, r->ms_blobs, r->ms_tracking);
-    printf("  tracks       %d in view, %llu seen; %d events, %d line crossings\n", r->tracks_now,
-           (unsigned long long)r->tracks_total, r->events, r->crossings);
+    printf("  tracks       %d in view, %llu seen; %d events, %d line crossings (%llu in, %llu "
+           "out)\n",
+           r->tracks_now, (unsigned long long)r->tracks_total, r->events, r->crossings,
+           (unsigned long long)r->entries, (unsigned long long)r->exits);
     if (snapshot) {
         printf("  snapshot     %s\n", snapshot);
     }
@@ -133,7 +139,8 @@ int sk_cmd_diag_camera(int argc, char **argv)
         OPT_SCALE,
         OPT_LIST,
         OPT_BACKEND,
-        OPT_JSON
+        OPT_JSON,
+        OPT_NO_PACE
     };
     static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -144,12 +151,13 @@ int sk_cmd_diag_camera(int argc, char **argv)
             {"list", no_argument, NULL, OPT_LIST},
             {"backend", required_argument, NULL, OPT_BACKEND},
             {"json", no_argument, NULL, OPT_JSON},
+            {"no-pace", no_argument, NULL, OPT_NO_PACE},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *board = NULL, *snapshot = NULL, *only = NULL;
     long frames = 50, scale = 2;
-    bool list = false, json = false;
+    bool list = false, json = false, pace = true;
     opterr = 0;
     optind = 1;
     int c;
@@ -186,6 +194,9 @@ int sk_cmd_diag_camera(int argc, char **argv)
             break;
         case OPT_JSON:
             json = true;
+            break;
+        case OPT_NO_PACE:
+            pace = false;
             break;
         case 'h':
             usage(stdout);
@@ -230,7 +241,7 @@ int sk_cmd_diag_camera(int argc, char **argv)
                                   .width = cc->width,
                                   .height = cc->height,
                                   .fps = cc->fps,
-                                  .realtime = true,
+                                  .realtime = pace,
                                   .scene = sk_synth_attached(cc->name)};
     struct report rep = {.backend = cc->backend};
     struct sk_camera *cam = NULL;
@@ -295,6 +306,8 @@ int sk_cmd_diag_camera(int argc, char **argv)
     }
     rep.tracks_now = (int)st.tracks_active;
     rep.tracks_total = st.tracks_total;
+    rep.entries = st.entries;
+    rep.exits = st.exits;
     if (rep.frames == 0) {
         if (!why[0]) {
             snprintf(why, sizeof(why), "no frames");
