@@ -29,7 +29,7 @@ board = "sim";
 log = { level = "debug"; };
 mqtt = { enabled = false; };
 ledger = { path = "ledger.db"; };
-cameras = ( { name = "overhead"; backend = "synthetic"; device = "scene.cfg"; } );
+cameras = ( { name = "overhead"; backend = "synthetic"; device = "scene.scene"; } );
 zones = ( { name = "front-a1"; camera = "overhead";
             polygon = [ 20.0, 20.0, 90.0, 20.0, 90.0, 70.0, 20.0, 70.0 ]; } );
 lines = ( { name = "door"; camera = "overhead"; role = "door";
@@ -54,7 +54,7 @@ def png_size(path):
 class CameraCli(unittest.TestCase):
     def setUp(self):
         self.tmp = sk.TempDir()
-        self.tmp.file("scene.cfg", SCENE)
+        self.tmp.file("scene.scene", SCENE)
         self.store = self.tmp.file("store.cfg", STORE)
 
     def tearDown(self):
@@ -82,14 +82,14 @@ class CameraCli(unittest.TestCase):
         r = sk.run("diag", "camera", "-c", self.store, "nosuch")
         self.assertEqual(r.returncode, 2)
         self.assertIn('no camera "nosuch"', r.stderr)
-        os.remove(os.path.join(self.tmp.path, "scene.cfg"))
+        os.remove(os.path.join(self.tmp.path, "scene.scene"))
         r = sk.run("diag", "camera", "-c", self.store, "overhead", "--frames", "3")
         self.assertEqual(r.returncode, 1)
         self.assertIn("FAIL: cannot open synthetic camera", r.stdout)
-        self.assertIn("scene.cfg", r.stdout)
+        self.assertIn("scene.scene", r.stdout)
         r = sk.run("diag", "camera", "-c", self.store, "overhead", "--frames", "0")
         self.assertEqual(r.returncode, 2)
-        self.tmp.file("scene.cfg", "shoppers = ( { path = [ 1.0, 2.0 ]; } );\n")
+        self.tmp.file("scene.scene", "shoppers = ( { path = [ 1.0, 2.0 ]; } );\n")
         r = sk.run("diag", "camera", "-c", self.store, "overhead", "--frames", "3")
         self.assertEqual(r.returncode, 1)
 
