@@ -32,6 +32,7 @@ static void usage(FILE *out)
             "                       needs about 20 before it finds shoppers)\n"
             "      --snapshot PNG   write the annotated last frame to PNG\n"
             "      --scale S        snapshot scale 1..4 (default 2)\n"
+            "      --events         print every track, zone and line event as it happens\n"
             "      --no-pace        file and synthetic cameras: deliver frames as fast as\n"
             "                       they are processed, not at their frame rate\n"
             "      --list           list the cameras the libcamera and V4L2 backends see\n"
@@ -82,6 +83,24 @@ static int list_cameras(const char *only, bool json)
         printf("]}\n");
     }
     return rc;
+}
+
+static void print_event(int frame, const struct sk_vision_event *e)
+{
+    static const char *const names[] = {"",           "track new",  "track lost",
+                                        "zone enter", "zone leave", "line cross"};
+    printf("  frame %5d  %-10s track %-4u at %5.1f,%5.1f", frame,
+           e->type >= 1 && e->type <= 5 ? names[e->type] : "?", e->track_id, e->x, e->y);
+    if (e->name) {
+        printf("  %s", e->name);
+    }
+    if (e->type == SK_VEV_LINE_CROSS) {
+        printf(" %s", e->dir == SK_LINE_IN ? "in" : "out");
+    }
+    if (e->type == SK_VEV_ZONE_LEAVE) {
+        printf(" after %.1f s", (double)e->dwell_us / 1e6);
+    }
+    printf("\n");
 }
 
 struct report {
@@ -140,7 +159,8 @@ int sk_cmd_diag_camera(int argc, char **argv)
         OPT_LIST,
         OPT_BACKEND,
         OPT_JSON,
-        OPT_NO_PACE
+        OPT_NO_PACE,
+        OPT_EVENTS
     };
     static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -152,12 +172,13 @@ int sk_cmd_diag_camera(int argc, char **argv)
             {"backend", required_argument, NULL, OPT_BACKEND},
             {"json", no_argument, NULL, OPT_JSON},
             {"no-pace", no_argument, NULL, OPT_NO_PACE},
+            {"events", no_argument, NULL, OPT_EVENTS},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *board = NULL, *snapshot = NULL, *only = NULL;
     long frames = 50, scale = 2;
-    bool list = false, json = false, pace = true;
+    bool list = false, json = false, pace = true, show_events = false;
     opterr = 0;
     optind = 1;
     int c;
@@ -197,6 +218,9 @@ int sk_cmd_diag_camera(int argc, char **argv)
             break;
         case OPT_NO_PACE:
             pace = false;
+            break;
+        case OPT_EVENTS:
+            show_events = true;
             break;
         case 'h':
             usage(stdout);
@@ -267,6 +291,7 @@ int sk_cmd_diag_camera(int argc, char **argv)
         struct sk_frame f;
         r = sk_camera_capture(cam, 2000, &f);
         if (r == -ENODATA) {
+            r = 0;
             break; /* the clip is shorter than --frames */
         }
         if (r < 0) {
@@ -290,6 +315,9 @@ int sk_cmd_diag_camera(int argc, char **argv)
         const struct sk_vision_event *ev = sk_vision_events(v, &ne);
         for (size_t k = 0; k < ne; k++) {
             rep.crossings += ev[k].type == SK_VEV_LINE_CROSS;
+            if (show_events && !json) {
+                print_event(rep.frames, &ev[k]);
+            }
         }
         rep.events += n;
         rep.frames++;

@@ -255,7 +255,10 @@ void sk_tracker_update(struct sk_tracker *t,
     float *cost = t->cost;
     for (int r = 0; r < nr; r++) {
         const struct sk_trk *k = &t->slots[rows[r]];
-        float gate = t->p.gate_px * (1.0f + 0.5f * (float)k->missed);
+        /* The gate widens while a track coasts unseen, up to twice its size: enough for a
+         * shopper who changed pace behind an obstacle, not for a jump to someone else. */
+        float grow = 1.0f + 0.25f * (float)k->missed;
+        float gate = t->p.gate_px * (grow > 2.0f ? 2.0f : grow);
         for (int c = 0; c < nc; c++) {
             float dx = blobs[cols[c]].cx - px[rows[r]], dy = blobs[cols[c]].cy - py[rows[r]];
             float d = sqrtf(dx * dx + dy * dy);
