@@ -69,6 +69,63 @@ static const char *const stmt_sql[ST_COUNT] = {
         [ST_PRESENT_ALL] = "SELECT reader, antenna, epc, since_us FROM present",
         [ST_PRESENT_CLEAR] = "DELETE FROM present",
         [ST_PRESENT_COUNT] = "SELECT count(*) FROM present",
+        [ST_PRODUCT_PUT] =
+                "INSERT INTO products (sku, gtin, name, price_minor, currency, restock_threshold, "
+                "restock_target, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                "ON CONFLICT (sku) DO UPDATE SET gtin = excluded.gtin, name = excluded.name, "
+                "price_minor = excluded.price_minor, currency = excluded.currency, "
+                "restock_threshold = excluded.restock_threshold, "
+                "restock_target = excluded.restock_target, updated_us = excluded.updated_us",
+        [ST_PRODUCT_GET] = "SELECT sku, coalesce(gtin, ''), name, price_minor, currency, "
+                           "restock_threshold, restock_target FROM products WHERE sku = ?1",
+        [ST_PRODUCT_BY_GTIN] = "SELECT sku FROM products WHERE gtin = ?1",
+        [ST_TAG_PUT] = "INSERT INTO tags (epc, sku, updated_us) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT (epc) DO UPDATE SET sku = excluded.sku, "
+                       "updated_us = excluded.updated_us",
+        [ST_TAG_GET] = "SELECT sku FROM tags WHERE epc = ?1",
+        [ST_SHELF_PUT] = "INSERT INTO shelves (name, reader, antenna, zone, active, updated_us) "
+                         "VALUES (?1, ?2, ?3, ?4, 1, ?5) ON CONFLICT (name) DO UPDATE SET "
+                         "reader = excluded.reader, antenna = excluded.antenna, "
+                         "zone = excluded.zone, active = 1, updated_us = excluded.updated_us",
+        [ST_SHELF_DEACTIVATE] = "UPDATE shelves SET active = 0, updated_us = ?1 WHERE active",
+        [ST_SHELF_EXISTS] = "SELECT active FROM shelves WHERE name = ?1",
+        [ST_PLANO_PUT] = "INSERT INTO planogram (shelf, sku, capacity, updated_us) "
+                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (shelf, sku) DO UPDATE SET "
+                         "capacity = excluded.capacity, updated_us = excluded.updated_us",
+        [ST_LAST_MOVE] = "SELECT id, hash FROM movements ORDER BY id DESC LIMIT 1",
+        [ST_MOVE_INSERT] = "INSERT INTO movements (id, time_us, recorded_us, type, epc, sku, "
+                           "shelf, to_shelf, session, quantity, evidence, event_seq, prev_hash, "
+                           "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                           "?13, ?14)",
+        [ST_STOCK_ADD] = "INSERT INTO stock (shelf, sku, quantity, updated_us) "
+                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (shelf, sku) DO UPDATE SET "
+                         "quantity = quantity + excluded.quantity, "
+                         "updated_us = excluded.updated_us RETURNING quantity",
+        [ST_STOCK_GET] = "SELECT quantity FROM stock WHERE shelf = ?1 AND sku = ?2",
+        [ST_STOCK_TOTAL] = "SELECT coalesce(sum(quantity), 0) FROM stock WHERE sku = ?1",
+        [ST_STOCK_LIST] =
+                "SELECT k.shelf, k.sku, coalesce(p.name, ''), coalesce(s.quantity, 0), "
+                "coalesce(g.capacity, 0), g.sku IS NOT NULL, coalesce(s.updated_us, 0) "
+                "FROM (SELECT shelf, sku FROM stock UNION SELECT shelf, sku FROM planogram) k "
+                "LEFT JOIN stock s ON s.shelf = k.shelf AND s.sku = k.sku "
+                "LEFT JOIN planogram g ON g.shelf = k.shelf AND g.sku = k.sku "
+                "LEFT JOIN products p ON p.sku = k.sku "
+                "WHERE (?1 IS NULL OR k.shelf = ?1) AND (?2 IS NULL OR k.sku = ?2) "
+                "ORDER BY k.shelf, k.sku",
+        [ST_MOVE_LIST] =
+                "SELECT id, time_us, recorded_us, type, coalesce(hex(epc), ''), sku, "
+                "coalesce(shelf, ''), coalesce(to_shelf, ''), coalesce(session, ''), quantity, "
+                "coalesce(evidence, ''), coalesce(event_seq, 0), hex(hash) FROM movements "
+                "WHERE id > ?1 AND time_us >= ?2 AND (?3 IS NULL OR session = ?3) "
+                "AND (?4 IS NULL OR sku = ?4) AND (?5 IS NULL OR shelf = ?5 OR to_shelf = ?5) "
+                "ORDER BY id LIMIT ?6",
+        [ST_MOVE_CHAIN] = "SELECT id, time_us, recorded_us, type, epc, sku, shelf, to_shelf, "
+                          "session, quantity, evidence, prev_hash, hash FROM movements "
+                          "ORDER BY id",
+        [ST_SESSION_OPEN] = "INSERT INTO sessions (id, opened_us, state, detail) "
+                            "VALUES (?1, ?2, 'open', ?3)",
+        [ST_SESSION_CLOSE] = "UPDATE sessions SET closed_us = ?2, state = ?3 "
+                             "WHERE id = ?1 AND closed_us IS NULL",
         [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
         [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
@@ -102,6 +159,107 @@ const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION] = {
         "  since_us INTEGER NOT NULL,\n"
         "  PRIMARY KEY (reader, antenna, epc)\n"
         ") WITHOUT ROWID;\n",
+
+        /* 1 -> 2: catalog, planogram, sessions, movements (hash chain), stock, census. */
+        "CREATE TABLE products (\n"
+        "  sku TEXT PRIMARY KEY,\n"
+        "  gtin TEXT UNIQUE,\n"
+        "  name TEXT NOT NULL,\n"
+        "  price_minor INTEGER NOT NULL CHECK (price_minor >= 0),\n"
+        "  currency TEXT NOT NULL CHECK (length(currency) = 3),\n"
+        "  restock_threshold INTEGER NOT NULL DEFAULT 0 CHECK (restock_threshold >= 0),\n"
+        "  restock_target INTEGER NOT NULL DEFAULT 0 CHECK (restock_target >= 0),\n"
+        "  updated_us INTEGER NOT NULL\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE TABLE tags (\n"
+        "  epc BLOB PRIMARY KEY,\n"
+        "  sku TEXT NOT NULL REFERENCES products (sku),\n"
+        "  updated_us INTEGER NOT NULL\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE INDEX tags_sku ON tags (sku);\n"
+        "CREATE TABLE shelves (\n"
+        "  name TEXT PRIMARY KEY,\n"
+        "  reader TEXT NOT NULL DEFAULT '',\n"
+        "  antenna INTEGER NOT NULL DEFAULT 0,\n"
+        "  zone TEXT NOT NULL DEFAULT '',\n"
+        "  active INTEGER NOT NULL DEFAULT 1,\n"
+        "  updated_us INTEGER NOT NULL\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE TABLE planogram (\n"
+        "  shelf TEXT NOT NULL REFERENCES shelves (name),\n"
+        "  sku TEXT NOT NULL REFERENCES products (sku),\n"
+        "  capacity INTEGER NOT NULL DEFAULT 0 CHECK (capacity >= 0),\n"
+        "  updated_us INTEGER NOT NULL,\n"
+        "  PRIMARY KEY (shelf, sku)\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE INDEX planogram_sku ON planogram (sku);\n"
+        "CREATE TABLE sessions (\n"
+        "  id TEXT PRIMARY KEY,\n"
+        "  opened_us INTEGER NOT NULL,\n"
+        "  closed_us INTEGER,\n"
+        "  state TEXT NOT NULL DEFAULT 'open',\n"
+        "  detail TEXT\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE TABLE movements (\n"
+        "  id INTEGER PRIMARY KEY,\n"
+        "  time_us INTEGER NOT NULL,\n"
+        "  recorded_us INTEGER NOT NULL,\n"
+        "  type TEXT NOT NULL CHECK (type IN ('pickup', 'put_back', 'sale', 'restock',\n"
+        "    'adjustment', 'shrink', 'misplaced')),\n"
+        "  epc BLOB,\n"
+        "  sku TEXT NOT NULL,\n"
+        "  shelf TEXT,\n"
+        "  to_shelf TEXT,\n"
+        "  session TEXT,\n"
+        "  quantity INTEGER NOT NULL,\n"
+        "  evidence TEXT,\n"
+        "  event_seq INTEGER,\n"
+        "  prev_hash BLOB NOT NULL,\n"
+        "  hash BLOB NOT NULL\n"
+        ");\n"
+        "CREATE INDEX movements_time ON movements (time_us);\n"
+        "CREATE INDEX movements_session ON movements (session) WHERE session IS NOT NULL;\n"
+        "CREATE INDEX movements_sku ON movements (sku);\n"
+        "CREATE TRIGGER movements_append_only_update BEFORE UPDATE ON movements\n"
+        "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n"
+        "CREATE TRIGGER movements_append_only_delete BEFORE DELETE ON movements\n"
+        "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n"
+        "CREATE TABLE stock (\n"
+        "  shelf TEXT NOT NULL,\n"
+        "  sku TEXT NOT NULL,\n"
+        "  quantity INTEGER NOT NULL,\n"
+        "  updated_us INTEGER NOT NULL,\n"
+        "  PRIMARY KEY (shelf, sku)\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE INDEX stock_sku ON stock (sku);\n"
+        "CREATE TABLE discrepancies (\n"
+        "  id INTEGER PRIMARY KEY,\n"
+        "  kind TEXT NOT NULL CHECK (kind IN ('missing', 'unexpected', 'misplaced')),\n"
+        "  shelf TEXT NOT NULL,\n"
+        "  sku TEXT NOT NULL,\n"
+        "  quantity INTEGER NOT NULL,\n"
+        "  expected INTEGER NOT NULL,\n"
+        "  seen INTEGER NOT NULL,\n"
+        "  opened_us INTEGER NOT NULL,\n"
+        "  updated_us INTEGER NOT NULL,\n"
+        "  resolved_us INTEGER,\n"
+        "  census INTEGER NOT NULL,\n"
+        "  event_seq INTEGER\n"
+        ");\n"
+        "CREATE UNIQUE INDEX discrepancies_open ON discrepancies (kind, shelf, sku)\n"
+        "  WHERE resolved_us IS NULL;\n"
+        "CREATE TABLE census (\n"
+        "  id INTEGER PRIMARY KEY,\n"
+        "  time_us INTEGER NOT NULL,\n"
+        "  duration_us INTEGER NOT NULL,\n"
+        "  shelves INTEGER NOT NULL,\n"
+        "  shelves_skipped INTEGER NOT NULL,\n"
+        "  tags INTEGER NOT NULL,\n"
+        "  unknown_tags INTEGER NOT NULL,\n"
+        "  opened INTEGER NOT NULL,\n"
+        "  changed INTEGER NOT NULL,\n"
+        "  resolved INTEGER NOT NULL\n"
+        ");\n",
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -315,6 +473,76 @@ int64_t ledger_last_seq(struct sk_ledger *l)
 const char *sk_ledger_errmsg(const struct sk_ledger *l)
 {
     return l ? l->errmsg : "no ledger";
+}
+
+/* ---- text building ---------------------------------------------------------------- */
+
+void ledger_buf_put(struct ledger_buf *b, const char *s, size_t n)
+{
+    if (b->oom) {
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 512;
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void ledger_buf_puts(struct ledger_buf *b, const char *s)
+{
+    ledger_buf_put(b, s, strlen(s));
+}
+
+void ledger_buf_json_string(struct ledger_buf *b, const char *s)
+{
+    ledger_buf_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"':
+            ledger_buf_put(b, "\\\"", 2);
+            break;
+        case '\\':
+            ledger_buf_put(b, "\\\\", 2);
+            break;
+        case '\n':
+            ledger_buf_put(b, "\\n", 2);
+            break;
+        case '\r':
+            ledger_buf_put(b, "\\r", 2);
+            break;
+        case '\t':
+            ledger_buf_put(b, "\\t", 2);
+            break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof(esc), "\\u%04x", *p);
+                ledger_buf_puts(b, esc);
+            } else {
+                ledger_buf_put(b, (const char *)p, 1);
+            }
+        }
+    }
+    ledger_buf_put(b, "\"", 1);
+}
+
+void ledger_buf_key(struct ledger_buf *b, const char *key)
+{
+    ledger_buf_put(b, ",", 1);
+    ledger_buf_json_string(b, key);
+    ledger_buf_put(b, ":", 1);
 }
 
 /* ---- transactions ------------------------------------------------------------------ */

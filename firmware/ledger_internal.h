@@ -33,6 +33,25 @@ enum ledger_stmt {
     ST_PRESENT_ALL,
     ST_PRESENT_CLEAR,
     ST_PRESENT_COUNT,
+    ST_PRODUCT_PUT,
+    ST_PRODUCT_GET,
+    ST_PRODUCT_BY_GTIN,
+    ST_TAG_PUT,
+    ST_TAG_GET,
+    ST_SHELF_PUT,
+    ST_SHELF_DEACTIVATE,
+    ST_SHELF_EXISTS,
+    ST_PLANO_PUT,
+    ST_LAST_MOVE,
+    ST_MOVE_INSERT,
+    ST_STOCK_ADD,
+    ST_STOCK_GET,
+    ST_STOCK_TOTAL,
+    ST_STOCK_LIST,
+    ST_MOVE_LIST,
+    ST_MOVE_CHAIN,
+    ST_SESSION_OPEN,
+    ST_SESSION_CLOSE,
     ST_SYNC_NORMAL,
     ST_SYNC_FULL,
     ST_COUNT
@@ -77,6 +96,27 @@ struct sk_ledger {
     char errmsg[SK_LEDGER_ERRMSG_MAX];
 };
 
+/* A growing text buffer; on allocation failure it stops growing and sets oom. */
+struct ledger_buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+void ledger_buf_put(struct ledger_buf *b, const char *s, size_t n);
+void ledger_buf_puts(struct ledger_buf *b, const char *s);
+void ledger_buf_json_string(struct ledger_buf *b, const char *s);
+/* ,"key": */
+void ledger_buf_key(struct ledger_buf *b, const char *key);
+
+/* Writes one outbox event inside the open transaction (see sk_ledger_event). */
+int ledger_event_insert(struct sk_ledger *l,
+                        const char *topic,
+                        const char *schema,
+                        const struct cJSON *fields,
+                        int64_t time_us,
+                        int64_t *ret_seq);
+
 /* Returns the statement, reset and unbound, or NULL (error recorded in l->errmsg). */
 sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id);
 /* Records SQLite's failure rc during `what` and returns the storekeeper code for it. */
@@ -99,6 +139,14 @@ int ledger_meta_get(struct sk_ledger *l, const char *key, char *buf, size_t size
 int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value);
 /* The highest seq assigned so far (0 if none), or < 0. */
 int64_t ledger_last_seq(struct sk_ledger *l);
+
+/* Name checks shared by the catalog, movements and imports. */
+bool ledger_sku_ok(const char *sku);
+bool ledger_name_ok(const char *name); /* shelf, reader, session: 1..63 printable, no spaces */
+/* Returns 1 when the shelf is in the shelves table (active or not), 0 when not, < 0. */
+int ledger_shelf_known(struct sk_ledger *l, const char *shelf);
+/* Runs a prepared statement that returns nothing or one row; 0 or the error. */
+int ledger_step_done(struct sk_ledger *l, sqlite3_stmt *s, const char *what);
 
 /* For tests: arm fault injection at point (e.g. "event", "commit"), failing the
  * (countdown+1)-th pass with err. point NULL disarms. */

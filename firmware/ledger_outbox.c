@@ -24,82 +24,6 @@
  * published and then rolled back (its seq would be reused for another event).
  */
 
-/* ---- tiny JSON text builder ------------------------------------------------------------ */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 512;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-static void buf_json_string(struct buf *b, const char *s)
-{
-    buf_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        switch (*p) {
-        case '"':
-            buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            buf_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            buf_put(b, "\\t", 2);
-            break;
-        default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof(esc), "\\u%04x", *p);
-                buf_puts(b, esc);
-            } else {
-                buf_put(b, (const char *)p, 1);
-            }
-        }
-    }
-    buf_put(b, "\"", 1);
-}
-
-static void buf_key(struct buf *b, const char *key)
-{
-    buf_put(b, ",", 1);
-    buf_json_string(b, key);
-    buf_put(b, ":", 1);
-}
-
 /* ---- events ---------------------------------------------------------------------------- */
 
 static const char *const reserved_keys[] = {
@@ -141,7 +65,7 @@ static int fields_ok(struct sk_ledger *l, const cJSON *fields)
     return 0;
 }
 
-static int event_insert(struct sk_ledger *l,
+int ledger_event_insert(struct sk_ledger *l,
                         const char *topic,
                         const char *schema,
                         const cJSON *fields,
@@ -162,29 +86,29 @@ static int event_insert(struct sk_ledger *l,
     char when[40];
     sk_format_time_utc(time_us, when, sizeof(when));
 
-    struct buf b = {0};
-    buf_puts(&b, "{\"schema\":");
+    struct ledger_buf b = {0};
+    ledger_buf_puts(&b, "{\"schema\":");
     if (schema) {
-        buf_json_string(&b, schema);
+        ledger_buf_json_string(&b, schema);
     } else {
         char derived[SK_LEDGER_TOPIC_MAX + 24];
         snprintf(derived, sizeof(derived), "storekeeper/v1/%s", topic);
-        buf_json_string(&b, derived);
+        ledger_buf_json_string(&b, derived);
     }
-    buf_key(&b, "id");
-    buf_json_string(&b, id);
+    ledger_buf_key(&b, "id");
+    ledger_buf_json_string(&b, id);
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, seq);
-    buf_key(&b, "seq");
-    buf_puts(&b, num);
-    buf_key(&b, "ledger_id");
-    buf_json_string(&b, l->ledger_id);
-    buf_key(&b, "store_id");
-    buf_json_string(&b, l->store_id);
-    buf_key(&b, "device_id");
-    buf_json_string(&b, l->device_id);
-    buf_key(&b, "time");
-    buf_json_string(&b, when);
+    ledger_buf_key(&b, "seq");
+    ledger_buf_puts(&b, num);
+    ledger_buf_key(&b, "ledger_id");
+    ledger_buf_json_string(&b, l->ledger_id);
+    ledger_buf_key(&b, "store_id");
+    ledger_buf_json_string(&b, l->store_id);
+    ledger_buf_key(&b, "device_id");
+    ledger_buf_json_string(&b, l->device_id);
+    ledger_buf_key(&b, "time");
+    ledger_buf_json_string(&b, when);
     if (fields && fields->child) {
         char *text = cJSON_PrintUnformatted(fields);
         if (!text) {
@@ -194,12 +118,12 @@ static int event_insert(struct sk_ledger *l,
         /* "{...}" -> ",..." appended to the envelope. */
         size_t n = strlen(text);
         if (n >= 2) {
-            buf_put(&b, ",", 1);
-            buf_put(&b, text + 1, n - 2);
+            ledger_buf_put(&b, ",", 1);
+            ledger_buf_put(&b, text + 1, n - 2);
         }
         cJSON_free(text);
     }
-    buf_put(&b, "}", 1);
+    ledger_buf_put(&b, "}", 1);
     if (b.oom) {
         free(b.p);
         return ledger_failf(l, -ENOMEM, "building the event payload");
@@ -261,14 +185,14 @@ int sk_ledger_event(struct sk_ledger *l,
     }
     if (l->depth > 0) {
         /* One INSERT is atomic by itself: no savepoint needed inside a transaction. */
-        return event_insert(l, topic, schema, fields, time_us, ret_seq);
+        return ledger_event_insert(l, topic, schema, fields, time_us, ret_seq);
     }
     r = sk_ledger_begin(l);
     if (r < 0) {
         return r;
     }
     int64_t seq = 0;
-    r = event_insert(l, topic, schema, fields, time_us, &seq);
+    r = ledger_event_insert(l, topic, schema, fields, time_us, &seq);
     if (r < 0) {
         sk_ledger_rollback(l);
         return r;
@@ -476,7 +400,7 @@ static int overflow_event(struct sk_ledger *l, bool overflow, int64_t pending, i
         cJSON_Delete(f);
         return ledger_failf(l, -ENOMEM, "building the overflow event");
     }
-    int r = event_insert(l, "event/outbox_overflow", NULL, f, 0, NULL);
+    int r = ledger_event_insert(l, "event/outbox_overflow", NULL, f, 0, NULL);
     cJSON_Delete(f);
     if (r == 0) {
         r = ledger_meta_set(l, "outbox_overflow", overflow ? "1" : "0");

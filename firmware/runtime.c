@@ -581,6 +581,13 @@ static int open_ledger(struct sk_runtime *rt)
     if (!rt->batch) {
         return -ENOMEM;
     }
+    /* Stale shelf rows only matter to `ledger` listings: a full disk must not stop the
+     * start (the runtime then comes up degraded at its first write). */
+    int s = sk_ledger_sync_shelves(rt->ledger, cfg);
+    if (s < 0) {
+        sk_log(SK_LOG_WARNING, "ledger", NULL, "cannot record the configured shelves: %s (%s)",
+               sk_strerror(s), sk_ledger_errmsg(rt->ledger));
+    }
     r = sk_core_set_ledger(rt->core, rt->ledger);
     if (r < 0) {
         sk_log(SK_LOG_ERR, "ledger", NULL, "cannot load the present-tag set: %s (%s)",

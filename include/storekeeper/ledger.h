@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "storekeeper/clock.h"
+#include "storekeeper/config.h"
 #include "storekeeper/tagset.h"
 
 /*
@@ -31,7 +32,7 @@ struct sk_ledger;
 struct cJSON;
 
 /* Schema version this build writes (PRAGMA user_version). Older files are migrated. */
-#define SK_LEDGER_SCHEMA_VERSION 1
+#define SK_LEDGER_SCHEMA_VERSION 2
 /* PRAGMA application_id of every storekeeper ledger ("SKLG"). */
 #define SK_LEDGER_APPLICATION_ID 0x534b4c47
 
@@ -39,6 +40,9 @@ struct cJSON;
 #define SK_LEDGER_TOPIC_MAX   128   /* topic suffix, with NUL */
 #define SK_LEDGER_PAYLOAD_MAX 65536 /* stored event payload, bytes */
 #define SK_LEDGER_ERRMSG_MAX  512
+#define SK_LEDGER_SKU_MAX     64  /* with NUL: [A-Za-z0-9._-]{1,63} */
+#define SK_LEDGER_NAME_MAX    128 /* product names, with NUL */
+#define SK_LEDGER_HASH_HEX    65  /* SHA-256 as hex, with NUL */
 
 enum sk_ledger_flags {
     SK_LEDGER_CREATE = 1 << 0,   /* create the file (or initialise an empty one) */
@@ -204,6 +208,174 @@ int sk_ledger_present_load(struct sk_ledger *l, struct sk_tagset *set);
 int sk_ledger_present_replace(struct sk_ledger *l, const struct sk_tagset *set);
 /* Tags stored as present, or < 0. */
 int64_t sk_ledger_present_count(struct sk_ledger *l);
+
+/* ---- catalog: products, tags, shelves, planogram ------------------------------------- */
+
+struct sk_product {
+    char sku[SK_LEDGER_SKU_MAX];
+    char gtin[15]; /* GTIN-14 (check digit valid), "" when the product has none */
+    char name[SK_LEDGER_NAME_MAX];
+    int64_t price_minor;   /* price in minor units of currency (cents) */
+    char currency[4];      /* ISO 4217 */
+    int restock_threshold; /* total stock at or below this: an event/low_stock (0: never) */
+    int restock_target;    /* what a restock should bring the total back to */
+};
+
+/* Inserts or updates a product (by sku). Returns 0, -EINVAL for a field out of bounds,
+ * -EEXIST when the GTIN belongs to another sku. Joins the open transaction. */
+int sk_ledger_product_put(struct sk_ledger *l, const struct sk_product *p);
+/* Returns 1 and the product, 0 when unknown, < 0. */
+int sk_ledger_product_get(struct sk_ledger *l, const char *sku, struct sk_product *ret_product);
+/* An explicit tag -> sku mapping (for tags whose EPC does not carry a GTIN, or to override
+ * it). sku must be a product. Returns 0, -ENOENT (unknown sku), -EINVAL. */
+int sk_ledger_tag_put(struct sk_ledger *l, const uint8_t *epc, size_t epc_len, const char *sku);
+/*
+ * The sku of a tag: its explicit mapping, else, for an SGTIN-96, the product with the GTIN
+ * it carries (sk_epc_decode). Returns 1 and the sku in buf, 0 when the tag maps to no
+ * product, < 0 on failure.
+ */
+int sk_ledger_sku_for_epc(
+        struct sk_ledger *l, const uint8_t *epc, size_t epc_len, char *buf, size_t size);
+/* Makes the shelves table match the configuration: every configured shelf active (with its
+ * reader and antenna), every other one inactive (kept: movements name it). Own transaction
+ * unless one is open. Returns the number of configured shelves or < 0. */
+int sk_ledger_sync_shelves(struct sk_ledger *l, const struct sk_config *cfg);
+/* Which sku belongs on which shelf, and how many fit. Shelf and sku must exist. */
+int sk_ledger_planogram_put(struct sk_ledger *l, const char *shelf, const char *sku, int capacity);
+
+/* ---- movements and stock ------------------------------------------------------------- */
+
+enum sk_move_type {
+    SK_MOVE_PICKUP = 1, /* taken off shelf by a shopper:      shelf -q */
+    SK_MOVE_PUT_BACK,   /* put (back) onto shelf:             shelf +q */
+    SK_MOVE_SALE,       /* paid for at checkout: no stock change (its pickup took it off) */
+    SK_MOVE_RESTOCK,    /* stocker added items:               shelf +q */
+    SK_MOVE_ADJUSTMENT, /* operator correction, signed q:     shelf +q */
+    SK_MOVE_SHRINK,     /* written off as lost or stolen:     shelf -q */
+    SK_MOVE_MISPLACED,  /* turned up on the wrong shelf:      shelf -q, to_shelf +q */
+    SK_MOVE_TYPE_COUNT
+};
+
+/* "pickup", "put_back", "sale", "restock", "adjustment", "shrink", "misplaced"; NULL when
+ * out of range. parse returns the type or -EINVAL. */
+const char *sk_move_type_name(int type);
+int sk_move_type_parse(const char *name);
+
+struct sk_movement {
+    int type;           /* enum sk_move_type */
+    int64_t time_us;    /* wall time it happened; 0: now */
+    const uint8_t *epc; /* the tag, or NULL */
+    size_t epc_len;
+    const char *sku;              /* NULL: sk_ledger_sku_for_epc(epc) */
+    const char *shelf;            /* the shelf whose stock changes; required except for a sale */
+    const char *to_shelf;         /* misplaced: where the item turned up (required) */
+    const char *session;          /* shopper session, or NULL */
+    int quantity;                 /* > 0; adjustment: non-zero, signed */
+    const struct cJSON *evidence; /* borrowed, may be NULL: sensors, reads, track ids, ... */
+};
+
+enum sk_move_flags {
+    SK_MOVE_EVENT = 1 << 0, /* also write an event/movement outbox event (docs/ledger.md) */
+};
+
+struct sk_movement_result {
+    int64_t id;          /* movement id: 1, 2, ... in chain order */
+    int64_t event_seq;   /* seq of its event/movement, 0 without SK_MOVE_EVENT */
+    int64_t shelf_stock; /* stock of (shelf, sku) after it */
+    char sku[SK_LEDGER_SKU_MAX];
+    char hash[SK_LEDGER_HASH_HEX]; /* the new chain head */
+};
+
+/*
+ * Appends one movement to the hash chain, applies it to the stock, writes its event (with
+ * SK_MOVE_EVENT) and, when the sku's total stock falls to its restock threshold, an
+ * event/low_stock: all or nothing (a savepoint inside an open transaction, else its own
+ * transaction). Returns 0 and ret (may be NULL); -EINVAL for an invalid movement, -ENOENT
+ * for an unknown sku, shelf or unmapped tag (message in sk_ledger_errmsg).
+ */
+int sk_ledger_move(struct sk_ledger *l,
+                   const struct sk_movement *m,
+                   unsigned flags,
+                   struct sk_movement_result *ret);
+
+/* Stock of one (shelf, sku); 0 when never stocked. Returns 0 or < 0. */
+int sk_ledger_stock_get(struct sk_ledger *l,
+                        const char *shelf,
+                        const char *sku,
+                        int64_t *ret_quantity);
+
+struct sk_stock_row {
+    const char *shelf;
+    const char *sku;
+    const char *name; /* product name */
+    int64_t quantity;
+    int capacity;       /* planogram capacity, 0 if not planned there */
+    bool planned;       /* the planogram puts this sku on this shelf */
+    int64_t updated_us; /* last movement that changed it, 0 if never */
+};
+
+typedef int (*sk_stock_cb)(const struct sk_stock_row *row, void *ctx);
+/* Stock rows and planned-but-empty planogram slots, by shelf then sku; shelf and sku filter
+ * when non-NULL. Returns rows visited, cb's non-zero value, or < 0. */
+int sk_ledger_stock(
+        struct sk_ledger *l, const char *shelf, const char *sku, sk_stock_cb cb, void *ctx);
+
+/* One movement as stored; borrowed for the callback. */
+struct sk_movement_row {
+    int64_t id;
+    int64_t time_us, recorded_us;
+    const char *type;
+    const char *epc;                              /* upper-case hex, "" when none */
+    const char *sku, *shelf, *to_shelf, *session; /* "" when none */
+    int64_t quantity;
+    const char *evidence; /* JSON text, "" when none */
+    int64_t event_seq;    /* 0 when none */
+    const char *hash;     /* hex */
+};
+
+typedef int (*sk_movement_cb)(const struct sk_movement_row *row, void *ctx);
+
+struct sk_movement_filter {
+    int64_t since_us;    /* time_us >= since_us (0: all) */
+    int64_t after_id;    /* id > after_id */
+    const char *session; /* NULL: any */
+    const char *sku;     /* NULL: any */
+    const char *shelf;   /* NULL: any (matches shelf or to_shelf) */
+    size_t limit;        /* 0: no limit */
+};
+
+/* Movements in id (chain) order. Returns rows visited, cb's non-zero value, or < 0. */
+int sk_ledger_movements(struct sk_ledger *l,
+                        const struct sk_movement_filter *f,
+                        sk_movement_cb cb,
+                        void *ctx);
+
+struct sk_verify_result {
+    int64_t movements;             /* rows checked */
+    int64_t first_bad_id;          /* 0 when the chain holds */
+    char reason[160];              /* what is wrong with first_bad_id */
+    char head[SK_LEDGER_HASH_HEX]; /* hash of the last movement ("" when none) */
+};
+
+/*
+ * Recomputes the hash chain from the first movement. Returns 0 when every row's hash and
+ * link hold, SK_ELEDGER_CHAIN with the first broken row in ret, or < 0 on failure.
+ */
+int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret);
+
+/* ---- sessions ---------------------------------------------------------------------------- */
+
+/* A shopper session (fusion): opened once, closed once with a state word ([a-z_]+, e.g.
+ * "checked_out", "abandoned"). detail is borrowed JSON (may be NULL). Return 0, -EEXIST
+ * (open: id exists), -ENOENT (close: unknown or already closed), -EINVAL. */
+int sk_ledger_session_open(struct sk_ledger *l,
+                           const char *id,
+                           int64_t time_us,
+                           const struct cJSON *detail);
+int sk_ledger_session_close(struct sk_ledger *l,
+                            const char *id,
+                            int64_t time_us,
+                            const char *state);
 
 /* ---- operations ------------------------------------------------------------------------ */
 

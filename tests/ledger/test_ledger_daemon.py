@@ -33,18 +33,22 @@ class LedgerDaemon(unittest.TestCase):
     def run_briefly(self, cfg=None):
         return sk.run("run", "-c", cfg or self.cfg, "--duration", "0.3")
 
+    def bytes(self):
+        with open(self.db, "rb") as f:
+            return f.read()
+
     def assert_refused(self, needle, cfg=None):
-        before = open(self.db, "rb").read()
+        before = self.bytes()
         r = self.run_briefly(cfg)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(needle, r.stderr)
         self.assertIn(self.db, r.stderr)
-        self.assertEqual(open(self.db, "rb").read(), before)
+        self.assertEqual(self.bytes(), before)
 
     def test_created_then_reused(self):
         r = self.run_briefly()
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("schema 1, ledger ", r.stderr)
+        self.assertRegex(r.stderr, r"schema \d+, ledger ")
         db = sqlite3.connect(self.db)
         self.assertEqual(db.execute("PRAGMA application_id").fetchone()[0], 0x534B4C47)
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")

@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: MIT */
+/* Movements (append-only, hash-chained), the stock they maintain, sessions, chain checks. */
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ledger_internal.h"
+#include "storekeeper/epc.h"
+#include "storekeeper/error.h"
+
+/*
+ * DESIGN
+ * Movements are the ledger's journal: every stock change is one row, never updated or
+ * deleted (triggers refuse it). Each row carries the SHA-256 of the row before it
+ * (prev_hash) and its own hash over a canonical encoding of its fields and prev_hash, so
+ * changing, removing or reordering any row breaks every hash after it; `ledger verify`
+ * recomputes the chain. The first row links to a genesis hash derived from the ledger id,
+ * which ties the chain to this ledger. Chain heads leave the device in event/movement
+ * payloads, so a rewrite of the whole chain (or a cut-off tail) shows against what the
+ * cloud received.
+ *
+ * Canonical encoding (version 1): "sk-movement-1" | prev_hash (32) | id | time_us | type |
+ * epc | sku | shelf | to_shelf | session | quantity | evidence, integers as 8 bytes big
+ * endian, text and blobs as a 4-byte big-endian length and the bytes, NULL as length
+ * 0xffffffff. recorded_us and event_seq are bookkeeping and not part of the hash.
+ *
+ * Stock is a cache of the movements: stock(shelf, sku) is the sum of their effects
+ * (sk_move_type in ledger.h). It is updated in the movement's transaction.
+ */
+
+static const char *const type_names[SK_MOVE_TYPE_COUNT] = {
+        [SK_MOVE_PICKUP] = "pickup",
+        [SK_MOVE_PUT_BACK] = "put_back",
+        [SK_MOVE_SALE] = "sale",
+        [SK_MOVE_RESTOCK] = "restock",
+        [SK_MOVE_ADJUSTMENT] = "adjustment",
+        [SK_MOVE_SHRINK] = "shrink",
+        [SK_MOVE_MISPLACED] = "misplaced",
+};
+
+const char *sk_move_type_name(int type)
+{
+    return type > 0 && type < SK_MOVE_TYPE_COUNT ? type_names[type] : NULL;
+}
+
+int sk_move_type_parse(const char *name)
+{
+    for (int t = 1; t < SK_MOVE_TYPE_COUNT; t++) {
+        if (name && strcmp(name, type_names[t]) == 0) {
+            return t;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- hashing ------------------------------------------------------------------------- */
+
+static void h_u64(struct ledger_buf *b, uint64_t v)
+{
+    char x[8];
+    for (int i = 0; i < 8; i++) {
+        x[i] = (char)(v >> (56 - 8 * i));
+    }
+    ledger_buf_put(b, x, 8);
+}
+
+static void h_bytes(struct ledger_buf *b, const void *p, size_t n, bool null)
+{
+    uint32_t len = null ? 0xffffffffu : (uint32_t)n;
+    char x[4] = {(char)(len >> 24), (char)(len >> 16), (char)(len >> 8), (char)len};
+    ledger_buf_put(b, x, 4);
+    if (!null && n) {
+        ledger_buf_put(b, p, n);
+    }
+}
+
+static void h_text(struct ledger_buf *b, const char *s)
+{
+    h_bytes(b, s, s ? strlen(s) : 0, s == NULL);
+}
+
+struct move_fields {
+    int64_t id, time_us, quantity;
+    const char *type;
+    const void *epc;
+    size_t epc_len;
+    const char *sku, *shelf, *to_shelf, *session, *evidence;
+};
+
+static int move_hash(const uint8_t prev[32], const struct move_fields *f, uint8_t out[32])
+{
+    struct ledger_buf b = {0};
+    ledger_buf_put(&b, "sk-movement-1", 13);
+    ledger_buf_put(&b, (const char *)prev, 32);
+    h_u64(&b, (uint64_t)f->id);
+    h_u64(&b, (uint64_t)f->time_us);
+    h_text(&b, f->type);
+    h_bytes(&b, f->epc, f->epc_len, f->epc == NULL);
+    h_text(&b, f->sku);
+    h_text(&b, f->shelf);
+    h_text(&b, f->to_shelf);
+    h_text(&b, f->session);
+    h_u64(&b, (uint64_t)f->quantity);
+    h_text(&b, f->evidence);
+    unsigned int n = 0;
+    int ok = !b.oom && EVP_Digest(b.p, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
+    free(b.p);
+    return ok ? 0 : -ENOMEM;
+}
+
+static void genesis(const char *ledger_id, uint8_t out[32])
+{
+    char text[80];
+    int n = snprintf(text, sizeof(text), "storekeeper ledger %s", ledger_id);
+    unsigned int len = 0;
+    EVP_Digest(text, (size_t)n, out, &len, EVP_sha256(), NULL);
+}
+
+static void to_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* ---- movements ------------------------------------------------------------------------- */
+
+static int validate(struct sk_ledger *l, const struct sk_movement *m)
+{
+    const char *t = sk_move_type_name(m->type);
+    if (!t) {
+        return ledger_failf(l, -EINVAL, "movement: unknown type %d", m->type);
+    }
+    if (m->type == SK_MOVE_ADJUSTMENT ? m->quantity == 0 : m->quantity <= 0) {
+        return ledger_failf(l, -EINVAL, "%s: quantity %d out of range", t, m->quantity);
+    }
+    if (m->type != SK_MOVE_SALE && !m->shelf) {
+        return ledger_failf(l, -EINVAL, "%s: a shelf is needed", t);
+    }
+    if (m->type == SK_MOVE_MISPLACED && !m->to_shelf) {
+        return ledger_failf(l, -EINVAL, "misplaced: to_shelf is needed");
+    }
+    if (m->type != SK_MOVE_MISPLACED && m->to_shelf) {
+        return ledger_failf(l, -EINVAL, "%s: to_shelf is only for misplaced", t);
+    }
+    if ((m->shelf && !ledger_name_ok(m->shelf)) || (m->to_shelf && !ledger_name_ok(m->to_shelf)) ||
+        (m->session && !ledger_name_ok(m->session))) {
+        return ledger_failf(l, -EINVAL, "%s: bad shelf or session name", t);
+    }
+    if (m->epc && (m->epc_len == 0 || m->epc_len > SK_EPC_MAX)) {
+        return ledger_failf(l, -EINVAL, "%s: bad EPC length %zu", t, m->epc_len);
+    }
+    if (!m->sku && !m->epc) {
+        return ledger_failf(l, -EINVAL, "%s: a sku or an EPC is needed", t);
+    }
+    if (m->sku && !ledger_sku_ok(m->sku)) {
+        return ledger_failf(l, -EINVAL, "%s: bad sku \"%s\"", t, m->sku);
+    }
+    if (m->evidence && !cJSON_IsObject(m->evidence)) {
+        return ledger_failf(l, -EINVAL, "%s: evidence must be a JSON object", t);
+    }
+    return 0;
+}
+
+static int stock_add(struct sk_ledger *l,
+                     const char *shelf,
+                     const char *sku,
+                     int64_t delta,
+                     int64_t now,
+                     int64_t *ret_qty)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_ADD);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, delta);
+    sqlite3_bind_int64(s, 4, now);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *ret_qty = sqlite3_column_int64(s, 0);
+        rc = sqlite3_step(s);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "updating stock");
+}
+
+static int stock_total(struct sk_ledger *l, const char *sku, int64_t *ret_total)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_TOTAL);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *ret_total = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : ledger_fail(l, rc, "reading stock");
+}
+
+static int
+low_stock_event(struct sk_ledger *l, const struct sk_product *p, int64_t total, int64_t time_us)
+{
+    cJSON *f = cJSON_CreateObject();
+    int64_t suggest = p->restock_target > total ? p->restock_target - total : 0;
+    if (!f || !cJSON_AddStringToObject(f, "sku", p->sku) ||
+        !cJSON_AddStringToObject(f, "name", p->name) ||
+        !cJSON_AddNumberToObject(f, "stock", (double)total) ||
+        !cJSON_AddNumberToObject(f, "threshold", p->restock_threshold) ||
+        !cJSON_AddNumberToObject(f, "target", p->restock_target) ||
+        !cJSON_AddNumberToObject(f, "suggested_quantity", (double)suggest)) {
+        cJSON_Delete(f);
+        return ledger_failf(l, -ENOMEM, "building a low_stock event");
+    }
+    int r = ledger_event_insert(l, "event/low_stock", NULL, f, time_us, NULL);
+    cJSON_Delete(f);
+    return r;
+}
+
+static int movement_event(struct sk_ledger *l,
+                          const struct move_fields *mf,
+                          const struct sk_movement *m,
+                          const char *epc_hex,
+                          int64_t shelf_stock,
+                          const char *hash_hex,
+                          int64_t *ret_seq)
+{
+    cJSON *f = cJSON_CreateObject();
+    bool ok = f && cJSON_AddNumberToObject(f, "movement_id", (double)mf->id) &&
+              cJSON_AddStringToObject(f, "type", mf->type) &&
+              cJSON_AddStringToObject(f, "sku", mf->sku) &&
+              cJSON_AddNumberToObject(f, "quantity", (double)mf->quantity);
+    if (ok && epc_hex[0]) {
+        ok = cJSON_AddStringToObject(f, "epc", epc_hex) != NULL;
+    }
+    if (ok && mf->shelf) {
+        ok = cJSON_AddStringToObject(f, "shelf", mf->shelf) &&
+             cJSON_AddNumberToObject(f, "shelf_stock", (double)shelf_stock);
+    }
+    if (ok && mf->to_shelf) {
+        ok = cJSON_AddStringToObject(f, "to_shelf", mf->to_shelf) != NULL;
+    }
+    if (ok && mf->session) {
+        ok = cJSON_AddStringToObject(f, "session_id", mf->session) != NULL;
+    }
+    if (ok && m->evidence) {
+        cJSON *e = cJSON_Duplicate(m->evidence, 1);
+        ok = e && cJSON_AddItemToObject(f, "evidence", e);
+        if (!ok) {
+            cJSON_Delete(e);
+        }
+    }
+    if (ok) {
+        ok = cJSON_AddStringToObject(f, "hash", hash_hex) != NULL;
+    }
+    if (!ok) {
+        cJSON_Delete(f);
+        return ledger_failf(l, -ENOMEM, "building a movement event");
+    }
+    int r = ledger_event_insert(l, "event/movement", NULL, f, mf->time_us, ret_seq);
+    cJSON_Delete(f);
+    return r;
+}
+
+static int move_locked(struct sk_ledger *l,
+                       const struct sk_movement *m,
+                       unsigned flags,
+                       struct sk_movement_result *res)
+{
+    int r;
+    char sku[SK_LEDGER_SKU_MAX];
+    if (m->sku) {
+        snprintf(sku, sizeof(sku), "%s", m->sku);
+    } else if ((r = sk_ledger_sku_for_epc(l, m->epc, m->epc_len, sku, sizeof(sku))) <= 0) {
+        char hex[SK_EPC_HEX_MAX];
+        sk_epc_to_hex(m->epc, m->epc_len, hex, sizeof(hex));
+        return r < 0 ? r : ledger_failf(l, -ENOENT, "tag %s maps to no product", hex);
+    }
+    struct sk_product prod;
+    if ((r = sk_ledger_product_get(l, sku, &prod)) <= 0) {
+        return r < 0 ? r : ledger_failf(l, -ENOENT, "unknown sku \"%s\"", sku);
+    }
+    const char *shelves[2] = {m->shelf, m->to_shelf};
+    for (int i = 0; i < 2; i++) {
+        if (shelves[i] && (r = ledger_shelf_known(l, shelves[i])) <= 0) {
+            return r < 0 ? r : ledger_failf(l, -ENOENT, "unknown shelf \"%s\"", shelves[i]);
+        }
+    }
+
+    /* Chain link. */
+    uint8_t prev[32], hash[32];
+    int64_t last_id = 0;
+    sqlite3_stmt *s = ledger_stmt(l, ST_LAST_MOVE);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
+        last_id = sqlite3_column_int64(s, 0);
+        memcpy(prev, sqlite3_column_blob(s, 1), 32);
+    } else if (rc == SQLITE_DONE) {
+        genesis(l->ledger_id, prev);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading the chain head");
+    }
+    if (rc == SQLITE_ROW && last_id == 0) {
+        return ledger_failf(l, SK_ELEDGER_CHAIN, "the last movement has no valid hash");
+    }
+
+    char *evidence = NULL;
+    if (m->evidence) {
+        evidence = cJSON_PrintUnformatted(m->evidence);
+        if (!evidence) {
+            return ledger_failf(l, -ENOMEM, "formatting evidence");
+        }
+    }
+    int64_t now = ledger_now_us(l);
+    struct move_fields mf = {.id = last_id + 1,
+                             .time_us = m->time_us > 0 ? m->time_us : now,
+                             .quantity = m->quantity,
+                             .type = sk_move_type_name(m->type),
+                             .epc = m->epc,
+                             .epc_len = m->epc ? m->epc_len : 0,
+                             .sku = sku,
+                             .shelf = m->shelf,
+                             .to_shelf = m->to_shelf,
+                             .session = m->session,
+                             .evidence = evidence};
+    if ((r = move_hash(prev, &mf, hash)) < 0) {
+        free(evidence);
+        return ledger_failf(l, r, "hashing a movement");
+    }
+    char hash_hex[SK_LEDGER_HASH_HEX], epc_hex[SK_EPC_HEX_MAX] = "";
+    to_hex(hash, 32, hash_hex);
+    if (m->epc) {
+        sk_epc_to_hex(m->epc, m->epc_len, epc_hex, sizeof(epc_hex));
+    }
+
+    /* Stock. */
+    int64_t delta = 0, shelf_qty = 0, to_qty = 0;
+    switch (m->type) {
+    case SK_MOVE_PICKUP:
+    case SK_MOVE_SHRINK:
+    case SK_MOVE_MISPLACED:
+        delta = -m->quantity;
+        break;
+    case SK_MOVE_PUT_BACK:
+    case SK_MOVE_RESTOCK:
+    case SK_MOVE_ADJUSTMENT:
+        delta = m->quantity;
+        break;
+    default:
+        break;
+    }
+    int64_t total_before = 0;
+    r = stock_total(l, sku, &total_before);
+    if (r == 0 && m->shelf && m->type != SK_MOVE_SALE) {
+        r = stock_add(l, m->shelf, sku, delta, now, &shelf_qty);
+    } else if (r == 0 && m->shelf) {
+        r = sk_ledger_stock_get(l, m->shelf, sku, &shelf_qty);
+    }
+    if (r == 0 && m->to_shelf) {
+        r = stock_add(l, m->to_shelf, sku, m->quantity, now, &to_qty);
+    }
+
+    /* The row, then its event: the event's seq is known before it is written. */
+    int64_t seq = 0;
+    if (r == 0 && (flags & SK_MOVE_EVENT)) {
+        seq = ledger_last_seq(l);
+        r = seq < 0 ? (int)seq : 0;
+        seq++;
+    }
+    if (r == 0 && (r = ledger_fault(l, "movement")) == 0) {
+        s = ledger_stmt(l, ST_MOVE_INSERT);
+        if (!s) {
+            r = SK_ELEDGER;
+        } else {
+            sqlite3_bind_int64(s, 1, mf.id);
+            sqlite3_bind_int64(s, 2, mf.time_us);
+            sqlite3_bind_int64(s, 3, now);
+            sqlite3_bind_text(s, 4, mf.type, -1, SQLITE_STATIC);
+            if (m->epc) {
+                sqlite3_bind_blob(s, 5, m->epc, (int)m->epc_len, SQLITE_STATIC);
+            }
+            sqlite3_bind_text(s, 6, sku, -1, SQLITE_STATIC);
+            if (m->shelf) {
+                sqlite3_bind_text(s, 7, m->shelf, -1, SQLITE_STATIC);
+            }
+            if (m->to_shelf) {
+                sqlite3_bind_text(s, 8, m->to_shelf, -1, SQLITE_STATIC);
+            }
+            if (m->session) {
+                sqlite3_bind_text(s, 9, m->session, -1, SQLITE_STATIC);
+            }
+            sqlite3_bind_int64(s, 10, m->quantity);
+            if (evidence) {
+                sqlite3_bind_text(s, 11, evidence, -1, SQLITE_STATIC);
+            }
+            if (seq) {
+                sqlite3_bind_int64(s, 12, seq);
+            }
+            sqlite3_bind_blob(s, 13, prev, 32, SQLITE_STATIC);
+            sqlite3_bind_blob(s, 14, hash, 32, SQLITE_STATIC);
+            r = ledger_step_done(l, s, "writing a movement");
+            sqlite3_clear_bindings(s);
+        }
+    }
+    if (r == 0 && (flags & SK_MOVE_EVENT)) {
+        int64_t got = 0;
+        r = movement_event(l, &mf, m, epc_hex, shelf_qty, hash_hex, &got);
+        if (r == 0 && got != seq) {
+            r = ledger_failf(l, SK_ELEDGER, "event seq %" PRId64 " instead of %" PRId64, got, seq);
+        }
+    }
+    /* Low stock: the total crossed the threshold downwards. */
+    if (r == 0 && prod.restock_threshold > 0 && delta < 0 && m->type != SK_MOVE_MISPLACED) {
+        int64_t after = total_before + delta;
+        if (total_before > prod.restock_threshold && after <= prod.restock_threshold) {
+            r = low_stock_event(l, &prod, after, mf.time_us);
+        }
+    }
+    free(evidence);
+    if (r < 0) {
+        return r;
+    }
+    if (res) {
+        memset(res, 0, sizeof(*res));
+        res->id = mf.id;
+        res->event_seq = seq;
+        res->shelf_stock = shelf_qty;
+        snprintf(res->sku, sizeof(res->sku), "%s", sku);
+        snprintf(res->hash, sizeof(res->hash), "%s", hash_hex);
+    }
+    return 0;
+}
+
+int sk_ledger_move(struct sk_ledger *l,
+                   const struct sk_movement *m,
+                   unsigned flags,
+                   struct sk_movement_result *ret)
+{
+    int r = validate(l, m);
+    if (r < 0) {
+        return r;
+    }
+    if ((r = sk_ledger_begin(l)) < 0) {
+        return r;
+    }
+    struct sk_movement_result res;
+    r = move_locked(l, m, flags, &res);
+    if (r < 0) {
+        sk_ledger_rollback(l);
+        return r;
+    }
+    if ((r = sk_ledger_commit(l)) < 0) {
+        return r;
+    }
+    if (ret) {
+        *ret = res;
+    }
+    return 0;
+}
+
+int sk_ledger_stock_get(struct sk_ledger *l,
+                        const char *shelf,
+                        const char *sku,
+                        int64_t *ret_quantity)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_GET);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int64_t q = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading stock");
+    }
+    *ret_quantity = q;
+    return 0;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? t : "";
+}
+
+int sk_ledger_stock(
+        struct sk_ledger *l, const char *shelf, const char *sku, sk_stock_cb cb, void *ctx)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_LIST);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    if (shelf) {
+        sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
+    }
+    if (sku) {
+        sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+    }
+    int n = 0, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sk_stock_row row = {.shelf = col_text(s, 0),
+                                   .sku = col_text(s, 1),
+                                   .name = col_text(s, 2),
+                                   .quantity = sqlite3_column_int64(s, 3),
+                                   .capacity = sqlite3_column_int(s, 4),
+                                   .planned = sqlite3_column_int(s, 5) != 0,
+                                   .updated_us = sqlite3_column_int64(s, 6)};
+        n++;
+        int stop = cb ? cb(&row, ctx) : 0;
+        if (stop) {
+            sqlite3_reset(s);
+            return stop;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? n : ledger_fail(l, rc, "reading stock");
+}
+
+int sk_ledger_movements(struct sk_ledger *l,
+                        const struct sk_movement_filter *f,
+                        sk_movement_cb cb,
+                        void *ctx)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_MOVE_LIST);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_int64(s, 1, f ? f->after_id : 0);
+    sqlite3_bind_int64(s, 2, f ? f->since_us : 0);
+    if (f && f->session) {
+        sqlite3_bind_text(s, 3, f->session, -1, SQLITE_STATIC);
+    }
+    if (f && f->sku) {
+        sqlite3_bind_text(s, 4, f->sku, -1, SQLITE_STATIC);
+    }
+    if (f && f->shelf) {
+        sqlite3_bind_text(s, 5, f->shelf, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(s, 6, f && f->limit ? (int64_t)f->limit : INT64_MAX);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sk_movement_row row = {.id = sqlite3_column_int64(s, 0),
+                                      .time_us = sqlite3_column_int64(s, 1),
+                                      .recorded_us = sqlite3_column_int64(s, 2),
+                                      .type = col_text(s, 3),
+                                      .epc = col_text(s, 4),
+                                      .sku = col_text(s, 5),
+                                      .shelf = col_text(s, 6),
+                                      .to_shelf = col_text(s, 7),
+                                      .session = col_text(s, 8),
+                                      .quantity = sqlite3_column_int64(s, 9),
+                                      .evidence = col_text(s, 10),
+                                      .event_seq = sqlite3_column_int64(s, 11),
+                                      .hash = col_text(s, 12)};
+        n++;
+        int stop = cb ? cb(&row, ctx) : 0;
+        if (stop) {
+            sqlite3_reset(s);
+            return stop;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? n : ledger_fail(l, rc, "reading movements");
+}
+
+static const char *opt_text(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? NULL
+                                                    : (const char *)sqlite3_column_text(s, i);
+}
+
+int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret)
+{
+    struct sk_verify_result v;
+    memset(&v, 0, sizeof(v));
+    sqlite3_stmt *s = ledger_stmt(l, ST_MOVE_CHAIN);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    uint8_t prev[32];
+    genesis(l->ledger_id, prev);
+    int64_t last_id = 0;
+    int rc, r = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct move_fields f = {
+                .id = sqlite3_column_int64(s, 0),
+                .time_us = sqlite3_column_int64(s, 1),
+                .type = opt_text(s, 3),
+                .epc = sqlite3_column_type(s, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(s, 4),
+                .epc_len = (size_t)sqlite3_column_bytes(s, 4),
+                .sku = opt_text(s, 5),
+                .shelf = opt_text(s, 6),
+                .to_shelf = opt_text(s, 7),
+                .session = opt_text(s, 8),
+                .quantity = sqlite3_column_int64(s, 9),
+                .evidence = opt_text(s, 10),
+        };
+        v.movements++;
+        const void *ph = sqlite3_column_blob(s, 11);
+        const void *h = sqlite3_column_blob(s, 12);
+        uint8_t want[32];
+        if (f.id != last_id + 1) {
+            snprintf(v.reason, sizeof(v.reason),
+                     "movement %" PRId64 " follows %" PRId64 ": rows are missing", f.id, last_id);
+        } else if (sqlite3_column_bytes(s, 11) != 32 || memcmp(ph, prev, 32) != 0) {
+            snprintf(v.reason, sizeof(v.reason),
+                     "its prev_hash is not the hash of movement %" PRId64, last_id);
+        } else if (move_hash(prev, &f, want) < 0) {
+            r = -ENOMEM;
+            break;
+        } else if (sqlite3_column_bytes(s, 12) != 32 || memcmp(h, want, 32) != 0) {
+            snprintf(v.reason, sizeof(v.reason),
+                     "its content does not match its hash (the row was changed)");
+        }
+        if (v.reason[0]) {
+            v.first_bad_id = f.id;
+            break;
+        }
+        memcpy(prev, h, 32);
+        last_id = f.id;
+    }
+    sqlite3_reset(s);
+    if (r < 0) {
+        return ledger_failf(l, r, "verifying: out of memory");
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        return ledger_fail(l, rc, "reading movements");
+    }
+    if (last_id > 0 && !v.first_bad_id) {
+        to_hex(prev, 32, v.head);
+    }
+    *ret = v;
+    return v.first_bad_id ? SK_ELEDGER_CHAIN : 0;
+}
+
+/* ---- sessions ---------------------------------------------------------------------------- */
+
+int sk_ledger_session_open(struct sk_ledger *l,
+                           const char *id,
+                           int64_t time_us,
+                           const struct cJSON *detail)
+{
+    if (l->aborted) {
+        return l->abort_err;
+    }
+    if (!ledger_name_ok(id) || (detail && !cJSON_IsObject(detail))) {
+        return ledger_failf(l, -EINVAL, "session: bad id or detail");
+    }
+    char *text = detail ? cJSON_PrintUnformatted(detail) : NULL;
+    if (detail && !text) {
+        return ledger_failf(l, -ENOMEM, "session: formatting detail");
+    }
+    sqlite3_stmt *s = ledger_stmt(l, ST_SESSION_OPEN);
+    if (!s) {
+        free(text);
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, time_us > 0 ? time_us : ledger_now_us(l));
+    if (text) {
+        sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    free(text);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        return ledger_failf(l, -EEXIST, "session %s exists", id);
+    }
+    return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "opening a session");
+}
+
+int sk_ledger_session_close(struct sk_ledger *l, const char *id, int64_t time_us, const char *state)
+{
+    if (l->aborted) {
+        return l->abort_err;
+    }
+    bool ok = state && state[0] && strlen(state) < 32;
+    for (const char *p = state; ok && *p; p++) {
+        ok = (*p >= 'a' && *p <= 'z') || *p == '_';
+    }
+    if (!ledger_name_ok(id) || !ok) {
+        return ledger_failf(l, -EINVAL, "session: bad id or state");
+    }
+    sqlite3_stmt *s = ledger_stmt(l, ST_SESSION_CLOSE);
+    if (!s) {
+        return SK_ELEDGER;
+    }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, time_us > 0 ? time_us : ledger_now_us(l));
+    sqlite3_bind_text(s, 3, state, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "closing a session");
+    }
+    return sqlite3_changes(l->db) > 0 ? 0 : ledger_failf(l, -ENOENT, "no open session %s", id);
+}
