@@ -1,9 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages storekeeper needs, only those missing.
-#   scripts/install-deps.sh          build and run
-#   scripts/install-deps.sh --test   also everything the test suite uses
-# Runs apt-get update at most once; as root directly, otherwise through sudo.
+#   scripts/install-deps.sh           build and run
+#   scripts/install-deps.sh --test    also everything the test suite uses
+#   ... --package                     also what scripts/package.sh uses (CPack, lintian)
+#   ... --cross                       also the arm64 cross build (scripts/cross-test.sh): the
+#                                     cross compilers, qemu-user, and the :arm64 variant of
+#                                     every -dev package of the build and test lists
+#   ... --chroot                      also debootstrap (scripts/chroot-install-test.sh)
+#   scripts/install-deps.sh --list build|run|test|package|cross|chroot   print a list
+# Options combine. Runs apt-get update at most once; as root directly, otherwise via sudo.
 set -eu
 
 BUILD_PKGS="cmake make pkg-config gcc g++ git libmodbus-dev libmosquitto-dev libsqlite3-dev
@@ -13,10 +19,48 @@ RUN_PKGS="mosquitto"
 TEST_PKGS="libcmocka-dev mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
 openssl clang clang-format libopencv-videoio-dev python3-opencv"
 
+PACKAGE_PKGS="dpkg-dev lintian systemd"
+CROSS_ARCH=arm64
+CROSS_PKGS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user"
+CHROOT_PKGS="debootstrap"
+
+# The cross build needs the target's variant of every library (-dev) the build and the unit
+# tests use; tools (cmake, pkg-config, ...) stay native.
+cross_libs() {
+    for p in $BUILD_PKGS $TEST_PKGS; do
+        case "$p" in
+        *-dev) echo "$p:$CROSS_ARCH" ;;
+        esac
+    done
+}
+
 pkgs="$BUILD_PKGS $RUN_PKGS"
-if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs $TEST_PKGS"
-fi
+cross=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --test) pkgs="$pkgs $TEST_PKGS" ;;
+    --package) pkgs="$pkgs $PACKAGE_PKGS" ;;
+    --chroot) pkgs="$pkgs $CHROOT_PKGS" ;;
+    --cross)
+        cross=1
+        pkgs="$pkgs $CROSS_PKGS $(cross_libs | tr '\n' ' ')"
+        ;;
+    --list)
+        case "${2:-}" in
+        build) echo $BUILD_PKGS ;;
+        run) echo $RUN_PKGS ;;
+        test) echo $TEST_PKGS ;;
+        package) echo $PACKAGE_PKGS ;;
+        cross) echo $CROSS_PKGS $(cross_libs) ;;
+        chroot) echo $CHROOT_PKGS ;;
+        *) echo "install-deps: --list build|run|test|package|cross|chroot" >&2; exit 2 ;;
+        esac
+        exit 0
+        ;;
+    *) echo "install-deps: unknown option $1 (see the head of this script)" >&2; exit 2 ;;
+    esac
+    shift
+done
 
 missing=""
 for p in $pkgs; do
@@ -41,6 +85,9 @@ fi
 
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx "$CROSS_ARCH"; then
+    $SUDO dpkg --add-architecture "$CROSS_ARCH"
+fi
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y --no-install-recommends $missing
