@@ -168,24 +168,43 @@ else
     fail "run --duration 2"
 fi
 tail -3 "$root/tmp/run.log"
+check "the run created the ledger" test -s "$root/var/lib/storekeeper/ledger.db"
+check "the ledger is an SQLite file" grep -q "SQLite format 3" "$root/var/lib/storekeeper/ledger.db"
+[ "$(in_root stat -c %U /var/lib/storekeeper/ledger.db)" = storekeeper ] &&
+    pass "the ledger belongs to storekeeper" || fail "ledger owner"
 
 step "upgrade to a rebuilt 'next version' keeps the edited conffile and the ledger"
-sed -i 's/^store_id = "example-store";/store_id = "corner-shop";/' "$root/etc/storekeeper/store.cfg"
-as_user sh -c 'echo ledger > /var/lib/storekeeper/ledger.db; echo wal > /var/lib/storekeeper/ledger.db-wal'
+sed -i 's/^  level = "info";/  level = "notice";/' "$root/etc/storekeeper/store.cfg"
+# Something an operator keeps beside the ledger: a backup made with the online backup API.
+as_user sh -c 'mkdir /var/lib/storekeeper/backup && cp /var/lib/storekeeper/ledger.db /var/lib/storekeeper/backup/ledger-1.db'
 version=$(dpkg-deb -f "$deb" Version)
 next="${version%-*}-$((${version##*-} + 1))"
 rm -rf "$root/tmp/next"
 dpkg-deb -R "$deb" "$root/tmp/next"
 sed -i "s/^Version: .*/Version: $next/" "$root/tmp/next/DEBIAN/control"
+# The new version changes the conffile too: dpkg must keep the operator's (we answer as
+# --force-confold does) and put the new one beside it.
+echo "# changed in $next" >>"$root/tmp/next/etc/storekeeper/store.cfg"
+(cd "$root/tmp/next" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' |
+    sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 dpkg-deb -b "$root/tmp/next" "$root/tmp/storekeeper_next.deb" >/dev/null
 in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold /tmp/storekeeper_next.deb"
 [ "$(in_root dpkg-query -W -f='${Version}' storekeeper)" = "$next" ] &&
     pass "upgraded to $next" || fail "upgrade to $next"
-check "edited store.cfg kept" grep -q '^store_id = "corner-shop";' "$root/etc/storekeeper/store.cfg"
+check "edited store.cfg kept" grep -q '^  level = "notice";' "$root/etc/storekeeper/store.cfg"
+check "the new store.cfg as store.cfg.dpkg-dist" grep -q "changed in $next" \
+    "$root/etc/storekeeper/store.cfg.dpkg-dist"
 check "ledger kept" test -s "$root/var/lib/storekeeper/ledger.db"
 [ "$(statof /var/lib/storekeeper)" = "storekeeper:storekeeper 750" ] &&
     pass "ownership kept on upgrade" || fail "ownership after upgrade: $(statof /var/lib/storekeeper)"
+if as_user /usr/bin/storekeeper run -c /etc/storekeeper/store.cfg --duration 1 \
+    >"$root/tmp/run2.log" 2>&1; then
+    pass "the upgraded package runs on the existing ledger"
+else
+    cat "$root/tmp/run2.log"
+    fail "run after upgrade"
+fi
 
 step "apt-get remove, then purge: the ledger stays"
 in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q storekeeper"
@@ -197,7 +216,7 @@ in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q storekeeper" 2
 check "purge says the ledger is kept" grep -q "kept /var/lib/storekeeper" "$root/tmp/purge.log"
 check "conffile gone after purge" test ! -e "$root/etc/storekeeper/store.cfg"
 check "ledger kept on purge" test -s "$root/var/lib/storekeeper/ledger.db"
-check "ledger WAL kept on purge" test -s "$root/var/lib/storekeeper/ledger.db-wal"
+check "ledger backup kept on purge" test -s "$root/var/lib/storekeeper/backup/ledger-1.db"
 [ "$(in_root stat -c %U /var/lib/storekeeper/ledger.db)" = storekeeper ] &&
     pass "ledger still owned by storekeeper" || fail "ledger owner after purge"
 check "user kept on purge" in_root getent passwd storekeeper

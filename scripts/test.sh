@@ -2,12 +2,16 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite: installs what is missing, builds with warnings as errors, runs every
 # test, runs them again under AddressSanitizer + UndefinedBehaviorSanitizer, runs the threaded
-# tests under ThreadSanitizer, and checks formatting.   scripts/test.sh
+# tests under ThreadSanitizer, checks formatting, builds and checks the amd64 Debian package
+# (scripts/package.sh: release build, lintian, systemd-analyze verify) and cross-builds for
+# arm64 with the unit tests under qemu-user (scripts/cross-test.sh).   scripts/test.sh
+# SK_TEST_PACKAGE=0 or SK_TEST_CROSS=0 skip the last two (e.g. on a machine without apt).
+# The clean-root install test (scripts/chroot-install-test.sh) is not part of the suite.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-scripts/install-deps.sh --test
+scripts/install-deps.sh --test --package
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -37,5 +41,15 @@ cmake --build --preset tsan -j "$jobs"
 
 step "threaded tests under ThreadSanitizer"
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan -j "$jobs" -L threads
+
+if [ "${SK_TEST_PACKAGE:-1}" != 0 ]; then
+    step "Debian package (scripts/package.sh)"
+    scripts/package.sh
+fi
+
+if [ "${SK_TEST_CROSS:-1}" != 0 ]; then
+    step "arm64 cross build, unit tests under qemu-user (scripts/cross-test.sh)"
+    scripts/cross-test.sh
+fi
 
 step "all tests passed"

@@ -133,8 +133,9 @@ class Unit(unittest.TestCase):
         notify = sk.NotifySocket(self.tmp.path)
         self.addCleanup(notify.close)
         cfg = os.path.join(sk.SRC, "examples", "store.cfg")
-        text = open(cfg).read().replace("/var/lib/storekeeper/ledger.db",
-                                        os.path.join(self.tmp.path, "ledger.db"))
+        with open(cfg) as f:
+            text = f.read().replace("/var/lib/storekeeper/ledger.db",
+                                    os.path.join(self.tmp.path, "ledger.db"))
         cfg = self.tmp.file("store.cfg", text)
         env = dict(os.environ, NOTIFY_SOCKET=notify.path,
                    WATCHDOG_USEC=str(int(watchdog_s * 1e6)), JOURNAL_STREAM="8:1")
