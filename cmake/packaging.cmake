@@ -145,4 +145,8 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 set(CPACK_THREADS 1)
-include(CPack)
+# The maintainer scripts know /etc/storekeeper and /var/lib/storekeeper: only a /usr build
+# (the release and arm64 presets) makes a package.
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+    include(CPack)
+endif()
