@@ -8,6 +8,7 @@
 #include "services.h"
 #include "storekeeper/cli.h"
 #include "storekeeper/config.h"
+#include "storekeeper/rfid.h"
 #include "storekeeper/runtime.h"
 
 static void usage(FILE *out)
@@ -104,6 +105,13 @@ int sk_cmd_run(int argc, char **argv)
         struct sk_config *cfg = NULL;
         struct sk_config_opts copts = {.board_override = opts.board};
         int r = sk_config_load(opts.config_path, &copts, &diag, &cfg);
+        if (r == 0) {
+            /* every reader's profile must load too (file:line errors of the profile) */
+            r = sk_rfid_check_profiles(cfg, &diag);
+            if (r < 0) {
+                sk_config_free(cfg);
+            }
+        }
         if (r < 0) {
             sk_diag_print(&diag, stderr);
             fprintf(stderr, "%zu error(s); configuration not valid\n", diag.n);

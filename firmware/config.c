@@ -935,6 +935,13 @@ static void check_store(struct loader *l, struct sk_config *c)
         const struct sk_reader_cfg *r = &c->readers[i];
         check_ref(l, "readers", i, "bus", r->bus, "bus", c->buses, c->n_buses, sizeof(*c->buses),
                   "buses");
+        const struct sk_bus_cfg *rb = sk_config_bus(c, r->bus);
+        if (rb && strncmp(rb->url, "rtu:", 4) == 0 && r->unit > 247) {
+            char cpath[PATH_BUF];
+            snprintf(cpath, sizeof(cpath), "readers.[%zu].unit", i);
+            report(l, lookup_elem_key(l->cf, "readers", i, "unit"), cpath,
+                   "%d is not an RTU unit id (1..247) on bus %s", r->unit, r->bus);
+        }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(c->readers[j].bus, r->bus) == 0 && c->readers[j].unit == r->unit) {
                 char cpath[PATH_BUF];

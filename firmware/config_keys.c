@@ -85,6 +85,9 @@ static const struct sk_cfg_key store_keys[] = {
           "Board profile: a name from boards/ (rpi4, rpi5, cm4, generic-x86, sim) or a path."),
     K_STR("products_file", C, products_file, "", true,
           "Product catalog CSV, relative to this file (see docs/ledger.md). Optional."),
+    K_STR("profiles_dir", C, profiles_dir, "", false,
+          "Directory of extra reader profiles, relative to this file; searched before the "
+          "built-in ones (docs/profiles.md). Optional."),
 
     K_GROUP("log", "Logging."),
     {.path = "log.level", .type = SK_CFG_ENUM, .def = "info", .choices = log_levels,
@@ -135,14 +138,17 @@ static const struct sk_cfg_key store_keys[] = {
     K_STRC("readers.[].name", struct sk_reader_cfg, name, NULL, false, sk_cfg_check_name,
           "Reader name."),
     K_STR("readers.[].bus", struct sk_reader_cfg, bus, NULL, false, "Name of the bus it is on."),
-    K_INT("readers.[].unit", struct sk_reader_cfg, unit, 1, 247, NULL, NULL, false,
-          "Modbus unit id (1..247; TCP devices answering on 255 take their gateway's id)."),
+    K_INT("readers.[].unit", struct sk_reader_cfg, unit, 1, 255, NULL, NULL, false,
+          "Modbus unit id: 1..247 on RTU buses; up to 255 on TCP (Omron readers answer on 255)."),
     K_STRC("readers.[].profile", struct sk_reader_cfg, profile, "generic-epc", false,
           sk_cfg_check_name, "Register-map profile in profiles/ (docs/profiles.md)."),
     K_ENUM("readers.[].role", struct sk_reader_cfg, role, reader_roles, NULL, "shelf", false,
           "shelf: tags on shelves; exit: a portal that sees tags leave the store."),
     K_INT("readers.[].response_timeout_ms", struct sk_reader_cfg, response_timeout_ms, 0, 10000,
           "0", "ms", false, "Overrides the bus's response timeout for this reader; 0 keeps it."),
+    K_INT("readers.[].max_tags", struct sk_reader_cfg, max_tags, 16, 65536, "1024", NULL, false,
+          "Tags the reader's presence filter holds at most (present and candidates); reads of "
+          "further tags are counted and dropped."),
 
     K_LIST("presence_presets", C, presence_presets, n_presence_presets,
           struct sk_presence_preset_cfg, 0, 32, true,

@@ -46,8 +46,16 @@ const char *sk_strerror(int err)
         return "not available in this build";
     case SK_EMODBUS:
         return "Modbus transport error";
+    case SK_EMODBUS_CRC:
+        return "Modbus reply with a bad CRC";
+    case SK_EMODBUS_FRAME:
+        return "malformed Modbus reply";
     case SK_EMODBUS_BADREPLY:
         return "Modbus reply does not match the reader profile";
+    case SK_EMODBUS_BUSY:
+        return "reader busy";
+    case SK_EMODBUS_HANDSHAKE:
+        return "reader did not acknowledge the command in time";
     case SK_ELEDGER:
         return "ledger database error";
     case SK_ELEDGER_SCHEMA:

@@ -4,6 +4,11 @@
 
 #include <stddef.h>
 
+#include "storekeeper/config.h"
+#include "storekeeper/core.h"
+#include "storekeeper/error.h"
+#include "storekeeper/log.h"
+#include "storekeeper/rfid.h"
 #include "svc_camera.h"
 
 /*
@@ -11,7 +16,63 @@
  * MQTT link) adds its struct sk_service here. This file is part of the executable, not of
  * sk_firmware, because it is the one place that knows every library.
  */
+
+/* ---- RFID: one thread per Modbus bus (drivers/rfid.c) ----------------------------------- */
+
+static int rfid_start(struct sk_runtime *rt, void **ret_state)
+{
+    struct sk_diag diag;
+    sk_diag_init(&diag);
+    /* on the core thread, before any bus thread exists: the core's present set seeds the
+     * presence filters, so a restart neither re-announces nor forgets what is on the shelves */
+    struct sk_rfid_opts o = {
+            .cfg = sk_runtime_config(rt),
+            .queue = sk_runtime_queue(rt),
+            .present = sk_core_present(sk_runtime_core(rt)),
+            .clock = sk_runtime_clock(rt),
+    };
+    struct sk_rfid *r = NULL;
+    int rc = sk_rfid_start(&o, &diag, &r);
+    for (size_t i = 0; i < diag.n; i++) {
+        sk_log(SK_LOG_ERR, "rfid", NULL, "%s", diag.lines[i]);
+    }
+    sk_diag_free(&diag);
+    if (rc < 0) {
+        return rc;
+    }
+    *ret_state = r;
+    return 0;
+}
+
+static void rfid_stop(void *state)
+{
+    struct sk_rfid *r = state;
+    if (r) {
+        struct sk_rfid_stats st;
+        sk_rfid_get_stats(r, &st);
+        if (st.push_waits || st.push_failed) {
+            sk_log(SK_LOG_NOTICE, "rfid", NULL,
+                   "back-pressure: %llu push wait(s), %llu observation(s) not delivered at stop",
+                   (unsigned long long)st.push_waits, (unsigned long long)st.push_failed);
+        }
+    }
+    sk_rfid_stop(r);
+}
+
+static int rfid_reload(void *state, const struct sk_config *new_cfg)
+{
+    return sk_rfid_reload(state, new_cfg);
+}
+
+static const struct sk_service rfid_service = {
+        .name = "rfid",
+        .start = rfid_start,
+        .stop = rfid_stop,
+        .reload = rfid_reload,
+};
+
 const struct sk_service *const sk_services[] = {
+        &rfid_service,
         &sk_camera_service,
         NULL,
 };

@@ -67,6 +67,7 @@ struct sk_reader_cfg {
     char profile[SK_NAME_MAX]; /* file name in drivers/profiles without extension */
     int role;                  /* enum sk_reader_role */
     int response_timeout_ms;   /* 0: the bus's value */
+    int max_tags;              /* bound of its presence filter and of one poll's reads */
 };
 
 enum sk_reader_role {
@@ -180,6 +181,7 @@ struct sk_config {
     char device_id[SK_NAME_MAX];
     char board_name[SK_PATH_MAX]; /* name in boards/ or a path */
     char products_file[SK_PATH_MAX];
+    char profiles_dir[SK_PATH_MAX]; /* extra reader profiles; may be empty */
     struct sk_log_cfg log;
     struct sk_core_cfg core;
     struct sk_bus_cfg *buses;

@@ -14,9 +14,13 @@ enum sk_error {
     SK_EPROFILE = -1001,  /* reader profile invalid */
     SK_ENOTBUILT = -1002, /* a feature that this build or version does not provide */
     /* Modbus: -1100.. ; a Modbus exception code E is reported as SK_EMODBUS_EXC_BASE - E */
-    SK_EMODBUS = -1100,          /* Modbus transport failure (framing, CRC, connection) */
-    SK_EMODBUS_EXC_BASE = -1110, /* -1111 .. -1365: Modbus exception 1..255 */
-    SK_EMODBUS_BADREPLY = -1400, /* reply decoded but violates the reader profile */
+    SK_EMODBUS = -1100,           /* Modbus transport failure (framing, CRC, connection) */
+    SK_EMODBUS_CRC = -1101,       /* reply with a bad CRC (RTU) */
+    SK_EMODBUS_FRAME = -1102,     /* malformed reply: wrong length, unit, function or id */
+    SK_EMODBUS_EXC_BASE = -1110,  /* -1111 .. -1365: Modbus exception 1..255 */
+    SK_EMODBUS_BADREPLY = -1400,  /* reply decoded but violates the reader profile */
+    SK_EMODBUS_BUSY = -1401,      /* reader busy (an exception its profile maps to busy) */
+    SK_EMODBUS_HANDSHAKE = -1402, /* mailbox command not acknowledged within its wait */
     /* ledger: -1500.. */
     SK_ELEDGER = -1500,         /* SQLite error not covered below */
     SK_ELEDGER_SCHEMA = -1501,  /* file is not a storekeeper ledger, or a newer schema */

@@ -55,7 +55,7 @@ class Daemon(unittest.TestCase):
         d.signal(signal.SIGHUP)
         self.assertTrue(d.wait_log("reload rejected (2 error(s))"), d.text())
         log = d.text()
-        self.assertIn("store.cfg:7: readers.[0].unit: 400 is out of range 1..247", log)
+        self.assertIn("store.cfg:7: readers.[0].unit: 400 is out of range 1..255", log)
         self.assertIn("store.cfg:7: readers.[0].bus: no bus named \"none\"", log)
         self.assertIsNone(d.proc.poll(), "daemon must survive a broken reload")
 

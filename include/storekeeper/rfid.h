@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* The RFID service: one thread per Modbus bus polling its readers into the core queue. */
+#ifndef STOREKEEPER_RFID_H
+#define STOREKEEPER_RFID_H
+
+#include <stdint.h>
+
+#include "storekeeper/clock.h"
+#include "storekeeper/config.h"
+#include "storekeeper/presence.h"
+#include "storekeeper/queue.h"
+#include "storekeeper/tagset.h"
+
+/*
+ * sk_rfid_start() loads every reader's profile, builds one presence filter per reader
+ * (seeded from the core's present set), and starts one thread per bus (named bus:NAME). Each
+ * thread owns its connection, polls its readers every poll_interval_ms, and pushes
+ * SK_OBS_TAG_ARRIVED / SK_OBS_TAG_DEPARTED and SK_OBS_READER_HEALTH onto the queue with
+ * SK_QUEUE_WAIT (a departure must never be dropped; waiting is counted as back-pressure).
+ */
+struct sk_rfid;
+
+struct sk_rfid_opts {
+    const struct sk_config *cfg;     /* borrowed during the call; what is needed is copied */
+    struct sk_queue *queue;          /* borrowed; must outlive the service */
+    const struct sk_tagset *present; /* borrowed during the call: seeds the filters; may be NULL */
+    const struct sk_clock *clock;    /* borrowed; NULL: the system clock */
+    int push_timeout_ms;             /* one wait of a blocked push; 0: 250 */
+};
+
+struct sk_rfid_stats {
+    uint64_t polls, poll_errors;
+    uint64_t arrivals, departures, health;
+    uint64_t push_waits;  /* pushes that found the queue above its high mark and waited */
+    uint64_t push_failed; /* observations not delivered (only at shutdown) */
+    uint64_t requests;    /* Modbus transactions */
+};
+
+/*
+ * Starts the service. Returns 0 and an owned service (stop with sk_rfid_stop), or
+ * SK_EPROFILE (problems in diag, as file:line messages), -EINVAL, -ENOMEM, -errno.
+ * A config without buses starts nothing and succeeds.
+ */
+int sk_rfid_start(const struct sk_rfid_opts *opts, struct sk_diag *diag, struct sk_rfid **ret);
+/* Stops and joins every bus thread (reverse order) and frees the service. Accepts NULL. */
+void sk_rfid_stop(struct sk_rfid *r);
+/* Applies reloadable settings (presence presets of shelves) at the next cycle of each bus. */
+int sk_rfid_reload(struct sk_rfid *r, const struct sk_config *cfg);
+void sk_rfid_get_stats(struct sk_rfid *r, struct sk_rfid_stats *ret);
+
+/*
+ * Loads the profile of every reader in cfg (used by --check-config). Problems go to diag as
+ * "FILE:LINE: ..." (the profile file's) or "CONFIG: readers.[i].profile: ...". Returns 0 or
+ * SK_EPROFILE.
+ */
+int sk_rfid_check_profiles(const struct sk_config *cfg, struct sk_diag *diag);
+
+/* The presence settings of a reader's antenna from the shelves and presets in cfg
+ * (antenna 0: the reader's default). */
+void sk_rfid_params_for(const struct sk_config *cfg,
+                        const char *reader,
+                        int antenna,
+                        struct sk_presence_params *ret);
+
+/* Resolves a bus URL for opening: a board serial port name becomes its device path. Writes
+ * the URL to buf and whether the port wants RS-485 mode. Returns 0 or -ENOENT. */
+int sk_rfid_bus_url(const struct sk_config *cfg,
+                    const struct sk_bus_cfg *bus,
+                    char *buf,
+                    size_t size,
+                    bool *ret_rs485);
+
+#endif

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/* `storekeeper sim reader`: virtual readers on a TCP port or a pty, controlled while running. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "sim_internal.h"
+#include "storekeeper/cli.h"
+#include "storekeeper/clock.h"
+#include "storekeeper/epc.h"
+#include "storekeeper/error.h"
+#include "storekeeper/profile.h"
+#include "storekeeper/vreader.h"
+
+#define MAX_CONTROL  8
+#define LINE_MAX_CMD 512
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: storekeeper sim reader --listen ENDPOINT [OPTIONS]\n\n"
+            "Runs virtual RFID readers: one Modbus server answering several unit ids, each\n"
+            "playing the device side of a reader profile with a tag population that can be\n"
+            "changed, and faults that can be injected, while it runs.\n\n"
+            "endpoints:\n"
+            "  tcp:HOST:PORT                 Modbus/TCP server (port 0: any free port)\n"
+            "  rtu:DEVICE[:BAUD:FRAME]       Modbus RTU slave on a serial device or pty\n"
+            "                                (default 115200:8E1), e.g. one end of\n"
+            "                                socat pty,raw,echo=0,link=A pty,raw,echo=0,link=B\n\n"
+            "options:\n"
+            "  -l, --listen ENDPOINT   where to answer (required)\n"
+            "  -p, --profile NAME      reader profile of every unit (default generic-epc), or a\n"
+            "                          path to a .prof file\n"
+            "  -u, --units LIST        unit ids, e.g. 1,2,5-8 (default 1)\n"
+            "  -t, --tags N            start with N SGTIN-96 tags per unit on antenna 1\n"
+            "  -s, --script FILE       run the commands in FILE first (one per line, # comments)\n"
+            "  -c, --control PATH      also accept commands on a Unix socket at PATH\n"
+            "      --round-ms MS       RF inventory period (default 100)\n"
+            "      --seed N            seed of the RF read probabilities (default 1)\n"
+            "      --duration S        stop after S seconds\n"
+            "  -h, --help              this help\n\n"
+            "commands (stdin, --script, --control; each answered with one line ok/error):\n"
+            "  tag add UNIT ANTENNA EPC_HEX [RSSI_DBM]   tag del UNIT ANTENNA|* EPC_HEX\n"
+            "  tag clear UNIT|*                          tags UNIT\n"
+            "  fault UNIT|* none | delay MS | silent [0|1] | exception CODE | corrupt PCT |\n"
+            "               malformed short|wrongfc|wrongunit|badtid|garbage|truncated|none |\n"
+            "               drop [MS] | readprob PCT | busy MS | freeze 0|1\n"
+            "  poke UNIT holding|input|coil ADDR VALUE...   stats   help\n\n"
+            "The first line printed is \"listening ENDPOINT units LIST profile NAME\" (with the\n"
+            "port chosen). SIGINT or SIGTERM stop it.\n"
+            "exit codes: 0 stopped, 1 could not listen, 2 usage error\n");
+}
+
+/* Parses "1,2,5-8" into units (sorted as given). Returns the count or -1. */
+static int parse_units(const char *s, int *units, int max)
+{
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long a = strtol(t, &end, 10), b = a;
+        if (*end == '-') {
+            b = strtol(end + 1, &end, 10);
+        }
+        if (*end || a < 1 || b > 255 || a > b) {
+            return -1;
+        }
+        for (long u = a; u <= b; u++) {
+            if (n == max) {
+                return -1;
+            }
+            units[n++] = (int)u;
+        }
+    }
+    return n;
+}
+
+/* A demo population: GTIN 0 0614141 0000U + check (unit U), serials 1..n. */
+static void add_demo_tags(struct sk_vreader *v, int unit, int n)
+{
+    char gtin[16];
+    snprintf(gtin, sizeof(gtin), "00614141%03d00", unit % 1000);
+    int check = sk_gtin_check_digit(gtin);
+    gtin[13] = (char)('0' + (check < 0 ? 0 : check));
+    gtin[14] = '\0';
+    for (int i = 1; i <= n; i++) {
+        uint8_t epc[12];
+        if (sk_epc_encode_sgtin96(gtin, 7, (uint64_t)i, 1, epc) == 0) {
+            sk_vreader_tag_add(v, unit, 1, epc, sizeof(epc), (int16_t)(-5500 - 100 * (i % 20)));
+        }
+    }
+}
+
+static int run_script(struct sk_vreader *v, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "storekeeper sim reader: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[LINE_MAX_CMD], reply[256];
+    int lineno = 0, bad = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        if (!*p || *p == '#' || *p == '\n') {
+            continue;
+        }
+        if (sk_vreader_command(v, p, reply, sizeof(reply)) < 0) {
+            fprintf(stderr, "%s:%d: %s\n", path, lineno, reply);
+            bad++;
+        }
+    }
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
+struct conn {
+    int fd;
+    char buf[LINE_MAX_CMD];
+    size_t n;
+};
+
+/* Runs complete lines in c->buf; answers to out_fd. Returns false when the line was too long. */
+static bool run_lines(struct sk_vreader *v, struct conn *c, int out_fd)
+{
+    char *nl;
+    while ((nl = memchr(c->buf, '\n', c->n))) {
+        *nl = '\0';
+        char reply[300];
+        sk_vreader_command(v, c->buf, reply, sizeof(reply) - 1);
+        size_t rl = strlen(reply);
+        reply[rl++] = '\n';
+        if (write(out_fd, reply, rl) < 0) {
+            /* the peer went away; its fd is closed when it reads EOF */
+        }
+        size_t used = (size_t)(nl - c->buf) + 1;
+        memmove(c->buf, c->buf + used, c->n - used);
+        c->n -= used;
+    }
+    return c->n < sizeof(c->buf) - 1;
+}
+
+static int open_control(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int sk_cmd_sim_reader(int argc, char **argv)
+{
+    enum {
+        OPT_ROUND = 256,
+        OPT_SEED,
+        OPT_DURATION
+    };
+    static const struct option longopts[] = {
+            {"listen", required_argument, NULL, 'l'},
+            {"profile", required_argument, NULL, 'p'},
+            {"units", required_argument, NULL, 'u'},
+            {"tags", required_argument, NULL, 't'},
+            {"script", required_argument, NULL, 's'},
+            {"control", required_argument, NULL, 'c'},
+            {"round-ms", required_argument, NULL, OPT_ROUND},
+            {"seed", required_argument, NULL, OPT_SEED},
+            {"duration", required_argument, NULL, OPT_DURATION},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+    };
+    const char *listen_url = NULL, *profile_name = "generic-epc", *script = NULL, *control = NULL;
+    int units[256] = {1}, n_units = 1, tags = 0, round_ms = 100;
+    unsigned long seed = 1;
+    double duration = 0;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":l:p:u:t:s:c:h", longopts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'l':
+            listen_url = optarg;
+            break;
+        case 'p':
+            profile_name = optarg;
+            break;
+        case 'u':
+            n_units = parse_units(optarg, units, 256);
+            if (n_units <= 0) {
+                return sk_cli_usage_error("sim reader",
+                                          "--units: \"%s\" is not a list of unit "
+                                          "ids 1..255 such as 1,2,5-8",
+                                          optarg);
+            }
+            break;
+        case 't':
+            tags = (int)strtol(optarg, &end, 10);
+            if (*end || tags < 0 || tags > 4096) {
+                return sk_cli_usage_error("sim reader", "--tags: 0..4096");
+            }
+            break;
+        case 's':
+            script = optarg;
+            break;
+        case 'c':
+            control = optarg;
+            break;
+        case OPT_ROUND:
+            round_ms = (int)strtol(optarg, &end, 10);
+            if (*end || round_ms < 5 || round_ms > 60000) {
+                return sk_cli_usage_error("sim reader", "--round-ms: 5..60000");
+            }
+            break;
+        case OPT_SEED:
+            seed = strtoul(optarg, &end, 10);
+            if (*end) {
+                return sk_cli_usage_error("sim reader", "--seed: a number");
+            }
+            break;
+        case OPT_DURATION:
+            duration = strtod(optarg, &end);
+            if (*end || duration <= 0) {
+                return sk_cli_usage_error("sim reader", "--duration: seconds > 0");
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return SK_EXIT_OK;
+        case ':':
+            return sk_cli_usage_error("sim reader", "option %s needs a value", argv[optind - 1]);
+        default:
+            return sk_cli_usage_error("sim reader", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return sk_cli_usage_error("sim reader", "unexpected argument \"%s\"", argv[optind]);
+    }
+    if (!listen_url) {
+        return sk_cli_usage_error("sim reader", "where to listen: --listen tcp:127.0.0.1:PORT "
+                                                "or --listen rtu:DEVICE");
+    }
+    char url[SK_URL_MAX + SK_PATH_MAX];
+    if (strncmp(listen_url, "rtu:", 4) == 0 && !strchr(listen_url + 4, ':')) {
+        snprintf(url, sizeof(url), "%s:115200:8E1", listen_url);
+    } else {
+        snprintf(url, sizeof(url), "%s", listen_url);
+    }
+    char path[SK_PATH_MAX * 3];
+    if (sk_profile_find(profile_name, NULL, path, sizeof(path)) < 0) {
+        fprintf(stderr, "storekeeper sim reader: no profile \"%s\" (looked for %s)\n", profile_name,
+                path);
+        return SK_EXIT_USAGE;
+    }
+    struct sk_diag diag;
+    sk_diag_init(&diag);
+    struct sk_profile *prof = NULL;
+    if (sk_profile_load(path, &diag, &prof) < 0) {
+        sk_diag_print(&diag, stderr);
+        sk_diag_free(&diag);
+        return SK_EXIT_USAGE;
+    }
+    sk_diag_free(&diag);
+    struct sk_vreader_opts vo = {.listen = url, .round_ms = round_ms, .seed = (uint32_t)seed};
+    struct sk_vreader *v = NULL;
+    if (sk_vreader_new(&vo, &v) < 0) {
+        sk_profile_free(prof);
+        return sk_cli_usage_error("sim reader",
+                                  "--listen: \"%s\" is not tcp:HOST:PORT or "
+                                  "rtu:DEVICE[:BAUD:FRAME]",
+                                  listen_url);
+    }
+    for (int i = 0; i < n_units; i++) {
+        sk_vreader_add_unit(v, units[i], prof);
+        if (tags) {
+            add_demo_tags(v, units[i], tags);
+        }
+    }
+    int rc = SK_EXIT_OK;
+    int ctl = -1, sfd = -1;
+    if (script && run_script(v, script) < 0) {
+        rc = SK_EXIT_USAGE;
+        goto out;
+    }
+    int r = sk_vreader_start(v);
+    if (r < 0) {
+        fprintf(stderr, "storekeeper sim reader: cannot listen on %s: %s\n", url, sk_strerror(r));
+        rc = SK_EXIT_FAILURE;
+        goto out;
+    }
+    if (control && (ctl = open_control(control)) < 0) {
+        fprintf(stderr, "storekeeper sim reader: cannot open control socket %s: %s\n", control,
+                strerror(errno));
+        rc = SK_EXIT_FAILURE;
+        goto out;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    char shown[SK_URL_MAX + SK_PATH_MAX + 16];
+    if (strncmp(url, "tcp:", 4) == 0) {
+        const char *colon = strrchr(url, ':');
+        snprintf(shown, sizeof(shown), "%.*s:%d", (int)(colon - url), url, sk_vreader_port(v));
+    } else {
+        snprintf(shown, sizeof(shown), "%s", url);
+    }
+    printf("listening %s units ", shown);
+    for (int i = 0; i < n_units; i++) {
+        printf("%s%d", i ? "," : "", units[i]);
+    }
+    printf(" profile %s\n", prof->id);
+    fflush(stdout);
+
+    struct conn in = {.fd = STDIN_FILENO};
+    struct conn clients[MAX_CONTROL];
+    size_t n_clients = 0;
+    bool stdin_open = true;
+    int64_t end = duration > 0 ? sk_now_mono_us() + (int64_t)(duration * 1e6) : 0;
+    for (;;) {
+        struct pollfd pf[3 + MAX_CONTROL];
+        size_t np = 0;
+        pf[np++] = (struct pollfd){sfd, POLLIN, 0};
+        pf[np++] = (struct pollfd){stdin_open ? STDIN_FILENO : -1, POLLIN, 0};
+        pf[np++] = (struct pollfd){ctl, POLLIN, 0};
+        for (size_t i = 0; i < n_clients; i++) {
+            pf[np++] = (struct pollfd){clients[i].fd, POLLIN, 0};
+        }
+        int timeout = -1;
+        if (end) {
+            int64_t left = end - sk_now_mono_us();
+            if (left <= 0) {
+                break;
+            }
+            timeout = (int)(left / 1000 + 1);
+        }
+        if (poll(pf, np, timeout) < 0 && errno != EINTR) {
+            break;
+        }
+        if (pf[0].revents) {
+            break;
+        }
+        if (pf[1].revents) {
+            ssize_t n = read(STDIN_FILENO, in.buf + in.n, sizeof(in.buf) - 1 - in.n);
+            if (n <= 0) {
+                stdin_open = false; /* EOF: keep serving; signals or --duration stop us */
+            } else {
+                in.n += (size_t)n;
+                if (!run_lines(v, &in, STDOUT_FILENO)) {
+                    in.n = 0;
+                    printf("error: command too long\n");
+                    fflush(stdout);
+                }
+            }
+        }
+        if (pf[2].revents & POLLIN) {
+            int cfd = accept4(ctl, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd >= 0 && n_clients < MAX_CONTROL) {
+                clients[n_clients++] = (struct conn){.fd = cfd};
+            } else if (cfd >= 0) {
+                close(cfd);
+            }
+        }
+        for (size_t k = np; k-- > 3;) {
+            if (!pf[k].revents) {
+                continue;
+            }
+            struct conn *cc = &clients[k - 3];
+            ssize_t n = read(cc->fd, cc->buf + cc->n, sizeof(cc->buf) - 1 - cc->n);
+            bool keep = n > 0;
+            if (keep) {
+                cc->n += (size_t)n;
+                keep = run_lines(v, cc, cc->fd);
+            }
+            if (!keep) {
+                close(cc->fd);
+                clients[k - 3] = clients[--n_clients];
+            }
+        }
+    }
+    for (size_t i = 0; i < n_clients; i++) {
+        close(clients[i].fd);
+    }
+out:
+    if (ctl >= 0) {
+        close(ctl);
+        unlink(control);
+    }
+    if (sfd >= 0) {
+        close(sfd);
+    }
+    sk_vreader_free(v);
+    sk_profile_free(prof);
+    return rc;
+}
