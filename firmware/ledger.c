@@ -92,6 +92,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         [ST_PLANO_PUT] = "INSERT INTO planogram (shelf, sku, capacity, updated_us) "
                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (shelf, sku) DO UPDATE SET "
                          "capacity = excluded.capacity, updated_us = excluded.updated_us",
+        [ST_PLANO_GET] = "SELECT capacity FROM planogram WHERE shelf = ?1 AND sku = ?2",
         [ST_LAST_MOVE] = "SELECT id, hash FROM movements ORDER BY id DESC LIMIT 1",
         [ST_MOVE_INSERT] = "INSERT INTO movements (id, time_us, recorded_us, type, epc, sku, "
                            "shelf, to_shelf, session, quantity, evidence, event_seq, prev_hash, "

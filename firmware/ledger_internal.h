@@ -42,6 +42,7 @@ enum ledger_stmt {
     ST_SHELF_DEACTIVATE,
     ST_SHELF_EXISTS,
     ST_PLANO_PUT,
+    ST_PLANO_GET,
     ST_LAST_MOVE,
     ST_MOVE_INSERT,
     ST_STOCK_ADD,

@@ -243,6 +243,43 @@ int sk_ledger_sync_shelves(struct sk_ledger *l, const struct sk_config *cfg);
 /* Which sku belongs on which shelf, and how many fit. Shelf and sku must exist. */
 int sk_ledger_planogram_put(struct sk_ledger *l, const char *shelf, const char *sku, int capacity);
 
+/* ---- imports ----------------------------------------------------------------------- */
+
+enum sk_import_kind {
+    SK_IMPORT_PRODUCTS = 0, /* sku,gtin,name,price,currency,restock_threshold,restock_target */
+    SK_IMPORT_TAGS,         /* epc,sku */
+    SK_IMPORT_PLANOGRAM,    /* shelf,sku,capacity */
+};
+
+enum sk_import_flags {
+    SK_IMPORT_REPLACE = 1 << 0, /* rows the file does not name are removed */
+    SK_IMPORT_DRY_RUN = 1 << 1, /* validate only */
+};
+
+struct sk_import_result {
+    int64_t rows; /* data rows read */
+    int64_t inserted, updated, removed;
+    size_t errors; /* problems found: nothing was imported when > 0 */
+};
+
+/* "products", "tags", "planogram"; NULL when out of range. */
+const char *sk_import_kind_name(int kind);
+
+/*
+ * Imports a CSV file (formats in docs/ledger.md) in one transaction: every row is checked
+ * first, and a file with any problem imports nothing. Problems go to diag (may be NULL) as
+ * "FILE:LINE:COLUMN: NAME: PROBLEM" lines, at most 20 and a count of the rest. cfg (may be
+ * NULL) gives the shelves a planogram may name; without it, the ledger's shelves. Returns 0,
+ * -EINVAL when the file has problems, or another error; ret (may be NULL) is always set.
+ */
+int sk_ledger_import(struct sk_ledger *l,
+                     int kind,
+                     const char *path,
+                     const struct sk_config *cfg,
+                     unsigned flags,
+                     struct sk_diag *diag,
+                     struct sk_import_result *ret);
+
 /* ---- movements and stock ------------------------------------------------------------- */
 
 enum sk_move_type {
@@ -362,6 +399,63 @@ struct sk_verify_result {
  * link hold, SK_ELEDGER_CHAIN with the first broken row in ret, or < 0 on failure.
  */
 int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret);
+
+/* ---- census ---------------------------------------------------------------------------- */
+
+/* Whether a shelf's reader can be trusted now (the core: its reader reports "up"). */
+typedef bool (*sk_census_shelf_cb)(const struct sk_shelf_cfg *shelf, void *ctx);
+
+struct sk_census_opts {
+    sk_census_shelf_cb usable; /* NULL: every shelf */
+    void *ctx;
+    bool dry_run;    /* compute and report; write nothing (no rows, no events) */
+    size_t max_epcs; /* EPCs listed per discrepancy event (0: 20) */
+};
+
+struct sk_discrepancy {
+    int64_t id;
+    const char *kind; /* "missing", "unexpected", "misplaced" */
+    const char *shelf;
+    const char *sku;   /* "" for tags that map to no product */
+    int64_t expected;  /* stock the movements say */
+    int64_t seen;      /* tags the readers see */
+    int64_t quantity;  /* how many are missing, unexpected or misplaced */
+    const char *state; /* "open" (new), "changed", "unchanged", "resolved" */
+    int64_t opened_us, updated_us, resolved_us;
+};
+
+typedef int (*sk_discrepancy_cb)(const struct sk_discrepancy *d, void *ctx);
+
+struct sk_census_result {
+    int64_t census_id;
+    size_t shelves, shelves_skipped; /* usable shelves checked; shelves left out */
+    size_t tags;                     /* present tags on usable shelves */
+    size_t tags_elsewhere;           /* present tags at readers/antennas of no shelf */
+    size_t unknown_tags;             /* tags mapping to no product */
+    size_t open;                     /* findings open after this census */
+    size_t opened, changed, resolved;
+    int64_t duration_us;
+};
+
+/*
+ * Compares the expected stock of every usable shelf with the tags present there (docs/
+ * ledger.md, "Census"), opens, changes and resolves discrepancies, and writes one
+ * event/discrepancy for each of those, in one transaction. cb (may be NULL) sees every
+ * finding and every resolution. present and cfg are borrowed. Returns 0 or < 0.
+ */
+int sk_ledger_census(struct sk_ledger *l,
+                     const struct sk_config *cfg,
+                     const struct sk_tagset *present,
+                     const struct sk_census_opts *opts,
+                     sk_discrepancy_cb cb,
+                     void *ctx,
+                     struct sk_census_result *ret);
+
+/* Open discrepancies (and resolved ones too with include_resolved), oldest first. */
+int sk_ledger_discrepancies(struct sk_ledger *l,
+                            bool include_resolved,
+                            sk_discrepancy_cb cb,
+                            void *ctx);
 
 /* ---- sessions ---------------------------------------------------------------------------- */
 
