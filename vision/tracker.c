@@ -154,7 +154,7 @@ void sk_assign(const float *cost, int n, int m, float forbid, int *ret_row)
         hungarian(cost, n, m, ret_row);
     } else {
         /* More rows than columns: solve the transpose. */
-        float tr[SK_TRACKER_MAX * SK_TRACKER_MAX];
+        float tr[SK_TRACKER_MAX * SK_TRACKER_MAX] = {0};
         int col[SK_TRACKER_MAX];
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < m; j++) {

@@ -27,7 +27,13 @@
  * than line_margin_px). When it turns up clearly on the other side, and the way between
  * the two positions cuts the line segment (not around its end), that is one crossing,
  * inwards or outwards by the line's `inside`. A shopper dithering on the line counts once.
+ * A crossing is reported CROSS_DEBOUNCE_FRAMES later (with the time it happened); crossing
+ * back before then cancels both, so hesitating in a door or a merged blob's centre swinging
+ * across the line counts nothing. A track that ends reports what is pending.
  * Tracks are judged from their confirmation on: a crossing needs a confirmed identity.
+ * Only measured positions count: a track coasting unseen or through a merge keeps its zones
+ * and line sides until it is seen again, then the way from its last seen position decides
+ * (a prediction drifting across a line is no crossing; a real one behind a group still is).
  */
 
 static double now_ms(void)
@@ -54,7 +60,7 @@ void sk_vision_params_default(struct sk_vision_params *p, int width, int height)
     p->confirm_frames = 3;
     p->max_missed_frames = 8;
     float scale = (float)(width > height ? width : height) / 320.0f;
-    p->gate_px = 40.0f * scale;
+    p->gate_px = 24.0f * scale;
     p->line_margin_px = 3.0f * scale;
     p->zone_margin_px = 2.0f * scale;
 }
@@ -234,22 +240,46 @@ static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk
                               v->p.line_margin_px)) {
             int inside_sign = lc->inside == 0 ? -1 : 1;
             int dir = side == inside_sign ? SK_LINE_IN : SK_LINE_OUT;
-            add_event(v, SK_VEV_LINE_CROSS, k, t_us);
-            if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_LINE_CROSS) {
-                struct sk_vision_event *e = &v->events[v->n_events - 1];
-                e->name = lc->name;
-                e->role = lc->role;
-                e->dir = dir;
-            }
-            if (dir == SK_LINE_IN) {
-                v->stats.entries++;
+            if (g->pend_dir[l] && g->pend_dir[l] != dir) {
+                g->pend_dir[l] = 0; /* back again before it counted */
             } else {
-                v->stats.exits++;
+                g->pend_dir[l] = (int8_t)dir;
+                g->pend_frames[l] = 0;
+                g->pend_x[l] = k->x;
+                g->pend_y[l] = k->y;
+                g->pend_t_us[l] = t_us;
             }
         }
         g->line_side[l] = (int8_t)side;
         g->line_x[l] = k->x;
         g->line_y[l] = k->y;
+    }
+}
+
+/* Reports the pending crossings of a slot that are due (or all of them when flushing). */
+static void report_crossings(struct sk_vision *v, size_t slot, const struct sk_trk *k, bool all)
+{
+    struct track_geo *g = &v->geo[slot];
+    for (size_t l = 0; l < v->n_lines; l++) {
+        if (!g->pend_dir[l] || (!all && ++g->pend_frames[l] < CROSS_DEBOUNCE_FRAMES)) {
+            continue;
+        }
+        struct sk_trk at = *k;
+        at.x = g->pend_x[l];
+        at.y = g->pend_y[l];
+        add_event(v, SK_VEV_LINE_CROSS, &at, g->pend_t_us[l]);
+        if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_LINE_CROSS) {
+            struct sk_vision_event *e = &v->events[v->n_events - 1];
+            e->name = v->lines[l].name;
+            e->role = v->lines[l].role;
+            e->dir = g->pend_dir[l];
+        }
+        if (g->pend_dir[l] == SK_LINE_IN) {
+            v->stats.entries++;
+        } else {
+            v->stats.exits++;
+        }
+        g->pend_dir[l] = 0;
     }
 }
 
@@ -266,9 +296,13 @@ static void emit_track_events(struct sk_vision *v, int64_t t_us)
                 add_event(v, SK_VEV_TRACK_NEW, k, t_us);
                 v->stats.tracks_total++;
             }
-            track_geometry(v, i, k, t_us);
+            if (k->matched || k->merged) {
+                track_geometry(v, i, k, t_us);
+            }
+            report_crossings(v, i, k, false);
             active++;
         } else if (k->state == SK_TRK_LOST) {
+            report_crossings(v, i, k, true);
             for (size_t z = 0; z < v->n_zones; z++) {
                 if (v->geo[i].in_zone & (UINT64_C(1) << z)) {
                     leave_zone(v, i, z, k, t_us);

@@ -14,6 +14,7 @@
 #define SK_VISION_MAX_COMPONENTS 256
 #define SK_VISION_MAX_BLOBS      64
 #define WARMUP_FRAMES            5
+#define CROSS_DEBOUNCE_FRAMES    5
 
 /* What geometry remembers of one tracker slot. */
 struct track_geo {
@@ -21,6 +22,12 @@ struct track_geo {
     int64_t zone_enter_us[SK_VISION_MAX_ZONES];
     int8_t line_side[SK_VISION_MAX_LINES]; /* -1 left, +1 right, 0 not yet known */
     float line_x[SK_VISION_MAX_LINES], line_y[SK_VISION_MAX_LINES];
+    /* A crossing waits CROSS_DEBOUNCE_FRAMES before it is reported; crossing back in that
+     * time cancels it (a shopper hesitating in the door, two blobs swapping). */
+    int8_t pend_dir[SK_VISION_MAX_LINES]; /* 0 none, else enum sk_line_dir */
+    uint8_t pend_frames[SK_VISION_MAX_LINES];
+    float pend_x[SK_VISION_MAX_LINES], pend_y[SK_VISION_MAX_LINES];
+    int64_t pend_t_us[SK_VISION_MAX_LINES];
 };
 
 struct sk_vision {

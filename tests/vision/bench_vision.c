@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* Benchmark of the vision pipeline: ms per frame and stage at two processing sizes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sys/resource.h>
+
+#include "harness.h"
+
+/*
+ * bench_vision [--clip FILE] [--raw-out FILE] [--frames N] [--repeat R]
+ *
+ * Decodes the clip (file camera) and renders a synthetic clip (synthetic camera) into
+ * memory first, timing that as capture/decode; then runs every frame through the pipeline
+ * at 640x480 and at 320x240, R times, and prints one JSON object with the median and the
+ * spread (min, max) of each stage in ms per frame, the line crossings counted, and the peak
+ * RSS. --raw-out writes the synthetic frames (8-bit grey, 640x480 each) for the Python
+ * reference to read the very same frames. tests/vision/bench_vision.py runs both and
+ * prints the ratios.
+ */
+
+#define SYN_W 640
+#define SYN_H 480
+
+struct clip {
+    uint8_t *data;
+    int w, h, n;
+    double decode_ms; /* per frame */
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+load(const char *backend, const char *device, struct sk_synth *scene, int max, struct clip *c)
+{
+    struct sk_camera_params p = {.backend = backend,
+                                 .device = device,
+                                 .width = SYN_W,
+                                 .height = SYN_H,
+                                 .fps = 10,
+                                 .scene = scene};
+    struct sk_camera *cam;
+    int r = sk_camera_open(&p, &cam);
+    if (r < 0) {
+        return r;
+    }
+    memset(c, 0, sizeof(*c));
+    double t0 = now_ms();
+    for (int i = 0; i < max; i++) {
+        struct sk_frame f;
+        r = sk_camera_capture(cam, 1000, &f);
+        if (r < 0) {
+            break;
+        }
+        if (!c->data) {
+            c->w = f.width;
+            c->h = f.height;
+            c->data = malloc((size_t)c->w * (size_t)c->h * (size_t)max);
+            if (!c->data) {
+                r = -ENOMEM;
+                break;
+            }
+        }
+        for (int y = 0; y < c->h; y++) {
+            memcpy(c->data + ((size_t)c->n * (size_t)c->h + (size_t)y) * (size_t)c->w,
+                   f.data + (size_t)y * (size_t)f.stride, (size_t)c->w);
+        }
+        c->n++;
+    }
+    c->decode_ms = c->n ? (now_ms() - t0) / c->n : 0;
+    sk_camera_close(cam);
+    return c->n > 0 ? 0 : (r < 0 ? r : -ENODATA);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct stage {
+    double v[32];
+};
+
+static void put_stage(const char *name, struct stage *s, int reps, bool last)
+{
+    qsort(s->v, (size_t)reps, sizeof(double), cmp_double);
+    printf("\"%s\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f}%s", name, s->v[reps / 2], s->v[0],
+           s->v[reps - 1], last ? "" : ",");
+}
+
+/* Runs the clip through a pipeline at w x h, reps times; prints one JSON member. */
+static int bench(const char *label,
+                 const struct clip *c,
+                 int w,
+                 int h,
+                 int reps,
+                 const struct sk_line_cfg *line,
+                 bool last)
+{
+    struct stage resize = {0}, bg = {0}, blobs = {0}, track = {0}, total = {0};
+    uint64_t in = 0, out = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        struct sk_vision_params vp;
+        sk_vision_params_default(&vp, w, h);
+        struct sk_vision *v;
+        int r = sk_vision_new(&vp, NULL, NULL, 0, line, line ? 1 : 0, &v);
+        if (r < 0) {
+            return r;
+        }
+        for (int i = 0; i < c->n; i++) {
+            struct sk_frame f = {.data = c->data + (size_t)i * (size_t)c->w * (size_t)c->h,
+                                 .width = c->w,
+                                 .height = c->h,
+                                 .stride = c->w,
+                                 .seq = (uint64_t)i,
+                                 .t_us = (int64_t)i * 100000};
+            if ((r = sk_vision_process(v, &f)) < 0) {
+                sk_vision_free(v);
+                return r;
+            }
+        }
+        struct sk_vision_stats st;
+        sk_vision_get_stats(v, &st);
+        double n = (double)st.frames;
+        resize.v[rep] = st.ms_resize / n;
+        bg.v[rep] = st.ms_background / n;
+        blobs.v[rep] = st.ms_blobs / n;
+        track.v[rep] = st.ms_tracking / n;
+        total.v[rep] = (st.ms_resize + st.ms_background + st.ms_blobs + st.ms_tracking) / n;
+        in = st.entries;
+        out = st.exits;
+        sk_vision_free(v);
+    }
+    printf("\"%s\":{\"frames\":%d,\"width\":%d,\"height\":%d,\"decode_ms\":%.4f,", label, c->n, w,
+           h, c->decode_ms);
+    put_stage("resize", &resize, reps, false);
+    put_stage("background", &bg, reps, false);
+    put_stage("blobs", &blobs, reps, false);
+    put_stage("tracking", &track, reps, false);
+    put_stage("total", &total, reps, false);
+    printf("\"in\":%llu,\"out\":%llu}%s\n", (unsigned long long)in, (unsigned long long)out,
+           last ? "" : ",");
+    return 0;
+}
+
+/* The synthetic clip: 12 shoppers through a door line, known truth 8 in and 4 out. */
+static struct sk_synth *synthetic_scene(void)
+{
+    struct sk_synth_params p;
+    sk_synth_params_default(&p, 320, 240);
+    p.shadows = true;
+    p.drift_amplitude = 0.2f;
+    p.drift_period_s = 40;
+    struct sk_synth *s;
+    if (sk_synth_new(&p, &s) < 0) {
+        return NULL;
+    }
+    for (int i = 0; i < 8; i++) {
+        float x = 50.0f + 30.0f * (float)i;
+        h_walk(s, 50 + 25 * (i % 6), 2.0 + 4.0 * i, x, 260, x + 15, -20, 100);
+    }
+    for (int i = 0; i < 4; i++) {
+        float x = 70.0f + 55.0f * (float)i;
+        h_walk(s, 90 + 30 * i, 4.0 + 7.0 * i, x, -20, x - 10, 260, 90);
+    }
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    const char *clip_path = NULL, *raw_out = NULL;
+    int frames = 600, reps = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--clip") == 0 && i + 1 < argc) {
+            clip_path = argv[++i];
+        } else if (strcmp(argv[i], "--raw-out") == 0 && i + 1 < argc) {
+            raw_out = argv[++i];
+        } else if (strcmp(argv[i], "--frames") == 0 && i + 1 < argc) {
+            frames = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: bench_vision [--clip FILE] [--raw-out FILE] [--frames N] "
+                            "[--repeat R]\n");
+            return 2;
+        }
+    }
+    if (frames < 10 || frames > 5000 || reps < 1 || reps > 31) {
+        fprintf(stderr, "bench_vision: --frames 10..5000, --repeat 1..31\n");
+        return 2;
+    }
+    printf("{\n");
+    /* Lines in processing coordinates at each size (the clip's is the watched count's). */
+    struct sk_line_cfg door320, door640, walk320, walk640;
+    h_line(&door320, "door", 10, 120, 310, 120, 0);
+    h_line(&door640, "door", 20, 240, 620, 240, 0);
+    h_line(&walk320, "walk", 150, 96, 150, 140, 0);
+    h_line(&walk640, "walk", 300, 192, 300, 280, 0);
+    struct sk_synth *scene = synthetic_scene();
+    struct clip syn;
+    int r = scene ? load("synthetic", "", scene, frames, &syn) : -ENOMEM;
+    if (r < 0) {
+        fprintf(stderr, "bench_vision: synthetic clip: %d\n", r);
+        return 1;
+    }
+    if (raw_out) {
+        FILE *f = fopen(raw_out, "wb");
+        if (!f ||
+            fwrite(syn.data, (size_t)syn.w * (size_t)syn.h, (size_t)syn.n, f) != (size_t)syn.n) {
+            perror(raw_out);
+            return 1;
+        }
+        fclose(f);
+    }
+    printf("\"synthetic_truth\":{\"in\":8,\"out\":4},\n");
+    bench("synthetic_640", &syn, 640, 480, reps, &door640, false);
+    bench("synthetic_320", &syn, 320, 240, reps, &door320, clip_path == NULL);
+    free(syn.data);
+    sk_synth_free(scene);
+    if (clip_path) {
+        struct clip c;
+        r = load("file", clip_path, NULL, 5000, &c);
+        if (r < 0) {
+            fprintf(stderr, "bench_vision: clip %s: %d\n", clip_path, r);
+            return 1;
+        }
+        printf("\"clip_truth\":{\"in\":6,\"out\":6},\n");
+        bench("clip_640", &c, 640, 480, reps, &walk640, false);
+        bench("clip_320", &c, 320, 240, reps, &walk320, true);
+        free(c.data);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf(",\"peak_rss_kb\":%ld\n}\n", ru.ru_maxrss);
+    return 0;
+}

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: MIT
+"""Vision benchmark: our pipeline (bench_vision, C) next to the common tutorial pipeline in
+Python with OpenCV (full-resolution MOG2, contours, centroid tracker) on the same frames in
+the same run. Prints ms per frame by stage, the ratio, line-crossing accuracy against the
+known counts, and the peak RSS of `storekeeper run` with one camera.
+
+  bench_vision.py --bench build-bench/tests/vision/bench_vision [--clip vtest.avi]
+                  [--frames N] [--repeat R] [--quick]
+
+scripts/bench-vision.sh builds an optimised tree and runs this with the pedestrian clip.
+--quick (the suite's short form) checks that both pipelines run and report; it times
+nothing against a limit.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+try:
+    import cv2
+except ImportError:  # python3-opencv is a test dependency (scripts/install-deps.sh --test)
+    sys.exit("bench_vision: python3-opencv is missing (apt-get install python3-opencv)")
+
+
+class CentroidTracker:
+    """The tutorial tracker: greedy nearest-centroid matching, objects vanish after
+    max_missed frames; counts crossings of a line segment by the side of each centroid."""
+
+    def __init__(self, line, max_missed=8, max_dist=100.0):
+        self.next_id, self.objects, self.missed, self.side = 0, {}, {}, {}
+        self.line, self.max_missed, self.max_dist = line, max_missed, max_dist
+        self.crossed_in = self.crossed_out = 0
+
+    def _side(self, c):
+        (x1, y1, x2, y2) = self.line
+        d = (x2 - x1) * (c[1] - y1) - (y2 - y1) * (c[0] - x1)
+        lo, hi = (min(x1, x2), max(x1, x2)) if abs(x2 - x1) > abs(y2 - y1) else \
+            (min(y1, y2), max(y1, y2))
+        along = c[0] if abs(x2 - x1) > abs(y2 - y1) else c[1]
+        return (-1 if d < 0 else 1) if lo <= along <= hi else 0
+
+    def _update_side(self, oid, c):
+        s = self._side(c)
+        prev = self.side.get(oid, 0)
+        if s and prev and s != prev:
+            if s == -1:  # inside = left of the line, as in the store config
+                self.crossed_in += 1
+            else:
+                self.crossed_out += 1
+        if s:
+            self.side[oid] = s
+
+    def update(self, centroids):
+        ids = list(self.objects)
+        used_rows, used_cols = set(), set()
+        if ids and centroids:
+            obj = np.array([self.objects[i] for i in ids], dtype=float)
+            cen = np.array(centroids, dtype=float)
+            d = np.linalg.norm(obj[:, None, :] - cen[None, :, :], axis=2)
+            rows = d.min(axis=1).argsort()
+            cols = d.argmin(axis=1)[rows]
+            for r, c in zip(rows, cols):
+                if r in used_rows or c in used_cols or d[r, c] > self.max_dist:
+                    continue
+                oid = ids[r]
+                self.objects[oid] = centroids[c]
+                self.missed[oid] = 0
+                self._update_side(oid, centroids[c])
+                used_rows.add(r)
+                used_cols.add(c)
+        for r, oid in enumerate(ids):
+            if r not in used_rows:
+                self.missed[oid] += 1
+                if self.missed[oid] > self.max_missed:
+                    del self.objects[oid], self.missed[oid]
+                    self.side.pop(oid, None)
+        for c, cen in enumerate(centroids):
+            if c not in used_cols:
+                oid = self.next_id
+                self.next_id += 1
+                self.objects[oid], self.missed[oid] = cen, 0
+                self._update_side(oid, cen)
+
+
+def reference(frames, line, repeat):
+    """The tutorial pipeline on full-resolution frames. Returns per-stage ms/frame."""
+    runs = []
+    for _ in range(repeat):
+        mog = cv2.createBackgroundSubtractorMOG2(history=500, varThreshold=16,
+                                                 detectShadows=True)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        tracker = CentroidTracker(line, max_dist=frames[0].shape[1] / 8)
+        t_bg = t_blobs = t_track = 0.0
+        min_area = frames[0].shape[0] * frames[0].shape[1] / 400
+        for f in frames:
+            t0 = time.perf_counter()
+            fg = mog.apply(f)
+            t1 = time.perf_counter()
+            _, th = cv2.threshold(fg, 200, 255, cv2.THRESH_BINARY)
+            th = cv2.morphologyEx(th, cv2.MORPH_OPEN, kernel)
+            th = cv2.dilate(th, kernel, iterations=2)
+            contours, _ = cv2.findContours(th, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cents = []
+            for c in contours:
+                if cv2.contourArea(c) >= min_area:
+                    x, y, w, h = cv2.boundingRect(c)
+                    cents.append((x + w / 2.0, y + h / 2.0))
+            t2 = time.perf_counter()
+            tracker.update(cents)
+            t3 = time.perf_counter()
+            t_bg += t1 - t0
+            t_blobs += t2 - t1
+            t_track += t3 - t2
+        n = len(frames)
+        runs.append({"background": t_bg * 1e3 / n, "blobs": t_blobs * 1e3 / n,
+                     "tracking": t_track * 1e3 / n,
+                     "total": (t_bg + t_blobs + t_track) * 1e3 / n,
+                     "in": tracker.crossed_in, "out": tracker.crossed_out})
+    out = {k: {"median": statistics.median(r[k] for r in runs),
+               "min": min(r[k] for r in runs), "max": max(r[k] for r in runs)}
+           for k in ("background", "blobs", "tracking", "total")}
+    out["in"], out["out"] = runs[-1]["in"], runs[-1]["out"]
+    return out
+
+
+def decode_clip(path):
+    t0 = time.perf_counter()
+    cap = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)  # colour, full resolution: what the tutorials feed MOG2
+    return frames, (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
+
+
+def peak_rss_run(binary, seconds, camera):
+    """Peak RSS (kB) of `storekeeper run` on the sim board, with or without one camera."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "store.cfg"), "w") as f:
+            f.write('store_id = "bench"; device_id = "bench"; board = "sim";\n'
+                    'mqtt = { enabled = false; };\nledger = { path = "ledger.db"; };\n')
+            if camera:
+                f.write('cameras = ( { name = "cam"; backend = "synthetic"; width = 640; '
+                        'height = 480; fps = 10; } );\n')
+        p = subprocess.Popen([binary, "run", "-c", os.path.join(d, "store.cfg"),
+                              "--duration", str(seconds)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        if status != 0:
+            sys.exit("bench_vision: storekeeper run failed: %s" % p.stderr.read().decode())
+        return ru.ru_maxrss
+
+
+def err(r, truth):
+    return abs(r["in"] - truth["in"]) + abs(r["out"] - truth["out"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--clip")
+    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    if a.quick:
+        a.frames, a.repeat, a.clip = 100, 1, None
+    with tempfile.TemporaryDirectory() as d:
+        raw = os.path.join(d, "synthetic.raw")
+        args = [a.bench, "--raw-out", raw, "--frames", str(a.frames), "--repeat",
+                str(a.repeat)] + (["--clip", a.clip] if a.clip else [])
+        ours = json.loads(subprocess.run(args, check=True, capture_output=True,
+                                         text=True).stdout)
+        syn = np.fromfile(raw, dtype=np.uint8).reshape(-1, 480, 640)
+        syn_frames = [syn[i] for i in range(syn.shape[0])]
+    rows = [("synthetic", syn_frames, (20, 240, 620, 240), ours["synthetic_truth"],
+             ours["synthetic_640"]["decode_ms"])]
+    if a.clip:
+        clip_frames, dec = decode_clip(a.clip)
+        rows.append(("clip", clip_frames, (360, 230, 360, 336), ours["clip_truth"], dec))
+    print("ms per frame, median of %d run(s) [min-max]; ours at 640x480 and 320x240 "
+          "(including the downscale), reference at full resolution" % a.repeat)
+    hdr = "%-10s %-9s %8s %8s %8s %8s %8s %8s  %s" % (
+        "clip", "pipeline", "capture", "scale", "backgr.", "blobs", "track", "total",
+        "in/out (truth) error")
+    print(hdr)
+    summary = {}
+    for name, frames, line, truth, decode_ms in rows:
+        ref = reference(frames, line, a.repeat)
+        h, w = frames[0].shape[:2]
+        print("%-10s %-9s %8.3f %8s %8.3f %8.3f %8.3f %8.3f  %d/%d (%d/%d) %d   [%.3f-%.3f]" % (
+            name, "ref %dx%d" % (w, h) if w < 1000 else "ref", decode_ms, "-",
+            ref["background"]["median"], ref["blobs"]["median"], ref["tracking"]["median"],
+            ref["total"]["median"], ref["in"], ref["out"], truth["in"], truth["out"],
+            err(ref, truth), ref["total"]["min"], ref["total"]["max"]))
+        for size in ("640", "320"):
+            o = ours["%s_%s" % (name, size)]
+            print("%-10s %-9s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f  %d/%d (%d/%d) %d   "
+                  "[%.3f-%.3f]" % (
+                      name, "ours %s" % size, o["decode_ms"], o["resize"]["median"],
+                      o["background"]["median"], o["blobs"]["median"],
+                      o["tracking"]["median"], o["total"]["median"], o["in"], o["out"],
+                      truth["in"], truth["out"], err(o, truth), o["total"]["min"],
+                      o["total"]["max"]))
+        o320 = ours["%s_320" % name]
+        ratio = ref["total"]["median"] / o320["total"]["median"]
+        summary[name] = ratio
+        print("%-10s ratio reference / ours at 320x240: %.1fx faster; count error %d vs %d" % (
+            name, ratio, err(o320, truth), err(ref, truth)))
+    if not a.quick:
+        binary = os.environ.get("SK_BIN", "build/storekeeper")
+        base = peak_rss_run(binary, 8, False)
+        cam = peak_rss_run(binary, 8, True)
+        print("peak RSS of storekeeper run for 8 s: %d kB with one synthetic 640x480 camera, "
+              "%d kB without cameras (the camera's share: %d kB)" % (cam, base, cam - base))
+    for name, ratio in summary.items():
+        if not ratio > 0:
+            sys.exit("bench_vision: no ratio for %s" % name)
+    print("bench_vision: done")
+
+
+if __name__ == "__main__":
+    main()

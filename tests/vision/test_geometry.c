@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* Zone and line geometry, the optimal assignment, and malformed synthetic scene files. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../unit/test_helpers.h"
+#include "storekeeper/error.h"
+#include "storekeeper/synth.h"
+#include "tracker.h"
+
+static void test_point_in_polygon(void **state)
+{
+    (void)state;
+    const double square[] = {10, 10, 50, 10, 50, 50, 10, 50};
+    assert_true(sk_point_in_polygon(square, 4, 30, 30));
+    assert_false(sk_point_in_polygon(square, 4, 5, 30));
+    assert_false(sk_point_in_polygon(square, 4, 30, 60));
+    const double ell[] = {0, 0, 40, 0, 40, 10, 10, 10, 10, 40, 0, 40}; /* an L */
+    assert_true(sk_point_in_polygon(ell, 6, 5, 35));
+    assert_false(sk_point_in_polygon(ell, 6, 30, 30));
+    assert_true(fabsf(sk_polygon_distance(square, 4, 60, 30) - 10.0f) < 1e-4f);
+    assert_true(sk_polygon_distance(square, 4, 30, 30) > 19.9f);
+}
+
+static void test_line_sides_and_crossing(void **state)
+{
+    (void)state;
+    const double door[] = {0, 100, 200, 100}; /* left to right on screen */
+    /* Left of a left-to-right line on a y-down screen is up: negative. */
+    assert_true(sk_line_signed_distance(door, 50, 90) < 0);
+    assert_true(sk_line_signed_distance(door, 50, 110) > 0);
+    assert_true(fabsf(sk_line_signed_distance(door, 50, 110) - 10.0f) < 1e-4f);
+    assert_true(sk_segments_cross(50, 110, 50, 90, door, 0));
+    assert_false(sk_segments_cross(50, 110, 60, 105, door, 0));
+    assert_false(sk_segments_cross(250, 110, 250, 90, door, 0)); /* around the end */
+    assert_true(sk_segments_cross(203, 110, 203, 90, door, 5));  /* within the extension */
+    const double point[] = {5, 5, 5, 5};
+    assert_true(sk_line_signed_distance(point, 0, 0) == 0);
+    assert_false(sk_segments_cross(0, 0, 10, 10, point, 1));
+}
+
+static void test_assignment_is_optimal(void **state)
+{
+    (void)state;
+    /* Greedy would take (0,0)=1 and leave row 1 with 10; optimal is 2 + 2. */
+    const float cost[] = {1, 2, 2, 10};
+    int rows[2];
+    sk_assign(cost, 2, 2, 100, rows);
+    assert_int_equal(rows[0], 1);
+    assert_int_equal(rows[1], 0);
+    /* More rows than columns, and a forbidden pair. */
+    const float tall[] = {5, 1, 100};
+    int r3[3];
+    sk_assign(tall, 3, 1, 100, r3);
+    assert_int_equal(r3[0], -1);
+    assert_int_equal(r3[1], 0);
+    assert_int_equal(r3[2], -1);
+    const float forbidden[] = {100, 100};
+    int r1[1];
+    sk_assign(forbidden, 1, 2, 100, r1);
+    assert_int_equal(r1[0], -1);
+    sk_assign(NULL, 2, 0, 100, rows);
+    assert_int_equal(rows[0], -1);
+}
+
+static void test_tracker_confirms_and_loses(void **state)
+{
+    (void)state;
+    struct sk_tracker_params p = {.max_tracks = 4,
+                                  .confirm_frames = 3,
+                                  .max_missed_frames = 2,
+                                  .max_merged_frames = 10,
+                                  .gate_px = 20};
+    struct sk_tracker *t;
+    assert_int_equal(sk_tracker_new(&p, &t), 0);
+    struct sk_vision_blob b = {.cx = 10, .cy = 10, .x = 5, .y = 5, .w = 10, .h = 10, .area = 80};
+    size_t n;
+    for (int i = 0; i < 3; i++) {
+        b.cx = 10.0f + 5.0f * (float)i;
+        sk_tracker_update(t, &b, 1, i * 100000);
+    }
+    struct sk_trk *s = sk_tracker_slots(t, &n);
+    assert_int_equal(s[0].state, SK_TRK_CONFIRMED);
+    assert_true(s[0].born);
+    assert_int_equal(s[0].id, 1);
+    assert_true(fabsf(s[0].vx - 50.0f) < 5.0f); /* 5 px per 0.1 s */
+    for (int i = 3; i < 6; i++) {
+        sk_tracker_update(t, NULL, 0, i * 100000);
+    }
+    assert_int_equal(s[0].state, SK_TRK_LOST);
+    sk_tracker_update(t, NULL, 0, 700000);
+    assert_int_equal(s[0].state, SK_TRK_FREE);
+    struct sk_tracker_params bad = p;
+    bad.max_tracks = SK_TRACKER_MAX + 1;
+    struct sk_tracker *t2 = NULL;
+    assert_int_equal(sk_tracker_new(&bad, &t2), -EINVAL);
+    sk_tracker_free(t);
+}
+
+static void expect_scene_error(const char *text, const char *msg)
+{
+    char dir[64], path[128], err[256] = "";
+    sk_test_tmpdir(dir, sizeof(dir));
+    sk_test_write(dir, "s.scene", text, path, sizeof(path));
+    struct sk_synth *s = NULL;
+    int r = sk_synth_load(path, 320, 240, err, sizeof(err), &s);
+    if (r != SK_ESCENARIO || !strstr(err, msg)) {
+        fail_msg("scene %s: got %d \"%s\", wanted \"%s\"", text, r, err, msg);
+    }
+    assert_null(s);
+    sk_test_rmdir(dir);
+}
+
+static void test_scene_files(void **state)
+{
+    (void)state;
+    expect_scene_error("scene = { floor_luma = 300; };", "s.scene:1: scene.floor_luma");
+    expect_scene_error("scene = { colour = 1; };", "scene.colour: unknown key");
+    expect_scene_error("scene = { shadows = 1; };", "scene.shadows: true or false");
+    expect_scene_error("shoppers = ( { path = [ 1.0, 2.0 ]; } );", "shoppers.[0].path");
+    expect_scene_error("shoppers = ( { luma = 999; path = [ 1.0, 2.0, 3.0 ]; } );",
+                       "shoppers.[0]: luma");
+    expect_scene_error("shoppers = ( { path = [ 2.0, 1.0, 1.0, 1.0, 2.0, 2.0 ]; } );",
+                       "waypoint 1: times must increase");
+    expect_scene_error("shoppers = ( { path = [ 1, 2, 3 ]; } );", "write numbers as 1.0");
+    expect_scene_error("scene = { lights = [ 1.0 ]; };", "scene.lights");
+    expect_scene_error("scene = {\n  noise = ;\n};", "s.scene:2:");
+    expect_scene_error("shoppers = 3;", "shoppers: expected a list");
+
+    char dir[64], path[128], err[256] = "";
+    sk_test_tmpdir(dir, sizeof(dir));
+    sk_test_write(dir, "ok.scene",
+                  "scene = { width = 160; height = 120; lights = [ 5.0, 0.5 ]; };\n"
+                  "shoppers = ( { luma = 60; radius = 8.0;\n"
+                  "               path = [ 1.0, 10.0, 60.0, 3.0, 150.0, 60.0 ]; } );\n",
+                  path, sizeof(path));
+    struct sk_synth *s = NULL;
+    assert_int_equal(sk_synth_load(path, 320, 240, err, sizeof(err), &s), 0);
+    struct sk_synth_truth tr[2];
+    assert_int_equal(sk_synth_truth_at(s, 2.0, tr, 2), 1);
+    assert_true(fabsf(tr[0].x - 80.0f) < 1e-3f && fabsf(tr[0].y - 60.0f) < 1e-3f);
+    assert_int_equal(sk_synth_truth_at(s, 0.5, tr, 2), 0);
+    assert_true(sk_synth_end_time(s) == 3.0);
+    /* The scene scales to any frame size; the shopper is dark against the floor. */
+    uint8_t img[240][320];
+    assert_int_equal(sk_synth_render(s, 2.0, 0, &img[0][0], 320, 240, 320), 0);
+    assert_true(img[120][160] < 100 && img[120][40] > 100);
+    assert_int_equal(sk_synth_render(s, 2.0, 0, &img[0][0], 8, 8, 8), -EINVAL);
+    assert_int_equal(sk_synth_waypoint(s, 1, 2.0, 0, 0), -EINVAL); /* not after 3.0 */
+    assert_int_equal(sk_synth_waypoint(s, 99, 9.0, 0, 0), -ENOENT);
+    assert_int_equal(sk_synth_attach("cam", s), 0);
+    assert_int_equal(sk_synth_attach("cam", s), -EEXIST);
+    assert_ptr_equal(sk_synth_attached("cam"), s);
+    sk_synth_detach("cam");
+    assert_null(sk_synth_attached("cam"));
+    sk_synth_free(s);
+    assert_true(sk_synth_load("/nonexistent.scene", 320, 240, err, sizeof(err), &s) == -ENOENT);
+    sk_test_rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_point_in_polygon),
+            cmocka_unit_test(test_line_sides_and_crossing),
+            cmocka_unit_test(test_assignment_is_optimal),
+            cmocka_unit_test(test_tracker_confirms_and_loses),
+            cmocka_unit_test(test_scene_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
