@@ -1035,6 +1035,8 @@ static void check_store(struct loader *l, struct sk_config *c)
     check_readable(l, c, "mqtt.key_file", c->mqtt.key_file);
     check_readable(l, c, "mqtt.credentials_file", c->mqtt.credentials_file);
     check_readable(l, c, "products_file", c->products_file);
+    check_readable(l, c, "tags_file", c->tags_file);
+    check_readable(l, c, "planogram_file", c->planogram_file);
     if (!c->board.name[0]) {
         return; /* the board did not load: its limits are unknown */
     }

@@ -85,6 +85,10 @@ static const struct sk_cfg_key store_keys[] = {
           "Board profile: a name from boards/ (rpi4, rpi5, cm4, generic-x86, sim) or a path."),
     K_STR("products_file", C, products_file, "", true,
           "Product catalog CSV, relative to this file (see docs/ledger.md). Optional."),
+    K_STR("tags_file", C, tags_file, "", true,
+          "Explicit tag-to-sku mappings CSV, imported after products_file. Optional."),
+    K_STR("planogram_file", C, planogram_file, "", true,
+          "Planogram CSV (which sku on which shelf), imported after tags_file. Optional."),
     K_STR("profiles_dir", C, profiles_dir, "", false,
           "Directory of extra reader profiles, relative to this file; searched before the "
           "built-in ones (docs/profiles.md). Optional."),

@@ -199,6 +199,7 @@ static void set_status(struct sk_runtime *rt)
 }
 
 static void watch_queue(struct sk_runtime *rt, bool on);
+static void import_catalog(struct sk_runtime *rt);
 
 /* The batch could not be written: undo, reload the core's state, turn degraded, retry. */
 static void fail_batch(struct sk_runtime *rt, int err)
@@ -507,10 +508,14 @@ static void reload(struct sk_runtime *rt)
                    rt->services[i]->name);
         }
     }
+    commit_batch(rt);
     sk_core_set_config(rt->core, next);
     sk_config_free(rt->cfg);
     rt->cfg = next;
     apply_log_config(rt->cfg);
+    if (!rt->degraded) {
+        import_catalog(rt); /* the files may have changed even where their names did not */
+    }
     if (sk_ledger_set_max_size(rt->ledger, (int64_t)rt->cfg->ledger.max_size_mb << 20) == 0 &&
         rt->degraded) {
         sk_loop_timer_set(rt->retry_timer, 1, 0); /* perhaps there is room now */
@@ -553,6 +558,38 @@ static void watch_queue(struct sk_runtime *rt, bool on)
     }
 }
 
+/* Imports the catalog files the configuration names (upsert; a file with problems changes
+ * nothing and is logged line by line, and the runtime goes on with the catalog it has). */
+static void import_catalog(struct sk_runtime *rt)
+{
+    const struct sk_config *cfg = rt->cfg;
+    const char *files[3] = {cfg->products_file, cfg->tags_file, cfg->planogram_file};
+    for (int kind = SK_IMPORT_PRODUCTS; kind <= SK_IMPORT_PLANOGRAM; kind++) {
+        if (!files[kind][0]) {
+            continue;
+        }
+        char path[SK_PATH_MAX * 2];
+        sk_config_resolve_path(cfg, files[kind], path, sizeof(path));
+        struct sk_diag diag;
+        sk_diag_init(&diag);
+        struct sk_import_result res;
+        int r = sk_ledger_import(rt->ledger, kind, path, cfg, 0, &diag, &res);
+        for (size_t i = 0; i < diag.n; i++) {
+            sk_log(SK_LOG_ERR, "ledger", NULL, "%s", diag.lines[i]);
+        }
+        sk_diag_free(&diag);
+        if (r < 0) {
+            sk_log(SK_LOG_ERR, "ledger", NULL,
+                   "%s not imported (%s); the ledger keeps its %s as they were", path,
+                   sk_strerror(r), sk_import_kind_name(kind));
+        } else {
+            sk_log(SK_LOG_INFO, "ledger", NULL,
+                   "%s: %" PRId64 " row(s): %" PRId64 " new, %" PRId64 " updated", path, res.rows,
+                   res.inserted, res.updated);
+        }
+    }
+}
+
 /* Opens (creating or migrating) the ledger and loads the core's durable state from it.
  * A file that is not a healthy ledger of this store and device stops the start. */
 static int open_ledger(struct sk_runtime *rt)
@@ -588,6 +625,7 @@ static int open_ledger(struct sk_runtime *rt)
         sk_log(SK_LOG_WARNING, "ledger", NULL, "cannot record the configured shelves: %s (%s)",
                sk_strerror(s), sk_ledger_errmsg(rt->ledger));
     }
+    import_catalog(rt);
     r = sk_core_set_ledger(rt->core, rt->ledger);
     if (r < 0) {
         sk_log(SK_LOG_ERR, "ledger", NULL, "cannot load the present-tag set: %s (%s)",

@@ -181,6 +181,8 @@ struct sk_config {
     char device_id[SK_NAME_MAX];
     char board_name[SK_PATH_MAX]; /* name in boards/ or a path */
     char products_file[SK_PATH_MAX];
+    char tags_file[SK_PATH_MAX];
+    char planogram_file[SK_PATH_MAX];
     char profiles_dir[SK_PATH_MAX]; /* extra reader profiles; may be empty */
     struct sk_log_cfg log;
     struct sk_core_cfg core;

@@ -26,6 +26,9 @@ struct sk_core_stats {
     uint32_t readers_up, readers_degraded, readers_down;
     uint32_t cameras_up, cameras_degraded, cameras_down;
     uint64_t present_overflow; /* arrivals not recorded: the present set was full */
+    uint64_t censuses;         /* census runs that completed */
+    uint64_t census_failures;
+    struct sk_census_result last_census;
 };
 
 /* cfg and clock are borrowed and must outlive the core (see sk_core_set_config). */
@@ -56,6 +59,12 @@ struct sk_tagset *sk_core_present(struct sk_core *core);
  * tags loaded or < 0 (the set is then empty and the ledger still attached).
  */
 int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger);
+/*
+ * Runs a census now (the tick runs one every ledger.census_interval_s): shelves whose reader
+ * is not up are left out. Returns 0 and the result (may be NULL), or < 0 (also without a
+ * ledger: -ENODEV).
+ */
+int sk_core_census(struct sk_core *core, struct sk_census_result *ret);
 /* Last known health of a reader or camera; SK_HEALTH_UNKNOWN before the first report. */
 int sk_core_source_health(const struct sk_core *core, const char *source);
 
