@@ -6,7 +6,7 @@
 #   ... --package                     also what scripts/package.sh uses (CPack, lintian)
 #   ... --cross                       also the arm64 cross build (scripts/cross-test.sh): the
 #                                     cross compilers, qemu-user, and the :arm64 variant of
-#                                     every -dev package of the build and test lists
+#                                     every -dev package of the build list (and cmocka)
 #   ... --chroot                      also debootstrap (scripts/chroot-install-test.sh)
 #   scripts/install-deps.sh --list build|run|test|package|cross|chroot   print a list
 # Options combine. Runs apt-get update at most once; as root directly, otherwise via sudo.
@@ -24,10 +24,14 @@ CROSS_ARCH=arm64
 CROSS_PKGS="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user"
 CHROOT_PKGS="debootstrap"
 
-# The cross build needs the target's variant of every library (-dev) the build and the unit
-# tests use; tools (cmake, pkg-config, ...) stay native.
+# The cross build needs the target's variant of every library (-dev) of the build list, and
+# cmocka for the unit tests; tools (cmake, pkg-config, ...) stay native. Not the test list's
+# other -dev packages: libopencv-videoio-dev drags in GDAL, whose packages cannot be
+# installed for two architectures at once (apt would remove the native ones). Optional
+# features found only natively are simply not built for arm64.
+CROSS_TEST_LIBS="libcmocka-dev"
 cross_libs() {
-    for p in $BUILD_PKGS $TEST_PKGS; do
+    for p in $BUILD_PKGS $CROSS_TEST_LIBS; do
         case "$p" in
         *-dev) echo "$p:$CROSS_ARCH" ;;
         esac
@@ -89,5 +93,7 @@ if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx "$CROSS_AR
     $SUDO dpkg --add-architecture "$CROSS_ARCH"
 fi
 $SUDO apt-get update -q
+# --no-remove: an install that would remove a package (two architectures that cannot be
+# installed together) fails here, instead of quietly breaking what else this machine builds.
 # shellcheck disable=SC2086
-$SUDO apt-get install -y --no-install-recommends $missing
+$SUDO apt-get install -y --no-install-recommends --no-remove $missing
