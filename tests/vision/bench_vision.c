@@ -11,15 +11,16 @@
 #include "harness.h"
 
 /*
- * bench_vision [--clip FILE] [--raw-out FILE] [--frames N] [--repeat R]
+ * bench_vision [--clip FILE] [--raw-out FILE] [--frames N] [--repeat R] [--only-320]
  *
  * Decodes the clip (file camera) and renders a synthetic clip (synthetic camera) into
  * memory first, timing that as capture/decode; then runs every frame through the pipeline
  * at 640x480 and at 320x240, R times, and prints one JSON object with the median and the
  * spread (min, max) of each stage in ms per frame, the line crossings counted, and the peak
  * RSS. --raw-out writes the synthetic frames (8-bit grey, 640x480 each) for the Python
- * reference to read the very same frames. tests/vision/bench_vision.py runs both and
- * prints the ratios.
+ * reference to read the very same frames. --only-320 skips the 640x480 runs (for
+ * instruction counts under callgrind: --toggle-collect=sk_vision_process).
+ * tests/vision/bench_vision.py runs both and prints the ratios.
  */
 
 #define SYN_W 640
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
 {
     const char *clip_path = NULL, *raw_out = NULL;
     int frames = 600, reps = 5;
+    bool only_320 = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--clip") == 0 && i + 1 < argc) {
             clip_path = argv[++i];
@@ -188,9 +190,11 @@ int main(int argc, char **argv)
             frames = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--only-320") == 0) {
+            only_320 = true;
         } else {
             fprintf(stderr, "usage: bench_vision [--clip FILE] [--raw-out FILE] [--frames N] "
-                            "[--repeat R]\n");
+                            "[--repeat R] [--only-320]\n");
             return 2;
         }
     }
@@ -222,7 +226,9 @@ int main(int argc, char **argv)
         fclose(f);
     }
     printf("\"synthetic_truth\":{\"in\":8,\"out\":4},\n");
-    bench("synthetic_640", &syn, 640, 480, reps, &door640, false);
+    if (!only_320) {
+        bench("synthetic_640", &syn, 640, 480, reps, &door640, false);
+    }
     bench("synthetic_320", &syn, 320, 240, reps, &door320, clip_path == NULL);
     free(syn.data);
     sk_synth_free(scene);
@@ -234,7 +240,9 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("\"clip_truth\":{\"in\":6,\"out\":6},\n");
-        bench("clip_640", &c, 640, 480, reps, &walk640, false);
+        if (!only_320) {
+            bench("clip_640", &c, 640, 480, reps, &walk640, false);
+        }
         bench("clip_320", &c, 320, 240, reps, &walk320, true);
         free(c.data);
     }
