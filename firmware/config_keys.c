@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The key tables: every configuration key is declared here once, and only here. */
+#include <ctype.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "config_internal.h"
 #include "storekeeper/config.h"
@@ -61,6 +63,23 @@
     }
 
 #define C struct sk_config
+
+/* Staff badge EPCs: hex digits, an even count, at most SK_EPC_MAX bytes. */
+static const char *check_epc_hex(const char *value, char *buf, size_t size)
+{
+    (void)buf;
+    (void)size;
+    size_t n = strlen(value);
+    if (n == 0 || n % 2 || n > 2 * SK_EPC_MAX) {
+        return "an EPC needs an even count of 2..124 hex digits";
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)value[i])) {
+            return "an EPC is written in hex digits only (0-9, A-F)";
+        }
+    }
+    return NULL;
+}
 
 static const char *const log_levels[] = {"err", "warning", "notice", "info", "debug", NULL};
 static const int log_level_values[] = {SK_LOG_ERR, SK_LOG_WARNING, SK_LOG_NOTICE, SK_LOG_INFO,
@@ -279,6 +298,55 @@ static const struct sk_cfg_key store_keys[] = {
           "Frames a shopper may go unseen (occlusion) before the track ends."),
     K_INT("vision.flow_interval_s", C, vision.flow_interval_s, 1, 3600, "10", "s", false,
           "Interval of the flow figures (entries, exits, occupancy, fps, drops) per camera."),
+
+    K_GROUP("fusion", "Who took what: sessions, attribution, checkout, restock (docs/fusion.md)."),
+    K_INT("fusion.pick_before_ms", C, fusion.pick_before_ms, 0, 60000, "1500", "ms", true,
+          "Attribution window: a track counts if it was in the shelf's zone from this long before "
+          "the item was last seen on the shelf ..."),
+    K_INT("fusion.pick_after_ms", C, fusion.pick_after_ms, 0, 60000, "1000", "ms", true,
+          "... until this long after it."),
+    K_INT("fusion.join_defer_ms", C, fusion.join_defer_ms, 0, 60000, "600", "ms", true,
+          "A track that appears without crossing the entry waits this long (for a crossing) "
+          "before it is joined to a lost session."),
+    K_INT("fusion.join_window_ms", C, fusion.join_window_ms, 0, 600000, "4000", "ms", true,
+          "A session whose track vanished is joined by a new track appearing this soon after ..."),
+    K_INT("fusion.join_radius_px", C, fusion.join_radius_px, 1, 4096, "80", "px", true,
+          "... and this near its last position (processing-size pixels)."),
+    K_INT("fusion.unattributed_grace_ms", C, fusion.unattributed_grace_ms, 0, 600000, "5000",
+          "ms", true, "A removal without a candidate shopper waits this long for one before it "
+          "is recorded as unattributed (staff or shrink suspicion)."),
+    K_INT("fusion.checkout_delay_ms", C, fusion.checkout_delay_ms, 0, 600000, "1000", "ms", true,
+          "Checkout waits for the longest presence hold time, the attribution window and this "
+          "long after the exit crossing, so the last pickups reach the cart."),
+    K_INT("fusion.exit_grace_ms", C, fusion.exit_grace_ms, 0, 600000, "6000", "ms", true,
+          "A tag seen by an exit portal reader waits this long for a cart that holds it before "
+          "it is reported as leaving without checkout."),
+    K_INT("fusion.session_idle_s", C, fusion.session_idle_s, 10, 86400, "3600", "s", true,
+          "A session with no camera activity this long is abandoned."),
+    K_INT("fusion.session_lost_s", C, fusion.session_lost_s, 1, 86400, "900", "s", true,
+          "A session whose track stays lost this long is abandoned."),
+    K_FLOAT("fusion.review_confidence", C, fusion.review_confidence, 0.0, 1.0, "0.8", NULL, true,
+          "A checkout with a line below this confidence (0..1) is flagged for review."),
+    K_INT("fusion.restock_linger_s", C, fusion.restock_linger_s, 0, 86400, "120", "s", true,
+          "A restock session opened by a staff badge lasts this long after the badge left the "
+          "shelf."),
+    K_INT("fusion.sold_memory_s", C, fusion.sold_memory_s, 0, 2592000, "86400", "s", true,
+          "Sold items are remembered this long, so one brought back is recorded as a return."),
+    K_INT("fusion.max_sessions", C, fusion.max_sessions, 1, 100000, "512", NULL, false,
+          "Open shopper sessions at most."),
+    K_INT("fusion.max_tracks", C, fusion.max_tracks, 1, 100000, "1024", NULL, false,
+          "Camera tracks remembered at most (live and recently lost)."),
+    K_INT("fusion.max_cart_items", C, fusion.max_cart_items, 1, 100000, "1000", NULL, false,
+          "Items in one cart at most; more go to review."),
+    K_INT("fusion.max_pending", C, fusion.max_pending, 16, 1000000, "8192", NULL, false,
+          "Undecided removals, exit sightings and remembered sales, each at most."),
+
+    K_LIST("staff_badges", C, staff_badges, n_staff_badges, struct sk_badge_cfg, 0, 256, true,
+          "Staff badge tags: one arriving at a shelf opens a restock session there."),
+    K_STRC("staff_badges.[].name", struct sk_badge_cfg, name, NULL, true, sk_cfg_check_name,
+          "Who carries it (logs)."),
+    K_STRC("staff_badges.[].epc", struct sk_badge_cfg, epc, NULL, true, check_epc_hex,
+          "The badge tag's EPC in hex."),
 };
 
 #undef C

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "storekeeper/error.h"
+#include "storekeeper/fusion.h"
 #include "storekeeper/log.h"
 
 #define MAX_SOURCES 512
@@ -28,7 +29,17 @@ struct sk_core {
     struct sk_core_stats stats;
     struct source_health sources[MAX_SOURCES];
     size_t n_sources;
+    struct sk_fusion *fusion; /* who took what (fusion.c) */
+    sk_fusion_emit_cb listener;
+    void *listener_ctx;
 };
+
+/* The fusion engine's facts go to the listener (the ledger writer, replay, tests). */
+static int on_fact(void *ctx, const struct sk_fusion_event *ev)
+{
+    struct sk_core *c = ctx;
+    return c->listener ? c->listener(c->listener_ctx, ev) : 0;
+}
 
 int sk_core_new(const struct sk_config *cfg,
                 const struct sk_clock *clock,
@@ -42,8 +53,11 @@ int sk_core_new(const struct sk_config *cfg,
     c->clock = clock;
     size_t max = cfg->core.max_present_tags > 0 ? (size_t)cfg->core.max_present_tags : 200000;
     int r = sk_tagset_new(max, &c->present);
+    if (r == 0) {
+        r = sk_fusion_new(cfg, clock, NULL, on_fact, c, &c->fusion);
+    }
     if (r < 0) {
-        free(c);
+        sk_core_free(c);
         return r;
     }
     c->stats.started_mono_us = sk_clock_mono_us(clock);
@@ -55,6 +69,7 @@ void sk_core_free(struct sk_core *core)
 {
     if (core) {
         sk_tagset_free(core->present);
+        sk_fusion_free(core->fusion);
         free(core);
     }
 }
@@ -75,6 +90,7 @@ int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger)
     if (r < 0) {
         sk_tagset_clear(core->present);
     }
+    sk_fusion_load_present(core->fusion, core->present);
     return r;
 }
 
@@ -109,6 +125,18 @@ static int handle_tag(struct sk_core *c, const struct sk_obs *obs)
 void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg)
 {
     core->cfg = cfg;
+    sk_fusion_set_config(core->fusion, cfg);
+}
+
+struct sk_fusion *sk_core_fusion(struct sk_core *core)
+{
+    return core->fusion;
+}
+
+void sk_core_set_listener(struct sk_core *core, sk_fusion_emit_cb cb, void *ctx)
+{
+    core->listener = cb;
+    core->listener_ctx = ctx;
 }
 
 static struct source_health *source(struct sk_core *c, const char *name, bool create)
@@ -184,12 +212,23 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
     case SK_OBS_TAG_ARRIVED:
     case SK_OBS_TAG_DEPARTED:
         r = handle_tag(core, obs);
+        if (r == 0) {
+            r = sk_fusion_handle(core->fusion, obs);
+        }
         break;
     case SK_OBS_READER_HEALTH:
         handle_health(core, obs, false);
         break;
     case SK_OBS_CAMERA_HEALTH:
         handle_health(core, obs, true);
+        break;
+    case SK_OBS_TRACK_NEW:
+    case SK_OBS_TRACK_LOST:
+    case SK_OBS_ZONE_ENTER:
+    case SK_OBS_ZONE_LEAVE:
+    case SK_OBS_LINE_CROSS:
+        sk_log(SK_LOG_DEBUG, "core", obs->source, "%s", sk_obs_type_name(obs->type));
+        r = sk_fusion_handle(core->fusion, obs);
         break;
     default:
         sk_log(SK_LOG_DEBUG, "core", obs->source[0] ? obs->source : NULL, "%s",
@@ -237,6 +276,7 @@ int sk_core_census(struct sk_core *core, struct sk_census_result *ret)
 void sk_core_tick(struct sk_core *core)
 {
     core->stats.ticks++;
+    sk_fusion_tick(core->fusion);
     int interval = core->cfg->ledger.census_interval_s;
     if (!core->ledger || interval <= 0 || sk_ledger_is_full(core->ledger)) {
         return;

@@ -176,6 +176,28 @@ struct sk_vision_cfg {
     int flow_interval_s;
 };
 
+/* Fusion: sessions, attribution, checkout, restock (docs/fusion.md). */
+struct sk_fusion_cfg {
+    int pick_before_ms, pick_after_ms;  /* attribution window around the estimated removal */
+    int join_defer_ms;                  /* a new track waits this long before it is joined */
+    int join_window_ms;                 /* a lost track is joined by a new one this soon */
+    int join_radius_px;                 /* ... appearing this near */
+    int unattributed_grace_ms;          /* a removal waits this long for a candidate */
+    int checkout_delay_ms;              /* checkout waits this long after the exit + hold */
+    int exit_grace_ms;                  /* exit portal sightings wait this long for carts */
+    int session_idle_s, session_lost_s; /* abandoned after */
+    double review_confidence;           /* lines below it send the checkout to review */
+    int restock_linger_s;               /* a staff badge's restock session outlasts it */
+    int sold_memory_s;                  /* sold items are remembered (returns) */
+    int max_sessions, max_tracks, max_cart_items, max_pending;
+};
+
+/* A staff badge: an RFID tag whose arrival at a shelf opens a restock session there. */
+struct sk_badge_cfg {
+    char name[SK_NAME_MAX];
+    char epc[2 * SK_EPC_MAX + 1]; /* hex */
+};
+
 struct sk_config {
     char store_id[SK_NAME_MAX];
     char device_id[SK_NAME_MAX];
@@ -203,6 +225,9 @@ struct sk_config {
     struct sk_mqtt_cfg mqtt;
     struct sk_ledger_cfg ledger;
     struct sk_vision_cfg vision;
+    struct sk_fusion_cfg fusion;
+    struct sk_badge_cfg *staff_badges;
+    size_t n_staff_badges;
 
     struct sk_board_cfg board;
     char path[SK_PATH_MAX]; /* the store file as given */

@@ -7,6 +7,7 @@
 
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
+#include "storekeeper/fusion.h"
 #include "storekeeper/ledger.h"
 #include "storekeeper/obs.h"
 #include "storekeeper/tagset.h"
@@ -67,5 +68,12 @@ int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger);
 int sk_core_census(struct sk_core *core, struct sk_census_result *ret);
 /* Last known health of a reader or camera; SK_HEALTH_UNKNOWN before the first report. */
 int sk_core_source_health(const struct sk_core *core, const char *source);
+
+/* The fusion engine (sessions, carts, checkout, restock) the core feeds. Owned by the core. */
+struct sk_fusion *sk_core_fusion(struct sk_core *core);
+/* Receives every fact the fusion engine establishes, on the core thread, inside the
+ * transaction of the observation or tick that caused it; a negative return fails that
+ * observation. NULL detaches. */
+void sk_core_set_listener(struct sk_core *core, sk_fusion_emit_cb cb, void *ctx);
 
 #endif

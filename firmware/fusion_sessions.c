@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/* Shopper sessions and their carts: open, join across track losses, checkout, abandon. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fusion_internal.h"
+#include "storekeeper/log.h"
+
+/*
+ * A session opens when a track crosses an entry (or door) line inwards and follows that
+ * track. When the track vanishes (an occlusion, two shoppers merging into one blob) the
+ * session is LOST; a track that appears within fusion.join_window_ms and fusion.join_radius_px
+ * of where it vanished, and does not itself cross the entry inwards within
+ * fusion.join_defer_ms (that would be a new shopper), continues it: the join is recorded in
+ * the session and sent as a session event. When no lost session is near enough but exactly
+ * one is lost at all, a new track is joined to it late (flagged for review): after a camera
+ * restart every shopper reappears that way.
+ *
+ * An exit crossing outwards makes the session EXITING. The checkout waits until every item
+ * taken before the exit can have reached the cart: the longest presence hold (a tag is
+ * reported gone that long after it was last seen), the attribution window after it and
+ * fusion.checkout_delay_ms, and until no departure from before the exit is undecided.
+ * Crossing back in before that cancels the exit.
+ */
+
+struct session *sk_fusion_session_no(const struct sk_fusion *f, uint64_t no)
+{
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        if (f->sessions[i]->no == no) {
+            return f->sessions[i];
+        }
+    }
+    return NULL;
+}
+
+void sk_fusion_session_free(struct session *s)
+{
+    if (s) {
+        free(s->pub.lines);
+        free(s);
+    }
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/*
+ * Session ids are UUIDv7-shaped: the opening time in milliseconds, then bits derived from the
+ * store, the device and the session's serial. Deterministic (a replay names sessions as the
+ * run did) and unique per device, since serials are never reused.
+ */
+void sk_fusion_make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, char *out)
+{
+    uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, f->cfg->store_id), f->cfg->device_id);
+    uint64_t a = mix64(h ^ no);
+    uint64_t b = mix64(a ^ (no << 32) ^ 0x5349);
+    uint64_t ms = (uint64_t)(wall_us > 0 ? wall_us / 1000 : 0) & 0xffffffffffffULL;
+    uint8_t u[16];
+    for (int i = 0; i < 6; i++) {
+        u[i] = (uint8_t)(ms >> (40 - 8 * i));
+    }
+    for (int i = 0; i < 8; i++) {
+        u[6 + i] = (uint8_t)(a >> (8 * i));
+    }
+    u[14] = (uint8_t)b;
+    u[15] = (uint8_t)(b >> 8);
+    u[6] = (uint8_t)(0x70 | (u[6] & 0x0f));
+    u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[o] = 0;
+}
+
+struct session *sk_fusion_session_open(struct sk_fusion *f,
+                                       struct track *t,
+                                       const char *entry_line,
+                                       int64_t mono_us,
+                                       int64_t wall_us)
+{
+    if (f->n_sessions == f->max_sessions) {
+        f->stats.dropped++;
+        sk_log(SK_LOG_ERR, "fusion", NULL,
+               "fusion.max_sessions (%zu) sessions are open; a shopper entering on %s is not "
+               "followed",
+               f->max_sessions, t ? t->camera : "-");
+        return NULL;
+    }
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        f->stats.dropped++;
+        return NULL;
+    }
+    s->no = f->next_session_no++;
+    sk_fusion_make_id(f, s->no, wall_us, s->pub.id);
+    s->pub.state = SK_SESSION_ACTIVE;
+    s->pub.opened_mono_us = s->pub.last_mono_us = mono_us;
+    s->pub.opened_wall_us = wall_us;
+    snprintf(s->pub.entry_line, sizeof(s->pub.entry_line), "%s", entry_line ? entry_line : "");
+    if (!entry_line || !entry_line[0]) {
+        s->pub.review |= SK_REVIEW_NO_ENTRY;
+    }
+    if (t) {
+        snprintf(s->pub.camera, sizeof(s->pub.camera), "%s", t->camera);
+        s->pub.track_id = t->id;
+        s->pub.x = t->x;
+        s->pub.y = t->y;
+        s->pub.has_pos = t->has_pos;
+        t->session = s->no;
+        t->join_pending = false;
+    }
+    f->sessions[f->n_sessions++] = s;
+    f->stats.sessions_opened++;
+    f->dirty = true;
+    return s;
+}
+
+int sk_fusion_cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line)
+{
+    struct sk_fusion_session *p = &s->pub;
+    size_t max = f->cfg->fusion.max_cart_items > 0 ? (size_t)f->cfg->fusion.max_cart_items : 1000;
+    if (p->n_lines == p->cap_lines) {
+        if (p->n_lines >= max) {
+            p->review |= SK_REVIEW_CART_FULL;
+            f->stats.dropped++;
+            sk_log(SK_LOG_ERR, "fusion", NULL,
+                   "session %s holds fusion.max_cart_items (%zu) items; an item is not added "
+                   "and the checkout goes to review",
+                   p->id, max);
+            return -ENOSPC;
+        }
+        size_t cap = p->cap_lines ? p->cap_lines * 2 : 8;
+        if (cap > max) {
+            cap = max;
+        }
+        struct sk_fusion_line *l = realloc(p->lines, cap * sizeof(*l));
+        if (!l) {
+            f->stats.dropped++;
+            p->review |= SK_REVIEW_CART_FULL;
+            return -ENOMEM;
+        }
+        p->lines = l;
+        p->cap_lines = cap;
+    }
+    p->lines[p->n_lines++] = *line;
+    if (!line->known) {
+        p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
+    }
+    f->dirty = true;
+    return 0;
+}
+
+struct sk_fusion_line *sk_fusion_cart_find(struct sk_fusion *f,
+                                           const uint8_t *epc,
+                                           size_t len,
+                                           struct session **ret_session)
+{
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        struct sk_fusion_session *p = &f->sessions[i]->pub;
+        for (size_t k = 0; k < p->n_lines; k++) {
+            if (sk_fusion_epc_equal(p->lines[k].epc, p->lines[k].epc_len, epc, len)) {
+                if (ret_session) {
+                    *ret_session = f->sessions[i];
+                }
+                return &p->lines[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+struct session *sk_fusion_cart_take(struct sk_fusion *f,
+                                    const uint8_t *epc,
+                                    size_t len,
+                                    struct sk_fusion_line *ret_line)
+{
+    struct session *s = NULL;
+    struct sk_fusion_line *l = sk_fusion_cart_find(f, epc, len, &s);
+    if (!l) {
+        return NULL;
+    }
+    *ret_line = *l;
+    struct sk_fusion_session *p = &s->pub;
+    size_t k = (size_t)(l - p->lines);
+    memmove(&p->lines[k], &p->lines[k + 1], (p->n_lines - k - 1) * sizeof(*l));
+    p->n_lines--;
+    f->dirty = true;
+    return s;
+}
+
+void sk_fusion_session_exit(
+        struct sk_fusion *f, struct session *s, int64_t mono_us, int64_t wall_us, const char *line)
+{
+    s->pub.state = SK_SESSION_EXITING;
+    s->pub.exit_mono_us = mono_us;
+    s->pub.exit_wall_us = wall_us;
+    s->pub.last_mono_us = mono_us;
+    snprintf(s->pub.exit_line, sizeof(s->pub.exit_line), "%s", line ? line : "");
+    f->dirty = true;
+}
+
+/*
+ * Decides whether the new track t continues a lost session. force: an exit crossing needs
+ * the answer now. Returns f->err.
+ */
+int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
+{
+    (void)force;
+    t->join_pending = false;
+    if (t->session) {
+        return f->err;
+    }
+    const struct sk_fusion_cfg *fc = &f->cfg->fusion;
+    int64_t window = (int64_t)fc->join_window_ms * 1000;
+    double radius = fc->join_radius_px > 0 ? fc->join_radius_px : 80;
+    struct session *best = NULL, *only = NULL;
+    double best_score = 0;
+    float best_dist = -1;
+    size_t lost = 0;
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        struct session *s = f->sessions[i];
+        if (s->pub.state != SK_SESSION_LOST || strcmp(s->pub.camera, t->camera) != 0) {
+            continue;
+        }
+        /* A track born well before the session's track vanished ran beside it: another
+         * person. A little overlap is how trackers hand over. */
+        if (s->pub.lost_mono_us - t->born_us > 500000) {
+            continue;
+        }
+        lost++;
+        only = s;
+        int64_t gap = t->born_us - s->pub.lost_mono_us;
+        if (gap < 0) {
+            gap = 0;
+        }
+        float dist = -1;
+        if (s->pub.has_pos && t->born_pos) {
+            dist = hypotf(s->pub.x - t->born_x, s->pub.y - t->born_y);
+        }
+        if (gap > window || (dist >= 0 && dist > radius)) {
+            continue;
+        }
+        double score =
+                (window > 0 ? (double)gap / (double)window : 0) + (dist >= 0 ? dist / radius : 0.5);
+        if (!best || score < best_score) {
+            best = s;
+            best_score = score;
+            best_dist = dist;
+        }
+    }
+    bool late = false;
+    if (!best && lost == 1) {
+        best = only;
+        late = true;
+        best_dist = (only->pub.has_pos && t->born_pos)
+                            ? hypotf(only->pub.x - t->born_x, only->pub.y - t->born_y)
+                            : -1;
+    }
+    if (!best) {
+        return f->err;
+    }
+    struct sk_fusion_session *p = &best->pub;
+    struct sk_fusion_join j = {0};
+    snprintf(j.camera, sizeof(j.camera), "%s", t->camera);
+    j.old_track = p->track_id;
+    j.new_track = t->id;
+    j.gap_ms = (t->born_us - p->lost_mono_us) / 1000;
+    if (j.gap_ms < 0) {
+        j.gap_ms = 0;
+    }
+    j.distance = best_dist;
+    j.late = late;
+    j.wall_us = sk_fusion_to_wall(f, t->born_us);
+    if (p->n_joins < SK_FUSION_JOINS_MAX) {
+        p->joins[p->n_joins] = j;
+    }
+    p->n_joins++;
+    p->track_id = t->id;
+    p->state = SK_SESSION_ACTIVE;
+    p->lost_mono_us = 0;
+    p->last_mono_us = t->born_us;
+    if (t->has_pos) {
+        p->x = t->x;
+        p->y = t->y;
+        p->has_pos = true;
+    }
+    if (late) {
+        p->review |= SK_REVIEW_LATE_JOIN;
+        f->stats.late_joins++;
+    }
+    t->session = best->no;
+    f->stats.joins++;
+    f->dirty = true;
+    sk_log(SK_LOG_DEBUG, "fusion", t->camera, "session %s: track %u joined after track %u (%s)",
+           p->id, j.new_track, j.old_track, late ? "late" : "near");
+    struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
+                                 .what = SK_SESSION_JOINED,
+                                 .mono_us = t->born_us,
+                                 .wall_us = j.wall_us,
+                                 .session = p,
+                                 .join = &j};
+    sk_fusion_emit(f, &ev);
+    return f->err;
+}
+
+static void session_remove(struct sk_fusion *f, struct session *s)
+{
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        if (f->sessions[i] == s) {
+            memmove(&f->sessions[i], &f->sessions[i + 1],
+                    (f->n_sessions - i - 1) * sizeof(f->sessions[0]));
+            f->n_sessions--;
+            break;
+        }
+    }
+    sk_fusion_session_free(s);
+    f->dirty = true;
+}
+
+/* The review reasons of a checkout: the session's own plus its lines'. */
+static void review_lines(struct sk_fusion *f, struct sk_fusion_session *p)
+{
+    for (size_t k = 0; k < p->n_lines; k++) {
+        if (p->lines[k].ev.confidence < (float)f->cfg->fusion.review_confidence) {
+            p->review |= SK_REVIEW_LOW_CONFIDENCE;
+        }
+        if (!p->lines[k].known) {
+            p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
+        }
+    }
+}
+
+static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
+{
+    struct sk_fusion_session *p = &s->pub;
+    review_lines(f, p);
+    p->state = SK_SESSION_CLOSED;
+    p->closed_wall_us = sk_fusion_to_wall(f, now);
+    struct sk_fusion_event ev = {.type = SK_FEV_CHECKOUT,
+                                 .mono_us = p->exit_mono_us,
+                                 .wall_us = p->exit_wall_us,
+                                 .session = p};
+    if (sk_fusion_emit(f, &ev) < 0) {
+        return f->err;
+    }
+    for (size_t k = 0; k < p->n_lines; k++) {
+        sk_fusion_memo_add(f, MEMO_SOLD, p->lines[k].epc, p->lines[k].epc_len, p->id,
+                           p->lines[k].ev.shelf, now, p->closed_wall_us);
+    }
+    f->stats.sessions_closed++;
+    sk_log(SK_LOG_INFO, "fusion", NULL, "session %s checked out: %zu item(s)%s", p->id, p->n_lines,
+           p->review ? ", to review" : "");
+    session_remove(f, s);
+    return f->err;
+}
+
+static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
+{
+    struct sk_fusion_session *p = &s->pub;
+    review_lines(f, p);
+    p->state = SK_SESSION_ABANDONED;
+    p->closed_wall_us = sk_fusion_to_wall(f, now);
+    struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
+                                 .what = SK_SESSION_TIMED_OUT,
+                                 .mono_us = now,
+                                 .wall_us = p->closed_wall_us,
+                                 .session = p};
+    if (sk_fusion_emit(f, &ev) < 0) {
+        return f->err;
+    }
+    if (p->n_lines) {
+        ev.type = SK_FEV_CART_ABANDONED;
+        ev.what = 0;
+        ev.items = p->lines;
+        ev.n_items = p->n_lines;
+        if (sk_fusion_emit(f, &ev) < 0) {
+            return f->err;
+        }
+    }
+    for (size_t k = 0; k < p->n_lines; k++) {
+        sk_fusion_memo_add(f, MEMO_REMOVED, p->lines[k].epc, p->lines[k].epc_len, p->id,
+                           p->lines[k].ev.shelf, now, p->closed_wall_us);
+    }
+    f->stats.sessions_abandoned++;
+    sk_log(SK_LOG_NOTICE, "fusion", NULL, "session %s abandoned (%s) holding %zu item(s)", p->id,
+           sk_fusion_state_name(p->state), p->n_lines);
+    session_remove(f, s);
+    return f->err;
+}
+
+/* True while a departure from before the exit could still reach this cart. */
+static bool departures_before(const struct sk_fusion *f, int64_t exit_us)
+{
+    for (size_t i = 0; i < f->n_pending; i++) {
+        if (f->pending[i].removed_us <= exit_us) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int sk_fusion_sessions_tick(struct sk_fusion *f)
+{
+    const struct sk_fusion_cfg *fc = &f->cfg->fusion;
+    int64_t now = sk_fusion_now(f);
+    int64_t settle = f->max_hold_us + (int64_t)fc->pick_after_ms * 1000 +
+                     (int64_t)fc->checkout_delay_ms * 1000;
+    int64_t lost_max = (int64_t)fc->session_lost_s * 1000000;
+    int64_t idle_max = (int64_t)fc->session_idle_s * 1000000;
+    /* Hard bound on waiting for undecided departures: their own grace has passed by then. */
+    int64_t wait_max = settle + (int64_t)fc->unattributed_grace_ms * 1000 + f->max_hold_us;
+    for (size_t i = 0; i < f->n_sessions;) {
+        struct session *s = f->sessions[i];
+        struct sk_fusion_session *p = &s->pub;
+        int r = 0;
+        bool gone = false;
+        if (p->state == SK_SESSION_EXITING && now - p->exit_mono_us >= settle &&
+            (!departures_before(f, p->exit_mono_us) || now - p->exit_mono_us >= wait_max)) {
+            r = checkout(f, s, now);
+            gone = true;
+        } else if ((p->state == SK_SESSION_LOST && now - p->lost_mono_us >= lost_max) ||
+                   (p->state == SK_SESSION_ACTIVE && now - p->last_mono_us >= idle_max)) {
+            r = abandon(f, s, now);
+            gone = true;
+        }
+        if (r < 0) {
+            return r;
+        }
+        if (!gone) {
+            i++;
+        }
+    }
+    return f->err;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* A small script language that drives the fusion engine with a manual clock, for the tests. */
+#ifndef SK_FUSION_SCRIPT_H
+#define SK_FUSION_SCRIPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storekeeper/config.h"
+#include "storekeeper/fusion.h"
+
+/*
+ * A script is a list of steps "T op args" separated by ';', T in milliseconds from the start:
+ *
+ *   new TR X Y        a track appears at (X, Y)         lost TR          it vanishes
+ *   in TR / out TR    it crosses the door inwards / outwards
+ *   zin TR ZONE [X Y] it enters ZONE (at X, Y)           zout TR ZONE     it leaves it
+ *   take SHELF N      item N leaves SHELF at T (the reader reports it hold_ms later)
+ *   dep SHELF N       the reader reports item N gone at T
+ *   put SHELF N       item N is set on SHELF at T (the reader reports it 300 ms later)
+ *   arr SHELF N       the reader reports item N arrived at T
+ *   portal N          the exit portal reads item N
+ *   present SHELF N   item N lies on SHELF before the start
+ *   bind TOKEN        a session bind for the next entry (expires after 60 s)
+ *   done SHELF|all ID restock done        badge SHELF / unbadge SHELF   staff badge arrives/departs
+ *   export            the state is exported and imported into a fresh engine (a restart)
+ *
+ * Items: N / 100 is the product (1 cola: home A1, threshold 2; 2 chips: B1; 3 water: C1;
+ * 9 unknown to the catalog); badge tags are N = 65535. The clock ticks every 100 ms.
+ *
+ * The events the engine emits are written to a log, one per line, in a compact form:
+ *   open S1 | open S1 noentry | join S1 t2 [late] | bind S1 TOKEN | timeout S1
+ *   pick S1 #101 A1 RULE [lost] | back S1 #101 B1 from=A1 [misplaced] | moved #101 B1 from=A1
+ *   return #101 A1 ref=S1 | back-removed #101 A1 | removal #101 A1 unattributed|staff
+ *   misplaced #101 B1 | restock #101 A1 [session] | low A1 cola 1 | recovered A1 cola 3
+ *   checkout S1 [#101!,#102] ACCOUNT review=... (! exit portal saw it)
+ *   unpaid [#101] | abandoned S1 [#101] | restocked ID [A1:cola:+2=5]
+ * Sessions are named S1, S2 ... in the order they first appear.
+ */
+
+struct script_result {
+    char log[8192];
+    struct sk_fusion_stats stats;
+    int errors; /* handle/tick calls that failed */
+};
+
+/* Loads the test store (with extra text inside its fusion group), runs script until end_ms
+ * and fills ret. Returns 0 or a negative error (config or script problem). */
+int script_run(const char *fusion_cfg,
+               const char *script,
+               int64_t end_ms,
+               struct script_result *ret);
+
+/* Builds the test EPC of item n. */
+void script_epc(int n, uint8_t epc[12]);
+
+#endif
