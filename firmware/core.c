@@ -30,15 +30,45 @@ struct sk_core {
     struct source_health sources[MAX_SOURCES];
     size_t n_sources;
     struct sk_fusion *fusion; /* who took what (fusion.c) */
+    struct sk_complain fusion_complaint;
     sk_fusion_emit_cb listener;
     void *listener_ctx;
 };
 
-/* The fusion engine's facts go to the listener (the ledger writer, replay, tests). */
+/* The fusion engine's facts go into the ledger, then to the listener (replay, tests). */
 static int on_fact(void *ctx, const struct sk_fusion_event *ev)
 {
     struct sk_core *c = ctx;
-    return c->listener ? c->listener(c->listener_ctx, ev) : 0;
+    int r = c->ledger ? sk_fusion_ledger_record(c->ledger, ev) : 0;
+    if (r == 0 && c->listener) {
+        r = c->listener(c->listener_ctx, ev);
+    }
+    return r;
+}
+
+/* After fusion ran inside the caller's transaction: its changed state joins it. */
+static int fusion_done(struct sk_core *c, int r)
+{
+    if (r == 0 && c->ledger && sk_fusion_dirty(c->fusion)) {
+        r = sk_fusion_ledger_save(c->fusion, c->ledger, false);
+    }
+    return r;
+}
+
+/* Restores the fusion engine from the ledger (start, or after a rolled-back write). */
+static void fusion_load(struct sk_core *c)
+{
+    struct sk_fusion_catalog cat = sk_fusion_ledger_catalog(c->ledger);
+    sk_fusion_set_catalog(c->fusion, &cat);
+    sk_fusion_load_present(c->fusion, c->present);
+    int r = sk_fusion_ledger_load(c->fusion, c->ledger, c->cfg, c->clock);
+    if (r < 0) {
+        sk_log(SK_LOG_ERR, "fusion", NULL,
+               "cannot restore open sessions from the ledger: %s (%s); starting without them",
+               sk_strerror(r), sk_ledger_errmsg(c->ledger));
+    } else if (r > 0) {
+        sk_log(SK_LOG_INFO, "fusion", NULL, "%d open session(s) restored", r);
+    }
 }
 
 int sk_core_new(const struct sk_config *cfg,
@@ -84,13 +114,15 @@ int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger)
     core->ledger = ledger;
     sk_tagset_clear(core->present);
     if (!ledger) {
+        sk_fusion_set_catalog(core->fusion, NULL);
+        sk_fusion_load_present(core->fusion, core->present);
         return 0;
     }
     int r = sk_ledger_present_load(ledger, core->present);
     if (r < 0) {
         sk_tagset_clear(core->present);
     }
-    sk_fusion_load_present(core->fusion, core->present);
+    fusion_load(core);
     return r;
 }
 
@@ -213,7 +245,7 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
     case SK_OBS_TAG_DEPARTED:
         r = handle_tag(core, obs);
         if (r == 0) {
-            r = sk_fusion_handle(core->fusion, obs);
+            r = fusion_done(core, sk_fusion_handle(core->fusion, obs));
         }
         break;
     case SK_OBS_READER_HEALTH:
@@ -228,7 +260,7 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:
         sk_log(SK_LOG_DEBUG, "core", obs->source, "%s", sk_obs_type_name(obs->type));
-        r = sk_fusion_handle(core->fusion, obs);
+        r = fusion_done(core, sk_fusion_handle(core->fusion, obs));
         break;
     default:
         sk_log(SK_LOG_DEBUG, "core", obs->source[0] ? obs->source : NULL, "%s",
@@ -273,10 +305,39 @@ int sk_core_census(struct sk_core *core, struct sk_census_result *ret)
     return 0;
 }
 
+/* The fusion engine's deadlines (checkouts, undecided departures, timeouts) in a transaction
+ * of their own; a failure rolls back and restores the engine, and the next tick retries. */
+static void fusion_tick(struct sk_core *c)
+{
+    if (!c->ledger) {
+        sk_fusion_tick(c->fusion);
+        return;
+    }
+    if (sk_ledger_is_full(c->ledger)) {
+        return; /* nothing could be recorded: decisions wait for room */
+    }
+    int r = sk_ledger_begin(c->ledger);
+    if (r >= 0) {
+        r = fusion_done(c, sk_fusion_tick(c->fusion));
+        r = r < 0 ? r : sk_ledger_commit(c->ledger);
+        if (r < 0 && sk_ledger_depth(c->ledger) > 0) {
+            sk_ledger_rollback(c->ledger);
+        }
+    }
+    if (r < 0) {
+        sk_complain(&c->fusion_complaint, sk_clock_mono_us(c->clock), SK_LOG_ERR, "fusion", NULL,
+                    "cannot record what the tick decided: %s (%s); retrying", sk_strerror(r),
+                    sk_ledger_errmsg(c->ledger));
+        fusion_load(c);
+        return;
+    }
+    sk_complain_release(&c->fusion_complaint, SK_LOG_NOTICE, "fusion", NULL, "recording again");
+}
+
 void sk_core_tick(struct sk_core *core)
 {
     core->stats.ticks++;
-    sk_fusion_tick(core->fusion);
+    fusion_tick(core);
     int interval = core->cfg->ledger.census_interval_s;
     if (!core->ledger || interval <= 0 || sk_ledger_is_full(core->ledger)) {
         return;

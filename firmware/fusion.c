@@ -159,6 +159,8 @@ static int derive(struct sk_fusion *f, const struct sk_config *cfg)
         if (f->shelves && f->cfg && i < f->cfg->n_shelves &&
             strcmp(f->cfg->shelves[i].name, s->name) == 0) {
             sh[i].restock_until_us = f->shelves[i].restock_until_us;
+            sh[i].restock_start_us = f->shelves[i].restock_start_us;
+            sh[i].restock_implicit = f->shelves[i].restock_implicit;
             memcpy(sh[i].restock_id, f->shelves[i].restock_id, sizeof(sh[i].restock_id));
         }
     }
@@ -210,12 +212,13 @@ int sk_fusion_new(const struct sk_config *cfg,
     f->pending = calloc(f->max_pending, sizeof(*f->pending));
     f->sightings = calloc(f->max_pending, sizeof(*f->sightings));
     f->memos = calloc(f->max_pending, sizeof(*f->memos));
+    f->gone = calloc(f->max_sessions, sizeof(*f->gone));
     f->next_session_no = 1;
     /* Any value that differs between processes will do; it only tells whether an exported
      * state's monotonic times are this process's. */
     f->instance = ((uint64_t)sk_now_mono_us() << 20) ^ (uint64_t)(uintptr_t)f ^
                   (uint64_t)sk_now_wall_us();
-    if (!f->tracks || !f->sessions || !f->pending || !f->sightings || !f->memos ||
+    if (!f->tracks || !f->sessions || !f->pending || !f->sightings || !f->memos || !f->gone ||
         derive(f, cfg) < 0) {
         sk_fusion_free(f);
         return -ENOMEM;
@@ -240,10 +243,20 @@ void sk_fusion_free(struct sk_fusion *f)
     free(f->pending);
     free(f->sightings);
     free(f->memos);
+    free(f->gone);
     free(f->shelves);
     free(f->zone_cx);
     free(f->zone_cy);
     free(f);
+}
+
+void sk_fusion_set_catalog(struct sk_fusion *f, const struct sk_fusion_catalog *catalog)
+{
+    if (catalog) {
+        f->catalog = *catalog;
+    } else {
+        memset(&f->catalog, 0, sizeof(f->catalog));
+    }
 }
 
 void sk_fusion_set_config(struct sk_fusion *f, const struct sk_config *cfg)
@@ -399,7 +412,7 @@ static void track_lost(struct sk_fusion *f, const struct sk_obs *obs, int64_t mo
         if (s->pub.state == SK_SESSION_ACTIVE) {
             s->pub.state = SK_SESSION_LOST;
             s->pub.lost_mono_us = mono;
-            f->dirty = true;
+            sk_fusion_session_dirty(f, s);
         }
     }
 }
@@ -479,7 +492,7 @@ static int line_cross(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
             s->pub.exit_mono_us = s->pub.exit_wall_us = 0;
             s->pub.exit_line[0] = 0;
             s->pub.last_mono_us = mono;
-            f->dirty = true;
+            sk_fusion_session_dirty(f, s);
             return 0;
         }
         if (s) {
@@ -635,7 +648,7 @@ int sk_fusion_bind(struct sk_fusion *f,
             struct session *s = f->sessions[i];
             if (strcmp(s->pub.id, session_id) == 0) {
                 snprintf(s->pub.account, sizeof(s->pub.account), "%s", token);
-                f->dirty = true;
+                sk_fusion_session_dirty(f, s);
                 struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
                                              .what = SK_SESSION_BOUND,
                                              .mono_us = sk_fusion_now(f),
@@ -706,12 +719,7 @@ void sk_fusion_get_stats(const struct sk_fusion *f, struct sk_fusion_stats *ret_
 
 bool sk_fusion_dirty(const struct sk_fusion *f)
 {
-    return f->dirty;
-}
-
-void sk_fusion_clear_dirty(struct sk_fusion *f)
-{
-    f->dirty = false;
+    return f->dirty || f->parts_dirty;
 }
 
 const char *sk_fusion_rule_name(int rule)

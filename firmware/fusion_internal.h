@@ -42,6 +42,7 @@ struct track {
 struct session {
     struct sk_fusion_session pub;
     uint64_t no; /* serial, never reused */
+    bool dirty;  /* changed since the last sk_fusion_persist */
 };
 
 /* A tag that left a shelf and is not yet attributed. */
@@ -92,10 +93,7 @@ struct stock {
     int shelf;
     char sku[SK_SKU_MAX];
     int count;
-    int threshold; /* from the product, -1 none */
-    int target;
-    bool alerted; /* a low-stock event went out and it has not recovered */
-    int added;    /* arrivals as stock since the last restock session event */
+    int added; /* arrivals as stock since the last restock event */
 };
 
 #define STOCK_BUCKETS 1024
@@ -113,6 +111,8 @@ struct shelf_info {
     int64_t hold_us;              /* presence filter hold of its preset */
     int64_t poll_us;              /* poll interval of its reader's bus */
     int64_t restock_until_us;     /* restock session until (NEVER: badge present); 0 none */
+    int64_t restock_start_us;     /* wall time it began */
+    bool restock_implicit;        /* opened by unannounced arrivals: removals stay shrink */
     char restock_id[SK_NAME_MAX]; /* who opened it (badge name), or empty */
 };
 
@@ -146,7 +146,10 @@ struct sk_fusion {
     size_t max_pending;
     struct bind binds[BINDS_MAX];
     size_t n_binds;
-    bool dirty;
+    bool dirty;                         /* the core part of the durable state changed */
+    bool parts_dirty;                   /* a session changed or went */
+    char (*gone)[SK_FUSION_ID_LEN + 1]; /* sessions closed since the last persist */
+    size_t n_gone;
 
     /* presence and stock (rebuilt from the present-tag set) */
     struct place *places;
@@ -169,6 +172,15 @@ bool sk_fusion_epc_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t
 void sk_fusion_lookup_product(struct sk_fusion *f, struct sk_fusion_line *line);
 /* 1 home, 0 not home, < 0 unknown. */
 int sk_fusion_home(struct sk_fusion *f, int shelf, const char *sku);
+
+static inline void sk_fusion_session_dirty(struct sk_fusion *f, struct session *s)
+{
+    s->dirty = true;
+    f->parts_dirty = true;
+}
+
+/* fusion_state.c */
+void sk_fusion_session_gone(struct sk_fusion *f, const struct session *s);
 
 /* fusion_sessions.c */
 struct session *sk_fusion_session_no(const struct sk_fusion *f, uint64_t no);
@@ -209,6 +221,7 @@ void sk_fusion_memo_add(struct sk_fusion *f,
                         int64_t mono_us,
                         int64_t wall_us);
 void sk_fusion_memos_expire(struct sk_fusion *f);
+void sk_fusion_memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len);
 
 /* fusion_stock.c */
 struct place *sk_fusion_place(struct sk_fusion *f, const uint8_t *epc, size_t len);
@@ -217,14 +230,15 @@ void sk_fusion_place_del(struct sk_fusion *f, struct place *p);
 void sk_fusion_places_clear(struct sk_fusion *f);
 struct stock *sk_fusion_stock_entry(struct sk_fusion *f, int shelf, const char *sku, bool create);
 void sk_fusion_stock_clear(struct sk_fusion *f);
-/* Adds delta to the stock of line's sku on shelf and emits alerts on crossings. */
+/* Adds delta to the stock of line's sku on shelf. */
 int sk_fusion_stock_change(struct sk_fusion *f,
                            int shelf,
                            const struct sk_fusion_line *line,
-                           int delta,
-                           int64_t mono_us,
-                           int64_t wall_us);
-bool sk_fusion_in_restock(const struct sk_fusion *f, int shelf, int64_t mono_us);
+                           int delta);
+/* A staff restock (badge or command, not an implicit one) is going on at shelf. */
+bool sk_fusion_staff_at(const struct sk_fusion *f, int shelf);
+/* Unannounced stock arrived at shelf: opens or extends its implicit restock. */
+void sk_fusion_restock_touch(struct sk_fusion *f, int shelf, int64_t mono_us, int64_t wall_us);
 int sk_fusion_restock_tick(struct sk_fusion *f);
 int sk_fusion_restock_summary(struct sk_fusion *f, const int *shelves, size_t n, const char *id);
 /* Index of the staff badge with this EPC, or -1. */

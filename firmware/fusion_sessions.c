@@ -136,6 +136,7 @@ struct session *sk_fusion_session_open(struct sk_fusion *f,
     f->sessions[f->n_sessions++] = s;
     f->stats.sessions_opened++;
     f->dirty = true;
+    sk_fusion_session_dirty(f, s);
     return s;
 }
 
@@ -170,7 +171,7 @@ int sk_fusion_cart_add(struct sk_fusion *f, struct session *s, const struct sk_f
     if (!line->known) {
         p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
     }
-    f->dirty = true;
+    sk_fusion_session_dirty(f, s);
     return 0;
 }
 
@@ -208,7 +209,7 @@ struct session *sk_fusion_cart_take(struct sk_fusion *f,
     size_t k = (size_t)(l - p->lines);
     memmove(&p->lines[k], &p->lines[k + 1], (p->n_lines - k - 1) * sizeof(*l));
     p->n_lines--;
-    f->dirty = true;
+    sk_fusion_session_dirty(f, s);
     return s;
 }
 
@@ -220,7 +221,7 @@ void sk_fusion_session_exit(
     s->pub.exit_wall_us = wall_us;
     s->pub.last_mono_us = mono_us;
     snprintf(s->pub.exit_line, sizeof(s->pub.exit_line), "%s", line ? line : "");
-    f->dirty = true;
+    sk_fusion_session_dirty(f, s);
 }
 
 /*
@@ -314,7 +315,7 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
     }
     t->session = best->no;
     f->stats.joins++;
-    f->dirty = true;
+    sk_fusion_session_dirty(f, best);
     sk_log(SK_LOG_DEBUG, "fusion", t->camera, "session %s: track %u joined after track %u (%s)",
            p->id, j.new_track, j.old_track, late ? "late" : "near");
     struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
@@ -337,8 +338,8 @@ static void session_remove(struct sk_fusion *f, struct session *s)
             break;
         }
     }
+    sk_fusion_session_gone(f, s);
     sk_fusion_session_free(s);
-    f->dirty = true;
 }
 
 /* The review reasons of a checkout: the session's own plus its lines'. */

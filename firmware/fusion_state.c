@@ -79,7 +79,50 @@ static cJSON *line_json(const struct sk_fusion_line *l)
     return o;
 }
 
-cJSON *sk_fusion_export(const struct sk_fusion *f)
+static cJSON *session_json(const struct session *s)
+{
+    const struct sk_fusion_session *p = &s->pub;
+    cJSON *so = cJSON_CreateObject();
+    add_num(so, "no", (double)s->no);
+    add_str(so, "id", p->id);
+    add_str(so, "account", p->account);
+    add_num(so, "state", p->state);
+    add_num(so, "review", p->review);
+    add_str(so, "camera", p->camera);
+    add_num(so, "track", p->track_id);
+    add_str(so, "entry_line", p->entry_line);
+    add_str(so, "exit_line", p->exit_line);
+    add_num(so, "opened_wall", (double)p->opened_wall_us);
+    add_num(so, "exit_wall", (double)p->exit_wall_us);
+    add_num(so, "opened_mono", (double)p->opened_mono_us);
+    add_num(so, "exit_mono", (double)p->exit_mono_us);
+    add_num(so, "lost_mono", (double)p->lost_mono_us);
+    add_num(so, "last_mono", (double)p->last_mono_us);
+    add_num(so, "x", p->x);
+    add_num(so, "y", p->y);
+    add_bool(so, "has_pos", p->has_pos);
+    add_num(so, "n_joins", p->n_joins);
+    cJSON *ja = cJSON_AddArrayToObject(so, "joins");
+    for (size_t k = 0; k < p->n_joins && k < SK_FUSION_JOINS_MAX; k++) {
+        const struct sk_fusion_join *j = &p->joins[k];
+        cJSON *jo = cJSON_CreateObject();
+        add_str(jo, "camera", j->camera);
+        add_num(jo, "old", j->old_track);
+        add_num(jo, "new", j->new_track);
+        add_num(jo, "gap_ms", (double)j->gap_ms);
+        add_num(jo, "distance", j->distance);
+        add_bool(jo, "late", j->late);
+        add_num(jo, "wall", (double)j->wall_us);
+        cJSON_AddItemToArray(ja, jo);
+    }
+    cJSON *la = cJSON_AddArrayToObject(so, "lines");
+    for (size_t k = 0; k < p->n_lines; k++) {
+        cJSON_AddItemToArray(la, line_json(&p->lines[k]));
+    }
+    return so;
+}
+
+static cJSON *core_json(const struct sk_fusion *f, bool with_memos)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
@@ -93,50 +136,7 @@ cJSON *sk_fusion_export(const struct sk_fusion *f)
     add_num(o, "wall", (double)sk_fusion_wall(f));
     add_num(o, "next_session", (double)f->next_session_no);
 
-    cJSON *arr = cJSON_AddArrayToObject(o, "sessions");
-    for (size_t i = 0; i < f->n_sessions; i++) {
-        const struct session *s = f->sessions[i];
-        const struct sk_fusion_session *p = &s->pub;
-        cJSON *so = cJSON_CreateObject();
-        add_num(so, "no", (double)s->no);
-        add_str(so, "id", p->id);
-        add_str(so, "account", p->account);
-        add_num(so, "state", p->state);
-        add_num(so, "review", p->review);
-        add_str(so, "camera", p->camera);
-        add_num(so, "track", p->track_id);
-        add_str(so, "entry_line", p->entry_line);
-        add_str(so, "exit_line", p->exit_line);
-        add_num(so, "opened_wall", (double)p->opened_wall_us);
-        add_num(so, "exit_wall", (double)p->exit_wall_us);
-        add_num(so, "opened_mono", (double)p->opened_mono_us);
-        add_num(so, "exit_mono", (double)p->exit_mono_us);
-        add_num(so, "lost_mono", (double)p->lost_mono_us);
-        add_num(so, "last_mono", (double)p->last_mono_us);
-        add_num(so, "x", p->x);
-        add_num(so, "y", p->y);
-        add_bool(so, "has_pos", p->has_pos);
-        add_num(so, "n_joins", p->n_joins);
-        cJSON *ja = cJSON_AddArrayToObject(so, "joins");
-        for (size_t k = 0; k < p->n_joins && k < SK_FUSION_JOINS_MAX; k++) {
-            const struct sk_fusion_join *j = &p->joins[k];
-            cJSON *jo = cJSON_CreateObject();
-            add_str(jo, "camera", j->camera);
-            add_num(jo, "old", j->old_track);
-            add_num(jo, "new", j->new_track);
-            add_num(jo, "gap_ms", (double)j->gap_ms);
-            add_num(jo, "distance", j->distance);
-            add_bool(jo, "late", j->late);
-            add_num(jo, "wall", (double)j->wall_us);
-            cJSON_AddItemToArray(ja, jo);
-        }
-        cJSON *la = cJSON_AddArrayToObject(so, "lines");
-        for (size_t k = 0; k < p->n_lines; k++) {
-            cJSON_AddItemToArray(la, line_json(&p->lines[k]));
-        }
-        cJSON_AddItemToArray(arr, so);
-    }
-
+    cJSON *arr;
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
     int64_t horizon = (int64_t)(fc->pick_before_ms + fc->pick_after_ms + fc->join_window_ms +
                                 fc->unattributed_grace_ms) *
@@ -146,7 +146,7 @@ cJSON *sk_fusion_export(const struct sk_fusion *f)
     arr = cJSON_AddArrayToObject(o, "tracks");
     for (size_t i = 0; i < f->max_tracks; i++) {
         const struct track *t = &f->tracks[i];
-        if (!t->used || now - t->last_us > horizon) {
+        if (!t->used || !f->n_pending || now - t->last_us > horizon) {
             continue;
         }
         cJSON *to = cJSON_CreateObject();
@@ -202,7 +202,7 @@ cJSON *sk_fusion_export(const struct sk_fusion *f)
     }
 
     arr = cJSON_AddArrayToObject(o, "memos");
-    for (size_t i = 0; i < f->n_memos; i++) {
+    for (size_t i = 0; with_memos && i < f->n_memos; i++) {
         const struct memo *m = &f->memos[(f->memo_head + i) % f->max_pending];
         if (!m->kind) {
             continue;
@@ -231,16 +231,13 @@ cJSON *sk_fusion_export(const struct sk_fusion *f)
     arr = cJSON_AddArrayToObject(o, "stock");
     for (size_t b = 0; b < STOCK_BUCKETS; b++) {
         for (const struct stock *s = f->stock[b]; s; s = s->next) {
-            if (!s->alerted && !s->added) {
+            if (!s->added) {
                 continue;
             }
             cJSON *so = cJSON_CreateObject();
             add_str(so, "shelf", f->cfg->shelves[s->shelf].name);
             add_str(so, "sku", s->sku);
-            add_bool(so, "alerted", s->alerted);
             add_num(so, "added", s->added);
-            add_num(so, "threshold", s->threshold);
-            add_num(so, "target", s->target);
             cJSON_AddItemToArray(arr, so);
         }
     }
@@ -254,10 +251,78 @@ cJSON *sk_fusion_export(const struct sk_fusion *f)
         cJSON *ro = cJSON_CreateObject();
         add_str(ro, "shelf", f->cfg->shelves[i].name);
         add_num(ro, "until", si->restock_until_us == NEVER ? -1 : (double)si->restock_until_us);
+        add_num(ro, "start", (double)si->restock_start_us);
+        add_bool(ro, "implicit", si->restock_implicit);
         add_str(ro, "id", si->restock_id);
         cJSON_AddItemToArray(arr, ro);
     }
     return o;
+}
+
+cJSON *sk_fusion_export(const struct sk_fusion *f)
+{
+    cJSON *o = core_json(f, true);
+    cJSON *arr = o ? cJSON_AddArrayToObject(o, "sessions") : NULL;
+    if (!arr) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        cJSON_AddItemToArray(arr, session_json(f->sessions[i]));
+    }
+    return o;
+}
+
+void sk_fusion_session_gone(struct sk_fusion *f, const struct session *s)
+{
+    /* At most max_sessions can close between two persists (a call closes only sessions that
+     * exist); without persists the list simply wraps. */
+    if (f->n_gone == f->max_sessions) {
+        f->n_gone = 0;
+    }
+    snprintf(f->gone[f->n_gone++], sizeof(f->gone[0]), "%s", s->pub.id);
+    f->parts_dirty = true;
+}
+
+int sk_fusion_persist(struct sk_fusion *f, bool all, sk_fusion_put_cb put, void *ctx)
+{
+    char key[16 + SK_FUSION_ID_LEN];
+    int r = 0;
+    if (all || f->dirty) {
+        cJSON *c = core_json(f, false);
+        r = c ? put(ctx, "core", c) : -ENOMEM;
+        cJSON_Delete(c);
+        if (r < 0) {
+            return r;
+        }
+        f->dirty = false;
+    }
+    if (!all && !f->parts_dirty) {
+        return 0;
+    }
+    for (size_t i = 0; i < f->n_gone; i++) {
+        snprintf(key, sizeof(key), "session/%s", f->gone[i]);
+        if ((r = put(ctx, key, NULL)) < 0) {
+            return r;
+        }
+    }
+    f->n_gone = 0;
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        struct session *s = f->sessions[i];
+        if (!all && !s->dirty) {
+            continue;
+        }
+        snprintf(key, sizeof(key), "session/%s", s->pub.id);
+        cJSON *j = session_json(s);
+        r = j ? put(ctx, key, j) : -ENOMEM;
+        cJSON_Delete(j);
+        if (r < 0) {
+            return r;
+        }
+        s->dirty = false;
+    }
+    f->parts_dirty = false;
+    return 0;
 }
 
 /* ---- import -------------------------------------------------------------------------------- */
@@ -388,22 +453,26 @@ static void clear_state(struct sk_fusion *f)
     f->next_session_no = 1;
     for (size_t b = 0; b < STOCK_BUCKETS; b++) {
         for (struct stock *s = f->stock[b]; s; s = s->next) {
-            s->alerted = false;
             s->added = 0;
         }
     }
     for (size_t i = 0; i < f->cfg->n_shelves; i++) {
         f->shelves[i].restock_until_us = 0;
+        f->shelves[i].restock_implicit = false;
         f->shelves[i].restock_id[0] = 0;
     }
 }
 
-static int import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *arr, bool same)
+static int
+import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, size_t n, bool same)
 {
-    const cJSON *so;
     int64_t now = sk_fusion_now(f);
-    cJSON_ArrayForEach(so, arr)
-    {
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *so = list[i];
+        if (!cJSON_IsObject(so)) {
+            r->bad = true;
+            continue;
+        }
         if (f->n_sessions == f->max_sessions) {
             return -ENOSPC;
         }
@@ -527,10 +596,17 @@ static void import_tracks(struct sk_fusion *f, struct rd *r, const cJSON *arr)
     }
 }
 
-int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
+int sk_fusion_restore(struct sk_fusion *f,
+                      const cJSON *state,
+                      const cJSON *const *sessions,
+                      size_t n_sessions)
 {
     clear_state(f);
-    f->dirty = false;
+    f->dirty = f->parts_dirty = false;
+    f->n_gone = 0;
+    if (!state && !n_sessions) {
+        return 0;
+    }
     if (!cJSON_IsObject(state)) {
         return -EINVAL;
     }
@@ -552,7 +628,7 @@ int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
         r.shift = sk_fusion_now(f) - elapsed - saved_mono;
     }
     f->next_session_no = (uint64_t)num(&r, state, "next_session");
-    int rc = import_sessions(f, &r, get(&r, state, "sessions"), same);
+    int rc = import_sessions(f, &r, sessions, n_sessions, same);
 
     const cJSON *o;
     if (!same) {
@@ -620,10 +696,7 @@ int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
         int si = shelf_named(f, shelf);
         struct stock *s = si >= 0 ? sk_fusion_stock_entry(f, si, sku, true) : NULL;
         if (s) {
-            s->alerted = boolean(&r, o, "alerted");
             s->added = (int)num(&r, o, "added");
-            s->threshold = (int)num(&r, o, "threshold");
-            s->target = (int)num(&r, o, "target");
         }
     }
     cJSON_ArrayForEach(o, get(&r, state, "restock"))
@@ -634,6 +707,8 @@ int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
         if (si >= 0) {
             double until = num(&r, o, "until");
             f->shelves[si].restock_until_us = until < 0 ? NEVER : (int64_t)until + r.shift;
+            f->shelves[si].restock_start_us = (int64_t)num(&r, o, "start");
+            f->shelves[si].restock_implicit = boolean(&r, o, "implicit");
             str(&r, o, "id", f->shelves[si].restock_id, sizeof(f->shelves[si].restock_id));
         }
     }
@@ -641,5 +716,51 @@ int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
         clear_state(f);
         return rc < 0 ? rc : -EINVAL;
     }
+    return 0;
+}
+
+int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
+{
+    const cJSON *arr =
+            cJSON_IsObject(state) ? cJSON_GetObjectItemCaseSensitive(state, "sessions") : NULL;
+    if (!cJSON_IsArray(arr)) {
+        clear_state(f);
+        return -EINVAL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    const cJSON **list = calloc(n ? n : 1, sizeof(*list));
+    if (!list) {
+        clear_state(f);
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    const cJSON *so;
+    cJSON_ArrayForEach(so, arr)
+    {
+        list[k++] = so;
+    }
+    int r = sk_fusion_restore(f, state, list, n);
+    free(list);
+    return r;
+}
+
+int sk_fusion_remember(struct sk_fusion *f,
+                       int what,
+                       const uint8_t *epc,
+                       size_t epc_len,
+                       const char *session,
+                       const char *shelf,
+                       int64_t wall_us)
+{
+    if (epc_len == 0 || epc_len > SK_EPC_MAX ||
+        (what != 0 && what != MEMO_SOLD && what != MEMO_REMOVED)) {
+        return -EINVAL;
+    }
+    if (what == 0) {
+        sk_fusion_memo_forget(f, epc, epc_len);
+        return 0;
+    }
+    int64_t mono = sk_fusion_now(f) - (sk_fusion_wall(f) - wall_us);
+    sk_fusion_memo_add(f, what, epc, epc_len, session, shelf, mono, wall_us);
     return 0;
 }

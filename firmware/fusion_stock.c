@@ -16,10 +16,8 @@
  * It answers "is this tag on a shelf, which one" in O(1), which tells a move between shelves
  * (arrival here before the departure there) from a put-back.
  *
- * Stock: items per (shelf, sku) as the readers see them. A restock alert goes out once when
- * a removal takes the stock below the product's threshold, and again only after the stock
- * rose above the threshold (recovered): one unit of hysteresis, so a shopper lifting and
- * returning the item at the threshold does not make alerts flap.
+ * Stock: items per (shelf, sku) as the readers see them, for the restock events. (The low
+ * stock alert is the ledger's: it follows the movements fusion records.)
  */
 
 static uint64_t epc_hash(const uint8_t *epc, size_t len)
@@ -152,8 +150,6 @@ struct stock *sk_fusion_stock_entry(struct sk_fusion *f, int shelf, const char *
     }
     s->shelf = shelf;
     snprintf(s->sku, sizeof(s->sku), "%s", sku);
-    s->threshold = -1;
-    s->target = -1;
     s->next = f->stock[b];
     f->stock[b] = s;
     return s;
@@ -175,48 +171,16 @@ void sk_fusion_stock_clear(struct sk_fusion *f)
 int sk_fusion_stock_change(struct sk_fusion *f,
                            int shelf,
                            const struct sk_fusion_line *line,
-                           int delta,
-                           int64_t mono_us,
-                           int64_t wall_us)
+                           int delta)
 {
     struct stock *st = sk_fusion_stock_entry(f, shelf, line->product.sku, true);
-    if (!st) {
-        return f->err;
+    if (st) {
+        st->count += delta;
+        if (st->count < 0) {
+            st->count = 0;
+        }
     }
-    if (line->known) {
-        st->threshold = line->product.restock_threshold;
-        st->target = line->product.restock_target;
-    }
-    st->count += delta;
-    if (st->count < 0) {
-        st->count = 0;
-    }
-    if (st->threshold < 0) {
-        return f->err;
-    }
-    int what = 0;
-    if (!st->alerted && delta < 0 && st->count < st->threshold) {
-        st->alerted = true;
-        what = SK_ALERT_LOW;
-    } else if (st->alerted && st->count > st->threshold) {
-        st->alerted = false;
-        what = SK_ALERT_RECOVERED;
-    }
-    if (!what) {
-        return f->err;
-    }
-    f->dirty = true;
-    struct sk_fusion_event ev = {.type = SK_FEV_RESTOCK_ALERT,
-                                 .what = what,
-                                 .mono_us = mono_us,
-                                 .wall_us = wall_us,
-                                 .line = line,
-                                 .shelf = f->cfg->shelves[shelf].name,
-                                 .sku = st->sku,
-                                 .stock = st->count,
-                                 .threshold = st->threshold,
-                                 .target = st->target};
-    return sk_fusion_emit(f, &ev);
+    return f->err;
 }
 
 int sk_fusion_stock(const struct sk_fusion *f, const char *shelf, const char *sku)
@@ -265,8 +229,12 @@ static int load_one(const struct sk_tag_key *k, int64_t since, void *ctx)
     if (shelf < 0) {
         return 0;
     }
-    if (sk_fusion_badge(f, k->epc, k->epc_len) >= 0) {
-        f->shelves[shelf].restock_until_us = NEVER;
+    int b = sk_fusion_badge(f, k->epc, k->epc_len);
+    if (b >= 0) {
+        struct shelf_info *si = &f->shelves[shelf];
+        si->restock_until_us = NEVER;
+        si->restock_implicit = false;
+        snprintf(si->restock_id, sizeof(si->restock_id), "%s", f->cfg->staff_badges[b].name);
         return 0;
     }
     struct place *p = sk_fusion_place(f, k->epc, k->epc_len);
@@ -284,10 +252,6 @@ static int load_one(const struct sk_tag_key *k, int64_t since, void *ctx)
     struct stock *st = sk_fusion_stock_entry(f, shelf, line.product.sku, true);
     if (st) {
         st->count++;
-        if (line.known) {
-            st->threshold = line.product.restock_threshold;
-            st->target = line.product.restock_target;
-        }
     }
     lc->tags++;
     return 0;
@@ -308,10 +272,24 @@ int sk_fusion_load_present(struct sk_fusion *f, const struct sk_tagset *present)
 
 /* ---- restock sessions -------------------------------------------------------------------- */
 
-bool sk_fusion_in_restock(const struct sk_fusion *f, int shelf, int64_t mono_us)
+bool sk_fusion_staff_at(const struct sk_fusion *f, int shelf)
 {
-    int64_t until = f->shelves[shelf].restock_until_us;
-    return until != 0 && mono_us <= until;
+    const struct shelf_info *si = &f->shelves[shelf];
+    return si->restock_until_us != 0 && !si->restock_implicit;
+}
+
+void sk_fusion_restock_touch(struct sk_fusion *f, int shelf, int64_t mono_us, int64_t wall_us)
+{
+    struct shelf_info *si = &f->shelves[shelf];
+    if (!si->restock_until_us) {
+        si->restock_implicit = true;
+        si->restock_start_us = wall_us;
+        si->restock_id[0] = 0;
+    }
+    if (si->restock_implicit) {
+        si->restock_until_us = mono_us + (int64_t)f->cfg->fusion.restock_linger_s * 1000000;
+    }
+    f->dirty = true;
 }
 
 static int by_shelf_sku(const void *a, const void *b)
@@ -349,6 +327,7 @@ int sk_fusion_restock_summary(struct sk_fusion *f, const int *shelves, size_t n,
             snprintf(c->sku, sizeof(c->sku), "%s", s->sku);
             c->added = s->added;
             c->stock = s->count;
+            c->started_wall_us = f->shelves[s->shelf].restock_start_us;
         }
     }
     if (nc > 1) {
@@ -422,8 +401,13 @@ int sk_fusion_restock_begin(struct sk_fusion *f,
     }
     int r = shelf_indexes(f, shelves, n, idx, &k);
     for (size_t i = 0; r == 0 && i < k; i++) {
-        f->shelves[idx[i]].restock_until_us = until_mono_us;
-        f->shelves[idx[i]].restock_id[0] = 0;
+        struct shelf_info *si = &f->shelves[idx[i]];
+        if (!si->restock_until_us || si->restock_implicit) {
+            si->restock_start_us = sk_fusion_wall(f);
+        }
+        si->restock_until_us = until_mono_us;
+        si->restock_implicit = false;
+        si->restock_id[0] = 0;
     }
     f->dirty = true;
     free(idx);
@@ -443,12 +427,13 @@ int sk_fusion_restock_done(struct sk_fusion *f,
     }
     int r = shelf_indexes(f, shelves, n, idx, &k);
     if (r == 0) {
-        for (size_t i = 0; i < k; i++) {
-            f->shelves[idx[i]].restock_until_us = 0;
-            f->shelves[idx[i]].restock_id[0] = 0;
-        }
         f->dirty = true;
         r = sk_fusion_restock_summary(f, idx, k, restock_id);
+        for (size_t i = 0; i < k; i++) {
+            f->shelves[idx[i]].restock_until_us = 0;
+            f->shelves[idx[i]].restock_implicit = false;
+            f->shelves[idx[i]].restock_id[0] = 0;
+        }
     }
     free(idx);
     return r;
@@ -465,11 +450,13 @@ int sk_fusion_restock_tick(struct sk_fusion *f)
         }
         char id[SK_NAME_MAX];
         snprintf(id, sizeof(id), "%s", si->restock_id);
-        si->restock_until_us = 0;
-        si->restock_id[0] = 0;
         f->dirty = true;
         int shelf = (int)i;
-        if (sk_fusion_restock_summary(f, &shelf, 1, id) < 0) {
+        int r = sk_fusion_restock_summary(f, &shelf, 1, id);
+        si->restock_until_us = 0;
+        si->restock_implicit = false;
+        si->restock_id[0] = 0;
+        if (r < 0) {
             return f->err;
         }
     }

@@ -394,7 +394,9 @@ int sk_fusion_tag_departed(struct sk_fusion *f, const struct sk_obs *obs, int sh
     int b = sk_fusion_badge(f, epc, len);
     if (b >= 0) {
         struct shelf_info *si = &f->shelves[shelf];
-        si->restock_until_us = mono + (int64_t)f->cfg->fusion.restock_linger_s * 1000000;
+        if (si->restock_until_us == NEVER) {
+            si->restock_until_us = mono + (int64_t)f->cfg->fusion.restock_linger_s * 1000000;
+        }
         f->dirty = true;
         return 0;
     }
@@ -432,11 +434,10 @@ int sk_fusion_tag_departed(struct sk_fusion *f, const struct sk_obs *obs, int sh
     p->removed_us = mono - f->shelves[shelf].hold_us;
     p->line.ev.departed_wall_us = wall;
     p->line.ev.removed_wall_us = wall - f->shelves[shelf].hold_us;
-    p->restock =
-            sk_fusion_in_restock(f, shelf, p->removed_us) || sk_fusion_in_restock(f, shelf, mono);
+    p->restock = sk_fusion_staff_at(f, shelf);
     f->dirty = true;
     if (pl) {
-        sk_fusion_stock_change(f, shelf, &p->line, -1, mono, wall);
+        sk_fusion_stock_change(f, shelf, &p->line, -1);
     }
     return f->err;
 }
@@ -480,7 +481,14 @@ void sk_fusion_memo_add(struct sk_fusion *f,
     snprintf(m->shelf, sizeof(m->shelf), "%s", shelf ? shelf : "");
     m->mono_us = mono_us;
     m->wall_us = wall_us;
-    f->dirty = true;
+}
+
+void sk_fusion_memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len)
+{
+    struct memo *m = memo_find(f, epc, len, ~0u);
+    if (m) {
+        m->kind = 0;
+    }
 }
 
 void sk_fusion_memos_expire(struct sk_fusion *f)
@@ -494,7 +502,6 @@ void sk_fusion_memos_expire(struct sk_fusion *f)
         }
         f->memo_head = (f->memo_head + 1) % f->max_pending;
         f->n_memos--;
-        f->dirty = true;
     }
 }
 
@@ -526,7 +533,11 @@ int sk_fusion_tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int she
     int b = sk_fusion_badge(f, epc, len);
     if (b >= 0) {
         struct shelf_info *si = &f->shelves[shelf];
+        if (!si->restock_until_us || si->restock_implicit) {
+            si->restock_start_us = wall;
+        }
         si->restock_until_us = NEVER;
+        si->restock_implicit = false;
         snprintf(si->restock_id, sizeof(si->restock_id), "%s", f->cfg->staff_badges[b].name);
         f->dirty = true;
         return 0;
@@ -551,8 +562,8 @@ int sk_fusion_tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int she
         int from = pl->shelf;
         const char *from_name = f->cfg->shelves[from].name;
         sk_fusion_place_set(f, epc, len, shelf, 1);
-        sk_fusion_stock_change(f, from, &line, -1, mono, wall);
-        sk_fusion_stock_change(f, shelf, &line, +1, mono, wall);
+        sk_fusion_stock_change(f, from, &line, -1);
+        sk_fusion_stock_change(f, shelf, &line, +1);
         f->stats.putbacks++;
         struct sk_fusion_event ev = {.type = SK_FEV_PUTBACK,
                                      .what = SK_PUTBACK_MOVED,
@@ -584,7 +595,7 @@ int sk_fusion_tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int she
         snprintf(from, sizeof(from), "%s", p->line.ev.shelf);
         int origin = p->shelf;
         pending_drop(f, (size_t)(p - f->pending));
-        sk_fusion_stock_change(f, shelf, &line, +1, mono, wall);
+        sk_fusion_stock_change(f, shelf, &line, +1);
         if (origin == shelf) {
             return f->err;
         }
@@ -592,7 +603,7 @@ int sk_fusion_tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int she
         ev.line = &line;
     } else if ((s = sk_fusion_cart_take(f, epc, len, &taken)) != NULL) {
         snprintf(from, sizeof(from), "%s", taken.ev.shelf);
-        sk_fusion_stock_change(f, shelf, &line, +1, mono, wall);
+        sk_fusion_stock_change(f, shelf, &line, +1);
         s->pub.last_mono_us = s->pub.last_mono_us > mono ? s->pub.last_mono_us : mono;
         ev.what = SK_PUTBACK_FROM_CART;
         ev.session = &s->pub;
@@ -612,20 +623,24 @@ int sk_fusion_tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int she
             }
         }
         m->kind = 0;
-        f->dirty = true;
-        sk_fusion_stock_change(f, shelf, &line, +1, mono, wall);
+        sk_fusion_stock_change(f, shelf, &line, +1);
         ev.line = &line;
     } else {
-        /* A tag nobody took from a shelf: new stock. */
+        /* A tag nobody took from a shelf: new stock. Unannounced, it opens an implicit
+         * restock on the shelf, which ends (with its restock event) when arrivals stop. */
+        bool announced = sk_fusion_staff_at(f, shelf);
+        if (!announced) {
+            sk_fusion_restock_touch(f, shelf, mono, wall);
+        }
         struct stock *st = sk_fusion_stock_entry(f, shelf, line.product.sku, true);
         if (st) {
             st->added++;
         }
-        sk_fusion_stock_change(f, shelf, &line, +1, mono, wall);
+        sk_fusion_stock_change(f, shelf, &line, +1);
         f->stats.restocks++;
         f->dirty = true;
         struct sk_fusion_event rev = {.type = SK_FEV_RESTOCK,
-                                      .what = sk_fusion_in_restock(f, shelf, mono) ? 1 : 0,
+                                      .what = announced ? 1 : 0,
                                       .mono_us = mono,
                                       .wall_us = wall,
                                       .line = &line,
@@ -653,7 +668,7 @@ static void confirm_exit(struct sk_fusion *f,
 {
     if (!l->ev.exit_seen_wall_us) {
         l->ev.exit_seen_wall_us = wall;
-        f->dirty = true;
+        sk_fusion_session_dirty(f, s);
     }
     if (s->pub.state == SK_SESSION_LOST) {
         s->pub.review |= SK_REVIEW_PORTAL_EXIT;

@@ -32,9 +32,9 @@ struct sk_fusion;
 #define SK_FUSION_ID_LEN      36  /* session ids: UUID text, without NUL */
 #define SK_FUSION_ACCOUNT_MAX 129 /* account token of a bound session, with NUL */
 #define SK_FUSION_JOINS_MAX   8   /* track joins kept per session (all are counted) */
-#define SK_SKU_MAX            33
+#define SK_SKU_MAX            64  /* as the ledger: 63 characters and NUL */
 #define SK_GTIN_MAX           15
-#define SK_PRODUCT_NAME_MAX   97
+#define SK_PRODUCT_NAME_MAX   128
 
 /* What the engine knows about a product; from the catalog. */
 struct sk_fusion_product {
@@ -43,8 +43,8 @@ struct sk_fusion_product {
     char name[SK_PRODUCT_NAME_MAX];
     int64_t price_minor;   /* unit price in minor units (cents) */
     char currency[4];      /* ISO 4217 */
-    int restock_threshold; /* a shelf holding fewer needs restocking; < 0: no threshold */
-    int restock_target;    /* what a restock fills the shelf to; informative */
+    int restock_threshold; /* informative (the ledger raises low-stock events) */
+    int restock_target;
 };
 
 /*
@@ -159,9 +159,10 @@ enum sk_fusion_event_type {
     SK_FEV_CHECKOUT,    /* session left with its cart */
     SK_FEV_EXIT_WITHOUT_CHECKOUT, /* items (n_items) left through the exit portal unpaid */
     SK_FEV_CART_ABANDONED,        /* session timed out holding items */
-    SK_FEV_RESTOCK_ALERT,         /* stock of sku on shelf fell below / recovered */
-    SK_FEV_RESTOCK,               /* line arrived on shelf as new stock */
+    SK_FEV_RESTOCK,               /* line arrived on shelf as new stock; what 1: announced */
     SK_FEV_RESTOCK_SESSION,       /* a restock on shelves ended: counts in restock */
+    /* Low stock is not a fusion event: the ledger writes event/low_stock when the pickups
+     * fusion records take a sku's stock to its threshold. */
 };
 
 enum sk_fusion_session_what {
@@ -185,16 +186,12 @@ enum sk_fusion_removal {
     SK_REMOVAL_ABANDONED,        /* held by a cart that was abandoned */
 };
 
-enum sk_fusion_alert {
-    SK_ALERT_LOW = 1,  /* stock fell below the threshold */
-    SK_ALERT_RECOVERED /* stock is above it again */
-};
-
 struct sk_fusion_restock_count {
     char shelf[SK_NAME_MAX];
     char sku[SK_SKU_MAX];
-    int added; /* items that arrived as stock since the last restock session event */
-    int stock; /* items on the shelf now */
+    int added;               /* items that arrived as stock since the last restock event */
+    int stock;               /* items on the shelf now */
+    int64_t started_wall_us; /* when the restock on that shelf began */
 };
 
 /* One fact. Everything pointed to is borrowed, valid during the emit callback only. */
@@ -209,14 +206,11 @@ struct sk_fusion_event {
     const char *ref_session;                 /* PUTBACK after checkout: sold in, or NULL */
     bool misplaced;                          /* PUTBACK, RESTOCK: shelf is not its home */
     const struct sk_fusion_join *join;       /* SESSION joined */
-    /* RESTOCK_ALERT */
-    const char *sku;
-    int stock, threshold, target;
     /* EXIT_WITHOUT_CHECKOUT: the items; CART_ABANDONED: session->lines */
     const struct sk_fusion_line *items;
     size_t n_items;
     /* RESTOCK_SESSION */
-    const char *restock_id; /* from the restock_done command, or a badge's EPC; may be "" */
+    const char *restock_id; /* from restock_done, a badge's name, or "" (unannounced) */
     const struct sk_fusion_restock_count *restock;
     size_t n_restock;
 };
@@ -288,22 +282,78 @@ int sk_fusion_restock_done(struct sk_fusion *f,
 
 /*
  * The engine's durable state (sessions with their carts, undecided departures, exit
- * sightings, recent sales, restock alerts and sessions, pending binds, counters) as a JSON
- * object: what must survive a restart or be restored after a rolled-back transaction. Camera
- * tracks are not part of it: a restart starts with none, and sessions whose track is unknown
- * are treated as lost (a new track nearby joins them). Returns an owned cJSON (cJSON_Delete)
- * or NULL for lack of memory.
+ * sightings, recent sales and removals, restock sessions, pending binds, the session serial,
+ * and the recent camera tracks an undecided departure may need) as one JSON object: what
+ * must survive a restart or be restored after a rolled-back transaction. Returns an owned
+ * cJSON (cJSON_Delete) or NULL for lack of memory.
  */
 struct cJSON *sk_fusion_export(const struct sk_fusion *f);
 /*
  * Replaces the durable state with state (borrowed), as exported by sk_fusion_export (of this
- * engine or of an earlier process: monotonic times are then shifted by the wall clock).
- * Returns 0, or -EINVAL for a malformed state (the engine is then empty).
+ * engine or of an earlier process: monotonic times are then shifted by the wall-clock time
+ * that passed, and the tracks it carries count as lost). Returns 0, or -EINVAL for a
+ * malformed state (the engine is then empty).
  */
 int sk_fusion_import(struct sk_fusion *f, const struct cJSON *state);
-/* True when the durable state changed since the last sk_fusion_clear_dirty(). */
+
+/*
+ * The same state in parts, so storage writes only what changed: "core" (everything but the
+ * sessions and the remembered sales) and one "session/<id>" per open session. put is called
+ * for every part that changed since the last persist (all of them with all), with state NULL
+ * for a session that closed; a negative return stops and is returned (the parts stay dirty).
+ */
+typedef int (*sk_fusion_put_cb)(void *ctx, const char *key, const struct cJSON *state);
+int sk_fusion_persist(struct sk_fusion *f, bool all, sk_fusion_put_cb put, void *ctx);
+/* True when some part changed since the last persist. */
 bool sk_fusion_dirty(const struct sk_fusion *f);
-void sk_fusion_clear_dirty(struct sk_fusion *f);
+/*
+ * Replaces the durable state with persisted parts (borrowed; core may be NULL: an empty
+ * engine). Remembered sales are not part of them: feed them with sk_fusion_remember (the
+ * ledger's sale and shrink movements). Same return as sk_fusion_import.
+ */
+int sk_fusion_restore(struct sk_fusion *f,
+                      const struct cJSON *core,
+                      const struct cJSON *const *sessions,
+                      size_t n_sessions);
+
+enum sk_fusion_memo {
+    SK_FUSION_SOLD = 1, /* checked out in session */
+    SK_FUSION_REMOVED,  /* written off (unattributed removal, abandoned cart) */
+};
+
+/* Remembers what happened to a tag that is off the shelves (oldest first), so its return is
+ * recognised; what 0 forgets the tag. Returns 0 or -EINVAL. */
+int sk_fusion_remember(struct sk_fusion *f,
+                       int what,
+                       const uint8_t *epc,
+                       size_t epc_len,
+                       const char *session,
+                       const char *shelf,
+                       int64_t wall_us);
+
+/* Replaces the catalog (copied; its ctx borrowed). */
+void sk_fusion_set_catalog(struct sk_fusion *f, const struct sk_fusion_catalog *catalog);
+
+/* ---- the ledger (firmware/fusion_ledger.c) ------------------------------------------------ */
+
+struct sk_ledger;
+
+/* A catalog that reads products, tag mappings and the planogram from the ledger (borrowed). */
+struct sk_fusion_catalog sk_fusion_ledger_catalog(struct sk_ledger *l);
+/*
+ * Records one fact in the ledger, inside the caller's transaction: its movements, its outbox
+ * event, the sessions table (docs/fusion.md, "In the ledger"). Returns 0 or the ledger's
+ * error (movements the ledger refuses for their content are logged and skipped).
+ */
+int sk_fusion_ledger_record(struct sk_ledger *l, const struct sk_fusion_event *ev);
+/* Writes the parts of the engine's state that changed (all: every part) into the ledger. */
+int sk_fusion_ledger_save(struct sk_fusion *f, struct sk_ledger *l, bool all);
+/* Restores the engine's state from the ledger (and the sales of the last
+ * fusion.sold_memory_s from its movements). Returns the open sessions restored or < 0. */
+int sk_fusion_ledger_load(struct sk_fusion *f,
+                          struct sk_ledger *l,
+                          const struct sk_config *cfg,
+                          const struct sk_clock *clock);
 
 /* ---- queries (tests, diagnostics) ------------------------------------------------------ */
 

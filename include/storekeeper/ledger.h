@@ -471,6 +471,21 @@ int sk_ledger_session_close(struct sk_ledger *l,
                             int64_t time_us,
                             const char *state);
 
+/* ---- component state --------------------------------------------------------------------- */
+
+/*
+ * Durable state of a component that must commit and roll back with the movements and events
+ * it belongs to (fusion: open sessions with their carts, undecided departures): JSON text
+ * under a key of 1..127 characters [A-Za-z0-9._:/-], at most SK_LEDGER_STATE_MAX bytes.
+ * put joins the open transaction; text NULL deletes the key. Returns 0, -EINVAL or < 0.
+ */
+#define SK_LEDGER_STATE_MAX (4 * 1024 * 1024)
+int sk_ledger_state_put(struct sk_ledger *l, const char *key, const char *text);
+/* Calls cb for every key that starts with prefix, in key order (borrowed strings). Returns
+ * the keys visited, cb's non-zero value, or < 0. */
+typedef int (*sk_state_cb)(const char *key, const char *text, void *ctx);
+int sk_ledger_state_list(struct sk_ledger *l, const char *prefix, sk_state_cb cb, void *ctx);
+
 /* ---- operations ------------------------------------------------------------------------ */
 
 /* Limits the database to max_bytes (PRAGMA max_page_count; 0: no limit beyond the disk).

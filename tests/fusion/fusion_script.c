@@ -10,9 +10,15 @@
 #include <cjson/cJSON.h>
 
 #include "../unit/test_helpers.h"
+#include "ledger_internal.h"
 #include "storekeeper/clock.h"
+#include "storekeeper/core.h"
+#include "storekeeper/ledger.h"
 #include "storekeeper/log.h"
 #include "storekeeper/tagset.h"
+
+const char *script_fault_point;
+int script_fault_countdown, script_fault_err;
 
 #define BASE_MONO_US 5000000LL
 #define BASE_WALL_US 1800000000000000LL
@@ -107,6 +113,10 @@ struct run {
     struct sk_clock_manual clk;
     struct sk_config *cfg;
     struct sk_fusion *f;
+    /* core mode */
+    struct sk_core *core;
+    struct sk_ledger *ledger;
+    char ledger_path[128];
     struct sk_fusion_catalog cat;
     struct script_result *res;
     char ids[32][SK_FUSION_ID_LEN + 1];
@@ -213,10 +223,6 @@ static int on_event(void *ctx, const struct sk_fusion_event *ev)
         break;
     case SK_FEV_RESTOCK:
         out(r, "restock #%d %s%s", item, ev->shelf, ev->what ? " session" : "");
-        break;
-    case SK_FEV_RESTOCK_ALERT:
-        out(r, "%s %s %s %d", ev->what == SK_ALERT_LOW ? "low" : "recovered", ev->shelf, ev->sku,
-            ev->stock);
         break;
     case SK_FEV_CHECKOUT: {
         items_text(s->lines, s->n_lines, items, sizeof(items));
@@ -398,6 +404,11 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
     return n;
 }
 
+static int copy_present(const struct sk_tag_key *k, int64_t since, void *ctx)
+{
+    return sk_ledger_present_add(ctx, k, since) < 0 ? -EIO : 0;
+}
+
 static void
 tag_obs(struct run *r, struct sk_obs *o, const struct op *op, const char *reader, int antenna)
 {
@@ -408,6 +419,56 @@ tag_obs(struct run *r, struct sk_obs *o, const struct op *op, const char *reader
     script_epc(op->item, o->u.tag.epc);
     o->u.tag.reads = 3;
     (void)r;
+}
+
+static int core_open(struct run *r);
+
+/* Core mode: one observation in one transaction, as the runtime's batches do. */
+static int core_handle(struct run *r, const struct sk_obs *o)
+{
+    int rc = sk_ledger_begin(r->ledger);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = sk_core_handle(r->core, o);
+    if (rc == 0) {
+        rc = sk_ledger_commit(r->ledger);
+    }
+    if (rc < 0) {
+        while (sk_ledger_depth(r->ledger) > 0) {
+            sk_ledger_rollback(r->ledger);
+        }
+        sk_core_set_ledger(r->core, r->ledger);
+        if (script_fault_point && (rc = sk_ledger_begin(r->ledger)) >= 0) {
+            /* The runtime retries the held observation. */
+            rc = sk_core_handle(r->core, o);
+            rc = rc < 0 ? rc : sk_ledger_commit(r->ledger);
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* Core mode: a command applied to the engine inside a transaction, its state saved with it. */
+static int core_command(struct run *r, const struct op *op)
+{
+    int rc = sk_ledger_begin(r->ledger);
+    if (rc < 0) {
+        return rc;
+    }
+    if (op->kind == OP_BIND) {
+        rc = sk_fusion_bind(r->f, op->name, NULL, sk_clock_mono_us(&r->clk.clock) + 60000000);
+    } else {
+        const char *shelf = op->name;
+        rc = sk_fusion_restock_done(r->f, &shelf, strcmp(shelf, "all") == 0 ? 0 : 1, op->arg);
+    }
+    if (rc == 0) {
+        rc = sk_fusion_ledger_save(r->f, r->ledger, false);
+    }
+    if (rc < 0) {
+        sk_ledger_rollback(r->ledger);
+        return rc;
+    }
+    return sk_ledger_commit(r->ledger);
 }
 
 static int apply(struct run *r, const struct op *op)
@@ -450,12 +511,26 @@ static int apply(struct run *r, const struct op *op)
         tag_obs(r, &o, op, "portal", 1);
         break;
     case OP_BIND:
+        if (r->core) {
+            return core_command(r, op);
+        }
         return sk_fusion_bind(r->f, op->name, NULL, o.mono_us + 60000000);
     case OP_DONE: {
+        if (r->core) {
+            return core_command(r, op);
+        }
         const char *shelf = op->name;
         return sk_fusion_restock_done(r->f, &shelf, strcmp(shelf, "all") == 0 ? 0 : 1, op->arg);
     }
     case OP_EXPORT: {
+        if (r->core) {
+            /* A restart: everything the new core knows comes from the ledger file. */
+            sk_core_free(r->core);
+            r->core = NULL;
+            sk_ledger_close(r->ledger);
+            r->ledger = NULL;
+            return core_open(r);
+        }
         /* A restart: the state goes through JSON text into a new engine; time moves on. */
         cJSON *st = sk_fusion_export(r->f);
         char *text = cJSON_PrintUnformatted(st);
@@ -472,13 +547,86 @@ static int apply(struct run *r, const struct op *op)
         return rc;
     }
     }
-    return sk_fusion_handle(r->f, &o);
+    return r->core ? core_handle(r, &o) : sk_fusion_handle(r->f, &o);
 }
 
-int script_run(const char *fusion_cfg,
-               const char *script,
-               int64_t end_ms,
-               struct script_result *ret)
+/* Core mode: the catalog in the ledger. Items 101..399 get tag mappings; 9xx stay unknown. */
+static int seed_ledger(struct run *r)
+{
+    static const struct sk_product products[] = {
+            {"cola", "00000000000017", "Cola 0.5 l", 150, "EUR", 2, 6},
+            {"chips", "00000000000024", "Chips", 250, "EUR", 0, 6},
+            {"water", "00000000000031", "Water", 99, "EUR", 0, 6},
+    };
+    static const char *const homes[] = {"A1", "B1", "C1"};
+    int rc = sk_ledger_sync_shelves(r->ledger, r->cfg);
+    for (size_t i = 0; rc >= 0 && i < 3; i++) {
+        rc = sk_ledger_product_put(r->ledger, &products[i]);
+        if (rc == 0) {
+            rc = sk_ledger_planogram_put(r->ledger, homes[i], products[i].sku, 10);
+        }
+        for (int n = (int)(i + 1) * 100; rc == 0 && n < (int)(i + 2) * 100; n++) {
+            uint8_t epc[12];
+            script_epc(n, epc);
+            rc = sk_ledger_tag_put(r->ledger, epc, 12, products[i].sku);
+        }
+    }
+    if (rc < 0) {
+        fprintf(stderr, "seeding the ledger: %s\n", sk_ledger_errmsg(r->ledger));
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int core_open(struct run *r)
+{
+    struct sk_ledger_opts lo = {.path = r->ledger_path,
+                                .store_id = r->cfg->store_id,
+                                .device_id = r->cfg->device_id,
+                                .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_NO_CHECK,
+                                .clock = &r->clk.clock};
+    char msg[256];
+    int rc = sk_ledger_open(&lo, msg, sizeof(msg), &r->ledger);
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", msg);
+        return rc;
+    }
+    if ((rc = sk_core_new(r->cfg, &r->clk.clock, &r->core)) < 0) {
+        return rc;
+    }
+    r->f = sk_core_fusion(r->core);
+    sk_core_set_listener(r->core, on_event, r);
+    rc = sk_core_set_ledger(r->core, r->ledger);
+    return rc < 0 ? rc : 0;
+}
+
+static int topic_row(const struct sk_outbox_row *row, void *ctx)
+{
+    struct script_result *res = ctx;
+    size_t used = strlen(res->topics);
+    snprintf(res->topics + used, sizeof(res->topics) - used, "%s%s", used ? "\n" : "", row->topic);
+    size_t have = res->payloads ? strlen(res->payloads) : 0;
+    char *p = realloc(res->payloads, have + row->payload_len + 2);
+    if (p) {
+        memcpy(p + have, row->payload, row->payload_len);
+        p[have + row->payload_len] = '\n';
+        p[have + row->payload_len + 1] = 0;
+        res->payloads = p;
+    }
+    return 0;
+}
+
+static int count_move(const struct sk_movement_row *row, void *ctx)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int run_script(const char *fusion_cfg,
+                      const char *script,
+                      int64_t end_ms,
+                      bool core,
+                      struct script_result *ret)
 {
     memset(ret, 0, sizeof(*ret));
     sk_log_set_level(SK_LOG_ERR);
@@ -490,14 +638,15 @@ int script_run(const char *fusion_cfg,
     struct run r;
     memset(&r, 0, sizeof(r));
     r.res = ret;
+    snprintf(r.ledger_path, sizeof(r.ledger_path), "%s/ledger.db", dir);
     struct sk_diag diag;
     sk_diag_init(&diag);
     struct sk_config_opts opts = {.data_dir = SK_TEST_DATADIR};
     int rc = sk_config_load(path, &opts, &diag, &r.cfg);
-    sk_test_rmdir(dir);
     if (rc < 0) {
         sk_diag_print(&diag, stderr);
         sk_diag_free(&diag);
+        sk_test_rmdir(dir);
         return rc;
     }
     sk_diag_free(&diag);
@@ -506,19 +655,36 @@ int script_run(const char *fusion_cfg,
     struct sk_tagset *present = NULL;
     static struct op ops[MAX_STEPS];
     rc = sk_tagset_new(10000, &present);
-    if (rc == 0) {
+    if (rc == 0 && !core) {
         rc = sk_fusion_new(r.cfg, &r.clk.clock, &r.cat, on_event, &r, &r.f);
+    } else if (rc == 0) {
+        rc = core_open(&r);
+        rc = rc < 0 ? rc : seed_ledger(&r);
     }
     int n = rc == 0 ? parse(&r, script, ops, present) : rc;
     if (n >= 0) {
-        sk_fusion_load_present(r.f, present);
+        if (core) {
+            /* What lay on the shelves before the start, as the ledger keeps it. */
+            sk_tagset_foreach(present, NULL, copy_present, r.ledger);
+            sk_core_set_ledger(r.core, r.ledger);
+            if (script_fault_point) {
+                sk_ledger_test_fault(r.ledger, script_fault_point, script_fault_countdown,
+                                     script_fault_err);
+            }
+        } else {
+            sk_fusion_load_present(r.f, present);
+        }
         int64_t now = 0;
         for (int i = 0; i <= n; i++) {
             int64_t until = i < n ? ops[i].t_us : end_ms * 1000;
             while (now + TICK_US <= until) {
                 now += TICK_US;
                 sk_clock_manual_advance(&r.clk, TICK_US);
-                ret->errors += sk_fusion_tick(r.f) < 0;
+                if (core) {
+                    sk_core_tick(r.core);
+                } else {
+                    ret->errors += sk_fusion_tick(r.f) < 0;
+                }
             }
             if (i < n) {
                 sk_clock_manual_advance(&r.clk, ops[i].t_us - now);
@@ -527,12 +693,39 @@ int script_run(const char *fusion_cfg,
             }
         }
         sk_fusion_get_stats(r.f, &ret->stats);
+        if (core) {
+            sk_ledger_outbox_rows(r.ledger, 0, 1000, false, topic_row, ret);
+            struct sk_movement_filter mf = {0};
+            sk_ledger_movements(r.ledger, &mf, count_move, &ret->movements);
+        }
         rc = 0;
     } else {
         rc = n;
     }
     sk_tagset_free(present);
-    sk_fusion_free(r.f);
+    if (core) {
+        sk_core_free(r.core);
+        sk_ledger_close(r.ledger);
+    } else {
+        sk_fusion_free(r.f);
+    }
     sk_config_free(r.cfg);
+    sk_test_rmdir(dir);
     return rc;
+}
+
+int script_run(const char *fusion_cfg,
+               const char *script,
+               int64_t end_ms,
+               struct script_result *ret)
+{
+    return run_script(fusion_cfg, script, end_ms, false, ret);
+}
+
+int script_run_core(const char *fusion_cfg,
+                    const char *script,
+                    int64_t end_ms,
+                    struct script_result *ret)
+{
+    return run_script(fusion_cfg, script, end_ms, true, ret);
 }

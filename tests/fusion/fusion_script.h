@@ -41,15 +41,35 @@
 struct script_result {
     char log[8192];
     struct sk_fusion_stats stats;
-    int errors; /* handle/tick calls that failed */
+    int errors;        /* handle/tick calls that failed */
+    char topics[4096]; /* core mode: outbox topics in seq order, one per line */
+    int movements;     /* core mode: movements recorded */
+    char *payloads;    /* core mode: outbox payloads in seq order, one per line (malloc'd) */
 };
 
-/* Loads the test store (with extra text inside its fusion group), runs script until end_ms
- * and fills ret. Returns 0 or a negative error (config or script problem). */
+/* Core mode only, for fault tests: the ledger fails (err) at its named fault point after
+ * countdown passes (ledger_internal.h); an observation that fails is retried once after the
+ * core restored its state, as the runtime retries a failed batch. */
+extern const char *script_fault_point;
+extern int script_fault_countdown, script_fault_err;
+
+/*
+ * Loads the test store (with extra text inside its fusion group), runs script until end_ms
+ * and fills ret. Returns 0 or a negative error (config or script problem).
+ *
+ * script_run_core runs it through the core state machine with a real ledger file in a
+ * temporary directory (catalog: the three products, their tags and planogram), every
+ * observation in a transaction as the runtime does; there "export" closes the core and the
+ * ledger and opens new ones on the same file: a real restart.
+ */
 int script_run(const char *fusion_cfg,
                const char *script,
                int64_t end_ms,
                struct script_result *ret);
+int script_run_core(const char *fusion_cfg,
+                    const char *script,
+                    int64_t end_ms,
+                    struct script_result *ret);
 
 /* Builds the test EPC of item n. */
 void script_epc(int n, uint8_t epc[12]);
