@@ -276,6 +276,7 @@ static void on_presence(const struct sk_presence_event *ev, void *ctx)
     memcpy(obs.u.tag.epc, ev->epc, ev->epc_len);
     obs.u.tag.rssi_cdbm = ev->rssi_cdbm;
     obs.u.tag.reads = ev->reads;
+    obs.u.tag.last_seen_us = arrived ? 0 : ev->last_seen_us;
     if (SK_LOG_DEBUG <= sk_log_get_level()) {
         char hex[2 * SK_EPC_MAX + 1];
         static const char digits[] = "0123456789ABCDEF";

@@ -431,9 +431,11 @@ int sk_fusion_tag_departed(struct sk_fusion *f, const struct sk_obs *obs, int sh
     line_from_obs(f, obs, shelf, &p->line);
     p->shelf = shelf;
     p->departed_us = mono;
-    p->removed_us = mono - f->shelves[shelf].hold_us;
+    /* The reader says when it last read the tag; without that, the preset's hold tells. */
+    int64_t seen = obs->u.tag.last_seen_us;
+    p->removed_us = seen > 0 && seen <= mono ? seen : mono - f->shelves[shelf].hold_us;
     p->line.ev.departed_wall_us = wall;
-    p->line.ev.removed_wall_us = wall - f->shelves[shelf].hold_us;
+    p->line.ev.removed_wall_us = wall - (mono - p->removed_us);
     p->restock = sk_fusion_staff_at(f, shelf);
     f->dirty = true;
     if (pl) {

@@ -74,6 +74,9 @@ struct sk_obs_tag {
     int16_t rssi_cdbm; /* centi-dBm; INT16_MIN when the reader reports none */
     uint8_t epc[SK_EPC_MAX];
     uint32_t reads; /* reads that supported this transition */
+    /* TAG_DEPARTED: when the tag was last read (CLOCK_MONOTONIC, the clock of mono_us), so
+     * fusion knows when it left instead of estimating it from the hold time; 0 unknown. */
+    int64_t last_seen_us;
 };
 
 struct sk_obs_health {
