@@ -16,14 +16,6 @@ static int pending(int argc, char **argv, const char *cmd, const char *about, co
     return sk_cli_not_built(cmd, issue);
 }
 
-int sk_cmd_ledger(int argc, char **argv)
-{
-    return pending(argc, argv, "ledger",
-                   "The inventory ledger: import the catalog, show stock and movements, inspect\n"
-                   "the outbox, export, and verify the hash chain.",
-                   "the ledger arrives with the ledger issue");
-}
-
 int sk_cmd_replay(int argc, char **argv)
 {
     return pending(argc, argv, "replay",

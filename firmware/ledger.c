@@ -862,7 +862,8 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
     struct stat st;
     bool exists = stat(path, &st) == 0;
     if (!exists && !(opts->flags & SK_LEDGER_CREATE)) {
-        snprintf(msg, msg_size, "%s: no ledger here (`storekeeper run` creates it)", path);
+        snprintf(msg, msg_size,
+                 "%s: no ledger here (`storekeeper run` or a `ledger import` creates it)", path);
         return -ENOENT;
     }
     if (exists && !S_ISREG(st.st_mode)) {
@@ -985,6 +986,7 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
             }
         }
         r = migrate(l, version, opts);
+        l->migrated_from = fresh ? 0 : (int)version;
         if (r < 0) {
             snprintf(msg, msg_size, "%s: %s", path, l->errmsg);
             return r;
@@ -1089,6 +1091,7 @@ int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info)
     snprintf(i.device_id, sizeof(i.device_id), "%s", l->device_id);
     snprintf(i.path, sizeof(i.path), "%s", l->path);
     i.created_us = l->created_us;
+    i.migrated_from = l->migrated_from;
     int64_t v = 0;
     int rc = pragma_int(l->db, "PRAGMA user_version", &v);
     if (rc != SQLITE_OK) {

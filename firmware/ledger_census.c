@@ -160,11 +160,7 @@ static int add_tag(const struct sk_tag_key *k, int64_t since, void *ctx)
     }
     sqlite3_stmt *s = c->ins_seen;
     sqlite3_bind_text(s, 1, m->shelf, -1, SQLITE_STATIC);
-    if (r > 0) {
-        sqlite3_bind_text(s, 2, sku, -1, SQLITE_TRANSIENT);
-    } else {
-        sqlite3_bind_null(s, 2);
-    }
+    sqlite3_bind_text(s, 2, r > 0 ? sku : "", -1, SQLITE_TRANSIENT); /* "": no product */
     sqlite3_bind_blob(s, 3, k->epc, k->epc_len, SQLITE_STATIC);
     return ledger_step_done(c->l, s, "census: counting tags");
 }
@@ -184,7 +180,7 @@ add_detail(struct census *c, cJSON *f, const char *kind, const char *shelf, cons
         sqlite3_stmt *s;
         if (exec_prepared(c->l,
                           "SELECT hex(epc) FROM temp.census_seen WHERE shelf = ?1 AND "
-                          "coalesce(sku, '') = ?2 ORDER BY epc LIMIT ?3",
+                          "sku = ?2 ORDER BY epc LIMIT ?3",
                           &s) < 0) {
             return SK_ELEDGER;
         }
@@ -432,6 +428,8 @@ static int run(struct census *c,
     int r = ledger_exec(l,
                         "CREATE TEMP TABLE IF NOT EXISTS census_seen (shelf TEXT, sku TEXT, "
                         "epc BLOB);"
+                        "CREATE INDEX IF NOT EXISTS temp.census_seen_key ON census_seen "
+                        "(shelf, sku, epc);"
                         "CREATE TEMP TABLE IF NOT EXISTS census_shelves (name TEXT PRIMARY KEY);"
                         "DELETE FROM temp.census_seen; DELETE FROM temp.census_shelves;",
                         "census: temporary tables");
@@ -496,7 +494,7 @@ static int run(struct census *c,
     }
 
     static const char *const compare =
-            "WITH seen AS (SELECT shelf, coalesce(sku, '') AS sku, count(*) AS n "
+            "WITH seen AS (SELECT shelf, sku, count(*) AS n "
             "  FROM temp.census_seen GROUP BY 1, 2), "
             "exp AS (SELECT s.shelf, s.sku, s.quantity AS q FROM stock s "
             "  JOIN temp.census_shelves c ON c.name = s.shelf), "

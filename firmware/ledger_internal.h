@@ -75,6 +75,7 @@ struct sk_ledger {
     char store_id[64];
     char device_id[64];
     int64_t created_us;
+    int migrated_from;
 
     int depth;               /* transaction nesting */
     bool aborted;            /* SQLite rolled the transaction back under us */

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
@@ -87,6 +88,7 @@ struct sk_ledger_info {
     int schema_version;
     int64_t created_us;
     char path[256];
+    int migrated_from; /* the schema version this open migrated from, 0 if none */
 };
 
 int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info);
@@ -485,6 +487,40 @@ int sk_ledger_state_put(struct sk_ledger *l, const char *key, const char *text);
  * the keys visited, cb's non-zero value, or < 0. */
 typedef int (*sk_state_cb)(const char *key, const char *text, void *ctx);
 int sk_ledger_state_list(struct sk_ledger *l, const char *prefix, sk_state_cb cb, void *ctx);
+
+/* ---- inspection and export -------------------------------------------------------------- */
+
+enum sk_export_format {
+    SK_EXPORT_CSV,  /* header row; products, tags and planogram re-import as they are */
+    SK_EXPORT_JSON, /* an array of objects */
+};
+
+/* Writes table (sk_ledger_export_tables() lists them) to out; rows with a time before
+ * since_us are left out where the table has a time. Returns the rows written or < 0. */
+int sk_ledger_export(struct sk_ledger *l,
+                     const char *table,
+                     enum sk_export_format format,
+                     int64_t since_us,
+                     FILE *out);
+/* "products, tags, planogram, ...": the tables sk_ledger_export knows. Static string. */
+const char *sk_ledger_export_tables(void);
+
+/* Formats minor units as a decimal in the currency's unit ("1.49", "120" for JPY). */
+int sk_ledger_format_price(int64_t minor, const char *currency, char *buf, size_t size);
+
+struct sk_ledger_counts {
+    int64_t products, tags, shelves, shelves_active, planogram;
+    int64_t movements, sessions, present, discrepancies_open;
+    int64_t stock_total;    /* sum of all stock */
+    int64_t last_census_us; /* 0: never */
+    int64_t file_bytes, free_bytes;
+};
+
+int sk_ledger_counts(struct sk_ledger *l, struct sk_ledger_counts *ret);
+
+/* PRAGMA integrity_check (the full one, slower than quick_check). Returns 0 when "ok",
+ * SK_ELEDGER_CORRUPT with its findings in buf, or < 0. */
+int sk_ledger_integrity_check(struct sk_ledger *l, char *buf, size_t size);
 
 /* ---- operations ------------------------------------------------------------------------ */
 
