@@ -229,6 +229,11 @@ static int discrepancy_event(struct census *c,
               cJSON_AddStringToObject(f, "opened", opened) &&
               cJSON_AddNumberToObject(f, "census_id", (double)c->res.census_id);
     int r = ok ? 0 : ledger_failf(c->l, -ENOMEM, "census: building an event");
+    struct sk_product p;
+    if (r == 0 && d->sku[0] && sk_ledger_product_get(c->l, d->sku, &p) == 1 && p.gtin[0] &&
+        !cJSON_AddStringToObject(f, "gtin", p.gtin)) {
+        r = ledger_failf(c->l, -ENOMEM, "census: building an event");
+    }
     if (r == 0 && strcmp(d->state, "resolved") != 0) {
         r = add_detail(c, f, d->kind, d->shelf, d->sku);
     }

@@ -56,20 +56,27 @@ static struct sk_ledger *open_ledger(const char *path)
     return l;
 }
 
+static struct sk_config *store_cfg(void)
+{
+    static struct sk_config cfg;
+    return &cfg;
+}
+
 /* n_shelves shelves S000.., on reader r(i/4) antenna i%4+1; n_products products P000.. with
  * GTINs; each shelf plans 5 products. */
 static struct sk_config *make_store(struct sk_ledger *l, int n_shelves, int n_products)
 {
-    static struct sk_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.shelves = calloc((size_t)n_shelves, sizeof(*cfg.shelves));
-    cfg.n_shelves = (size_t)n_shelves;
+    struct sk_config *cfg = store_cfg();
+    free(cfg->shelves); /* the previous run's */
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->shelves = calloc((size_t)n_shelves, sizeof(*cfg->shelves));
+    cfg->n_shelves = (size_t)n_shelves;
     for (int i = 0; i < n_shelves; i++) {
-        snprintf(cfg.shelves[i].name, sizeof(cfg.shelves[i].name), "S%03d", i);
-        snprintf(cfg.shelves[i].reader, sizeof(cfg.shelves[i].reader), "r%02d", i / 4);
-        cfg.shelves[i].antenna = i % 4 + 1;
+        snprintf(cfg->shelves[i].name, sizeof(cfg->shelves[i].name), "S%03d", i);
+        snprintf(cfg->shelves[i].reader, sizeof(cfg->shelves[i].reader), "r%02d", i / 4);
+        cfg->shelves[i].antenna = i % 4 + 1;
     }
-    int r = sk_ledger_sync_shelves(l, &cfg);
+    int r = sk_ledger_sync_shelves(l, cfg);
     if (r < 0) {
         die("shelves", r);
     }
@@ -90,7 +97,7 @@ static struct sk_config *make_store(struct sk_ledger *l, int n_shelves, int n_pr
         for (int k = 0; k < 5; k++) {
             char sku[16];
             snprintf(sku, sizeof(sku), "P%03d", (i * 5 + k) % n_products);
-            if ((r = sk_ledger_planogram_put(l, cfg.shelves[i].name, sku, 40)) < 0) {
+            if ((r = sk_ledger_planogram_put(l, cfg->shelves[i].name, sku, 40)) < 0) {
                 die("planogram", r);
             }
         }
@@ -98,7 +105,7 @@ static struct sk_config *make_store(struct sk_ledger *l, int n_shelves, int n_pr
     if ((r = sk_ledger_commit(l)) < 0) {
         die("commit", r);
     }
-    return &cfg;
+    return cfg;
 }
 
 /* Movements with their events, `batch` per transaction. Returns movements per second. */
@@ -335,5 +342,6 @@ int main(int argc, char **argv)
         unlink(wal);
     }
     bench_census(dir);
+    free(store_cfg()->shelves);
     return 0;
 }
