@@ -17,7 +17,7 @@ libconfig-dev libcjson-dev libssl-dev libopencv-core-dev libopencv-imgproc-dev
 libopencv-video-dev libcamera-dev libpng-dev"
 RUN_PKGS="mosquitto"
 TEST_PKGS="libcmocka-dev mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
-openssl clang clang-format libopencv-videoio-dev python3-opencv"
+openssl clang clang-format libopencv-videoio-dev python3-opencv qemu-system-x86"
 
 PACKAGE_PKGS="dpkg-dev lintian systemd"
 CROSS_ARCH=arm64
