@@ -1012,6 +1012,26 @@ static void check_store(struct loader *l, struct sk_config *c)
                    "both ends are the same point");
         }
     }
+    /* The vision pipeline of one camera holds at most 64 zones and 16 lines. */
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        size_t nz = 0, nl = 0;
+        for (size_t k = 0; k < c->n_zones; k++) {
+            if (strcmp(c->zones[k].camera, c->cameras[i].name) == 0 && ++nz == 65) {
+                char cpath[PATH_BUF];
+                snprintf(cpath, sizeof(cpath), "zones.[%zu].camera", k);
+                report(l, lookup_elem_key(l->cf, "zones", k, "camera"), cpath,
+                       "camera %s has more than 64 zones", c->cameras[i].name);
+            }
+        }
+        for (size_t k = 0; k < c->n_lines; k++) {
+            if (strcmp(c->lines[k].camera, c->cameras[i].name) == 0 && ++nl == 17) {
+                char cpath[PATH_BUF];
+                snprintf(cpath, sizeof(cpath), "lines.[%zu].camera", k);
+                report(l, lookup_elem_key(l->cf, "lines", k, "camera"), cpath,
+                       "camera %s has more than 16 lines", c->cameras[i].name);
+            }
+        }
+    }
     if (c->core.queue_low_pct >= c->core.queue_high_pct) {
         report(l, config_lookup(l->cf, "core.queue_low_pct"), "core.queue_low_pct",
                "%d must be lower than core.queue_high_pct (%d)", c->core.queue_low_pct,
