@@ -39,6 +39,10 @@ extern "C" int sk_cv_new(int width,
         return -ENOMEM;
     }
     try {
+        /* Every OpenCV call runs on the camera's own thread: one thread per camera is the
+         * design (a Pi has four cores for all cameras and the rest), OpenCV's worker pool
+         * would oversubscribe them and its frames would race with the next camera's. */
+        cv::setNumThreads(0);
         cv->w = width;
         cv->h = height;
         if (!mog2) {
