@@ -1156,6 +1156,13 @@ const char *sk_data_dir(void)
                 snprintf(cand, sizeof(cand), "%s/%s/boards", exe, rel[i]);
                 if (is_dir(cand)) {
                     snprintf(found, sizeof(found), "%s/%s", exe, rel[i]);
+                    /* /usr/bin/../share/storekeeper reads better as /usr/share/storekeeper in
+                     * messages; keep the joined path if it cannot be resolved */
+                    char *real = realpath(found, NULL);
+                    if (real && strlen(real) < sizeof(found)) {
+                        snprintf(found, sizeof(found), "%s", real);
+                    }
+                    free(real);
                     return found;
                 }
             }
