@@ -15,6 +15,8 @@ static const struct {
 } subcommands[] = {
         {"camera", sk_cmd_diag_camera,
          "capture frames, report fps and processing time, write a snapshot with detections"},
+        {"mqtt", sk_cmd_diag_mqtt,
+         "reach the broker as the store does: DNS, TCP, TLS, MQTT, round trip"},
 };
 
 static void usage(FILE *out)

@@ -5,5 +5,6 @@
 
 /* Each takes the arguments after `diag` (argv[0] is the subcommand's name). */
 int sk_cmd_diag_camera(int argc, char **argv);
+int sk_cmd_diag_mqtt(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@
 #include "config_internal.h"
 #include "sk_build_info.h"
 #include "storekeeper/error.h"
+#include "storekeeper/mqtt.h"
 
 /*
  * DESIGN
@@ -893,6 +894,27 @@ check_readable(struct loader *l, const struct sk_config *cfg, const char *key, c
     }
 }
 
+/* The credentials file's syntax and permissions (it holds a secret), when it is readable. */
+static void check_credentials(struct loader *l, const struct sk_config *c)
+{
+    char path[SK_PATH_MAX * 2];
+    if (!c->mqtt.credentials_file[0]) {
+        return;
+    }
+    sk_config_resolve_path(c, c->mqtt.credentials_file, path, sizeof(path));
+    if (access(path, R_OK) != 0) {
+        return; /* check_readable said so */
+    }
+    struct sk_mqtt_credentials cr;
+    char err[SK_PATH_MAX * 3];
+    if (sk_mqtt_credentials_load(path, &cr, err, sizeof(err)) < 0) {
+        report(l, config_lookup(l->cf, "mqtt.credentials_file"), "mqtt.credentials_file", "%s",
+               err);
+        return;
+    }
+    sk_mqtt_credentials_wipe(&cr);
+}
+
 static void check_store(struct loader *l, struct sk_config *c)
 {
     check_unique(l, "buses", c->buses, c->n_buses, sizeof(*c->buses));
@@ -1054,6 +1076,7 @@ static void check_store(struct loader *l, struct sk_config *c)
     check_readable(l, c, "mqtt.cert_file", c->mqtt.cert_file);
     check_readable(l, c, "mqtt.key_file", c->mqtt.key_file);
     check_readable(l, c, "mqtt.credentials_file", c->mqtt.credentials_file);
+    check_credentials(l, c);
     check_readable(l, c, "products_file", c->products_file);
     check_readable(l, c, "tags_file", c->tags_file);
     check_readable(l, c, "planogram_file", c->planogram_file);

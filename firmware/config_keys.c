@@ -255,6 +255,22 @@ static const struct sk_cfg_key store_keys[] = {
           "Longest reconnect delay."),
     K_STR("mqtt.cloud_identity", C, mqtt.cloud_identity, "", false,
           "Identity that may send state-changing commands (docs/security.md)."),
+    K_STR("mqtt.client_id", C, mqtt.client_id, "", false,
+          "MQTT client id; empty: <store_id>-<device_id>."),
+    K_INT("mqtt.session_expiry_s", C, mqtt.session_expiry_s, 0, 604800, "300", "s", false,
+          "How long the broker keeps the session (and commands sent meanwhile) after a "
+          "disconnect; 0: a clean session on every connect."),
+    K_INT("mqtt.connect_timeout_s", C, mqtt.connect_timeout_s, 1, 300, "10", "s", false,
+          "Longest wait for the TCP connection, and again for the broker's CONNACK."),
+    K_INT("mqtt.command_max_bytes", C, mqtt.command_max_bytes, 256, 1048576, "65536", "bytes",
+          true, "Largest command payload; larger ones are answered with too_large."),
+    K_INT("mqtt.replay_rate_max", C, mqtt.replay_rate_max, 0, 100000, "0", "msg/s", true,
+          "Backlog (events older than the connection) sent per second at most; 0: as fast as "
+          "the in-flight window allows. Live events are not limited."),
+    K_INT("mqtt.hwm_interval_ms", C, mqtt.hwm_interval_ms, 100, 600000, "1000", "ms", true,
+          "Shortest interval between two retained outbox high-water marks."),
+    K_INT("mqtt.stats_interval_s", C, mqtt.stats_interval_s, 0, 86400, "60", "s", true,
+          "Interval of the link statistics message; 0: none."),
 
     K_GROUP("ledger", "The SQLite ledger and outbox."),
     K_STR("ledger.path", C, ledger.path, "ledger.db", false,

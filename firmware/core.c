@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,8 @@ struct sk_core {
     struct sk_complain fusion_complaint;
     sk_fusion_emit_cb listener;
     void *listener_ctx;
+    sk_core_command_cb command_listener;
+    void *command_ctx;
 };
 
 /* The fusion engine's facts go into the ledger, then to the listener (replay, tests). */
@@ -232,6 +235,34 @@ static void handle_health(struct sk_core *c, const struct sk_obs *obs, bool came
     recount(c);
 }
 
+static int handle_command(struct sk_core *c, const struct sk_obs *obs)
+{
+    const struct sk_obs_command *oc = &obs->u.command;
+    struct sk_cmd cmd;
+    struct sk_cmd_result res;
+    memset(&res, 0, sizeof(res));
+    res.count = -1;
+    size_t max =
+            c->cfg->mqtt.command_max_bytes > 0 ? (size_t)c->cfg->mqtt.command_max_bytes : 65536;
+    int r = 0;
+    if (sk_cmd_parse(oc->name, oc->payload, oc->payload ? oc->payload_len : 0, max, c->cfg, &cmd,
+                     &res.error) < 0) {
+        /* Only a recorded log replayed without the link gets here: the link answers these. */
+        res.status = SK_CMD_REJECTED;
+        snprintf(res.detail, sizeof(res.detail), "%s", res.error.message);
+    } else if (!sk_cmd_changes_state(cmd.kind) || cmd.kind == SK_CMD_CONFIG_RELOAD) {
+        sk_cmd_clear(&cmd);
+        return 0; /* answered by the link (config_reload: by the runtime) */
+    } else {
+        r = sk_core_command(c, &cmd, &res);
+    }
+    if (r == 0 && c->command_listener) {
+        c->command_listener(c->command_ctx, obs, &cmd, &res);
+    }
+    sk_cmd_clear(&cmd);
+    return r;
+}
+
 int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
 {
     if (obs->type <= SK_OBS_NONE || obs->type >= SK_OBS_TYPE_COUNT) {
@@ -261,6 +292,9 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
     case SK_OBS_LINE_CROSS:
         sk_log(SK_LOG_DEBUG, "core", obs->source, "%s", sk_obs_type_name(obs->type));
         r = fusion_done(core, sk_fusion_handle(core->fusion, obs));
+        break;
+    case SK_OBS_MQTT_COMMAND:
+        r = handle_command(core, obs);
         break;
     default:
         sk_log(SK_LOG_DEBUG, "core", obs->source[0] ? obs->source : NULL, "%s",
@@ -362,4 +396,173 @@ int sk_core_source_health(const struct sk_core *core, const char *name)
 {
     struct source_health *s = source((struct sk_core *)core, name, false);
     return s ? s->state : SK_HEALTH_UNKNOWN;
+}
+
+void sk_core_set_command_listener(struct sk_core *core, sk_core_command_cb cb, void *ctx)
+{
+    core->command_listener = cb;
+    core->command_ctx = ctx;
+}
+
+static int
+reject(struct sk_cmd_result *r, enum sk_cmd_error_code code, const char *field, const char *message)
+{
+    r->status = SK_CMD_REJECTED;
+    sk_cmd_fail(&r->error, code, field, "%s", message);
+    snprintf(r->detail, sizeof(r->detail), "%s", r->error.message);
+    return 0;
+}
+
+static int command_bind(struct sk_core *c, const struct sk_cmd *cmd, struct sk_cmd_result *r)
+{
+    const char *sid = cmd->u.bind.session_id[0] ? cmd->u.bind.session_id : NULL;
+    int64_t expires = sk_clock_mono_us(c->clock) + (int64_t)cmd->u.bind.expires_s * 1000000;
+    int e = sk_fusion_bind(c->fusion, cmd->u.bind.token, sid, expires);
+    if (e == -ENOENT) {
+        return reject(r, SK_CMD_ERR_INVALID, "session_id", "no open session has this id");
+    }
+    if (e == -ENOSPC) {
+        return reject(r, SK_CMD_ERR_BUSY, NULL,
+                      "as many session binds as the fusion engine holds are waiting; try again "
+                      "when one was used or expired");
+    }
+    if (e < 0) {
+        return e;
+    }
+    if (sid) {
+        r->status = SK_CMD_DONE;
+        snprintf(r->detail, sizeof(r->detail), "account attached to session %s", sid);
+    } else {
+        r->status = SK_CMD_QUEUED;
+        r->expires_wall_us = sk_clock_wall_us(c->clock) + (int64_t)cmd->u.bind.expires_s * 1000000;
+        snprintf(r->detail, sizeof(r->detail), "held for the next shopper who enters, at most %d s",
+                 cmd->u.bind.expires_s);
+    }
+    sk_log(SK_LOG_INFO, "core", NULL, "session bind %s",
+           sid ? "applied" : "held for the next entry");
+    return 0;
+}
+
+static int command_restock(struct sk_core *c, const struct sk_cmd *cmd, struct sk_cmd_result *r)
+{
+    const char *names[SK_CMD_SHELVES];
+    size_t n = cmd->u.restock.all ? 0 : cmd->u.restock.n_shelves;
+    for (size_t i = 0; i < n; i++) {
+        names[i] = cmd->u.restock.shelves[i];
+    }
+    int e = sk_fusion_restock_done(c->fusion, names, n, cmd->u.restock.restock_id);
+    if (e == -ENOENT) {
+        return reject(r, SK_CMD_ERR_INVALID, "shelves",
+                      "a shelf is not known to the fusion engine");
+    }
+    if (e < 0) {
+        return e; /* its event could not be recorded: the transaction fails and is retried */
+    }
+    r->status = SK_CMD_DONE;
+    r->count = (int64_t)(n ? n : c->cfg->n_shelves);
+    snprintf(r->detail, sizeof(r->detail),
+             "restock session ended on %s; what arrived is reported as a restock event",
+             n ? "the listed shelves" : "every shelf");
+    sk_log(SK_LOG_INFO, "core", NULL, "restock done on %zu shelf(ves)%s%s", (size_t)r->count,
+           cmd->u.restock.restock_id[0] ? ", id " : "", cmd->u.restock.restock_id);
+    return 0;
+}
+
+/* GTIN-8/12/13/14 as GTIN-14 (leading zeros), as the ledger stores it. */
+static void gtin14(const char *in, char out[15])
+{
+    size_t n = strlen(in);
+    memset(out, '0', 14);
+    memcpy(out + 14 - n, in, n);
+    out[14] = '\0';
+}
+
+static int command_catalog(struct sk_core *c, const struct sk_cmd *cmd, struct sk_cmd_result *r)
+{
+    if (!c->ledger) {
+        return reject(r, SK_CMD_ERR_UNAVAILABLE, NULL, "this runtime has no ledger");
+    }
+    /* All products or none: a savepoint of their own inside the observation's transaction. */
+    int e = sk_ledger_begin(c->ledger);
+    if (e < 0) {
+        return e;
+    }
+    size_t inserted = 0, updated = 0;
+    for (size_t i = 0; i < cmd->u.catalog.n; i++) {
+        const struct sk_cmd_product *p = &cmd->u.catalog.products[i];
+        char field[64];
+        struct sk_product prod;
+        memset(&prod, 0, sizeof(prod));
+        int have = sk_ledger_product_get(c->ledger, p->sku, &prod);
+        if (have < 0) {
+            sk_ledger_rollback(c->ledger);
+            return have;
+        }
+        if (!have && (p->price_minor < 0 || !p->currency[0])) {
+            snprintf(field, sizeof(field), "products[%zu].price_minor", i);
+            sk_ledger_rollback(c->ledger);
+            char msg[160];
+            snprintf(msg, sizeof(msg), "%s is required for a new product (with currency)", field);
+            return reject(r, SK_CMD_ERR_INVALID, field, msg);
+        }
+        snprintf(prod.sku, sizeof(prod.sku), "%s", p->sku);
+        snprintf(prod.name, sizeof(prod.name), "%s", p->name);
+        if (p->price_minor >= 0) {
+            prod.price_minor = p->price_minor;
+            snprintf(prod.currency, sizeof(prod.currency), "%s", p->currency);
+        }
+        if (p->gtin[0]) {
+            gtin14(p->gtin, prod.gtin);
+        }
+        if (p->restock_threshold >= 0) {
+            prod.restock_threshold = p->restock_threshold;
+        }
+        if (p->restock_target >= 0) {
+            prod.restock_target = p->restock_target;
+        }
+        e = sk_ledger_product_put(c->ledger, &prod);
+        if (e == -EEXIST || e == -EINVAL) {
+            snprintf(field, sizeof(field), "products[%zu].%s", i, e == -EEXIST ? "gtin" : "sku");
+            char msg[192];
+            snprintf(msg, sizeof(msg), "%s: %s", field, sk_ledger_errmsg(c->ledger));
+            sk_ledger_rollback(c->ledger);
+            return reject(r, SK_CMD_ERR_INVALID, field, msg);
+        }
+        if (e < 0) {
+            sk_ledger_rollback(c->ledger);
+            return e;
+        }
+        if (have) {
+            updated++;
+        } else {
+            inserted++;
+        }
+    }
+    if ((e = sk_ledger_commit(c->ledger)) < 0) {
+        return e;
+    }
+    r->status = SK_CMD_DONE;
+    r->count = (int64_t)(inserted + updated);
+    snprintf(r->detail, sizeof(r->detail), "%zu product(s) added, %zu updated", inserted, updated);
+    sk_log(SK_LOG_INFO, "core", NULL, "catalog: %zu product(s) added, %zu updated by a command",
+           inserted, updated);
+    return 0;
+}
+
+int sk_core_command(struct sk_core *core,
+                    const struct sk_cmd *cmd,
+                    struct sk_cmd_result *ret_result)
+{
+    memset(ret_result, 0, sizeof(*ret_result));
+    ret_result->count = -1;
+    switch (cmd->kind) {
+    case SK_CMD_SESSION_BIND:
+        return command_bind(core, cmd, ret_result);
+    case SK_CMD_RESTOCK_DONE:
+        return command_restock(core, cmd, ret_result);
+    case SK_CMD_CATALOG_UPSERT:
+        return command_catalog(core, cmd, ret_result);
+    default:
+        return reject(ret_result, SK_CMD_ERR_INVALID, NULL, "not a command the core applies");
+    }
 }

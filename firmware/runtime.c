@@ -457,6 +457,7 @@ static void on_duration(struct sk_loop *loop, uint64_t expirations, void *ctx)
 
 struct diff_log {
     int hard;
+    struct sk_diag *report;
 };
 
 static void log_diff(const char *path, bool reloadable, void *ctx)
@@ -465,17 +466,21 @@ static void log_diff(const char *path, bool reloadable, void *ctx)
     if (!reloadable) {
         d->hard++;
         sk_log(SK_LOG_ERR, "config", NULL, "reload: %s changed; it takes a restart", path);
+        if (d->report) {
+            sk_diag_add(d->report, "%s changed; it takes a restart", path);
+        }
     } else {
         sk_log(SK_LOG_INFO, "config", NULL, "reload: %s changed", path);
     }
 }
 
-static void reload(struct sk_runtime *rt)
+/* SIGHUP and the config_reload command. Problems also go to report (when not NULL). */
+static int reload(struct sk_runtime *rt, const char *why, struct sk_diag *report)
 {
     char mono[64];
     snprintf(mono, sizeof(mono), "RELOADING=1\nMONOTONIC_USEC=%" PRId64, sk_now_mono_us());
     sk_notify(mono);
-    sk_log(SK_LOG_NOTICE, "config", NULL, "reload requested (SIGHUP): %s", rt->opts->config_path);
+    sk_log(SK_LOG_NOTICE, "config", NULL, "reload requested (%s): %s", why, rt->opts->config_path);
     struct sk_diag diag;
     sk_diag_init(&diag);
     struct sk_config_opts copts = {.board_override = rt->opts->board};
@@ -484,15 +489,18 @@ static void reload(struct sk_runtime *rt)
     if (r < 0) {
         for (size_t i = 0; i < diag.n; i++) {
             sk_log(SK_LOG_ERR, "config", NULL, "%s", diag.lines[i]);
+            if (report) {
+                sk_diag_add(report, "%s", diag.lines[i]);
+            }
         }
         sk_log(SK_LOG_ERR, "config", NULL,
                "reload rejected (%zu error(s)); keeping the running configuration", diag.n);
         sk_diag_free(&diag);
         sk_notify("READY=1");
-        return;
+        return SK_ECONFIG;
     }
     sk_diag_free(&diag);
-    struct diff_log d = {0};
+    struct diff_log d = {0, report};
     sk_config_diff(rt->cfg, next, log_diff, &d);
     if (d.hard) {
         sk_log(SK_LOG_ERR, "config", NULL,
@@ -500,7 +508,7 @@ static void reload(struct sk_runtime *rt)
                d.hard);
         sk_config_free(next);
         sk_notify("READY=1");
-        return;
+        return -EPERM;
     }
     for (size_t i = 0; i < rt->n_started; i++) {
         if (rt->services[i]->reload && rt->services[i]->reload(rt->service_state[i], next) < 0) {
@@ -522,6 +530,12 @@ static void reload(struct sk_runtime *rt)
     }
     sk_log(SK_LOG_NOTICE, "config", NULL, "reloaded; config hash %s", rt->cfg->hash);
     sk_notify("READY=1");
+    return 0;
+}
+
+int sk_runtime_reload(struct sk_runtime *rt, struct sk_diag *report)
+{
+    return reload(rt, "command", report);
 }
 
 static void on_signal(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
@@ -532,7 +546,7 @@ static void on_signal(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         switch (si.ssi_signo) {
         case SIGHUP:
-            reload(rt);
+            reload(rt, "SIGHUP", NULL);
             break;
         case SIGINT:
         case SIGTERM:

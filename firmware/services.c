@@ -8,6 +8,7 @@
 #include "storekeeper/core.h"
 #include "storekeeper/error.h"
 #include "storekeeper/log.h"
+#include "storekeeper/mqtt.h"
 #include "storekeeper/rfid.h"
 #include "svc_camera.h"
 
@@ -72,6 +73,7 @@ static const struct sk_service rfid_service = {
 };
 
 const struct sk_service *const sk_services[] = {
+        &sk_mqtt_service, /* first: started before producers, stopped after them */
         &rfid_service,
         &sk_camera_service,
         NULL,

@@ -134,6 +134,13 @@ struct sk_mqtt_cfg {
     int inflight_max;
     int reconnect_min_ms, reconnect_max_ms;
     char cloud_identity[SK_NAME_MAX]; /* who may send state-changing commands */
+    char client_id[64];               /* empty: "<store_id>-<device_id>" */
+    int session_expiry_s;             /* MQTT 5 session expiry; 0: clean session */
+    int connect_timeout_s;            /* TCP connect and CONNACK wait */
+    int command_max_bytes;            /* largest command payload accepted */
+    int replay_rate_max;              /* backlog messages per second; 0: window-bound only */
+    int hwm_interval_ms;              /* shortest interval between outbox high-water marks */
+    int stats_interval_s;             /* link statistics; 0: off */
 };
 
 struct sk_ledger_cfg {

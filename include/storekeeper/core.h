@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "storekeeper/clock.h"
+#include "storekeeper/command.h"
 #include "storekeeper/config.h"
 #include "storekeeper/fusion.h"
 #include "storekeeper/ledger.h"
@@ -75,5 +76,32 @@ struct sk_fusion *sk_core_fusion(struct sk_core *core);
  * transaction of the observation or tick that caused it; a negative return fails that
  * observation. NULL detaches. */
 void sk_core_set_listener(struct sk_core *core, sk_fusion_emit_cb cb, void *ctx);
+
+/*
+ * Cloud commands that change state (session_bind, restock_done, catalog_upsert) reach the core
+ * as SK_OBS_MQTT_COMMAND observations, like every other fact: the MQTT link has already
+ * answered malformed, unknown, oversize and forbidden ones and passes on only what it
+ * validated; sk_core_handle() parses it again (command.h), applies it through the fusion
+ * engine or the ledger inside the observation's transaction, and hands the outcome to the
+ * command listener, which replies. A batch that fails and is retried applies the command
+ * again and calls the listener again with the same observation.
+ */
+typedef void (*sk_core_command_cb)(void *ctx,
+                                   const struct sk_obs *obs,
+                                   const struct sk_cmd *cmd,
+                                   const struct sk_cmd_result *result);
+/* Sets the listener (NULL detaches); called on the core thread. */
+void sk_core_set_command_listener(struct sk_core *core, sk_core_command_cb cb, void *ctx);
+
+/*
+ * Applies one validated state-changing command (cmd borrowed) and says what happened in
+ * *ret_result: DONE when applied, QUEUED when held for logic that acts later (a bind for the
+ * next shopper who enters), REJECTED with an error naming the field otherwise. Returns 0
+ * (also for REJECTED), or a negative ledger or fusion error after which the observation's
+ * transaction must fail (the runtime retries it).
+ */
+int sk_core_command(struct sk_core *core,
+                    const struct sk_cmd *cmd,
+                    struct sk_cmd_result *ret_result);
 
 #endif

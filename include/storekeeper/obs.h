@@ -66,6 +66,8 @@ enum sk_mqtt_link_event {
     SK_MQTT_DISCONNECTED,
     SK_MQTT_PUBACK, /* mid acknowledged by the broker */
     SK_MQTT_CONNECT_FAILED,
+    SK_MQTT_ECHO,   /* a diagnostic round-trip message came back; detail holds its token */
+    SK_MQTT_SUBACK, /* subscription answered; reason_code >= 0x80 means refused */
 };
 
 struct sk_obs_tag {
@@ -113,13 +115,31 @@ struct sk_obs_command {
     char *response_topic; /* owned, may be NULL */
     uint8_t *correlation; /* owned, may be NULL */
     size_t correlation_len;
+    uint32_t generation; /* MQTT link connection it arrived on */
+    uint8_t flags;       /* SK_CMD_OBS_* */
 };
 
+/* sk_obs_command.flags: what the link thread refused to copy (the core answers with an error). */
+#define SK_CMD_OBS_TOO_LARGE    0x01 /* payload above the limit: payload NULL, payload_len set */
+#define SK_CMD_OBS_BAD_NAME     0x02 /* command name too long or with more topic levels */
+#define SK_CMD_OBS_BAD_RESPONSE 0x04 /* response topic or correlation data too long: ignored */
+
 struct sk_obs_mqtt {
-    uint8_t event;   /* enum sk_mqtt_link_event */
-    int mid;         /* message id for PUBACK */
-    int reason_code; /* MQTT reason / libmosquitto rc */
+    uint8_t event;            /* enum sk_mqtt_link_event */
+    int mid;                  /* message id for PUBACK */
+    int reason_code;          /* MQTT reason / libmosquitto rc */
+    uint32_t generation;      /* connection number since start: PUBACKs only count for their own */
+    uint8_t protocol;         /* 5, or 4 for 3.1.1 */
+    uint8_t flags;            /* SK_MQTT_F_* */
+    int32_t retry_ms;         /* CONNECT_FAILED, DISCONNECTED: next attempt in, -1 none */
+    char detail[SK_TEXT_MAX]; /* failure in words (never a secret), or the echo token */
 };
+
+#define SK_MQTT_F_SESSION_PRESENT 0x01 /* CONNECTED: the broker resumed a session */
+#define SK_MQTT_F_TLS             0x02 /* CONNECTED: over TLS */
+#define SK_MQTT_F_AUTH            0x04 /* CONNECT_FAILED: credentials refused */
+#define SK_MQTT_F_TLS_FAILED      0x08 /* CONNECT_FAILED: TLS handshake or certificate */
+#define SK_MQTT_F_UNREACHABLE     0x10 /* CONNECT_FAILED: no TCP connection */
 
 struct sk_obs {
     uint16_t type;            /* enum sk_obs_type */

@@ -57,4 +57,13 @@ const struct sk_clock *sk_runtime_clock(struct sk_runtime *rt);
  * on the core thread only: from start/stop/reload/handle and loop callbacks. */
 struct sk_ledger *sk_runtime_ledger(struct sk_runtime *rt);
 
+/*
+ * Reloads the configuration file as SIGHUP does: the new config replaces the running one only
+ * when it is valid and every change is reloadable. Core thread only. Returns 0 when reloaded,
+ * SK_ECONFIG when the file is invalid, -EPERM when a change needs a restart; the reasons are
+ * appended to report (may be NULL), one line each. The running config may have been replaced
+ * when this returns: call sk_runtime_config() again.
+ */
+int sk_runtime_reload(struct sk_runtime *rt, struct sk_diag *report);
+
 #endif

@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: MIT
+"""Benchmark of the MQTT link against a real mosquitto broker on loopback, in one run:
+
+1. outbox drain rate at QoS 1: N events committed to the ledger, then `storekeeper run`
+   publishes them; next to `mosquitto_pub -l -q 1` publishing the same N payloads (dumped
+   from the ledger) to the same broker. Both timed at a QoS 1 subscriber from its first to
+   its last message; the ratio is storekeeper's rate over mosquitto_pub's.
+2. latency from ledger commit to receipt by a subscriber: the real runtime and MQTT service
+   with a producer committing one event per transaction (tests/mqtt/bench_latency.c);
+   p50, p99 and max.
+
+  bench_mqtt.py [--events N] [--latency-events M] [--rate R]
+Defaults are the short form the suite runs (ctest label `bench`: 5,000 / 300 / 200 per s);
+scripts/bench-mqtt.sh runs the full one (50,000 / 2,000). mosquitto_pub -l at QoS 1 stops early after 65,535 lines (2.0.11): N stays
+below that and both sides are counted at the subscriber."""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import mqtt_helpers as mh
+import sk
+
+STORE = "bench"
+DEVICE = "edge-1"
+PREFIX = "storekeeper/v1/%s/%s/" % (STORE, DEVICE)
+CONFIG = """store_id = "%s";
+device_id = "%s";
+board = "sim";
+log = { level = "notice"; format = "plain"; };
+ledger = { path = "%%s"; };
+mqtt = { host = "127.0.0.1"; port = %%d; stats_interval_s = 0; %%s };
+""" % (STORE, DEVICE)
+
+
+def subscriber(broker, topic, count, directory, name):
+    path = os.path.join(directory, name + ".out")
+    out = open(path, "w")
+    p = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                          "-t", topic, "-C", str(count), "-F", "%U %p", "-i", name],
+                         stdout=out, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return p, out, path
+
+
+def receipt_times(path):
+    times = []
+    with open(path) as f:
+        for line in f:
+            t, _, payload = line.partition(" ")
+            if payload.strip():
+                times.append((float(t), payload))
+    return times
+
+
+def drain(broker, tmp, n):
+    ledger = os.path.join(tmp.path, "drain.db")
+    mh.outbox("fill", ledger, STORE, DEVICE, n, 1000, timeout=600)
+    payloads = os.path.join(tmp.path, "payloads.txt")
+    with open(payloads, "w") as f:
+        f.write(mh.outbox("dump", ledger, STORE, DEVICE, timeout=600))
+
+    # storekeeper: the daemon drains the outbox.
+    sub, out, path = subscriber(broker, PREFIX + "event/#", n, tmp.path, "drain-sk")
+    cfg = tmp.file("drain.cfg", CONFIG % (ledger, broker.port, ""))
+    d = sk.Daemon(["run", "-c", cfg], tmp.path)
+    try:
+        sub.wait(timeout=600)
+    finally:
+        d.stop()
+        d.log.close()
+        out.close()
+    sk_times = receipt_times(path)
+    seqs = [json.loads(p)["seq"] for _, p in sk_times]
+    assert seqs == list(range(1, n + 1)), "storekeeper delivered every event in order"
+
+    # mosquitto_pub -l with the same payloads to the same broker.
+    sub, out, path = subscriber(broker, "bench/pub", n, tmp.path, "drain-pub")
+    with open(payloads) as f:
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                        "-V", "mqttv5", "-t", "bench/pub", "-l"], stdin=f, check=True,
+                       timeout=600)
+    sub.wait(timeout=600)
+    out.close()
+    pub_times = receipt_times(path)
+    assert len(pub_times) == n, "mosquitto_pub delivered %d of %d" % (len(pub_times), n)
+
+    def rate(ts):
+        span = ts[-1][0] - ts[0][0]
+        return (len(ts) - 1) / span if span > 0 else float("inf")
+    size = os.path.getsize(payloads) / n
+    return rate(sk_times), rate(pub_times), size
+
+
+def latency(broker, tmp, m, per_s):
+    ledger = os.path.join(tmp.path, "latency.db")
+    cfg = tmp.file("latency.cfg", CONFIG % (ledger, broker.port, ""))
+    sub, out, path = subscriber(broker, PREFIX + "event/#", m, tmp.path, "latency")
+    commits = os.path.join(tmp.path, "commits.txt")
+    tool = os.path.join(sk.BUILD, "tests", "mqtt", "bench_latency")
+    env = dict(os.environ, STOREKEEPER_DATADIR=os.path.join(sk.BUILD, "share", "storekeeper"))
+    p = subprocess.run([tool, cfg, str(m), str(per_s), commits], capture_output=True, text=True,
+                       timeout=m / per_s + 60, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr)
+    sub.wait(timeout=30)
+    out.close()
+    got = {json.loads(pl)["seq"]: t for t, pl in receipt_times(path)}
+    lat = []
+    with open(commits) as f:
+        for line in f:
+            seq, us = (int(x) for x in line.split())
+            if seq in got:
+                lat.append((got[seq] - us / 1e6) * 1000.0)
+    assert len(lat) == m, "%d of %d events received" % (len(lat), m)
+    lat.sort()
+    return lat
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=5000)
+    ap.add_argument("--latency-events", type=int, default=300)
+    ap.add_argument("--rate", type=int, default=200)
+    a = ap.parse_args()
+    if a.events >= 65535:
+        sys.exit("--events must stay below 65,535 (mosquitto_pub -l at QoS 1)")
+    tmp = sk.TempDir()
+    broker = mh.Broker(tmp.path).start()
+    try:
+        sk_rate, pub_rate, size = drain(broker, tmp, a.events)
+        print("drain, QoS 1, %d events of about %.0f bytes:" % (a.events, size))
+        print("  storekeeper outbox  %9.0f msg/s" % sk_rate)
+        print("  mosquitto_pub -l    %9.0f msg/s" % pub_rate)
+        print("  ratio               %9.2f (storekeeper / mosquitto_pub)" % (sk_rate / pub_rate))
+        lat = latency(broker, tmp, a.latency_events, a.rate)
+        print("commit-to-receipt latency, %d events at %d/s, one transaction each:" % (
+            len(lat), a.rate))
+        print("  p50 %.2f ms  p99 %.2f ms  max %.2f ms  mean %.2f ms" % (
+            lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], lat[-1],
+            statistics.mean(lat)))
+    finally:
+        broker.stop()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: MIT
+"""Helpers of the MQTT tests: a real mosquitto broker on a free loopback port (stopped by its
+PID), subscribers and publishers (the mosquitto command-line clients), JSON Schema validation of
+every payload against docs/schema, certificates made with openssl, and a ledger filler."""
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
+import sk  # noqa: E402
+
+import jsonschema  # noqa: E402  (Debian's python3-jsonschema)
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+OUTBOX_TOOL = os.path.join(sk.BUILD, "tests", "mqtt", "outbox_tool")
+SCHEMA_BASE = "https://storekeeper.invalid/schema/v1/"
+
+
+def wait_until(pred, timeout=10.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Broker:
+    """mosquitto with its own config, log and persistence in directory; stopped by PID."""
+
+    def __init__(self, directory, name="broker", port=None, lines=(), anonymous=True):
+        self.dir = directory
+        self.name = name
+        self.port = port or sk.free_port()
+        self.conf = os.path.join(directory, name + ".conf")
+        self.log_path = os.path.join(directory, name + ".log")
+        conf = []
+        if os.getuid() == 0:
+            conf.append("user root")  # mosquitto 2.0 refuses to run as root without it
+        conf += [
+            "per_listener_settings false",
+            "allow_anonymous %s" % ("true" if anonymous else "false"),
+            # Subscribers with persistent sessions must not lose what arrives while they
+            # reconnect (the default keeps 1000 messages).
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            "persistence true",
+            "persistence_location %s/" % directory,
+            "persistence_file %s.db" % name,
+            "autosave_interval 0",
+            "log_dest file %s" % self.log_path,
+            "log_type all",
+            "connection_messages true",
+            "listener %d 127.0.0.1" % self.port,
+        ]
+        conf += list(lines)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(conf) + "\n")
+        self.proc = None
+
+    def start(self, timeout=5.0):
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("mosquitto exited: " + self.log())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+        if not wait_until(up, timeout):
+            raise RuntimeError("mosquitto did not listen on %d: %s" % (self.port, self.log()))
+        return self
+
+    def stop(self):
+        """SIGTERM by PID (mosquitto saves its persistence file), then wait."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class Sub:
+    """mosquitto_sub in the background writing one line per message; parsed on demand.
+    A fixed client id with a persistent session (-c) keeps messages through broker restarts."""
+
+    def __init__(self, broker, topics, directory, client_id, v5=True, extra=()):
+        self.path = os.path.join(directory, client_id + ".out")
+        self.err_path = os.path.join(directory, client_id + ".err")
+        # time, retained, topic, correlation data (hex via %D would be raw: keep it printable
+        # in tests), payload as hex so that any byte survives the line format.
+        fmt = "%U\t%r\t%t\t" + ("%D" if v5 else "") + "\t%x"
+        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+               "-i", client_id, "-c", "-F", fmt]
+        if v5:
+            cmd += ["-V", "mqttv5", "-x", "3600"]
+        else:
+            cmd += ["-V", "mqttv311"]
+        for t in topics:
+            cmd += ["-t", t]
+        cmd += list(extra)
+        self.out = open(self.path, "w")
+        self.err = open(self.err_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=self.err)
+        self.seen = 0
+
+    def messages(self):
+        msgs = []
+        with open(self.path, "rb") as f:
+            data = f.read()
+        for line in data.split(b"\n"):
+            if not line:
+                continue
+            parts = line.split(b"\t")
+            if len(parts) != 5:
+                continue
+            t, r, topic, corr, hexpayload = parts
+            try:
+                payload = bytes.fromhex(hexpayload.decode())
+            except ValueError:
+                continue  # a line still being written
+            msgs.append({"time": float(t), "retained": r == b"1", "topic": topic.decode(),
+                         "correlation": corr.decode(errors="replace"), "payload": payload})
+        return msgs
+
+    def json_on(self, topic):
+        return [json.loads(m["payload"]) for m in self.messages() if m["topic"] == topic]
+
+    def wait_for(self, pred, timeout=10.0):
+        """Waits until pred(messages) is truthy; returns its value."""
+        return wait_until(lambda: pred(self.messages()), timeout, 0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+        self.err.close()
+
+
+def publish(broker, topic, payload, v5=True, response_topic=None, correlation=None, retain=False,
+            extra=()):
+    cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-t", topic]
+    if isinstance(payload, bytes):
+        cmd += ["-s"]
+    else:
+        cmd += ["-m", payload]
+    cmd += ["-V", "mqttv5" if v5 else "mqttv311"]
+    if response_topic:
+        cmd += ["-D", "publish", "response-topic", response_topic]
+    if correlation:
+        cmd += ["-D", "publish", "correlation-data", correlation]
+    if retain:
+        cmd += ["-r"]
+    cmd += list(extra)
+    subprocess.run(cmd, check=True, timeout=10, capture_output=True,
+                   input=payload if isinstance(payload, bytes) else None)
+
+
+class Schemas:
+    """Every JSON Schema in docs/schema; validates payloads by their `schema` field."""
+
+    def __init__(self):
+        root = os.path.join(sk.SRC, "docs", "schema")
+        self.store = {}
+        for path in glob.glob(os.path.join(root, "**", "*.json"), recursive=True):
+            with open(path) as f:
+                s = json.load(f)
+            self.store[s["$id"]] = s
+        self.validators = {}
+
+    def validator(self, sid):
+        if sid not in self.validators:
+            schema = self.store[sid]
+            resolver = jsonschema.RefResolver.from_schema(schema, store=self.store)
+            self.validators[sid] = jsonschema.Draft202012Validator(schema, resolver=resolver)
+        return self.validators[sid]
+
+    def check(self, payload):
+        """Validates one payload (bytes, str or dict) against the schema it names."""
+        doc = json.loads(payload) if isinstance(payload, (bytes, str)) else payload
+        name = doc.get("schema", "")
+        if not name.startswith("storekeeper/v1/"):
+            raise AssertionError("payload names no storekeeper schema: %r" % doc)
+        sid = SCHEMA_BASE + name[len("storekeeper/v1/"):] + ".json"
+        if sid not in self.store:
+            raise AssertionError("no JSON Schema %s for payload %r" % (sid, doc))
+        errors = sorted(self.validator(sid).iter_errors(doc), key=lambda e: list(e.path))
+        if errors:
+            raise AssertionError("%s: %s in %r" % (name, errors[0].message, doc))
+        return doc
+
+    def check_stored(self, payload):
+        """A payload as the outbox stores it: the link adds publish_time when it publishes."""
+        doc = json.loads(payload) if isinstance(payload, (bytes, str)) else dict(payload)
+        doc.setdefault("publish_time", doc.get("time"))
+        return self.check(doc)
+
+    def check_command(self, name, doc):
+        sid = SCHEMA_BASE + "cmd/" + name + ".json"
+        errors = list(self.validator(sid).iter_errors(doc))
+        return [e.message for e in errors]
+
+    def check_all(self, messages):
+        """Validates every message of a subscriber (commands against docs/schema/cmd);
+        returns the count."""
+        n = 0
+        for m in messages:
+            parts = m["topic"].split("/")
+            if len(parts) == 6 and parts[4] == "cmd":
+                try:
+                    doc = json.loads(m["payload"])
+                except ValueError:
+                    continue  # the malformed commands the tests send on purpose
+                if ("cmd/%s.json" % parts[5]) in [k[len(SCHEMA_BASE):] for k in self.store]:
+                    errors = self.check_command(parts[5], doc)
+                    if errors:
+                        raise AssertionError("command %s %r: %s" % (parts[5], doc, errors[0]))
+            else:
+                self.check(m["payload"])
+            n += 1
+        return n
+
+
+def outbox(cmd, ledger, store, device, *args, timeout=120):
+    r = subprocess.run([OUTBOX_TOOL, cmd, ledger, store, device, *[str(a) for a in args]],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("outbox_tool %s: %s" % (cmd, r.stderr))
+    return r.stdout
+
+
+def outbox_stats(ledger, store, device):
+    pending, last, first = (int(x) for x in outbox("stats", ledger, store, device).split())
+    return {"pending": pending, "last_seq": last, "first_pending_seq": first}
+
+
+class Filler(threading.Thread):
+    """Writes n events at rate per second into a ledger from another process, in the
+    background (the daemon may be running)."""
+
+    def __init__(self, ledger, store, device, n, batch, rate):
+        super().__init__(daemon=True)
+        self.args = (ledger, store, device, n, batch, rate)
+        self.result = None
+        self.error = None
+
+    def run(self):
+        try:
+            self.result = outbox("fill", *self.args, timeout=600)
+        except Exception as e:  # reported by the test
+            self.error = e
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_pki(directory):
+    """A CA, a broker certificate for localhost (DNS) and 127.0.0.1 (IP), one for another name,
+    an expired one, a client certificate, and a second CA that signed none of them."""
+    d = directory
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.crt", "-days", "2", "-subj", "/CN=storekeeper test CA", cwd=d)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out",
+            "other-ca.crt", "-days", "2", "-subj", "/CN=some other CA", cwd=d)
+
+    def leaf(name, san, days="2", start=None, end=None, ext="serverAuth"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+                name + ".csr", "-subj", "/CN=" + name, cwd=d)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("extendedKeyUsage=%s\n" % ext)
+            if san:
+                f.write("subjectAltName=%s\n" % san)
+        if start:
+            # `openssl ca` can backdate; `openssl x509 -req` cannot in OpenSSL 3.0.
+            os.makedirs(os.path.join(d, "cadb"), exist_ok=True)
+            open(os.path.join(d, "cadb", "index.txt"), "w").close()
+            with open(os.path.join(d, "cadb", "serial"), "w") as f:
+                f.write("1000\n")
+            with open(os.path.join(d, "ca.cnf"), "w") as f:
+                f.write("[ca]\ndefault_ca=c\n[c]\ndir=%s/cadb\ndatabase=$dir/index.txt\n"
+                        "serial=$dir/serial\nnew_certs_dir=$dir\ndefault_md=sha256\n"
+                        "policy=p\ncopy_extensions=copy\n[p]\ncommonName=supplied\n" % d)
+            openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key",
+                    "-in", name + ".csr", "-out", name + ".crt", "-startdate", start,
+                    "-enddate", end, "-extfile", name + ".ext", "-notext", cwd=d)
+        else:
+            openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", name + ".crt", "-days", days, "-extfile",
+                    name + ".ext", cwd=d)
+
+    leaf("broker", "DNS:localhost,IP:127.0.0.1")
+    leaf("wrong-name", "DNS:broker.elsewhere.example")
+    leaf("expired", "DNS:localhost,IP:127.0.0.1", start="20200101000000Z",
+         end="20200102000000Z")
+    leaf("device", None, ext="clientAuth")
+    return d
