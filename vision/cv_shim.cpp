@@ -87,8 +87,10 @@ sk_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, 
             cv::resize(in, cv->scaled, cv::Size(sw / k, sh / k), 0, 0, cv::INTER_AREA);
             cv::resize(cv->scaled, out, out.size(), 0, 0, cv::INTER_LINEAR);
         } else {
-            bool down = sw >= cv->w && sh >= cv->h;
-            cv::resize(in, out, out.size(), 0, 0, down ? cv::INTER_AREA : cv::INTER_LINEAR);
+            /* Exact integer factors average; less than two interpolates (768x576 to
+             * 640x480), and so does enlarging. */
+            bool exact = k >= 1 && sw % cv->w == 0 && sh % cv->h == 0;
+            cv::resize(in, out, out.size(), 0, 0, exact ? cv::INTER_AREA : cv::INTER_LINEAR);
         }
         return 0;
     } catch (...) {
