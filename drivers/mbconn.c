@@ -374,7 +374,8 @@ static int transact(struct sk_mbconn *c, xfer_fn fn, void *arg, bool idempotent)
             c->stats.last_rtt_us = c->last_end_us - t0;
             return 0;
         }
-        r = translate(c, e ? e : EIO);
+        /* libmodbus 3.1.6 fails some replies (another unit's) without setting errno */
+        r = translate(c, e ? e : EMBBADDATA);
         after_failure(c, r);
         /* retry only what a retry can fix: no exception answers, no dead links */
         if (sk_is_modbus_exception(r) || sk_mbconn_error_is_link(r)) {

@@ -900,7 +900,9 @@ static void load_field(struct loader *l, struct section *s)
     } else {
         err(l, s->line, lbl, "block or record: missing (where is the field?)");
     }
+    int errors_before = l->errors;
     f->type = get_enum(l, s, "type", type_names, SK_FT_U16, true);
+    bool type_known = l->errors == errors_before; /* no follow-on errors from a bad type */
     struct entry *ereg = get(l, s, "reg");
     struct entry *ebyte = get(l, s, "byte");
     const struct sk_prof_block *blk = f->block >= 0 ? &p->blocks[f->block] : NULL;
@@ -971,7 +973,9 @@ static void load_field(struct loader *l, struct section *s)
                              get(l, s, "len_rest")};
     int n_len = !!lens[0] + !!lens[1] + !!lens[2] + !!lens[3];
     f->len_words = get_bool(l, s, "len_words", false);
-    if (f->type == SK_FT_BYTES) {
+    if (!type_known) {
+        /* the problem is the type; its length and role cannot be judged */
+    } else if (f->type == SK_FT_BYTES) {
         if (n_len != 1) {
             err(l, s->line, lbl,
                 "a bytes field needs exactly one of len, len_from_pc, len_from, len_rest");
@@ -1003,7 +1007,7 @@ static void load_field(struct loader *l, struct section *s)
         err(l, get(l, s, "role")->line, lbl, "role: %s describes a block field (block = ...)",
             role_names[f->role]);
     }
-    if (f->role == SK_ROLE_EPC && f->type != SK_FT_BYTES) {
+    if (type_known && f->role == SK_ROLE_EPC && f->type != SK_FT_BYTES) {
         err(l, get(l, s, "role")->line, lbl, "role: an epc field must be type = bytes");
     }
     /* inside its block? (record fields are checked against the stride later) */
@@ -1333,8 +1337,10 @@ static void interpret(struct loader *l)
             load_mailbox(l, s);
         }
     }
-    if (!find_section(l, kinds[p->pattern]) && find_section(l, S_PROFILE)) {
-        err(l, find_section(l, S_PROFILE)->line, "[profile]", "pattern = %s needs a [%s] section",
+    struct section *ps = find_section(l, S_PROFILE);
+    if (!find_section(l, kinds[p->pattern]) && ps) {
+        struct entry *pe = get(l, ps, "pattern");
+        err(l, pe ? pe->line : ps->line, "[profile]", "pattern = %s needs a [%s] section",
             pattern_names[p->pattern], pattern_names[p->pattern]);
     }
 }

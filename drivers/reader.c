@@ -180,8 +180,8 @@ static int read_block(struct sk_reader *r, struct sk_mbconn *c, int bi, size_t u
                        sk_prof_table_name(b->table), addr, n, b->name);
                 return m == SK_EXC_BUSY ? SK_EMODBUS_BUSY : rc;
             }
-            detail(r, "%s reading %s 0x%04X+%zu (block %s)", sk_strerror(rc),
-                   sk_prof_table_name(b->table), addr, n, b->name);
+            detail(r, "%s (%.40s) reading %s 0x%04X+%zu (block %s)", sk_strerror(rc),
+                   sk_mbconn_last_error(c), sk_prof_table_name(b->table), addr, n, b->name);
             return rc;
         }
         done += n;

@@ -401,9 +401,8 @@ poll_ok(struct bus *b, struct rd *r, const struct sk_tag_read *tags, size_t n, i
     r->backoff_ms = 0;
     r->next_due_us = 0;
     r->polls++;
-    if (r->complain.active) {
-        sk_complain_release(&r->complain, SK_LOG_NOTICE, "reader", r->name, "answers again");
-    }
+    /* health changes are what the core logs; this line is for debugging */
+    sk_complain_release(&r->complain, SK_LOG_DEBUG, "reader", r->name, "answers again");
     evaluate(b, r, now);
 }
 
@@ -529,9 +528,10 @@ static void *bus_thread(void *arg)
                 wait_until(b, hb, sk_now_mono_us() + (int64_t)delay * 1000);
                 continue;
             }
-            sk_complain_release(&b->link_complain, SK_LOG_NOTICE, "bus", b->name, "connected to %s",
-                                b->url);
-            if (!b->link_complain.active) {
+            if (b->link_complain.active) {
+                sk_complain_release(&b->link_complain, SK_LOG_NOTICE, "bus", b->name,
+                                    "connected to %s again", b->url);
+            } else {
                 sk_log(SK_LOG_INFO, "bus", b->name, "connected to %s", b->url);
             }
             b->backoff_ms = b->cfg.reconnect_min_ms;

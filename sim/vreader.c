@@ -91,7 +91,8 @@ struct vunit {
     int64_t exec_at;
     /* faults */
     int delay_ms, exc, corrupt_pct, malformed, read_pct, busy_ms;
-    bool silent, frozen, drop_now;
+    bool silent, drop_now;
+    int frozen; /* 1: device logic off; 2: mailbox handshake only (data as poked) */
     int64_t silent_until;
 };
 
@@ -445,6 +446,12 @@ static void mailbox_exec(struct vunit *u)
     const struct sk_prof_mailbox *m = &p->mailbox;
     const struct sk_prof_records *rs = &p->records[m->records];
     u->exec_pending = false;
+    if (u->frozen == 2) { /* acknowledge, leave the poked data as it is */
+        put_field(u, m->echo, p->fields[m->command].value);
+        put_field(u, m->echo_sequence, u->last_seq);
+        put_field(u, m->busy, 0);
+        return;
+    }
     if (get_field(u, m->command) != p->fields[m->command].value) {
         put_field(u, m->error, 1);
         put_field(u, m->echo, get_field(u, m->command));
@@ -522,7 +529,7 @@ before_read(struct sk_vreader *v, struct vunit *u, int table, unsigned addr, uns
 static void after_write(struct vunit *u, int table, unsigned addr, unsigned count)
 {
     const struct sk_profile *p = u->p;
-    if (u->frozen) {
+    if (u->frozen == 1) {
         return;
     }
     if (p->pattern == SK_PATTERN_LATCH) {
@@ -1289,7 +1296,9 @@ static int apply_fault(struct vunit *u, int fault, int value)
     switch (fault) {
     case SK_VFAULT_NONE:
         u->delay_ms = u->exc = u->corrupt_pct = u->malformed = u->busy_ms = 0;
-        u->silent = u->frozen = u->drop_now = false;
+        u->silent = u->drop_now = false;
+        u->frozen = 0;
+        u->served_valid = false; /* registers may have been poked: serve afresh */
         u->silent_until = 0;
         u->read_pct = 100;
         return 0;
@@ -1332,7 +1341,11 @@ static int apply_fault(struct vunit *u, int fault, int value)
         u->busy_ms = value;
         return 0;
     case SK_VFAULT_FREEZE:
-        u->frozen = value != 0;
+        if (value < 0 || value > 2) {
+            return -EINVAL;
+        }
+        u->frozen = value;
+        u->served_valid = false;
         return 0;
     default:
         return -EINVAL;

@@ -47,7 +47,8 @@ enum sk_vfault {
     SK_VFAULT_DROP,      /* TCP: close the unit's connections now; RTU: silent for value ms */
     SK_VFAULT_READ_PROB, /* value: percent of rounds in which a tag is read (100: always) */
     SK_VFAULT_BUSY,      /* value: ms a mailbox command takes to execute */
-    SK_VFAULT_FREEZE,    /* value 1: device logic stops touching registers (for poke tests) */
+    SK_VFAULT_FREEZE,    /* 1: device logic stops touching registers (for poke tests);
+                            2: a mailbox still acknowledges commands but leaves its data */
 };
 
 enum sk_vmalformed {
