@@ -330,14 +330,43 @@ int ledger_fail(struct sk_ledger *l, int rc, const char *what)
     return err;
 }
 
+bool ledger_txn_lost(struct sk_ledger *l)
+{
+    if (l->aborted) {
+        return true;
+    }
+    if (l->depth == 0 || !l->db || !sqlite3_get_autocommit(l->db)) {
+        return false;
+    }
+    /* SQLite rolled the transaction back after an error we did not see as one (out of
+     * memory inside a statement that still returned its rows, say). Nothing may run now:
+     * in autocommit mode each statement would commit on its own. */
+    int rc = sqlite3_extended_errcode(l->db);
+    l->aborted = true;
+    l->abort_err = ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER;
+    ledger_failf(l, l->abort_err, "SQLite rolled the transaction back (%s)", sqlite3_errmsg(l->db));
+    return true;
+}
+
+bool sk_ledger_txn_failed(const struct sk_ledger *l)
+{
+    return ledger_txn_lost((struct sk_ledger *)l);
+}
+
 int ledger_exec(struct sk_ledger *l, const char *sql, const char *what)
 {
+    if (ledger_txn_lost(l)) {
+        return l->abort_err;
+    }
     int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : ledger_fail(l, rc, what);
 }
 
 sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id)
 {
+    if (ledger_txn_lost(l)) {
+        return NULL;
+    }
     sqlite3_stmt *s = l->stmts[id];
     if (!s) {
         int rc = sqlite3_prepare_v3(l->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
@@ -556,7 +585,7 @@ int sk_ledger_depth(const struct sk_ledger *l)
 int sk_ledger_begin(struct sk_ledger *l)
 {
     if (l->depth > 0) {
-        if (l->aborted) {
+        if (ledger_txn_lost(l)) {
             return l->abort_err;
         }
         char sql[48];
@@ -598,7 +627,7 @@ int sk_ledger_commit(struct sk_ledger *l)
     if (l->depth <= 0) {
         return ledger_failf(l, -EINVAL, "commit without a transaction");
     }
-    if (l->aborted) {
+    if (ledger_txn_lost(l)) {
         /* SQLite already rolled everything back; unwind our bookkeeping. */
         int err = l->abort_err;
         if (--l->depth == 0) {
@@ -630,6 +659,7 @@ int sk_ledger_commit(struct sk_ledger *l)
     }
     l->depth = 0;
     l->full = false;
+    l->commits++;
     if (l->txn_last_event > 0) {
         notify_commit(l, l->txn_last_event);
     }
@@ -637,12 +667,17 @@ int sk_ledger_commit(struct sk_ledger *l)
     return 0;
 }
 
+uint64_t sk_ledger_commits(const struct sk_ledger *l)
+{
+    return l->commits;
+}
+
 int sk_ledger_rollback(struct sk_ledger *l)
 {
     if (l->depth <= 0) {
         return ledger_failf(l, -EINVAL, "rollback without a transaction");
     }
-    if (l->aborted) {
+    if (ledger_txn_lost(l)) {
         if (--l->depth == 0) {
             l->aborted = false;
         }

@@ -86,6 +86,7 @@ struct sk_ledger {
     bool full;     /* last write failed for lack of space */
     bool overflow; /* outbox above its bound (mirrors meta "outbox_overflow") */
     int64_t pruned;
+    uint64_t commits;
 
     struct ledger_listener listeners[LEDGER_MAX_LISTENERS];
 
@@ -118,6 +119,9 @@ int ledger_event_insert(struct sk_ledger *l,
                         const struct cJSON *fields,
                         int64_t time_us,
                         int64_t *ret_seq);
+
+/* True when the open transaction is gone (SQLite rolled it back): only rollback may follow. */
+bool ledger_txn_lost(struct sk_ledger *l);
 
 /* Returns the statement, reset and unbound, or NULL (error recorded in l->errmsg). */
 sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id);

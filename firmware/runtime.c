@@ -116,6 +116,11 @@ struct sk_ledger *sk_runtime_ledger(struct sk_runtime *rt)
     return rt->ledger;
 }
 
+int sk_runtime_ledger_error(struct sk_runtime *rt)
+{
+    return rt->degraded ? (rt->last_err < 0 ? rt->last_err : SK_ELEDGER) : 0;
+}
+
 void sk_block_signals(void)
 {
     sigset_t set;
@@ -137,7 +142,8 @@ static void apply_log_config(const struct sk_config *cfg)
 static bool batch_fatal(struct sk_runtime *rt, int err)
 {
     return err == SK_ELEDGER_FULL || err == -EIO || err == -ENOMEM || err == -EBUSY ||
-           err == SK_ELEDGER_CORRUPT || err == -EROFS || sk_ledger_depth(rt->ledger) == 0;
+           err == SK_ELEDGER_CORRUPT || err == -EROFS || sk_ledger_depth(rt->ledger) == 0 ||
+           sk_ledger_txn_failed(rt->ledger);
 }
 
 /* Handles one observation inside the batch transaction, in a savepoint of its own. */

@@ -104,6 +104,12 @@ int sk_ledger_commit(struct sk_ledger *l);
 int sk_ledger_rollback(struct sk_ledger *l);
 /* Current nesting depth, 0 outside a transaction. */
 int sk_ledger_depth(const struct sk_ledger *l);
+/* True when SQLite rolled the open transaction back under the caller (after out of memory or
+ * an I/O error): every write fails until the caller has rolled back to depth 0. */
+bool sk_ledger_txn_failed(const struct sk_ledger *l);
+
+/* Transactions committed (outermost commits) on this connection since it was opened. */
+uint64_t sk_ledger_commits(const struct sk_ledger *l);
 
 /* Called on the owner thread after every commit that made new outbox events durable,
  * with the highest committed seq: the MQTT link's cue to drain. Up to 4 listeners. */

@@ -56,6 +56,10 @@ const struct sk_clock *sk_runtime_clock(struct sk_runtime *rt);
 /* The ledger (opened before any service starts, closed after the last one stopped). Use it
  * on the core thread only: from start/stop/reload/handle and loop callbacks. */
 struct sk_ledger *sk_runtime_ledger(struct sk_runtime *rt);
+/* 0 while the ledger takes writes; else the error (SK_ELEDGER_FULL, -EIO, ...) that made the
+ * runtime degraded: observations wait in the queue until a retry commits (docs/ledger.md,
+ * "Disk full"). For health reports. */
+int sk_runtime_ledger_error(struct sk_runtime *rt);
 
 /*
  * Reloads the configuration file as SIGHUP does: the new config replaces the running one only

@@ -21,10 +21,12 @@ struct feeder {
     int refused; /* pushes the queue refused (back-pressure) */
     int seeded;  /* tags in the core's present set when the service started */
     bool saw_full;
+    int degraded_err; /* what sk_runtime_ledger_error said while full */
     bool made_room;
     int64_t full_since_us;
     const char *tmpfs; /* remount this larger to make room, or NULL: lift max_page_count */
     int64_t done_at_us;
+    uint64_t commits; /* transactions it took */
 };
 
 static struct feeder feed;
@@ -64,6 +66,9 @@ static void on_feed(struct sk_loop *loop, uint64_t expirations, void *ctx)
         f->saw_full = true;
         f->full_since_us = now;
     }
+    if (sk_runtime_ledger_error(f->rt) != 0) {
+        f->degraded_err = sk_runtime_ledger_error(f->rt);
+    }
     /* Stay full for a while (the queue fills, pushes are refused), then make room. */
     if (f->saw_full && !f->made_room && now - f->full_since_us > 700000) {
         f->made_room = true;
@@ -75,6 +80,8 @@ static void on_feed(struct sk_loop *loop, uint64_t expirations, void *ctx)
     }
     if (f->pushed == f->total && sk_ledger_present_count(l) == f->total && !f->done_at_us) {
         f->done_at_us = now;
+        f->commits = sk_ledger_commits(l);
+        assert_int_equal(sk_runtime_ledger_error(f->rt), 0); /* writable again */
         sk_loop_stop(loop);
     }
 }
@@ -140,6 +147,9 @@ static void test_presence_survives_restart(void **state)
     assert_int_equal(run_runtime(cfg, 20), 0);
     assert_int_equal(feed.pushed, 3000);
     assert_true(feed.done_at_us > 0);
+    /* Observations that arrive together share transactions (batch_max 64). */
+    printf("3000 arrivals in %llu transactions\n", (unsigned long long)feed.commits);
+    assert_true(feed.commits > 0 && feed.commits < 3000 / 8);
     assert_int_equal(count_present(dir), 3000);
     /* Restart: the core holds the 3000 before any service starts; 1000 more arrive. */
     memset(&feed, 0, sizeof(feed));
@@ -161,6 +171,7 @@ static void run_until_full_and_back(const char *dir, const char *ledger_dir, int
     assert_true(feed.saw_full);    /* it did fill up */
     assert_true(feed.made_room);   /* and came back */
     assert_true(feed.refused > 0); /* the queue pushed back while degraded */
+    assert_true(feed.degraded_err == SK_ELEDGER_FULL || feed.degraded_err == -EIO);
     assert_true(feed.done_at_us > 0);
     /* Nothing observed was lost. */
     assert_int_equal(count_present(ledger_dir), 60000);
