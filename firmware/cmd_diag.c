@@ -15,8 +15,11 @@ static const struct {
 } subcommands[] = {
         {"camera", sk_cmd_diag_camera,
          "capture frames, report fps and processing time, write a snapshot with detections"},
+        {"modbus", sk_cmd_diag_modbus, "scan a Modbus bus: which unit ids answer"},
         {"mqtt", sk_cmd_diag_mqtt,
          "reach the broker as the store does: DNS, TCP, TLS, MQTT, round trip"},
+        {"reader", sk_cmd_diag_reader,
+         "poll one RFID reader: tags per antenna, RSSI, age, read rate, errors"},
 };
 
 static void usage(FILE *out)

@@ -816,7 +816,8 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
     if (r < 0) {
         sk_log(SK_LOG_ERR, "core", NULL, "start failed: %s", sk_strerror(r));
         teardown(&rt);
-        return 1;
+        /* a reader profile that does not load is a configuration error, like the file's */
+        return r == SK_ECONFIG || r == SK_EPROFILE ? 2 : 1;
     }
     sk_log(SK_LOG_NOTICE, "core", NULL,
            "running: %zu bus(es), %zu reader(s), %zu shelf(ves), %zu camera(s); tick %d ms",

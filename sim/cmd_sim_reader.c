@@ -130,26 +130,45 @@ struct conn {
     int fd;
     char buf[LINE_MAX_CMD];
     size_t n;
+    bool skipping; /* inside an over-long line: drop input up to its end */
 };
 
-/* Runs complete lines in c->buf; answers to out_fd. Returns false when the line was too long. */
-static bool run_lines(struct sk_vreader *v, struct conn *c, int out_fd)
+static void reply_line(int out_fd, const char *text)
 {
-    char *nl;
-    while ((nl = memchr(c->buf, '\n', c->n))) {
-        *nl = '\0';
-        char reply[300];
-        sk_vreader_command(v, c->buf, reply, sizeof(reply) - 1);
-        size_t rl = strlen(reply);
-        reply[rl++] = '\n';
-        if (write(out_fd, reply, rl) < 0) {
-            /* the peer went away; its fd is closed when it reads EOF */
+    char line[320];
+    int n = snprintf(line, sizeof(line), "%s\n", text);
+    if (write(out_fd, line, (size_t)n) < 0) {
+        /* the peer went away; its fd is closed when it reads EOF */
+    }
+}
+
+/* Runs the complete lines in c->buf, answering each to out_fd; an over-long line gets one
+ * error answer and is dropped. */
+static void run_lines(struct sk_vreader *v, struct conn *c, int out_fd)
+{
+    for (;;) {
+        char *nl = memchr(c->buf, '\n', c->n);
+        if (!nl) {
+            if (c->n >= sizeof(c->buf) - 1) {
+                if (!c->skipping) {
+                    reply_line(out_fd, "error: command longer than 511 characters");
+                }
+                c->skipping = true;
+                c->n = 0;
+            }
+            return;
         }
+        *nl = '\0';
+        if (!c->skipping) {
+            char reply[300];
+            sk_vreader_command(v, c->buf, reply, sizeof(reply));
+            reply_line(out_fd, reply);
+        }
+        c->skipping = false;
         size_t used = (size_t)(nl - c->buf) + 1;
         memmove(c->buf, c->buf + used, c->n - used);
         c->n -= used;
     }
-    return c->n < sizeof(c->buf) - 1;
 }
 
 static int open_control(const char *path)
@@ -373,11 +392,7 @@ int sk_cmd_sim_reader(int argc, char **argv)
                 stdin_open = false; /* EOF: keep serving; signals or --duration stop us */
             } else {
                 in.n += (size_t)n;
-                if (!run_lines(v, &in, STDOUT_FILENO)) {
-                    in.n = 0;
-                    printf("error: command too long\n");
-                    fflush(stdout);
-                }
+                run_lines(v, &in, STDOUT_FILENO);
             }
         }
         if (pf[2].revents & POLLIN) {
@@ -394,12 +409,10 @@ int sk_cmd_sim_reader(int argc, char **argv)
             }
             struct conn *cc = &clients[k - 3];
             ssize_t n = read(cc->fd, cc->buf + cc->n, sizeof(cc->buf) - 1 - cc->n);
-            bool keep = n > 0;
-            if (keep) {
+            if (n > 0) {
                 cc->n += (size_t)n;
-                keep = run_lines(v, cc, cc->fd);
-            }
-            if (!keep) {
+                run_lines(v, cc, cc->fd);
+            } else {
                 close(cc->fd);
                 clients[k - 3] = clients[--n_clients];
             }
