@@ -193,7 +193,6 @@ static int publish_row(const struct sk_outbox_row *row, void *ctx)
         f->stopped_at_floor = true;
         return 1; /* the rest is live */
     }
-    f->last_seq = row->seq;
     f->visited++;
     char topic[SK_TOPIC_MAX];
     int n = snprintf(topic, sizeof(topic), "%s%s", ob->prefix, row->topic);
@@ -211,6 +210,7 @@ static int publish_row(const struct sk_outbox_row *row, void *ctx)
         sk_complain(&ob->fail_complaint, sk_clock_mono_us(ob->clock), SK_LOG_ERR, "mqtt", NULL,
                     "outbox event seq %lld (%s) cannot be published: %s", (long long)row->seq,
                     row->topic, sk_strerror(r));
+        f->last_seq = row->seq;
         return f->visited == f->budget ? 3 : 0;
     }
     int mid = 0;
@@ -218,9 +218,17 @@ static int publish_row(const struct sk_outbox_row *row, void *ctx)
     r = sk_mqtt_link_publish(ob->link, ob->gen, topic, payload, len, &pub, &mid);
     free(payload);
     if (r < 0) {
+        /* Connection gone, or libmosquitto refused: stop this pass. The cursor stays before
+         * this row, so the next pass (or connection) tries it again. */
         f->err = r;
-        return 2; /* connection gone, or libmosquitto refused: stop this pass */
+        if (r != -ENOTCONN) {
+            sk_complain(&ob->fail_complaint, sk_clock_mono_us(ob->clock), SK_LOG_ERR, "mqtt", NULL,
+                        "cannot publish outbox event seq %lld: %s", (long long)row->seq,
+                        sk_strerror(r));
+        }
+        return 2;
     }
+    f->last_seq = row->seq;
     struct slot *s = free_slot(ob);
     s->used = true;
     s->live = f->live;

@@ -86,6 +86,7 @@ struct svc {
     uint64_t rounds;
     bool hwm_dirty;
     int64_t last_hwm_mono_us;
+    int64_t hwm_cost_us; /* how long the last outbox count took */
     int64_t last_status_seq;
     bool up;
     uint32_t gen;
@@ -291,12 +292,20 @@ static void publish_hwm(struct svc *s, bool force)
         return;
     }
     int64_t now = now_mono(s);
-    if (!force && (!s->hwm_dirty ||
-                   now - s->last_hwm_mono_us < (int64_t)cfg(s)->mqtt.hwm_interval_ms * 1000)) {
+    /* The counts behind the mark are SQL COUNTs over the pending rows: with a long backlog on
+     * a slow card they take time, so the interval stretches to keep them under 5 % of the
+     * core thread's time. */
+    int64_t interval = (int64_t)cfg(s)->mqtt.hwm_interval_ms * 1000;
+    if (interval < 20 * s->hwm_cost_us) {
+        interval = 20 * s->hwm_cost_us;
+    }
+    if (!force && (!s->hwm_dirty || now - s->last_hwm_mono_us < interval)) {
         return;
     }
     struct sk_outbox_stats st;
-    if (sk_ledger_outbox_stats(s->ledger, &st) < 0) {
+    int r = sk_ledger_outbox_stats(s->ledger, &st);
+    s->hwm_cost_us = now_mono(s) - now;
+    if (r < 0) {
         return;
     }
     s->hwm_dirty = false;

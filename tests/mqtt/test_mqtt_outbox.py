@@ -29,6 +29,13 @@ mqtt = { host = "127.0.0.1"; port = %%d; reconnect_min_ms = 200; reconnect_max_m
 """ % (STORE, DEVICE)
 
 
+def time_of(rfc3339):
+    """Seconds since the epoch of '2026-11-21T10:00:00.123Z'."""
+    import calendar
+    base, ms = rfc3339.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000.0
+
+
 class OutboxTest(unittest.TestCase):
     def setUp(self):
         self.tmp = sk.TempDir()
@@ -114,6 +121,38 @@ class OutboxTest(unittest.TestCase):
         self.assertEqual(rc, 0, d.text())
         self.assertEqual(mh.outbox_stats(self.ledger, STORE, DEVICE)["pending"], 0)
         self.assertEqual(self.schemas.check_all(sub.messages()), len(sub.messages()))
+
+    def test_live_events_overtake_backlog(self):
+        """A long backlog (sent at mqtt.replay_rate_max) does not delay events committed now."""
+        backlog = 20000
+        mh.outbox("fill", self.ledger, STORE, DEVICE, backlog, 1000)
+        sub = self.sub("live")
+        d = self.start("replay_rate_max = 500;")  # 40 s of backlog
+        self.assertTrue(sub.wait_for(lambda ms: len(ms) >= 200, 15), d.text())
+        live = 20
+        filler = mh.Filler(self.ledger, STORE, DEVICE, live, 1, 10)
+        filler.start()
+        filler.join(30)
+        self.assertIsNone(filler.error)
+
+        def live_events(ms):
+            return [(m["time"], json.loads(m["payload"])) for m in ms
+                    if json.loads(m["payload"])["seq"] > backlog]
+        got = sub.wait_for(lambda ms: len(live_events(ms)) >= live and live_events(ms), 10)
+        self.assertTrue(got, "live events arrived")
+        evs = self.events(sub)
+        backlog_done = len({e["seq"] for e in evs if e["seq"] <= backlog})
+        self.assertLess(backlog_done, backlog // 2, "the backlog was still being sent")
+        # Each live event within 1.5 s of its commit (the link polls rows other processes
+        # commit every 250 ms; in the daemon a commit cues it at once), in seq order.
+        for t, e in live_events(sub.messages()):
+            committed = time_of(e["time"])
+            self.assertLess(t - committed, 1.5, e)
+        seqs = [e["seq"] for _, e in live_events(sub.messages())]
+        self.assertEqual(seqs, sorted(seqs))
+        print("live: %d live events during a backlog, %d of %d backlog events sent by then" % (
+            live, backlog_done, backlog))
+        d.stop()
 
     def test_broker_stopped_30s(self):
         sub = self.sub("outage")
