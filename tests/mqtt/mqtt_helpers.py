@@ -128,7 +128,8 @@ class Sub:
         msgs = []
         with open(self.path, "rb") as f:
             data = f.read()
-        for line in data.split(b"\n"):
+        # The last piece has no newline yet: mosquitto_sub may be writing it right now.
+        for line in data.split(b"\n")[:-1]:
             if not line:
                 continue
             parts = line.split(b"\t")
