@@ -229,6 +229,20 @@ static int publish_row(const struct sk_outbox_row *row, void *ctx)
         return 2;
     }
     f->last_seq = row->seq;
+    /* Message ids wrap at 65,535: a slot still waiting on this id lost its PUBACK long ago
+     * (a full queue); it must not be credited with this message's acknowledgement. */
+    for (size_t i = 0; i < ob->window; i++) {
+        struct slot *old = &ob->slots[i];
+        if (old->used && old->mid == mid) {
+            old->used = false;
+            ob->n_inflight--;
+            if (!old->live) {
+                ob->n_backlog_inflight--;
+            }
+            ob->stats.timeouts++;
+            ob->rescan = true;
+        }
+    }
     struct slot *s = free_slot(ob);
     s->used = true;
     s->live = f->live;

@@ -72,6 +72,7 @@ def drain(broker, tmp, n):
     finally:
         d.stop()
         d.log.close()
+        stop(sub)
         out.close()
     sk_times = receipt_times(path)
     seqs = [json.loads(p)["seq"] for _, p in sk_times]
@@ -79,12 +80,15 @@ def drain(broker, tmp, n):
 
     # mosquitto_pub -l with the same payloads to the same broker.
     sub, out, path = subscriber(broker, "bench/pub", n, tmp.path, "drain-pub")
-    with open(payloads) as f:
-        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                        "-V", "mqttv5", "-t", "bench/pub", "-l"], stdin=f, check=True,
-                       timeout=600)
-    sub.wait(timeout=600)
-    out.close()
+    try:
+        with open(payloads) as f:
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q",
+                            "1", "-V", "mqttv5", "-t", "bench/pub", "-l"], stdin=f, check=True,
+                           timeout=600)
+        sub.wait(timeout=600)
+    finally:
+        stop(sub)
+        out.close()
     pub_times = receipt_times(path)
     assert len(pub_times) == n, "mosquitto_pub delivered %d of %d" % (len(pub_times), n)
 
@@ -95,6 +99,13 @@ def drain(broker, tmp, n):
     return rate(sk_times), rate(pub_times), size
 
 
+def stop(proc):
+    """Ends a subscriber that is still waiting (after a failure), by its PID."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def latency(broker, tmp, m, per_s):
     ledger = os.path.join(tmp.path, "latency.db")
     cfg = tmp.file("latency.cfg", CONFIG % (ledger, broker.port, ""))
@@ -102,12 +113,15 @@ def latency(broker, tmp, m, per_s):
     commits = os.path.join(tmp.path, "commits.txt")
     tool = os.path.join(sk.BUILD, "tests", "mqtt", "bench_latency")
     env = dict(os.environ, STOREKEEPER_DATADIR=os.path.join(sk.BUILD, "share", "storekeeper"))
-    p = subprocess.run([tool, cfg, str(m), str(per_s), commits], capture_output=True, text=True,
-                       timeout=m / per_s + 60, env=env)
-    if p.returncode != 0:
-        raise RuntimeError(p.stderr)
-    sub.wait(timeout=30)
-    out.close()
+    try:
+        p = subprocess.run([tool, cfg, str(m), str(per_s), commits], capture_output=True,
+                           text=True, timeout=m / per_s + 60, env=env)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
+        sub.wait(timeout=30)
+    finally:
+        stop(sub)
+        out.close()
     got = {json.loads(pl)["seq"]: t for t, pl in receipt_times(path)}
     lat = []
     with open(commits) as f:
