@@ -356,6 +356,32 @@ static void touch_session(struct sk_fusion *f, struct track *t, int64_t mono)
     }
 }
 
+static float segment_distance(const double *p, float x, float y)
+{
+    double dx = p[2] - p[0], dy = p[3] - p[1];
+    double len2 = dx * dx + dy * dy;
+    double u = len2 > 0 ? ((x - p[0]) * dx + (y - p[1]) * dy) / len2 : 0;
+    u = u < 0 ? 0 : (u > 1 ? 1 : u);
+    return (float)hypot(p[0] + u * dx - x, p[1] + u * dy - y);
+}
+
+/* Whether the track was born within the join radius of one of its camera's entry lines. */
+static bool near_entry(const struct sk_fusion *f, const struct track *t)
+{
+    if (!t->born_pos) {
+        return false;
+    }
+    for (size_t i = 0; i < f->cfg->n_lines; i++) {
+        const struct sk_line_cfg *l = &f->cfg->lines[i];
+        if ((l->role == SK_LINE_ENTRY || l->role == SK_LINE_DOOR) && l->points_len == 4 &&
+            strcmp(l->camera, t->camera) == 0 &&
+            segment_distance(l->points, t->born_x, t->born_y) <= f->cfg->fusion.join_radius_px) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A track we never heard of: its TRACK_NEW was dropped (cameras drop above the queue's high
  * mark) or it predates a restart. It is treated as new. */
 static struct track *known_track(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
@@ -371,6 +397,7 @@ static struct track *known_track(struct sk_fusion *f, const struct sk_obs *obs, 
     t->born_y = t->y;
     t->born_pos = t->has_pos;
     t->join_pending = true;
+    t->at_door = near_entry(f, t);
     return t;
 }
 
@@ -495,7 +522,7 @@ static int line_cross(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
             sk_fusion_session_dirty(f, s);
             return 0;
         }
-        if (s) {
+        if (s && !sk_fusion_unjoin(f, s, t, mono)) {
             return 0; /* crossing jitter at the door */
         }
         s = sk_fusion_session_open(f, t, lc->name, mono, wall);
@@ -534,7 +561,9 @@ static int joins_tick(struct sk_fusion *f, int64_t now)
     int64_t defer = (int64_t)f->cfg->fusion.join_defer_ms * 1000;
     for (size_t i = 0; i < f->max_tracks; i++) {
         struct track *t = &f->tracks[i];
-        if (t->used && t->join_pending && !t->lost_us && now - t->born_us >= defer) {
+        /* Someone appearing at the door is most likely coming in: give the crossing time. */
+        int64_t wait = t->at_door && defer < DOOR_DEFER_US ? DOOR_DEFER_US : defer;
+        if (t->used && t->join_pending && !t->lost_us && now - t->born_us >= wait) {
             sk_fusion_try_join(f, t, false);
         }
     }

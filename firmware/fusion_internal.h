@@ -15,6 +15,8 @@
 #define TIE_BAND      0.15f             /* scores closer than this are a tie for the dwell rule */
 #define TRACK_KEEP_US (300LL * 1000000) /* lost tracks are forgotten after this */
 #define NEVER         INT64_MAX
+#define DOOR_DEFER_US (2500LL * 1000) /* a track born at the door waits this long for a crossing \
+                                       */
 
 /* One stay of a track in a zone. */
 struct zone_visit {
@@ -35,6 +37,7 @@ struct track {
     bool has_pos, born_pos;
     uint64_t session;  /* serial of the session it belongs (or belonged) to; 0 none */
     bool join_pending; /* appeared away from the entry: may be a lost session's shopper */
+    bool at_door;      /* appeared near an entry or door line: most likely someone coming in */
     struct zone_visit visits[VISITS_MAX];
     unsigned n_visits; /* total; the last VISITS_MAX are kept */
 };
@@ -202,6 +205,9 @@ struct sk_fusion_line *sk_fusion_cart_find(struct sk_fusion *f,
 void sk_fusion_session_exit(
         struct sk_fusion *f, struct session *s, int64_t mono_us, int64_t wall_us, const char *line);
 int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force);
+/* A track joined to s crossed the entry inwards soon after: it was somebody coming in. Undoes
+ * the join (s is lost again) and returns true; false when t is not s's recent join. */
+bool sk_fusion_unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono);
 int sk_fusion_sessions_tick(struct sk_fusion *f);
 void sk_fusion_session_free(struct session *s);
 void sk_fusion_make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, char *out);

@@ -274,7 +274,7 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
         }
     }
     bool late = false;
-    if (!best && lost == 1) {
+    if (!best && lost == 1 && (force || !t->at_door)) {
         best = only;
         late = true;
         best_dist = (only->pub.has_pos && t->born_pos)
@@ -326,6 +326,36 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
                                  .join = &j};
     sk_fusion_emit(f, &ev);
     return f->err;
+}
+
+bool sk_fusion_unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono)
+{
+    struct sk_fusion_session *p = &s->pub;
+    if (!p->n_joins || p->n_joins > SK_FUSION_JOINS_MAX) {
+        return false;
+    }
+    struct sk_fusion_join *j = &p->joins[p->n_joins - 1];
+    int64_t window = (int64_t)f->cfg->fusion.join_window_ms * 1000 + DOOR_DEFER_US;
+    if (j->new_track != t->id || strcmp(j->camera, t->camera) != 0 || mono - t->born_us > window) {
+        return false;
+    }
+    p->track_id = j->old_track;
+    p->state = SK_SESSION_LOST;
+    p->lost_mono_us = t->born_us - j->gap_ms * 1000;
+    p->n_joins--;
+    p->review &= ~(unsigned)SK_REVIEW_LATE_JOIN;
+    for (uint32_t k = 0; k < p->n_joins; k++) {
+        if (p->joins[k].late) {
+            p->review |= SK_REVIEW_LATE_JOIN;
+        }
+    }
+    t->session = 0;
+    f->stats.joins--;
+    sk_fusion_session_dirty(f, s);
+    sk_log(SK_LOG_DEBUG, "fusion", t->camera,
+           "session %s: track %u crossed the entry inwards, so it was not this shopper", p->id,
+           t->id);
+    return true;
 }
 
 static void session_remove(struct sk_fusion *f, struct session *s)

@@ -1,37 +1,214 @@
 /* SPDX-License-Identifier: MIT */
-/* `storekeeper sim`: the simulated store. Virtual readers are here; scenarios arrive later. */
+/* `storekeeper sim`: the simulated store (scenarios) and its virtual readers. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "scenario.h"
 #include "sim_internal.h"
+#include "sim_run.h"
 #include "storekeeper/cli.h"
+#include "storekeeper/error.h"
+#include "storekeeper/log.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: storekeeper sim reader --listen ENDPOINT [OPTIONS]\n"
-                 "       storekeeper sim SCENARIO           (not available yet)\n\n"
-                 "The simulated store.\n\n"
-                 "  reader     virtual RFID readers on a Modbus TCP port or RTU pty, with a tag\n"
-                 "             population and faults that change while they run\n"
-                 "             (`storekeeper sim reader --help`)\n"
-                 "  SCENARIO   scripted shoppers, synthetic cameras and readers: arrives with the\n"
-                 "             fusion issue\n\n"
-                 "exit codes: 0 ok, 1 failure at run time, 2 usage error or not available\n");
+    fprintf(out,
+            "usage: storekeeper sim SCENARIO [--score] [--json] [--live] [--keep DIR]\n"
+            "       storekeeper sim --check SCENARIO...\n"
+            "       storekeeper sim reader --listen ENDPOINT [OPTIONS]\n\n"
+            "The simulated store. SCENARIO is a scenario file (docs/simulator.md; a suite is in\n"
+            "examples/scenarios/): shoppers walking to shelves, taking and putting back items,\n"
+            "restocks and reader faults. The simulator runs virtual Modbus readers on\n"
+            "loopback, a synthetic overhead camera rendering the shoppers, and storekeeper's\n"
+            "own runtime against them in this process, in real time; then it compares what\n"
+            "the store reported with the scenario's truth.\n\n"
+            "options:\n"
+            "      --score       print precision and recall of cart lines, exact carts,\n"
+            "                    phantom charges, missed items and count errors\n"
+            "      --json        the score as JSON on stdout (implies --score)\n"
+            "      --live        print checkouts (and unpaid exits) as the store reports them\n"
+            "      --keep DIR    keep the store's files there: store.cfg, catalog, ledger.db,\n"
+            "                    truth.json (the ground truth), events.jsonl (what it reported)\n"
+            "      --check       only parse and plan the scenarios, report problems\n"
+            "  -v, --verbose     the runtime logs at info (default: warnings only)\n"
+            "  -h, --help        this help\n\n"
+            "  reader            virtual RFID readers on their own (`storekeeper sim reader "
+            "--help`)\n\n"
+            "exit codes: 0 ok, 1 failure at run time, 2 usage or scenario error\n");
+}
+
+static void print_score(FILE *out, const struct scenario *sc, const struct sim_score *s)
+{
+    fprintf(out,
+            "scenario: %s\n"
+            "  visits %d, exact carts %d/%d (%.1f %%)\n"
+            "  cart lines: %d taken, %d charged, %d right: precision %.3f, recall %.3f\n"
+            "  phantom charges %d, missed items %d, count errors %d\n"
+            "  checkouts matching no visit %d, account errors %d, carts abandoned %d, "
+            "unpaid exits %d\n"
+            "  stock errors at the end %d\n",
+            sc->name, s->visits, s->exact, s->visits,
+            s->visits ? 100.0 * s->exact / s->visits : 100.0, s->truth_lines, s->charged,
+            s->true_pos, s->precision, s->recall, s->phantom, s->missed, s->count_errors,
+            s->unmatched, s->token_errors, s->abandoned, s->unpaid, s->stock_errors);
+}
+
+static void
+print_json(const struct scenario *sc, const struct sim_result *res, const struct sim_score *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "scenario", sc->name);
+    cJSON_AddStringToObject(o, "file", sc->path);
+    cJSON_AddStringToObject(o, "events_from", res->source);
+    cJSON_AddNumberToObject(o, "events", (double)res->n_events);
+    cJSON_AddNumberToObject(o, "visits", s->visits);
+    cJSON_AddNumberToObject(o, "exact_carts", s->exact);
+    cJSON_AddNumberToObject(o, "truth_lines", s->truth_lines);
+    cJSON_AddNumberToObject(o, "charged_lines", s->charged);
+    cJSON_AddNumberToObject(o, "true_positives", s->true_pos);
+    cJSON_AddNumberToObject(o, "precision", s->precision);
+    cJSON_AddNumberToObject(o, "recall", s->recall);
+    cJSON_AddNumberToObject(o, "phantom_charges", s->phantom);
+    cJSON_AddNumberToObject(o, "missed_items", s->missed);
+    cJSON_AddNumberToObject(o, "count_errors", s->count_errors);
+    cJSON_AddNumberToObject(o, "unmatched_checkouts", s->unmatched);
+    cJSON_AddNumberToObject(o, "account_errors", s->token_errors);
+    cJSON_AddNumberToObject(o, "carts_abandoned", s->abandoned);
+    cJSON_AddNumberToObject(o, "unpaid_exits", s->unpaid);
+    cJSON_AddNumberToObject(o, "stock_errors", s->stock_errors);
+    cJSON_AddNumberToObject(o, "duration_s", sc->duration);
+    cJSON_AddStringToObject(o, "work_dir", res->work_dir);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text) {
+        printf("%s\n", text);
+    }
+    free(text);
+    cJSON_Delete(o);
+}
+
+static int check(int argc, char **argv)
+{
+    int bad = 0;
+    for (int i = 0; i < argc; i++) {
+        char err[512];
+        struct scenario *sc = NULL;
+        if (sc_load(argv[i], err, sizeof(err), &sc) < 0) {
+            fprintf(stderr, "%s\n", err);
+            bad++;
+            continue;
+        }
+        size_t lines = 0;
+        for (size_t v = 0; v < sc->n_visits; v++) {
+            lines += sc->visits[v].n_cart;
+        }
+        printf("%s: ok: \"%s\", %zu shopper(s), %zu visit(s), %zu item(s) bought, %zu tag(s), "
+               "%.0f s\n",
+               argv[i], sc->name, sc->n_shoppers, sc->n_visits, lines, sc->n_items, sc->duration);
+        sc_free(sc);
+    }
+    return bad ? SK_EXIT_USAGE : SK_EXIT_OK;
 }
 
 int sk_cmd_sim(int argc, char **argv)
 {
-    if (argc < 2) {
+    if (argc >= 2 && strcmp(argv[1], "reader") == 0) {
+        return sk_cmd_sim_reader(argc - 1, argv + 1);
+    }
+
+    enum {
+        OPT_SCORE = 256,
+        OPT_JSON,
+        OPT_LIVE,
+        OPT_KEEP,
+        OPT_CHECK
+    };
+    static const struct option longopts[] = {
+            {"score", no_argument, NULL, OPT_SCORE}, {"json", no_argument, NULL, OPT_JSON},
+            {"live", no_argument, NULL, OPT_LIVE},   {"keep", required_argument, NULL, OPT_KEEP},
+            {"check", no_argument, NULL, OPT_CHECK}, {"verbose", no_argument, NULL, 'v'},
+            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    bool score = false, json = false, only_check = false;
+    struct sim_opts o = {.out = stdout};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SCORE:
+            score = true;
+            break;
+        case OPT_JSON:
+            json = score = true;
+            break;
+        case OPT_LIVE:
+            o.live = true;
+            break;
+        case OPT_KEEP:
+            o.work_dir = optarg;
+            break;
+        case OPT_CHECK:
+            only_check = true;
+            break;
+        case 'v':
+            o.verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return SK_EXIT_OK;
+        default:
+            usage(stderr);
+            return SK_EXIT_USAGE;
+        }
+    }
+    if (only_check) {
+        if (optind >= argc) {
+            usage(stderr);
+            return SK_EXIT_USAGE;
+        }
+        return check(argc - optind, argv + optind);
+    }
+    if (optind != argc - 1) {
         usage(stderr);
         return SK_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return SK_EXIT_OK;
+    char err[512];
+    struct scenario *sc = NULL;
+    if (sc_load(argv[optind], err, sizeof(err), &sc) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return SK_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "reader") == 0) {
-        return sk_cmd_sim_reader(argc - 1, argv + 1);
+    if (json) {
+        o.out = stderr; /* stdout carries the JSON only */
     }
-    return sk_cli_not_built("sim", "scenarios (storekeeper sim SCENARIO) arrive with the fusion "
-                                   "issue; `storekeeper sim reader` runs virtual readers");
+    if (!json) {
+        fprintf(stdout, "sim: \"%s\": %zu shopper(s), %.0f s of store time\n", sc->name,
+                sc->n_shoppers, sc->duration);
+        fflush(stdout);
+    }
+    struct sim_result res;
+    int r = sim_run(sc, &o, &res);
+    if (r < 0) {
+        sim_result_free(&res);
+        sc_free(sc);
+        return SK_EXIT_FAILURE;
+    }
+    if (score) {
+        struct sim_score s;
+        sim_score(sc, &res, &s);
+        if (json) {
+            print_json(sc, &res, &s);
+        } else {
+            print_score(stdout, sc, &s);
+        }
+    }
+    if (!json) {
+        printf("sim: %zu event(s); files in %s\n", res.n_events, res.work_dir);
+    }
+    sim_result_free(&res);
+    sc_free(sc);
+    return SK_EXIT_OK;
 }

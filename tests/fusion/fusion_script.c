@@ -341,6 +341,8 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
         } else if (strcmp(op, "lost") == 0) {
             o->kind = OP_LOST;
             o->track = (uint32_t)atoi(a);
+            o->x = k >= 4 ? (float)atof(b) : 0;
+            o->y = k >= 5 ? (float)atof(c) : 0;
         } else if (strcmp(op, "in") == 0 || strcmp(op, "out") == 0) {
             o->kind = op[0] == 'i' ? OP_IN : OP_OUT;
             o->track = (uint32_t)atoi(a);

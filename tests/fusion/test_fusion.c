@@ -149,6 +149,24 @@ static const struct row rows[] = {
          "join S1 t3\n"
          "checkout S1 []\n"
          "checkout S2 []"},
+        {"somebody appearing at the door is joined only late, and undone when they come in", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 2000 zout 1 za 80 80; "
+         "2200 lost 1 580 60; 2300 new 2 590 50; 5200 in 2; 6000 new 3 570 70; 9000 out 3; "
+         "13000 out 2",
+         25000,
+         "open S1\n"
+         "join S1 t2\n"
+         "open S2\n"
+         "join S1 t3\n"
+         "checkout S1 []\n"
+         "checkout S2 []"},
+        {"a lost shopper is not joined late to a track born at the door", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 2000 lost 1; 9000 new 2 605 50; "
+         "10000 in 2; 14000 out 2",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "checkout S2 []"},
         {"exit with an item, then come back and return it", NULL,
          SHOPPER "; 3000 take A1 101; 9000 lost 1; 20000 new 2 650 50; 20100 in 2; "
                  "21000 zin 2 za 50 50; 22000 put A1 101; 23000 zout 2 za; 24000 out 2",

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/* Scoring a simulated run: the checkouts the store reported against each visit's true cart. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "sim_run.h"
+
+/*
+ * Checkouts are matched to visits by time, not by content, so a wrong cart cannot make its
+ * own match: a checkout's "opened" and "closed" (its shopper's entry and exit crossings) are
+ * paired with the visits' scripted crossings by an optimal assignment (Hungarian method) on
+ * the sum of both time differences; a pair whose exits are more than MATCH_S apart is not a
+ * match. Then per visit, by EPC: charged and taken (true positive), charged and not taken
+ * (phantom charge), taken and not charged (missed item). A visit is exact when the two sets
+ * are equal; a visit without a checkout misses its whole cart.
+ */
+
+#define MATCH_S 3.0
+
+/* "2026-11-21T10:00:00.123Z" -> microseconds since the epoch; 0 when malformed. */
+static int64_t parse_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int ms = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000000 + ms * 1000;
+}
+
+struct checkout {
+    double t;      /* closed, scene seconds */
+    double opened; /* scene seconds, NAN when unknown */
+    cJSON *json;
+    int visit;
+};
+
+static bool charged(const cJSON *co, const char *hex)
+{
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(co, "items"), *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "epcs"))
+        {
+            if (cJSON_IsString(e) && strcmp(e->valuestring, hex) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static int charged_count(const cJSON *co)
+{
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(co, "items"))
+    {
+        n += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(it, "epcs"));
+    }
+    return n;
+}
+
+#define NO_MATCH 1e6
+
+/*
+ * Minimum-cost assignment of checkouts (rows) to visits (columns): the Hungarian method with
+ * potentials on a square matrix padded with NO_MATCH, O(n^3) for n = max(rows, columns).
+ */
+static void assign(const struct scenario *sc, struct checkout *co, size_t rows, int *visit_co)
+{
+    size_t n = rows > sc->n_visits ? rows : sc->n_visits;
+    if (n == 0) {
+        return;
+    }
+    double *cost = calloc((n + 1) * (n + 1), sizeof(double));
+    double *u = calloc(n + 1, sizeof(double)), *v = calloc(n + 1, sizeof(double));
+    double *minv = calloc(n + 1, sizeof(double));
+    size_t *p = calloc(n + 1, sizeof(size_t)), *way = calloc(n + 1, sizeof(size_t));
+    bool *used = calloc(n + 1, sizeof(bool));
+    if (!cost || !u || !v || !minv || !p || !way || !used) {
+        goto out;
+    }
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= n; j++) {
+            double c = NO_MATCH;
+            if (i <= rows && j <= sc->n_visits) {
+                const struct sc_visit *vi = &sc->visits[j - 1];
+                double d = fabs(co[i - 1].t - vi->exit_t);
+                if (d <= MATCH_S) {
+                    c = d + (isnan(co[i - 1].opened)
+                                     ? MATCH_S
+                                     : fmin(fabs(co[i - 1].opened - vi->enter_t), 10 * MATCH_S));
+                }
+            }
+            cost[i * (n + 1) + j] = c;
+        }
+    }
+    for (size_t i = 1; i <= n; i++) {
+        p[0] = i;
+        size_t j0 = 0;
+        for (size_t j = 0; j <= n; j++) {
+            minv[j] = INFINITY;
+            used[j] = false;
+        }
+        do {
+            used[j0] = true;
+            size_t i0 = p[j0], j1 = 0;
+            double delta = INFINITY;
+            for (size_t j = 1; j <= n; j++) {
+                if (used[j]) {
+                    continue;
+                }
+                double cur = cost[i0 * (n + 1) + j] - u[i0] - v[j];
+                if (cur < minv[j]) {
+                    minv[j] = cur;
+                    way[j] = j0;
+                }
+                if (minv[j] < delta) {
+                    delta = minv[j];
+                    j1 = j;
+                }
+            }
+            for (size_t j = 0; j <= n; j++) {
+                if (used[j]) {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+        } while (p[j0] != 0);
+        do {
+            size_t j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+        } while (j0);
+    }
+    for (size_t j = 1; j <= n; j++) {
+        size_t i = p[j];
+        if (i >= 1 && i <= rows && j <= sc->n_visits && cost[i * (n + 1) + j] < NO_MATCH) {
+            co[i - 1].visit = (int)(j - 1);
+            visit_co[j - 1] = (int)(i - 1);
+        }
+    }
+out:
+    free(cost);
+    free(u);
+    free(v);
+    free(minv);
+    free(p);
+    free(way);
+    free(used);
+}
+
+void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    struct checkout *co = calloc(res->n_events ? res->n_events : 1, sizeof(*co));
+    size_t n = 0;
+    for (size_t i = 0; co && i < res->n_events; i++) {
+        const struct sim_event *e = &res->events[i];
+        if (strcmp(e->topic, "event/cart_abandoned") == 0) {
+            ret->abandoned++;
+        } else if (strcmp(e->topic, "event/exit_without_checkout") == 0) {
+            ret->unpaid++;
+        }
+        if (strcmp(e->topic, "event/checkout") != 0) {
+            continue;
+        }
+        cJSON *j = cJSON_Parse(e->payload);
+        const cJSON *closed = j ? cJSON_GetObjectItemCaseSensitive(j, "closed") : NULL;
+        int64_t t = cJSON_IsString(closed) ? parse_time(closed->valuestring) : 0;
+        if (!t) {
+            cJSON_Delete(j);
+            continue;
+        }
+        co[n].t = (double)(t - res->t0_wall_us) / 1e6;
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "opened");
+        int64_t o = cJSON_IsString(op) ? parse_time(op->valuestring) : 0;
+        co[n].opened = o ? (double)(o - res->t0_wall_us) / 1e6 : NAN;
+        co[n].json = j;
+        co[n].visit = -1;
+        n++;
+    }
+    int *visit_co = malloc((sc->n_visits ? sc->n_visits : 1) * sizeof(int));
+    for (size_t v = 0; visit_co && v < sc->n_visits; v++) {
+        visit_co[v] = -1;
+    }
+    assign(sc, co, n, visit_co);
+    ret->visits = (int)sc->n_visits;
+    for (size_t v = 0; v < sc->n_visits; v++) {
+        const struct sc_visit *vi = &sc->visits[v];
+        ret->truth_lines += (int)vi->n_cart;
+        const cJSON *j = visit_co[v] >= 0 ? co[visit_co[v]].json : NULL;
+        int tp = 0;
+        for (size_t k = 0; k < vi->n_cart; k++) {
+            tp += j && charged(j, sc->items[vi->cart[k]].hex);
+        }
+        int ch = j ? charged_count(j) : 0;
+        ret->true_pos += tp;
+        ret->charged += ch;
+        ret->phantom += ch - tp;
+        ret->missed += (int)vi->n_cart - tp;
+        if (j && ch == tp && tp == (int)vi->n_cart) {
+            ret->exact++;
+        }
+        for (int sku = 0; sku < SC_MAX_SKUS; sku++) {
+            int truth = 0, got = 0;
+            for (size_t k = 0; k < vi->n_cart; k++) {
+                truth += sc->items[vi->cart[k]].sku == sku;
+            }
+            const cJSON *items = j ? cJSON_GetObjectItemCaseSensitive(j, "items") : NULL;
+            const cJSON *it;
+            cJSON_ArrayForEach(it, items)
+            {
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "sku");
+                const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "quantity");
+                if (cJSON_IsString(s) && cJSON_IsNumber(q) &&
+                    strcmp(s->valuestring, sc_product(sku)->sku) == 0) {
+                    got += q->valueint;
+                }
+            }
+            ret->count_errors += abs(truth - got);
+        }
+        if (vi->token[0]) {
+            const cJSON *tok = j ? cJSON_GetObjectItemCaseSensitive(j, "account_token") : NULL;
+            if (!cJSON_IsString(tok) || strcmp(tok->valuestring, vi->token) != 0) {
+                ret->token_errors++;
+            }
+        }
+    }
+    for (size_t c = 0; c < n; c++) {
+        if (co[c].visit < 0) {
+            ret->unmatched++;
+            /* every item of a checkout nobody made is a phantom charge */
+            int ch = charged_count(co[c].json);
+            ret->phantom += ch;
+            ret->charged += ch;
+        }
+        cJSON_Delete(co[c].json);
+    }
+    ret->precision = ret->charged ? (double)ret->true_pos / ret->charged : 1.0;
+    ret->recall = ret->truth_lines ? (double)ret->true_pos / ret->truth_lines : 1.0;
+    if (res->stock_read) {
+        for (int s = 0; s < SC_MAX_SHELVES; s++) {
+            for (int k = 0; k < SC_MAX_SKUS; k++) {
+                ret->stock_errors += abs(res->stock[s][k] - sc->final_stock[s][k]);
+            }
+        }
+    }
+    free(visit_co);
+    free(co);
+}
+
+int sim_write_truth(const struct scenario *sc, const struct sim_result *res, const char *path)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "scenario", sc->name);
+    cJSON_AddStringToObject(o, "file", sc->path);
+    cJSON *visits = cJSON_AddArrayToObject(o, "visits");
+    for (size_t v = 0; v < sc->n_visits; v++) {
+        const struct sc_visit *vi = &sc->visits[v];
+        cJSON *vo = cJSON_CreateObject();
+        cJSON_AddStringToObject(vo, "shopper", sc->shoppers[vi->shopper].name);
+        cJSON_AddNumberToObject(vo, "enter_s", round(vi->enter_t * 1000) / 1000);
+        cJSON_AddNumberToObject(vo, "exit_s", round(vi->exit_t * 1000) / 1000);
+        cJSON_AddNumberToObject(vo, "exit_wall_us",
+                                (double)(res->t0_wall_us + (int64_t)(vi->exit_t * 1e6)));
+        if (vi->token[0]) {
+            cJSON_AddStringToObject(vo, "account_token", vi->token);
+        }
+        cJSON *cart = cJSON_AddArrayToObject(vo, "cart");
+        for (size_t k = 0; k < vi->n_cart; k++) {
+            const struct sc_item *it = &sc->items[vi->cart[k]];
+            cJSON *io = cJSON_CreateObject();
+            cJSON_AddStringToObject(io, "epc", it->hex);
+            cJSON_AddStringToObject(io, "sku", sc_product(it->sku)->sku);
+            cJSON_AddItemToArray(cart, io);
+        }
+        cJSON_AddItemToArray(visits, vo);
+    }
+    cJSON *stock = cJSON_AddArrayToObject(o, "stock");
+    for (int s = 0; s < SC_MAX_SHELVES; s++) {
+        for (int k = 0; k < SC_MAX_SKUS; k++) {
+            if (sc->final_stock[s][k]) {
+                cJSON *so = cJSON_CreateObject();
+                cJSON_AddStringToObject(so, "shelf", sc_shelf_name(s));
+                cJSON_AddStringToObject(so, "sku", sc_product(k)->sku);
+                cJSON_AddNumberToObject(so, "count", sc->final_stock[s][k]);
+                cJSON_AddItemToArray(stock, so);
+            }
+        }
+    }
+    cJSON_AddNumberToObject(o, "misplaced", sc->misplaced);
+    cJSON_AddNumberToObject(o, "returns", sc->returns);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) {
+        return -ENOMEM;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        int e = errno;
+        free(text);
+        return -e;
+    }
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    return fclose(f) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: MIT */
+/* The simulated store: virtual readers, a scripted synthetic camera and the real runtime. */
+#include "sim_run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "storekeeper/clock.h"
+#include "storekeeper/config.h"
+#include "storekeeper/epc.h"
+#include "storekeeper/error.h"
+#include "storekeeper/ledger.h"
+#include "storekeeper/log.h"
+#include "storekeeper/profile.h"
+#include "storekeeper/runtime.h"
+#include "storekeeper/synth.h"
+#include "storekeeper/vreader.h"
+
+/*
+ * DESIGN
+ * Everything runs in this process, the way `storekeeper run` runs on a board: the runtime
+ * (sk_runtime_main with the executable's services: bus threads polling over Modbus/TCP on
+ * loopback, the camera thread rendering and processing the synthetic scene, the core, the
+ * ledger) plus one more service, the scenario's driver. The driver is a timer on the core's
+ * loop: it reads the scene time of the latest frame the camera rendered (the scene's clock,
+ * which the camera paces in real time) and applies every timeline event that is due to the
+ * virtual readers: a take removes the tag from its shelf's reader, a put adds it, faults
+ * switch on and off. So shoppers in the picture and tags on the shelves move on one clock.
+ * When the scenario's time is over it stops the loop; the runtime then shuts down as on
+ * SIGTERM, and the events are read back from the ledger's outbox and scored.
+ *
+ * The driver only touches the readers (thread-safe) and the ledger through the read API on
+ * the core thread; it never feeds observations itself: the store under test sees nothing
+ * the real drivers would not.
+ */
+
+extern const struct sk_service *const sk_services[]; /* the executable's (firmware/services.c) */
+
+#define CAMERA       "overhead"
+#define PORTAL_UNIT  9
+#define BADGE_EPC    "E2801160600002040000B00B"
+#define MAX_SERVICES 16
+
+struct driver {
+    const struct scenario *sc;
+    const struct sim_opts *opts;
+    struct sim_result *res;
+    struct sk_vreader *vr;
+    struct sk_synth *scene;
+    struct sk_runtime *rt;
+    size_t next;
+    bool started;
+    int64_t last_seq;
+    int64_t t0_mono_us;
+};
+
+static struct driver drv; /* one scenario per process */
+
+static int unit_of(int shelf)
+{
+    return shelf < 0 ? PORTAL_UNIT : shelf + 1;
+}
+
+static void apply(struct driver *d, const struct sc_event *e)
+{
+    const struct scenario *sc = d->sc;
+    uint8_t badge[12];
+    switch (e->kind) {
+    case SC_EV_TAG_ADD:
+        sk_vreader_tag_add(d->vr, unit_of(e->shelf), 1, sc->items[e->item].epc, 12, -4500);
+        break;
+    case SC_EV_TAG_DEL:
+        sk_vreader_tag_remove(d->vr, unit_of(e->shelf), 0, sc->items[e->item].epc, 12);
+        break;
+    case SC_EV_PORTAL_ADD:
+        sk_vreader_tag_add(d->vr, PORTAL_UNIT, 1, sc->items[e->item].epc, 12, -6000);
+        break;
+    case SC_EV_PORTAL_DEL:
+        sk_vreader_tag_remove(d->vr, PORTAL_UNIT, 0, sc->items[e->item].epc, 12);
+        break;
+    case SC_EV_FAULT:
+        sk_vreader_fault(d->vr, unit_of(e->shelf), e->fault, e->value);
+        break;
+    case SC_EV_BADGE:
+        sk_epc_from_hex(BADGE_EPC, badge, sizeof(badge));
+        if (e->value) {
+            sk_vreader_tag_add(d->vr, unit_of(e->shelf), 1, badge, 12, -4000);
+        } else {
+            sk_vreader_tag_remove(d->vr, unit_of(e->shelf), 0, badge, 12);
+        }
+        break;
+    case SC_EV_BIND:
+        /* Binds travel as MQTT commands; without the link they cannot be sent. */
+        sk_log(SK_LOG_WARNING, "sim", NULL, "bind %s not sent: it needs the MQTT link", e->token);
+        break;
+    default:
+        break;
+    }
+}
+
+static void live_line(struct driver *d, const char *topic, const char *payload)
+{
+    FILE *out = d->opts->out ? d->opts->out : stdout;
+    cJSON *j = cJSON_Parse(payload);
+    if (!j) {
+        return;
+    }
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "session_id");
+    const char *session = cJSON_IsString(sid) ? sid->valuestring : "-";
+    double t = (double)(sk_now_mono_us() - d->t0_mono_us) / 1e6;
+    if (strcmp(topic, "event/checkout") == 0) {
+        char items[256] = "";
+        size_t used = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items"))
+        {
+            const cJSON *sku = cJSON_GetObjectItemCaseSensitive(it, "sku");
+            const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "quantity");
+            if (used < sizeof(items) && cJSON_IsString(sku) && cJSON_IsNumber(q)) {
+                used += (size_t)snprintf(items + used, sizeof(items) - used, "%s%d x %s",
+                                         used ? ", " : "", q->valueint, sku->valuestring);
+            }
+        }
+        const cJSON *total = cJSON_GetObjectItemCaseSensitive(j, "total_minor");
+        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(j, "currency");
+        const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "review");
+        char money[48] = "no total";
+        if (cJSON_IsNumber(total)) {
+            snprintf(money, sizeof(money), "%.2f %s", total->valuedouble / 100.0,
+                     cJSON_IsString(cur) ? cur->valuestring : "");
+        }
+        fprintf(out, "%7.1f s  checkout  session %.8s  %s  [%s]%s\n", t, session, money,
+                items[0] ? items : "nothing", cJSON_IsTrue(rev) ? "  (to review)" : "");
+    } else if (strcmp(topic, "event/exit_without_checkout") == 0) {
+        fprintf(out, "%7.1f s  exit without checkout: %d item(s)\n", t,
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "items")));
+    } else if (strcmp(topic, "event/cart_abandoned") == 0) {
+        fprintf(out, "%7.1f s  cart abandoned  session %.8s\n", t, session);
+    }
+    fflush(out);
+    cJSON_Delete(j);
+}
+
+static int live_row(const struct sk_outbox_row *row, void *ctx)
+{
+    struct driver *d = ctx;
+    d->last_seq = row->seq;
+    live_line(d, row->topic, row->payload);
+    return 0;
+}
+
+static void on_tick(struct sk_loop *loop, uint64_t expirations, void *ctx)
+{
+    (void)expirations;
+    struct driver *d = ctx;
+    double t = sk_synth_time(d->scene);
+    if (t < 0) {
+        return; /* the camera has not rendered its first frame */
+    }
+    if (!d->started) {
+        d->started = true;
+        d->t0_mono_us = sk_now_mono_us() - (int64_t)(t * 1e6);
+        d->res->t0_wall_us = sk_now_wall_us() - (int64_t)(t * 1e6);
+    }
+    while (d->next < d->sc->n_events && d->sc->events[d->next].t <= t) {
+        apply(d, &d->sc->events[d->next++]);
+    }
+    if (d->opts->live) {
+        sk_ledger_outbox_rows(sk_runtime_ledger(d->rt), d->last_seq, 64, false, live_row, d);
+    }
+    if (t >= d->sc->duration) {
+        sk_loop_stop(loop);
+    }
+}
+
+static int driver_start(struct sk_runtime *rt, void **ret_state)
+{
+    drv.rt = rt;
+    int r = sk_loop_timer_add(sk_runtime_loop(rt), 20, 20, on_tick, &drv, NULL);
+    if (r < 0) {
+        return r;
+    }
+    *ret_state = &drv;
+    return 0;
+}
+
+static void driver_stop(void *state)
+{
+    (void)state;
+}
+
+static const struct sk_service driver_service = {
+        .name = "scenario",
+        .start = driver_start,
+        .stop = driver_stop,
+};
+
+/* ---- the store's files ---------------------------------------------------------------------- */
+
+static int write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        return -errno;
+    }
+    fputs(text, f);
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static int write_store(const struct scenario *sc, const char *dir, int port)
+{
+    struct buf b = {0};
+    put(&b, "# Written by `storekeeper sim` for scenario \"%s\" (%s).\n", sc->name, sc->path);
+    put(&b, "store_id = \"sim\";\ndevice_id = \"sim-01\";\nboard = \"sim\";\n");
+    put(&b, "products_file = \"products.csv\";\nplanogram_file = \"planogram.csv\";\n");
+    put(&b, "log = { level = \"%s\"; };\n", drv.opts->verbose ? "info" : "warning");
+    put(&b, "core = { status_interval_s = 0; };\n");
+    put(&b,
+        "buses = ( { name = \"sim-bus\"; url = \"tcp:127.0.0.1:%d\"; poll_interval_ms = 100; "
+        "response_timeout_ms = 300; reconnect_min_ms = 200; reconnect_max_ms = 2000; } );\n",
+        port);
+    put(&b, "readers = (\n");
+    for (int s = 0; s < sc->n_shelves; s++) {
+        put(&b, "  { name = \"reader-%c1\"; bus = \"sim-bus\"; unit = %d; },\n", 'a' + s,
+            unit_of(s));
+    }
+    put(&b, "  { name = \"portal\"; bus = \"sim-bus\"; unit = %d; role = \"exit\"; }\n);\n",
+        PORTAL_UNIT);
+    put(&b, "presence_presets = ( { name = \"sim\"; arrive_k = 2; arrive_n = 3; hold_ms = 1500; "
+            "} );\n");
+    put(&b, "shelves = (\n");
+    for (int s = 0; s < sc->n_shelves; s++) {
+        put(&b,
+            "  { name = \"%s\"; reader = \"reader-%c1\"; antenna = 1; zone = \"front-%c1\"; "
+            "preset = \"sim\"; }%s\n",
+            sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
+    }
+    put(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; } );\nzones = (\n", CAMERA);
+    for (int s = 0; s < sc->n_shelves; s++) {
+        float r[4];
+        sc_shelf_zone(s, r);
+        put(&b,
+            "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
+            "%.1f, %.1f, %.1f, %.1f ]; }%s\n",
+            'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3],
+            s + 1 < sc->n_shelves ? "," : "");
+    }
+    put(&b,
+        ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ 240.0, "
+        "205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
+        CAMERA);
+    put(&b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
+    put(&b, "mqtt = { enabled = false; };\n");
+    put(&b, "ledger = { path = \"ledger.db\"; census_interval_s = 0; };\n");
+    put(&b, "fusion = { restock_linger_s = 5; };\n");
+    int r = b.p ? write_file(dir, "store.cfg", b.p) : -ENOMEM;
+    free(b.p);
+    if (r < 0) {
+        return r;
+    }
+    b = (struct buf){0};
+    put(&b, "sku,gtin,name,price,currency,restock_threshold,restock_target\n");
+    for (int k = 0; k < SC_MAX_SKUS; k++) {
+        const struct sc_product *p = sc_product(k);
+        put(&b, "%s,%s,\"%s\",%.2f,EUR,2,12\n", p->sku, p->gtin, p->name,
+            (double)p->price_minor / 100.0);
+    }
+    r = b.p ? write_file(dir, "products.csv", b.p) : -ENOMEM;
+    free(b.p);
+    if (r < 0) {
+        return r;
+    }
+    b = (struct buf){0};
+    put(&b, "shelf,sku,capacity\n");
+    for (int k = 0; k < SC_MAX_SKUS; k++) {
+        if (sc->home[k] >= 0 && sc->home[k] < sc->n_shelves) {
+            put(&b, "%s,%s,50\n", sc_shelf_name(sc->home[k]), sc_product(k)->sku);
+        }
+    }
+    r = b.p ? write_file(dir, "planogram.csv", b.p) : -ENOMEM;
+    free(b.p);
+    return r;
+}
+
+/* ---- the run -------------------------------------------------------------------------------- */
+
+static int start_readers(const struct scenario *sc, struct sk_vreader **ret)
+{
+    char path[SK_PATH_MAX];
+    if (sk_profile_find("generic-epc", NULL, path, sizeof(path)) < 0) {
+        fprintf(stderr, "sim: no generic-epc profile (%s)\n", path);
+        return -ENOENT;
+    }
+    struct sk_diag diag;
+    sk_diag_init(&diag);
+    struct sk_profile *prof = NULL;
+    int r = sk_profile_load(path, &diag, &prof);
+    sk_diag_print(&diag, stderr);
+    sk_diag_free(&diag);
+    if (r < 0) {
+        return r;
+    }
+    struct sk_vreader_opts vo = {.listen = "tcp:127.0.0.1:0", .round_ms = 50, .seed = sc->seed};
+    struct sk_vreader *v = NULL;
+    if ((r = sk_vreader_new(&vo, &v)) == 0) {
+        for (int s = 0; s < sc->n_shelves && r == 0; s++) {
+            r = sk_vreader_add_unit(v, unit_of(s), prof);
+        }
+        if (r == 0) {
+            r = sk_vreader_add_unit(v, PORTAL_UNIT, prof);
+        }
+    }
+    sk_profile_free(prof);
+    for (size_t i = 0; r == 0 && i < sc->n_items; i++) {
+        if (sc->items[i].shelf >= 0) {
+            r = sk_vreader_tag_add(v, unit_of(sc->items[i].shelf), 1, sc->items[i].epc, 12, -4500);
+        }
+    }
+    if (r == 0 && sc->read_rate < 100) {
+        r = sk_vreader_fault(v, 0, SK_VFAULT_READ_PROB, sc->read_rate);
+    }
+    if (r == 0) {
+        r = sk_vreader_start(v);
+    }
+    if (r < 0) {
+        fprintf(stderr, "sim: virtual readers: %s\n", sk_strerror(r));
+        sk_vreader_free(v);
+        return r;
+    }
+    *ret = v;
+    return 0;
+}
+
+static int make_scene(const struct scenario *sc, struct sk_synth **ret)
+{
+    struct sk_synth_params sp;
+    sk_synth_params_default(&sp, 320, 240);
+    sp.seed = sc->seed ? sc->seed : 1;
+    sp.shadows = true;
+    sp.drift_amplitude = 0.1f;
+    struct sk_synth *scene = NULL;
+    int r = sk_synth_new(&sp, &scene);
+    for (size_t i = 0; r == 0 && i < sc->n_shoppers; i++) {
+        const struct sc_shopper *s = &sc->shoppers[i];
+        struct sk_synth_look look = {.radius = s->radius, .luma = s->luma, .head_luma = -1};
+        uint32_t id;
+        r = sk_synth_add_shopper(scene, &look, &id);
+        for (size_t k = 0; r == 0 && k < s->n_path; k++) {
+            r = sk_synth_waypoint(scene, id, s->path[k].t, s->path[k].x, s->path[k].y);
+        }
+    }
+    if (r < 0) {
+        sk_synth_free(scene);
+        return r;
+    }
+    *ret = scene;
+    return 0;
+}
+
+struct collect {
+    struct sim_result *res;
+    int64_t last_seq;
+};
+
+static int collect_row(const struct sk_outbox_row *row, void *ctx)
+{
+    struct collect *c = ctx;
+    struct sim_result *res = c->res;
+    struct sim_event *e = realloc(res->events, (res->n_events + 1) * sizeof(*e));
+    if (!e) {
+        return -ENOMEM;
+    }
+    res->events = e;
+    e = &res->events[res->n_events];
+    snprintf(e->topic, sizeof(e->topic), "%s", row->topic);
+    e->payload = strdup(row->payload);
+    if (!e->payload) {
+        return -ENOMEM;
+    }
+    res->n_events++;
+    c->last_seq = row->seq;
+    return 0;
+}
+
+static int stock_row(const struct sk_stock_row *row, void *ctx)
+{
+    struct sim_result *res = ctx;
+    int sku = sc_product_find(row->sku);
+    for (int s = 0; s < SC_MAX_SHELVES && sku >= 0; s++) {
+        if (strcmp(sc_shelf_name(s), row->shelf) == 0) {
+            res->stock[s][sku] = (int)row->quantity;
+        }
+    }
+    return 0;
+}
+
+/* The events as the ledger kept them, and its stock. */
+static int read_back(const char *dir, struct sim_result *res)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/ledger.db", dir);
+    struct sk_ledger_opts lo = {.path = path};
+    char msg[SK_LEDGER_ERRMSG_MAX];
+    struct sk_ledger *l = NULL;
+    int r = sk_ledger_open(&lo, msg, sizeof(msg), &l);
+    if (r < 0) {
+        fprintf(stderr, "sim: %s\n", msg);
+        return r;
+    }
+    struct collect c = {res, 0};
+    do {
+        r = sk_ledger_outbox_rows(l, c.last_seq, 1000, false, collect_row, &c);
+    } while (r == 1000);
+    if (r >= 0) {
+        r = sk_ledger_stock(l, NULL, NULL, stock_row, res);
+        res->stock_read = r >= 0;
+    }
+    sk_ledger_close(l);
+    snprintf(res->source, sizeof(res->source), "outbox");
+    return r < 0 ? r : 0;
+}
+
+int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_result *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    memset(&drv, 0, sizeof(drv));
+    drv.sc = sc;
+    drv.opts = opts;
+    drv.res = ret;
+    char dir[256];
+    if (opts->work_dir) {
+        snprintf(dir, sizeof(dir), "%s", opts->work_dir);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
+            return -errno;
+        }
+        char old[600];
+        snprintf(old, sizeof(old), "%s/ledger.db", dir);
+        unlink(old); /* every run starts with an empty store */
+        snprintf(old, sizeof(old), "%s/ledger.db-wal", dir);
+        unlink(old);
+        snprintf(old, sizeof(old), "%s/ledger.db-shm", dir);
+        unlink(old);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof(dir), "%s/sk-sim-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "sim: cannot create a work directory: %s\n", strerror(errno));
+            return -errno;
+        }
+    }
+    snprintf(ret->work_dir, sizeof(ret->work_dir), "%s", dir);
+    int r = start_readers(sc, &drv.vr);
+    if (r < 0) {
+        return r;
+    }
+    if ((r = write_store(sc, dir, sk_vreader_port(drv.vr))) < 0) {
+        fprintf(stderr, "sim: cannot write the store files in %s: %s\n", dir, sk_strerror(r));
+        sk_vreader_free(drv.vr);
+        return r;
+    }
+    if ((r = make_scene(sc, &drv.scene)) < 0 || (r = sk_synth_attach(CAMERA, drv.scene)) < 0) {
+        fprintf(stderr, "sim: cannot build the scene: %s\n", sk_strerror(r));
+        sk_synth_free(drv.scene);
+        sk_vreader_free(drv.vr);
+        return r;
+    }
+    const struct sk_service *services[MAX_SERVICES + 2];
+    size_t n = 0;
+    for (; sk_services[n] && n < MAX_SERVICES; n++) {
+        services[n] = sk_services[n];
+    }
+    services[n++] = &driver_service;
+    services[n] = NULL;
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "%s/store.cfg", dir);
+    struct sk_runtime_opts ro = {.config_path = cfg,
+                                 .duration_s = sc->duration + 30.0, /* a safety net */
+                                 .services = services};
+    ret->exit_code = sk_runtime_main(&ro);
+    sk_synth_detach(CAMERA);
+    sk_synth_free(drv.scene);
+    sk_vreader_free(drv.vr);
+    if (ret->exit_code != 0) {
+        fprintf(stderr, "sim: the runtime failed (exit %d); its files are in %s\n", ret->exit_code,
+                dir);
+        return -EIO;
+    }
+    if (!drv.started) {
+        fprintf(stderr, "sim: the synthetic camera never delivered a frame\n");
+        return -EIO;
+    }
+    r = read_back(dir, ret);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/truth.json", dir);
+    if (r == 0) {
+        r = sim_write_truth(sc, ret, path);
+    }
+    snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+    FILE *f = r == 0 ? fopen(path, "w") : NULL;
+    for (size_t i = 0; f && i < ret->n_events; i++) {
+        fprintf(f, "%s\n", ret->events[i].payload);
+    }
+    if (f) {
+        fclose(f);
+    }
+    return r;
+}
+
+void sim_result_free(struct sim_result *r)
+{
+    for (size_t i = 0; r && i < r->n_events; i++) {
+        free(r->events[i].payload);
+    }
+    if (r) {
+        free(r->events);
+        r->events = NULL;
+        r->n_events = 0;
+    }
+}
