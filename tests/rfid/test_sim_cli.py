@@ -155,9 +155,9 @@ class SimUsage(unittest.TestCase):
         r = sk.run("sim", "reader", "--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("fault UNIT", r.stdout)
-        r = sk.run("sim", "store.scenario")
+        r = sk.run("sim", "store.scenario")  # scenarios: tests/sim (a missing file: exit 2)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("fusion issue", r.stderr)
+        self.assertIn("store.scenario: No such file or directory", r.stderr)
         # a port that is taken: exit 1, with the reason
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
