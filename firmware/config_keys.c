@@ -146,7 +146,7 @@ static const struct sk_cfg_key store_keys[] = {
     K_INT("buses.[].byte_timeout_ms", struct sk_bus_cfg, byte_timeout_ms, 1, 5000, "50", "ms",
           false, "Longest silence inside a reply."),
     K_INT("buses.[].pause_ms", struct sk_bus_cfg, pause_ms, 0, 1000, "5", "ms", false,
-          "Silence between two requests (RS-485 turnaround; at least t3.5)."),
+          "Silence before each request (RS-485 turnaround; at least t3.5). 0 suits TCP buses."),
     K_INT("buses.[].poll_interval_ms", struct sk_bus_cfg, poll_interval_ms, 10, 60000, "200", "ms",
           false, "Cycle in which every reader's trigger blocks are read."),
     K_INT("buses.[].retries", struct sk_bus_cfg, retries, 0, 5, "1", NULL, false,

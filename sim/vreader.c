@@ -701,6 +701,28 @@ static void unlocked_sleep(struct sk_vreader *v, int ms)
     pthread_mutex_lock(&v->lock);
 }
 
+/* Whether the profile's handshake writes there: the latch acknowledge, the mailbox request. */
+static bool writable(const struct vunit *u, int fc, unsigned addr, unsigned count)
+{
+    const struct sk_profile *p = u->p;
+    int table = fc == 5 || fc == 15 ? SK_TABLE_COIL : SK_TABLE_HOLDING;
+    if (fc == 5 || fc == 6) {
+        count = 1;
+    }
+    if (p->pattern == SK_PATTERN_LATCH) {
+        const struct sk_prof_field *a = &p->fields[p->latch.ack];
+        const struct sk_prof_block *b = &p->blocks[a->block];
+        unsigned aaddr = b->address + (unsigned)(bit_table(b->table) ? a->offset : a->offset / 2);
+        return b->table == table && addr == aaddr && count == 1;
+    }
+    if (p->pattern == SK_PATTERN_MAILBOX) {
+        const struct sk_prof_block *b = &p->blocks[p->mailbox.request];
+        return b->table == table && addr >= b->address &&
+               addr + count <= (unsigned)b->address + b->count;
+    }
+    return false;
+}
+
 /* Handles one request frame; returns false when the (TCP) client must be closed. Lock held. */
 static bool handle_request(struct sk_vreader *v, int fd, const uint8_t *req, size_t len)
 {
@@ -756,6 +778,12 @@ static bool handle_request(struct sk_vreader *v, int fd, const uint8_t *req, siz
     }
     unsigned addr = len >= h + 5 ? (unsigned)(req[h + 1] << 8 | req[h + 2]) : 0;
     unsigned count = len >= h + 5 ? (unsigned)(req[h + 3] << 8 | req[h + 4]) : 0;
+    if ((fc == 5 || fc == 6 || fc == 15 || fc == 16) && !writable(u, fc, addr, count)) {
+        /* a reader's map is read-only except where its handshake writes */
+        modbus_reply_exception(v->ctx, req, MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
+        v->stats.exceptions++;
+        return true;
+    }
     int table = fc == 1   ? SK_TABLE_COIL
                 : fc == 2 ? SK_TABLE_DISCRETE
                 : fc == 4 ? SK_TABLE_INPUT

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -61,6 +62,7 @@ static inline int rt_pty_start(struct rt_pty *pt, const char *dir)
     snprintf(lb, sizeof(lb), "pty,raw,echo=0,link=%s", pt->b);
     pt->pid = fork();
     if (pt->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a test that crashed */
         execlp("socat", "socat", la, lb, (char *)NULL);
         _exit(127);
     }

@@ -56,6 +56,12 @@ class SimReaderTcp(unittest.TestCase):
         rc, regs, _ = self.poll(1, 0, 4)
         self.assertEqual(regs[3], 0)
         self.assertEqual(regs[2], (changes + 1) & 0xFFFF)
+        # the map is read-only: a write is refused with "illegal data address"
+        r = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(self.sim.port), "-a", "1", "-0",
+                            "-r", "2", "-1", "127.0.0.1", "5"], capture_output=True, text=True,
+                           timeout=10)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("illegal data address", (r.stdout + r.stderr).lower())
         # unit 2 is served by the same server, with its own population
         rc, regs, _ = self.poll(2, 0, 4)
         self.assertEqual((rc, regs[0], regs[3]), (0, 0x534B, 0))
