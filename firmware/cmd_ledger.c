@@ -70,7 +70,22 @@ static int fail(const char *fmt, ...)
 
 static int ledger_error(struct ctx *c, int err)
 {
-    return fail("%s: %s (%s)", c->path, sk_strerror(err), sk_ledger_errmsg(c->l));
+    const char *why = c->l ? sk_ledger_errmsg(c->l) : "";
+    if (why[0]) {
+        return fail("%s: %s", c->path, why);
+    }
+    return fail("%s: %s", c->path, sk_strerror(err));
+}
+
+/* Before a write: the shelves table follows the configuration (as the daemon does at start),
+ * so a ledger the daemon never opened knows the shelves movements name. */
+static int sync_shelves(struct ctx *c)
+{
+    if (!c->cfg) {
+        return 0;
+    }
+    int r = sk_ledger_sync_shelves(c->l, c->cfg);
+    return r < 0 ? ledger_error(c, r) : 0;
 }
 
 static void print_json(cJSON *j)
@@ -362,7 +377,7 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
     }
     const char *file = argv[optind + 1];
     int r = open_ledger(c, SK_LEDGER_CREATE);
-    if (r) {
+    if (r || (!(flags & SK_IMPORT_DRY_RUN) && (r = sync_shelves(c)))) {
         return r;
     }
     struct sk_diag diag;
@@ -906,7 +921,7 @@ static int cmd_stocktake(struct ctx *c, int argc, char **argv)
         return sk_cli_usage_error(CMD, "stocktake: unexpected argument \"%s\"", argv[optind]);
     }
     int r = need_config(c, "stocktake");
-    if (r || (r = open_ledger(c, 0))) {
+    if (r || (r = open_ledger(c, 0)) || (apply && (r = sync_shelves(c)))) {
         return r;
     }
     struct sk_tagset *set = NULL;
@@ -1045,7 +1060,7 @@ static int operator_move(struct ctx *c, int type, const char *sub, int argc, cha
     }
     m.quantity = (int)q;
     int r = open_ledger(c, SK_LEDGER_CREATE);
-    if (r) {
+    if (r || (r = sync_shelves(c))) {
         return r;
     }
     cJSON *ev = cJSON_CreateObject();

@@ -261,6 +261,15 @@ class LedgerCli(unittest.TestCase):
         self.assertFalse(j["ok"])
         self.assertEqual(j["chain"]["first_bad_movement"], 2)
 
+    def test_restock_on_a_fresh_ledger(self):
+        """Only products imported: the configured shelves are known to a write anyway."""
+        self.ledger("import", "products", os.path.join(EX, "products.csv"))
+        r = self.ledger("restock", "--shelf", "D1", "--sku", "COFFEE-BEANS", "--quantity", "2")
+        self.assertIn("stock there now 2", r.stdout)
+        r = self.ledger("restock", "--shelf", "Z9", "--sku", "COFFEE-BEANS", "--quantity", "2",
+                        code=1)
+        self.assertEqual(r.stderr.strip(), "storekeeper ledger: %s: unknown shelf \"Z9\"" % self.db)
+
     def test_migrate_and_db_option(self):
         self.load_examples()
         self.assertIn("nothing to do", self.ledger("migrate").stdout)
