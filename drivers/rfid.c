@@ -72,6 +72,14 @@ struct rd {
     bool rate_init, collapsed;
     double rate_fast, rate_slow;
     struct sk_complain complain;
+    /* diagnostics: counters read by other threads, the tag view under the bus's lock */
+    atomic_uint_fast64_t d_polls, d_errors, d_reads, d_requests;
+    _Atomic int64_t d_rtt_us, d_rtt_avg_us, d_ok_us;
+    atomic_uint_fast32_t d_present;
+    atomic_bool view_wanted;
+    struct sk_rfid_tag_view *view;
+    size_t view_cap, view_n, view_total;
+    int64_t view_us;
 };
 
 struct bus {
@@ -445,6 +453,132 @@ static void all_down(struct bus *b, int err, const char *why, int64_t now)
     }
 }
 
+/* ---- diagnostics ------------------------------------------------------------------------- */
+
+struct view_ctx {
+    struct rd *r;
+};
+
+static void view_add(const struct sk_presence_event *ev, void *ctx)
+{
+    struct rd *r = ((struct view_ctx *)ctx)->r;
+    r->view_total++;
+    if (r->view_n < r->view_cap) {
+        struct sk_rfid_tag_view *v = &r->view[r->view_n++];
+        v->antenna = ev->antenna;
+        v->epc_len = ev->epc_len;
+        memcpy(v->epc, ev->epc, ev->epc_len);
+        v->rssi_cdbm = ev->rssi_cdbm;
+        v->reads = ev->reads;
+        v->last_seen_us = ev->last_seen_us;
+    }
+}
+
+/* After each poll, on the bus thread: counters, and the tag view when someone asked. */
+static void note_poll(struct bus *b, struct rd *r, int rc, const struct sk_tag_read *tags)
+{
+    atomic_fetch_add(&r->d_polls, 1);
+    atomic_fetch_add(&r->d_requests, sk_reader_requests(r->reader));
+    if (rc >= 0) {
+        uint64_t reads = 0;
+        for (int i = 0; i < rc; i++) {
+            reads += tags[i].reads;
+        }
+        atomic_fetch_add(&r->d_reads, reads);
+        atomic_store(&r->d_ok_us, sk_clock_mono_us(b->owner->clock));
+        struct sk_mbconn_stats st;
+        sk_mbconn_get_stats(b->conn, &st);
+        if (st.last_rtt_us > 0) {
+            int64_t avg = atomic_load(&r->d_rtt_avg_us);
+            atomic_store(&r->d_rtt_us, st.last_rtt_us);
+            atomic_store(&r->d_rtt_avg_us, avg ? avg + (st.last_rtt_us - avg) / 8 : st.last_rtt_us);
+        }
+    } else {
+        atomic_fetch_add(&r->d_errors, 1);
+    }
+    struct sk_presence_stats ps;
+    sk_presence_get_stats(r->filter, &ps);
+    atomic_store(&r->d_present, (uint_fast32_t)ps.present);
+    if (atomic_load(&r->view_wanted)) {
+        pthread_mutex_lock(&b->lock);
+        if (!r->view && r->view_cap) {
+            r->view = calloc(r->view_cap, sizeof(*r->view));
+        }
+        r->view_n = r->view_total = 0;
+        if (r->view) {
+            struct view_ctx vc = {r};
+            sk_presence_foreach(r->filter, view_add, &vc);
+        }
+        r->view_us = sk_clock_mono_us(b->owner->clock);
+        atomic_store(&r->view_wanted, false);
+        pthread_mutex_unlock(&b->lock);
+    }
+}
+
+static struct rd *find_reader(struct sk_rfid *s, const char *name, struct bus **ret_bus)
+{
+    for (size_t i = 0; s && i < s->n_buses; i++) {
+        for (size_t j = 0; j < s->buses[i].n_readers; j++) {
+            if (strcmp(s->buses[i].readers[j].name, name) == 0) {
+                *ret_bus = &s->buses[i];
+                return &s->buses[i].readers[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+int sk_rfid_reader_stats(struct sk_rfid *s, const char *name, struct sk_rfid_reader_stats *ret)
+{
+    struct bus *b;
+    struct rd *r = find_reader(s, name, &b);
+    if (!r) {
+        return -ENOENT;
+    }
+    ret->polls = atomic_load(&r->d_polls);
+    ret->poll_errors = atomic_load(&r->d_errors);
+    ret->tag_reads = atomic_load(&r->d_reads);
+    ret->requests = atomic_load(&r->d_requests);
+    ret->last_rtt_us = atomic_load(&r->d_rtt_us);
+    ret->rtt_avg_us = atomic_load(&r->d_rtt_avg_us);
+    ret->last_ok_mono_us = atomic_load(&r->d_ok_us);
+    ret->present = (uint32_t)atomic_load(&r->d_present);
+    return 0;
+}
+
+int sk_rfid_request_tags(struct sk_rfid *s, const char *name)
+{
+    struct bus *b;
+    struct rd *r = find_reader(s, name, &b);
+    if (!r) {
+        return -ENOENT;
+    }
+    atomic_store(&r->view_wanted, true);
+    return 0;
+}
+
+int sk_rfid_tags(struct sk_rfid *s,
+                 const char *name,
+                 struct sk_rfid_tag_view *buf,
+                 size_t max,
+                 int64_t *ret_taken_us)
+{
+    struct bus *b;
+    struct rd *r = find_reader(s, name, &b);
+    if (!r) {
+        return -ENOENT;
+    }
+    pthread_mutex_lock(&b->lock);
+    size_t n = r->view_n < max ? r->view_n : max;
+    if (n) {
+        memcpy(buf, r->view, n * sizeof(*buf));
+    }
+    int total = (int)r->view_total;
+    *ret_taken_us = r->view_us;
+    pthread_mutex_unlock(&b->lock);
+    return total;
+}
+
 /* ---- the thread --------------------------------------------------------------------------- */
 
 static uint32_t rng_next(uint32_t *s)
@@ -550,6 +684,7 @@ static void *bus_thread(void *arg)
             int rc = sk_reader_poll(r->reader, b->conn, &tags);
             atomic_fetch_add(&b->owner->polls, 1);
             atomic_fetch_add(&b->owner->requests, sk_reader_requests(r->reader));
+            note_poll(b, r, rc, tags);
             t = sk_clock_mono_us(clock);
             sk_heartbeat_beat(hb, t);
             if (rc >= 0) {
@@ -580,6 +715,7 @@ static void free_bus(struct bus *b)
         sk_reader_free(b->readers[i].reader);
         sk_presence_free(b->readers[i].filter);
         sk_profile_free(b->readers[i].profile);
+        free(b->readers[i].view);
     }
     free(b->readers);
     free(b->pending);
@@ -620,6 +756,7 @@ static int setup_reader(struct sk_rfid *s,
     snprintf(r->name, sizeof(r->name), "%s", rc->name);
     r->unit = rc->unit;
     r->state = SK_HEALTH_UNKNOWN;
+    r->view_cap = (size_t)rc->max_tags;
     int e = load_reader_profile(cfg, ci, diag, &r->profile);
     if (e < 0) {
         return e;

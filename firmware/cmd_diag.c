@@ -13,13 +13,17 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } subcommands[] = {
+        {"status", sk_cmd_diag_status,
+         "uptime, config hash, queues, outbox, broker, every reader and camera"},
+        {"all", sk_cmd_diag_all, "every check, PASS/WARN/FAIL with one line of advice each"},
+        {"reader", sk_cmd_diag_reader, "a reader's health and live tags per antenna (--watch)"},
         {"camera", sk_cmd_diag_camera,
          "capture frames, report fps and processing time, write a snapshot with detections"},
         {"modbus", sk_cmd_diag_modbus, "scan a Modbus bus: which unit ids answer"},
         {"mqtt", sk_cmd_diag_mqtt,
          "reach the broker as the store does: DNS, TCP, TLS, MQTT, round trip"},
-        {"reader", sk_cmd_diag_reader,
-         "poll one RFID reader: tags per antenna, RSSI, age, read rate, errors"},
+        {"ledger", sk_cmd_diag_ledger, "ledger integrity, hash chain, outbox, stock summary"},
+        {"bundle", sk_cmd_diag_bundle, "support bundle: redacted config, logs, counters, state"},
 };
 
 static void usage(FILE *out)

@@ -6,7 +6,16 @@
 /* Each takes the arguments after `diag` (argv[0] is the subcommand's name). */
 int sk_cmd_diag_camera(int argc, char **argv);
 int sk_cmd_diag_mqtt(int argc, char **argv);
-int sk_cmd_diag_modbus(int argc, char **argv); /* cmd_diag_rfid.c */
-int sk_cmd_diag_reader(int argc, char **argv); /* cmd_diag_rfid.c */
+/* cmd_diag_rfid.c: the bus scan; sk_cmd_diag_modbus checks first that no daemon owns the bus. */
+int sk_cmd_diag_modbus_direct(int argc, char **argv);
+int sk_cmd_diag_modbus(int argc, char **argv);
+/* cmd_diag_rfid.c: polls the reader itself; sk_cmd_diag_reader runs it without a daemon. */
+int sk_cmd_diag_reader_direct(int argc, char **argv);
+/* cmd_diag_status.c: through the daemon's control socket, or directly without a daemon. */
+int sk_cmd_diag_status(int argc, char **argv);
+int sk_cmd_diag_all(int argc, char **argv);
+int sk_cmd_diag_ledger(int argc, char **argv);
+int sk_cmd_diag_reader(int argc, char **argv);
+int sk_cmd_diag_bundle(int argc, char **argv);
 
 #endif

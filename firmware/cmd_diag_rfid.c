@@ -361,7 +361,7 @@ static int modbus_scan(int argc, char **argv)
     return pass ? SK_EXIT_OK : SK_EXIT_FAILURE;
 }
 
-int sk_cmd_diag_modbus(int argc, char **argv)
+int sk_cmd_diag_modbus_direct(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         modbus_usage(stdout);
@@ -581,7 +581,7 @@ static void print_reader_report(const struct sk_reader_cfg *rc,
     fflush(stdout);
 }
 
-int sk_cmd_diag_reader(int argc, char **argv)
+int sk_cmd_diag_reader_direct(int argc, char **argv)
 {
     enum {
         OPT_JSON = 256

@@ -15,6 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <libconfig.h>
 
 #include "config_internal.h"
@@ -915,6 +920,29 @@ static void check_credentials(struct loader *l, const struct sk_config *c)
     sk_mqtt_credentials_wipe(&cr);
 }
 
+/* The control socket must fit a sockaddr_un; the HTTP address must be a literal address (no
+ * name lookups at start: a store without DNS must still serve its status page). */
+static void check_control(struct loader *l, const struct sk_config *c)
+{
+    if (c->control.socket[0]) {
+        char path[SK_PATH_MAX * 2];
+        sk_config_resolve_path(c, c->control.socket, path, sizeof(path));
+        struct sockaddr_un sa;
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+            report(l, config_lookup(l->cf, "control.socket"), "control.socket",
+                   "\"%s\" is %zu bytes long; a Unix socket path holds at most %zu", path,
+                   strlen(path), sizeof(sa.sun_path) - 1);
+        }
+    }
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, c->http.address, addr) != 1 &&
+        inet_pton(AF_INET6, c->http.address, addr) != 1) {
+        report(l, config_lookup(l->cf, "http.address"), "http.address",
+               "\"%s\" is not an IPv4 or IPv6 address (127.0.0.1, ::1, 0.0.0.0, ...)",
+               c->http.address);
+    }
+}
+
 static void check_store(struct loader *l, struct sk_config *c)
 {
     check_unique(l, "buses", c->buses, c->n_buses, sizeof(*c->buses));
@@ -1072,6 +1100,7 @@ static void check_store(struct loader *l, struct sk_config *c)
         report(l, config_lookup(l->cf, "mqtt.ca_file"), "mqtt.tls",
                "TLS files are set but mqtt.tls is false");
     }
+    check_control(l, c);
     check_readable(l, c, "mqtt.ca_file", c->mqtt.ca_file);
     check_readable(l, c, "mqtt.cert_file", c->mqtt.cert_file);
     check_readable(l, c, "mqtt.key_file", c->mqtt.key_file);

@@ -118,6 +118,8 @@ static const struct sk_cfg_key store_keys[] = {
           .size = FIELD_SIZE(C, log.level), .doc = "Lowest syslog level written."},
     K_ENUM("log.format", C, log.format, log_formats, NULL, "auto", true,
           "auto: journal prefixes under systemd ($JOURNAL_STREAM), plain text otherwise."),
+    K_INT("log.recent_lines", C, log.recent_lines, 0, 100000, "2000", "lines", true,
+          "Recent log lines kept in memory for `diag bundle` and the control socket; 0: none."),
 
     K_GROUP("core", "The core thread: event queue and timers."),
     K_INT("core.tick_ms", C, core.tick_ms, 10, 1000, "100", "ms", false,
@@ -271,6 +273,28 @@ static const struct sk_cfg_key store_keys[] = {
           "Shortest interval between two retained outbox high-water marks."),
     K_INT("mqtt.stats_interval_s", C, mqtt.stats_interval_s, 0, 86400, "60", "s", true,
           "Interval of the link statistics message; 0: none."),
+
+    K_GROUP("control", "The control socket of `storekeeper diag` (docs/technician.md)."),
+    K_STR("control.socket", C, control.socket, "/run/storekeeper/control.sock", false,
+          "Unix socket the daemon answers diagnostics on, mode 0660; relative to this file; "
+          "empty: none (diag then refuses to touch buses and the ledger while the daemon runs)."),
+    K_STR("control.group", C, control.group, "", false,
+          "Group owning the control socket: its members may run `storekeeper diag`; empty: "
+          "the daemon's own group."),
+    K_INT("control.max_clients", C, control.max_clients, 1, 64, "8", NULL, false,
+          "Control connections served at once; further ones are refused."),
+
+    K_GROUP("http", "Local status page and Prometheus metrics (docs/technician.md)."),
+    K_BOOL("http.enabled", C, http.enabled, "false", false,
+          "Serve /, /status.json and /metrics over HTTP."),
+    K_STR("http.address", C, http.address, "127.0.0.1", false,
+          "Address to listen on (an IPv4 or IPv6 literal): loopback unless a technician's "
+          "network needs more; 0.0.0.0 serves every interface (no authentication)."),
+    K_INT("http.port", C, http.port, 1, 65535, "8080", NULL, false, "TCP port."),
+    K_INT("http.max_connections", C, http.max_connections, 1, 256, "16", NULL, false,
+          "HTTP connections served at once."),
+    K_INT("http.refresh_s", C, http.refresh_s, 0, 3600, "5", "s", true,
+          "The status page reloads itself this often; 0: never."),
 
     K_GROUP("ledger", "The SQLite ledger and outbox."),
     K_STR("ledger.path", C, ledger.path, "ledger.db", false,

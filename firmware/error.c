@@ -86,6 +86,8 @@ const char *sk_strerror(int err)
         return "queue full";
     case SK_EQUEUE_CLOSED:
         return "queue closed";
+    case SK_ECTL_VERSION:
+        return "control protocol version mismatch";
     default:
         break;
     }

@@ -3,6 +3,7 @@
 #include "storekeeper/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,6 +58,88 @@ const char *sk_log_level_name(enum sk_log_level level)
     return level >= SK_LOG_ERR && level <= SK_LOG_DEBUG ? level_names[level] : "?";
 }
 
+/*
+ * The ring of recent lines: a fixed array of capacity slots, each a malloc'd copy (lines are
+ * at most 1 KiB, so the ring is bounded by capacity KiB). One mutex: the write(2) of the line
+ * itself stays outside it.
+ */
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **ring;
+static size_t ring_cap, ring_head, ring_len;
+static uint64_t ring_total;
+
+static void ring_free_locked(void)
+{
+    for (size_t i = 0; i < ring_cap; i++) {
+        free(ring[i]);
+    }
+    free(ring);
+    ring = NULL;
+    ring_cap = ring_head = ring_len = 0;
+}
+
+int sk_log_ring_set_capacity(size_t lines)
+{
+    int r = 0;
+    pthread_mutex_lock(&ring_lock);
+    if (lines != ring_cap) {
+        ring_free_locked();
+        if (lines > 0) {
+            ring = calloc(lines, sizeof(*ring));
+            if (ring) {
+                ring_cap = lines;
+            } else {
+                r = -ENOMEM;
+            }
+        }
+    }
+    pthread_mutex_unlock(&ring_lock);
+    return r;
+}
+
+static void ring_add(const char *line, size_t len)
+{
+    pthread_mutex_lock(&ring_lock);
+    if (ring_cap > 0) {
+        char *copy = malloc(len + 1);
+        if (copy) {
+            memcpy(copy, line, len);
+            copy[len] = '\0';
+            size_t slot = (ring_head + ring_len) % ring_cap;
+            if (ring_len == ring_cap) {
+                free(ring[ring_head]);
+                ring_head = (ring_head + 1) % ring_cap;
+                slot = (ring_head + ring_len - 1) % ring_cap;
+            } else {
+                ring_len++;
+            }
+            ring[slot] = copy;
+            ring_total++;
+        }
+    }
+    pthread_mutex_unlock(&ring_lock);
+}
+
+size_t sk_log_ring_foreach(size_t max_lines, sk_log_ring_cb cb, void *ctx)
+{
+    pthread_mutex_lock(&ring_lock);
+    size_t skip = max_lines && ring_len > max_lines ? ring_len - max_lines : 0;
+    size_t n = 0;
+    for (size_t i = skip; i < ring_len; i++, n++) {
+        cb(ring[(ring_head + i) % ring_cap], ctx);
+    }
+    pthread_mutex_unlock(&ring_lock);
+    return n;
+}
+
+uint64_t sk_log_ring_total(void)
+{
+    pthread_mutex_lock(&ring_lock);
+    uint64_t t = ring_total;
+    pthread_mutex_unlock(&ring_lock);
+    return t;
+}
+
 static bool journal_format(void)
 {
     int f = atomic_load(&log_format);
@@ -81,15 +164,18 @@ void sk_log_vwrite(enum sk_log_level level,
     const char *sub = subsystem ? subsystem : "storekeeper";
     const char *sep = instance && instance[0] ? " " : "";
     const char *inst = instance ? instance : "";
-    if (journal_format()) {
+    /* The ring always keeps the plain form (with the time): the journal adds its own. */
+    char ts[32];
+    sk_format_time_utc(sk_now_wall_us(), ts, sizeof(ts));
+    char prefix[128];
+    int plen = snprintf(prefix, sizeof(prefix), "%s %-7s ", ts, sk_log_level_name(level));
+    bool journal = journal_format();
+    if (journal) {
         off = snprintf(line, sizeof(line), "<%d>%s%s%s: ", (int)level, sub, sep, inst);
     } else {
-        char ts[32];
-        sk_format_time_utc(sk_now_wall_us(), ts, sizeof(ts));
-        off = snprintf(line, sizeof(line), "%s %-7s %s%s%s: ", ts, sk_log_level_name(level), sub,
-                       sep, inst);
+        off = snprintf(line, sizeof(line), "%s%s%s%s: ", prefix, sub, sep, inst);
     }
-    if (off < 0) {
+    if (off < 0 || plen < 0) {
         return;
     }
     if ((size_t)off < sizeof(line)) {
@@ -106,6 +192,17 @@ void sk_log_vwrite(enum sk_log_level level,
         if (line[i] == '\n' || line[i] == '\r') {
             line[i] = ' ';
         }
+    }
+    if (journal) {
+        /* "<N>" becomes the time and level for the ring */
+        const char *body = strchr(line, '>') + 1;
+        char plain[sizeof(line) + sizeof(prefix)];
+        int n = snprintf(plain, sizeof(plain), "%s%.*s", prefix, (int)(off - (body - line)), body);
+        if (n > 0) {
+            ring_add(plain, (size_t)n < sizeof(plain) ? (size_t)n : sizeof(plain) - 1);
+        }
+    } else {
+        ring_add(line, (size_t)off);
     }
     line[off++] = '\n';
     int fd = atomic_load(&log_fd);

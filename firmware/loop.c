@@ -138,6 +138,16 @@ int sk_loop_del(struct sk_loop *loop, int fd)
     return 0;
 }
 
+int sk_loop_mod(struct sk_loop *loop, int fd, uint32_t events)
+{
+    struct watch *w = find(loop, fd);
+    if (!w) {
+        return -ENOENT;
+    }
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
 static void timer_ready(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
 {
     (void)events;

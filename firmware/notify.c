@@ -102,6 +102,18 @@ void sk_heartbeat_beat(struct sk_heartbeat *hb, int64_t now_us)
     }
 }
 
+void sk_heartbeat_foreach(int64_t now_us, sk_heartbeat_cb cb, void *ctx)
+{
+    pthread_mutex_lock(&beats_lock);
+    for (size_t i = 0; i < MAX_BEATS; i++) {
+        if (beats[i].used) {
+            int64_t last = atomic_load_explicit(&beats[i].last_us, memory_order_relaxed);
+            cb(beats[i].name, last ? now_us - last : -1, beats[i].limit_us, ctx);
+        }
+    }
+    pthread_mutex_unlock(&beats_lock);
+}
+
 bool sk_heartbeat_check(int64_t now_us, char *stale_name, size_t size, int64_t *ret_age_us)
 {
     bool ok = true;

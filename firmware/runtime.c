@@ -84,6 +84,7 @@ struct sk_runtime {
     int last_err;
     uint64_t batches, retries;
     struct sk_complain ledger_complaint;
+    int64_t started_wall_us;
 };
 
 const struct sk_config *sk_runtime_config(struct sk_runtime *rt)
@@ -121,6 +122,29 @@ int sk_runtime_ledger_error(struct sk_runtime *rt)
     return rt->degraded ? (rt->last_err < 0 ? rt->last_err : SK_ELEDGER) : 0;
 }
 
+void *sk_runtime_service_state(struct sk_runtime *rt, const char *name)
+{
+    for (size_t i = 0; i < rt->n_started; i++) {
+        if (strcmp(rt->services[i]->name, name) == 0) {
+            return rt->service_state[i];
+        }
+    }
+    return NULL;
+}
+
+void sk_runtime_get_stats(struct sk_runtime *rt, struct sk_runtime_stats *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->started_wall_us = rt->started_wall_us;
+    ret->degraded = rt->degraded;
+    ret->last_err = rt->last_err;
+    ret->degraded_since_us = rt->degraded_since_us;
+    ret->batches = rt->batches;
+    ret->retries = rt->retries;
+    ret->batch_held = rt->batch_n;
+    snprintf(ret->config_path, sizeof(ret->config_path), "%s", rt->opts->config_path);
+}
+
 void sk_block_signals(void)
 {
     sigset_t set;
@@ -136,6 +160,10 @@ static void apply_log_config(const struct sk_config *cfg)
 {
     sk_log_set_level((enum sk_log_level)cfg->log.level);
     sk_log_set_format((enum sk_log_format)cfg->log.format);
+    if (sk_log_ring_set_capacity((size_t)cfg->log.recent_lines) < 0) {
+        sk_log(SK_LOG_WARNING, "core", NULL, "no memory for %d recent log lines; keeping none",
+               cfg->log.recent_lines);
+    }
 }
 
 /* Errors after which the transaction cannot go on: the batch fails as a whole. */
@@ -786,6 +814,7 @@ static void teardown(struct sk_runtime *rt)
         close(rt->sigfd);
     }
     sk_config_free(rt->cfg);
+    sk_log_ring_set_capacity(0);
 }
 
 int sk_runtime_main(const struct sk_runtime_opts *opts)
@@ -794,7 +823,8 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
     struct sk_runtime rt = {.opts = opts,
                             .sigfd = -1,
                             .clock = sk_clock_system(),
-                            .services = opts->services ? opts->services : none};
+                            .services = opts->services ? opts->services : none,
+                            .started_wall_us = sk_now_wall_us()};
     struct sk_diag diag;
     sk_diag_init(&diag);
     struct sk_config_opts copts = {.board_override = opts->board};

@@ -11,6 +11,7 @@
 #include "storekeeper/mqtt.h"
 #include "storekeeper/rfid.h"
 #include "svc_camera.h"
+#include "svc_status.h"
 
 /*
  * Each issue that adds a producer or consumer around the core (bus threads, cameras, the
@@ -73,8 +74,8 @@ static const struct sk_service rfid_service = {
 };
 
 const struct sk_service *const sk_services[] = {
-        &sk_mqtt_service, /* first: started before producers, stopped after them */
-        &rfid_service,
-        &sk_camera_service,
-        NULL,
+        /* first: answers `diag` while the others start and stop, and sees every observation */
+        &sk_status_service, &sk_mqtt_service, /* before producers: started before them, stopped
+                                                 after them */
+        &rfid_service,      &sk_camera_service, NULL,
 };

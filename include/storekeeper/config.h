@@ -156,8 +156,25 @@ struct sk_ledger_cfg {
 };
 
 struct sk_log_cfg {
-    int level;  /* enum sk_log_level */
-    int format; /* enum sk_log_format */
+    int level;        /* enum sk_log_level */
+    int format;       /* enum sk_log_format */
+    int recent_lines; /* lines kept in memory for `diag bundle`; 0: none */
+};
+
+/* The control socket `storekeeper diag` talks to (docs/technician.md). */
+struct sk_control_cfg {
+    char socket[SK_PATH_MAX]; /* Unix socket path; empty: no control socket */
+    char group[SK_NAME_MAX];  /* group owning the socket (mode 0660); empty: the daemon's */
+    int max_clients;          /* connections served at once */
+};
+
+/* The local status page and metrics (off by default). */
+struct sk_http_cfg {
+    bool enabled;
+    char address[SK_HOST_MAX]; /* IPv4 or IPv6 literal to listen on */
+    int port;
+    int max_connections;
+    int refresh_s; /* the HTML page reloads itself this often; 0: never */
 };
 
 struct sk_core_cfg {
@@ -231,6 +248,8 @@ struct sk_config {
     size_t n_lines;
     struct sk_mqtt_cfg mqtt;
     struct sk_ledger_cfg ledger;
+    struct sk_control_cfg control;
+    struct sk_http_cfg http;
     struct sk_vision_cfg vision;
     struct sk_fusion_cfg fusion;
     struct sk_badge_cfg *staff_badges;

@@ -41,6 +41,8 @@ enum sk_error {
     /* queue: -1900.. */
     SK_EQUEUE_FULL = -1900,   /* bounded queue is at capacity */
     SK_EQUEUE_CLOSED = -1901, /* queue was closed for shutdown */
+    /* control socket: -2000.. */
+    SK_ECTL_VERSION = -2000, /* the other side speaks another control protocol version */
 };
 
 /* True when err encodes a Modbus exception; sk_modbus_exception() returns its code. */

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* syslog(3) priorities, so journald and syslog map them without translation. */
@@ -31,6 +32,21 @@ void sk_log_set_fd(int fd);
 /* Parses "err", "warning", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int sk_log_level_parse(const char *name, enum sk_log_level *ret_level);
 const char *sk_log_level_name(enum sk_log_level level);
+
+/*
+ * Recent lines: the logger can keep the last N lines it wrote (formatted as plain text with
+ * their time, whatever the output format) in a ring in memory, for `diag bundle` and the
+ * control socket. Lines above the level are not kept (they are not formatted at all).
+ * Thread-safe. capacity 0 frees the ring; changing it drops what was kept. Returns 0 or
+ * -ENOMEM (the ring is then off).
+ */
+int sk_log_ring_set_capacity(size_t lines);
+/* Calls cb for every kept line, oldest first (NUL-terminated, without newline), at most the
+ * last max_lines (0: all), under the ring's lock: cb must not log. Returns the lines visited. */
+typedef void (*sk_log_ring_cb)(const char *line, void *ctx);
+size_t sk_log_ring_foreach(size_t max_lines, sk_log_ring_cb cb, void *ctx);
+/* Lines written to the ring since the process started (also those since dropped). */
+uint64_t sk_log_ring_total(void);
 
 /* Writes one line: "subsystem instance: message" (instance may be NULL). */
 void sk_log_write(enum sk_log_level level,

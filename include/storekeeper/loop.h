@@ -21,6 +21,8 @@ void sk_loop_free(struct sk_loop *loop);
 /* Watches fd (borrowed) until sk_loop_del. Returns 0 or -errno. */
 int sk_loop_add(struct sk_loop *loop, int fd, uint32_t events, sk_loop_fd_cb cb, void *ctx);
 int sk_loop_del(struct sk_loop *loop, int fd);
+/* Changes the events watched on fd (e.g. adds EPOLLOUT while output is pending). */
+int sk_loop_mod(struct sk_loop *loop, int fd, uint32_t events);
 
 /* A timer firing after first_ms, then every interval_ms (0: once). The loop owns it. */
 int sk_loop_timer_add(struct sk_loop *loop,

@@ -32,6 +32,11 @@ void sk_heartbeat_unregister(struct sk_heartbeat *hb);
 void sk_heartbeat_beat(struct sk_heartbeat *hb, int64_t now_us);
 /* Loops stay registered while idle (a bus waiting for reconnect still beats). */
 
+/* Calls cb for every registered heartbeat (age_us: since its last beat, -1 before the first;
+ * limit_us: its stall limit), under the registry's lock: cb must not register or log. */
+typedef void (*sk_heartbeat_cb)(const char *name, int64_t age_us, int64_t limit_us, void *ctx);
+void sk_heartbeat_foreach(int64_t now_us, sk_heartbeat_cb cb, void *ctx);
+
 /* Returns true when every heartbeat is fresh; else copies the first stale name. */
 bool sk_heartbeat_check(int64_t now_us, char *stale_name, size_t size, int64_t *ret_age_us);
 

@@ -48,6 +48,44 @@ void sk_rfid_stop(struct sk_rfid *r);
 int sk_rfid_reload(struct sk_rfid *r, const struct sk_config *cfg);
 void sk_rfid_get_stats(struct sk_rfid *r, struct sk_rfid_stats *ret);
 
+/* What one reader did since the service started (diagnostics, metrics). */
+struct sk_rfid_reader_stats {
+    uint64_t polls, poll_errors; /* polls made, polls that failed */
+    uint64_t tag_reads;          /* tag reads returned by successful polls */
+    uint64_t requests;           /* Modbus transactions of its polls */
+    int64_t last_rtt_us;         /* round trip of its bus's last answered transaction, 0 none */
+    int64_t rtt_avg_us;          /* moving average (weight 1/8) of that */
+    int64_t last_ok_mono_us;     /* last successful poll, 0 never */
+    uint32_t present;            /* tags its presence filter holds present */
+};
+
+/* Counters of the reader named name. Thread-safe. Returns 0 or -ENOENT. */
+int sk_rfid_reader_stats(struct sk_rfid *r, const char *name, struct sk_rfid_reader_stats *ret);
+
+/* One present tag as the reader's presence filter holds it. */
+struct sk_rfid_tag_view {
+    uint8_t antenna;
+    uint8_t epc_len;
+    uint8_t epc[SK_EPC_MAX];
+    int16_t rssi_cdbm;    /* last RSSI read, INT16_MIN when the reader reports none */
+    uint32_t reads;       /* reads while present */
+    int64_t last_seen_us; /* CLOCK_MONOTONIC of the last read */
+};
+
+/*
+ * The live tag view (`diag reader`): sk_rfid_request_tags() asks the reader's bus thread for a
+ * copy of its present tags, made right after its next poll; sk_rfid_tags() returns the latest
+ * copy (up to max tags into buf) with the monotonic time it was made in *ret_taken_us (0 when
+ * none was made yet), and the number of tags present then (which may exceed max). Both are
+ * thread-safe and never wait for the bus. Return -ENOENT for an unknown reader.
+ */
+int sk_rfid_request_tags(struct sk_rfid *r, const char *name);
+int sk_rfid_tags(struct sk_rfid *r,
+                 const char *name,
+                 struct sk_rfid_tag_view *buf,
+                 size_t max,
+                 int64_t *ret_taken_us);
+
 /*
  * Loads the profile of every reader in cfg (used by --check-config). Problems go to diag as
  * "FILE:LINE: ..." (the profile file's) or "CONFIG: readers.[i].profile: ...". Returns 0 or

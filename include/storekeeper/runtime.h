@@ -70,4 +70,21 @@ int sk_runtime_ledger_error(struct sk_runtime *rt);
  */
 int sk_runtime_reload(struct sk_runtime *rt, struct sk_diag *report);
 
+/* The state a started service's start() returned, by service name; NULL when that service
+ * is not (or no longer) running. Core thread only (diagnostics reach the RFID service so). */
+void *sk_runtime_service_state(struct sk_runtime *rt, const char *name);
+
+struct sk_runtime_stats {
+    int64_t started_wall_us;
+    bool degraded;             /* the ledger cannot be written: observations wait */
+    int last_err;              /* why, when degraded */
+    int64_t degraded_since_us; /* monotonic */
+    uint64_t batches;          /* ledger transactions committed */
+    uint64_t retries;          /* retries of a failed batch */
+    size_t batch_held;         /* observations of the open or held batch */
+    char config_path[SK_PATH_MAX];
+};
+
+void sk_runtime_get_stats(struct sk_runtime *rt, struct sk_runtime_stats *ret);
+
 #endif

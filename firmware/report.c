@@ -1,0 +1,1051 @@
+/* SPDX-License-Identifier: MIT */
+/* Judging and rendering the status document: checks with advice, Prometheus text, the page. */
+#include "storekeeper/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/statvfs.h>
+
+#include <cjson/cJSON.h>
+
+#include "storekeeper/error.h"
+
+/*
+ * DESIGN
+ * Each rule reads a few fields of the status document and says PASS, WARN or FAIL with one
+ * line of advice for a technician standing in front of the hardware: name the part, the
+ * address (bus device, baud and frame, unit id, host and port) and the first thing to check.
+ * Missing fields are treated as unknown, never as healthy: a document from an older daemon
+ * gives WARNs, not false PASSes.
+ */
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+static const cJSON *get(const cJSON *o, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+static const char *str(const cJSON *o, const char *key, const char *def)
+{
+    const cJSON *v = get(o, key);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : def;
+}
+
+static double num(const cJSON *o, const char *key, double def)
+{
+    const cJSON *v = get(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+static bool flag(const cJSON *o, const char *key)
+{
+    return cJSON_IsTrue(get(o, key));
+}
+
+const char *sk_check_level_name(int level)
+{
+    switch (level) {
+    case SK_CHECK_PASS:
+        return "PASS";
+    case SK_CHECK_WARN:
+        return "WARN";
+    default:
+        return "FAIL";
+    }
+}
+
+int sk_checks_add(struct sk_checks *c,
+                  int level,
+                  const char *subject,
+                  const char *advice,
+                  const char *fmt,
+                  ...)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct sk_check *v = realloc(c->v, cap * sizeof(*v));
+        if (!v) {
+            return -ENOMEM;
+        }
+        c->v = v;
+        c->cap = cap;
+    }
+    struct sk_check *k = &c->v[c->n++];
+    k->level = level;
+    snprintf(k->subject, sizeof(k->subject), "%s", subject);
+    snprintf(k->advice, sizeof(k->advice), "%s", level == SK_CHECK_PASS || !advice ? "" : advice);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->message, sizeof(k->message), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+void sk_checks_free(struct sk_checks *c)
+{
+    if (c) {
+        free(c->v);
+        memset(c, 0, sizeof(*c));
+    }
+}
+
+cJSON *sk_checks_json(const struct sk_checks *c)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < c->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) {
+            break;
+        }
+        cJSON_AddStringToObject(o, "level", sk_check_level_name(c->v[i].level));
+        cJSON_AddStringToObject(o, "subject", c->v[i].subject);
+        cJSON_AddStringToObject(o, "message", c->v[i].message);
+        if (c->v[i].advice[0]) {
+            cJSON_AddStringToObject(o, "advice", c->v[i].advice);
+        }
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+void sk_checks_print(const struct sk_checks *c, FILE *out)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const struct sk_check *k = &c->v[i];
+        fprintf(out, "%s  %s: %s%s%s\n", sk_check_level_name(k->level), k->subject, k->message,
+                k->advice[0] ? " — " : "", k->advice);
+    }
+}
+
+/* "on /dev/ttyAMA0 at 115200 8E1" or "at 10.0.0.5:502" for a bus URL. */
+static void bus_where(const char *url, char *buf, size_t size)
+{
+    if (strncmp(url, "rtu:", 4) == 0) {
+        char dev[160] = "", baud[16] = "", frame[8] = "";
+        const char *p = url + 4;
+        size_t n = strcspn(p, ":");
+        snprintf(dev, sizeof(dev), "%.*s", (int)n, p);
+        p += n;
+        if (*p == ':') {
+            p++;
+            n = strcspn(p, ":");
+            snprintf(baud, sizeof(baud), "%.*s", (int)n, p);
+            p += n;
+            if (*p == ':') {
+                snprintf(frame, sizeof(frame), "%s", p + 1);
+            }
+        }
+        snprintf(buf, size, "on %s at %s %s", dev, baud, frame);
+    } else if (strncmp(url, "tcp:", 4) == 0) {
+        snprintf(buf, size, "at %s", url + 4);
+    } else {
+        snprintf(buf, size, "on %s", url);
+    }
+}
+
+/* ---- checks -------------------------------------------------------------------------------- */
+
+static int check_reader(struct sk_checks *c, const cJSON *r, double uptime_s)
+{
+    char subject[80], where[200];
+    snprintf(subject, sizeof(subject), "reader %s", str(r, "name", "?"));
+    const char *url = str(r, "bus_url", "");
+    bool rtu = strncmp(url, "rtu:", 4) == 0;
+    bus_where(url, where, sizeof(where));
+    int unit = (int)num(r, "unit", 0);
+    const char *state = str(r, "state", "unknown");
+    const char *reason = str(r, "reason", "");
+    const char *detail = str(r, "detail", "");
+    if (strcmp(state, "up") == 0) {
+        return sk_checks_add(c, SK_CHECK_PASS, subject, NULL,
+                             "up, unit %d %s, %.0f tag(s) present, %.0f poll(s), %.0f error(s)",
+                             unit, where, num(r, "present", 0), num(r, "polls", 0),
+                             num(r, "poll_errors", 0));
+    }
+    if (strcmp(state, "unknown") == 0) {
+        /* a reader reports after its first polls; a young daemon gets the benefit of doubt */
+        return sk_checks_add(c, uptime_s < 15 ? SK_CHECK_WARN : SK_CHECK_FAIL, subject,
+                             "check that bus thread's log lines (diag bundle) and that the "
+                             "reader is in the running configuration",
+                             "no health report yet (unit %d %s)", unit, where);
+    }
+    int level = strcmp(state, "down") == 0 ? SK_CHECK_FAIL : SK_CHECK_WARN;
+    char msg[256];
+    const char *advice;
+    if (strcmp(reason, "timeout") == 0) {
+        snprintf(msg, sizeof(msg), "%s: no reply from unit %d %s", state, unit, where);
+        advice = rtu ? "check termination, A/B wiring, the baud rate and the unit id"
+                     : "check the reader's power and network, and its unit id";
+    } else if (strcmp(reason, "disconnected") == 0) {
+        snprintf(msg, sizeof(msg), "%s: bus not reachable %s (%s)", state, where, detail);
+        advice = rtu ? "check the RS-485 adapter is plugged in and the serial port in the board "
+                       "profile"
+                     : "check the reader or gateway is powered and reachable at that address";
+    } else if (strcmp(reason, "exception") == 0) {
+        snprintf(msg, sizeof(msg), "%s: unit %d %s answers with an exception (%s)", state, unit,
+                 where, detail);
+        advice = "check that readers.[].profile matches the reader's model and firmware";
+    } else if (strcmp(reason, "crc") == 0) {
+        snprintf(msg, sizeof(msg), "%s: corrupted replies (CRC) from unit %d %s", state, unit,
+                 where);
+        advice = "check termination resistors, cable shielding, and that only one master "
+                 "drives the bus";
+    } else if (strcmp(reason, "bad_reply") == 0) {
+        snprintf(msg, sizeof(msg), "%s: unit %d %s answers outside its profile %s (%s)", state,
+                 unit, where, str(r, "profile", "?"), detail);
+        advice = "check that readers.[].profile matches the reader's model";
+    } else if (strcmp(reason, "read_rate") == 0) {
+        snprintf(msg, sizeof(msg), "%s: reads collapsed (%s)", state, detail);
+        advice = "check the antenna cable and connector, and for metal or liquid in front of "
+                 "the antenna";
+    } else {
+        snprintf(msg, sizeof(msg), "%s (%s%s%s) unit %d %s", state, reason[0] ? reason : "?",
+                 detail[0] ? ": " : "", detail, unit, where);
+        advice = "look at the reader's log lines (diag bundle)";
+    }
+    return sk_checks_add(c, level, subject, advice, "%s", msg);
+}
+
+static int check_camera(struct sk_checks *c, const cJSON *k, double uptime_s)
+{
+    char subject[80];
+    snprintf(subject, sizeof(subject), "camera %s", str(k, "name", "?"));
+    const char *state = str(k, "state", "unknown");
+    const char *reason = str(k, "reason", "");
+    const char *detail = str(k, "detail", "");
+    if (strcmp(state, "up") == 0) {
+        return sk_checks_add(c, SK_CHECK_PASS, subject, NULL,
+                             "up, %.1f fps processed, %.0f in view, %.0f frame(s) dropped",
+                             num(k, "fps", 0), num(k, "occupancy", 0), num(k, "frames_dropped", 0));
+    }
+    if (strcmp(state, "unknown") == 0) {
+        return sk_checks_add(c, uptime_s < 15 ? SK_CHECK_WARN : SK_CHECK_FAIL, subject,
+                             "check cameras.[].device and the camera's log lines (diag bundle)",
+                             "no frame report yet (%s %s)", str(k, "backend", "?"),
+                             str(k, "device", ""));
+    }
+    int level = strcmp(state, "down") == 0 ? SK_CHECK_FAIL : SK_CHECK_WARN;
+    const char *advice = "look at the camera's log lines (diag bundle)";
+    if (strcmp(reason, "no_frames") == 0) {
+        advice = "check the camera's cable and power, and that no other program uses it";
+    } else if (strcmp(reason, "disconnected") == 0) {
+        advice = "check the camera is connected and cameras.[].device names it";
+    } else if (strcmp(reason, "black_frames") == 0) {
+        advice = "check the lens is not covered and the lights are on";
+    } else if (strcmp(reason, "overload") == 0) {
+        advice = "lower cameras.[].fps or the board's processing.vision_max_fps";
+    }
+    return sk_checks_add(c, level, subject, advice, "%s (%s%s%s)", state, reason,
+                         detail[0] ? ": " : "", detail);
+}
+
+static int check_mqtt(struct sk_checks *c, const cJSON *m, const cJSON *outbox)
+{
+    if (!m) {
+        return sk_checks_add(c, SK_CHECK_WARN, "mqtt", "upgrade the daemon",
+                             "the daemon does not report its broker connection");
+    }
+    const char *broker = str(m, "broker", "?");
+    const char *state = str(m, "state", "unknown");
+    double pending = num(outbox, "pending", 0);
+    if (!flag(m, "enabled")) {
+        return sk_checks_add(c, SK_CHECK_WARN, "mqtt",
+                             "set mqtt.enabled = true once the store's broker is there",
+                             "disabled in the configuration: %.0f event(s) wait in the outbox",
+                             pending);
+    }
+    if (strcmp(state, "connected") == 0) {
+        return sk_checks_add(c, SK_CHECK_PASS, "mqtt", NULL, "connected to %s (MQTT %s)", broker,
+                             str(m, "protocol", "?"));
+    }
+    if (strcmp(state, "unavailable") == 0) {
+        return sk_checks_add(
+                c, SK_CHECK_WARN, "mqtt",
+                "events wait in the outbox until a storekeeper with the MQTT link runs",
+                "this storekeeper has no MQTT link");
+    }
+    const char *detail = str(m, "detail", "");
+    return sk_checks_add(c, SK_CHECK_FAIL, "mqtt",
+                         "check the broker runs (systemctl status mosquitto), mqtt.host and "
+                         "mqtt.port, then `storekeeper diag mqtt`",
+                         "broker %s not connected%s%s; %.0f event(s) wait in the outbox", broker,
+                         detail[0] ? ": " : "", detail, pending);
+}
+
+static int check_ledger(struct sk_checks *c, const cJSON *l)
+{
+    if (!l) {
+        return 0;
+    }
+    int r = 0;
+    const char *open_err = str(l, "error", NULL);
+    if (open_err) {
+        return sk_checks_add(c, SK_CHECK_FAIL, "ledger",
+                             "keep a copy of the file and call support before anything else",
+                             "cannot be examined: %s", open_err);
+    }
+    const char *integ = str(l, "integrity", "?");
+    if (strcmp(integ, "ok") != 0) {
+        r |= sk_checks_add(c, SK_CHECK_FAIL, "ledger integrity",
+                           "stop storekeeper, keep a copy of the file, restore the last backup "
+                           "and call support",
+                           "%s reports: %s", str(l, "integrity_check", "integrity_check"), integ);
+    } else {
+        r |= sk_checks_add(c, SK_CHECK_PASS, "ledger integrity", NULL, "%s ok",
+                           str(l, "integrity_check", "quick_check"));
+    }
+    const cJSON *ch = get(l, "chain");
+    if (flag(ch, "ok")) {
+        r |= sk_checks_add(c, SK_CHECK_PASS, "ledger chain", NULL,
+                           "%.0f movement(s), hash chain holds", num(ch, "movements", 0));
+    } else {
+        r |= sk_checks_add(c, SK_CHECK_FAIL, "ledger chain",
+                           "the file was changed outside storekeeper: keep a copy for the audit "
+                           "and call support",
+                           "hash chain broken at movement %.0f: %s", num(ch, "first_bad_id", 0),
+                           str(ch, "reason", "?"));
+    }
+    const cJSON *counts = get(l, "counts");
+    double open = num(counts, "discrepancies_open", 0);
+    if (open > 0) {
+        r |= sk_checks_add(c, SK_CHECK_WARN, "stock",
+                           "count the shelves named (storekeeper ledger discrepancies; ledger "
+                           "stocktake)",
+                           "%.0f open stock discrepancies", open);
+    }
+    double free_b = num(l, "disk_free_bytes", -1);
+    if (free_b >= 0 && free_b < 100.0 * 1024 * 1024) {
+        r |= sk_checks_add(c, SK_CHECK_WARN, "disk",
+                           "free space on the ledger's file system before the store stops "
+                           "recording",
+                           "%.0f MiB free where the ledger lives", free_b / 1048576.0);
+    }
+    return r;
+}
+
+int sk_report_checks(const cJSON *s, const cJSON *ledger, struct sk_checks *c)
+{
+    int r = 0;
+    size_t first = c->n;
+    double uptime = num(s, "uptime_s", 0);
+    const char *mode = str(s, "mode", "daemon");
+    if (strcmp(mode, "daemon") == 0) {
+        r |= sk_checks_add(c, SK_CHECK_PASS, "daemon", NULL,
+                           "running for %.0f s (pid %.0f, storekeeper %s)", uptime,
+                           num(s, "pid", 0), str(s, "version", "?"));
+        const cJSON *cfg = get(s, "config");
+        const char *disk = str(cfg, "hash_on_disk", NULL);
+        const char *running = str(cfg, "hash", "");
+        if (disk && strcmp(disk, running) != 0) {
+            r |= sk_checks_add(c, SK_CHECK_WARN, "config",
+                               "apply it with `systemctl reload storekeeper` (restart for keys "
+                               "that need one)",
+                               "%s changed since the daemon loaded it", str(cfg, "path", "?"));
+        } else {
+            r |= sk_checks_add(c, SK_CHECK_PASS, "config", NULL, "%s, hash %.12s",
+                               str(cfg, "path", "?"), running);
+        }
+    } else {
+        r |= sk_checks_add(c, SK_CHECK_FAIL, "daemon",
+                           "start it (systemctl start storekeeper) and read why it stopped "
+                           "(journalctl -u storekeeper -n 50)",
+                           "not running: %s", str(s, "daemon_detail", "no control socket"));
+    }
+    const cJSON *rt = get(s, "runtime");
+    if (rt) {
+        if (strcmp(str(rt, "state", "?"), "running") == 0) {
+            r |= sk_checks_add(c, SK_CHECK_PASS, "recording", NULL,
+                               "ledger writable, %.0f batch(es) committed", num(rt, "batches", 0));
+        } else {
+            r |= sk_checks_add(c, SK_CHECK_FAIL, "recording",
+                               "free disk space where the ledger lives or raise "
+                               "ledger.max_size_mb; nothing is lost while it waits",
+                               "ledger not writable for %.0f s (%s); %.0f observation(s) held",
+                               num(rt, "degraded_for_s", 0), str(rt, "degraded_reason", "?"),
+                               num(rt, "batch_held", 0));
+        }
+    }
+    const cJSON *q = get(s, "queue");
+    if (q) {
+        double depth = num(q, "depth", 0), high = num(q, "high_mark", 1);
+        double dropped = num(q, "dropped", 0);
+        if (depth >= high) {
+            r |= sk_checks_add(c, SK_CHECK_WARN, "queue",
+                               "the core cannot keep up: look at the disk and the CPU load",
+                               "%.0f of %.0f observations waiting (above the high mark %.0f)",
+                               depth, num(q, "capacity", 0), high);
+        } else if (dropped > 0) {
+            r |= sk_checks_add(c, SK_CHECK_WARN, "queue",
+                               "camera observations are dropped while the core lags: check "
+                               "the CPU load",
+                               "%.0f observation(s) dropped since start (depth now %.0f)", dropped,
+                               depth);
+        } else {
+            r |= sk_checks_add(c, SK_CHECK_PASS, "queue", NULL,
+                               "%.0f waiting of %.0f, highest %.0f, none dropped", depth,
+                               num(q, "capacity", 0), num(q, "max_depth", 0));
+        }
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, get(s, "loops"))
+    {
+        if (flag(it, "stale")) {
+            char subject[80];
+            snprintf(subject, sizeof(subject), "loop %s", str(it, "name", "?"));
+            r |= sk_checks_add(c, SK_CHECK_FAIL, subject,
+                               "systemd's watchdog restarts the daemon; collect a bundle first "
+                               "(storekeeper diag bundle)",
+                               "no progress for %.1f s (limit %.0f s)",
+                               num(it, "age_ms", 0) / 1000.0, num(it, "limit_ms", 0) / 1000.0);
+        }
+    }
+    cJSON_ArrayForEach(it, get(s, "readers"))
+    {
+        r |= check_reader(c, it, uptime);
+    }
+    cJSON_ArrayForEach(it, get(s, "cameras"))
+    {
+        r |= check_camera(c, it, uptime);
+    }
+    const cJSON *led = get(s, "ledger");
+    const cJSON *outbox = get(led, "outbox");
+    if (strcmp(mode, "daemon") == 0) {
+        r |= check_mqtt(c, get(s, "mqtt"), outbox);
+    }
+    if (outbox) {
+        double pending = num(outbox, "pending", 0);
+        double age = num(outbox, "oldest_pending_age_s", 0);
+        if (flag(outbox, "overflow")) {
+            r |= sk_checks_add(c, SK_CHECK_FAIL, "outbox",
+                               "restore the broker connection; no event is dropped meanwhile",
+                               "%.0f undelivered events, above ledger.outbox_max_pending", pending);
+        } else if (pending > 0 && age > 300) {
+            r |= sk_checks_add(c, SK_CHECK_WARN, "outbox",
+                               "check the broker connection (storekeeper diag mqtt)",
+                               "%.0f event(s) waiting, the oldest for %.0f min", pending, age / 60);
+        } else {
+            r |= sk_checks_add(c, SK_CHECK_PASS, "outbox", NULL,
+                               "%.0f event(s) waiting, last seq %.0f", pending,
+                               num(outbox, "last_seq", 0));
+        }
+    }
+    r |= check_ledger(c, ledger);
+    if (r < 0) {
+        return -ENOMEM;
+    }
+    int worst = SK_CHECK_PASS;
+    for (size_t i = first; i < c->n; i++) {
+        worst = c->v[i].level > worst ? c->v[i].level : worst;
+    }
+    return worst;
+}
+
+/* ---- ledger report ------------------------------------------------------------------------- */
+
+struct stock_ctx {
+    cJSON *rows;
+    size_t n, max;
+    int64_t total;
+};
+
+static int stock_row(const struct sk_stock_row *row, void *ctx)
+{
+    struct stock_ctx *s = ctx;
+    s->total += row->quantity;
+    if (s->n++ >= s->max) {
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return -ENOMEM;
+    }
+    cJSON_AddStringToObject(o, "shelf", row->shelf);
+    cJSON_AddStringToObject(o, "sku", row->sku);
+    cJSON_AddStringToObject(o, "name", row->name ? row->name : "");
+    cJSON_AddNumberToObject(o, "quantity", (double)row->quantity);
+    cJSON_AddNumberToObject(o, "capacity", row->capacity);
+    cJSON_AddItemToArray(s->rows, o);
+    return 0;
+}
+
+cJSON *sk_report_ledger(struct sk_ledger *l, bool full, size_t max_stock)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j) {
+        return NULL;
+    }
+    struct sk_ledger_info info;
+    if (sk_ledger_get_info(l, &info) == 0) {
+        cJSON_AddStringToObject(j, "path", info.path);
+        cJSON_AddStringToObject(j, "ledger_id", info.ledger_id);
+        cJSON_AddNumberToObject(j, "schema_version", info.schema_version);
+    }
+    if (sk_ledger_get_info(l, &info) == 0) {
+        /* room left for the ledger to grow: the file system it lives on */
+        char dir[sizeof(info.path)];
+        snprintf(dir, sizeof(dir), "%s", info.path);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+        }
+        struct statvfs vfs;
+        if (statvfs(slash && dir[0] ? dir : slash ? "/" : ".", &vfs) == 0) {
+            cJSON_AddNumberToObject(j, "disk_free_bytes", (double)vfs.f_bavail * vfs.f_frsize);
+        }
+    }
+    char integ[512];
+    int ri = sk_ledger_integrity_check(l, integ, sizeof(integ));
+    cJSON_AddStringToObject(j, "integrity_check", full ? "integrity_check" : "quick_check");
+    cJSON_AddStringToObject(j, "integrity",
+                            ri == 0                    ? "ok"
+                            : ri == SK_ELEDGER_CORRUPT ? integ
+                                                       : sk_strerror(ri));
+    struct sk_verify_result v;
+    memset(&v, 0, sizeof(v));
+    int rv = sk_ledger_verify(l, &v);
+    cJSON *ch = cJSON_AddObjectToObject(j, "chain");
+    if (ch) {
+        cJSON_AddBoolToObject(ch, "ok", rv == 0);
+        cJSON_AddNumberToObject(ch, "movements", (double)v.movements);
+        cJSON_AddStringToObject(ch, "head", v.head);
+        if (rv != 0) {
+            cJSON_AddNumberToObject(ch, "first_bad_id", (double)v.first_bad_id);
+            cJSON_AddStringToObject(ch, "reason",
+                                    rv == SK_ELEDGER_CHAIN ? v.reason : sk_ledger_errmsg(l));
+        }
+    }
+    struct sk_ledger_counts cnt;
+    if (sk_ledger_counts(l, &cnt) == 0) {
+        cJSON *c = cJSON_AddObjectToObject(j, "counts");
+        if (c) {
+            cJSON_AddNumberToObject(c, "products", (double)cnt.products);
+            cJSON_AddNumberToObject(c, "tags", (double)cnt.tags);
+            cJSON_AddNumberToObject(c, "shelves", (double)cnt.shelves_active);
+            cJSON_AddNumberToObject(c, "planogram", (double)cnt.planogram);
+            cJSON_AddNumberToObject(c, "movements", (double)cnt.movements);
+            cJSON_AddNumberToObject(c, "sessions", (double)cnt.sessions);
+            cJSON_AddNumberToObject(c, "present", (double)cnt.present);
+            cJSON_AddNumberToObject(c, "discrepancies_open", (double)cnt.discrepancies_open);
+            cJSON_AddNumberToObject(c, "stock_total", (double)cnt.stock_total);
+            cJSON_AddNumberToObject(c, "file_bytes", (double)cnt.file_bytes);
+            cJSON_AddNumberToObject(c, "free_pages_bytes", (double)cnt.free_bytes);
+        }
+    }
+    struct sk_outbox_stats os;
+    if (sk_ledger_outbox_stats(l, &os) == 0) {
+        cJSON *o = cJSON_AddObjectToObject(j, "outbox");
+        if (o) {
+            cJSON_AddNumberToObject(o, "pending", (double)os.pending);
+            cJSON_AddNumberToObject(o, "last_seq", (double)os.last_seq);
+            cJSON_AddNumberToObject(o, "last_delivered_seq", (double)os.last_delivered_seq);
+            cJSON_AddBoolToObject(o, "overflow", os.overflow);
+        }
+    }
+    struct stock_ctx sc = {cJSON_CreateArray(), 0, max_stock, 0};
+    if (sc.rows) {
+        sk_ledger_stock(l, NULL, NULL, stock_row, &sc);
+        cJSON *st = cJSON_AddObjectToObject(j, "stock");
+        if (st) {
+            cJSON_AddNumberToObject(st, "rows", (double)sc.n);
+            cJSON_AddNumberToObject(st, "total", (double)sc.total);
+            cJSON_AddItemToObject(st, "shown", sc.rows);
+        } else {
+            cJSON_Delete(sc.rows);
+        }
+    }
+    return j;
+}
+
+/* ---- a growable text buffer ---------------------------------------------------------------- */
+
+struct sb {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void sb_vadd(struct sb *b, const char *fmt, va_list ap)
+{
+    if (b->oom) {
+        return;
+    }
+    for (;;) {
+        va_list aq;
+        va_copy(aq, ap);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, aq);
+        va_end(aq);
+        if (n < 0) {
+            return;
+        }
+        if (b->p && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + (size_t)n + 1) {
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_add(struct sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vadd(b, fmt, ap);
+    va_end(ap);
+}
+
+static char *sb_done(struct sb *b)
+{
+    if (b->oom || !b->p) {
+        free(b->p);
+        return NULL;
+    }
+    return b->p;
+}
+
+/* ---- Prometheus text ----------------------------------------------------------------------- */
+
+/* Label values: config names and topics are plain, but escape as the format says anyway. */
+static void label(struct sb *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') {
+            sb_add(b, "\\%c", *v);
+        } else if (*v == '\n') {
+            sb_add(b, "\\n");
+        } else {
+            sb_add(b, "%c", *v);
+        }
+    }
+}
+
+static void help(struct sb *b, const char *name, const char *type, const char *text)
+{
+    sb_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static int health_value(const char *state)
+{
+    if (strcmp(state, "up") == 0) {
+        return 1;
+    }
+    if (strcmp(state, "degraded") == 0) {
+        return 2;
+    }
+    return strcmp(state, "down") == 0 ? 3 : 0;
+}
+
+/* One metric per element of an array, labelled by its "name". */
+static void per_item(struct sb *b,
+                     const cJSON *arr,
+                     const char *lname,
+                     const char *metric,
+                     const char *type,
+                     const char *text,
+                     const char *field,
+                     double scale)
+{
+    help(b, metric, type, text);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        double v;
+        if (strcmp(field, "state") == 0) {
+            v = health_value(str(it, "state", ""));
+        } else if (cJSON_IsNumber(get(it, field))) {
+            v = num(it, field, 0) * scale;
+        } else {
+            continue;
+        }
+        sb_add(b, "%s{%s=\"", metric, lname);
+        label(b, str(it, "name", "?"));
+        sb_add(b, "\"} %.6g\n", v);
+    }
+}
+
+char *sk_report_metrics(const cJSON *s)
+{
+    struct sb b = {0};
+    help(&b, "storekeeper_info", "gauge", "Build and identity of this device (always 1).");
+    sb_add(&b, "storekeeper_info{version=\"");
+    label(&b, str(s, "version", ""));
+    sb_add(&b, "\",store_id=\"");
+    label(&b, str(s, "store_id", ""));
+    sb_add(&b, "\",device_id=\"");
+    label(&b, str(s, "device_id", ""));
+    sb_add(&b, "\",board=\"");
+    label(&b, str(s, "board", ""));
+    sb_add(&b, "\"} 1\n");
+    help(&b, "storekeeper_uptime_seconds", "gauge", "Seconds since the daemon started.");
+    sb_add(&b, "storekeeper_uptime_seconds %.3f\n", num(s, "uptime_s", 0));
+
+    const cJSON *q = get(s, "queue");
+
+    static const struct {
+        const char *field, *metric, *type, *text;
+    } qm[] = {
+            {"depth", "storekeeper_queue_depth", "gauge", "Observations waiting for the core."},
+            {"capacity", "storekeeper_queue_capacity", "gauge", "Capacity of the core queue."},
+            {"high_mark", "storekeeper_queue_high_mark", "gauge", "Back-pressure mark."},
+            {"max_depth", "storekeeper_queue_max_depth", "gauge", "Highest depth seen."},
+            {"pushed", "storekeeper_queue_pushed_total", "counter", "Observations accepted."},
+            {"dropped", "storekeeper_queue_dropped_total", "counter", "Observations refused."},
+            {"waits", "storekeeper_queue_waits_total", "counter",
+             "Pushes that waited for the low mark (RFID back-pressure)."},
+    };
+
+    for (size_t i = 0; q && i < sizeof(qm) / sizeof(qm[0]); i++) {
+        help(&b, qm[i].metric, qm[i].type, qm[i].text);
+        sb_add(&b, "%s %.0f\n", qm[i].metric, num(q, qm[i].field, 0));
+    }
+    const cJSON *obs = get(s, "observations");
+    if (obs) {
+        help(&b, "storekeeper_observations_total", "counter",
+             "Observations the core handled, by type.");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, obs)
+        {
+            sb_add(&b, "storekeeper_observations_total{type=\"");
+            label(&b, it->string);
+            sb_add(&b, "\"} %.0f\n", it->valuedouble);
+        }
+    }
+    const cJSON *rt = get(s, "runtime");
+    if (rt) {
+        help(&b, "storekeeper_ledger_degraded", "gauge",
+             "1 while the ledger cannot be written and observations wait.");
+        sb_add(&b, "storekeeper_ledger_degraded %d\n",
+               strcmp(str(rt, "state", "running"), "running") != 0);
+        help(&b, "storekeeper_ledger_batches_total", "counter", "Ledger transactions committed.");
+        sb_add(&b, "storekeeper_ledger_batches_total %.0f\n", num(rt, "batches", 0));
+    }
+    const cJSON *readers = get(s, "readers");
+    per_item(&b, readers, "reader", "storekeeper_reader_health", "gauge",
+             "Reader health: 0 unknown, 1 up, 2 degraded, 3 down.", "state", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_polls_total", "counter", "Polls made.",
+             "polls", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_poll_errors_total", "counter",
+             "Polls that failed.", "poll_errors", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_tag_reads_total", "counter",
+             "Tag reads returned by successful polls.", "tag_reads", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_requests_total", "counter",
+             "Modbus transactions.", "requests", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_rtt_seconds", "gauge",
+             "Round trip of the last answered transaction.", "rtt_ms", 0.001);
+    per_item(&b, readers, "reader", "storekeeper_reader_rtt_avg_seconds", "gauge",
+             "Moving average of the round trip.", "rtt_avg_ms", 0.001);
+    per_item(&b, readers, "reader", "storekeeper_reader_present_tags", "gauge",
+             "Tags present at the reader.", "present", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_arrivals_total", "counter",
+             "Tag arrivals reported.", "arrivals", 1);
+    per_item(&b, readers, "reader", "storekeeper_reader_departures_total", "counter",
+             "Tag departures reported.", "departures", 1);
+    const cJSON *cams = get(s, "cameras");
+    per_item(&b, cams, "camera", "storekeeper_camera_health", "gauge",
+             "Camera health: 0 unknown, 1 up, 2 degraded, 3 down.", "state", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_fps", "gauge", "Frames processed per second.",
+             "fps", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_occupancy", "gauge", "Shoppers in view.",
+             "occupancy", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_processing_seconds", "gauge",
+             "Mean vision time per processed frame.", "proc_ms", 0.001);
+    per_item(&b, cams, "camera", "storekeeper_camera_frames_processed_total", "counter",
+             "Frames processed.", "frames_processed", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_frames_dropped_total", "counter",
+             "Frames dropped (processing too slow).", "frames_dropped", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_observations_dropped_total", "counter",
+             "Camera observations the full queue refused.", "observations_dropped", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_entries_total", "counter",
+             "Line crossings inwards.", "entries", 1);
+    per_item(&b, cams, "camera", "storekeeper_camera_exits_total", "counter",
+             "Line crossings outwards.", "exits", 1);
+    const cJSON *outbox = get(get(s, "ledger"), "outbox");
+    if (outbox) {
+        help(&b, "storekeeper_outbox_pending", "gauge", "Events not yet delivered (backlog).");
+        sb_add(&b, "storekeeper_outbox_pending %.0f\n", num(outbox, "pending", 0));
+        help(&b, "storekeeper_outbox_oldest_pending_age_seconds", "gauge",
+             "Age of the oldest undelivered event.");
+        sb_add(&b, "storekeeper_outbox_oldest_pending_age_seconds %.3f\n",
+               num(outbox, "oldest_pending_age_s", 0));
+        help(&b, "storekeeper_outbox_last_seq", "gauge", "Highest event seq written.");
+        sb_add(&b, "storekeeper_outbox_last_seq %.0f\n", num(outbox, "last_seq", 0));
+        help(&b, "storekeeper_outbox_last_delivered_seq", "gauge", "Highest event seq delivered.");
+        sb_add(&b, "storekeeper_outbox_last_delivered_seq %.0f\n",
+               num(outbox, "last_delivered_seq", 0));
+    }
+    const cJSON *ev = get(get(s, "events"), "by_type");
+    if (ev) {
+        help(&b, "storekeeper_events_total", "counter",
+             "Events written to the outbox since start, by topic.");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, ev)
+        {
+            sb_add(&b, "storekeeper_events_total{topic=\"");
+            label(&b, it->string);
+            sb_add(&b, "\"} %.0f\n", it->valuedouble);
+        }
+    }
+    const cJSON *m = get(s, "mqtt");
+    if (m) {
+        help(&b, "storekeeper_mqtt_connected", "gauge", "1 while connected to the broker.");
+        sb_add(&b, "storekeeper_mqtt_connected %d\n",
+               strcmp(str(m, "state", ""), "connected") == 0);
+        help(&b, "storekeeper_mqtt_connects_total", "counter", "Successful connections.");
+        sb_add(&b, "storekeeper_mqtt_connects_total %.0f\n", num(m, "connects", 0));
+        help(&b, "storekeeper_mqtt_connect_failures_total", "counter", "Failed connections.");
+        sb_add(&b, "storekeeper_mqtt_connect_failures_total %.0f\n", num(m, "failures", 0));
+    }
+    const cJSON *loops = get(s, "loops");
+    if (loops) {
+        help(&b, "storekeeper_loop_age_seconds", "gauge",
+             "Seconds since each loop (core, bus, camera, mqtt) last made progress.");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, loops)
+        {
+            sb_add(&b, "storekeeper_loop_age_seconds{loop=\"");
+            label(&b, str(it, "name", "?"));
+            sb_add(&b, "\"} %.3f\n", num(it, "age_ms", 0) / 1000.0);
+        }
+    }
+    const cJSON *ctl = get(s, "control");
+    if (ctl) {
+        help(&b, "storekeeper_control_requests_total", "counter",
+             "Requests answered on the control socket.");
+        sb_add(&b, "storekeeper_control_requests_total %.0f\n", num(ctl, "requests", 0));
+    }
+    return sb_done(&b);
+}
+
+/* ---- the status page ----------------------------------------------------------------------- */
+
+static void html_text(struct sb *b, const char *v)
+{
+    for (; v && *v; v++) {
+        switch (*v) {
+        case '<':
+            sb_add(b, "&lt;");
+            break;
+        case '>':
+            sb_add(b, "&gt;");
+            break;
+        case '&':
+            sb_add(b, "&amp;");
+            break;
+        case '"':
+            sb_add(b, "&quot;");
+            break;
+        case '\'':
+            sb_add(b, "&#39;");
+            break;
+        default:
+            sb_add(b, "%c", *v);
+            break;
+        }
+    }
+}
+
+static void badge(struct sb *b, const char *state)
+{
+    sb_add(b, "<span class=\"st st-");
+    html_text(b, state);
+    sb_add(b, "\">");
+    html_text(b, state);
+    sb_add(b, "</span>");
+}
+
+static const char page_style[] =
+        "body{font-family:system-ui,sans-serif;margin:0;padding:0 1em 2em;color:#222;"
+        "background:#fafafa}h1{font-size:1.3em;margin:.6em 0 .2em}h2{font-size:1.1em;"
+        "margin:1.2em 0 .4em;border-bottom:1px solid #ccc}table{border-collapse:collapse;"
+        "width:100%;font-size:.92em}th,td{text-align:left;padding:.25em .5em;border-bottom:"
+        "1px solid #e4e4e4;vertical-align:top}th{background:#eee}.st{display:inline-block;"
+        "padding:0 .5em;border-radius:.7em;font-weight:600;color:#fff;background:#888}"
+        ".st-up,.st-PASS,.st-connected{background:#2e7d32}.st-degraded,.st-WARN{background:"
+        "#e69500}.st-down,.st-FAIL,.st-disconnected{background:#c62828}.meta{color:#555;"
+        "font-size:.9em}.num{text-align:right}.advice{color:#555}img{max-width:100%;"
+        "border:1px solid #ccc}.scroll{overflow-x:auto}";
+
+char *sk_report_html(const cJSON *s, const struct sk_checks *checks, int refresh_s)
+{
+    struct sb b = {0};
+    int worst = SK_CHECK_PASS;
+    for (size_t i = 0; checks && i < checks->n; i++) {
+        worst = checks->v[i].level > worst ? checks->v[i].level : worst;
+    }
+    sb_add(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+               "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
+    if (refresh_s > 0) {
+        sb_add(&b, "<meta http-equiv=\"refresh\" content=\"%d\">\n", refresh_s);
+    }
+    sb_add(&b, "<title>storekeeper ");
+    html_text(&b, str(s, "store_id", ""));
+    sb_add(&b, "/");
+    html_text(&b, str(s, "device_id", ""));
+    sb_add(&b, "</title>\n<style>%s</style></head><body>\n", page_style);
+    sb_add(&b, "<h1>storekeeper ");
+    html_text(&b, str(s, "store_id", ""));
+    sb_add(&b, " / ");
+    html_text(&b, str(s, "device_id", ""));
+    sb_add(&b, " <span id=\"overall\" data-level=\"%s\">", sk_check_level_name(worst));
+    badge(&b, sk_check_level_name(worst));
+    sb_add(&b, "</span></h1>\n<p class=\"meta\">up %.0f s · storekeeper ", num(s, "uptime_s", 0));
+    html_text(&b, str(s, "version", ""));
+    sb_add(&b, " · board ");
+    html_text(&b, str(s, "board", ""));
+    sb_add(&b, " · config %.12s · as of ", str(get(s, "config"), "hash", ""));
+    html_text(&b, str(s, "time", ""));
+    sb_add(&b, "</p>\n");
+
+    /* checks */
+    sb_add(&b, "<h2>Checks</h2>\n<table id=\"checks\"><tr><th>result</th><th>what</th>"
+               "<th>found</th></tr>\n");
+    for (size_t i = 0; checks && i < checks->n; i++) {
+        const struct sk_check *k = &checks->v[i];
+        sb_add(&b, "<tr data-level=\"%s\"><td>", sk_check_level_name(k->level));
+        badge(&b, sk_check_level_name(k->level));
+        sb_add(&b, "</td><td>");
+        html_text(&b, k->subject);
+        sb_add(&b, "</td><td>");
+        html_text(&b, k->message);
+        if (k->advice[0]) {
+            sb_add(&b, "<br><span class=\"advice\">→ ");
+            html_text(&b, k->advice);
+            sb_add(&b, "</span>");
+        }
+        sb_add(&b, "</td></tr>\n");
+    }
+    sb_add(&b, "</table>\n");
+
+    /* readers */
+    sb_add(&b, "<h2>Readers</h2>\n<div class=\"scroll\"><table id=\"readers\"><tr><th>reader</th>"
+               "<th>state</th><th>bus / unit</th><th class=\"num\">tags</th>"
+               "<th class=\"num\">polls</th><th class=\"num\">errors</th>"
+               "<th class=\"num\">RTT ms</th><th>detail</th></tr>\n");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, get(s, "readers"))
+    {
+        const char *name = str(it, "name", "?");
+        sb_add(&b, "<tr id=\"reader-");
+        html_text(&b, name);
+        sb_add(&b, "\" data-state=\"");
+        html_text(&b, str(it, "state", "unknown"));
+        sb_add(&b, "\"><td>");
+        html_text(&b, name);
+        sb_add(&b, "</td><td>");
+        badge(&b, str(it, "state", "unknown"));
+        sb_add(&b, "</td><td>");
+        html_text(&b, str(it, "bus", ""));
+        sb_add(&b,
+               " / %.0f</td><td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
+               "<td class=\"num\">%.0f</td><td class=\"num\">%.1f</td><td>",
+               num(it, "unit", 0), num(it, "present", 0), num(it, "polls", 0),
+               num(it, "poll_errors", 0), num(it, "rtt_avg_ms", 0));
+        const char *reason = str(it, "reason", "");
+        if (reason[0]) {
+            html_text(&b, reason);
+            sb_add(&b, ": ");
+        }
+        html_text(&b, str(it, "detail", ""));
+        sb_add(&b, "</td></tr>\n");
+    }
+    sb_add(&b, "</table></div>\n");
+
+    /* cameras and occupancy */
+    sb_add(&b,
+           "<h2>Cameras</h2>\n<p>Shoppers in view now: <b id=\"occupancy\">%.0f</b></p>\n"
+           "<div class=\"scroll\"><table id=\"cameras\"><tr><th>camera</th><th>state</th>"
+           "<th class=\"num\">fps</th><th class=\"num\">in view</th>"
+           "<th class=\"num\">in / out</th><th class=\"num\">dropped</th><th>detail</th>"
+           "</tr>\n",
+           num(s, "occupancy", 0));
+    cJSON_ArrayForEach(it, get(s, "cameras"))
+    {
+        const char *name = str(it, "name", "?");
+        sb_add(&b, "<tr id=\"camera-");
+        html_text(&b, name);
+        sb_add(&b, "\" data-state=\"");
+        html_text(&b, str(it, "state", "unknown"));
+        sb_add(&b, "\"><td>");
+        html_text(&b, name);
+        sb_add(&b, "</td><td>");
+        badge(&b, str(it, "state", "unknown"));
+        sb_add(&b,
+               "</td><td class=\"num\">%.1f</td><td class=\"num\">%.0f</td>"
+               "<td class=\"num\">%.0f / %.0f</td><td class=\"num\">%.0f</td><td>",
+               num(it, "fps", 0), num(it, "occupancy", 0), num(it, "entries", 0),
+               num(it, "exits", 0), num(it, "frames_dropped", 0));
+        html_text(&b, str(it, "reason", ""));
+        if (str(it, "detail", "")[0]) {
+            sb_add(&b, ": ");
+            html_text(&b, str(it, "detail", ""));
+        }
+        sb_add(&b, "</td></tr>\n");
+    }
+    sb_add(&b, "</table></div>\n");
+
+    /* broker and outbox */
+    const cJSON *m = get(s, "mqtt");
+    const cJSON *outbox = get(get(s, "ledger"), "outbox");
+    sb_add(&b, "<h2>Broker and outbox</h2>\n<p id=\"mqtt\">MQTT ");
+    badge(&b, str(m, "state", "unknown"));
+    sb_add(&b, " ");
+    html_text(&b, str(m, "broker", ""));
+    sb_add(&b, " · outbox: %.0f waiting, last seq %.0f, delivered up to %.0f</p>\n",
+           num(outbox, "pending", 0), num(outbox, "last_seq", 0),
+           num(outbox, "last_delivered_seq", 0));
+
+    /* last events */
+    sb_add(&b, "<h2>Last events</h2>\n<div class=\"scroll\"><table id=\"events\"><tr>"
+               "<th class=\"num\">seq</th><th>time</th><th>event</th><th>what</th></tr>\n");
+    const cJSON *recent = get(get(s, "events"), "recent");
+    int n = cJSON_GetArraySize(recent);
+    for (int i = n - 1; i >= 0; i--) {
+        const cJSON *e = cJSON_GetArrayItem(recent, i);
+        sb_add(&b, "<tr><td class=\"num\">%.0f</td><td>", num(e, "seq", 0));
+        html_text(&b, str(e, "time", ""));
+        sb_add(&b, "</td><td>");
+        html_text(&b, str(e, "topic", ""));
+        sb_add(&b, "</td><td>");
+        html_text(&b, str(e, "summary", ""));
+        sb_add(&b, "</td></tr>\n");
+    }
+    if (n == 0) {
+        sb_add(&b, "<tr><td colspan=\"4\">no events since the daemon started</td></tr>\n");
+    }
+    sb_add(&b, "</table></div>\n");
+
+    /* the technician's snapshot, if one was taken */
+    const cJSON *snap = get(s, "snapshot");
+    if (cJSON_IsObject(snap)) {
+        sb_add(&b, "<h2>Technician snapshot</h2>\n<p class=\"meta\">camera ");
+        html_text(&b, str(snap, "camera", ""));
+        sb_add(&b, ", taken ");
+        html_text(&b, str(snap, "time", ""));
+        sb_add(&b,
+               " (kept in memory only; gone after %.0f s)</p>\n"
+               "<img id=\"snapshot\" src=\"/snapshot.png\" alt=\"technician snapshot\">\n",
+               num(snap, "expires_in_s", 0));
+    }
+    sb_add(&b, "<p class=\"meta\"><a href=\"/status.json\">status.json</a> · "
+               "<a href=\"/metrics\">metrics</a></p>\n</body></html>\n");
+    return sb_done(&b);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* Diagnostic reports from a status document: PASS/WARN/FAIL checks, metrics text, status page. */
+#ifndef STOREKEEPER_REPORT_H
+#define STOREKEEPER_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "storekeeper/ledger.h"
+
+/*
+ * The daemon describes itself in one JSON "status document" (docs/technician.md lists every
+ * field); `storekeeper diag status` prints it, `diag all` judges it, and the status page and
+ * /metrics render it. Everything here is a pure function of that document (plus the ledger
+ * report), so the same rules judge a running store and one examined without its daemon, and
+ * unit tests drive them with hand-written documents.
+ */
+struct cJSON;
+
+enum sk_check_level {
+    SK_CHECK_PASS = 0,
+    SK_CHECK_WARN,
+    SK_CHECK_FAIL,
+};
+
+struct sk_check {
+    int level;         /* enum sk_check_level */
+    char subject[80];  /* "reader shelf-3", "ledger", "mqtt" */
+    char message[256]; /* what was found */
+    char advice[256];  /* one line of what to do; empty for PASS */
+};
+
+struct sk_checks {
+    struct sk_check *v;
+    size_t n, cap;
+};
+
+/* "PASS", "WARN", "FAIL". */
+const char *sk_check_level_name(int level);
+
+/*
+ * Judges a status document and (may be NULL) a ledger report from sk_report_ledger(), and
+ * appends one check per subject to ret (which must be zeroed or hold earlier checks).
+ * Returns the worst level found, or -ENOMEM.
+ */
+int sk_report_checks(const struct cJSON *status, const struct cJSON *ledger, struct sk_checks *ret);
+/* Appends one check. Returns 0 or -ENOMEM. */
+int sk_checks_add(struct sk_checks *c,
+                  int level,
+                  const char *subject,
+                  const char *advice,
+                  const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
+void sk_checks_free(struct sk_checks *c);
+/* [{"level":"FAIL","subject":...,"message":...,"advice":...}, ...]; owned. */
+struct cJSON *sk_checks_json(const struct sk_checks *c);
+/* Writes one line per check: "FAIL  reader r1: no reply ... — check ...". */
+void sk_checks_print(const struct sk_checks *c, FILE *out);
+
+/*
+ * The ledger report of `diag ledger`: integrity (PRAGMA quick_check, or integrity_check when
+ * full), the movements' hash chain, counts, outbox, open discrepancies, and the stock summary
+ * (at most max_stock rows, by shelf then sku). Returns an owned object or NULL (no memory);
+ * SQLite failures are reported inside it.
+ */
+struct cJSON *sk_report_ledger(struct sk_ledger *l, bool full, size_t max_stock);
+
+/* Prometheus text format (version 0.0.4) of a status document. Owned (free()); NULL: no memory. */
+char *sk_report_metrics(const struct cJSON *status);
+
+/* The status page: one self-contained HTML document (no scripts, no external resources),
+ * reloading itself every refresh_s seconds (0: never). Owned (free()); NULL: no memory. */
+char *sk_report_html(const struct cJSON *status, const struct sk_checks *checks, int refresh_s);
+
+#endif
