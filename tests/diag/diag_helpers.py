@@ -12,7 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
 import sk  # noqa: E402
+import mqtt_helpers  # noqa: E402  (the real mosquitto broker of the MQTT tests)
 
 SCALE = float(os.environ.get("SK_TIME_SCALE") or 1)
 
@@ -37,7 +39,7 @@ shelves = (
 cameras = ( {{ name = "overhead"; backend = "synthetic"; }} );
 vision = {{ flow_interval_s = 1; }};
 staff_badges = ( {{ name = "night-shift"; epc = "E2801160600002084A1B2C3D"; }} );
-mqtt = {{ enabled = false; }};
+mqtt = {mqtt};
 ledger = {{ path = "ledger.db"; census_interval_s = 0; }};
 control = {{ socket = "{socket}"; }};
 http = {{ enabled = {http}; port = {http_port}; refresh_s = 0; }};
@@ -86,9 +88,15 @@ def read_reply(s):
 class Store:
     """Virtual readers + the daemon. Call stop() (tearDown) to end every process."""
 
-    def __init__(self, rtu=False, http=False):
+    def __init__(self, rtu=False, http=False, broker=False):
         self.tmp = sk.TempDir()
         self.procs = []
+        self.broker = None
+        mqtt = "{ enabled = false; }"
+        if broker:
+            self.broker = mqtt_helpers.Broker(self.tmp.path).start()
+            mqtt = ("{ enabled = true; host = \"127.0.0.1\"; port = %d; reconnect_min_ms = 200; "
+                    "reconnect_max_ms = 500; connect_timeout_s = 2; }" % self.broker.port)
         self.tcp_port = sk.free_port()
         self.http_port = sk.free_port() if http else 8080
         self.vr_ctl = os.path.join(self.tmp.path, "vr.sock")
@@ -116,7 +124,8 @@ class Store:
             self.start_vreader(f"rtu:{self.pty_b}:115200:8E1", "4", self.vr_rtu_ctl)
         self.cfg = self.tmp.file("store.cfg", STORE.format(
             tcp_port=self.tcp_port, rtu_bus=rtu_bus, rtu_reader=rtu_reader, rtu_shelf=rtu_shelf,
-            socket=self.socket, http="true" if http else "false", http_port=self.http_port))
+            socket=self.socket, http="true" if http else "false", http_port=self.http_port,
+            mqtt=mqtt))
         self.start_vreader(f"tcp:127.0.0.1:{self.tcp_port}", "1,2", self.vr_ctl)
 
     def start_vreader(self, endpoint, units, ctl):
@@ -183,9 +192,20 @@ class Store:
             return rc
         return None
 
+    def wait_mqtt(self, state, timeout=15):
+        deadline = time.monotonic() + timeout * SCALE
+        while time.monotonic() < deadline:
+            m = self.status()["mqtt"]
+            if m["state"] == state:
+                return m
+            time.sleep(0.1)
+        raise AssertionError(f"mqtt never {state}: {self.status()['mqtt']}")
+
     def stop(self):
         try:
             self.stop_daemon()
+            if self.broker:
+                self.broker.stop()
         finally:
             for p in reversed(self.procs):
                 if p.poll() is None:
