@@ -487,6 +487,71 @@ static void test_flicker_end_to_end(void **state)
     assert_int_equal(count(w, 0, SK_OBS_TAG_DEPARTED, NULL), 0);
 }
 
+/* SIGHUP: a reloaded preset (hold 400 ms -> 2 s) applies at the next cycle. */
+static void test_reload_presets(void **state)
+{
+    struct world *w = *state;
+    w->tcp = start_sim(w, "tcp:127.0.0.1:0", 2);
+    w->port = sk_vreader_port(w->tcp);
+    populate(w->tcp, 1, 1, 2);
+    load_config(w, "", 400, 50, 0);
+    start_service(w, NULL, 4096);
+    struct count_want two = {SK_OBS_TAG_ARRIVED, "t1", 2};
+    assert_true(wait_for(w, 0, has_count, &two, 2000));
+    struct sk_config *old = w->cfg;
+    w->cfg = NULL;
+    load_config(w, "", 2000, 50, 0); /* same buses and readers, preset hold_ms 2000 */
+    assert_int_equal(sk_rfid_reload(w->svc, w->cfg), 0);
+    sk_config_free(old);
+    rt_sleep_ms(200);
+    uint8_t gone[12];
+    rt_epc(1, gone);
+    size_t mark = w->n_obs;
+    int64_t t0 = sk_now_mono_us();
+    assert_int_equal(sk_vreader_tag_remove(w->tcp, 1, 0, gone, 12), 0);
+    struct count_want one = {SK_OBS_TAG_DEPARTED, "t1", 1};
+    assert_true(wait_for(w, mark, has_count, &one, 4000));
+    int64_t took_ms = (sk_now_mono_us() - t0) / 1000;
+    print_message("departure after %lld ms with the reloaded hold of 2000 ms\n",
+                  (long long)took_ms);
+    assert_true(took_ms >= 1900 && took_ms <= 2500);
+}
+
+/* Bus URLs naming a board's serial port become its device, with its RS-485 flag. */
+static void test_bus_url(void **state)
+{
+    (void)state;
+    struct sk_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    struct sk_serial_port_cfg ports[2] = {
+            {.name = "uart0", .device = "/dev/ttyAMA0", .rs485 = false},
+            {.name = "rs485-0", .device = "/dev/ttySC0", .rs485 = true},
+    };
+    cfg.board.serial_ports = ports;
+    cfg.board.n_serial_ports = 2;
+    struct sk_bus_cfg b;
+    memset(&b, 0, sizeof(b));
+    char url[300];
+    bool rs485 = true;
+    snprintf(b.url, sizeof(b.url), "rtu:uart0:19200:8E1");
+    assert_int_equal(sk_rfid_bus_url(&cfg, &b, url, sizeof(url), &rs485), 0);
+    assert_string_equal(url, "rtu:/dev/ttyAMA0:19200:8E1");
+    assert_false(rs485);
+    snprintf(b.url, sizeof(b.url), "rtu:rs485-0:115200:8N1");
+    assert_int_equal(sk_rfid_bus_url(&cfg, &b, url, sizeof(url), &rs485), 0);
+    assert_string_equal(url, "rtu:/dev/ttySC0:115200:8N1");
+    assert_true(rs485);
+    snprintf(b.url, sizeof(b.url), "rtu:/dev/ttyUSB3:9600:8N1");
+    assert_int_equal(sk_rfid_bus_url(&cfg, &b, url, sizeof(url), &rs485), 0);
+    assert_string_equal(url, "rtu:/dev/ttyUSB3:9600:8N1");
+    assert_false(rs485);
+    snprintf(b.url, sizeof(b.url), "rtu:uart7:9600:8N1");
+    assert_int_equal(sk_rfid_bus_url(&cfg, &b, url, sizeof(url), &rs485), -ENOENT);
+    snprintf(b.url, sizeof(b.url), "tcp:10.0.0.1:502");
+    assert_int_equal(sk_rfid_bus_url(&cfg, &b, url, sizeof(url), &rs485), 0);
+    assert_string_equal(url, "tcp:10.0.0.1:502");
+}
+
 int main(void)
 {
     setenv("STOREKEEPER_DATADIR", SK_TEST_DATADIR, 1);
@@ -496,6 +561,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_seeded_restart, world_setup, world_teardown),
             cmocka_unit_test_setup_teardown(test_backpressure, world_setup, world_teardown),
             cmocka_unit_test_setup_teardown(test_flicker_end_to_end, world_setup, world_teardown),
+            cmocka_unit_test_setup_teardown(test_reload_presets, world_setup, world_teardown),
+            cmocka_unit_test(test_bus_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
