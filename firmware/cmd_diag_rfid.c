@@ -488,7 +488,9 @@ static void print_reader_report(const struct sk_reader_cfg *rc,
 {
     int64_t now = sk_now_mono_us();
     double secs = (double)(now - rep->start_us) / 1e6;
-    qsort(rep->rows, rep->n_rows, sizeof(*rep->rows), row_cmp);
+    if (rep->n_rows > 1) {
+        qsort(rep->rows, rep->n_rows, sizeof(*rep->rows), row_cmp);
+    }
     bool pass = report_pass(rep);
     if (json) {
         cJSON *root = cJSON_CreateObject();

@@ -275,6 +275,100 @@ static void test_rssi_units(void **state)
     assert_int_equal(sk_prof_rssi_cdbm(&f, -128), INT16_MIN);
 }
 
+/* Random mutations of every shipped profile: each load succeeds or fails with messages,
+ * never crashes (the sanitizer builds run this too). Seed from SK_TEST_SEED, printed. */
+static void test_mutations(void **state)
+{
+    (void)state;
+    const char *env = getenv("SK_TEST_SEED");
+    unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : 31337u;
+    print_message("seed %u (set SK_TEST_SEED to repeat)\n", seed);
+    srand(seed);
+    static const char *const names[] = {"generic-epc", "omron-v780-read-id", "inveo-rfid-ind",
+                                        "turck-tben-uhf-ch0", "duali-qde-950"};
+    static const char *const tokens[] = {"=",
+                                         "[",
+                                         "]",
+                                         "\n",
+                                         "#",
+                                         "\"",
+                                         "-1",
+                                         "0x10000",
+                                         "bytes",
+                                         "tlv",
+                                         "@TODO",
+                                         "999999999999",
+                                         "block = ",
+                                         "len_from_pc = epc",
+                                         "record = tag",
+                                         " ",
+                                         "\0"};
+    char dir[] = "/tmp/sk-mut-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int ok = 0, refused = 0;
+    for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/drivers/profiles/%s.prof", SK_SOURCE_DIR, names[n]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        static char orig[SK_PROF_MAX_BYTES];
+        size_t len = fread(orig, 1, sizeof(orig) - 64, f);
+        fclose(f);
+        char out[600];
+        snprintf(out, sizeof(out), "%s/%s.prof", dir, names[n]); /* the id must match */
+        for (int iter = 0; iter < 400; iter++) {
+            static char buf[SK_PROF_MAX_BYTES + 64];
+            memcpy(buf, orig, len);
+            size_t blen = len;
+            int edits = 1 + rand() % 4;
+            for (int e = 0; e < edits; e++) {
+                size_t at = (size_t)rand() % blen;
+                int kind = rand() % 3;
+                if (kind == 0) { /* flip a byte */
+                    buf[at] = (char)(rand() % 256);
+                } else if (kind == 1 && blen > 10) { /* delete a run */
+                    size_t k = 1 + (size_t)rand() % 20;
+                    if (at + k > blen) {
+                        k = blen - at;
+                    }
+                    memmove(buf + at, buf + at + k, blen - at - k);
+                    blen -= k;
+                } else { /* insert a token */
+                    const char *t = tokens[rand() % (int)(sizeof(tokens) / sizeof(tokens[0]))];
+                    size_t k = strlen(t) ? strlen(t) : 1;
+                    if (blen + k < sizeof(buf)) {
+                        memmove(buf + at + k, buf + at, blen - at);
+                        memcpy(buf + at, t, k);
+                        blen += k;
+                    }
+                }
+            }
+            f = fopen(out, "w");
+            assert_non_null(f);
+            fwrite(buf, 1, blen, f);
+            fclose(f);
+            struct sk_diag d;
+            struct sk_profile *p;
+            int r = load(out, &d, &p);
+            assert_true(r == 0 || r == SK_EPROFILE);
+            if (r == 0) {
+                assert_non_null(p);
+                ok++;
+            } else {
+                assert_null(p);
+                assert_true(d.n > 0);
+                refused++;
+            }
+            sk_profile_free(p);
+            sk_diag_free(&d);
+        }
+        unlink(out);
+    }
+    rmdir(dir);
+    print_message("%d mutated profiles loaded, %d refused with messages\n", ok, refused);
+    assert_true(refused > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +378,7 @@ int main(void)
             cmocka_unit_test(test_missing_and_huge_files),
             cmocka_unit_test(test_codec_orders),
             cmocka_unit_test(test_rssi_units),
+            cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
