@@ -294,7 +294,7 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
         r = fusion_done(core, sk_fusion_handle(core->fusion, obs));
         break;
     case SK_OBS_MQTT_COMMAND:
-        r = handle_command(core, obs);
+        r = fusion_done(core, handle_command(core, obs)); /* a bind or restock changed it */
         break;
     default:
         sk_log(SK_LOG_DEBUG, "core", obs->source[0] ? obs->source : NULL, "%s",

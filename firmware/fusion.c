@@ -760,8 +760,8 @@ const char *sk_fusion_rule_name(int rule)
         return "dwell";
     case SK_RULE_NEAREST:
         return "nearest";
-    case SK_RULE_RECENT:
-        return "recent";
+    case SK_RULE_LONGEST:
+        return "longest";
     default:
         return "none";
     }

@@ -12,11 +12,12 @@
 #define VISITS_MAX    24                /* zone stays remembered per track (a ring) */
 #define BINDS_MAX     64                /* session binds waiting for their shopper */
 #define LOST_WEIGHT   0.85f             /* presence inferred across a track loss counts this much */
-#define TIE_BAND      0.15f             /* scores closer than this are a tie for the dwell rule */
+#define TIE_BAND      0.10f             /* ranks closer than this are a tie for the dwell rule */
 #define TRACK_KEEP_US (300LL * 1000000) /* lost tracks are forgotten after this */
 #define NEVER         INT64_MAX
-#define DOOR_DEFER_US (2500LL * 1000) /* a track born at the door waits this long for a crossing \
-                                       */
+#define DOOR_DEFER_US                                                          \
+    (2500LL * 1000) /* a track born at the door waits this long for a crossing \
+                     */
 
 /* One stay of a track in a zone. */
 struct zone_visit {

@@ -20,9 +20,10 @@
  *
  *   proximity  1 when a stay meets K, falling linearly to 0 at pick_before_ms before it or
  *              pick_after_ms after it: was the shopper at the shelf when the item left?
- *   cover      the share of the window W = [t - pick_before_ms, t + pick_after_ms] spent in
- *              the zone: how long was the shopper there around that moment?
- *   rank       0.6 proximity + 0.4 cover
+ *   before     the share of [t - pick_before_ms, t] spent in the zone: was the shopper
+ *              there long enough to have stepped up and reached?
+ *   after      the share of [t, t + pick_after_ms] spent in the zone: or walking away?
+ *   rank       0.5 proximity + 0.25 before + 0.25 after
  *
  * A stay that ended because the track vanished inside the zone goes on (counting
  * LOST_WEIGHT) until the shopper's next track appeared, or while nobody knows yet, up to the
@@ -31,7 +32,7 @@
  *   one candidate                          -> it                          (rule "only")
  *   best rank leads the second by TIE_BAND -> the best                    (rule "dwell")
  *   else, one clearly nearer the zone's centre (by 15 %) -> the nearer   (rule "nearest")
- *   else the one that entered the zone last before t                     (rule "recent")
+ *   else the one that entered the zone first: there longest before t     (rule "longest")
  *
  * confidence = proximity of the chosen one, times (0.5 + 0.5 (r1 - r2) / r1) when there was a
  * runner-up (r1, r2 the two ranks; 0 separation when a tie rule decided): 1.0 for one shopper
@@ -47,9 +48,9 @@
 struct cand {
     uint64_t session; /* 0: an orphan track */
     struct track *track;
-    float prox;  /* presence at the removal, 0..1 */
-    float cover; /* share of the window spent in the zone, 0..1 */
-    float rank;  /* 0.6 prox + 0.4 cover: the order of candidates */
+    float prox;          /* presence at the removal, 0..1 */
+    float before, after; /* shares of the time before and after it spent in the zone */
+    float rank;          /* 0.5 prox + 0.25 before + 0.25 after: the order of candidates */
     bool lost;
     float dist; /* from the zone's centre, < 0 unknown */
     int64_t enter_us;
@@ -93,7 +94,7 @@ static int64_t rejoined_at(const struct session *s, const struct track *t)
 }
 
 /*
- * Scores every track's stays in zone around the removal at t (window [t - before, t + after],
+ * Scores every track's stays in zone around the removal at t (proximity within before/after,
  * removal interval [t - poll, t + 2 poll]: the tag may have gone unread for a poll or two).
  * Returns the candidate count; sets *unresolved when the picture may still change.
  */
@@ -105,9 +106,10 @@ gather(struct sk_fusion *f, const struct pending *p, int64_t now, struct cand *c
     int zone = si->zone;
     int64_t window = (int64_t)fc->join_window_ms * 1000;
     int64_t before = (int64_t)fc->pick_before_ms * 1000, after = (int64_t)fc->pick_after_ms * 1000;
-    int64_t w0 = p->removed_us - before, w1 = p->removed_us + after;
+    int64_t w0 = p->removed_us - before;
     int64_t k0 = p->removed_us - si->poll_us, k1 = p->removed_us + 2 * si->poll_us;
-    int64_t len = w1 - w0 > 0 ? w1 - w0 : 1;
+    int64_t at = p->removed_us, w1 = at + after;
+    int64_t before_len = at - w0 > 0 ? at - w0 : 1, after_len = w1 - at > 0 ? w1 - at : 1;
     size_t n = 0;
     *unresolved = false;
     if (zone < 0) {
@@ -146,17 +148,21 @@ gather(struct sk_fusion *f, const struct pending *p, int64_t now, struct cand *c
             float prox_ext = ext_end > end
                                      ? LOST_WEIGHT * proximity(end, ext_end, k0, k1, before, after)
                                      : 0;
-            float cover = (float)((double)overlap(v->enter_us, end, w0, w1) +
-                                  LOST_WEIGHT * (double)overlap(end, ext_end, w0, w1)) /
-                          (float)len;
+            float cov_b = (float)((double)overlap(v->enter_us, end, w0, at) +
+                                  LOST_WEIGHT * (double)overlap(end, ext_end, w0, at)) /
+                          (float)before_len;
+            float cov_a = (float)((double)overlap(v->enter_us, end, at, w1) +
+                                  LOST_WEIGHT * (double)overlap(end, ext_end, at, w1)) /
+                          (float)after_len;
             struct cand cv = {
                     .prox = prox > prox_ext ? prox : prox_ext,
-                    .cover = cover > 1 ? 1 : cover,
+                    .before = cov_b > 1 ? 1 : cov_b,
+                    .after = cov_a > 1 ? 1 : cov_a,
                     .lost = prox_ext > prox,
                     .enter_us = v->enter_us,
                     .dist = v->has_pos ? hypotf(v->x - f->zone_cx[zone], v->y - f->zone_cy[zone])
                                        : -1};
-            cv.rank = 0.6f * cv.prox + 0.4f * cv.cover;
+            cv.rank = 0.5f * cv.prox + 0.25f * cv.before + 0.25f * cv.after;
             if (cv.prox > 0 && cv.rank > best.rank) {
                 best = cv;
             }
@@ -324,10 +330,10 @@ static int decide(struct sk_fusion *f, struct pending *p, int64_t now, bool forc
             rule = SK_RULE_NEAREST;
             chosen = c[1].dist < c[0].dist ? 1 : 0;
         } else {
-            rule = SK_RULE_RECENT;
-            /* Of the two, the later arrival before the removal reaches for the shelf. */
-            bool e0 = c[0].enter_us <= p->removed_us, e1 = c[1].enter_us <= p->removed_us;
-            if (e1 && (!e0 || c[1].enter_us > c[0].enter_us)) {
+            rule = SK_RULE_LONGEST;
+            /* Of the two, the one who had been there longer had the time to choose and
+             * reach; someone who just stepped up rarely has taken something yet. */
+            if (c[1].enter_us < c[0].enter_us) {
                 chosen = 1;
             }
         }

@@ -33,7 +33,8 @@ static void usage(FILE *out)
             "      --live        print checkouts (and unpaid exits) as the store reports them\n"
             "      --keep DIR    keep the store's files there: store.cfg, catalog, ledger.db,\n"
             "                    truth.json (the ground truth), events.jsonl (what it reported)\n"
-            "      --check       only parse and plan the scenarios, report problems\n"
+            "      --check       only parse and plan the scenarios, report problems (with -v:\n"
+            "                    print each plan: visits, and the readers' timeline)\n"
             "  -v, --verbose     the runtime logs at info (default: warnings only)\n"
             "  -h, --help        this help\n\n"
             "  reader            virtual RFID readers on their own (`storekeeper sim reader "
@@ -41,7 +42,10 @@ static void usage(FILE *out)
             "exit codes: 0 ok, 1 failure at run time, 2 usage or scenario error\n");
 }
 
-static void print_score(FILE *out, const struct scenario *sc, const struct sim_score *s)
+static void print_score(FILE *out,
+                        const struct scenario *sc,
+                        const struct sim_result *res,
+                        const struct sim_score *s)
 {
     fprintf(out,
             "scenario: %s\n"
@@ -50,11 +54,13 @@ static void print_score(FILE *out, const struct scenario *sc, const struct sim_s
             "  phantom charges %d, missed items %d, count errors %d\n"
             "  checkouts matching no visit %d, account errors %d, carts abandoned %d, "
             "unpaid exits %d\n"
-            "  stock errors at the end %d\n",
+            "  stock errors at the end %d\n"
+            "  events: %zu received over MQTT, %zu in the ledger's outbox, %zu of those missing\n",
             sc->name, s->visits, s->exact, s->visits,
             s->visits ? 100.0 * s->exact / s->visits : 100.0, s->truth_lines, s->charged,
             s->true_pos, s->precision, s->recall, s->phantom, s->missed, s->count_errors,
-            s->unmatched, s->token_errors, s->abandoned, s->unpaid, s->stock_errors);
+            s->unmatched, s->token_errors, s->abandoned, s->unpaid, s->stock_errors, res->n_events,
+            res->n_outbox, res->n_missing);
 }
 
 static void
@@ -65,6 +71,8 @@ print_json(const struct scenario *sc, const struct sim_result *res, const struct
     cJSON_AddStringToObject(o, "file", sc->path);
     cJSON_AddStringToObject(o, "events_from", res->source);
     cJSON_AddNumberToObject(o, "events", (double)res->n_events);
+    cJSON_AddNumberToObject(o, "outbox_events", (double)res->n_outbox);
+    cJSON_AddNumberToObject(o, "events_missing", (double)res->n_missing);
     cJSON_AddNumberToObject(o, "visits", s->visits);
     cJSON_AddNumberToObject(o, "exact_carts", s->exact);
     cJSON_AddNumberToObject(o, "truth_lines", s->truth_lines);
@@ -90,7 +98,30 @@ print_json(const struct scenario *sc, const struct sim_result *res, const struct
     cJSON_Delete(o);
 }
 
-static int check(int argc, char **argv)
+static const char *const ev_names[] = {"",        "add",   "del",  "portal+",
+                                       "portal-", "fault", "bind", "badge"};
+
+/* The plan of a scenario, for its author: visits and the readers' timeline. */
+static void print_plan(const struct scenario *sc)
+{
+    for (size_t v = 0; v < sc->n_visits; v++) {
+        const struct sc_visit *vi = &sc->visits[v];
+        printf("  visit %-8s in %6.1f s  out %6.1f s  cart:", sc->shoppers[vi->shopper].name,
+               vi->enter_t, vi->exit_t);
+        for (size_t k = 0; k < vi->n_cart; k++) {
+            printf(" %s", sc_product(sc->items[vi->cart[k]].sku)->sku);
+        }
+        printf("%s\n", vi->token[0] ? "  (bound)" : "");
+    }
+    for (size_t i = 0; i < sc->n_events; i++) {
+        const struct sc_event *e = &sc->events[i];
+        printf("  %6.1f s  %-8s %s %s\n", e->t, ev_names[e->kind],
+               e->shelf >= 0 ? sc_shelf_name(e->shelf) : "portal",
+               e->kind <= SC_EV_PORTAL_DEL ? sc_product(sc->items[e->item].sku)->sku : "");
+    }
+}
+
+static int check(int argc, char **argv, bool verbose)
 {
     int bad = 0;
     for (int i = 0; i < argc; i++) {
@@ -108,6 +139,9 @@ static int check(int argc, char **argv)
         printf("%s: ok: \"%s\", %zu shopper(s), %zu visit(s), %zu item(s) bought, %zu tag(s), "
                "%.0f s\n",
                argv[i], sc->name, sc->n_shoppers, sc->n_visits, lines, sc->n_items, sc->duration);
+        if (verbose) {
+            print_plan(sc);
+        }
         sc_free(sc);
     }
     return bad ? SK_EXIT_USAGE : SK_EXIT_OK;
@@ -169,7 +203,7 @@ int sk_cmd_sim(int argc, char **argv)
             usage(stderr);
             return SK_EXIT_USAGE;
         }
-        return check(argc - optind, argv + optind);
+        return check(argc - optind, argv + optind, o.verbose);
     }
     if (optind != argc - 1) {
         usage(stderr);
@@ -202,7 +236,7 @@ int sk_cmd_sim(int argc, char **argv)
         if (json) {
             print_json(sc, &res, &s);
         } else {
-            print_score(stdout, sc, &s);
+            print_score(stdout, sc, &res, &s);
         }
     }
     if (!json) {

@@ -503,8 +503,9 @@ static int top_line(struct parse *p, char **w, int n)
             return fail(p, p->line, "more than %d binds", SC_MAX_SHOPPERS);
         }
         if (n != 4 || strcmp(w[1], "at") != 0 || !num(w[2], 0, 3600, &d->at) ||
-            !token_ok(w[3], sizeof(d->token))) {
-            return fail(p, p->line, "usage: bind at SECONDS TOKEN (letters, digits, -_.)");
+            !token_ok(w[3], sizeof(d->token)) || strlen(w[3]) < 8) {
+            return fail(p, p->line,
+                        "usage: bind at SECONDS TOKEN (8..63 letters, digits, '-', '_', '.')");
         }
         snprintf(d->token, sizeof(d->token), "%s", w[3]);
         p->n_binds++;

@@ -69,7 +69,7 @@ enum sk_fusion_rule {
     SK_RULE_ONLY,    /* one candidate session */
     SK_RULE_DWELL,   /* several: clearly the longest presence in the zone around the removal */
     SK_RULE_NEAREST, /* several with equal presence: the one nearest the zone's centre */
-    SK_RULE_RECENT,  /* equal presence and distance: the one that stepped up last */
+    SK_RULE_LONGEST, /* equal presence and distance: the one there longest before it */
 };
 
 /* Why a session's checkout should be reviewed by a person (bit mask). */

@@ -38,7 +38,7 @@ static void test_plan_and_truth(void **state)
                                "end\n"
                                "restock at 40 A1 cola 2 badge\n"
                                "fault at 5 C1 silent for 2\n"
-                               "bind at 1 tok-1\n";
+                               "bind at 1 token-0001\n";
     char err[256] = "";
     struct scenario *sc = NULL;
     int r = sc_parse("t.scn", text, err, sizeof(err), &sc);
@@ -55,7 +55,7 @@ static void test_plan_and_truth(void **state)
     /* visit 1: 2 colas taken, one put on C1, a water taken: cola + water */
     assert_int_equal(sc->visits[0].n_cart, 2);
     assert_int_equal(sc->visits[1].n_cart, 0);
-    assert_string_equal(sc->visits[0].token, "tok-1");
+    assert_string_equal(sc->visits[0].token, "token-0001");
     assert_true(sc->visits[0].enter_t > 2 && sc->visits[0].exit_t > sc->visits[0].enter_t);
     assert_true(sc->visits[1].enter_t > sc->visits[0].exit_t + 3);
     assert_int_equal(sc->misplaced, 1);
@@ -142,7 +142,9 @@ static const struct bad bads[] = {
         {"name x\n" OK_SHOPPER "restock at 3 A1 cola 2 quickly\n",
          "t.scn:6: \"quickly\": only \"badge\" may follow the count"},
         {"name x\n" OK_SHOPPER "bind at 1 bad token!\n",
-         "t.scn:6: usage: bind at SECONDS TOKEN (letters, digits, -_.)"},
+         "t.scn:6: usage: bind at SECONDS TOKEN (8..63 letters, digits, '-', '_', '.')"},
+        {"name x\n" OK_SHOPPER "bind at 1 short\n",
+         "t.scn:6: usage: bind at SECONDS TOKEN (8..63 letters, digits, '-', '_', '.')"},
         {"name x\n" OK_SHOPPER "duration 10\n",
          "t.scn: duration 10 s ends before the last visit settled (20 s needed)"},
         {"name x\nseed 1 \xc3\xa9\n", "t.scn:2: only printable ASCII is allowed"},

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/* The simulator's side of MQTT: a local mosquitto broker, and the cloud that listens to it. */
+#include "sim_mqtt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <mosquitto.h>
+
+#include "storekeeper/clock.h"
+
+/*
+ * The broker is the Debian package's mosquitto, started with a configuration of our own
+ * (a loopback listener on a free port, anonymous access, no persistence) and stopped by its
+ * PID. The "cloud" is one libmosquitto client that subscribes to the store's events at QoS 1
+ * before the store starts, keeps every message (its own network thread appends them under a
+ * lock), and publishes commands such as session binds.
+ */
+
+#define MOSQUITTO_BIN "/usr/sbin/mosquitto"
+
+struct sim_cloud {
+    struct mosquitto *m;
+    pthread_mutex_t lock;
+    struct sim_event *events;
+    size_t n, cap;
+    char prefix[128]; /* storekeeper/v1/<store>/<device>/ */
+    sim_cloud_cb cb;
+    void *ctx;
+    bool subscribed;
+};
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int port = -EADDRNOTAVAIL;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    close(fd);
+    return port;
+}
+
+static bool listening(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return false;
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+int sim_broker_start(const char *dir, struct sim_broker *ret)
+{
+    if (access(MOSQUITTO_BIN, X_OK) != 0) {
+        fprintf(stderr, "sim: %s is missing (Debian package mosquitto); or use --broker\n",
+                MOSQUITTO_BIN);
+        return -ENOENT;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int port = free_port();
+        if (port < 0) {
+            return port;
+        }
+        char conf[512], log[512];
+        snprintf(conf, sizeof(conf), "%s/mosquitto.conf", dir);
+        snprintf(log, sizeof(log), "%s/mosquitto.log", dir);
+        FILE *f = fopen(conf, "w");
+        if (!f) {
+            return -errno;
+        }
+        /* mosquitto 2.0 started as root refuses to run without a user to switch to */
+        fprintf(f,
+                "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
+                "log_dest file %s\n",
+                port, geteuid() == 0 ? "user root\n" : "", log);
+        fclose(f);
+        pid_t pid = fork();
+        if (pid < 0) {
+            return -errno;
+        }
+        if (pid == 0) {
+            sigset_t none;
+            sigemptyset(&none);
+            pthread_sigmask(SIG_SETMASK, &none, NULL); /* the runtime blocked them for itself */
+            int null = open("/dev/null", O_RDWR);
+            if (null >= 0) {
+                dup2(null, STDOUT_FILENO); /* it logs to its file */
+                dup2(null, STDERR_FILENO);
+            }
+            execl(MOSQUITTO_BIN, "mosquitto", "-c", conf, (char *)NULL);
+            _exit(127);
+        }
+        for (int i = 0; i < 100; i++) {
+            if (listening(port)) {
+                ret->pid = pid;
+                ret->port = port;
+                return 0;
+            }
+            int status;
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                break; /* it died: the port was taken meanwhile, try another */
+            }
+            usleep(50000);
+        }
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    fprintf(stderr, "sim: mosquitto did not start (see %s/mosquitto.log)\n", dir);
+    return -EIO;
+}
+
+void sim_broker_stop(struct sim_broker *b)
+{
+    if (b && b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+        b->pid = 0;
+    }
+}
+
+/* ---- the cloud --------------------------------------------------------------------------- */
+
+static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct sim_cloud *c = ctx;
+    size_t plen = strlen(c->prefix);
+    if (!msg->topic || strncmp(msg->topic, c->prefix, plen) != 0 || msg->payloadlen <= 0) {
+        return;
+    }
+    char *payload = malloc((size_t)msg->payloadlen + 1);
+    if (!payload) {
+        return;
+    }
+    memcpy(payload, msg->payload, (size_t)msg->payloadlen);
+    payload[msg->payloadlen] = 0;
+    pthread_mutex_lock(&c->lock);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        struct sim_event *e = realloc(c->events, cap * sizeof(*e));
+        if (!e) {
+            pthread_mutex_unlock(&c->lock);
+            free(payload);
+            return;
+        }
+        c->events = e;
+        c->cap = cap;
+    }
+    struct sim_event *e = &c->events[c->n++];
+    snprintf(e->topic, sizeof(e->topic), "%s", msg->topic + plen);
+    e->payload = payload;
+    pthread_mutex_unlock(&c->lock);
+    if (c->cb) {
+        c->cb(c->ctx, e->topic, payload);
+    }
+}
+
+static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const int *qos)
+{
+    (void)m;
+    (void)mid;
+    struct sim_cloud *c = ctx;
+    pthread_mutex_lock(&c->lock);
+    c->subscribed = n > 0 && qos[0] <= 2;
+    pthread_mutex_unlock(&c->lock);
+}
+
+int sim_cloud_start(const char *host,
+                    int port,
+                    const char *store,
+                    const char *device,
+                    sim_cloud_cb cb,
+                    void *ctx,
+                    struct sim_cloud **ret)
+{
+    mosquitto_lib_init();
+    struct sim_cloud *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    snprintf(c->prefix, sizeof(c->prefix), "storekeeper/v1/%s/%s/", store, device);
+    c->cb = cb;
+    c->ctx = ctx;
+    char id[64];
+    snprintf(id, sizeof(id), "sk-sim-cloud-%d", (int)getpid());
+    c->m = mosquitto_new(id, true, c);
+    if (!c->m) {
+        free(c);
+        return -ENOMEM;
+    }
+    mosquitto_message_callback_set(c->m, on_message);
+    mosquitto_subscribe_callback_set(c->m, on_subscribe);
+    int rc = mosquitto_connect(c->m, host, port, 30);
+    char topic[160];
+    snprintf(topic, sizeof(topic), "%sevent/#", c->prefix);
+    if (rc == MOSQ_ERR_SUCCESS) {
+        rc = mosquitto_subscribe(c->m, NULL, topic, 1);
+    }
+    if (rc == MOSQ_ERR_SUCCESS) {
+        rc = mosquitto_loop_start(c->m);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "sim: cannot listen to the broker at %s:%d: %s\n", host, port,
+                mosquitto_strerror(rc));
+        mosquitto_destroy(c->m);
+        free(c);
+        return -EIO;
+    }
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&c->lock);
+        bool ok = c->subscribed;
+        pthread_mutex_unlock(&c->lock);
+        if (ok) {
+            *ret = c;
+            return 0;
+        }
+        usleep(20000);
+    }
+    fprintf(stderr, "sim: the broker did not confirm the subscription\n");
+    sim_cloud_stop(c, NULL, NULL);
+    return -ETIMEDOUT;
+}
+
+int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json)
+{
+    char topic[200];
+    snprintf(topic, sizeof(topic), "%scmd/%s", c->prefix, name);
+    int rc = mosquitto_publish(c->m, NULL, topic, (int)strlen(json), json, 1, false);
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+size_t sim_cloud_count(struct sim_cloud *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+void sim_cloud_stop(struct sim_cloud *c, struct sim_event **ret_events, size_t *ret_n)
+{
+    if (!c) {
+        return;
+    }
+    mosquitto_disconnect(c->m);
+    mosquitto_loop_stop(c->m, false);
+    mosquitto_destroy(c->m);
+    if (ret_events) {
+        *ret_events = c->events;
+        *ret_n = c->n;
+    } else {
+        for (size_t i = 0; i < c->n; i++) {
+            free(c->events[i].payload);
+        }
+        free(c->events);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* The simulator's MQTT peers: a local broker and a subscriber playing the cloud. */
+#ifndef SK_SIM_MQTT_H
+#define SK_SIM_MQTT_H
+
+#include <stddef.h>
+
+#include <sys/types.h>
+
+#include "sim_run.h"
+
+struct sim_broker {
+    pid_t pid;
+    int port;
+};
+
+/* Starts mosquitto on a free loopback port with its config and log in dir. */
+int sim_broker_start(const char *dir, struct sim_broker *ret);
+/* SIGTERM by PID, then waits. Accepts a broker that never started. */
+void sim_broker_stop(struct sim_broker *b);
+
+struct sim_cloud;
+/* Called on the client's network thread for every event (topic suffix, payload). */
+typedef void (*sim_cloud_cb)(void *ctx, const char *topic, const char *payload);
+
+/* Connects, subscribes to storekeeper/v1/<store>/<device>/event/# at QoS 1 and waits for the
+ * broker's confirmation. Returns 0 or < 0 (with a message on stderr). */
+int sim_cloud_start(const char *host,
+                    int port,
+                    const char *store,
+                    const char *device,
+                    sim_cloud_cb cb,
+                    void *ctx,
+                    struct sim_cloud **ret);
+/* Publishes json to .../cmd/<name> at QoS 1. */
+int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json);
+size_t sim_cloud_count(struct sim_cloud *c);
+/* Disconnects; the events received go to *ret_events (owned by the caller) when non-NULL. */
+void sim_cloud_stop(struct sim_cloud *c, struct sim_event **ret_events, size_t *ret_n);
+
+#endif
