@@ -30,6 +30,7 @@
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 #include "storekeeper/ledger.h"
+#include "storekeeper/log.h"
 #include "storekeeper/queue.h"
 #include "storekeeper/report.h"
 #include "storekeeper/rfid.h"
@@ -223,6 +224,11 @@ static int connect_ctx(struct ctx *c, bool want_ledger)
                 "(control.group, `%s`) or run with sudo\n",
                 c->cmd, c->sock, c->cfg->control.group[0] ? c->cfg->control.group : "storekeeper");
         return SK_EXIT_FAILURE;
+    }
+    /* Without a daemon this process runs bus threads itself: keep their chatter out of the
+     * report (warnings and errors still show). */
+    if (sk_log_get_level() > SK_LOG_WARNING) {
+        sk_log_set_level(SK_LOG_WARNING);
     }
     snprintf(c->why_direct, sizeof(c->why_direct), "%s %s: %s",
              c->sock[0] ? "no daemon answers on" : "no control socket configured",
@@ -1002,13 +1008,12 @@ static int reader_extra(struct ctx *c, int opt, const char *arg, void *ctx)
 static void print_reader_view(const cJSON *v)
 {
     const cJSON *r = o_(v, "reader");
-    printf("reader %s · bus %s (%s) unit %.0f · profile %s · %s%s%s%s%s\n", s_(r, "name"),
-           s_(r, "bus"), s_(r, "bus_url"), n_(r, "unit"), s_(r, "profile"), s_(r, "state"),
-           s_(r, "reason")[0] ? " (" : "", s_(r, "reason"), s_(r, "detail")[0] ? ": " : "",
-           s_(r, "detail"));
+    printf("reader %s · bus %s (%s) unit %.0f · profile %s · %s", s_(r, "name"), s_(r, "bus"),
+           s_(r, "bus_url"), n_(r, "unit"), s_(r, "profile"), s_(r, "state"));
     if (s_(r, "reason")[0]) {
-        printf(")");
+        printf(" (%s%s%s)", s_(r, "reason"), s_(r, "detail")[0] ? ": " : "", s_(r, "detail"));
     }
+    printf("\n");
     printf("polls %.0f, errors %.0f, tag reads %.0f, RTT %.1f ms (avg %.1f), %.0f arrival(s), "
            "%.0f departure(s)\n",
            n_(r, "polls"), n_(r, "poll_errors"), n_(r, "tag_reads"), n_(r, "rtt_ms"),
@@ -1183,9 +1188,10 @@ int sk_cmd_diag_reader(int argc, char **argv)
             if (tty && ro.watch) {
                 printf("\033[H\033[J");
             }
-            char ts[40];
-            printf("%s%s\n", ro.watch ? sk_format_time_utc(sk_now_wall_us(), ts, sizeof(ts)) : "",
-                   ro.watch ? "" : "");
+            if (ro.watch) {
+                char ts[40];
+                printf("%s\n", sk_format_time_utc(sk_now_wall_us(), ts, sizeof(ts)));
+            }
             printf("via the daemon (%s)\n", c.sock);
             print_reader_view(v);
         }
