@@ -44,6 +44,7 @@ struct transport {
 
 struct sk_mbconn {
     const struct transport *t;
+    const struct sk_mbconn_script *script; /* answers instead of a device, or NULL */
     struct endpoint ep;
     modbus_t *ctx;
     bool open;
@@ -128,6 +129,9 @@ static const struct transport transports[] = {
         {"rtu", false, parse_rtu, create_rtu, after_connect_rtu},
 };
 
+/* Scripted connections have no libmodbus context: no URL, no device, always open. */
+static const struct transport script_transport = {"script", false, NULL, NULL, NULL};
+
 static void set_timeout(modbus_t *ctx, int ms, bool byte)
 {
     uint32_t s = (uint32_t)(ms / 1000), us = (uint32_t)(ms % 1000) * 1000;
@@ -183,6 +187,27 @@ int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn
     return 0;
 }
 
+int sk_mbconn_new_scripted(const struct sk_mbconn_script *script,
+                           int retries,
+                           struct sk_mbconn **ret_conn)
+{
+    if (!script || !script->read || !script->write || retries < 0) {
+        return -EINVAL;
+    }
+    struct sk_mbconn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return -ENOMEM;
+    }
+    c->t = &script_transport;
+    c->script = script;
+    c->retries = retries;
+    c->response_timeout_ms = c->timeout_ms = 300;
+    c->unit = 1;
+    c->open = true;
+    *ret_conn = c;
+    return 0;
+}
+
 void sk_mbconn_free(struct sk_mbconn *c)
 {
     if (!c) {
@@ -204,6 +229,11 @@ int sk_mbconn_connect(struct sk_mbconn *c)
         return 0;
     }
     c->stats.connects++;
+    if (c->script) {
+        c->open = true;
+        c->reopen = false;
+        return 0;
+    }
     if (modbus_connect(c->ctx) < 0) {
         int e = errno ? errno : EIO;
         note_error(c, e);
@@ -226,7 +256,9 @@ int sk_mbconn_connect(struct sk_mbconn *c)
 void sk_mbconn_close(struct sk_mbconn *c)
 {
     if (c && c->open) {
-        modbus_close(c->ctx);
+        if (c->ctx) {
+            modbus_close(c->ctx);
+        }
         c->open = false;
     }
 }
@@ -243,7 +275,11 @@ bool sk_mbconn_is_tcp(const struct sk_mbconn *c)
 
 int sk_mbconn_set_unit(struct sk_mbconn *c, int unit)
 {
-    if (modbus_set_slave(c->ctx, unit) < 0) {
+    if (c->script) {
+        if (unit < 0 || unit > 255) {
+            return -EINVAL;
+        }
+    } else if (modbus_set_slave(c->ctx, unit) < 0) {
         return -EINVAL;
     }
     c->unit = unit;
@@ -254,7 +290,9 @@ void sk_mbconn_set_timeout(struct sk_mbconn *c, int timeout_ms)
 {
     int ms = timeout_ms > 0 ? timeout_ms : c->response_timeout_ms;
     if (ms != c->timeout_ms) {
-        set_timeout(c->ctx, ms, false);
+        if (c->ctx) {
+            set_timeout(c->ctx, ms, false);
+        }
         c->timeout_ms = ms;
     }
 }
@@ -309,6 +347,24 @@ static int translate(struct sk_mbconn *c, int e)
     }
 }
 
+/* Counts an error a script returned (already a storekeeper code) like translate() does. */
+static int count_script_error(struct sk_mbconn *c, int r)
+{
+    snprintf(c->last_error, sizeof(c->last_error), "%s", sk_strerror(r));
+    if (sk_is_modbus_exception(r)) {
+        c->stats.exceptions++;
+    } else if (r == -ETIMEDOUT) {
+        c->stats.timeouts++;
+    } else if (r == SK_EMODBUS_CRC) {
+        c->stats.crc++;
+    } else if (r == SK_EMODBUS_FRAME) {
+        c->stats.frame++;
+    } else {
+        c->stats.link++;
+    }
+    return r;
+}
+
 static void pause_before(struct sk_mbconn *c)
 {
     if (c->pause_ms <= 0 || c->last_end_us == 0) {
@@ -326,8 +382,7 @@ static void pause_before(struct sk_mbconn *c)
 static int ready(struct sk_mbconn *c)
 {
     if (c->open && c->reopen) {
-        modbus_close(c->ctx);
-        c->open = false;
+        sk_mbconn_close(c);
         int r = sk_mbconn_connect(c);
         if (r < 0) {
             return r;
@@ -340,11 +395,10 @@ static int ready(struct sk_mbconn *c)
 static void after_failure(struct sk_mbconn *c, int r)
 {
     if (sk_mbconn_error_is_link(r)) {
-        modbus_close(c->ctx);
-        c->open = false;
+        sk_mbconn_close(c);
     } else if (c->t->tcp && (r == -ETIMEDOUT || r == SK_EMODBUS_FRAME)) {
         c->reopen = true;
-    } else if (!c->t->tcp && !sk_is_modbus_exception(r)) {
+    } else if (!c->t->tcp && !sk_is_modbus_exception(r) && c->ctx) {
         modbus_flush(c->ctx);
     }
 }
@@ -374,8 +428,12 @@ static int transact(struct sk_mbconn *c, xfer_fn fn, void *arg, bool idempotent)
             c->stats.last_rtt_us = c->last_end_us - t0;
             return 0;
         }
-        /* libmodbus 3.1.6 fails some replies (another unit's) without setting errno */
-        r = translate(c, e ? e : EMBBADDATA);
+        if (c->script) {
+            r = count_script_error(c, rc);
+        } else {
+            /* libmodbus 3.1.6 fails some replies (another unit's) without setting errno */
+            r = translate(c, e ? e : EMBBADDATA);
+        }
         after_failure(c, r);
         /* retry only what a retry can fix: no exception answers, no dead links */
         if (sk_is_modbus_exception(r) || sk_mbconn_error_is_link(r)) {
@@ -395,6 +453,10 @@ static int do_read(struct sk_mbconn *c, void *arg)
 {
     struct read_args *a = arg;
     int rc;
+    if (c->script) {
+        rc = c->script->read(c->script->ctx, c->unit, a->table, a->addr, a->count, a->dst);
+        return rc < 0 ? rc : 0;
+    }
     switch (a->table) {
     case SK_TABLE_HOLDING:
         rc = modbus_read_registers(c->ctx, a->addr, a->count, a->dst);
@@ -436,6 +498,16 @@ struct write_args {
 static int do_write(struct sk_mbconn *c, void *arg)
 {
     struct write_args *a = arg;
+    if (c->script) {
+        int rc;
+        if (a->kind == 0) {
+            rc = c->script->write(c->script->ctx, c->unit, a->addr, a->count, a->src, false);
+        } else {
+            uint16_t v = a->value;
+            rc = c->script->write(c->script->ctx, c->unit, a->addr, 1, &v, a->kind == 2);
+        }
+        return rc < 0 ? rc : 0;
+    }
     switch (a->kind) {
     case 0:
         return modbus_write_registers(c->ctx, a->addr, a->count, a->src);

@@ -360,6 +360,14 @@ static struct entry *get(struct loader *l, struct section *s, const char *key)
     return NULL;
 }
 
+/* Line of key in s for a message, or the section's line when the key is absent (a required
+ * key that is missing was reported already; its default may still fail a later check). */
+static int line_of(struct loader *l, struct section *s, const char *key)
+{
+    struct entry *e = get(l, s, key);
+    return e ? e->line : s->line;
+}
+
 static bool parse_int(const char *v, int64_t *ret)
 {
     if (!v[0]) {
@@ -628,13 +636,13 @@ static void load_codec_section(struct loader *l)
     char lbl[] = "[codec]";
     int bo = get_enum(l, s, "byte_order", order_names, SK_ORDER_AB, false);
     if (bo != SK_ORDER_AB && bo != SK_ORDER_BA) {
-        err(l, get(l, s, "byte_order")->line, lbl, "byte_order: must be AB or BA");
+        err(l, line_of(l, s, "byte_order"), lbl, "byte_order: must be AB or BA");
     } else {
         p->byte_order = bo;
     }
     int wo = get_enum(l, s, "word_order", order_names, SK_ORDER_ABCD, false);
     if (wo < SK_ORDER_ABCD) {
-        err(l, get(l, s, "word_order")->line, lbl, "word_order: must be ABCD, CDAB, BADC or DCBA");
+        err(l, line_of(l, s, "word_order"), lbl, "word_order: must be ABCD, CDAB, BADC or DCBA");
     } else {
         p->word_order = wo;
     }
@@ -679,18 +687,18 @@ static void load_block(struct loader *l, struct section *s)
     bool bits = b->table == SK_TABLE_COIL || b->table == SK_TABLE_DISCRETE;
     int64_t count = get_int(l, s, "count", 1, bits ? 2000 : 4096, 1, true);
     if (addr < 0 || addr > 65535) {
-        err(l, get(l, s, "address") ? get(l, s, "address")->line : s->line, lbl,
+        err(l, line_of(l, s, "address"), lbl,
             "address: %lld is not a Modbus address (0..65535 after address_base)", (long long)addr);
         addr = 0;
     } else if (addr + count > 65536) {
-        err(l, get(l, s, "count")->line, lbl, "count: block runs past address 65535");
+        err(l, line_of(l, s, "count"), lbl, "count: block runs past address 65535");
     }
     b->address = (uint16_t)addr;
     b->count = (uint16_t)count;
     b->side_effect = get_bool(l, s, "side_effect", false);
     int bo = get_enum(l, s, "byte_order", order_names, SK_ORDER_DEFAULT, false);
     if (bo > SK_ORDER_BA) {
-        err(l, get(l, s, "byte_order")->line, lbl, "byte_order: must be AB or BA");
+        err(l, line_of(l, s, "byte_order"), lbl, "byte_order: must be AB or BA");
         bo = SK_ORDER_DEFAULT;
     }
     b->byte_order = bo == SK_ORDER_DEFAULT ? p->byte_order : bo;
@@ -725,7 +733,7 @@ static void load_block(struct loader *l, struct section *s)
         b->n_exc++;
     }
     if (bits && b->byte_order == SK_ORDER_BA && get(l, s, "byte_order")) {
-        err(l, get(l, s, "byte_order")->line, lbl, "byte_order: bit tables have no byte order");
+        err(l, line_of(l, s, "byte_order"), lbl, "byte_order: bit tables have no byte order");
     }
     static const char *const known[] = {"table",      "address",     "count", "side_effect",
                                         "byte_order", "exception.N", NULL};
@@ -844,7 +852,7 @@ static void load_records_head(struct loader *l, struct section *s)
                 b->name);
         } else if (r->layout == SK_LAYOUT_FIXED &&
                    (size_t)r->stride * (size_t)r->max > sk_prof_block_bytes(b)) {
-            err(l, get(l, s, "max")->line, lbl,
+            err(l, line_of(l, s, "max"), lbl,
                 "max: %d records of %d bytes need %d bytes; block %s has %zu", r->max, r->stride,
                 r->max * r->stride, b->name, sk_prof_block_bytes(b));
         }
@@ -925,7 +933,7 @@ static void load_field(struct loader *l, struct section *s)
     }
     f->bit = (int)get_int(l, s, "bit", 0, 15, 0, false);
     if (get(l, s, "bit") && f->type != SK_FT_BIT) {
-        err(l, get(l, s, "bit")->line, lbl, "bit: only for type = bit");
+        err(l, line_of(l, s, "bit"), lbl, "bit: only for type = bit");
     }
     if (bits && f->type != SK_FT_BIT) {
         err(l, s->line, lbl, "type: fields of bit table %s must be type = bit", blk->name);
@@ -933,14 +941,13 @@ static void load_field(struct loader *l, struct section *s)
     int order = get_enum(l, s, "order", order_names, SK_ORDER_DEFAULT, false);
     int size = f->type == SK_FT_BYTES ? 0 : field_size(f);
     if (order != SK_ORDER_DEFAULT && size == 2 && order > SK_ORDER_BA) {
-        err(l, get(l, s, "order")->line, lbl, "order: a 16-bit field takes AB or BA");
+        err(l, line_of(l, s, "order"), lbl, "order: a 16-bit field takes AB or BA");
         order = SK_ORDER_DEFAULT;
     } else if (order != SK_ORDER_DEFAULT && size == 4 && order < SK_ORDER_ABCD) {
-        err(l, get(l, s, "order")->line, lbl,
-            "order: a 32-bit field takes ABCD, CDAB, BADC or DCBA");
+        err(l, line_of(l, s, "order"), lbl, "order: a 32-bit field takes ABCD, CDAB, BADC or DCBA");
         order = SK_ORDER_DEFAULT;
     } else if (order != SK_ORDER_DEFAULT && size != 2 && size != 4) {
-        err(l, get(l, s, "order")->line, lbl, "order: only for 16- and 32-bit fields");
+        err(l, line_of(l, s, "order"), lbl, "order: only for 16- and 32-bit fields");
         order = SK_ORDER_DEFAULT;
     }
     if (order == SK_ORDER_DEFAULT) {
@@ -951,7 +958,7 @@ static void load_field(struct loader *l, struct section *s)
     f->role = get_enum(l, s, "role", role_names, SK_ROLE_NONE, false);
     f->rssi_unit = get_enum(l, s, "unit", rssi_units, SK_RSSI_DBM, false);
     if (get(l, s, "unit") && f->role != SK_ROLE_RSSI) {
-        err(l, get(l, s, "unit")->line, lbl, "unit: only for role = rssi");
+        err(l, line_of(l, s, "unit"), lbl, "unit: only for role = rssi");
     }
     struct entry *ee = get(l, s, "expect");
     if (ee) {
@@ -997,18 +1004,18 @@ static void load_field(struct loader *l, struct section *s)
         err(l, e->line, lbl, "%s: only for type = bytes", e->key);
     }
     if (f->trim_zeros && f->type != SK_FT_BYTES) {
-        err(l, get(l, s, "trim_zeros")->line, lbl, "trim_zeros: only for type = bytes");
+        err(l, line_of(l, s, "trim_zeros"), lbl, "trim_zeros: only for type = bytes");
     }
     bool block_role = f->role == SK_ROLE_ROUNDS || f->role == SK_ROLE_ANTENNAS;
     if (f->role != SK_ROLE_NONE && !block_role && f->records < 0) {
-        err(l, get(l, s, "role")->line, lbl, "role: %s describes a record field (record = ...)",
+        err(l, line_of(l, s, "role"), lbl, "role: %s describes a record field (record = ...)",
             role_names[f->role]);
     } else if (block_role && f->block < 0) {
-        err(l, get(l, s, "role")->line, lbl, "role: %s describes a block field (block = ...)",
+        err(l, line_of(l, s, "role"), lbl, "role: %s describes a block field (block = ...)",
             role_names[f->role]);
     }
     if (type_known && f->role == SK_ROLE_EPC && f->type != SK_FT_BYTES) {
-        err(l, get(l, s, "role")->line, lbl, "role: an epc field must be type = bytes");
+        err(l, line_of(l, s, "role"), lbl, "role: an epc field must be type = bytes");
     }
     /* inside its block? (record fields are checked against the stride later) */
     if (blk && f->type != SK_FT_BYTES) {
@@ -1169,7 +1176,7 @@ static void load_snapshot(struct loader *l, struct section *s)
     check_small_block(l, s, "trigger", sn->trigger);
     check_small_block(l, s, "count", sn->count);
     if (sn->verify && sn->trigger < 0) {
-        err(l, get(l, s, "verify")->line, "[snapshot]", "verify: needs a trigger to re-read");
+        err(l, line_of(l, s, "verify"), "[snapshot]", "verify: needs a trigger to re-read");
     }
     static const char *const known[] = {"trigger", "count", "records", "verify", NULL};
     unknown_keys(l, s, known);
@@ -1192,7 +1199,7 @@ static void load_latch(struct loader *l, struct section *s)
                         (b->table == SK_TABLE_HOLDING &&
                          (a->type == SK_FT_U16 || a->type == SK_FT_I16) && a->offset % 2 == 0));
         if (!ok) {
-            err(l, get(l, s, "ack") ? get(l, s, "ack")->line : s->line, "[latch]",
+            err(l, line_of(l, s, "ack"), "[latch]",
                 "ack: %s must be a coil or a whole holding register (written with FC05/FC06)",
                 a->name);
         }
@@ -1228,29 +1235,29 @@ static void load_mailbox(struct loader *l, struct section *s)
     if (m->request >= 0) {
         const struct sk_prof_block *b = &p->blocks[m->request];
         if (b->table != SK_TABLE_HOLDING) {
-            err(l, get(l, s, "request")->line, lbl, "request: block %s must be holding registers",
+            err(l, line_of(l, s, "request"), lbl, "request: block %s must be holding registers",
                 b->name);
         } else if (b->count > p->max_write_regs) {
-            err(l, get(l, s, "request")->line, lbl,
+            err(l, line_of(l, s, "request"), lbl,
                 "request: block %s (%u registers) is larger than [link] max_write_regs (%d)",
                 b->name, b->count, p->max_write_regs);
         }
     }
     if (m->command >= 0 && !in_block(p, m->command, m->request)) {
-        err(l, get(l, s, "command")->line, lbl, "command: must be a field of the request block");
+        err(l, line_of(l, s, "command"), lbl, "command: must be a field of the request block");
     } else if (m->command >= 0 && !p->fields[m->command].has_value) {
-        err(l, get(l, s, "command")->line, lbl, "command: field %s needs value = THE COMMAND CODE",
+        err(l, line_of(l, s, "command"), lbl, "command: field %s needs value = THE COMMAND CODE",
             p->fields[m->command].name);
     }
     if (m->sequence >= 0 && !in_block(p, m->sequence, m->request)) {
-        err(l, get(l, s, "sequence")->line, lbl, "sequence: must be a field of the request block");
+        err(l, line_of(l, s, "sequence"), lbl, "sequence: must be a field of the request block");
     }
     if (m->seq_mode == SK_SEQ_TOGGLE && m->sequence >= 0 &&
         p->fields[m->sequence].type != SK_FT_BIT) {
-        err(l, get(l, s, "sequence")->line, lbl, "sequence: a toggle is a field of type = bit");
+        err(l, line_of(l, s, "sequence"), lbl, "sequence: a toggle is a field of type = bit");
     }
     if (m->seq_mode != SK_SEQ_NONE && m->sequence < 0) {
-        err(l, get(l, s, "sequence_mode")->line, lbl, "sequence_mode: needs a sequence field");
+        err(l, line_of(l, s, "sequence_mode"), lbl, "sequence_mode: needs a sequence field");
     }
 
     const struct {
@@ -1270,14 +1277,14 @@ static void load_mailbox(struct loader *l, struct section *s)
         }
     }
     if (m->echo_sequence >= 0 && m->sequence < 0) {
-        err(l, get(l, s, "echo_sequence")->line, lbl, "echo_sequence: needs a sequence field");
+        err(l, line_of(l, s, "echo_sequence"), lbl, "echo_sequence: needs a sequence field");
     }
     if (m->count >= 0 && m->length >= 0) {
-        err(l, get(l, s, "length")->line, lbl, "length: give count or length, not both");
+        err(l, line_of(l, s, "length"), lbl, "length: give count or length, not both");
     }
     check_small_block(l, s, "gate", m->gate);
     if (m->response >= 0 && p->blocks[m->response].count > p->max_read_regs) {
-        err(l, get(l, s, "response")->line, lbl,
+        err(l, line_of(l, s, "response"), lbl,
             "response: block %s is read whole and is larger than max_read_regs",
             p->blocks[m->response].name);
     }
@@ -1347,6 +1354,43 @@ static void interpret(struct loader *l)
 
 /* ---- entry points ----------------------------------------------------------------------- */
 
+/* Parses text[0..n) (text[n] is writable: the parser cuts lines in place). */
+static int
+profile_parse(const char *path, char *text, size_t n, struct sk_diag *diag, struct sk_profile **ret)
+{
+    struct loader *l = calloc(1, sizeof(*l));
+    struct sk_profile *p = calloc(1, sizeof(*p));
+    struct entry *entries = calloc(MAX_ENTRIES, sizeof(*entries));
+    if (!l || !p || !entries) {
+        free(l);
+        free(p);
+        free(entries);
+        return -ENOMEM;
+    }
+    text[n] = '\0';
+    l->path = path;
+    l->diag = diag;
+    l->e = entries;
+    l->p = p;
+    snprintf(p->path, sizeof(p->path), "%s", path);
+    if (memchr(text, '\0', n)) {
+        err(l, 1, "syntax", "the file contains NUL bytes (not a text file)");
+    } else {
+        parse_text(l, text);
+        interpret(l);
+    }
+    flush_problems(l);
+    int r = l->errors ? SK_EPROFILE : 0;
+    free(entries);
+    free(l);
+    if (r < 0) {
+        free(p);
+        return r;
+    }
+    *ret = p;
+    return 0;
+}
+
 int sk_profile_load(const char *path, struct sk_diag *diag, struct sk_profile **ret)
 {
     FILE *f = fopen(path, "r");
@@ -1363,49 +1407,45 @@ int sk_profile_load(const char *path, struct sk_diag *diag, struct sk_profile **
         return SK_EPROFILE;
     }
     char *text = malloc(SK_PROF_MAX_BYTES + 1);
-    struct loader *l = calloc(1, sizeof(*l));
-    struct sk_profile *p = calloc(1, sizeof(*p));
-    struct entry *entries = calloc(MAX_ENTRIES, sizeof(*entries));
-    if (!text || !l || !p || !entries) {
+    if (!text) {
         fclose(f);
-        free(text);
-        free(l);
-        free(p);
-        free(entries);
         return -ENOMEM;
     }
     size_t n = fread(text, 1, SK_PROF_MAX_BYTES + 1, f);
-    bool too_big = n > SK_PROF_MAX_BYTES;
     fclose(f);
-    int r = 0;
-    if (too_big) {
+    int r;
+    if (n > SK_PROF_MAX_BYTES) {
         sk_diag_add(diag, "%s: larger than %d bytes", path, SK_PROF_MAX_BYTES);
         r = SK_EPROFILE;
     } else {
-        text[n] = '\0';
-        l->path = path;
-        l->diag = diag;
-        l->e = entries;
-        l->p = p;
-        snprintf(p->path, sizeof(p->path), "%s", path);
-        if (memchr(text, '\0', n)) {
-            err(l, 1, "syntax", "the file contains NUL bytes (not a text file)");
-        } else {
-            parse_text(l, text);
-            interpret(l);
-        }
-        flush_problems(l);
-        r = l->errors ? SK_EPROFILE : 0;
+        r = profile_parse(path, text, n, diag, ret);
     }
     free(text);
-    free(entries);
-    free(l);
-    if (r < 0) {
-        free(p);
-        return r;
+    return r;
+}
+
+int sk_profile_load_text(const char *name,
+                         const char *text,
+                         size_t len,
+                         struct sk_diag *diag,
+                         struct sk_profile **ret)
+{
+    if (!name || !text) {
+        return -EINVAL;
     }
-    *ret = p;
-    return 0;
+    if (len > SK_PROF_MAX_BYTES) {
+        sk_diag_add(diag, "%s: %zu bytes; a profile may have at most %d", name, len,
+                    SK_PROF_MAX_BYTES);
+        return SK_EPROFILE;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    memcpy(copy, text, len);
+    int r = profile_parse(name, copy, len, diag, ret);
+    free(copy);
+    return r;
 }
 
 void sk_profile_free(struct sk_profile *p)

@@ -86,6 +86,14 @@ static bool params_valid(const struct sk_synth_params *p)
            p->drift_period_s > 0 && p->shadow_strength >= 0 && p->shadow_strength <= 1;
 }
 
+/* Positions the renderer can handle: shoppers may walk off the picture, but not so far that
+ * pixel arithmetic leaves int (a waypoint at x = 3e11 did, found by fuzz_scene). */
+static bool waypoint_in_range(const struct sk_synth_params *p, float x, float y)
+{
+    return isfinite(x) && isfinite(y) && fabsf(x) <= SK_SYNTH_MAX_OFFSCREEN * (float)p->width &&
+           fabsf(y) <= SK_SYNTH_MAX_OFFSCREEN * (float)p->height;
+}
+
 int sk_synth_new(const struct sk_synth_params *params, struct sk_synth **ret_scene)
 {
     if (!params || !ret_scene || !params_valid(params)) {
@@ -153,7 +161,7 @@ int sk_synth_add_shopper(struct sk_synth *s, const struct sk_synth_look *look, u
 
 int sk_synth_waypoint(struct sk_synth *s, uint32_t id, double t_s, float x, float y)
 {
-    if (!s || !isfinite(t_s) || !isfinite(x) || !isfinite(y)) {
+    if (!s || !isfinite(t_s) || !waypoint_in_range(&s->p, x, y)) {
         return -EINVAL;
     }
     pthread_mutex_lock(&s->lock);
@@ -639,6 +647,14 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
                 snprintf(msg, sizeof(msg), "shoppers.[%d].path: write numbers as 1.0, not 1", i);
                 return fail(err, err_size, path, pathk, msg);
             }
+            if (!(fabs(x) <= SK_SYNTH_MAX_OFFSCREEN * (double)s->p.width) ||
+                !(fabs(y) <= SK_SYNTH_MAX_OFFSCREEN * (double)s->p.height)) {
+                snprintf(msg, sizeof(msg),
+                         "shoppers.[%d].path: waypoint %d: x and y must lie within %d times the "
+                         "scene's size (%d x %d) of its origin",
+                         i, k / 3, SK_SYNTH_MAX_OFFSCREEN, s->p.width, s->p.height);
+                return fail(err, err_size, path, pathk, msg);
+            }
             if (sk_synth_waypoint(s, id, t, (float)x, (float)y) < 0) {
                 snprintf(msg, sizeof(msg), "shoppers.[%d].path: waypoint %d: times must increase",
                          i, k / 3);
@@ -649,45 +665,25 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
     return 0;
 }
 
-int sk_synth_load(const char *path,
-                  int width,
-                  int height,
-                  char *err,
-                  size_t err_size,
-                  struct sk_synth **ret_scene)
+/* Parses a scene from text (NUL-terminated, no NUL inside); path names it in messages. */
+static int synth_parse(const char *path,
+                       const char *text,
+                       int width,
+                       int height,
+                       char *err,
+                       size_t err_size,
+                       struct sk_synth **ret_scene)
 {
-    if (!path || !ret_scene) {
-        return -EINVAL;
-    }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int e = -errno;
-        if (err && err_size) {
-            snprintf(err, err_size, "%s: %s", path, strerror(-e));
-        }
-        return e;
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    if (size > MAX_SCENE_FILE) {
-        fclose(f);
-        if (err && err_size) {
-            snprintf(err, err_size, "%s: larger than %d bytes", path, MAX_SCENE_FILE);
-        }
-        return SK_ESCENARIO;
-    }
     config_t cf;
     config_init(&cf);
     int r = 0;
-    if (!config_read(&cf, f)) {
+    if (!config_read_string(&cf, text)) {
         if (err && err_size) {
             snprintf(err, err_size, "%s:%d: %s", path, config_error_line(&cf),
                      config_error_text(&cf));
         }
         r = SK_ESCENARIO;
     }
-    fclose(f);
     struct sk_synth_params p;
     sk_synth_params_default(&p, width, height);
     struct sk_synth *s = NULL;
@@ -710,6 +706,81 @@ int sk_synth_load(const char *path,
     }
     *ret_scene = s;
     return 0;
+}
+
+int sk_synth_load_text(const char *name,
+                       const char *text,
+                       size_t len,
+                       int width,
+                       int height,
+                       char *err,
+                       size_t err_size,
+                       struct sk_synth **ret_scene)
+{
+    if (!name || !text || !ret_scene) {
+        return -EINVAL;
+    }
+    if (len > MAX_SCENE_FILE) {
+        if (err && err_size) {
+            snprintf(err, err_size, "%s: larger than %d bytes", name, MAX_SCENE_FILE);
+        }
+        return SK_ESCENARIO;
+    }
+    if (memchr(text, '\0', len)) {
+        if (err && err_size) {
+            snprintf(err, err_size, "%s: the file contains a NUL byte (not a text file)", name);
+        }
+        return SK_ESCENARIO;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    int r = synth_parse(name, copy, width, height, err, err_size, ret_scene);
+    free(copy);
+    return r;
+}
+
+int sk_synth_load(const char *path,
+                  int width,
+                  int height,
+                  char *err,
+                  size_t err_size,
+                  struct sk_synth **ret_scene)
+{
+    if (!path || !ret_scene) {
+        return -EINVAL;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int e = -errno;
+        if (err && err_size) {
+            snprintf(err, err_size, "%s: %s", path, strerror(-e));
+        }
+        return e;
+    }
+    /* One byte more than the limit: a larger file (or a pipe) is recognised. */
+    char *text = malloc(MAX_SCENE_FILE + 1);
+    if (!text) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(text, 1, MAX_SCENE_FILE + 1, f);
+    int e = ferror(f) ? errno : 0;
+    fclose(f);
+    int r;
+    if (e) {
+        if (err && err_size) {
+            snprintf(err, err_size, "%s: %s", path, strerror(e));
+        }
+        r = -e;
+    } else {
+        r = sk_synth_load_text(path, text, n, width, height, err, err_size, ret_scene);
+    }
+    free(text);
+    return r;
 }
 
 /* ---- scenes attached by name (in-process simulator) -------------------------------------- */

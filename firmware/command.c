@@ -87,6 +87,37 @@ bool sk_cmd_changes_state(enum sk_cmd_kind kind)
            kind == SK_CMD_RESTOCK_DONE || kind == SK_CMD_CONFIG_RELOAD;
 }
 
+static bool valid_utf8(const unsigned char *s);
+
+/* Drops the bytes of s that are not part of a valid UTF-8 sequence, in place. Messages embed
+ * input cut to a length ("%.40s") and are cut to their buffer: a cut can split a character,
+ * and a reply must stay valid UTF-8 (JSON) or a strict consumer drops all of it. */
+static void utf8_scrub(char *str)
+{
+    unsigned char *s = (unsigned char *)str, *out = s;
+    while (*s) {
+        size_t n = *s < 0x80             ? 1
+                   : (*s & 0xE0) == 0xC0 ? 2
+                   : (*s & 0xF0) == 0xE0 ? 3
+                   : (*s & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        unsigned char seq[5] = {0};
+        size_t i = 0;
+        while (i < n && s[i]) {
+            seq[i] = s[i];
+            i++;
+        }
+        if (n > 0 && i == n && valid_utf8(seq)) {
+            memmove(out, s, n);
+            out += n;
+            s += n;
+        } else {
+            s++; /* a stray byte: drop it, resynchronise on the next */
+        }
+    }
+    *out = '\0';
+}
+
 int sk_cmd_fail(struct sk_cmd_error *err,
                 enum sk_cmd_error_code code,
                 const char *field,
@@ -99,6 +130,8 @@ int sk_cmd_fail(struct sk_cmd_error *err,
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
+    utf8_scrub(err->field);
+    utf8_scrub(err->message);
     return SK_EMQTT_COMMAND;
 }
 
@@ -160,6 +193,34 @@ static bool valid_utf8(const unsigned char *s)
         }
     }
     return true;
+}
+
+/* Offset of the first byte of payload[0..len) that is not valid UTF-8 (a NUL byte counts as
+ * invalid: JSON text has none), or len. */
+static size_t utf8_invalid_at(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        if (c == 0) {
+            return i;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t extra = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
+        if (extra == 0 || i + extra >= len) { /* bad lead byte, or cut off at the end */
+            return i;
+        }
+        char tmp[5] = {0};
+        memcpy(tmp, p + i, extra + 1);
+        if (!valid_utf8((const unsigned char *)tmp)) {
+            return i;
+        }
+        i += extra + 1;
+    }
+    return len;
 }
 
 static const char *charset_problem(const char *v, enum charset cs)
@@ -624,6 +685,13 @@ int sk_cmd_parse(const char *name,
     if (len > max_len) {
         return sk_cmd_fail(ret_err, SK_CMD_ERR_TOO_LARGE, NULL,
                            "payload is %zu bytes; mqtt.command_max_bytes allows %zu", len, max_len);
+    }
+    size_t bad = payload ? utf8_invalid_at((const unsigned char *)payload, len) : len;
+    if (bad < len) {
+        /* JSON is UTF-8 (RFC 8259); whatever is echoed in the reply must be too. */
+        return sk_cmd_fail(ret_err, SK_CMD_ERR_MALFORMED, NULL,
+                           "payload is not valid JSON: byte %zu of %zu is %s", bad, len,
+                           payload[bad] ? "not valid UTF-8" : "a NUL byte");
     }
     cJSON *root;
     if (!payload || len == 0) {

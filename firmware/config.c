@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <libconfig.h>
@@ -657,40 +658,158 @@ static void free_lists(const struct sk_cfg_table *t, void *base)
     }
 }
 
-static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
+/*
+ * libconfig reads an @include'd file itself, and in 1.5 a directory there ends the whole
+ * process from inside the scanner ("input in flex scanner failed", exit 2: a SIGHUP reload
+ * would kill the daemon), a FIFO blocks it forever and /dev/zero feeds it without end. So the
+ * includes are checked first: each must be a readable regular file within the size limit,
+ * and the files they include in turn (libconfig's own depth limit is 10).
+ */
+static int check_includes(const char *name,
+                          const char *dir,
+                          const char *text,
+                          size_t len,
+                          int depth,
+                          struct sk_diag *d)
+{
+    int problems = 0;
+    unsigned line = 1;
+    for (size_t at = 0; at < len; line++) {
+        const char *eol = memchr(text + at, '\n', len - at);
+        size_t end = eol ? (size_t)(eol - text) : len;
+        size_t p = at;
+        while (p < end && (text[p] == ' ' || text[p] == '\t')) {
+            p++;
+        }
+        if (end - p > 8 && memcmp(text + p, "@include", 8) == 0) {
+            p += 8;
+            while (p < end && (text[p] == ' ' || text[p] == '\t')) {
+                p++;
+            }
+            const char *q =
+                    p < end && text[p] == '"' ? memchr(text + p + 1, '"', end - p - 1) : NULL;
+            if (q) {
+                char inc[SK_PATH_MAX], path[2 * SK_PATH_MAX];
+                snprintf(inc, sizeof(inc), "%.*s", (int)(q - (text + p + 1)), text + p + 1);
+                if (inc[0] == '/' || !dir) {
+                    snprintf(path, sizeof(path), "%s", inc);
+                } else {
+                    snprintf(path, sizeof(path), "%s/%s", dir, inc);
+                }
+                struct stat st;
+                const char *why = NULL;
+                if (stat(path, &st) < 0) {
+                    why = strerror(errno);
+                } else if (!S_ISREG(st.st_mode)) {
+                    why = "not a regular file";
+                } else if (st.st_size > SK_CONFIG_MAX_BYTES) {
+                    why = "larger than the 4 MiB limit of a configuration file";
+                } else if (depth >= 10) {
+                    why = "includes nest deeper than 10 files";
+                }
+                if (why) {
+                    sk_diag_add(d, "%s:%u: @include \"%s\": %s", name, line, inc, why);
+                    problems++;
+                } else {
+                    FILE *f = fopen(path, "r");
+                    char *sub = f ? malloc((size_t)st.st_size + 1) : NULL;
+                    size_t n = sub ? fread(sub, 1, (size_t)st.st_size, f) : 0;
+                    if (f) {
+                        fclose(f);
+                    }
+                    if (!sub) {
+                        sk_diag_add(d, "%s:%u: @include \"%s\": cannot read", name, line, inc);
+                        problems++;
+                    } else {
+                        problems += check_includes(path, dir, sub, n, depth + 1, d);
+                        free(sub);
+                    }
+                }
+            }
+        }
+        at = end + 1;
+    }
+    return problems;
+}
+
+/* Parses text (len bytes, need not be NUL-terminated) named `name` in messages; @include
+ * resolves from name's directory. cf is initialised in every case (destroy it). */
+static int
+read_text_config(config_t *cf, const char *name, const char *text, size_t len, struct sk_diag *d)
 {
     config_init(cf);
     char dir[SK_PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
+    snprintf(dir, sizeof(dir), "%s", name);
     char *slash = strrchr(dir, '/');
     if (slash) {
         *slash = '\0';
         config_set_include_dir(cf, dir);
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int err = errno;
-        sk_diag_add(d, "%s: cannot open: %s", path, strerror(err));
-        return -err;
-    }
     /* Size limit: a store file is a few KB; refuse anything absurd before parsing it. */
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long size = ftell(f);
-        if (size > 4 * 1024 * 1024) {
-            sk_diag_add(d, "%s: file is %ld bytes, larger than the 4 MiB limit", path, size);
-            fclose(f);
-            return SK_ECONFIG;
-        }
-        rewind(f);
+    if (len > SK_CONFIG_MAX_BYTES) {
+        sk_diag_add(d, "%s: larger than the %d MiB limit of a configuration file", name,
+                    SK_CONFIG_MAX_BYTES >> 20);
+        return SK_ECONFIG;
     }
-    int ok = config_read(cf, f);
-    fclose(f);
+    /* libconfig reads a C string: a NUL byte would silently end the file there. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        unsigned line = 1;
+        for (const char *p = text; p < nul; p++) {
+            line += *p == '\n';
+        }
+        sk_diag_add(d, "%s:%u: the file contains a NUL byte (not a text file)", name, line);
+        return SK_ECONFIG;
+    }
+    if (check_includes(name, slash ? dir : NULL, text, len, 0, d) > 0) {
+        return SK_ECONFIG;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        sk_diag_add(d, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    int ok = config_read_string(cf, copy);
+    free(copy);
     if (ok != CONFIG_TRUE) {
-        const char *file = config_error_file(cf) ? config_error_file(cf) : path;
+        const char *file = config_error_file(cf) ? config_error_file(cf) : name;
         sk_diag_add(d, "%s:%d: %s", file, config_error_line(cf), config_error_text(cf));
         return SK_ECONFIG;
     }
     return 0;
+}
+
+static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int err = errno;
+        config_init(cf);
+        sk_diag_add(d, "%s: cannot open: %s", path, strerror(err));
+        return -err;
+    }
+    /* Read one byte more than the limit, so a larger file (or a pipe) is recognised. */
+    char *text = malloc(SK_CONFIG_MAX_BYTES + 1);
+    if (!text) {
+        fclose(f);
+        config_init(cf);
+        return -ENOMEM;
+    }
+    size_t n = fread(text, 1, SK_CONFIG_MAX_BYTES + 1, f);
+    int rerr = ferror(f) ? errno : 0;
+    fclose(f);
+    int r;
+    if (rerr) {
+        config_init(cf);
+        sk_diag_add(d, "%s: cannot read: %s", path, strerror(rerr));
+        r = -rerr;
+    } else {
+        r = read_text_config(cf, path, text, n, d);
+    }
+    free(text);
+    return r;
 }
 
 static int load_table(
@@ -1151,7 +1270,8 @@ static void resolve_camera_defaults(struct sk_config *c)
 
 /* ---- hashing ---------------------------------------------------------------------------- */
 
-/* Hashes the parsed trees (comments and layout do not change the hash, includes do). */
+/* Hashes the parsed trees (comments and layout do not change the hash, includes do). board
+ * may be NULL (a store file without one is refused, but hash nothing uninitialised). */
 static void hash_configs(config_t *store, config_t *board, char out[65])
 {
     char *buf = NULL;
@@ -1163,7 +1283,9 @@ static void hash_configs(config_t *store, config_t *board, char out[65])
     }
     config_write(store, m);
     fputc('\0', m);
-    config_write(board, m);
+    if (board) {
+        config_write(board, m);
+    }
     fclose(m);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -1281,12 +1403,16 @@ static int board_file(const char *name,
     return -ENOENT;
 }
 
-int sk_board_load(const char *path, struct sk_diag *diag, struct sk_board_cfg *ret_board)
+static int board_load(const char *path,
+                      const char *text,
+                      size_t len,
+                      struct sk_diag *diag,
+                      struct sk_board_cfg *ret_board)
 {
     config_t cf;
     struct sk_board_cfg b;
     memset(&b, 0, sizeof(b));
-    int r = read_file_config(&cf, path, diag);
+    int r = text ? read_text_config(&cf, path, text, len, diag) : read_file_config(&cf, path, diag);
     if (r == 0) {
         r = load_table(&sk_board_table, path, &cf, diag, &b);
         struct loader l = {.table = &sk_board_table, .file = path, .diag = diag, .cf = &cf};
@@ -1305,6 +1431,23 @@ int sk_board_load(const char *path, struct sk_diag *diag, struct sk_board_cfg *r
     return 0;
 }
 
+int sk_board_load(const char *path, struct sk_diag *diag, struct sk_board_cfg *ret_board)
+{
+    return board_load(path, NULL, 0, diag, ret_board);
+}
+
+int sk_board_load_text(const char *name,
+                       const char *text,
+                       size_t len,
+                       struct sk_diag *diag,
+                       struct sk_board_cfg *ret_board)
+{
+    if (!text) {
+        return -EINVAL;
+    }
+    return board_load(name, text, len, diag, ret_board);
+}
+
 void sk_board_free(struct sk_board_cfg *board)
 {
     if (board) {
@@ -1312,10 +1455,12 @@ void sk_board_free(struct sk_board_cfg *board)
     }
 }
 
-int sk_config_load(const char *store_path,
-                   const struct sk_config_opts *opts,
-                   struct sk_diag *diag,
-                   struct sk_config **ret_cfg)
+static int config_load(const char *store_path,
+                       const char *text,
+                       size_t len,
+                       const struct sk_config_opts *opts,
+                       struct sk_diag *diag,
+                       struct sk_config **ret_cfg)
 {
     struct sk_config *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -1333,7 +1478,8 @@ int sk_config_load(const char *store_path,
 
     config_t scf, bcf;
     bool have_board = false;
-    int r = read_file_config(&scf, store_path, diag);
+    int r = text ? read_text_config(&scf, store_path, text, len, diag)
+                 : read_file_config(&scf, store_path, diag);
     if (r < 0) {
         config_destroy(&scf);
         free(c);
@@ -1386,7 +1532,7 @@ int sk_config_load(const char *store_path,
             sk_diag_add(diag, "%s: out of memory", store_path);
         }
         resolve_camera_defaults(c);
-        hash_configs(&scf, &bcf, c->hash);
+        hash_configs(&scf, have_board ? &bcf : NULL, c->hash);
     }
     config_destroy(&scf);
     if (have_board) {
@@ -1399,6 +1545,27 @@ int sk_config_load(const char *store_path,
     }
     *ret_cfg = c;
     return 0;
+}
+
+int sk_config_load(const char *store_path,
+                   const struct sk_config_opts *opts,
+                   struct sk_diag *diag,
+                   struct sk_config **ret_cfg)
+{
+    return config_load(store_path, NULL, 0, opts, diag, ret_cfg);
+}
+
+int sk_config_load_text(const char *name,
+                        const char *text,
+                        size_t len,
+                        const struct sk_config_opts *opts,
+                        struct sk_diag *diag,
+                        struct sk_config **ret_cfg)
+{
+    if (!name || !text) {
+        return -EINVAL;
+    }
+    return config_load(name, text, len, opts, diag, ret_cfg);
 }
 
 void sk_config_free(struct sk_config *cfg)

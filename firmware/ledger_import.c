@@ -878,13 +878,16 @@ static int write_rows(struct import *im, unsigned flags, struct sk_import_result
     return r;
 }
 
-int sk_ledger_import(struct sk_ledger *l,
-                     int kind,
-                     const char *path,
-                     const struct sk_config *cfg,
-                     unsigned flags,
-                     struct sk_diag *diag,
-                     struct sk_import_result *ret)
+/* Imports text (len bytes, text[len] == '\0', owned by the caller) named path. */
+static int import_text(struct sk_ledger *l,
+                       int kind,
+                       const char *path,
+                       const char *text,
+                       size_t len,
+                       const struct sk_config *cfg,
+                       unsigned flags,
+                       struct sk_diag *diag,
+                       struct sk_import_result *ret)
 {
     struct import im;
     memset(&im, 0, sizeof(im));
@@ -899,12 +902,10 @@ int sk_ledger_import(struct sk_ledger *l,
     }
     struct sk_import_result res;
     memset(&res, 0, sizeof(res));
-    char *text = NULL;
-    size_t len = 0;
-    int r = read_file(path, &text, &len, &im.rep);
-    if (r < 0) {
-        return r;
+    if (ret) {
+        *ret = res;
     }
+    int r;
     im.csv.path = path;
     im.csv.p = text;
     im.csv.end = text + len;
@@ -913,7 +914,6 @@ int sk_ledger_import(struct sk_ledger *l,
     bool dry = flags & SK_IMPORT_DRY_RUN;
     r = sk_ledger_begin(l);
     if (r < 0) {
-        free(text);
         problem(&im.rep, 0, 0, NULL, "%s", sk_ledger_errmsg(l));
         return r;
     }
@@ -973,9 +973,72 @@ int sk_ledger_import(struct sk_ledger *l,
     free(im.rows.v);
     seen_free(&im.keys);
     seen_free(&im.gtins);
-    free(text);
     if (ret) {
         *ret = res;
     }
+    return r;
+}
+
+int sk_ledger_import(struct sk_ledger *l,
+                     int kind,
+                     const char *path,
+                     const struct sk_config *cfg,
+                     unsigned flags,
+                     struct sk_diag *diag,
+                     struct sk_import_result *ret)
+{
+    if (ret) {
+        memset(ret, 0, sizeof(*ret));
+    }
+    if (!columns_of(kind) || !path) {
+        return -EINVAL;
+    }
+    struct report rep = {.diag = diag, .path = path};
+    char *text = NULL;
+    size_t len = 0;
+    int r = read_file(path, &text, &len, &rep);
+    if (r < 0) {
+        if (ret) {
+            ret->errors = rep.errors;
+        }
+        return r;
+    }
+    r = import_text(l, kind, path, text, len, cfg, flags, diag, ret);
+    free(text);
+    return r;
+}
+
+int sk_ledger_import_text(struct sk_ledger *l,
+                          int kind,
+                          const char *name,
+                          const char *text,
+                          size_t len,
+                          const struct sk_config *cfg,
+                          unsigned flags,
+                          struct sk_diag *diag,
+                          struct sk_import_result *ret)
+{
+    if (ret) {
+        memset(ret, 0, sizeof(*ret));
+    }
+    if (!columns_of(kind) || !name || !text) {
+        return -EINVAL;
+    }
+    if (len > MAX_FILE) {
+        struct report rep = {.diag = diag, .path = name};
+        problem(&rep, 0, 0, NULL, "larger than %d MiB", MAX_FILE >> 20);
+        if (ret) {
+            ret->errors = rep.errors;
+        }
+        return -EFBIG;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    int r = import_text(l, kind, name, copy, len, cfg, flags, diag, ret);
+    free(copy);
     return r;
 }

@@ -78,7 +78,30 @@ int sk_mqtt_credentials_load(const char *path,
         snprintf(err, err_size, "%s: cannot read: %s", path, strerror(e));
         return -e;
     }
-    buf[n] = '\0';
+    int r = sk_mqtt_credentials_parse(path, buf, (size_t)n, ret, err, err_size);
+    explicit_bzero(buf, sizeof(buf));
+    return r;
+}
+
+int sk_mqtt_credentials_parse(const char *path,
+                              const char *text,
+                              size_t len,
+                              struct sk_mqtt_credentials *ret,
+                              char *err,
+                              size_t err_size)
+{
+    if (len > CRED_FILE_MAX) {
+        snprintf(err, err_size, "%s: %zu bytes; a credentials file has at most %d", path, len,
+                 CRED_FILE_MAX);
+        return SK_ECONFIG;
+    }
+    if (memchr(text, '\0', len)) {
+        snprintf(err, err_size, "%s: contains a NUL byte (not a text file)", path);
+        return SK_ECONFIG;
+    }
+    char buf[CRED_FILE_MAX + 1];
+    memcpy(buf, text, len);
+    buf[len] = '\0';
 
     struct sk_mqtt_credentials c;
     memset(&c, 0, sizeof(c));

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite: installs what is missing, builds with warnings as errors, runs every
 # test, runs them again under AddressSanitizer + UndefinedBehaviorSanitizer, runs the threaded
-# tests under ThreadSanitizer, checks formatting, builds and checks the amd64 Debian package
+# tests under ThreadSanitizer, fuzzes every parser for a short fixed time with libFuzzer
+# (scripts/fuzz.sh --ci), checks formatting, builds and checks the amd64 Debian package
 # (scripts/package.sh: release build, lintian, systemd-analyze verify) and cross-builds for
 # arm64 with the unit tests under qemu-user (scripts/cross-test.sh).   scripts/test.sh
-# SK_TEST_PACKAGE=0 or SK_TEST_CROSS=0 skip the last two (e.g. on a machine without apt).
+# SK_TEST_PACKAGE=0 or SK_TEST_CROSS=0 skip the last two (e.g. on a machine without apt);
+# SK_FUZZ_SECONDS sets the fuzzing time per target (10).
 # The clean-root install test (scripts/chroot-install-test.sh) is not part of the suite.
 set -eu
 cd "$(dirname "$0")/.."
@@ -41,6 +43,9 @@ cmake --build --preset tsan -j "$jobs"
 
 step "threaded tests under ThreadSanitizer"
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan -j "$jobs" -L threads
+
+step "fuzz (clang libFuzzer + ASan/UBSan: corpus replay, ${SK_FUZZ_SECONDS:-10} s per target; scripts/fuzz.sh)"
+scripts/fuzz.sh --ci
 
 if [ "${SK_TEST_PACKAGE:-1}" != 0 ]; then
     step "Debian package (scripts/package.sh)"

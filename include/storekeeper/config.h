@@ -19,10 +19,11 @@
  * docs/config.md. Strings are fixed-size fields: their size is the input limit.
  */
 
-#define SK_PATH_MAX 256
-#define SK_URL_MAX  160
-#define SK_HOST_MAX 128
-#define SK_POLY_MAX 32 /* points in a zone polygon */
+#define SK_PATH_MAX         256
+#define SK_URL_MAX          160
+#define SK_HOST_MAX         128
+#define SK_POLY_MAX         32                /* points in a zone polygon */
+#define SK_CONFIG_MAX_BYTES (4 * 1024 * 1024) /* a store file or board profile at most */
 
 /* ---- board profile ---------------------------------------------------------------------- */
 
@@ -292,8 +293,26 @@ int sk_config_load(const char *store_path,
                    struct sk_config **ret_cfg);
 void sk_config_free(struct sk_config *cfg);
 
+/*
+ * The same from a store file's text already in memory (len bytes, borrowed, need not be
+ * NUL-terminated; a NUL byte inside is an error). name stands for the file in messages and
+ * gives the directory relative paths and @include resolve from. The board is still a file.
+ */
+int sk_config_load_text(const char *name,
+                        const char *text,
+                        size_t len,
+                        const struct sk_config_opts *opts,
+                        struct sk_diag *diag,
+                        struct sk_config **ret_cfg);
+
 /* Loads one board profile file (used by tests and `diag`). Same contract as above. */
 int sk_board_load(const char *path, struct sk_diag *diag, struct sk_board_cfg *ret_board);
+/* The same from text in memory (see sk_config_load_text). */
+int sk_board_load_text(const char *name,
+                       const char *text,
+                       size_t len,
+                       struct sk_diag *diag,
+                       struct sk_board_cfg *ret_board);
 void sk_board_free(struct sk_board_cfg *board);
 
 /*

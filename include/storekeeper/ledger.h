@@ -287,6 +287,16 @@ int sk_ledger_import(struct sk_ledger *l,
                      unsigned flags,
                      struct sk_diag *diag,
                      struct sk_import_result *ret);
+/* The same from CSV text in memory (len bytes, borrowed; name stands for the file). */
+int sk_ledger_import_text(struct sk_ledger *l,
+                          int kind,
+                          const char *name,
+                          const char *text,
+                          size_t len,
+                          const struct sk_config *cfg,
+                          unsigned flags,
+                          struct sk_diag *diag,
+                          struct sk_import_result *ret);
 
 /* ---- movements and stock ------------------------------------------------------------- */
 

@@ -48,6 +48,25 @@ struct sk_mbconn_stats {
 /* Parses the URL and creates the context; does not connect. Returns 0, -EINVAL (bad URL) or
  * -ENOMEM. */
 int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn);
+
+/*
+ * A connection that functions answer instead of a device: fuzzers and tests drive the profile
+ * executor (sk_reader) through it. read fills dst as sk_mbconn_read() would (uint16_t[count]
+ * or one 0/1 byte per bit); write gets FC16/FC06 registers (bit false) or one FC05 coil (bit
+ * true, src[0] 0 or 1). Both return 0 or a negative storekeeper error (-ETIMEDOUT,
+ * SK_EMODBUS_CRC, SK_EMODBUS_FRAME, SK_EMODBUS_EXC_BASE - code, -ECONNRESET, ...), which is
+ * counted and retried as a device's would be. script (borrowed) must outlive the connection,
+ * which starts open and keeps no pauses.
+ */
+struct sk_mbconn_script {
+    int (*read)(void *ctx, int unit, int table, uint16_t addr, uint16_t count, void *dst);
+    int (*write)(void *ctx, int unit, uint16_t addr, uint16_t count, const uint16_t *src, bool bit);
+    void *ctx;
+};
+
+int sk_mbconn_new_scripted(const struct sk_mbconn_script *script,
+                           int retries,
+                           struct sk_mbconn **ret_conn);
 void sk_mbconn_free(struct sk_mbconn *c);
 
 /* Opens the port or connection. Returns 0 or a negative error (-ENOENT, -ECONNREFUSED, ...). */

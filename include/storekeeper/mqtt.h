@@ -42,6 +42,14 @@ int sk_mqtt_credentials_load(const char *path,
                              struct sk_mqtt_credentials *ret,
                              char *err,
                              size_t err_size);
+/* The same from the file's text in memory (len bytes, borrowed; path names it in messages).
+ * No permission check: that is the file's. */
+int sk_mqtt_credentials_parse(const char *path,
+                              const char *text,
+                              size_t len,
+                              struct sk_mqtt_credentials *ret,
+                              char *err,
+                              size_t err_size);
 /* Overwrites the secret in memory. */
 void sk_mqtt_credentials_wipe(struct sk_mqtt_credentials *c);
 

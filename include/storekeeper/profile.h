@@ -247,6 +247,12 @@ struct sk_profile {
  * untouched.
  */
 int sk_profile_load(const char *path, struct sk_diag *diag, struct sk_profile **ret);
+/* The same from text in memory (len bytes, borrowed; name stands for the file in messages). */
+int sk_profile_load_text(const char *name,
+                         const char *text,
+                         size_t len,
+                         struct sk_diag *diag,
+                         struct sk_profile **ret);
 void sk_profile_free(struct sk_profile *p);
 
 /*

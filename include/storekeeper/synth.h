@@ -30,6 +30,7 @@ struct sk_synth;
 
 #define SK_SYNTH_MAX_SHOPPERS  64
 #define SK_SYNTH_MAX_WAYPOINTS 512 /* per shopper */
+#define SK_SYNTH_MAX_OFFSCREEN 16  /* waypoints lie within 16 scene widths/heights of 0,0 */
 
 struct sk_synth_params {
     int width, height;          /* coordinate space (pixels) */
@@ -75,13 +76,23 @@ int sk_synth_load(const char *path,
                   size_t err_size,
                   struct sk_synth **ret_scene);
 
+/* The same from text in memory (len bytes, borrowed; name stands for the file in messages). */
+int sk_synth_load_text(const char *name,
+                       const char *text,
+                       size_t len,
+                       int width,
+                       int height,
+                       char *err,
+                       size_t err_size,
+                       struct sk_synth **ret_scene);
 /* Adds a shopper without waypoints (it appears with the first). Returns 0 and its id in
  * *ret_id, -ENOSPC when SK_SYNTH_MAX_SHOPPERS exist, -EINVAL for a bad look. */
 int sk_synth_add_shopper(struct sk_synth *scene,
                          const struct sk_synth_look *look,
                          uint32_t *ret_id);
 /* Appends a waypoint: at t_s the shopper is at (x, y). t_s must be later than the previous
- * waypoint's. Returns 0, -ENOENT (no such shopper), -EINVAL (time order), -ENOSPC (full). */
+ * waypoint's; |x| and |y| at most SK_SYNTH_MAX_OFFSCREEN times the scene's width and height.
+ * Returns 0, -ENOENT (no such shopper), -EINVAL (time order), -ENOSPC (full). */
 int sk_synth_waypoint(struct sk_synth *scene, uint32_t id, double t_s, float x, float y);
 /* Removes a shopper at once. Returns 0 or -ENOENT. */
 int sk_synth_remove(struct sk_synth *scene, uint32_t id);

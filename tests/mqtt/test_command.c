@@ -169,8 +169,15 @@ static const struct bad bad[] = {
          "products[0].gtin must have 8, 12, 13 or 14 digits"},
         {"catalog_upsert", "{\"products\":[{\"sku\":\"a\",\"name\":\"\\u0001\"}]}",
          SK_CMD_ERR_INVALID, "products[0].name", "products[0].name contains control characters"},
-        {"catalog_upsert", "{\"products\":[{\"sku\":\"a\",\"name\":\"\xff\"}]}", SK_CMD_ERR_INVALID,
-         "products[0].name", "products[0].name is not valid UTF-8"},
+        /* Invalid UTF-8 anywhere is refused before parsing: the reply echoes field names. */
+        {"catalog_upsert", "{\"products\":[{\"sku\":\"a\",\"name\":\"\xff\"}]}",
+         SK_CMD_ERR_MALFORMED, "", "payload is not valid JSON: byte 32 of 37 is not valid UTF-8"},
+        {"ping", "{\"reques\x8f\xa0id\":1}", SK_CMD_ERR_MALFORMED, "",
+         "payload is not valid JSON: byte 8 of 16 is not valid UTF-8"},
+        {"ping", "{\"a\":\"\xc3\"}", SK_CMD_ERR_MALFORMED, "",
+         "payload is not valid JSON: byte 6 of 9 is not valid UTF-8"},
+        {"ping", "{\"a\":\"\xed\xa0\x80\"}", SK_CMD_ERR_MALFORMED, "",
+         "payload is not valid JSON: byte 6 of 11 is not valid UTF-8"},
         {"catalog_upsert",
          "{\"products\":[{\"sku\":\"a\",\"name\":\"A\",\"restock_threshold\":5,"
          "\"restock_target\":2}]}",
@@ -319,9 +326,49 @@ static void test_random_input(void **state)
     }
 }
 
+/* Strict RFC 3629 UTF-8, as a cloud consumer decodes the reply. */
+static bool strict_utf8(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        size_t n = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2 : 3;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80) {
+                return false;
+            }
+        }
+        s += n + 1;
+    }
+    return true;
+}
+
+/* Messages and field paths are cut to their buffers; the cut never splits a character
+ * (found by fuzz_command: the reply would not be valid UTF-8). */
+static void test_truncation_keeps_utf8(void **state)
+{
+    (void)state;
+    char payload[400];
+    for (int shift = 0; shift < 3; shift++) {
+        int n = snprintf(payload, sizeof(payload), "{\"%.*s", shift, "xx");
+        for (int i = 0; i < 60; i++) {
+            n += snprintf(payload + n, sizeof(payload) - (size_t)n, "\xc3\xa9");
+        }
+        snprintf(payload + n, sizeof(payload) - (size_t)n, "\":1}");
+        struct sk_cmd c;
+        struct sk_cmd_error e;
+        assert_int_equal(parse("ping", payload, &c, &e), SK_EMQTT_COMMAND);
+        assert_int_equal(e.code, SK_CMD_ERR_INVALID);
+        assert_true(strlen(e.field) > 0);
+        assert_true(strict_utf8(e.field));
+        assert_true(strict_utf8(e.message));
+        sk_cmd_clear(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_truncation_keeps_utf8),
             cmocka_unit_test(test_good_forms),
             cmocka_unit_test(test_bad_forms),
             cmocka_unit_test(test_limits),
