@@ -572,6 +572,9 @@ struct sb {
 };
 
 static void sb_vadd(struct sb *b, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
+static void sb_vadd(struct sb *b, const char *fmt, va_list ap)
 {
     if (b->oom) {
         return;
