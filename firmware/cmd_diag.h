@@ -5,6 +5,8 @@
 
 /* Each takes the arguments after `diag` (argv[0] is the subcommand's name). */
 int sk_cmd_diag_camera(int argc, char **argv);
+/* cmd_diag_mqtt.c: its own test connection; sk_cmd_diag_mqtt adds the daemon's link first. */
+int sk_cmd_diag_mqtt_direct(int argc, char **argv);
 int sk_cmd_diag_mqtt(int argc, char **argv);
 /* cmd_diag_rfid.c: the bus scan; sk_cmd_diag_modbus checks first that no daemon owns the bus. */
 int sk_cmd_diag_modbus_direct(int argc, char **argv);

@@ -577,7 +577,7 @@ static void print_report(const struct report *rep, const struct sk_config *cfg, 
     printf("%s\n", rep->failed ? "FAIL" : "PASS");
 }
 
-int sk_cmd_diag_mqtt(int argc, char **argv)
+int sk_cmd_diag_mqtt_direct(int argc, char **argv)
 {
     enum {
         OPT_JSON = 256,

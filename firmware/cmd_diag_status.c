@@ -1265,6 +1265,79 @@ int sk_cmd_diag_modbus(int argc, char **argv)
     return sk_cmd_diag_modbus_direct(argc, argv);
 }
 
+/* ---- diag mqtt (the daemon's link first) --------------------------------------------------- */
+
+/*
+ * The MQTT issue's `diag mqtt` makes a test connection of its own (its own client id: the
+ * daemon's session is not disturbed) and a round trip. When the daemon runs, the state of
+ * the store's own connection comes first, from the daemon: a test that passes while the
+ * daemon's link is down points at the daemon's settings, not at the broker.
+ */
+int sk_cmd_diag_mqtt(int argc, char **argv)
+{
+    const char *config = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            int r = sk_cmd_diag_mqtt_direct(argc, argv);
+            printf("\nWhen the daemon runs, the state of its own broker connection (from its\n"
+                   "control socket) is printed first, and a link that is down is a FAIL.\n");
+            return r;
+        }
+    }
+    if (!config || json) {
+        optind = 1;
+        return sk_cmd_diag_mqtt_direct(argc, argv);
+    }
+    struct ctx c = {
+            .cmd = "diag mqtt", .config_path = config, .config_given = true, .timeout_ms = 5000};
+    bool link_down = false;
+    struct sk_diag diag;
+    sk_diag_init(&diag);
+    int lr = sk_config_load(config, NULL, &diag, &c.cfg);
+    sk_diag_free(&diag);
+    if (lr == 0) {
+        if (c.cfg->control.socket[0]) {
+            sk_config_resolve_path(c.cfg, c.cfg->control.socket, c.sock, sizeof(c.sock));
+        }
+        if (c.sock[0] && sk_ctl_client_open(c.sock, c.timeout_ms, &c.cl) == 0) {
+            cJSON *d = get_status(&c);
+            const cJSON *m = o_(d, "mqtt");
+            if (m) {
+                const char *state = s_(m, "state");
+                printf("the store's own connection (via the daemon, %s): %s %s", c.sock, state,
+                       s_(m, "broker"));
+                if (s_(m, "since")[0]) {
+                    printf(" since %s", s_(m, "since"));
+                }
+                if (s_(m, "detail")[0]) {
+                    printf(": %s", s_(m, "detail"));
+                }
+                printf("; %.0f connect(s), %.0f failure(s); outbox %.0f pending\n",
+                       n_(m, "connects"), n_(m, "failures"),
+                       n_(o_(o_(d, "ledger"), "outbox"), "pending"));
+                link_down = cJSON_IsTrue(o_(m, "enabled")) && strcmp(state, "connected") != 0;
+            }
+            cJSON_Delete(d);
+            printf("a test connection of this command's own:\n");
+            fflush(stdout);
+        }
+    }
+    ctx_free(&c);
+    optind = 1;
+    int r = sk_cmd_diag_mqtt_direct(argc, argv);
+    if (link_down && r == SK_EXIT_OK) {
+        printf("FAIL: the broker answers this test but the daemon's own connection is down: "
+               "check the daemon's log (journalctl -u storekeeper) and restart it\n");
+        r = SK_EXIT_FAILURE;
+    }
+    return r;
+}
+
 /* ---- diag bundle ------------------------------------------------------------------------------
  */
 

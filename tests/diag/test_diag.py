@@ -98,6 +98,14 @@ class Diag(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn('has no reader "no-such"', r.stderr)
 
+    def test_4_mqtt(self):
+        r = self.store.diag("mqtt")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        port = self.store.broker.port
+        self.assertRegex(r.stdout, r"^the store's own connection \(via the daemon, .+\): "
+                                   rf"connected 127\.0\.0\.1:{port} since ")
+        self.assertIn("a test connection of this command's own:", r.stdout)
+
     def test_5_reader_unplugged(self):
         self.store.vreader("fault 2 silent 1")
         try:
