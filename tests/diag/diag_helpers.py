@@ -187,8 +187,10 @@ class Store:
 
     def stop_daemon(self):
         if self.daemon:
-            rc, _ = self.daemon.stop()
+            rc, _ = self.daemon.stop(timeout=10 * SCALE)
+            text = self.daemon.text()
             self.daemon = None
+            assert rc == 0, f"daemon exited {rc}:\n{text[-3000:]}"
             return rc
         return None
 
@@ -203,9 +205,11 @@ class Store:
 
     def stop(self):
         try:
-            self.stop_daemon()
+            rc = self.stop_daemon()
             if self.broker:
                 self.broker.stop()
+            # a clean stop exits 0 (under the sanitizers: no leak, no race report)
+            assert rc in (None, 0), f"daemon exited {rc}"
         finally:
             for p in reversed(self.procs):
                 if p.poll() is None:
