@@ -13,20 +13,22 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: storekeeper run -c STORE.cfg [OPTIONS]\n\n"
-                 "Runs the store runtime: polls the shelf readers, watches the cameras, keeps the\n"
-                 "ledger and publishes events to the broker, until SIGTERM or SIGINT.\n"
-                 "SIGHUP reloads the configuration (kept only when valid).\n\n"
-                 "options:\n"
-                 "  -c, --config FILE     store configuration (libconfig; see docs/config.md)\n"
-                 "  -b, --board NAME      board profile, overriding the file's `board` key\n"
-                 "      --check-config    validate the configuration, print a summary, exit\n"
-                 "      --config-reference print every configuration key (markdown) and exit\n"
-                 "      --duration S      stop by itself after S seconds\n"
-                 "      --record FILE     write every observation to FILE (for `replay`)\n"
-                 "  -h, --help            this help\n\n"
-                 "exit codes: 0 stopped cleanly or configuration valid, 1 failure at run time,\n"
-                 "            2 usage or configuration error (every error is printed)\n");
+    fprintf(out,
+            "usage: storekeeper run -c STORE.cfg [OPTIONS]\n\n"
+            "Runs the store runtime: polls the shelf readers, watches the cameras, keeps the\n"
+            "ledger and publishes events to the broker, until SIGTERM or SIGINT.\n"
+            "SIGHUP reloads the configuration (kept only when valid).\n\n"
+            "options:\n"
+            "  -c, --config FILE     store configuration (libconfig; see docs/config.md)\n"
+            "  -b, --board NAME      board profile, overriding the file's `board` key\n"
+            "      --check-config    validate the configuration, print a summary, exit\n"
+            "      --config-reference print every configuration key (markdown) and exit\n"
+            "      --duration S      stop by itself after S seconds\n"
+            "      --record FILE     write every observation and tick to FILE, and the ledger\n"
+            "                        it starts from to FILE.ledger (for `storekeeper replay`)\n"
+            "  -h, --help            this help\n\n"
+            "exit codes: 0 stopped cleanly or configuration valid, 1 failure at run time,\n"
+            "            2 usage or configuration error (every error is printed)\n");
 }
 
 int sk_cmd_run(int argc, char **argv)
@@ -96,9 +98,7 @@ int sk_cmd_run(int argc, char **argv)
     if (!opts.config_path) {
         return sk_cli_usage_error("run", "a store configuration is needed: -c STORE.cfg");
     }
-    if (record) {
-        return sk_cli_not_built("run", "--record arrives with record and replay (issue 7)");
-    }
+    opts.record_path = record;
     if (check) {
         struct sk_diag diag;
         sk_diag_init(&diag);

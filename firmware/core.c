@@ -30,7 +30,8 @@ struct sk_core {
     struct sk_core_stats stats;
     struct source_health sources[MAX_SOURCES];
     size_t n_sources;
-    struct sk_fusion *fusion; /* who took what (fusion.c) */
+    struct sk_fusion *fusion;               /* who took what (fusion.c) */
+    int64_t loaded_mono_us, loaded_wall_us; /* when fusion last loaded its state */
     struct sk_complain fusion_complaint;
     sk_fusion_emit_cb listener;
     void *listener_ctx;
@@ -61,6 +62,8 @@ static int fusion_done(struct sk_core *c, int r)
 /* Restores the fusion engine from the ledger (start, or after a rolled-back write). */
 static void fusion_load(struct sk_core *c)
 {
+    c->loaded_mono_us = sk_clock_mono_us(c->clock);
+    c->loaded_wall_us = sk_clock_wall_us(c->clock);
     struct sk_fusion_catalog cat = sk_fusion_ledger_catalog(c->ledger);
     sk_fusion_set_catalog(c->fusion, &cat);
     sk_fusion_load_present(c->fusion, c->present);
@@ -161,6 +164,12 @@ void sk_core_set_config(struct sk_core *core, const struct sk_config *cfg)
 {
     core->cfg = cfg;
     sk_fusion_set_config(core->fusion, cfg);
+}
+
+void sk_core_loaded_at(const struct sk_core *core, int64_t *ret_mono_us, int64_t *ret_wall_us)
+{
+    *ret_mono_us = core->loaded_mono_us;
+    *ret_wall_us = core->loaded_wall_us;
 }
 
 struct sk_fusion *sk_core_fusion(struct sk_core *core)

@@ -82,6 +82,8 @@ const char *sk_strerror(int err)
         return "vision pipeline failure";
     case SK_ESCENARIO:
         return "invalid scenario";
+    case SK_ERECORD:
+        return "observation recording invalid";
     case SK_EQUEUE_FULL:
         return "queue full";
     case SK_EQUEUE_CLOSED:

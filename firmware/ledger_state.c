@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ledger_internal.h"
 
@@ -104,4 +105,29 @@ int sk_ledger_state_list(struct sk_ledger *l, const char *prefix, sk_state_cb cb
         return ledger_fail(l, rc, "reading state");
     }
     return n;
+}
+
+int sk_ledger_backup(struct sk_ledger *l, const char *dest_path)
+{
+    sqlite3 *dest = NULL;
+    int rc = sqlite3_open_v2(dest_path, &dest,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE,
+                             NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(dest, "main", l->db, "main");
+        if (b) {
+            rc = sqlite3_backup_step(b, -1);
+            sqlite3_backup_finish(b);
+            rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        } else {
+            rc = sqlite3_errcode(dest);
+        }
+    }
+    sqlite3_close(dest);
+    if (rc != SQLITE_OK) {
+        unlink(dest_path);
+        return ledger_failf(l, ledger_sqlite_err(rc), "copying the ledger to %s: %s", dest_path,
+                            sqlite3_errstr(rc));
+    }
+    return 0;
 }

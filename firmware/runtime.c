@@ -16,6 +16,7 @@
 #include "storekeeper/error.h"
 #include "storekeeper/log.h"
 #include "storekeeper/notify.h"
+#include "storekeeper/record.h"
 
 /*
  * DESIGN
@@ -70,7 +71,8 @@ struct sk_runtime {
     bool watchdog_withheld;
 
     struct sk_ledger *ledger;
-    struct batched *batch; /* observations of the open (or failed) batch */
+    struct sk_record *record; /* --record: every observation the core handles, every tick */
+    struct batched *batch;    /* observations of the open (or failed) batch */
     size_t batch_n, batch_cap;
     bool batch_open; /* a ledger transaction is open */
     bool batch_timer_armed;
@@ -174,6 +176,24 @@ static bool batch_fatal(struct sk_runtime *rt, int err)
            sk_ledger_txn_failed(rt->ledger);
 }
 
+/* A recording that cannot be written stops; the store goes on. */
+static void record_failed(struct sk_runtime *rt, int err)
+{
+    sk_log(SK_LOG_ERR, "record", NULL, "%s: the recording stops here",
+           err == -EFBIG ? "the recording reached its size limit" : sk_strerror(err));
+    sk_record_close(rt->record);
+    rt->record = NULL;
+}
+
+static void record_obs(struct sk_runtime *rt, const struct sk_obs *obs)
+{
+    int r = sk_record_obs(rt->record, sk_clock_mono_us(rt->clock), sk_clock_wall_us(rt->clock),
+                          obs);
+    if (r < 0) {
+        record_failed(rt, r);
+    }
+}
+
 /* Handles one observation inside the batch transaction, in a savepoint of its own. */
 static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
 {
@@ -193,6 +213,9 @@ static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
             const struct sk_service *svc = rt->services[s];
             b->consumed = svc->handle && svc->handle(rt->service_state[s], &b->obs) == 1;
         }
+    }
+    if (!retry && !b->consumed && rt->record) {
+        record_obs(rt, &b->obs);
     }
     r = b->consumed ? 0 : sk_core_handle(rt->core, &b->obs);
     if (r < 0) {
@@ -413,6 +436,13 @@ static void on_tick(struct sk_loop *loop, uint64_t expirations, void *ctx)
     struct sk_runtime *rt = ctx;
     if (rt->batch_open) {
         commit_batch(rt); /* a tick also bounds the batch delay */
+    }
+    if (rt->record) {
+        int r = sk_record_tick(rt->record, sk_clock_mono_us(rt->clock),
+                               sk_clock_wall_us(rt->clock));
+        if (r < 0) {
+            record_failed(rt, r);
+        }
     }
     sk_core_tick(rt->core);
     sk_heartbeat_beat(rt->hb, sk_clock_mono_us(rt->clock));
@@ -714,6 +744,20 @@ static int setup(struct sk_runtime *rt)
     if ((r = open_ledger(rt)) < 0) {
         return r;
     }
+    if (rt->opts->record_path) {
+        /* From the state the core just loaded: replay loads the same from the ledger copy. */
+        int64_t mono, wall;
+        sk_core_loaded_at(rt->core, &mono, &wall);
+        char err[SK_LEDGER_ERRMSG_MAX + 64];
+        r = sk_record_open(rt->opts->record_path, rt->cfg, rt->ledger, mono, wall, err, sizeof(err),
+                           &rt->record);
+        if (r < 0) {
+            sk_log(SK_LOG_ERR, "record", NULL, "cannot record: %s", err);
+            return r;
+        }
+        sk_log(SK_LOG_NOTICE, "record", NULL, "recording every observation to %s",
+               rt->opts->record_path);
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -805,6 +849,7 @@ static void teardown(struct sk_runtime *rt)
     }
     release_batch(rt);
     free(rt->batch);
+    sk_record_close(rt->record);
     sk_heartbeat_unregister(rt->hb);
     sk_core_free(rt->core);
     sk_ledger_close(rt->ledger);

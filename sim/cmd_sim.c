@@ -17,7 +17,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: storekeeper sim SCENARIO [--score] [--json] [--live] [--keep DIR]\n"
+            "usage: storekeeper sim SCENARIO [--score] [--json] [--live] [--keep DIR] [--record "
+            "F]\n"
             "       storekeeper sim --check SCENARIO...\n"
             "       storekeeper sim reader --listen ENDPOINT [OPTIONS]\n\n"
             "The simulated store. SCENARIO is a scenario file (docs/simulator.md; a suite is in\n"
@@ -33,6 +34,8 @@ static void usage(FILE *out)
             "      --live        print checkouts (and unpaid exits) as the store reports them\n"
             "      --keep DIR    keep the store's files there: store.cfg, catalog, ledger.db,\n"
             "                    truth.json (the ground truth), events.jsonl (what it reported)\n"
+            "      --record FILE the runtime records what its core handles, as `run --record`\n"
+            "                    (then: storekeeper replay -c DIR/store.cfg FILE)\n"
             "      --check       only parse and plan the scenarios, report problems (with -v:\n"
             "                    print each plan: visits, and the readers' timeline)\n"
             "  -v, --verbose     the runtime logs at info (default: warnings only)\n"
@@ -158,13 +161,19 @@ int sk_cmd_sim(int argc, char **argv)
         OPT_JSON,
         OPT_LIVE,
         OPT_KEEP,
-        OPT_CHECK
+        OPT_CHECK,
+        OPT_RECORD
     };
     static const struct option longopts[] = {
-            {"score", no_argument, NULL, OPT_SCORE}, {"json", no_argument, NULL, OPT_JSON},
-            {"live", no_argument, NULL, OPT_LIVE},   {"keep", required_argument, NULL, OPT_KEEP},
-            {"check", no_argument, NULL, OPT_CHECK}, {"verbose", no_argument, NULL, 'v'},
-            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+            {"score", no_argument, NULL, OPT_SCORE},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"live", no_argument, NULL, OPT_LIVE},
+            {"keep", required_argument, NULL, OPT_KEEP},
+            {"check", no_argument, NULL, OPT_CHECK},
+            {"verbose", no_argument, NULL, 'v'},
+            {"record", required_argument, NULL, OPT_RECORD},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
     };
     bool score = false, json = false, only_check = false;
     struct sim_opts o = {.out = stdout};
@@ -186,6 +195,9 @@ int sk_cmd_sim(int argc, char **argv)
             break;
         case OPT_CHECK:
             only_check = true;
+            break;
+        case OPT_RECORD:
+            o.record = optarg;
             break;
         case 'v':
             o.verbose = true;

@@ -320,6 +320,7 @@ static int write_store(
     put(&b, "mqtt = { host = \"%s\"; port = %d; };\n", mqtt_host, mqtt_port);
     put(&b, "ledger = { path = \"ledger.db\"; census_interval_s = 0; };\n");
     put(&b, "fusion = { restock_linger_s = 5; };\n");
+    put(&b, "control = { socket = \"%s/control.sock\"; };\n", dir);
     int r = b.p ? write_file(dir, "store.cfg", b.p) : -ENOMEM;
     free(b.p);
     if (r < 0) {
@@ -581,6 +582,7 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
     snprintf(cfg, sizeof(cfg), "%s/store.cfg", dir);
     struct sk_runtime_opts ro = {.config_path = cfg,
                                  .duration_s = sc->duration + 30.0, /* a safety net */
+                                 .record_path = opts->record,
                                  .services = services};
     ret->exit_code = sk_runtime_main(&ro);
     sk_synth_detach(CAMERA);

@@ -21,6 +21,7 @@ struct sim_opts {
     const char *broker;   /* HOST:PORT of a broker to use instead of starting one; NULL */
     bool live;            /* print checkouts (and other money events) as they arrive */
     bool verbose;         /* the runtime logs at info instead of warning */
+    const char *record;   /* the runtime records its observations there (`run --record`) */
     FILE *out;            /* where live lines go */
 };
 

@@ -70,6 +70,9 @@ int sk_core_census(struct sk_core *core, struct sk_census_result *ret);
 /* Last known health of a reader or camera; SK_HEALTH_UNKNOWN before the first report. */
 int sk_core_source_health(const struct sk_core *core, const char *source);
 
+/* The clock's time when the core last loaded its state from the ledger (sk_core_set_ledger):
+ * a recording starts there, and replay sets its clock to it before loading the same state. */
+void sk_core_loaded_at(const struct sk_core *core, int64_t *ret_mono_us, int64_t *ret_wall_us);
 /* The fusion engine (sessions, carts, checkout, restock) the core feeds. Owned by the core. */
 struct sk_fusion *sk_core_fusion(struct sk_core *core);
 /* Receives every fact the fusion engine establishes, on the core thread, inside the

@@ -38,6 +38,7 @@ enum sk_error {
     SK_EVISION = -1701, /* vision pipeline failure (OpenCV exception) */
     /* simulator and scenarios: -1800.. */
     SK_ESCENARIO = -1800, /* scenario file invalid */
+    SK_ERECORD = -1801,   /* observation recording invalid */
     /* queue: -1900.. */
     SK_EQUEUE_FULL = -1900,   /* bounded queue is at capacity */
     SK_EQUEUE_CLOSED = -1901, /* queue was closed for shutdown */

@@ -504,6 +504,11 @@ int sk_ledger_state_put(struct sk_ledger *l, const char *key, const char *text);
 typedef int (*sk_state_cb)(const char *key, const char *text, void *ctx);
 int sk_ledger_state_list(struct sk_ledger *l, const char *prefix, sk_state_cb cb, void *ctx);
 
+/* Writes a consistent copy of the ledger as it is committed now to dest_path (a new file:
+ * an existing one is refused), with SQLite's backup API: `run --record` keeps the ledger a
+ * recording starts from, so `replay` starts where the run did. Returns 0 or < 0. */
+int sk_ledger_backup(struct sk_ledger *l, const char *dest_path);
+
 /* ---- inspection and export -------------------------------------------------------------- */
 
 enum sk_export_format {

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/* Observation logs: writing what the core handles (`run --record`), reading it back (`replay`). */
+#include "storekeeper/record.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "storekeeper/epc.h"
+#include "storekeeper/error.h"
+
+/*
+ * One JSON object per line: easy to grep, to cut and to read for a person who asks "what did
+ * the store see at 10:42?", and every field is named. Numbers are integers (microseconds,
+ * counts) or floats that print back to the same value, so a line read back is the observation
+ * that was written, bit for bit where it matters to the core.
+ */
+
+struct sk_record {
+    FILE *f;
+    int64_t bytes;
+    bool full;
+};
+
+static void add_int(cJSON *o, const char *k, double v)
+{
+    cJSON_AddItemToObject(o, k, cJSON_CreateNumber(v));
+}
+
+int sk_record_open(const char *path,
+                   const struct sk_config *cfg,
+                   struct sk_ledger *ledger,
+                   int64_t loaded_mono_us,
+                   int64_t loaded_wall_us,
+                   char *err,
+                   size_t err_size,
+                   struct sk_record **ret)
+{
+    struct sk_record *r = calloc(1, sizeof(*r));
+    if (!r) {
+        return -ENOMEM;
+    }
+    char lpath[SK_PATH_MAX * 2 + 16];
+    snprintf(lpath, sizeof(lpath), "%s.ledger", path);
+    /* "x": never overwrite an earlier recording */
+    r->f = fopen(path, "wx");
+    if (!r->f) {
+        int e = errno;
+        snprintf(err, err_size, "%s: %s", path, strerror(e));
+        free(r);
+        return -e;
+    }
+    int rc = sk_ledger_backup(ledger, lpath);
+    if (rc < 0) {
+        snprintf(err, err_size, "%s", sk_ledger_errmsg(ledger));
+        fclose(r->f);
+        unlink(path);
+        free(r);
+        return rc;
+    }
+    struct sk_outbox_stats st;
+    int64_t last_seq = sk_ledger_outbox_stats(ledger, &st) == 0 ? st.last_seq : 0;
+    const char *base = strrchr(lpath, '/');
+    cJSON *h = cJSON_CreateObject();
+    add_int(h, "storekeeper_record", SK_RECORD_VERSION);
+    cJSON_AddStringToObject(h, "store_id", cfg->store_id);
+    cJSON_AddStringToObject(h, "device_id", cfg->device_id);
+    cJSON_AddStringToObject(h, "config_hash", cfg->hash);
+    add_int(h, "mono", (double)loaded_mono_us);
+    add_int(h, "wall", (double)loaded_wall_us);
+    add_int(h, "last_seq", (double)last_seq);
+    cJSON_AddStringToObject(h, "ledger", base ? base + 1 : lpath);
+    char *text = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!text || fprintf(r->f, "%s\n", text) < 0 || fflush(r->f) != 0) {
+        int e = errno ? errno : ENOMEM;
+        snprintf(err, err_size, "%s: %s", path, strerror(e));
+        free(text);
+        sk_record_close(r);
+        return -e;
+    }
+    r->bytes = (int64_t)strlen(text) + 1;
+    free(text);
+    *ret = r;
+    return 0;
+}
+
+static int write_line(struct sk_record *r, cJSON *o)
+{
+    if (r->full) {
+        cJSON_Delete(o);
+        return -EFBIG;
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) {
+        return -ENOMEM;
+    }
+    size_t n = strlen(text);
+    if (n + 1 > SK_RECORD_LINE_MAX || r->bytes + (int64_t)n + 1 > SK_RECORD_MAX_BYTES) {
+        free(text);
+        r->full = true;
+        return -EFBIG;
+    }
+    int rc = fprintf(r->f, "%s\n", text) < 0 ? -errno : 0;
+    r->bytes += (int64_t)n + 1;
+    free(text);
+    return rc;
+}
+
+static void hex_field(cJSON *o, const char *k, const uint8_t *b, size_t n)
+{
+    char hex[2 * SK_EPC_MAX + 1];
+    if (n <= SK_EPC_MAX) {
+        sk_epc_to_hex(b, n, hex, sizeof(hex));
+        cJSON_AddStringToObject(o, k, hex);
+        return;
+    }
+    char *big = malloc(2 * n + 1);
+    if (big && sk_epc_to_hex(b, n, big, 2 * n + 1) >= 0) {
+        cJSON_AddStringToObject(o, k, big);
+    }
+    free(big);
+}
+
+int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const struct sk_obs *obs)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return -ENOMEM;
+    }
+    add_int(o, "t", (double)mono_us);
+    add_int(o, "w", (double)wall_us);
+    cJSON_AddStringToObject(o, "type", sk_obs_type_name(obs->type));
+    add_int(o, "m", (double)obs->mono_us);
+    add_int(o, "ow", (double)obs->wall_us);
+    cJSON_AddStringToObject(o, "src", obs->source);
+    switch (obs->type) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED: {
+        const struct sk_obs_tag *t = &obs->u.tag;
+        add_int(o, "ant", t->antenna);
+        hex_field(o, "epc", t->epc, t->epc_len <= SK_EPC_MAX ? t->epc_len : 0);
+        add_int(o, "rssi", t->rssi_cdbm);
+        add_int(o, "reads", t->reads);
+        add_int(o, "seen", (double)t->last_seen_us);
+        break;
+    }
+    case SK_OBS_READER_HEALTH:
+    case SK_OBS_CAMERA_HEALTH: {
+        const struct sk_obs_health *h = &obs->u.health;
+        add_int(o, "state", h->state);
+        add_int(o, "reason", h->reason);
+        add_int(o, "errors", h->errors);
+        add_int(o, "rtt", h->rtt_us);
+        cJSON_AddStringToObject(o, "detail", h->detail);
+        break;
+    }
+    case SK_OBS_TRACK_NEW:
+    case SK_OBS_TRACK_LOST:
+    case SK_OBS_ZONE_ENTER:
+    case SK_OBS_ZONE_LEAVE:
+    case SK_OBS_LINE_CROSS: {
+        const struct sk_obs_track *t = &obs->u.track;
+        add_int(o, "id", t->track_id);
+        add_int(o, "x", t->x);
+        add_int(o, "y", t->y);
+        cJSON_AddStringToObject(o, "zone", t->zone);
+        add_int(o, "dir", t->dir);
+        add_int(o, "role", t->role);
+        add_int(o, "dwell", t->dwell_ms);
+        break;
+    }
+    case SK_OBS_FLOW: {
+        const struct sk_obs_flow *fl = &obs->u.flow;
+        add_int(o, "entries", fl->entries);
+        add_int(o, "exits", fl->exits);
+        add_int(o, "occ", fl->occupancy);
+        add_int(o, "fps", fl->fps);
+        add_int(o, "dropped", fl->dropped);
+        add_int(o, "proc", fl->proc_ms);
+        add_int(o, "processed", fl->processed);
+        add_int(o, "obs_dropped", fl->obs_dropped);
+        break;
+    }
+    case SK_OBS_MQTT_COMMAND: {
+        const struct sk_obs_command *c = &obs->u.command;
+        cJSON_AddStringToObject(o, "name", c->name);
+        if (c->payload) {
+            cJSON_AddStringToObject(o, "payload", c->payload);
+        } else {
+            cJSON_AddNullToObject(o, "payload");
+        }
+        add_int(o, "plen", (double)c->payload_len);
+        if (c->response_topic) {
+            cJSON_AddStringToObject(o, "rt", c->response_topic);
+        }
+        if (c->correlation) {
+            hex_field(o, "corr", c->correlation, c->correlation_len);
+        }
+        add_int(o, "gen", c->generation);
+        add_int(o, "flags", c->flags);
+        break;
+    }
+    case SK_OBS_MQTT_LINK: {
+        const struct sk_obs_mqtt *q = &obs->u.mqtt;
+        add_int(o, "event", q->event);
+        add_int(o, "mid", q->mid);
+        add_int(o, "rc", q->reason_code);
+        add_int(o, "gen", q->generation);
+        add_int(o, "proto", q->protocol);
+        add_int(o, "flags", q->flags);
+        add_int(o, "retry", q->retry_ms);
+        cJSON_AddStringToObject(o, "detail", q->detail);
+        break;
+    }
+    default:
+        break;
+    }
+    return write_line(r, o);
+}
+
+int sk_record_tick(struct sk_record *r, int64_t mono_us, int64_t wall_us)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return -ENOMEM;
+    }
+    add_int(o, "t", (double)mono_us);
+    add_int(o, "w", (double)wall_us);
+    cJSON_AddBoolToObject(o, "tick", true);
+    int rc = write_line(r, o);
+    /* a tick is the moment to flush: a crash loses a tick's worth at most */
+    if (rc == 0 && fflush(r->f) != 0) {
+        rc = -errno;
+    }
+    return rc;
+}
+
+void sk_record_close(struct sk_record *r)
+{
+    if (r) {
+        if (r->f) {
+            fclose(r->f);
+        }
+        free(r);
+    }
+}
+
+/* ---- reading --------------------------------------------------------------------------------- */
+
+struct sk_record_reader {
+    FILE *f;
+    char path[SK_PATH_MAX * 2];
+    int line;
+    char *buf;
+    struct sk_record_header h;
+};
+
+struct rd {
+    const char *path;
+    int line;
+    char *err;
+    size_t err_size;
+    bool bad;
+};
+
+static void problem(struct rd *r, const char *what, const char *key)
+{
+    if (!r->bad) {
+        snprintf(r->err, r->err_size, "%s:%d: %s%s%s", r->path, r->line, what, key ? ": " : "",
+                 key ? key : "");
+    }
+    r->bad = true;
+}
+
+static double num(struct rd *r, const cJSON *o, const char *k, double lo, double hi)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
+        problem(r, "missing or out-of-range number", k);
+        return 0;
+    }
+    return v->valuedouble;
+}
+
+static void str(struct rd *r, const cJSON *o, const char *k, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) {
+        problem(r, "missing or too long text", k);
+        out[0] = 0;
+        return;
+    }
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+}
+
+/* Reads one line (without its newline) into rd->buf. 1, 0 at the end, < 0. */
+static int read_line(struct sk_record_reader *rd, struct rd *r)
+{
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(rd->f)) != EOF && c != '\n') {
+        if (n + 1 >= SK_RECORD_LINE_MAX) {
+            rd->line++;
+            r->line = rd->line;
+            problem(r, "line longer than the limit", NULL);
+            return SK_ERECORD;
+        }
+        rd->buf[n++] = (char)c;
+    }
+    if (c == EOF && n == 0) {
+        return 0;
+    }
+    rd->buf[n] = 0;
+    rd->line++;
+    r->line = rd->line;
+    return 1;
+}
+
+int sk_record_reader_open(const char *path,
+                          char *err,
+                          size_t err_size,
+                          struct sk_record_reader **ret)
+{
+    struct sk_record_reader *rd = calloc(1, sizeof(*rd));
+    if (!rd) {
+        return -ENOMEM;
+    }
+    rd->buf = malloc(SK_RECORD_LINE_MAX);
+    rd->f = fopen(path, "r");
+    if (!rd->buf || !rd->f) {
+        int e = rd->buf ? errno : ENOMEM;
+        snprintf(err, err_size, "%s: %s", path, strerror(e));
+        sk_record_reader_close(rd);
+        return -e;
+    }
+    snprintf(rd->path, sizeof(rd->path), "%s", path);
+    struct rd r = {.path = path, .err = err, .err_size = err_size};
+    int rc = read_line(rd, &r);
+    cJSON *h = rc == 1 ? cJSON_Parse(rd->buf) : NULL;
+    if (rc == 0 || (rc == 1 && !h)) {
+        r.line = 1;
+        problem(&r, "not a storekeeper recording (no header line)", NULL);
+    } else if (h) {
+        struct sk_record_header *hd = &rd->h;
+        hd->version = (int)num(&r, h, "storekeeper_record", 1, 1000);
+        if (!r.bad && hd->version != SK_RECORD_VERSION) {
+            problem(&r, "a recording of another version", NULL);
+        }
+        str(&r, h, "store_id", hd->store_id, sizeof(hd->store_id));
+        str(&r, h, "device_id", hd->device_id, sizeof(hd->device_id));
+        str(&r, h, "config_hash", hd->config_hash, sizeof(hd->config_hash));
+        hd->mono_us = (int64_t)num(&r, h, "mono", 0, 9e15);
+        hd->wall_us = (int64_t)num(&r, h, "wall", 0, 9e15);
+        hd->last_seq = (int64_t)num(&r, h, "last_seq", 0, 9e15);
+        char base[SK_PATH_MAX];
+        str(&r, h, "ledger", base, sizeof(base));
+        if (!r.bad && (strchr(base, '/') || !base[0])) {
+            problem(&r, "the ledger copy must be a file name", "ledger");
+        }
+        const char *slash = strrchr(path, '/');
+        snprintf(hd->ledger, sizeof(hd->ledger), "%.*s%s", slash ? (int)(slash - path + 1) : 0,
+                 path, base);
+    }
+    cJSON_Delete(h);
+    if (r.bad || rc < 0) {
+        sk_record_reader_close(rd);
+        return SK_ERECORD;
+    }
+    *ret = rd;
+    return 0;
+}
+
+const struct sk_record_header *sk_record_header(const struct sk_record_reader *rd)
+{
+    return &rd->h;
+}
+
+static int type_of(const char *name)
+{
+    for (int t = SK_OBS_NONE + 1; t < SK_OBS_TYPE_COUNT; t++) {
+        if (strcmp(sk_obs_type_name(t), name) == 0) {
+            return t;
+        }
+    }
+    return -1;
+}
+
+static size_t hex_bytes(struct rd *r, const cJSON *o, const char *k, uint8_t *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    int n = cJSON_IsString(v) ? sk_epc_from_hex(v->valuestring, out, size) : -EINVAL;
+    if (n < 0) {
+        problem(r, "missing or malformed hex", k);
+        return 0;
+    }
+    return (size_t)n;
+}
+
+static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
+{
+    char type[32];
+    str(r, o, "type", type, sizeof(type));
+    int t = type_of(type);
+    if (!r->bad && t < 0) {
+        problem(r, "unknown observation type", type);
+        return;
+    }
+    obs->type = (uint16_t)t;
+    obs->mono_us = (int64_t)num(r, o, "m", 0, 9e15);
+    obs->wall_us = (int64_t)num(r, o, "ow", 0, 9e15);
+    str(r, o, "src", obs->source, sizeof(obs->source));
+    switch (t) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED: {
+        struct sk_obs_tag *g = &obs->u.tag;
+        g->antenna = (uint8_t)num(r, o, "ant", 0, 255);
+        g->epc_len = (uint8_t)hex_bytes(r, o, "epc", g->epc, sizeof(g->epc));
+        g->rssi_cdbm = (int16_t)num(r, o, "rssi", -32768, 32767);
+        g->reads = (uint32_t)num(r, o, "reads", 0, 4294967295.0);
+        g->last_seen_us = (int64_t)num(r, o, "seen", 0, 9e15);
+        break;
+    }
+    case SK_OBS_READER_HEALTH:
+    case SK_OBS_CAMERA_HEALTH: {
+        struct sk_obs_health *h = &obs->u.health;
+        h->state = (uint8_t)num(r, o, "state", 0, 255);
+        h->reason = (uint8_t)num(r, o, "reason", 0, 255);
+        h->errors = (uint32_t)num(r, o, "errors", 0, 4294967295.0);
+        h->rtt_us = (uint32_t)num(r, o, "rtt", 0, 4294967295.0);
+        str(r, o, "detail", h->detail, sizeof(h->detail));
+        break;
+    }
+    case SK_OBS_TRACK_NEW:
+    case SK_OBS_TRACK_LOST:
+    case SK_OBS_ZONE_ENTER:
+    case SK_OBS_ZONE_LEAVE:
+    case SK_OBS_LINE_CROSS: {
+        struct sk_obs_track *k = &obs->u.track;
+        k->track_id = (uint32_t)num(r, o, "id", 0, 4294967295.0);
+        k->x = (float)num(r, o, "x", -1e6, 1e6);
+        k->y = (float)num(r, o, "y", -1e6, 1e6);
+        str(r, o, "zone", k->zone, sizeof(k->zone));
+        k->dir = (uint8_t)num(r, o, "dir", 0, 255);
+        k->role = (uint8_t)num(r, o, "role", 0, 255);
+        k->dwell_ms = (uint32_t)num(r, o, "dwell", 0, 4294967295.0);
+        break;
+    }
+    case SK_OBS_FLOW: {
+        struct sk_obs_flow *fl = &obs->u.flow;
+        fl->entries = (uint32_t)num(r, o, "entries", 0, 4294967295.0);
+        fl->exits = (uint32_t)num(r, o, "exits", 0, 4294967295.0);
+        fl->occupancy = (uint32_t)num(r, o, "occ", 0, 4294967295.0);
+        fl->fps = (float)num(r, o, "fps", 0, 1e6);
+        fl->dropped = (uint32_t)num(r, o, "dropped", 0, 4294967295.0);
+        fl->proc_ms = (float)num(r, o, "proc", 0, 1e9);
+        fl->processed = (uint32_t)num(r, o, "processed", 0, 4294967295.0);
+        fl->obs_dropped = (uint32_t)num(r, o, "obs_dropped", 0, 4294967295.0);
+        break;
+    }
+    case SK_OBS_MQTT_COMMAND: {
+        struct sk_obs_command *c = &obs->u.command;
+        str(r, o, "name", c->name, sizeof(c->name));
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "payload");
+        if (cJSON_IsString(p)) {
+            c->payload = strdup(p->valuestring);
+            c->payload_len = strlen(p->valuestring);
+        } else if (!cJSON_IsNull(p)) {
+            problem(r, "missing payload", "payload");
+        }
+        if (!c->payload) {
+            c->payload_len = (size_t)num(r, o, "plen", 0, 1e9);
+        }
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(o, "rt");
+        if (cJSON_IsString(rt)) {
+            c->response_topic = strdup(rt->valuestring);
+        }
+        const cJSON *corr = cJSON_GetObjectItemCaseSensitive(o, "corr");
+        if (cJSON_IsString(corr)) {
+            size_t max = strlen(corr->valuestring) / 2 + 1;
+            c->correlation = malloc(max);
+            if (c->correlation) {
+                c->correlation_len = hex_bytes(r, o, "corr", c->correlation, max);
+            }
+        }
+        c->generation = (uint32_t)num(r, o, "gen", 0, 4294967295.0);
+        c->flags = (uint8_t)num(r, o, "flags", 0, 255);
+        break;
+    }
+    case SK_OBS_MQTT_LINK: {
+        struct sk_obs_mqtt *q = &obs->u.mqtt;
+        q->event = (uint8_t)num(r, o, "event", 0, 255);
+        q->mid = (int)num(r, o, "mid", -2147483648.0, 2147483647.0);
+        q->reason_code = (int)num(r, o, "rc", -2147483648.0, 2147483647.0);
+        q->generation = (uint32_t)num(r, o, "gen", 0, 4294967295.0);
+        q->protocol = (uint8_t)num(r, o, "proto", 0, 255);
+        q->flags = (uint8_t)num(r, o, "flags", 0, 255);
+        q->retry_ms = (int32_t)num(r, o, "retry", -2147483648.0, 2147483647.0);
+        str(r, o, "detail", q->detail, sizeof(q->detail));
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int sk_record_next(struct sk_record_reader *rd,
+                   struct sk_record_entry *ret,
+                   char *err,
+                   size_t err_size)
+{
+    struct rd r = {.path = rd->path, .err = err, .err_size = err_size};
+    int rc;
+    do {
+        rc = read_line(rd, &r);
+    } while (rc == 1 && rd->buf[0] == 0); /* blank lines are fine */
+    if (rc <= 0) {
+        return rc;
+    }
+    memset(ret, 0, sizeof(*ret));
+    ret->line = rd->line;
+    cJSON *o = cJSON_Parse(rd->buf);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        problem(&r, "not a JSON object", NULL);
+        return SK_ERECORD;
+    }
+    ret->mono_us = (int64_t)num(&r, o, "t", 0, 9e15);
+    ret->wall_us = (int64_t)num(&r, o, "w", 0, 9e15);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tick"))) {
+        ret->kind = SK_RECORD_TICK;
+    } else {
+        ret->kind = SK_RECORD_OBS;
+        read_obs(&r, o, &ret->obs);
+    }
+    cJSON_Delete(o);
+    if (r.bad) {
+        sk_obs_release(&ret->obs);
+        return SK_ERECORD;
+    }
+    return 1;
+}
+
+void sk_record_reader_close(struct sk_record_reader *rd)
+{
+    if (rd) {
+        if (rd->f) {
+            fclose(rd->f);
+        }
+        free(rd->buf);
+        free(rd);
+    }
+}
