@@ -119,6 +119,16 @@ class StatusPage(unittest.TestCase):
         self.assertEqual(d["http"]["url"], self.base + "/")
         self.assertEqual([r["name"] for r in d["readers"]], ["shelf-1", "shelf-2"])
 
+    def test_reader_view(self):
+        """The bus thread's tag copy, taken across threads (this test runs under TSan)."""
+        r = self.store.diag("reader", "shelf-1", "--watch", "--count", "3", "--interval", "0.2",
+                            "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for line in r.stdout.splitlines():
+            v = json.loads(line)
+            self.assertTrue(v["fresh"])
+            self.assertEqual(v["tags_total"], 3)
+
     def test_refusals(self):
         for path, code in (("/nothing", 404), ("/snapshot.png", 404)):
             with self.assertRaises(urllib.error.HTTPError) as e:
