@@ -4,7 +4,8 @@
 #define SK_CMD_DIAG_H
 
 /* Each takes the arguments after `diag` (argv[0] is the subcommand's name). */
-int sk_cmd_diag_camera(int argc, char **argv);
+int sk_cmd_diag_camera(int argc, char **argv);        /* cmd_diag_status.c: the daemon first */
+int sk_cmd_diag_camera_direct(int argc, char **argv); /* cmd_diag_camera.c: opens the camera */
 /* cmd_diag_mqtt.c: its own test connection; sk_cmd_diag_mqtt adds the daemon's link first. */
 int sk_cmd_diag_mqtt_direct(int argc, char **argv);
 int sk_cmd_diag_mqtt(int argc, char **argv);

@@ -150,7 +150,7 @@ static void print_report(const char *name,
     printf("%s%s%s\n", verdict, why[0] ? ": " : "", why);
 }
 
-int sk_cmd_diag_camera(int argc, char **argv)
+int sk_cmd_diag_camera_direct(int argc, char **argv)
 {
     enum {
         OPT_FRAMES = 256,

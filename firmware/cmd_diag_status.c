@@ -1338,6 +1338,142 @@ int sk_cmd_diag_mqtt(int argc, char **argv)
     return r;
 }
 
+/* ---- diag camera (the daemon first) ------------------------------------------------------------
+ */
+
+/*
+ * A V4L2 or libcamera device has one owner: while the daemon runs, `diag camera NAME
+ * --snapshot out.png` asks the daemon's camera thread for the annotated frame (kept in the
+ * daemon's memory for the status page for ten minutes, never on its disk), and without
+ * --snapshot shows the daemon's figures. File and synthetic cameras can be opened twice, so
+ * there the vision issue's own capture runs as well.
+ */
+int sk_cmd_diag_camera(int argc, char **argv)
+{
+    static const char *const valued[] = {"-c",       "--config",   "-b",      "--board",
+                                         "--frames", "--snapshot", "--scale", "--backend"};
+    const char *config = NULL, *board = NULL, *snapshot = NULL, *name = NULL;
+    long scale = 2;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = false;
+        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
+            takes |= strcmp(a, valued[k]) == 0;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "--list") == 0) {
+            int r = sk_cmd_diag_camera_direct(argc, argv);
+            if (strcmp(a, "--list") != 0) {
+                printf("\nWhile the daemon runs, --snapshot asks its camera thread (the device\n"
+                       "has one owner); the status page then shows the picture for ten minutes.\n");
+            }
+            return r;
+        }
+        if (takes && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+                config = v;
+            } else if (strcmp(a, "-b") == 0 || strcmp(a, "--board") == 0) {
+                board = v;
+            } else if (strcmp(a, "--snapshot") == 0) {
+                snapshot = v;
+            } else if (strcmp(a, "--scale") == 0) {
+                scale = strtol(v, NULL, 10);
+            }
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (a[0] != '-' && !name) {
+            name = a;
+        }
+    }
+    struct ctx c = {.cmd = "diag camera",
+                    .config_path = config,
+                    .config_given = true,
+                    .board = board,
+                    .timeout_ms = 10000};
+    struct sk_diag diag;
+    sk_diag_init(&diag);
+    struct sk_config_opts copts = {.board_override = board};
+    bool daemon = false;
+    if (config && name && sk_config_load(config, &copts, &diag, &c.cfg) == 0 &&
+        sk_config_camera(c.cfg, name) && c.cfg->control.socket[0]) {
+        sk_config_resolve_path(c.cfg, c.cfg->control.socket, c.sock, sizeof(c.sock));
+        daemon = sk_ctl_client_open(c.sock, c.timeout_ms, &c.cl) == 0;
+    }
+    sk_diag_free(&diag);
+    if (!daemon) {
+        ctx_free(&c);
+        optind = 1;
+        return sk_cmd_diag_camera_direct(argc, argv);
+    }
+    const struct sk_camera_cfg *cc = sk_config_camera(c.cfg, name);
+    const char *backend = cc->backend[0] ? cc->backend : c.cfg->board.camera_backend;
+    bool shared = strcmp(backend, "file") == 0 || strcmp(backend, "synthetic") == 0;
+    int rc = SK_EXIT_OK;
+    if (snapshot) {
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "camera", name);
+        cJSON_AddNumberToObject(args, "scale", (double)scale);
+        struct sk_ctl_response resp;
+        if (ask(&c, "snapshot", args, &resp) < 0) {
+            rc = SK_EXIT_FAILURE;
+        } else {
+            FILE *f = fopen(snapshot, "wb");
+            if (!f || fwrite(resp.data, 1, resp.data_len, f) != resp.data_len || fclose(f) != 0) {
+                fprintf(stderr, "storekeeper diag camera: cannot write %s: %s\n", snapshot,
+                        strerror(errno));
+                rc = SK_EXIT_FAILURE;
+            } else if (json) {
+                printf("{\"camera\":\"%s\",\"mode\":\"daemon\",\"snapshot\":\"%s\","
+                       "\"bytes\":%zu,\"result\":\"PASS\"}\n",
+                       name, snapshot, resp.data_len);
+            } else {
+                printf("via the daemon (%s): camera %s's next processed frame, zones, lines, blobs "
+                       "and tracks drawn\n  snapshot     %s (%zu bytes; the status page shows it "
+                       "for 10 min, it is kept in memory only)\nPASS\n",
+                       c.sock, name, snapshot, resp.data_len);
+            }
+        }
+        sk_ctl_response_clear(&resp);
+        ctx_free(&c);
+        return rc;
+    }
+    if (shared) {
+        fprintf(stderr,
+                "storekeeper diag camera: note: the daemon runs; a %s camera can be "
+                "opened a second time\n",
+                backend);
+        ctx_free(&c);
+        optind = 1;
+        return sk_cmd_diag_camera_direct(argc, argv);
+    }
+    cJSON *d = get_status(&c);
+    const cJSON *it, *cam = NULL;
+    cJSON_ArrayForEach(it, o_(d, "cameras"))
+    {
+        if (strcmp(s_(it, "name"), name) == 0) {
+            cam = it;
+        }
+    }
+    if (json) {
+        print_json((cJSON *)cam);
+    } else if (cam) {
+        printf("via the daemon (%s): it owns the %s device, so it is not opened here\n"
+               "camera %s: %s%s%s, %.1f fps processed, %.2f ms/frame, %.0f in view, %.0f "
+               "dropped, %.0f in / %.0f out\n",
+               c.sock, backend, name, s_(cam, "state"), s_(cam, "reason")[0] ? " " : "",
+               s_(cam, "reason"), n_(cam, "fps"), n_(cam, "proc_ms"), n_(cam, "occupancy"),
+               n_(cam, "frames_dropped"), n_(cam, "entries"), n_(cam, "exits"));
+    }
+    rc = cam && strcmp(s_(cam, "state"), "up") == 0 ? SK_EXIT_OK : SK_EXIT_FAILURE;
+    if (!json) {
+        printf("%s\n", rc == SK_EXIT_OK ? "PASS" : "FAIL");
+    }
+    cJSON_Delete(d);
+    ctx_free(&c);
+    return rc;
+}
+
 /* ---- diag bundle ------------------------------------------------------------------------------
  */
 

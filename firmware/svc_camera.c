@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/mman.h>
 
 #include "storekeeper/camera.h"
 #include "storekeeper/error.h"
@@ -58,6 +61,14 @@ struct cam_thread {
     int64_t last_frame_us, last_processed_t_us;
     int black_run;
     bool clip_ended;
+    /* The technician's snapshot: requested by the core, rendered here, under snap_lock. */
+    pthread_mutex_t snap_lock;
+    atomic_int snap_scale; /* 0: none requested */
+    void *snap_png;
+    size_t snap_len;
+    int snap_err;
+    bool snap_ready;
+    int64_t snap_wall_us;
     /* Flow counters since the last FLOW observation. */
     int64_t flow_start_us;
     uint32_t entries, exits, dropped, processed, obs_dropped, frames_in;
@@ -219,6 +230,45 @@ static bool black_frame(const struct sk_frame *f)
     return n && sum / n < BLACK_LUMA;
 }
 
+/* Renders the frame just processed as PNG into an anonymous memory file (the pipeline writes
+ * PNG to a path), and hands the bytes to whoever asked. The image never touches a disk. */
+static void render_snapshot(struct cam_thread *t)
+{
+    int scale = atomic_exchange(&t->snap_scale, 0);
+    void *png = NULL;
+    size_t len = 0;
+    int err = 0;
+    int fd = memfd_create("storekeeper-snapshot", MFD_CLOEXEC);
+    if (fd < 0) {
+        err = -errno;
+    } else {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        err = sk_vision_write_png(t->vision, path, scale);
+        off_t end = err < 0 ? -1 : lseek(fd, 0, SEEK_END);
+        if (err >= 0 && end > 0 && (png = malloc((size_t)end)) != NULL &&
+            pread(fd, png, (size_t)end, 0) == end) {
+            len = (size_t)end;
+            err = 0;
+        } else if (err >= 0) {
+            err = -EIO;
+            free(png);
+            png = NULL;
+        }
+        close(fd);
+    }
+    pthread_mutex_lock(&t->snap_lock);
+    free(t->snap_png);
+    t->snap_png = png;
+    t->snap_len = len;
+    t->snap_err = err;
+    t->snap_ready = true;
+    t->snap_wall_us = sk_clock_wall_us(t->svc->clock);
+    pthread_mutex_unlock(&t->snap_lock);
+    sk_log(SK_LOG_NOTICE, "camera", t->cfg.name, "technician snapshot taken (%zu bytes, in memory)",
+           len);
+}
+
 static void handle_frame(struct cam_thread *t, const struct sk_frame *f)
 {
     struct cam_service *s = t->svc;
@@ -259,6 +309,9 @@ static void handle_frame(struct cam_thread *t, const struct sk_frame *f)
         return;
     }
     push_events(t, f->mono_us);
+    if (atomic_load(&t->snap_scale) > 0) {
+        render_snapshot(t);
+    }
 }
 
 static void *camera_main(void *arg)
@@ -340,6 +393,8 @@ static void camera_stop(void *state)
         }
         sk_heartbeat_unregister(t->hb);
         sk_vision_free(t->vision);
+        free(t->snap_png);
+        pthread_mutex_destroy(&t->snap_lock);
     }
     free(s->threads);
     free(s);
@@ -371,6 +426,7 @@ static int camera_start(struct sk_runtime *rt, void **ret_state)
         t->cfg = cfg->cameras[i];
         t->health = SK_HEALTH_UNKNOWN;
         t->complain = (struct sk_complain)SK_COMPLAIN_INIT;
+        pthread_mutex_init(&t->snap_lock, NULL);
         if (t->cfg.device[0]) {
             sk_config_resolve_path(cfg, t->cfg.device, t->device, sizeof(t->device));
         }
@@ -429,6 +485,52 @@ static int camera_handle(void *state, const struct sk_obs *obs)
         break;
     }
     return 0;
+}
+
+static struct cam_thread *find_thread(struct cam_service *s, const char *camera)
+{
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (strcmp(s->threads[i].cfg.name, camera) == 0) {
+            return &s->threads[i];
+        }
+    }
+    return NULL;
+}
+
+int sk_camera_service_request_snapshot(void *state, const char *camera, int scale)
+{
+    struct cam_thread *t = find_thread(state, camera);
+    if (!t) {
+        return -ENOENT;
+    }
+    pthread_mutex_lock(&t->snap_lock);
+    t->snap_ready = false;
+    pthread_mutex_unlock(&t->snap_lock);
+    atomic_store(&t->snap_scale, scale < 1 ? 1 : scale > 4 ? 4 : scale);
+    return 0;
+}
+
+int sk_camera_service_take_snapshot(
+        void *state, const char *camera, void **ret_png, size_t *ret_len, int64_t *ret_wall_us)
+{
+    struct cam_thread *t = find_thread(state, camera);
+    if (!t) {
+        return -ENOENT;
+    }
+    int r = 0;
+    pthread_mutex_lock(&t->snap_lock);
+    if (t->snap_ready) {
+        r = t->snap_err < 0 ? t->snap_err : 1;
+        if (r == 1) {
+            *ret_png = t->snap_png;
+            *ret_len = t->snap_len;
+            *ret_wall_us = t->snap_wall_us;
+            t->snap_png = NULL;
+        }
+        t->snap_ready = false;
+    }
+    pthread_mutex_unlock(&t->snap_lock);
+    return r;
 }
 
 const struct sk_service sk_camera_service = {

@@ -24,6 +24,7 @@
 #include "storekeeper/queue.h"
 #include "storekeeper/report.h"
 #include "storekeeper/rfid.h"
+#include "svc_camera.h"
 
 /*
  * DESIGN
@@ -46,6 +47,8 @@
 #define TAGS_WAIT_US    3000000
 #define LOG_LINES_MAX   20000
 #define EVENTS_PER_TICK 512
+#define SNAP_WAIT_US    5000000
+#define SNAP_KEEP_US    (600LL * 1000000) /* the page shows a snapshot this long, then it goes */
 
 struct reader_st {
     char name[SK_NAME_MAX];
@@ -90,6 +93,12 @@ struct pending_reader {
     int64_t asked_us;
 };
 
+struct pending_snap {
+    struct sk_ctl_call *call;
+    char camera[SK_NAME_MAX];
+    int64_t asked_us;
+};
+
 struct sk_status {
     struct sk_runtime *rt;
     struct sk_loop *loop;
@@ -113,6 +122,8 @@ struct sk_status {
     bool events_primed;
     struct pending_reader pending[MAX_PENDING];
     size_t n_pending;
+    struct pending_snap snaps[MAX_PENDING];
+    size_t n_snaps;
     struct sk_loop_timer *events_timer, *pending_timer;
     /* the latest technician snapshot (kept in memory only) */
     void *snap;
@@ -342,7 +353,13 @@ static void on_events_timer(struct sk_loop *loop, uint64_t expirations, void *ct
 {
     (void)loop;
     (void)expirations;
-    read_events(ctx);
+    struct sk_status *st = ctx;
+    read_events(st);
+    if (st->snap && sk_now_mono_us() - st->snap_mono_us > SNAP_KEEP_US) {
+        free(st->snap); /* a technician's image is not kept around */
+        st->snap = NULL;
+        st->snap_len = 0;
+    }
 }
 
 /* ---- the status document ------------------------------------------------------------------- */
@@ -682,6 +699,8 @@ cJSON *sk_status_document(struct sk_status *st)
             cJSON_AddStringToObject(s, "camera", st->snap_camera);
             add_time(s, "time", st->snap_wall_us);
             cJSON_AddNumberToObject(s, "bytes", (double)st->snap_len);
+            cJSON_AddNumberToObject(s, "expires_in_s",
+                                    (double)(SNAP_KEEP_US - (now_mono - st->snap_mono_us)) / 1e6);
         }
     } else {
         cJSON_AddNullToObject(d, "snapshot");
@@ -879,9 +898,85 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
         }
         i++;
     }
-    if (st->n_pending == 0) {
+    void *cams = sk_runtime_service_state(st->rt, "camera");
+    for (size_t i = 0; i < st->n_snaps;) {
+        struct pending_snap *p = &st->snaps[i];
+        void *png = NULL;
+        size_t len = 0;
+        int64_t wall = 0;
+        int r = cams ? sk_camera_service_take_snapshot(cams, p->camera, &png, &len, &wall)
+                     : -ENODEV;
+        bool late = now - p->asked_us > SNAP_WAIT_US;
+        if (r == 0 && !late) {
+            i++;
+            continue;
+        }
+        if (r == 1) {
+            void *copy = malloc(len);
+            cJSON *o = copy ? cJSON_CreateObject() : NULL;
+            if (!o) {
+                free(copy);
+                free(png);
+                sk_ctl_reply_error(p->call, "failed", "out of memory");
+            } else {
+                memcpy(copy, png, len);
+                free(st->snap);
+                st->snap = png; /* kept for the status page, in memory only */
+                st->snap_len = len;
+                st->snap_wall_us = wall;
+                st->snap_mono_us = now;
+                snprintf(st->snap_camera, sizeof(st->snap_camera), "%s", p->camera);
+                cJSON_AddStringToObject(o, "camera", p->camera);
+                add_time(o, "time", wall);
+                cJSON_AddNumberToObject(o, "bytes", (double)len);
+                sk_ctl_reply(p->call, o, copy, len);
+            }
+        } else if (r == 0) {
+            sk_ctl_reply_error(p->call, "timeout",
+                               "camera %s processed no frame within %lld s: look at diag status",
+                               p->camera, (long long)(SNAP_WAIT_US / 1000000));
+        } else {
+            sk_ctl_reply_error(p->call, "failed", "the snapshot of camera %s failed: %s", p->camera,
+                               sk_strerror(r));
+        }
+        st->snaps[i] = st->snaps[--st->n_snaps];
+    }
+    if (st->n_pending == 0 && st->n_snaps == 0) {
         sk_loop_timer_set(st->pending_timer, 0, 0);
     }
+}
+
+static void cmd_snapshot(void *ctx, struct sk_ctl_call *call, const cJSON *req)
+{
+    struct sk_status *st = ctx;
+    const struct sk_config *cfg = sk_runtime_config(st->rt);
+    const cJSON *cam = cJSON_GetObjectItemCaseSensitive(req, "camera");
+    const cJSON *scale = cJSON_GetObjectItemCaseSensitive(req, "scale");
+    int sc = cJSON_IsNumber(scale) ? (int)scale->valuedouble : 2;
+    if (!cJSON_IsString(cam) || !sk_config_camera(cfg, cam->valuestring)) {
+        sk_ctl_reply_error(call, "invalid", "no camera named \"%.40s\"",
+                           cJSON_IsString(cam) ? cam->valuestring : "");
+        return;
+    }
+    if (sc < 1 || sc > 4) {
+        sk_ctl_reply_error(call, "invalid", "\"scale\" must be 1..4");
+        return;
+    }
+    void *cams = sk_runtime_service_state(st->rt, "camera");
+    if (!cams) {
+        sk_ctl_reply_error(call, "unavailable", "the camera service does not run");
+        return;
+    }
+    if (st->n_snaps == MAX_PENDING) {
+        sk_ctl_reply_error(call, "busy", "%d snapshots are being taken; try again", MAX_PENDING);
+        return;
+    }
+    struct pending_snap *p = &st->snaps[st->n_snaps++];
+    p->call = call;
+    snprintf(p->camera, sizeof(p->camera), "%s", cam->valuestring);
+    p->asked_us = sk_now_mono_us();
+    sk_camera_service_request_snapshot(cams, p->camera, sc);
+    sk_loop_timer_set(st->pending_timer, 20, 50);
 }
 
 static void cmd_reader(void *ctx, struct sk_ctl_call *call, const cJSON *req)
@@ -987,8 +1082,9 @@ static int status_start(struct sk_runtime *rt, void **ret_state)
             static const struct {
                 const char *name;
                 sk_ctl_handler fn;
-            } cmds[] = {{"hello", cmd_hello}, {"status", cmd_status}, {"metrics", cmd_metrics},
-                        {"log", cmd_log},     {"ledger", cmd_ledger}, {"reader", cmd_reader}};
+            } cmds[] = {{"hello", cmd_hello},      {"status", cmd_status}, {"metrics", cmd_metrics},
+                        {"log", cmd_log},          {"ledger", cmd_ledger}, {"reader", cmd_reader},
+                        {"snapshot", cmd_snapshot}};
 
             for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
                 sk_ctl_server_add(st->ctl, cmds[i].name, cmds[i].fn, st);

@@ -40,9 +40,13 @@ class StatusPage(unittest.TestCase):
     def tearDownClass(cls):
         cls.store.stop()
 
-    def get(self, path):
+    def get_bytes(self, path):
         with urllib.request.urlopen(self.base + path, timeout=10) as r:
-            return r.status, r.headers, r.read().decode()
+            return r.status, r.headers, r.read()
+
+    def get(self, path):
+        status, headers, body = self.get_bytes(path)
+        return status, headers, body.decode()
 
     def browse(self, *args):
         exe = chromium()
@@ -53,6 +57,17 @@ class StatusPage(unittest.TestCase):
         return r
 
     def test_page_in_chromium(self):
+        # the technician's snapshot through the daemon (its camera thread owns the camera)
+        snap = os.path.join(self.store.tmp.path, "snap.png")
+        r = self.store.diag("camera", "overhead", "--snapshot", snap)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("via the daemon", r.stdout)
+        with open(snap, "rb") as f:
+            png = f.read()
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        status, headers, served = self.get_bytes("/snapshot.png")
+        self.assertEqual(headers["Content-Type"], "image/png")
+        self.assertEqual(served, png)
         self.store.vreader("fault 2 silent 1")
         try:
             self.store.wait_reader("shelf-2", "down")
@@ -68,6 +83,7 @@ class StatusPage(unittest.TestCase):
                                   r"127\.0\.0\.1:\d+<br><span class=\"advice\">→ check the "
                                   r"reader's power and network")
             self.assertIn('<b id="occupancy">', dom)
+            self.assertIn('<img id="snapshot" src="/snapshot.png"', dom)
             out = os.path.join(os.environ.get("SK_BUILD_DIR", "."), "test-artifacts")
             os.makedirs(out, exist_ok=True)
             png = os.path.join(out, "status-page.png")
@@ -130,7 +146,7 @@ class StatusPage(unittest.TestCase):
             self.assertEqual(v["tags_total"], 3)
 
     def test_refusals(self):
-        for path, code in (("/nothing", 404), ("/snapshot.png", 404)):
+        for path, code in (("/nothing", 404),):
             with self.assertRaises(urllib.error.HTTPError) as e:
                 self.get(path)
             self.assertEqual(e.exception.code, code)
