@@ -1085,6 +1085,9 @@ static void resolve_records(struct loader *l)
                 s = &l->s[i];
             }
         }
+        if (!s) {
+            continue; /* every record set comes from a [records.NAME] section */
+        }
         char lbl[80];
         section_label(s, lbl, sizeof(lbl));
         for (size_t fi = 0; fi < p->n_fields; fi++) {

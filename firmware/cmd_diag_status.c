@@ -984,6 +984,9 @@ static int reader_extra(struct ctx *c, int opt, const char *arg, void *ctx)
     (void)c;
     struct reader_opts *o = ctx;
     char *end;
+    if (!arg && opt != OPT_WATCH) {
+        return sk_cli_usage_error("diag reader", "an option needs a value");
+    }
     switch (opt) {
     case OPT_WATCH:
         o->watch = true;
@@ -1116,6 +1119,8 @@ int sk_cmd_diag_reader(int argc, char **argv)
         } else if (strcmp(a, "--socket") == 0) {
             c.socket_override = v;
         } else if (strcmp(a, "--timeout") == 0) {
+            /* v is not NULL: takes_value() above. */
+            /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
             c.timeout_ms = (int)strtol(v, &end, 10);
             if (*end || c.timeout_ms < 100 || c.timeout_ms > 600000) {
                 return sk_cli_usage_error(c.cmd, "--timeout: 100 to 600000 ms, not \"%s\"", v);
@@ -1709,10 +1714,9 @@ static void system_facts(const struct ctx *c, const char *dir)
     }
     struct statvfs vfs;
     if (o < sizeof(text) && statvfs(ldir[0] ? ldir : ".", &vfs) == 0) {
-        o += (size_t)snprintf(text + o, sizeof(text) - o,
-                              "--- ledger directory %s: %.1f MiB free of %.1f MiB\n", ldir,
-                              (double)vfs.f_bavail * vfs.f_frsize / 1048576.0,
-                              (double)vfs.f_blocks * vfs.f_frsize / 1048576.0);
+        snprintf(text + o, sizeof(text) - o, "--- ledger directory %s: %.1f MiB free of %.1f MiB\n",
+                 ldir, (double)vfs.f_bavail * vfs.f_frsize / 1048576.0,
+                 (double)vfs.f_blocks * vfs.f_frsize / 1048576.0);
     }
     write_file(dir, "system.txt", text);
 }

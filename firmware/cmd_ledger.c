@@ -540,7 +540,7 @@ static int cmd_movements(struct ctx *c, int argc, char **argv)
             {"after", required_argument, NULL, 'a'}, {"limit", required_argument, NULL, 'l'},
             {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     struct sk_movement_filter f = {0};
-    long long v;
+    long long v = 0;
     int opt;
     while ((opt = next_opt(argc, argv, longopts)) != -1) {
         switch (opt) {

@@ -436,7 +436,7 @@ static int parse_product(const struct ctx *c, const cJSON *o, struct sk_cmd_prod
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, f, "%s must be an object", f);
     }
     int r = only_fields(c, o, fields);
-    int64_t v;
+    int64_t v = 0;
     p->price_minor = -1;
     p->restock_threshold = p->restock_target = -1;
     if (r < 0 || (r = get_string(c, o, "sku", true, 1, p->sku, sizeof(p->sku), CS_SKU)) < 0 ||

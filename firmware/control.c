@@ -73,7 +73,8 @@ static uint32_t get32(const uint8_t *p)
 
 void sk_ctl_header_encode(const struct sk_ctl_header *h, uint8_t out[SK_CTL_HEADER_SIZE])
 {
-    memcpy(out, SK_CTL_MAGIC, 4);
+    /* The magic is 4 bytes on the wire, not a string. */
+    memcpy(out, SK_CTL_MAGIC, 4); /* NOLINT(bugprone-not-null-terminated-result) */
     put16(out + 4, h->version);
     put16(out + 6, h->kind);
     put32(out + 8, h->json_len);
@@ -527,10 +528,9 @@ static void on_sweep(struct sk_loop *loop, uint64_t expirations, void *ctx)
                    (long long)(s->request_us / 1000));
             s->stats.malformed++;
             conn_close(c);
-        } else if (c->st == ST_HEADER && !partial && now - c->last_us > s->idle_us) {
-            conn_close(c);
-        } else if (c->st == ST_WRITE && now - c->last_us > s->idle_us) {
-            conn_close(c); /* a client that stopped reading its reply */
+        } else if (((c->st == ST_HEADER && !partial) || c->st == ST_WRITE) &&
+                   now - c->last_us > s->idle_us) {
+            conn_close(c); /* idle between requests, or stopped reading its reply */
         }
     }
 }

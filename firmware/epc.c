@@ -113,7 +113,9 @@ int sk_epc_from_hex(const char *hex, uint8_t *buf, size_t size)
         return -ENOSPC;
     }
     for (size_t i = 0; i < n / 2; i++) {
-        buf[i] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+        /* Every digit was checked above: hex_value() is 0..15 here. */
+        unsigned hi = (unsigned)hex_value(hex[2 * i]), lo = (unsigned)hex_value(hex[2 * i + 1]);
+        buf[i] = (uint8_t)(hi << 4 | lo);
     }
     return (int)(n / 2);
 }

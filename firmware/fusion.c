@@ -208,6 +208,7 @@ int sk_fusion_new(const struct sk_config *cfg,
     f->max_sessions = fc->max_sessions > 0 ? (size_t)fc->max_sessions : 512;
     f->max_pending = fc->max_pending > 0 ? (size_t)fc->max_pending : 8192;
     f->tracks = calloc(f->max_tracks, sizeof(*f->tracks));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     f->sessions = calloc(f->max_sessions, sizeof(*f->sessions));
     f->pending = calloc(f->max_pending, sizeof(*f->pending));
     f->sightings = calloc(f->max_pending, sizeof(*f->sightings));
@@ -305,6 +306,9 @@ struct track *sk_fusion_track(struct sk_fusion *f, const char *camera, uint32_t 
     struct track *t = free_slot;
     if (!t) {
         t = oldest;
+        if (!t) {
+            abort(); /* max_tracks >= 1 (sk_fusion_new): a full table has an oldest track */
+        }
         if (!t->lost_us) {
             f->stats.dropped++;
             sk_log(SK_LOG_WARNING, "fusion", NULL,

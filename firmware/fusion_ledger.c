@@ -751,6 +751,7 @@ static int load_part(const char *key, const char *text, void *ctx)
     }
     if (lc->n == lc->cap) {
         size_t cap = lc->cap ? lc->cap * 2 : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         cJSON **s = realloc(lc->sessions, cap * sizeof(*s));
         if (!s) {
             cJSON_Delete(j);

@@ -363,6 +363,7 @@ static void session_remove(struct sk_fusion *f, struct session *s)
     for (size_t i = 0; i < f->n_sessions; i++) {
         if (f->sessions[i] == s) {
             memmove(&f->sessions[i], &f->sessions[i + 1],
+                    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
                     (f->n_sessions - i - 1) * sizeof(f->sessions[0]));
             f->n_sessions--;
             break;

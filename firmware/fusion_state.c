@@ -728,6 +728,7 @@ int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
         return -EINVAL;
     }
     size_t n = (size_t)cJSON_GetArraySize(arr);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     const cJSON **list = calloc(n ? n : 1, sizeof(*list));
     if (!list) {
         clear_state(f);

@@ -476,6 +476,9 @@ void sk_fusion_memo_add(struct sk_fusion *f,
     if (old) {
         old->kind = 0; /* the newest fate replaces older ones */
     }
+    if (f->max_pending == 0) {
+        return; /* sk_fusion_new makes it at least 1; never divide by it otherwise */
+    }
     if (f->n_memos == f->max_pending) {
         f->memo_head = (f->memo_head + 1) % f->max_pending;
         f->n_memos--;

@@ -49,11 +49,14 @@ int64_t sk_notify_watchdog_usec(void)
     if (!usec) {
         return 0;
     }
+    /* systemd sets both; anything that does not parse means no watchdog, not a crash */
+    char *end;
     const char *pid = getenv("WATCHDOG_PID");
-    if (pid && atol(pid) != (long)getpid()) {
+    if (pid && (strtol(pid, &end, 10) != (long)getpid() || *end)) {
         return 0;
     }
-    return atoll(usec);
+    long long v = strtoll(usec, &end, 10);
+    return *end || v < 0 ? 0 : v;
 }
 
 struct sk_heartbeat {

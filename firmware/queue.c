@@ -118,12 +118,10 @@ int sk_queue_push(struct sk_queue *q,
     int r = 0;
     if (q->closed) {
         r = SK_EQUEUE_CLOSED;
-    } else if (q->count >= q->capacity) {
-        r = SK_EQUEUE_FULL;
-    } else if (mode == SK_QUEUE_DROP_ABOVE_HIGH && q->count >= q->high) {
-        r = SK_EQUEUE_FULL;
-    } else if (mode == SK_QUEUE_WAIT && q->held && q->count >= q->high) {
-        r = SK_EQUEUE_FULL; /* waited the whole timeout */
+    } else if (q->count >= q->capacity ||
+               (mode == SK_QUEUE_DROP_ABOVE_HIGH && q->count >= q->high) ||
+               (mode == SK_QUEUE_WAIT && q->held && q->count >= q->high)) {
+        r = SK_EQUEUE_FULL; /* full, above the mark for droppers, or waited the whole timeout */
     }
     if (r < 0) {
         if (r == SK_EQUEUE_FULL) {

@@ -805,7 +805,7 @@ static int setup(struct sk_runtime *rt)
 
 static int start_services(struct sk_runtime *rt)
 {
-    for (size_t i = 0; rt->services[i] && i < SK_MAX_SERVICES; i++) {
+    for (size_t i = 0; i < SK_MAX_SERVICES && rt->services[i]; i++) {
         int r = rt->services[i]->start(rt, &rt->service_state[i]);
         if (r < 0) {
             sk_log(SK_LOG_ERR, rt->services[i]->name, NULL, "cannot start: %s", sk_strerror(r));

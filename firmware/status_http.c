@@ -221,9 +221,8 @@ int sk_status_http_start(struct sk_loop *loop,
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
     h->epfd = info ? info->epoll_fd : -1;
-    int r;
-    if (h->epfd < 0 || (r = sk_loop_add(loop, h->epfd, EPOLLIN, on_ready, h)) < 0 ||
-        (r = sk_loop_timer_add(loop, 1000, 0, on_timer, h, &h->timer)) < 0) {
+    if (h->epfd < 0 || sk_loop_add(loop, h->epfd, EPOLLIN, on_ready, h) < 0 ||
+        sk_loop_timer_add(loop, 1000, 0, on_timer, h, &h->timer) < 0) {
         snprintf(err, err_size, "cannot watch the HTTP listener");
         if (h->epfd >= 0) {
             sk_loop_del(loop, h->epfd);

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite: installs what is missing, builds with warnings as errors, runs every
 # test, runs them again under AddressSanitizer + UndefinedBehaviorSanitizer, runs the threaded
-# tests under ThreadSanitizer, fuzzes every parser for a short fixed time with libFuzzer
+# tests under ThreadSanitizer, runs clang-tidy and cppcheck (scripts/analyze.sh), fuzzes every parser for a short fixed time with libFuzzer
 # (scripts/fuzz.sh --ci), checks formatting, builds and checks the amd64 Debian package
 # (scripts/package.sh: release build, lintian, systemd-analyze verify) and cross-builds for
 # arm64 with the unit tests under qemu-user (scripts/cross-test.sh).   scripts/test.sh
@@ -28,6 +28,9 @@ cmake --build --preset dev -j "$jobs"
 
 step "tests"
 ctest --preset dev -j "$jobs"
+
+step "static analysis (clang-tidy, cppcheck: scripts/analyze.sh)"
+scripts/analyze.sh
 
 step "build (asan preset: AddressSanitizer + UndefinedBehaviorSanitizer)"
 cmake --preset asan >/dev/null

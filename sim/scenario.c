@@ -377,7 +377,7 @@ static int top_line(struct parse *p, char **w, int n)
             return fail(p, p->line, "usage: walk_speed PIXELS_PER_SECOND (20..300)");
         }
     } else if (strcmp(k, "stock") == 0) {
-        int shelf, sku, count;
+        int shelf = 0, sku = 0, count = 0;
         if (n != 4) {
             return fail(p, p->line, "usage: stock SHELF SKU COUNT");
         }
@@ -393,7 +393,7 @@ static int top_line(struct parse *p, char **w, int n)
             sc->home[sku] = shelf;
         }
     } else if (strcmp(k, "home") == 0) {
-        int shelf, sku;
+        int shelf = 0, sku = 0;
         if (n != 3) {
             return fail(p, p->line, "usage: home SKU SHELF");
         }
@@ -806,7 +806,7 @@ static int settle(struct planner *pl)
     for (int shelf = 0; shelf < SC_MAX_SHELVES; shelf++) {
         for (int sku = 0; sku < SC_MAX_SKUS; sku++) {
             for (int k = 0; k < p->stock[shelf][sku]; k++) {
-                if ((r = new_item(sc, sku, shelf, serials)) < 0) {
+                if (new_item(sc, sku, shelf, serials) < 0) {
                     return fail(p, 0, "more than %d items", SC_MAX_ITEMS);
                 }
             }
@@ -972,7 +972,9 @@ static int check_gaps(struct parse *p)
         const struct sc_shopper *s = &sc->shoppers[i];
         end = fmax(end, s->n_path ? s->path[s->n_path - 1].t : 0);
     }
-    for (double t = 0; t <= end; t += 0.05) {
+    /* 50 ms steps, counted in integers: adding 0.05 up would drift */
+    for (long step = 0; (double)step * 0.05 <= end; step++) {
+        double t = (double)step * 0.05;
         for (size_t i = 0; i < sc->n_shoppers; i++) {
             float xi, yi, xj, yj;
             bool ini, inj;

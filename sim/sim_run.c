@@ -490,7 +490,7 @@ static int read_back(const char *dir, struct sim_result *res)
         cJSON *j = cJSON_Parse(outbox.events[i].payload);
         const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
         bool found = false;
-        for (size_t k = 0; cJSON_IsString(id) && k < res->n_events && !found; k++) {
+        for (size_t k = 0; id && cJSON_IsString(id) && k < res->n_events && !found; k++) {
             found = strstr(res->events[k].payload, id->valuestring) != NULL;
         }
         res->n_missing += !found;
@@ -536,8 +536,10 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
     int r = 0;
     if (opts->broker) {
         const char *colon = strrchr(opts->broker, ':');
-        port = colon ? atoi(colon + 1) : 0;
-        if (!colon || port <= 0 || port > 65535 || (size_t)(colon - opts->broker) >= sizeof(host)) {
+        char *end = NULL;
+        long lp = colon ? strtol(colon + 1, &end, 10) : 0;
+        port = lp > 0 && lp <= 65535 && end && !*end ? (int)lp : 0;
+        if (!colon || port <= 0 || (size_t)(colon - opts->broker) >= sizeof(host)) {
             fprintf(stderr, "sim: --broker wants HOST:PORT, not \"%s\"\n", opts->broker);
             return -EINVAL;
         }
@@ -573,7 +575,7 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
     }
     const struct sk_service *services[MAX_SERVICES + 2];
     size_t n = 0;
-    for (; sk_services[n] && n < MAX_SERVICES; n++) {
+    for (; n < MAX_SERVICES && sk_services[n]; n++) {
         services[n] = sk_services[n];
     }
     services[n++] = &driver_service;

@@ -388,9 +388,8 @@ static size_t fifo_measure(const struct vunit *u)
 static void update_gate(struct vunit *u)
 {
     const struct sk_prof_mailbox *m = &u->p->mailbox;
-    if (m->gate >= 0 && m->gate != m->more) {
-        put_field(u, m->gate, (int64_t)fifo_measure(u));
-    } else if (m->gate >= 0 && !u->exec_pending) {
+    /* A gate that is also the "more" field moves only between commands. */
+    if (m->gate >= 0 && (m->gate != m->more || !u->exec_pending)) {
         put_field(u, m->gate, (int64_t)fifo_measure(u));
     }
 }
@@ -1155,6 +1154,7 @@ int sk_vreader_start(struct sk_vreader *v)
             return -errno;
         }
         struct sockaddr_in sa;
+        memset(&sa, 0, sizeof(sa));
         socklen_t sl = sizeof(sa);
         if (getsockname(v->listen_fd, (struct sockaddr *)&sa, &sl) == 0) {
             v->port = ntohs(sa.sin_port);

@@ -272,7 +272,7 @@ static void report_crossings(struct sk_vision *v, size_t slot, const struct sk_t
             struct sk_vision_event *e = &v->events[v->n_events - 1];
             e->name = v->lines[l].name;
             e->role = v->lines[l].role;
-            e->dir = g->pend_dir[l];
+            e->dir = (int)g->pend_dir[l]; /* -1, 0 or 1: signed on purpose */
         }
         if (g->pend_dir[l] == SK_LINE_IN) {
             v->stats.entries++;
