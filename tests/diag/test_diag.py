@@ -381,6 +381,21 @@ class Protocol(unittest.TestCase):
                     raise
                 time.sleep(0.05)
 
+    def test_stalled_request_is_cut(self):
+        import socket as so
+        import time
+        s = so.socket(so.AF_UNIX)
+        s.settimeout(10)
+        s.connect(self.store.socket)
+        s.sendall(b"SKct\x00\x01")  # half a header, then nothing
+        t0 = time.monotonic()
+        self.assertEqual(s.recv(16), b"")  # closed by the daemon
+        took = time.monotonic() - t0
+        s.close()
+        self.assertGreater(took, 4.0)
+        self.assertLess(took, 8.0 * dh.SCALE)
+        self.assertEqual(self.store.status()["store_id"], "diag-store")
+
     def test_metrics_and_log(self):
         head, reply = dh.ctl_request(self.store.socket, {"cmd": "metrics"})
         text = reply["result"]["text"]
