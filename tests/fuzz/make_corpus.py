@@ -3,8 +3,8 @@
 # Writes the seed corpora of the text fuzz targets from the project's own examples and tests.
 """make_corpus.py [--check]
 
-Seeds for fuzz_config, fuzz_profile, fuzz_command, fuzz_scene, fuzz_csv and
-fuzz_credentials, taken from what the project already has: example stores, board profiles,
+Seeds for fuzz_config, fuzz_profile, fuzz_command, fuzz_scene, fuzz_csv, fuzz_credentials
+and fuzz_scenario, taken from what the project already has: example stores, board profiles,
 the broken configurations of tests/configs/bad, shipped and test reader profiles, the
 command payloads docs/mqtt.md describes, the demo scene, the example catalog files. Files
 are named after their origin (example-, board-, bad-, ...). fuzz_modbus's seeds are
@@ -95,6 +95,10 @@ def seeds():
     csv["quoted-products.csv"] = bytes([0]) + (
         b'sku,name,price,currency,gtin\r\n"A-1","Say ""hi"", twice",1.5,EUR,\r\n'
         b'B-2,"multi\nline",0.05,JPY,00012345600012\r\n')
+    # --- simulator scenarios
+    scn = out.setdefault("scenario", {})
+    for n in files("examples/scenarios", ".scn"):
+        scn["example-" + n] = read("examples", "scenarios", n)
     # --- credentials
     cred = out.setdefault("credentials", {})
     cred["user-password.cred"] = b"# broker account\nusername = store-berlin-3-edge-1\npassword = s3cret\n"
@@ -149,6 +153,9 @@ def dictionaries():
            "epc", "shelf", "capacity", ",", "\"", "\"\"", "\r\n", "\n", "#", "EUR", "JPY",
            "4099999000104", "E28011606000021000000001", "A1", "COLA-033", "1.49"}
     out["csv"] = dict_text("fuzz_csv: catalog columns and CSV syntax", csv)
+    scen = literals("sim/scenario.c", r"strcmp\([^,]*, (\"[a-z_]+\")\)")
+    scen |= {"shopper", "end", "at", "go", "take", "put", "leave", "stock", "\n", "  ", "#"}
+    out["scenario"] = dict_text("fuzz_scenario: scenario keywords", scen)
     out["credentials"] = dict_text("fuzz_credentials: the two keys",
                                    {"username", "password", "=", "#", "\n", "\r\n", " "})
     out["modbus"] = dict_text("fuzz_modbus: control bytes of the script and EPC prefixes",
