@@ -1,64 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The demo: builds storekeeper and runs it on the simulated store (examples/demo-store.cfg,
-# board `sim`) for a minute, or until Ctrl-C.  scripts/demo.sh [SECONDS]
+# The demo: builds storekeeper and runs the simulated store for about a minute: eight
+# shoppers walk in, take items from seven shelves (one puts something back on the wrong
+# shelf), and leave; each checkout is printed as the cloud receives it over MQTT, then the
+# score against the scenario's truth.   scripts/demo.sh [SCENARIO]
 #
-# The store's shelf readers are virtual: one Modbus/TCP server for units 1-2 on port 15020
-# and one RTU server on a socat pty pair linked at /tmp/storekeeper-demo-pty (units 1-2),
-# each shelf stocked with a few tagged items. Midway a shopper takes an item from shelf A1
-# and puts it back later. Everything the demo starts is stopped on exit or Ctrl-C.
+# Everything runs on this machine (docs/simulator.md): virtual Modbus shelf readers on
+# loopback, a synthetic overhead camera rendering the shoppers, a mosquitto broker on a
+# free port, and storekeeper's own runtime. Its files stay in /tmp/storekeeper-demo: the
+# store it built, the ledger, the truth and every event received. Ctrl-C stops it cleanly.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-duration=${1:-60}
+scenario=${1:-examples/scenarios/13-crowd.scn}
 demo=/tmp/storekeeper-demo
-mkdir -p "$demo"
-bin=build/storekeeper
-
-pids=""
-cleanup() {
-    for p in $pids; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in $pids; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -f /tmp/storekeeper-demo-pty "$demo/sim-rtu-end" "$demo"/*.sock
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "demo: starting the virtual shelf readers"
-socat pty,raw,echo=0,link=/tmp/storekeeper-demo-pty pty,raw,echo=0,link="$demo/sim-rtu-end" &
-pids="$pids $!"
-i=0
-while [ ! -e /tmp/storekeeper-demo-pty ] || [ ! -e "$demo/sim-rtu-end" ]; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { echo "demo: socat made no pty pair" >&2; exit 1; }
-    sleep 0.05
-done
-"$bin" sim reader --listen tcp:127.0.0.1:15020 --units 1-2 --tags 4 \
-    --control "$demo/sim-tcp.sock" </dev/null >"$demo/sim-tcp.log" 2>&1 &
-pids="$pids $!"
-"$bin" sim reader --listen "rtu:$demo/sim-rtu-end:115200:8E1" --units 1-2 --tags 3 \
-    --control "$demo/sim-rtu.sock" </dev/null >"$demo/sim-rtu.log" 2>&1 &
-pids="$pids $!"
-sleep 0.5
-
-# a shopper takes the second item of shelf A1 (unit 1 on the TCP bus) and later puts it back
-item=$(printf '3034257BF400190000000002')
-(
-    sleep $((duration / 3))
-    echo "demo: a shopper takes $item from shelf A1"
-    echo "tag del 1 * $item" | socat - "UNIX-CONNECT:$demo/sim-tcp.sock" >/dev/null
-    sleep $((duration / 3))
-    echo "demo: ... and puts it back"
-    echo "tag add 1 1 $item -57" | socat - "UNIX-CONNECT:$demo/sim-tcp.sock" >/dev/null
-) &
-pids="$pids $!"
-
-echo "demo: checking the store configuration"
-"$bin" run -c examples/demo-store.cfg --check-config
-echo "demo: running storekeeper for ${duration} s (Ctrl-C stops it cleanly)"
-"$bin" run -c examples/demo-store.cfg --duration "$duration"
+echo "demo: the simulated store, scenario $scenario (about a minute, in real time)"
+echo "demo: checkouts as the cloud receives them over MQTT:"
+build/storekeeper sim "$scenario" --live --score --keep "$demo"
+echo "demo: the store's files, its ledger (storekeeper ledger --db $demo/ledger.db stock),"
+echo "      the truth and every event received are in $demo"
