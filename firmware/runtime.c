@@ -53,8 +53,46 @@ struct batched {
     bool consumed; /* a service took it: the core does not see it again on a retry */
 };
 
+/*
+ * The clock the core and the ledger see: the runtime's own, but held still while the core
+ * handles one observation or tick. Every time the core derives in that call is then computed
+ * from the one (mono, wall) pair the recording writes for it, so `replay` reproduces even the
+ * milliseconds of derived times.
+ */
+struct latch {
+    struct sk_clock clock;
+    const struct sk_clock *base;
+    bool frozen;
+    int64_t mono_us, wall_us;
+};
+
+static int64_t latch_mono(void *ctx)
+{
+    struct latch *l = ctx;
+    return l->frozen ? l->mono_us : sk_clock_mono_us(l->base);
+}
+
+static int64_t latch_wall(void *ctx)
+{
+    struct latch *l = ctx;
+    return l->frozen ? l->wall_us : sk_clock_wall_us(l->base);
+}
+
+static void freeze(struct latch *l)
+{
+    l->mono_us = sk_clock_mono_us(l->base);
+    l->wall_us = sk_clock_wall_us(l->base);
+    l->frozen = true;
+}
+
+static void thaw(struct latch *l)
+{
+    l->frozen = false;
+}
+
 struct sk_runtime {
     const struct sk_runtime_opts *opts;
+    struct latch core_clock; /* what the core and the ledger read */
     struct sk_config *cfg;
     struct sk_queue *queue;
     struct sk_loop *loop;
@@ -187,8 +225,7 @@ static void record_failed(struct sk_runtime *rt, int err)
 
 static void record_obs(struct sk_runtime *rt, const struct sk_obs *obs)
 {
-    int r = sk_record_obs(rt->record, sk_clock_mono_us(rt->clock), sk_clock_wall_us(rt->clock),
-                          obs);
+    int r = sk_record_obs(rt->record, rt->core_clock.mono_us, rt->core_clock.wall_us, obs);
     if (r < 0) {
         record_failed(rt, r);
     }
@@ -214,10 +251,12 @@ static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
             b->consumed = svc->handle && svc->handle(rt->service_state[s], &b->obs) == 1;
         }
     }
+    freeze(&rt->core_clock);
     if (!retry && !b->consumed && rt->record) {
         record_obs(rt, &b->obs);
     }
     r = b->consumed ? 0 : sk_core_handle(rt->core, &b->obs);
+    thaw(&rt->core_clock);
     if (r < 0) {
         sk_ledger_rollback(rt->ledger);
         if (batch_fatal(rt, r)) {
@@ -229,7 +268,9 @@ static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
                     "%s from %s not recorded: %s (%s)", sk_obs_type_name(b->obs.type),
                     b->obs.source[0] ? b->obs.source : "-", sk_strerror(r),
                     sk_ledger_errmsg(rt->ledger));
+        freeze(&rt->core_clock);
         r = sk_core_set_ledger(rt->core, rt->ledger);
+        thaw(&rt->core_clock);
         return r < 0 && batch_fatal(rt, r) ? r : 0;
     }
     return sk_ledger_commit(rt->ledger);
@@ -266,7 +307,9 @@ static void fail_batch(struct sk_runtime *rt, int err)
     }
     rt->batch_open = false;
     rt->last_err = err;
+    freeze(&rt->core_clock);
     int r = sk_core_set_ledger(rt->core, rt->ledger);
+    thaw(&rt->core_clock);
     if (r < 0) {
         sk_log(SK_LOG_ERR, "ledger", NULL, "cannot reload the present-tag set: %s", sk_strerror(r));
     }
@@ -437,14 +480,15 @@ static void on_tick(struct sk_loop *loop, uint64_t expirations, void *ctx)
     if (rt->batch_open) {
         commit_batch(rt); /* a tick also bounds the batch delay */
     }
+    freeze(&rt->core_clock);
     if (rt->record) {
-        int r = sk_record_tick(rt->record, sk_clock_mono_us(rt->clock),
-                               sk_clock_wall_us(rt->clock));
+        int r = sk_record_tick(rt->record, rt->core_clock.mono_us, rt->core_clock.wall_us);
         if (r < 0) {
             record_failed(rt, r);
         }
     }
     sk_core_tick(rt->core);
+    thaw(&rt->core_clock);
     sk_heartbeat_beat(rt->hb, sk_clock_mono_us(rt->clock));
 }
 
@@ -680,7 +724,7 @@ static int open_ledger(struct sk_runtime *rt)
                                .device_id = cfg->device_id,
                                .busy_timeout_ms = cfg->ledger.busy_timeout_ms,
                                .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_OWNER,
-                               .clock = rt->clock};
+                               .clock = &rt->core_clock.clock};
     char msg[SK_LEDGER_ERRMSG_MAX];
     int r = sk_ledger_open(&o, msg, sizeof(msg), &rt->ledger);
     if (r < 0) {
@@ -704,7 +748,9 @@ static int open_ledger(struct sk_runtime *rt)
                sk_strerror(s), sk_ledger_errmsg(rt->ledger));
     }
     import_catalog(rt);
+    freeze(&rt->core_clock);
     r = sk_core_set_ledger(rt->core, rt->ledger);
+    thaw(&rt->core_clock);
     if (r < 0) {
         sk_log(SK_LOG_ERR, "ledger", NULL, "cannot load the present-tag set: %s (%s)",
                sk_strerror(r), sk_ledger_errmsg(rt->ledger));
@@ -737,7 +783,10 @@ static int setup(struct sk_runtime *rt)
     if (r < 0) {
         return r;
     }
-    r = sk_core_new(rt->cfg, rt->clock, &rt->core);
+    rt->core_clock = (struct latch){
+            .clock = {.mono_us = latch_mono, .wall_us = latch_wall, .ctx = &rt->core_clock},
+            .base = rt->clock};
+    r = sk_core_new(rt->cfg, &rt->core_clock.clock, &rt->core);
     if (r < 0) {
         return r;
     }
