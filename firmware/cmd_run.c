@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper run`: option parsing, --check-config and --config-reference. */
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
 
 #include "services.h"
 #include "storekeeper/cli.h"
@@ -26,9 +32,70 @@ static void usage(FILE *out)
             "      --duration S      stop by itself after S seconds\n"
             "      --record FILE     write every observation and tick to FILE, and the ledger\n"
             "                        it starts from to FILE.ledger (for `storekeeper replay`)\n"
+            "      --user NAME       started as root: become NAME (its groups too) before\n"
+            "                        opening anything (docs/security.md)\n"
+            "      --allow-root      run as root anyway (containers, tests; also\n"
+            "                        STOREKEEPER_ALLOW_ROOT=1)\n"
             "  -h, --help            this help\n\n"
             "exit codes: 0 stopped cleanly or configuration valid, 1 failure at run time,\n"
             "            2 usage or configuration error (every error is printed)\n");
+}
+
+/*
+ * The daemon does not run as root: it parses input from the network, the RS-485 bus and
+ * files, and needs nothing root has. Under systemd the unit's User= takes care of it. Started
+ * as root by hand, it either becomes --user NAME (with NAME's supplementary groups, such as
+ * dialout and video for the devices) before it opens any file, device or socket, so that
+ * everything it creates belongs to NAME and a reconnect can reopen a serial port; or it
+ * refuses, unless --allow-root says root is intended. Returns 0 or an exit code.
+ */
+static int settle_privileges(const char *user, bool allow_root)
+{
+    const char *env = getenv("STOREKEEPER_ALLOW_ROOT");
+    allow_root |= env && strcmp(env, "1") == 0;
+    if (geteuid() != 0) {
+        if (user) {
+            struct passwd *pw = getpwnam(user);
+            if (!pw || pw->pw_uid != geteuid()) {
+                return sk_cli_usage_error("run", "--user %s: only root can change user", user);
+            }
+        }
+        return 0;
+    }
+    if (!user) {
+        if (allow_root) {
+            fprintf(stderr, "storekeeper run: running as root (--allow-root)\n");
+            return 0;
+        }
+        fprintf(stderr,
+                "storekeeper run: refusing to run as root. Run it as the service user "
+                "(`systemctl start storekeeper` does), give --user storekeeper to become it, or "
+                "--allow-root to run as root anyway.\n");
+        return SK_EXIT_USAGE;
+    }
+    errno = 0;
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        return sk_cli_usage_error("run", "--user %s: no such user", user);
+    }
+    if (pw->pw_uid == 0) {
+        return sk_cli_usage_error("run", "--user %s: that is root; use --allow-root", user);
+    }
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    if (initgroups(user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        int e = errno;
+        fprintf(stderr, "storekeeper run: cannot become %s: %s\n", user, strerror(e));
+        return SK_EXIT_FAILURE;
+    }
+    /* No way back: a process that could regain root has not dropped it. */
+    if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0) {
+        fprintf(stderr, "storekeeper run: could not drop root for good\n");
+        return SK_EXIT_FAILURE;
+    }
+    fprintf(stderr, "storekeeper run: dropped root: running as %s (uid %u, gid %u)\n", user,
+            (unsigned)uid, (unsigned)gid);
+    return 0;
 }
 
 int sk_cmd_run(int argc, char **argv)
@@ -37,7 +104,9 @@ int sk_cmd_run(int argc, char **argv)
         OPT_CHECK = 256,
         OPT_REFERENCE,
         OPT_DURATION,
-        OPT_RECORD
+        OPT_RECORD,
+        OPT_USER,
+        OPT_ALLOW_ROOT
     };
     static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -46,12 +115,14 @@ int sk_cmd_run(int argc, char **argv)
             {"config-reference", no_argument, NULL, OPT_REFERENCE},
             {"duration", required_argument, NULL, OPT_DURATION},
             {"record", required_argument, NULL, OPT_RECORD},
+            {"user", required_argument, NULL, OPT_USER},
+            {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
     struct sk_runtime_opts opts = {.services = sk_services};
-    bool check = false;
-    const char *record = NULL;
+    bool check = false, allow_root = false;
+    const char *record = NULL, *user = NULL;
     opterr = 0;
     optind = 1;
     int c;
@@ -82,6 +153,12 @@ int sk_cmd_run(int argc, char **argv)
         }
         case OPT_RECORD:
             record = optarg;
+            break;
+        case OPT_USER:
+            user = optarg;
+            break;
+        case OPT_ALLOW_ROOT:
+            allow_root = true;
             break;
         case 'h':
             usage(stdout);
@@ -123,5 +200,12 @@ int sk_cmd_run(int argc, char **argv)
         sk_config_free(cfg);
         return SK_EXIT_OK;
     }
+    int r = settle_privileges(user, allow_root);
+    if (r != 0) {
+        return r;
+    }
+    /* What the daemon writes (the ledger holds account tokens, a recording holds commands) is
+     * not for other users, whatever the caller's umask; systemd's UMask= says the same. */
+    umask(umask(0) | 027);
     return sk_runtime_main(&opts);
 }

@@ -1062,6 +1062,24 @@ static void check_control(struct loader *l, const struct sk_config *c)
     }
 }
 
+/* The TLS client key is a secret like the credentials file: the same permission rule. */
+static void check_key_file(struct loader *l, const struct sk_config *c)
+{
+    if (!c->mqtt.key_file[0]) {
+        return;
+    }
+    char path[SK_PATH_MAX * 2];
+    sk_config_resolve_path(c, c->mqtt.key_file, path, sizeof(path));
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        return; /* check_readable said so */
+    }
+    char err[SK_PATH_MAX * 3];
+    if (sk_mqtt_secret_file_ok(path, &st, "a private key", err, sizeof(err)) < 0) {
+        report(l, config_lookup(l->cf, "mqtt.key_file"), "mqtt.key_file", "%s", err);
+    }
+}
+
 static void check_store(struct loader *l, struct sk_config *c)
 {
     check_unique(l, "buses", c->buses, c->n_buses, sizeof(*c->buses));
@@ -1223,6 +1241,7 @@ static void check_store(struct loader *l, struct sk_config *c)
     check_readable(l, c, "mqtt.ca_file", c->mqtt.ca_file);
     check_readable(l, c, "mqtt.cert_file", c->mqtt.cert_file);
     check_readable(l, c, "mqtt.key_file", c->mqtt.key_file);
+    check_key_file(l, c);
     check_readable(l, c, "mqtt.credentials_file", c->mqtt.credentials_file);
     check_credentials(l, c);
     check_readable(l, c, "products_file", c->products_file);

@@ -266,6 +266,9 @@ static const struct sk_cfg_key store_keys[] = {
           "Longest wait for the TCP connection, and again for the broker's CONNACK."),
     K_INT("mqtt.command_max_bytes", C, mqtt.command_max_bytes, 256, 1048576, "65536", "bytes",
           true, "Largest command payload; larger ones are answered with too_large."),
+    K_INT("mqtt.command_rate_max", C, mqtt.command_rate_max, 1, 10000, "20", "msg/s", true,
+          "Commands accepted per second (bursts of twice that); more are answered busy "
+          "without being parsed."),
     K_INT("mqtt.replay_rate_max", C, mqtt.replay_rate_max, 0, 100000, "0", "msg/s", true,
           "Backlog (events older than the connection) sent per second at most; 0: as fast as "
           "the in-flight window allows. Live events are not limited."),

@@ -54,7 +54,8 @@
 
 #define LOOP_TIMEOUT_MS   500
 #define CORRELATION_MAX   256
-#define SEND_MAX_HEADROOM 16       /* status, health and replies next to the event window */
+#define PACKET_HEADROOM   16384 /* topic, properties: what a command packet adds to its payload */
+#define SEND_MAX_HEADROOM 16    /* status, health and replies next to the event window */
 #define STABLE_AFTER_US   10000000 /* a connection this old resets the back-off */
 
 enum attempt_state {
@@ -91,6 +92,7 @@ struct sk_mqtt_link {
     struct sk_queue *queue;
 
     atomic_int command_max;
+    atomic_int command_rate; /* per second; the bucket holds twice that */
     atomic_llong seq;
     atomic_bool stop;
     atomic_int stop_timeout_ms;
@@ -111,6 +113,8 @@ struct sk_mqtt_link {
     mosquitto_property *event_props; /* content type + payload format, reused per publish */
 
     /* Thread only. */
+    double cmd_tokens; /* token bucket of mqtt.command_rate_max */
+    int64_t cmd_tokens_mono_us;
     enum attempt_state state;
     bool reported;  /* this attempt's failure or end was reported */
     bool stop_sent; /* DISCONNECT queued for the stop */
@@ -395,6 +399,83 @@ static void on_subscribe(struct mosquitto *mosq,
     push_link(obj, SK_MQTT_SUBACK, mid, qos_count > 0 ? granted[0] : 0x80, 0, -1, NULL);
 }
 
+/* Takes one command from the bucket (refilled at mqtt.command_rate_max per second, holding
+ * twice that). False when empty: the sender is going faster than the store will parse. */
+static bool command_token(struct sk_mqtt_link *l)
+{
+    int rate = atomic_load(&l->command_rate);
+    double cap = 2.0 * rate;
+    int64_t now = sk_now_mono_us();
+    if (l->cmd_tokens_mono_us == 0) {
+        l->cmd_tokens = cap;
+    } else {
+        l->cmd_tokens += (double)(now - l->cmd_tokens_mono_us) / 1e6 * rate;
+        if (l->cmd_tokens > cap) {
+            l->cmd_tokens = cap;
+        }
+    }
+    l->cmd_tokens_mono_us = now;
+    if (l->cmd_tokens < 1.0) {
+        return false;
+    }
+    l->cmd_tokens -= 1.0;
+    return true;
+}
+
+/* A busy reply from this thread, without the core: its queue is full, or the sender exceeds
+ * the command rate. One reply per command still holds; parsing is what is saved. */
+static void reply_busy(struct sk_mqtt_link *l,
+                       struct mosquitto *mosq,
+                       struct sk_obs_command *c,
+                       const char *message)
+{
+    char topic[SK_TOPIC_MAX];
+    if (c->response_topic) {
+        snprintf(topic, sizeof(topic), "%s", c->response_topic);
+    } else if (c->flags & SK_CMD_OBS_FROM_TOPIC) {
+        detailf(topic, sizeof(topic), "%sreply/%s/%s", l->prefix,
+                c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name, c->identity);
+    } else {
+        detailf(topic, sizeof(topic), "%sreply/%s", l->prefix,
+                c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name);
+    }
+    struct sk_cmd_error err = {.code = SK_CMD_ERR_BUSY};
+    snprintf(err.message, sizeof(err.message), "%s", message);
+    int64_t now = sk_now_wall_us();
+    struct sk_mqtt_env env = {SK_SCHEMA_REPLY,      l->store_id, l->device_id, l->ledger_id,
+                              atomic_load(&l->seq), now,         now};
+    char *reply = sk_mqtt_reply_json(&env, NULL, NULL, SK_CMD_REJECTED, &err, NULL);
+    mosquitto_property *p = NULL;
+    if (c->correlation && l->attempt_proto == MQTT_PROTOCOL_V5) {
+        mosquitto_property_add_binary(&p, MQTT_PROP_CORRELATION_DATA, c->correlation,
+                                      (uint16_t)c->correlation_len);
+    }
+    if (reply) {
+        mosquitto_publish_v5(mosq, NULL, topic, (int)strlen(reply), reply, 1, false, p);
+    }
+    mosquitto_property_free_all(&p);
+    free(reply);
+}
+
+/*
+ * A response topic names where the device publishes its reply, so whoever may send a command
+ * chooses a topic the device writes to. Inside the device's own tree only reply/ is allowed:
+ * a reply published as event/checkout or status would look like the device's own report.
+ * Elsewhere the broker's ACL for the device decides (docs/security.md).
+ */
+static bool response_topic_ok(const struct sk_mqtt_link *l, const char *rt)
+{
+    if (strlen(rt) >= SK_TOPIC_MAX || mosquitto_pub_topic_check(rt) != MOSQ_ERR_SUCCESS ||
+        rt[0] == '$') {
+        return false;
+    }
+    size_t n = strlen(l->prefix);
+    if (strncmp(rt, l->prefix, n) == 0) {
+        return strncmp(rt + n, "reply/", 6) == 0;
+    }
+    return true;
+}
+
 static void on_message(struct mosquitto *mosq,
                        void *obj,
                        const struct mosquitto_message *msg,
@@ -418,14 +499,29 @@ static void on_message(struct mosquitto *mosq,
     o.wall_us = sk_now_wall_us();
     struct sk_obs_command *c = &o.u.command;
     c->generation = l->gen;
+    /* cmd/<name> or cmd/<name>/<identity>; the broker's ACL decides who may publish where. */
     const char *name = msg->topic + cmd_len;
-    if (strlen(name) >= sizeof(c->name) || strchr(name, '/') || !name[0]) {
+    const char *slash = strchr(name, '/');
+    size_t name_len = slash ? (size_t)(slash - name) : strlen(name);
+    if (name_len == 0 || name_len >= sizeof(c->name)) {
         c->flags |= SK_CMD_OBS_BAD_NAME;
     }
-    snprintf(c->name, sizeof(c->name), "%s", name);
+    snprintf(c->name, sizeof(c->name), "%.*s", (int)name_len, name);
+    if (slash) {
+        const char *id = slash + 1;
+        if (!id[0] || strchr(id, '/') || strlen(id) >= sizeof(c->identity)) {
+            c->flags |= SK_CMD_OBS_BAD_NAME; /* answered as an unknown command */
+        } else {
+            snprintf(c->identity, sizeof(c->identity), "%s", id);
+            c->flags |= SK_CMD_OBS_FROM_TOPIC;
+        }
+    }
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
     c->payload_len = len;
-    if (len > (size_t)atomic_load(&l->command_max)) {
+    bool limited = !command_token(l);
+    if (limited) {
+        c->flags |= SK_CMD_OBS_RATE_LIMITED;
+    } else if (len > (size_t)atomic_load(&l->command_max)) {
         c->flags |= SK_CMD_OBS_TOO_LARGE;
     } else if (len > 0) {
         c->payload = malloc(len + 1);
@@ -438,7 +534,7 @@ static void on_message(struct mosquitto *mosq,
     }
     char *rt = NULL;
     if (mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &rt, false)) {
-        if (strlen(rt) < SK_TOPIC_MAX && mosquitto_pub_topic_check(rt) == MOSQ_ERR_SUCCESS) {
+        if (response_topic_ok(l, rt)) {
             c->response_topic = rt;
         } else {
             c->flags |= SK_CMD_OBS_BAD_RESPONSE;
@@ -457,32 +553,18 @@ static void on_message(struct mosquitto *mosq,
             free(corr);
         }
     }
+    if (limited) {
+        char m[SK_TEXT_MAX];
+        snprintf(m, sizeof(m),
+                 "more than %d commands per second (mqtt.command_rate_max); send it again later",
+                 atomic_load(&l->command_rate));
+        reply_busy(l, mosq, c, m);
+        sk_obs_release(&o);
+        return;
+    }
     if (sk_queue_push(l->queue, &o, SK_QUEUE_ANY, 0) < 0) {
         /* The core is far behind. Answer here, so the sender knows to try again later. */
-        char topic[SK_TOPIC_MAX];
-        if (c->response_topic) {
-            snprintf(topic, sizeof(topic), "%s", c->response_topic);
-        } else {
-            detailf(topic, sizeof(topic), "%sreply/%s", l->prefix,
-                    c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name);
-        }
-        struct sk_cmd_error err = {.code = SK_CMD_ERR_BUSY};
-        snprintf(err.message, sizeof(err.message),
-                 "the runtime's queue is full; send the command again later");
-        int64_t now = sk_now_wall_us();
-        struct sk_mqtt_env env = {SK_SCHEMA_REPLY,      l->store_id, l->device_id, l->ledger_id,
-                                  atomic_load(&l->seq), now,         now};
-        char *reply = sk_mqtt_reply_json(&env, NULL, NULL, SK_CMD_REJECTED, &err, NULL);
-        mosquitto_property *p = NULL;
-        if (c->correlation && l->attempt_proto == MQTT_PROTOCOL_V5) {
-            mosquitto_property_add_binary(&p, MQTT_PROP_CORRELATION_DATA, c->correlation,
-                                          (uint16_t)c->correlation_len);
-        }
-        if (reply) {
-            mosquitto_publish_v5(mosq, NULL, topic, (int)strlen(reply), reply, 1, false, p);
-        }
-        mosquitto_property_free_all(&p);
-        free(reply);
+        reply_busy(l, mosq, c, "the runtime's queue is full; send the command again later");
         sk_obs_release(&o);
     }
 }
@@ -722,6 +804,14 @@ static void attempt(struct sk_mqtt_link *l)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                      (uint32_t)l->session_expiry_s);
     }
+    if (l->attempt_proto == MQTT_PROTOCOL_V5) {
+        /* The broker must not send us anything larger (MQTT 5, 3.1.2.11.4): a command above
+         * the limit is answered too_large up to this size and never read beyond it, so a
+         * sender cannot make the device buffer megabytes. 3.1.1 has no such limit: the
+         * broker's max_packet_size does it there (docs/security.md). */
+        mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                                     (uint32_t)atomic_load(&l->command_max) + PACKET_HEADROOM);
+    }
     l->state = AT_CONNECTING;
     l->attempt_mono_us = sk_now_mono_us();
     errno = 0;
@@ -864,6 +954,7 @@ int sk_mqtt_link_new(const struct sk_mqtt_link_opts *opts, struct sk_mqtt_link *
     l->started_wall_us = opts->started_wall_us ? opts->started_wall_us : sk_now_wall_us();
     l->queue = opts->queue;
     atomic_init(&l->command_max, m->command_max_bytes > 0 ? m->command_max_bytes : 65536);
+    atomic_init(&l->command_rate, m->command_rate_max > 0 ? m->command_rate_max : 20);
     atomic_init(&l->seq, 0);
     atomic_init(&l->stop, false);
     atomic_init(&l->stop_timeout_ms, 2000);
@@ -1024,6 +1115,11 @@ int sk_mqtt_link_publish(struct sk_mqtt_link *l,
 void sk_mqtt_link_set_seq(struct sk_mqtt_link *l, int64_t seq)
 {
     atomic_store(&l->seq, seq);
+}
+
+void sk_mqtt_link_set_command_rate(struct sk_mqtt_link *l, int per_s)
+{
+    atomic_store(&l->command_rate, per_s > 0 ? per_s : 20);
 }
 
 void sk_mqtt_link_set_command_max(struct sk_mqtt_link *l, int bytes)

@@ -412,8 +412,14 @@ reply_target(struct svc *s, const struct sk_obs *obs, const char *name, struct r
     if (c->response_topic) {
         snprintf(to->topic, sizeof(to->topic), "%s", c->response_topic);
     } else {
-        char suffix[64];
-        snprintf(suffix, sizeof(suffix), "reply/%s", name);
+        /* cmd/<name>/<identity> is answered on reply/<name>/<identity>: a broker ACL can give
+         * each sender its own replies only (docs/security.md). */
+        char suffix[SK_TOPIC_MAX];
+        if (c->flags & SK_CMD_OBS_FROM_TOPIC) {
+            snprintf(suffix, sizeof(suffix), "reply/%s/%s", name, c->identity);
+        } else {
+            snprintf(suffix, sizeof(suffix), "reply/%s", name);
+        }
         sk_mqtt_topic(cfg(s), suffix, to->topic, sizeof(to->topic));
     }
     if (c->correlation && c->correlation_len <= sizeof(to->correlation)) {
@@ -655,6 +661,38 @@ static void do_reload(struct svc *s, const struct reply_to *to)
     sk_diag_free(&report);
 }
 
+/*
+ * Who may change state. A broker does not authenticate anything inside a message (neither the
+ * payload's "identity" nor MQTT 5 user properties: the sender writes both), but its ACL does
+ * decide who may publish to which topic. So the sender's identity is taken from the topic,
+ * cmd/<name>/<identity>, and the shipped ACL (docs/examples/broker/acl) lets each user publish
+ * commands only under its own name. With mqtt.cloud_identity set, state-changing commands are
+ * accepted from that identity on that topic only; the payload's identity, when given, must
+ * agree with the topic's. Returns NULL when allowed, else the reason.
+ */
+static const char *authorise(const struct sk_config *c,
+                             enum sk_cmd_kind kind,
+                             const struct sk_obs_command *oc,
+                             const struct sk_cmd *cmd)
+{
+    bool from_topic = oc->flags & SK_CMD_OBS_FROM_TOPIC;
+    if (from_topic && cmd->identity[0] && strcmp(cmd->identity, oc->identity) != 0) {
+        return "the payload's identity differs from the topic's (cmd/<name>/<identity>)";
+    }
+    const char *want = c->mqtt.cloud_identity;
+    if (!sk_cmd_changes_state(kind) || !want[0]) {
+        return NULL;
+    }
+    if (!from_topic) {
+        return "commands that change state are accepted only on cmd/<name>/<identity>, where "
+               "the broker's ACL vouches for the sender; an identity in the payload is not";
+    }
+    if (strcmp(oc->identity, want) != 0) {
+        return "this sender may not change state: it is not mqtt.cloud_identity";
+    }
+    return NULL;
+}
+
 /* Returns 1 when the link answered the command, 0 to pass it to the core (which answers
  * through on_command_result). */
 static int on_command(struct svc *s, const struct sk_obs *obs)
@@ -675,10 +713,14 @@ static int on_command(struct svc *s, const struct sk_obs *obs)
         reply_error(s, &to, SK_CMD_ERR_UNKNOWN, NULL, msg);
         return 1;
     }
+    if (c->flags & SK_CMD_OBS_RATE_LIMITED) {
+        return 1; /* the link answered busy */
+    }
     if (c->flags & SK_CMD_OBS_BAD_RESPONSE) {
         reply_error(s, &to, SK_CMD_ERR_INVALID, "response_topic",
-                    "the MQTT 5 response topic or correlation data is too long or not a valid "
-                    "topic; the command was not run");
+                    "the MQTT 5 response topic or correlation data is too long, not a valid "
+                    "topic, or inside this device's tree other than reply/; the command was not "
+                    "run");
         return 1;
     }
     if (c->flags & SK_CMD_OBS_TOO_LARGE) {
@@ -698,11 +740,11 @@ static int on_command(struct svc *s, const struct sk_obs *obs)
         return 1;
     }
     snprintf(to.request_id, sizeof(to.request_id), "%s", cmd.request_id);
-    const char *identity = cfg(s)->mqtt.cloud_identity;
-    if (sk_cmd_changes_state(kind) && identity[0] && strcmp(cmd.identity, identity) != 0) {
-        reply_error(s, &to, SK_CMD_ERR_FORBIDDEN, "identity",
-                    cmd.identity[0] ? "identity does not match mqtt.cloud_identity"
-                                    : "identity is required for commands that change state");
+    const char *problem = authorise(cfg(s), kind, c, &cmd);
+    if (problem) {
+        reply_error(s, &to, SK_CMD_ERR_FORBIDDEN, "identity", problem);
+        sk_log(SK_LOG_NOTICE, "mqtt", NULL, "refused command %s from %s: %s", c->name,
+               c->flags & SK_CMD_OBS_FROM_TOPIC ? c->identity : "an unnamed sender", problem);
         sk_cmd_clear(&cmd);
         return 1;
     }
@@ -972,6 +1014,11 @@ static int svc_start(struct sk_runtime *rt, void **ret_state)
         *ret_state = NULL;
         return 0;
     }
+    if (!c->mqtt.cloud_identity[0]) {
+        sk_log(SK_LOG_NOTICE, "mqtt", NULL,
+               "mqtt.cloud_identity is not set: any client the broker lets publish under cmd/ "
+               "may change state (docs/security.md)");
+    }
     struct svc *s = calloc(1, sizeof(*s));
     if (!s) {
         return -ENOMEM;
@@ -993,7 +1040,7 @@ static int svc_start(struct sk_runtime *rt, void **ret_state)
             r = sk_ledger_outbox_stats(s->ledger, &ost);
         }
     }
-    static const char *const subs[] = {"cmd/+", "diag/echo/+", NULL};
+    static const char *const subs[] = {"cmd/+", "cmd/+/+", "diag/echo/+", NULL};
     struct sk_mqtt_link_opts lo = {.cfg = c,
                                    .queue = sk_runtime_queue(rt),
                                    .started_wall_us = s->started_wall_us,
@@ -1069,6 +1116,7 @@ static int svc_reload(void *state, const struct sk_config *next)
     struct svc *s = state;
     if (s) {
         sk_mqtt_link_set_command_max(s->link, next->mqtt.command_max_bytes);
+        sk_mqtt_link_set_command_rate(s->link, next->mqtt.command_rate_max);
         if (s->outbox) {
             sk_mqtt_outbox_set_rate(s->outbox, next->mqtt.replay_rate_max);
         }

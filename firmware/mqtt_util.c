@@ -39,6 +39,28 @@ static char *trim(char *s)
     return s;
 }
 
+int sk_mqtt_secret_file_ok(
+        const char *path, const struct stat *st, const char *holds, char *err, size_t err_size)
+{
+    if (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) {
+        snprintf(err, err_size,
+                 "%s: holds %s but others may access it%s (mode %04o); chmod 0640 it with group "
+                 "storekeeper and owner root, or 0600",
+                 path, holds, st->st_mode & S_IWGRP ? " or its group may change it" : "",
+                 (unsigned)(st->st_mode & 07777));
+        return SK_ECONFIG;
+    }
+    uid_t me = geteuid();
+    if (st->st_uid != 0 && st->st_uid != me) {
+        snprintf(err, err_size,
+                 "%s: holds %s but belongs to uid %u, neither root nor the user storekeeper runs "
+                 "as (uid %u), who could replace it; chown it",
+                 path, holds, (unsigned)st->st_uid, (unsigned)me);
+        return SK_ECONFIG;
+    }
+    return 0;
+}
+
 int sk_mqtt_credentials_load(const char *path,
                              struct sk_mqtt_credentials *ret,
                              char *err,
@@ -56,11 +78,7 @@ int sk_mqtt_credentials_load(const char *path,
         close(fd);
         return SK_ECONFIG;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(err, err_size,
-                 "%s: holds a password but group or others may access it (mode %04o); "
-                 "chmod 600 it",
-                 path, (unsigned)(st.st_mode & 07777));
+    if (sk_mqtt_secret_file_ok(path, &st, "a password", err, err_size) < 0) {
         close(fd);
         return SK_ECONFIG;
     }

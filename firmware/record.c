@@ -204,6 +204,9 @@ int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const s
         }
         add_int(o, "gen", c->generation);
         add_int(o, "flags", c->flags);
+        if (c->identity[0]) {
+            cJSON_AddStringToObject(o, "from", c->identity);
+        }
         break;
     }
     case SK_OBS_MQTT_LINK: {
@@ -490,6 +493,10 @@ static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
         }
         c->generation = (uint32_t)num(r, o, "gen", 0, 4294967295.0);
         c->flags = (uint8_t)num(r, o, "flags", 0, 255);
+        const cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "from");
+        if (cJSON_IsString(from)) {
+            snprintf(c->identity, sizeof(c->identity), "%s", from->valuestring);
+        }
         break;
     }
     case SK_OBS_MQTT_LINK: {

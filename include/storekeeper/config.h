@@ -139,6 +139,7 @@ struct sk_mqtt_cfg {
     int session_expiry_s;             /* MQTT 5 session expiry; 0: clean session */
     int connect_timeout_s;            /* TCP connect and CONNACK wait */
     int command_max_bytes;            /* largest command payload accepted */
+    int command_rate_max;             /* commands per second (burst: twice that) */
     int replay_rate_max;              /* backlog messages per second; 0: window-bound only */
     int hwm_interval_ms;              /* shortest interval between outbox high-water marks */
     int stats_interval_s;             /* link statistics; 0: off */

@@ -33,10 +33,20 @@ struct sk_mqtt_credentials {
 };
 
 /*
+ * A file holding a secret (the credentials file, the TLS client key) may be read by its owner
+ * and its group only, written by its owner only, and must belong to root or to the user the
+ * process runs as: 0640 root:storekeeper (what the package does) or 0600. holds names the
+ * secret in the message ("a password"). Returns 0, or SK_ECONFIG with the reason in err.
+ */
+struct stat;
+int sk_mqtt_secret_file_ok(
+        const char *path, const struct stat *st, const char *holds, char *err, size_t err_size);
+
+/*
  * Reads a credentials file: lines `username = NAME` and `password = SECRET`, `#` comments and
- * blank lines; both keys once. The file must not be readable or writable by group or others
- * (it holds a secret). On failure returns -errno or SK_ECONFIG with a message naming the file
- * and line in err (never the secret), and leaves *ret untouched.
+ * blank lines; both keys once. The file must pass sk_mqtt_secret_file_ok (it holds a secret). On
+ * failure returns -errno or SK_ECONFIG with a message naming the file and line in err (never the
+ * secret), and leaves *ret untouched.
  */
 int sk_mqtt_credentials_load(const char *path,
                              struct sk_mqtt_credentials *ret,
@@ -126,6 +136,8 @@ int sk_mqtt_link_publish(struct sk_mqtt_link *link,
 void sk_mqtt_link_set_seq(struct sk_mqtt_link *link, int64_t seq);
 /* mqtt.command_max_bytes after a reload. Thread-safe. */
 void sk_mqtt_link_set_command_max(struct sk_mqtt_link *link, int bytes);
+/* mqtt.command_rate_max after a reload. Thread-safe. */
+void sk_mqtt_link_set_command_rate(struct sk_mqtt_link *link, int per_s);
 
 struct sk_mqtt_link_info {
     bool connected;

@@ -117,12 +117,17 @@ struct sk_obs_command {
     size_t correlation_len;
     uint32_t generation; /* MQTT link connection it arrived on */
     uint8_t flags;       /* SK_CMD_OBS_* */
+    /* Sender from the topic cmd/<name>/<identity> (SK_CMD_OBS_FROM_TOPIC): the broker's ACL
+     * vouches for it (docs/security.md); empty for cmd/<name>. */
+    char identity[SK_NAME_MAX];
 };
 
 /* sk_obs_command.flags: what the link thread refused to copy (the core answers with an error). */
 #define SK_CMD_OBS_TOO_LARGE    0x01 /* payload above the limit: payload NULL, payload_len set */
 #define SK_CMD_OBS_BAD_NAME     0x02 /* command name too long or with more topic levels */
 #define SK_CMD_OBS_BAD_RESPONSE 0x04 /* response topic or correlation data too long: ignored */
+#define SK_CMD_OBS_FROM_TOPIC   0x08 /* arrived on cmd/<name>/<identity>: identity is set */
+#define SK_CMD_OBS_RATE_LIMITED 0x10 /* above mqtt.command_rate_max: answered busy by the link */
 
 struct sk_obs_mqtt {
     uint8_t event;            /* enum sk_mqtt_link_event */

@@ -11,6 +11,9 @@ import time
 import unittest
 
 BIN = os.environ.get("SK_BIN", "build/storekeeper")
+# The tests run as root on CI machines; `storekeeper run` refuses root without this
+# (docs/security.md). tests/security/test_privileges.py checks the refusal without it.
+os.environ.setdefault("STOREKEEPER_ALLOW_ROOT", "1")
 SRC = os.environ.get("SK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("SK_BUILD_DIR", os.path.join(SRC, "build"))
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -277,17 +278,82 @@ class LinkTest(unittest.TestCase):
         self.schemas.check_all(sub.messages())
 
     def test_cloud_identity(self):
-        sub = self.sub(["it/replies", PREFIX + "status"], "cloud")
+        """The sender is the topic's last level, cmd/<name>/<identity> (the broker's ACL vouches
+        for it: tests/security/test_broker_auth.py); the payload's identity proves nothing."""
+        sub = self.sub(["it/replies", PREFIX + "status", PREFIX + "reply/#"], "cloud")
         self.start(mqtt='cloud_identity = "billing";')
         self.status(sub, "online")
         r = self.command(sub, "restock_done", '{"all":true}')
         self.assertEqual((r["error"]["code"], r["error"]["field"]), ("forbidden", "identity"))
-        r = self.command(sub, "restock_done", '{"all":true,"identity":"intruder"}')
-        self.assertEqual(r["error"]["message"], "identity does not match mqtt.cloud_identity")
         r = self.command(sub, "restock_done", '{"all":true,"identity":"billing"}')
+        self.assertEqual(r["error"]["code"], "forbidden", "a claim in the payload is not enough")
+        r = self.command(sub, "restock_done/intruder", '{"all":true}')
+        self.assertEqual(r["error"]["message"],
+                         "this sender may not change state: it is not mqtt.cloud_identity")
+        r = self.command(sub, "restock_done/billing", '{"all":true,"identity":"intruder"}')
+        self.assertEqual(r["error"]["code"], "forbidden", "payload and topic disagree")
+        r = self.command(sub, "restock_done/billing", '{"all":true}')
         self.assertEqual(r["status"], "done")
-        r = self.command(sub, "ping", "{}")  # read-only commands need no identity
+        self.assertEqual(r["command"], "restock_done")
+        r = self.command(sub, "ping/intruder", "{}")  # read-only commands: any sender
         self.assertTrue(r["ok"])
+        r = self.command(sub, "ping", "{}")
+        self.assertTrue(r["ok"])
+        # MQTT 3.1.1: the reply of cmd/<name>/<identity> goes to reply/<name>/<identity>.
+        before = len(sub.messages())
+        mh.publish(self.broker, PREFIX + "cmd/ping/billing", "{}", v5=False)
+        msgs = sub.wait_for(lambda ms: [m for m in ms[before:]
+                                        if m["topic"] == PREFIX + "reply/ping/billing"])
+        self.assertTrue(msgs and json.loads(msgs[0]["payload"])["ok"])
+
+    def test_response_topic_inside_the_device(self):
+        """A sender cannot make the device publish its reply as one of its own reports."""
+        sub = self.sub(["it/replies", PREFIX + "#"], "cloud")
+        self.start()
+        self.status(sub, "online")
+        for rt in (PREFIX + "event/checkout", PREFIX + "status"):
+            corr = "c-rt-%f" % time.monotonic()
+            mh.publish(self.broker, PREFIX + "cmd/ping", "{}", response_topic=rt,
+                       correlation=corr)
+            msgs = sub.wait_for(lambda ms: [m for m in ms if m["correlation"] == corr and
+                                            "/cmd/" not in m["topic"]])
+            self.assertTrue(msgs, "no reply at all")
+            self.assertEqual([m["topic"] for m in msgs], [PREFIX + "reply/ping"])
+            r = json.loads(msgs[0]["payload"])
+            self.assertEqual((r["error"]["code"], r["error"]["field"]),
+                             ("invalid", "response_topic"))
+        corr = "c-rt-ok"
+        mh.publish(self.broker, PREFIX + "cmd/ping", "{}", response_topic=PREFIX + "reply/mine",
+                   correlation=corr)
+        msgs = sub.wait_for(lambda ms: [m for m in ms if m["correlation"] == corr and
+                                        "/cmd/" not in m["topic"]])
+        self.assertEqual(msgs[0]["topic"], PREFIX + "reply/mine")
+        self.assertTrue(json.loads(msgs[0]["payload"])["ok"])
+
+    def test_command_rate_limit(self):
+        """Above mqtt.command_rate_max the link answers busy without parsing; every command
+        still gets exactly one reply, and the store keeps running."""
+        sub = self.sub(["it/replies", PREFIX + "status"], "cloud")
+        d = self.start(mqtt="command_rate_max = 5;")
+        self.status(sub, "online")
+        n = 40
+        lines = "\n".join('{"request_id":"burst-%d"}' % i for i in range(n))
+        p = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port),
+                            "-q", "1", "-V", "mqttv5", "-t", PREFIX + "cmd/ping", "-l",
+                            "-D", "publish", "response-topic", "it/replies"],
+                           input=lines, text=True, capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        msgs = sub.wait_for(lambda ms: [m for m in ms if m["topic"] == "it/replies"][n - 1:], 20)
+        replies = [json.loads(m["payload"]) for m in sub.messages() if m["topic"] == "it/replies"]
+        self.assertEqual(len(replies), n, "one reply per command")
+        busy = [r for r in replies if not r["ok"]]
+        self.assertTrue(busy, "a burst of %d above 5/s (bucket 10) is limited" % n)
+        self.assertTrue(all(r["error"]["code"] == "busy" and "command_rate_max" in
+                            r["error"]["message"] for r in busy))
+        self.assertGreaterEqual(n - len(busy), 10, "the bucket's burst is served")
+        for r in replies:
+            self.schemas.check(json.dumps(r).encode())
+        self.assertIsNone(d.proc.poll())
 
 
 class Mqtt311Proxy(threading.Thread):

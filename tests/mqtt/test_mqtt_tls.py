@@ -244,8 +244,9 @@ class AuthTest(unittest.TestCase):
             "extra": 'credentials_file = "broker.creds";'})
         r = sk.run("run", "-c", cfg, "--check-config")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("mqtt.credentials_file: %s: holds a password but group or others may "
-                      "access it (mode 0644); chmod 600 it" % self.creds, r.stderr)
+        self.assertIn("mqtt.credentials_file: %s: holds a password but others may access it "
+                      "(mode 0644); chmod 0640 it with group storekeeper and owner root, or 0600"
+                      % self.creds, r.stderr)
         self.assertNotIn("right-secret", r.stdout + r.stderr)
 
 

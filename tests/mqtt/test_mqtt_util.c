@@ -66,9 +66,14 @@ static void test_credentials(void **state)
         const char *msg; /* after "<dir>/creds" */
     } bad[] = {
             {"username = u\npassword = p\n", 0644,
-             ": holds a password but group or others may access it (mode 0644); chmod 600 it"},
+             ": holds a password but others may access it (mode 0644); chmod 0640 it with group "
+             "storekeeper and owner root, or 0600"},
             {"username = u\npassword = p\n", 0660,
-             ": holds a password but group or others may access it (mode 0660); chmod 600 it"},
+             ": holds a password but others may access it or its group may change it (mode 0660); "
+             "chmod 0640 it with group storekeeper and owner root, or 0600"},
+            {"username = u\npassword = p\n", 0604,
+             ": holds a password but others may access it (mode 0604); chmod 0640 it with group "
+             "storekeeper and owner root, or 0600"},
             {"password = p\n", 0600, ": no `username = NAME` line"},
             {"username u\n", 0600, ":1: expected `username = NAME` or `password = SECRET`"},
             {"\n\nuser = u\n", 0600, ":3: unknown key \"user\" (username, password)"},
