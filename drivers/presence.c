@@ -19,6 +19,9 @@
  * for hold, forget candidates whose window emptied. Cost: O(reads + entries) per poll.
  */
 
+#define GAP_WINDOW      16 /* gaps whose median is the typical poll gap */
+#define GAP_MIN_SAMPLES 8  /* before this many, no gap is judged a stall */
+
 struct entry {
     uint8_t antenna, epc_len;
     bool present;
@@ -26,7 +29,9 @@ struct entry {
     int16_t rssi;
     uint64_t window;
     uint64_t seen_gen;
-    int64_t last_seen_us;
+    int64_t last_seen_us; /* when it was really last read (reported in events) */
+    int64_t hold_from_us; /* where its unseen time starts: last read, moved past stalls and outages
+                           */
     uint32_t reads;
 };
 
@@ -39,6 +44,9 @@ struct sk_presence {
     struct sk_presence_params params[256]; /* [0] default */
     bool has_params[256];
     struct sk_presence_stats stats;
+    int64_t last_update_us;   /* 0 before the first update */
+    int64_t gaps[GAP_WINDOW]; /* recent gaps between updates, a ring */
+    size_t n_gaps, gap_pos;
 };
 
 static bool params_ok(const struct sk_presence_params *sp)
@@ -190,6 +198,7 @@ int sk_presence_seed(
     e->present = true;
     e->window = ~0ULL; /* as if seen throughout its window */
     e->last_seen_us = now_us;
+    e->hold_from_us = now_us;
     p->stats.present++;
     return 1;
 }
@@ -206,6 +215,57 @@ fill_event(struct sk_presence_event *ev, int type, const struct entry *e, uint32
     ev->last_seen_us = e->last_seen_us;
 }
 
+/* Median of the recorded gaps, or 0 while there are too few to judge. */
+static int64_t typical_gap(const struct sk_presence *p)
+{
+    if (p->n_gaps < GAP_MIN_SAMPLES) {
+        return 0;
+    }
+    int64_t v[GAP_WINDOW];
+    memcpy(v, p->gaps, p->n_gaps * sizeof(v[0]));
+    for (size_t i = 1; i < p->n_gaps; i++) { /* insertion sort: at most 16 values */
+        int64_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+    return v[p->n_gaps / 2];
+}
+
+/*
+ * A gap longer than twice the typical one means this filter was not fed for a while although
+ * the reader did not fail (the thread was not scheduled). Only twice the typical gap of it
+ * counts as unseen time: present tags' last-seen times move forward by the rest.
+ */
+static void discount_stall(struct sk_presence *p, int64_t now_us)
+{
+    if (p->last_update_us != 0) {
+        int64_t gap = now_us - p->last_update_us;
+        int64_t typical = typical_gap(p);
+        if (typical > 0 && gap > 2 * typical) {
+            int64_t excess = gap - 2 * typical;
+            for (size_t i = 0; i < p->n; i++) {
+                if (p->e[i].present) {
+                    int64_t moved = p->e[i].hold_from_us + excess;
+                    p->e[i].hold_from_us = moved < now_us ? moved : now_us;
+                }
+            }
+            p->stats.stalls++;
+        }
+        if (gap > 0) {
+            p->gaps[p->gap_pos] = gap;
+            p->gap_pos = (p->gap_pos + 1) % GAP_WINDOW;
+            if (p->n_gaps < GAP_WINDOW) {
+                p->n_gaps++;
+            }
+        }
+    }
+    p->last_update_us = now_us;
+}
+
 void sk_presence_update(struct sk_presence *p,
                         int64_t now_us,
                         const struct sk_tag_read *reads,
@@ -213,6 +273,7 @@ void sk_presence_update(struct sk_presence *p,
                         sk_presence_cb cb,
                         void *ctx)
 {
+    discount_stall(p, now_us);
     uint64_t gen = ++p->gen;
     p->stats.updates++;
     for (size_t i = 0; i < n; i++) {
@@ -232,6 +293,7 @@ void sk_presence_update(struct sk_presence *p,
         }
         e->seen_gen = gen;
         e->last_seen_us = now_us;
+        e->hold_from_us = now_us;
         e->reads += t->reads ? t->reads : 1;
         if (t->rssi_cdbm != INT16_MIN) {
             e->rssi = t->rssi_cdbm;
@@ -247,7 +309,7 @@ void sk_presence_update(struct sk_presence *p,
         struct sk_presence_event ev;
         if (e->present) {
             seen_present += seen;
-            if (!seen && now_us - e->last_seen_us >= sp->hold_us) {
+            if (!seen && now_us - e->hold_from_us >= sp->hold_us) {
                 fill_event(&ev, SK_PRESENCE_DEPARTED, e, e->reads);
                 p->stats.present--;
                 p->stats.departures++;
@@ -281,7 +343,7 @@ void sk_presence_resume(struct sk_presence *p, int64_t now_us)
 {
     for (size_t i = 0; i < p->n; i++) {
         if (p->e[i].present) {
-            p->e[i].last_seen_us = now_us;
+            p->e[i].hold_from_us = now_us;
         }
     }
 }

@@ -19,7 +19,11 @@
  *   - a present tag DEPARTS once it was unseen for hold_ms (measured on the clock passed in,
  *     at successful polls).
  * Polls that fail (reader down) are not fed in, so an outage never ages a tag; after one,
- * sk_presence_resume() gives every present tag a fresh hold_ms. Settings are per antenna
+ * sk_presence_resume() gives every present tag a fresh hold_ms. A gap between two successful
+ * polls longer than twice the typical gap (the median of the last 16) counts as twice the
+ * typical gap: a bus thread that was not scheduled for a while (a loaded board, a slow SD
+ * card) did not watch the shelf, and one RF miss right after such a stall must not turn
+ * every tag it missed into a departure, that is, a phantom pickup. Settings are per antenna
  * (shelf presets); antenna 0 holds the default.
  *
  * The filter is pure computation on its own memory (no threads, no I/O, injected time), so it
@@ -57,6 +61,7 @@ struct sk_presence_stats {
     uint64_t updates, reads; /* polls fed in, tag reads fed in */
     uint64_t arrivals, departures;
     uint64_t overflow; /* reads dropped because max_tags entries were in use */
+    uint64_t stalls;   /* poll gaps longer than twice the typical one (counted as twice) */
 };
 
 int sk_presence_new(size_t max_tags,
@@ -81,7 +86,8 @@ void sk_presence_update(struct sk_presence *p,
                         sk_presence_cb cb,
                         void *ctx);
 
-/* After an outage: present tags count as last seen at now_us (no departures from the gap). */
+/* After an outage: present tags' unseen time restarts at now_us (no departures from the gap;
+ * events still report when each tag was really last read). */
 void sk_presence_resume(struct sk_presence *p, int64_t now_us);
 
 void sk_presence_get_stats(const struct sk_presence *p, struct sk_presence_stats *ret);

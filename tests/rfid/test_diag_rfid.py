@@ -106,16 +106,23 @@ class DiagRfid(unittest.TestCase):
     def test_reader_watch(self):
         p = subprocess.Popen([sk.BIN, "diag", "reader", "-c", self.cfg, "b", "--watch", "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = []
         try:
-            time.sleep(2.6)
+            # Wait for two refreshes however slow the machine is (sanitizers, load), then stop.
+            deadline = time.monotonic() + 30
+            while len(first) < 2 and time.monotonic() < deadline:
+                line = p.stdout.readline()
+                if not line:
+                    break
+                first.append(line)
             p.send_signal(signal.SIGINT)
-            out, err = p.communicate(timeout=5)
+            out, err = p.communicate(timeout=10)
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
         self.assertEqual(p.returncode, 0, err)
-        lines = [json.loads(x) for x in out.splitlines()]
+        lines = [json.loads(x) for x in "".join(first).splitlines() + out.splitlines()]
         self.assertGreaterEqual(len(lines), 3)  # two refreshes and the final report
         self.assertTrue(all(x["reader"] == "b" for x in lines))
         self.assertLess(lines[0]["polls"], lines[-1]["polls"])

@@ -128,6 +128,52 @@ static void test_hold_departure(void **state)
     sk_presence_free(p);
 }
 
+/* A poll gap far longer than usual (the bus thread was not scheduled) is not unseen time: a
+ * miss right after it departs nothing, while a tag really taken still departs after hold. */
+static void test_stall_is_not_unseen_time(void **state)
+{
+    (void)state;
+    const struct sk_presence_params fast = {1, 1, 150000}; /* 150 ms hold, 10 ms polls */
+    struct sk_presence *p;
+    assert_int_equal(sk_presence_new(64, &fast, &p), 0);
+    struct events e = {0};
+    struct sk_tag_read t = tag(1, 1);
+    int64_t now = 1000000;
+    for (int i = 0; i < 20; i++) {
+        sk_presence_update(p, now += 10000, &t, 1, count, &e);
+    }
+    assert_int_equal(e.arrived, 1);
+    int64_t last_read = now;
+    /* a one-second stall, and the first poll after it misses the tag */
+    sk_presence_update(p, now += 1000000, NULL, 0, count, &e);
+    assert_int_equal(e.departed, 0);
+    struct sk_presence_stats st;
+    sk_presence_get_stats(p, &st);
+    assert_int_equal(st.stalls, 1);
+    /* the tag is really gone: it departs once 150 ms of regular polling missed it */
+    int polls = 0;
+    while (e.departed == 0 && polls < 100) {
+        sk_presence_update(p, now += 10000, NULL, 0, count, &e);
+        polls++;
+    }
+    assert_int_equal(e.departed, 1);
+    assert_in_range(polls, 12, 14);                /* 150 ms minus the 20 ms the stall counted */
+    assert_true(e.last.last_seen_us == last_read); /* the real last read, not moved */
+
+    /* a steady slower cycle (a bigger bus) becomes the new normal after 8 gaps */
+    struct sk_tag_read t2 = tag(2, 1);
+    for (int i = 0; i < 40; i++) {
+        sk_presence_update(p, now += 40000, &t2, 1, count, &e);
+    }
+    sk_presence_get_stats(p, &st);
+    /* The first 40 ms gaps count as stalls (as 20 ms each: unseen time runs slower, never
+     * faster) until they are the median of the last 16 gaps, after 8 of them. */
+    assert_int_equal(st.stalls, 1 + 8);
+    sk_presence_update(p, now += 40000, &t2, 1, count, &e);
+    sk_presence_get_stats(p, &st);
+    assert_int_equal(st.stalls, 9);
+}
+
 static void test_seed_and_outage(void **state)
 {
     (void)state;
@@ -296,10 +342,10 @@ static void test_flicker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_k_of_n_arrival),  cmocka_unit_test(test_hold_departure),
-            cmocka_unit_test(test_seed_and_outage), cmocka_unit_test(test_per_antenna_params),
-            cmocka_unit_test(test_bound),           cmocka_unit_test(test_random_against_model),
-            cmocka_unit_test(test_flicker),
+            cmocka_unit_test(test_k_of_n_arrival),           cmocka_unit_test(test_hold_departure),
+            cmocka_unit_test(test_stall_is_not_unseen_time), cmocka_unit_test(test_seed_and_outage),
+            cmocka_unit_test(test_per_antenna_params),       cmocka_unit_test(test_bound),
+            cmocka_unit_test(test_random_against_model),     cmocka_unit_test(test_flicker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
