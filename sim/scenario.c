@@ -944,50 +944,52 @@ static int settle(struct planner *pl)
     return 0;
 }
 
-static void position_at(const struct sc_shopper *s, double t, float *x, float *y, bool *in)
+/* Where shopper s is at t (times only grow from call to call: *cursor remembers the segment),
+ * and whether it is in the picture. */
+static bool position_at(const struct sc_shopper *s, double t, size_t *cursor, float *x, float *y)
 {
-    *in = false;
     if (!s->n_path || t < s->path[0].t || t > s->path[s->n_path - 1].t) {
-        return;
+        return false;
     }
-    for (size_t k = 0; k + 1 < s->n_path; k++) {
-        const struct sc_waypoint *a = &s->path[k], *b = &s->path[k + 1];
-        if (t >= a->t && t <= b->t) {
-            float f = b->t > a->t ? (float)((t - a->t) / (b->t - a->t)) : 0;
-            *x = a->x + (b->x - a->x) * f;
-            *y = a->y + (b->y - a->y) * f;
-            *in = *y < 240.0f + 12.0f; /* in the picture */
-            return;
-        }
+    size_t k = *cursor;
+    while (k + 2 < s->n_path && s->path[k + 1].t < t) {
+        k++;
     }
+    *cursor = k;
+    const struct sc_waypoint *a = &s->path[k], *b = &s->path[k + 1 < s->n_path ? k + 1 : k];
+    float f = b->t > a->t ? (float)((t - a->t) / (b->t - a->t)) : 0;
+    *x = a->x + (b->x - a->x) * f;
+    *y = a->y + (b->y - a->y) * f;
+    return *y < 240.0f + 12.0f;
 }
 
 /* People keep their distance: a script that walks two shoppers into each other is refused,
- * since no camera could tell them apart either. */
+ * since no camera could tell them apart either. Sampled every 50 ms: O(time x shoppers^2). */
 static int check_gaps(struct parse *p)
 {
     struct scenario *sc = p->sc;
     double end = 0;
+    size_t cursor[SC_MAX_SHOPPERS] = {0};
+    float x[SC_MAX_SHOPPERS], y[SC_MAX_SHOPPERS];
+    bool in[SC_MAX_SHOPPERS];
     for (size_t i = 0; i < sc->n_shoppers; i++) {
         const struct sc_shopper *s = &sc->shoppers[i];
         end = fmax(end, s->n_path ? s->path[s->n_path - 1].t : 0);
     }
-    /* 50 ms steps, counted in integers: adding 0.05 up would drift */
-    for (long step = 0; (double)step * 0.05 <= end; step++) {
-        double t = (double)step * 0.05;
+    for (double t = 0; t <= end; t += 0.05) {
         for (size_t i = 0; i < sc->n_shoppers; i++) {
-            float xi, yi, xj, yj;
-            bool ini, inj;
-            position_at(&sc->shoppers[i], t, &xi, &yi, &ini);
-            for (size_t j = i + 1; ini && j < sc->n_shoppers; j++) {
-                position_at(&sc->shoppers[j], t, &xj, &yj, &inj);
-                float d = hypotf(xi - xj, yi - yj);
-                if (inj && d < MIN_GAP) {
+            in[i] = position_at(&sc->shoppers[i], t, &cursor[i], &x[i], &y[i]);
+        }
+        for (size_t i = 0; i < sc->n_shoppers; i++) {
+            for (size_t j = i + 1; in[i] && j < sc->n_shoppers; j++) {
+                float d = hypotf(x[i] - x[j], y[i] - y[j]);
+                if (in[j] && d < MIN_GAP) {
                     return fail(p, p->shoppers[j].line,
                                 "shoppers %s and %s come within %.0f px of each other at %.1f s "
                                 "(near %.0f,%.0f): people keep %.0f px apart (shift a start time, "
                                 "or stand left/right)",
-                                sc->shoppers[i].name, sc->shoppers[j].name, d, t, xi, yi, MIN_GAP);
+                                sc->shoppers[i].name, sc->shoppers[j].name, d, t, x[i], y[i],
+                                MIN_GAP);
                 }
             }
         }

@@ -4,7 +4,7 @@
 """make_corpus.py [--check]
 
 Seeds for fuzz_config, fuzz_profile, fuzz_command, fuzz_scene, fuzz_csv, fuzz_credentials
-and fuzz_scenario, taken from what the project already has: example stores, board profiles,
+fuzz_scenario and fuzz_record, taken from what the project already has: example stores, board profiles,
 the broken configurations of tests/configs/bad, shipped and test reader profiles, the
 command payloads docs/mqtt.md describes, the demo scene, the example catalog files. Files
 are named after their origin (example-, board-, bad-, ...). fuzz_modbus's seeds are
@@ -99,6 +99,38 @@ def seeds():
     scn = out.setdefault("scenario", {})
     for n in files("examples/scenarios", ".scn"):
         scn["example-" + n] = read("examples", "scenarios", n)
+    # --- observation recordings (run --record): every kind of line once
+    rec = out.setdefault("record", {})
+    rec["small.rec"] = "\n".join([
+        '{"storekeeper_record":1,"store_id":"sim","device_id":"sim-01","config_hash":"85992623",'
+        '"mono":6818763238,"wall":1795311196434476,"last_seq":0,"ledger":"run.rec.ledger"}',
+        '{"t":6818772080,"w":1795311196443318,"type":"camera_health","m":6818771351,'
+        '"ow":1795311196442588,"src":"overhead","state":1,"reason":0,"errors":0,"rtt":0,'
+        '"detail":"320x240 frames from synthetic"}',
+        '{"t":6818772192,"w":1795311196443429,"type":"tag_arrived","m":6818772174,'
+        '"ow":1795311196443413,"src":"reader-a1","ant":1,"epc":"3034257BF400004000000001",'
+        '"rssi":-4500,"reads":2,"seen":0}',
+        '{"t":6818872192,"w":1795311196543429,"tick":true}',
+        '{"t":6819772192,"w":1795311197443429,"type":"track_new","m":6819772174,'
+        '"ow":1795311197443413,"src":"overhead","id":1,"x":300,"y":231.5,"zone":"","dir":0,'
+        '"role":0,"dwell":0}',
+        '{"t":6819872192,"w":1795311197543429,"type":"line_cross","m":6819872174,'
+        '"ow":1795311197543413,"src":"overhead","id":1,"x":300,"y":204,"zone":"door","dir":1,'
+        '"role":2,"dwell":0}',
+        '{"t":6820872192,"w":1795311198543429,"type":"zone_leave","m":6820872174,'
+        '"ow":1795311198543413,"src":"overhead","id":1,"x":40,"y":56,"zone":"front-a1","dir":0,'
+        '"role":0,"dwell":3500}',
+        '{"t":6821872192,"w":1795311199543429,"type":"tag_departed","m":6821872174,'
+        '"ow":1795311199543413,"src":"reader-a1","ant":1,"epc":"3034257BF400004000000001",'
+        '"rssi":-4500,"reads":30,"seen":6820372174}',
+        '{"t":6822872192,"w":1795311200543429,"type":"mqtt_command","m":6822872174,'
+        '"ow":1795311200543413,"src":"","name":"session_bind",'
+        '"payload":"{\\"account_token\\":\\"acct-12345\\",\\"next_entry\\":true}",'
+        '"plen":44,"rt":"cloud/reply/1","corr":"0102FF","gen":1,"flags":0}',
+        '{"t":6823872192,"w":1795311201543429,"type":"flow","m":6823872174,'
+        '"ow":1795311201543413,"src":"overhead","entries":1,"exits":0,"occ":1,"fps":10,'
+        '"dropped":0,"proc":0.8,"processed":100,"obs_dropped":0}',
+        ""]).encode()
     # --- credentials
     cred = out.setdefault("credentials", {})
     cred["user-password.cred"] = b"# broker account\nusername = store-berlin-3-edge-1\npassword = s3cret\n"
@@ -156,6 +188,14 @@ def dictionaries():
     scen = literals("sim/scenario.c", r"strcmp\([^,]*, (\"[a-z_]+\")\)")
     scen |= {"shopper", "end", "at", "go", "take", "put", "leave", "stock", "\n", "  ", "#"}
     out["scenario"] = dict_text("fuzz_scenario: scenario keywords", scen)
+    rec = {"storekeeper_record", "store_id", "device_id", "config_hash", "mono", "wall",
+           "last_seq", "ledger", "t", "w", "tick", "type", "m", "ow", "src", "ant", "epc", "rssi",
+           "reads", "seen", "state", "reason", "errors", "rtt", "detail", "id", "x", "y", "zone",
+           "dir", "role", "dwell", "entries", "exits", "occ", "fps", "dropped", "proc",
+           "processed", "obs_dropped", "name", "payload", "plen", "rt", "corr", "gen", "flags",
+           "event", "mid", "rc", "proto", "retry", "true", "null", "\n", "{", "}", ":", ","}
+    rec |= literals("firmware/obs.c", r"(\[SK_OBS_[A-Z_]+\] = \"[a-z_]+\")")
+    out["record"] = dict_text("fuzz_record: the recording's keys and observation types", rec)
     out["credentials"] = dict_text("fuzz_credentials: the two keys",
                                    {"username", "password", "=", "#", "\n", "\r\n", " "})
     out["modbus"] = dict_text("fuzz_modbus: control bytes of the script and EPC prefixes",
