@@ -351,6 +351,10 @@ static const struct sk_cfg_key store_keys[] = {
     K_INT("fusion.join_defer_ms", C, fusion.join_defer_ms, 0, 60000, "600", "ms", true,
           "A track that appears without crossing the entry waits this long (for a crossing) "
           "before it is joined to a lost session."),
+    K_INT("fusion.door_defer_ms", C, fusion.door_defer_ms, 0, 60000, "2500", "ms", true,
+          "A track that appears at an entry or door line (within fusion.join_radius_px) waits "
+          "this long for its entry crossing before it may be joined to a lost session: most "
+          "likely it is somebody coming in."),
     K_INT("fusion.join_window_ms", C, fusion.join_window_ms, 0, 600000, "4000", "ms", true,
           "A session whose track vanished is joined by a new track appearing this soon after ..."),
     K_INT("fusion.join_radius_px", C, fusion.join_radius_px, 1, 4096, "80", "px", true,

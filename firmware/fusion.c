@@ -47,6 +47,16 @@ int64_t sk_fusion_to_wall(const struct sk_fusion *f, int64_t mono_us)
     return sk_fusion_wall(f) - (sk_fusion_now(f) - mono_us);
 }
 
+static int64_t obs_mono(const struct sk_fusion *f, const struct sk_obs *obs)
+{
+    return obs->mono_us ? obs->mono_us : sk_fusion_now(f);
+}
+
+static int64_t obs_wall(const struct sk_fusion *f, const struct sk_obs *obs)
+{
+    return obs->wall_us ? obs->wall_us : sk_fusion_to_wall(f, obs_mono(f, obs));
+}
+
 int sk_fusion_emit(struct sk_fusion *f, struct sk_fusion_event *ev)
 {
     if (!ev->wall_us) {
@@ -386,6 +396,35 @@ static bool near_entry(const struct sk_fusion *f, const struct track *t)
     return false;
 }
 
+/*
+ * The exit or door line (of the track's camera) that the point (x, y) lies beyond, on the
+ * outside, along the line's extent; NULL when none. Vision's convention: the signed distance
+ * (dx (y - y1) - dy (x - x1)) / |d| is negative on the left of x1,y1 -> x2,y2.
+ */
+static const struct sk_line_cfg *
+outside_exit(const struct sk_fusion *f, const char *camera, float x, float y)
+{
+    for (size_t i = 0; i < f->cfg->n_lines; i++) {
+        const struct sk_line_cfg *l = &f->cfg->lines[i];
+        if ((l->role != SK_LINE_EXIT && l->role != SK_LINE_DOOR) || l->points_len != 4 ||
+            strcmp(l->camera, camera) != 0) {
+            continue;
+        }
+        const double *p = l->points;
+        double dx = p[2] - p[0], dy = p[3] - p[1], len2 = dx * dx + dy * dy;
+        if (len2 <= 0) {
+            continue;
+        }
+        double d = (dx * (y - p[1]) - dy * (x - p[0])) / sqrt(len2);
+        double u = ((x - p[0]) * dx + (y - p[1]) * dy) / len2;
+        int inside = l->inside == 0 ? -1 : 1;
+        if (d * inside < -3.0 && u > -0.1 && u < 1.1) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
 /* A track we never heard of: its TRACK_NEW was dropped (cameras drop above the queue's high
  * mark) or it predates a restart. It is treated as new. */
 static struct track *known_track(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
@@ -440,7 +479,12 @@ static void track_lost(struct sk_fusion *f, const struct sk_obs *obs, int64_t mo
             s->pub.y = t->y;
             s->pub.has_pos = true;
         }
-        if (s->pub.state == SK_SESSION_ACTIVE) {
+        const struct sk_line_cfg *out = t->has_pos ? outside_exit(f, t->camera, t->x, t->y) : NULL;
+        if (s->pub.state == SK_SESSION_ACTIVE && out) {
+            /* It vanished beyond the exit: the shopper left, even if the camera missed the
+             * crossing itself (frames skipped, two people through the door at once). */
+            sk_fusion_session_exit(f, s, mono, obs_wall(f, obs), out->name);
+        } else if (s->pub.state == SK_SESSION_ACTIVE) {
             s->pub.state = SK_SESSION_LOST;
             s->pub.lost_mono_us = mono;
             sk_fusion_session_dirty(f, s);
@@ -482,6 +526,17 @@ static void zone_leave(struct sk_fusion *f, const struct sk_obs *obs, int64_t mo
     struct track *t = known_track(f, obs, mono);
     t->last_us = mono;
     struct zone_visit *v = last_visit(t, z, true);
+    if (!v && obs->u.track.dwell_ms > 0) {
+        /* Its enter was dropped (cameras drop above the queue's high mark): the camera says
+         * how long the track stayed. */
+        v = &t->visits[t->n_visits++ % VISITS_MAX];
+        memset(v, 0, sizeof(*v));
+        v->zone = z;
+        v->enter_us = mono - (int64_t)obs->u.track.dwell_ms * 1000;
+        v->x = obs->u.track.x;
+        v->y = obs->u.track.y;
+        v->has_pos = isfinite(v->x) && isfinite(v->y) && (v->x != 0 || v->y != 0);
+    }
     if (v) {
         v->leave_us = mono;
     }
@@ -566,7 +621,8 @@ static int joins_tick(struct sk_fusion *f, int64_t now)
     for (size_t i = 0; i < f->max_tracks; i++) {
         struct track *t = &f->tracks[i];
         /* Someone appearing at the door is most likely coming in: give the crossing time. */
-        int64_t wait = t->at_door && defer < DOOR_DEFER_US ? DOOR_DEFER_US : defer;
+        int64_t door = (int64_t)f->cfg->fusion.door_defer_ms * 1000;
+        int64_t wait = t->at_door && defer < door ? door : defer;
         if (t->used && t->join_pending && !t->lost_us && now - t->born_us >= wait) {
             sk_fusion_try_join(f, t, false);
         }
@@ -583,16 +639,6 @@ static void tracks_expire(struct sk_fusion *f, int64_t now)
             f->stats.tracks--;
         }
     }
-}
-
-static int64_t obs_mono(const struct sk_fusion *f, const struct sk_obs *obs)
-{
-    return obs->mono_us ? obs->mono_us : sk_fusion_now(f);
-}
-
-static int64_t obs_wall(const struct sk_fusion *f, const struct sk_obs *obs)
-{
-    return obs->wall_us ? obs->wall_us : sk_fusion_to_wall(f, obs_mono(f, obs));
 }
 
 int sk_fusion_handle(struct sk_fusion *f, const struct sk_obs *obs)

@@ -15,9 +15,6 @@
 #define TIE_BAND      0.10f             /* ranks closer than this are a tie for the dwell rule */
 #define TRACK_KEEP_US (300LL * 1000000) /* lost tracks are forgotten after this */
 #define NEVER         INT64_MAX
-#define DOOR_DEFER_US                                                          \
-    (2500LL * 1000) /* a track born at the door waits this long for a crossing \
-                     */
 
 /* One stay of a track in a zone. */
 struct zone_visit {

@@ -335,7 +335,7 @@ bool sk_fusion_unjoin(struct sk_fusion *f, struct session *s, struct track *t, i
         return false;
     }
     struct sk_fusion_join *j = &p->joins[p->n_joins - 1];
-    int64_t window = (int64_t)f->cfg->fusion.join_window_ms * 1000 + DOOR_DEFER_US;
+    int64_t window = (int64_t)(f->cfg->fusion.join_window_ms + f->cfg->fusion.door_defer_ms) * 1000;
     if (j->new_track != t->id || strcmp(j->camera, t->camera) != 0 || mono - t->born_us > window) {
         return false;
     }

@@ -206,6 +206,7 @@ struct sk_vision_cfg {
 struct sk_fusion_cfg {
     int pick_before_ms, pick_after_ms;  /* attribution window around the estimated removal */
     int join_defer_ms;                  /* a new track waits this long before it is joined */
+    int door_defer_ms;                  /* ... or this long when it appeared at the door */
     int join_window_ms;                 /* a lost track is joined by a new one this soon */
     int join_radius_px;                 /* ... appearing this near */
     int unattributed_grace_ms;          /* a removal waits this long for a candidate */

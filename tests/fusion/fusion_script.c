@@ -50,7 +50,8 @@ static const char store_text[] =
         "  { name = \"zc\"; camera = \"cam\"; polygon = [400.0, 0.0, 500.0, 0.0, 500.0, 100.0, "
         "400.0, 100.0]; }\n"
         ");\n"
-        "lines = ( { name = \"door\"; camera = \"cam\"; role = \"door\"; points = [600.0, 0.0, "
+        "lines = ( { name = \"door\"; camera = \"cam\"; role = \"door\"; inside = \"right\"; "
+        "points = [600.0, 0.0, "
         "600.0, 100.0]; } );\n"
         "staff_badges = ( { name = \"stocker\"; epc = \"E20000000000000000A0FFFF\"; } );\n";
 

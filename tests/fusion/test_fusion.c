@@ -167,6 +167,19 @@ static const struct row rows[] = {
          "open S1\n"
          "open S2\n"
          "checkout S2 []"},
+        {"a shopper whose track vanishes beyond the exit has left (crossing missed)", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 3000 take A1 101; 5000 zout 1 za; "
+         "8000 lost 1 640 50",
+         15000,
+         "open S1\n"
+         "pick S1 #101 A1 only\n"
+         "checkout S1 [#101]"},
+        {"a track that vanishes inside the store is lost, not gone", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 3000 take A1 101; 5000 zout 1 za; "
+         "8000 lost 1 560 50",
+         15000,
+         "open S1\n"
+         "pick S1 #101 A1 only"},
         {"exit with an item, then come back and return it", NULL,
          SHOPPER "; 3000 take A1 101; 9000 lost 1; 20000 new 2 650 50; 20100 in 2; "
                  "21000 zin 2 za 50 50; 22000 put A1 101; 23000 zout 2 za; 24000 out 2",

@@ -48,7 +48,8 @@ static int setup(void **state)
                   "cameras = ( { name = \"cam\"; backend = \"synthetic\"; } );\n"
                   "zones = ( { name = \"za\"; camera = \"cam\"; polygon = [0.0, 0.0, 10.0, 0.0, "
                   "10.0, 10.0]; } );\n"
-                  "lines = ( { name = \"door\"; camera = \"cam\"; role = \"door\"; points = "
+                  "lines = ( { name = \"door\"; camera = \"cam\"; role = \"door\"; inside = "
+                  "\"right\"; points = "
                   "[60.0, 0.0, 60.0, 10.0]; } );\n"
                   "fusion = { max_sessions = 2; };\n",
                   path, sizeof(path));
