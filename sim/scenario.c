@@ -976,7 +976,8 @@ static int check_gaps(struct parse *p)
         const struct sc_shopper *s = &sc->shoppers[i];
         end = fmax(end, s->n_path ? s->path[s->n_path - 1].t : 0);
     }
-    for (double t = 0; t <= end; t += 0.05) {
+    for (long step = 0; step * 0.05 <= end; step++) {
+        double t = (double)step * 0.05;
         for (size_t i = 0; i < sc->n_shoppers; i++) {
             in[i] = position_at(&sc->shoppers[i], t, &cursor[i], &x[i], &y[i]);
         }
