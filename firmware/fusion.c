@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The fusion engine: observation dispatch, the camera picture (tracks, zone stays), ticks. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,9 @@
 #include "fusion_internal.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/log.h"
+
+/* Ticks further apart than this (or four tick periods) mean the process stalled. */
+#define STALL_US 1000000LL
 
 /*
  * DESIGN
@@ -698,6 +702,14 @@ int sk_fusion_tick(struct sk_fusion *f)
 {
     f->err = 0;
     int64_t now = sk_fusion_now(f);
+    int64_t stall = (int64_t)f->cfg->core.tick_ms * 4000;
+    if (f->last_tick_us && now - f->last_tick_us > (stall > STALL_US ? stall : STALL_US)) {
+        sk_log(SK_LOG_WARNING, "fusion", NULL,
+               "no tick for %" PRId64 " ms: checkouts wait for the readers to catch up",
+               (now - f->last_tick_us) / 1000);
+        f->resumed_us = now;
+    }
+    f->last_tick_us = now;
     size_t k = 0;
     for (size_t i = 0; i < f->n_binds; i++) {
         if (f->binds[i].expires_us > now) {

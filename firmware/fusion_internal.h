@@ -128,6 +128,9 @@ struct sk_fusion {
     struct shelf_info *shelves; /* cfg->n_shelves */
     float *zone_cx, *zone_cy;   /* zone centroids */
     int64_t max_hold_us;
+    /* Stalls: the time of the previous tick, and when this process last resumed after going
+     * unscheduled (or restarted); checkouts give the readers a settle time from then. */
+    int64_t last_tick_us, resumed_us;
     uint64_t instance; /* tells this engine's exports from a restarted process's */
 
     /* camera picture (not durable) */

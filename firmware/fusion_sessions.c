@@ -24,6 +24,11 @@
  * reported gone that long after it was last seen), the attribution window after it and
  * fusion.checkout_delay_ms, and until no departure from before the exit is undecided.
  * Crossing back in before that cancels the exit.
+ *
+ * The same settle time also runs from the end of a stall (two ticks more than STALL_US
+ * apart: the process went unscheduled, on an overloaded board or under a debugger) and from a
+ * restart: the bus threads stalled too, and a tag taken just before the exit is reported gone
+ * only a hold after they poll again. Without the wait, that item would miss the checkout.
  */
 
 struct session *sk_fusion_session_no(const struct sk_fusion *f, uint64_t no)
@@ -471,6 +476,7 @@ int sk_fusion_sessions_tick(struct sk_fusion *f)
         int r = 0;
         bool gone = false;
         if (p->state == SK_SESSION_EXITING && now - p->exit_mono_us >= settle &&
+            now - f->resumed_us >= settle &&
             (!departures_before(f, p->exit_mono_us) || now - p->exit_mono_us >= wait_max)) {
             r = checkout(f, s, now);
             gone = true;

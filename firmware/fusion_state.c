@@ -626,6 +626,7 @@ int sk_fusion_restore(struct sk_fusion *f,
             elapsed = 0; /* the wall clock went back: pretend no time passed */
         }
         r.shift = sk_fusion_now(f) - elapsed - saved_mono;
+        f->resumed_us = sk_fusion_now(f); /* a restart: the readers start over */
     }
     f->next_session_no = (uint64_t)num(&r, state, "next_session");
     int rc = import_sessions(f, &r, sessions, n_sessions, same);

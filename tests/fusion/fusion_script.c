@@ -276,6 +276,7 @@ enum op_kind {
     OP_BIND,
     OP_DONE,
     OP_EXPORT,
+    OP_STALL,
 };
 
 struct op {
@@ -287,6 +288,8 @@ struct op {
     char name[SK_NAME_MAX]; /* zone, shelf, token, restock id */
     char arg[SK_NAME_MAX];
     int item;
+    int64_t seen_us; /* OP_DEP: when the item was last read (mono), 0 unknown */
+    int64_t len_us;  /* OP_STALL: how long no tick comes */
 };
 
 static int by_time(const void *a, const void *b)
@@ -366,6 +369,11 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
             o->item = op[0] == 'b' || op[0] == 'u' ? 65535 : atoi(b);
             if (strcmp(op, "take") == 0) {
                 o->kind = OP_DEP;
+                if (k >= 6 && strcmp(c, "late") == 0) {
+                    /* reported d ms later than the hold (the bus thread stalled) */
+                    o->seen_us = BASE_MONO_US + o->t_us;
+                    o->t_us += atol(d) * 1000;
+                }
                 o->t_us += hold_of(r->cfg, sh);
             } else if (strcmp(op, "dep") == 0 || strcmp(op, "unbadge") == 0) {
                 o->kind = OP_DEP;
@@ -395,6 +403,9 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
             snprintf(o->arg, sizeof(o->arg), "%s", b);
         } else if (strcmp(op, "export") == 0) {
             o->kind = OP_EXPORT;
+        } else if (strcmp(op, "stall") == 0) {
+            o->kind = OP_STALL;
+            o->len_us = atol(a) * 1000;
         } else {
             fprintf(stderr, "unknown op %s\n", op);
             free(copy);
@@ -508,6 +519,7 @@ static int apply(struct run *r, const struct op *op)
     case OP_ARR: {
         const struct sk_shelf_cfg *s = &r->cfg->shelves[shelf_index(r->cfg, op->name)];
         tag_obs(r, &o, op, s->reader, s->antenna ? s->antenna : 1);
+        o.u.tag.last_seen_us = op->seen_us;
         break;
     }
     case OP_PORTAL:
@@ -525,6 +537,8 @@ static int apply(struct run *r, const struct op *op)
         const char *shelf = op->name;
         return sk_fusion_restock_done(r->f, &shelf, strcmp(shelf, "all") == 0 ? 0 : 1, op->arg);
     }
+    case OP_STALL:
+        return 0; /* the run loop handles it */
     case OP_EXPORT: {
         if (r->core) {
             /* A restart: everything the new core knows comes from the ledger file. */
@@ -677,19 +691,24 @@ static int run_script(const char *fusion_cfg,
         } else {
             sk_fusion_load_present(r.f, present);
         }
-        int64_t now = 0;
+        int64_t now = 0, stalled_until = 0;
         for (int i = 0; i <= n; i++) {
             int64_t until = i < n ? ops[i].t_us : end_ms * 1000;
             while (now + TICK_US <= until) {
                 now += TICK_US;
                 sk_clock_manual_advance(&r.clk, TICK_US);
+                if (now < stalled_until) {
+                    continue; /* the process is not scheduled: no tick */
+                }
                 if (core) {
                     sk_core_tick(r.core);
                 } else {
                     ret->errors += sk_fusion_tick(r.f) < 0;
                 }
             }
-            if (i < n) {
+            if (i < n && ops[i].kind == OP_STALL) {
+                stalled_until = ops[i].t_us + ops[i].len_us;
+            } else if (i < n) {
                 sk_clock_manual_advance(&r.clk, ops[i].t_us - now);
                 now = ops[i].t_us;
                 ret->errors += apply(&r, &ops[i]) < 0;

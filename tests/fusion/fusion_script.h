@@ -16,6 +16,8 @@
  *   in TR / out TR    it crosses the door inwards / outwards
  *   zin TR ZONE [X Y] it enters ZONE (at X, Y)           zout TR ZONE     it leaves it
  *   take SHELF N      item N leaves SHELF at T (the reader reports it hold_ms later)
+ *   take SHELF N late D  ... reported D ms later still, with its last-read time
+ *   stall D           no tick for D ms (the process went unscheduled)
  *   dep SHELF N       the reader reports item N gone at T
  *   put SHELF N       item N is set on SHELF at T (the reader reports it 300 ms later)
  *   arr SHELF N       the reader reports item N arrived at T

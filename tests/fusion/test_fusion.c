@@ -52,6 +52,17 @@ static const struct row rows[] = {
          "open S1\n"
          "pick S1 #101 A1 only\n"
          "checkout S1 [#101]"},
+        {"after a stall the checkout waits for the readers (a late departure)", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 7900 take A1 101 late 3000; "
+         "8000 zout 1 za; 8200 out 1; 8300 stall 3000",
+         20000,
+         "open S1\n"
+         "pick S1 #101 A1 only\n"
+         "checkout S1 [#101]"},
+        {"after a stall the checkout waits a settle time from the resume", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 5000 zout 1 za; 8200 out 1; "
+         "8300 stall 3000",
+         14700, "open S1"},
         {"an empty visit still checks out", NULL, "0 new 1 650 50; 100 in 1; 3000 out 1", 10000,
          "open S1\n"
          "checkout S1 []"},
