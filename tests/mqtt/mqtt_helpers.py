@@ -32,6 +32,20 @@ def wait_until(pred, timeout=10.0, step=0.05):
     return pred()
 
 
+def stop_all(daemons=(), subs=(), brokers=()):
+    """Stops what a test started: daemons first (killed if still running, their logs closed),
+    then subscribers, then brokers, so nothing outlives the test that made it."""
+    for d in daemons:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        d.log.close()
+    for s in subs:
+        s.stop()
+    for b in brokers:
+        b.stop()
+
+
 class Broker:
     """mosquitto with its own config, log and persistence in directory; stopped by PID."""
 

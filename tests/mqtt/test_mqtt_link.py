@@ -52,14 +52,7 @@ class LinkTest(unittest.TestCase):
         self.daemons = []
 
     def tearDown(self):
-        for d in self.daemons:
-            if d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            d.log.close()
-        for s in self.subs:
-            s.stop()
-        self.broker.stop()
+        mh.stop_all(self.daemons, self.subs, [self.broker])
         self.tmp.cleanup()
 
     def sub(self, topics, name, v5=True):

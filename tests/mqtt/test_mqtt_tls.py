@@ -43,13 +43,7 @@ class TlsTest(unittest.TestCase):
         self.daemons = []
 
     def tearDown(self):
-        for d in self.daemons:
-            if d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            d.log.close()
-        for b in self.brokers:
-            b.stop()
+        mh.stop_all(self.daemons, brokers=self.brokers)
 
     def broker(self, name, cert="broker", client_cert=True):
         p = self.pki
