@@ -172,6 +172,7 @@ static void test_stall_is_not_unseen_time(void **state)
     sk_presence_update(p, now += 40000, &t2, 1, count, &e);
     sk_presence_get_stats(p, &st);
     assert_int_equal(st.stalls, 9);
+    sk_presence_free(p);
 }
 
 static void test_seed_and_outage(void **state)
