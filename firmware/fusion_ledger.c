@@ -525,7 +525,7 @@ static int rec_misplaced(struct sk_ledger *l, const struct sk_fusion_event *ev)
     cJSON_AddStringToObject(o, "sku", line->product.sku);
     add_opt_str(o, "gtin", line->product.gtin);
     cJSON_AddNullToObject(o, "expected");
-    cJSON_AddNullToObject(o, "observed");
+    cJSON_AddNullToObject(o, "seen");
     cJSON *epcs = cJSON_AddArrayToObject(o, "epcs");
     char hex[SK_EPC_HEX_MAX];
     epc_hex(line, hex, sizeof(hex));
