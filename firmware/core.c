@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The core state machine. Today: health bookkeeping and counters; fusion grows here. */
+/* The core state machine: health bookkeeping, counters, the history events (event/reader,
+ * event/flow) and the fusion engine's entry points. */
 #include "storekeeper/core.h"
 
 #include <errno.h>
@@ -8,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/fusion.h"
+#include "storekeeper/ledger.h"
 #include "storekeeper/log.h"
 
 #define MAX_SOURCES 512
@@ -18,6 +23,9 @@ struct source_health {
     char name[SK_NAME_MAX];
     uint8_t state;
     bool camera;
+    /* The state the last event/reader recorded; SK_HEALTH_UNKNOWN after a start or a
+     * rolled-back write, so a change is recorded again when its transaction is retried. */
+    uint8_t recorded;
 };
 
 struct sk_core {
@@ -118,6 +126,9 @@ struct sk_tagset *sk_core_present(struct sk_core *core)
 int sk_core_set_ledger(struct sk_core *core, struct sk_ledger *ledger)
 {
     core->ledger = ledger;
+    for (size_t i = 0; i < core->n_sources; i++) {
+        core->sources[i].recorded = SK_HEALTH_UNKNOWN; /* what was recorded may be undone */
+    }
     sk_tagset_clear(core->present);
     if (!ledger) {
         sk_fusion_set_catalog(core->fusion, NULL);
@@ -221,11 +232,72 @@ static void recount(struct sk_core *c)
     }
 }
 
-static void handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
+/* Writes one cJSON object (consumed) as an outbox event of the open transaction. */
+static int record_event(struct sk_core *c, const char *topic, cJSON *fields, int64_t wall_us)
+{
+    int r = fields ? sk_ledger_event(c->ledger, topic, NULL, fields, wall_us, NULL) : -ENOMEM;
+    cJSON_Delete(fields);
+    return r;
+}
+
+/* event/reader: the history of a reader's state (the retained status topic holds only the
+ * latest). previous is the state recorded before, unknown after a start. */
+static int record_reader(struct sk_core *c, const struct sk_obs *obs, uint8_t previous)
+{
+    const struct sk_obs_health *h = &obs->u.health;
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "reader", obs->source);
+        cJSON_AddStringToObject(o, "state", sk_health_state_name(h->state));
+        if (previous != SK_HEALTH_UNKNOWN) {
+            cJSON_AddStringToObject(o, "previous", sk_health_state_name(previous));
+        }
+        cJSON_AddStringToObject(o, "reason", sk_health_reason_name(h->reason));
+        if (h->detail[0]) {
+            cJSON_AddStringToObject(o, "detail", h->detail);
+        }
+        cJSON_AddNumberToObject(o, "errors", h->errors);
+    }
+    return record_event(c, "event/reader", o, obs->wall_us);
+}
+
+/* event/flow: a camera's counts over one flow interval (vision.flow_interval_s). Idle
+ * intervals (nobody crossed, nobody in view) are not recorded: the cloud reads a missing
+ * interval as zero. One event per observation, so a retried transaction writes it once. */
+static int record_flow(struct sk_core *c, const struct sk_obs *obs)
+{
+    const struct sk_obs_flow *f = &obs->u.flow;
+    if (!c->ledger || (f->entries == 0 && f->exits == 0 && f->occupancy == 0)) {
+        return 0;
+    }
+    int64_t span_us = f->span_ms > 0 ? (int64_t)f->span_ms * 1000
+                                     : (int64_t)c->cfg->vision.flow_interval_s * 1000000;
+    if (span_us <= 0) {
+        span_us = 1000000;
+    }
+    char from[32], to[32];
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "camera", obs->source);
+        cJSON_AddNullToObject(o, "line");
+        cJSON_AddNullToObject(o, "zone");
+        cJSON_AddStringToObject(o, "from",
+                                sk_format_time_utc(obs->wall_us - span_us, from, sizeof(from)));
+        cJSON_AddStringToObject(o, "to", sk_format_time_utc(obs->wall_us, to, sizeof(to)));
+        cJSON_AddNumberToObject(o, "period_s", (double)span_us / 1e6);
+        cJSON_AddNumberToObject(o, "entries", f->entries);
+        cJSON_AddNumberToObject(o, "exits", f->exits);
+        cJSON_AddNumberToObject(o, "occupancy", f->occupancy);
+        cJSON_AddNullToObject(o, "dwell_median_s");
+    }
+    return record_event(c, "event/flow", o, obs->wall_us);
+}
+
+static int handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
 {
     struct source_health *s = source(c, obs->source, true);
     if (!s) {
-        return;
+        return 0;
     }
     const struct sk_obs_health *h = &obs->u.health;
     if (s->state != h->state) {
@@ -242,6 +314,14 @@ static void handle_health(struct sk_core *c, const struct sk_obs *obs, bool came
     s->state = h->state;
     s->camera = camera;
     recount(c);
+    if (!camera && h->state != s->recorded && c->ledger) {
+        int r = record_reader(c, obs, s->recorded);
+        if (r < 0) {
+            return r;
+        }
+        s->recorded = h->state;
+    }
+    return 0;
 }
 
 static int handle_command(struct sk_core *c, const struct sk_obs *obs)
@@ -289,10 +369,13 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
         }
         break;
     case SK_OBS_READER_HEALTH:
-        handle_health(core, obs, false);
+        r = handle_health(core, obs, false);
         break;
     case SK_OBS_CAMERA_HEALTH:
-        handle_health(core, obs, true);
+        r = handle_health(core, obs, true);
+        break;
+    case SK_OBS_FLOW:
+        r = record_flow(core, obs);
         break;
     case SK_OBS_TRACK_NEW:
     case SK_OBS_TRACK_LOST:

@@ -185,6 +185,7 @@ int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const s
         add_int(o, "proc", fl->proc_ms);
         add_int(o, "processed", fl->processed);
         add_int(o, "obs_dropped", fl->obs_dropped);
+        add_int(o, "span", fl->span_ms);
         break;
     }
     case SK_OBS_MQTT_COMMAND: {
@@ -464,6 +465,10 @@ static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
         fl->proc_ms = (float)num(r, o, "proc", 0, 1e9);
         fl->processed = (uint32_t)num(r, o, "processed", 0, 4294967295.0);
         fl->obs_dropped = (uint32_t)num(r, o, "obs_dropped", 0, 4294967295.0);
+        /* absent in recordings made before it existed: the configured interval then */
+        if (cJSON_GetObjectItemCaseSensitive(o, "span")) {
+            fl->span_ms = (uint32_t)num(r, o, "span", 0, 4294967295.0);
+        }
         break;
     }
     case SK_OBS_MQTT_COMMAND: {

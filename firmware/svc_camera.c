@@ -172,6 +172,7 @@ static void push_flow(struct cam_thread *t, int64_t now)
     obs.u.flow.proc_ms = t->processed ? (float)(t->proc_ms / t->processed) : 0;
     obs.u.flow.processed = t->processed;
     obs.u.flow.obs_dropped = t->obs_dropped;
+    obs.u.flow.span_ms = span_s > 0 ? (uint32_t)(span_s * 1000) : 0;
     t->obs_dropped = 0; /* counted before the push: a refused flow counts in the next one */
     push(t, &obs, now);
     if (t->frames_in >= 20 && t->dropped * 10 > t->frames_in && t->health == SK_HEALTH_UP) {

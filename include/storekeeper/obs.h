@@ -106,6 +106,7 @@ struct sk_obs_flow {
     float proc_ms;        /* mean vision time per processed frame */
     uint32_t processed;   /* frames processed since the previous flow observation */
     uint32_t obs_dropped; /* camera observations the queue refused (above its high mark) */
+    uint32_t span_ms;     /* the interval these figures cover; 0 if unknown */
 };
 
 struct sk_obs_command {

@@ -10,6 +10,7 @@ The scenarios run in real time, several at once (each uses about 2 % of a core).
 sanitizers (build-asan) a short form runs: five scenarios covering every rule kind, so the
 ASan pass stays within its time budget (SK_SIM_SUITE=full forces the whole suite).
 """
+import collections
 import concurrent.futures
 import glob
 import json
@@ -63,6 +64,8 @@ class Suite(unittest.TestCase):
         files, parallel = scenarios()
         self.assertGreaterEqual(len(files), 5)
         schemas = Schemas()
+        kinds = collections.Counter()
+        reader_states = collections.Counter()
         totals = {"visits": 0, "exact_carts": 0, "phantom_charges": 0, "missed_items": 0,
                   "events_missing": 0, "stock_errors": 0, "unmatched_checkouts": 0,
                   "account_errors": 0, "events": 0}
@@ -82,13 +85,23 @@ class Suite(unittest.TestCase):
                 # every event the cloud received matches its schema
                 with open(os.path.join(keep, "events.jsonl")) as f:
                     for line in f:
-                        schemas.check(line)
+                        doc = schemas.check(line)
+                        kinds[doc["schema"].rsplit("/", 1)[1]] += 1
+                        if doc["schema"].endswith("/event/reader"):
+                            reader_states[(name, doc["state"])] += 1
                 with open(os.path.join(keep, "truth.json")) as f:
                     truth = json.load(f)
                 self.assertEqual(len(truth["visits"]), score["visits"])
                 if name == RECORDED:
                     self.check_replay(work, keep)
         print("totals:", json.dumps(totals))
+        print("event kinds:", dict(kinds))
+        # the history events: every reader reports up at start; the reader-fault scenario's
+        # faults are recorded as state changes; cameras report their flow
+        self.assertGreater(kinds["reader"], 0)
+        self.assertGreater(kinds["flow"], 0)
+        faults = [k for k in reader_states if k[0].startswith("09-") and k[1] != "up"]
+        self.assertTrue(faults, "no reader fault recorded in event/reader: %s" % reader_states)
         self.assertGreater(totals["visits"], 0)
         self.assertGreaterEqual(totals["exact_carts"] / totals["visits"], 0.99, totals)
         self.assertEqual(totals["phantom_charges"], 0, totals)
