@@ -95,10 +95,16 @@ class LinkTest(unittest.TestCase):
                                                     for m in ms)))
         self.assertTrue(sub.wait_for(lambda ms: any(m["topic"] == PREFIX + "stats" for m in ms), 5),
                         d.text())
+        # The reader's state (no reader answers here) is history in the outbox: event/reader
+        # is delivered, after which the high-water mark shows nothing pending.
+        ev = sub.wait_for(lambda ms: [json.loads(m["payload"]) for m in ms
+                                      if m["topic"] == PREFIX + "event/reader"], 15)
+        self.assertTrue(ev, d.text())
+        self.assertEqual(ev[0]["reader"], "reader-1")
         hwm = sub.wait_for(lambda ms: [json.loads(m["payload"]) for m in ms
-                                       if m["topic"] == PREFIX + "outbox"])
-        self.assertTrue(hwm)
-        self.assertEqual(hwm[0]["pending"], 0)
+                                       if m["topic"] == PREFIX + "outbox" and
+                                       json.loads(m["payload"])["pending"] == 0], 10)
+        self.assertTrue(hwm, d.text())
 
         # SIGKILL: no DISCONNECT, so the broker publishes the will (retained "offline") of
         # the same connection (bd_seq).
