@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim_run.h"
+#include "storekeeper/assign.h"
 
 /*
  * Checkouts are matched to visits by time, not by content, so a wrong cart cannot make its
@@ -76,95 +77,43 @@ static int charged_count(const cJSON *co)
 
 #define NO_MATCH 1e6
 
-/*
- * Minimum-cost assignment of checkouts (rows) to visits (columns): the Hungarian method with
- * potentials on a square matrix padded with NO_MATCH, O(n^3) for n = max(rows, columns).
- */
+/* Minimum-cost assignment of checkouts (rows) to visits (columns): a checkout matches a
+ * visit whose exit it is within MATCH_S of, preferring the one whose entry fits too. */
 static void assign(const struct scenario *sc, struct checkout *co, size_t rows, int *visit_co)
 {
-    size_t n = rows > sc->n_visits ? rows : sc->n_visits;
-    if (n == 0) {
+    size_t cols = sc->n_visits, k = rows > cols ? rows : cols;
+    if (rows == 0 || cols == 0) {
         return;
     }
-    double *cost = calloc((n + 1) * (n + 1), sizeof(double));
-    double *u = calloc(n + 1, sizeof(double)), *v = calloc(n + 1, sizeof(double));
-    double *minv = calloc(n + 1, sizeof(double));
-    size_t *p = calloc(n + 1, sizeof(size_t)), *way = calloc(n + 1, sizeof(size_t));
-    bool *used = calloc(n + 1, sizeof(bool));
-    if (!cost || !u || !v || !minv || !p || !way || !used) {
+    double *cost = calloc(rows * cols, sizeof(double));
+    void *work = malloc(SK_ASSIGN_WORK_SIZE(k));
+    int *match = calloc(rows, sizeof(int));
+    if (!cost || !work || !match) {
         goto out;
     }
-    for (size_t i = 1; i <= n; i++) {
-        for (size_t j = 1; j <= n; j++) {
-            double c = NO_MATCH;
-            if (i <= rows && j <= sc->n_visits) {
-                const struct sc_visit *vi = &sc->visits[j - 1];
-                double d = fabs(co[i - 1].t - vi->exit_t);
-                if (d <= MATCH_S) {
-                    c = d + (isnan(co[i - 1].opened)
-                                     ? MATCH_S
-                                     : fmin(fabs(co[i - 1].opened - vi->enter_t), 10 * MATCH_S));
-                }
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t j = 0; j < cols; j++) {
+            const struct sc_visit *vi = &sc->visits[j];
+            double d = fabs(co[i].t - vi->exit_t), c = NO_MATCH;
+            if (d <= MATCH_S) {
+                c = d + (isnan(co[i].opened)
+                                 ? MATCH_S
+                                 : fmin(fabs(co[i].opened - vi->enter_t), 10 * MATCH_S));
             }
-            cost[i * (n + 1) + j] = c;
+            cost[i * cols + j] = c;
         }
     }
-    for (size_t i = 1; i <= n; i++) {
-        p[0] = i;
-        size_t j0 = 0;
-        for (size_t j = 0; j <= n; j++) {
-            minv[j] = INFINITY;
-            used[j] = false;
-        }
-        do {
-            used[j0] = true;
-            size_t i0 = p[j0], j1 = 0;
-            double delta = INFINITY;
-            for (size_t j = 1; j <= n; j++) {
-                if (used[j]) {
-                    continue;
-                }
-                double cur = cost[i0 * (n + 1) + j] - u[i0] - v[j];
-                if (cur < minv[j]) {
-                    minv[j] = cur;
-                    way[j] = j0;
-                }
-                if (minv[j] < delta) {
-                    delta = minv[j];
-                    j1 = j;
-                }
-            }
-            for (size_t j = 0; j <= n; j++) {
-                if (used[j]) {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-        } while (p[j0] != 0);
-        do {
-            size_t j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-        } while (j0);
-    }
-    for (size_t j = 1; j <= n; j++) {
-        size_t i = p[j];
-        if (i >= 1 && i <= rows && j <= sc->n_visits && cost[i * (n + 1) + j] < NO_MATCH) {
-            co[i - 1].visit = (int)(j - 1);
-            visit_co[j - 1] = (int)(i - 1);
+    sk_assign(cost, rows, cols, NO_MATCH, work, match);
+    for (size_t i = 0; i < rows; i++) {
+        if (match[i] >= 0) {
+            co[i].visit = match[i];
+            visit_co[match[i]] = (int)i;
         }
     }
 out:
     free(cost);
-    free(u);
-    free(v);
-    free(minv);
-    free(p);
-    free(way);
-    free(used);
+    free(work);
+    free(match);
 }
 
 void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret)

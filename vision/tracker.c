@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storekeeper/assign.h"
+
 /*
  * DESIGN
  * Each frame:
@@ -33,7 +35,7 @@ struct sk_tracker {
     struct sk_tracker_params p;
     struct sk_trk slots[SK_TRACKER_MAX];
     uint32_t next_id;
-    float cost[SK_TRACKER_MAX * SK_TRACKER_MAX];
+    double cost[SK_TRACKER_MAX * SK_TRACKER_MAX];
 };
 
 int sk_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret)
@@ -72,108 +74,6 @@ void sk_tracker_end_all(struct sk_tracker *t)
             k->state = SK_TRK_LOST;
         } else if (k->state != SK_TRK_LOST) {
             k->state = SK_TRK_FREE;
-        }
-    }
-}
-
-/*
- * Hungarian method (Kuhn-Munkres with potentials), O(n^2 m) for n <= m rows and columns.
- * Arrays are 1-based as in the textbook formulation.
- */
-static void hungarian(const float *cost, int n, int m, int *ret_row)
-{
-    double u[SK_TRACKER_MAX + 1], v[SK_TRACKER_MAX + 1], minv[SK_TRACKER_MAX + 1];
-    int p[SK_TRACKER_MAX + 1], way[SK_TRACKER_MAX + 1];
-    bool used[SK_TRACKER_MAX + 1];
-    for (int j = 0; j <= SK_TRACKER_MAX; j++) {
-        u[j] = v[j] = 0;
-        p[j] = way[j] = 0;
-    }
-    for (int i = 1; i <= n; i++) {
-        p[0] = i;
-        int j0 = 0;
-        for (int j = 0; j <= m; j++) {
-            minv[j] = INFINITY;
-            used[j] = false;
-        }
-        do {
-            used[j0] = true;
-            int i0 = p[j0], j1 = 0;
-            double delta = INFINITY;
-            for (int j = 1; j <= m; j++) {
-                if (!used[j]) {
-                    double cur = cost[(i0 - 1) * m + (j - 1)] - u[i0] - v[j];
-                    if (cur < minv[j]) {
-                        minv[j] = cur;
-                        way[j] = j0;
-                    }
-                    if (minv[j] < delta) {
-                        delta = minv[j];
-                        j1 = j;
-                    }
-                }
-            }
-            for (int j = 0; j <= m; j++) {
-                if (used[j]) {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-        } while (p[j0] != 0);
-        do {
-            int j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-        } while (j0);
-    }
-    for (int i = 0; i < n; i++) {
-        ret_row[i] = -1;
-    }
-    for (int j = 1; j <= m; j++) {
-        if (p[j]) {
-            ret_row[p[j] - 1] = j - 1;
-        }
-    }
-}
-
-void sk_assign(const float *cost, int n, int m, float forbid, int *ret_row)
-{
-    if (n == 0) {
-        return;
-    }
-    if (m == 0) {
-        for (int i = 0; i < n; i++) {
-            ret_row[i] = -1;
-        }
-        return;
-    }
-    if (n <= m) {
-        hungarian(cost, n, m, ret_row);
-    } else {
-        /* More rows than columns: solve the transpose. */
-        float tr[SK_TRACKER_MAX * SK_TRACKER_MAX] = {0};
-        int col[SK_TRACKER_MAX];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < m; j++) {
-                tr[j * n + i] = cost[i * m + j];
-            }
-        }
-        hungarian(tr, m, n, col);
-        for (int i = 0; i < n; i++) {
-            ret_row[i] = -1;
-        }
-        for (int j = 0; j < m; j++) {
-            if (col[j] >= 0) {
-                ret_row[col[j]] = j;
-            }
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (ret_row[i] >= 0 && cost[i * m + ret_row[i]] >= forbid) {
-            ret_row[i] = -1;
         }
     }
 }
@@ -252,7 +152,7 @@ void sk_tracker_update(struct sk_tracker *t,
         }
     }
     const float forbid = 1e9f;
-    float *cost = t->cost;
+    double *cost = t->cost;
     for (int r = 0; r < nr; r++) {
         const struct sk_trk *k = &t->slots[rows[r]];
         /* The gate widens while a track coasts unseen, up to twice its size: enough for a
@@ -267,7 +167,8 @@ void sk_tracker_update(struct sk_tracker *t,
         }
     }
     int match[SK_TRACKER_MAX];
-    sk_assign(cost, nr, nc, forbid, match);
+    double work[SK_ASSIGN_WORK_SIZE(SK_TRACKER_MAX) / sizeof(double) + 1];
+    sk_assign(cost, (size_t)nr, (size_t)nc, forbid, work, match);
 
     /* 4. Update matched and unmatched tracks. */
     for (int r = 0; r < nr; r++) {

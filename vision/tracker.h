@@ -51,10 +51,6 @@ void sk_tracker_update(struct sk_tracker *t,
 void sk_tracker_end_all(struct sk_tracker *t);
 struct sk_trk *sk_tracker_slots(struct sk_tracker *t, size_t *ret_n);
 
-/* Optimal assignment on an n x m cost matrix (row-major); cost >= forbid means "no".
- * ret_row[i] is the column of row i or -1. n, m <= SK_TRACKER_MAX. */
-void sk_assign(const float *cost, int n, int m, float forbid, int *ret_row);
-
 /* Geometry, in image coordinates (y down). */
 bool sk_point_in_polygon(const double *xy, size_t n_points, float x, float y);
 float sk_polygon_distance(const double *xy, size_t n_points, float x, float y);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Zone and line geometry, the optimal assignment, and malformed synthetic scene files. */
+/* Zone and line geometry, and malformed synthetic scene files. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -43,30 +43,6 @@ static void test_line_sides_and_crossing(void **state)
     const double point[] = {5, 5, 5, 5};
     assert_true(sk_line_signed_distance(point, 0, 0) == 0);
     assert_false(sk_segments_cross(0, 0, 10, 10, point, 1));
-}
-
-static void test_assignment_is_optimal(void **state)
-{
-    (void)state;
-    /* Greedy would take (0,0)=1 and leave row 1 with 10; optimal is 2 + 2. */
-    const float cost[] = {1, 2, 2, 10};
-    int rows[2];
-    sk_assign(cost, 2, 2, 100, rows);
-    assert_int_equal(rows[0], 1);
-    assert_int_equal(rows[1], 0);
-    /* More rows than columns, and a forbidden pair. */
-    const float tall[] = {5, 1, 100};
-    int r3[3];
-    sk_assign(tall, 3, 1, 100, r3);
-    assert_int_equal(r3[0], -1);
-    assert_int_equal(r3[1], 0);
-    assert_int_equal(r3[2], -1);
-    const float forbidden[] = {100, 100};
-    int r1[1];
-    sk_assign(forbidden, 1, 2, 100, r1);
-    assert_int_equal(r1[0], -1);
-    sk_assign(NULL, 2, 0, 100, rows);
-    assert_int_equal(rows[0], -1);
 }
 
 static void test_tracker_confirms_and_loses(void **state)
@@ -169,7 +145,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_point_in_polygon),
             cmocka_unit_test(test_line_sides_and_crossing),
-            cmocka_unit_test(test_assignment_is_optimal),
             cmocka_unit_test(test_tracker_confirms_and_loses),
             cmocka_unit_test(test_scene_files),
     };
