@@ -26,7 +26,17 @@ struct source_health {
     /* The state the last event/reader recorded; SK_HEALTH_UNKNOWN after a start or a
      * rolled-back write, so a change is recorded again when its transaction is retried. */
     uint8_t recorded;
+    /* A flapping reader must not flood the outbox: a token bucket of READER_EVENT_BURST
+     * events refilled one per READER_EVENT_REFILL_US; changes beyond it are counted and the
+     * count rides on the next event written ("suppressed"). */
+    double tokens;
+    int64_t refilled_us;
+    uint32_t suppressed;
+    bool bucket; /* tokens initialised */
 };
+
+#define READER_EVENT_BURST     6
+#define READER_EVENT_REFILL_US 60000000LL
 
 struct sk_core {
     const struct sk_config *cfg;
@@ -242,7 +252,8 @@ static int record_event(struct sk_core *c, const char *topic, cJSON *fields, int
 
 /* event/reader: the history of a reader's state (the retained status topic holds only the
  * latest). previous is the state recorded before, unknown after a start. */
-static int record_reader(struct sk_core *c, const struct sk_obs *obs, uint8_t previous)
+static int
+record_reader(struct sk_core *c, const struct sk_obs *obs, uint8_t previous, uint32_t suppressed)
 {
     const struct sk_obs_health *h = &obs->u.health;
     cJSON *o = cJSON_CreateObject();
@@ -257,6 +268,9 @@ static int record_reader(struct sk_core *c, const struct sk_obs *obs, uint8_t pr
             cJSON_AddStringToObject(o, "detail", h->detail);
         }
         cJSON_AddNumberToObject(o, "errors", h->errors);
+        if (suppressed) {
+            cJSON_AddNumberToObject(o, "suppressed", suppressed);
+        }
     }
     return record_event(c, "event/reader", o, obs->wall_us);
 }
@@ -311,14 +325,32 @@ static int handle_health(struct sk_core *c, const struct sk_obs *obs, bool camer
                    sk_health_state_name(h->state));
         }
     }
+    bool changed = s->state != h->state;
     s->state = h->state;
     s->camera = camera;
     recount(c);
-    if (!camera && h->state != s->recorded && c->ledger) {
-        int r = record_reader(c, obs, s->recorded);
+    if (!camera && c->ledger && (changed || h->state != s->recorded)) {
+        int64_t now = sk_clock_mono_us(c->clock);
+        if (!s->bucket) {
+            s->bucket = true;
+            s->tokens = READER_EVENT_BURST;
+        } else if (now > s->refilled_us) {
+            s->tokens += (double)(now - s->refilled_us) / (double)READER_EVENT_REFILL_US;
+            s->tokens = s->tokens > READER_EVENT_BURST ? READER_EVENT_BURST : s->tokens;
+        }
+        s->refilled_us = now;
+        if (s->tokens < 1 || h->state == s->recorded) {
+            /* not written (or back where the last event left it): counted; recorded stays,
+             * so the next event's previous is the last state written */
+            s->suppressed += changed;
+            return 0;
+        }
+        int r = record_reader(c, obs, s->recorded, s->suppressed);
         if (r < 0) {
             return r;
         }
+        s->tokens -= 1;
+        s->suppressed = 0;
         s->recorded = h->state;
     }
     return 0;

@@ -4,11 +4,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "storekeeper/core.h"
+#include "storekeeper/ledger.h"
 #include "storekeeper/log.h"
 
 static struct sk_obs health(const char *src, uint16_t type, int state, int reason)
@@ -66,6 +70,96 @@ static void test_health_bookkeeping(void **state)
     assert_int_equal(s.ticks, 1);
     assert_int_equal(s.started_mono_us, 1000000);
     sk_core_free(core);
+}
+
+struct reader_events {
+    int n;
+    int suppressed; /* sum of the "suppressed" fields */
+    char last[512];
+};
+
+static int on_row(const struct sk_outbox_row *row, void *ctx)
+{
+    struct reader_events *e = ctx;
+    if (strcmp(row->topic, "event/reader") == 0) {
+        e->n++;
+        const char *p = strstr(row->payload, "\"suppressed\":");
+        e->suppressed += p ? atoi(p + 13) : 0;
+        snprintf(e->last, sizeof(e->last), "%s", row->payload);
+    }
+    return 0;
+}
+
+/* Reader state changes become event/reader in the outbox, in the observation's transaction;
+ * a flapping reader is limited to a burst, then one a minute, with the rest counted. */
+static void test_reader_events(void **state)
+{
+    (void)state;
+    sk_log_set_level(SK_LOG_ERR);
+    char path[] = "/tmp/sk-test-core-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct sk_clock_manual clk;
+    sk_clock_manual_init(&clk, 1000000, 1700000000000000);
+    struct sk_ledger_opts lo = {.path = path,
+                                .store_id = "s1",
+                                .device_id = "d1",
+                                .flags = SK_LEDGER_CREATE | SK_LEDGER_NO_CHECK,
+                                .clock = &clk.clock};
+    struct sk_ledger *l;
+    char msg[256];
+    assert_int_equal(sk_ledger_open(&lo, msg, sizeof(msg), &l), 0);
+    struct sk_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    struct sk_core *core;
+    assert_int_equal(sk_core_new(&cfg, &clk.clock, &core), 0);
+    assert_int_equal(sk_core_set_ledger(core, l), 0);
+
+    /* 40 changes in 4 s: up, degraded, up, ... The first 6 are written, 34 are counted. */
+    for (int i = 0; i < 40; i++) {
+        struct sk_obs o =
+                health("r1", SK_OBS_READER_HEALTH, i % 2 ? SK_HEALTH_DEGRADED : SK_HEALTH_UP,
+                       i % 2 ? SK_REASON_TIMEOUT : SK_REASON_NONE);
+        assert_true(sk_ledger_begin(l) >= 1);
+        assert_int_equal(sk_core_handle(core, &o), 0);
+        assert_int_equal(sk_ledger_commit(l), 0);
+        sk_clock_manual_advance(&clk, 100000);
+    }
+    /* A repeat of the same state is no change. Camera health is not a reader event. */
+    struct sk_obs same = health("r1", SK_OBS_READER_HEALTH, SK_HEALTH_DEGRADED, SK_REASON_TIMEOUT);
+    struct sk_obs cam = health("cam", SK_OBS_CAMERA_HEALTH, SK_HEALTH_DOWN, SK_REASON_TIMEOUT);
+    assert_true(sk_ledger_begin(l) >= 1);
+    assert_int_equal(sk_core_handle(core, &same), 0);
+    assert_int_equal(sk_core_handle(core, &cam), 0);
+    assert_int_equal(sk_ledger_commit(l), 0);
+    struct reader_events e = {0};
+    assert_int_equal(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0, 1);
+    assert_int_equal(e.n, 6);
+    assert_int_equal(e.suppressed, 0);
+    assert_non_null(strstr(e.last, "\"state\":\"degraded\""));
+
+    /* A minute later the next change is written, carrying the count of the rest. */
+    sk_clock_manual_advance(&clk, 60000000);
+    struct sk_obs up = health("r1", SK_OBS_READER_HEALTH, SK_HEALTH_UP, SK_REASON_NONE);
+    assert_true(sk_ledger_begin(l) >= 1);
+    assert_int_equal(sk_core_handle(core, &up), 0);
+    assert_int_equal(sk_ledger_commit(l), 0);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0, 1);
+    assert_int_equal(e.n, 7);
+    assert_int_equal(e.suppressed, 34);
+    assert_non_null(strstr(e.last, "\"previous\":\"degraded\""));
+
+    sk_core_free(core);
+    sk_ledger_close(l);
+    unlink(path);
+    char side[sizeof(path) + 8];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
 }
 
 static struct sk_obs tag(uint16_t type, const char *reader, uint8_t antenna, uint8_t last)
@@ -129,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_health_bookkeeping),
+            cmocka_unit_test(test_reader_events),
             cmocka_unit_test(test_present_set),
             cmocka_unit_test(test_names),
     };
