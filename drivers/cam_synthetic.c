@@ -15,6 +15,11 @@
  * the machine's speed. In realtime mode frames are also delivered at that pace; a consumer
  * that falls behind by more than a frame sees the skipped frames as a gap in seq, like a
  * real sensor that overwrote them.
+ *
+ * STOREKEEPER_SYNTH_EPOCH (wall-clock seconds since 1970, the simulator's crash loop) pins the
+ * scene to the wall clock instead: frame n shows t = (opened - epoch) + n / fps, so a runtime
+ * that was killed and started again sees the shoppers where they are now, not back at their
+ * start, the way a real camera would.
  */
 
 struct synth_cam {
@@ -25,7 +30,24 @@ struct synth_cam {
     uint8_t *buf;
     uint64_t n;
     int64_t start_us;
+    double t0; /* scene time of frame 0 (STOREKEEPER_SYNTH_EPOCH), else 0 */
 };
+
+/* Scene time now by STOREKEEPER_SYNTH_EPOCH, or 0 when it is not set (or not a time). */
+static double epoch_offset(void)
+{
+    const char *e = getenv("STOREKEEPER_SYNTH_EPOCH");
+    if (!e || !e[0]) {
+        return 0;
+    }
+    char *end;
+    double epoch = strtod(e, &end);
+    if (*end || !(epoch > 0)) {
+        return 0;
+    }
+    double t = (double)sk_now_wall_us() / 1e6 - epoch;
+    return t > 0 ? t : 0;
+}
 
 static int synth_open(const struct sk_camera_params *p, void **ret_priv)
 {
@@ -37,6 +59,7 @@ static int synth_open(const struct sk_camera_params *p, void **ret_priv)
     c->height = p->height > 0 ? p->height : 240;
     c->fps = p->fps > 0 ? p->fps : 10;
     c->realtime = p->realtime;
+    c->t0 = epoch_offset();
     int r = 0;
     if (p->scene) {
         c->scene = p->scene;
@@ -92,7 +115,17 @@ static int synth_capture(void *priv, int timeout_ms, struct sk_frame *f)
         }
         now = sk_now_mono_us();
     }
-    double t = (double)c->n / (double)c->fps;
+    double t = c->t0 + (double)c->n / (double)c->fps;
+    if (sk_synth_fault_at(c->scene, t) == SK_SYNTH_STALL) {
+        /* A hung sensor: no frame for the caller's whole wait; its time moves on. */
+        c->n++;
+        if (!c->realtime) {
+            return -ETIMEDOUT;
+        }
+        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return -ETIMEDOUT;
+    }
     int r = sk_synth_render(c->scene, t, c->n, c->buf, c->width, c->height, c->width);
     if (r < 0) {
         return r;

@@ -47,6 +47,11 @@ struct light_step {
     float gain;
 };
 
+struct fault_window {
+    int kind; /* enum sk_synth_fault */
+    double t, until;
+};
+
 struct sk_synth {
     pthread_mutex_t lock;
     struct sk_synth_params p;
@@ -54,6 +59,8 @@ struct sk_synth {
     uint32_t next_id;
     struct light_step steps[MAX_LIGHT_STEPS];
     size_t n_steps;
+    struct fault_window faults[SK_SYNTH_MAX_FAULTS];
+    size_t n_faults;
     double last_t;
     /* Per render size caches. */
     int cache_w, cache_h;
@@ -185,6 +192,45 @@ int sk_synth_waypoint(struct sk_synth *s, uint32_t id, double t_s, float x, floa
     }
     pthread_mutex_unlock(&s->lock);
     return r;
+}
+
+int sk_synth_add_fault(struct sk_synth *s, int kind, double t_s, double duration_s)
+{
+    if (!s || (kind != SK_SYNTH_BLACK && kind != SK_SYNTH_STALL) || !isfinite(t_s) ||
+        !(duration_s > 0 && duration_s <= 86400)) {
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    if (s->n_faults == SK_SYNTH_MAX_FAULTS) {
+        r = -ENOSPC;
+    } else {
+        s->faults[s->n_faults++] = (struct fault_window){kind, t_s, t_s + duration_s};
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* Under s->lock. */
+static int fault_kind(const struct sk_synth *s, double t_s)
+{
+    for (size_t i = 0; i < s->n_faults; i++) {
+        if (t_s >= s->faults[i].t && t_s < s->faults[i].until) {
+            return s->faults[i].kind;
+        }
+    }
+    return 0;
+}
+
+int sk_synth_fault_at(struct sk_synth *s, double t_s)
+{
+    if (!s) {
+        return 0;
+    }
+    pthread_mutex_lock(&s->lock);
+    int kind = fault_kind(s, t_s);
+    pthread_mutex_unlock(&s->lock);
+    return kind;
 }
 
 int sk_synth_remove(struct sk_synth *s, uint32_t id)
@@ -437,7 +483,8 @@ int sk_synth_render(struct sk_synth *s,
             sh->n_wp = 0;
         }
     }
-    float gain = light_gain(s, t_s);
+    /* A blackout leaves the sensor's noise around black, like a covered lens. */
+    float gain = fault_kind(s, t_s) == SK_SYNTH_BLACK ? 0.0f : light_gain(s, t_s);
     size_t npx = (size_t)width * (size_t)height;
     for (size_t i = 0; i < npx; i++) {
         img[i] = s->floor[i];
@@ -518,10 +565,9 @@ static int load_scene_group(
         return fail(err, err_size, path, g, "scene: expected a group { ... }");
     }
     static const char *const known[] = {
-            "floor_luma", "noise",     "drift_amplitude", "drift_period_s",
-            "shadows",    "shadow_dx", "shadow_dy",       "shadow_strength",
-            "seed",       "lights",    "width",           "height",
-            NULL};
+            "floor_luma", "noise",     "drift_amplitude", "drift_period_s", "shadows",
+            "shadow_dx",  "shadow_dy", "shadow_strength", "seed",           "lights",
+            "width",      "height",    "blackouts",       "stalls",         NULL};
     for (int i = 0; i < config_setting_length(g); i++) {
         const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         bool ok = false;
@@ -569,6 +615,38 @@ static int load_scene_group(
             return fail(err, err_size, path, sh, "scene.shadows: true or false expected");
         }
         p->shadows = config_setting_get_bool(sh);
+    }
+    return 0;
+}
+
+/* scene.blackouts and scene.stalls: [ t, seconds, ... ] pairs of camera faults. */
+static int
+load_faults(config_t *cf, const char *path, struct sk_synth *s, char *err, size_t err_size)
+{
+    static const struct {
+        const char *key;
+        int kind;
+    } keys[] = {{"scene.blackouts", SK_SYNTH_BLACK}, {"scene.stalls", SK_SYNTH_STALL}};
+
+    for (size_t k = 0; k < 2; k++) {
+        config_setting_t *l = config_lookup(cf, keys[k].key);
+        if (!l) {
+            continue;
+        }
+        int n = config_setting_length(l);
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s: [ t, seconds, ... ] pairs expected (at most %d windows)",
+                 keys[k].key, SK_SYNTH_MAX_FAULTS);
+        if (!config_setting_is_array(l) || n % 2) {
+            return fail(err, err_size, path, l, msg);
+        }
+        for (int i = 0; i < n; i += 2) {
+            double t = config_setting_get_float_elem(l, i);
+            double d = config_setting_get_float_elem(l, i + 1);
+            if (sk_synth_add_fault(s, keys[k].kind, t, d) < 0) {
+                return fail(err, err_size, path, l, msg);
+            }
+        }
     }
     return 0;
 }
@@ -695,6 +773,9 @@ static int synth_parse(const char *path,
     }
     if (r == 0) {
         r = load_lights(&cf, path, s, err, err_size);
+    }
+    if (r == 0) {
+        r = load_faults(&cf, path, s, err, err_size);
     }
     if (r == 0) {
         r = load_shoppers(&cf, path, s, err, err_size);

@@ -94,6 +94,21 @@ int sk_synth_add_shopper(struct sk_synth *scene,
  * waypoint's; |x| and |y| at most SK_SYNTH_MAX_OFFSCREEN times the scene's width and height.
  * Returns 0, -ENOENT (no such shopper), -EINVAL (time order), -ENOSPC (full). */
 int sk_synth_waypoint(struct sk_synth *scene, uint32_t id, double t_s, float x, float y);
+
+/* Scripted camera faults, for tests of the camera's health: a blackout renders black frames
+ * (lens covered, lights out); a stall delivers no frames at all (a hung sensor). In a scene
+ * file: scene.blackouts and scene.stalls = [ t, seconds, ... ]. */
+enum sk_synth_fault {
+    SK_SYNTH_BLACK = 1,
+    SK_SYNTH_STALL = 2,
+};
+
+#define SK_SYNTH_MAX_FAULTS 16
+/* Returns 0, -EINVAL (kind, duration 0 or above a day) or -ENOSPC. */
+int sk_synth_add_fault(struct sk_synth *scene, int kind, double t_s, double duration_s);
+/* The fault at t_s (enum sk_synth_fault), or 0. */
+int sk_synth_fault_at(struct sk_synth *scene, double t_s);
+
 /* Removes a shopper at once. Returns 0 or -ENOENT. */
 int sk_synth_remove(struct sk_synth *scene, uint32_t id);
 /* Multiplies the light by gain from t_s on (a lamp switched), on top of the drift. */

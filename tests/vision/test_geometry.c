@@ -106,13 +106,21 @@ static void test_scene_files(void **state)
                        "waypoint 1: times must increase");
     expect_scene_error("shoppers = ( { path = [ 1, 2, 3 ]; } );", "write numbers as 1.0");
     expect_scene_error("scene = { lights = [ 1.0 ]; };", "scene.lights");
+    expect_scene_error("scene = { blackouts = [ 1.0 ]; };", "scene.blackouts: [ t, seconds");
+    expect_scene_error("scene = { stalls = [ 1.0, 0.0 ]; };", "scene.stalls");
+    expect_scene_error("scene = { stalls = [ 1.0, 99999.0 ]; };", "scene.stalls");
+    expect_scene_error("scene = { blackouts = [ 0.0, 1.0, 1.0, 1.0, 2.0, 1.0, 3.0, 1.0, 4.0, 1.0, "
+                       "5.0, 1.0, 6.0, 1.0, 7.0, 1.0, 8.0, 1.0, 9.0, 1.0, 10.0, 1.0, 11.0, 1.0, "
+                       "12.0, 1.0, 13.0, 1.0, 14.0, 1.0, 15.0, 1.0, 16.0, 1.0 ]; };",
+                       "at most 16 windows");
     expect_scene_error("scene = {\n  noise = ;\n};", "s.scene:2:");
     expect_scene_error("shoppers = 3;", "shoppers: expected a list");
 
     char dir[64], path[128], err[256] = "";
     sk_test_tmpdir(dir, sizeof(dir));
     sk_test_write(dir, "ok.scene",
-                  "scene = { width = 160; height = 120; lights = [ 5.0, 0.5 ]; };\n"
+                  "scene = { width = 160; height = 120; lights = [ 5.0, 0.5 ];\n"
+                  "          blackouts = [ 4.0, 0.5 ]; stalls = [ 6.0, 1.0 ]; };\n"
                   "shoppers = ( { luma = 60; radius = 8.0;\n"
                   "               path = [ 1.0, 10.0, 60.0, 3.0, 150.0, 60.0 ]; } );\n",
                   path, sizeof(path));
@@ -130,6 +138,13 @@ static void test_scene_files(void **state)
     assert_int_equal(sk_synth_render(s, 2.0, 0, &img[0][0], 8, 8, 8), -EINVAL);
     assert_int_equal(sk_synth_waypoint(s, 1, 2.0, 0, 0), -EINVAL); /* not after 3.0 */
     assert_int_equal(sk_synth_waypoint(s, 99, 9.0, 0, 0), -ENOENT);
+    /* Camera faults: black frames (only noise around 0), then no frames at all. */
+    assert_int_equal(sk_synth_fault_at(s, 4.2), SK_SYNTH_BLACK);
+    assert_int_equal(sk_synth_render(s, 4.2, 0, &img[0][0], 320, 240, 320), 0);
+    assert_true(img[120][40] < 20);
+    assert_int_equal(sk_synth_fault_at(s, 4.6), 0);
+    assert_int_equal(sk_synth_fault_at(s, 6.5), SK_SYNTH_STALL);
+    assert_int_equal(sk_synth_add_fault(s, 3, 1.0, 1.0), -EINVAL);
     assert_int_equal(sk_synth_attach("cam", s), 0);
     assert_int_equal(sk_synth_attach("cam", s), -EEXIST);
     assert_ptr_equal(sk_synth_attached("cam"), s);
