@@ -132,6 +132,10 @@ struct sk_fusion {
      * unscheduled (or restarted); checkouts give the readers a settle time from then. */
     int64_t last_tick_us, resumed_us;
     uint64_t instance; /* tells this engine's exports from a restarted process's */
+    /* When sessions of an earlier process were restored with their tracks ended by its death
+     * (lost at this moment); 0 when none were. A track joined to one of them cannot be told
+     * from a neighbour's: the cameras saw nothing while the runtime was down. */
+    int64_t restart_lost_mono_us;
 
     /* camera picture (not durable) */
     struct track *tracks;
