@@ -8,9 +8,11 @@
 #include <cjson/cJSON.h>
 
 #include "scenario.h"
+#include "sim_crash.h"
 #include "sim_internal.h"
 #include "sim_run.h"
 #include "storekeeper/cli.h"
+#include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/log.h"
 
@@ -19,6 +21,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: storekeeper sim SCENARIO [--score] [--json] [--live] [--keep DIR] [--record "
             "F]\n"
+            "                            [--broker HOST:PORT] [--crash N [--crash-seed S]]\n"
             "       storekeeper sim --check SCENARIO...\n"
             "       storekeeper sim reader --listen ENDPOINT [OPTIONS]\n\n"
             "The simulated store. SCENARIO is a scenario file (docs/simulator.md; a suite is in\n"
@@ -36,6 +39,13 @@ static void usage(FILE *out)
             "                    truth.json (the ground truth), events.jsonl (what it reported)\n"
             "      --record FILE the runtime records what its core handles, as `run --record`\n"
             "                    (then: storekeeper replay -c DIR/store.cfg FILE)\n"
+            "      --broker HOST:PORT  use this broker instead of starting one\n"
+            "      --crash N     the crash loop (docs/reliability.md): the runtime runs as\n"
+            "                    `storekeeper run` in a child process and is SIGKILLed N times\n"
+            "                    at random moments and started again; then every event must\n"
+            "                    have been delivered, ids and seqs consistent, the ledger\n"
+            "                    sound. Exit 1 when a check fails\n"
+            "      --crash-seed S  seed of the kill schedule (default: from the clock; printed)\n"
             "      --check       only parse and plan the scenarios, report problems (with -v:\n"
             "                    print each plan: visits, and the readers' timeline)\n"
             "  -v, --verbose     the runtime logs at info (default: warnings only)\n"
@@ -54,16 +64,17 @@ static void print_score(FILE *out,
             "scenario: %s\n"
             "  visits %d, exact carts %d/%d (%.1f %%)\n"
             "  cart lines: %d taken, %d charged, %d right: precision %.3f, recall %.3f\n"
-            "  phantom charges %d, missed items %d, count errors %d\n"
+            "  phantom charges %d (%d in checkouts not sent to review), missed items %d, count "
+            "errors %d\n"
             "  checkouts matching no visit %d, account errors %d, carts abandoned %d, "
             "unpaid exits %d\n"
             "  stock errors at the end %d\n"
             "  events: %zu received over MQTT, %zu in the ledger's outbox, %zu of those missing\n",
             sc->name, s->visits, s->exact, s->visits,
             s->visits ? 100.0 * s->exact / s->visits : 100.0, s->truth_lines, s->charged,
-            s->true_pos, s->precision, s->recall, s->phantom, s->missed, s->count_errors,
-            s->unmatched, s->token_errors, s->abandoned, s->unpaid, s->stock_errors, res->n_events,
-            res->n_outbox, res->n_missing);
+            s->true_pos, s->precision, s->recall, s->phantom, s->phantom_unreviewed, s->missed,
+            s->count_errors, s->unmatched, s->token_errors, s->abandoned, s->unpaid,
+            s->stock_errors, res->n_events, res->n_outbox, res->n_missing);
 }
 
 static void
@@ -84,6 +95,7 @@ print_json(const struct scenario *sc, const struct sim_result *res, const struct
     cJSON_AddNumberToObject(o, "precision", s->precision);
     cJSON_AddNumberToObject(o, "recall", s->recall);
     cJSON_AddNumberToObject(o, "phantom_charges", s->phantom);
+    cJSON_AddNumberToObject(o, "phantom_charges_unreviewed", s->phantom_unreviewed);
     cJSON_AddNumberToObject(o, "missed_items", s->missed);
     cJSON_AddNumberToObject(o, "count_errors", s->count_errors);
     cJSON_AddNumberToObject(o, "unmatched_checkouts", s->unmatched);
@@ -124,6 +136,109 @@ static void print_plan(const struct scenario *sc)
     }
 }
 
+/* --crash N: the crash loop, its report and score. Frees sc. */
+static int run_crash(struct scenario *sc, struct sim_opts *o, int kills, uint64_t seed, bool json)
+{
+    if (!seed) {
+        seed = (uint64_t)sk_now_wall_us();
+    }
+    fprintf(json ? stderr : stdout,
+            "sim: crash loop: %d SIGKILL(s), seed %llu "
+            "(again: --crash-seed %llu)\n",
+            kills, (unsigned long long)seed, (unsigned long long)seed);
+    fflush(stdout);
+    struct sim_crash_opts co = {.kills = kills, .seed = seed};
+    struct sim_result res;
+    struct sim_crash_report rep;
+    int r = sim_run_crash(sc, o, &co, &res, &rep);
+    if (r < 0) {
+        fprintf(stderr, "sim: the crash loop failed: %s (files in %s)\n", sk_strerror(r),
+                res.work_dir);
+        sim_result_free(&res);
+        sc_free(sc);
+        return SK_EXIT_FAILURE;
+    }
+    struct sim_score s;
+    sim_score(sc, &res, &s);
+    bool ok = sim_crash_ok(&rep, &res);
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "scenario", sc->name);
+        cJSON_AddNumberToObject(j, "seed", (double)rep.seed);
+        cJSON_AddNumberToObject(j, "kills", rep.kills);
+        cJSON_AddNumberToObject(j, "restarts", rep.restarts);
+        cJSON_AddNumberToObject(j, "unexpected_exits", rep.unexpected_exits);
+        cJSON_AddBoolToObject(j, "clean_exit", rep.clean_exit);
+        cJSON_AddNumberToObject(j, "drain_s", rep.drain_s);
+        cJSON_AddNumberToObject(j, "ledger_events", (double)rep.ledger_events);
+        cJSON_AddNumberToObject(j, "last_seq", (double)rep.last_seq);
+        cJSON_AddNumberToObject(j, "received", (double)res.n_events);
+        cJSON_AddNumberToObject(j, "unique_received", (double)rep.unique);
+        cJSON_AddNumberToObject(j, "redelivered", (double)rep.redelivered);
+        cJSON_AddNumberToObject(j, "events_missing", (double)res.n_missing);
+        cJSON_AddNumberToObject(j, "id_conflicts", (double)rep.id_conflicts);
+        cJSON_AddNumberToObject(j, "seq_gaps", (double)rep.seq_gaps);
+        cJSON_AddNumberToObject(j, "unparsable", (double)rep.unparsable);
+        cJSON_AddStringToObject(j, "integrity_check", rep.integrity);
+        cJSON_AddStringToObject(j, "hash_chain", rep.chain);
+        cJSON_AddNumberToObject(j, "movements", (double)rep.movements);
+        cJSON_AddNumberToObject(j, "restart_max_s", rep.restart_max_s);
+        cJSON_AddNumberToObject(j, "visits_seen_whole", rep.seen);
+        cJSON_AddNumberToObject(j, "visits_seen_whole_exact", rep.seen_exact);
+        cJSON_AddNumberToObject(j, "visits_blinded", rep.blinded);
+        cJSON_AddNumberToObject(j, "visits_blinded_exact", rep.blinded_exact);
+        cJSON_AddNumberToObject(j, "visits", s.visits);
+        cJSON_AddNumberToObject(j, "exact_carts", s.exact);
+        cJSON_AddNumberToObject(j, "truth_lines", s.truth_lines);
+        cJSON_AddNumberToObject(j, "charged_lines", s.charged);
+        cJSON_AddNumberToObject(j, "phantom_charges", s.phantom);
+        cJSON_AddNumberToObject(j, "phantom_charges_unreviewed", s.phantom_unreviewed);
+        cJSON_AddNumberToObject(j, "missed_items", s.missed);
+        cJSON_AddNumberToObject(j, "unmatched_checkouts", s.unmatched);
+        cJSON_AddNumberToObject(j, "stock_errors", s.stock_errors);
+        cJSON_AddNumberToObject(j, "items_taken", rep.items_taken);
+        cJSON_AddNumberToObject(j, "pickups", rep.pickups);
+        cJSON_AddNumberToObject(j, "pickups_missing", rep.pickups_missing);
+        cJSON_AddNumberToObject(j, "pickups_extra", rep.pickups_extra);
+        cJSON_AddNumberToObject(j, "double_charged", rep.double_charged);
+        cJSON_AddBoolToObject(j, "ok", ok);
+        cJSON_AddStringToObject(j, "detail", rep.detail);
+        cJSON_AddStringToObject(j, "work_dir", res.work_dir);
+        char *text = cJSON_PrintUnformatted(j);
+        if (text) {
+            printf("%s\n", text);
+        }
+        free(text);
+        cJSON_Delete(j);
+    } else {
+        printf("crash loop of \"%s\" (seed %llu)\n"
+               "  kills %d, restarts %d, exits nobody caused %d, clean stop at the end: %s\n"
+               "  events: %zu in the ledger (seq 1..%lld, %zu gap(s)), %zu received (%zu "
+               "distinct, %zu redelivered), %zu missing, %zu id conflict(s)\n"
+               "  ledger: integrity_check %s, hash chain %s (%lld movements)\n"
+               "  drained %.1f s after the scenario; longest restart (kill to READY) %.2f s\n"
+               "  carts: %d of %d visit(s) seen whole, %d of them exact; %d touched by a "
+               "blind window, %d of them exact, %d item(s) not charged; %d phantom charge(s) "
+               "(%d not sent to review), %d stock error(s)\n"
+               "  items: %d taken, %d pickup(s) recorded, %d missing, %d extra; %d charged "
+               "twice\n",
+               sc->name, (unsigned long long)rep.seed, rep.kills, rep.restarts,
+               rep.unexpected_exits, rep.clean_exit ? "yes" : "NO", rep.ledger_events,
+               (long long)rep.last_seq, rep.seq_gaps, res.n_events, rep.unique, rep.redelivered,
+               res.n_missing, rep.id_conflicts, rep.integrity, rep.chain, (long long)rep.movements,
+               rep.drain_s, rep.restart_max_s, rep.seen, rep.visits, rep.seen_exact, rep.blinded,
+               rep.blinded_exact, rep.blinded_missed, rep.phantom, rep.phantom_unreviewed,
+               rep.stock_errors, rep.items_taken, rep.pickups, rep.pickups_missing,
+               rep.pickups_extra, rep.double_charged);
+        print_score(stdout, sc, &res, &s);
+        printf("%s%s%s; files in %s\n", ok ? "PASS" : "FAIL", rep.detail[0] ? ": " : "", rep.detail,
+               res.work_dir);
+    }
+    sim_result_free(&res);
+    sc_free(sc);
+    return ok ? SK_EXIT_OK : SK_EXIT_FAILURE;
+}
+
 static int check(int argc, char **argv, bool verbose)
 {
     int bad = 0;
@@ -162,7 +277,10 @@ int sk_cmd_sim(int argc, char **argv)
         OPT_LIVE,
         OPT_KEEP,
         OPT_CHECK,
-        OPT_RECORD
+        OPT_RECORD,
+        OPT_BROKER,
+        OPT_CRASH,
+        OPT_CRASH_SEED
     };
     static const struct option longopts[] = {
             {"score", no_argument, NULL, OPT_SCORE},
@@ -172,11 +290,17 @@ int sk_cmd_sim(int argc, char **argv)
             {"check", no_argument, NULL, OPT_CHECK},
             {"verbose", no_argument, NULL, 'v'},
             {"record", required_argument, NULL, OPT_RECORD},
+            {"broker", required_argument, NULL, OPT_BROKER},
+            {"crash", required_argument, NULL, OPT_CRASH},
+            {"crash-seed", required_argument, NULL, OPT_CRASH_SEED},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
     bool score = false, json = false, only_check = false;
     struct sim_opts o = {.out = stdout};
+    int crash = -1;
+    uint64_t crash_seed = 0;
+    char *end;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
@@ -198,6 +322,21 @@ int sk_cmd_sim(int argc, char **argv)
             break;
         case OPT_RECORD:
             o.record = optarg;
+            break;
+        case OPT_BROKER:
+            o.broker = optarg;
+            break;
+        case OPT_CRASH:
+            crash = (int)strtol(optarg, &end, 10);
+            if (*end || crash < 0 || crash > 10000) {
+                return sk_cli_usage_error("sim", "--crash: 0 to 10000 kills, not \"%s\"", optarg);
+            }
+            break;
+        case OPT_CRASH_SEED:
+            crash_seed = strtoull(optarg, &end, 10);
+            if (*end || !optarg[0]) {
+                return sk_cli_usage_error("sim", "--crash-seed: a number, not \"%s\"", optarg);
+            }
             break;
         case 'v':
             o.verbose = true;
@@ -234,6 +373,9 @@ int sk_cmd_sim(int argc, char **argv)
         fprintf(stdout, "sim: \"%s\": %zu shopper(s), %.0f s of store time\n", sc->name,
                 sc->n_shoppers, sc->duration);
         fflush(stdout);
+    }
+    if (crash >= 0) {
+        return run_crash(sc, &o, crash, crash_seed, json);
     }
     struct sim_result res;
     int r = sim_run(sc, &o, &res);

@@ -118,6 +118,16 @@ out:
 
 void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret)
 {
+    sim_score_visits(sc, res, ret, NULL, NULL, NULL);
+}
+
+void sim_score_visits(const struct scenario *sc,
+                      const struct sim_result *res,
+                      struct sim_score *ret,
+                      bool *ret_exact,
+                      int *ret_phantom,
+                      int *ret_missed)
+{
     memset(ret, 0, sizeof(*ret));
     struct checkout *co = calloc(res->n_events ? res->n_events : 1, sizeof(*co));
     size_t n = 0;
@@ -173,9 +183,22 @@ void sim_score(const struct scenario *sc, const struct sim_result *res, struct s
         ret->true_pos += tp;
         ret->charged += ch;
         ret->phantom += ch - tp;
+        if (j && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "review"))) {
+            ret->phantom_unreviewed += ch - tp;
+        }
         ret->missed += (int)vi->n_cart - tp;
-        if (j && ch == tp && tp == (int)vi->n_cart) {
+        bool exact = j && ch == tp && tp == (int)vi->n_cart;
+        if (exact) {
             ret->exact++;
+        }
+        if (ret_exact) {
+            ret_exact[v] = exact;
+        }
+        if (ret_phantom) {
+            ret_phantom[v] = ch - tp;
+        }
+        if (ret_missed) {
+            ret_missed[v] = (int)vi->n_cart - tp;
         }
         for (int sku = 0; sku < SC_MAX_SKUS; sku++) {
             int truth = 0, got = 0;
@@ -209,6 +232,9 @@ void sim_score(const struct scenario *sc, const struct sim_result *res, struct s
             int ch = charged_count(co[c].json);
             ret->phantom += ch;
             ret->charged += ch;
+            if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(co[c].json, "review"))) {
+                ret->phantom_unreviewed += ch;
+            }
         }
         cJSON_Delete(co[c].json);
     }

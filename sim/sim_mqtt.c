@@ -254,6 +254,24 @@ int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json)
     return rc == MOSQ_ERR_SUCCESS ? 0 : -EIO;
 }
 
+struct sim_event *sim_cloud_snapshot(struct sim_cloud *c, size_t *ret_n)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n;
+    struct sim_event *copy = calloc(n ? n : 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++) {
+        copy[i] = c->events[i];
+        copy[i].payload = strdup(c->events[i].payload);
+        if (!copy[i].payload) {
+            n = i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    *ret_n = copy ? n : 0;
+    return copy;
+}
+
 size_t sim_cloud_count(struct sim_cloud *c)
 {
     pthread_mutex_lock(&c->lock);

@@ -35,6 +35,8 @@ int sim_cloud_start(const char *host,
 /* Publishes json to .../cmd/<name> at QoS 1. */
 int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json);
 size_t sim_cloud_count(struct sim_cloud *c);
+/* A copy of the events received so far (free each payload, then the array). */
+struct sim_event *sim_cloud_snapshot(struct sim_cloud *c, size_t *ret_n);
 /* Disconnects; the events received go to *ret_events (owned by the caller) when non-NULL. */
 void sim_cloud_stop(struct sim_cloud *c, struct sim_event **ret_events, size_t *ret_n);
 

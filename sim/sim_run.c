@@ -72,32 +72,35 @@ static int unit_of(int shelf)
     return shelf < 0 ? PORTAL_UNIT : shelf + 1;
 }
 
-static void apply(struct driver *d, const struct sc_event *e)
+void sim_apply(const struct scenario *sc,
+               struct sk_vreader *vr,
+               struct sim_cloud *cloud,
+               size_t index,
+               const struct sc_event *e)
 {
-    const struct scenario *sc = d->sc;
     uint8_t badge[12];
     switch (e->kind) {
     case SC_EV_TAG_ADD:
-        sk_vreader_tag_add(d->vr, unit_of(e->shelf), 1, sc->items[e->item].epc, 12, -4500);
+        sk_vreader_tag_add(vr, unit_of(e->shelf), 1, sc->items[e->item].epc, 12, -4500);
         break;
     case SC_EV_TAG_DEL:
-        sk_vreader_tag_remove(d->vr, unit_of(e->shelf), 0, sc->items[e->item].epc, 12);
+        sk_vreader_tag_remove(vr, unit_of(e->shelf), 0, sc->items[e->item].epc, 12);
         break;
     case SC_EV_PORTAL_ADD:
-        sk_vreader_tag_add(d->vr, PORTAL_UNIT, 1, sc->items[e->item].epc, 12, -6000);
+        sk_vreader_tag_add(vr, PORTAL_UNIT, 1, sc->items[e->item].epc, 12, -6000);
         break;
     case SC_EV_PORTAL_DEL:
-        sk_vreader_tag_remove(d->vr, PORTAL_UNIT, 0, sc->items[e->item].epc, 12);
+        sk_vreader_tag_remove(vr, PORTAL_UNIT, 0, sc->items[e->item].epc, 12);
         break;
     case SC_EV_FAULT:
-        sk_vreader_fault(d->vr, unit_of(e->shelf), e->fault, e->value);
+        sk_vreader_fault(vr, unit_of(e->shelf), e->fault, e->value);
         break;
     case SC_EV_BADGE:
         sk_epc_from_hex(BADGE_EPC, badge, sizeof(badge));
         if (e->value) {
-            sk_vreader_tag_add(d->vr, unit_of(e->shelf), 1, badge, 12, -4000);
+            sk_vreader_tag_add(vr, unit_of(e->shelf), 1, badge, 12, -4000);
         } else {
-            sk_vreader_tag_remove(d->vr, unit_of(e->shelf), 0, badge, 12);
+            sk_vreader_tag_remove(vr, unit_of(e->shelf), 0, badge, 12);
         }
         break;
     case SC_EV_BIND: {
@@ -106,8 +109,8 @@ static void apply(struct driver *d, const struct sc_event *e)
         snprintf(json, sizeof(json),
                  "{\"account_token\":\"%s\",\"next_entry\":true,\"expires_s\":120,"
                  "\"request_id\":\"sim-bind-%zu\"}",
-                 e->token, d->next);
-        if (sim_cloud_command(d->cloud, "session_bind", json) < 0) {
+                 e->token, index);
+        if (sim_cloud_command(cloud, "session_bind", json) < 0) {
             sk_log(SK_LOG_WARNING, "sim", NULL, "bind %s could not be published", e->token);
         }
         break;
@@ -191,7 +194,8 @@ static void on_tick(struct sk_loop *loop, uint64_t expirations, void *ctx)
         d->res->t0_wall_us = sk_now_wall_us() - (int64_t)(t * 1e6);
     }
     while (d->next < d->sc->n_events && d->sc->events[d->next].t <= t) {
-        apply(d, &d->sc->events[d->next++]);
+        sim_apply(d->sc, d->vr, d->cloud, d->next, &d->sc->events[d->next]);
+        d->next++;
     }
     if (t >= d->sc->duration) {
         /* The scenario is over; stop once the link delivered what the ledger holds (10 s
@@ -273,14 +277,19 @@ static void put(struct buf *b, const char *fmt, ...)
     }
 }
 
-static int write_store(
-        const struct scenario *sc, const char *dir, int port, const char *mqtt_host, int mqtt_port)
+int sim_write_store(const struct scenario *sc,
+                    const char *dir,
+                    int port,
+                    const char *mqtt_host,
+                    int mqtt_port,
+                    bool verbose,
+                    const char *scene_file)
 {
     struct buf b = {0};
     put(&b, "# Written by `storekeeper sim` for scenario \"%s\" (%s).\n", sc->name, sc->path);
     put(&b, "store_id = \"sim\";\ndevice_id = \"sim-01\";\nboard = \"sim\";\n");
     put(&b, "products_file = \"products.csv\";\nplanogram_file = \"planogram.csv\";\n");
-    put(&b, "log = { level = \"%s\"; };\n", drv.opts->verbose ? "info" : "warning");
+    put(&b, "log = { level = \"%s\"; };\n", verbose ? "info" : "warning");
     put(&b, "core = { status_interval_s = 0; };\n");
     put(&b,
         "buses = ( { name = \"sim-bus\"; url = \"tcp:127.0.0.1:%d\"; poll_interval_ms = 100; "
@@ -302,7 +311,13 @@ static int write_store(
             "preset = \"sim\"; }%s\n",
             sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
     }
-    put(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; } );\nzones = (\n", CAMERA);
+    if (scene_file) { /* the runtime in its own process renders the scene from a file */
+        put(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; device = \"%s\"; } );\n",
+            CAMERA, scene_file);
+    } else {
+        put(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; } );\n", CAMERA);
+    }
+    put(&b, "zones = (\n");
     for (int s = 0; s < sc->n_shelves; s++) {
         float r[4];
         sc_shelf_zone(s, r);
@@ -352,7 +367,7 @@ static int write_store(
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-static int start_readers(const struct scenario *sc, struct sk_vreader **ret)
+int sim_start_readers(const struct scenario *sc, struct sk_vreader **ret)
 {
     char path[SK_PATH_MAX];
     if (sk_profile_find("generic-epc", NULL, path, sizeof(path)) < 0) {
@@ -425,6 +440,30 @@ static int make_scene(const struct scenario *sc, struct sk_synth **ret)
     return 0;
 }
 
+int sim_write_scene(const struct scenario *sc, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        return -errno;
+    }
+    /* The same scene make_scene() builds in memory, as a file (floats written as floats). */
+    fprintf(f,
+            "# Written by `storekeeper sim` for scenario \"%s\".\n"
+            "scene = { seed = %u; shadows = true; drift_amplitude = 0.1; };\nshoppers = (\n",
+            sc->name, sc->seed ? sc->seed : 1);
+    for (size_t i = 0; i < sc->n_shoppers; i++) {
+        const struct sc_shopper *s = &sc->shoppers[i];
+        fprintf(f, "  { luma = %d; radius = %.3f; path = [", s->luma, (double)s->radius);
+        for (size_t k = 0; k < s->n_path; k++) {
+            fprintf(f, "%s %.3f, %.3f, %.3f", k ? "," : "", s->path[k].t, (double)s->path[k].x,
+                    (double)s->path[k].y);
+        }
+        fprintf(f, " ]; }%s\n", i + 1 < sc->n_shoppers ? "," : "");
+    }
+    fprintf(f, ");\n");
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
 struct collect {
     struct sim_result *res;
     int64_t last_seq;
@@ -463,7 +502,7 @@ static int stock_row(const struct sk_stock_row *row, void *ctx)
 }
 
 /* The events as the ledger kept them (each must have reached the cloud), and its stock. */
-static int read_back(const char *dir, struct sim_result *res)
+int sim_read_back(const char *dir, struct sim_result *res)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/ledger.db", dir);
@@ -500,16 +539,10 @@ static int read_back(const char *dir, struct sim_result *res)
     return r < 0 ? r : 0;
 }
 
-int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_result *ret)
+int sim_prepare_dir(const struct sim_opts *opts, char *dir, size_t size)
 {
-    memset(ret, 0, sizeof(*ret));
-    memset(&drv, 0, sizeof(drv));
-    drv.sc = sc;
-    drv.opts = opts;
-    drv.res = ret;
-    char dir[256];
     if (opts->work_dir) {
-        snprintf(dir, sizeof(dir), "%s", opts->work_dir);
+        snprintf(dir, size, "%s", opts->work_dir);
         if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
             fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
             return -errno;
@@ -523,15 +556,24 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
         unlink(old);
     } else {
         const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof(dir), "%s/sk-sim-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        snprintf(dir, size, "%s/sk-sim-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
         if (!mkdtemp(dir)) {
             fprintf(stderr, "sim: cannot create a work directory: %s\n", strerror(errno));
             return -errno;
         }
     }
-    snprintf(ret->work_dir, sizeof(ret->work_dir), "%s", dir);
-    struct sim_broker broker = {0};
-    char host[128] = "127.0.0.1";
+    return 0;
+}
+
+/* The broker of the run: opts->broker, or a mosquitto of our own (stopped by the caller). */
+int sim_connect_broker(const struct sim_opts *opts,
+                       const char *dir,
+                       struct sim_broker *broker,
+                       char *host,
+                       size_t host_size,
+                       int *ret_port)
+{
+    snprintf(host, host_size, "127.0.0.1");
     int port = 0;
     int r = 0;
     if (opts->broker) {
@@ -539,26 +581,50 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
         char *end = NULL;
         long lp = colon ? strtol(colon + 1, &end, 10) : 0;
         port = lp > 0 && lp <= 65535 && end && !*end ? (int)lp : 0;
-        if (!colon || port <= 0 || (size_t)(colon - opts->broker) >= sizeof(host)) {
+        if (!colon || port <= 0 || (size_t)(colon - opts->broker) >= host_size) {
             fprintf(stderr, "sim: --broker wants HOST:PORT, not \"%s\"\n", opts->broker);
             return -EINVAL;
         }
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - opts->broker), opts->broker);
-    } else if ((r = sim_broker_start(dir, &broker)) < 0) {
+        snprintf(host, host_size, "%.*s", (int)(colon - opts->broker), opts->broker);
+    } else if ((r = sim_broker_start(dir, broker)) < 0) {
         return r;
     } else {
-        port = broker.port;
+        port = broker->port;
+    }
+    *ret_port = port;
+    return 0;
+}
+
+int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_result *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    memset(&drv, 0, sizeof(drv));
+    drv.sc = sc;
+    drv.opts = opts;
+    drv.res = ret;
+    char dir[256];
+    int r = sim_prepare_dir(opts, dir, sizeof(dir));
+    if (r < 0) {
+        return r;
+    }
+    snprintf(ret->work_dir, sizeof(ret->work_dir), "%s", dir);
+    struct sim_broker broker = {0};
+    char host[128];
+    int port = 0;
+    if ((r = sim_connect_broker(opts, dir, &broker, host, sizeof(host), &port)) < 0) {
+        return r;
     }
     if ((r = sim_cloud_start(host, port, "sim", "sim-01", on_cloud, &drv, &drv.cloud)) < 0) {
         sim_broker_stop(&broker);
         return r;
     }
-    if ((r = start_readers(sc, &drv.vr)) < 0) {
+    if ((r = sim_start_readers(sc, &drv.vr)) < 0) {
         sim_cloud_stop(drv.cloud, NULL, NULL);
         sim_broker_stop(&broker);
         return r;
     }
-    if ((r = write_store(sc, dir, sk_vreader_port(drv.vr), host, port)) < 0) {
+    if ((r = sim_write_store(sc, dir, sk_vreader_port(drv.vr), host, port, opts->verbose, NULL)) <
+        0) {
         fprintf(stderr, "sim: cannot write the store files in %s: %s\n", dir, sk_strerror(r));
         sk_vreader_free(drv.vr);
         sim_cloud_stop(drv.cloud, NULL, NULL);
@@ -604,7 +670,7 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
         fprintf(stderr, "sim: the synthetic camera never delivered a frame\n");
         return -EIO;
     }
-    r = read_back(dir, ret);
+    r = sim_read_back(dir, ret);
     char path[600];
     snprintf(path, sizeof(path), "%s/truth.json", dir);
     if (r == 0) {

@@ -47,17 +47,63 @@ struct sim_score {
     int visits, exact;             /* visits (truth carts), those charged exactly */
     int truth_lines, charged;      /* items taken out, items charged */
     int true_pos, phantom, missed; /* charged and taken; charged, not taken; taken, not charged */
-    int count_errors;              /* |charged - taken| summed over (visit, sku) */
-    int unmatched;                 /* checkouts that match no visit */
-    int token_errors;              /* bound visits whose checkout lacks the account */
-    int abandoned, unpaid;         /* cart_abandoned and exit_without_checkout events */
-    int stock_errors;              /* |ledger - truth| summed over (shelf, sku) */
+    int phantom_unreviewed; /* of the phantom charges, those in checkouts not sent to review */
+    int count_errors;       /* |charged - taken| summed over (visit, sku) */
+    int unmatched;          /* checkouts that match no visit */
+    int token_errors;       /* bound visits whose checkout lacks the account */
+    int abandoned, unpaid;  /* cart_abandoned and exit_without_checkout events */
+    int stock_errors;       /* |ledger - truth| summed over (shelf, sku) */
     double precision, recall;
 };
 
 /* Compares what the store reported with the scenario's truth. */
 void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret);
+/* The same, and per visit (arrays of sc->n_visits, each may be NULL): whether its cart was
+ * charged exactly, items charged it did not take, items it took that were not charged. */
+void sim_score_visits(const struct scenario *sc,
+                      const struct sim_result *res,
+                      struct sim_score *ret,
+                      bool *ret_exact,
+                      int *ret_phantom,
+                      int *ret_missed);
 /* Writes the truth (visits with their carts, final stock) as JSON. Returns 0 or -errno. */
 int sim_write_truth(const struct scenario *sc, const struct sim_result *res, const char *path);
+
+/* ---- pieces of a run, shared with the crash loop (sim_crash.c) ---------------------------- */
+
+struct sk_vreader;
+struct sim_cloud;
+struct sim_broker;
+
+/* The work directory: opts->work_dir (its old ledger removed) or a new one under $TMPDIR. */
+int sim_prepare_dir(const struct sim_opts *opts, char *dir, size_t size);
+/* opts->broker, or a mosquitto of our own started in dir (stop it with sim_broker_stop). */
+int sim_connect_broker(const struct sim_opts *opts,
+                       const char *dir,
+                       struct sim_broker *broker,
+                       char *host,
+                       size_t host_size,
+                       int *ret_port);
+/* The virtual readers with the scenario's shelves stocked, started. */
+int sim_start_readers(const struct scenario *sc, struct sk_vreader **ret);
+/* store.cfg, products.csv, planogram.csv in dir. scene_file: the camera renders that file
+ * (the runtime in its own process); NULL: a scene attached in this process. */
+int sim_write_store(const struct scenario *sc,
+                    const char *dir,
+                    int port,
+                    const char *mqtt_host,
+                    int mqtt_port,
+                    bool verbose,
+                    const char *scene_file);
+/* The scenario's shoppers as a scene file (docs/vision.md) for the synthetic camera. */
+int sim_write_scene(const struct scenario *sc, const char *path);
+/* Applies timeline event number index to the readers (and binds through the cloud). */
+void sim_apply(const struct scenario *sc,
+               struct sk_vreader *vr,
+               struct sim_cloud *cloud,
+               size_t index,
+               const struct sc_event *e);
+/* After the runtime stopped: the ledger's outbox against the events received, its stock. */
+int sim_read_back(const char *dir, struct sim_result *res);
 
 #endif
