@@ -17,7 +17,7 @@ libconfig-dev libcjson-dev libssl-dev libopencv-core-dev libopencv-imgproc-dev
 libopencv-video-dev libcamera-dev libpng-dev libmicrohttpd-dev"
 RUN_PKGS="mosquitto socat"   # mosquitto: the simulator's broker (demo); socat: RTU pty pairs
 TEST_PKGS="libcmocka-dev mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
-openssl clang clang-format clang-tidy cppcheck valgrind strace libopencv-videoio-dev
+openssl clang clang-format clang-tidy cppcheck valgrind strace libfaketime libopencv-videoio-dev
 python3-opencv qemu-system-x86 chromium"
 
 PACKAGE_PKGS="dpkg-dev lintian systemd"
