@@ -325,9 +325,13 @@ class Faults(unittest.TestCase):
         offset = os.path.join(sk.TempDir().path, "offset")
         with open(offset, "w") as f:
             f.write("+0\n")
+        # In the ASan build libfaketime comes before the sanitizer's runtime; ASan only checks
+        # that order (it intercepts none of the clock calls libfaketime moves).
+        asan = os.environ.get("ASAN_OPTIONS", "")
         env = dict(os.environ, LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=offset,
                    FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
-                   FAKETIME_DONT_RESET="1")
+                   FAKETIME_DONT_RESET="1",
+                   ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
         s = Store(self, env=env)
         s.take(1, 0)
         s.wait_pickups(1)
@@ -348,7 +352,7 @@ class Faults(unittest.TestCase):
 
     def test_disk_full(self):
         scene = os.path.join(sk.SRC, "examples", "demo-overhead.scene")
-        s = Store(self, ledger="max_size_mb = 1;", tags=0, start=False,
+        s = Store(self, ledger="max_size_mb = 1;", tags=0, start=False, stats=1,
                   core="queue_capacity = 64; queue_high_pct = 50; queue_low_pct = 25;",
                   camera='cameras = ( { name = "cam"; backend = "synthetic"; device = "%s"; '
                          'fps = 30; } );' % scene,
@@ -403,6 +407,10 @@ class Faults(unittest.TestCase):
         self.assertGreater(q["dropped"], 0)
         self.assertTrue(cams, "camera drops are counted")
         self.assertGreater(q["waits"], 0, "RFID waited instead")
+        # ... and reported to the cloud: the stats topic carries the drops.
+        self.assertTrue(mh.wait_until(lambda: [m for m in self.stats(s)
+                                               if m["core"]["queue"]["dropped"] > 0],
+                                      10 * SCALE), self.stats(s)[-1:])
         s.check_stream()
         v = sk.run("ledger", "--db", os.path.join(s.tmp.path, "ledger.db"), "verify")
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
@@ -444,8 +452,8 @@ class Faults(unittest.TestCase):
         self.assertEqual(st[-1]["config_hash"], good_hash)
 
     def test_queue_overflow(self):
-        s = Store(self, tags=2, core="queue_capacity = 64; queue_high_pct = 50; "
-                                      "queue_low_pct = 25;")
+        s = Store(self, tags=2, stats=1, core="queue_capacity = 64; queue_high_pct = 50; "
+                                               "queue_low_pct = 25;")
         # Both readers see 60 new tags at once: 120 arrivals into a queue that holds 32
         # before its high mark.
         for u in (1, 2):
@@ -462,6 +470,12 @@ class Faults(unittest.TestCase):
         self.assertGreater(q["waits"], 0, "the bus threads waited (back-pressure)")
         self.assertEqual(q["max_depth"], q["high_mark"], "RFID never pushes past the high mark")
         self.assertEqual(q["dropped"], 0, "no RFID observation is dropped")
+        # Reported to the cloud too: the stats topic carries the queue's figures.
+        st = mh.wait_until(lambda: [m for m in self.stats(s)
+                                    if m["core"]["queue"]["max_depth"] == q["high_mark"]],
+                           10 * SCALE)
+        self.assertTrue(st, self.stats(s)[-1:])
+        self.assertEqual(st[-1]["core"]["queue"]["dropped"], 0)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
