@@ -136,6 +136,7 @@ struct sk_fusion {
      * (lost at this moment); 0 when none were. A track joined to one of them cannot be told
      * from a neighbour's: the cameras saw nothing while the runtime was down. */
     int64_t restart_lost_mono_us;
+    size_t restart_lost_n; /* how many sessions were restored so */
 
     /* camera picture (not durable) */
     struct track *tracks;

@@ -279,12 +279,13 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
         }
     }
     /* A session whose track ended because the runtime did (a power cut, a crash) is joined to
-     * whichever new track appears near it after the restart; with several shoppers about, that
-     * can be a neighbour (the crash loop of docs/reliability.md showed it). The cameras saw
-     * nothing in between, so such a join is as uncertain as a late one: its checkout goes to
-     * review instead of being charged as it stands. */
-    bool late =
-            best && f->restart_lost_mono_us && best->pub.lost_mono_us == f->restart_lost_mono_us;
+     * whichever new track appears near it after the restart. With several shoppers restored
+     * so, that can be a neighbour's (the crash loop of docs/reliability.md showed it), and
+     * once one took the wrong track the last one is left with a wrong one too: the cameras
+     * saw nothing in between. Each such join is as uncertain as a late one, its checkout
+     * goes to review instead of being charged as it stands. A lone shopper restored is
+     * picked up again as usual. */
+    bool late = best && f->restart_lost_n > 1 && best->pub.lost_mono_us == f->restart_lost_mono_us;
     if (!best && lost == 1 && (force || !t->at_door)) {
         best = only;
         late = true;

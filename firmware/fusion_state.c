@@ -442,6 +442,7 @@ static void read_line(struct rd *r, const cJSON *o, struct sk_fusion_line *l)
 static void clear_state(struct sk_fusion *f)
 {
     f->restart_lost_mono_us = 0;
+    f->restart_lost_n = 0;
     for (size_t i = 0; i < f->n_sessions; i++) {
         sk_fusion_session_free(f->sessions[i]);
     }
@@ -540,6 +541,7 @@ import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, siz
             p->state = SK_SESSION_LOST;
             p->lost_mono_us = now;
             f->restart_lost_mono_us = now;
+            f->restart_lost_n++;
         }
     }
     return 0;

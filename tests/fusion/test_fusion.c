@@ -313,6 +313,17 @@ static const struct row rows[] = {
          "join S1 t7\n"
          "pick S1 #201 B1 only\n"
          "checkout S1 [#101,#201]"},
+        {"after a restart with two shoppers in the store, the one picked up goes to review", NULL,
+         "0 new 1 650 50; 100 in 1; 200 new 2 650 150; 300 in 2; 1000 zin 1 za 50 50; "
+         "3000 take A1 101; 5000 export; 5100 new 7 60 50; 5200 new 8 640 150; "
+         "6000 zin 7 zb 250 50; 6500 take B1 201; 7000 zout 7 zb; 8000 out 7; 8100 out 8",
+         15000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #101 A1 only\n"
+         "join S1 t7 late\n"
+         "pick S1 #201 B1 only\n"
+         "checkout S1 [#101,#201] review=late_join"},
         {"a restart keeps undecided departures and exit sightings", NULL,
          "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 2500 lost 1; 3000 take A1 101; "
          "4400 portal 101; 4500 export; 4550 new 2 55 55; 6000 out 2",
