@@ -26,9 +26,9 @@ struct source_health {
     /* The state the last event/reader recorded; SK_HEALTH_UNKNOWN after a start or a
      * rolled-back write, so a change is recorded again when its transaction is retried. */
     uint8_t recorded;
-    /* A flapping reader must not flood the outbox: a token bucket of READER_EVENT_BURST
-     * events refilled one per READER_EVENT_REFILL_US; changes beyond it are counted and the
-     * count rides on the next event written ("suppressed"). */
+    /* A flapping reader must not flood the outbox or the log: a token bucket of
+     * READER_EVENT_BURST changes refilled one per READER_EVENT_REFILL_US; changes beyond it
+     * are counted and the count rides on the next one written ("suppressed"). */
     double tokens;
     int64_t refilled_us;
     uint32_t suppressed;
@@ -307,6 +307,49 @@ static int record_flow(struct sk_core *c, const struct sk_obs *obs)
     return record_event(c, "event/flow", o, obs->wall_us);
 }
 
+/* Takes a token of the source's bucket (refilled with time); false when it is empty. */
+static bool take_token(struct sk_core *c, struct source_health *s)
+{
+    int64_t now = sk_clock_mono_us(c->clock);
+    if (!s->bucket) {
+        s->bucket = true;
+        s->tokens = READER_EVENT_BURST;
+    } else if (now > s->refilled_us) {
+        s->tokens += (double)(now - s->refilled_us) / (double)READER_EVENT_REFILL_US;
+        s->tokens = s->tokens > READER_EVENT_BURST ? READER_EVENT_BURST : s->tokens;
+    }
+    s->refilled_us = now;
+    if (s->tokens < 1) {
+        return false;
+    }
+    s->tokens -= 1;
+    return true;
+}
+
+static void log_health(const struct sk_obs *obs, bool camera, uint32_t suppressed)
+{
+    const struct sk_obs_health *h = &obs->u.health;
+    enum sk_log_level lvl = h->state == SK_HEALTH_UP ? SK_LOG_NOTICE : SK_LOG_WARNING;
+    char extra[64] = "";
+    if (suppressed) {
+        snprintf(extra, sizeof(extra), " [%" PRIu32 " earlier change(s) not logged: flapping]",
+                 suppressed);
+    }
+    if (h->reason) {
+        sk_log(lvl, camera ? "camera" : "reader", obs->source, "%s (%s%s%s)%s",
+               sk_health_state_name(h->state), sk_health_reason_name(h->reason),
+               h->detail[0] ? ": " : "", h->detail, extra);
+    } else {
+        sk_log(lvl, camera ? "camera" : "reader", obs->source, "%s%s",
+               sk_health_state_name(h->state), extra);
+    }
+}
+
+/*
+ * A health report: bookkeeping, the log line, and for readers the event/reader history. A
+ * reader that flaps is limited (take_token) in both the log and the outbox: the changes
+ * beyond the bucket are counted and reported with the next one written.
+ */
 static int handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
 {
     struct source_health *s = source(c, obs->source, true);
@@ -314,45 +357,40 @@ static int handle_health(struct sk_core *c, const struct sk_obs *obs, bool camer
         return 0;
     }
     const struct sk_obs_health *h = &obs->u.health;
-    if (s->state != h->state) {
-        enum sk_log_level lvl = h->state == SK_HEALTH_UP ? SK_LOG_NOTICE : SK_LOG_WARNING;
-        if (h->reason) {
-            sk_log(lvl, camera ? "camera" : "reader", obs->source, "%s (%s%s%s)",
-                   sk_health_state_name(h->state), sk_health_reason_name(h->reason),
-                   h->detail[0] ? ": " : "", h->detail);
-        } else {
-            sk_log(lvl, camera ? "camera" : "reader", obs->source, "%s",
-                   sk_health_state_name(h->state));
-        }
-    }
     bool changed = s->state != h->state;
     s->state = h->state;
     s->camera = camera;
     recount(c);
-    if (!camera && c->ledger && (changed || h->state != s->recorded)) {
-        int64_t now = sk_clock_mono_us(c->clock);
-        if (!s->bucket) {
-            s->bucket = true;
-            s->tokens = READER_EVENT_BURST;
-        } else if (now > s->refilled_us) {
-            s->tokens += (double)(now - s->refilled_us) / (double)READER_EVENT_REFILL_US;
-            s->tokens = s->tokens > READER_EVENT_BURST ? READER_EVENT_BURST : s->tokens;
+    if (camera) {
+        if (changed) {
+            log_health(obs, true, 0);
         }
-        s->refilled_us = now;
-        if (s->tokens < 1 || h->state == s->recorded) {
-            /* not written (or back where the last event left it): counted; recorded stays,
-             * so the next event's previous is the last state written */
-            s->suppressed += changed;
-            return 0;
+        return 0;
+    }
+    if (!changed && h->state == s->recorded) {
+        return 0;
+    }
+    /* A change back to the state the last event left it in writes nothing: counted. */
+    if (h->state == s->recorded || !take_token(c, s)) {
+        s->suppressed += changed;
+        if (changed) {
+            sk_log(SK_LOG_DEBUG, "reader", obs->source, "%s (not logged at warning: flapping)",
+                   sk_health_state_name(h->state));
         }
+        return 0;
+    }
+    if (changed || s->suppressed) {
+        log_health(obs, false, s->suppressed);
+    }
+    if (c->ledger) {
         int r = record_reader(c, obs, s->recorded, s->suppressed);
         if (r < 0) {
+            s->tokens += 1; /* the retry writes it */
             return r;
         }
-        s->tokens -= 1;
-        s->suppressed = 0;
-        s->recorded = h->state;
     }
+    s->suppressed = 0;
+    s->recorded = h->state;
     return 0;
 }
 
