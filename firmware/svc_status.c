@@ -5,10 +5,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include <cjson/cJSON.h>
 
@@ -99,6 +104,25 @@ struct pending_snap {
     int64_t asked_us;
 };
 
+/*
+ * `diag ledger` runs PRAGMA integrity_check and walks the hash chain: seconds on a ledger of
+ * millions of movements. Done on the loop's thread it would stall the core (the bus threads
+ * wait on the full queue, the watchdog may fire), so a worker thread does it on its own
+ * read-only connection (WAL: readers never block the writer, and see the last commit) and
+ * wakes the loop through an eventfd to answer. One at a time.
+ */
+struct ledger_job {
+    struct sk_status *st;
+    struct sk_ctl_call *call;
+    char path[SK_PATH_MAX * 2];
+    size_t max_stock;
+    int64_t t0;
+    int efd;
+    pthread_t thread;
+    cJSON *result; /* the worker's answer; NULL with err set on failure */
+    char err[300];
+};
+
 struct sk_status {
     struct sk_runtime *rt;
     struct sk_loop *loop;
@@ -130,6 +154,7 @@ struct sk_status {
     size_t snap_len;
     char snap_camera[SK_NAME_MAX];
     int64_t snap_wall_us, snap_mono_us;
+    struct ledger_job *ledger_job; /* running, or NULL */
 };
 
 static const char *version_string(void)
@@ -792,6 +817,55 @@ static void cmd_log(void *ctx, struct sk_ctl_call *call, const cJSON *req)
     sk_ctl_reply(call, o, NULL, 0);
 }
 
+static void *ledger_worker(void *arg)
+{
+    struct ledger_job *j = arg;
+    pthread_setname_np(pthread_self(), "diag-ledger");
+    struct sk_ledger_opts lo = {.path = j->path, .flags = SK_LEDGER_NO_CHECK};
+    struct sk_ledger *l = NULL;
+    int r = sk_ledger_open(&lo, j->err, sizeof(j->err), &l);
+    if (r == 0) {
+        j->result = sk_report_ledger(l, true, j->max_stock);
+        if (!j->result) {
+            snprintf(j->err, sizeof(j->err), "out of memory");
+        }
+        sk_ledger_close(l);
+    }
+    uint64_t one = 1;
+    ssize_t w = write(j->efd, &one, sizeof(one));
+    (void)w; /* an eventfd write of 1 cannot fail short of overflow */
+    return NULL;
+}
+
+static void ledger_job_free(struct sk_status *st, struct ledger_job *j)
+{
+    pthread_join(j->thread, NULL);
+    sk_loop_del(st->loop, j->efd);
+    close(j->efd);
+    cJSON_Delete(j->result);
+    free(j);
+    st->ledger_job = NULL;
+}
+
+static void on_ledger_done(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
+{
+    (void)loop;
+    (void)events;
+    struct ledger_job *j = ctx;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n)) {
+        return;
+    }
+    if (j->result) {
+        cJSON_AddNumberToObject(j->result, "took_ms", (double)(sk_now_mono_us() - j->t0) / 1000.0);
+        sk_ctl_reply(j->call, j->result, NULL, 0);
+        j->result = NULL;
+    } else {
+        sk_ctl_reply_error(j->call, "failed", "%s", j->err);
+    }
+    ledger_job_free(j->st, j);
+}
+
 static void cmd_ledger(void *ctx, struct sk_ctl_call *call, const cJSON *req)
 {
     struct sk_status *st = ctx;
@@ -802,18 +876,42 @@ static void cmd_ledger(void *ctx, struct sk_ctl_call *call, const cJSON *req)
         return;
     }
     struct sk_ledger *l = sk_runtime_ledger(st->rt);
-    if (!l) {
+    struct sk_ledger_info info;
+    if (!l || sk_ledger_get_info(l, &info) < 0) {
         sk_ctl_reply_error(call, "unavailable", "the daemon has no ledger open");
         return;
     }
-    int64_t t0 = sk_now_mono_us();
-    cJSON *o = sk_report_ledger(l, true, (size_t)n);
-    if (!o) {
+    if (st->ledger_job) {
+        sk_ctl_reply_error(call, "busy", "a ledger check is running; try again when it ends");
+        return;
+    }
+    struct ledger_job *j = calloc(1, sizeof(*j));
+    if (!j) {
         sk_ctl_reply_error(call, "failed", "out of memory");
         return;
     }
-    cJSON_AddNumberToObject(o, "took_ms", (double)(sk_now_mono_us() - t0) / 1000.0);
-    sk_ctl_reply(call, o, NULL, 0);
+    j->st = st;
+    j->call = call;
+    j->max_stock = (size_t)n;
+    j->t0 = sk_now_mono_us();
+    snprintf(j->path, sizeof(j->path), "%s", info.path);
+    j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int r = j->efd < 0 ? -errno : sk_loop_add(st->loop, j->efd, EPOLLIN, on_ledger_done, j);
+    if (r == 0) {
+        r = -pthread_create(&j->thread, NULL, ledger_worker, j);
+        if (r < 0) {
+            sk_loop_del(st->loop, j->efd);
+        }
+    }
+    if (r < 0) {
+        if (j->efd >= 0) {
+            close(j->efd);
+        }
+        free(j);
+        sk_ctl_reply_error(call, "failed", "cannot start the ledger check: %s", sk_strerror(r));
+        return;
+    }
+    st->ledger_job = j;
 }
 
 static cJSON *tags_json(const struct sk_rfid_tag_view *v, int n, int64_t now)
@@ -1021,6 +1119,9 @@ static void status_stop(void *state)
         return;
     }
     sk_status_http_stop(st->http);
+    if (st->ledger_job) {
+        ledger_job_free(st, st->ledger_job); /* waits for the check; its call is dropped */
+    }
     sk_ctl_server_free(st->ctl); /* pending reader calls are dropped with it */
     if (st->events_timer) {
         sk_loop_timer_del(st->loop, st->events_timer);
