@@ -35,14 +35,20 @@ struct work {
 
 static struct work carve(void *mem, size_t k)
 {
+    /* laid out in bytes, widest type first, so each array is aligned for its type */
+    unsigned char *b = mem;
+    size_t n = k + 1;
     struct work w;
-    w.u = mem;
-    w.v = w.u + k + 1;
-    w.minv = w.v + k + 1;
-    w.p = (size_t *)(w.minv + k + 1);
-    w.way = w.p + k + 1;
-    w.ints = (int *)(w.way + k + 1);
-    w.used = (bool *)(w.ints + k + 1);
+    w.u = (double *)(void *)b;
+    w.v = w.u + n;
+    w.minv = w.v + n;
+    b += 3 * n * sizeof(double);
+    w.p = (size_t *)(void *)b;
+    w.way = w.p + n;
+    b += 2 * n * sizeof(size_t);
+    w.ints = (int *)(void *)b;
+    b += n * sizeof(int);
+    w.used = (bool *)b;
     return w;
 }
 
