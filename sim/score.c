@@ -251,7 +251,7 @@ void sim_score_visits(const struct scenario *sc,
     free(co);
 }
 
-int sim_write_truth(const struct scenario *sc, const struct sim_result *res, const char *path)
+static int write_truth(const struct scenario *sc, const struct sim_result *res, const char *path)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "scenario", sc->name);
@@ -306,5 +306,24 @@ int sim_write_truth(const struct scenario *sc, const struct sim_result *res, con
     fputs(text, f);
     fputc('\n', f);
     free(text);
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
+int sim_write_files(const struct scenario *sc, const struct sim_result *res, const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/truth.json", dir);
+    int r = write_truth(sc, res, path);
+    if (r < 0) {
+        return r;
+    }
+    snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        return -errno;
+    }
+    for (size_t i = 0; i < res->n_events; i++) {
+        fprintf(f, "%s\n", res->events[i].payload);
+    }
     return fclose(f) == 0 ? 0 : -errno;
 }

@@ -736,16 +736,7 @@ int sim_run_crash(const struct scenario *sc,
         check_events(dir, ret, rep);
         judge_carts(sc, ret, rep, blind_from, blind_to, n_blind);
         check_items(sc, ret, rep);
-        snprintf(path, sizeof(path), "%s/truth.json", dir);
-        r = sim_write_truth(sc, ret, path);
-    }
-    snprintf(path, sizeof(path), "%s/events.jsonl", dir);
-    FILE *f = r == 0 ? fopen(path, "w") : NULL;
-    for (size_t i = 0; f && i < ret->n_events; i++) {
-        fprintf(f, "%s\n", ret->events[i].payload);
-    }
-    if (f) {
-        fclose(f);
+        r = sim_write_files(sc, ret, dir);
     }
     free(blind_from);
     free(blind_to);

@@ -671,20 +671,7 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
         return -EIO;
     }
     r = sim_read_back(dir, ret);
-    char path[600];
-    snprintf(path, sizeof(path), "%s/truth.json", dir);
-    if (r == 0) {
-        r = sim_write_truth(sc, ret, path);
-    }
-    snprintf(path, sizeof(path), "%s/events.jsonl", dir);
-    FILE *f = r == 0 ? fopen(path, "w") : NULL;
-    for (size_t i = 0; f && i < ret->n_events; i++) {
-        fprintf(f, "%s\n", ret->events[i].payload);
-    }
-    if (f) {
-        fclose(f);
-    }
-    return r;
+    return r == 0 ? sim_write_files(sc, ret, dir) : r;
 }
 
 void sim_result_free(struct sim_result *r)

@@ -66,8 +66,9 @@ void sim_score_visits(const struct scenario *sc,
                       bool *ret_exact,
                       int *ret_phantom,
                       int *ret_missed);
-/* Writes the truth (visits with their carts, final stock) as JSON. Returns 0 or -errno. */
-int sim_write_truth(const struct scenario *sc, const struct sim_result *res, const char *path);
+/* Writes dir/truth.json (visits with their carts, final stock) and dir/events.jsonl (every
+ * event received, one payload a line). Returns 0 or -errno. */
+int sim_write_files(const struct scenario *sc, const struct sim_result *res, const char *dir);
 
 /* ---- pieces of a run, shared with the crash loop (sim_crash.c) ---------------------------- */
 
