@@ -5,6 +5,7 @@
 
 #include "storekeeper/cli.h"
 #include "storekeeper/runtime.h"
+#include "storekeeper/sim.h"
 
 static const struct {
     const char *name;

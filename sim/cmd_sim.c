@@ -11,10 +11,11 @@
 #include "sim_crash.h"
 #include "sim_internal.h"
 #include "sim_run.h"
-#include "storekeeper/cli.h"
+#include "storekeeper/args.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/log.h"
+#include "storekeeper/sim.h"
 
 static void usage(FILE *out)
 {

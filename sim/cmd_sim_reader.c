@@ -14,7 +14,7 @@
 #include <sys/un.h>
 
 #include "sim_internal.h"
-#include "storekeeper/cli.h"
+#include "storekeeper/args.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"

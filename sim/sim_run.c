@@ -23,6 +23,7 @@
 #include "storekeeper/log.h"
 #include "storekeeper/profile.h"
 #include "storekeeper/runtime.h"
+#include "storekeeper/services.h"
 #include "storekeeper/synth.h"
 #include "storekeeper/vreader.h"
 
@@ -43,8 +44,6 @@
  * the core thread; it never feeds observations itself: the store under test sees nothing
  * the real drivers would not.
  */
-
-extern const struct sk_service *const sk_services[]; /* the executable's (firmware/services.c) */
 
 #define CAMERA       "overhead"
 #define PORTAL_UNIT  9

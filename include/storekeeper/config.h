@@ -14,7 +14,7 @@
 /*
  * Two inputs make one configuration: the store file (what is in this store) and a board
  * profile from boards/ (what this hardware is). Both are libconfig files. Every key is
- * declared once in a key table (firmware/config_keys.c) with its type, range, default and
+ * declared once in a key table (firmware/config/config_keys.c) with its type, range, default and
  * whether a SIGHUP reload may change it; the table drives validation, --check-config and
  * docs/config.md. Strings are fixed-size fields: their size is the input limit.
  */

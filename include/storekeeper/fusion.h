@@ -334,7 +334,8 @@ int sk_fusion_remember(struct sk_fusion *f,
 /* Replaces the catalog (copied; its ctx borrowed). */
 void sk_fusion_set_catalog(struct sk_fusion *f, const struct sk_fusion_catalog *catalog);
 
-/* ---- the ledger (firmware/fusion_ledger.c) ------------------------------------------------ */
+/* ---- the ledger (firmware/fusion/fusion_ledger.c)
+ * ------------------------------------------------ */
 
 struct sk_ledger;
 

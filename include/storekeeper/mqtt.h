@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "storekeeper/config.h"
+#include "storekeeper/credentials.h"
 #include "storekeeper/queue.h"
 
 /*
@@ -24,44 +25,6 @@
 
 #define SK_TOPIC_MAX   256 /* bytes of a topic we build or accept, with NUL */
 #define SK_MQTT_PREFIX "storekeeper/v1/"
-
-/* ---- credentials ------------------------------------------------------------------------ */
-
-struct sk_mqtt_credentials {
-    char username[128];
-    char password[256];
-};
-
-/*
- * A file holding a secret (the credentials file, the TLS client key) may be read by its owner
- * and its group only, written by its owner only, and must belong to root or to the user the
- * process runs as: 0640 root:storekeeper (what the package does) or 0600. holds names the
- * secret in the message ("a password"). Returns 0, or SK_ECONFIG with the reason in err.
- */
-struct stat;
-int sk_mqtt_secret_file_ok(
-        const char *path, const struct stat *st, const char *holds, char *err, size_t err_size);
-
-/*
- * Reads a credentials file: lines `username = NAME` and `password = SECRET`, `#` comments and
- * blank lines; both keys once. The file must pass sk_mqtt_secret_file_ok (it holds a secret). On
- * failure returns -errno or SK_ECONFIG with a message naming the file and line in err (never the
- * secret), and leaves *ret untouched.
- */
-int sk_mqtt_credentials_load(const char *path,
-                             struct sk_mqtt_credentials *ret,
-                             char *err,
-                             size_t err_size);
-/* The same from the file's text in memory (len bytes, borrowed; path names it in messages).
- * No permission check: that is the file's. */
-int sk_mqtt_credentials_parse(const char *path,
-                              const char *text,
-                              size_t len,
-                              struct sk_mqtt_credentials *ret,
-                              char *err,
-                              size_t err_size);
-/* Overwrites the secret in memory. */
-void sk_mqtt_credentials_wipe(struct sk_mqtt_credentials *c);
 
 /* ---- topics and payload helpers ----------------------------------------------------------- */
 
@@ -160,8 +123,8 @@ const char *sk_mqtt_reason_text(int protocol, int code);
 
 /* ---- the service ------------------------------------------------------------------------- */
 
-/* The runtime service (firmware/services.c): status and last will, health topics, commands,
- * outbox delivery. Defined in mqtt_service.c; see runtime.h for struct sk_service. */
+/* The runtime service (firmware/mqtt/mqtt_service.c): status and last will, health topics,
+ * commands, outbox delivery. Defined in mqtt_service.c; see runtime.h for struct sk_service. */
 struct sk_service;
 extern const struct sk_service sk_mqtt_service;
 

@@ -19,7 +19,7 @@ struct sk_runtime_opts {
     const char *board;       /* --board override, or NULL */
     double duration_s;       /* stop after this long; 0: run until signalled */
     const char *record_path; /* write every observation and tick there (`run --record`); NULL */
-    /* Services in start order, NULL-terminated (the executable's firmware/services.c). */
+    /* Services in start order, NULL-terminated (the executable's firmware/services/services.c). */
     const struct sk_service *const *services;
 };
 

@@ -5,10 +5,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "../../firmware/mqtt_internal.h"
 #include "fuzz.h"
 #include "storekeeper/command.h"
 #include "storekeeper/error.h"
+#include "storekeeper/mqtt_payload.h"
 
 /*
  * Anyone who may publish to the device's cmd/ topics chooses these bytes. Byte 0 picks the

@@ -13,15 +13,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sk_mqtt_credentials c;
+    struct sk_credentials c;
     memset(&c, 0, sizeof(c));
     char err[512] = "";
-    if (sk_mqtt_credentials_parse("fuzz.cred", (const char *)data, size, &c, err, sizeof(err)) ==
-        0) {
+    if (sk_credentials_parse("fuzz.cred", (const char *)data, size, &c, err, sizeof(err)) == 0) {
         if (!c.username[0] || !memchr(c.password, '\0', sizeof(c.password))) {
             abort();
         }
-        sk_mqtt_credentials_wipe(&c);
+        sk_credentials_wipe(&c);
     } else if (!err[0]) {
         abort();
     }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzz target: the observation-log reader `storekeeper replay` uses (firmware/record.c). */
+/* Fuzz target: the observation-log reader `storekeeper replay` uses (firmware/core/record.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

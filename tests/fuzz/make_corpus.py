@@ -172,7 +172,7 @@ def dictionaries():
     prof |= {"[", "]", "=", "#", ";", "0x", "40001", "30001", "10001", "00001", "-1"}
     out["profile"] = dict_text("fuzz_profile: sections, keys and values of reader profiles",
                                prof)
-    cmd = literals("firmware/command.c", r"(.*)")
+    cmd = literals("firmware/core/command.c", r"(.*)")
     cmd = {w for w in cmd if len(w) > 1}
     cmd |= {"{", "}", "[", "]", ":", ",", "\"", "true", "false", "null", "\\u0000",
             "\\ud83d", "1e308", "-0", "0.5"}
@@ -194,7 +194,7 @@ def dictionaries():
            "dir", "role", "dwell", "entries", "exits", "occ", "fps", "dropped", "proc",
            "processed", "obs_dropped", "name", "payload", "plen", "rt", "corr", "gen", "flags",
            "event", "mid", "rc", "proto", "retry", "true", "null", "\n", "{", "}", ":", ","}
-    rec |= literals("firmware/obs.c", r"(\[SK_OBS_[A-Z_]+\] = \"[a-z_]+\")")
+    rec |= literals("firmware/base/obs.c", r"(\[SK_OBS_[A-Z_]+\] = \"[a-z_]+\")")
     out["record"] = dict_text("fuzz_record: the recording's keys and observation types", rec)
     out["credentials"] = dict_text("fuzz_credentials: the two keys",
                                    {"username", "password", "=", "#", "\n", "\r\n", " "})

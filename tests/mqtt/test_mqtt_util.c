@@ -34,18 +34,18 @@ static int teardown(void **state)
     return 0;
 }
 
-static int load(const char *text, mode_t mode, struct sk_mqtt_credentials *c, char *err)
+static int load(const char *text, mode_t mode, struct sk_credentials *c, char *err)
 {
     char path[128];
     sk_test_write(dir, "creds", text, path, sizeof(path));
     chmod(path, mode);
-    return sk_mqtt_credentials_load(path, c, err, 256);
+    return sk_credentials_load(path, c, err, 256);
 }
 
 static void test_credentials(void **state)
 {
     (void)state;
-    struct sk_mqtt_credentials c;
+    struct sk_credentials c;
     char err[256];
     memset(&c, 0x5a, sizeof(c));
 
@@ -54,7 +54,7 @@ static void test_credentials(void **state)
             0);
     assert_string_equal(c.username, "store-7");
     assert_string_equal(c.password, "s3cr et");
-    sk_mqtt_credentials_wipe(&c);
+    sk_credentials_wipe(&c);
     assert_int_equal(c.password[0], 0);
 
     assert_int_equal(load("username=u\n", 0400, &c, err), 0);
@@ -83,7 +83,7 @@ static void test_credentials(void **state)
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&c, 0x5a, sizeof(c));
-        struct sk_mqtt_credentials before = c;
+        struct sk_credentials before = c;
         assert_true(load(bad[i].text, bad[i].mode, &c, err) < 0);
         char want[256];
         snprintf(want, sizeof(want), "%s/creds%s", dir, bad[i].msg);
@@ -102,7 +102,7 @@ static void test_credentials(void **state)
 
     char path[128];
     snprintf(path, sizeof(path), "%s/missing", dir);
-    assert_true(sk_mqtt_credentials_load(path, &c, err, sizeof(err)) < 0);
+    assert_true(sk_credentials_load(path, &c, err, sizeof(err)) < 0);
     assert_non_null(strstr(err, "cannot open: No such file or directory"));
 }
 

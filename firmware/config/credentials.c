@@ -1,26 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* MQTT helpers without a connection: credentials file, topics, client id, UUIDs, stamping. */
+/* Secret files the store file points at: the broker credentials file and its permissions. */
+#include "storekeeper/credentials.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <mqtt_protocol.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <sys/random.h>
 #include <sys/stat.h>
 
-#include <mosquitto.h>
-
-#include "storekeeper/clock.h"
 #include "storekeeper/error.h"
-#include "storekeeper/mqtt.h"
 
 #define CRED_FILE_MAX 4096
 
-void sk_mqtt_credentials_wipe(struct sk_mqtt_credentials *c)
+void sk_credentials_wipe(struct sk_credentials *c)
 {
     if (c) {
         explicit_bzero(c, sizeof(*c));
@@ -39,7 +36,7 @@ static char *trim(char *s)
     return s;
 }
 
-int sk_mqtt_secret_file_ok(
+int sk_secret_file_ok(
         const char *path, const struct stat *st, const char *holds, char *err, size_t err_size)
 {
     if (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) {
@@ -61,10 +58,7 @@ int sk_mqtt_secret_file_ok(
     return 0;
 }
 
-int sk_mqtt_credentials_load(const char *path,
-                             struct sk_mqtt_credentials *ret,
-                             char *err,
-                             size_t err_size)
+int sk_credentials_load(const char *path, struct sk_credentials *ret, char *err, size_t err_size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -78,7 +72,7 @@ int sk_mqtt_credentials_load(const char *path,
         close(fd);
         return SK_ECONFIG;
     }
-    if (sk_mqtt_secret_file_ok(path, &st, "a password", err, err_size) < 0) {
+    if (sk_secret_file_ok(path, &st, "a password", err, err_size) < 0) {
         close(fd);
         return SK_ECONFIG;
     }
@@ -96,17 +90,17 @@ int sk_mqtt_credentials_load(const char *path,
         snprintf(err, err_size, "%s: cannot read: %s", path, strerror(e));
         return -e;
     }
-    int r = sk_mqtt_credentials_parse(path, buf, (size_t)n, ret, err, err_size);
+    int r = sk_credentials_parse(path, buf, (size_t)n, ret, err, err_size);
     explicit_bzero(buf, sizeof(buf));
     return r;
 }
 
-int sk_mqtt_credentials_parse(const char *path,
-                              const char *text,
-                              size_t len,
-                              struct sk_mqtt_credentials *ret,
-                              char *err,
-                              size_t err_size)
+int sk_credentials_parse(const char *path,
+                         const char *text,
+                         size_t len,
+                         struct sk_credentials *ret,
+                         char *err,
+                         size_t err_size)
 {
     if (len > CRED_FILE_MAX) {
         snprintf(err, err_size, "%s: %zu bytes; a credentials file has at most %d", path, len,
@@ -121,7 +115,7 @@ int sk_mqtt_credentials_parse(const char *path,
     memcpy(buf, text, len);
     buf[len] = '\0';
 
-    struct sk_mqtt_credentials c;
+    struct sk_credentials c;
     memset(&c, 0, sizeof(c));
     bool have_user = false, have_pass = false;
     int line_no = 0;
@@ -186,127 +180,10 @@ int sk_mqtt_credentials_parse(const char *path,
     }
     explicit_bzero(buf, sizeof(buf));
     if (r < 0) {
-        sk_mqtt_credentials_wipe(&c);
+        sk_credentials_wipe(&c);
         return r;
     }
     *ret = c;
-    sk_mqtt_credentials_wipe(&c);
+    sk_credentials_wipe(&c);
     return 0;
-}
-
-int sk_mqtt_topic(const struct sk_config *cfg, const char *suffix, char *buf, size_t size)
-{
-    int n = snprintf(buf, size, SK_MQTT_PREFIX "%s/%s/%s", cfg->store_id, cfg->device_id,
-                     suffix ? suffix : "");
-    if (n < 0 || (size_t)n >= size) {
-        if (size) {
-            buf[0] = '\0';
-        }
-        return -ENAMETOOLONG;
-    }
-    return n;
-}
-
-void sk_mqtt_client_id(const struct sk_config *cfg, const char *suffix, char *buf, size_t size)
-{
-    if (cfg->mqtt.client_id[0]) {
-        snprintf(buf, size, "%s%s%s", cfg->mqtt.client_id, suffix ? "-" : "", suffix ? suffix : "");
-    } else {
-        snprintf(buf, size, "%s-%s%s%s", cfg->store_id, cfg->device_id, suffix ? "-" : "",
-                 suffix ? suffix : "");
-    }
-}
-
-void sk_mqtt_uuid(char out[37])
-{
-    uint8_t b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        /* getrandom does not fail for 16 bytes once the pool is initialised; be safe anyway */
-        int64_t t = sk_now_mono_us() ^ sk_now_wall_us();
-        for (size_t i = 0; i < sizeof(b); i++) {
-            t = t * 6364136223846793005LL + 1442695040888963407LL;
-            b[i] = (uint8_t)(t >> 56);
-        }
-    }
-    b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
-
-int sk_mqtt_stamp(const char *payload,
-                  size_t len,
-                  int64_t published_wall_us,
-                  char **ret_payload,
-                  size_t *ret_len)
-{
-    size_t start = 0, end = len;
-    while (start < end && isspace((unsigned char)payload[start])) {
-        start++;
-    }
-    while (end > start && isspace((unsigned char)payload[end - 1])) {
-        end--;
-    }
-    if (end - start < 2 || payload[start] != '{' || payload[end - 1] != '}') {
-        return -EINVAL;
-    }
-    /* "{}" gets no separating comma. */
-    size_t inner = start + 1;
-    while (inner < end - 1 && isspace((unsigned char)payload[inner])) {
-        inner++;
-    }
-    bool empty = inner == end - 1;
-    char ts[32];
-    sk_format_time_utc(published_wall_us, ts, sizeof(ts));
-    char extra[64];
-    int n = snprintf(extra, sizeof(extra), "%s\"publish_time\":\"%s\"}", empty ? "" : ",", ts);
-    size_t body = empty ? 1 : end - 1 - start; /* without the closing brace */
-    char *out = malloc(body + (size_t)n + 1);
-    if (!out) {
-        return -ENOMEM;
-    }
-    memcpy(out, payload + start, body);
-    memcpy(out + body, extra, (size_t)n + 1);
-    *ret_payload = out;
-    *ret_len = body + (size_t)n;
-    return 0;
-}
-
-const char *sk_mqtt_reason_text(int protocol, int code)
-{
-    if (protocol == 5) {
-        switch (code) {
-        case MQTT_RC_BAD_USERNAME_OR_PASSWORD:
-            return "bad user name or password";
-        case MQTT_RC_NOT_AUTHORIZED:
-            return "not authorized (bad credentials, or not allowed)";
-        case MQTT_RC_CLIENTID_NOT_VALID:
-            return "client id refused";
-        case MQTT_RC_SERVER_UNAVAILABLE:
-            return "broker unavailable";
-        case MQTT_RC_SERVER_BUSY:
-            return "broker busy";
-        case MQTT_RC_BANNED:
-            return "client banned";
-        case MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION:
-            return "broker does not speak MQTT 5";
-        default:
-            return mosquitto_reason_string(code);
-        }
-    }
-    switch (code) {
-    case 1:
-        return "broker does not speak this MQTT version";
-    case 2:
-        return "client id refused";
-    case 3:
-        return "broker unavailable";
-    case 4:
-        return "bad user name or password";
-    case 5:
-        return "not authorized (bad credentials, or not allowed)";
-    default:
-        return mosquitto_connack_string(code);
-    }
 }

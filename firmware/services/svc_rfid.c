@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Bus threads: poll readers through their profiles, filter presence, report health. */
-#include "storekeeper/rfid.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -20,6 +18,7 @@
 #include "storekeeper/notify.h"
 #include "storekeeper/profile.h"
 #include "storekeeper/reader.h"
+#include "storekeeper/rfid.h"
 
 /*
  * DESIGN

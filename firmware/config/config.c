@@ -25,8 +25,8 @@
 
 #include "config_internal.h"
 #include "sk_build_info.h"
+#include "storekeeper/credentials.h"
 #include "storekeeper/error.h"
-#include "storekeeper/mqtt.h"
 
 /*
  * DESIGN
@@ -1029,14 +1029,14 @@ static void check_credentials(struct loader *l, const struct sk_config *c)
     if (access(path, R_OK) != 0) {
         return; /* check_readable said so */
     }
-    struct sk_mqtt_credentials cr;
+    struct sk_credentials cr;
     char err[SK_PATH_MAX * 3];
-    if (sk_mqtt_credentials_load(path, &cr, err, sizeof(err)) < 0) {
+    if (sk_credentials_load(path, &cr, err, sizeof(err)) < 0) {
         report(l, config_lookup(l->cf, "mqtt.credentials_file"), "mqtt.credentials_file", "%s",
                err);
         return;
     }
-    sk_mqtt_credentials_wipe(&cr);
+    sk_credentials_wipe(&cr);
 }
 
 /* The control socket must fit a sockaddr_un; the HTTP address must be a literal address (no
@@ -1075,7 +1075,7 @@ static void check_key_file(struct loader *l, const struct sk_config *c)
         return; /* check_readable said so */
     }
     char err[SK_PATH_MAX * 3];
-    if (sk_mqtt_secret_file_ok(path, &st, "a private key", err, sizeof(err)) < 0) {
+    if (sk_secret_file_ok(path, &st, "a private key", err, sizeof(err)) < 0) {
         report(l, config_lookup(l->cf, "mqtt.key_file"), "mqtt.key_file", "%s", err);
     }
 }

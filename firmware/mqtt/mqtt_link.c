@@ -700,14 +700,14 @@ static int configure(struct sk_mqtt_link *l, struct mosquitto *m, char *detail, 
     mosquitto_message_v5_callback_set(m, on_message);
     mosquitto_log_callback_set(m, on_log);
     if (l->cred_file[0]) {
-        struct sk_mqtt_credentials cr;
+        struct sk_credentials cr;
         char err[SK_TEXT_MAX * 2];
-        if (sk_mqtt_credentials_load(l->cred_file, &cr, err, sizeof(err)) < 0) {
+        if (sk_credentials_load(l->cred_file, &cr, err, sizeof(err)) < 0) {
             detailf(detail, size, "%s", err);
             return SK_EMQTT_AUTH;
         }
         int r = mosquitto_username_pw_set(m, cr.username, cr.password[0] ? cr.password : NULL);
-        sk_mqtt_credentials_wipe(&cr);
+        sk_credentials_wipe(&cr);
         if (r != MOSQ_ERR_SUCCESS) {
             detailf(detail, size, "credentials rejected by libmosquitto: %s",
                     mosquitto_strerror(r));

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The `diag` subcommands, one per subsystem (firmware/cmd_diag_*.c). */
+/* The `diag` subcommands, one per subsystem (firmware/cli/cmd_diag_*.c). */
 #ifndef SK_CMD_DIAG_H
 #define SK_CMD_DIAG_H
 

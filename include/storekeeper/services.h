@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The table of services the executable's `run` command hands to the runtime. */
-#ifndef SK_SERVICES_H
-#define SK_SERVICES_H
+#ifndef STOREKEEPER_SERVICES_H
+#define STOREKEEPER_SERVICES_H
 
 #include "storekeeper/runtime.h"
 

@@ -9,7 +9,7 @@
 
 struct cJSON;
 
-/* Started first and stopped last (firmware/services.c), so a technician can ask the daemon
+/* Started first and stopped last (firmware/services/services.c), so a technician can ask the daemon
  * while the other services start and stop. */
 extern const struct sk_service sk_status_service;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The producer services `storekeeper run` starts, in start order (stopped in reverse). */
-#include "services.h"
+#include "storekeeper/services.h"
 
 #include <stddef.h>
 
@@ -19,7 +19,8 @@
  * sk_firmware, because it is the one place that knows every library.
  */
 
-/* ---- RFID: one thread per Modbus bus (drivers/rfid.c) ----------------------------------- */
+/* ---- RFID: one thread per Modbus bus (firmware/services/svc_rfid.c)
+ * ----------------------------------- */
 
 static int rfid_start(struct sk_runtime *rt, void **ret_state)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared CLI helpers: usage errors and the message for commands not built yet. */
-#include "storekeeper/cli.h"
+/* Command-line helpers every subcommand shares: usage errors, commands not built. */
+#include "storekeeper/args.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -20,12 +20,12 @@
 #include <cjson/cJSON.h>
 
 #include "cmd_diag.h"
-#include "mqtt_internal.h"
 #include "storekeeper/cli.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
 #include "storekeeper/error.h"
 #include "storekeeper/mqtt.h"
+#include "storekeeper/mqtt_payload.h"
 #include "storekeeper/queue.h"
 
 /*
@@ -655,14 +655,14 @@ int sk_cmd_diag_mqtt_direct(int argc, char **argv)
     if (m->credentials_file[0]) {
         char path[SK_PATH_MAX * 2];
         sk_config_resolve_path(cfg, m->credentials_file, path, sizeof(path));
-        struct sk_mqtt_credentials cr;
+        struct sk_credentials cr;
         char err[SK_PATH_MAX * 3];
-        if (sk_mqtt_credentials_load(path, &cr, err, sizeof(err)) < 0) {
+        if (sk_credentials_load(path, &cr, err, sizeof(err)) < 0) {
             add(&rep, "settings", "FAIL", "%s", err);
         } else {
             snprintf(user, sizeof(user), "user \"%s\"%s", cr.username,
                      cr.password[0] ? " with a password" : " without a password");
-            sk_mqtt_credentials_wipe(&cr);
+            sk_credentials_wipe(&cr);
         }
     }
     if (!rep.failed) {

@@ -11,11 +11,11 @@
 
 #include <sys/stat.h>
 
-#include "services.h"
 #include "storekeeper/cli.h"
 #include "storekeeper/config.h"
 #include "storekeeper/rfid.h"
 #include "storekeeper/runtime.h"
+#include "storekeeper/services.h"
 
 static void usage(FILE *out)
 {
