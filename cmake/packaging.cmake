@@ -50,6 +50,11 @@ install(FILES README.md ${SK_DEPLOY_DIR}/copyright DESTINATION ${CMAKE_INSTALL_D
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.md" PATTERN "*.json")
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# The broker configuration and ACL that docs/mqtt.md and docs/security.md point at, beside
+# the installed docs as in the source tree (examples/broker/ relative to them).
+install(DIRECTORY docs/examples/broker/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/broker)
+install(FILES ${SK_DEPLOY_DIR}/storekeeper.bash-completion
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME storekeeper)
 
 # Debian wants the man page and the changelog compressed with gzip -9n (no name, no time).
 find_program(SK_GZIP gzip REQUIRED)

@@ -338,3 +338,15 @@ int lc_enumerate(struct sk_camera_info *infos, size_t max)
 extern "C" const struct sk_camera_backend sk_camera_libcamera = {
         "libcamera", lc_open, lc_capture, lc_close, lc_enumerate,
 };
+
+extern "C" const char *sk_camera_lc_version(void)
+{
+    /* The loaded library's own version string (e.g. "v0.0.3+..."), not the headers'. */
+    static char v[64];
+    try {
+        std::snprintf(v, sizeof(v), "%s", libcamera::CameraManager::version().c_str());
+    } catch (...) {
+        return "unknown";
+    }
+    return v;
+}

@@ -42,6 +42,15 @@ static const struct sk_camera_backend *lookup(const char *name, int *ret_err)
     return NULL;
 }
 
+const char *sk_camera_libcamera_version(void)
+{
+#ifdef SK_HAVE_LIBCAMERA
+    return sk_camera_lc_version();
+#else
+    return NULL;
+#endif
+}
+
 bool sk_camera_backend_built(const char *backend)
 {
     int err;

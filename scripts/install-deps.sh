@@ -12,11 +12,13 @@
 # Options combine. Runs apt-get update at most once; as root directly, otherwise via sudo.
 set -eu
 
+# The build list is what `cmake --preset dev` needs: the dev preset configures the tests too,
+# which need cmocka's headers and python3 (scripts/demo.sh on a fresh machine runs it).
 BUILD_PKGS="cmake make pkg-config gcc g++ git libmodbus-dev libmosquitto-dev libsqlite3-dev
 libconfig-dev libcjson-dev libssl-dev libopencv-core-dev libopencv-imgproc-dev
-libopencv-video-dev libcamera-dev libpng-dev libmicrohttpd-dev"
+libopencv-video-dev libcamera-dev libpng-dev libmicrohttpd-dev libcmocka-dev python3"
 RUN_PKGS="mosquitto socat"   # mosquitto: the simulator's broker (demo); socat: RTU pty pairs
-TEST_PKGS="libcmocka-dev mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
+TEST_PKGS="mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
 openssl clang clang-format clang-tidy cppcheck valgrind strace libfaketime libopencv-videoio-dev
 python3-opencv qemu-system-x86 chromium"
 

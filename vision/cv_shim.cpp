@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <new>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -178,4 +179,16 @@ extern "C" void sk_cv_set_threads(int n)
         cv::setNumThreads(n);
     } catch (...) {
     }
+}
+
+extern "C" const char *sk_cv_version(void)
+{
+    /* CV_VERSION would be the headers'; the library loaded may be another build. */
+    static char v[32];
+    try {
+        std::snprintf(v, sizeof(v), "%s", cv::getVersionString().c_str());
+    } catch (...) {
+        std::snprintf(v, sizeof(v), "unknown");
+    }
+    return v;
 }

@@ -49,6 +49,9 @@ int sk_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *r
 /* OpenCV's own worker threads: 0 keeps every call on the caller's thread. */
 void sk_cv_set_threads(int n);
 
+/* cv::getVersionString() of the library loaded at run time; static string. */
+const char *sk_cv_version(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -426,3 +426,8 @@ void sk_vision_get_stats(const struct sk_vision *v, struct sk_vision_stats *ret_
 {
     *ret_stats = v->stats;
 }
+
+const char *sk_vision_opencv_version(void)
+{
+    return sk_cv_version();
+}

@@ -693,10 +693,14 @@ int sk_cmd_parse(const char *name,
                            "payload is not valid JSON: byte %zu of %zu is %s", bad, len,
                            payload[bad] ? "not valid UTF-8" : "a NUL byte");
     }
-    cJSON *root;
     if (!payload || len == 0) {
-        root = cJSON_CreateObject();
-    } else {
+        /* An empty message is no JSON value at all; taking it as "{}" would run a ping (or
+         * any command without required fields) for a publisher that meant something else. */
+        return sk_cmd_fail(ret_err, SK_CMD_ERR_MALFORMED, NULL,
+                           "payload is empty: send a JSON object, at least {}");
+    }
+    cJSON *root;
+    {
         const char *end = NULL;
         root = cJSON_ParseWithLengthOpts(payload, len, &end, false);
         size_t at = 0;

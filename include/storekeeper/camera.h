@@ -75,6 +75,10 @@ const char *sk_camera_backend(const struct sk_camera *cam);
  */
 int sk_camera_enumerate(const char *backend, struct sk_camera_info *ret_infos, size_t max);
 
+/* The libcamera library's version as it runs (CameraManager::version()), or NULL when this
+ * build has no libcamera backend. Static string. */
+const char *sk_camera_libcamera_version(void);
+
 /* True when this build has the backend (libcamera found, OpenCV videoio found). */
 bool sk_camera_backend_built(const char *backend);
 

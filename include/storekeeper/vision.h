@@ -138,4 +138,7 @@ int sk_vision_flush(struct sk_vision *v, int64_t t_us);
  */
 int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale);
 
+/* The OpenCV library's version as it runs (cv::getVersionString()). Static string. */
+const char *sk_vision_opencv_version(void);
+
 #endif

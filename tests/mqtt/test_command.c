@@ -38,9 +38,14 @@ static void test_good_forms(void **state)
     struct sk_cmd c;
     struct sk_cmd_error e;
 
-    assert_int_equal(parse("ping", NULL, &c, &e), 0);
+    assert_int_equal(parse("ping", "{}", &c, &e), 0);
     assert_int_equal(c.kind, SK_CMD_PING);
     sk_cmd_clear(&c);
+    /* An empty payload is no JSON at all (docs/mqtt.md): not a ping. */
+    assert_int_equal(parse("ping", NULL, &c, &e), SK_EMQTT_COMMAND);
+    assert_int_equal(e.code, SK_CMD_ERR_MALFORMED);
+    assert_int_equal(parse("ping", "", &c, &e), SK_EMQTT_COMMAND);
+    assert_int_equal(e.code, SK_CMD_ERR_MALFORMED);
     assert_int_equal(parse("ping", "{\"request_id\":\"r-1\"}", &c, &e), 0);
     assert_string_equal(c.request_id, "r-1");
     sk_cmd_clear(&c);
