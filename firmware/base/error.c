@@ -59,13 +59,16 @@ const char *sk_strerror(int err)
     case SK_ELEDGER:
         return "ledger database error";
     case SK_ELEDGER_SCHEMA:
-        return "not a storekeeper ledger, or written by a newer version";
+        return "not a storekeeper ledger, of another store or device, or of an unknown schema "
+               "version";
     case SK_ELEDGER_CORRUPT:
         return "ledger database is corrupt";
     case SK_ELEDGER_FULL:
         return "ledger disk or database is full";
     case SK_ELEDGER_CHAIN:
-        return "ledger hash chain is broken";
+        return "ledger hash chain is broken, or the book does not add up";
+    case SK_ELEDGER_ROLLBACK:
+        return "ledger is behind its last known state (rolled back, truncated or replaced)";
     case SK_EMQTT:
         return "MQTT error";
     case SK_EMQTT_AUTH:

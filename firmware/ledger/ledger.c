@@ -265,8 +265,34 @@ const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION] = {
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
+/*
+ * SQLite's result codes become storekeeper's here and nowhere else (the message keeps
+ * SQLite's own words). Extended codes are looked at where they say more than the primary one:
+ * a constraint is a duplicate, a missing reference, a refused change (the append-only
+ * triggers) or a bad value; a write that failed with ENOSPC or EDQUOT is a full disk even
+ * when SQLite reports it as an I/O error.
+ */
 int ledger_sqlite_err(int rc)
 {
+    switch (rc) {
+    case SQLITE_IOERR_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return -EEXIST;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return -ENOENT;
+    case SQLITE_CONSTRAINT_TRIGGER:
+        return -EPERM;
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+    case SQLITE_CONSTRAINT_DATATYPE:
+        return -EINVAL;
+    case SQLITE_CANTOPEN_ISDIR:
+        return -EISDIR;
+    default:
+        break;
+    }
     switch (rc & 0xff) {
     case SQLITE_OK:
     case SQLITE_ROW:
@@ -277,11 +303,13 @@ int ledger_sqlite_err(int rc)
     case SQLITE_FULL:
         return SK_ELEDGER_FULL;
     case SQLITE_CORRUPT:
+    case SQLITE_FORMAT:
         return SK_ELEDGER_CORRUPT;
     case SQLITE_NOTADB:
         return SK_ELEDGER_SCHEMA;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL:
         return -EBUSY;
     case SQLITE_READONLY:
         return -EROFS;
@@ -291,16 +319,42 @@ int ledger_sqlite_err(int rc)
     case SQLITE_CANTOPEN:
         return -ENOENT;
     case SQLITE_IOERR:
-        return (rc == SQLITE_IOERR_NOMEM) ? -ENOMEM : -EIO;
+        return -EIO;
     case SQLITE_CONSTRAINT:
         return -EEXIST;
     case SQLITE_TOOBIG:
         return -EMSGSIZE;
+    case SQLITE_NOLFS:
+        return -EFBIG;
     case SQLITE_INTERRUPT:
         return -EINTR;
+    case SQLITE_SCHEMA:
+        return -EAGAIN;
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH:
+    case SQLITE_MISUSE:
+        return -EINVAL;
     default:
         return SK_ELEDGER;
     }
+}
+
+/* ledger_sqlite_err with what the operating system said: a full disk, whatever SQLite calls it. */
+static int sqlite_err_db(sqlite3 *db, int rc)
+{
+    int err = ledger_sqlite_err(rc);
+    if (db && (err == -EIO || err == SK_ELEDGER)) {
+        int sys = sqlite3_system_errno(db);
+        if (sys == ENOSPC || sys == EDQUOT) {
+            return SK_ELEDGER_FULL;
+        }
+    }
+    return err;
+}
+
+int ledger_err(const struct sk_ledger *l)
+{
+    return l->err < 0 ? l->err : SK_ELEDGER;
 }
 
 int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
@@ -309,6 +363,7 @@ int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(l->errmsg, sizeof(l->errmsg), fmt, ap);
     va_end(ap);
+    l->err = err;
     if (err == SK_ELEDGER_FULL) {
         l->full = true;
     }
@@ -317,7 +372,7 @@ int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
 
 int ledger_fail(struct sk_ledger *l, int rc, const char *what)
 {
-    int err = ledger_sqlite_err(rc);
+    int err = sqlite_err_db(l->db, rc);
     if (err == 0) {
         err = SK_ELEDGER;
     }
@@ -343,7 +398,7 @@ bool ledger_txn_lost(struct sk_ledger *l)
      * in autocommit mode each statement would commit on its own. */
     int rc = sqlite3_extended_errcode(l->db);
     l->aborted = true;
-    l->abort_err = ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER;
+    l->abort_err = sqlite_err_db(l->db, rc) ? sqlite_err_db(l->db, rc) : SK_ELEDGER;
     ledger_failf(l, l->abort_err, "SQLite rolled the transaction back (%s)", sqlite3_errmsg(l->db));
     return true;
 }
@@ -365,6 +420,7 @@ int ledger_exec(struct sk_ledger *l, const char *sql, const char *what)
 sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id)
 {
     if (ledger_txn_lost(l)) {
+        l->err = l->abort_err;
         return NULL;
     }
     sqlite3_stmt *s = l->stmts[id];
@@ -458,7 +514,7 @@ int ledger_meta_get(struct sk_ledger *l, const char *key, char *buf, size_t size
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_META_GET);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
@@ -476,7 +532,7 @@ int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value)
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_META_SET);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
@@ -489,7 +545,7 @@ int64_t ledger_last_seq(struct sk_ledger *l)
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_LAST_SEQ);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     int rc = sqlite3_step(s);
     int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;

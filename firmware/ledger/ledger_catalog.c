@@ -80,7 +80,7 @@ int sk_ledger_product_put(struct sk_ledger *l, const struct sk_product *p)
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_PRODUCT_PUT);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, p->sku, -1, SQLITE_STATIC);
     if (p->gtin[0]) {
@@ -105,7 +105,7 @@ int sk_ledger_product_get(struct sk_ledger *l, const char *sku, struct sk_produc
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_PRODUCT_GET);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
@@ -137,7 +137,7 @@ int sk_ledger_tag_put(struct sk_ledger *l, const uint8_t *epc, size_t epc_len, c
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_TAG_PUT);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_blob(s, 1, epc, (int)epc_len, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
@@ -172,7 +172,7 @@ int sk_ledger_sku_for_epc(
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_TAG_GET);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_blob(s, 1, epc, (int)epc_len, SQLITE_STATIC);
     int r = lookup_text(l, s, buf, size, "reading a tag mapping");
@@ -185,7 +185,7 @@ int sk_ledger_sku_for_epc(
     }
     s = ledger_stmt(l, ST_PRODUCT_BY_GTIN);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, e.gtin14, -1, SQLITE_TRANSIENT);
     return lookup_text(l, s, buf, size, "reading a product by GTIN");
@@ -200,7 +200,7 @@ int sk_ledger_sync_shelves(struct sk_ledger *l, const struct sk_config *cfg)
     int64_t now = ledger_now_us(l);
     sqlite3_stmt *s = ledger_stmt(l, ST_SHELF_DEACTIVATE);
     if (!s) {
-        r = SK_ELEDGER;
+        r = ledger_err(l);
     } else {
         sqlite3_bind_int64(s, 1, now);
         r = ledger_step_done(l, s, "updating shelves");
@@ -209,7 +209,7 @@ int sk_ledger_sync_shelves(struct sk_ledger *l, const struct sk_config *cfg)
         const struct sk_shelf_cfg *sh = &cfg->shelves[i];
         s = ledger_stmt(l, ST_SHELF_PUT);
         if (!s) {
-            r = SK_ELEDGER;
+            r = ledger_err(l);
             break;
         }
         sqlite3_bind_text(s, 1, sh->name, -1, SQLITE_STATIC);
@@ -231,7 +231,7 @@ int ledger_shelf_known(struct sk_ledger *l, const char *shelf)
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_SHELF_EXISTS);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
     char buf[8];
@@ -248,7 +248,7 @@ int sk_ledger_planogram_put(struct sk_ledger *l, const char *shelf, const char *
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_PLANO_PUT);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);

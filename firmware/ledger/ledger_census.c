@@ -93,7 +93,7 @@ static int sku_of(struct census *c, const struct sk_tag_key *k, char *sku, size_
     /* An explicit mapping wins; only then the GTIN. */
     sqlite3_stmt *s = ledger_stmt(c->l, ST_TAG_GET);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(c->l);
     }
     sqlite3_bind_blob(s, 1, k->epc, k->epc_len, SQLITE_STATIC);
     int rc = sqlite3_step(s);
@@ -118,7 +118,7 @@ static int sku_of(struct census *c, const struct sk_tag_key *k, char *sku, size_
     }
     s = ledger_stmt(c->l, ST_PRODUCT_BY_GTIN);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(c->l);
     }
     sqlite3_bind_text(s, 1, e.gtin14, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(s);
@@ -182,7 +182,7 @@ add_detail(struct census *c, cJSON *f, const char *kind, const char *shelf, cons
                           "SELECT hex(epc) FROM temp.census_seen WHERE shelf = ?1 AND "
                           "sku = ?2 ORDER BY epc LIMIT ?3",
                           &s) < 0) {
-            return SK_ELEDGER;
+            return ledger_err(c->l);
         }
         sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
@@ -197,7 +197,7 @@ add_detail(struct census *c, cJSON *f, const char *kind, const char *shelf, cons
         sqlite3_stmt *s;
         if (exec_prepared(c->l, "SELECT shelf FROM planogram WHERE sku = ?1 ORDER BY shelf", &s) <
             0) {
-            return SK_ELEDGER;
+            return ledger_err(c->l);
         }
         sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
         cJSON *arr = cJSON_AddArrayToObject(f, "home_shelves");
@@ -262,7 +262,7 @@ static int finding(struct census *c,
                       "SELECT id, quantity, expected, seen, opened_us FROM discrepancies "
                       "WHERE kind = ?1 AND shelf = ?2 AND sku = ?3 AND resolved_us IS NULL",
                       &s) < 0) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, shelf, -1, SQLITE_STATIC);
@@ -288,7 +288,7 @@ static int finding(struct census *c,
                                 "updated_us = CASE WHEN ?10 THEN updated_us ELSE ?7 END, "
                                 "census = ?8 WHERE id = ?9";
     if (exec_prepared(l, sql, &s) < 0) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, shelf, -1, SQLITE_STATIC);
@@ -332,7 +332,7 @@ static int finding(struct census *c,
             return r;
         }
         if (exec_prepared(l, "UPDATE discrepancies SET event_seq = ?2 WHERE id = ?1", &s) < 0) {
-            return SK_ELEDGER;
+            return ledger_err(l);
         }
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, seq);
@@ -354,7 +354,7 @@ static int resolve_stale(struct census *c, sk_discrepancy_cb cb, void *ctx)
                       "FROM discrepancies WHERE resolved_us IS NULL AND census != ?1 AND "
                       "shelf IN (SELECT name FROM temp.census_shelves) ORDER BY id",
                       &s) < 0) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_int64(s, 1, c->res.census_id);
     int rc, r = 0;
@@ -412,7 +412,7 @@ static int resolve_stale(struct census *c, sk_discrepancy_cb cb, void *ctx)
             sqlite3_finalize(s);
             r = rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "census: resolving");
         } else if (r == 0) {
-            r = SK_ELEDGER;
+            r = ledger_err(l);
         }
         if (r == 0) {
             c->res.resolved++;

@@ -96,6 +96,7 @@ struct sk_ledger {
     int fault_countdown;
     int fault_err;
 
+    int err; /* the code of the last failure recorded in errmsg */
     char errmsg[SK_LEDGER_ERRMSG_MAX];
 };
 
@@ -130,8 +131,12 @@ int ledger_fail(struct sk_ledger *l, int rc, const char *what);
 /* Records a failure of our own (code already translated). */
 int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-/* Translates an SQLite result code. */
+/* Translates an SQLite result code (primary or extended). */
 int ledger_sqlite_err(int rc);
+/* The code of the last failure recorded (ledger_fail, ledger_failf, a lost transaction), for
+ * paths that learn of a failure after it was recorded: a statement that could not be
+ * prepared, say. SK_ELEDGER when none was. */
+int ledger_err(const struct sk_ledger *l);
 /* Runs SQL without results; returns 0 or the translated error. */
 int ledger_exec(struct sk_ledger *l, const char *sql, const char *what);
 /* Fault injection hook: returns 0, or the injected error when point is armed and due. */

@@ -179,7 +179,7 @@ static int stock_add(struct sk_ledger *l,
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_ADD);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
@@ -198,7 +198,7 @@ static int stock_total(struct sk_ledger *l, const char *sku, int64_t *ret_total)
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_TOTAL);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
@@ -301,7 +301,7 @@ static int move_locked(struct sk_ledger *l,
     int64_t last_id = 0;
     sqlite3_stmt *s = ledger_stmt(l, ST_LAST_MOVE);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
@@ -384,7 +384,7 @@ static int move_locked(struct sk_ledger *l,
     if (r == 0 && (r = ledger_fault(l, "movement")) == 0) {
         s = ledger_stmt(l, ST_MOVE_INSERT);
         if (!s) {
-            r = SK_ELEDGER;
+            r = ledger_err(l);
         } else {
             sqlite3_bind_int64(s, 1, mf.id);
             sqlite3_bind_int64(s, 2, mf.time_us);
@@ -479,7 +479,7 @@ int sk_ledger_stock_get(struct sk_ledger *l,
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_GET);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
@@ -504,7 +504,7 @@ int sk_ledger_stock(
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_LIST);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     if (shelf) {
         sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
@@ -539,7 +539,7 @@ int sk_ledger_movements(struct sk_ledger *l,
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_MOVE_LIST);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_int64(s, 1, f ? f->after_id : 0);
     sqlite3_bind_int64(s, 2, f ? f->since_us : 0);
@@ -591,7 +591,7 @@ int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret)
     memset(&v, 0, sizeof(v));
     sqlite3_stmt *s = ledger_stmt(l, ST_MOVE_CHAIN);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     uint8_t prev[32];
     genesis(l->ledger_id, prev);
@@ -669,7 +669,7 @@ int sk_ledger_session_open(struct sk_ledger *l,
     sqlite3_stmt *s = ledger_stmt(l, ST_SESSION_OPEN);
     if (!s) {
         free(text);
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, time_us > 0 ? time_us : ledger_now_us(l));
@@ -700,7 +700,7 @@ int sk_ledger_session_close(struct sk_ledger *l, const char *id, int64_t time_us
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_SESSION_CLOSE);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, time_us > 0 ? time_us : ledger_now_us(l));

@@ -143,7 +143,7 @@ int ledger_event_insert(struct sk_ledger *l,
     sqlite3_stmt *s = ledger_stmt(l, ST_EVENT_INSERT);
     if (!s) {
         free(b.p);
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
@@ -218,7 +218,7 @@ static int iterate(struct sk_ledger *l,
 {
     sqlite3_stmt *s = ledger_stmt(l, id);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     int64_t visible = l->depth > 0 ? l->txn_visible_seq : INT64_MAX;
     sqlite3_bind_int64(s, 1, after_seq);
@@ -288,13 +288,13 @@ int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t deliver
          * The next FULL commit syncs the WAL with this frame in it anyway. */
         sqlite3_stmt *p = ledger_stmt(l, ST_SYNC_NORMAL);
         if (!p || step_once(l, p, "synchronous") < 0) {
-            return SK_ELEDGER;
+            return ledger_err(l);
         }
     }
     int r = 0;
     sqlite3_stmt *s = ledger_stmt(l, ST_DELIVER);
     if (!s) {
-        r = SK_ELEDGER;
+        r = ledger_err(l);
     } else {
         sqlite3_bind_int64(s, 1, seq);
         sqlite3_bind_int64(s, 2, delivered_us > 0 ? delivered_us : ledger_now_us(l));
@@ -309,7 +309,7 @@ int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t deliver
     if (own) {
         sqlite3_stmt *p = ledger_stmt(l, ST_SYNC_FULL);
         if (!p || step_once(l, p, "synchronous") < 0) {
-            return SK_ELEDGER;
+            return ledger_err(l);
         }
         if (r >= 0) {
             l->full = false;
@@ -322,7 +322,7 @@ static int64_t query_int(struct sk_ledger *l, enum ledger_stmt id, int col, cons
 {
     sqlite3_stmt *s = ledger_stmt(l, id);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     int rc = sqlite3_step(s);
     int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, col) : 0;
@@ -356,7 +356,7 @@ int sk_ledger_outbox_stats(struct sk_ledger *l, struct sk_outbox_stats *ret_stat
     st.last_seq = v;
     sqlite3_stmt *s = ledger_stmt(l, ST_OLDEST_PENDING);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -379,7 +379,7 @@ static int prune(struct sk_ledger *l, enum ledger_stmt id, int64_t a, int64_t li
 {
     sqlite3_stmt *s = ledger_stmt(l, id);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     sqlite3_bind_int64(s, 1, a);
     sqlite3_bind_int64(s, 2, limit);
@@ -478,7 +478,7 @@ present_write(struct sk_ledger *l, enum ledger_stmt id, const struct sk_tag_key 
     }
     sqlite3_stmt *s = ledger_stmt(l, id);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     bind_key(s, k);
     if (id == ST_PRESENT_ADD) {
@@ -506,7 +506,7 @@ int sk_ledger_present_load(struct sk_ledger *l, struct sk_tagset *set)
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_PRESENT_ALL);
     if (!s) {
-        return SK_ELEDGER;
+        return ledger_err(l);
     }
     int n = 0, r = 0, rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -562,7 +562,7 @@ int sk_ledger_present_replace(struct sk_ledger *l, const struct sk_tagset *set)
         return r;
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_PRESENT_CLEAR);
-    r = s ? step_once(l, s, "clearing the present-tag set") : SK_ELEDGER;
+    r = s ? step_once(l, s, "clearing the present-tag set") : ledger_err(l);
     struct replace_ctx c = {l, 0};
     if (r == 0) {
         r = sk_tagset_foreach(set, NULL, replace_one, &c);

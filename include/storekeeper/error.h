@@ -22,11 +22,15 @@ enum sk_error {
     SK_EMODBUS_BUSY = -1401,      /* reader busy (an exception its profile maps to busy) */
     SK_EMODBUS_HANDSHAKE = -1402, /* mailbox command not acknowledged within its wait */
     /* ledger: -1500.. */
-    SK_ELEDGER = -1500,         /* SQLite error not covered below */
-    SK_ELEDGER_SCHEMA = -1501,  /* file is not a storekeeper ledger, or a newer schema */
-    SK_ELEDGER_CORRUPT = -1502, /* quick_check failed */
-    SK_ELEDGER_FULL = -1503,    /* disk or database full */
-    SK_ELEDGER_CHAIN = -1504,   /* hash chain broken */
+    /* SQLite's codes are translated once, in firmware/ledger/ledger.c: a full disk is
+     * SK_ELEDGER_FULL, a lock -EBUSY, an I/O error -EIO, a read-only file -EROFS, a duplicate
+     * -EEXIST, a missing reference -ENOENT, a refused change -EPERM, no memory -ENOMEM. */
+    SK_ELEDGER = -1500,          /* SQLite error not covered below */
+    SK_ELEDGER_SCHEMA = -1501,   /* file is not a storekeeper ledger, or a newer schema */
+    SK_ELEDGER_CORRUPT = -1502,  /* quick_check failed */
+    SK_ELEDGER_FULL = -1503,     /* disk or database full */
+    SK_ELEDGER_CHAIN = -1504,    /* hash chain broken, or the book does not add up */
+    SK_ELEDGER_ROLLBACK = -1505, /* behind its own last known state: rolled back or truncated */
     /* MQTT: -1600.. */
     SK_EMQTT = -1600,         /* libmosquitto error not covered below */
     SK_EMQTT_AUTH = -1601,    /* broker refused credentials */

@@ -487,6 +487,74 @@ static void test_disk_full(void **state)
     lt_teardown(&t);
 }
 
+/* Every failure keeps its cause: SQLite's codes are translated once, and a call that finds its
+ * transaction already lost (SQLite rolled it back after a full disk) reports why, not a generic
+ * "ledger database error". */
+static void test_errors_keep_their_cause(void **state)
+{
+    (void)state;
+
+    static const struct {
+        int rc, err;
+    } map[] = {
+            {SQLITE_FULL, SK_ELEDGER_FULL},
+            {SQLITE_CORRUPT, SK_ELEDGER_CORRUPT},
+            {SQLITE_NOTADB, SK_ELEDGER_SCHEMA},
+            {SQLITE_BUSY, -EBUSY},
+            {SQLITE_LOCKED, -EBUSY},
+            {SQLITE_READONLY, -EROFS},
+            {SQLITE_IOERR_WRITE, -EIO},
+            {SQLITE_IOERR_NOMEM, -ENOMEM},
+            {SQLITE_NOMEM, -ENOMEM},
+            {SQLITE_CONSTRAINT_UNIQUE, -EEXIST},
+            {SQLITE_CONSTRAINT_FOREIGNKEY, -ENOENT},
+            {SQLITE_CONSTRAINT_TRIGGER, -EPERM},
+            {SQLITE_CONSTRAINT_CHECK, -EINVAL},
+            {SQLITE_TOOBIG, -EMSGSIZE},
+            {SQLITE_CANTOPEN_ISDIR, -EISDIR},
+            {SQLITE_ERROR, SK_ELEDGER},
+            {SQLITE_DONE, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        assert_int_equal(ledger_sqlite_err(map[i].rc), map[i].err);
+    }
+    for (int e = SK_ELEDGER; e >= SK_ELEDGER_ROLLBACK; e--) {
+        assert_string_not_equal(sk_strerror(e), "unknown error");
+    }
+
+    struct lt t;
+    lt_setup(&t);
+    struct sk_product p = {.sku = "cola", .name = "Cola", .price_minor = 100, .currency = "EUR"};
+    assert_int_equal(sk_ledger_product_put(t.l, &p), 0);
+    /* What SQLite does after ENOSPC inside a transaction: the transaction is gone. */
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sqlite3_exec(sk_ledger_test_db(t.l), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    t.l->aborted = true;
+    t.l->abort_err = SK_ELEDGER_FULL;
+    struct sk_tag_key k;
+    key(&k, "reader-a", 1, 1);
+    int64_t q;
+    struct sk_outbox_stats st;
+    assert_int_equal(sk_ledger_product_get(t.l, "cola", &p), SK_ELEDGER_FULL);
+    assert_int_equal(sk_ledger_stock_get(t.l, "shelf", "cola", &q), SK_ELEDGER_FULL);
+    assert_int_equal(sk_ledger_present_add(t.l, &k, 1), SK_ELEDGER_FULL);
+    assert_int_equal(sk_ledger_outbox_stats(t.l, &st), SK_ELEDGER_FULL);
+    assert_int_equal(sk_ledger_event(t.l, "event/x", NULL, NULL, 0, NULL), SK_ELEDGER_FULL);
+    assert_int_equal(sk_ledger_commit(t.l), SK_ELEDGER_FULL);
+    assert_int_equal(sk_ledger_depth(t.l), 0);
+    /* A refused change names its cause too: movements are append-only. */
+    assert_int_equal(sqlite3_exec(sk_ledger_test_db(t.l),
+                                  "INSERT INTO shelves (name, updated_us) VALUES ('s', 1)", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    struct sk_movement m = {.type = SK_MOVE_RESTOCK, .sku = "cola", .shelf = "s", .quantity = 1};
+    assert_int_equal(sk_ledger_move(t.l, &m, 0, NULL), 0);
+    assert_int_equal(ledger_exec(t.l, "DELETE FROM movements", "deleting"), -EPERM);
+    assert_non_null(strstr(sk_ledger_errmsg(t.l), "append-only"));
+    lt_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +566,7 @@ int main(void)
             cmocka_unit_test(test_present),
             cmocka_unit_test(test_retention_and_overflow),
             cmocka_unit_test(test_disk_full),
+            cmocka_unit_test(test_errors_keep_their_cause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
