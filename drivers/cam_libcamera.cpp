@@ -336,7 +336,7 @@ int lc_enumerate(struct sk_camera_info *infos, size_t max)
 } // namespace
 
 extern "C" const struct sk_camera_backend sk_camera_libcamera = {
-        "libcamera", lc_open, lc_capture, lc_close, lc_enumerate,
+        "libcamera", lc_open, lc_capture, lc_close, lc_enumerate, "libcamera",
 };
 
 extern "C" const char *sk_camera_lc_version(void)

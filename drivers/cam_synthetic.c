@@ -157,4 +157,5 @@ const struct sk_camera_backend sk_camera_synthetic = {
         .capture = synth_capture,
         .close = synth_close,
         .enumerate = NULL,
+        .library = "scripted scenes (built in)",
 };

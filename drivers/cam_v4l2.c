@@ -272,4 +272,5 @@ const struct sk_camera_backend sk_camera_v4l2 = {
         .capture = v4l2_capture,
         .close = v4l2_close,
         .enumerate = v4l2_enumerate,
+        .library = "kernel V4L2",
 };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Camera handles: picks the backend's function table by name and forwards to it. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,26 +13,43 @@ struct sk_camera {
     void *priv;
 };
 
-/* Backends this build has; the others are known by name only (SK_ENOTBUILT). */
-static const struct sk_camera_backend *const backends[] = {
+/* Backends this build has in drivers/; the others are known by name only (SK_ENOTBUILT)
+ * until something registers them (the file camera: vision/). */
+static const struct sk_camera_backend *const builtin[] = {
         &sk_camera_synthetic,
         &sk_camera_v4l2,
-#ifdef SK_HAVE_VIDEOIO
-        &sk_camera_file,
-#endif
 #ifdef SK_HAVE_LIBCAMERA
         &sk_camera_libcamera,
 #endif
 };
+#define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))
+#define MAX_ADDED 8
+
+/* Registered once at start-up, read by every camera thread afterwards: a lock for the rare
+ * write and the reads alike keeps it simple (opening a camera is not a hot path). */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct sk_camera_backend *added[MAX_ADDED];
+static size_t n_added;
 
 static const char *const known[] = {"libcamera", "v4l2", "file", "synthetic"};
 
 static const struct sk_camera_backend *lookup(const char *name, int *ret_err)
 {
-    for (size_t i = 0; name && i < sizeof(backends) / sizeof(backends[0]); i++) {
-        if (strcmp(backends[i]->name, name) == 0) {
-            return backends[i];
+    const struct sk_camera_backend *found = NULL;
+    for (size_t i = 0; name && i < N_BUILTIN && !found; i++) {
+        if (strcmp(builtin[i]->name, name) == 0) {
+            found = builtin[i];
         }
+    }
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; name && i < n_added && !found; i++) {
+        if (strcmp(added[i]->name, name) == 0) {
+            found = added[i];
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    if (found) {
+        return found;
     }
     *ret_err = -EINVAL;
     for (size_t i = 0; name && i < sizeof(known) / sizeof(known[0]); i++) {
@@ -49,6 +67,45 @@ const char *sk_camera_libcamera_version(void)
 #else
     return NULL;
 #endif
+}
+
+int sk_camera_register_backend(const struct sk_camera_backend *be)
+{
+    if (!be || !be->name || !be->open || !be->capture || !be->close) {
+        return -EINVAL;
+    }
+    int err = 0;
+    const struct sk_camera_backend *have = lookup(be->name, &err);
+    if (have) {
+        return have == be ? 0 : -EEXIST;
+    }
+    int r = 0;
+    pthread_mutex_lock(&reg_lock);
+    if (n_added >= MAX_ADDED) {
+        r = -ENOSPC;
+    } else {
+        added[n_added++] = be;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return r;
+}
+
+size_t sk_camera_backends(const struct sk_camera_backend **ret, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_BUILTIN; i++, n++) {
+        if (n < max) {
+            ret[n] = builtin[i];
+        }
+    }
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < n_added; i++, n++) {
+        if (n < max) {
+            ret[n] = added[i];
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return n;
 }
 
 bool sk_camera_backend_built(const char *backend)

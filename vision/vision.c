@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "cam_file.h"
 #include "cv_shim.h"
 #include "storekeeper/error.h"
 #include "tracker.h"
@@ -430,4 +433,54 @@ void sk_vision_get_stats(const struct sk_vision *v, struct sk_vision_stats *ret_
 const char *sk_vision_opencv_version(void)
 {
     return sk_cv_version();
+}
+
+static void register_once(void)
+{
+#ifdef SK_HAVE_VIDEOIO
+    (void)sk_camera_register_backend(&sk_vision_file_backend);
+#endif
+}
+
+void sk_vision_register_backends(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_once);
+}
+
+int sk_vision_check_cameras(const struct sk_config *cfg, struct sk_diag *diag)
+{
+    sk_vision_register_backends();
+    int rc = 0;
+    for (size_t i = 0; i < cfg->n_cameras; i++) {
+        const struct sk_camera_cfg *cc = &cfg->cameras[i];
+        if (!sk_camera_backend_built(cc->backend)) {
+            const char *fix =
+                    strcmp(cc->backend, "file") == 0
+                            ? "clips need OpenCV video decoding, left out of this build (the "
+                              "board packages leave it out): build from source with "
+                              "libopencv-videoio-dev installed (SK_WITH_VIDEOIO=ON), or use a "
+                              "live camera (v4l2, libcamera)"
+                    : strcmp(cc->backend, "libcamera") == 0
+                            ? "build with libcamera-dev installed (SK_WITH_LIBCAMERA=ON), or use "
+                              "backend = \"v4l2\""
+                            : "see `storekeeper version` for the backends built in";
+            sk_diag_add(diag,
+                        "%s: cameras.[%zu] (%s): backend \"%s\" is not built into this "
+                        "binary: %s",
+                        cfg->path, i, cc->name, cc->backend, fix);
+            rc = -EINVAL;
+            continue;
+        }
+        if (strcmp(cc->backend, "file") == 0) {
+            char path[SK_PATH_MAX];
+            sk_config_resolve_path(cfg, cc->device, path, sizeof(path));
+            if (!cc->device[0] || access(path, R_OK) != 0) {
+                sk_diag_add(diag, "%s: cameras.[%zu].device (%s): clip \"%s\" cannot be read",
+                            cfg->path, i, cc->name, path);
+                rc = -EINVAL;
+            }
+        }
+    }
+    return rc;
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cmd_diag.h"
 #include "storekeeper/camera.h"
 #include "storekeeper/cli.h"
@@ -47,10 +49,8 @@ static int list_cameras(const char *only, bool json)
 {
     static const char *const backends[] = {"libcamera", "v4l2"};
     struct sk_camera_info infos[16];
-    bool first = true;
-    if (json) {
-        printf("{\"cameras\":[");
-    }
+    cJSON *root = json ? cJSON_CreateObject() : NULL;
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "cameras") : NULL;
     int rc = SK_EXIT_OK;
     for (size_t b = 0; b < 2; b++) {
         if (only && strcmp(only, backends[b]) != 0) {
@@ -71,16 +71,21 @@ static int list_cameras(const char *only, bool json)
         }
         for (int i = 0; i < n && i < 16; i++) {
             if (json) {
-                printf("%s{\"backend\":\"%s\",\"id\":\"%s\",\"model\":\"%s\"}", first ? "" : ",",
-                       backends[b], infos[i].id, infos[i].model);
-                first = false;
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "backend", backends[b]);
+                cJSON_AddStringToObject(e, "id", infos[i].id);
+                cJSON_AddStringToObject(e, "model", infos[i].model);
+                cJSON_AddItemToArray(arr, e);
             } else {
                 printf("  %-40s %s\n", infos[i].id, infos[i].model);
             }
         }
     }
     if (json) {
-        printf("]}\n");
+        char *text = cJSON_PrintUnformatted(root);
+        printf("%s\n", text ? text : "{}");
+        cJSON_free(text);
+        cJSON_Delete(root);
     }
     return rc;
 }
@@ -121,17 +126,37 @@ static void print_report(const char *name,
 {
     double fps = r->capture_s > 0 ? r->frames / r->capture_s : 0;
     if (json) {
-        printf("{\"camera\":\"%s\",\"backend\":\"%s\",\"result\":\"%s\",\"reason\":\"%s\","
-               "\"frames\":%d,\"width\":%d,\"height\":%d,\"fps\":%.2f,\"ms_per_frame\":%.3f,"
-               "\"ms_resize\":%.3f,\"ms_background\":%.3f,\"ms_blobs\":%.3f,"
-               "\"ms_tracking\":%.3f,\"dropped\":%d,\"tracks_now\":%d,\"tracks_total\":%llu,"
-               "\"events\":%d,\"line_crossings\":%d,\"crossings_in\":%llu,"
-               "\"crossings_out\":%llu,\"snapshot\":%s%s%s}\n",
-               name, r->backend ? r->backend : "", verdict, why, r->frames, r->width, r->height,
-               fps, r->ms_per_frame, r->ms_resize, r->ms_background, r->ms_blobs, r->ms_tracking,
-               r->dropped, r->tracks_now, (unsigned long long)r->tracks_total, r->events,
-               r->crossings, (unsigned long long)r->entries, (unsigned long long)r->exits,
-               snapshot ? "\"" : "", snapshot ? snapshot : "null", snapshot ? "\"" : "");
+        /* cJSON: names, paths and reasons are outside text (a device path may hold quotes) */
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "camera", name);
+        cJSON_AddStringToObject(o, "backend", r->backend ? r->backend : "");
+        cJSON_AddStringToObject(o, "result", verdict);
+        cJSON_AddStringToObject(o, "reason", why);
+        cJSON_AddNumberToObject(o, "frames", r->frames);
+        cJSON_AddNumberToObject(o, "width", r->width);
+        cJSON_AddNumberToObject(o, "height", r->height);
+        cJSON_AddNumberToObject(o, "fps", fps);
+        cJSON_AddNumberToObject(o, "ms_per_frame", r->ms_per_frame);
+        cJSON_AddNumberToObject(o, "ms_resize", r->ms_resize);
+        cJSON_AddNumberToObject(o, "ms_background", r->ms_background);
+        cJSON_AddNumberToObject(o, "ms_blobs", r->ms_blobs);
+        cJSON_AddNumberToObject(o, "ms_tracking", r->ms_tracking);
+        cJSON_AddNumberToObject(o, "dropped", r->dropped);
+        cJSON_AddNumberToObject(o, "tracks_now", r->tracks_now);
+        cJSON_AddNumberToObject(o, "tracks_total", (double)r->tracks_total);
+        cJSON_AddNumberToObject(o, "events", r->events);
+        cJSON_AddNumberToObject(o, "line_crossings", r->crossings);
+        cJSON_AddNumberToObject(o, "crossings_in", (double)r->entries);
+        cJSON_AddNumberToObject(o, "crossings_out", (double)r->exits);
+        if (snapshot) {
+            cJSON_AddStringToObject(o, "snapshot", snapshot);
+        } else {
+            cJSON_AddNullToObject(o, "snapshot");
+        }
+        char *text = cJSON_PrintUnformatted(o);
+        printf("%s\n", text ? text : "{}");
+        cJSON_free(text);
+        cJSON_Delete(o);
         return;
     }
     printf("camera %s (%s)\n", name, r->backend ? r->backend : "?");
@@ -231,6 +256,7 @@ int sk_cmd_diag_camera_direct(int argc, char **argv)
             return sk_cli_usage_error("diag camera", "unknown option %s", argv[optind - 1]);
         }
     }
+    sk_vision_register_backends();
     if (list) {
         return list_cameras(only, json);
     }

@@ -16,6 +16,7 @@
 #include "storekeeper/rfid.h"
 #include "storekeeper/runtime.h"
 #include "storekeeper/services.h"
+#include "storekeeper/vision.h"
 
 static void usage(FILE *out)
 {
@@ -184,6 +185,10 @@ int sk_cmd_run(int argc, char **argv)
         if (r == 0) {
             /* every reader's profile must load too (file:line errors of the profile) */
             r = sk_rfid_check_profiles(cfg, &diag);
+            /* and every camera's backend must be in this binary, a clip must exist */
+            if (sk_vision_check_cameras(cfg, &diag) < 0) {
+                r = -EINVAL;
+            }
             if (r < 0) {
                 sk_config_free(cfg);
             }

@@ -59,6 +59,47 @@ static void collect(struct lib libs[N_LIBS])
     snprintf(libs[7].version, sizeof(libs[7].version), "%s", OpenSSL_version(OPENSSL_VERSION));
 }
 
+/*
+ * The capture backends this binary has (built into drivers/, or registered by vision/: the
+ * file camera), each with what it captures or decodes with. A part of its own, apart from
+ * the libraries: a board package has no file camera, and an installer replaying a clip
+ * needs to see that here rather than as a camera that will not open.
+ */
+#define MAX_BACKENDS 16
+
+static size_t backends(const struct sk_camera_backend *be[MAX_BACKENDS])
+{
+    sk_vision_register_backends();
+    size_t n = sk_camera_backends(be, MAX_BACKENDS);
+    return n > MAX_BACKENDS ? MAX_BACKENDS : n;
+}
+
+static void add_backends_json(cJSON *o)
+{
+    const struct sk_camera_backend *be[MAX_BACKENDS];
+    size_t n = backends(be);
+    cJSON *a = cJSON_AddArrayToObject(o, "capture_backends");
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", be[i]->name);
+        cJSON_AddStringToObject(e, "library", be[i]->library ? be[i]->library : "");
+        cJSON_AddItemToArray(a, e);
+    }
+}
+
+static void print_backends(void)
+{
+    const struct sk_camera_backend *be[MAX_BACKENDS];
+    size_t n = backends(be);
+    printf("capture backends built in:\n");
+    for (size_t i = 0; i < n; i++) {
+        printf("  %-13s %s\n", be[i]->name, be[i]->library ? be[i]->library : "");
+    }
+    if (!sk_camera_backend_built("file")) {
+        printf("  (no file camera: clips need OpenCV video decoding, not in this build)\n");
+    }
+}
+
 static void print_json(const struct lib libs[N_LIBS])
 {
     cJSON *o = cJSON_CreateObject();
@@ -78,6 +119,7 @@ static void print_json(const struct lib libs[N_LIBS])
         }
     }
     cJSON_AddItemToObject(o, "libraries", l);
+    add_backends_json(o);
     char *s = cJSON_PrintUnformatted(o);
     if (s) {
         printf("%s\n", s);
@@ -98,7 +140,8 @@ int sk_cmd_version(int argc, char **argv)
                    "time: SQLite, libmodbus, libmosquitto, cJSON, OpenCV, libcamera (\"not\n"
                    "built in\" when absent), libconfig (the version built with) and OpenSSL.\n"
                    "--json: one object, {\"version\", \"git\", \"libraries\": {name: version\n"
-                   "or null}}.\n"
+                   "or null}, \"capture_backends\": [{name, library}]}. Then the capture\n"
+                   "backends built in (the file camera needs OpenCV video decoding).\n"
                    "exit codes: 0 ok, 2 usage error\n");
             return SK_EXIT_OK;
         } else {
@@ -119,5 +162,6 @@ int sk_cmd_version(int argc, char **argv)
                libs[i].version[0] ? libs[i].version : "not built in", libs[i].note ? " (" : "",
                libs[i].note ? libs[i].note : "", libs[i].note ? ")" : "");
     }
+    print_backends();
     return SK_EXIT_OK;
 }

@@ -13,8 +13,8 @@
  * memory traffic of the vision pipeline. A camera handle belongs to one thread (the camera's
  * own); nothing here locks.
  *
- * Backends sit behind a function table (drivers/camera_internal.h), the way libmodbus puts
- * RTU and TCP behind one. Backends that this build lacks (libcamera without the library, file
+ * Backends sit behind a function table (struct sk_camera_backend below), the way libmodbus
+ * puts RTU and TCP behind one. Backends that this build lacks (libcamera without the library, file
  * without OpenCV videoio) still have a name; opening them fails with SK_ENOTBUILT.
  */
 
@@ -81,5 +81,33 @@ const char *sk_camera_libcamera_version(void);
 
 /* True when this build has the backend (libcamera found, OpenCV videoio found). */
 bool sk_camera_backend_built(const char *backend);
+
+/*
+ * A capture backend: one function table per backend, libmodbus style. drivers/ builds in
+ * synthetic, v4l2 and (when found) libcamera; a backend that lives elsewhere registers its
+ * table here: the file camera, whose decoding is OpenCV's and so lives in vision/
+ * (sk_vision_register_backends), and later any backend loaded as a module.
+ * open returns 0 and the backend's private state; capture fills a frame that stays valid
+ * until the next capture or close; enumerate is optional (NULL: lists nothing). Backends
+ * return errors and never log above debug.
+ */
+struct sk_camera_backend {
+    const char *name;
+    int (*open)(const struct sk_camera_params *params, void **ret_priv);
+    int (*capture)(void *priv, int timeout_ms, struct sk_frame *ret_frame);
+    void (*close)(void *priv);
+    int (*enumerate)(struct sk_camera_info *ret_infos, size_t max);
+    const char *library; /* what it captures or decodes with, for `version` */
+};
+
+/*
+ * Adds a backend (the table is borrowed: static storage). Registering the same table again
+ * is a no-op. Returns 0, -EEXIST for another table under a known name, -ENOSPC past 8.
+ */
+int sk_camera_register_backend(const struct sk_camera_backend *backend);
+
+/* The backends this build has, built in and registered: fills up to max tables and returns
+ * how many there are. */
+size_t sk_camera_backends(const struct sk_camera_backend **ret_backends, size_t max);
 
 #endif

@@ -140,5 +140,18 @@ int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale);
 
 /* The OpenCV library's version as it runs (cv::getVersionString()). Static string. */
 const char *sk_vision_opencv_version(void);
+/*
+ * Adds the capture backends that live in vision/ to the camera table (the file camera,
+ * when this build has OpenCV videoio). Idempotent and thread-safe; whatever opens cameras
+ * calls it first (the camera service, `diag camera`, `version`, --check-config).
+ */
+void sk_vision_register_backends(void);
+
+/*
+ * --check-config's look at the cameras: each camera's backend is built into this binary
+ * (else the error says how to get it), a file camera's clip exists. Adds one line per
+ * problem to diag; returns 0 or -EINVAL.
+ */
+int sk_vision_check_cameras(const struct sk_config *cfg, struct sk_diag *diag);
 
 #endif

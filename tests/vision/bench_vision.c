@@ -49,6 +49,7 @@ load(const char *backend, const char *device, struct sk_synth *scene, int max, s
                                  .fps = 10,
                                  .scene = scene};
     struct sk_camera *cam;
+    sk_vision_register_backends();
     int r = sk_camera_open(&p, &cam);
     if (r < 0) {
         return r;

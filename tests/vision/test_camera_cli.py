@@ -93,6 +93,37 @@ class CameraCli(unittest.TestCase):
         r = sk.run("diag", "camera", "-c", self.store, "overhead", "--frames", "3")
         self.assertEqual(r.returncode, 1)
 
+    def test_json_escapes_and_check_config_names_the_clip(self):
+        """A device path with quotes and a backslash stays valid JSON; --check-config fails
+        a file camera whose clip is missing, or whose backend this build lacks, with the
+        fix; `version` lists the capture backends built in."""
+        bad = self.tmp.file("bad.cfg", STORE.replace(
+            'backend = "synthetic"; device = "scene.scene";',
+            'backend = "file"; device = "no \\"such\\" \\\\ clip.avi";'))
+        r = sk.run("diag", "camera", "-c", bad, "overhead", "--frames", "3", "--json")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        rep = json.loads(r.stdout)
+        self.assertEqual(rep["result"], "FAIL")
+        self.assertIn('no "such" \\ clip.avi', rep["reason"])
+        self.assertEqual(r.stderr, "")  # the decoder's own warnings stay quiet
+        r = sk.run("run", "-c", bad, "--check-config")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        v = json.loads(sk.run("version", "--json").stdout)
+        names = [b["name"] for b in v["capture_backends"]]
+        self.assertIn("synthetic", names)
+        self.assertIn("v4l2", names)
+        text = sk.run("version").stdout
+        self.assertIn("capture backends built in:", text)
+        if "file" in names:
+            self.assertIn("cameras.[0].device (overhead)", r.stderr)
+            self.assertIn("cannot be read", r.stderr)
+        else:
+            self.assertIn('backend "file" is not built into this binary', r.stderr)
+            self.assertIn("libopencv-videoio-dev", r.stderr)
+            self.assertIn("no file camera", text)
+        good = sk.run("run", "-c", self.store, "--check-config")
+        self.assertEqual(good.returncode, 0, good.stderr)
+
     def test_list_enumerates_without_failing(self):
         """libcamera finds no camera in this container: zero, not an error."""
         r = sk.run("diag", "camera", "--list", "--json")

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* The file camera: replays a recorded clip through OpenCV videoio (optional build). */
+/* The file camera: replays a recorded clip through OpenCV videoio (optional build). It lives in
+ * vision/ because its decoding is OpenCV's; it registers into the camera drivers' table. */
+#include "cam_file.h"
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <new>
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
-
-#include "camera_internal.h"
+#include <unistd.h>
 extern "C" {
+#include "storekeeper/camera.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 }
@@ -41,11 +45,17 @@ int file_open(const struct sk_camera_params *p, void **ret_priv)
     if (!p->device || !p->device[0]) {
         return -EINVAL;
     }
+    if (access(p->device, R_OK) != 0) {
+        return -errno;
+    }
     file_cam *c = new (std::nothrow) file_cam;
     if (!c) {
         return -ENOMEM;
     }
     try {
+        /* Libraries do not log: OpenCV's own warnings (GStreamer, FFmpeg) would reach
+         * stderr; the caller reports what failed. */
+        cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
         if (!c->cap.open(p->device, cv::CAP_ANY)) {
             delete c;
             return -ENOENT;
@@ -132,6 +142,6 @@ void file_close(void *priv)
 
 } // namespace
 
-extern "C" const struct sk_camera_backend sk_camera_file = {
-        "file", file_open, file_capture, file_close, nullptr,
+extern "C" const struct sk_camera_backend sk_vision_file_backend = {
+        "file", file_open, file_capture, file_close, nullptr, "OpenCV videoio " CV_VERSION,
 };
