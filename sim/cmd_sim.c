@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper sim`: the simulated store (scenarios) and its virtual readers. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,98 +271,42 @@ int sk_cmd_sim(int argc, char **argv)
         return sk_cmd_sim_reader(argc - 1, argv + 1);
     }
 
-    enum {
-        OPT_SCORE = 256,
-        OPT_JSON,
-        OPT_LIVE,
-        OPT_KEEP,
-        OPT_CHECK,
-        OPT_RECORD,
-        OPT_BROKER,
-        OPT_CRASH,
-        OPT_CRASH_SEED
-    };
-    static const struct option longopts[] = {
-            {"score", no_argument, NULL, OPT_SCORE},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"live", no_argument, NULL, OPT_LIVE},
-            {"keep", required_argument, NULL, OPT_KEEP},
-            {"check", no_argument, NULL, OPT_CHECK},
-            {"verbose", no_argument, NULL, 'v'},
-            {"record", required_argument, NULL, OPT_RECORD},
-            {"broker", required_argument, NULL, OPT_BROKER},
-            {"crash", required_argument, NULL, OPT_CRASH},
-            {"crash-seed", required_argument, NULL, OPT_CRASH_SEED},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     bool score = false, json = false, only_check = false;
     struct sim_opts o = {.out = stdout};
     int crash = -1;
     uint64_t crash_seed = 0;
-    char *end;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SCORE:
-            score = true;
-            break;
-        case OPT_JSON:
-            json = score = true;
-            break;
-        case OPT_LIVE:
-            o.live = true;
-            break;
-        case OPT_KEEP:
-            o.work_dir = optarg;
-            break;
-        case OPT_CHECK:
-            only_check = true;
-            break;
-        case OPT_RECORD:
-            o.record = optarg;
-            break;
-        case OPT_BROKER:
-            o.broker = optarg;
-            break;
-        case OPT_CRASH:
-            crash = (int)strtol(optarg, &end, 10);
-            if (*end || crash < 0 || crash > 10000) {
-                return sk_cli_usage_error("sim", "--crash: 0 to 10000 kills, not \"%s\"", optarg);
-            }
-            break;
-        case OPT_CRASH_SEED:
-            crash_seed = strtoull(optarg, &end, 10);
-            if (*end || !optarg[0]) {
-                return sk_cli_usage_error("sim", "--crash-seed: a number, not \"%s\"", optarg);
-            }
-            break;
-        case 'v':
-            o.verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return SK_EXIT_OK;
-        default:
-            usage(stderr);
-            return SK_EXIT_USAGE;
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_FLAG("score", 0, &score),
+            SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_FLAG("live", 0, &o.live),
+            SK_OPT_STRING("keep", 0, &o.work_dir),
+            SK_OPT_FLAG("check", 0, &only_check),
+            SK_OPT_FLAG("verbose", 'v', &o.verbose),
+            SK_OPT_STRING("record", 0, &o.record),
+            SK_OPT_STRING("broker", 0, &o.broker),
+            SK_OPT_INT("crash", 0, &crash, 0, 10000),
+            SK_OPT_UINT64("crash-seed", 0, &crash_seed),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {
+            .cmd = "sim", .opts = table, .usage = usage, .max_operands = SK_ARGS_OPERANDS_ANY};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
+    score |= json;
     if (only_check) {
-        if (optind >= argc) {
-            usage(stderr);
-            return SK_EXIT_USAGE;
+        if (first >= argc) {
+            return sk_cli_usage_error("sim", "--check needs one or more scenario files");
         }
-        return check(argc - optind, argv + optind, o.verbose);
+        return check(argc - first, argv + first, o.verbose);
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return SK_EXIT_USAGE;
+    if (first != argc - 1) {
+        return sk_cli_usage_error("sim", "one scenario file is needed: sim SCENARIO");
     }
     char err[512];
     struct scenario *sc = NULL;
-    if (sc_load(argv[optind], err, sizeof(err), &sc) < 0) {
+    if (sc_load(argv[first], err, sizeof(err), &sc) < 0) {
         fprintf(stderr, "%s\n", err);
         return SK_EXIT_USAGE;
     }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper sim reader`: virtual readers on a TCP port or a pty, controlled while running. */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,30 +59,41 @@ static void usage(FILE *out)
             "exit codes: 0 stopped, 1 could not listen, 2 usage error\n");
 }
 
-/* Parses "1,2,5-8" into units (sorted as given). Returns the count or -1. */
-static int parse_units(const char *s, int *units, int max)
+struct unit_list {
+    int ids[256];
+    int n;
+};
+
+/* Parses "1,2,5-8" into a struct unit_list (in the order given). Returns 0 or -EINVAL. */
+static int parse_units(const char *s, void *dest)
 {
-    int n = 0;
+    struct unit_list *ul = dest;
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", s);
     char *save = NULL;
+    int n = 0;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        char *end;
-        long a = strtol(t, &end, 10), b = a;
-        if (*end == '-') {
-            b = strtol(end + 1, &end, 10);
+        int64_t a, b;
+        char *dash = strchr(t, '-');
+        if (dash) {
+            *dash = '\0';
         }
-        if (*end || a < 1 || b > 255 || a > b) {
-            return -1;
+        if (sk_parse_int64(t, 10, 1, 255, &a) < 0 ||
+            sk_parse_int64(dash ? dash + 1 : t, 10, a, 255, &b) < 0) {
+            return -EINVAL;
         }
-        for (long u = a; u <= b; u++) {
-            if (n == max) {
-                return -1;
+        for (int64_t u = a; u <= b; u++) {
+            if (n == (int)(sizeof(ul->ids) / sizeof(ul->ids[0]))) {
+                return -EINVAL;
             }
-            units[n++] = (int)u;
+            ul->ids[n++] = (int)u;
         }
     }
-    return n;
+    if (n == 0) {
+        return -EINVAL;
+    }
+    ul->n = n;
+    return 0;
 }
 
 /* A demo population: GTIN 0 0614141 0000U + check (unit U), serials 1..n. */
@@ -195,91 +205,30 @@ static int open_control(const char *path)
 
 int sk_cmd_sim_reader(int argc, char **argv)
 {
-    enum {
-        OPT_ROUND = 256,
-        OPT_SEED,
-        OPT_DURATION
-    };
-    static const struct option longopts[] = {
-            {"listen", required_argument, NULL, 'l'},
-            {"profile", required_argument, NULL, 'p'},
-            {"units", required_argument, NULL, 'u'},
-            {"tags", required_argument, NULL, 't'},
-            {"script", required_argument, NULL, 's'},
-            {"control", required_argument, NULL, 'c'},
-            {"round-ms", required_argument, NULL, OPT_ROUND},
-            {"seed", required_argument, NULL, OPT_SEED},
-            {"duration", required_argument, NULL, OPT_DURATION},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     const char *listen_url = NULL, *profile_name = "generic-epc", *script = NULL, *control = NULL;
-    int units[256] = {1}, n_units = 1, tags = 0, round_ms = 100;
-    unsigned long seed = 1;
+    struct unit_list ul = {.ids = {1}, .n = 1};
+    int tags = 0, round_ms = 100;
+    uint64_t seed = 1;
     double duration = 0;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":l:p:u:t:s:c:h", longopts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'l':
-            listen_url = optarg;
-            break;
-        case 'p':
-            profile_name = optarg;
-            break;
-        case 'u':
-            n_units = parse_units(optarg, units, 256);
-            if (n_units <= 0) {
-                return sk_cli_usage_error("sim reader",
-                                          "--units: \"%s\" is not a list of unit "
-                                          "ids 1..255 such as 1,2,5-8",
-                                          optarg);
-            }
-            break;
-        case 't':
-            tags = (int)strtol(optarg, &end, 10);
-            if (*end || tags < 0 || tags > 4096) {
-                return sk_cli_usage_error("sim reader", "--tags: 0..4096");
-            }
-            break;
-        case 's':
-            script = optarg;
-            break;
-        case 'c':
-            control = optarg;
-            break;
-        case OPT_ROUND:
-            round_ms = (int)strtol(optarg, &end, 10);
-            if (*end || round_ms < 5 || round_ms > 60000) {
-                return sk_cli_usage_error("sim reader", "--round-ms: 5..60000");
-            }
-            break;
-        case OPT_SEED:
-            seed = strtoul(optarg, &end, 10);
-            if (*end) {
-                return sk_cli_usage_error("sim reader", "--seed: a number");
-            }
-            break;
-        case OPT_DURATION:
-            duration = strtod(optarg, &end);
-            if (*end || duration <= 0) {
-                return sk_cli_usage_error("sim reader", "--duration: seconds > 0");
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return SK_EXIT_OK;
-        case ':':
-            return sk_cli_usage_error("sim reader", "option %s needs a value", argv[optind - 1]);
-        default:
-            return sk_cli_usage_error("sim reader", "unknown option %s", argv[optind - 1]);
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("listen", 'l', &listen_url),
+            SK_OPT_STRING("profile", 'p', &profile_name),
+            SK_OPT_CUSTOM("units", 'u', &ul, parse_units,
+                          "a list of unit ids 1..255 such as 1,2,5-8"),
+            SK_OPT_INT("tags", 't', &tags, 0, 4096),
+            SK_OPT_STRING("script", 's', &script),
+            SK_OPT_STRING("control", 'c', &control),
+            SK_OPT_INT("round-ms", 0, &round_ms, 5, 60000),
+            SK_OPT_UINT64("seed", 0, &seed),
+            SK_OPT_POSITIVE("duration", 0, &duration, 1e9),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = "sim reader", .opts = table, .usage = usage};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind < argc) {
-        return sk_cli_usage_error("sim reader", "unexpected argument \"%s\"", argv[optind]);
-    }
+    const int *units = ul.ids, n_units = ul.n;
     if (!listen_url) {
         return sk_cli_usage_error("sim reader", "where to listen: --listen tcp:127.0.0.1:PORT "
                                                 "or --listen rtu:DEVICE");

@@ -3,6 +3,8 @@
 #ifndef SK_CMD_DIAG_H
 #define SK_CMD_DIAG_H
 
+#include <stdbool.h>
+
 /* Each takes the arguments after `diag` (argv[0] is the subcommand's name). */
 int sk_cmd_diag_camera(int argc, char **argv);        /* cmd_diag_status.c: the daemon first */
 int sk_cmd_diag_camera_direct(int argc, char **argv); /* cmd_diag_camera.c: opens the camera */
@@ -12,8 +14,11 @@ int sk_cmd_diag_mqtt(int argc, char **argv);
 /* cmd_diag_rfid.c: the bus scan; sk_cmd_diag_modbus checks first that no daemon owns the bus. */
 int sk_cmd_diag_modbus_direct(int argc, char **argv);
 int sk_cmd_diag_modbus(int argc, char **argv);
-/* cmd_diag_rfid.c: polls the reader itself; sk_cmd_diag_reader runs it without a daemon. */
+/* cmd_diag_rfid.c: polls the reader NAME of the store file itself, for duration_s seconds or
+ * (watch) until interrupted; sk_cmd_diag_reader runs it without a daemon. Returns an exit code. */
 int sk_cmd_diag_reader_direct(int argc, char **argv);
+int sk_diag_reader_poll(
+        const char *config, const char *name, double duration_s, bool watch, bool json);
 /* cmd_diag_status.c: through the daemon's control socket, or directly without a daemon. */
 int sk_cmd_diag_status(int argc, char **argv);
 int sk_cmd_diag_all(int argc, char **argv);

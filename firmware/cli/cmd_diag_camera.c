@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper diag camera`: capture frames, time the vision, write the technician's snapshot. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,93 +176,39 @@ static void print_report(const char *name,
 
 int sk_cmd_diag_camera_direct(int argc, char **argv)
 {
-    enum {
-        OPT_FRAMES = 256,
-        OPT_SNAPSHOT,
-        OPT_SCALE,
-        OPT_LIST,
-        OPT_BACKEND,
-        OPT_JSON,
-        OPT_NO_PACE,
-        OPT_EVENTS
-    };
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"board", required_argument, NULL, 'b'},
-            {"frames", required_argument, NULL, OPT_FRAMES},
-            {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
-            {"scale", required_argument, NULL, OPT_SCALE},
-            {"list", no_argument, NULL, OPT_LIST},
-            {"backend", required_argument, NULL, OPT_BACKEND},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"no-pace", no_argument, NULL, OPT_NO_PACE},
-            {"events", no_argument, NULL, OPT_EVENTS},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *board = NULL, *snapshot = NULL, *only = NULL;
-    long frames = 50, scale = 2;
-    bool list = false, json = false, pace = true, show_events = false;
-    opterr = 0;
-    optind = 1;
-    int c;
-    char *end;
-    while ((c = getopt_long(argc, argv, ":c:b:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'b':
-            board = optarg;
-            break;
-        case OPT_FRAMES:
-            frames = strtol(optarg, &end, 10);
-            if (*end || frames < 1 || frames > 100000) {
-                return sk_cli_usage_error("diag camera", "--frames: 1 to 100000, not \"%s\"",
-                                          optarg);
-            }
-            break;
-        case OPT_SNAPSHOT:
-            snapshot = optarg;
-            break;
-        case OPT_SCALE:
-            scale = strtol(optarg, &end, 10);
-            if (*end || scale < 1 || scale > 4) {
-                return sk_cli_usage_error("diag camera", "--scale: 1 to 4, not \"%s\"", optarg);
-            }
-            break;
-        case OPT_LIST:
-            list = true;
-            break;
-        case OPT_BACKEND:
-            only = optarg;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        case OPT_NO_PACE:
-            pace = false;
-            break;
-        case OPT_EVENTS:
-            show_events = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return SK_EXIT_OK;
-        case ':':
-            return sk_cli_usage_error("diag camera", "%s needs a value", argv[optind - 1]);
-        default:
-            return sk_cli_usage_error("diag camera", "unknown option %s", argv[optind - 1]);
-        }
+    int frames = 50, scale = 2;
+    bool list = false, json = false, no_pace = false, show_events = false;
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &config),
+            SK_OPT_STRING("board", 'b', &board),
+            SK_OPT_INT("frames", 0, &frames, 1, 100000),
+            SK_OPT_STRING("snapshot", 0, &snapshot),
+            SK_OPT_INT("scale", 0, &scale, 1, 4),
+            SK_OPT_FLAG("list", 0, &list),
+            SK_OPT_STRING("backend", 0, &only),
+            SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_FLAG("no-pace", 0, &no_pace),
+            SK_OPT_FLAG("events", 0, &show_events),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = "diag camera",
+                                 .opts = table,
+                                 .usage = usage,
+                                 .max_operands = SK_ARGS_OPERANDS_ANY};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     sk_vision_register_backends();
+    bool pace = !no_pace;
     if (list) {
         return list_cameras(only, json);
     }
-    if (!config || optind != argc - 1) {
+    if (!config || first != argc - 1) {
         return sk_cli_usage_error("diag camera", "give -c STORE.cfg and one camera NAME");
     }
-    const char *name = argv[optind];
+    const char *name = argv[first];
     struct sk_diag diag;
     sk_diag_init(&diag);
     struct sk_config_opts copts = {.board_override = board};

@@ -2,7 +2,6 @@
 /* `storekeeper diag mqtt`: reach the broker as the store would, step by step, in plain words. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -579,55 +578,20 @@ static void print_report(const struct report *rep, const struct sk_config *cfg, 
 
 int sk_cmd_diag_mqtt_direct(int argc, char **argv)
 {
-    enum {
-        OPT_JSON = 256,
-        OPT_TIMEOUT
-    };
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"board", required_argument, NULL, 'b'},
-            {"timeout", required_argument, NULL, OPT_TIMEOUT},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *board = NULL;
     bool json = false;
     double timeout_s = 0;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":c:b:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'b':
-            board = optarg;
-            break;
-        case OPT_TIMEOUT: {
-            char *end;
-            timeout_s = strtod(optarg, &end);
-            if (*end || timeout_s <= 0 || timeout_s > 600) {
-                return sk_cli_usage_error("diag mqtt", "--timeout: \"%s\" is not 0..600 seconds",
-                                          optarg);
-            }
-            break;
-        }
-        case OPT_JSON:
-            json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return SK_EXIT_OK;
-        case ':':
-            return sk_cli_usage_error("diag mqtt", "option %s needs a value", argv[optind - 1]);
-        default:
-            return sk_cli_usage_error("diag mqtt", "unknown option %s", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error("diag mqtt", "unexpected argument \"%s\"", argv[optind]);
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &config),
+            SK_OPT_STRING("board", 'b', &board),
+            SK_OPT_POSITIVE("timeout", 0, &timeout_s, 600),
+            SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = "diag mqtt", .opts = table, .usage = usage};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     if (!config) {
         return sk_cli_usage_error("diag mqtt", "a store configuration is needed: -c STORE.cfg");

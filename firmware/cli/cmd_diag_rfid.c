@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `diag modbus scan` (who answers on a bus) and `diag reader` (tags, RSSI, read rate, errors). */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -121,88 +120,54 @@ static const char *exception_meaning(int code)
     }
 }
 
-static int parse_range(const char *s, int *lo, int *hi)
+/* --units A-B or A within 1-255: dest is int[2]. */
+static int parse_range(const char *s, void *dest)
 {
-    char *end;
-    long a = strtol(s, &end, 10), b = a;
-    if (*end == '-') {
-        b = strtol(end + 1, &end, 10);
+    int *lohi = dest;
+    int64_t a, b;
+    const char *dash = strchr(s, '-');
+    char first[16];
+    snprintf(first, sizeof(first), "%.*s", dash ? (int)(dash - s) : (int)strlen(s), s);
+    if (sk_parse_int64(first, 10, 1, 255, &a) < 0 ||
+        sk_parse_int64(dash ? dash + 1 : first, 10, a, 255, &b) < 0) {
+        return -EINVAL;
     }
-    if (*end || a < 1 || b > 255 || a > b) {
-        return -1;
-    }
-    *lo = (int)a;
-    *hi = (int)b;
+    lohi[0] = (int)a;
+    lohi[1] = (int)b;
     return 0;
 }
 
 static int modbus_scan(int argc, char **argv)
 {
-    enum {
-        OPT_ADDRESS = 256,
-        OPT_INPUT,
-        OPT_TIMEOUT,
-        OPT_JSON
-    };
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"units", required_argument, NULL, 'u'},
-            {"address", required_argument, NULL, OPT_ADDRESS},
-            {"input", no_argument, NULL, OPT_INPUT},
-            {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     const char *config = NULL;
-    int lo = 1, hi = 247, address = 0, timeout = 100;
+    int unit_range[2] = {1, 247}, address = 0, timeout = 100;
     bool input = false, json = false;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":c:u:h", longopts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'u':
-            if (parse_range(optarg, &lo, &hi) < 0) {
-                return sk_cli_usage_error("diag modbus", "--units: \"%s\" is not A-B within 1-255",
-                                          optarg);
-            }
-            break;
-        case OPT_ADDRESS:
-            address = (int)strtol(optarg, &end, 0);
-            if (*end || address < 0 || address > 65535) {
-                return sk_cli_usage_error("diag modbus", "--address: 0..65535");
-            }
-            break;
-        case OPT_INPUT:
-            input = true;
-            break;
-        case OPT_TIMEOUT:
-            timeout = (int)strtol(optarg, &end, 10);
-            if (*end || timeout < 10 || timeout > 10000) {
-                return sk_cli_usage_error("diag modbus", "--timeout-ms: 10..10000");
-            }
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        case 'h':
-            modbus_usage(stdout);
-            return SK_EXIT_OK;
-        case ':':
-            return sk_cli_usage_error("diag modbus", "option %s needs a value", argv[optind - 1]);
-        default:
-            return sk_cli_usage_error("diag modbus", "unknown option %s", argv[optind - 1]);
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &config),
+            SK_OPT_CUSTOM("units", 'u', unit_range, parse_range, "A-B or A within 1-255"),
+            {.name = "address",
+             .kind = SK_OPT_INT,
+             .dest = &address,
+             .max = 65535,
+             .any_base = true},
+            SK_OPT_FLAG("input", 0, &input),
+            SK_OPT_INT("timeout-ms", 0, &timeout, 10, 10000),
+            SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = "diag modbus",
+                                 .opts = table,
+                                 .usage = modbus_usage,
+                                 .max_operands = SK_ARGS_OPERANDS_ANY};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind + 1 != argc) {
+    if (first + 1 != argc) {
         return sk_cli_usage_error("diag modbus", "scan needs one BUS (a bus name or an endpoint)");
     }
-    const char *bus_arg = argv[optind];
+    int lo = unit_range[0], hi = unit_range[1];
+    const char *bus_arg = argv[first];
     struct sk_config *cfg = NULL;
     const struct sk_bus_cfg *bus = NULL;
     char url[SK_URL_MAX + SK_PATH_MAX];
@@ -585,60 +550,43 @@ static void print_reader_report(const struct sk_reader_cfg *rc,
 
 int sk_cmd_diag_reader_direct(int argc, char **argv)
 {
-    enum {
-        OPT_JSON = 256
-    };
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
-            {"watch", no_argument, NULL, 'w'},        {"json", no_argument, NULL, OPT_JSON},
-            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
     const char *config = NULL;
     double duration = 3;
     bool watch = false, json = false;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":c:d:wh", longopts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'd':
-            duration = strtod(optarg, &end);
-            if (*end || duration <= 0 || duration > 86400) {
-                return sk_cli_usage_error("diag reader", "--duration: seconds, 0 < S <= 86400");
-            }
-            break;
-        case 'w':
-            watch = true;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        case 'h':
-            reader_usage(stdout);
-            return SK_EXIT_OK;
-        case ':':
-            return sk_cli_usage_error("diag reader", "option %s needs a value", argv[optind - 1]);
-        default:
-            return sk_cli_usage_error("diag reader", "unknown option %s", argv[optind - 1]);
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &config),
+            SK_OPT_POSITIVE("duration", 'd', &duration, 86400),
+            SK_OPT_FLAG("watch", 'w', &watch),
+            SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = "diag reader",
+                                 .opts = table,
+                                 .usage = reader_usage,
+                                 .max_operands = SK_ARGS_OPERANDS_ANY};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     if (!config) {
         return sk_cli_usage_error("diag reader", "a store configuration is needed: -c STORE.cfg");
     }
-    if (optind + 1 != argc) {
+    if (first + 1 != argc) {
         return sk_cli_usage_error("diag reader", "name one reader of the store file");
     }
+    return sk_diag_reader_poll(config, argv[first], duration, watch, json);
+}
+
+int sk_diag_reader_poll(
+        const char *config, const char *name, double duration, bool watch, bool json)
+{
     struct sk_config *cfg = load_store(config, "reader");
     if (!cfg) {
         return SK_EXIT_USAGE;
     }
-    const struct sk_reader_cfg *rc = sk_config_reader(cfg, argv[optind]);
+    const struct sk_reader_cfg *rc = sk_config_reader(cfg, name);
     if (!rc) {
-        fprintf(stderr, "storekeeper diag reader: no reader \"%s\" in %s\n", argv[optind], config);
+        fprintf(stderr, "storekeeper diag reader: no reader \"%s\" in %s\n", name, config);
         sk_config_free(cfg);
         return SK_EXIT_USAGE;
     }

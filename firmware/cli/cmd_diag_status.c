@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <spawn.h>
@@ -86,98 +85,43 @@ static void common_options_help(FILE *out)
             "the ledger but does not answer, the command refuses to touch the hardware.\n");
 }
 
-enum {
-    OPT_SOCKET = 300,
-    OPT_TIMEOUT,
-    OPT_PROBE,
-    OPT_JSON,
-    OPT_WATCH,
-    OPT_INTERVAL,
-    OPT_COUNT,
-    OPT_STOCK
-};
+#define COMMON_OPTS 7 /* rows of the table every subcommand shares */
 
-/* Parses the options every subcommand shares plus the extra ones it names. Returns 0, or an
- * exit code (help printed, usage error). Unknown options of the extra set land in *extra. */
+/* Parses the options every subcommand shares plus its own (extra: a table, or NULL).
+ * Returns the index of the first operand, SK_ARGS_HELP or SK_ARGS_ERROR. */
 static int parse(struct ctx *c,
                  int argc,
                  char **argv,
                  void (*usage)(FILE *),
-                 int (*extra)(struct ctx *, int opt, const char *arg, void *),
-                 void *extra_ctx)
+                 const struct sk_opt *extra,
+                 int max_operands)
 {
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"board", required_argument, NULL, 'b'},
-            {"socket", required_argument, NULL, OPT_SOCKET},
-            {"timeout", required_argument, NULL, OPT_TIMEOUT},
-            {"probe", required_argument, NULL, OPT_PROBE},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"watch", no_argument, NULL, OPT_WATCH},
-            {"interval", required_argument, NULL, OPT_INTERVAL},
-            {"count", required_argument, NULL, OPT_COUNT},
-            {"stock", required_argument, NULL, OPT_STOCK},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     c->timeout_ms = 10000;
     c->probe_s = PROBE_S_DEFAULT;
     const char *env = getenv("STOREKEEPER_CONFIG");
     c->config_path = env && env[0] ? env : SK_DEFAULT_CONFIG;
     c->config_given = env && env[0];
-    opterr = 0;
-    optind = 1;
-    int o;
-    char *end;
-    while ((o = getopt_long(argc, argv, ":c:b:h", longopts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            c->config_path = optarg;
-            c->config_given = true;
-            break;
-        case 'b':
-            c->board = optarg;
-            break;
-        case OPT_SOCKET:
-            c->socket_override = optarg;
-            break;
-        case OPT_TIMEOUT:
-            c->timeout_ms = (int)strtol(optarg, &end, 10);
-            if (*end || c->timeout_ms < 100 || c->timeout_ms > 600000) {
-                return sk_cli_usage_error(c->cmd, "--timeout: 100 to 600000 ms, not \"%s\"",
-                                          optarg);
-            }
-            break;
-        case OPT_PROBE:
-            c->probe_s = strtod(optarg, &end);
-            if (*end || !(c->probe_s >= 0.5 && c->probe_s <= 60)) {
-                return sk_cli_usage_error(c->cmd, "--probe: 0.5 to 60 s, not \"%s\"", optarg);
-            }
-            break;
-        case OPT_JSON:
-            c->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return -SK_EXIT_OK - 1000;
-        case ':':
-            return sk_cli_usage_error(c->cmd, "%s needs a value", argv[optind - 1]);
-        case '?':
-            return sk_cli_usage_error(c->cmd, "unknown option %s", argv[optind - 1]);
-        default: {
-            int r = extra ? extra(c, o, optarg, extra_ctx) : -1;
-            if (r < 0) {
-                return sk_cli_usage_error(c->cmd, "option %s does not apply here",
-                                          argv[optind - 1]);
-            }
-            if (r > 0) {
-                return r;
-            }
-            break;
-        }
-        }
+    const char *config = NULL;
+    struct sk_opt table[COMMON_OPTS + 8] = {
+            SK_OPT_STRING("config", 'c', &config),
+            SK_OPT_STRING("board", 'b', &c->board),
+            SK_OPT_STRING("socket", 0, &c->socket_override),
+            SK_OPT_INT("timeout", 0, &c->timeout_ms, 100, 600000),
+            SK_OPT_DOUBLE("probe", 0, &c->probe_s, 0.5, 60),
+            SK_OPT_FLAG("json", 0, &c->json),
+            SK_OPT_TABLE_END,
+    };
+    for (size_t i = 0; extra && extra[i].name && COMMON_OPTS + i < 15; i++) {
+        table[COMMON_OPTS - 1 + i] = extra[i];
     }
-    return 0;
+    const struct sk_args a = {
+            .cmd = c->cmd, .opts = table, .usage = usage, .max_operands = max_operands};
+    int first = sk_args_parse(&a, argc, argv);
+    if (config) {
+        c->config_path = config;
+        c->config_given = true;
+    }
+    return first;
 }
 
 static void ctx_free(struct ctx *c)
@@ -758,20 +702,12 @@ static void status_usage(FILE *out)
                  "            2 usage or configuration error\n");
 }
 
-static int finish_parse(int r)
-{
-    return r == -SK_EXIT_OK - 1000 ? SK_EXIT_OK : r;
-}
-
 int sk_cmd_diag_status(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag status"};
-    int r = parse(&c, argc, argv, status_usage, NULL, NULL);
-    if (r != 0) {
-        return finish_parse(r);
-    }
-    if (optind != argc) {
-        return sk_cli_usage_error(c.cmd, "unexpected argument \"%s\"", argv[optind]);
+    int r = parse(&c, argc, argv, status_usage, NULL, 0);
+    if (r < 0) {
+        return sk_args_exit(r);
     }
     if ((r = connect_ctx(&c, false)) != 0) {
         ctx_free(&c);
@@ -810,12 +746,9 @@ static void all_usage(FILE *out)
 int sk_cmd_diag_all(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag all"};
-    int r = parse(&c, argc, argv, all_usage, NULL, NULL);
-    if (r != 0) {
-        return finish_parse(r);
-    }
-    if (optind != argc) {
-        return sk_cli_usage_error(c.cmd, "unexpected argument \"%s\"", argv[optind]);
+    int r = parse(&c, argc, argv, all_usage, NULL, 0);
+    if (r < 0) {
+        return sk_args_exit(r);
     }
     if ((r = connect_ctx(&c, true)) != 0) {
         ctx_free(&c);
@@ -874,31 +807,14 @@ static void ledger_usage(FILE *out)
                  "            broken, ledger cannot be opened), 2 usage or configuration error\n");
 }
 
-static int ledger_extra(struct ctx *c, int opt, const char *arg, void *ctx)
-{
-    (void)c;
-    if (opt != OPT_STOCK) {
-        return -1;
-    }
-    char *end;
-    long n = strtol(arg, &end, 10);
-    if (*end || n < 0 || n > 100000) {
-        return sk_cli_usage_error("diag ledger", "--stock: 0 to 100000, not \"%s\"", arg);
-    }
-    *(long *)ctx = n;
-    return 0;
-}
-
 int sk_cmd_diag_ledger(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag ledger"};
-    long stock = 50;
-    int r = parse(&c, argc, argv, ledger_usage, ledger_extra, &stock);
-    if (r != 0) {
-        return finish_parse(r);
-    }
-    if (optind != argc) {
-        return sk_cli_usage_error(c.cmd, "unexpected argument \"%s\"", argv[optind]);
+    int stock = 50;
+    const struct sk_opt extra[] = {SK_OPT_INT("stock", 0, &stock, 0, 100000), SK_OPT_TABLE_END};
+    int r = parse(&c, argc, argv, ledger_usage, extra, 0);
+    if (r < 0) {
+        return sk_args_exit(r);
     }
     if ((r = connect_ctx(&c, true)) != 0) {
         ctx_free(&c);
@@ -976,37 +892,9 @@ static void reader_usage(FILE *out)
 struct reader_opts {
     bool watch;
     double interval_s;
-    long count;
+    int count;
+    double duration_s; /* the direct mode's */
 };
-
-static int reader_extra(struct ctx *c, int opt, const char *arg, void *ctx)
-{
-    (void)c;
-    struct reader_opts *o = ctx;
-    char *end;
-    if (!arg && opt != OPT_WATCH) {
-        return sk_cli_usage_error("diag reader", "an option needs a value");
-    }
-    switch (opt) {
-    case OPT_WATCH:
-        o->watch = true;
-        return 0;
-    case OPT_INTERVAL:
-        o->interval_s = strtod(arg, &end);
-        if (*end || !(o->interval_s >= 0.2 && o->interval_s <= 3600)) {
-            return sk_cli_usage_error("diag reader", "--interval: 0.2 to 3600 s, not \"%s\"", arg);
-        }
-        return 0;
-    case OPT_COUNT:
-        o->count = strtol(arg, &end, 10);
-        if (*end || o->count < 1) {
-            return sk_cli_usage_error("diag reader", "--count: a positive number, not \"%s\"", arg);
-        }
-        return 0;
-    default:
-        return -1;
-    }
-}
 
 static void print_reader_view(const cJSON *v)
 {
@@ -1036,118 +924,35 @@ static void print_reader_view(const cJSON *v)
     }
 }
 
-/* Options of both modes that take a value (the direct mode's are passed on to it). */
-static bool takes_value(const char *a)
-{
-    static const char *const v[] = {"-c",       "--config",  "-b",        "--board",
-                                    "--socket", "--timeout", "--probe",   "--interval",
-                                    "--count",  "-d",        "--duration"};
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        if (strcmp(a, v[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Options only the daemon mode knows: not passed on to the direct mode. */
-static bool daemon_only(const char *a)
-{
-    return strcmp(a, "--socket") == 0 || strcmp(a, "--timeout") == 0 || strcmp(a, "--probe") == 0 ||
-           strcmp(a, "--interval") == 0 || strcmp(a, "--count") == 0;
-}
-
 /* Without a daemon: the RFID issue's own poller (cmd_diag_rfid.c) with the caller's options,
  * while this process holds the ledger's owner lock (no daemon starts meanwhile). */
-static int reader_direct(struct ctx *c, int argc, char **argv)
+static int reader_direct(struct ctx *c, const char *name, const struct reader_opts *ro)
 {
-    char **av = calloc((size_t)argc + 3, sizeof(*av));
-    if (!av) {
-        return SK_EXIT_FAILURE;
-    }
-    int n = 0;
-    bool has_config = false;
-    av[n++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        if (daemon_only(argv[i])) {
-            i += i + 1 < argc;
-            continue;
-        }
-        has_config |= strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0;
-        av[n++] = argv[i];
-        if (takes_value(argv[i]) && i + 1 < argc) {
-            av[n++] = argv[++i];
-        }
-    }
-    if (!has_config) {
-        av[n++] = (char *)"-c";
-        av[n++] = (char *)c->config_path;
-    }
-    av[n] = NULL;
     fprintf(c->json ? stderr : stdout, "WITHOUT the daemon (%s): the bus is opened directly\n",
             c->why_direct);
     fflush(stdout);
-    optind = 1;
-    int r = sk_cmd_diag_reader_direct(n, av);
-    free(av);
-    return r;
+    return sk_diag_reader_poll(c->config_path, name, ro->duration_s, ro->watch, c->json);
 }
 
 int sk_cmd_diag_reader(int argc, char **argv)
 {
-    struct ctx c = {.cmd = "diag reader", .timeout_ms = 10000, .probe_s = PROBE_S_DEFAULT};
-    struct reader_opts ro = {.interval_s = 1.0};
-    const char *env = getenv("STOREKEEPER_CONFIG");
-    c.config_path = env && env[0] ? env : SK_DEFAULT_CONFIG;
-    c.config_given = env && env[0];
-    const char *name = NULL;
-    char *end;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            reader_usage(stdout);
-            return SK_EXIT_OK;
-        }
-        if (takes_value(a) && !v) {
-            return sk_cli_usage_error(c.cmd, "%s needs a value", a);
-        }
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            c.config_path = v;
-            c.config_given = true;
-        } else if (strcmp(a, "-b") == 0 || strcmp(a, "--board") == 0) {
-            c.board = v;
-        } else if (strcmp(a, "--socket") == 0) {
-            c.socket_override = v;
-        } else if (strcmp(a, "--timeout") == 0) {
-            /* v is not NULL: takes_value() above. */
-            /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
-            c.timeout_ms = (int)strtol(v, &end, 10);
-            if (*end || c.timeout_ms < 100 || c.timeout_ms > 600000) {
-                return sk_cli_usage_error(c.cmd, "--timeout: 100 to 600000 ms, not \"%s\"", v);
-            }
-        } else if (strcmp(a, "--interval") == 0 || strcmp(a, "--count") == 0) {
-            int r = reader_extra(&c, a[2] == 'i' ? OPT_INTERVAL : OPT_COUNT, v, &ro);
-            if (r != 0) {
-                return r;
-            }
-        } else if (strcmp(a, "--json") == 0) {
-            c.json = true;
-        } else if (strcmp(a, "--watch") == 0 || strcmp(a, "-w") == 0) {
-            ro.watch = true;
-        } else if (a[0] == '-' && !takes_value(a)) {
-            return sk_cli_usage_error(c.cmd, "unknown option %s", a);
-        } else if (a[0] != '-') {
-            if (name) {
-                return sk_cli_usage_error(c.cmd, "give one reader NAME");
-            }
-            name = a;
-            continue;
-        }
-        i += takes_value(a);
+    struct ctx c = {.cmd = "diag reader"};
+    struct reader_opts ro = {.interval_s = 1.0, .duration_s = 3};
+    const struct sk_opt extra[] = {
+            SK_OPT_FLAG("watch", 'w', &ro.watch),
+            SK_OPT_DOUBLE("interval", 0, &ro.interval_s, 0.2, 3600),
+            SK_OPT_INT("count", 0, &ro.count, 1, INT32_MAX),
+            SK_OPT_POSITIVE("duration", 'd', &ro.duration_s, 86400),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse(&c, argc, argv, reader_usage, extra, 1);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (!name) {
+    if (first == argc) {
         return sk_cli_usage_error(c.cmd, "give one reader NAME");
     }
+    const char *name = argv[first];
     int r = connect_ctx(&c, false);
     if (r != 0) {
         ctx_free(&c);
@@ -1159,13 +964,13 @@ int sk_cmd_diag_reader(int argc, char **argv)
         return SK_EXIT_USAGE;
     }
     if (!c.cl) {
-        r = reader_direct(&c, argc, argv);
+        r = reader_direct(&c, name, &ro);
         ctx_free(&c);
         return r;
     }
     int rc = SK_EXIT_OK;
     bool tty = isatty(STDOUT_FILENO) && !c.json;
-    for (long n = 0;; n++) {
+    for (int n = 0;; n++) {
         cJSON *v;
         {
             cJSON *args = cJSON_CreateObject();
@@ -1266,7 +1071,6 @@ int sk_cmd_diag_modbus(int argc, char **argv)
                 bus);
     }
     ctx_free(&c);
-    optind = 1;
     return sk_cmd_diag_modbus_direct(argc, argv);
 }
 
@@ -1295,7 +1099,6 @@ int sk_cmd_diag_mqtt(int argc, char **argv)
         }
     }
     if (!config || json) {
-        optind = 1;
         return sk_cmd_diag_mqtt_direct(argc, argv);
     }
     struct ctx c = {
@@ -1333,7 +1136,6 @@ int sk_cmd_diag_mqtt(int argc, char **argv)
         }
     }
     ctx_free(&c);
-    optind = 1;
     int r = sk_cmd_diag_mqtt_direct(argc, argv);
     if (link_down && r == SK_EXIT_OK) {
         printf("FAIL: the broker answers this test but the daemon's own connection is down: "
@@ -1408,7 +1210,6 @@ int sk_cmd_diag_camera(int argc, char **argv)
     sk_diag_free(&diag);
     if (!daemon) {
         ctx_free(&c);
-        optind = 1;
         return sk_cmd_diag_camera_direct(argc, argv);
     }
     const struct sk_camera_cfg *cc = sk_config_camera(c.cfg, name);
@@ -1449,7 +1250,6 @@ int sk_cmd_diag_camera(int argc, char **argv)
                 "opened a second time\n",
                 backend);
         ctx_free(&c);
-        optind = 1;
         return sk_cmd_diag_camera_direct(argc, argv);
     }
     cJSON *d = get_status(&c);
@@ -1724,14 +1524,15 @@ static void system_facts(const struct ctx *c, const char *dir)
 int sk_cmd_diag_bundle(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag bundle"};
-    int r = parse(&c, argc, argv, bundle_usage, NULL, NULL);
-    if (r != 0) {
-        return finish_parse(r);
+    int first = parse(&c, argc, argv, bundle_usage, NULL, 1);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind != argc - 1) {
+    if (first != argc - 1) {
         return sk_cli_usage_error(c.cmd, "give the bundle's file name, e.g. support.tar.gz");
     }
-    const char *out = argv[optind];
+    const char *out = argv[first];
+    int r;
     if ((r = connect_ctx(&c, true)) != 0) {
         ctx_free(&c);
         return r;

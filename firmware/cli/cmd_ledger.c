@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper ledger`: the operator's and technician's view of the ledger file. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,15 +106,17 @@ static const char *when(int64_t us, char *buf, size_t size)
     return sk_format_time_utc(us, buf, size);
 }
 
+#define TIME_FORMS "a time (2026-11-21, 2026-11-21T10:00:00Z, 30m, 2h, 7d)"
+
 /* RFC 3339 UTC ("2026-11-21T10:00:00Z", with .mmm), a date ("2026-11-21"), "2026-11-21
- * 10:00[:00]", or an age: "90s", "30m", "2h", "7d". */
-static int parse_time(const char *s, int64_t *ret_us)
+ * 10:00[:00]", or an age: "90s", "30m", "2h", "7d". ret_us: int64_t *. */
+static int parse_time(const char *s, void *ret_us)
 {
     char *end;
     long long n = strtoll(s, &end, 10);
     if (end != s && n >= 0 && end[0] && !end[1] && strchr("smhd", end[0])) {
         int64_t unit = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600 : 86400;
-        *ret_us = sk_now_wall_us() - (int64_t)n * unit * 1000000;
+        *(int64_t *)ret_us = sk_now_wall_us() - (int64_t)n * unit * 1000000;
         return 0;
     }
     struct tm tm;
@@ -156,7 +157,7 @@ static int parse_time(const char *s, int64_t *ret_us)
     if (t == (time_t)-1) {
         return -EINVAL;
     }
-    *ret_us = (int64_t)t * 1000000 + ms * 1000;
+    *(int64_t *)ret_us = (int64_t)t * 1000000 + ms * 1000;
     return 0;
 }
 
@@ -213,38 +214,6 @@ static int need_config(struct ctx *c, const char *what)
     return 0;
 }
 
-/* Parses the subcommand's options. spec: getopt_long options; returns the option or -1. */
-static int next_opt(int argc, char **argv, const struct option *longopts)
-{
-    return getopt_long(argc, argv, ":o:h", longopts, NULL);
-}
-
-static int opt_error(const char *sub, int opt, char **argv)
-{
-    if (opt == ':') {
-        return sk_cli_usage_error(CMD, "%s: option %s needs a value", sub, argv[optind - 1]);
-    }
-    return sk_cli_usage_error(CMD, "%s: unknown option %s", sub, argv[optind - 1]);
-}
-
-static int parse_count(const char *sub,
-                       const char *name,
-                       const char *s,
-                       long long min,
-                       long long max,
-                       long long *ret)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max) {
-        return sk_cli_usage_error(CMD, "%s: %s \"%s\" is not a number from %lld to %lld", sub, name,
-                                  s, min, max);
-    }
-    *ret = v;
-    return 0;
-}
-
 static void sub_usage(const char *name)
 {
     for (size_t i = 0; subcommands[i].name; i++) {
@@ -253,6 +222,19 @@ static void sub_usage(const char *name)
                    name, subcommands[i].args, subcommands[i].summary);
         }
     }
+}
+
+/* Parses a subcommand's options (argv[0] is its name) by its table. Returns the index of the
+ * first operand, or SK_ARGS_HELP (its usage printed) or SK_ARGS_ERROR. */
+static int
+parse_sub(const char *sub, const struct sk_opt *table, int max_operands, int argc, char **argv)
+{
+    const struct sk_args a = {.cmd = CMD, .sub = sub, .opts = table, .max_operands = max_operands};
+    int first = sk_args_parse(&a, argc, argv);
+    if (first == SK_ARGS_HELP) {
+        sub_usage(sub);
+    }
+    return first;
 }
 
 /* ---- info ------------------------------------------------------------------------------ */
@@ -340,42 +322,32 @@ static int cmd_info(struct ctx *c, int argc, char **argv)
 
 static int cmd_import(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"replace", no_argument, NULL, 'r'},
-                                             {"dry-run", no_argument, NULL, 'n'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    unsigned flags = 0;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 'r':
-            flags |= SK_IMPORT_REPLACE;
-            break;
-        case 'n':
-            flags |= SK_IMPORT_DRY_RUN;
-            break;
-        case 'h':
-            sub_usage("import");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("import", opt, argv);
-        }
+    bool replace = false, dry_run = false;
+    const struct sk_opt table[] = {
+            SK_OPT_FLAG("replace", 0, &replace),
+            SK_OPT_FLAG("dry-run", 0, &dry_run),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub("import", table, 2, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (argc - optind != 2) {
+    unsigned flags = (replace ? SK_IMPORT_REPLACE : 0) | (dry_run ? SK_IMPORT_DRY_RUN : 0);
+    if (argc - first != 2) {
         return sk_cli_usage_error(CMD, "import: KIND FILE expected (KIND: products, tags, "
                                        "planogram)");
     }
     int kind = -1;
     for (int k = SK_IMPORT_PRODUCTS; k <= SK_IMPORT_PLANOGRAM; k++) {
-        if (strcmp(argv[optind], sk_import_kind_name(k)) == 0) {
+        if (strcmp(argv[first], sk_import_kind_name(k)) == 0) {
             kind = k;
         }
     }
     if (kind < 0) {
         return sk_cli_usage_error(CMD, "import: \"%s\" is not products, tags or planogram",
-                                  argv[optind]);
+                                  argv[first]);
     }
-    const char *file = argv[optind + 1];
+    const char *file = argv[first + 1];
     int r = open_ledger(c, SK_LEDGER_CREATE);
     if (r || (!(flags & SK_IMPORT_DRY_RUN) && (r = sync_shelves(c)))) {
         return r;
@@ -450,29 +422,15 @@ static int stock_row(const struct sk_stock_row *r, void *ctx)
 
 static int cmd_stock(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"shelf", required_argument, NULL, 's'},
-                                             {"sku", required_argument, NULL, 'k'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     const char *shelf = NULL, *sku = NULL;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 's':
-            shelf = optarg;
-            break;
-        case 'k':
-            sku = optarg;
-            break;
-        case 'h':
-            sub_usage("stock");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("stock", opt, argv);
-        }
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "stock: unexpected argument \"%s\"", argv[optind]);
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("shelf", 0, &shelf),
+            SK_OPT_STRING("sku", 0, &sku),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub("stock", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     int r = open_ledger(c, 0);
     if (r) {
@@ -534,55 +492,22 @@ static int movement_row(const struct sk_movement_row *m, void *ctx)
 
 static int cmd_movements(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-            {"since", required_argument, NULL, 't'}, {"session", required_argument, NULL, 's'},
-            {"sku", required_argument, NULL, 'k'},   {"shelf", required_argument, NULL, 'f'},
-            {"after", required_argument, NULL, 'a'}, {"limit", required_argument, NULL, 'l'},
-            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     struct sk_movement_filter f = {0};
-    long long v = 0;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 't':
-            if (parse_time(optarg, &f.since_us) < 0) {
-                return sk_cli_usage_error(CMD,
-                                          "movements: --since \"%s\" is not a time "
-                                          "(2026-11-21, 2026-11-21T10:00:00Z, 30m, 2h, 7d)",
-                                          optarg);
-            }
-            break;
-        case 's':
-            f.session = optarg;
-            break;
-        case 'k':
-            f.sku = optarg;
-            break;
-        case 'f':
-            f.shelf = optarg;
-            break;
-        case 'a':
-            if (parse_count("movements", "--after", optarg, 0, INT64_MAX, &v)) {
-                return SK_EXIT_USAGE;
-            }
-            f.after_id = v;
-            break;
-        case 'l':
-            if (parse_count("movements", "--limit", optarg, 1, 100000000, &v)) {
-                return SK_EXIT_USAGE;
-            }
-            f.limit = (size_t)v;
-            break;
-        case 'h':
-            sub_usage("movements");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("movements", opt, argv);
-        }
+    int limit = 0;
+    const struct sk_opt table[] = {
+            SK_OPT_CUSTOM("since", 0, &f.since_us, parse_time, TIME_FORMS),
+            SK_OPT_STRING("session", 0, &f.session),
+            SK_OPT_STRING("sku", 0, &f.sku),
+            SK_OPT_STRING("shelf", 0, &f.shelf),
+            SK_OPT_INT64("after", 0, &f.after_id, 0, INT64_MAX),
+            SK_OPT_INT("limit", 0, &limit, 1, 100000000),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub("movements", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "movements: unexpected argument \"%s\"", argv[optind]);
-    }
+    f.limit = (size_t)limit;
     int r = open_ledger(c, 0);
     if (r) {
         return r;
@@ -635,41 +560,20 @@ static int outbox_row(const struct sk_outbox_row *row, void *ctx)
 
 static int cmd_outbox(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-            {"list", no_argument, NULL, 'L'},        {"all", no_argument, NULL, 'A'},
-            {"after", required_argument, NULL, 'a'}, {"limit", required_argument, NULL, 'l'},
-            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     bool list = false, all = false;
-    long long after = 0, limit = 50;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 'L':
-            list = true;
-            break;
-        case 'A':
-            list = all = true;
-            break;
-        case 'a':
-            if (parse_count("outbox", "--after", optarg, 0, INT64_MAX, &after)) {
-                return SK_EXIT_USAGE;
-            }
-            break;
-        case 'l':
-            if (parse_count("outbox", "--limit", optarg, 1, 100000000, &limit)) {
-                return SK_EXIT_USAGE;
-            }
-            break;
-        case 'h':
-            sub_usage("outbox");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("outbox", opt, argv);
-        }
+    int64_t after = 0, limit = 50;
+    const struct sk_opt table[] = {
+            SK_OPT_FLAG("list", 0, &list),
+            SK_OPT_FLAG("all", 0, &all),
+            SK_OPT_INT64("after", 0, &after, 0, INT64_MAX),
+            SK_OPT_INT64("limit", 0, &limit, 1, 100000000),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub("outbox", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "outbox: unexpected argument \"%s\"", argv[optind]);
-    }
+    list |= all;
     int r = open_ledger(c, 0);
     if (r) {
         return r;
@@ -751,24 +655,11 @@ static int discrepancy_row(const struct sk_discrepancy *d, void *ctx)
 
 static int cmd_discrepancies(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-            {"all", no_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool all = false;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 'A':
-            all = true;
-            break;
-        case 'h':
-            sub_usage("discrepancies");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("discrepancies", opt, argv);
-        }
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "discrepancies: unexpected argument \"%s\"", argv[optind]);
+    const struct sk_opt table[] = {SK_OPT_FLAG("all", 0, &all), SK_OPT_TABLE_END};
+    int first = parse_sub("discrepancies", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     int r = open_ledger(c, 0);
     if (r) {
@@ -806,17 +697,10 @@ static int load_present(struct ctx *c, struct sk_tagset **ret)
 
 static int cmd_census(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        if (opt == 'h') {
-            sub_usage("census");
-            return SK_EXIT_OK;
-        }
-        return opt_error("census", opt, argv);
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "census: unexpected argument \"%s\"", argv[optind]);
+    const struct sk_opt table[] = {SK_OPT_TABLE_END};
+    int first = parse_sub("census", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     int r = need_config(c, "census");
     if (r || (r = open_ledger(c, 0))) {
@@ -895,30 +779,16 @@ static int plan_add(const struct sk_discrepancy *d, void *ctx)
 
 static int cmd_stocktake(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"shelf", required_argument, NULL, 's'},
-                                             {"apply", no_argument, NULL, 'y'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     struct plan plan = {0};
     bool apply = false;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 's':
-            plan.shelf = optarg;
-            break;
-        case 'y':
-            apply = true;
-            break;
-        case 'h':
-            sub_usage("stocktake");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("stocktake", opt, argv);
-        }
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "stocktake: unexpected argument \"%s\"", argv[optind]);
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("shelf", 0, &plan.shelf),
+            SK_OPT_FLAG("apply", 0, &apply),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub("stocktake", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     int r = need_config(c, "stocktake");
     if (r || (r = open_ledger(c, 0)) || (apply && (r = sync_shelves(c)))) {
@@ -999,60 +869,34 @@ static int cmd_stocktake(struct ctx *c, int argc, char **argv)
 
 static int operator_move(struct ctx *c, int type, const char *sub, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"shelf", required_argument, NULL, 's'},
-                                             {"sku", required_argument, NULL, 'k'},
-                                             {"epc", required_argument, NULL, 'e'},
-                                             {"quantity", required_argument, NULL, 'q'},
-                                             {"note", required_argument, NULL, 'n'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     struct sk_movement m = {.type = type};
-    const char *note = NULL;
+    const char *note = NULL, *epc_hex = NULL;
     uint8_t epc[SK_EPC_MAX];
-    long long q = 0;
-    bool have_q = false;
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 's':
-            m.shelf = optarg;
-            break;
-        case 'k':
-            m.sku = optarg;
-            break;
-        case 'e': {
-            int n = sk_epc_from_hex(optarg, epc, sizeof(epc));
-            if (n <= 0) {
-                return sk_cli_usage_error(CMD, "%s: --epc \"%s\" is not hex", sub, optarg);
-            }
-            m.epc = epc;
-            m.epc_len = (size_t)n;
-            break;
-        }
-        case 'q':
-            if (parse_count(sub, "--quantity", optarg, type == SK_MOVE_ADJUSTMENT ? -1000000 : 1,
-                            1000000, &q)) {
-                return SK_EXIT_USAGE;
-            }
-            have_q = true;
-            break;
-        case 'n':
-            if (strlen(optarg) > 200) {
-                return sk_cli_usage_error(CMD, "%s: --note longer than 200 characters", sub);
-            }
-            note = optarg;
-            break;
-        case 'h':
-            sub_usage(sub);
-            return SK_EXIT_OK;
-        default:
-            return opt_error(sub, opt, argv);
-        }
+    int64_t q = 0;
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("shelf", 0, &m.shelf),
+            SK_OPT_STRING("sku", 0, &m.sku),
+            SK_OPT_STRING("epc", 0, &epc_hex),
+            SK_OPT_INT64("quantity", 0, &q, type == SK_MOVE_ADJUSTMENT ? -1000000 : 1, 1000000),
+            SK_OPT_STRING("note", 0, &note),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub(sub, table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "%s: unexpected argument \"%s\"", sub, argv[optind]);
+    if (epc_hex) {
+        int n = sk_epc_from_hex(epc_hex, epc, sizeof(epc));
+        if (n <= 0) {
+            return sk_cli_usage_error(CMD, "%s: --epc \"%s\" is not hex", sub, epc_hex);
+        }
+        m.epc = epc;
+        m.epc_len = (size_t)n;
     }
-    if (!m.shelf || (!m.sku && !m.epc) || !have_q || q == 0) {
+    if (note && strlen(note) > 200) {
+        return sk_cli_usage_error(CMD, "%s: --note longer than 200 characters", sub);
+    }
+    if (!m.shelf || (!m.sku && !m.epc) || q == 0) {
         return sk_cli_usage_error(CMD,
                                   "%s: --shelf, --sku (or --epc) and a non-zero --quantity "
                                   "are needed",
@@ -1128,49 +972,26 @@ static bool known_table(const char *table)
 
 static int cmd_export(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-            {"format", required_argument, NULL, 'f'}, {"table", required_argument, NULL, 't'},
-            {"since", required_argument, NULL, 's'},  {"output", required_argument, NULL, 'o'},
-            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    enum sk_export_format format = SK_EXPORT_CSV;
-    const char *table = "movements", *output = NULL;
+    const char *format_name = c->json ? "json" : "csv", *table = "movements", *output = NULL;
     int64_t since = 0;
-    int opt;
-    if (c->json) {
+    const struct sk_opt opts[] = {
+            SK_OPT_STRING("format", 0, &format_name),
+            SK_OPT_STRING("table", 0, &table),
+            SK_OPT_CUSTOM("since", 0, &since, parse_time, TIME_FORMS),
+            SK_OPT_STRING("output", 'o', &output),
+            SK_OPT_TABLE_END,
+    };
+    int first = parse_sub("export", opts, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
+    }
+    enum sk_export_format format;
+    if (strcmp(format_name, "csv") == 0) {
+        format = SK_EXPORT_CSV;
+    } else if (strcmp(format_name, "json") == 0) {
         format = SK_EXPORT_JSON;
-    }
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        switch (opt) {
-        case 'f':
-            if (strcmp(optarg, "csv") == 0) {
-                format = SK_EXPORT_CSV;
-            } else if (strcmp(optarg, "json") == 0) {
-                format = SK_EXPORT_JSON;
-            } else {
-                return sk_cli_usage_error(CMD, "export: --format is csv or json, not \"%s\"",
-                                          optarg);
-            }
-            break;
-        case 't':
-            table = optarg;
-            break;
-        case 's':
-            if (parse_time(optarg, &since) < 0) {
-                return sk_cli_usage_error(CMD, "export: --since \"%s\" is not a time", optarg);
-            }
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            sub_usage("export");
-            return SK_EXIT_OK;
-        default:
-            return opt_error("export", opt, argv);
-        }
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "export: unexpected argument \"%s\"", argv[optind]);
+    } else {
+        return sk_cli_usage_error(CMD, "export: --format is csv or json, not \"%s\"", format_name);
     }
     if (!known_table(table)) {
         return sk_cli_usage_error(CMD, "export: --table is one of %s", sk_ledger_export_tables());
@@ -1206,17 +1027,10 @@ static int cmd_export(struct ctx *c, int argc, char **argv)
 
 static int cmd_verify(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        if (opt == 'h') {
-            sub_usage("verify");
-            return SK_EXIT_OK;
-        }
-        return opt_error("verify", opt, argv);
-    }
-    if (optind < argc) {
-        return sk_cli_usage_error(CMD, "verify: unexpected argument \"%s\"", argv[optind]);
+    const struct sk_opt table[] = {SK_OPT_TABLE_END};
+    int first = parse_sub("verify", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     int r = open_ledger(c, 0);
     if (r) {
@@ -1263,14 +1077,10 @@ static int cmd_verify(struct ctx *c, int argc, char **argv)
 
 static int cmd_migrate(struct ctx *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = next_opt(argc, argv, longopts)) != -1) {
-        if (opt == 'h') {
-            sub_usage("migrate");
-            return SK_EXIT_OK;
-        }
-        return opt_error("migrate", opt, argv);
+    const struct sk_opt table[] = {SK_OPT_TABLE_END};
+    int first = parse_sub("migrate", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     int r = open_ledger(c, SK_LEDGER_MIGRATE);
     if (r) {
@@ -1370,32 +1180,20 @@ static void usage(FILE *out)
 int sk_cmd_ledger(int argc, char **argv)
 {
     struct ctx c = {0};
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 || strcmp(a, "--db") == 0) {
-            if (i + 1 >= argc) {
-                return sk_cli_usage_error(CMD, "option %s needs a value", a);
-            }
-            if (a[1] == 'c' || a[2] == 'c') {
-                c.config_path = argv[++i];
-            } else {
-                c.db_path = argv[++i];
-            }
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            c.config_path = a + 9;
-        } else if (strncmp(a, "--db=", 5) == 0) {
-            c.db_path = a + 5;
-        } else if (strcmp(a, "--json") == 0) {
-            c.json = true;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return SK_EXIT_OK;
-        } else if (a[0] == '-') {
-            return sk_cli_usage_error(CMD, "unknown option %s", a);
-        } else {
-            break;
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &c.config_path),
+            SK_OPT_STRING("db", 0, &c.db_path),
+            SK_OPT_FLAG("json", 0, &c.json),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = CMD,
+                                 .opts = table,
+                                 .usage = usage,
+                                 .max_operands = SK_ARGS_OPERANDS_ANY,
+                                 .stop_at_operand = true};
+    int i = sk_args_parse(&args, argc, argv);
+    if (i < 0) {
+        return sk_args_exit(i);
     }
     if (i >= argc) {
         return sk_cli_usage_error(CMD, "a command is needed (info, import, stock, movements, "
@@ -1411,8 +1209,6 @@ int sk_cmd_ledger(int argc, char **argv)
         return sk_cli_usage_error(CMD, "unknown command \"%s\"", argv[i]);
     }
     /* The subcommand sees its own name as argv[0]. */
-    optind = 0; /* glibc: 0 starts a fresh scan */
-    opterr = 0;
     int r = sub->fn(&c, argc - i, argv + i);
     sk_ledger_close(c.l);
     sk_config_free(c.cfg);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper replay`: a recorded observation log through the same core, deterministically. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,52 +191,23 @@ out:
 
 int sk_cmd_replay(int argc, char **argv)
 {
-    enum {
-        OPT_JSON = 256,
-        OPT_KEEP
-    };
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"board", required_argument, NULL, 'b'},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"keep", required_argument, NULL, OPT_KEEP},
-            {"verbose", no_argument, NULL, 'v'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *board = NULL, *keep = NULL;
     bool json = false, verbose = false;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "c:b:vh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'b':
-            board = optarg;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        case OPT_KEEP:
-            keep = optarg;
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return SK_EXIT_OK;
-        default:
-            usage(stderr);
-            return SK_EXIT_USAGE;
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &config), SK_OPT_STRING("board", 'b', &board),
+            SK_OPT_FLAG("json", 0, &json),         SK_OPT_STRING("keep", 0, &keep),
+            SK_OPT_FLAG("verbose", 'v', &verbose), SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {
+            .cmd = "replay", .opts = table, .usage = usage, .max_operands = SK_ARGS_OPERANDS_ANY};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
     if (!config) {
         return sk_cli_usage_error("replay", "a store configuration is needed: -c STORE.cfg");
     }
-    if (optind != argc - 1) {
+    if (first != argc - 1) {
         return sk_cli_usage_error("replay", "one recording is needed: replay -c STORE.cfg LOG");
     }
     struct sk_diag diag;
@@ -269,7 +239,7 @@ int sk_cmd_replay(int argc, char **argv)
             return SK_EXIT_FAILURE;
         }
     }
-    int exit = replay(argv[optind], cfg, dir, json);
+    int exit = replay(argv[first], cfg, dir, json);
     if (temp) {
         static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
         for (size_t i = 0; i < 3; i++) {

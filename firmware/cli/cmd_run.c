@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper run`: option parsing, --check-config and --config-reference. */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -100,77 +99,28 @@ static int settle_privileges(const char *user, bool allow_root)
 
 int sk_cmd_run(int argc, char **argv)
 {
-    enum {
-        OPT_CHECK = 256,
-        OPT_REFERENCE,
-        OPT_DURATION,
-        OPT_RECORD,
-        OPT_USER,
-        OPT_ALLOW_ROOT
-    };
-    static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"board", required_argument, NULL, 'b'},
-            {"check-config", no_argument, NULL, OPT_CHECK},
-            {"config-reference", no_argument, NULL, OPT_REFERENCE},
-            {"duration", required_argument, NULL, OPT_DURATION},
-            {"record", required_argument, NULL, OPT_RECORD},
-            {"user", required_argument, NULL, OPT_USER},
-            {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-    };
     struct sk_runtime_opts opts = {.services = sk_services};
-    bool check = false, allow_root = false;
+    bool check = false, reference = false, allow_root = false;
     const char *record = NULL, *user = NULL;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":c:b:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            opts.config_path = optarg;
-            break;
-        case 'b':
-            opts.board = optarg;
-            break;
-        case OPT_CHECK:
-            check = true;
-            break;
-        case OPT_REFERENCE:
-            sk_config_write_reference(stdout);
-            return SK_EXIT_OK;
-        case OPT_DURATION: {
-            char *end;
-            opts.duration_s = strtod(optarg, &end);
-            if (*end || opts.duration_s <= 0 || opts.duration_s > 1e7) {
-                return sk_cli_usage_error("run",
-                                          "--duration: \"%s\" is not a positive number "
-                                          "of seconds",
-                                          optarg);
-            }
-            break;
-        }
-        case OPT_RECORD:
-            record = optarg;
-            break;
-        case OPT_USER:
-            user = optarg;
-            break;
-        case OPT_ALLOW_ROOT:
-            allow_root = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return SK_EXIT_OK;
-        case ':':
-            return sk_cli_usage_error("run", "option %s needs a value", argv[optind - 1]);
-        default:
-            return sk_cli_usage_error("run", "unknown option %s", argv[optind - 1]);
-        }
+    const struct sk_opt table[] = {
+            SK_OPT_STRING("config", 'c', &opts.config_path),
+            SK_OPT_STRING("board", 'b', &opts.board),
+            SK_OPT_FLAG("check-config", 0, &check),
+            SK_OPT_FLAG("config-reference", 0, &reference),
+            SK_OPT_POSITIVE("duration", 0, &opts.duration_s, 1e7),
+            SK_OPT_STRING("record", 0, &record),
+            SK_OPT_STRING("user", 0, &user),
+            SK_OPT_FLAG("allow-root", 0, &allow_root),
+            SK_OPT_TABLE_END,
+    };
+    const struct sk_args args = {.cmd = "run", .opts = table, .usage = usage};
+    int first = sk_args_parse(&args, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
     }
-    if (optind < argc) {
-        return sk_cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+    if (reference) {
+        sk_config_write_reference(stdout);
+        return SK_EXIT_OK;
     }
     if (!opts.config_path) {
         return sk_cli_usage_error("run", "a store configuration is needed: -c STORE.cfg");
