@@ -14,6 +14,11 @@ X.cpp), or to the module OWNERS names. The rules:
   - only main.c and CMakeLists.txt stand directly in firmware/;
   - ALLOWED has no cycle.
 
+Inside a module whose files are layered (LAYERS, today fusion), each file calls only
+functions of files on lower layers (or its own); its internal functions carry the module's
+private prefix (fusion__) or are static, and its sk_ functions are the ones its public header
+declares.
+
 Prints each module's real dependencies and every broken rule (file, line, what it includes);
 exits 1 if a rule is broken. scripts/check-modules.py [--graph] [SOURCE_DIR]
 """
@@ -44,6 +49,26 @@ OWNERS = {
     "mqtt.h": "mqtt",
     "rfid.h": "services",
     "sim.h": "sim",
+}
+
+# Modules layered file by file, bottom up: a file calls functions of lower layers only.
+LAYERS = {
+    "fusion": {
+        "prefix": "fusion__",
+        "header": "fusion.h",
+        "files": {
+            "fusion_base.c": 0,         # clock, emit, catalog, shelves
+            "fusion_tracks.c": 1,       # the camera picture
+            "fusion_places.c": 1,       # where tags are
+            "fusion_stock.c": 2,        # stock, restock sessions
+            "fusion_sessions.c": 2,     # sessions, carts, joins, checkout
+            "fusion_attribution.c": 3,  # who took a tag
+            "fusion_tags.c": 4,         # departures, arrivals, exit portal
+            "fusion_state.c": 5,        # durable state
+            "fusion.c": 6,              # the dispatcher
+            "fusion_ledger.c": 7,       # the engine meets the ledger
+        },
+    },
 }
 
 SOURCE_EXT = (".c", ".cpp", ".h")
@@ -92,6 +117,112 @@ def find_cycle(graph):
             if c:
                 return c
     return None
+
+
+def strip_c(text):
+    """C text without comments, string and character literals (newlines kept)."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append("\n" * text.count("\n", i, j))
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            out.append(c + c)
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
+def functions(text):
+    """(definitions, calls) of stripped C text: definitions as {name: (line, static)}, calls
+    as [(name, line)]: an identifier and '(' at file scope whose ')' is followed by '{' is a
+    definition; inside a body it is a call."""
+    defs, calls = {}, []
+    depth, i, start = 0, 0, 0  # start: where the current file-scope declaration began
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                start = i + 1
+        elif c == ";" and depth == 0:
+            start = i + 1
+        elif c.isalpha() or c == "_":
+            m = IDENT_CALL.match(text, i)
+            if not m:
+                j = i
+                while j < n and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+                i = j
+                continue
+            name, line = m.group(1), text.count("\n", 0, i) + 1
+            if depth > 0:
+                calls.append((name, line))
+            else:
+                k, par = m.end(), 1
+                while k < n and par:
+                    par += {"(": 1, ")": -1}.get(text[k], 0)
+                    k += 1
+                rest = text[k:k + 200].lstrip()
+                if rest.startswith("{"):
+                    defs[name] = (line, "static" in text[start:i].split())
+            i = m.end() - 1
+        i += 1
+    return defs, calls
+
+
+def check_layers(root, errors):
+    """Calls inside layered modules go down only; internals are private or static."""
+    for mod, spec in LAYERS.items():
+        folder = os.path.join(root, "firmware", mod)
+        layer = spec["files"]
+        prefix = spec["prefix"]
+        with open(os.path.join(root, "include", "storekeeper", spec["header"]),
+                  encoding="utf-8") as fh:
+            public = set(IDENT_CALL.findall(strip_c(fh.read())))
+        parsed = {}
+        for f in sorted(os.listdir(folder)):
+            if not f.endswith(".c"):
+                continue
+            if f not in layer:
+                errors.append(f"firmware/{mod}/{f}: not in the layer table of {mod} "
+                              "(LAYERS in scripts/check-modules.py)")
+                continue
+            with open(os.path.join(folder, f), encoding="utf-8") as fh:
+                parsed[f] = functions(strip_c(fh.read()))
+        owner = {}
+        for f, (defs, _) in parsed.items():
+            for name, (line, static) in defs.items():
+                if static:
+                    continue
+                owner[name] = f
+                if not (name.startswith(prefix) or (name.startswith("sk_") and name in public)):
+                    errors.append(f"firmware/{mod}/{f}:{line}: {name} is neither API (declared "
+                                  f"in include/storekeeper/{spec['header']}) nor internal "
+                                  f"({prefix} prefix, or static)")
+        for f, (defs, calls) in parsed.items():
+            for name, line in calls:
+                g = owner.get(name)
+                if g and g != f and layer[g] >= layer[f]:
+                    errors.append(f"firmware/{mod}/{f}:{line}: calls {name} of {g} (layer "
+                                  f"{layer[g]}) from layer {layer[f]}: calls go down only")
 
 
 def main(argv):
@@ -163,6 +294,8 @@ def main(argv):
                     elif module_of(trel) != mod:
                         errors.append(f"{rel}:{lineno}: includes {inc}, a private header of "
                                       f"module {module_of(trel)}: use its public header")
+
+    check_layers(root, errors)
 
     real_cycle = find_cycle({m: sorted(d) for m, d in deps.items()})
     if real_cycle:

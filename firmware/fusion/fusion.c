@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The fusion engine: observation dispatch, the camera picture (tracks, zone stays), ticks. */
+/* The fusion engine's dispatcher: lifecycle, observations and ticks to the layers, queries. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -16,13 +16,17 @@
 
 /*
  * DESIGN
- * Two pictures meet here. The RFID picture says which tag lies on which shelf (fusion_stock.c
+ * Two pictures meet here. The RFID picture says which tag lies on which shelf (fusion_places.c
  * keeps it by EPC, rebuilt from the core's durable present-tag set) and when one leaves or
- * arrives. The camera picture says which anonymous track stood in which zone when: every
- * track keeps its last VISITS_MAX zone stays with enter and leave times. A tag departure is
- * matched against the stays in its shelf's zone around the moment the tag was last seen
- * (fusion_tags.c); a track belongs to a session (fusion_sessions.c) opened when it crossed
- * the entry inwards, or joined to a session whose own track vanished nearby.
+ * arrives (fusion_tags.c). The camera picture says which anonymous track stood in which zone
+ * when (fusion_tracks.c): every track keeps its last VISITS_MAX zone stays with enter and
+ * leave times. A tag departure is matched against the stays in its shelf's zone around the
+ * moment the tag was last seen (fusion_attribution.c); a track belongs to a session
+ * (fusion_sessions.c) opened when it crossed the entry inwards, or joined to a session whose
+ * own track vanished nearby.
+ *
+ * This file is the top of the engine's layers (README.md): it turns each observation and
+ * tick into calls down to them, and answers the queries of the API.
  *
  * Time: every rule works in monotonic microseconds, taken from the observation (when the
  * producer saw it), and "now" from the injected clock for the deadlines the tick enforces.
@@ -35,85 +39,6 @@
  * portal sighting once a cart could have claimed the tag. Every wait is bounded by a
  * configured grace period, so nothing is held forever.
  */
-
-int64_t sk_fusion_now(const struct sk_fusion *f)
-{
-    return sk_clock_mono_us(f->clock);
-}
-
-int64_t sk_fusion_wall(const struct sk_fusion *f)
-{
-    return sk_clock_wall_us(f->clock);
-}
-
-int64_t sk_fusion_to_wall(const struct sk_fusion *f, int64_t mono_us)
-{
-    return sk_fusion_wall(f) - (sk_fusion_now(f) - mono_us);
-}
-
-static int64_t obs_mono(const struct sk_fusion *f, const struct sk_obs *obs)
-{
-    return obs->mono_us ? obs->mono_us : sk_fusion_now(f);
-}
-
-static int64_t obs_wall(const struct sk_fusion *f, const struct sk_obs *obs)
-{
-    return obs->wall_us ? obs->wall_us : sk_fusion_to_wall(f, obs_mono(f, obs));
-}
-
-int sk_fusion_emit(struct sk_fusion *f, struct sk_fusion_event *ev)
-{
-    if (!ev->wall_us) {
-        ev->wall_us = sk_fusion_to_wall(f, ev->mono_us);
-    }
-    int r = f->emit ? f->emit(f->emit_ctx, ev) : 0;
-    if (r < 0 && !f->err) {
-        f->err = r;
-    }
-    return r;
-}
-
-bool sk_fusion_epc_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-void sk_fusion_lookup_product(struct sk_fusion *f, struct sk_fusion_line *line)
-{
-    memset(&line->product, 0, sizeof(line->product));
-    line->known = false;
-    if (f->catalog.product &&
-        f->catalog.product(f->catalog.ctx, line->epc, line->epc_len, &line->product) == 0) {
-        line->known = true;
-        return;
-    }
-    /* Unknown tags are still items: their EPC stands in for the sku. */
-    char hex[SK_EPC_HEX_MAX];
-    sk_epc_to_hex(line->epc, line->epc_len, hex, sizeof(hex));
-    snprintf(line->product.sku, sizeof(line->product.sku), "%.*s",
-             (int)sizeof(line->product.sku) - 1, hex);
-    line->product.restock_threshold = -1;
-    line->product.restock_target = -1;
-}
-
-int sk_fusion_home(struct sk_fusion *f, int shelf, const char *sku)
-{
-    if (!f->catalog.planogram || shelf < 0) {
-        return -ENOENT;
-    }
-    return f->catalog.planogram(f->catalog.ctx, f->cfg->shelves[shelf].name, sku);
-}
-
-int sk_fusion_shelf_of(const struct sk_fusion *f, const char *reader, int antenna)
-{
-    for (size_t i = 0; i < f->cfg->n_shelves; i++) {
-        const struct sk_shelf_cfg *s = &f->cfg->shelves[i];
-        if (strcmp(s->reader, reader) == 0 && (s->antenna == 0 || s->antenna == antenna)) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
 
 static int zone_index(const struct sk_config *cfg, const char *camera, const char *name)
 {
@@ -248,11 +173,11 @@ void sk_fusion_free(struct sk_fusion *f)
         return;
     }
     for (size_t i = 0; i < f->n_sessions; i++) {
-        sk_fusion_session_free(f->sessions[i]);
+        fusion__session_free(f->sessions[i]);
     }
-    sk_fusion_places_clear(f);
+    fusion__places_clear(f);
     free(f->places);
-    sk_fusion_stock_clear(f);
+    fusion__stock_clear(f);
     free(f->sessions);
     free(f->tracks);
     free(f->pending);
@@ -283,88 +208,32 @@ void sk_fusion_set_config(struct sk_fusion *f, const struct sk_config *cfg)
     f->cfg = cfg;
 }
 
-/* ---- tracks ---------------------------------------------------------------------------- */
+/* ---- the camera picture ------------------------------------------------------------------ */
 
-/*
- * Without create: the live track (camera, id), else the last one lost under that id (trackers
- * reuse ids, and a restarted camera starts again at 1). With create: a new record; a full
- * table forgets the longest-lost track, or the one silent longest.
- */
-struct track *sk_fusion_track(struct sk_fusion *f, const char *camera, uint32_t id, bool create)
+/* The live track of a camera observation; one we never heard of (its TRACK_NEW was dropped:
+ * cameras drop above the queue's high mark; or it predates a restart) is created as new. */
+static struct track *known_track(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
 {
-    struct track *free_slot = NULL, *oldest = NULL, *lost = NULL;
-    for (size_t i = 0; i < f->max_tracks; i++) {
-        struct track *t = &f->tracks[i];
-        if (!t->used) {
-            if (!free_slot) {
-                free_slot = t;
-            }
-            continue;
-        }
-        if (!create && t->id == id && strcmp(t->camera, camera) == 0) {
-            if (!t->lost_us) {
-                return t;
-            }
-            if (!lost || t->lost_us > lost->lost_us) {
-                lost = t;
-            }
-        }
-        if (!oldest || (t->lost_us && !oldest->lost_us) ||
-            ((t->lost_us != 0) == (oldest->lost_us != 0) && t->last_us < oldest->last_us)) {
-            oldest = t;
-        }
+    struct track *t = fusion__track_find(f, obs->source, obs->u.track.track_id);
+    if (t && !t->lost_us) {
+        return t;
     }
-    if (!create) {
-        return lost;
-    }
-    struct track *t = free_slot;
-    if (!t) {
-        t = oldest;
-        if (!t) {
-            abort(); /* max_tracks >= 1 (sk_fusion_new): a full table has an oldest track */
-        }
-        if (!t->lost_us) {
-            f->stats.dropped++;
-            sk_log(SK_LOG_WARNING, "fusion", NULL,
-                   "more than fusion.max_tracks (%zu) tracks; forgetting track %u of %s",
-                   f->max_tracks, t->id, t->camera);
-        }
-    } else {
-        f->stats.tracks++;
-    }
-    memset(t, 0, sizeof(*t));
-    t->used = true;
-    snprintf(t->camera, sizeof(t->camera), "%s", camera);
-    t->id = id;
+    t = fusion__track_create(f, obs->source, obs->u.track.track_id);
+    t->born_us = t->last_us = mono;
+    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    t->born_x = t->x;
+    t->born_y = t->y;
+    t->born_pos = t->has_pos;
+    t->join_pending = true;
+    t->at_door = fusion__track_near_entry(f, t);
     return t;
 }
 
-static struct zone_visit *last_visit(struct track *t, int zone, bool open_only)
-{
-    unsigned n = t->n_visits < VISITS_MAX ? t->n_visits : VISITS_MAX;
-    for (unsigned k = 0; k < n; k++) {
-        struct zone_visit *v = &t->visits[(t->n_visits - 1 - k) % VISITS_MAX];
-        if (v->zone == zone && (!open_only || v->leave_us == NEVER)) {
-            return v;
-        }
-    }
-    return NULL;
-}
-
-static void set_pos(struct track *t, const struct sk_obs_track *o)
-{
-    if (isfinite(o->x) && isfinite(o->y) && (o->x != 0 || o->y != 0)) {
-        t->x = o->x;
-        t->y = o->y;
-        t->has_pos = true;
-    }
-}
-
+/* The session t follows learns where and when it was last seen. */
 static void touch_session(struct sk_fusion *f, struct track *t, int64_t mono)
 {
-    struct session *s = t->session ? sk_fusion_session_no(f, t->session) : NULL;
-    if (s && s->pub.camera[0] && strcmp(s->pub.camera, t->camera) == 0 &&
-        s->pub.track_id == t->id) {
+    struct session *s = fusion__session_of(f, t);
+    if (s && s->pub.camera[0]) {
         s->pub.last_mono_us = mono;
         if (t->has_pos) {
             s->pub.x = t->x;
@@ -374,144 +243,60 @@ static void touch_session(struct sk_fusion *f, struct track *t, int64_t mono)
     }
 }
 
-static float segment_distance(const double *p, float x, float y)
+static int track_new(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
 {
-    double dx = p[2] - p[0], dy = p[3] - p[1];
-    double len2 = dx * dx + dy * dy;
-    double u = len2 > 0 ? ((x - p[0]) * dx + (y - p[1]) * dy) / len2 : 0;
-    u = u < 0 ? 0 : (u > 1 ? 1 : u);
-    return (float)hypot(p[0] + u * dx - x, p[1] + u * dy - y);
-}
-
-/* Whether the track was born within the join radius of one of its camera's entry lines. */
-static bool near_entry(const struct sk_fusion *f, const struct track *t)
-{
-    if (!t->born_pos) {
-        return false;
-    }
-    for (size_t i = 0; i < f->cfg->n_lines; i++) {
-        const struct sk_line_cfg *l = &f->cfg->lines[i];
-        if ((l->role == SK_LINE_ENTRY || l->role == SK_LINE_DOOR) && l->points_len == 4 &&
-            strcmp(l->camera, t->camera) == 0 &&
-            segment_distance(l->points, t->born_x, t->born_y) <= f->cfg->fusion.join_radius_px) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * The exit or door line (of the track's camera) that the point (x, y) lies beyond, on the
- * outside, along the line's extent; NULL when none. Vision's convention: the signed distance
- * (dx (y - y1) - dy (x - x1)) / |d| is negative on the left of x1,y1 -> x2,y2.
- */
-static const struct sk_line_cfg *
-outside_exit(const struct sk_fusion *f, const char *camera, float x, float y)
-{
-    for (size_t i = 0; i < f->cfg->n_lines; i++) {
-        const struct sk_line_cfg *l = &f->cfg->lines[i];
-        if ((l->role != SK_LINE_EXIT && l->role != SK_LINE_DOOR) || l->points_len != 4 ||
-            strcmp(l->camera, camera) != 0) {
-            continue;
-        }
-        const double *p = l->points;
-        double dx = p[2] - p[0], dy = p[3] - p[1], len2 = dx * dx + dy * dy;
-        if (len2 <= 0) {
-            continue;
-        }
-        double d = (dx * (y - p[1]) - dy * (x - p[0])) / sqrt(len2);
-        double u = ((x - p[0]) * dx + (y - p[1]) * dy) / len2;
-        int inside = l->inside == 0 ? -1 : 1;
-        if (d * inside < -3.0 && u > -0.1 && u < 1.1) {
-            return l;
-        }
-    }
-    return NULL;
-}
-
-/* A track we never heard of: its TRACK_NEW was dropped (cameras drop above the queue's high
- * mark) or it predates a restart. It is treated as new. */
-static struct track *known_track(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
-{
-    struct track *t = sk_fusion_track(f, obs->source, obs->u.track.track_id, false);
+    struct track *t = fusion__track_find(f, obs->source, obs->u.track.track_id);
     if (t && !t->lost_us) {
-        return t;
-    }
-    t = sk_fusion_track(f, obs->source, obs->u.track.track_id, true);
-    t->born_us = t->last_us = mono;
-    set_pos(t, &obs->u.track);
-    t->born_x = t->x;
-    t->born_y = t->y;
-    t->born_pos = t->has_pos;
-    t->join_pending = true;
-    t->at_door = near_entry(f, t);
-    return t;
-}
-
-static void track_new(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
-{
-    struct track *t = sk_fusion_track(f, obs->source, obs->u.track.track_id, false);
-    if (t && !t->lost_us) {
-        set_pos(t, &obs->u.track);
-        return; /* repeated (a retried batch): nothing new */
+        fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+        return 0; /* repeated (a retried batch): nothing new */
     }
     known_track(f, obs, mono);
+    return 0;
 }
 
-static void track_lost(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
+static int track_lost(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono, int64_t wall)
 {
-    struct track *t = sk_fusion_track(f, obs->source, obs->u.track.track_id, false);
+    struct track *t = fusion__track_find(f, obs->source, obs->u.track.track_id);
     if (!t || t->lost_us) {
-        return;
+        return 0;
     }
-    set_pos(t, &obs->u.track);
-    t->lost_us = mono;
-    t->last_us = mono;
-    t->join_pending = false;
-    unsigned n = t->n_visits < VISITS_MAX ? t->n_visits : VISITS_MAX;
-    for (unsigned k = 0; k < n; k++) {
-        struct zone_visit *v = &t->visits[k];
-        if (v->leave_us == NEVER) {
-            v->leave_us = mono;
-            v->by_loss = true;
-        }
+    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    fusion__track_end(t, mono);
+    struct session *s = fusion__session_of(f, t);
+    if (!s) {
+        return 0;
     }
-    struct session *s = t->session ? sk_fusion_session_no(f, t->session) : NULL;
-    if (s && s->pub.track_id == t->id && strcmp(s->pub.camera, t->camera) == 0) {
-        if (t->has_pos) {
-            s->pub.x = t->x;
-            s->pub.y = t->y;
-            s->pub.has_pos = true;
-        }
-        const struct sk_line_cfg *out = t->has_pos ? outside_exit(f, t->camera, t->x, t->y) : NULL;
-        if (s->pub.state == SK_SESSION_ACTIVE && out) {
-            /* It vanished beyond the exit: the shopper left, even if the camera missed the
-             * crossing itself (frames skipped, two people through the door at once). */
-            sk_fusion_session_exit(f, s, mono, obs_wall(f, obs), out->name);
-        } else if (s->pub.state == SK_SESSION_ACTIVE) {
-            s->pub.state = SK_SESSION_LOST;
-            s->pub.lost_mono_us = mono;
-            sk_fusion_session_dirty(f, s);
-        }
+    if (t->has_pos) {
+        s->pub.x = t->x;
+        s->pub.y = t->y;
+        s->pub.has_pos = true;
     }
+    const struct sk_line_cfg *out =
+            t->has_pos ? fusion__outside_exit(f, t->camera, t->x, t->y) : NULL;
+    if (s->pub.state == SK_SESSION_ACTIVE && out) {
+        /* It vanished beyond the exit: the shopper left, even if the camera missed the
+         * crossing itself (frames skipped, two people through the door at once). */
+        fusion__session_exit(f, s, mono, wall, out->name);
+    } else if (s->pub.state == SK_SESSION_ACTIVE) {
+        s->pub.state = SK_SESSION_LOST;
+        s->pub.lost_mono_us = mono;
+        fusion__session_dirty(f, s);
+    }
+    return 0;
 }
 
-static void zone_enter(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
+static int zone_enter(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
 {
     int z = zone_index(f->cfg, obs->source, obs->u.track.zone);
     if (z < 0) {
-        return;
+        return 0;
     }
     struct track *t = known_track(f, obs, mono);
-    set_pos(t, &obs->u.track);
+    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
     t->last_us = mono;
-    struct zone_visit *v = last_visit(t, z, true);
+    struct zone_visit *v = fusion__track_visit(t, z, true);
     if (!v) {
-        v = &t->visits[t->n_visits++ % VISITS_MAX];
-        memset(v, 0, sizeof(*v));
-        v->zone = z;
-        v->enter_us = mono;
-        v->leave_us = NEVER;
+        v = fusion__track_visit_add(t, z, mono);
     }
     if (t->has_pos) {
         v->x = t->x;
@@ -519,24 +304,22 @@ static void zone_enter(struct sk_fusion *f, const struct sk_obs *obs, int64_t mo
         v->has_pos = true;
     }
     touch_session(f, t, mono);
+    return 0;
 }
 
-static void zone_leave(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
+static int zone_leave(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
 {
     int z = zone_index(f->cfg, obs->source, obs->u.track.zone);
     if (z < 0) {
-        return;
+        return 0;
     }
     struct track *t = known_track(f, obs, mono);
     t->last_us = mono;
-    struct zone_visit *v = last_visit(t, z, true);
+    struct zone_visit *v = fusion__track_visit(t, z, true);
     if (!v && obs->u.track.dwell_ms > 0) {
         /* Its enter was dropped (cameras drop above the queue's high mark): the camera says
          * how long the track stayed. */
-        v = &t->visits[t->n_visits++ % VISITS_MAX];
-        memset(v, 0, sizeof(*v));
-        v->zone = z;
-        v->enter_us = mono - (int64_t)obs->u.track.dwell_ms * 1000;
+        v = fusion__track_visit_add(t, z, mono - (int64_t)obs->u.track.dwell_ms * 1000);
         v->x = obs->u.track.x;
         v->y = obs->u.track.y;
         v->has_pos = isfinite(v->x) && isfinite(v->y) && (v->x != 0 || v->y != 0);
@@ -544,20 +327,47 @@ static void zone_leave(struct sk_fusion *f, const struct sk_obs *obs, int64_t mo
     if (v) {
         v->leave_us = mono;
     }
-    set_pos(t, &obs->u.track);
+    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
     touch_session(f, t, mono);
+    return 0;
 }
 
-static void bind_waiting(struct sk_fusion *f, struct session *s, int64_t mono)
+/* A track crossed the entry (or a door) inwards: a session opens, or continues. */
+static int entry_crossed(struct sk_fusion *f,
+                         struct track *t,
+                         struct session *s,
+                         const struct sk_line_cfg *lc,
+                         int64_t mono,
+                         int64_t wall)
 {
-    for (size_t i = 0; i < f->n_binds; i++) {
-        if (!f->binds[i].session[0] && f->binds[i].expires_us > mono) {
-            snprintf(s->pub.account, sizeof(s->pub.account), "%s", f->binds[i].token);
-            memmove(&f->binds[i], &f->binds[i + 1], (f->n_binds - i - 1) * sizeof(f->binds[0]));
-            f->n_binds--;
-            return;
-        }
+    t->join_pending = false;
+    if (s && s->pub.state == SK_SESSION_EXITING) {
+        /* Came back in before the checkout went out: the same visit goes on. */
+        s->pub.state = SK_SESSION_ACTIVE;
+        s->pub.exit_mono_us = s->pub.exit_wall_us = 0;
+        s->pub.exit_line[0] = 0;
+        s->pub.last_mono_us = mono;
+        fusion__session_dirty(f, s);
+        return 0;
     }
+    if (s && !fusion__unjoin(f, s, t, mono)) {
+        return 0; /* crossing jitter at the door */
+    }
+    s = fusion__session_open(f, t, lc->name, mono, wall);
+    if (!s) {
+        return 0; /* fusion.max_sessions are open: logged and counted, not followed */
+    }
+    struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
+                                 .what = SK_SESSION_OPENED,
+                                 .mono_us = mono,
+                                 .wall_us = wall,
+                                 .session = &s->pub};
+    int r = fusion__emit(f, &ev);
+    if (r == 0 && s->pub.account[0]) {
+        ev.what = SK_SESSION_BOUND;
+        r = fusion__emit(f, &ev);
+    }
+    return r;
 }
 
 static int line_cross(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono, int64_t wall)
@@ -567,141 +377,110 @@ static int line_cross(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
         return 0;
     }
     struct track *t = known_track(f, obs, mono);
-    set_pos(t, &obs->u.track);
+    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
     t->last_us = mono;
-    struct session *s = t->session ? sk_fusion_session_no(f, t->session) : NULL;
-    if (s && (s->pub.track_id != t->id || strcmp(s->pub.camera, t->camera) != 0)) {
-        s = NULL; /* the track was joined away from: not its session any more */
-    }
+    struct session *s = fusion__session_of(f, t);
     bool inward = obs->u.track.dir == SK_LINE_IN;
     if (inward && (lc->role == SK_LINE_ENTRY || lc->role == SK_LINE_DOOR)) {
-        t->join_pending = false;
-        if (s && s->pub.state == SK_SESSION_EXITING) {
-            /* Came back in before the checkout went out: the same visit goes on. */
-            s->pub.state = SK_SESSION_ACTIVE;
-            s->pub.exit_mono_us = s->pub.exit_wall_us = 0;
-            s->pub.exit_line[0] = 0;
-            s->pub.last_mono_us = mono;
-            sk_fusion_session_dirty(f, s);
-            return 0;
-        }
-        if (s && !sk_fusion_unjoin(f, s, t, mono)) {
-            return 0; /* crossing jitter at the door */
-        }
-        s = sk_fusion_session_open(f, t, lc->name, mono, wall);
-        if (!s) {
-            return 0;
-        }
-        bind_waiting(f, s, mono);
-        struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
-                                     .what = SK_SESSION_OPENED,
-                                     .mono_us = mono,
-                                     .wall_us = wall,
-                                     .session = &s->pub};
-        sk_fusion_emit(f, &ev);
-        if (s->pub.account[0]) {
-            ev.what = SK_SESSION_BOUND;
-            sk_fusion_emit(f, &ev);
-        }
-        return f->err;
+        return entry_crossed(f, t, s, lc, mono, wall);
     }
     if (!inward && (lc->role == SK_LINE_EXIT || lc->role == SK_LINE_DOOR)) {
         if (!s && t->join_pending) {
             /* Reappeared at the door and left at once: join before the exit counts. */
-            sk_fusion_try_join(f, t, true);
-            s = t->session ? sk_fusion_session_no(f, t->session) : NULL;
+            int r = fusion__try_join(f, t, true);
+            if (r < 0) {
+                return r;
+            }
+            s = t->session ? fusion__session_no(f, t->session) : NULL;
         }
         if (s && (s->pub.state == SK_SESSION_ACTIVE || s->pub.state == SK_SESSION_LOST)) {
-            sk_fusion_session_exit(f, s, mono, wall, lc->name);
+            fusion__session_exit(f, s, mono, wall, lc->name);
         }
     }
-    return f->err;
+    return 0;
 }
 
 /* Pending joins whose deferral is over are decided. */
 static int joins_tick(struct sk_fusion *f, int64_t now)
 {
     int64_t defer = (int64_t)f->cfg->fusion.join_defer_ms * 1000;
+    /* Someone appearing at the door is most likely coming in: give the crossing time. */
+    int64_t door = (int64_t)f->cfg->fusion.door_defer_ms * 1000;
     for (size_t i = 0; i < f->max_tracks; i++) {
         struct track *t = &f->tracks[i];
-        /* Someone appearing at the door is most likely coming in: give the crossing time. */
-        int64_t door = (int64_t)f->cfg->fusion.door_defer_ms * 1000;
         int64_t wait = t->at_door && defer < door ? door : defer;
         if (t->used && t->join_pending && !t->lost_us && now - t->born_us >= wait) {
-            sk_fusion_try_join(f, t, false);
+            int r = fusion__try_join(f, t, false);
+            if (r < 0) {
+                return r;
+            }
         }
     }
-    return f->err;
+    return 0;
 }
 
-static void tracks_expire(struct sk_fusion *f, int64_t now)
+/* A tag observation: the exit portal's, or a shelf's. Returns 1 when a shelf's changed the
+ * picture (waiting decisions may settle), 0 when nothing more follows, < 0 an error. */
+static int tag_seen(struct sk_fusion *f, const struct sk_obs *obs)
 {
-    for (size_t i = 0; i < f->max_tracks; i++) {
-        struct track *t = &f->tracks[i];
-        if (t->used && t->lost_us && now - t->lost_us > TRACK_KEEP_US) {
-            t->used = false;
-            f->stats.tracks--;
-        }
+    if (obs->u.tag.epc_len == 0 || obs->u.tag.epc_len > SK_EPC_MAX) {
+        return 0;
     }
+    const struct sk_reader_cfg *rc = sk_config_reader(f->cfg, obs->source);
+    if (rc && rc->role == SK_READER_EXIT) {
+        return obs->type == SK_OBS_TAG_ARRIVED ? fusion__exit_seen(f, obs) : 0;
+    }
+    int shelf = fusion__shelf_of(f, obs->source, obs->u.tag.antenna);
+    if (shelf < 0) {
+        sk_log(SK_LOG_DEBUG, "fusion", obs->source, "antenna %u watches no shelf",
+               obs->u.tag.antenna);
+        return 0;
+    }
+    int r = obs->type == SK_OBS_TAG_DEPARTED ? fusion__tag_departed(f, obs, shelf)
+                                             : fusion__tag_arrived(f, obs, shelf);
+    return r < 0 ? r : 1;
 }
 
 int sk_fusion_handle(struct sk_fusion *f, const struct sk_obs *obs)
 {
-    f->err = 0;
-    int64_t mono = obs_mono(f, obs);
-    int64_t wall = obs_wall(f, obs);
+    int64_t mono = fusion__obs_mono(f, obs);
+    int64_t wall = fusion__obs_wall(f, obs);
+    int r;
     switch (obs->type) {
     case SK_OBS_TAG_ARRIVED:
-    case SK_OBS_TAG_DEPARTED: {
-        if (obs->u.tag.epc_len == 0 || obs->u.tag.epc_len > SK_EPC_MAX) {
-            return 0;
-        }
-        const struct sk_reader_cfg *rc = sk_config_reader(f->cfg, obs->source);
-        if (rc && rc->role == SK_READER_EXIT) {
-            return obs->type == SK_OBS_TAG_ARRIVED ? sk_fusion_exit_seen(f, obs) : 0;
-        }
-        int shelf = sk_fusion_shelf_of(f, obs->source, obs->u.tag.antenna);
-        if (shelf < 0) {
-            sk_log(SK_LOG_DEBUG, "fusion", obs->source, "antenna %u watches no shelf",
-                   obs->u.tag.antenna);
-            return 0;
-        }
-        if (obs->type == SK_OBS_TAG_DEPARTED) {
-            sk_fusion_tag_departed(f, obs, shelf);
-        } else {
-            sk_fusion_tag_arrived(f, obs, shelf);
+    case SK_OBS_TAG_DEPARTED:
+        if ((r = tag_seen(f, obs)) <= 0) {
+            return r;
         }
         break;
-    }
     case SK_OBS_TRACK_NEW:
-        track_new(f, obs, mono);
+        r = track_new(f, obs, mono);
         break;
     case SK_OBS_TRACK_LOST:
-        track_lost(f, obs, mono);
+        r = track_lost(f, obs, mono, wall);
         break;
     case SK_OBS_ZONE_ENTER:
-        zone_enter(f, obs, mono);
+        r = zone_enter(f, obs, mono);
         break;
     case SK_OBS_ZONE_LEAVE:
-        zone_leave(f, obs, mono);
+        r = zone_leave(f, obs, mono);
         break;
     case SK_OBS_LINE_CROSS:
-        line_cross(f, obs, mono, wall);
+        r = line_cross(f, obs, mono, wall);
         break;
     default:
         return 0;
     }
-    if (!f->err) {
-        /* Fresh evidence may settle waiting decisions at once. */
-        sk_fusion_decide_all(f);
+    if (r < 0) {
+        return r;
     }
-    return f->err;
+    /* Fresh evidence may settle waiting decisions at once. */
+    return fusion__decide_all(f);
 }
 
 int sk_fusion_tick(struct sk_fusion *f)
 {
-    f->err = 0;
-    int64_t now = sk_fusion_now(f);
+    int64_t now = fusion__now(f);
     int64_t stall = (int64_t)f->cfg->core.tick_ms * 4000;
     if (f->last_tick_us && now - f->last_tick_us > (stall > STALL_US ? stall : STALL_US)) {
         sk_log(SK_LOG_WARNING, "fusion", NULL,
@@ -710,61 +489,15 @@ int sk_fusion_tick(struct sk_fusion *f)
         f->resumed_us = now;
     }
     f->last_tick_us = now;
-    size_t k = 0;
-    for (size_t i = 0; i < f->n_binds; i++) {
-        if (f->binds[i].expires_us > now) {
-            f->binds[k++] = f->binds[i];
-        } else {
-            f->dirty = true;
-        }
+    fusion__binds_expire(f, now);
+    int r;
+    if ((r = joins_tick(f, now)) < 0 || (r = fusion__decide_all(f)) < 0 ||
+        (r = fusion__sightings_tick(f)) < 0 || (r = fusion__sessions_tick(f)) < 0 ||
+        (r = fusion__restock_tick(f)) < 0) {
+        return r;
     }
-    f->n_binds = k;
-    if (joins_tick(f, now) < 0 || sk_fusion_decide_all(f) < 0 || sk_fusion_sightings_tick(f) < 0 ||
-        sk_fusion_sessions_tick(f) < 0 || sk_fusion_restock_tick(f) < 0) {
-        return f->err;
-    }
-    sk_fusion_memos_expire(f);
-    tracks_expire(f, now);
-    return f->err;
-}
-
-int sk_fusion_bind(struct sk_fusion *f,
-                   const char *token,
-                   const char *session_id,
-                   int64_t expires_mono_us)
-{
-    f->err = 0;
-    if (session_id && session_id[0]) {
-        for (size_t i = 0; i < f->n_sessions; i++) {
-            struct session *s = f->sessions[i];
-            if (strcmp(s->pub.id, session_id) == 0) {
-                snprintf(s->pub.account, sizeof(s->pub.account), "%s", token);
-                sk_fusion_session_dirty(f, s);
-                struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
-                                             .what = SK_SESSION_BOUND,
-                                             .mono_us = sk_fusion_now(f),
-                                             .session = &s->pub};
-                sk_fusion_emit(f, &ev);
-                return f->err;
-            }
-        }
-        return -ENOENT;
-    }
-    for (size_t i = 0; i < f->n_binds; i++) {
-        if (strcmp(f->binds[i].token, token) == 0) {
-            f->binds[i].expires_us = expires_mono_us; /* sent again: the newer expiry wins */
-            f->dirty = true;
-            return 0;
-        }
-    }
-    if (f->n_binds == BINDS_MAX) {
-        return -ENOSPC;
-    }
-    struct bind *b = &f->binds[f->n_binds++];
-    memset(b, 0, sizeof(*b));
-    snprintf(b->token, sizeof(b->token), "%s", token);
-    b->expires_us = expires_mono_us;
-    f->dirty = true;
+    fusion__memos_expire(f);
+    fusion__tracks_expire(f, now);
     return 0;
 }
 
@@ -811,58 +544,4 @@ void sk_fusion_get_stats(const struct sk_fusion *f, struct sk_fusion_stats *ret_
 bool sk_fusion_dirty(const struct sk_fusion *f)
 {
     return f->dirty || f->parts_dirty;
-}
-
-const char *sk_fusion_rule_name(int rule)
-{
-    switch (rule) {
-    case SK_RULE_ONLY:
-        return "only";
-    case SK_RULE_DWELL:
-        return "dwell";
-    case SK_RULE_NEAREST:
-        return "nearest";
-    case SK_RULE_LONGEST:
-        return "longest";
-    default:
-        return "none";
-    }
-}
-
-const char *sk_fusion_state_name(int state)
-{
-    switch (state) {
-    case SK_SESSION_ACTIVE:
-        return "active";
-    case SK_SESSION_LOST:
-        return "lost";
-    case SK_SESSION_EXITING:
-        return "exiting";
-    case SK_SESSION_CLOSED:
-        return "closed";
-    case SK_SESSION_ABANDONED:
-        return "abandoned";
-    default:
-        return "unknown";
-    }
-}
-
-void sk_fusion_review_text(unsigned review, char *buf, size_t size)
-{
-    static const char *const names[] = {"low_confidence", "no_entry",  "unknown_product",
-                                        "late_join",      "cart_full", "portal_exit",
-                                        "late_item"};
-    size_t used = 0;
-    if (size) {
-        buf[0] = 0;
-    }
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (review & (1u << i)) {
-            int n = snprintf(buf + used, size > used ? size - used : 0, "%s%s", used ? "," : "",
-                             names[i]);
-            if (n > 0) {
-                used += (size_t)n;
-            }
-        }
-    }
 }

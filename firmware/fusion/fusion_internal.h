@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal to the fusion engine: its state, shared by fusion*.c. */
+/* Internal to the fusion engine: its state, and the calls between its layers (README.md). */
 #ifndef SK_FUSION_INTERNAL_H
 #define SK_FUSION_INTERNAL_H
 
@@ -166,94 +166,176 @@ struct sk_fusion {
     struct stock *stock[STOCK_BUCKETS];
 
     struct sk_fusion_stats stats;
-    int err; /* first emit error of the current call */
 };
 
-/* fusion.c */
-int64_t sk_fusion_now(const struct sk_fusion *f);
-int64_t sk_fusion_wall(const struct sk_fusion *f);
+/*
+ * The engine's layers, bottom up (README.md): each file calls only functions of the layers
+ * below it (scripts/check-modules.py checks it). Everything here is internal: the prefix
+ * fusion__ says so; the API is include/storekeeper/fusion.h.
+ *
+ * Errors: every function that can fail returns 0 (or a count) or a negative errno, and every
+ * caller handles it; the first failure of emit ends the call that emitted, which returns it
+ * (the core then rolls back and restores the engine's state).
+ */
+
+/* ---- layer 0: fusion_base.c: clock, emit, catalog, shelves ----------------------------- */
+
+int64_t fusion__now(const struct sk_fusion *f);
+int64_t fusion__wall(const struct sk_fusion *f);
 /* Mono to wall time through the clock's current offset. */
-int64_t sk_fusion_to_wall(const struct sk_fusion *f, int64_t mono_us);
-int sk_fusion_emit(struct sk_fusion *f, struct sk_fusion_event *ev);
-struct track *sk_fusion_track(struct sk_fusion *f, const char *camera, uint32_t id, bool create);
-int sk_fusion_shelf_of(const struct sk_fusion *f, const char *reader, int antenna);
-bool sk_fusion_epc_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
-void sk_fusion_lookup_product(struct sk_fusion *f, struct sk_fusion_line *line);
+int64_t fusion__to_wall(const struct sk_fusion *f, int64_t mono_us);
+/* When obs happened: its own times, else now. */
+int64_t fusion__obs_mono(const struct sk_fusion *f, const struct sk_obs *obs);
+int64_t fusion__obs_wall(const struct sk_fusion *f, const struct sk_obs *obs);
+/* Hands one fact to the emit callback (filling its wall time). Returns 0 or emit's error. */
+int fusion__emit(struct sk_fusion *f, struct sk_fusion_event *ev);
+bool fusion__epc_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* Fills line's product from the catalog (its EPC stands in for an unknown tag's sku). */
+void fusion__lookup_product(struct sk_fusion *f, struct sk_fusion_line *line);
 /* 1 home, 0 not home, < 0 unknown. */
-int sk_fusion_home(struct sk_fusion *f, int shelf, const char *sku);
+int fusion__home(struct sk_fusion *f, int shelf, const char *sku);
+/* The shelf a reader's antenna watches, or -1. */
+int fusion__shelf_of(const struct sk_fusion *f, const char *reader, int antenna);
+/* The shelf of that name, or -1. */
+int fusion__shelf_named(const struct sk_fusion *f, const char *name);
+/* Index of the staff badge with this EPC, or -1. */
+int fusion__badge(const struct sk_fusion *f, const uint8_t *epc, size_t len);
 
-static inline void sk_fusion_session_dirty(struct sk_fusion *f, struct session *s)
-{
-    s->dirty = true;
-    f->parts_dirty = true;
-}
+/* ---- layer 1: fusion_tracks.c: the camera picture ------------------------------------ */
 
-/* fusion_state.c */
-void sk_fusion_session_gone(struct sk_fusion *f, const struct session *s);
+/* Lookup: the live track (camera, id), else the last one lost under that id (trackers reuse
+ * ids, and a restarted camera starts again at 1); NULL when none. */
+struct track *fusion__track_find(struct sk_fusion *f, const char *camera, uint32_t id);
+/* Create: a new, empty record for (camera, id); when the table is full the record of the
+ * longest-lost track, or of the one silent longest, is evicted for it. Never NULL. */
+struct track *fusion__track_create(struct sk_fusion *f, const char *camera, uint32_t id);
+/* Forgets tracks lost longer than TRACK_KEEP_US. */
+void fusion__tracks_expire(struct sk_fusion *f, int64_t now);
+/* Takes a finite, non-origin position from an observation. */
+void fusion__track_set_pos(struct track *t, float x, float y);
+/* The stay in zone still open (open_only) or the latest one; NULL when none is kept. */
+struct zone_visit *fusion__track_visit(struct track *t, int zone, bool open_only);
+/* A new stay in zone entered at enter_us (the oldest kept one makes room). */
+struct zone_visit *fusion__track_visit_add(struct track *t, int zone, int64_t enter_us);
+/* The track vanished at mono: open stays end there, by loss. */
+void fusion__track_end(struct track *t, int64_t mono);
+/* Whether the track was born within the join radius of one of its camera's entry lines. */
+bool fusion__track_near_entry(const struct sk_fusion *f, const struct track *t);
+/* The exit or door line of camera that (x, y) lies beyond, on the outside; NULL when none. */
+const struct sk_line_cfg *
+fusion__outside_exit(const struct sk_fusion *f, const char *camera, float x, float y);
 
-/* fusion_sessions.c */
-struct session *sk_fusion_session_no(const struct sk_fusion *f, uint64_t no);
-struct session *sk_fusion_session_open(struct sk_fusion *f,
-                                       struct track *t,
-                                       const char *entry_line,
-                                       int64_t mono_us,
-                                       int64_t wall_us);
-int sk_fusion_cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line);
+/* ---- layer 1: fusion_places.c: where tags are ---------------------------------------- */
+
+/* On a shelf: the presence picture by EPC. */
+struct place *fusion__place(struct sk_fusion *f, const uint8_t *epc, size_t len);
+int fusion__place_set(struct sk_fusion *f, const uint8_t *epc, size_t len, int shelf, int count);
+void fusion__place_del(struct sk_fusion *f, struct place *p);
+void fusion__places_clear(struct sk_fusion *f);
+/* Left a shelf, not decided yet. */
+struct pending *fusion__pending_find(struct sk_fusion *f, const uint8_t *epc, size_t len);
+/* A new record at the end (the caller made room: n_pending < max_pending). */
+struct pending *fusion__pending_add(struct sk_fusion *f);
+void fusion__pending_drop(struct sk_fusion *f, struct pending *p);
+/* True while a departure removed at or before t is undecided. */
+bool fusion__pending_before(const struct sk_fusion *f, int64_t t);
+/* Seen by the exit portal, no cart claimed it yet. */
+struct sighting *fusion__sighting_find(struct sk_fusion *f, const uint8_t *epc, size_t len);
+/* A new record at the end; when full the oldest is forgotten (counted in dropped). */
+struct sighting *fusion__sighting_add(struct sk_fusion *f);
+void fusion__sighting_drop(struct sk_fusion *f, struct sighting *g);
+/* Off the shelves: the newest remembered fate of epc with a kind in mask (1 << kind). */
+struct memo *fusion__memo_find(struct sk_fusion *f, const uint8_t *epc, size_t len, unsigned mask);
+void fusion__memo_add(struct sk_fusion *f,
+                      int kind,
+                      const uint8_t *epc,
+                      size_t len,
+                      const char *session,
+                      const char *shelf,
+                      int64_t mono_us,
+                      int64_t wall_us);
+void fusion__memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len);
+void fusion__memos_expire(struct sk_fusion *f);
+
+/* ---- layer 2: fusion_stock.c: stock per shelf and sku, restock sessions --------------- */
+
+struct stock *fusion__stock_entry(struct sk_fusion *f, int shelf, const char *sku, bool create);
+void fusion__stock_clear(struct sk_fusion *f);
+/* Adds delta to the stock of line's sku on shelf (a bounded table: an entry that cannot be
+ * made is counted in dropped). */
+void fusion__stock_change(struct sk_fusion *f,
+                          int shelf,
+                          const struct sk_fusion_line *line,
+                          int delta);
+/* A staff restock (badge or command, not an implicit one) is going on at shelf. */
+bool fusion__staff_at(const struct sk_fusion *f, int shelf);
+/* Unannounced stock arrived at shelf: opens or extends its implicit restock. */
+void fusion__restock_touch(struct sk_fusion *f, int shelf, int64_t mono_us, int64_t wall_us);
+/* A staff badge arrived on (or left) shelf at mono_us, wall_us. */
+void fusion__badge_arrived(struct sk_fusion *f, int shelf, int badge, int64_t wall_us);
+void fusion__badge_departed(struct sk_fusion *f, int shelf, int64_t mono_us);
+/* Restock sessions whose time ran out end with their summary. Returns 0 or emit's error. */
+int fusion__restock_tick(struct sk_fusion *f);
+
+/* ---- layer 2: fusion_sessions.c: sessions, carts, joins, checkout -------------------- */
+
+struct session *fusion__session_no(const struct sk_fusion *f, uint64_t no);
+/* The session t currently follows (not one it was joined away from), or NULL. */
+struct session *fusion__session_of(const struct sk_fusion *f, const struct track *t);
+void fusion__session_dirty(struct sk_fusion *f, struct session *s);
+void fusion__session_free(struct session *s);
+/* Opens a session following t (may be NULL); NULL when fusion.max_sessions are open or
+ * memory ran out (logged, counted in dropped). A waiting bind for the next entry is applied
+ * when entry_line is set. */
+struct session *fusion__session_open(struct sk_fusion *f,
+                                     struct track *t,
+                                     const char *entry_line,
+                                     int64_t mono_us,
+                                     int64_t wall_us);
+/* Adds line to s's cart. Returns 0, or -ENOSPC / -ENOMEM when the cart cannot take it: the
+ * line is then left out, counted in dropped, and the checkout flagged cart_full. */
+int fusion__cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line);
+/* The line holding epc in whichever open cart has it, or NULL. */
+struct sk_fusion_line *fusion__cart_find(struct sk_fusion *f,
+                                         const uint8_t *epc,
+                                         size_t len,
+                                         struct session **ret_session);
 /* Removes the line holding epc from whichever open cart has it; copies it to ret_line. */
-struct session *sk_fusion_cart_take(struct sk_fusion *f,
-                                    const uint8_t *epc,
-                                    size_t len,
-                                    struct sk_fusion_line *ret_line);
-struct sk_fusion_line *sk_fusion_cart_find(struct sk_fusion *f,
-                                           const uint8_t *epc,
-                                           size_t len,
-                                           struct session **ret_session);
-void sk_fusion_session_exit(
+struct session *fusion__cart_take(struct sk_fusion *f,
+                                  const uint8_t *epc,
+                                  size_t len,
+                                  struct sk_fusion_line *ret_line);
+void fusion__session_exit(
         struct sk_fusion *f, struct session *s, int64_t mono_us, int64_t wall_us, const char *line);
-int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force);
+/* Decides whether the new track t continues a lost session (force: an exit crossing needs
+ * the answer now). Returns 0 or emit's error. */
+int fusion__try_join(struct sk_fusion *f, struct track *t, bool force);
 /* A track joined to s crossed the entry inwards soon after: it was somebody coming in. Undoes
  * the join (s is lost again) and returns true; false when t is not s's recent join. */
-bool sk_fusion_unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono);
-int sk_fusion_sessions_tick(struct sk_fusion *f);
-void sk_fusion_session_free(struct session *s);
-void sk_fusion_make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, char *out);
+bool fusion__unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono);
+/* Binds for the next entry that expired by now are dropped. */
+void fusion__binds_expire(struct sk_fusion *f, int64_t now);
+/* Checkouts and abandoned sessions that are due. Returns 0 or emit's error. */
+int fusion__sessions_tick(struct sk_fusion *f);
 
-/* fusion_tags.c */
-int sk_fusion_tag_departed(struct sk_fusion *f, const struct sk_obs *obs, int shelf);
-int sk_fusion_tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf);
-int sk_fusion_exit_seen(struct sk_fusion *f, const struct sk_obs *obs);
-int sk_fusion_decide_all(struct sk_fusion *f);
-int sk_fusion_sightings_tick(struct sk_fusion *f);
-void sk_fusion_memo_add(struct sk_fusion *f,
-                        int kind,
-                        const uint8_t *epc,
-                        size_t len,
-                        const char *session,
-                        const char *shelf,
-                        int64_t mono_us,
-                        int64_t wall_us);
-void sk_fusion_memos_expire(struct sk_fusion *f);
-void sk_fusion_memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len);
+/* ---- layer 3: fusion_attribution.c: who took a tag that left ---------------------------- */
 
-/* fusion_stock.c */
-struct place *sk_fusion_place(struct sk_fusion *f, const uint8_t *epc, size_t len);
-int sk_fusion_place_set(struct sk_fusion *f, const uint8_t *epc, size_t len, int shelf, int count);
-void sk_fusion_place_del(struct sk_fusion *f, struct place *p);
-void sk_fusion_places_clear(struct sk_fusion *f);
-struct stock *sk_fusion_stock_entry(struct sk_fusion *f, int shelf, const char *sku, bool create);
-void sk_fusion_stock_clear(struct sk_fusion *f);
-/* Adds delta to the stock of line's sku on shelf. */
-int sk_fusion_stock_change(struct sk_fusion *f,
-                           int shelf,
-                           const struct sk_fusion_line *line,
-                           int delta);
-/* A staff restock (badge or command, not an implicit one) is going on at shelf. */
-bool sk_fusion_staff_at(const struct sk_fusion *f, int shelf);
-/* Unannounced stock arrived at shelf: opens or extends its implicit restock. */
-void sk_fusion_restock_touch(struct sk_fusion *f, int shelf, int64_t mono_us, int64_t wall_us);
-int sk_fusion_restock_tick(struct sk_fusion *f);
-int sk_fusion_restock_summary(struct sk_fusion *f, const int *shelves, size_t n, const char *id);
-/* Index of the staff badge with this EPC, or -1. */
-int sk_fusion_badge(const struct sk_fusion *f, const uint8_t *epc, size_t len);
+/* Decides p when its picture is complete (force: now, with what is known). Returns 1 when p
+ * was decided (the caller drops it), 0 when it waits, < 0 emit's error. */
+int fusion__decide(struct sk_fusion *f, struct pending *p, int64_t now, bool force);
+/* Decides every departure that can be. Returns 0 or emit's error. */
+int fusion__decide_all(struct sk_fusion *f);
+
+/* ---- layer 4: fusion_tags.c: tags leaving and arriving, the exit portal ------------------ */
+
+int fusion__tag_departed(struct sk_fusion *f, const struct sk_obs *obs, int shelf);
+int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf);
+int fusion__exit_seen(struct sk_fusion *f, const struct sk_obs *obs);
+/* Exit sightings no cart claimed in time become exit-without-checkout. */
+int fusion__sightings_tick(struct sk_fusion *f);
+
+/* ---- layer 5: fusion_state.c: the durable state (API only) ------------------------------ */
+/* ---- layer 6: fusion.c: the dispatcher (API only) --------------------------------------- */
+/* ---- layer 7: fusion_ledger.c: the engine meets the ledger (API only) -------------------- */
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shopper sessions and their carts: open, join across track losses, checkout, abandon. */
+/* Shopper sessions and their carts: open, bind, join across track losses, checkout, abandon. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,7 +31,7 @@
  * only a hold after they poll again. Without the wait, that item would miss the checkout.
  */
 
-struct session *sk_fusion_session_no(const struct sk_fusion *f, uint64_t no)
+struct session *fusion__session_no(const struct sk_fusion *f, uint64_t no)
 {
     for (size_t i = 0; i < f->n_sessions; i++) {
         if (f->sessions[i]->no == no) {
@@ -41,12 +41,91 @@ struct session *sk_fusion_session_no(const struct sk_fusion *f, uint64_t no)
     return NULL;
 }
 
-void sk_fusion_session_free(struct session *s)
+struct session *fusion__session_of(const struct sk_fusion *f, const struct track *t)
+{
+    struct session *s = t->session ? fusion__session_no(f, t->session) : NULL;
+    if (s && (s->pub.track_id != t->id || strcmp(s->pub.camera, t->camera) != 0)) {
+        return NULL; /* the track was joined away from: not its session any more */
+    }
+    return s;
+}
+
+void fusion__session_dirty(struct sk_fusion *f, struct session *s)
+{
+    s->dirty = true;
+    f->parts_dirty = true;
+}
+
+void fusion__session_free(struct session *s)
 {
     if (s) {
         free(s->pub.lines);
         free(s);
     }
+}
+
+/* A waiting bind for the next entry goes to s. */
+static void bind_waiting(struct sk_fusion *f, struct session *s, int64_t mono)
+{
+    for (size_t i = 0; i < f->n_binds; i++) {
+        if (!f->binds[i].session[0] && f->binds[i].expires_us > mono) {
+            snprintf(s->pub.account, sizeof(s->pub.account), "%s", f->binds[i].token);
+            memmove(&f->binds[i], &f->binds[i + 1], (f->n_binds - i - 1) * sizeof(f->binds[0]));
+            f->n_binds--;
+            return;
+        }
+    }
+}
+
+void fusion__binds_expire(struct sk_fusion *f, int64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_binds; i++) {
+        if (f->binds[i].expires_us > now) {
+            f->binds[k++] = f->binds[i];
+        } else {
+            f->dirty = true;
+        }
+    }
+    f->n_binds = k;
+}
+
+int sk_fusion_bind(struct sk_fusion *f,
+                   const char *token,
+                   const char *session_id,
+                   int64_t expires_mono_us)
+{
+    if (session_id && session_id[0]) {
+        for (size_t i = 0; i < f->n_sessions; i++) {
+            struct session *s = f->sessions[i];
+            if (strcmp(s->pub.id, session_id) == 0) {
+                snprintf(s->pub.account, sizeof(s->pub.account), "%s", token);
+                fusion__session_dirty(f, s);
+                struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
+                                             .what = SK_SESSION_BOUND,
+                                             .mono_us = fusion__now(f),
+                                             .session = &s->pub};
+                return fusion__emit(f, &ev);
+            }
+        }
+        return -ENOENT;
+    }
+    for (size_t i = 0; i < f->n_binds; i++) {
+        if (strcmp(f->binds[i].token, token) == 0) {
+            f->binds[i].expires_us = expires_mono_us; /* sent again: the newer expiry wins */
+            f->dirty = true;
+            return 0;
+        }
+    }
+    if (f->n_binds == BINDS_MAX) {
+        return -ENOSPC;
+    }
+    struct bind *b = &f->binds[f->n_binds++];
+    memset(b, 0, sizeof(*b));
+    snprintf(b->token, sizeof(b->token), "%s", token);
+    b->expires_us = expires_mono_us;
+    f->dirty = true;
+    return 0;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -72,7 +151,7 @@ static uint64_t hash_str(uint64_t h, const char *s)
  * store, the device and the session's serial. Deterministic (a replay names sessions as the
  * run did) and unique per device, since serials are never reused.
  */
-void sk_fusion_make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, char *out)
+static void make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, char *out)
 {
     uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, f->cfg->store_id), f->cfg->device_id);
     uint64_t a = mix64(h ^ no);
@@ -101,11 +180,11 @@ void sk_fusion_make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, 
     out[o] = 0;
 }
 
-struct session *sk_fusion_session_open(struct sk_fusion *f,
-                                       struct track *t,
-                                       const char *entry_line,
-                                       int64_t mono_us,
-                                       int64_t wall_us)
+struct session *fusion__session_open(struct sk_fusion *f,
+                                     struct track *t,
+                                     const char *entry_line,
+                                     int64_t mono_us,
+                                     int64_t wall_us)
 {
     if (f->n_sessions == f->max_sessions) {
         f->stats.dropped++;
@@ -121,7 +200,7 @@ struct session *sk_fusion_session_open(struct sk_fusion *f,
         return NULL;
     }
     s->no = f->next_session_no++;
-    sk_fusion_make_id(f, s->no, wall_us, s->pub.id);
+    make_id(f, s->no, wall_us, s->pub.id);
     s->pub.state = SK_SESSION_ACTIVE;
     s->pub.opened_mono_us = s->pub.last_mono_us = mono_us;
     s->pub.opened_wall_us = wall_us;
@@ -138,14 +217,17 @@ struct session *sk_fusion_session_open(struct sk_fusion *f,
         t->session = s->no;
         t->join_pending = false;
     }
+    if (s->pub.entry_line[0]) {
+        bind_waiting(f, s, mono_us);
+    }
     f->sessions[f->n_sessions++] = s;
     f->stats.sessions_opened++;
     f->dirty = true;
-    sk_fusion_session_dirty(f, s);
+    fusion__session_dirty(f, s);
     return s;
 }
 
-int sk_fusion_cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line)
+int fusion__cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line)
 {
     struct sk_fusion_session *p = &s->pub;
     size_t max = f->cfg->fusion.max_cart_items > 0 ? (size_t)f->cfg->fusion.max_cart_items : 1000;
@@ -176,19 +258,17 @@ int sk_fusion_cart_add(struct sk_fusion *f, struct session *s, const struct sk_f
     if (!line->known) {
         p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
     }
-    sk_fusion_session_dirty(f, s);
+    fusion__session_dirty(f, s);
     return 0;
 }
 
-struct sk_fusion_line *sk_fusion_cart_find(struct sk_fusion *f,
-                                           const uint8_t *epc,
-                                           size_t len,
-                                           struct session **ret_session)
+struct sk_fusion_line *
+fusion__cart_find(struct sk_fusion *f, const uint8_t *epc, size_t len, struct session **ret_session)
 {
     for (size_t i = 0; i < f->n_sessions; i++) {
         struct sk_fusion_session *p = &f->sessions[i]->pub;
         for (size_t k = 0; k < p->n_lines; k++) {
-            if (sk_fusion_epc_equal(p->lines[k].epc, p->lines[k].epc_len, epc, len)) {
+            if (fusion__epc_equal(p->lines[k].epc, p->lines[k].epc_len, epc, len)) {
                 if (ret_session) {
                     *ret_session = f->sessions[i];
                 }
@@ -199,13 +279,13 @@ struct sk_fusion_line *sk_fusion_cart_find(struct sk_fusion *f,
     return NULL;
 }
 
-struct session *sk_fusion_cart_take(struct sk_fusion *f,
-                                    const uint8_t *epc,
-                                    size_t len,
-                                    struct sk_fusion_line *ret_line)
+struct session *fusion__cart_take(struct sk_fusion *f,
+                                  const uint8_t *epc,
+                                  size_t len,
+                                  struct sk_fusion_line *ret_line)
 {
     struct session *s = NULL;
-    struct sk_fusion_line *l = sk_fusion_cart_find(f, epc, len, &s);
+    struct sk_fusion_line *l = fusion__cart_find(f, epc, len, &s);
     if (!l) {
         return NULL;
     }
@@ -214,11 +294,11 @@ struct session *sk_fusion_cart_take(struct sk_fusion *f,
     size_t k = (size_t)(l - p->lines);
     memmove(&p->lines[k], &p->lines[k + 1], (p->n_lines - k - 1) * sizeof(*l));
     p->n_lines--;
-    sk_fusion_session_dirty(f, s);
+    fusion__session_dirty(f, s);
     return s;
 }
 
-void sk_fusion_session_exit(
+void fusion__session_exit(
         struct sk_fusion *f, struct session *s, int64_t mono_us, int64_t wall_us, const char *line)
 {
     s->pub.state = SK_SESSION_EXITING;
@@ -226,19 +306,19 @@ void sk_fusion_session_exit(
     s->pub.exit_wall_us = wall_us;
     s->pub.last_mono_us = mono_us;
     snprintf(s->pub.exit_line, sizeof(s->pub.exit_line), "%s", line ? line : "");
-    sk_fusion_session_dirty(f, s);
+    fusion__session_dirty(f, s);
 }
 
 /*
  * Decides whether the new track t continues a lost session. force: an exit crossing needs
- * the answer now. Returns f->err.
+ * the answer now. Returns 0 or emit's error.
  */
-int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
+int fusion__try_join(struct sk_fusion *f, struct track *t, bool force)
 {
     (void)force;
     t->join_pending = false;
     if (t->session) {
-        return f->err;
+        return 0;
     }
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
     int64_t window = (int64_t)fc->join_window_ms * 1000;
@@ -294,7 +374,7 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
                             : -1;
     }
     if (!best) {
-        return f->err;
+        return 0;
     }
     struct sk_fusion_session *p = &best->pub;
     struct sk_fusion_join j = {0};
@@ -307,7 +387,7 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
     }
     j.distance = best_dist;
     j.late = late;
-    j.wall_us = sk_fusion_to_wall(f, t->born_us);
+    j.wall_us = fusion__to_wall(f, t->born_us);
     if (p->n_joins < SK_FUSION_JOINS_MAX) {
         p->joins[p->n_joins] = j;
     }
@@ -327,7 +407,7 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
     }
     t->session = best->no;
     f->stats.joins++;
-    sk_fusion_session_dirty(f, best);
+    fusion__session_dirty(f, best);
     sk_log(SK_LOG_DEBUG, "fusion", t->camera, "session %s: track %u joined after track %u (%s)",
            p->id, j.new_track, j.old_track, late ? "late" : "near");
     struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
@@ -336,11 +416,10 @@ int sk_fusion_try_join(struct sk_fusion *f, struct track *t, bool force)
                                  .wall_us = j.wall_us,
                                  .session = p,
                                  .join = &j};
-    sk_fusion_emit(f, &ev);
-    return f->err;
+    return fusion__emit(f, &ev);
 }
 
-bool sk_fusion_unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono)
+bool fusion__unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono)
 {
     struct sk_fusion_session *p = &s->pub;
     if (!p->n_joins || p->n_joins > SK_FUSION_JOINS_MAX) {
@@ -363,7 +442,7 @@ bool sk_fusion_unjoin(struct sk_fusion *f, struct session *s, struct track *t, i
     }
     t->session = 0;
     f->stats.joins--;
-    sk_fusion_session_dirty(f, s);
+    fusion__session_dirty(f, s);
     sk_log(SK_LOG_DEBUG, "fusion", t->camera,
            "session %s: track %u crossed the entry inwards, so it was not this shopper", p->id,
            t->id);
@@ -381,8 +460,15 @@ static void session_remove(struct sk_fusion *f, struct session *s)
             break;
         }
     }
-    sk_fusion_session_gone(f, s);
-    sk_fusion_session_free(s);
+    /* Its persisted part goes at the next persist. At most max_sessions can close between
+     * two persists (a call closes only sessions that exist); without persists the list
+     * simply wraps. */
+    if (f->n_gone == f->max_sessions) {
+        f->n_gone = 0;
+    }
+    snprintf(f->gone[f->n_gone++], sizeof(f->gone[0]), "%s", s->pub.id);
+    f->parts_dirty = true;
+    fusion__session_free(s);
 }
 
 /* The review reasons of a checkout: the session's own plus its lines'. */
@@ -403,23 +489,24 @@ static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
     struct sk_fusion_session *p = &s->pub;
     review_lines(f, p);
     p->state = SK_SESSION_CLOSED;
-    p->closed_wall_us = sk_fusion_to_wall(f, now);
+    p->closed_wall_us = fusion__to_wall(f, now);
     struct sk_fusion_event ev = {.type = SK_FEV_CHECKOUT,
                                  .mono_us = p->exit_mono_us,
                                  .wall_us = p->exit_wall_us,
                                  .session = p};
-    if (sk_fusion_emit(f, &ev) < 0) {
-        return f->err;
+    int r = fusion__emit(f, &ev);
+    if (r < 0) {
+        return r;
     }
     for (size_t k = 0; k < p->n_lines; k++) {
-        sk_fusion_memo_add(f, MEMO_SOLD, p->lines[k].epc, p->lines[k].epc_len, p->id,
-                           p->lines[k].ev.shelf, now, p->closed_wall_us);
+        fusion__memo_add(f, MEMO_SOLD, p->lines[k].epc, p->lines[k].epc_len, p->id,
+                         p->lines[k].ev.shelf, now, p->closed_wall_us);
     }
     f->stats.sessions_closed++;
     sk_log(SK_LOG_INFO, "fusion", NULL, "session %s checked out: %zu item(s)%s", p->id, p->n_lines,
            p->review ? ", to review" : "");
     session_remove(f, s);
-    return f->err;
+    return 0;
 }
 
 static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
@@ -427,50 +514,40 @@ static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
     struct sk_fusion_session *p = &s->pub;
     review_lines(f, p);
     p->state = SK_SESSION_ABANDONED;
-    p->closed_wall_us = sk_fusion_to_wall(f, now);
+    p->closed_wall_us = fusion__to_wall(f, now);
     struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
                                  .what = SK_SESSION_TIMED_OUT,
                                  .mono_us = now,
                                  .wall_us = p->closed_wall_us,
                                  .session = p};
-    if (sk_fusion_emit(f, &ev) < 0) {
-        return f->err;
+    int r = fusion__emit(f, &ev);
+    if (r < 0) {
+        return r;
     }
     if (p->n_lines) {
         ev.type = SK_FEV_CART_ABANDONED;
         ev.what = 0;
         ev.items = p->lines;
         ev.n_items = p->n_lines;
-        if (sk_fusion_emit(f, &ev) < 0) {
-            return f->err;
+        if ((r = fusion__emit(f, &ev)) < 0) {
+            return r;
         }
     }
     for (size_t k = 0; k < p->n_lines; k++) {
-        sk_fusion_memo_add(f, MEMO_REMOVED, p->lines[k].epc, p->lines[k].epc_len, p->id,
-                           p->lines[k].ev.shelf, now, p->closed_wall_us);
+        fusion__memo_add(f, MEMO_REMOVED, p->lines[k].epc, p->lines[k].epc_len, p->id,
+                         p->lines[k].ev.shelf, now, p->closed_wall_us);
     }
     f->stats.sessions_abandoned++;
     sk_log(SK_LOG_NOTICE, "fusion", NULL, "session %s abandoned (%s) holding %zu item(s)", p->id,
            sk_fusion_state_name(p->state), p->n_lines);
     session_remove(f, s);
-    return f->err;
+    return 0;
 }
 
-/* True while a departure from before the exit could still reach this cart. */
-static bool departures_before(const struct sk_fusion *f, int64_t exit_us)
-{
-    for (size_t i = 0; i < f->n_pending; i++) {
-        if (f->pending[i].removed_us <= exit_us) {
-            return true;
-        }
-    }
-    return false;
-}
-
-int sk_fusion_sessions_tick(struct sk_fusion *f)
+int fusion__sessions_tick(struct sk_fusion *f)
 {
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
-    int64_t now = sk_fusion_now(f);
+    int64_t now = fusion__now(f);
     int64_t settle = f->max_hold_us + (int64_t)fc->pick_after_ms * 1000 +
                      (int64_t)fc->checkout_delay_ms * 1000;
     int64_t lost_max = (int64_t)fc->session_lost_s * 1000000;
@@ -484,7 +561,7 @@ int sk_fusion_sessions_tick(struct sk_fusion *f)
         bool gone = false;
         if (p->state == SK_SESSION_EXITING && now - p->exit_mono_us >= settle &&
             now - f->resumed_us >= settle &&
-            (!departures_before(f, p->exit_mono_us) || now - p->exit_mono_us >= wait_max)) {
+            (!fusion__pending_before(f, p->exit_mono_us) || now - p->exit_mono_us >= wait_max)) {
             r = checkout(f, s, now);
             gone = true;
         } else if ((p->state == SK_SESSION_LOST && now - p->lost_mono_us >= lost_max) ||
@@ -499,5 +576,5 @@ int sk_fusion_sessions_tick(struct sk_fusion *f)
             i++;
         }
     }
-    return f->err;
+    return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The fusion engine's durable state as JSON: what a restart or a rollback must get back. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,6 @@
 
 #include "fusion_internal.h"
 #include "storekeeper/epc.h"
-#include "storekeeper/log.h"
 
 /*
  * Monotonic times mean nothing in another process (the clock restarts at boot), so the state
@@ -22,102 +22,460 @@
  * a restarted process takes them: there they count as lost when the state was exported, the
  * sessions that followed them are lost, and the join rules pick the shoppers up again. The
  * engine that exported them keeps its own, fresher picture.
+ *
+ * Every record is described once, as a table of its fields (key, type, where it lies in the
+ * struct), and the same table writes it and reads it back: a field added to one direction is
+ * in the other. The keys are the format of persisted state (STATE_VERSION): never rename one.
  */
 
 #define STATE_VERSION 1
 
-static void add_num(cJSON *o, const char *k, double v)
+enum ftype {
+    F_STR = 1, /* char[size] */
+    F_BOOL,
+    F_U8,
+    F_INT,
+    F_UINT,
+    F_U32,
+    F_U64,
+    F_I64,        /* wall times and plain numbers */
+    F_MONO,       /* monotonic time: 0 unknown; shifted on import into another process */
+    F_MONO_NEVER, /* the same, NEVER written as -1 */
+    F_FLOAT,
+    F_EPC,   /* uint8_t[SK_EPC_MAX] as hex, its length at off_len */
+    F_SHELF, /* int index in cfg->shelves as its name; -1 for a name the config lacks */
+    F_ZONE,  /* int index in cfg->zones as its name; the same */
+    F_OBJ,   /* a nested record: sub */
+};
+
+struct table;
+
+struct field {
+    const char *key;
+    uint8_t type;
+    size_t off, size; /* size: F_STR's buffer */
+    size_t off_len;   /* F_EPC */
+    const struct table *sub;
+};
+
+struct table {
+    const struct field *fields;
+    size_t n;
+};
+
+#define FLD(st, key, type, member)                                          \
+    {                                                                       \
+        key, type, offsetof(st, member), sizeof(((st *)0)->member), 0, NULL \
+    }
+#define EPC_FLD(st, key, member, len_member)                                \
+    {                                                                       \
+        key, F_EPC, offsetof(st, member), 0, offsetof(st, len_member), NULL \
+    }
+#define OBJ_FLD(st, key, member, table)                \
+    {                                                  \
+        key, F_OBJ, offsetof(st, member), 0, 0, &table \
+    }
+#define TABLE(name, ...)                                       \
+    static const struct field name##_fields[] = {__VA_ARGS__}; \
+    static const struct table name = {name##_fields,           \
+                                      sizeof(name##_fields) / sizeof(name##_fields[0])}
+
+TABLE(product_tab,
+      FLD(struct sk_fusion_product, "sku", F_STR, sku),
+      FLD(struct sk_fusion_product, "gtin", F_STR, gtin),
+      FLD(struct sk_fusion_product, "name", F_STR, name),
+      FLD(struct sk_fusion_product, "price", F_I64, price_minor),
+      FLD(struct sk_fusion_product, "currency", F_STR, currency),
+      FLD(struct sk_fusion_product, "threshold", F_INT, restock_threshold),
+      FLD(struct sk_fusion_product, "target", F_INT, restock_target));
+
+TABLE(evidence_tab,
+      FLD(struct sk_fusion_evidence, "shelf", F_STR, shelf),
+      FLD(struct sk_fusion_evidence, "reader", F_STR, reader),
+      FLD(struct sk_fusion_evidence, "antenna", F_U8, antenna),
+      FLD(struct sk_fusion_evidence, "camera", F_STR, camera),
+      FLD(struct sk_fusion_evidence, "track", F_U32, track_id),
+      FLD(struct sk_fusion_evidence, "removed", F_I64, removed_wall_us),
+      FLD(struct sk_fusion_evidence, "departed", F_I64, departed_wall_us),
+      FLD(struct sk_fusion_evidence, "score", F_FLOAT, score),
+      FLD(struct sk_fusion_evidence, "confidence", F_FLOAT, confidence),
+      FLD(struct sk_fusion_evidence, "rule", F_U8, rule),
+      FLD(struct sk_fusion_evidence, "candidates", F_U8, candidates),
+      FLD(struct sk_fusion_evidence, "lost", F_BOOL, lost_track),
+      FLD(struct sk_fusion_evidence, "runner", F_STR, runner_session),
+      FLD(struct sk_fusion_evidence, "runner_track", F_U32, runner_track),
+      FLD(struct sk_fusion_evidence, "runner_score", F_FLOAT, runner_score),
+      FLD(struct sk_fusion_evidence, "reads", F_U32, reads),
+      FLD(struct sk_fusion_evidence, "exit_seen", F_I64, exit_seen_wall_us));
+
+TABLE(line_tab,
+      EPC_FLD(struct sk_fusion_line, "epc", epc, epc_len),
+      FLD(struct sk_fusion_line, "known", F_BOOL, known),
+      OBJ_FLD(struct sk_fusion_line, "product", product, product_tab),
+      OBJ_FLD(struct sk_fusion_line, "ev", ev, evidence_tab));
+
+TABLE(session_tab,
+      FLD(struct session, "no", F_U64, no),
+      FLD(struct session, "id", F_STR, pub.id),
+      FLD(struct session, "account", F_STR, pub.account),
+      FLD(struct session, "state", F_INT, pub.state),
+      FLD(struct session, "review", F_UINT, pub.review),
+      FLD(struct session, "camera", F_STR, pub.camera),
+      FLD(struct session, "track", F_U32, pub.track_id),
+      FLD(struct session, "entry_line", F_STR, pub.entry_line),
+      FLD(struct session, "exit_line", F_STR, pub.exit_line),
+      FLD(struct session, "opened_wall", F_I64, pub.opened_wall_us),
+      FLD(struct session, "exit_wall", F_I64, pub.exit_wall_us),
+      FLD(struct session, "opened_mono", F_MONO, pub.opened_mono_us),
+      FLD(struct session, "exit_mono", F_MONO, pub.exit_mono_us),
+      FLD(struct session, "lost_mono", F_MONO, pub.lost_mono_us),
+      FLD(struct session, "last_mono", F_MONO, pub.last_mono_us),
+      FLD(struct session, "x", F_FLOAT, pub.x),
+      FLD(struct session, "y", F_FLOAT, pub.y),
+      FLD(struct session, "has_pos", F_BOOL, pub.has_pos),
+      FLD(struct session, "n_joins", F_U32, pub.n_joins));
+
+TABLE(join_tab,
+      FLD(struct sk_fusion_join, "camera", F_STR, camera),
+      FLD(struct sk_fusion_join, "old", F_U32, old_track),
+      FLD(struct sk_fusion_join, "new", F_U32, new_track),
+      FLD(struct sk_fusion_join, "gap_ms", F_I64, gap_ms),
+      FLD(struct sk_fusion_join, "distance", F_FLOAT, distance),
+      FLD(struct sk_fusion_join, "late", F_BOOL, late),
+      FLD(struct sk_fusion_join, "wall", F_I64, wall_us));
+
+TABLE(track_tab,
+      FLD(struct track, "camera", F_STR, camera),
+      FLD(struct track, "id", F_U32, id),
+      FLD(struct track, "born", F_MONO, born_us),
+      FLD(struct track, "last", F_MONO, last_us),
+      FLD(struct track, "lost", F_MONO, lost_us),
+      FLD(struct track, "x", F_FLOAT, x),
+      FLD(struct track, "y", F_FLOAT, y),
+      FLD(struct track, "has_pos", F_BOOL, has_pos),
+      FLD(struct track, "session", F_U64, session));
+
+TABLE(visit_tab,
+      FLD(struct zone_visit, "zone", F_ZONE, zone),
+      FLD(struct zone_visit, "enter", F_MONO, enter_us),
+      FLD(struct zone_visit, "leave", F_MONO_NEVER, leave_us),
+      FLD(struct zone_visit, "x", F_FLOAT, x),
+      FLD(struct zone_visit, "y", F_FLOAT, y),
+      FLD(struct zone_visit, "has_pos", F_BOOL, has_pos),
+      FLD(struct zone_visit, "by_loss", F_BOOL, by_loss));
+
+TABLE(pending_tab,
+      OBJ_FLD(struct pending, "line", line, line_tab),
+      FLD(struct pending, "shelf", F_SHELF, shelf),
+      FLD(struct pending, "removed", F_MONO, removed_us),
+      FLD(struct pending, "departed", F_MONO, departed_us),
+      FLD(struct pending, "restock", F_BOOL, restock));
+
+TABLE(sighting_tab,
+      EPC_FLD(struct sighting, "epc", epc, epc_len),
+      FLD(struct sighting, "reader", F_STR, reader),
+      FLD(struct sighting, "mono", F_MONO, mono_us),
+      FLD(struct sighting, "wall", F_I64, wall_us));
+
+TABLE(memo_tab,
+      EPC_FLD(struct memo, "epc", epc, epc_len),
+      FLD(struct memo, "kind", F_U8, kind),
+      FLD(struct memo, "session", F_STR, session),
+      FLD(struct memo, "shelf", F_STR, shelf),
+      FLD(struct memo, "mono", F_MONO, mono_us),
+      FLD(struct memo, "wall", F_I64, wall_us));
+
+TABLE(bind_tab,
+      FLD(struct bind, "token", F_STR, token),
+      FLD(struct bind, "session", F_STR, session),
+      FLD(struct bind, "expires", F_MONO, expires_us));
+
+/* A stock entry's persisted part: what arrived since the last restock event. */
+struct stock_rec {
+    int shelf;
+    char sku[SK_SKU_MAX];
+    int added;
+};
+
+TABLE(stock_tab,
+      FLD(struct stock_rec, "shelf", F_SHELF, shelf),
+      FLD(struct stock_rec, "sku", F_STR, sku),
+      FLD(struct stock_rec, "added", F_INT, added));
+
+/* A shelf's restock session. */
+struct restock_rec {
+    int shelf;
+    int64_t until_us, start_us;
+    bool implicit;
+    char id[SK_NAME_MAX];
+};
+
+TABLE(restock_tab,
+      FLD(struct restock_rec, "shelf", F_SHELF, shelf),
+      FLD(struct restock_rec, "until", F_MONO_NEVER, until_us),
+      FLD(struct restock_rec, "start", F_I64, start_us),
+      FLD(struct restock_rec, "implicit", F_BOOL, implicit),
+      FLD(struct restock_rec, "id", F_STR, id));
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+/* Fields are read and written through memcpy: the table knows their type, not the compiler. */
+static double load_num(int type, const void *p)
 {
-    cJSON_AddItemToObject(o, k, cJSON_CreateNumber(v));
+    switch (type) {
+    case F_U8: {
+        uint8_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    case F_INT:
+    case F_SHELF:
+    case F_ZONE: {
+        int v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    case F_UINT: {
+        unsigned v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    case F_U32: {
+        uint32_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    case F_U64: {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v));
+        return (double)v;
+    }
+    case F_I64:
+    case F_MONO:
+    case F_MONO_NEVER: {
+        int64_t v;
+        memcpy(&v, p, sizeof(v));
+        return type == F_MONO_NEVER && v == NEVER ? -1 : (double)v;
+    }
+    case F_FLOAT: {
+        float v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    default:
+        return 0;
+    }
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    cJSON_AddItemToObject(o, k, cJSON_CreateString(v ? v : ""));
-}
+static void
+write_field(const struct sk_fusion *f, cJSON *o, const struct field *d, const void *rec);
 
-static void add_bool(cJSON *o, const char *k, bool v)
-{
-    cJSON_AddItemToObject(o, k, cJSON_CreateBool(v));
-}
-
-static cJSON *line_json(const struct sk_fusion_line *l)
+/* The record at rec (described by t) as a JSON object. */
+static cJSON *to_json(const struct sk_fusion *f, const struct table *t, const void *rec)
 {
     cJSON *o = cJSON_CreateObject();
-    char hex[SK_EPC_HEX_MAX];
-    sk_epc_to_hex(l->epc, l->epc_len, hex, sizeof(hex));
-    add_str(o, "epc", hex);
-    add_bool(o, "known", l->known);
-    const struct sk_fusion_product *p = &l->product;
-    cJSON *po = cJSON_AddObjectToObject(o, "product");
-    add_str(po, "sku", p->sku);
-    add_str(po, "gtin", p->gtin);
-    add_str(po, "name", p->name);
-    add_num(po, "price", (double)p->price_minor);
-    add_str(po, "currency", p->currency);
-    add_num(po, "threshold", p->restock_threshold);
-    add_num(po, "target", p->restock_target);
-    const struct sk_fusion_evidence *e = &l->ev;
-    cJSON *eo = cJSON_AddObjectToObject(o, "ev");
-    add_str(eo, "shelf", e->shelf);
-    add_str(eo, "reader", e->reader);
-    add_num(eo, "antenna", e->antenna);
-    add_str(eo, "camera", e->camera);
-    add_num(eo, "track", e->track_id);
-    add_num(eo, "removed", (double)e->removed_wall_us);
-    add_num(eo, "departed", (double)e->departed_wall_us);
-    add_num(eo, "score", e->score);
-    add_num(eo, "confidence", e->confidence);
-    add_num(eo, "rule", e->rule);
-    add_num(eo, "candidates", e->candidates);
-    add_bool(eo, "lost", e->lost_track);
-    add_str(eo, "runner", e->runner_session);
-    add_num(eo, "runner_track", e->runner_track);
-    add_num(eo, "runner_score", e->runner_score);
-    add_num(eo, "reads", e->reads);
-    add_num(eo, "exit_seen", (double)e->exit_seen_wall_us);
+    for (size_t i = 0; o && i < t->n; i++) {
+        write_field(f, o, &t->fields[i], rec);
+    }
     return o;
 }
 
-static cJSON *session_json(const struct session *s)
+static void write_field(const struct sk_fusion *f, cJSON *o, const struct field *d, const void *rec)
+{
+    const uint8_t *p = (const uint8_t *)rec + d->off;
+    char hex[SK_EPC_HEX_MAX];
+    cJSON *v;
+    bool b;
+    switch (d->type) {
+    case F_STR:
+        v = cJSON_CreateString((const char *)p);
+        break;
+    case F_BOOL:
+        memcpy(&b, p, sizeof(b));
+        v = cJSON_CreateBool(b);
+        break;
+    case F_EPC:
+        sk_epc_to_hex(p, *((const uint8_t *)rec + d->off_len), hex, sizeof(hex));
+        v = cJSON_CreateString(hex);
+        break;
+    case F_SHELF:
+        v = cJSON_CreateString(f->cfg->shelves[(int)load_num(F_INT, p)].name);
+        break;
+    case F_ZONE:
+        v = cJSON_CreateString(f->cfg->zones[(int)load_num(F_INT, p)].name);
+        break;
+    case F_OBJ:
+        v = to_json(f, d->sub, p);
+        break;
+    default:
+        v = cJSON_CreateNumber(load_num(d->type, p));
+        break;
+    }
+    cJSON_AddItemToObject(o, d->key, v);
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+/* Stores v as type at p; monotonic times shifted by shift. */
+static void store_num(int type, void *p, double v, int64_t shift)
+{
+    uint8_t u8 = (uint8_t)v;
+    int i = (int)v;
+    unsigned u = (unsigned)v;
+    uint32_t u32 = (uint32_t)v;
+    uint64_t u64 = (uint64_t)v;
+    int64_t i64 = (int64_t)v;
+    float fl = (float)v;
+    switch (type) {
+    case F_U8:
+        memcpy(p, &u8, sizeof(u8));
+        break;
+    case F_INT:
+        memcpy(p, &i, sizeof(i));
+        break;
+    case F_UINT:
+        memcpy(p, &u, sizeof(u));
+        break;
+    case F_U32:
+        memcpy(p, &u32, sizeof(u32));
+        break;
+    case F_U64:
+        memcpy(p, &u64, sizeof(u64));
+        break;
+    case F_MONO:
+        i64 = v != 0 ? i64 + shift : 0;
+        memcpy(p, &i64, sizeof(i64));
+        break;
+    case F_MONO_NEVER:
+        i64 = v < 0 ? NEVER : i64 + shift;
+        memcpy(p, &i64, sizeof(i64));
+        break;
+    case F_I64:
+        memcpy(p, &i64, sizeof(i64));
+        break;
+    case F_FLOAT:
+        memcpy(p, &fl, sizeof(fl));
+        break;
+    default:
+        break;
+    }
+}
+
+struct rd {
+    const struct sk_fusion *f;
+    bool bad;
+    int64_t shift; /* added to monotonic times */
+};
+
+static const cJSON *get(struct rd *r, const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v) {
+        r->bad = true;
+    }
+    return v;
+}
+
+static double num(struct rd *r, const cJSON *o, const char *k)
+{
+    const cJSON *v = get(r, o, k);
+    if (!cJSON_IsNumber(v)) {
+        r->bad = true;
+        return 0;
+    }
+    return v->valuedouble;
+}
+
+static void str(struct rd *r, const cJSON *o, const char *k, char *out, size_t size)
+{
+    const cJSON *v = get(r, o, k);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) {
+        r->bad = true;
+        out[0] = 0;
+        return;
+    }
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+}
+
+static int zone_named(const struct sk_fusion *f, const char *name)
+{
+    for (size_t i = 0; i < f->cfg->n_zones; i++) {
+        if (strcmp(f->cfg->zones[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void read_field(struct rd *r, const cJSON *o, const struct field *d, void *rec);
+
+/* Fills the record at rec (described by t) from o; a missing or mistyped field marks r bad. */
+static void from_json(struct rd *r, const cJSON *o, const struct table *t, void *rec)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        read_field(r, o, &t->fields[i], rec);
+    }
+}
+
+static void read_field(struct rd *r, const cJSON *o, const struct field *d, void *rec)
+{
+    uint8_t *p = (uint8_t *)rec + d->off;
+    char name[SK_EPC_HEX_MAX > SK_NAME_MAX ? SK_EPC_HEX_MAX : SK_NAME_MAX];
+    switch (d->type) {
+    case F_STR:
+        str(r, o, d->key, (char *)p, d->size);
+        return;
+    case F_BOOL: {
+        const cJSON *v = get(r, o, d->key);
+        if (!cJSON_IsBool(v)) {
+            r->bad = true;
+        }
+        bool b = cJSON_IsTrue(v);
+        memcpy(p, &b, sizeof(b));
+        return;
+    }
+    case F_EPC: {
+        str(r, o, d->key, name, sizeof(name));
+        int n = sk_epc_from_hex(name, p, SK_EPC_MAX);
+        if (n <= 0) {
+            r->bad = true;
+            n = 0;
+        }
+        *((uint8_t *)rec + d->off_len) = (uint8_t)n;
+        return;
+    }
+    case F_SHELF:
+    case F_ZONE:
+        str(r, o, d->key, name, sizeof(name));
+        store_num(F_INT, p,
+                  d->type == F_SHELF ? fusion__shelf_named(r->f, name) : zone_named(r->f, name), 0);
+        return;
+    case F_OBJ: {
+        const cJSON *sub = get(r, o, d->key);
+        if (sub) {
+            from_json(r, sub, d->sub, p);
+        }
+        return;
+    }
+    default:
+        store_num(d->type, p, num(r, o, d->key), r->shift);
+        return;
+    }
+}
+
+/* ---- export ------------------------------------------------------------------------------ */
+
+static cJSON *session_json(const struct sk_fusion *f, const struct session *s)
 {
     const struct sk_fusion_session *p = &s->pub;
-    cJSON *so = cJSON_CreateObject();
-    add_num(so, "no", (double)s->no);
-    add_str(so, "id", p->id);
-    add_str(so, "account", p->account);
-    add_num(so, "state", p->state);
-    add_num(so, "review", p->review);
-    add_str(so, "camera", p->camera);
-    add_num(so, "track", p->track_id);
-    add_str(so, "entry_line", p->entry_line);
-    add_str(so, "exit_line", p->exit_line);
-    add_num(so, "opened_wall", (double)p->opened_wall_us);
-    add_num(so, "exit_wall", (double)p->exit_wall_us);
-    add_num(so, "opened_mono", (double)p->opened_mono_us);
-    add_num(so, "exit_mono", (double)p->exit_mono_us);
-    add_num(so, "lost_mono", (double)p->lost_mono_us);
-    add_num(so, "last_mono", (double)p->last_mono_us);
-    add_num(so, "x", p->x);
-    add_num(so, "y", p->y);
-    add_bool(so, "has_pos", p->has_pos);
-    add_num(so, "n_joins", p->n_joins);
+    cJSON *so = to_json(f, &session_tab, s);
     cJSON *ja = cJSON_AddArrayToObject(so, "joins");
     for (size_t k = 0; k < p->n_joins && k < SK_FUSION_JOINS_MAX; k++) {
-        const struct sk_fusion_join *j = &p->joins[k];
-        cJSON *jo = cJSON_CreateObject();
-        add_str(jo, "camera", j->camera);
-        add_num(jo, "old", j->old_track);
-        add_num(jo, "new", j->new_track);
-        add_num(jo, "gap_ms", (double)j->gap_ms);
-        add_num(jo, "distance", j->distance);
-        add_bool(jo, "late", j->late);
-        add_num(jo, "wall", (double)j->wall_us);
-        cJSON_AddItemToArray(ja, jo);
+        cJSON_AddItemToArray(ja, to_json(f, &join_tab, &p->joins[k]));
     }
     cJSON *la = cJSON_AddArrayToObject(so, "lines");
     for (size_t k = 0; k < p->n_lines; k++) {
-        cJSON_AddItemToArray(la, line_json(&p->lines[k]));
+        cJSON_AddItemToArray(la, to_json(f, &line_tab, &p->lines[k]));
     }
     return so;
 }
@@ -130,11 +488,11 @@ static cJSON *core_json(const struct sk_fusion *f, bool with_memos)
     }
     char inst[24];
     snprintf(inst, sizeof(inst), "%016llx", (unsigned long long)f->instance);
-    add_num(o, "version", STATE_VERSION);
-    add_str(o, "instance", inst);
-    add_num(o, "mono", (double)sk_fusion_now(f));
-    add_num(o, "wall", (double)sk_fusion_wall(f));
-    add_num(o, "next_session", (double)f->next_session_no);
+    cJSON_AddNumberToObject(o, "version", STATE_VERSION);
+    cJSON_AddStringToObject(o, "instance", inst);
+    cJSON_AddNumberToObject(o, "mono", (double)fusion__now(f));
+    cJSON_AddNumberToObject(o, "wall", (double)fusion__wall(f));
+    cJSON_AddNumberToObject(o, "next_session", (double)f->next_session_no);
 
     cJSON *arr;
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
@@ -142,90 +500,44 @@ static cJSON *core_json(const struct sk_fusion *f, bool with_memos)
                                 fc->unattributed_grace_ms) *
                               1000 +
                       f->max_hold_us;
-    int64_t now = sk_fusion_now(f);
+    int64_t now = fusion__now(f);
     arr = cJSON_AddArrayToObject(o, "tracks");
     for (size_t i = 0; i < f->max_tracks; i++) {
         const struct track *t = &f->tracks[i];
         if (!t->used || !f->n_pending || now - t->last_us > horizon) {
             continue;
         }
-        cJSON *to = cJSON_CreateObject();
-        add_str(to, "camera", t->camera);
-        add_num(to, "id", t->id);
-        add_num(to, "born", (double)t->born_us);
-        add_num(to, "last", (double)t->last_us);
-        add_num(to, "lost", (double)t->lost_us);
-        add_num(to, "x", t->x);
-        add_num(to, "y", t->y);
-        add_bool(to, "has_pos", t->has_pos);
-        add_num(to, "session", (double)t->session);
+        cJSON *to = to_json(f, &track_tab, t);
         cJSON *va = cJSON_AddArrayToObject(to, "visits");
         unsigned nv = t->n_visits < VISITS_MAX ? t->n_visits : VISITS_MAX;
         for (unsigned k = 0; k < nv; k++) {
             const struct zone_visit *v = &t->visits[(t->n_visits - nv + k) % VISITS_MAX];
-            cJSON *vo = cJSON_CreateObject();
-            add_str(vo, "zone", f->cfg->zones[v->zone].name);
-            add_num(vo, "enter", (double)v->enter_us);
-            add_num(vo, "leave", v->leave_us == NEVER ? -1 : (double)v->leave_us);
-            add_num(vo, "x", v->x);
-            add_num(vo, "y", v->y);
-            add_bool(vo, "has_pos", v->has_pos);
-            add_bool(vo, "by_loss", v->by_loss);
-            cJSON_AddItemToArray(va, vo);
+            cJSON_AddItemToArray(va, to_json(f, &visit_tab, v));
         }
         cJSON_AddItemToArray(arr, to);
     }
 
     arr = cJSON_AddArrayToObject(o, "pending");
     for (size_t i = 0; i < f->n_pending; i++) {
-        const struct pending *p = &f->pending[i];
-        cJSON *po = cJSON_CreateObject();
-        cJSON_AddItemToObject(po, "line", line_json(&p->line));
-        add_str(po, "shelf", f->cfg->shelves[p->shelf].name);
-        add_num(po, "removed", (double)p->removed_us);
-        add_num(po, "departed", (double)p->departed_us);
-        add_bool(po, "restock", p->restock);
-        cJSON_AddItemToArray(arr, po);
+        cJSON_AddItemToArray(arr, to_json(f, &pending_tab, &f->pending[i]));
     }
 
     arr = cJSON_AddArrayToObject(o, "sightings");
     for (size_t i = 0; i < f->n_sightings; i++) {
-        const struct sighting *g = &f->sightings[i];
-        cJSON *go = cJSON_CreateObject();
-        char hex[SK_EPC_HEX_MAX];
-        sk_epc_to_hex(g->epc, g->epc_len, hex, sizeof(hex));
-        add_str(go, "epc", hex);
-        add_str(go, "reader", g->reader);
-        add_num(go, "mono", (double)g->mono_us);
-        add_num(go, "wall", (double)g->wall_us);
-        cJSON_AddItemToArray(arr, go);
+        cJSON_AddItemToArray(arr, to_json(f, &sighting_tab, &f->sightings[i]));
     }
 
     arr = cJSON_AddArrayToObject(o, "memos");
     for (size_t i = 0; with_memos && i < f->n_memos; i++) {
         const struct memo *m = &f->memos[(f->memo_head + i) % f->max_pending];
-        if (!m->kind) {
-            continue;
+        if (m->kind) {
+            cJSON_AddItemToArray(arr, to_json(f, &memo_tab, m));
         }
-        cJSON *mo = cJSON_CreateObject();
-        char hex[SK_EPC_HEX_MAX];
-        sk_epc_to_hex(m->epc, m->epc_len, hex, sizeof(hex));
-        add_str(mo, "epc", hex);
-        add_num(mo, "kind", m->kind);
-        add_str(mo, "session", m->session);
-        add_str(mo, "shelf", m->shelf);
-        add_num(mo, "mono", (double)m->mono_us);
-        add_num(mo, "wall", (double)m->wall_us);
-        cJSON_AddItemToArray(arr, mo);
     }
 
     arr = cJSON_AddArrayToObject(o, "binds");
     for (size_t i = 0; i < f->n_binds; i++) {
-        cJSON *bo = cJSON_CreateObject();
-        add_str(bo, "token", f->binds[i].token);
-        add_str(bo, "session", f->binds[i].session);
-        add_num(bo, "expires", (double)f->binds[i].expires_us);
-        cJSON_AddItemToArray(arr, bo);
+        cJSON_AddItemToArray(arr, to_json(f, &bind_tab, &f->binds[i]));
     }
 
     arr = cJSON_AddArrayToObject(o, "stock");
@@ -234,11 +546,9 @@ static cJSON *core_json(const struct sk_fusion *f, bool with_memos)
             if (!s->added) {
                 continue;
             }
-            cJSON *so = cJSON_CreateObject();
-            add_str(so, "shelf", f->cfg->shelves[s->shelf].name);
-            add_str(so, "sku", s->sku);
-            add_num(so, "added", s->added);
-            cJSON_AddItemToArray(arr, so);
+            struct stock_rec rec = {.shelf = s->shelf, .added = s->added};
+            snprintf(rec.sku, sizeof(rec.sku), "%s", s->sku);
+            cJSON_AddItemToArray(arr, to_json(f, &stock_tab, &rec));
         }
     }
 
@@ -248,13 +558,12 @@ static cJSON *core_json(const struct sk_fusion *f, bool with_memos)
         if (!si->restock_until_us) {
             continue;
         }
-        cJSON *ro = cJSON_CreateObject();
-        add_str(ro, "shelf", f->cfg->shelves[i].name);
-        add_num(ro, "until", si->restock_until_us == NEVER ? -1 : (double)si->restock_until_us);
-        add_num(ro, "start", (double)si->restock_start_us);
-        add_bool(ro, "implicit", si->restock_implicit);
-        add_str(ro, "id", si->restock_id);
-        cJSON_AddItemToArray(arr, ro);
+        struct restock_rec rec = {.shelf = (int)i,
+                                  .until_us = si->restock_until_us,
+                                  .start_us = si->restock_start_us,
+                                  .implicit = si->restock_implicit};
+        snprintf(rec.id, sizeof(rec.id), "%s", si->restock_id);
+        cJSON_AddItemToArray(arr, to_json(f, &restock_tab, &rec));
     }
     return o;
 }
@@ -268,20 +577,9 @@ cJSON *sk_fusion_export(const struct sk_fusion *f)
         return NULL;
     }
     for (size_t i = 0; i < f->n_sessions; i++) {
-        cJSON_AddItemToArray(arr, session_json(f->sessions[i]));
+        cJSON_AddItemToArray(arr, session_json(f, f->sessions[i]));
     }
     return o;
-}
-
-void sk_fusion_session_gone(struct sk_fusion *f, const struct session *s)
-{
-    /* At most max_sessions can close between two persists (a call closes only sessions that
-     * exist); without persists the list simply wraps. */
-    if (f->n_gone == f->max_sessions) {
-        f->n_gone = 0;
-    }
-    snprintf(f->gone[f->n_gone++], sizeof(f->gone[0]), "%s", s->pub.id);
-    f->parts_dirty = true;
 }
 
 int sk_fusion_persist(struct sk_fusion *f, bool all, sk_fusion_put_cb put, void *ctx)
@@ -313,7 +611,7 @@ int sk_fusion_persist(struct sk_fusion *f, bool all, sk_fusion_put_cb put, void 
             continue;
         }
         snprintf(key, sizeof(key), "session/%s", s->pub.id);
-        cJSON *j = session_json(s);
+        cJSON *j = session_json(f, s);
         r = j ? put(ctx, key, j) : -ENOMEM;
         cJSON_Delete(j);
         if (r < 0) {
@@ -327,124 +625,12 @@ int sk_fusion_persist(struct sk_fusion *f, bool all, sk_fusion_put_cb put, void 
 
 /* ---- import -------------------------------------------------------------------------------- */
 
-struct rd {
-    const cJSON *o;
-    bool bad;
-    int64_t shift; /* added to monotonic times */
-};
-
-static const cJSON *get(struct rd *r, const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!v) {
-        r->bad = true;
-    }
-    return v;
-}
-
-static double num(struct rd *r, const cJSON *o, const char *k)
-{
-    const cJSON *v = get(r, o, k);
-    if (!cJSON_IsNumber(v)) {
-        r->bad = true;
-        return 0;
-    }
-    return v->valuedouble;
-}
-
-static int64_t mono(struct rd *r, const cJSON *o, const char *k)
-{
-    int64_t v = (int64_t)num(r, o, k);
-    return v ? v + r->shift : 0;
-}
-
-static void str(struct rd *r, const cJSON *o, const char *k, char *out, size_t size)
-{
-    const cJSON *v = get(r, o, k);
-    if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) {
-        r->bad = true;
-        out[0] = 0;
-        return;
-    }
-    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
-}
-
-static bool boolean(struct rd *r, const cJSON *o, const char *k)
-{
-    const cJSON *v = get(r, o, k);
-    if (!cJSON_IsBool(v)) {
-        r->bad = true;
-    }
-    return cJSON_IsTrue(v);
-}
-
-static int epc_of(struct rd *r, const cJSON *o, const char *k, uint8_t *epc)
-{
-    char hex[SK_EPC_HEX_MAX];
-    str(r, o, k, hex, sizeof(hex));
-    int n = sk_epc_from_hex(hex, epc, SK_EPC_MAX);
-    if (n <= 0) {
-        r->bad = true;
-        return 0;
-    }
-    return n;
-}
-
-static int shelf_named(const struct sk_fusion *f, const char *name)
-{
-    for (size_t i = 0; i < f->cfg->n_shelves; i++) {
-        if (strcmp(f->cfg->shelves[i].name, name) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static void read_line(struct rd *r, const cJSON *o, struct sk_fusion_line *l)
-{
-    memset(l, 0, sizeof(*l));
-    l->epc_len = (uint8_t)epc_of(r, o, "epc", l->epc);
-    l->known = boolean(r, o, "known");
-    const cJSON *po = get(r, o, "product");
-    struct sk_fusion_product *p = &l->product;
-    if (po) {
-        str(r, po, "sku", p->sku, sizeof(p->sku));
-        str(r, po, "gtin", p->gtin, sizeof(p->gtin));
-        str(r, po, "name", p->name, sizeof(p->name));
-        p->price_minor = (int64_t)num(r, po, "price");
-        str(r, po, "currency", p->currency, sizeof(p->currency));
-        p->restock_threshold = (int)num(r, po, "threshold");
-        p->restock_target = (int)num(r, po, "target");
-    }
-    const cJSON *eo = get(r, o, "ev");
-    struct sk_fusion_evidence *e = &l->ev;
-    if (eo) {
-        str(r, eo, "shelf", e->shelf, sizeof(e->shelf));
-        str(r, eo, "reader", e->reader, sizeof(e->reader));
-        e->antenna = (uint8_t)num(r, eo, "antenna");
-        str(r, eo, "camera", e->camera, sizeof(e->camera));
-        e->track_id = (uint32_t)num(r, eo, "track");
-        e->removed_wall_us = (int64_t)num(r, eo, "removed");
-        e->departed_wall_us = (int64_t)num(r, eo, "departed");
-        e->score = (float)num(r, eo, "score");
-        e->confidence = (float)num(r, eo, "confidence");
-        e->rule = (uint8_t)num(r, eo, "rule");
-        e->candidates = (uint8_t)num(r, eo, "candidates");
-        e->lost_track = boolean(r, eo, "lost");
-        str(r, eo, "runner", e->runner_session, sizeof(e->runner_session));
-        e->runner_track = (uint32_t)num(r, eo, "runner_track");
-        e->runner_score = (float)num(r, eo, "runner_score");
-        e->reads = (uint32_t)num(r, eo, "reads");
-        e->exit_seen_wall_us = (int64_t)num(r, eo, "exit_seen");
-    }
-}
-
 static void clear_state(struct sk_fusion *f)
 {
     f->restart_lost_mono_us = 0;
     f->restart_lost_n = 0;
     for (size_t i = 0; i < f->n_sessions; i++) {
-        sk_fusion_session_free(f->sessions[i]);
+        fusion__session_free(f->sessions[i]);
     }
     f->n_sessions = 0;
     f->n_pending = 0;
@@ -468,7 +654,7 @@ static void clear_state(struct sk_fusion *f)
 static int
 import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, size_t n, bool same)
 {
-    int64_t now = sk_fusion_now(f);
+    int64_t now = fusion__now(f);
     for (size_t i = 0; i < n; i++) {
         const cJSON *so = list[i];
         if (!cJSON_IsObject(so)) {
@@ -484,25 +670,7 @@ import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, siz
         }
         f->sessions[f->n_sessions++] = s;
         struct sk_fusion_session *p = &s->pub;
-        s->no = (uint64_t)num(r, so, "no");
-        str(r, so, "id", p->id, sizeof(p->id));
-        str(r, so, "account", p->account, sizeof(p->account));
-        p->state = (int)num(r, so, "state");
-        p->review = (unsigned)num(r, so, "review");
-        str(r, so, "camera", p->camera, sizeof(p->camera));
-        p->track_id = (uint32_t)num(r, so, "track");
-        str(r, so, "entry_line", p->entry_line, sizeof(p->entry_line));
-        str(r, so, "exit_line", p->exit_line, sizeof(p->exit_line));
-        p->opened_wall_us = (int64_t)num(r, so, "opened_wall");
-        p->exit_wall_us = (int64_t)num(r, so, "exit_wall");
-        p->opened_mono_us = mono(r, so, "opened_mono");
-        p->exit_mono_us = mono(r, so, "exit_mono");
-        p->lost_mono_us = mono(r, so, "lost_mono");
-        p->last_mono_us = mono(r, so, "last_mono");
-        p->x = (float)num(r, so, "x");
-        p->y = (float)num(r, so, "y");
-        p->has_pos = boolean(r, so, "has_pos");
-        p->n_joins = (uint32_t)num(r, so, "n_joins");
+        from_json(r, so, &session_tab, s);
         const cJSON *jo;
         size_t k = 0;
         cJSON_ArrayForEach(jo, get(r, so, "joins"))
@@ -510,14 +678,7 @@ import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, siz
             if (k == SK_FUSION_JOINS_MAX) {
                 break;
             }
-            struct sk_fusion_join *j = &p->joins[k++];
-            str(r, jo, "camera", j->camera, sizeof(j->camera));
-            j->old_track = (uint32_t)num(r, jo, "old");
-            j->new_track = (uint32_t)num(r, jo, "new");
-            j->gap_ms = (int64_t)num(r, jo, "gap_ms");
-            j->distance = (float)num(r, jo, "distance");
-            j->late = boolean(r, jo, "late");
-            j->wall_us = (int64_t)num(r, jo, "wall");
+            from_json(r, jo, &join_tab, &p->joins[k++]);
         }
         const cJSON *lines = get(r, so, "lines");
         size_t nl = (size_t)cJSON_GetArraySize(lines);
@@ -530,7 +691,7 @@ import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, siz
             const cJSON *lo;
             cJSON_ArrayForEach(lo, lines)
             {
-                read_line(r, lo, &p->lines[p->n_lines++]);
+                from_json(r, lo, &line_tab, &p->lines[p->n_lines++]);
             }
         }
         if (p->state < SK_SESSION_ACTIVE || p->state > SK_SESSION_EXITING) {
@@ -547,33 +708,18 @@ import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, siz
     return 0;
 }
 
-static int zone_named(const struct sk_fusion *f, const char *name)
-{
-    for (size_t i = 0; i < f->cfg->n_zones; i++) {
-        if (strcmp(f->cfg->zones[i].name, name) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
 /* Tracks of an earlier process: all of them ended when it did. */
 static void import_tracks(struct sk_fusion *f, struct rd *r, const cJSON *arr)
 {
-    int64_t now = sk_fusion_now(f);
+    int64_t now = fusion__now(f);
     const cJSON *to;
     cJSON_ArrayForEach(to, arr)
     {
-        char camera[SK_NAME_MAX];
-        str(r, to, "camera", camera, sizeof(camera));
-        struct track *t = sk_fusion_track(f, camera, (uint32_t)num(r, to, "id"), true);
-        t->born_us = mono(r, to, "born");
-        t->last_us = mono(r, to, "last");
-        t->lost_us = mono(r, to, "lost");
-        t->x = (float)num(r, to, "x");
-        t->y = (float)num(r, to, "y");
-        t->has_pos = boolean(r, to, "has_pos");
-        t->session = (uint64_t)num(r, to, "session");
+        struct track rec = {0};
+        from_json(r, to, &track_tab, &rec);
+        struct track *t = fusion__track_create(f, rec.camera, rec.id);
+        rec.used = true;
+        *t = rec;
         int64_t end = t->lost_us ? t->lost_us : now;
         if (!t->lost_us) {
             t->lost_us = now;
@@ -581,21 +727,16 @@ static void import_tracks(struct sk_fusion *f, struct rd *r, const cJSON *arr)
         const cJSON *vo;
         cJSON_ArrayForEach(vo, get(r, to, "visits"))
         {
-            char zone[SK_NAME_MAX];
-            str(r, vo, "zone", zone, sizeof(zone));
-            int z = zone_named(f, zone);
-            if (z < 0) {
-                continue;
+            struct zone_visit v = {0};
+            from_json(r, vo, &visit_tab, &v);
+            if (v.zone < 0) {
+                continue; /* a zone this configuration lacks */
             }
-            struct zone_visit *v = &t->visits[t->n_visits++ % VISITS_MAX];
-            v->zone = z;
-            v->enter_us = mono(r, vo, "enter");
-            double leave = num(r, vo, "leave");
-            v->leave_us = leave < 0 ? end : (int64_t)leave + r->shift;
-            v->by_loss = leave < 0 || boolean(r, vo, "by_loss");
-            v->x = (float)num(r, vo, "x");
-            v->y = (float)num(r, vo, "y");
-            v->has_pos = boolean(r, vo, "has_pos");
+            if (v.leave_us == NEVER) {
+                v.leave_us = end; /* it was inside when the process ended */
+                v.by_loss = true;
+            }
+            t->visits[t->n_visits++ % VISITS_MAX] = v;
         }
     }
 }
@@ -614,7 +755,7 @@ int sk_fusion_restore(struct sk_fusion *f,
     if (!cJSON_IsObject(state)) {
         return -EINVAL;
     }
-    struct rd r = {.o = state};
+    struct rd r = {.f = f};
     char inst[24];
     snprintf(inst, sizeof(inst), "%016llx", (unsigned long long)f->instance);
     const cJSON *iv = cJSON_GetObjectItemCaseSensitive(state, "instance");
@@ -625,12 +766,12 @@ int sk_fusion_restore(struct sk_fusion *f,
     if (!same) {
         int64_t saved_mono = (int64_t)num(&r, state, "mono");
         int64_t saved_wall = (int64_t)num(&r, state, "wall");
-        int64_t elapsed = sk_fusion_wall(f) - saved_wall;
+        int64_t elapsed = fusion__wall(f) - saved_wall;
         if (elapsed < 0) {
             elapsed = 0; /* the wall clock went back: pretend no time passed */
         }
-        r.shift = sk_fusion_now(f) - elapsed - saved_mono;
-        f->resumed_us = sk_fusion_now(f); /* a restart: the readers start over */
+        r.shift = fusion__now(f) - elapsed - saved_mono;
+        f->resumed_us = fusion__now(f); /* a restart: the readers start over */
     }
     f->next_session_no = (uint64_t)num(&r, state, "next_session");
     int rc = import_sessions(f, &r, sessions, n_sessions, same);
@@ -646,15 +787,9 @@ int sk_fusion_restore(struct sk_fusion *f,
         }
         struct pending *p = &f->pending[f->n_pending];
         memset(p, 0, sizeof(*p));
-        read_line(&r, get(&r, o, "line"), &p->line);
-        char shelf[SK_NAME_MAX];
-        str(&r, o, "shelf", shelf, sizeof(shelf));
-        p->shelf = shelf_named(f, shelf);
-        p->removed_us = mono(&r, o, "removed");
-        p->departed_us = mono(&r, o, "departed");
-        p->restock = boolean(&r, o, "restock");
+        from_json(&r, o, &pending_tab, p);
         if (p->shelf >= 0) {
-            f->n_pending++;
+            f->n_pending++; /* a shelf this configuration lacks: dropped */
         }
     }
     cJSON_ArrayForEach(o, get(&r, state, "sightings"))
@@ -664,10 +799,7 @@ int sk_fusion_restore(struct sk_fusion *f,
         }
         struct sighting *g = &f->sightings[f->n_sightings++];
         memset(g, 0, sizeof(*g));
-        g->epc_len = (uint8_t)epc_of(&r, o, "epc", g->epc);
-        str(&r, o, "reader", g->reader, sizeof(g->reader));
-        g->mono_us = mono(&r, o, "mono");
-        g->wall_us = (int64_t)num(&r, o, "wall");
+        from_json(&r, o, &sighting_tab, g);
     }
     cJSON_ArrayForEach(o, get(&r, state, "memos"))
     {
@@ -676,12 +808,7 @@ int sk_fusion_restore(struct sk_fusion *f,
         }
         struct memo *m = &f->memos[f->n_memos++];
         memset(m, 0, sizeof(*m));
-        m->epc_len = (uint8_t)epc_of(&r, o, "epc", m->epc);
-        m->kind = (uint8_t)num(&r, o, "kind");
-        str(&r, o, "session", m->session, sizeof(m->session));
-        str(&r, o, "shelf", m->shelf, sizeof(m->shelf));
-        m->mono_us = mono(&r, o, "mono");
-        m->wall_us = (int64_t)num(&r, o, "wall");
+        from_json(&r, o, &memo_tab, m);
     }
     cJSON_ArrayForEach(o, get(&r, state, "binds"))
     {
@@ -689,32 +816,28 @@ int sk_fusion_restore(struct sk_fusion *f,
             break;
         }
         struct bind *b = &f->binds[f->n_binds++];
-        str(&r, o, "token", b->token, sizeof(b->token));
-        str(&r, o, "session", b->session, sizeof(b->session));
-        b->expires_us = mono(&r, o, "expires");
+        memset(b, 0, sizeof(*b));
+        from_json(&r, o, &bind_tab, b);
     }
     cJSON_ArrayForEach(o, get(&r, state, "stock"))
     {
-        char shelf[SK_NAME_MAX], sku[SK_SKU_MAX];
-        str(&r, o, "shelf", shelf, sizeof(shelf));
-        str(&r, o, "sku", sku, sizeof(sku));
-        int si = shelf_named(f, shelf);
-        struct stock *s = si >= 0 ? sk_fusion_stock_entry(f, si, sku, true) : NULL;
+        struct stock_rec rec = {0};
+        from_json(&r, o, &stock_tab, &rec);
+        struct stock *s = rec.shelf >= 0 ? fusion__stock_entry(f, rec.shelf, rec.sku, true) : NULL;
         if (s) {
-            s->added = (int)num(&r, o, "added");
+            s->added = rec.added;
         }
     }
     cJSON_ArrayForEach(o, get(&r, state, "restock"))
     {
-        char shelf[SK_NAME_MAX];
-        str(&r, o, "shelf", shelf, sizeof(shelf));
-        int si = shelf_named(f, shelf);
-        if (si >= 0) {
-            double until = num(&r, o, "until");
-            f->shelves[si].restock_until_us = until < 0 ? NEVER : (int64_t)until + r.shift;
-            f->shelves[si].restock_start_us = (int64_t)num(&r, o, "start");
-            f->shelves[si].restock_implicit = boolean(&r, o, "implicit");
-            str(&r, o, "id", f->shelves[si].restock_id, sizeof(f->shelves[si].restock_id));
+        struct restock_rec rec = {0};
+        from_json(&r, o, &restock_tab, &rec);
+        if (rec.shelf >= 0) {
+            struct shelf_info *si = &f->shelves[rec.shelf];
+            si->restock_until_us = rec.until_us;
+            si->restock_start_us = rec.start_us;
+            si->restock_implicit = rec.implicit;
+            snprintf(si->restock_id, sizeof(si->restock_id), "%s", rec.id);
         }
     }
     if (rc < 0 || r.bad) {
@@ -763,10 +886,10 @@ int sk_fusion_remember(struct sk_fusion *f,
         return -EINVAL;
     }
     if (what == 0) {
-        sk_fusion_memo_forget(f, epc, epc_len);
+        fusion__memo_forget(f, epc, epc_len);
         return 0;
     }
-    int64_t mono = sk_fusion_now(f) - (sk_fusion_wall(f) - wall_us);
-    sk_fusion_memo_add(f, what, epc, epc_len, session, shelf, mono, wall_us);
+    int64_t mono = fusion__now(f) - (fusion__wall(f) - wall_us);
+    fusion__memo_add(f, what, epc, epc_len, session, shelf, mono, wall_us);
     return 0;
 }
