@@ -69,6 +69,8 @@ const char *sk_strerror(int err)
         return "ledger hash chain is broken, or the book does not add up";
     case SK_ELEDGER_ROLLBACK:
         return "ledger is behind its last known state (rolled back, truncated or replaced)";
+    case SK_ELEDGER_IDENTITY:
+        return "the ledger belongs to another store or device";
     case SK_EMQTT:
         return "MQTT error";
     case SK_EMQTT_AUTH:

@@ -65,6 +65,7 @@ struct ctx {
     char why_direct[800];                       /* why we went without it */
     struct sk_ledger *ledger;                   /* direct mode: opened as owner, or NULL */
     char ledger_why[SK_LEDGER_ERRMSG_MAX + 64]; /* direct mode: why no ledger */
+    char config_error[SK_TEXT_MAX]; /* the file does not load (daemon mode): its first problem */
 };
 
 static void common_options_help(FILE *out)
@@ -132,6 +133,63 @@ static void ctx_free(struct ctx *c)
 }
 
 /*
+ * The store file does not load, but a daemon may run on its last good configuration (a
+ * reload keeps it): the technician must reach it all the same. Tries the control socket
+ * (--socket, else control.socket's default) with a configuration of defaults; on an answer
+ * says on stderr what is wrong with the file and returns 0; when the file or the socket is
+ * not the caller's to read, prints the group hint and returns an exit code; else -1 (the
+ * caller prints the problems and exits 2).
+ */
+static int connect_despite_config(struct ctx *c, const struct sk_diag *diag)
+{
+    static const char defaults[] =
+            "store_id = \"unknown\";\ndevice_id = \"unknown\";\nboard = \"generic-x86\";\n";
+    struct sk_config_opts copts = {.board_override = c->board};
+    struct sk_diag d2;
+    sk_diag_init(&d2);
+    int r = sk_config_load_text(c->config_path, defaults, sizeof(defaults) - 1, &copts, &d2,
+                                &c->cfg);
+    sk_diag_free(&d2);
+    if (r < 0) {
+        c->cfg = NULL;
+        return -1;
+    }
+    if (c->socket_override) {
+        snprintf(c->sock, sizeof(c->sock), "%s", c->socket_override);
+    } else {
+        snprintf(c->sock, sizeof(c->sock), "%s", c->cfg->control.socket);
+    }
+    int cr = c->sock[0] ? sk_ctl_client_open(c->sock, c->timeout_ms, &c->cl) : -ENOENT;
+    if (cr < 0) {
+        bool file_denied = access(c->config_path, R_OK) < 0 && errno == EACCES;
+        if (cr == -EACCES || file_denied) {
+            /* The technician outside the group: one line, the documented fix. */
+            fprintf(stderr,
+                    "storekeeper %s: not allowed to read %s%s%s: join its group: sudo usermod "
+                    "-aG storekeeper $USER (then log in again), or run with sudo\n",
+                    c->cmd, file_denied ? c->config_path : "",
+                    file_denied && cr == -EACCES ? " or to use the control socket " : "",
+                    cr == -EACCES ? c->sock : "");
+            sk_config_free(c->cfg);
+            c->cfg = NULL;
+            return SK_EXIT_FAILURE;
+        }
+        sk_config_free(c->cfg);
+        c->cfg = NULL;
+        c->sock[0] = '\0';
+        return -1;
+    }
+    snprintf(c->config_error, sizeof(c->config_error), "%s",
+             diag->n ? diag->lines[0] : "it does not load");
+    fprintf(stderr,
+            "storekeeper %s: WARNING: %s does not load (%zu problem(s); the first: %s). The "
+            "daemon keeps its last good configuration; asking it. `storekeeper run -c %s "
+            "--check-config` lists every problem.\n",
+            c->cmd, c->config_path, diag->n, c->config_error, c->config_path);
+    return 0;
+}
+
+/*
  * Loads the configuration and finds the daemon. Returns 0 (c->cl set: daemon mode; else
  * direct mode with c->ledger as owner when there is one) or an exit code.
  */
@@ -141,6 +199,11 @@ static int connect_ctx(struct ctx *c, bool want_ledger)
     sk_diag_init(&diag);
     struct sk_config_opts copts = {.board_override = c->board};
     if (sk_config_load(c->config_path, &copts, &diag, &c->cfg) < 0) {
+        int dr = connect_despite_config(c, &diag);
+        if (dr >= 0) {
+            sk_diag_free(&diag);
+            return dr;
+        }
         if (!c->config_given) {
             fprintf(stderr,
                     "storekeeper %s: no store configuration given (-c STORE.cfg or "
@@ -164,8 +227,8 @@ static int connect_ctx(struct ctx *c, bool want_ledger)
     }
     if (r == -EACCES) {
         fprintf(stderr,
-                "storekeeper %s: not allowed to use the control socket %s: join its group "
-                "(control.group, `%s`) or run with sudo\n",
+                "storekeeper %s: not allowed to use the control socket %s: join its group: "
+                "sudo usermod -aG %s $USER (then log in again), or run with sudo\n",
                 c->cmd, c->sock, c->cfg->control.group[0] ? c->cfg->control.group : "storekeeper");
         return SK_EXIT_FAILURE;
     }
@@ -466,7 +529,9 @@ static cJSON *get_status(struct ctx *c)
     sk_ctl_response_clear(&resp);
     /* What the daemon runs vs. what the file says now. */
     cJSON *cf = cJSON_GetObjectItemCaseSensitive(d, "config");
-    if (cf) {
+    if (cf && c->config_error[0]) {
+        cJSON_AddStringToObject(cf, "disk_error", c->config_error);
+    } else if (cf) {
         cJSON_AddStringToObject(cf, "hash_on_disk", c->cfg->hash);
     }
     return d;
@@ -544,10 +609,15 @@ static void print_status(const struct ctx *c, const cJSON *d)
         print_uptime(n_(d, "uptime_s"));
         printf(" (since %s)\n", s_(d, "started"));
     }
-    printf("config      %s, hash %.12s%s\n", s_(cf, "path"), s_(cf, "hash"),
+    printf("config      %s, hash %.12s%s%s\n", s_(cf, "path"), s_(cf, "hash"),
            s_(cf, "hash_on_disk")[0] && strcmp(s_(cf, "hash_on_disk"), s_(cf, "hash")) != 0
                    ? " (the file changed since: reload to apply)"
-                   : "");
+           : s_(cf, "disk_error")[0] ? " (the file on disk does not load: "
+                                     : "",
+           s_(cf, "disk_error")[0] ? s_(cf, "disk_error") : "");
+    if (s_(cf, "disk_error")[0]) {
+        printf("            the daemon keeps running on this last good configuration)\n");
+    }
     const cJSON *rt = o_(d, "runtime");
     if (rt) {
         printf("recording   %s, %.0f batch(es)", s_(rt, "state"), n_(rt, "batches"));

@@ -764,6 +764,11 @@ static int open_ledger(struct sk_runtime *rt)
                "%s: schema %d, ledger %s, %d tag(s) present, outbox %" PRId64
                " pending (last seq %" PRId64 ")",
                path, info.schema_version, info.ledger_id, r, os.pending, os.last_seq);
+        if (info.adopted_from[0]) {
+            sk_log(SK_LOG_NOTICE, "ledger", NULL,
+                   "%s had recorded nothing under %s: it is now the ledger of %s/%s", path,
+                   info.adopted_from, cfg->store_id, cfg->device_id);
+        }
     }
     return 0;
 }
@@ -938,10 +943,14 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
         r = start_services(&rt);
     }
     if (r < 0) {
-        sk_log(SK_LOG_ERR, "core", NULL, "start failed: %s", sk_strerror(r));
+        /* A reader profile that does not load, or a ledger of another store, is a
+         * configuration error like the file's: exit 2, which systemd does not restart
+         * (restarting cannot fix it; RestartPreventExitStatus=2 in the unit). */
+        bool config_error = r == SK_ECONFIG || r == SK_EPROFILE || r == SK_ELEDGER_IDENTITY;
+        sk_log(SK_LOG_ERR, "core", NULL, "start failed: %s%s", sk_strerror(r),
+               config_error ? "; fix the store file (the line above says how), then restart" : "");
         teardown(&rt);
-        /* a reader profile that does not load is a configuration error, like the file's */
-        return r == SK_ECONFIG || r == SK_EPROFILE ? 2 : 1;
+        return config_error ? 2 : 1;
     }
     sk_log(SK_LOG_NOTICE, "core", NULL,
            "running: %zu bus(es), %zu reader(s), %zu shelf(ves), %zu camera(s); tick %d ms",

@@ -924,6 +924,12 @@ static int migrate(struct sk_ledger *l, int64_t from, const struct sk_ledger_opt
     return 0;
 }
 
+static int ledger_unused(struct sk_ledger *l);
+static int adopt_identity(struct sk_ledger *l,
+                          const struct sk_ledger_opts *opts,
+                          char *msg,
+                          size_t msg_size);
+
 static int load_meta(struct sk_ledger *l)
 {
     char buf[64];
@@ -1088,21 +1094,88 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
         snprintf(msg, msg_size, "%s: %s", path, l->errmsg);
         return r;
     }
-    if (opts->store_id && l->store_id[0] && strcmp(opts->store_id, l->store_id) != 0) {
+    bool store_differs = opts->store_id && l->store_id[0] && strcmp(opts->store_id, l->store_id);
+    bool device_differs =
+            opts->device_id && l->device_id[0] && strcmp(opts->device_id, l->device_id);
+    if (store_differs || device_differs) {
+        /* An owner may give an unused ledger its identity: the package's first start with
+         * the idle example store creates one before the operator writes the real store_id
+         * (docs/operator.md, step 5). With nothing recorded, nothing can be mixed. */
+        int unused = (opts->flags & SK_LEDGER_OWNER) ? ledger_unused(l) : 0;
+        if (unused == 1) {
+            return adopt_identity(l, opts, msg, msg_size);
+        }
         snprintf(msg, msg_size,
-                 "%s: this ledger belongs to store \"%s\", the configuration says \"%s\"; "
-                 "refusing to mix them (point ledger.path elsewhere)",
-                 path, l->store_id, opts->store_id);
-        return SK_ELEDGER_SCHEMA;
-    }
-    if (opts->device_id && l->device_id[0] && strcmp(opts->device_id, l->device_id) != 0) {
-        snprintf(msg, msg_size,
-                 "%s: this ledger belongs to device \"%s\", the configuration says \"%s\"; "
-                 "refusing to mix them (event seq numbers are per device)",
-                 path, l->device_id, opts->device_id);
-        return SK_ELEDGER_SCHEMA;
+                 "%s: this ledger belongs to store/device \"%s/%s\", the configuration says \"%s/%s\", and "
+                 "it holds records; refusing to mix them. Fix store_id/device_id, or point "
+                 "ledger.path at a new file (docs/ledger.md)",
+                 path, l->store_id,
+                 l->device_id, opts->store_id ? opts->store_id : l->store_id,
+                 opts->device_id ? opts->device_id : l->device_id);
+        return SK_ELEDGER_IDENTITY;
     }
     return 0;
+}
+
+/* 1 when the ledger has never recorded anything of a store: no movement, no event ever
+ * written to the outbox (seq 0), no catalog, no session, no census; 0 if it has; < 0 on
+ * error. */
+static int ledger_unused(struct sk_ledger *l)
+{
+    static const char *const tables[] = {"movements", "outbox",   "products", "tags",
+                                         "planogram", "sessions", "census",   "discrepancies"};
+    if (ledger_last_seq(l) != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM %s)", tables[i]);
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL);
+        int any = 1;
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+            any = sqlite3_column_int(st, 0);
+        } else {
+            rc = rc == SQLITE_OK ? sqlite3_errcode(l->db) : rc;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK) {
+            return ledger_fail(l, rc, "checking whether the ledger is unused");
+        }
+        if (any) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int adopt_identity(struct sk_ledger *l,
+                          const struct sk_ledger_opts *opts,
+                          char *msg,
+                          size_t msg_size)
+{
+    char old_store[sizeof(l->store_id)], old_device[sizeof(l->device_id)];
+    snprintf(old_store, sizeof(old_store), "%s", l->store_id);
+    snprintf(old_device, sizeof(old_device), "%s", l->device_id);
+    int r = ledger_exec(l, "BEGIN IMMEDIATE", "adopting the identity");
+    if (r == 0 && opts->store_id) {
+        r = ledger_meta_set(l, "store_id", opts->store_id);
+    }
+    if (r == 0 && opts->device_id) {
+        r = ledger_meta_set(l, "device_id", opts->device_id);
+    }
+    if (r == 0) {
+        r = ledger_exec(l, "COMMIT", "adopting the identity");
+    }
+    if (r < 0) {
+        if (!sqlite3_get_autocommit(l->db)) {
+            sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        snprintf(msg, msg_size, "%s: %s", l->path, l->errmsg);
+        return r;
+    }
+    snprintf(l->adopted_from, sizeof(l->adopted_from), "%s/%s", old_store, old_device);
+    return load_meta(l) < 0 ? SK_ELEDGER : 0;
 }
 
 static void close_db(struct sk_ledger *l)
@@ -1183,6 +1256,7 @@ int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info)
     snprintf(i.path, sizeof(i.path), "%s", l->path);
     i.created_us = l->created_us;
     i.migrated_from = l->migrated_from;
+    snprintf(i.adopted_from, sizeof(i.adopted_from), "%s", l->adopted_from);
     int64_t v = 0;
     int rc = pragma_int(l->db, "PRAGMA user_version", &v);
     if (rc != SQLITE_OK) {

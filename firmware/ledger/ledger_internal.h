@@ -76,6 +76,7 @@ struct sk_ledger {
     char device_id[64];
     int64_t created_us;
     int migrated_from;
+    char adopted_from[130]; /* "store/device" an unused ledger had before this open, or "" */
 
     int depth;               /* transaction nesting */
     bool aborted;            /* SQLite rolled the transaction back under us */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,6 +579,48 @@ static int clear_path(const char *path, char *err, size_t err_size)
     return 0;
 }
 
+/*
+ * Creates the socket's directory when it is missing (one level, mode 0750, in the socket's
+ * group): under systemd RuntimeDirectory= has made /run/storekeeper, but the same daemon
+ * run by hand (docs/operator.md, "Without systemd") must not lose its control socket over
+ * it. Returns 0, or -errno with err saying what to do.
+ */
+static int make_parent(const char *path, gid_t gid, char *err, size_t err_size)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {
+        return 0;
+    }
+    *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        return 0;
+    }
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        int e = errno;
+        struct passwd pw, *me = NULL;
+        char buf[1024];
+        if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0) {
+            me = NULL;
+        }
+        snprintf(err, err_size,
+                 "cannot create the control socket's directory %s: %s; under systemd the unit "
+                 "creates it (RuntimeDirectory=); by hand, create it once (it is gone after a "
+                 "reboot): sudo install -d -o %s -g storekeeper -m 0750 %s",
+                 dir, strerror(e), me ? me->pw_name : "storekeeper", dir);
+        return -e;
+    }
+    if (gid != (gid_t)-1 && chown(dir, (uid_t)-1, gid) < 0) {
+        int e = errno;
+        snprintf(err, err_size, "created %s but cannot give it the control.group: %s", dir,
+                 strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 int sk_ctl_server_new(struct sk_loop *loop,
                       const struct sk_ctl_server_opts *opts,
                       char *err,
@@ -619,7 +662,10 @@ int sk_ctl_server_new(struct sk_loop *loop,
     s->idle_us = (int64_t)(opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : 60000) * 1000;
     s->request_us =
             (int64_t)(opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 5000) * 1000;
-    int r = clear_path(s->path, err, err_size);
+    int r = make_parent(s->path, gid, err, err_size);
+    if (r == 0) {
+        r = clear_path(s->path, err, err_size);
+    }
     if (r < 0) {
         if (!err[0]) {
             snprintf(err, err_size, "cannot use %s: %s", s->path, strerror(-r));

@@ -343,7 +343,15 @@ int sk_report_checks(const cJSON *s, const cJSON *ledger, struct sk_checks *c)
         const cJSON *cfg = get(s, "config");
         const char *disk = str(cfg, "hash_on_disk", NULL);
         const char *running = str(cfg, "hash", "");
-        if (disk && strcmp(disk, running) != 0) {
+        const char *disk_error = str(cfg, "disk_error", NULL);
+        if (disk_error) {
+            r |= sk_checks_add(c, SK_CHECK_WARN, "config",
+                               "`storekeeper run -c FILE --check-config` lists every problem; "
+                               "fix them before the next reload or restart",
+                               "%s on disk does not load (%s); the daemon runs on its last good "
+                               "configuration",
+                               str(cfg, "path", "?"), disk_error);
+        } else if (disk && strcmp(disk, running) != 0) {
             r |= sk_checks_add(c, SK_CHECK_WARN, "config",
                                "apply it with `systemctl reload storekeeper` (restart for keys "
                                "that need one)",

@@ -31,6 +31,7 @@ enum sk_error {
     SK_ELEDGER_FULL = -1503,     /* disk or database full */
     SK_ELEDGER_CHAIN = -1504,    /* hash chain broken, or the book does not add up */
     SK_ELEDGER_ROLLBACK = -1505, /* behind its own last known state: rolled back or truncated */
+    SK_ELEDGER_IDENTITY = -1506, /* the ledger belongs to another store or device */
     /* MQTT: -1600.. */
     SK_EMQTT = -1600,         /* libmosquitto error not covered below */
     SK_EMQTT_AUTH = -1601,    /* broker refused credentials */

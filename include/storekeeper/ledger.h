@@ -55,7 +55,10 @@ enum sk_ledger_flags {
 struct sk_ledger_opts {
     const char *path;
     /* Written into a new ledger. When non-NULL and the ledger exists, they must match it:
-     * a ledger belongs to one device of one store (seq and event ids are per device). */
+     * a ledger belongs to one device of one store (seq and event ids are per device). An
+     * owner (SK_LEDGER_OWNER) opening a ledger that never recorded anything (no movement,
+     * event, catalog, session or census) gives it these instead (info.adopted_from);
+     * otherwise a mismatch is SK_ELEDGER_IDENTITY. */
     const char *store_id;
     const char *device_id;
     int busy_timeout_ms;          /* 0: 5000 */
@@ -89,6 +92,9 @@ struct sk_ledger_info {
     int64_t created_us;
     char path[256];
     int migrated_from; /* the schema version this open migrated from, 0 if none */
+    /* "store/device" of an unused ledger that this open (as owner) gave the configured
+     * identity, or "": see sk_ledger_opts.store_id. */
+    char adopted_from[130];
 };
 
 int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info);

@@ -152,5 +152,189 @@ c %s run --check
         self.assertEqual(lines[5], "--check-config")
 
 
+def store_cfg(tmp, store=STORE, device=DEVICE, extra=""):
+    """A small store file in tmp: its ledger and control socket in tmp."""
+    return """store_id = "%s"; device_id = "%s"; board = "sim";
+log = { level = "info"; format = "plain"; };
+core = { status_interval_s = 0; tick_ms = 50; };
+ledger = { path = "%s/ledger.db"; };
+control = { socket = "%s/run/control.sock"; };
+%s
+""" % (store, device, tmp.path, tmp.path, extra)
+
+
+class FirstStart(unittest.TestCase):
+    """The package starts the idle example store on install, which creates a ledger for
+    example-store; the operator's own store_id (guide step 5) must start on it (nothing was
+    recorded); a ledger that holds records of another store stops the start with exit 2 (not
+    restarted by systemd) and one line saying what to fix."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_example_ledger_is_adopted(self):
+        example = self.tmp.file("example.cfg", store_cfg(self.tmp, "example-store", "edge"))
+        r = sk.run("run", "-c", example, "--duration", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        own = self.tmp.file("store.cfg", store_cfg(self.tmp))
+        r = sk.run("run", "-c", own, "--duration", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("had recorded nothing under example-store/edge: it is now the ledger of "
+                      "%s/%s" % (STORE, DEVICE), r.stderr)
+        info = json.loads(sk.run("ledger", "--db", os.path.join(self.tmp.path, "ledger.db"),
+                                 "--json", "info").stdout)
+        self.assertEqual((info["store_id"], info["device_id"]), (STORE, DEVICE))
+
+    def test_used_ledger_of_another_store_is_refused_with_exit_2(self):
+        own = self.tmp.file("store.cfg", store_cfg(self.tmp))
+        self.assertEqual(sk.run("run", "-c", own, "--duration", "1").returncode, 0)
+        csv = self.tmp.file("products.csv", "sku,gtin,name,price,currency,restock_threshold,"
+                            "restock_target\nCOLA-033,,Cola,1.49,EUR,0,0\n")
+        r = sk.run("ledger", "-c", own, "import", "products", csv)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        other = self.tmp.file("other.cfg", store_cfg(self.tmp, "shop-9999"))
+        r = sk.run("run", "-c", other, "--duration", "1")
+        self.assertEqual(r.returncode, 2, "a configuration error: systemd must not restart it")
+        self.assertIn('belongs to store/device "%s/%s", the configuration says "shop-9999/%s"'
+                      % (STORE, DEVICE, DEVICE), r.stderr)
+        self.assertIn("Fix store_id/device_id, or point ledger.path at a new file", r.stderr)
+        self.assertNotIn("newer version", r.stderr)
+        self.assertIn("start failed: the ledger belongs to another store or device", r.stderr)
+
+
+class DiagDespiteFile(unittest.TestCase):
+    """A broken store file on disk does not lock the technician out of a daemon that runs
+    on its last good configuration: diag status, diag all and diag bundle reach it, and
+    say what is wrong with the file."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        self.cfg = self.tmp.file("store.cfg", store_cfg(self.tmp))
+        self.sock = os.path.join(self.tmp.path, "run", "control.sock")
+        self.d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
+        self.assertTrue(self.d.wait_log("core: running", 10), self.d.text())
+
+    def tearDown(self):
+        self.d.stop()
+        self.tmp.cleanup()
+
+    def test_broken_file(self):
+        with open(self.cfg, "a") as f:
+            f.write("store_id = \n")  # a half-finished edit: a syntax error on line 7
+        r = sk.run("diag", "status", "-c", self.cfg, "--socket", self.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("via the daemon", r.stdout)
+        self.assertIn("the file on disk does not load", r.stdout)
+        self.assertIn("does not load", r.stderr)
+        self.assertIn("--check-config", r.stderr)
+        r = sk.run("diag", "all", "-c", self.cfg, "--socket", self.sock)
+        self.assertIn("via the daemon", r.stdout)
+        self.assertRegex(r.stdout, r"WARN  config: .*store.cfg on disk does not load")
+        j = json.loads(sk.run("diag", "status", "--json", "-c", self.cfg, "--socket",
+                              self.sock).stdout)
+        self.assertIn("disk_error", j["config"])
+        out = os.path.join(self.tmp.path, "bundle.tar.gz")
+        r = sk.run("diag", "bundle", out, "-c", self.cfg, "--socket", self.sock)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(os.path.getsize(out) > 0)
+        # Nothing answers: the file's problems and exit 2, as before.
+        self.d.stop()
+        r = sk.run("diag", "status", "-c", self.cfg, "--socket", self.sock)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("store.cfg:7", r.stderr)
+
+
+class ControlDir(unittest.TestCase):
+    """Run by hand (no systemd RuntimeDirectory=), the daemon creates its control socket's
+    directory; where it may not, its log says why and the one command that fixes it."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        os.chmod(self.tmp.path, 0o755)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_created(self):
+        cfg = self.tmp.file("store.cfg", store_cfg(self.tmp))
+        d = sk.Daemon(["run", "-c", cfg], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("core: running", 10), d.text())
+            st = os.stat(os.path.join(self.tmp.path, "run"))
+            self.assertEqual(st.st_mode & 0o777, 0o750)
+            r = sk.run("diag", "status", "-c", cfg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("via the daemon", r.stdout)
+        finally:
+            d.stop()
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to become another user")
+    def test_not_allowed_says_how(self):
+        # A directory the user may not write to: the socket's parent cannot be made there.
+        locked = os.path.join(self.tmp.path, "locked")
+        os.mkdir(locked, 0o755)
+        cfg = self.tmp.file("store.cfg", store_cfg(self.tmp).replace(
+            "%s/run/control.sock" % self.tmp.path, "%s/run/control.sock" % locked).replace(
+            'path = "%s/ledger.db"' % self.tmp.path, 'path = "%s/db/ledger.db"' % self.tmp.path))
+        db = os.path.join(self.tmp.path, "db")
+        os.mkdir(db)
+        os.chown(db, 65534, 65534)
+        os.chmod(cfg, 0o644)
+        r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                            sk.BIN, "run", "-c", cfg, "--duration", "1"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertIn("cannot create the control socket's directory %s/run: Permission denied"
+                      % locked, r.stderr)
+        self.assertIn("sudo install -d -o nobody -g storekeeper -m 0750 %s/run" % locked,
+                      r.stderr)
+
+
+class GroupHint(unittest.TestCase):
+    """A technician outside the storekeeper group gets one line with the documented fix
+    (docs/technician.md), whichever of the store file and the socket stops them."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        os.chmod(self.tmp.path, 0o755)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def as_nobody(self, *args, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        return subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534",
+                               "--clear-groups", sk.BIN, *args], capture_output=True, text=True,
+                              timeout=60, env=e)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to become another user")
+    def test_file_and_socket(self):
+        etc = os.path.join(self.tmp.path, "etc")
+        os.mkdir(etc, 0o750)  # as /etc/storekeeper: root and the storekeeper group only
+        cfg = os.path.join(etc, "store.cfg")
+        with open(cfg, "w") as f:
+            f.write(store_cfg(self.tmp))
+        r = self.as_nobody("diag", "status", env={"STOREKEEPER_CONFIG": cfg})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("not allowed to read %s" % cfg, r.stderr)
+        self.assertIn("join its group: sudo usermod -aG storekeeper $USER", r.stderr)
+        # The file readable, the socket not (mode 0660, another group).
+        os.chmod(etc, 0o755)
+        d = sk.Daemon(["run", "-c", cfg], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("core: running", 10), d.text())
+            r = self.as_nobody("diag", "all", "-c", cfg)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("not allowed to use the control socket", r.stderr)
+            self.assertIn("sudo usermod -aG storekeeper $USER", r.stderr)
+        finally:
+            d.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
