@@ -925,10 +925,8 @@ static int migrate(struct sk_ledger *l, int64_t from, const struct sk_ledger_opt
 }
 
 static int ledger_unused(struct sk_ledger *l);
-static int adopt_identity(struct sk_ledger *l,
-                          const struct sk_ledger_opts *opts,
-                          char *msg,
-                          size_t msg_size);
+static int
+adopt_identity(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, size_t msg_size);
 
 static int load_meta(struct sk_ledger *l)
 {
@@ -1106,11 +1104,11 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
             return adopt_identity(l, opts, msg, msg_size);
         }
         snprintf(msg, msg_size,
-                 "%s: this ledger belongs to store/device \"%s/%s\", the configuration says \"%s/%s\", and "
+                 "%s: this ledger belongs to store/device \"%s/%s\", the configuration says "
+                 "\"%s/%s\", and "
                  "it holds records; refusing to mix them. Fix store_id/device_id, or point "
                  "ledger.path at a new file (docs/ledger.md)",
-                 path, l->store_id,
-                 l->device_id, opts->store_id ? opts->store_id : l->store_id,
+                 path, l->store_id, l->device_id, opts->store_id ? opts->store_id : l->store_id,
                  opts->device_id ? opts->device_id : l->device_id);
         return SK_ELEDGER_IDENTITY;
     }
@@ -1149,10 +1147,8 @@ static int ledger_unused(struct sk_ledger *l)
     return 1;
 }
 
-static int adopt_identity(struct sk_ledger *l,
-                          const struct sk_ledger_opts *opts,
-                          char *msg,
-                          size_t msg_size)
+static int
+adopt_identity(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, size_t msg_size)
 {
     char old_store[sizeof(l->store_id)], old_device[sizeof(l->device_id)];
     snprintf(old_store, sizeof(old_store), "%s", l->store_id);

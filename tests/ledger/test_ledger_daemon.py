@@ -37,10 +37,10 @@ class LedgerDaemon(unittest.TestCase):
         with open(self.db, "rb") as f:
             return f.read()
 
-    def assert_refused(self, needle, cfg=None):
+    def assert_refused(self, needle, cfg=None, code=1):
         before = self.bytes()
         r = self.run_briefly(cfg)
-        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.returncode, code, r.stderr)
         self.assertIn(needle, r.stderr)
         self.assertIn(self.db, r.stderr)
         self.assertEqual(self.bytes(), before)
@@ -93,8 +93,16 @@ class LedgerDaemon(unittest.TestCase):
 
     def test_refuses_other_device_and_second_daemon(self):
         self.assertEqual(self.run_briefly().returncode, 0)
+        csv = os.path.join(self.tmp.path, "p.csv")
+        with open(csv, "w") as f:
+            f.write("sku,gtin,name,price,currency,restock_threshold,restock_target\n"
+                    "COLA,,Cola,1.49,EUR,0,0\n")
+        r = sk.run("ledger", "-c", self.cfg, "import", "products", csv)
+        self.assertEqual(r.returncode, 0, r.stderr)
         other = self.config("it-02", "other.cfg")
-        self.assert_refused('belongs to device "it-01"', other)
+        # A configuration error (exit 2): systemd does not restart it (an empty ledger would
+        # have been adopted: tests/firstday).
+        self.assert_refused('/it-01", the configuration says', other, code=2)
         d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
         try:
             self.assertTrue(d.wait_log("core: running"), d.text())

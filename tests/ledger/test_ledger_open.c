@@ -118,13 +118,43 @@ static void test_refuses_foreign_files(void **state)
     sqlite3_close(db);
     assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "is newer than this storekeeper");
 
-    /* Another store's or device's ledger. */
+    /* Another store's or device's ledger that holds a record (here a product). */
+    static const char product[] = "INSERT INTO products (sku, name, price_minor, currency, "
+                                  "updated_us) VALUES ('COLA', 'Cola', 149, 'EUR', 1)";
     snprintf(p2, sizeof(p2), "%s/theirs.db", dir);
     assert_int_equal(lt_try_open(p2, "store-2", "dev-1", all, NULL, 0), 0);
-    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "belongs to store \"store-2\"");
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, product, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_refused_untouched(p2, all, SK_ELEDGER_IDENTITY,
+                             "belongs to store/device \"store-2/dev-1\"");
     snprintf(p2, sizeof(p2), "%s/theirs2.db", dir);
     assert_int_equal(lt_try_open(p2, "store-1", "dev-9", all, NULL, 0), 0);
-    assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "belongs to device \"dev-9\"");
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, product, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_refused_untouched(p2, all, SK_ELEDGER_IDENTITY,
+                             "belongs to store/device \"store-1/dev-9\"");
+
+    /* One that never recorded anything (the package's idle example store): a reader is
+     * refused, the owner adopts it. */
+    snprintf(p2, sizeof(p2), "%s/example.db", dir);
+    assert_int_equal(lt_try_open(p2, "example-store", "edge", all, NULL, 0), 0);
+    assert_refused_untouched(p2, 0, SK_ELEDGER_IDENTITY, "belongs to store/device");
+    {
+        struct sk_ledger_opts o = {
+                .path = p2, .store_id = "store-1", .device_id = "dev-1", .flags = all};
+        struct sk_ledger *l = NULL;
+        char m[512];
+        assert_int_equal(sk_ledger_open(&o, m, sizeof(m), &l), 0);
+        struct sk_ledger_info info;
+        assert_int_equal(sk_ledger_get_info(l, &info), 0);
+        assert_string_equal(info.store_id, "store-1");
+        assert_string_equal(info.device_id, "dev-1");
+        assert_string_equal(info.adopted_from, "example-store/edge");
+        sk_ledger_close(l);
+        assert_int_equal(lt_try_open(p2, "store-1", "dev-1", 0, NULL, 0), 0);
+    }
     /* Without ids (the CLI with --db) any ledger opens. */
     char msg[512];
     assert_int_equal(lt_try_open(p2, NULL, NULL, 0, msg, sizeof(msg)), 0);
