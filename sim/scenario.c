@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 #include "storekeeper/vreader.h"
@@ -546,15 +547,11 @@ struct planner {
 
 static int add_intent(struct planner *pl, const struct intent *i)
 {
-    if (pl->n_in == pl->cap_in) {
-        size_t cap = pl->cap_in ? pl->cap_in * 2 : 256;
-        struct intent *n = realloc(pl->in, cap * sizeof(*n));
-        if (!n) {
-            return -ENOMEM;
-        }
-        pl->in = n;
-        pl->cap_in = cap;
+    struct intent *n = sk_grow(pl->in, &pl->cap_in, pl->n_in + 1, sizeof(*n), 10000000);
+    if (!n) {
+        return -errno;
     }
+    pl->in = n;
     pl->in[pl->n_in] = *i;
     pl->in[pl->n_in++].seq = pl->seq++;
     return 0;

@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim_mqtt.h"
+#include "storekeeper/buf.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/ledger.h"
@@ -207,26 +208,22 @@ static int reap(pid_t pid, double timeout_s)
 struct ids {
     char (*id)[40];
     int64_t *seq;
-    size_t n, cap;
+    size_t n, cap_id, cap_seq;
 };
 
 static int collect_id(const struct sk_outbox_row *row, void *ctx)
 {
     struct ids *ids = ctx;
-    if (ids->n == ids->cap) {
-        size_t cap = ids->cap ? 2 * ids->cap : 256;
-        char(*id)[40] = realloc(ids->id, cap * sizeof(*id));
-        if (id) {
-            ids->id = id;
-        }
-        int64_t *seq = realloc(ids->seq, cap * sizeof(*seq));
-        if (seq) {
-            ids->seq = seq;
-        }
-        if (!id || !seq) {
-            return -ENOMEM;
-        }
-        ids->cap = cap;
+    char(*id)[40] = sk_grow(ids->id, &ids->cap_id, ids->n + 1, sizeof(*id), SIM_EVENTS_MAX);
+    if (id) {
+        ids->id = id;
+    }
+    int64_t *seq = sk_grow(ids->seq, &ids->cap_seq, ids->n + 1, sizeof(*seq), SIM_EVENTS_MAX);
+    if (seq) {
+        ids->seq = seq;
+    }
+    if (!id || !seq) {
+        return -ENOMEM;
     }
     snprintf(ids->id[ids->n], sizeof(ids->id[0]), "%s", row->id);
     ids->seq[ids->n++] = row->seq;

@@ -19,6 +19,7 @@
 
 #include <mosquitto.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/clock.h"
 
 /*
@@ -159,18 +160,14 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     memcpy(payload, msg->payload, (size_t)msg->payloadlen);
     payload[msg->payloadlen] = 0;
     pthread_mutex_lock(&c->lock);
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct sim_event *e = realloc(c->events, cap * sizeof(*e));
-        if (!e) {
-            pthread_mutex_unlock(&c->lock);
-            free(payload);
-            return;
-        }
-        c->events = e;
-        c->cap = cap;
+    struct sim_event *e = sk_grow(c->events, &c->cap, c->n + 1, sizeof(*e), SIM_EVENTS_MAX);
+    if (!e) {
+        pthread_mutex_unlock(&c->lock);
+        free(payload);
+        return;
     }
-    struct sim_event *e = &c->events[c->n++];
+    c->events = e;
+    e = &c->events[c->n++];
     snprintf(e->topic, sizeof(e->topic), "%s", msg->topic + plen);
     e->payload = payload;
     pthread_mutex_unlock(&c->lock);

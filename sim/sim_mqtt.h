@@ -9,6 +9,10 @@
 
 #include "sim_run.h"
 
+/* Events one simulated run collects (the cloud's copy, the ledger's ids): far above the
+ * longest scenario's few thousand. */
+#define SIM_EVENTS_MAX 10000000
+
 struct sim_broker {
     pid_t pid;
     int port;

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim_mqtt.h"
+#include "storekeeper/buf.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
 #include "storekeeper/epc.h"
@@ -245,36 +246,7 @@ static int write_file(const char *dir, const char *name, const char *text)
     return fclose(f) == 0 ? 0 : -errno;
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
+#define FILE_MAX (1u << 20) /* one generated file: a store of hundreds of shelves */
 
 int sim_write_store(const struct scenario *sc,
                     const char *dir,
@@ -284,83 +256,94 @@ int sim_write_store(const struct scenario *sc,
                     bool verbose,
                     const char *scene_file)
 {
-    struct buf b = {0};
-    put(&b, "# Written by `storekeeper sim` for scenario \"%s\" (%s).\n", sc->name, sc->path);
-    put(&b, "store_id = \"sim\";\ndevice_id = \"sim-01\";\nboard = \"sim\";\n");
-    put(&b, "products_file = \"products.csv\";\nplanogram_file = \"planogram.csv\";\n");
-    put(&b, "log = { level = \"%s\"; };\n", verbose ? "info" : "warning");
-    put(&b, "core = { status_interval_s = 0; };\n");
-    put(&b,
-        "buses = ( { name = \"sim-bus\"; url = \"tcp:127.0.0.1:%d\"; poll_interval_ms = 100; "
-        "response_timeout_ms = 300; reconnect_min_ms = 200; reconnect_max_ms = 2000; } );\n",
-        port);
-    put(&b, "readers = (\n");
+    struct sk_buf b = SK_BUF_INIT(FILE_MAX);
+    sk_buf_printf(&b, "# Written by `storekeeper sim` for scenario \"%s\" (%s).\n", sc->name,
+                  sc->path);
+    sk_buf_printf(&b, "store_id = \"sim\";\ndevice_id = \"sim-01\";\nboard = \"sim\";\n");
+    sk_buf_printf(&b, "products_file = \"products.csv\";\nplanogram_file = \"planogram.csv\";\n");
+    sk_buf_printf(&b, "log = { level = \"%s\"; };\n", verbose ? "info" : "warning");
+    sk_buf_printf(&b, "core = { status_interval_s = 0; };\n");
+    sk_buf_printf(
+            &b,
+            "buses = ( { name = \"sim-bus\"; url = \"tcp:127.0.0.1:%d\"; poll_interval_ms = 100; "
+            "response_timeout_ms = 300; reconnect_min_ms = 200; reconnect_max_ms = 2000; } );\n",
+            port);
+    sk_buf_printf(&b, "readers = (\n");
     for (int s = 0; s < sc->n_shelves; s++) {
-        put(&b, "  { name = \"reader-%c1\"; bus = \"sim-bus\"; unit = %d; },\n", 'a' + s,
-            unit_of(s));
+        sk_buf_printf(&b, "  { name = \"reader-%c1\"; bus = \"sim-bus\"; unit = %d; },\n", 'a' + s,
+                      unit_of(s));
     }
-    put(&b, "  { name = \"portal\"; bus = \"sim-bus\"; unit = %d; role = \"exit\"; }\n);\n",
-        PORTAL_UNIT);
-    put(&b, "presence_presets = ( { name = \"sim\"; arrive_k = 2; arrive_n = 3; hold_ms = 1500; "
+    sk_buf_printf(&b,
+                  "  { name = \"portal\"; bus = \"sim-bus\"; unit = %d; role = \"exit\"; }\n);\n",
+                  PORTAL_UNIT);
+    sk_buf_printf(
+            &b,
+            "presence_presets = ( { name = \"sim\"; arrive_k = 2; arrive_n = 3; hold_ms = 1500; "
             "} );\n");
-    put(&b, "shelves = (\n");
+    sk_buf_printf(&b, "shelves = (\n");
     for (int s = 0; s < sc->n_shelves; s++) {
-        put(&b,
-            "  { name = \"%s\"; reader = \"reader-%c1\"; antenna = 1; zone = \"front-%c1\"; "
-            "preset = \"sim\"; }%s\n",
-            sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
+        sk_buf_printf(
+                &b,
+                "  { name = \"%s\"; reader = \"reader-%c1\"; antenna = 1; zone = \"front-%c1\"; "
+                "preset = \"sim\"; }%s\n",
+                sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
     }
     if (scene_file) { /* the runtime in its own process renders the scene from a file */
-        put(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; device = \"%s\"; } );\n",
-            CAMERA, scene_file);
+        sk_buf_printf(
+                &b,
+                ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; device = \"%s\"; } );\n",
+                CAMERA, scene_file);
     } else {
-        put(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; } );\n", CAMERA);
+        sk_buf_printf(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; } );\n",
+                      CAMERA);
     }
-    put(&b, "zones = (\n");
+    sk_buf_printf(&b, "zones = (\n");
     for (int s = 0; s < sc->n_shelves; s++) {
         float r[4];
         sc_shelf_zone(s, r);
-        put(&b,
-            "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
-            "%.1f, %.1f, %.1f, %.1f ]; }%s\n",
-            'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3],
-            s + 1 < sc->n_shelves ? "," : "");
+        sk_buf_printf(
+                &b,
+                "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
+                "%.1f, %.1f, %.1f, %.1f ]; }%s\n",
+                'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3],
+                s + 1 < sc->n_shelves ? "," : "");
     }
-    put(&b,
-        ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ 240.0, "
-        "205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
-        CAMERA);
-    put(&b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
-    put(&b, "mqtt = { host = \"%s\"; port = %d; };\n", mqtt_host, mqtt_port);
-    put(&b, "ledger = { path = \"ledger.db\"; census_interval_s = 0; };\n");
-    put(&b, "fusion = { restock_linger_s = 5; };\n");
-    put(&b, "control = { socket = \"%s/control.sock\"; };\n", dir);
-    int r = b.p ? write_file(dir, "store.cfg", b.p) : -ENOMEM;
-    free(b.p);
+    sk_buf_printf(
+            &b,
+            ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ 240.0, "
+            "205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
+            CAMERA);
+    sk_buf_printf(&b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
+    sk_buf_printf(&b, "mqtt = { host = \"%s\"; port = %d; };\n", mqtt_host, mqtt_port);
+    sk_buf_printf(&b, "ledger = { path = \"ledger.db\"; census_interval_s = 0; };\n");
+    sk_buf_printf(&b, "fusion = { restock_linger_s = 5; };\n");
+    sk_buf_printf(&b, "control = { socket = \"%s/control.sock\"; };\n", dir);
+    int r = b.err ? b.err : write_file(dir, "store.cfg", b.p);
+    sk_buf_free(&b);
     if (r < 0) {
         return r;
     }
-    b = (struct buf){0};
-    put(&b, "sku,gtin,name,price,currency,restock_threshold,restock_target\n");
+    b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
+    sk_buf_printf(&b, "sku,gtin,name,price,currency,restock_threshold,restock_target\n");
     for (int k = 0; k < SC_MAX_SKUS; k++) {
         const struct sc_product *p = sc_product(k);
-        put(&b, "%s,%s,\"%s\",%.2f,EUR,2,12\n", p->sku, p->gtin, p->name,
-            (double)p->price_minor / 100.0);
+        sk_buf_printf(&b, "%s,%s,\"%s\",%.2f,EUR,2,12\n", p->sku, p->gtin, p->name,
+                      (double)p->price_minor / 100.0);
     }
-    r = b.p ? write_file(dir, "products.csv", b.p) : -ENOMEM;
-    free(b.p);
+    r = b.err ? b.err : write_file(dir, "products.csv", b.p);
+    sk_buf_free(&b);
     if (r < 0) {
         return r;
     }
-    b = (struct buf){0};
-    put(&b, "shelf,sku,capacity\n");
+    b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
+    sk_buf_printf(&b, "shelf,sku,capacity\n");
     for (int k = 0; k < SC_MAX_SKUS; k++) {
         if (sc->home[k] >= 0 && sc->home[k] < sc->n_shelves) {
-            put(&b, "%s,%s,50\n", sc_shelf_name(sc->home[k]), sc_product(k)->sku);
+            sk_buf_printf(&b, "%s,%s,50\n", sc_shelf_name(sc->home[k]), sc_product(k)->sku);
         }
     }
-    r = b.p ? write_file(dir, "planogram.csv", b.p) : -ENOMEM;
-    free(b.p);
+    r = b.err ? b.err : write_file(dir, "planogram.csv", b.p);
+    sk_buf_free(&b);
     return r;
 }
 

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmd_diag.h"
+#include "storekeeper/buf.h"
 #include "storekeeper/cli.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
@@ -404,18 +405,11 @@ note_tags(struct reader_report *rep, const struct sk_tag_read *tags, size_t n, i
             }
         }
         if (!row) {
-            if (rep->n_rows == rep->cap) {
-                size_t cap = rep->cap ? 2 * rep->cap : 64;
-                if (cap > 65536) {
-                    continue;
-                }
-                struct tag_row *nr = realloc(rep->rows, cap * sizeof(*nr));
-                if (!nr) {
-                    continue;
-                }
-                rep->rows = nr;
-                rep->cap = cap;
+            struct tag_row *nr = sk_grow(rep->rows, &rep->cap, rep->n_rows + 1, sizeof(*nr), 65536);
+            if (!nr) {
+                continue;
             }
+            rep->rows = nr;
             row = &rep->rows[rep->n_rows++];
             memset(row, 0, sizeof(*row));
             row->t = tags[i];

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/cli.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
@@ -760,15 +761,11 @@ static int plan_add(const struct sk_discrepancy *d, void *ctx)
         (p->shelf && strcmp(p->shelf, d->shelf) != 0) || d->seen == d->expected) {
         return 0;
     }
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        void *v = realloc(p->v, cap * sizeof(*p->v));
-        if (!v) {
-            return -ENOMEM;
-        }
-        p->v = v;
-        p->cap = cap;
+    void *v = sk_grow(p->v, &p->cap, p->n + 1, sizeof(*p->v), 10000000);
+    if (!v) {
+        return -errno;
     }
+    p->v = v;
     snprintf(p->v[p->n].shelf, sizeof(p->v[0].shelf), "%s", d->shelf);
     snprintf(p->v[p->n].sku, sizeof(p->v[0].sku), "%s", d->sku);
     p->v[p->n].expected = d->expected;

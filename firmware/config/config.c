@@ -25,6 +25,7 @@
 
 #include "config_internal.h"
 #include "sk_build_info.h"
+#include "storekeeper/buf.h"
 #include "storekeeper/credentials.h"
 #include "storekeeper/error.h"
 
@@ -66,15 +67,11 @@ void sk_diag_add(struct sk_diag *d, const char *fmt, ...)
     if (!d || d->n >= 200) {
         return;
     }
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        char **lines = realloc(d->lines, cap * sizeof(*lines));
-        if (!lines) {
-            return;
-        }
-        d->lines = lines;
-        d->cap = cap;
+    char **lines = sk_grow(d->lines, &d->cap, d->n + 1, sizeof(*lines), 200);
+    if (!lines) {
+        return;
     }
+    d->lines = lines;
     va_list ap;
     va_start(ap, fmt);
     char *line = NULL;

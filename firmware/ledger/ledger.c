@@ -563,72 +563,11 @@ const char *sk_ledger_errmsg(const struct sk_ledger *l)
 
 /* ---- text building ---------------------------------------------------------------- */
 
-void ledger_buf_put(struct ledger_buf *b, const char *s, size_t n)
+void ledger_buf_key(struct sk_buf *b, const char *key)
 {
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 512;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void ledger_buf_puts(struct ledger_buf *b, const char *s)
-{
-    ledger_buf_put(b, s, strlen(s));
-}
-
-void ledger_buf_json_string(struct ledger_buf *b, const char *s)
-{
-    ledger_buf_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        switch (*p) {
-        case '"':
-            ledger_buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            ledger_buf_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            ledger_buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            ledger_buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            ledger_buf_put(b, "\\t", 2);
-            break;
-        default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof(esc), "\\u%04x", *p);
-                ledger_buf_puts(b, esc);
-            } else {
-                ledger_buf_put(b, (const char *)p, 1);
-            }
-        }
-    }
-    ledger_buf_put(b, "\"", 1);
-}
-
-void ledger_buf_key(struct ledger_buf *b, const char *key)
-{
-    ledger_buf_put(b, ",", 1);
-    ledger_buf_json_string(b, key);
-    ledger_buf_put(b, ":", 1);
+    sk_buf_put(b, ",", 1);
+    sk_buf_json_string(b, key);
+    sk_buf_put(b, ":", 1);
 }
 
 /* ---- transactions ------------------------------------------------------------------ */

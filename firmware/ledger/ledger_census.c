@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "ledger_internal.h"
+#include "storekeeper/buf.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 
@@ -34,6 +35,7 @@
 
 #define DEFAULT_MAX_EPCS 20
 #define KEEP_CENSUS_ROWS 10000
+#define CENSUS_ROWS_MAX  10000000 /* discrepancies or stock rows read at once */
 
 struct shelf_map {
     const char *reader;
@@ -367,15 +369,12 @@ static int resolve_stale(struct census *c, sk_discrepancy_cb cb, void *ctx)
 
     size_t n = 0, cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            struct item *v = realloc(items, cap * sizeof(*v));
-            if (!v) {
-                r = -ENOMEM;
-                break;
-            }
-            items = v;
+        struct item *v = sk_grow(items, &cap, n + 1, sizeof(*v), CENSUS_ROWS_MAX);
+        if (!v) {
+            r = -errno;
+            break;
         }
+        items = v;
         struct item *it = &items[n++];
         memset(it, 0, sizeof(*it));
         snprintf(it->kind, sizeof(it->kind), "%s", (const char *)sqlite3_column_text(s, 1));
@@ -523,15 +522,12 @@ static int run(struct census *c,
 
     size_t n = 0, cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            struct f *v = realloc(fs, cap * sizeof(*v));
-            if (!v) {
-                r = -ENOMEM;
-                break;
-            }
-            fs = v;
+        struct f *v = sk_grow(fs, &cap, n + 1, sizeof(*v), CENSUS_ROWS_MAX);
+        if (!v) {
+            r = -errno;
+            break;
         }
+        fs = v;
         struct f *x = &fs[n++];
         snprintf(x->shelf, sizeof(x->shelf), "%s", (const char *)sqlite3_column_text(s, 0));
         snprintf(x->sku, sizeof(x->sku), "%s", (const char *)sqlite3_column_text(s, 1));

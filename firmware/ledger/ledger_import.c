@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "ledger_internal.h"
+#include "storekeeper/buf.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 
@@ -413,6 +414,8 @@ struct row {
     } u;
 };
 
+#define IMPORT_ROWS_MAX 10000000 /* rows of one file: far above a store's catalog */
+
 struct rows {
     struct row *v;
     size_t n, cap;
@@ -420,15 +423,11 @@ struct rows {
 
 static struct row *rows_add(struct rows *r)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 256;
-        struct row *v = realloc(r->v, cap * sizeof(*v));
-        if (!v) {
-            return NULL;
-        }
-        r->v = v;
-        r->cap = cap;
+    struct row *v = sk_grow(r->v, &r->cap, r->n + 1, sizeof(*v), IMPORT_ROWS_MAX);
+    if (!v) {
+        return NULL;
     }
+    r->v = v;
     struct row *x = &r->v[r->n++];
     memset(x, 0, sizeof(*x));
     return x;

@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/ledger.h"
 
@@ -101,18 +102,8 @@ struct sk_ledger {
     char errmsg[SK_LEDGER_ERRMSG_MAX];
 };
 
-/* A growing text buffer; on allocation failure it stops growing and sets oom. */
-struct ledger_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-void ledger_buf_put(struct ledger_buf *b, const char *s, size_t n);
-void ledger_buf_puts(struct ledger_buf *b, const char *s);
-void ledger_buf_json_string(struct ledger_buf *b, const char *s);
-/* ,"key": */
-void ledger_buf_key(struct ledger_buf *b, const char *key);
+/* ,"key": (the outbox envelope is written by hand: its field order is part of the contract) */
+void ledger_buf_key(struct sk_buf *b, const char *key);
 
 /* Writes one outbox event inside the open transaction (see sk_ledger_event). */
 int ledger_event_insert(struct sk_ledger *l,

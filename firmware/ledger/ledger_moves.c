@@ -60,26 +60,26 @@ int sk_move_type_parse(const char *name)
 
 /* ---- hashing ------------------------------------------------------------------------- */
 
-static void h_u64(struct ledger_buf *b, uint64_t v)
+static void h_u64(struct sk_buf *b, uint64_t v)
 {
     char x[8];
     for (int i = 0; i < 8; i++) {
         x[i] = (char)(v >> (56 - 8 * i));
     }
-    ledger_buf_put(b, x, 8);
+    sk_buf_put(b, x, 8);
 }
 
-static void h_bytes(struct ledger_buf *b, const void *p, size_t n, bool null)
+static void h_bytes(struct sk_buf *b, const void *p, size_t n, bool null)
 {
     uint32_t len = null ? 0xffffffffu : (uint32_t)n;
     char x[4] = {(char)(len >> 24), (char)(len >> 16), (char)(len >> 8), (char)len};
-    ledger_buf_put(b, x, 4);
+    sk_buf_put(b, x, 4);
     if (!null && n) {
-        ledger_buf_put(b, p, n);
+        sk_buf_put(b, p, n);
     }
 }
 
-static void h_text(struct ledger_buf *b, const char *s)
+static void h_text(struct sk_buf *b, const char *s)
 {
     h_bytes(b, s, s ? strlen(s) : 0, s == NULL);
 }
@@ -94,9 +94,10 @@ struct move_fields {
 
 static int move_hash(const uint8_t prev[32], const struct move_fields *f, uint8_t out[32])
 {
-    struct ledger_buf b = {0};
-    ledger_buf_put(&b, "sk-movement-1", 13);
-    ledger_buf_put(&b, (const char *)prev, 32);
+    /* a movement is a few hundred bytes: its text fields are bounded by the schema */
+    struct sk_buf b = SK_BUF_INIT(1 << 20);
+    sk_buf_put(&b, "sk-movement-1", 13);
+    sk_buf_put(&b, (const char *)prev, 32);
     h_u64(&b, (uint64_t)f->id);
     h_u64(&b, (uint64_t)f->time_us);
     h_text(&b, f->type);
@@ -108,7 +109,7 @@ static int move_hash(const uint8_t prev[32], const struct move_fields *f, uint8_
     h_u64(&b, (uint64_t)f->quantity);
     h_text(&b, f->evidence);
     unsigned int n = 0;
-    int ok = !b.oom && EVP_Digest(b.p, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
+    int ok = !b.err && EVP_Digest(b.p, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
     free(b.p);
     return ok ? 0 : -ENOMEM;
 }

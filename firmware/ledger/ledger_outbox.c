@@ -86,29 +86,30 @@ int ledger_event_insert(struct sk_ledger *l,
     char when[40];
     sk_format_time_utc(time_us, when, sizeof(when));
 
-    struct ledger_buf b = {0};
-    ledger_buf_puts(&b, "{\"schema\":");
+    /* bounded just past the stored payload limit: more is refused below */
+    struct sk_buf b = SK_BUF_INIT(SK_LEDGER_PAYLOAD_MAX + 1);
+    sk_buf_puts(&b, "{\"schema\":");
     if (schema) {
-        ledger_buf_json_string(&b, schema);
+        sk_buf_json_string(&b, schema);
     } else {
         char derived[SK_LEDGER_TOPIC_MAX + 24];
         snprintf(derived, sizeof(derived), "storekeeper/v1/%s", topic);
-        ledger_buf_json_string(&b, derived);
+        sk_buf_json_string(&b, derived);
     }
     ledger_buf_key(&b, "id");
-    ledger_buf_json_string(&b, id);
+    sk_buf_json_string(&b, id);
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, seq);
     ledger_buf_key(&b, "seq");
-    ledger_buf_puts(&b, num);
+    sk_buf_puts(&b, num);
     ledger_buf_key(&b, "ledger_id");
-    ledger_buf_json_string(&b, l->ledger_id);
+    sk_buf_json_string(&b, l->ledger_id);
     ledger_buf_key(&b, "store_id");
-    ledger_buf_json_string(&b, l->store_id);
+    sk_buf_json_string(&b, l->store_id);
     ledger_buf_key(&b, "device_id");
-    ledger_buf_json_string(&b, l->device_id);
+    sk_buf_json_string(&b, l->device_id);
     ledger_buf_key(&b, "time");
-    ledger_buf_json_string(&b, when);
+    sk_buf_json_string(&b, when);
     if (fields && fields->child) {
         char *text = cJSON_PrintUnformatted(fields);
         if (!text) {
@@ -118,20 +119,19 @@ int ledger_event_insert(struct sk_ledger *l,
         /* "{...}" -> ",..." appended to the envelope. */
         size_t n = strlen(text);
         if (n >= 2) {
-            ledger_buf_put(&b, ",", 1);
-            ledger_buf_put(&b, text + 1, n - 2);
+            sk_buf_put(&b, ",", 1);
+            sk_buf_put(&b, text + 1, n - 2);
         }
         cJSON_free(text);
     }
-    ledger_buf_put(&b, "}", 1);
-    if (b.oom) {
-        free(b.p);
+    sk_buf_put(&b, "}", 1);
+    if (b.err == -ENOMEM) {
+        sk_buf_free(&b);
         return ledger_failf(l, -ENOMEM, "building the event payload");
     }
-    if (b.len > SK_LEDGER_PAYLOAD_MAX) {
-        size_t len = b.len;
-        free(b.p);
-        return ledger_failf(l, -EMSGSIZE, "event %s: payload of %zu bytes exceeds %d", topic, len,
+    if (b.err || b.len > SK_LEDGER_PAYLOAD_MAX) {
+        sk_buf_free(&b);
+        return ledger_failf(l, -EMSGSIZE, "event %s: payload exceeds %d bytes", topic,
                             SK_LEDGER_PAYLOAD_MAX);
     }
 

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/error.h"
 
 /*
@@ -68,15 +69,11 @@ int sk_checks_add(struct sk_checks *c,
                   const char *fmt,
                   ...)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct sk_check *v = realloc(c->v, cap * sizeof(*v));
-        if (!v) {
-            return -ENOMEM;
-        }
-        c->v = v;
-        c->cap = cap;
+    struct sk_check *v = sk_grow(c->v, &c->cap, c->n + 1, sizeof(*v), SK_CHECKS_MAX);
+    if (!v) {
+        return -errno;
     }
+    c->v = v;
     struct sk_check *k = &c->v[c->n++];
     k->level = level;
     snprintf(k->subject, sizeof(k->subject), "%s", subject);
@@ -571,87 +568,26 @@ cJSON *sk_report_ledger(struct sk_ledger *l, bool full, size_t max_stock)
     return j;
 }
 
-/* ---- a growable text buffer ---------------------------------------------------------------- */
+/* The metrics and the page are built in one bounded buffer each (a store of hundreds of
+ * readers and cameras stays far below it). */
+#define TEXT_MAX (4u << 20)
 
-struct sb {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_vadd(struct sb *b, const char *fmt, va_list ap)
-        __attribute__((format(printf, 2, 0)));
-
-static void sb_vadd(struct sb *b, const char *fmt, va_list ap)
-{
-    if (b->oom) {
-        return;
-    }
-    for (;;) {
-        va_list aq;
-        va_copy(aq, ap);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, aq);
-        va_end(aq);
-        if (n < 0) {
-            return;
-        }
-        if (b->p && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + (size_t)n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-static void sb_add(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_add(struct sb *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vadd(b, fmt, ap);
-    va_end(ap);
-}
-
-static char *sb_done(struct sb *b)
-{
-    if (b->oom || !b->p) {
-        free(b->p);
-        return NULL;
-    }
-    return b->p;
-}
-
-/* ---- Prometheus text ----------------------------------------------------------------------- */
-
-/* Label values: config names and topics are plain, but escape as the format says anyway. */
-static void label(struct sb *b, const char *v)
+static void label(struct sk_buf *b, const char *v)
 {
     for (; *v; v++) {
         if (*v == '\\' || *v == '"') {
-            sb_add(b, "\\%c", *v);
+            sk_buf_printf(b, "\\%c", *v);
         } else if (*v == '\n') {
-            sb_add(b, "\\n");
+            sk_buf_printf(b, "\\n");
         } else {
-            sb_add(b, "%c", *v);
+            sk_buf_printf(b, "%c", *v);
         }
     }
 }
 
-static void help(struct sb *b, const char *name, const char *type, const char *text)
+static void help(struct sk_buf *b, const char *name, const char *type, const char *text)
 {
-    sb_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+    sk_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
 static int health_value(const char *state)
@@ -666,7 +602,7 @@ static int health_value(const char *state)
 }
 
 /* One metric per element of an array, labelled by its "name". */
-static void per_item(struct sb *b,
+static void per_item(struct sk_buf *b,
                      const cJSON *arr,
                      const char *lname,
                      const char *metric,
@@ -687,27 +623,27 @@ static void per_item(struct sb *b,
         } else {
             continue;
         }
-        sb_add(b, "%s{%s=\"", metric, lname);
+        sk_buf_printf(b, "%s{%s=\"", metric, lname);
         label(b, str(it, "name", "?"));
-        sb_add(b, "\"} %.6g\n", v);
+        sk_buf_printf(b, "\"} %.6g\n", v);
     }
 }
 
 char *sk_report_metrics(const cJSON *s)
 {
-    struct sb b = {0};
+    struct sk_buf b = SK_BUF_INIT(TEXT_MAX);
     help(&b, "storekeeper_info", "gauge", "Build and identity of this device (always 1).");
-    sb_add(&b, "storekeeper_info{version=\"");
+    sk_buf_printf(&b, "storekeeper_info{version=\"");
     label(&b, str(s, "version", ""));
-    sb_add(&b, "\",store_id=\"");
+    sk_buf_printf(&b, "\",store_id=\"");
     label(&b, str(s, "store_id", ""));
-    sb_add(&b, "\",device_id=\"");
+    sk_buf_printf(&b, "\",device_id=\"");
     label(&b, str(s, "device_id", ""));
-    sb_add(&b, "\",board=\"");
+    sk_buf_printf(&b, "\",board=\"");
     label(&b, str(s, "board", ""));
-    sb_add(&b, "\"} 1\n");
+    sk_buf_printf(&b, "\"} 1\n");
     help(&b, "storekeeper_uptime_seconds", "gauge", "Seconds since the daemon started.");
-    sb_add(&b, "storekeeper_uptime_seconds %.3f\n", num(s, "uptime_s", 0));
+    sk_buf_printf(&b, "storekeeper_uptime_seconds %.3f\n", num(s, "uptime_s", 0));
 
     const cJSON *q = get(s, "queue");
 
@@ -726,7 +662,7 @@ char *sk_report_metrics(const cJSON *s)
 
     for (size_t i = 0; q && i < sizeof(qm) / sizeof(qm[0]); i++) {
         help(&b, qm[i].metric, qm[i].type, qm[i].text);
-        sb_add(&b, "%s %.0f\n", qm[i].metric, num(q, qm[i].field, 0));
+        sk_buf_printf(&b, "%s %.0f\n", qm[i].metric, num(q, qm[i].field, 0));
     }
     const cJSON *obs = get(s, "observations");
     if (obs) {
@@ -735,19 +671,19 @@ char *sk_report_metrics(const cJSON *s)
         const cJSON *it;
         cJSON_ArrayForEach(it, obs)
         {
-            sb_add(&b, "storekeeper_observations_total{type=\"");
+            sk_buf_printf(&b, "storekeeper_observations_total{type=\"");
             label(&b, it->string);
-            sb_add(&b, "\"} %.0f\n", it->valuedouble);
+            sk_buf_printf(&b, "\"} %.0f\n", it->valuedouble);
         }
     }
     const cJSON *rt = get(s, "runtime");
     if (rt) {
         help(&b, "storekeeper_ledger_degraded", "gauge",
              "1 while the ledger cannot be written and observations wait.");
-        sb_add(&b, "storekeeper_ledger_degraded %d\n",
-               strcmp(str(rt, "state", "running"), "running") != 0);
+        sk_buf_printf(&b, "storekeeper_ledger_degraded %d\n",
+                      strcmp(str(rt, "state", "running"), "running") != 0);
         help(&b, "storekeeper_ledger_batches_total", "counter", "Ledger transactions committed.");
-        sb_add(&b, "storekeeper_ledger_batches_total %.0f\n", num(rt, "batches", 0));
+        sk_buf_printf(&b, "storekeeper_ledger_batches_total %.0f\n", num(rt, "batches", 0));
     }
     const cJSON *readers = get(s, "readers");
     per_item(&b, readers, "reader", "storekeeper_reader_health", "gauge",
@@ -792,16 +728,16 @@ char *sk_report_metrics(const cJSON *s)
     const cJSON *outbox = get(get(s, "ledger"), "outbox");
     if (outbox) {
         help(&b, "storekeeper_outbox_pending", "gauge", "Events not yet delivered (backlog).");
-        sb_add(&b, "storekeeper_outbox_pending %.0f\n", num(outbox, "pending", 0));
+        sk_buf_printf(&b, "storekeeper_outbox_pending %.0f\n", num(outbox, "pending", 0));
         help(&b, "storekeeper_outbox_oldest_pending_age_seconds", "gauge",
              "Age of the oldest undelivered event.");
-        sb_add(&b, "storekeeper_outbox_oldest_pending_age_seconds %.3f\n",
-               num(outbox, "oldest_pending_age_s", 0));
+        sk_buf_printf(&b, "storekeeper_outbox_oldest_pending_age_seconds %.3f\n",
+                      num(outbox, "oldest_pending_age_s", 0));
         help(&b, "storekeeper_outbox_last_seq", "gauge", "Highest event seq written.");
-        sb_add(&b, "storekeeper_outbox_last_seq %.0f\n", num(outbox, "last_seq", 0));
+        sk_buf_printf(&b, "storekeeper_outbox_last_seq %.0f\n", num(outbox, "last_seq", 0));
         help(&b, "storekeeper_outbox_last_delivered_seq", "gauge", "Highest event seq delivered.");
-        sb_add(&b, "storekeeper_outbox_last_delivered_seq %.0f\n",
-               num(outbox, "last_delivered_seq", 0));
+        sk_buf_printf(&b, "storekeeper_outbox_last_delivered_seq %.0f\n",
+                      num(outbox, "last_delivered_seq", 0));
     }
     const cJSON *ev = get(get(s, "events"), "by_type");
     if (ev) {
@@ -810,20 +746,20 @@ char *sk_report_metrics(const cJSON *s)
         const cJSON *it;
         cJSON_ArrayForEach(it, ev)
         {
-            sb_add(&b, "storekeeper_events_total{topic=\"");
+            sk_buf_printf(&b, "storekeeper_events_total{topic=\"");
             label(&b, it->string);
-            sb_add(&b, "\"} %.0f\n", it->valuedouble);
+            sk_buf_printf(&b, "\"} %.0f\n", it->valuedouble);
         }
     }
     const cJSON *m = get(s, "mqtt");
     if (m) {
         help(&b, "storekeeper_mqtt_connected", "gauge", "1 while connected to the broker.");
-        sb_add(&b, "storekeeper_mqtt_connected %d\n",
-               strcmp(str(m, "state", ""), "connected") == 0);
+        sk_buf_printf(&b, "storekeeper_mqtt_connected %d\n",
+                      strcmp(str(m, "state", ""), "connected") == 0);
         help(&b, "storekeeper_mqtt_connects_total", "counter", "Successful connections.");
-        sb_add(&b, "storekeeper_mqtt_connects_total %.0f\n", num(m, "connects", 0));
+        sk_buf_printf(&b, "storekeeper_mqtt_connects_total %.0f\n", num(m, "connects", 0));
         help(&b, "storekeeper_mqtt_connect_failures_total", "counter", "Failed connections.");
-        sb_add(&b, "storekeeper_mqtt_connect_failures_total %.0f\n", num(m, "failures", 0));
+        sk_buf_printf(&b, "storekeeper_mqtt_connect_failures_total %.0f\n", num(m, "failures", 0));
     }
     const cJSON *loops = get(s, "loops");
     if (loops) {
@@ -832,55 +768,55 @@ char *sk_report_metrics(const cJSON *s)
         const cJSON *it;
         cJSON_ArrayForEach(it, loops)
         {
-            sb_add(&b, "storekeeper_loop_age_seconds{loop=\"");
+            sk_buf_printf(&b, "storekeeper_loop_age_seconds{loop=\"");
             label(&b, str(it, "name", "?"));
-            sb_add(&b, "\"} %.3f\n", num(it, "age_ms", 0) / 1000.0);
+            sk_buf_printf(&b, "\"} %.3f\n", num(it, "age_ms", 0) / 1000.0);
         }
     }
     const cJSON *ctl = get(s, "control");
     if (ctl) {
         help(&b, "storekeeper_control_requests_total", "counter",
              "Requests answered on the control socket.");
-        sb_add(&b, "storekeeper_control_requests_total %.0f\n", num(ctl, "requests", 0));
+        sk_buf_printf(&b, "storekeeper_control_requests_total %.0f\n", num(ctl, "requests", 0));
     }
-    return sb_done(&b);
+    return sk_buf_take(&b);
 }
 
 /* ---- the status page ----------------------------------------------------------------------- */
 
-static void html_text(struct sb *b, const char *v)
+static void html_text(struct sk_buf *b, const char *v)
 {
     for (; v && *v; v++) {
         switch (*v) {
         case '<':
-            sb_add(b, "&lt;");
+            sk_buf_printf(b, "&lt;");
             break;
         case '>':
-            sb_add(b, "&gt;");
+            sk_buf_printf(b, "&gt;");
             break;
         case '&':
-            sb_add(b, "&amp;");
+            sk_buf_printf(b, "&amp;");
             break;
         case '"':
-            sb_add(b, "&quot;");
+            sk_buf_printf(b, "&quot;");
             break;
         case '\'':
-            sb_add(b, "&#39;");
+            sk_buf_printf(b, "&#39;");
             break;
         default:
-            sb_add(b, "%c", *v);
+            sk_buf_printf(b, "%c", *v);
             break;
         }
     }
 }
 
-static void badge(struct sb *b, const char *state)
+static void badge(struct sk_buf *b, const char *state)
 {
-    sb_add(b, "<span class=\"st st-");
+    sk_buf_printf(b, "<span class=\"st st-");
     html_text(b, state);
-    sb_add(b, "\">");
+    sk_buf_printf(b, "\">");
     html_text(b, state);
-    sb_add(b, "</span>");
+    sk_buf_printf(b, "</span>");
 }
 
 static const char page_style[] =
@@ -897,166 +833,168 @@ static const char page_style[] =
 
 char *sk_report_html(const cJSON *s, const struct sk_checks *checks, int refresh_s)
 {
-    struct sb b = {0};
+    struct sk_buf b = SK_BUF_INIT(TEXT_MAX);
     int worst = SK_CHECK_PASS;
     for (size_t i = 0; checks && i < checks->n; i++) {
         worst = checks->v[i].level > worst ? checks->v[i].level : worst;
     }
-    sb_add(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-               "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
+    sk_buf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
     if (refresh_s > 0) {
-        sb_add(&b, "<meta http-equiv=\"refresh\" content=\"%d\">\n", refresh_s);
+        sk_buf_printf(&b, "<meta http-equiv=\"refresh\" content=\"%d\">\n", refresh_s);
     }
-    sb_add(&b, "<title>storekeeper ");
+    sk_buf_printf(&b, "<title>storekeeper ");
     html_text(&b, str(s, "store_id", ""));
-    sb_add(&b, "/");
+    sk_buf_printf(&b, "/");
     html_text(&b, str(s, "device_id", ""));
-    sb_add(&b, "</title>\n<style>%s</style></head><body>\n", page_style);
-    sb_add(&b, "<h1>storekeeper ");
+    sk_buf_printf(&b, "</title>\n<style>%s</style></head><body>\n", page_style);
+    sk_buf_printf(&b, "<h1>storekeeper ");
     html_text(&b, str(s, "store_id", ""));
-    sb_add(&b, " / ");
+    sk_buf_printf(&b, " / ");
     html_text(&b, str(s, "device_id", ""));
-    sb_add(&b, " <span id=\"overall\" data-level=\"%s\">", sk_check_level_name(worst));
+    sk_buf_printf(&b, " <span id=\"overall\" data-level=\"%s\">", sk_check_level_name(worst));
     badge(&b, sk_check_level_name(worst));
-    sb_add(&b, "</span></h1>\n<p class=\"meta\">up %.0f s · storekeeper ", num(s, "uptime_s", 0));
+    sk_buf_printf(&b, "</span></h1>\n<p class=\"meta\">up %.0f s · storekeeper ",
+                  num(s, "uptime_s", 0));
     html_text(&b, str(s, "version", ""));
-    sb_add(&b, " · board ");
+    sk_buf_printf(&b, " · board ");
     html_text(&b, str(s, "board", ""));
-    sb_add(&b, " · config %.12s · as of ", str(get(s, "config"), "hash", ""));
+    sk_buf_printf(&b, " · config %.12s · as of ", str(get(s, "config"), "hash", ""));
     html_text(&b, str(s, "time", ""));
-    sb_add(&b, "</p>\n");
+    sk_buf_printf(&b, "</p>\n");
 
     /* checks */
-    sb_add(&b, "<h2>Checks</h2>\n<table id=\"checks\"><tr><th>result</th><th>what</th>"
-               "<th>found</th></tr>\n");
+    sk_buf_printf(&b, "<h2>Checks</h2>\n<table id=\"checks\"><tr><th>result</th><th>what</th>"
+                      "<th>found</th></tr>\n");
     for (size_t i = 0; checks && i < checks->n; i++) {
         const struct sk_check *k = &checks->v[i];
-        sb_add(&b, "<tr data-level=\"%s\"><td>", sk_check_level_name(k->level));
+        sk_buf_printf(&b, "<tr data-level=\"%s\"><td>", sk_check_level_name(k->level));
         badge(&b, sk_check_level_name(k->level));
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         html_text(&b, k->subject);
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         html_text(&b, k->message);
         if (k->advice[0]) {
-            sb_add(&b, "<br><span class=\"advice\">→ ");
+            sk_buf_printf(&b, "<br><span class=\"advice\">→ ");
             html_text(&b, k->advice);
-            sb_add(&b, "</span>");
+            sk_buf_printf(&b, "</span>");
         }
-        sb_add(&b, "</td></tr>\n");
+        sk_buf_printf(&b, "</td></tr>\n");
     }
-    sb_add(&b, "</table>\n");
+    sk_buf_printf(&b, "</table>\n");
 
     /* readers */
-    sb_add(&b, "<h2>Readers</h2>\n<div class=\"scroll\"><table id=\"readers\"><tr><th>reader</th>"
-               "<th>state</th><th>bus / unit</th><th class=\"num\">tags</th>"
-               "<th class=\"num\">polls</th><th class=\"num\">errors</th>"
-               "<th class=\"num\">RTT ms</th><th>detail</th></tr>\n");
+    sk_buf_printf(
+            &b, "<h2>Readers</h2>\n<div class=\"scroll\"><table id=\"readers\"><tr><th>reader</th>"
+                "<th>state</th><th>bus / unit</th><th class=\"num\">tags</th>"
+                "<th class=\"num\">polls</th><th class=\"num\">errors</th>"
+                "<th class=\"num\">RTT ms</th><th>detail</th></tr>\n");
     const cJSON *it;
     cJSON_ArrayForEach(it, get(s, "readers"))
     {
         const char *name = str(it, "name", "?");
-        sb_add(&b, "<tr id=\"reader-");
+        sk_buf_printf(&b, "<tr id=\"reader-");
         html_text(&b, name);
-        sb_add(&b, "\" data-state=\"");
+        sk_buf_printf(&b, "\" data-state=\"");
         html_text(&b, str(it, "state", "unknown"));
-        sb_add(&b, "\"><td>");
+        sk_buf_printf(&b, "\"><td>");
         html_text(&b, name);
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         badge(&b, str(it, "state", "unknown"));
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         html_text(&b, str(it, "bus", ""));
-        sb_add(&b,
-               " / %.0f</td><td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
-               "<td class=\"num\">%.0f</td><td class=\"num\">%.1f</td><td>",
-               num(it, "unit", 0), num(it, "present", 0), num(it, "polls", 0),
-               num(it, "poll_errors", 0), num(it, "rtt_avg_ms", 0));
+        sk_buf_printf(&b,
+                      " / %.0f</td><td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
+                      "<td class=\"num\">%.0f</td><td class=\"num\">%.1f</td><td>",
+                      num(it, "unit", 0), num(it, "present", 0), num(it, "polls", 0),
+                      num(it, "poll_errors", 0), num(it, "rtt_avg_ms", 0));
         const char *reason = str(it, "reason", "");
         if (reason[0]) {
             html_text(&b, reason);
-            sb_add(&b, ": ");
+            sk_buf_printf(&b, ": ");
         }
         html_text(&b, str(it, "detail", ""));
-        sb_add(&b, "</td></tr>\n");
+        sk_buf_printf(&b, "</td></tr>\n");
     }
-    sb_add(&b, "</table></div>\n");
+    sk_buf_printf(&b, "</table></div>\n");
 
     /* cameras and occupancy */
-    sb_add(&b,
-           "<h2>Cameras</h2>\n<p>Shoppers in view now: <b id=\"occupancy\">%.0f</b></p>\n"
-           "<div class=\"scroll\"><table id=\"cameras\"><tr><th>camera</th><th>state</th>"
-           "<th class=\"num\">fps</th><th class=\"num\">in view</th>"
-           "<th class=\"num\">in / out</th><th class=\"num\">dropped</th><th>detail</th>"
-           "</tr>\n",
-           num(s, "occupancy", 0));
+    sk_buf_printf(&b,
+                  "<h2>Cameras</h2>\n<p>Shoppers in view now: <b id=\"occupancy\">%.0f</b></p>\n"
+                  "<div class=\"scroll\"><table id=\"cameras\"><tr><th>camera</th><th>state</th>"
+                  "<th class=\"num\">fps</th><th class=\"num\">in view</th>"
+                  "<th class=\"num\">in / out</th><th class=\"num\">dropped</th><th>detail</th>"
+                  "</tr>\n",
+                  num(s, "occupancy", 0));
     cJSON_ArrayForEach(it, get(s, "cameras"))
     {
         const char *name = str(it, "name", "?");
-        sb_add(&b, "<tr id=\"camera-");
+        sk_buf_printf(&b, "<tr id=\"camera-");
         html_text(&b, name);
-        sb_add(&b, "\" data-state=\"");
+        sk_buf_printf(&b, "\" data-state=\"");
         html_text(&b, str(it, "state", "unknown"));
-        sb_add(&b, "\"><td>");
+        sk_buf_printf(&b, "\"><td>");
         html_text(&b, name);
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         badge(&b, str(it, "state", "unknown"));
-        sb_add(&b,
-               "</td><td class=\"num\">%.1f</td><td class=\"num\">%.0f</td>"
-               "<td class=\"num\">%.0f / %.0f</td><td class=\"num\">%.0f</td><td>",
-               num(it, "fps", 0), num(it, "occupancy", 0), num(it, "entries", 0),
-               num(it, "exits", 0), num(it, "frames_dropped", 0));
+        sk_buf_printf(&b,
+                      "</td><td class=\"num\">%.1f</td><td class=\"num\">%.0f</td>"
+                      "<td class=\"num\">%.0f / %.0f</td><td class=\"num\">%.0f</td><td>",
+                      num(it, "fps", 0), num(it, "occupancy", 0), num(it, "entries", 0),
+                      num(it, "exits", 0), num(it, "frames_dropped", 0));
         html_text(&b, str(it, "reason", ""));
         if (str(it, "detail", "")[0]) {
-            sb_add(&b, ": ");
+            sk_buf_printf(&b, ": ");
             html_text(&b, str(it, "detail", ""));
         }
-        sb_add(&b, "</td></tr>\n");
+        sk_buf_printf(&b, "</td></tr>\n");
     }
-    sb_add(&b, "</table></div>\n");
+    sk_buf_printf(&b, "</table></div>\n");
 
     /* broker and outbox */
     const cJSON *m = get(s, "mqtt");
     const cJSON *outbox = get(get(s, "ledger"), "outbox");
-    sb_add(&b, "<h2>Broker and outbox</h2>\n<p id=\"mqtt\">MQTT ");
+    sk_buf_printf(&b, "<h2>Broker and outbox</h2>\n<p id=\"mqtt\">MQTT ");
     badge(&b, str(m, "state", "unknown"));
-    sb_add(&b, " ");
+    sk_buf_printf(&b, " ");
     html_text(&b, str(m, "broker", ""));
-    sb_add(&b, " · outbox: %.0f waiting, last seq %.0f, delivered up to %.0f</p>\n",
-           num(outbox, "pending", 0), num(outbox, "last_seq", 0),
-           num(outbox, "last_delivered_seq", 0));
+    sk_buf_printf(&b, " · outbox: %.0f waiting, last seq %.0f, delivered up to %.0f</p>\n",
+                  num(outbox, "pending", 0), num(outbox, "last_seq", 0),
+                  num(outbox, "last_delivered_seq", 0));
 
     /* last events */
-    sb_add(&b, "<h2>Last events</h2>\n<div class=\"scroll\"><table id=\"events\"><tr>"
-               "<th class=\"num\">seq</th><th>time</th><th>event</th><th>what</th></tr>\n");
+    sk_buf_printf(&b, "<h2>Last events</h2>\n<div class=\"scroll\"><table id=\"events\"><tr>"
+                      "<th class=\"num\">seq</th><th>time</th><th>event</th><th>what</th></tr>\n");
     const cJSON *recent = get(get(s, "events"), "recent");
     int n = cJSON_GetArraySize(recent);
     for (int i = n - 1; i >= 0; i--) {
         const cJSON *e = cJSON_GetArrayItem(recent, i);
-        sb_add(&b, "<tr><td class=\"num\">%.0f</td><td>", num(e, "seq", 0));
+        sk_buf_printf(&b, "<tr><td class=\"num\">%.0f</td><td>", num(e, "seq", 0));
         html_text(&b, str(e, "time", ""));
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         html_text(&b, str(e, "topic", ""));
-        sb_add(&b, "</td><td>");
+        sk_buf_printf(&b, "</td><td>");
         html_text(&b, str(e, "summary", ""));
-        sb_add(&b, "</td></tr>\n");
+        sk_buf_printf(&b, "</td></tr>\n");
     }
     if (n == 0) {
-        sb_add(&b, "<tr><td colspan=\"4\">no events since the daemon started</td></tr>\n");
+        sk_buf_printf(&b, "<tr><td colspan=\"4\">no events since the daemon started</td></tr>\n");
     }
-    sb_add(&b, "</table></div>\n");
+    sk_buf_printf(&b, "</table></div>\n");
 
     /* the technician's snapshot, if one was taken */
     const cJSON *snap = get(s, "snapshot");
     if (cJSON_IsObject(snap)) {
-        sb_add(&b, "<h2>Technician snapshot</h2>\n<p class=\"meta\">camera ");
+        sk_buf_printf(&b, "<h2>Technician snapshot</h2>\n<p class=\"meta\">camera ");
         html_text(&b, str(snap, "camera", ""));
-        sb_add(&b, ", taken ");
+        sk_buf_printf(&b, ", taken ");
         html_text(&b, str(snap, "time", ""));
-        sb_add(&b,
-               " (kept in memory only; gone after %.0f s)</p>\n"
-               "<img id=\"snapshot\" src=\"/snapshot.png\" alt=\"technician snapshot\">\n",
-               num(snap, "expires_in_s", 0));
+        sk_buf_printf(&b,
+                      " (kept in memory only; gone after %.0f s)</p>\n"
+                      "<img id=\"snapshot\" src=\"/snapshot.png\" alt=\"technician snapshot\">\n",
+                      num(snap, "expires_in_s", 0));
     }
-    sb_add(&b, "<p class=\"meta\"><a href=\"/status.json\">status.json</a> · "
-               "<a href=\"/metrics\">metrics</a></p>\n</body></html>\n");
-    return sb_done(&b);
+    sk_buf_printf(&b, "<p class=\"meta\"><a href=\"/status.json\">status.json</a> · "
+                      "<a href=\"/metrics\">metrics</a></p>\n</body></html>\n");
+    return sk_buf_take(&b);
 }

@@ -31,6 +31,8 @@ struct sk_check {
     char advice[256];  /* one line of what to do; empty for PASS */
 };
 
+#define SK_CHECKS_MAX 10000 /* checks in one report: one per reader and camera, and a few */
+
 struct sk_checks {
     struct sk_check *v;
     size_t n, cap;
@@ -45,7 +47,7 @@ const char *sk_check_level_name(int level);
  * Returns the worst level found, or -ENOMEM.
  */
 int sk_report_checks(const struct cJSON *status, const struct cJSON *ledger, struct sk_checks *ret);
-/* Appends one check. Returns 0 or -ENOMEM. */
+/* Appends one check. Returns 0, -ENOMEM, or -E2BIG past SK_CHECKS_MAX. */
 int sk_checks_add(struct sk_checks *c,
                   int level,
                   const char *subject,

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* The bounded string builder and array growth: text past the bound is refused whole and
+ * sticks as an error, long printf output, JSON escapes, sk_grow's bound and doubling. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "storekeeper/buf.h"
+
+static void test_text(void **state)
+{
+    (void)state;
+    struct sk_buf b = SK_BUF_INIT(100000);
+    sk_buf_puts(&b, "a");
+    sk_buf_printf(&b, "%d-%s", 42, "b");
+    assert_string_equal(b.p, "a42-b");
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    sk_buf_printf(&b, "[%s]", big); /* longer than the first allocation */
+    assert_int_equal(b.len, 5 + 2 + 2999);
+    assert_int_equal(b.p[b.len], '\0');
+    assert_int_equal(b.p[b.len - 1], ']');
+    char *t = sk_buf_take(&b);
+    assert_non_null(t);
+    assert_int_equal(strlen(t), 5 + 2 + 2999);
+    free(t);
+    assert_null(b.p);
+    /* nothing written: an empty string, not NULL */
+    t = sk_buf_take(&b);
+    assert_string_equal(t, "");
+    free(t);
+}
+
+static void test_bound(void **state)
+{
+    (void)state;
+    struct sk_buf b = SK_BUF_INIT(10);
+    sk_buf_puts(&b, "0123456789");
+    assert_int_equal(b.err, 0);
+    assert_int_equal(b.len, 10);
+    sk_buf_puts(&b, "x"); /* one past: refused whole, and every later write too */
+    assert_int_equal(b.err, -E2BIG);
+    sk_buf_free(&b);
+    b = (struct sk_buf)SK_BUF_INIT(10);
+    sk_buf_puts(&b, "0123");
+    sk_buf_printf(&b, "%s", "456789a");
+    assert_int_equal(b.err, -E2BIG);
+    assert_string_equal(b.p, "0123");
+    sk_buf_puts(&b, "4");
+    assert_string_equal(b.p, "0123");
+    assert_null(sk_buf_take(&b));
+    assert_int_equal(b.err, -E2BIG);
+    sk_buf_free(&b);
+    sk_buf_free(NULL);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    struct sk_buf b = SK_BUF_INIT(1000);
+    sk_buf_json_string(&b, "a\"b\\c\nd\te\x01");
+    assert_string_equal(b.p, "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
+    sk_buf_free(&b);
+}
+
+static void test_grow(void **state)
+{
+    (void)state;
+    int *v = NULL;
+    size_t cap = 0;
+    for (size_t n = 1; n <= 1000; n++) {
+        int *nv = sk_grow(v, &cap, n, sizeof(*v), 1000);
+        assert_non_null(nv);
+        v = nv;
+        v[n - 1] = (int)n;
+        assert_true(cap >= n && cap <= 1000);
+    }
+    assert_int_equal(v[999], 1000);
+    errno = 0;
+    assert_null(sk_grow(v, &cap, 1001, sizeof(*v), 1000));
+    assert_int_equal(errno, E2BIG);
+    assert_int_equal(v[999], 1000); /* untouched */
+    assert_null(sk_grow(v, &cap, SIZE_MAX / 2, sizeof(*v), SIZE_MAX));
+    assert_int_equal(errno, E2BIG);
+    free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_text),
+            cmocka_unit_test(test_bound),
+            cmocka_unit_test(test_json),
+            cmocka_unit_test(test_grow),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
