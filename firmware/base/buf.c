@@ -12,6 +12,9 @@
 
 void *sk_grow(void *v, size_t *cap, size_t need, size_t size, size_t max_items)
 {
+    if (need == 0) {
+        need = 1;
+    }
     if (need <= *cap && v) {
         return v;
     }
@@ -23,10 +26,7 @@ void *sk_grow(void *v, size_t *cap, size_t need, size_t size, size_t max_items)
     while (n < need) {
         n = n > SIZE_MAX / 2 ? need : n * 2;
     }
-    if (n > max_items) {
-        n = max_items;
-    }
-    if (n > SIZE_MAX / size) {
+    if (n > max_items || n > SIZE_MAX / size) {
         n = need;
     }
     void *nv = realloc(v, n * size);
@@ -49,15 +49,15 @@ static int reserve(struct sk_buf *b, size_t n)
         return b->err;
     }
     size_t need = b->len + n + 1;
-    if (need <= b->cap) {
+    if (need <= b->cap && b->p) {
         return 0;
     }
     size_t cap = b->cap ? b->cap : BUF_FIRST;
     while (cap < need) {
         cap *= 2;
     }
-    if (cap > b->max + 1) {
-        cap = b->max + 1;
+    if (cap - 1 > b->max) {
+        cap = need; /* need - 1 <= max: checked above */
     }
     char *p = realloc(b->p, cap);
     if (!p) {
