@@ -276,6 +276,12 @@ static const struct sk_cfg_key store_keys[] = {
           "Shortest interval between two retained outbox high-water marks."),
     K_INT("mqtt.stats_interval_s", C, mqtt.stats_interval_s, 0, 86400, "60", "s", true,
           "Interval of the link statistics message; 0: none."),
+    K_INT("mqtt.request_keep_s", C, mqtt.request_keep_s, 60, 31536000, "604800", "s", true,
+          "How long the reply to a state-changing command is kept by its request_id: a command "
+          "sent again within this time is answered with it and not applied again (docs/mqtt.md, "
+          "\"Exactly once\"). Keep it above mqtt.session_expiry_s and the cloud's retry horizon."),
+    K_INT("mqtt.request_keep_max", C, mqtt.request_keep_max, 100, 10000000, "100000", NULL, true,
+          "Most replies kept by request_id (the oldest go first)."),
 
     K_GROUP("control", "The control socket of `storekeeper diag` (docs/technician.md)."),
     K_STR("control.socket", C, control.socket, "/run/storekeeper/control.sock", false,

@@ -779,3 +779,144 @@ out:
     }
     return 0;
 }
+
+/* ---- outcomes and fingerprints ------------------------------------------------------------ */
+
+static const enum sk_cmd_error_code all_codes[] = {
+        SK_CMD_ERR_MALFORMED,   SK_CMD_ERR_TOO_LARGE, SK_CMD_ERR_UNKNOWN,
+        SK_CMD_ERR_INVALID,     SK_CMD_ERR_FORBIDDEN, SK_CMD_ERR_BUSY,
+        SK_CMD_ERR_UNAVAILABLE, SK_CMD_ERR_FAILED,    SK_CMD_ERR_TIMEOUT,
+};
+
+char *sk_cmd_result_to_json(const struct sk_cmd_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "status", sk_cmd_status_name(r->status)) &&
+              cJSON_AddStringToObject(o, "detail", r->detail) &&
+              cJSON_AddNumberToObject(o, "count", (double)r->count) &&
+              cJSON_AddNumberToObject(o, "expires_wall_us", (double)r->expires_wall_us);
+    if (ok && r->status == SK_CMD_REJECTED) {
+        cJSON *e = cJSON_AddObjectToObject(o, "error");
+        ok = e && cJSON_AddStringToObject(e, "code", sk_cmd_error_name(r->error.code)) &&
+             cJSON_AddStringToObject(e, "field", r->error.field) &&
+             cJSON_AddStringToObject(e, "message", r->error.message);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}
+
+static bool copy_str(const cJSON *o, const char *key, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) {
+        return false;
+    }
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return true;
+}
+
+int sk_cmd_result_from_json(const char *text, struct sk_cmd_result *ret)
+{
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    struct sk_cmd_result r;
+    memset(&r, 0, sizeof(r));
+    char status[16] = "";
+    bool ok = cJSON_IsObject(o) && copy_str(o, "status", status, sizeof(status)) &&
+              copy_str(o, "detail", r.detail, sizeof(r.detail));
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(o, "count");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_wall_us");
+    ok = ok && cJSON_IsNumber(count) && cJSON_IsNumber(exp);
+    if (ok) {
+        r.count = (int64_t)count->valuedouble;
+        r.expires_wall_us = (int64_t)exp->valuedouble;
+        if (strcmp(status, "done") == 0) {
+            r.status = SK_CMD_DONE;
+        } else if (strcmp(status, "queued") == 0) {
+            r.status = SK_CMD_QUEUED;
+        } else {
+            r.status = SK_CMD_REJECTED;
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+            char code[32] = "";
+            ok = cJSON_IsObject(e) && copy_str(e, "code", code, sizeof(code)) &&
+                 copy_str(e, "field", r.error.field, sizeof(r.error.field)) &&
+                 copy_str(e, "message", r.error.message, sizeof(r.error.message));
+            r.error.code = SK_CMD_ERR_FAILED;
+            for (size_t i = 0; ok && i < sizeof(all_codes) / sizeof(all_codes[0]); i++) {
+                if (strcmp(code, sk_cmd_error_name(all_codes[i])) == 0) {
+                    r.error.code = all_codes[i];
+                }
+            }
+        }
+    }
+    cJSON_Delete(o);
+    if (!ok) {
+        return -EINVAL;
+    }
+    r.repeat = ret->repeat;
+    r.first_wall_us = ret->first_wall_us;
+    *ret = r;
+    return 0;
+}
+
+/* Sorts an object's members by key, recursively (a stable insertion sort of the list). */
+static void sort_keys(cJSON *item)
+{
+    for (cJSON *c = item ? item->child : NULL; c; c = c->next) {
+        sort_keys(c);
+    }
+    if (!cJSON_IsObject(item) || !item->child) {
+        return;
+    }
+    cJSON *sorted = NULL;
+    cJSON *c = item->child;
+    while (c) {
+        cJSON *next = c->next;
+        cJSON **at = &sorted;
+        while (*at && strcmp((*at)->string, c->string) <= 0) {
+            at = &(*at)->next;
+        }
+        c->next = *at;
+        *at = c;
+        c = next;
+    }
+    /* Rebuild the back links: cJSON keeps the last member in the first one's prev. */
+    cJSON *prev = NULL;
+    for (cJSON *x = sorted; x; x = x->next) {
+        x->prev = prev;
+        prev = x;
+    }
+    sorted->prev = prev;
+    item->child = sorted;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+uint64_t sk_cmd_fingerprint(const char *name, const char *payload, size_t len)
+{
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, name ? name : "", name ? strlen(name) + 1 : 1);
+    cJSON *o = payload && len ? cJSON_ParseWithLength(payload, len) : NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return payload ? fnv1a(h, payload, len) : h;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "request_id");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "identity");
+    sort_keys(o);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) {
+        return fnv1a(h, payload, len);
+    }
+    h = fnv1a(h, text, strlen(text));
+    cJSON_free(text);
+    return h;
+}

@@ -55,7 +55,22 @@ struct sk_core {
     void *listener_ctx;
     sk_core_command_cb command_listener;
     void *command_ctx;
+    /* Outcomes of commands handled in the open ledger transaction: told to the command
+     * listener once it commits (sk_core_replies_flush), dropped when it rolls back. */
+    struct core_reply *replies;
+    size_t n_replies, cap_replies;
 };
+
+struct core_reply {
+    struct sk_obs obs; /* the command's observation: reply topic and correlation (no payload) */
+    struct sk_cmd cmd; /* kind, request_id, identity (nothing it owns) */
+    struct sk_cmd_result res;
+};
+
+static int reject(struct sk_cmd_result *r,
+                  enum sk_cmd_error_code code,
+                  const char *field,
+                  const char *message);
 
 /* The fusion engine's facts go into the ledger, then to the listener (replay, tests). */
 static int on_fact(void *ctx, const struct sk_fusion_event *ev)
@@ -122,6 +137,8 @@ int sk_core_new(const struct sk_config *cfg,
 void sk_core_free(struct sk_core *core)
 {
     if (core) {
+        sk_core_replies_undo(core, 0);
+        free(core->replies);
         sk_tagset_free(core->present);
         sk_fusion_free(core->fusion);
         free(core);
@@ -394,6 +411,142 @@ static int handle_health(struct sk_core *c, const struct sk_obs *obs, bool camer
     return 0;
 }
 
+/* Keeps a command's outcome until its transaction commits. Returns 0 or -ENOMEM. */
+static int queue_reply(struct sk_core *c,
+                       const struct sk_obs *obs,
+                       const struct sk_cmd *cmd,
+                       const struct sk_cmd_result *res)
+{
+    if (!c->command_listener) {
+        return 0;
+    }
+    if (c->n_replies == c->cap_replies) {
+        size_t cap = c->cap_replies ? c->cap_replies * 2 : 8;
+        struct core_reply *p = realloc(c->replies, cap * sizeof(*p));
+        if (!p) {
+            return -ENOMEM;
+        }
+        c->replies = p;
+        c->cap_replies = cap;
+    }
+    struct core_reply *q = &c->replies[c->n_replies];
+    memset(q, 0, sizeof(*q));
+    q->obs = *obs;
+    struct sk_obs_command *oc = &q->obs.u.command;
+    oc->payload = NULL;
+    oc->response_topic =
+            obs->u.command.response_topic ? strdup(obs->u.command.response_topic) : NULL;
+    oc->correlation =
+            obs->u.command.correlation_len ? malloc(obs->u.command.correlation_len) : NULL;
+    if ((obs->u.command.response_topic && !oc->response_topic) ||
+        (obs->u.command.correlation_len && !oc->correlation)) {
+        sk_obs_release(&q->obs);
+        return -ENOMEM;
+    }
+    if (oc->correlation) {
+        memcpy(oc->correlation, obs->u.command.correlation, obs->u.command.correlation_len);
+    }
+    q->cmd.kind = cmd->kind;
+    memcpy(q->cmd.request_id, cmd->request_id, sizeof(q->cmd.request_id));
+    memcpy(q->cmd.identity, cmd->identity, sizeof(q->cmd.identity));
+    q->res = *res;
+    c->n_replies++;
+    return 0;
+}
+
+size_t sk_core_replies_mark(const struct sk_core *core)
+{
+    return core->n_replies;
+}
+
+void sk_core_replies_undo(struct sk_core *core, size_t mark)
+{
+    while (core->n_replies > mark) {
+        sk_obs_release(&core->replies[--core->n_replies].obs);
+    }
+}
+
+void sk_core_replies_flush(struct sk_core *core)
+{
+    for (size_t i = 0; i < core->n_replies; i++) {
+        struct core_reply *q = &core->replies[i];
+        if (core->command_listener) {
+            core->command_listener(core->command_ctx, &q->obs, &q->cmd, &q->res);
+        }
+        sk_obs_release(&q->obs);
+    }
+    core->n_replies = 0;
+}
+
+/* Who sent a command: the topic's identity (the broker's ACL vouches for it), else the
+ * payload's (or nobody). Request ids count per sender. */
+static const char *sender(const struct sk_obs_command *oc, const struct sk_cmd *cmd)
+{
+    return (oc->flags & SK_CMD_OBS_FROM_TOPIC) ? oc->identity : cmd->identity;
+}
+
+/*
+ * Exactly once: a command with a request_id applied before by the same sender is answered
+ * with the outcome recorded then, and not applied again; one applied now is recorded with its
+ * outcome in the same transaction. A request id reused for another command is refused. Busy
+ * is not recorded: it asks the sender to try again, and the retry must be applied.
+ */
+static int apply_once(struct sk_core *c,
+                      const struct sk_obs_command *oc,
+                      const struct sk_cmd *cmd,
+                      struct sk_cmd_result *res)
+{
+    if (!c->ledger || !cmd->request_id[0]) {
+        return sk_core_command(c, cmd, res);
+    }
+    const char *who = sender(oc, cmd);
+    uint64_t fp = sk_cmd_fingerprint(oc->name, oc->payload, oc->payload ? oc->payload_len : 0);
+    struct sk_ledger_request rec;
+    int found = sk_ledger_request_get(c->ledger, who, cmd->request_id, &rec);
+    if (found < 0) {
+        return found;
+    }
+    if (found) {
+        char when[40];
+        sk_format_time_utc(rec.recorded_us, when, sizeof(when));
+        if (strcmp(rec.command, oc->name) != 0 || rec.fingerprint != fp) {
+            char msg[192];
+            snprintf(msg, sizeof(msg),
+                     "request_id was used for another %s command at %s; a new request needs a "
+                     "new request_id",
+                     rec.command, when);
+            return reject(res, SK_CMD_ERR_INVALID, "request_id", msg);
+        }
+        res->repeat = true;
+        res->first_wall_us = rec.recorded_us;
+        if (sk_cmd_result_from_json(rec.result, res) < 0) {
+            return reject(res, SK_CMD_ERR_FAILED, "request_id",
+                          "this request was applied before, but its recorded reply cannot be "
+                          "read; it is not applied again");
+        }
+        res->repeat = true;
+        sk_log(SK_LOG_INFO, "core", NULL,
+               "command %s request %s%s%s: applied at %s; answered again, not applied again",
+               oc->name, cmd->request_id, who[0] ? " from " : "", who, when);
+        return 0;
+    }
+    int r = sk_core_command(c, cmd, res);
+    if (r < 0 || (res->status == SK_CMD_REJECTED && res->error.code == SK_CMD_ERR_BUSY)) {
+        return r;
+    }
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.command, sizeof(rec.command), "%s", oc->name);
+    rec.fingerprint = fp;
+    char *text = sk_cmd_result_to_json(res);
+    if (!text) {
+        return -ENOMEM;
+    }
+    snprintf(rec.result, sizeof(rec.result), "%s", text);
+    free(text);
+    return sk_ledger_request_put(c->ledger, who, cmd->request_id, &rec,
+                                 c->cfg->mqtt.request_keep_max);
+}
+
 static int handle_command(struct sk_core *c, const struct sk_obs *obs)
 {
     const struct sk_obs_command *oc = &obs->u.command;
@@ -413,10 +566,10 @@ static int handle_command(struct sk_core *c, const struct sk_obs *obs)
         sk_cmd_clear(&cmd);
         return 0; /* answered by the link (config_reload: by the runtime) */
     } else {
-        r = sk_core_command(c, &cmd, &res);
+        r = apply_once(c, oc, &cmd, &res);
     }
-    if (r == 0 && c->command_listener) {
-        c->command_listener(c->command_ctx, obs, &cmd, &res);
+    if (r == 0) {
+        r = queue_reply(c, obs, &cmd, &res);
     }
     sk_cmd_clear(&cmd);
     return r;

@@ -255,9 +255,11 @@ static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
     if (!retry && !b->consumed && rt->record) {
         record_obs(rt, &b->obs);
     }
+    size_t replies = sk_core_replies_mark(rt->core);
     r = b->consumed ? 0 : sk_core_handle(rt->core, &b->obs);
     thaw(&rt->core_clock);
     if (r < 0) {
+        sk_core_replies_undo(rt->core, replies); /* what it answered is undone with it */
         sk_ledger_rollback(rt->ledger);
         if (batch_fatal(rt, r)) {
             return r;
@@ -305,6 +307,7 @@ static void fail_batch(struct sk_runtime *rt, int err)
     while (sk_ledger_depth(rt->ledger) > 0) {
         sk_ledger_rollback(rt->ledger);
     }
+    sk_core_replies_undo(rt->core, 0); /* the retry applies the commands and answers again */
     rt->batch_open = false;
     rt->last_err = err;
     freeze(&rt->core_clock);
@@ -346,6 +349,9 @@ static int commit_batch(struct sk_runtime *rt)
         return r;
     }
     rt->batches++;
+    /* Only now, with the effects durable, are commands answered: a crash before this point
+     * leaves the command unanswered, and the sender's retry applies it (exactly once). */
+    sk_core_replies_flush(rt->core);
     release_batch(rt);
     return 0;
 }
@@ -444,7 +450,13 @@ static void on_maintain(struct sk_loop *loop, uint64_t expirations, void *ctx)
     if (sk_ledger_outbox_stats(rt->ledger, &st) == 0) {
         was = st.overflow;
     }
-    int r = sk_ledger_outbox_maintain(rt->ledger, &p);
+    int r = sk_ledger_request_expire(rt->ledger, rt->cfg->mqtt.request_keep_s);
+    if (r < 0) {
+        sk_complain(&rt->ledger_complaint, sk_clock_mono_us(rt->clock), SK_LOG_WARNING, "ledger",
+                    NULL, "expiring command request ids failed: %s (%s)", sk_strerror(r),
+                    sk_ledger_errmsg(rt->ledger));
+    }
+    r = sk_ledger_outbox_maintain(rt->ledger, &p);
     if (r < 0) {
         sk_complain(&rt->ledger_complaint, sk_clock_mono_us(rt->clock), SK_LOG_WARNING, "ledger",
                     NULL, "outbox maintenance failed: %s (%s)", sk_strerror(r),

@@ -127,6 +127,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                             "VALUES (?1, ?2, 'open', ?3)",
         [ST_SESSION_CLOSE] = "UPDATE sessions SET closed_us = ?2, state = ?3 "
                              "WHERE id = ?1 AND closed_us IS NULL",
+        [ST_REQUEST_GET] = "SELECT command, fingerprint, result, recorded_us FROM requests "
+                           "WHERE identity = ?1 AND request_id = ?2",
+        [ST_REQUEST_PUT] = "INSERT INTO requests (identity, request_id, command, fingerprint, "
+                           "result, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                           "ON CONFLICT (identity, request_id) DO UPDATE SET "
+                           "command = excluded.command, fingerprint = excluded.fingerprint, "
+                           "result = excluded.result, recorded_us = excluded.recorded_us",
+        [ST_REQUEST_EXPIRE] = "DELETE FROM requests WHERE recorded_us < ?1",
+        [ST_REQUEST_TRIM] = "DELETE FROM requests WHERE recorded_us < (SELECT recorded_us FROM "
+                            "requests ORDER BY recorded_us DESC LIMIT 1 OFFSET ?1)",
         [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
         [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
@@ -261,6 +271,18 @@ const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION] = {
         "  changed INTEGER NOT NULL,\n"
         "  resolved INTEGER NOT NULL\n"
         ");\n",
+
+        /* 2 -> 3: the replies to cloud commands by sender and request id (exactly once). */
+        "CREATE TABLE requests (\n"
+        "  identity TEXT NOT NULL,\n"
+        "  request_id TEXT NOT NULL,\n"
+        "  command TEXT NOT NULL,\n"
+        "  fingerprint INTEGER NOT NULL,\n"
+        "  result TEXT NOT NULL,\n"
+        "  recorded_us INTEGER NOT NULL,\n"
+        "  PRIMARY KEY (identity, request_id)\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE INDEX requests_age ON requests (recorded_us);\n",
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */

@@ -444,7 +444,7 @@ static void reply_busy(struct sk_mqtt_link *l,
     int64_t now = sk_now_wall_us();
     struct sk_mqtt_env env = {SK_SCHEMA_REPLY,      l->store_id, l->device_id, l->ledger_id,
                               atomic_load(&l->seq), now,         now};
-    char *reply = sk_mqtt_reply_json(&env, NULL, NULL, SK_CMD_REJECTED, &err, NULL);
+    char *reply = sk_mqtt_reply_json(&env, NULL, NULL, SK_CMD_REJECTED, &err, NULL, 0);
     mosquitto_property *p = NULL;
     if (c->correlation && l->attempt_proto == MQTT_PROTOCOL_V5) {
         mosquitto_property_add_binary(&p, MQTT_PROP_CORRELATION_DATA, c->correlation,

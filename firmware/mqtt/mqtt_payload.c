@@ -50,7 +50,8 @@ char *sk_mqtt_reply_json(const struct sk_mqtt_env *env,
                          const char *request_id,
                          enum sk_cmd_status status,
                          const struct sk_cmd_error *err,
-                         cJSON *result)
+                         cJSON *result,
+                         int64_t repeat_of_us)
 {
     cJSON *o = sk_mqtt_env_new(env);
     if (!o) {
@@ -67,6 +68,10 @@ char *sk_mqtt_reply_json(const struct sk_mqtt_env *env,
     }
     cJSON_AddBoolToObject(o, "ok", status != SK_CMD_REJECTED);
     cJSON_AddStringToObject(o, "status", sk_cmd_status_name(status));
+    if (repeat_of_us > 0) {
+        cJSON_AddBoolToObject(o, "repeat", true);
+        sk_mqtt_add_time(o, "first_reply", repeat_of_us);
+    }
     if (status == SK_CMD_REJECTED && err) {
         cJSON *e = cJSON_AddObjectToObject(o, "error");
         if (e) {

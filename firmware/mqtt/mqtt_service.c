@@ -40,7 +40,6 @@
 #define DIAG_PENDING_MAX 8
 #define DIAG_TIMEOUT_US  5000000
 #define HOUSEKEEP_MS     250 /* also how soon rows committed by other processes are seen */
-#define REPLIED_MAX      32  /* commands the core applied, remembered against double replies */
 #define AUDIT_EVERY      40  /* housekeeping rounds between two outbox audits (10 s) */
 
 struct source {
@@ -57,6 +56,7 @@ struct reply_to {
     size_t correlation_len;
     char request_id[SK_CMD_ID_MAX];
     const char *command;
+    int64_t repeat_of_us; /* a repeat: when the request was first answered; else 0 */
 };
 
 struct pending_echo {
@@ -66,15 +66,7 @@ struct pending_echo {
     struct reply_to to;
 };
 
-struct replied {
-    int64_t mono_us;
-    uint32_t generation;
-    char name[SK_NAME_MAX];
-};
-
 struct svc {
-    struct replied replied[REPLIED_MAX];
-    size_t replied_next;
     struct sk_runtime *rt;
     struct sk_mqtt_link *link;
     struct sk_ledger *ledger; /* borrowed from the runtime; NULL without one */
@@ -436,7 +428,8 @@ static void send_reply(struct svc *s,
 {
     struct sk_mqtt_env env;
     env_init(s, &env, SK_SCHEMA_REPLY, now_wall(s));
-    char *json = sk_mqtt_reply_json(&env, to->command, to->request_id, status, err, result);
+    char *json = sk_mqtt_reply_json(&env, to->command, to->request_id, status, err, result,
+                                    to->repeat_of_us);
     struct sk_mqtt_pub pub = {.qos = 1,
                               .correlation = to->correlation_len ? to->correlation : NULL,
                               .correlation_len = to->correlation_len};
@@ -775,30 +768,19 @@ static int on_command(struct svc *s, const struct sk_obs *obs)
     return 1;
 }
 
-/* The outcome of a command the core applied. A ledger batch that failed and is retried
- * applies it again: the reply was sent the first time (the same observation is recognised). */
+/* The outcome of a command the core applied, once the transaction that applied it (and
+ * recorded its reply by request_id) committed: see sk_core_replies_flush(). */
 static void on_command_result(void *ctx,
                               const struct sk_obs *obs,
                               const struct sk_cmd *cmd,
                               const struct sk_cmd_result *res)
 {
     struct svc *s = ctx;
-    for (size_t i = 0; i < REPLIED_MAX; i++) {
-        if (s->replied[i].mono_us == obs->mono_us &&
-            s->replied[i].generation == obs->u.command.generation &&
-            strcmp(s->replied[i].name, obs->u.command.name) == 0) {
-            return;
-        }
-    }
-    struct replied *rp = &s->replied[s->replied_next++ % REPLIED_MAX];
-    rp->mono_us = obs->mono_us;
-    rp->generation = obs->u.command.generation;
-    snprintf(rp->name, sizeof(rp->name), "%s", obs->u.command.name);
-
     struct reply_to to;
     reply_target(s, obs, obs->u.command.name, &to);
     to.command = sk_cmd_name(cmd->kind);
     snprintf(to.request_id, sizeof(to.request_id), "%s", cmd->request_id);
+    to.repeat_of_us = res->repeat ? (res->first_wall_us > 0 ? res->first_wall_us : 1) : 0;
     if (res->status == SK_CMD_REJECTED) {
         send_reply(s, &to, SK_CMD_REJECTED, &res->error, NULL);
         return;

@@ -154,8 +154,27 @@ struct sk_cmd_result {
     char detail[192];          /* for people: what happened */
     int64_t count;             /* products written, binds pending, ...; -1 when not used */
     int64_t expires_wall_us;   /* when a queued item expires; 0 when not used */
+    /* The request was applied before (same sender and request_id): this is the outcome it had
+     * then, recorded at first_wall_us, and nothing was applied now. */
+    bool repeat;
+    int64_t first_wall_us;
 };
 
 const char *sk_cmd_status_name(enum sk_cmd_status status);
+
+/*
+ * The outcome as JSON text, for the ledger's record of replies (status, detail, count,
+ * expires_wall_us, error); malloc'd, NULL without memory. parse fills *ret from such a text
+ * (repeat and first_wall_us are left as they were) and returns 0, or -EINVAL.
+ */
+char *sk_cmd_result_to_json(const struct sk_cmd_result *r);
+int sk_cmd_result_from_json(const char *text, struct sk_cmd_result *ret);
+
+/*
+ * A fingerprint of a command: its name and payload with object keys sorted and white space,
+ * request_id and identity left out, so the same request sent again (even re-serialised) has the
+ * same one and another command under a reused request_id has another. Not a security hash.
+ */
+uint64_t sk_cmd_fingerprint(const char *name, const char *payload, size_t len);
 
 #endif

@@ -143,6 +143,8 @@ struct sk_mqtt_cfg {
     int replay_rate_max;              /* backlog messages per second; 0: window-bound only */
     int hwm_interval_ms;              /* shortest interval between outbox high-water marks */
     int stats_interval_s;             /* link statistics; 0: off */
+    int request_keep_s;               /* how long replies are kept by request id */
+    int request_keep_max;             /* at most this many of them */
 };
 
 struct sk_ledger_cfg {

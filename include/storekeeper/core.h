@@ -84,10 +84,16 @@ void sk_core_set_listener(struct sk_core *core, sk_fusion_emit_cb cb, void *ctx)
  * Cloud commands that change state (session_bind, restock_done, catalog_upsert) reach the core
  * as SK_OBS_MQTT_COMMAND observations, like every other fact: the MQTT link has already
  * answered malformed, unknown, oversize and forbidden ones and passes on only what it
- * validated; sk_core_handle() parses it again (command.h), applies it through the fusion
- * engine or the ledger inside the observation's transaction, and hands the outcome to the
- * command listener, which replies. A batch that fails and is retried applies the command
- * again and calls the listener again with the same observation.
+ * validated; sk_core_handle() parses it again (command.h) and applies it through the fusion
+ * engine or the ledger inside the observation's transaction, once per sender and request_id:
+ * with a ledger, the outcome is recorded in the same transaction, and a request applied before
+ * is answered with its recorded outcome (result.repeat) instead of being applied again.
+ *
+ * The outcome waits until the transaction is durable: the runtime calls
+ * sk_core_replies_flush() after its commit (the command listener then replies) and
+ * sk_core_replies_undo() when the transaction, or the observation's savepoint, rolls back (a
+ * retried batch applies the command again and produces the outcome again). A reply is
+ * therefore never sent for an effect a crash can still undo. Without a listener nothing waits.
  */
 typedef void (*sk_core_command_cb)(void *ctx,
                                    const struct sk_obs *obs,
@@ -95,6 +101,12 @@ typedef void (*sk_core_command_cb)(void *ctx,
                                    const struct sk_cmd_result *result);
 /* Sets the listener (NULL detaches); called on the core thread. */
 void sk_core_set_command_listener(struct sk_core *core, sk_core_command_cb cb, void *ctx);
+/* How many outcomes wait now: the mark to undo to when what follows rolls back. */
+size_t sk_core_replies_mark(const struct sk_core *core);
+/* Drops the outcomes after mark (their transaction or savepoint rolled back). */
+void sk_core_replies_undo(struct sk_core *core, size_t mark);
+/* Their transaction committed: hands every waiting outcome to the listener, in order. */
+void sk_core_replies_flush(struct sk_core *core);
 
 /*
  * Applies one validated state-changing command (cmd borrowed) and says what happened in

@@ -33,7 +33,7 @@ struct sk_ledger;
 struct cJSON;
 
 /* Schema version this build writes (PRAGMA user_version). Older files are migrated. */
-#define SK_LEDGER_SCHEMA_VERSION 2
+#define SK_LEDGER_SCHEMA_VERSION 3
 /* PRAGMA application_id of every storekeeper ledger ("SKLG"). */
 #define SK_LEDGER_APPLICATION_ID 0x534b4c47
 
@@ -494,6 +494,39 @@ int sk_ledger_session_close(struct sk_ledger *l,
                             const char *id,
                             int64_t time_us,
                             const char *state);
+
+/* ---- command requests: exactly-once effects ------------------------------------------ */
+
+/*
+ * The reply the device gave to a state-changing cloud command, by sender (the topic's
+ * identity, "" when none) and request_id, kept in the transaction that applied the command:
+ * a command that arrives again (MQTT QoS 1 redelivery, a cloud retry after a lost reply, a
+ * restart in between) is answered with it and not applied again (docs/mqtt.md, "Exactly once").
+ */
+#define SK_LEDGER_REQUEST_RESULT_MAX 2048 /* result JSON text, with NUL */
+
+struct sk_ledger_request {
+    char command[32];     /* command name */
+    uint64_t fingerprint; /* of the command's payload: a request id reused for another command */
+    char result[SK_LEDGER_REQUEST_RESULT_MAX]; /* the outcome, JSON text (command.h) */
+    int64_t recorded_us;                       /* when it was applied (wall clock) */
+};
+
+/* Returns 1 and the record, 0 when there is none, < 0. identity may be "". */
+int sk_ledger_request_get(struct sk_ledger *l,
+                          const char *identity,
+                          const char *request_id,
+                          struct sk_ledger_request *ret);
+/* Records a reply (recorded_us 0: now), joining the open transaction, and keeps at most
+ * keep_max records (the oldest go first; 0: no bound). Returns 0, -EINVAL, < 0. */
+int sk_ledger_request_put(struct sk_ledger *l,
+                          const char *identity,
+                          const char *request_id,
+                          const struct sk_ledger_request *req,
+                          int64_t keep_max);
+/* Deletes records older than keep_s seconds (own transaction unless one is open). Returns the
+ * number deleted or < 0. */
+int sk_ledger_request_expire(struct sk_ledger *l, int64_t keep_s);
 
 /* ---- component state --------------------------------------------------------------------- */
 

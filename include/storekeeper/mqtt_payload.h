@@ -42,13 +42,16 @@ char *sk_mqtt_print_free(cJSON *obj);
 
 /* A reply payload (docs/schema/reply.json). cmd_name may be NULL for unknown commands;
  * err is used when status is SK_CMD_REJECTED. result (may be NULL) becomes owned; with a
- * rejection, an array result becomes error.details and anything else is dropped. */
+ * rejection, an array result becomes error.details and anything else is dropped. repeat_of_us
+ * (0: not one) marks the reply to a request applied before: "repeat": true, and when the
+ * original outcome was recorded ("first_reply"). */
 char *sk_mqtt_reply_json(const struct sk_mqtt_env *env,
                          const char *cmd_name,
                          const char *request_id,
                          enum sk_cmd_status status,
                          const struct sk_cmd_error *err,
-                         cJSON *result);
+                         cJSON *result,
+                         int64_t repeat_of_us);
 
 /* The status payload of the last will: state "offline". */
 char *sk_mqtt_will_json(const struct sk_mqtt_env *env, uint32_t bd_seq, int64_t started_us);

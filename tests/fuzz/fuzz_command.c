@@ -53,7 +53,7 @@ check_reply(const char *name, const struct sk_cmd *cmd, const struct sk_cmd_erro
 {
     struct sk_mqtt_env env = {"storekeeper/v1/reply", "store", "dev", "ledger", 7, 1, 2};
     char *json = sk_mqtt_reply_json(&env, name, cmd->request_id, ok ? SK_CMD_DONE : SK_CMD_REJECTED,
-                                    err, NULL);
+                                    err, NULL, 0);
     if (!json) {
         return; /* out of memory */
     }

@@ -244,6 +244,9 @@ static const char *const fill_sql[SK_LEDGER_SCHEMA_VERSION] = {
         "INSERT INTO discrepancies VALUES (1, 'missing', 'A1', 'SKU-1', 1, 6, 5, 7, 7, NULL, "
         "1, NULL);"
         "INSERT INTO census VALUES (1, 7, 100, 1, 0, 5, 0, 1, 0, 0);",
+        /* v3 */
+        "INSERT INTO requests VALUES ('billing', 'r-1', 'restock_done', 42, "
+        "'{\"status\":\"done\"}', 8);",
 };
 
 /* Rows each version's fill put in, checked after migrating: "SQL count query", count. */
@@ -262,6 +265,7 @@ static const struct {
         {2, "SELECT sum(quantity) FROM stock", 6},
         {2, "SELECT count(*) FROM discrepancies WHERE resolved_us IS NULL", 1},
         {2, "SELECT count(*) FROM census", 1},
+        {3, "SELECT count(*) FROM requests WHERE fingerprint = 42", 1},
 };
 
 /* A ledger that lived through versions 1..v: each step's migration, then that version's rows. */

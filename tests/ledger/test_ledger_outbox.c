@@ -555,6 +555,53 @@ static void test_errors_keep_their_cause(void **state)
     lt_teardown(&t);
 }
 
+/* The replies to commands by sender and request id: found again, in the caller's transaction
+ * (gone with its rollback), bounded in number and age. */
+static void test_command_requests(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    struct sk_ledger_request req = {.command = "restock_done",
+                                    .fingerprint = 0xfedcba9876543210ULL};
+    snprintf(req.result, sizeof(req.result), "{\"status\":\"done\"}");
+    struct sk_ledger_request got;
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "r-1", &got), 0);
+    assert_int_equal(sk_ledger_request_put(t.l, "billing", "r-1", &req, 0), 0);
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "r-1", &got), 1);
+    assert_string_equal(got.command, "restock_done");
+    assert_true(got.fingerprint == 0xfedcba9876543210ULL);
+    assert_string_equal(got.result, "{\"status\":\"done\"}");
+    assert_int_equal(got.recorded_us, 1700000000000000LL);
+    /* Per sender: another one's r-1 is another request. */
+    assert_int_equal(sk_ledger_request_get(t.l, "dashboard", "r-1", &got), 0);
+    assert_int_equal(sk_ledger_request_get(t.l, "", "r-1", &got), 0);
+    /* Written in the caller's transaction: a rollback takes it away with the effects. */
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sk_ledger_request_put(t.l, "billing", "r-2", &req, 0), 0);
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "r-2", &got), 1);
+    assert_int_equal(sk_ledger_rollback(t.l), 0);
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "r-2", &got), 0);
+    /* Bad keys are refused. */
+    assert_int_equal(sk_ledger_request_put(t.l, "billing", "", &req, 0), -EINVAL);
+    /* At most keep_max: the oldest go first. */
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "n-%d", i);
+        sk_clock_manual_advance(&t.clk, 1000000);
+        assert_int_equal(sk_ledger_request_put(t.l, "billing", id, &req, 5), 0);
+    }
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM requests"), 5);
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "n-4", &got), 0);
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "n-5", &got), 1);
+    /* And none older than keep_s. */
+    sk_clock_manual_advance(&t.clk, 3500000);
+    assert_int_equal(sk_ledger_request_expire(t.l, 6), 2); /* n-5 and n-6 are older than 6 s */
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "n-6", &got), 0);
+    assert_int_equal(sk_ledger_request_get(t.l, "billing", "n-7", &got), 1);
+    lt_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +614,7 @@ int main(void)
             cmocka_unit_test(test_retention_and_overflow),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_errors_keep_their_cause),
+            cmocka_unit_test(test_command_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

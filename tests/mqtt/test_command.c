@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Command parsing: every command's good forms, and a table of bad ones with exact errors. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -370,6 +371,67 @@ static void test_truncation_keeps_utf8(void **state)
     }
 }
 
+static uint64_t fp(const char *name, const char *json)
+{
+    return sk_cmd_fingerprint(name, json, strlen(json));
+}
+
+/* A repeat is recognised however it is serialised; another command under the same request id
+ * is not taken for one. */
+static void test_fingerprint(void **state)
+{
+    (void)state;
+    uint64_t a = fp("restock_done", "{\"request_id\":\"r-1\",\"shelves\":[\"s1\",\"s2\"],"
+                                    "\"restock_id\":\"x\"}");
+    assert_true(a == fp("restock_done", " { \"restock_id\" : \"x\", \"shelves\" : [\"s1\", \"s2\"],"
+                                        " \"request_id\":\"r-1\" } "));
+    assert_true(a == fp("restock_done", "{\"restock_id\":\"x\",\"shelves\":[\"s1\",\"s2\"],"
+                                        "\"request_id\":\"r-2\",\"identity\":\"billing\"}"));
+    assert_true(a != fp("restock_done", "{\"restock_id\":\"x\",\"shelves\":[\"s2\",\"s1\"]}"));
+    assert_true(a != fp("restock_done", "{\"restock_id\":\"y\",\"shelves\":[\"s1\",\"s2\"]}"));
+    assert_true(a != fp("session_bind", "{\"restock_id\":\"x\",\"shelves\":[\"s1\",\"s2\"]}"));
+    /* Nested objects are sorted too. */
+    assert_true(fp("catalog_upsert", "{\"products\":[{\"sku\":\"a\",\"name\":\"A\"}]}") ==
+                fp("catalog_upsert", "{\"products\":[{\"name\":\"A\",\"sku\":\"a\"}]}"));
+    assert_true(fp("catalog_upsert", "{\"products\":[{\"sku\":\"a\",\"name\":\"A\"}]}") !=
+                fp("catalog_upsert", "{\"products\":[{\"sku\":\"a\",\"name\":\"B\"}]}"));
+    /* Not JSON: the bytes. */
+    assert_true(fp("ping", "{x") != fp("ping", "{y"));
+}
+
+/* The outcome as the ledger keeps it comes back as it was. */
+static void test_result_json(void **state)
+{
+    (void)state;
+    struct sk_cmd_result r = {.status = SK_CMD_QUEUED, .count = 3, .expires_wall_us = 1234567};
+    snprintf(r.detail, sizeof(r.detail), "held for the \"next\" shopper");
+    char *text = sk_cmd_result_to_json(&r);
+    assert_non_null(text);
+    struct sk_cmd_result back = {.repeat = true, .first_wall_us = 99};
+    assert_int_equal(sk_cmd_result_from_json(text, &back), 0);
+    free(text);
+    assert_int_equal(back.status, SK_CMD_QUEUED);
+    assert_int_equal(back.count, 3);
+    assert_int_equal(back.expires_wall_us, 1234567);
+    assert_string_equal(back.detail, r.detail);
+    assert_true(back.repeat);
+    assert_int_equal(back.first_wall_us, 99);
+
+    struct sk_cmd_result e = {.status = SK_CMD_REJECTED, .count = -1};
+    sk_cmd_fail(&e.error, SK_CMD_ERR_INVALID, "session_id", "no open session has this id");
+    text = sk_cmd_result_to_json(&e);
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(sk_cmd_result_from_json(text, &back), 0);
+    free(text);
+    assert_int_equal(back.status, SK_CMD_REJECTED);
+    assert_int_equal(back.error.code, SK_CMD_ERR_INVALID);
+    assert_string_equal(back.error.field, "session_id");
+    assert_string_equal(back.error.message, "no open session has this id");
+    assert_int_equal(sk_cmd_result_from_json("{\"status\":1}", &back), -EINVAL);
+    assert_int_equal(sk_cmd_result_from_json("nonsense", &back), -EINVAL);
+    assert_int_equal(sk_cmd_result_from_json(NULL, &back), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +440,8 @@ int main(void)
             cmocka_unit_test(test_bad_forms),
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_random_input),
+            cmocka_unit_test(test_fingerprint),
+            cmocka_unit_test(test_result_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
