@@ -22,7 +22,11 @@
  *    floor, so sensor noise and compression never make a track).
  *  - Selective update: background pixels learn at 1/history; under foreground pixels only
  *    the mean moves, 10 times slower, so a standing shopper stays foreground for minutes
- *    (about 8 at the defaults), while a parked cart becomes floor eventually.
+ *    (about 8 at the defaults), while a parked cart becomes floor eventually. Where the
+ *    tracker holds a confirmed track (its box, given as `hold`) nothing learns at all: a
+ *    shopper standing still at a shelf, whose clothing matches the floor in places, is not
+ *    eaten from those places inwards until the track splits. When the track ends, the pixels
+ *    learn again.
  *  - Shadows (optional): a pixel darker than the background but at least tau of it is marked
  *    shadow (127). On grey frames that also matches dark clothing (see docs/vision.md).
  */
@@ -118,7 +122,7 @@ static float estimate_gain(const struct sk_bg *b, const uint8_t *img)
     return b->gain;
 }
 
-int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask)
+int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask, const uint8_t *hold)
 {
     size_t n = (size_t)b->w * (size_t)b->h;
     if (b->frames == 0) {
@@ -154,7 +158,9 @@ int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask)
                 out = 127;
             }
         }
-        if (out) {
+        if (hold && hold[i]) {
+            /* a confirmed shopper is here: learn nothing */
+        } else if (out) {
             /* Only the mean creeps towards a foreground pixel: a variance that learnt the
              * shopper would widen the threshold and swallow them much sooner. */
             b->mean[i] = m + alpha_fg * d;

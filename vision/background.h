@@ -17,8 +17,9 @@ int sk_bg_new(int width,
               float tau,
               struct sk_bg **ret);
 void sk_bg_free(struct sk_bg *b);
-/* mask: 255 foreground, 127 shadow (when enabled), 0 background. */
-int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask);
+/* mask: 255 foreground, 127 shadow (when enabled), 0 background. hold (or NULL): pixels
+ * that are not 0 there do not learn this frame (where confirmed tracks are). */
+int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask, const uint8_t *hold);
 /* The light gain of the latest frame against the learnt reference. */
 float sk_bg_gain(const struct sk_bg *b);
 

@@ -23,25 +23,42 @@ struct sk_trk {
     uint32_t id;
     float x, y;   /* position now (measured, or predicted while unseen) */
     float vx, vy; /* px/s */
-    int hits, missed, merged_frames;
+    int hits, missed;
     bool born;    /* confirmed in this update */
     bool matched; /* a blob of this update belongs to it (alone) */
     bool merged;  /* shares one blob with another track in this update */
     int64_t t_us; /* time of x, y */
+    /* Where and when it was first seen: a crossing made while it was still tentative
+     * counts once it is confirmed. */
+    float birth_x, birth_y;
+    int64_t birth_us;
+    int64_t seen_us;         /* last measured (matched or merged) */
+    int64_t merged_since_us; /* 0: not merged */
+    int bx, by, bw, bh;      /* its last blob's box: the background holds it while confirmed */
 };
 
+/* Times, not frame counts: the same footage at 5 or 15 fps gives the same tracks. */
 struct sk_tracker_params {
     int max_tracks;
-    int confirm_frames;
-    int max_missed_frames;
-    int max_merged_frames;
-    float gate_px;
+    int confirm_hits;     /* measurements before a track is reported, at least 1 */
+    float confirm_s;      /* and the time from its first to its latest measurement */
+    float max_missed_s;   /* unseen this long: lost */
+    float max_merged_s;   /* merged into another's blob longer than this: compete again */
+    float gate_px;        /* measurement noise and body size: the gate at zero time */
+    float max_speed_px_s; /* the fastest walker: the gate of a track without a velocity yet */
+    float person_px;      /* a person's size: blobs this close to a track are its fragments */
 };
 
 struct sk_tracker;
 
 int sk_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret);
 void sk_tracker_free(struct sk_tracker *t);
+/* The scene's scale as the pipeline learns it: person size (px), the fastest walker (px/s),
+ * the smallest blob that may start a track (px; smaller ones only feed existing tracks). */
+void sk_tracker_set_scale(struct sk_tracker *t,
+                          float person_px,
+                          float max_speed_px_s,
+                          int spawn_area);
 /* One frame's blobs at t_us. Afterwards sk_tracker_slots() shows every slot's state. */
 void sk_tracker_update(struct sk_tracker *t,
                        const struct sk_vision_blob *blobs,

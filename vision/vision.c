@@ -46,6 +46,35 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+float sk_vision_person_px(double mount_height_m, double fov_deg, int proc_width)
+{
+    /* Shoulders and head seen from above: about 0.12 m^2 (0.5 x 0.3 m) at 1.4 m above the
+     * floor; the size is the side of a square of that area. */
+    const double area_m2 = 0.12, at_m = 1.4;
+    double d = mount_height_m - at_m;
+    d = d < 0.5 ? 0.5 : d;
+    double half = fov_deg * M_PI / 360.0;
+    double view_m = 2.0 * d * tan(half > 1.5 ? 1.5 : half);
+    return (float)(sqrt(area_m2) / view_m * proc_width);
+}
+
+void sk_vision_fit(int box_w, int box_h, int fw, int fh, int *ret_w, int *ret_h)
+{
+    int w = box_w, h = box_h;
+    if (fw > 0 && fh > 0) {
+        /* the largest size of the frame's shape inside the box */
+        if ((int64_t)fw * box_h > (int64_t)fh * box_w) {
+            h = (int)(((int64_t)box_w * fh + fw / 2) / fw);
+        } else {
+            w = (int)(((int64_t)box_h * fw + fh / 2) / fh);
+        }
+    }
+    w &= ~1;
+    h &= ~1;
+    *ret_w = w < 16 ? 16 : w;
+    *ret_h = h < 16 ? 16 : h;
+}
+
 void sk_vision_params_default(struct sk_vision_params *p, int width, int height)
 {
     memset(p, 0, sizeof(*p));
@@ -55,15 +84,18 @@ void sk_vision_params_default(struct sk_vision_params *p, int width, int height)
     p->var_threshold = 25;
     p->shadows = false;
     p->shadow_tau = 0.5f;
-    p->min_blob_area = width * height / 400;
-    p->max_blob_area = width * height / 4;
-    p->max_aspect = 3.5f;
-    p->min_fill = 0.25f;
+    p->person_px = sk_vision_person_px(3.0, 90.0, width > height ? width : height);
+    p->min_blob_area = 0; /* derived from the processing size */
+    p->max_blob_area = 0;
+    p->max_aspect = 6.0f;
+    p->min_fill = 0.12f;
     p->max_tracks = 32;
-    p->confirm_frames = 3;
-    p->max_missed_frames = 8;
+    p->confirm_hits = 2;
+    p->confirm_s = 0.2f;
+    p->max_missed_s = 0.8f;
+    p->max_speed_mps = 2.5f;
     float scale = (float)(width > height ? width : height) / 320.0f;
-    p->gate_px = 24.0f * scale;
+    p->gate_px = 8.0f * scale;
     p->line_margin_px = 3.0f * scale;
     p->zone_margin_px = 2.0f * scale;
 }
@@ -77,25 +109,37 @@ void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_co
     p->var_threshold = (float)v->var_threshold;
     p->shadows = v->shadows;
     p->shadow_tau = (float)v->shadow_tau;
-    if (v->min_blob_area > 0) {
-        p->min_blob_area = v->min_blob_area;
+    int side = p->width > p->height ? p->width : p->height;
+    p->person_px =
+            v->person_px > 0
+                    ? (float)v->person_px
+                    : sk_vision_person_px(v->mount_height_m > 0 ? v->mount_height_m : 3.0,
+                                          v->lens_fov_deg > 0 ? v->lens_fov_deg : 90.0, side);
+    p->min_blob_area = v->min_blob_area;
+    p->max_blob_area = v->max_blob_area;
+    if (v->max_blob_aspect >= 1) {
+        p->max_aspect = (float)v->max_blob_aspect;
     }
-    if (v->max_blob_area > 0) {
-        p->max_blob_area = v->max_blob_area;
+    if (v->min_blob_fill >= 0 && v->min_blob_fill <= 1 && v->max_blob_aspect >= 1) {
+        p->min_fill = (float)v->min_blob_fill;
     }
     p->max_tracks = v->max_tracks;
-    p->max_missed_frames = v->max_missed_frames;
+    if (v->max_missed_s > 0) {
+        p->max_missed_s = (float)v->max_missed_s;
+    }
 }
 
 static bool params_valid(const struct sk_vision_params *p)
 {
     return p->width >= 16 && p->height >= 16 && p->width <= 4096 && p->height <= 4096 &&
            p->history >= 1 && (p->background == SK_BG_ADAPTIVE || p->background == SK_BG_MOG2) &&
-           p->var_threshold > 0 && p->min_blob_area >= 1 && p->max_blob_area >= p->min_blob_area &&
+           p->var_threshold > 0 && p->min_blob_area >= 0 &&
+           (p->max_blob_area == 0 || p->max_blob_area >= p->min_blob_area) && p->person_px > 0 &&
            p->max_aspect >= 1 && p->min_fill >= 0 && p->max_tracks >= 1 &&
-           p->max_tracks <= SK_TRACKER_MAX && p->confirm_frames >= 1 && p->max_missed_frames >= 1 &&
-           p->gate_px > 0 && p->line_margin_px >= 0 && p->zone_margin_px >= 0 &&
-           p->shadow_tau > 0 && p->shadow_tau < 1;
+           p->max_tracks <= SK_TRACKER_MAX && p->confirm_hits >= 1 && p->confirm_s >= 0 &&
+           p->max_missed_s > 0 && p->max_speed_mps >= 0 && p->gate_px > 0 &&
+           p->line_margin_px >= 0 && p->zone_margin_px >= 0 && p->shadow_tau > 0 &&
+           p->shadow_tau < 1;
 }
 
 int sk_vision_new(const struct sk_vision_params *params,
@@ -115,6 +159,8 @@ int sk_vision_new(const struct sk_vision_params *params,
         return -ENOMEM;
     }
     v->p = *params;
+    v->box_w = params->width;
+    v->box_h = params->height;
     for (size_t i = 0; i < n_zones; i++) {
         if (camera && strcmp(zones[i].camera, camera) != 0) {
             continue;
@@ -137,37 +183,62 @@ int sk_vision_new(const struct sk_vision_params *params,
         }
         v->lines[v->n_lines++] = lines[i];
     }
-    size_t npx = (size_t)params->width * (size_t)params->height;
-    v->image = calloc(npx, 1);
-    v->mask = calloc(npx, 1);
+    v->person_px = params->person_px;
     struct sk_tracker_params tp = {.max_tracks = params->max_tracks,
-                                   .confirm_frames = params->confirm_frames,
-                                   .max_missed_frames = params->max_missed_frames,
-                                   .max_merged_frames = 50,
-                                   .gate_px = params->gate_px};
-    int r = !v->image || !v->mask ? -ENOMEM : 0;
-    if (r == 0) {
-        r = sk_tracker_new(&tp, &v->tracker);
-    }
-    if (r == 0) {
-        r = sk_cv_new(params->width, params->height, params->background == SK_BG_MOG2,
-                      params->history, params->var_threshold, params->shadows, params->shadow_tau,
-                      &v->cv);
-    }
-    if (r == 0 && params->background == SK_BG_ADAPTIVE) {
-        r = sk_bg_new(params->width, params->height, params->history, params->var_threshold,
-                      params->shadows, params->shadow_tau, &v->bg);
-    }
+                                   .confirm_hits = params->confirm_hits,
+                                   .confirm_s = params->confirm_s,
+                                   .max_missed_s = params->max_missed_s,
+                                   .max_merged_s = 5.0f,
+                                   .gate_px = params->gate_px,
+                                   .max_speed_px_s = 1.0f,
+                                   .person_px = params->person_px};
+    int r = sk_tracker_new(&tp, &v->tracker);
     if (r < 0) {
-        sk_vision_free(v);
+        free(v);
         return r;
     }
+    *ret_vision = v;
+    return 0;
+}
+
+/* The size-dependent half of the pipeline, made for the first frame's shape: the processing
+ * size keeps it (a 16:9 camera is processed at 320 x 180 in a 320 x 240 box, not squeezed). */
+static int setup_size(struct sk_vision *v, int fw, int fh)
+{
+    int w, h;
+    sk_vision_fit(v->box_w, v->box_h, fw, fh, &w, &h);
+    v->p.width = w;
+    v->p.height = h;
+    size_t npx = (size_t)w * (size_t)h;
+    v->image = calloc(npx, 1);
+    v->mask = calloc(npx, 1);
+    v->hold = calloc(npx, 1);
+    if (!v->image || !v->mask || !v->hold) {
+        return -ENOMEM;
+    }
+    int r = sk_cv_new(w, h, v->p.background == SK_BG_MOG2, v->p.history, v->p.var_threshold,
+                      v->p.shadows, v->p.shadow_tau, &v->cv);
+    if (r == 0 && v->p.background == SK_BG_ADAPTIVE) {
+        r = sk_bg_new(w, h, v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau,
+                      &v->bg);
+    }
+    if (r < 0) {
+        return r;
+    }
+    /* Noise floor and group ceiling from the processing area unless configured. */
+    if (v->p.min_blob_area <= 0) {
+        v->p.min_blob_area = (int)(npx / 400);
+    }
+    if (v->p.max_blob_area <= 0) {
+        v->p.max_blob_area = (int)(npx / 4);
+    }
     /* Odd kernel sizes scaled to the processing size: 3 and 7 at 320 x 240. */
-    int scale = (params->width + 160) / 320;
+    int side = w > h ? w : h;
+    int scale = (side + 160) / 320;
     scale = scale < 1 ? 1 : scale;
     v->open_k = 2 * scale + 1;
     v->close_k = 6 * scale + 1;
-    *ret_vision = v;
+    v->sized = true;
     return 0;
 }
 
@@ -181,6 +252,7 @@ void sk_vision_free(struct sk_vision *v)
     sk_tracker_free(v->tracker);
     free(v->image);
     free(v->mask);
+    free(v->hold);
     free(v);
 }
 
@@ -247,7 +319,6 @@ static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk
                 g->pend_dir[l] = 0; /* back again before it counted */
             } else {
                 g->pend_dir[l] = (int8_t)dir;
-                g->pend_frames[l] = 0;
                 g->pend_x[l] = k->x;
                 g->pend_y[l] = k->y;
                 g->pend_t_us[l] = t_us;
@@ -260,11 +331,13 @@ static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk
 }
 
 /* Reports the pending crossings of a slot that are due (or all of them when flushing). */
-static void report_crossings(struct sk_vision *v, size_t slot, const struct sk_trk *k, bool all)
+static void
+report_crossings(struct sk_vision *v, size_t slot, const struct sk_trk *k, int64_t t_us, bool all)
 {
     struct track_geo *g = &v->geo[slot];
     for (size_t l = 0; l < v->n_lines; l++) {
-        if (!g->pend_dir[l] || (!all && ++g->pend_frames[l] < CROSS_DEBOUNCE_FRAMES)) {
+        if (!g->pend_dir[l] ||
+            (!all && (double)(t_us - g->pend_t_us[l]) / 1e6 < CROSS_DEBOUNCE_S - 1e-6)) {
             continue;
         }
         struct sk_trk at = *k;
@@ -298,14 +371,20 @@ static void emit_track_events(struct sk_vision *v, int64_t t_us)
                 memset(&v->geo[i], 0, sizeof(v->geo[i]));
                 add_event(v, SK_VEV_TRACK_NEW, k, t_us);
                 v->stats.tracks_total++;
+                /* Judged from where it was first seen: a shopper who crossed a line while the
+                 * track was still tentative (a fast walker at a low frame rate) counts. */
+                struct sk_trk first = *k;
+                first.x = k->birth_x;
+                first.y = k->birth_y;
+                track_geometry(v, i, &first, k->birth_us);
             }
             if (k->matched || k->merged) {
                 track_geometry(v, i, k, t_us);
             }
-            report_crossings(v, i, k, false);
+            report_crossings(v, i, k, t_us, false);
             active++;
         } else if (k->state == SK_TRK_LOST) {
-            report_crossings(v, i, k, true);
+            report_crossings(v, i, k, t_us, true);
             for (size_t z = 0; z < v->n_zones; z++) {
                 if (v->geo[i].in_zone & (UINT64_C(1) << z)) {
                     leave_zone(v, i, z, k, t_us);
@@ -339,18 +418,102 @@ static void collect_blobs(struct sk_vision *v)
     }
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Person size from the people tracked: the blob of a confirmed track that has its blob to
+ * itself (not merged), sampled once a second per track, into a ring; the size is the square
+ * root of the median area, kept within a factor 3 of the start (a crowd merged into one blob
+ * or a store of children must not run away with it). Its uses: a new track needs a fifth of
+ * a person's area (smaller blobs only feed tracks: arms, a split head), fragments are within
+ * about half a person, and the fastest walker is max_speed_mps in person sizes per second.
+ */
+static void learn_person(struct sk_vision *v, int64_t t_us)
+{
+    size_t n;
+    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    bool changed = false;
+    for (size_t i = 0; i < n; i++) {
+        struct sk_trk *k = &slots[i];
+        if (k->state != SK_TRK_CONFIRMED || !k->matched || k->hits < 3 ||
+            t_us - v->geo[i].sampled_us < 1000000) {
+            continue;
+        }
+        for (size_t b = 0; b < v->n_blobs; b++) {
+            if (v->blobs[b].x == k->bx && v->blobs[b].y == k->by && v->blobs[b].w == k->bw &&
+                v->blobs[b].h == k->bh) {
+                v->person_area[v->n_person % PERSON_SAMPLES] = (float)v->blobs[b].area;
+                v->n_person++;
+                v->geo[i].sampled_us = t_us;
+                changed = true;
+                break;
+            }
+        }
+    }
+    if (changed && v->n_person >= 8) {
+        float tmp[PERSON_SAMPLES];
+        size_t m = v->n_person < PERSON_SAMPLES ? v->n_person : PERSON_SAMPLES;
+        memcpy(tmp, v->person_area, m * sizeof(float));
+        qsort(tmp, m, sizeof(float), cmp_float);
+        float size = sqrtf(tmp[m / 2]);
+        float lo = v->p.person_px / 3.0f, hi = v->p.person_px * 3.0f;
+        v->person_px = size < lo ? lo : size > hi ? hi : size;
+    }
+    /* A person's shoulders are about 0.35 m of the size (sqrt of 0.12 m^2). */
+    float speed = v->p.max_speed_mps / 0.35f * v->person_px;
+    int spawn = v->n_person >= 8 ? (int)(0.2f * v->person_px * v->person_px) : 0;
+    sk_tracker_set_scale(v->tracker, v->person_px, speed, spawn);
+}
+
+/* Marks where confirmed tracks are (their latest box, a little wider), so the background
+ * model does not learn a shopper who stands still for minutes at a shelf. */
+static void build_hold(struct sk_vision *v)
+{
+    const int w = v->p.width, h = v->p.height;
+    memset(v->hold, 0, (size_t)w * (size_t)h);
+    size_t n;
+    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    int pad = (int)(0.15f * v->person_px) + 1;
+    for (size_t i = 0; i < n; i++) {
+        const struct sk_trk *k = &slots[i];
+        if (k->state != SK_TRK_CONFIRMED || k->bw <= 0) {
+            continue;
+        }
+        int x0 = k->bx - pad, y0 = k->by - pad, x1 = k->bx + k->bw + pad, y1 = k->by + k->bh + pad;
+        x0 = x0 < 0 ? 0 : x0;
+        y0 = y0 < 0 ? 0 : y0;
+        x1 = x1 > w ? w : x1;
+        y1 = y1 > h ? h : y1;
+        for (int y = y0; y < y1; y++) {
+            memset(v->hold + (size_t)y * (size_t)w + (size_t)x0, 1, (size_t)(x1 - x0));
+        }
+    }
+}
+
 int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
 {
     if (!v || !f || !f->data || f->width < 1 || f->height < 1 || f->stride < f->width) {
         return -EINVAL;
     }
+    if (!v->sized) {
+        int r = setup_size(v, f->width, f->height);
+        if (r < 0) {
+            return r;
+        }
+    }
     v->n_events = 0;
     double t0 = now_ms();
     int r = sk_cv_resize(v->cv, f->data, f->width, f->height, f->stride, v->image);
     double t1 = now_ms();
-    if (r == 0) {
-        r = v->bg ? sk_bg_apply(v->bg, v->image, v->mask)
-                  : sk_cv_background(v->cv, v->image, v->mask, -1);
+    if (r == 0 && v->bg) {
+        build_hold(v);
+        r = sk_bg_apply(v->bg, v->image, v->mask, v->hold);
+    } else if (r == 0) {
+        r = sk_cv_background(v->cv, v->image, v->mask, -1);
     }
     double t2 = now_ms();
     if (r == 0) {
@@ -365,6 +528,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     if (v->stats.frames >= WARMUP_FRAMES) {
         sk_tracker_update(v->tracker, v->blobs, v->n_blobs, f->t_us);
         emit_track_events(v, f->t_us);
+        learn_person(v, f->t_us);
     }
     double t4 = now_ms();
     v->stats.frames++;
@@ -406,9 +570,10 @@ const struct sk_vision_track *sk_vision_tracks(const struct sk_vision *v, size_t
         const struct sk_trk *k = &slots[i];
         if (k->state == SK_TRK_CONFIRMED || k->state == SK_TRK_TENTATIVE) {
             mv->tracks[mv->n_tracks++] = (struct sk_vision_track){
-                    k->id,    k->x,    k->y,      k->vx,
-                    k->vy,    k->hits, k->missed, k->state == SK_TRK_CONFIRMED,
-                    k->merged};
+                    k->id,     k->x,    k->y,      k->vx,
+                    k->vy,     k->hits, k->missed, k->state == SK_TRK_CONFIRMED,
+                    k->merged, k->bx,   k->by,     k->bw,
+                    k->bh};
         }
     }
     *ret_n = mv->n_tracks;
@@ -428,6 +593,10 @@ const uint8_t *sk_vision_mask(const struct sk_vision *v)
 void sk_vision_get_stats(const struct sk_vision *v, struct sk_vision_stats *ret_stats)
 {
     *ret_stats = v->stats;
+    ret_stats->width = v->sized ? v->p.width : 0;
+    ret_stats->height = v->sized ? v->p.height : 0;
+    ret_stats->person_px = v->person_px;
+    ret_stats->person_samples = v->n_person;
 }
 
 const char *sk_vision_opencv_version(void)
@@ -483,4 +652,30 @@ int sk_vision_check_cameras(const struct sk_config *cfg, struct sk_diag *diag)
         }
     }
     return rc;
+}
+
+void sk_vision_pacer_init(struct sk_vision_pacer *p, double max_fps)
+{
+    double fps = max_fps < SK_VISION_MIN_FPS ? SK_VISION_MIN_FPS : max_fps;
+    p->period_us = (int64_t)(1e6 / fps + 0.5);
+    p->next_us = 0;
+    p->started = false;
+}
+
+bool sk_vision_pacer_take(struct sk_vision_pacer *p, int64_t t_us)
+{
+    /* a millisecond of slack: media times are rounded to microseconds */
+    const int64_t slack = 1000;
+    /* the first frame, a gap, or time going back (a camera reopened): a new grid from here */
+    bool restart =
+            !p->started || t_us - p->next_us > p->period_us || p->next_us - t_us > 2 * p->period_us;
+    if (!restart && t_us + slack < p->next_us) {
+        return false;
+    }
+    if (restart) {
+        p->next_us = t_us;
+    }
+    p->started = true;
+    p->next_us += p->period_us;
+    return true;
 }

@@ -14,7 +14,8 @@
 #define SK_VISION_MAX_COMPONENTS 256
 #define SK_VISION_MAX_BLOBS      64
 #define WARMUP_FRAMES            5
-#define CROSS_DEBOUNCE_FRAMES    5
+#define CROSS_DEBOUNCE_S         0.3
+#define PERSON_SAMPLES           64
 
 /* What geometry remembers of one tracker slot. */
 struct track_geo {
@@ -22,16 +23,18 @@ struct track_geo {
     int64_t zone_enter_us[SK_VISION_MAX_ZONES];
     int8_t line_side[SK_VISION_MAX_LINES]; /* -1 left, +1 right, 0 not yet known */
     float line_x[SK_VISION_MAX_LINES], line_y[SK_VISION_MAX_LINES];
-    /* A crossing waits CROSS_DEBOUNCE_FRAMES before it is reported; crossing back in that
-     * time cancels it (a shopper hesitating in the door, two blobs swapping). */
+    /* A crossing waits CROSS_DEBOUNCE_S (media time) before it is reported; crossing back
+     * in that time cancels it (a shopper hesitating in the door, two blobs swapping). */
     int8_t pend_dir[SK_VISION_MAX_LINES]; /* 0 none, else enum sk_line_dir */
-    uint8_t pend_frames[SK_VISION_MAX_LINES];
     float pend_x[SK_VISION_MAX_LINES], pend_y[SK_VISION_MAX_LINES];
     int64_t pend_t_us[SK_VISION_MAX_LINES];
+    int64_t sampled_us; /* its blob last went into the person size */
 };
 
 struct sk_vision {
-    struct sk_vision_params p;
+    struct sk_vision_params p; /* width, height: the processing size once sized */
+    int box_w, box_h;          /* the processing box asked for */
+    bool sized;
     struct sk_zone_cfg zones[SK_VISION_MAX_ZONES];
     size_t n_zones;
     struct sk_line_cfg lines[SK_VISION_MAX_LINES];
@@ -41,6 +44,11 @@ struct sk_vision {
     struct sk_tracker *tracker;
     int open_k, close_k;
     uint8_t *image, *mask;
+    uint8_t *hold; /* 1 under confirmed tracks: the background does not learn there */
+    /* Person size: the start (params), then the median blob of tracked people. */
+    float person_px;
+    float person_area[PERSON_SAMPLES];
+    uint32_t n_person;
     struct sk_cv_comp comps[SK_VISION_MAX_COMPONENTS];
     struct sk_vision_blob blobs[SK_VISION_MAX_BLOBS];
     size_t n_blobs;

@@ -59,6 +59,7 @@ struct cam_thread {
     uint64_t last_seq;
     bool have_seq;
     int64_t last_frame_us, last_processed_t_us;
+    struct sk_vision_pacer pacer;
     int black_run;
     bool clip_ended;
     /* The technician's snapshot: requested by the core, rendered here, under snap_lock. */
@@ -272,7 +273,6 @@ static void render_snapshot(struct cam_thread *t)
 
 static void handle_frame(struct cam_thread *t, const struct sk_frame *f)
 {
-    struct cam_service *s = t->svc;
     t->frames_in++;
     if (t->have_seq && f->seq > t->last_seq + 1) {
         uint64_t gap = f->seq - t->last_seq - 1;
@@ -294,9 +294,8 @@ static void handle_frame(struct cam_thread *t, const struct sk_frame *f)
                        sk_camera_backend(t->cam));
         }
     }
-    /* The board's processing budget: skip frames that come faster than vision_max_fps. */
-    int64_t min_gap_us = 1000000 / s->max_fps;
-    if (t->last_processed_t_us && f->t_us - t->last_processed_t_us < min_gap_us * 9 / 10) {
+    /* The board's processing budget, by the rule diag camera and the benchmark share. */
+    if (!sk_vision_pacer_take(&t->pacer, f->t_us)) {
         return;
     }
     t->last_processed_t_us = f->t_us;
@@ -428,6 +427,7 @@ static int camera_start(struct sk_runtime *rt, void **ret_state)
         t->cfg = cfg->cameras[i];
         t->health = SK_HEALTH_UNKNOWN;
         t->complain = (struct sk_complain)SK_COMPLAIN_INIT;
+        sk_vision_pacer_init(&t->pacer, s->max_fps);
         pthread_mutex_init(&t->snap_lock, NULL);
         if (t->cfg.device[0]) {
             sk_config_resolve_path(cfg, t->cfg.device, t->device, sizeof(t->device));

@@ -198,9 +198,13 @@ struct sk_vision_cfg {
     double var_threshold; /* MOG2 variance threshold */
     bool shadows;         /* MOG2 shadow detection (drops dark clothing on grey frames) */
     double shadow_tau;    /* shadow brightness ratio threshold */
+    /* Person size: from the mounting (height, lens) unless person_px is set; the pipeline
+     * then follows the people it tracks (docs/vision.md#person-size). */
+    double mount_height_m, lens_fov_deg, person_px;
     int min_blob_area, max_blob_area;
+    double max_blob_aspect, min_blob_fill;
     int max_tracks;
-    int max_missed_frames;
+    double max_missed_s;
     int flow_interval_s;
 };
 

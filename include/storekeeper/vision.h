@@ -31,23 +31,35 @@ enum sk_vision_background {
 };
 
 struct sk_vision_params {
-    int width, height;   /* processing size */
+    int width, height;   /* the processing box: frames are scaled to fit, keeping their shape */
     int background;      /* enum sk_vision_background */
     int history;         /* background model memory, frames */
     float var_threshold; /* squared Mahalanobis distance that makes a pixel foreground */
     bool shadows;        /* detect shadows (and drop them): see docs/vision.md */
     float shadow_tau;    /* a pixel darker than background by at most this ratio is shadow */
-    int min_blob_area;   /* px, at the processing size */
+    float person_px;     /* expected shoulder width, px: the start; tracked people refine it */
+    int min_blob_area;   /* px, at the processing size: smaller is noise */
     int max_blob_area;
     float max_aspect; /* longer / shorter side of a blob's box */
     float min_fill;   /* blob area / box area */
     int max_tracks;
-    int confirm_frames;    /* consecutive hits before a track is reported */
-    int max_missed_frames; /* frames a track coasts unseen before it is lost */
-    float gate_px;         /* largest distance between prediction and blob, per frame */
-    float line_margin_px;  /* hysteresis on each side of a line */
-    float zone_margin_px;  /* a track leaves a zone this far outside it */
+    int confirm_hits;     /* measurements before a track is reported */
+    float confirm_s;      /* ... spanning at least this long */
+    float max_missed_s;   /* a track coasts unseen this long before it is lost */
+    float max_speed_mps;  /* fastest walker, m/s (a person's shoulders are about 0.5 m) */
+    float gate_px;        /* measurement noise: the gate around a prediction at zero time */
+    float line_margin_px; /* hysteresis on each side of a line */
+    float zone_margin_px; /* a track leaves a zone this far outside it */
 };
+
+/* A person's shoulder width (0.5 m at 1.4 m above the floor) in pixels of a processing width
+ * of proc_width, seen from a camera mount_height_m above the floor with a horizontal field of
+ * view of fov_deg, looking down. */
+float sk_vision_person_px(double mount_height_m, double fov_deg, int proc_width);
+
+/* The processing size for frames of fw x fh: the largest that fits box_w x box_h with the
+ * frame's shape (even sizes). */
+void sk_vision_fit(int box_w, int box_h, int fw, int fh, int *ret_w, int *ret_h);
 
 /* Defaults for a width x height processing size. */
 void sk_vision_params_default(struct sk_vision_params *p, int width, int height);
@@ -84,6 +96,7 @@ struct sk_vision_track {
     float x, y, vx, vy; /* px and px/s */
     int hits, missed;
     bool confirmed, merged;
+    int bx, by, bw, bh; /* its latest blob's box */
 };
 
 /* Milliseconds per stage, accumulated over frames (sk_vision_get_stats divides). */
@@ -93,6 +106,9 @@ struct sk_vision_stats {
     uint32_t tracks_active; /* confirmed tracks now */
     uint64_t tracks_total;  /* confirmed tracks ever */
     uint64_t entries, exits;
+    int width, height; /* the processing size (0 before the first frame) */
+    float person_px;   /* the person size now: the start, refined by tracked people */
+    uint32_t person_samples;
 };
 
 /*
@@ -140,6 +156,25 @@ int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale);
 
 /* The OpenCV library's version as it runs (cv::getVersionString()). Static string. */
 const char *sk_vision_opencv_version(void);
+/*
+ * The board's processing cap (processing.vision_max_fps), one rule for `run`, `diag camera`
+ * and the benchmark, so calibration shows what the daemon counts. Frames are taken by media
+ * time on a fixed grid of 1 / max_fps (credit, not "at least a period since the last"):
+ * a 15 fps camera capped at 10 gives 10 frames a second, not every other one (7.5). A cap
+ * below SK_VISION_MIN_FPS is raised to it: the tracker is tested down to 5 fps (a walker
+ * at 2 m/s moves 0.4 m between frames), and decimating below that loses people.
+ */
+#define SK_VISION_MIN_FPS 5
+
+struct sk_vision_pacer {
+    int64_t period_us, next_us;
+    bool started;
+};
+
+void sk_vision_pacer_init(struct sk_vision_pacer *p, double max_fps);
+/* True when the frame at media time t_us is to be processed. */
+bool sk_vision_pacer_take(struct sk_vision_pacer *p, int64_t t_us);
+
 /*
  * Adds the capture backends that live in vision/ to the camera table (the file camera,
  * when this build has OpenCV videoio). Idempotent and thread-safe; whatever opens cameras

@@ -57,20 +57,24 @@ h_line(struct sk_line_cfg *l, const char *name, float x1, float y1, float x2, fl
 /* Optional per-frame hook: sees the vision state and the scene after each frame. */
 typedef void (*h_frame_fn)(struct sk_vision *v, struct sk_synth *scene, double t_s, void *ctx);
 
-/* Renders frames 0..duration of the scene through a synthetic camera and the pipeline. */
-static inline int h_run_scene(struct sk_synth *scene,
-                              const struct sk_vision_params *vp,
-                              const struct sk_zone_cfg *zones,
-                              size_t nz,
-                              const struct sk_line_cfg *lines,
-                              size_t nl,
-                              int fps,
-                              double duration_s,
-                              struct h_run *out,
-                              h_frame_fn fn,
-                              void *ctx)
+/* Renders frames 0..duration of the scene through a synthetic camera at fps, and through the
+ * board's pacing rule at max_fps (0: every frame), into the pipeline. */
+static inline int h_run_scene_paced(struct sk_synth *scene,
+                                    const struct sk_vision_params *vp,
+                                    const struct sk_zone_cfg *zones,
+                                    size_t nz,
+                                    const struct sk_line_cfg *lines,
+                                    size_t nl,
+                                    int fps,
+                                    double max_fps,
+                                    double duration_s,
+                                    struct h_run *out,
+                                    h_frame_fn fn,
+                                    void *ctx)
 {
     memset(out, 0, sizeof(*out));
+    struct sk_vision_pacer pacer;
+    sk_vision_pacer_init(&pacer, max_fps > 0 ? max_fps : 1000);
     struct sk_camera_params cp = {.backend = "synthetic",
                                   .device = "",
                                   .width = vp->width,
@@ -89,6 +93,9 @@ static inline int h_run_scene(struct sk_synth *scene,
         r = sk_camera_capture(cam, 1000, &f);
         if (r < 0) {
             break;
+        }
+        if (!sk_vision_pacer_take(&pacer, f.t_us)) {
+            continue;
         }
         r = sk_vision_process(v, &f);
         if (r < 0) {
@@ -120,6 +127,21 @@ static inline int h_run_scene(struct sk_synth *scene,
     sk_vision_free(v);
     sk_camera_close(cam);
     return r < 0 ? r : 0;
+}
+
+static inline int h_run_scene(struct sk_synth *scene,
+                              const struct sk_vision_params *vp,
+                              const struct sk_zone_cfg *zones,
+                              size_t nz,
+                              const struct sk_line_cfg *lines,
+                              size_t nl,
+                              int fps,
+                              double duration_s,
+                              struct h_run *out,
+                              h_frame_fn fn,
+                              void *ctx)
+{
+    return h_run_scene_paced(scene, vp, zones, nz, lines, nl, fps, 0, duration_s, out, fn, ctx);
 }
 
 /* A shopper walking in a straight line from (x0, y0) at t0 to (x1, y1) at speed px/s. */

@@ -49,10 +49,13 @@ static void test_tracker_confirms_and_loses(void **state)
 {
     (void)state;
     struct sk_tracker_params p = {.max_tracks = 4,
-                                  .confirm_frames = 3,
-                                  .max_missed_frames = 2,
-                                  .max_merged_frames = 10,
-                                  .gate_px = 20};
+                                  .confirm_hits = 3,
+                                  .confirm_s = 0.2f,
+                                  .max_missed_s = 0.25f,
+                                  .max_merged_s = 1.0f,
+                                  .gate_px = 20,
+                                  .max_speed_px_s = 100,
+                                  .person_px = 10};
     struct sk_tracker *t;
     assert_int_equal(sk_tracker_new(&p, &t), 0);
     struct sk_vision_blob b = {.cx = 10, .cy = 10, .x = 5, .y = 5, .w = 10, .h = 10, .area = 80};

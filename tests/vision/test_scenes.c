@@ -59,6 +59,52 @@ static void test_door_counts(void **state)
     sk_synth_free(s);
 }
 
+/*
+ * The same walks seen at 5, 7.5, 10 and 15 frames a second (a 15 fps camera through the
+ * board's pacing rule) give the same counts and one track per shopper. Shoppers walk at
+ * 2 m/s (a 28 px shoulder width is 0.5 m: 112 px/s), one after another and two passing each
+ * other in opposite directions, with a U-turn before the line that must count nothing.
+ */
+static void test_counts_do_not_depend_on_frame_rate(void **state)
+{
+    (void)state;
+    const double rates[] = {5.0, 7.5, 10.0, 15.0};
+    for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+        struct sk_synth *s = new_scene(false, 0);
+        const float v = 112.0f;
+        h_walk(s, 60, 2.0, 80, 260, 90, -20, v);    /* in */
+        h_walk(s, 200, 4.0, 240, -20, 230, 260, v); /* out */
+        h_walk(s, 70, 6.5, 120, 260, 150, -20, v);  /* in, passing the next one */
+        h_walk(s, 90, 6.5, 200, -20, 170, 260, v);  /* out */
+        h_walk(s, 80, 10.0, 60, -20, 280, 260, v);  /* out, diagonally */
+        struct sk_synth_look look = {14.0f, 50, -1};
+        uint32_t id;
+        assert_int_equal(sk_synth_add_shopper(s, &look, &id), 0);
+        sk_synth_waypoint(s, id, 13.0, 160, 260); /* up to the door, then back */
+        sk_synth_waypoint(s, id, 14.0, 160, 160);
+        sk_synth_waypoint(s, id, 15.0, 160, 260);
+        struct sk_line_cfg door;
+        h_line(&door, "door", 10, 120, 310, 120, 0);
+        struct sk_vision_params vp;
+        params(&vp, false);
+        assert_int_equal(
+                h_run_scene_paced(s, &vp, NULL, 0, &door, 1, 15, rates[k], 17, &run, NULL, NULL),
+                0);
+        printf("frame rate %.1f fps: %d in, %d out (truth 2, 3), %d tracks (truth 6), %llu "
+               "frames\n",
+               rates[k], run.in, run.out, run.tracks_new, (unsigned long long)run.frames);
+        for (size_t e = 0; getenv("SK_TEST_VERBOSE") && e < run.n_events; e++) {
+            const struct h_event *he = &run.events[e];
+            printf("  %.2f s type %d track %u at %.0f,%.0f %s\n", (double)he->ev.t_us / 1e6,
+                   he->ev.type, he->ev.track_id, he->ev.x, he->ev.y, he->name);
+        }
+        assert_int_equal(run.in, 2);
+        assert_int_equal(run.out, 3);
+        assert_int_equal(run.tracks_new, 6);
+        sk_synth_free(s);
+    }
+}
+
 struct crossing_ctx {
     uint32_t track_of[3]; /* truth id -> track id seen at the start */
     uint32_t end_of[3];   /* truth id -> track id seen at the end */
@@ -277,6 +323,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_door_counts),
+            cmocka_unit_test(test_counts_do_not_depend_on_frame_rate),
             cmocka_unit_test(test_crossing_paths_keep_ids),
             cmocka_unit_test(test_zone_dwell),
             cmocka_unit_test(test_lighting_drift_no_phantoms),
