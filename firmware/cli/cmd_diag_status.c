@@ -357,44 +357,19 @@ static cJSON *probe_readers(struct ctx *c)
     }
     for (size_t i = 0; i < cfg->n_readers; i++) {
         const struct sk_reader_cfg *rc = &cfg->readers[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o) {
-            break;
-        }
-        cJSON_AddStringToObject(o, "name", rc->name);
-        cJSON_AddStringToObject(o, "bus", rc->bus);
-        const struct sk_bus_cfg *bus = sk_config_bus(cfg, rc->bus);
-        char url[SK_URL_MAX + SK_PATH_MAX] = "";
-        bool rs485;
-        if (bus && sk_rfid_bus_url(cfg, bus, url, sizeof(url), &rs485) < 0) {
-            snprintf(url, sizeof(url), "%s", bus->url);
-        }
-        cJSON_AddStringToObject(o, "bus_url", url);
-        cJSON_AddNumberToObject(o, "unit", rc->unit);
-        cJSON_AddStringToObject(o, "profile", rc->profile);
-        int state = pr ? pr[i].state : SK_HEALTH_UNKNOWN;
+        struct sk_status_health h = {.state = pr ? pr[i].state : SK_HEALTH_UNKNOWN};
         if (!rf) {
-            state = SK_HEALTH_DOWN;
-        }
-        cJSON_AddStringToObject(o, "state", sk_health_state_name(state));
-        if (!rf) {
-            cJSON_AddStringToObject(o, "reason", "bad_reply");
-            cJSON_AddStringToObject(o, "detail", diag.n ? diag.lines[0] : sk_strerror(r));
+            h = (struct sk_status_health){SK_HEALTH_DOWN, SK_REASON_BAD_REPLY,
+                                          diag.n ? diag.lines[0] : sk_strerror(r), 0};
         } else if (pr[i].reason) {
-            cJSON_AddStringToObject(o, "reason", sk_health_reason_name(pr[i].reason));
-            if (pr[i].detail[0]) {
-                cJSON_AddStringToObject(o, "detail", pr[i].detail);
-            }
+            h.reason = pr[i].reason;
+            h.detail = pr[i].detail;
         }
         struct sk_rfid_reader_stats rs;
-        if (rf && sk_rfid_reader_stats(rf, rc->name, &rs) == 0) {
-            cJSON_AddNumberToObject(o, "polls", (double)rs.polls);
-            cJSON_AddNumberToObject(o, "poll_errors", (double)rs.poll_errors);
-            cJSON_AddNumberToObject(o, "tag_reads", (double)rs.tag_reads);
-            cJSON_AddNumberToObject(o, "requests", (double)rs.requests);
-            cJSON_AddNumberToObject(o, "rtt_ms", (double)rs.last_rtt_us / 1000.0);
-            cJSON_AddNumberToObject(o, "rtt_avg_ms", (double)rs.rtt_avg_us / 1000.0);
-            cJSON_AddNumberToObject(o, "present", rs.present);
+        bool have_rs = rf && sk_rfid_reader_stats(rf, rc->name, &rs) == 0;
+        cJSON *o = sk_status_reader_new(cfg, rc, &h, have_rs ? &rs : NULL);
+        if (!o) {
+            break;
         }
         if (pr) {
             cJSON_AddNumberToObject(o, "arrivals", (double)pr[i].arrivals);
@@ -427,13 +402,6 @@ static cJSON *probe_cameras(struct ctx *c)
                                      .fps = cc->fps ? cc->fps : cfg->board.camera_fps,
                                      .realtime = true,
                                      .scene = sk_synth_attached(cc->name)};
-        cJSON *o = cJSON_CreateObject();
-        if (!o) {
-            break;
-        }
-        cJSON_AddStringToObject(o, "name", cc->name);
-        cJSON_AddStringToObject(o, "backend", backend);
-        cJSON_AddStringToObject(o, "device", cc->device);
         struct sk_camera *cam = NULL;
         int64_t t0 = sk_now_mono_us();
         int r = sk_camera_open(&p, &cam);
@@ -453,10 +421,15 @@ static cJSON *probe_cameras(struct ctx *c)
         }
         double secs = (double)(sk_now_mono_us() - t0) / 1e6;
         sk_camera_close(cam);
-        cJSON_AddStringToObject(o, "state", frames ? "up" : "down");
+        struct sk_status_health h = {.state = SK_HEALTH_UP};
         if (!frames) {
-            cJSON_AddStringToObject(o, "reason", r < 0 ? "disconnected" : "no_frames");
-            cJSON_AddStringToObject(o, "detail", detail);
+            h = (struct sk_status_health){SK_HEALTH_DOWN,
+                                          r < 0 ? SK_REASON_DISCONNECTED : SK_REASON_NO_FRAMES,
+                                          detail, 0};
+        }
+        cJSON *o = sk_status_camera_new(cfg, cc, &h);
+        if (!o) {
+            break;
         }
         cJSON_AddNumberToObject(o, "frames_processed", frames);
         cJSON_AddNumberToObject(o, "fps", secs > 0 ? frames / secs : 0);
@@ -468,45 +441,21 @@ static cJSON *probe_cameras(struct ctx *c)
 static cJSON *direct_status(struct ctx *c)
 {
     const struct sk_config *cfg = c->cfg;
-    cJSON *d = cJSON_CreateObject();
+    cJSON *d = sk_status_doc_new(cfg, "direct", c->config_path);
     if (!d) {
         return NULL;
     }
-    char t[40];
-    cJSON_AddStringToObject(d, "schema", "storekeeper/status/v1");
-    cJSON_AddStringToObject(d, "mode", "direct");
     cJSON_AddStringToObject(d, "daemon_detail", c->why_direct);
-    cJSON_AddStringToObject(d, "version", SK_VERSION);
-    cJSON_AddStringToObject(d, "store_id", cfg->store_id);
-    cJSON_AddStringToObject(d, "device_id", cfg->device_id);
-    cJSON_AddStringToObject(d, "board", cfg->board.name);
-    cJSON_AddStringToObject(d, "time", sk_format_time_utc(sk_now_wall_us(), t, sizeof(t)));
-    cJSON *cf = cJSON_AddObjectToObject(d, "config");
-    if (cf) {
-        cJSON_AddStringToObject(cf, "path", c->config_path);
-        cJSON_AddStringToObject(cf, "hash", cfg->hash);
-    }
     cJSON_AddItemToObject(d, "readers", probe_readers(c));
     cJSON_AddItemToObject(d, "cameras", probe_cameras(c));
     cJSON *led = cJSON_AddObjectToObject(d, "ledger");
-    char path[SK_PATH_MAX * 2];
-    sk_config_resolve_path(cfg, cfg->ledger.path, path, sizeof(path));
     if (led) {
+        char path[SK_PATH_MAX * 2];
+        sk_config_resolve_path(cfg, cfg->ledger.path, path, sizeof(path));
         cJSON_AddStringToObject(led, "path", path);
         struct sk_outbox_stats os;
         if (c->ledger && sk_ledger_outbox_stats(c->ledger, &os) == 0) {
-            cJSON *o = cJSON_AddObjectToObject(led, "outbox");
-            if (o) {
-                cJSON_AddNumberToObject(o, "pending", (double)os.pending);
-                cJSON_AddNumberToObject(o, "last_seq", (double)os.last_seq);
-                cJSON_AddNumberToObject(o, "last_delivered_seq", (double)os.last_delivered_seq);
-                cJSON_AddNumberToObject(
-                        o, "oldest_pending_age_s",
-                        os.oldest_pending_us
-                                ? (double)(sk_now_wall_us() - os.oldest_pending_us) / 1e6
-                                : 0);
-                cJSON_AddBoolToObject(o, "overflow", os.overflow);
-            }
+            sk_status_add_outbox(led, &os, sk_now_wall_us());
         } else if (c->ledger_why[0]) {
             cJSON_AddStringToObject(led, "error", c->ledger_why);
         }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The status page and metrics over HTTP: libmicrohttpd driven from the core thread's loop. */
+#include "status_http.h"
+
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -15,7 +17,6 @@
 
 #include "storekeeper/log.h"
 #include "storekeeper/report.h"
-#include "svc_status.h"
 
 /*
  * DESIGN
@@ -36,7 +37,7 @@ struct sk_status_http {
     struct sk_loop *loop;
     int epfd;
     struct sk_loop_timer *timer;
-    struct sk_status *st;
+    struct sk_status_source src;
     int refresh_s;
 };
 
@@ -123,7 +124,7 @@ static enum MHD_Result on_request(void *cls,
     if (strcmp(url, "/snapshot.png") == 0) {
         size_t len = 0;
         char cam[64];
-        const void *png = sk_status_snapshot(h->st, &len, cam, sizeof(cam));
+        const void *png = h->src.snapshot(h->src.ctx, &len, cam, sizeof(cam));
         if (!png) {
             return send_text(conn, MHD_HTTP_NOT_FOUND, "no technician snapshot was taken\n");
         }
@@ -135,7 +136,7 @@ static enum MHD_Result on_request(void *cls,
     if (!html && !json && !metrics) {
         return send_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /, /status.json or /metrics\n");
     }
-    cJSON *doc = sk_status_document(h->st);
+    cJSON *doc = h->src.document(h->src.ctx);
     char *body = NULL;
     const char *type;
     if (!doc) {
@@ -172,7 +173,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 int sk_status_http_start(struct sk_loop *loop,
                          const struct sk_http_cfg *cfg,
-                         struct sk_status *st,
+                         const struct sk_status_source *src,
                          char *err,
                          size_t err_size,
                          struct sk_status_http **ret)
@@ -203,7 +204,7 @@ int sk_status_http_start(struct sk_loop *loop,
         return -ENOMEM;
     }
     h->loop = loop;
-    h->st = st;
+    h->src = *src;
     h->refresh_s = cfg->refresh_s;
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

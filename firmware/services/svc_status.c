@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "sk_build_info.h"
+#include "status_http.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/control.h"
 #include "storekeeper/core.h"
@@ -156,16 +157,6 @@ struct sk_status {
     int64_t snap_wall_us, snap_mono_us;
     struct ledger_job *ledger_job; /* running, or NULL */
 };
-
-static const char *version_string(void)
-{
-    static char v[96];
-    if (!v[0]) {
-        snprintf(v, sizeof(v), "%s%s%s", SK_VERSION, SK_GIT_DESCRIBE[0] ? "-" : "",
-                 SK_GIT_DESCRIBE);
-    }
-    return v;
-}
 
 static struct reader_st *find_reader(struct sk_status *st, const char *name)
 {
@@ -389,15 +380,6 @@ static void on_events_timer(struct sk_loop *loop, uint64_t expirations, void *ct
 
 /* ---- the status document ------------------------------------------------------------------- */
 
-static void add_time(cJSON *o, const char *key, int64_t wall_us)
-{
-    char t[40];
-    if (wall_us > 0) {
-        sk_format_time_utc(wall_us, t, sizeof(t));
-        cJSON_AddStringToObject(o, key, t);
-    }
-}
-
 struct loops_ctx {
     cJSON *arr;
 };
@@ -418,59 +400,19 @@ static void on_loop(const char *name, int64_t age_us, int64_t limit_us, void *ct
 static cJSON *reader_json(struct sk_status *st, const struct sk_config *cfg, size_t i)
 {
     const struct sk_reader_cfg *rc = &cfg->readers[i];
-    struct reader_st *r = find_reader(st, rc->name);
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        return NULL;
-    }
-    cJSON_AddStringToObject(o, "name", rc->name);
-    cJSON_AddStringToObject(o, "bus", rc->bus);
-    const struct sk_bus_cfg *bus = sk_config_bus(cfg, rc->bus);
-    if (bus) {
-        char url[SK_URL_MAX + SK_PATH_MAX];
-        bool rs485 = false;
-        if (sk_rfid_bus_url(cfg, bus, url, sizeof(url), &rs485) < 0) {
-            snprintf(url, sizeof(url), "%s", bus->url);
-        }
-        cJSON_AddStringToObject(o, "bus_url", url);
-    }
-    cJSON_AddNumberToObject(o, "unit", rc->unit);
-    cJSON_AddStringToObject(o, "profile", rc->profile);
-    cJSON_AddStringToObject(o, "role", rc->role == SK_READER_EXIT ? "exit" : "shelf");
-    int state = r ? r->state : SK_HEALTH_UNKNOWN;
-    cJSON_AddStringToObject(o, "state", sk_health_state_name(state));
-    if (r && r->reason) {
-        cJSON_AddStringToObject(o, "reason", sk_health_reason_name(r->reason));
-    }
-    if (r && r->detail[0] && state != SK_HEALTH_UP) {
-        cJSON_AddStringToObject(o, "detail", r->detail);
-    }
+    const struct reader_st *r = find_reader(st, rc->name);
+    struct sk_status_health h = {.state = SK_HEALTH_UNKNOWN};
     if (r) {
-        add_time(o, "since", r->since_wall_us);
-        cJSON_AddNumberToObject(o, "arrivals", (double)r->arrivals);
-        cJSON_AddNumberToObject(o, "departures", (double)r->departures);
-        cJSON_AddNumberToObject(o, "state_changes", (double)r->changes);
+        h = (struct sk_status_health){r->state, r->reason, r->detail, r->since_wall_us};
     }
     struct sk_rfid *rf = sk_runtime_service_state(st->rt, "rfid");
     struct sk_rfid_reader_stats rs;
-    if (rf && sk_rfid_reader_stats(rf, rc->name, &rs) == 0) {
-        cJSON_AddNumberToObject(o, "polls", (double)rs.polls);
-        cJSON_AddNumberToObject(o, "poll_errors", (double)rs.poll_errors);
-        cJSON_AddNumberToObject(o, "tag_reads", (double)rs.tag_reads);
-        cJSON_AddNumberToObject(o, "requests", (double)rs.requests);
-        cJSON_AddNumberToObject(o, "rtt_ms", (double)rs.last_rtt_us / 1000.0);
-        cJSON_AddNumberToObject(o, "rtt_avg_ms", (double)rs.rtt_avg_us / 1000.0);
-        cJSON_AddNumberToObject(o, "present", rs.present);
-        if (rs.last_ok_mono_us) {
-            cJSON_AddNumberToObject(o, "last_ok_age_s",
-                                    (double)(sk_now_mono_us() - rs.last_ok_mono_us) / 1e6);
-        }
-    }
-    cJSON *shelves = cJSON_AddArrayToObject(o, "shelves");
-    for (size_t k = 0; shelves && k < cfg->n_shelves; k++) {
-        if (strcmp(cfg->shelves[k].reader, rc->name) == 0) {
-            cJSON_AddItemToArray(shelves, cJSON_CreateString(cfg->shelves[k].name));
-        }
+    bool have_rs = rf && sk_rfid_reader_stats(rf, rc->name, &rs) == 0;
+    cJSON *o = sk_status_reader_new(cfg, rc, &h, have_rs ? &rs : NULL);
+    if (o && r) {
+        cJSON_AddNumberToObject(o, "arrivals", (double)r->arrivals);
+        cJSON_AddNumberToObject(o, "departures", (double)r->departures);
+        cJSON_AddNumberToObject(o, "state_changes", (double)r->changes);
     }
     return o;
 }
@@ -478,22 +420,15 @@ static cJSON *reader_json(struct sk_status *st, const struct sk_config *cfg, siz
 static cJSON *camera_json(struct sk_status *st, const struct sk_config *cfg, size_t i)
 {
     const struct sk_camera_cfg *cc = &cfg->cameras[i];
-    struct camera_st *c = find_camera(st, cc->name);
-    cJSON *o = cJSON_CreateObject();
-    if (!o || !c) {
-        return o;
+    const struct camera_st *c = find_camera(st, cc->name);
+    if (!c) {
+        return cJSON_CreateObject();
     }
-    cJSON_AddStringToObject(o, "name", cc->name);
-    cJSON_AddStringToObject(o, "backend", cc->backend[0] ? cc->backend : cfg->board.camera_backend);
-    cJSON_AddStringToObject(o, "device", cc->device);
-    cJSON_AddStringToObject(o, "state", sk_health_state_name(c->state));
-    if (c->reason) {
-        cJSON_AddStringToObject(o, "reason", sk_health_reason_name(c->reason));
+    struct sk_status_health h = {c->state, c->reason, c->detail, c->since_wall_us};
+    cJSON *o = sk_status_camera_new(cfg, cc, &h);
+    if (!o) {
+        return NULL;
     }
-    if (c->detail[0] && c->state != SK_HEALTH_UP) {
-        cJSON_AddStringToObject(o, "detail", c->detail);
-    }
-    add_time(o, "since", c->since_wall_us);
     cJSON_AddNumberToObject(o, "fps", c->fps);
     cJSON_AddNumberToObject(o, "occupancy", c->occupancy);
     cJSON_AddNumberToObject(o, "proc_ms", c->proc_ms);
@@ -531,7 +466,7 @@ static void add_mqtt(struct sk_status *st, const struct sk_config *cfg, cJSON *d
                                       : "connecting";
     }
     cJSON_AddStringToObject(m, "state", state);
-    add_time(m, "since", st->mqtt.since_wall_us);
+    sk_status_add_time(m, "since", st->mqtt.since_wall_us);
     cJSON_AddNumberToObject(m, "connects", (double)st->mqtt.connects);
     cJSON_AddNumberToObject(m, "failures", (double)st->mqtt.failures);
     cJSON_AddNumberToObject(m, "acknowledged", (double)st->mqtt.pubacks);
@@ -546,7 +481,9 @@ static void add_mqtt(struct sk_status *st, const struct sk_config *cfg, cJSON *d
     }
 }
 
-cJSON *sk_status_document(struct sk_status *st)
+/* The status document (docs/technician.md, "Status document"); owned by the caller. NULL when
+ * out of memory. */
+static cJSON *status_document(struct sk_status *st)
 {
     struct sk_runtime *rt = st->rt;
     const struct sk_config *cfg = sk_runtime_config(rt);
@@ -555,25 +492,13 @@ cJSON *sk_status_document(struct sk_status *st)
     struct sk_core_stats cs;
     sk_core_get_stats(sk_runtime_core(rt), &cs);
     int64_t now_mono = sk_now_mono_us(), now_wall = sk_now_wall_us();
-    cJSON *d = cJSON_CreateObject();
+    cJSON *d = sk_status_doc_new(cfg, "daemon", rs.config_path);
     if (!d) {
         return NULL;
     }
-    cJSON_AddStringToObject(d, "schema", "storekeeper/status/v1");
-    cJSON_AddStringToObject(d, "mode", "daemon");
-    cJSON_AddStringToObject(d, "version", version_string());
     cJSON_AddNumberToObject(d, "pid", getpid());
-    cJSON_AddStringToObject(d, "store_id", cfg->store_id);
-    cJSON_AddStringToObject(d, "device_id", cfg->device_id);
-    cJSON_AddStringToObject(d, "board", cfg->board.name);
-    add_time(d, "time", now_wall);
-    add_time(d, "started", rs.started_wall_us);
+    sk_status_add_time(d, "started", rs.started_wall_us);
     cJSON_AddNumberToObject(d, "uptime_s", (double)(now_mono - cs.started_mono_us) / 1e6);
-    cJSON *c = cJSON_AddObjectToObject(d, "config");
-    if (c) {
-        cJSON_AddStringToObject(c, "path", rs.config_path);
-        cJSON_AddStringToObject(c, "hash", cfg->hash);
-    }
     cJSON *r = cJSON_AddObjectToObject(d, "runtime");
     if (r) {
         cJSON_AddStringToObject(r, "state", rs.degraded ? "degraded" : "running");
@@ -624,17 +549,8 @@ cJSON *sk_status_document(struct sk_status *st)
         sk_config_resolve_path(cfg, cfg->ledger.path, path, sizeof(path));
         cJSON_AddStringToObject(led, "path", path);
         cJSON_AddBoolToObject(led, "full", sk_ledger_is_full(l));
-        cJSON *o =
-                sk_ledger_outbox_stats(l, &os) == 0 ? cJSON_AddObjectToObject(led, "outbox") : NULL;
-        if (o) {
-            cJSON_AddNumberToObject(o, "pending", (double)os.pending);
-            cJSON_AddNumberToObject(o, "delivered_kept", (double)os.delivered);
-            cJSON_AddNumberToObject(
-                    o, "oldest_pending_age_s",
-                    os.oldest_pending_us ? (double)(now_wall - os.oldest_pending_us) / 1e6 : 0);
-            cJSON_AddNumberToObject(o, "last_seq", (double)os.last_seq);
-            cJSON_AddNumberToObject(o, "last_delivered_seq", (double)os.last_delivered_seq);
-            cJSON_AddBoolToObject(o, "overflow", os.overflow);
+        if (sk_ledger_outbox_stats(l, &os) == 0) {
+            sk_status_add_outbox(led, &os, now_wall);
         }
     }
     cJSON *buses = cJSON_AddArrayToObject(d, "buses");
@@ -722,7 +638,7 @@ cJSON *sk_status_document(struct sk_status *st)
         cJSON *s = cJSON_AddObjectToObject(d, "snapshot");
         if (s) {
             cJSON_AddStringToObject(s, "camera", st->snap_camera);
-            add_time(s, "time", st->snap_wall_us);
+            sk_status_add_time(s, "time", st->snap_wall_us);
             cJSON_AddNumberToObject(s, "bytes", (double)st->snap_len);
             cJSON_AddNumberToObject(s, "expires_in_s",
                                     (double)(SNAP_KEEP_US - (now_mono - st->snap_mono_us)) / 1e6);
@@ -733,8 +649,15 @@ cJSON *sk_status_document(struct sk_status *st)
     return d;
 }
 
-const void *sk_status_snapshot(struct sk_status *st, size_t *ret_len, char *camera, size_t size)
+static cJSON *document_cb(void *ctx)
 {
+    return status_document(ctx);
+}
+
+/* The latest technician snapshot, if one is kept: PNG bytes (borrowed) and its camera. */
+static const void *snapshot_cb(void *ctx, size_t *ret_len, char *camera, size_t size)
+{
+    struct sk_status *st = ctx;
     if (!st->snap) {
         return NULL;
     }
@@ -766,7 +689,7 @@ static void cmd_hello(void *ctx, struct sk_ctl_call *call, const cJSON *req)
 static void cmd_status(void *ctx, struct sk_ctl_call *call, const cJSON *req)
 {
     (void)req;
-    cJSON *d = sk_status_document(ctx);
+    cJSON *d = status_document(ctx);
     if (!d) {
         sk_ctl_reply_error(call, "failed", "out of memory");
         return;
@@ -777,7 +700,7 @@ static void cmd_status(void *ctx, struct sk_ctl_call *call, const cJSON *req)
 static void cmd_metrics(void *ctx, struct sk_ctl_call *call, const cJSON *req)
 {
     (void)req;
-    cJSON *d = sk_status_document(ctx);
+    cJSON *d = status_document(ctx);
     char *text = d ? sk_report_metrics(d) : NULL;
     cJSON_Delete(d);
     cJSON *o = text ? cJSON_CreateObject() : NULL;
@@ -1025,7 +948,7 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
                 st->snap_mono_us = now;
                 snprintf(st->snap_camera, sizeof(st->snap_camera), "%s", p->camera);
                 cJSON_AddStringToObject(o, "camera", p->camera);
-                add_time(o, "time", wall);
+                sk_status_add_time(o, "time", wall);
                 cJSON_AddNumberToObject(o, "bytes", (double)len);
                 sk_ctl_reply(p->call, o, copy, len);
             }
@@ -1172,7 +1095,7 @@ static int status_start(struct sk_runtime *rt, void **ret_state)
         struct sk_ctl_server_opts o = {.path = path,
                                        .group = cfg->control.group,
                                        .max_clients = cfg->control.max_clients,
-                                       .software_version = version_string()};
+                                       .software_version = sk_status_version()};
         r = sk_ctl_server_new(st->loop, &o, err, sizeof(err), &st->ctl);
         if (r < 0) {
             /* The store runs on without it; diag then refuses to open buses and the ledger
@@ -1195,7 +1118,9 @@ static int status_start(struct sk_runtime *rt, void **ret_state)
     }
     if (cfg->http.enabled) {
         char err[300];
-        r = sk_status_http_start(st->loop, &cfg->http, st, err, sizeof(err), &st->http);
+        const struct sk_status_source src = {
+                .document = document_cb, .snapshot = snapshot_cb, .ctx = st};
+        r = sk_status_http_start(st->loop, &cfg->http, &src, err, sizeof(err), &st->http);
         if (r < 0) {
             sk_log(SK_LOG_ERR, "http", NULL, "%s; no status page", err);
             st->http = NULL;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "storekeeper/ledger.h"
@@ -17,6 +18,45 @@
  * unit tests drive them with hand-written documents.
  */
 struct cJSON;
+struct sk_config;
+struct sk_reader_cfg;
+struct sk_camera_cfg;
+struct sk_rfid_reader_stats;
+
+/* ---- building the status document (status_doc.c) ---------------------------------------- */
+
+/* A reader's or camera's health as the document shows it. */
+struct sk_status_health {
+    int state;             /* SK_HEALTH_* */
+    int reason;            /* SK_REASON_*, 0: none */
+    const char *detail;    /* shown while not up; NULL or "": none */
+    int64_t since_wall_us; /* of the state; 0: unknown */
+};
+
+/* "0.9.0-g1234abc": this build's version as the document and the control socket say it. */
+const char *sk_status_version(void);
+/* Adds key: the RFC 3339 UTC form of wall_us, unless wall_us is 0. */
+void sk_status_add_time(struct cJSON *o, const char *key, int64_t wall_us);
+/* A new document with what every way of making it has: schema, mode ("daemon" or "direct"),
+ * version, store, device, board, time, config {path, hash}. Owned; NULL when out of memory. */
+struct cJSON *
+sk_status_doc_new(const struct sk_config *cfg, const char *mode, const char *config_path);
+/* One entry of "readers": the reader's configuration (bus, unit, profile, role, shelves), its
+ * health, and the bus thread's counters (rs NULL: none). Owned; NULL when out of memory. */
+struct cJSON *sk_status_reader_new(const struct sk_config *cfg,
+                                   const struct sk_reader_cfg *rc,
+                                   const struct sk_status_health *h,
+                                   const struct sk_rfid_reader_stats *rs);
+/* One entry of "cameras": name, backend, device and health; the caller adds its figures. */
+struct cJSON *sk_status_camera_new(const struct sk_config *cfg,
+                                   const struct sk_camera_cfg *cc,
+                                   const struct sk_status_health *h);
+/* Adds the ledger's "outbox" object to ledger. */
+void sk_status_add_outbox(struct cJSON *ledger,
+                          const struct sk_outbox_stats *os,
+                          int64_t now_wall_us);
+
+/* ---- judging and rendering it -------------------------------------------------------------- */
 
 enum sk_check_level {
     SK_CHECK_PASS = 0,
