@@ -6,6 +6,10 @@
 #include <stdbool.h>
 
 /* Each takes the arguments after `diag` (argv[0] is the subcommand's name). */
+/* The store file of every diag command without -c: $STOREKEEPER_CONFIG, else this. */
+#define SK_DIAG_DEFAULT_CONFIG "/etc/storekeeper/store.cfg"
+const char *sk_diag_default_config(void);
+
 int sk_cmd_diag_camera(int argc, char **argv);        /* cmd_diag_status.c: the daemon first */
 int sk_cmd_diag_camera_direct(int argc, char **argv); /* cmd_diag_camera.c: opens the camera */
 /* cmd_diag_mqtt.c: its own test connection; sk_cmd_diag_mqtt adds the daemon's link first. */

@@ -19,7 +19,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: storekeeper diag camera -c STORE.cfg NAME [OPTIONS]\n"
+            "usage: storekeeper diag camera [-c STORE.cfg] NAME [OPTIONS]\n"
             "       storekeeper diag camera --list [--backend B] [--json]\n\n"
             "Opens camera NAME of the store file, runs N frames through the vision pipeline\n"
             "and reports capture rate, processing time per frame, dropped frames and tracks.\n"
@@ -27,7 +27,8 @@ static void usage(FILE *out)
             "(blue, arrow to the inside), blobs (yellow) and track ids (red) drawn on it: the\n"
             "one time an image leaves memory. Do not share snapshots outside the store.\n\n"
             "options:\n"
-            "  -c, --config FILE    store configuration\n"
+            "  -c, --config FILE    store configuration (default $STOREKEEPER_CONFIG or\n"
+            "                       /etc/storekeeper/store.cfg)\n"
             "  -b, --board NAME     board profile, overriding the file's\n"
             "      --frames N       frames to process (default 50; the background model\n"
             "                       needs about 20 before it finds shoppers)\n"

@@ -77,7 +77,7 @@ add(struct report *rep, const char *name, const char *result, const char *fmt, .
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: storekeeper diag mqtt -c STORE.cfg [OPTIONS]\n\n"
+    fprintf(out, "usage: storekeeper diag mqtt [-c STORE.cfg] [OPTIONS]\n\n"
                  "Connects to the broker with the store's settings (host, port, TLS files,\n"
                  "credentials file, MQTT version) and reports each step: name resolution, TCP,\n"
                  "TLS (version, cipher, the broker's certificate), MQTT connect (the version the\n"
@@ -87,7 +87,8 @@ static void usage(FILE *out)
                  "It uses its own client id (<client id>-diag-<pid>), so a running daemon keeps\n"
                  "its connection. The password is never printed.\n\n"
                  "options:\n"
-                 "  -c, --config FILE   store configuration\n"
+                 "  -c, --config FILE   store configuration (default $STOREKEEPER_CONFIG or\n"
+                 "                      /etc/storekeeper/store.cfg)\n"
                  "  -b, --board NAME    board profile, overriding the file's\n"
                  "      --timeout S     seconds per step (default: mqtt.connect_timeout_s)\n"
                  "      --json          machine-readable report\n"

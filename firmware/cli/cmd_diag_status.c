@@ -49,7 +49,7 @@
  * it. Every report says which of the two ways it took.
  */
 
-#define SK_DEFAULT_CONFIG "/etc/storekeeper/store.cfg"
+#define SK_DEFAULT_CONFIG SK_DIAG_DEFAULT_CONFIG
 #define PROBE_S_DEFAULT   3.0
 
 struct ctx {
@@ -100,7 +100,7 @@ static int parse(struct ctx *c,
     c->timeout_ms = 10000;
     c->probe_s = PROBE_S_DEFAULT;
     const char *env = getenv("STOREKEEPER_CONFIG");
-    c->config_path = env && env[0] ? env : SK_DEFAULT_CONFIG;
+    c->config_path = sk_diag_default_config();
     c->config_given = env && env[0];
     const char *config = NULL;
     struct sk_opt table[COMMON_OPTS + 8] = {

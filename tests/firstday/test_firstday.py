@@ -11,7 +11,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "rfid"))
 import mqtt_helpers as mh  # noqa: E402
+import rfidsim  # noqa: E402
 import sk  # noqa: E402
 
 STORE = "shop-0142"
@@ -334,6 +336,49 @@ class GroupHint(unittest.TestCase):
             self.assertIn("sudo usermod -aG storekeeper $USER", r.stderr)
         finally:
             d.stop()
+
+
+class DiagDefaults(unittest.TestCase):
+    """diag mqtt, diag camera and diag modbus scan take the store file from
+    $STOREKEEPER_CONFIG (else /etc/storekeeper/store.cfg) like every other diag command."""
+
+    def test_env(self):
+        tmp = sk.TempDir()
+        broker = mh.Broker(tmp.path).start()
+        reader = rfidsim.SimReader("tcp:127.0.0.1:0", units="3")
+        try:
+            cfg = tmp.file("store.cfg", store_cfg(tmp, extra="""
+mqtt = { host = "127.0.0.1"; port = %d; };
+buses = ( { name = "shelves"; url = "%s"; } );
+readers = ( { name = "r3"; bus = "shelves"; unit = 3; } );
+shelves = ( { name = "A1"; reader = "r3"; antenna = 1; } );
+cameras = ( { name = "overhead"; backend = "synthetic"; } );
+""" % (broker.port, reader.endpoint)))
+            env = dict(os.environ, STOREKEEPER_CONFIG=cfg)
+            r = subprocess.run([sk.BIN, "diag", "mqtt"], capture_output=True, text=True,
+                               env=env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("127.0.0.1", r.stdout)
+            self.assertTrue(r.stdout.strip().endswith("PASS"), r.stdout)
+            r = subprocess.run([sk.BIN, "diag", "modbus", "scan", "shelves", "--units", "1-4"],
+                               capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertRegex(r.stdout, r"(?m)^\s*3\b")
+            r = subprocess.run([sk.BIN, "diag", "camera", "overhead", "--frames", "5"],
+                               capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("overhead", r.stdout)
+            # Without the variable: the default file, named in the error.
+            env.pop("STOREKEEPER_CONFIG")
+            if not os.path.exists("/etc/storekeeper/store.cfg"):
+                r = subprocess.run([sk.BIN, "diag", "mqtt"], capture_output=True, text=True,
+                                   env=env, timeout=60)
+                self.assertEqual(r.returncode, 2)
+                self.assertIn("/etc/storekeeper/store.cfg: cannot open", r.stderr)
+        finally:
+            reader.stop()
+            broker.stop()
+            tmp.cleanup()
 
 
 if __name__ == "__main__":
