@@ -548,3 +548,28 @@ void sk_mbconn_get_stats(const struct sk_mbconn *c, struct sk_mbconn_stats *ret_
 {
     *ret_stats = c->stats;
 }
+
+const char *sk_mbconn_open_hint(int err, bool serial)
+{
+    if (!serial) {
+        return err == -ECONNREFUSED ? "check the gateway's address and port, and that it is on"
+                                    : NULL;
+    }
+    switch (err) {
+    case -EACCES:
+    case -EPERM:
+        return "this user may not open the serial port: add it to the dialout group (sudo "
+               "usermod -aG dialout $USER, then log in again) or run as the service user "
+               "storekeeper, which is in it";
+    case -ENOENT:
+    case -ENODEV:
+    case -ENXIO:
+        return "check the RS-485 adapter is plugged in and the serial port in the board profile "
+               "(ls -l /dev/serial/by-id)";
+    case -EBUSY:
+        return "another program holds the serial port (a second storekeeper, mbpoll, a serial "
+               "console): stop it";
+    default:
+        return NULL;
+    }
+}

@@ -220,10 +220,15 @@ static int modbus_scan(int argc, char **argv)
         const char *why = sk_mbconn_last_error(conn);
         if (json) {
             cJSON_AddStringToObject(root, "error", why);
+            const char *hint = sk_mbconn_open_hint(r, strncmp(url, "rtu:", 4) == 0);
+            if (hint) {
+                cJSON_AddStringToObject(root, "hint", hint);
+            }
             cJSON_AddStringToObject(root, "result", "FAIL");
             print_json(root);
         } else {
-            printf("cannot open %s: %s\nFAIL\n", url, why);
+            const char *hint = sk_mbconn_open_hint(r, strncmp(url, "rtu:", 4) == 0);
+            printf("cannot open %s: %s%s%s\nFAIL\n", url, why, hint ? " — " : "", hint ? hint : "");
         }
         cJSON_Delete(root);
         sk_mbconn_free(conn);

@@ -16,6 +16,7 @@
 
 #include "storekeeper/buf.h"
 #include "storekeeper/error.h"
+#include "storekeeper/mbconn.h"
 
 /*
  * DESIGN
@@ -185,6 +186,11 @@ static int check_reader(struct sk_checks *c, const cJSON *r, double uptime_s)
         advice = rtu ? "check the RS-485 adapter is plugged in and the serial port in the board "
                        "profile"
                      : "check the reader or gateway is powered and reachable at that address";
+        if (rtu && strstr(detail, "Permission denied")) {
+            advice = sk_mbconn_open_hint(-EACCES, true);
+        } else if (rtu && strstr(detail, "Device or resource busy")) {
+            advice = sk_mbconn_open_hint(-EBUSY, true);
+        }
     } else if (strcmp(reason, "exception") == 0) {
         snprintf(msg, sizeof(msg), "%s: unit %d %s answers with an exception (%s)", state, unit,
                  where, detail);

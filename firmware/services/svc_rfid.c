@@ -649,8 +649,10 @@ static void *bus_thread(void *arg)
                 char why[SK_TEXT_MAX];
                 snprintf(why, sizeof(why), "cannot open %.40s: %.40s", b->url,
                          sk_mbconn_last_error(b->conn));
+                const char *hint = sk_mbconn_open_hint(r, strncmp(b->url, "rtu:", 4) == 0);
                 sk_complain(&b->link_complain, now, SK_LOG_WARNING, "bus", b->name,
-                            "%s; retrying with back-off", why);
+                            "%s; retrying with back-off%s%s", why, hint ? "; " : "",
+                            hint ? hint : "");
                 all_down(b, r, why, now);
                 /* exponential back-off with +-25 % jitter */
                 int jitter = (int)(rng_next(&b->rng) % (uint32_t)(b->backoff_ms / 2 + 1));

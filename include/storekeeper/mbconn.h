@@ -96,6 +96,13 @@ int sk_mbconn_write_bit(struct sk_mbconn *c, uint16_t addr, bool value);
 const char *sk_mbconn_last_error(const struct sk_mbconn *c);
 void sk_mbconn_get_stats(const struct sk_mbconn *c, struct sk_mbconn_stats *ret_stats);
 
+/*
+ * The one-line fix for a failed sk_mbconn_connect() (err its return; serial: an RTU port),
+ * or NULL when there is nothing better to say than the error. Permission denied on a serial
+ * port is the dialout group, not the cable.
+ */
+const char *sk_mbconn_open_hint(int err, bool serial);
+
 /* True for errors after which the connection is gone and must be reopened. */
 bool sk_mbconn_error_is_link(int err);
 

@@ -381,5 +381,69 @@ cameras = ( { name = "overhead"; backend = "synthetic"; } );
             tmp.cleanup()
 
 
+@unittest.skipUnless(os.geteuid() == 0, "needs root to become another user")
+class SerialPermission(unittest.TestCase):
+    """A serial port the user may not open ("Permission denied") is answered with the
+    dialout group, not with "check the adapter is plugged in": by diag modbus scan, in the
+    daemon's log line, and in diag all's advice."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        os.chmod(self.tmp.path, 0o777)
+        self.pty = rfidsim.PtyPair(self.tmp.path)  # /dev/pts/N of root, mode 0600
+
+    def tearDown(self):
+        self.pty.stop()
+        self.tmp.cleanup()
+
+    def nobody(self, *args, **kw):
+        return ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                sk.BIN, *args]
+
+    def test_dialout_hint(self):
+        url = "rtu:%s:19200:8E1" % self.pty.b
+        r = subprocess.run(self.nobody("diag", "modbus", "scan", url, "--units", "1-1"),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("Permission denied", r.stdout)
+        self.assertIn("add it to the dialout group (sudo usermod -aG dialout $USER", r.stdout)
+        self.assertNotIn("plugged in", r.stdout)
+        cfg = self.tmp.file("store.cfg", store_cfg(self.tmp, extra="""
+buses = ( { name = "shelves"; url = "%s"; reconnect_min_ms = 100; reconnect_max_ms = 200; } );
+readers = ( { name = "r1"; bus = "shelves"; unit = 1; } );
+shelves = ( { name = "A1"; reader = "r1"; antenna = 1; } );
+""" % url))
+        os.chmod(cfg, 0o644)
+        log = open(os.path.join(self.tmp.path, "daemon.log"), "w")
+        env = dict(os.environ, STOREKEEPER_ALLOW_ROOT="1")
+        d = subprocess.Popen(self.nobody("run", "-c", cfg), stdout=log, stderr=subprocess.STDOUT,
+                             env=env)
+        try:
+            deadline = time.monotonic() + 15
+            text = ""
+            while time.monotonic() < deadline and "dialout" not in text:
+                time.sleep(0.1)
+                with open(log.name) as f:
+                    text = f.read()
+            self.assertIn("Permission denied; retrying with back-off; this user may not open "
+                          "the serial port: add it to the dialout group", text)
+            sock = os.path.join(self.tmp.path, "run", "control.sock")
+            deadline = time.monotonic() + 20
+            out = ""
+            while time.monotonic() < deadline:
+                r = subprocess.run([sk.BIN, "diag", "all", "-c", cfg], capture_output=True,
+                                   text=True, timeout=60)
+                out = r.stdout
+                if "reader r1" in out and "no health report yet" not in out:
+                    break
+                time.sleep(0.5)
+            self.assertTrue(os.path.exists(sock))
+            self.assertRegex(out, r"reader r1: .*Permission denied.*add it to the dialout group")
+        finally:
+            d.terminate()
+            d.wait(10)
+            log.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
