@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "storekeeper/cli.h"
 
@@ -105,9 +106,14 @@ int sk_cmd_diag(int argc, char **argv)
              * say when it is the default that does not load). */
             bool own = strcmp(argv[1], "camera") && strcmp(argv[1], "modbus") &&
                        strcmp(argv[1], "mqtt");
-            /* A Modbus endpoint given as such (tcp:..., rtu:...) needs no store file. */
+            /* A Modbus endpoint given as such (tcp:..., rtu:...) needs no store file, and
+             * a scan on a machine without one says what BUS may be. */
             for (int a = 2; !strcmp(argv[1], "modbus") && a < argc; a++) {
                 own = own || !strncmp(argv[a], "tcp:", 4) || !strncmp(argv[a], "rtu:", 4);
+            }
+            if (!strcmp(argv[1], "modbus") && !getenv("STOREKEEPER_CONFIG") &&
+                access(SK_DIAG_DEFAULT_CONFIG, F_OK) < 0) {
+                own = true;
             }
             return own ? subcommands[i].fn(argc - 1, argv + 1)
                        : with_default_config(subcommands[i].fn, argc - 1, argv + 1);

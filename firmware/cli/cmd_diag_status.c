@@ -240,6 +240,18 @@ static int connect_ctx(struct ctx *c, bool want_ledger)
     snprintf(c->why_direct, sizeof(c->why_direct), "%s %s: %s",
              c->sock[0] ? "no daemon answers on" : "no control socket configured",
              c->sock[0] ? c->sock : "(control.socket is empty)", strerror(-r));
+    char sockdir[sizeof(c->sock)];
+    snprintf(sockdir, sizeof(sockdir), "%s", c->sock);
+    char *slash = strrchr(sockdir, '/');
+    struct stat dst;
+    if (slash && slash != sockdir && (*slash = '\0', stat(sockdir, &dst) < 0)) {
+        /* A daemon started by hand finds no directory for its socket (systemd makes it). */
+        size_t n = strlen(c->why_direct);
+        snprintf(c->why_direct + n, sizeof(c->why_direct) - n,
+                 " (the directory %s does not exist: a daemon run by hand has no control socket "
+                 "until it is made: sudo install -d -o storekeeper -g storekeeper -m 0750 %s)",
+                 sockdir, sockdir);
+    }
     /* Nobody answers. Is a daemon there all the same? It holds the ledger's owner lock. */
     char path[SK_PATH_MAX * 2], msg[SK_LEDGER_ERRMSG_MAX];
     sk_config_resolve_path(c->cfg, c->cfg->ledger.path, path, sizeof(path));

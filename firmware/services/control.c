@@ -580,12 +580,12 @@ static int clear_path(const char *path, char *err, size_t err_size)
 }
 
 /*
- * Creates the socket's directory when it is missing (one level, mode 0750, in the socket's
- * group): under systemd RuntimeDirectory= has made /run/storekeeper, but the same daemon
- * run by hand (docs/operator.md, "Without systemd") must not lose its control socket over
- * it. Returns 0, or -errno with err saying what to do.
+ * The socket's directory must exist: under systemd RuntimeDirectory= makes /run/storekeeper.
+ * Run by hand it is missing, and the daemon does not make it (a directory under /run that
+ * outlives the process, made by whoever ran it first, would capture every later daemon's
+ * socket): the error says the one command that does. Returns 0 or -ENOENT with err set.
  */
-static int make_parent(const char *path, gid_t gid, char *err, size_t err_size)
+static int check_parent(const char *path, char *err, size_t err_size)
 {
     char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
     snprintf(dir, sizeof(dir), "%s", path);
@@ -598,27 +598,18 @@ static int make_parent(const char *path, gid_t gid, char *err, size_t err_size)
     if (stat(dir, &st) == 0) {
         return 0;
     }
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        int e = errno;
-        struct passwd pw, *me = NULL;
-        char buf[1024];
-        if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0) {
-            me = NULL;
-        }
-        snprintf(err, err_size,
-                 "cannot create the control socket's directory %s: %s; under systemd the unit "
-                 "creates it (RuntimeDirectory=); by hand, create it once (it is gone after a "
-                 "reboot): sudo install -d -o %s -g storekeeper -m 0750 %s",
-                 dir, strerror(e), me ? me->pw_name : "storekeeper", dir);
-        return -e;
+    int e = errno;
+    struct passwd pw, *me = NULL;
+    char buf[1024];
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &me) != 0) {
+        me = NULL;
     }
-    if (gid != (gid_t)-1 && chown(dir, (uid_t)-1, gid) < 0) {
-        int e = errno;
-        snprintf(err, err_size, "created %s but cannot give it the control.group: %s", dir,
-                 strerror(e));
-        return -e;
-    }
-    return 0;
+    snprintf(err, err_size,
+             "cannot create the control socket %s: its directory %s: %s. Under systemd the unit "
+             "makes it (RuntimeDirectory=); run by hand, make it first (again after a reboot): "
+             "sudo install -d -o %s -g storekeeper -m 0750 %s",
+             path, dir, strerror(e), me ? me->pw_name : "storekeeper", dir);
+    return -e;
 }
 
 int sk_ctl_server_new(struct sk_loop *loop,
@@ -662,7 +653,7 @@ int sk_ctl_server_new(struct sk_loop *loop,
     s->idle_us = (int64_t)(opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : 60000) * 1000;
     s->request_us =
             (int64_t)(opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 5000) * 1000;
-    int r = make_parent(s->path, gid, err, err_size);
+    int r = check_parent(s->path, err, err_size);
     if (r == 0) {
         r = clear_path(s->path, err, err_size);
     }

@@ -1090,7 +1090,7 @@ static int status_start(struct sk_runtime *rt, void **ret_state)
     }
     sk_loop_timer_set(st->pending_timer, 0, 0);
     if (cfg->control.socket[0]) {
-        char path[SK_PATH_MAX * 2], err[300];
+        char path[SK_PATH_MAX * 2], err[700];
         sk_config_resolve_path(cfg, cfg->control.socket, path, sizeof(path));
         struct sk_ctl_server_opts o = {.path = path,
                                        .group = cfg->control.group,
