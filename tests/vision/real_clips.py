@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: MIT
+"""Measures the vision pipeline on the annotated real clips (tests/vision/clips/*.json).
+
+Each clip is streamed by vision_trace (the file camera, the board's pacing rule, the default
+pipeline) and compared with its annotation: line counts in and out, crossings matched to the
+annotated ones (same direction, within 1 s), tracks per standing person, the error in
+people seen at the annotated frames, and all tracks started.
+
+  real_clips.py --trace build/tests/vision/vision_trace [--fps 15,10,7.5,5] [--markdown]
+
+Used by test_real_clips (the assertions) and for docs/accuracy.md (--markdown).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIPS = os.path.join(HERE, "clips")
+# The board caps of the profiles: generic-x86 and rpi4 both process 15 fps (docs/boards.md).
+BOARDS = {"generic-x86": 15, "rpi4": 15}
+
+
+def annotations():
+    for name in sorted(os.listdir(CLIPS)):
+        if name.endswith(".json"):
+            with open(os.path.join(CLIPS, name)) as f:
+                yield json.load(f)
+
+
+def clip_path(ann):
+    """The clip from its Debian package (fetched into the build tree once)."""
+    sys.path.insert(0, HERE)
+    import test_clip  # noqa: E402  (fetch_clip knows opencv-doc)
+    if ann["source"]["package"] != "opencv-doc":
+        raise RuntimeError("no fetcher for package %s" % ann["source"]["package"])
+    return test_clip.fetch_clip()
+
+
+def trace(bin_path, path, ann, max_fps):
+    args = [bin_path, "--clip", path, "--max-fps", str(max_fps), "--tracks",
+            "--box", "%dx%d" % tuple(ann["processing"])]
+    for line in ann["lines"]:
+        p = line["points"]
+        args += ["--line", "%g,%g,%g,%g,%d" % (p[0], p[1], p[2], p[3],
+                                                0 if line["inside"] == "left" else 1)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600).stdout
+    crosses, frames, summary = [], {}, None
+    for text in out.splitlines():
+        o = json.loads(text)
+        if "cross" in o:
+            crosses.append(o)
+        elif "tracks" in o:
+            frames[o["frame"]] = o["tracks"]
+        elif o.get("summary"):
+            summary = o
+    return crosses, frames, summary
+
+
+def match(truth, seen, tolerance):
+    """Greedy one-to-one matching by frame, same direction: (matched, missed, extra)."""
+    used, matched = set(), 0
+    for t in truth:
+        best = None
+        for i, s in enumerate(seen):
+            if i in used or s["dir"] != t["dir"]:
+                continue
+            d = abs(s["frame"] - t["frame"])
+            if d <= tolerance and (best is None or d < best[0]):
+                best = (d, i)
+        if best:
+            used.add(best[1])
+            matched += 1
+    return matched, len(truth) - matched, len(seen) - matched
+
+
+def measure(bin_path, ann, max_fps):
+    crosses, frames, summary = trace(bin_path, clip_path(ann), ann, max_fps)
+    res = {"clip": ann["clip"], "fps": max_fps, "lines": [], "summary": summary}
+    for i, line in enumerate(ann["lines"]):
+        seen = [c for c in crosses if c["cross"] == "line%d" % i]
+        truth = line["crossings"]
+        m, missed, extra = match(truth, seen, ann["fps"])
+        res["lines"].append({
+            "name": line["name"],
+            "in": sum(c["dir"] == "in" for c in seen),
+            "out": sum(c["dir"] == "out" for c in seen),
+            "truth_in": sum(c["dir"] == "in" for c in truth),
+            "truth_out": sum(c["dir"] == "out" for c in truth),
+            "matched": m, "missed": missed, "extra": extra,
+            # a track that crossed the line both ways: one identity given to two people
+            "both_ways": len({c["track"] for c in seen if c["dir"] == "in"} &
+                             {c["track"] for c in seen if c["dir"] == "out"}),
+        })
+    standing = []
+    for st in ann["standing"]:
+        x0, y0, x1, y1 = st["box"]
+        ids = set()
+        for f in range(st["frames"][0], st["frames"][1] + 1):
+            for tr in frames.get(f, []):
+                if x0 <= tr[1] <= x1 and y0 <= tr[2] <= y1:
+                    ids.add(tr[0])
+        standing.append({"name": st["name"], "people": st["people"], "tracks": len(ids)})
+    res["standing"] = standing
+    errs = []
+    for p in ann["people"]:
+        near = [f for f in frames if abs(f - p["frame"]) <= 2]
+        if near:
+            f = min(near, key=lambda f: abs(f - p["frame"]))
+            errs.append(len(frames[f]) - p["count"])
+    res["people_error"] = errs
+    return res
+
+
+def markdown(results):
+    rows = ["| clip, line | fps | in (truth) | out (truth) | matched / missed / extra | "
+            "tracks crossing both ways | tracks per standing group (people) | people seen - "
+            "truth | tracks started | ms/frame |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for ln in r["lines"]:
+            rows.append("| `%s` %s | %g | %d (%d) | %d (%d) | %d / %d / %d | %d | %s | %s | %d | "
+                        "%.2f |" % (
+                            r["clip"], ln["name"], r["fps"], ln["in"], ln["truth_in"], ln["out"],
+                            ln["truth_out"], ln["matched"], ln["missed"], ln["extra"],
+                            ln["both_ways"],
+                            ", ".join("%d (%d)" % (s["tracks"], s["people"])
+                                      for s in r["standing"]),
+                            ", ".join("%+d" % e for e in r["people_error"]),
+                            r["summary"]["tracks_total"], r["summary"]["ms_per_frame"]))
+    return "\n".join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trace", required=True)
+    ap.add_argument("--fps", default="15,10,7.5,5")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    results = [measure(a.trace, ann, float(f)) for ann in annotations()
+               for f in a.fps.split(",")]
+    if a.markdown:
+        print(markdown(results))
+    else:
+        print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+"""The annotated real clips (tests/vision/clips/) through the file camera, the board's pacing
+and the default pipeline, at the rates of the board profiles (generic-x86, rpi4) and at 7.5
+and 5 fps: line counts, crossings matched to the annotation, tracks per standing person.
+
+The bounds are what the pipeline achieves today on an oblique, crowded plaza (docs/accuracy.md
+has the figures), held so that a change that loses people fails: each direction's count
+within 2 of the truth, at least 80 % of the annotated crossings matched, at most one extra
+track per standing person."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import real_clips  # noqa: E402
+
+TRACE = os.environ.get("SK_VISION_TRACE", "")
+
+
+class RealClips(unittest.TestCase):
+    def check(self, fps):
+        for ann in real_clips.annotations():
+            r = real_clips.measure(TRACE, ann, fps)
+            print("%s at %g fps: %s" % (ann["clip"], fps, real_clips.markdown([r]).splitlines()[-1]))
+            self.assertEqual(r["summary"]["end"], "clip")
+            self.assertEqual(r["summary"]["frames"], ann["frames"])
+            for ln in r["lines"]:
+                self.assertLessEqual(abs(ln["in"] - ln["truth_in"]), 2, ln)
+                self.assertLessEqual(abs(ln["out"] - ln["truth_out"]), 2, ln)
+                self.assertGreaterEqual(ln["matched"], 0.8 * (ln["truth_in"] + ln["truth_out"]),
+                                        ln)
+            for st in r["standing"]:
+                self.assertGreaterEqual(st["tracks"], 1, st)  # standing people are seen
+                self.assertLessEqual(st["tracks"], 2 * st["people"], st)
+
+    def test_board_profiles(self):
+        for board, fps in sorted(real_clips.BOARDS.items()):
+            with self.subTest(board=board):
+                self.check(fps)
+
+    def test_low_frame_rates(self):
+        for fps in (7.5, 5):
+            with self.subTest(fps=fps):
+                self.check(fps)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
