@@ -54,8 +54,7 @@
 
 #define LOOP_TIMEOUT_MS   500
 #define CORRELATION_MAX   256
-#define PACKET_HEADROOM   16384 /* topic, properties: what a command packet adds to its payload */
-#define SEND_MAX_HEADROOM 16    /* status, health and replies next to the event window */
+#define SEND_MAX_HEADROOM 16       /* status, health and replies next to the event window */
 #define STABLE_AFTER_US   10000000 /* a connection this old resets the back-off */
 
 enum attempt_state {
@@ -257,7 +256,6 @@ static void capture_tls(struct sk_mqtt_link *l, struct sk_mqtt_link_info *info)
 static void
 on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props)
 {
-    (void)props;
     struct sk_mqtt_link *l = obj;
     int proto = l->attempt_proto;
     if (rc != 0) {
@@ -305,8 +303,14 @@ on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto
     for (size_t i = 0; i < l->n_subs; i++) {
         mosquitto_subscribe_v5(mosq, NULL, l->subs[i], 1, 0, NULL);
     }
+    uint32_t broker_max = 0;
+    if (proto == MQTT_PROTOCOL_V5) {
+        mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &broker_max, false);
+    }
     uint8_t f =
-            (uint8_t)((flags & 1 ? SK_MQTT_F_SESSION_PRESENT : 0) | (l->tls ? SK_MQTT_F_TLS : 0));
+            (uint8_t)((flags & 1 ? SK_MQTT_F_SESSION_PRESENT : 0) | (l->tls ? SK_MQTT_F_TLS : 0) |
+                      (proto == MQTT_PROTOCOL_V5 && broker_max == 0 ? SK_MQTT_F_NO_PACKET_LIMIT
+                                                                    : 0));
     push_link(l, SK_MQTT_CONNECTED, 0, 0, f, -1, tls_info.tls_version);
 }
 
@@ -804,14 +808,14 @@ static void attempt(struct sk_mqtt_link *l)
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                      (uint32_t)l->session_expiry_s);
     }
-    if (l->attempt_proto == MQTT_PROTOCOL_V5) {
-        /* The broker must not send us anything larger (MQTT 5, 3.1.2.11.4): a command above
-         * the limit is answered too_large up to this size and never read beyond it, so a
-         * sender cannot make the device buffer megabytes. 3.1.1 has no such limit: the
-         * broker's max_packet_size does it there (docs/security.md). */
-        mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-                                     (uint32_t)atomic_load(&l->command_max) + PACKET_HEADROOM);
-    }
+    /* No Maximum Packet Size in the CONNECT (MQTT 5, 3.1.2.11.4), on purpose: a broker drops
+     * what exceeds it without a word, and mosquitto 2.0.11 (Debian 12) then leaks one slot of
+     * the device's receive window per dropped QoS 1 message, in the persistent session: twenty
+     * oversized commands from any sender left the device deaf to commands for good. Without
+     * it the broker delivers every command up to its own max_packet_size, and the device
+     * answers what is above mqtt.command_max_bytes with too_large. The broker's limit is what
+     * bounds the memory a sender can make the device use (docs/security.md); a broker that
+     * announces none is reported at connect. */
     l->state = AT_CONNECTING;
     l->attempt_mono_us = sk_now_mono_us();
     errno = 0;

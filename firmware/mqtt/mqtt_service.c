@@ -81,6 +81,7 @@ struct svc {
     int64_t hwm_cost_us; /* how long the last outbox count took */
     int64_t last_status_seq;
     bool up;
+    bool warned_packet_limit;
     uint32_t gen;
     int protocol;
     bool tls;
@@ -817,6 +818,13 @@ static void on_link(struct svc *s, const struct sk_obs *obs)
         sk_log(SK_LOG_NOTICE, "mqtt", NULL, "connected to %s:%d (MQTT %s%s%s%s)", c->mqtt.host,
                c->mqtt.port, m->protocol == 5 ? "5" : "3.1.1", s->tls ? ", " : "", m->detail,
                m->flags & SK_MQTT_F_SESSION_PRESENT ? ", session resumed" : "");
+        if ((m->flags & SK_MQTT_F_NO_PACKET_LIMIT) && !s->warned_packet_limit) {
+            s->warned_packet_limit = true;
+            sk_log(SK_LOG_WARNING, "mqtt", NULL,
+                   "the broker announces no maximum packet size: any client allowed to publish "
+                   "under cmd/ can make this device receive messages of up to 256 MB; set "
+                   "max_packet_size in the broker (131072 in docs/examples/broker/mosquitto.conf)");
+        }
         publish_status(s, "online", NULL);
         publish_all_health(s);
         if (s->outbox) {

@@ -146,6 +146,8 @@ struct sk_obs_mqtt {
 #define SK_MQTT_F_AUTH            0x04 /* CONNECT_FAILED: credentials refused */
 #define SK_MQTT_F_TLS_FAILED      0x08 /* CONNECT_FAILED: TLS handshake or certificate */
 #define SK_MQTT_F_UNREACHABLE     0x10 /* CONNECT_FAILED: no TCP connection */
+#define SK_MQTT_F_NO_PACKET_LIMIT \
+    0x20 /* CONNECTED: an MQTT 5 broker announced no max packet size */
 
 struct sk_obs {
     uint16_t type;            /* enum sk_obs_type */
