@@ -125,7 +125,7 @@ class Diag(unittest.TestCase):
 
     def test_5_rtu_reader_unplugged(self):
         if not self.store.rtu:
-            self.skipTest("socat is not installed")  # install-deps --test installs it
+            sk.require_tool("socat", why="the RTU bus runs over a socat pty pair")
         self.store.vreader("fault 4 silent 1", ctl=self.store.vr_rtu_ctl)
         try:
             self.store.wait_reader("shelf-3", "down")
@@ -241,7 +241,7 @@ class Diag(unittest.TestCase):
     def test_9_modbus_scan_guard(self):
         """... but not while the daemon polls it: one master on RS-485."""
         if not self.store.rtu:
-            self.skipTest("socat is not installed")  # install-deps --test installs it
+            sk.require_tool("socat", why="the RTU bus runs over a socat pty pair")
         r = self.store.diag("modbus", "scan", "shelf-rtu", "--units", "4-4")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("the running daemon polls bus shelf-rtu (RS-485: one master only)",

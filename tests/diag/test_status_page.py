@@ -6,7 +6,6 @@ state, and a screenshot is saved in the build tree (test-artifacts/status-page.p
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import unittest
@@ -19,14 +18,6 @@ import sk
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
-
-
-def chromium():
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 class StatusPage(unittest.TestCase):
@@ -49,8 +40,7 @@ class StatusPage(unittest.TestCase):
         return status, headers, body.decode()
 
     def browse(self, *args):
-        exe = chromium()
-        self.assertIsNotNone(exe, "chromium is not installed: scripts/install-deps.sh --test")
+        exe = sk.require_tool("chromium", "chromium-browser", why="the page in a real browser")
         with tempfile.TemporaryDirectory(prefix="sk-chromium-") as profile:
             r = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
                                capture_output=True, text=True, timeout=120)

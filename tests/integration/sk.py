@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: MIT
-"""Shared helpers of the integration tests: the binary, temp dirs, a daemon under test,
-a systemd notify socket, and free loopback ports. Standard library only."""
+"""Shared helpers of the Python tests: the binary, temp dirs, a daemon under test, a systemd
+notify socket, free loopback ports; waiting on a condition with a deadline (wait_until) and for
+a marker in a log (Daemon.mark, Daemon.wait_log); skipping honestly (require_tool, main: a
+test that could not run exits with SKIP_CODE, which CTest reports as skipped, never as
+passed). Standard library only. Every test file ends with `sk.main()`."""
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -16,6 +20,45 @@ BIN = os.environ.get("SK_BIN", "build/storekeeper")
 os.environ.setdefault("STOREKEEPER_ALLOW_ROOT", "1")
 SRC = os.environ.get("SK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("SK_BUILD_DIR", os.path.join(SRC, "build"))
+# Emulated or instrumented binaries run slower (CTest sets 4 in the cross build): timeouts
+# that bound a wait for the binary multiply by it.
+SCALE = float(os.environ.get("SK_TIME_SCALE") or 1)
+# The exit code of a test that could not run (a tool missing): tests/CMakeLists.txt gives
+# every test SKIP_RETURN_CODE 77, so CTest reports it as skipped, never as passed.
+SKIP_CODE = 77
+# scripts/test.sh sets it: the suite installs every tool, so there a skip is a failure.
+NO_SKIP = os.environ.get("SK_TEST_NO_SKIP") == "1"
+
+
+def wait_until(cond, timeout=10.0, step=0.05):
+    """Calls cond() until it returns something true or timeout seconds pass; returns its
+    last value (false on timeout). The one way the tests wait: on a condition with a
+    deadline, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(min(step, max(0.0, deadline - time.monotonic())))
+
+
+def skip(reason):
+    """Skips the calling test (unittest.SkipTest, so the file exits SKIP_CODE) because
+    something it needs is not here; under SK_TEST_NO_SKIP=1 fails it instead."""
+    if NO_SKIP:
+        raise AssertionError(reason + "; SK_TEST_NO_SKIP=1 makes a skip a failure")
+    raise unittest.SkipTest(reason)
+
+
+def require_tool(*names, why=""):
+    """The path of the first of the programs names on $PATH, or skip() saying which is
+    missing (scripts/install-deps.sh --test installs every one the suite uses)."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    skip("%s is not installed%s (scripts/install-deps.sh --test installs it)" % (
+        " or ".join(names), ": " + why if why else ""))
 
 
 def run(*args, cwd=None, timeout=60, env=None):
@@ -82,19 +125,21 @@ class Daemon:
         self.proc = subprocess.Popen([BIN, *args], stdout=self.log, stderr=subprocess.STDOUT,
                                      env=e)
 
-    def text(self):
-        with open(self.log_path) as f:
-            return f.read()
+    def mark(self):
+        """A position in the log: wait_log(..., after=mark) and text(after=mark) look only at
+        what was logged since (a marker: what must not happen is looked for before it)."""
+        return len(self.text())
 
-    def wait_log(self, needle, timeout=5.0, count=1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.text().count(needle) >= count:
-                return True
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        return self.text().count(needle) >= count
+    def text(self, after=0):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[after:]
+
+    def wait_log(self, needle, timeout=5.0, count=1, after=0):
+        """Until needle was logged count times (since the mark after) or the daemon exited."""
+        def found():
+            return self.text(after).count(needle) >= count
+        wait_until(lambda: found() or self.proc.poll() is not None, timeout, 0.02)
+        return found()
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -114,4 +159,21 @@ class Daemon:
 
 
 def main():
-    unittest.main(verbosity=2)
+    """Runs the file's tests. Exit 0 when all passed, 1 when any failed, SKIP_CODE when
+    none failed but some did not run (unittest's skips: a tool missing); under
+    SK_TEST_NO_SKIP=1 a skip is a failure."""
+    prog = unittest.main(verbosity=2, exit=False)
+    r = prog.result
+    if not r.wasSuccessful():
+        sys.exit(1)
+    if r.skipped:
+        for test, why in r.skipped:
+            print("SKIPPED %s: %s" % (test.id(), why), file=sys.stderr)
+        if NO_SKIP:
+            print("SK_TEST_NO_SKIP=1: a test that did not run is a failure", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(SKIP_CODE)
+    if r.testsRun == 0:
+        print("no test ran", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)

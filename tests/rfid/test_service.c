@@ -257,6 +257,7 @@ static int world_teardown(void **state)
 static void test_two_buses_departure_and_faults(void **state)
 {
     struct world *w = *state;
+    sk_test_require_tool("socat");
     assert_int_equal(rt_pty_start(&w->pty, w->dir), 0);
     w->tcp = start_sim(w, "tcp:127.0.0.1:0", 2);
     w->port = sk_vreader_port(w->tcp);
@@ -566,5 +567,5 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_reload_presets, world_setup, world_teardown),
             cmocka_unit_test(test_bus_url),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return sk_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

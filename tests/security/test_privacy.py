@@ -189,4 +189,4 @@ class Privacy(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()

@@ -143,4 +143,4 @@ class Suite(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()

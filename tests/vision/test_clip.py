@@ -98,4 +98,4 @@ class PedestrianClip(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()

@@ -21,7 +21,6 @@ import unittest
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
 import sk  # noqa: E402
 
-QEMU = shutil.which("qemu-system-x86_64")
 PROBE = os.environ.get("SK_V4L2_PROBE", "")
 CACHE = os.path.join(sk.BUILD, "testdata", "qemu")
 FRAMES = 20
@@ -130,10 +129,14 @@ echo "PROBE-EXIT $?"
 """ % FRAMES
 
 
-@unittest.skipIf(QEMU is None, "qemu-system-x86_64 is not installed (apt-get install "
-                 "qemu-system-x86): the vivid driver cannot be loaded in this container")
-@unittest.skipIf(not PROBE, "SK_V4L2_PROBE not set: run through ctest")
 class V4l2UnderQemu(unittest.TestCase):
+    def setUp(self):
+        # Skipped (CTest: "Skipped", not "Passed") where it cannot run.
+        sk.require_tool("qemu-system-x86_64",
+                        why="the vivid driver cannot be loaded in this container without it")
+        if not PROBE:
+            sk.skip("SK_V4L2_PROBE is not set: run it through ctest, which builds the probe")
+
     def test_vivid_frames_through_the_v4l2_backend(self):
         kernel, mods, busybox = fetch_parts()
         with open(busybox, "rb") as f:
@@ -155,7 +158,7 @@ class V4l2UnderQemu(unittest.TestCase):
             # Software emulation always: it boots in seconds, and a nested KVM (as in this
             # container) can hang instead of failing.
             accel = "tcg"
-            r = subprocess.run([QEMU, "-machine", "accel=" + accel, "-m", "512", "-smp", "1",
+            r = subprocess.run(["qemu-system-x86_64", "-machine", "accel=" + accel, "-m", "512", "-smp", "1",
                                 "-nographic", "-no-reboot", "-kernel", kernel,
                                 "-initrd", initrd, "-append",
                                 "console=ttyS0 panic=-1 quiet"],
@@ -177,4 +180,4 @@ class V4l2UnderQemu(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()
