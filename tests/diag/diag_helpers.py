@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
 import sk  # noqa: E402
 import mqtt_helpers  # noqa: E402  (the real mosquitto broker of the MQTT tests)
 
-SCALE = float(os.environ.get("SK_TIME_SCALE") or 1)
+SCALE = sk.SCALE
 
 STORE = """store_id = "diag-store";
 device_id = "edge-07";

@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import mqtt_helpers as mh
 import sk
@@ -39,10 +38,11 @@ mqtt = { host = "127.0.0.1"; port = %%d; stats_interval_s = 0; %%s };
 def subscriber(broker, topic, count, directory, name):
     path = os.path.join(directory, name + ".out")
     out = open(path, "w")
+    before = mh.subacks(broker, name)
     p = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
                           "-t", topic, "-C", str(count), "-F", "%U %p", "-i", name],
                          stdout=out, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+    mh.wait_subscribed(broker, name, before, p)
     return p, out, path
 
 

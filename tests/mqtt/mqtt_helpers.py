@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Helpers of the MQTT tests: a real mosquitto broker on a free loopback port (stopped by its
 PID), subscribers and publishers (the mosquitto command-line clients), JSON Schema validation of
-every payload against docs/schema, certificates made with openssl, and a ledger filler."""
+every payload against docs/schema, certificates made with openssl, and a ledger filler.
+
+A subscriber is returned once the broker has sent its SUBACK (the subscription is in place:
+nothing published after it is missed), and a marker (Sub.marker) tells what arrived before a
+message published now: "nothing happened" is checked up to a marker, not after a pause."""
 import glob
 import json
 import os
@@ -22,14 +26,8 @@ OUTBOX_TOOL = os.path.join(sk.BUILD, "tests", "mqtt", "outbox_tool")
 SCHEMA_BASE = "https://storekeeper.invalid/schema/v1/"
 
 
-def wait_until(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+# The one wait of the tests (tests/integration/sk.py), under the name the MQTT tests know.
+wait_until = sk.wait_until
 
 
 def stop_all(daemons=(), subs=(), brokers=()):
@@ -114,11 +112,39 @@ class Broker:
             return ""
 
 
+MARKER_TOPIC = "sk-test/marker/"
+
+
+def subacks(broker, client_id):
+    """How many SUBACKs the broker has sent to client_id (its log, log_type all): each one
+    says a SUBSCRIBE of that client is in place."""
+    return broker.log().count("Sending SUBACK to %s\n" % client_id)
+
+
+def wait_subscribed(broker, client_id, before, proc=None, err_path=None):
+    """Waits until the broker sent client_id a SUBACK more than `before`; raises with the
+    client's errors when it does not (a refused connection, a TLS problem)."""
+    ok = wait_until(lambda: subacks(broker, client_id) > before or
+                    (proc is not None and proc.poll() is not None), 10 * sk.SCALE, 0.01)
+    if not ok or subacks(broker, client_id) <= before:
+        err = ""
+        if err_path:
+            with open(err_path, errors="replace") as f:
+                err = f.read()
+        raise AssertionError("subscriber %s got no SUBACK from the broker: %s\n%s" % (
+            client_id, err, broker.log()[-2000:]))
+
+
 class Sub:
     """mosquitto_sub in the background writing one line per message; parsed on demand.
-    A fixed client id with a persistent session (-c) keeps messages through broker restarts."""
+    A fixed client id with a persistent session (-c) keeps messages through broker restarts.
+    The constructor returns once the broker acknowledged the subscription (SUBACK)."""
 
-    def __init__(self, broker, topics, directory, client_id, v5=True, extra=()):
+    def __init__(self, broker, topics, directory, client_id, v5=True, extra=(), wait=True):
+        self.broker = broker
+        self.client_id = client_id
+        self.marker_topic = MARKER_TOPIC + client_id
+        self.markers = 0
         self.path = os.path.join(directory, client_id + ".out")
         self.err_path = os.path.join(directory, client_id + ".err")
         # time, retained, topic, correlation data (hex via %D would be raw: keep it printable
@@ -130,15 +156,43 @@ class Sub:
             cmd += ["-V", "mqttv5", "-x", "3600"]
         else:
             cmd += ["-V", "mqttv311"]
-        for t in topics:
+        for t in list(topics) + [self.marker_topic]:
             cmd += ["-t", t]
         cmd += list(extra)
+        self.extra = list(extra)  # the connection's options (TLS) for the marker's publisher
         self.out = open(self.path, "w")
         self.err = open(self.err_path, "w")
+        before = subacks(broker, client_id)
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=self.err)
-        self.seen = 0
+        if wait:
+            wait_subscribed(broker, client_id, before, self.proc, self.err_path)
+
+    def marker(self, timeout=10.0):
+        """Publishes a marker to this subscriber (through the broker, QoS 1) and waits for it;
+        returns the messages received before it. The broker delivers in order: whatever it
+        routed here before the marker's PUBLISH is in the list."""
+        self.markers += 1
+        tag = "marker-%d" % self.markers
+        publish(self.broker, self.marker_topic, tag, extra=self.extra)
+        if not wait_until(lambda: self._until_marker(tag) is not None, timeout * sk.SCALE):
+            raise AssertionError("marker %s never arrived at %s" % (tag, self.client_id))
+        return self._until_marker(tag)
+
+    def _until_marker(self, tag):
+        before = []
+        for m in self._all():
+            if m["topic"] == self.marker_topic:
+                if m["payload"] == tag.encode():
+                    return before
+                continue
+            before.append(m)
+        return None
 
     def messages(self):
+        """Every message received so far, in order (markers left out)."""
+        return [m for m in self._all() if m["topic"] != self.marker_topic]
+
+    def _all(self):
         msgs = []
         with open(self.path, "rb") as f:
             data = f.read()

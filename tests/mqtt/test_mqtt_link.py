@@ -56,9 +56,8 @@ class LinkTest(unittest.TestCase):
         self.tmp.cleanup()
 
     def sub(self, topics, name, v5=True):
-        s = mh.Sub(self.broker, topics, self.tmp.path, name, v5=v5)
+        s = mh.Sub(self.broker, topics, self.tmp.path, name, v5=v5)  # subscribed (SUBACK)
         self.subs.append(s)
-        time.sleep(0.3)  # let it subscribe before the daemon publishes
         return s
 
     def start(self, mqtt="", level="info", name="store.cfg", camera=False):
@@ -128,11 +127,16 @@ class LinkTest(unittest.TestCase):
         self.assertEqual(rc, 0, d2.text())
         stopped = self.status(sub, "stopped")
         self.assertEqual(stopped["reason"], "clean shutdown")
-        time.sleep(1.0)
-        states = [json.loads(m["payload"])["state"] for m in sub.messages()
+        # The broker publishes a will (if any) as it handles the end of the connection: once
+        # its log shows that end, a marker sent now comes after anything the end caused.
+        client = "Client %s-%s " % (STORE, DEVICE)
+        self.assertTrue(mh.wait_until(lambda: client + "disconnected." in self.broker.log() or
+                                      client + "closed its connection." in self.broker.log()),
+                        self.broker.log()[-2000:])
+        states = [json.loads(m["payload"])["state"] for m in sub.marker()
                   if m["topic"] == PREFIX + "status"]
         self.assertEqual(states[-1], "stopped", states)
-        self.assertIn("Client %s-%s disconnected." % (STORE, DEVICE), self.broker.log())
+        self.assertIn(client + "disconnected.", self.broker.log())
         n = self.schemas.check_all(sub.messages() + late.messages())
         self.assertGreater(n, 8)
 
@@ -439,7 +443,6 @@ class FallbackTest(unittest.TestCase):
     def test_falls_back_to_311(self):
         schemas = mh.Schemas()
         sub = mh.Sub(self.broker, [PREFIX + "#"], self.tmp.path, "watcher")
-        time.sleep(0.3)
         text = config_text(self.proxy.port)
         cfg = self.tmp.file("store.cfg", text)
         d = sk.Daemon(["run", "-c", cfg], self.tmp.path)

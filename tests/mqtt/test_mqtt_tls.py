@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import subprocess
-import time
 import unittest
 
 import mqtt_helpers as mh
@@ -27,6 +26,17 @@ mqtt = { host = "%%(host)s"; port = %%(port)d; reconnect_min_ms = 200; reconnect
          keepalive_s = 5; connect_timeout_s = %%(timeout)d; %%(extra)s };
 """ % (STORE, DEVICE)
 
+
+
+def syn_sent_to(port):
+    """True while a socket on this machine waits for the answer to its SYN to 127.0.0.1:port
+    (state SYN_SENT in /proc/net/tcp)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[2] == "0100007F:%04X" % port and fields[3] == "02":
+                return True
+    return False
 
 class TlsTest(unittest.TestCase):
     @classmethod
@@ -149,7 +159,9 @@ class TlsTest(unittest.TestCase):
                                                     timeout=30)], self.tmp.path)
             self.daemons.append(d)
             self.assertTrue(d.wait_log("core: running", timeout=5), d.text())
-            time.sleep(1.0)
+            # Stopped while its connect waits for an answer: its SYN to the hole is out.
+            self.assertTrue(mh.wait_until(lambda: syn_sent_to(hole.getsockname()[1]), 10),
+                            "the daemon never tried to connect\n" + d.text())
             rc, took = d.stop()
             self.assertEqual(rc, 0, d.text())
             self.assertLess(took, 2.0)

@@ -5,7 +5,9 @@ synthetic camera:
 
   broker down           events wait in the outbox, the failure is logged a few times (not per
                         attempt), everything is delivered in seq order after the broker is
-                        back (SK_FAULT_BROKER_DOWN_S, 12 s here; scripts/faults-long.sh: 60 s)
+                        back; down until the link's back-off reached its ceiling and failed
+                        there three times (about 7 s; SK_FAULT_BROKER_DOWN_S sets a longer
+                        outage, scripts/faults-long.sh: 60 s)
   broker wiped          a broker restarted without its persistence: the device subscribes
                         again (commands work), its retained status is back, every event its
                         ledger holds is delivered (the broker acknowledged each)
@@ -42,8 +44,11 @@ import mqtt_helpers as mh  # noqa: E402
 import rfidsim  # noqa: E402
 import sk  # noqa: E402
 
-SCALE = float(os.environ.get("SK_TIME_SCALE") or 1)
-BROKER_DOWN_S = float(os.environ.get("SK_FAULT_BROKER_DOWN_S", "12"))
+SCALE = sk.SCALE
+BROKER_DOWN_S = float(os.environ.get("SK_FAULT_BROKER_DOWN_S", "0"))
+# Connection attempts that fail while the broker is down: the back-off (200 ms doubling to
+# its 2 s ceiling) takes four to get there, then three more at the ceiling.
+BROKER_DOWN_FAILURES = 7
 STORE, DEVICE = "fm", "fm-1"
 PREFIX = "storekeeper/v1/%s/%s/" % (STORE, DEVICE)
 # libfaketime (Debian: /usr/lib/<multiarch>/faketime/), the thread-safe variant.
@@ -74,6 +79,11 @@ def epc(unit, i):
     return "3074257BF7194E40%04X%04X" % (unit, i)
 
 
+def pickup_epcs(pickups):
+    """The EPCs of pickup events, in their order (upper-case hex, as epc() writes them)."""
+    return [p["epc"].upper() for p in pickups]
+
+
 class Store:
     """One store under test: broker, cloud subscriber, virtual readers, the daemon."""
 
@@ -101,9 +111,8 @@ class Store:
             self.start()
 
     def sub(self, name, topics):
-        s = mh.Sub(self.broker, topics, self.tmp.path, name)
+        s = mh.Sub(self.broker, topics, self.tmp.path, name)  # subscribed (SUBACK)
         self.t.addCleanup(s.stop)
-        time.sleep(0.3)
         return s
 
     def start(self):
@@ -212,14 +221,16 @@ class Faults(unittest.TestCase):
     def test_broker_down(self):
         # The store's MQTT timings are those of the default configuration divided by 30
         # (reconnect 200 ms doubling to 2 s instead of 1 s to 60 s; keepalive 5 s, the
-        # least allowed): 12 s without a broker go through the same states as 60 s would with
-        # the defaults, and a few more: the backoff reaches its ceiling and stays there for
-        # several attempts. The attempts are counted (stats) to show it.
+        # least allowed): the broker stays down until the daemon counted the failed attempts
+        # in which the backoff reaches its ceiling and stays there for several attempts
+        # (`diag status`), the same states as minutes would go through with the defaults.
+        # The attempts are counted (stats) to show it.
         s = Store(self, stats=1)
         s.take(1, 0)
         s.wait_delivered()
         self.assertTrue(mh.wait_until(lambda: self.stats(s), 10 * SCALE))
         attempts_before = self.stats(s)[-1]["link"]["attempts"]
+        failures_before = s.diag_status()["mqtt"]["failures"]
         t0 = time.monotonic()
         s.broker.stop()
         for i in (1, 2, 3):
@@ -227,7 +238,10 @@ class Faults(unittest.TestCase):
         s.take(2, 0)
         self.assertTrue(mh.wait_until(lambda: sum(1 for r in s.outbox() if not r[3]) >= 4,
                                       15 * SCALE), s.outbox())
-        time.sleep(max(0, BROKER_DOWN_S - (time.monotonic() - t0)))
+        failed = mh.wait_until(lambda: time.monotonic() - t0 >= BROKER_DOWN_S and
+                               s.diag_status()["mqtt"]["failures"] - failures_before >=
+                               BROKER_DOWN_FAILURES, (BROKER_DOWN_S + 30) * SCALE, 0.2)
+        self.assertTrue(failed, s.diag_status()["mqtt"])
         s.broker.start()
         down = time.monotonic() - t0
         s.wait_delivered(timeout=60)
@@ -247,7 +261,7 @@ class Faults(unittest.TestCase):
         # the recovery once.
         fails = len(re.findall(r"mqtt: (?:cannot connect|connection lost)", s.d.text()))
         self.assertGreaterEqual(fails, 1)
-        self.assertLessEqual(fails, 3 + int(BROKER_DOWN_S / 8), s.d.text())
+        self.assertLessEqual(fails, 3 + int(down / 8), s.d.text())
         print("broker down %.1f s: %d connection attempt(s), 4 event(s) held and delivered "
               "in seq order, %d failure line(s) logged" % (down, attempts, fails))
         self.assertEqual(len(rows), len({r[1] for r in rows}))
@@ -315,11 +329,14 @@ class Faults(unittest.TestCase):
             s.fault(1, off)
             s.wait_status("r1", "up")
             print("reader fault %-18s -> %s" % (on, new()))
-        # Four outages: no tag left a shelf because of them.
-        time.sleep(1.5 * SCALE)
-        self.assertEqual(len(s.pickups()), before, "a failed poll is not an empty shelf")
+        # Four outages: no tag left a shelf because of them. A tag taken now is the marker: a
+        # departure an outage caused would be due before its (it needs hold_ms unseen from
+        # now), so the marker's pickup is the only one.
         s.take(1, 0)
-        self.assertTrue(mh.wait_until(lambda: len(s.pickups()) == before + 1, 10 * SCALE))
+        self.assertTrue(mh.wait_until(lambda: epc(1, 0) in pickup_epcs(s.pickups()),
+                                      10 * SCALE), s.d.text()[-2000:])
+        self.assertEqual(pickup_epcs(s.pickups()[before:]), [epc(1, 0)],
+                         "a failed poll is not an empty shelf")
         s.check_stream()
 
     def test_camera_faults(self):
@@ -338,7 +355,8 @@ class Faults(unittest.TestCase):
 
     def test_clock_jumps(self):
         if not os.path.exists(FAKETIME):
-            self.fail("libfaketime is missing (apt-get install libfaketime): " + FAKETIME)
+            sk.skip("libfaketime is not installed (scripts/install-deps.sh --test installs it): "
+                    + FAKETIME)
         offset = os.path.join(sk.TempDir().path, "offset")
         with open(offset, "w") as f:
             f.write("+0\n")
@@ -352,15 +370,20 @@ class Faults(unittest.TestCase):
         s = Store(self, env=env)
         s.take(1, 0)
         s.wait_pickups(1)
-        for n, (shift, unit, i) in enumerate((("+3600", 1, 1), ("-3600", 2, 1))):
+        taken = [epc(1, 0)]
+        for shift, unit, i in (("+3600", 1, 1), ("-3600", 2, 1)):
             with open(offset, "w") as f:
                 f.write(shift + "\n")
-            time.sleep(2 * SCALE)  # longer than hold_ms: a timer on the wall clock would fire
+            # The tag taken after the jump is the marker: a timer on the wall clock would make
+            # the tags still there depart at the jump (forward), before the marker's pickup,
+            # which needs hold_ms unseen; or never let the marker depart (backward).
             s.take(unit, i)
-            s.wait_pickups(n + 2)
+            taken.append(epc(unit, i))
+            self.assertTrue(mh.wait_until(lambda: taken[-1] in pickup_epcs(s.pickups()),
+                                          30 * SCALE), s.d.text()[-3000:])
         s.wait_delivered()
         picks = s.pickups()
-        self.assertEqual(len(picks), 3, "no tag left because the clock jumped")
+        self.assertEqual(pickup_epcs(picks), taken, "no tag left because the clock jumped")
         self.assertEqual([e["seq"] for e in picks], sorted(e["seq"] for e in picks))
         times = [e["time"] for e in picks]
         print("clock jumps: pickups at %s, seq %s" % (times, [e["seq"] for e in picks]))
@@ -395,15 +418,15 @@ class Faults(unittest.TestCase):
             s.take(1, i)
         self.assertTrue(s.d.wait_log("ledger not writable", timeout=30 * SCALE) or
                         s.d.wait_log("full", timeout=1), s.d.text()[-3000:])
-        time.sleep(3 * SCALE)
         for i in range(5):
             s.take(2, i)  # while full: held
         # Nothing leaves the queue: it reaches its high mark; then RFID waits and the camera's
         # observations are dropped.
         self.assertTrue(mh.wait_until(lambda: s.diag_status()["queue"]["depth"] >= 32,
                                       30 * SCALE), s.diag_status()["queue"])
-        time.sleep(3 * SCALE)
-        held = s.diag_status()["queue"]
+        held = mh.wait_until(lambda: (lambda q: q["dropped"] > 0 and q["waits"] > 0 and q)(
+            s.diag_status()["queue"]), 30 * SCALE, 0.2)
+        self.assertTrue(held, s.diag_status()["queue"])
         with open(s.cfg) as f:
             text = f.read()
         with open(s.cfg, "w") as f:
@@ -494,5 +517,6 @@ class Faults(unittest.TestCase):
         self.assertTrue(st, self.stats(s)[-1:])
         self.assertEqual(st[-1]["core"]["queue"]["dropped"], 0)
 
+
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()

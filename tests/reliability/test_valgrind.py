@@ -8,7 +8,6 @@ same for --check-config, `ledger info` and `version`."""
 import os
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
@@ -31,7 +30,7 @@ ledger = {{ path = "{dir}/ledger.db"; }};
 control = {{ socket = "{dir}/control.sock"; }};
 http = {{ enabled = true; address = "127.0.0.1"; port = {http}; }};
 """
-SCALE = float(os.environ.get("SK_TIME_SCALE") or 1)
+SCALE = sk.SCALE
 
 
 LEAKY = r"""
@@ -107,7 +106,11 @@ class Valgrind(unittest.TestCase):
             proc.send_signal(1)  # SIGHUP: reload
             self.assertTrue(mh.wait_until(lambda: "config: reloaded" in text(), 30 * SCALE),
                             text())
-            time.sleep(2 * SCALE)
+            # The reloaded daemon at work before the stop: a command answered after the reload.
+            mh.publish(broker, "storekeeper/v1/vg/vg-1/cmd/ping", '{"request_id":"vg-reloaded"}')
+            self.assertTrue(sub.wait_for(lambda ms: [m for m in ms if "/reply/ping" in m["topic"]
+                                                     and b"vg-reloaded" in m["payload"]],
+                                         30 * SCALE), text())
             proc.terminate()
             rc = proc.wait(timeout=120 * SCALE)
         finally:
@@ -129,4 +132,4 @@ class Valgrind(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()

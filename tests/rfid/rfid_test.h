@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers of the RFID tests: profiles by name, socat pty pairs, tag sets, short sleeps. */
+/* Helpers of the RFID tests: profiles by name, socat pty pairs, tag sets, waiting for the
+ * virtual reader's RF rounds, short sleeps. */
 #ifndef SK_RFID_TEST_H
 #define SK_RFID_TEST_H
 
@@ -17,9 +18,11 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "storekeeper/clock.h"
 #include "storekeeper/config.h"
 #include "storekeeper/profile.h"
 #include "storekeeper/reader.h"
+#include "storekeeper/vreader.h"
 
 /* A shipped profile (drivers/profiles) or a test profile (tests/rfid/profiles/good). */
 static inline struct sk_profile *rt_profile(const char *name)
@@ -47,7 +50,27 @@ static inline void rt_sleep_ms(int ms)
     }
 }
 
-/* A socat pty pair: dir/a (the simulator's end) and dir/b (the bus's). */
+/* Waits until the virtual reader v ran n more RF rounds (at most 5 s): a tag added, taken or
+ * faulted before the call is then in what its units answer (a round and a change exclude each
+ * other). Returns false on the deadline. The wait of these tests instead of a sleep. */
+static inline bool rt_wait_rounds(struct sk_vreader *v, uint64_t n)
+{
+    struct sk_vreader_stats st;
+    sk_vreader_get_stats(v, &st);
+    uint64_t want = st.rounds + n;
+    int64_t end = sk_now_mono_us() + 5000000;
+    while (st.rounds < want) {
+        if (sk_now_mono_us() > end) {
+            return false;
+        }
+        rt_sleep_ms(1);
+        sk_vreader_get_stats(v, &st);
+    }
+    return true;
+}
+
+/* A socat pty pair: dir/a (the simulator's end) and dir/b (the bus's). A cmocka test calls
+ * sk_test_require_tool("socat") first: without socat it is skipped, not failed. */
 struct rt_pty {
     pid_t pid;
     char a[300], b[300];

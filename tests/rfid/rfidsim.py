@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
 import sk  # noqa: E402
@@ -58,6 +57,18 @@ class SimReader(Proc):
         self.p.stdin.flush()
         return self.p.stdout.readline().strip()
 
+    def rounds(self):
+        """RF rounds run so far (the `stats` command)."""
+        return int(re.search(r" rounds (\d+)", self.cmd("stats")).group(1))
+
+    def wait_rounds(self, n=1, timeout=5.0):
+        """Until n more RF rounds ran: a change made before the call (a tag added or taken)
+        is then in what the readers answer. A round and a command exclude each other, so
+        one round after the command's "ok" is enough."""
+        start = self.rounds()
+        if not sk.wait_until(lambda: self.rounds() >= start + n, timeout * sk.SCALE, 0.01):
+            raise AssertionError("the virtual reader ran no RF round in %.0f s" % timeout)
+
 
 class PtyPair(Proc):
     """socat pty pair: `a` for the simulator, `b` for the bus."""
@@ -65,21 +76,21 @@ class PtyPair(Proc):
     def __init__(self, directory, a="pty-sim", b="pty-bus"):
         self.a = os.path.join(directory, a) if not a.startswith("/") else a
         self.b = os.path.join(directory, b) if not b.startswith("/") else b
+        sk.require_tool("socat", why="RTU runs over a socat pty pair")
         for path in (self.a, self.b):
             if os.path.lexists(path):
                 os.unlink(path)
         super().__init__(["socat", "pty,raw,echo=0,link=" + self.a,
                           "pty,raw,echo=0,link=" + self.b],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while not (os.path.exists(self.a) and os.path.exists(self.b)):
-            if time.monotonic() > deadline:
-                raise RuntimeError("socat made no pty pair")
-            time.sleep(0.01)
+        if not sk.wait_until(lambda: os.path.exists(self.a) and os.path.exists(self.b), 5,
+                             0.01):
+            raise RuntimeError("socat made no pty pair")
 
 
 def mbpoll(*args, timeout=10):
     """mbpoll once; returns (returncode, {register: value})."""
+    sk.require_tool("mbpoll", why="the independent Modbus client")
     r = subprocess.run(["mbpoll", "-1", "-0", *args], capture_output=True, text=True,
                        timeout=timeout)
     values = {}

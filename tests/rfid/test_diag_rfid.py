@@ -43,7 +43,8 @@ class DiagRfid(unittest.TestCase):
         cls.tcp.cmd("tag add 1 1 E2000019060C02090690D3C2 -70")
         cls.rtu.cmd("tag add 7 1 %s -55" % TDS)
         cls.cfg = cls.tmp.file("store.cfg", STORE.format(port=cls.tcp.port, pty=cls.pty.b))
-        time.sleep(0.1)
+        cls.tcp.wait_rounds()
+        cls.rtu.wait_rounds()
 
     @classmethod
     def tearDownClass(cls):

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "../unit/test_helpers.h"
 #include "rfid_test.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
@@ -90,7 +91,7 @@ static void poll_until_all(struct fixture *f, struct want *w, size_t n, int rssi
             }
             assert_true(known);
         }
-        rt_sleep_ms(12);
+        assert_true(rt_wait_rounds(f->v, 1)); /* new reads for the next poll */
     }
     assert_int_equal(seen, n);
 }
@@ -121,7 +122,7 @@ static void test_generic_epc_snapshot(void **state)
     start_tcp(&f, "generic-epc", 3, 300);
     static struct want w[64];
     add_population(&f, 3, w, 64, 4, 12);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 64, 0, 3);
     assert_true(sk_reader_requests(f.r) >= 12);
     /* nothing changed: only the status block is read and the snapshot is reused */
@@ -132,7 +133,7 @@ static void test_generic_epc_snapshot(void **state)
     assert_int_equal(sk_reader_requests(f.r), 1);
     /* one tag leaves: the counter moves, the table is read again without it */
     assert_int_equal(sk_vreader_tag_remove(f.v, 3, 0, w[5].epc, 12), 0);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     rc = sk_reader_poll(f.r, f.c, &tags);
     assert_int_equal(rc, 63);
     assert_false(sk_reader_cached(f.r));
@@ -140,7 +141,7 @@ static void test_generic_epc_snapshot(void **state)
     sk_vreader_tag_clear(f.v, 3);
     static struct want w16[10];
     add_population(&f, 3, w16, 10, 1, 16);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w16, 10, 0, 3);
     stop(&f);
 }
@@ -191,31 +192,39 @@ static void test_turck_mailbox(void **state)
     start_tcp(&f, "turck-tben-uhf-ch0", 1, 300);
     struct want w[20];
     add_population(&f, 1, w, 20, 1, 12);
-    rt_sleep_ms(40); /* a few rounds: the buffer holds more than one 128-byte window */
+    /* a few rounds: the buffer holds more than one 128-byte window */
+    assert_true(rt_wait_rounds(f.v, 4));
     poll_until_all(&f, w, 20, 110, 3);
     /* a slow command execution is waited for (busy bit, echo) */
     sk_vreader_fault(f.v, 1, SK_VFAULT_BUSY, 30);
     for (size_t i = 0; i < 20; i++) {
         w[i].seen = false;
     }
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 3));
     poll_until_all(&f, w, 20, 110, 5);
     /* longer than the profile's wait: a handshake error, then normal again */
     sk_vreader_fault(f.v, 1, SK_VFAULT_BUSY, 800);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 3)); /* reads buffered: the gate sends the command */
     const struct sk_tag_read *tags;
     int rc = sk_reader_poll(f.r, f.c, &tags);
     assert_int_equal(rc, SK_EMODBUS_HANDSHAKE);
     assert_non_null(strstr(sk_reader_detail(f.r), "not acknowledged"));
     sk_vreader_fault(f.v, 1, SK_VFAULT_BUSY, 0);
-    rt_sleep_ms(900);
+    /* the 800 ms execution ends: polls are answered again (each one in between gets the
+     * handshake error) */
+    int64_t end = sk_now_mono_us() + 5000000;
+    do {
+        assert_true(rt_wait_rounds(f.v, 1));
+        rc = sk_reader_poll(f.r, f.c, &tags);
+    } while (rc == SK_EMODBUS_HANDSHAKE && sk_now_mono_us() < end);
+    assert_true(rc >= 0);
     for (size_t i = 0; i < 20; i++) {
         w[i].seen = false;
     }
     poll_until_all(&f, w, 20, 110, 5);
     /* nothing buffered: the gate skips the command */
     sk_vreader_tag_clear(f.v, 1);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     for (int i = 0; i < 20; i++) {
         rc = sk_reader_poll(f.r, f.c, &tags); /* drain what is left */
     }
@@ -233,7 +242,7 @@ static void test_toggle_mailbox(void **state)
     start_tcp(&f, "toggle-mailbox", 9, 300);
     struct want w[12];
     add_population(&f, 9, w, 12, 3, 14);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 12, 100, 3); /* whole dBm, and buffered reads carry RF jitter */
     /* a new connection re-reads the echoed toggle first, so the next command counts */
     sk_mbconn_close(f.c);
@@ -242,7 +251,7 @@ static void test_toggle_mailbox(void **state)
     for (size_t i = 0; i < 12; i++) {
         w[i].seen = false;
     }
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 12, 100, 3);
     stop(&f);
 }
@@ -255,7 +264,7 @@ static void test_words_snapshot(void **state)
     start_tcp(&f, "words-snapshot", 2, 300);
     struct want w[3];
     add_population(&f, 2, w, 3, 2, 12);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 3, -1, 3);
     stop(&f);
 }
@@ -270,7 +279,7 @@ static void test_duali_snapshot(void **state)
     assert_int_equal(sk_reader_poll(f.r, f.c, &tags), 0);
     struct want w[1];
     add_population(&f, 1, w, 1, 1, 8);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 1, -1, 3);
     stop(&f);
 }
@@ -279,6 +288,7 @@ static void test_duali_snapshot(void **state)
 static void test_generic_epc_rtu(void **state)
 {
     (void)state;
+    sk_test_require_tool("socat");
     char dir[] = "/tmp/sk-rtu-XXXXXX";
     assert_non_null(mkdtemp(dir));
     struct rt_pty pt;
@@ -301,7 +311,7 @@ static void test_generic_epc_rtu(void **state)
     assert_int_equal(sk_reader_new(f.p, 2, 0, 1024, &f.r), 0);
     struct want w[20];
     add_population(&f, 2, w, 20, 2, 12);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 20, 0, 3);
     /* unit 1 is empty, unit 5 does not exist (silence on a serial line) */
     struct sk_reader *r1, *r5;
@@ -336,7 +346,7 @@ static void test_malformed_replies(void **state)
     start_tcp(&f, "generic-epc", 1, 150);
     struct want w[5];
     add_population(&f, 1, w, 5, 1, 12);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     poll_until_all(&f, w, 5, 0, 3);
     const struct sk_tag_read *tags;
 
@@ -405,7 +415,7 @@ static void test_malformed_replies(void **state)
     sk_vreader_poke(f.v, 1, SK_TABLE_HOLDING, 0, &magic, 1);
     assert_int_equal(sk_reader_identify(f.r, f.c), 1);
     sk_vreader_fault(f.v, 1, SK_VFAULT_NONE, 0);
-    rt_sleep_ms(30);
+    assert_true(rt_wait_rounds(f.v, 1));
     for (size_t i = 0; i < 5; i++) {
         w[i].seen = false;
     }
@@ -529,5 +539,5 @@ int main(void)
             cmocka_unit_test(test_tlv_violations),
             cmocka_unit_test(test_random_register_contents),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return sk_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

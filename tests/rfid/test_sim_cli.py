@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -31,7 +30,7 @@ class SimReaderTcp(unittest.TestCase):
 
     def test_mbpoll_reads_the_generic_epc_map(self):
         self.assertEqual(self.sim.cmd("tag add 1 2 %s -65" % EPC), "ok")
-        time.sleep(0.1)  # the next RF round (20 ms) reads it
+        self.sim.wait_rounds()  # the next RF round reads it
         # reading the status block takes the snapshot that the tag table then holds
         rc, regs, out = self.poll(1, 0, 8)
         self.assertEqual(rc, 0, out)
@@ -52,7 +51,7 @@ class SimReaderTcp(unittest.TestCase):
         rc, regs, _ = self.poll(1, 0, 4)
         self.assertEqual(regs[2], changes)
         self.assertEqual(self.sim.cmd("tag del 1 * %s" % EPC), "ok")
-        time.sleep(0.1)
+        self.sim.wait_rounds()
         rc, regs, _ = self.poll(1, 0, 4)
         self.assertEqual(regs[3], 0)
         self.assertEqual(regs[2], (changes + 1) & 0xFFFF)
@@ -123,7 +122,7 @@ class SimReaderRtu(unittest.TestCase):
         self.addCleanup(pty.stop)
         sim = rfidsim.SimReader("rtu:" + pty.a, units="3,5", tags=2)
         self.addCleanup(sim.stop)
-        time.sleep(0.1)  # a first RF round
+        sim.wait_rounds()  # a first RF round
         args = ["-m", "rtu", "-b", "115200", "-P", "even", "-t", "4:hex"]
         rc, regs, out = rfidsim.mbpoll(*args, "-a", "5", "-r", "0", "-c", "8", pty.b)
         self.assertEqual(rc, 0, out)

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
@@ -118,10 +117,11 @@ class BrokerAuthTest(unittest.TestCase):
         cmd = ["mosquitto_sub", *self.tls_args(user), "-i", name, "-F", "%t\t%x", "-v"]
         for t in topics:
             cmd += ["-t", t]
+        before = mh.subacks(self.broker, name)
         with open(out, "w") as f:
             p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
         self.procs.append(p)
-        time.sleep(0.5)
+        mh.wait_subscribed(self.broker, name, before, p, out)
 
         def messages():
             msgs = []
@@ -220,22 +220,38 @@ class BrokerAuthTest(unittest.TestCase):
                      '{"products":[{"sku":"X-1","name":"free","price_minor":0,"currency":"EUR"}]}')
         self.assertIn("not authorized", (r.stdout + r.stderr).lower())
 
+        def marker(user, messages, request_id):
+            """A ping sent by user after what must not arrive, and its reply: the broker and
+            the device handle messages in order, so what was let through before the ping is
+            in the log and in messages() by the time the reply is there. Returns the
+            messages received before the reply."""
+            self.assertEqual(self.pub(user, PREFIX + "cmd/ping/" + user,
+                                      '{"request_id":"%s"}' % request_id).returncode, 0)
+            got = mh.wait_until(lambda: [i for i, (t, m) in enumerate(messages())
+                                         if t == PREFIX + "reply/ping/" + user and m and
+                                         m.get("request_id") == request_id])
+            self.assertTrue(got, d.text())
+            return messages()[:got[0]]
+
         # Impersonation: the dashboard publishing under the cloud's name, or without a name,
         # is stopped by the broker: the device never sees it.
-        n_cmds = d.text().count("command ")
+        mark = d.mark()
         for topic in (PREFIX + "cmd/restock_done/billing", PREFIX + "cmd/restock_done"):
             r = self.pub("dashboard", topic, '{"all":true,"identity":"billing"}')
             self.assertIn("not authorized", (r.stdout + r.stderr).lower(), topic)
-        time.sleep(1.0)
-        self.assertEqual(d.text().count("command "), n_cmds, "nothing reached the device")
-        self.assertFalse(replies(billing, "restock_done"))
+        before = marker("billing", billing, "after-impersonation")
+        self.assertEqual([ln.split("mqtt: ", 1)[-1] for ln in d.text(mark).splitlines()
+                          if "command " in ln],
+                         ["command ping request after-impersonation"],
+                         "nothing but the marker reached the device")
+        self.assertFalse([m for t, m in before if t == PREFIX + "reply/restock_done"])
 
         # Another device cannot publish into this device's tree, nor read its commands.
         r = self.pub("store-berlin-3-edge-2", PREFIX + "event/checkout",
                      '{"schema":"storekeeper/v1/event/checkout"}')
         self.assertIn("not authorized", (r.stdout + r.stderr).lower())
-        time.sleep(0.5)
-        self.assertFalse([t for t, _ in billing() if t == PREFIX + "event/checkout"])
+        before = marker("billing", billing, "after-edge-2")
+        self.assertFalse([t for t, _ in before if t == PREFIX + "event/checkout"])
 
         # Events reach the cloud, never the dashboard (its subscription to event/# is allowed
         # to exist, but the ACL gives it no message). An event as the device publishes it:
@@ -243,8 +259,8 @@ class BrokerAuthTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(mh.wait_until(lambda: [t for t, _ in billing()
                                                if t == PREFIX + "event/low_stock"]))
-        time.sleep(0.5)
-        self.assertFalse([t for t, _ in dash() if "/event/" in t])
+        before = marker("dashboard", dash, "after-event")
+        self.assertFalse([t for t, _ in before if "/event/" in t])
         d.stop()
         self.assertEqual(d.proc.returncode, 0)
 
@@ -295,15 +311,17 @@ class BrokerAuthTest(unittest.TestCase):
                                          for i in range(800)]) + "]}"
         self.assertGreater(len(big), 131072)
         r = self.pub("billing", PREFIX + "cmd/catalog_upsert/billing", big)
-        time.sleep(1.0)
-        self.assertFalse(billing(), "nobody received it")
         # The broker announces its limit in CONNACK (MQTT 5), so the client gives up on its
         # own; either way the broker never accepted the publish.
         self.assertNotIn("'%scmd/catalog_upsert/billing'" % PREFIX, self.broker.log())
+        # A normal command after it passes, and is the first thing the subscriber gets: the
+        # big one would have come before it.
         small = '{"products":[{"sku":"S-1","name":"small"}]}'
         self.pub("billing", PREFIX + "cmd/catalog_upsert/billing", small)
         self.assertTrue(mh.wait_until(billing), "a normal command passes")
+        self.assertEqual(billing(), [(PREFIX + "cmd/catalog_upsert/billing", json.loads(small))],
+                         "nobody received the big one")
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()
