@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The fault matrix's long forms (docs/reliability.md): the broker down for 60 s instead of the
-# suite's 12 s, then every fault test once more. About four minutes.
+# suite's seven failed attempts (about 7 s), then every fault test once more. About four minutes.
 #   scripts/faults-long.sh [TEST...]     e.g. Faults.test_broker_down
 set -eu
 cd "$(dirname "$0")/.."
