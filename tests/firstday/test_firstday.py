@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
@@ -77,7 +76,8 @@ ledger = { path = "%s/ledger.db"; };
         d = sk.Daemon(["run", "-c", cfg], tmp.path)
         try:
             self.assertTrue(d.wait_log("mqtt: connected", 15), d.text())
-            time.sleep(0.3)
+            # its command subscription is in place (the broker sent the SUBACK)
+            mh.wait_subscribed(broker, "%s-%s" % (STORE, DEVICE), 0)
             replies = {}
             for corr, payload in (("empty", ""), ("obj", "{}")):
                 mh.publish(broker, PREFIX + "cmd/ping", payload, response_topic="it/replies",
@@ -442,4 +442,4 @@ shelves = ( { name = "A1"; reader = "r1"; antenna = 1; } );
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sk.main()

@@ -29,6 +29,7 @@ readers = (
 );
 mqtt = {{ enabled = false; }};
 ledger = {{ path = "l.db"; }};
+control = {{ socket = "{control}"; }};
 """
 
 
@@ -42,7 +43,10 @@ class DiagRfid(unittest.TestCase):
         cls.tcp.cmd("tag add 1 2 %s -61" % TDS)
         cls.tcp.cmd("tag add 1 1 E2000019060C02090690D3C2 -70")
         cls.rtu.cmd("tag add 7 1 %s -55" % TDS)
-        cls.cfg = cls.tmp.file("store.cfg", STORE.format(port=cls.tcp.port, pty=cls.pty.b))
+        cls.cfg = cls.tmp.file("store.cfg", STORE.format(
+            port=cls.tcp.port, pty=cls.pty.b,
+            # its own: no daemon runs for this store (another's on the default path would answer)
+            control=os.path.join(cls.tmp.path, "control.sock")))
         cls.tcp.wait_rounds()
         cls.rtu.wait_rounds()
 
@@ -129,7 +133,9 @@ class DiagRfid(unittest.TestCase):
         self.assertLess(lines[0]["polls"], lines[-1]["polls"])
 
     def test_usage(self):
-        for args, text in ((["diag", "reader", "a"], "-c STORE.cfg"),
+        # (--socket: no daemon of another test on the default path takes part)
+        nowhere = os.path.join(self.tmp.path, "no-daemon.sock")
+        for args, text in ((["diag", "reader", "a", "--socket", nowhere], "-c STORE.cfg"),
                            (["diag", "reader", "-c", self.cfg, "zz"], 'no reader "zz"'),
                            (["diag", "modbus", "scan", "nowhere"], "not a bus"),
                            (["diag", "modbus", "scan", "tcp:127.0.0.1:1", "--units", "9-3"],
