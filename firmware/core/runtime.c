@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 
+#include "storekeeper/args.h"
 #include "storekeeper/error.h"
 #include "storekeeper/log.h"
 #include "storekeeper/notify.h"
@@ -943,7 +944,7 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
     if (r < 0) {
         sk_diag_print(&diag, stderr);
         sk_diag_free(&diag);
-        return 2;
+        return SK_EXIT_USAGE;
     }
     sk_diag_free(&diag);
     apply_log_config(rt.cfg);
@@ -962,7 +963,7 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
         sk_log(SK_LOG_ERR, "core", NULL, "start failed: %s%s", sk_strerror(r),
                config_error ? "; fix the store file (the line above says how), then restart" : "");
         teardown(&rt);
-        return config_error ? 2 : 1;
+        return config_error ? SK_EXIT_USAGE : SK_EXIT_FAILURE;
     }
     sk_log(SK_LOG_NOTICE, "core", NULL,
            "running: %zu bus(es), %zu reader(s), %zu shelf(ves), %zu camera(s); tick %d ms",
@@ -971,7 +972,7 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
     sk_notify("READY=1\nSTATUS=running");
 
     r = sk_loop_run(rt.loop);
-    rt.exit_code = r < 0 ? 1 : 0;
+    rt.exit_code = r < 0 ? SK_EXIT_FAILURE : SK_EXIT_OK;
     if (r < 0) {
         sk_log(SK_LOG_ERR, "core", NULL, "event loop failed: %s", sk_strerror(r));
     }

@@ -24,8 +24,9 @@ struct sk_runtime_opts {
 };
 
 /* Runs the daemon until SIGTERM/SIGINT or the duration ends. Returns the process exit code
- * (0 clean stop, 1 run-time failure, 2 configuration error). Signals SIGINT, SIGTERM and
- * SIGHUP must be blocked in every thread before this is called (sk_block_signals()). */
+ * (SK_EXIT_OK clean stop, SK_EXIT_FAILURE run-time failure, SK_EXIT_USAGE configuration
+ * error: storekeeper/args.h). Signals SIGINT, SIGTERM and SIGHUP must be blocked in every
+ * thread before this is called (sk_block_signals()). */
 int sk_runtime_main(const struct sk_runtime_opts *opts);
 
 /* Blocks the signals the core handles through signalfd; call first thing in main(). */
