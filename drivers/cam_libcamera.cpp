@@ -339,7 +339,7 @@ extern "C" const struct sk_camera_backend sk_camera_libcamera = {
         "libcamera", lc_open, lc_capture, lc_close, lc_enumerate, "libcamera",
 };
 
-extern "C" const char *sk_camera_lc_version(void)
+extern "C" const char *camera_lc_version(void)
 {
     /* The loaded library's own version string (e.g. "v0.0.3+..."), not the headers'. */
     static char v[64];

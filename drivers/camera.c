@@ -63,7 +63,7 @@ static const struct sk_camera_backend *lookup(const char *name, int *ret_err)
 const char *sk_camera_libcamera_version(void)
 {
 #ifdef SK_HAVE_LIBCAMERA
-    return sk_camera_lc_version();
+    return camera_lc_version();
 #else
     return NULL;
 #endif

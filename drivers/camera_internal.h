@@ -15,7 +15,7 @@ extern const struct sk_camera_backend sk_camera_v4l2;
 /* Built only with libcamera (SK_HAVE_LIBCAMERA). */
 extern const struct sk_camera_backend sk_camera_libcamera;
 /* libcamera's run-time version (SK_HAVE_LIBCAMERA only): sk_camera_libcamera_version(). */
-const char *sk_camera_lc_version(void);
+const char *camera_lc_version(void);
 
 #ifdef __cplusplus
 }

@@ -268,7 +268,7 @@ static int check(int argc, char **argv, bool verbose)
 int sk_cmd_sim(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "reader") == 0) {
-        return sk_cmd_sim_reader(argc - 1, argv + 1);
+        return sim_cmd_reader(argc - 1, argv + 1);
     }
 
     bool score = false, json = false, only_check = false;

@@ -203,7 +203,7 @@ static int open_control(const char *path)
     return fd;
 }
 
-int sk_cmd_sim_reader(int argc, char **argv)
+int sim_cmd_reader(int argc, char **argv)
 {
     const char *listen_url = NULL, *profile_name = "generic-epc", *script = NULL, *control = NULL;
     struct unit_list ul = {.ids = {1}, .n = 1};

@@ -4,6 +4,6 @@
 #define SK_SIM_INTERNAL_H
 
 /* `storekeeper sim reader ...`; argv[0] is "reader". */
-int sk_cmd_sim_reader(int argc, char **argv);
+int sim_cmd_reader(int argc, char **argv);
 
 #endif

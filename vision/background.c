@@ -50,7 +50,7 @@ struct sk_bg {
     uint64_t frames;
 };
 
-int sk_bg_new(
+int vision_bg_new(
         int w, int h, int history, float var_threshold, bool shadows, float tau, struct sk_bg **ret)
 {
     if (w < 1 || h < 1 || history < 1 || var_threshold <= 0 || tau <= 0 || tau >= 1) {
@@ -64,7 +64,7 @@ int sk_bg_new(
         b->prev_mask = calloc(n, 1);
     }
     if (!b || !b->mean || !b->var || !b->prev_mask) {
-        sk_bg_free(b);
+        vision_bg_free(b);
         return -ENOMEM;
     }
     b->w = w;
@@ -78,7 +78,7 @@ int sk_bg_new(
     return 0;
 }
 
-void sk_bg_free(struct sk_bg *b)
+void vision_bg_free(struct sk_bg *b)
 {
     if (!b) {
         return;
@@ -122,7 +122,7 @@ static float estimate_gain(const struct sk_bg *b, const uint8_t *img)
     return b->gain;
 }
 
-int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask, const uint8_t *hold)
+int vision_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask, const uint8_t *hold)
 {
     size_t n = (size_t)b->w * (size_t)b->h;
     if (b->frames == 0) {
@@ -176,7 +176,7 @@ int sk_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask, const uint8_
     return 0;
 }
 
-float sk_bg_gain(const struct sk_bg *b)
+float vision_bg_gain(const struct sk_bg *b)
 {
     return b->gain;
 }

@@ -26,14 +26,14 @@ struct sk_cv {
     cv::Mat tmp, labels, stats, centroids, scaled;
 };
 
-extern "C" int sk_cv_new(int width,
-                         int height,
-                         bool mog2,
-                         int history,
-                         double var_threshold,
-                         bool shadows,
-                         double shadow_tau,
-                         struct sk_cv **ret_cv)
+extern "C" int vision_cv_new(int width,
+                             int height,
+                             bool mog2,
+                             int history,
+                             double var_threshold,
+                             bool shadows,
+                             double shadow_tau,
+                             struct sk_cv **ret_cv)
 {
     sk_cv *cv = new (std::nothrow) sk_cv;
     if (!cv) {
@@ -64,7 +64,7 @@ extern "C" int sk_cv_new(int width,
     return 0;
 }
 
-extern "C" void sk_cv_free(struct sk_cv *cv)
+extern "C" void vision_cv_free(struct sk_cv *cv)
 {
     try {
         delete cv;
@@ -73,7 +73,7 @@ extern "C" void sk_cv_free(struct sk_cv *cv)
 }
 
 extern "C" int
-sk_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst)
+vision_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst)
 {
     try {
         cv::Mat in(sh, sw, CV_8UC1, const_cast<uint8_t *>(src), (size_t)sstride);
@@ -100,7 +100,7 @@ sk_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, 
 }
 
 extern "C" int
-sk_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate)
+vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate)
 {
     try {
         cv::Mat in(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(img));
@@ -118,7 +118,7 @@ sk_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double lea
     }
 }
 
-extern "C" int sk_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
+extern "C" int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
 {
     try {
         cv::Mat m(cv->h, cv->w, CV_8UC1, mask);
@@ -149,7 +149,7 @@ extern "C" int sk_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int clos
 }
 
 extern "C" int
-sk_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
+vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
 {
     try {
         cv::Mat m(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(mask));
@@ -173,7 +173,7 @@ sk_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, 
     }
 }
 
-extern "C" void sk_cv_set_threads(int n)
+extern "C" void vision_cv_set_threads(int n)
 {
     try {
         cv::setNumThreads(n);
@@ -181,7 +181,7 @@ extern "C" void sk_cv_set_threads(int n)
     }
 }
 
-extern "C" const char *sk_cv_version(void)
+extern "C" const char *vision_cv_version(void)
 {
     /* CV_VERSION would be the headers'; the library loaded may be another build. */
     static char v[32];

@@ -24,33 +24,34 @@ struct sk_cv_comp {
 };
 
 /* A workspace for width x height processing, with a MOG2 background model if mog2. */
-int sk_cv_new(int width,
-              int height,
-              bool mog2,
-              int history,
-              double var_threshold,
-              bool shadows,
-              double shadow_tau,
-              struct sk_cv **ret_cv);
-void sk_cv_free(struct sk_cv *cv);
+int vision_cv_new(int width,
+                  int height,
+                  bool mog2,
+                  int history,
+                  double var_threshold,
+                  bool shadows,
+                  double shadow_tau,
+                  struct sk_cv **ret_cv);
+void vision_cv_free(struct sk_cv *cv);
 
 /* Area-averaging downscale (or bilinear upscale) of src into the workspace's size. */
-int sk_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
+int vision_cv_resize(
+        struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
 /* Background subtraction: mask gets 255 (foreground), 127 (shadow) or 0. learning_rate < 0:
  * automatic (1 / history). */
-int sk_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
+int vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
 /* Keeps 255 only (drops shadow), opens with an open_k square (noise) then closes with a
  * close_k ellipse (joins a head to its shoulders), in place. */
-int sk_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
+int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
 /* 8-connected components of mask: fills up to max, returns the number found (may exceed
  * max) or SK_EVISION. */
-int sk_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
+int vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
 
 /* OpenCV's own worker threads: 0 keeps every call on the caller's thread. */
-void sk_cv_set_threads(int n);
+void vision_cv_set_threads(int n);
 
 /* cv::getVersionString() of the library loaded at run time; static string. */
-const char *sk_cv_version(void);
+const char *vision_cv_version(void);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
 
 #include "tracker.h"
 
-bool sk_point_in_polygon(const double *xy, size_t n, float x, float y)
+bool vision_point_in_polygon(const double *xy, size_t n, float x, float y)
 {
     /* Crossing number: count edges that a ray to the right of (x, y) crosses. */
     bool in = false;
@@ -27,7 +27,7 @@ static float seg_distance(double ax, double ay, double bx, double by, float x, f
     return (float)sqrt(px * px + py * py);
 }
 
-float sk_polygon_distance(const double *xy, size_t n, float x, float y)
+float vision_polygon_distance(const double *xy, size_t n, float x, float y)
 {
     float best = INFINITY;
     for (size_t i = 0, j = n - 1; i < n; j = i++) {
@@ -37,7 +37,7 @@ float sk_polygon_distance(const double *xy, size_t n, float x, float y)
     return best;
 }
 
-float sk_line_signed_distance(const double *p, float x, float y)
+float vision_line_signed_distance(const double *p, float x, float y)
 {
     double dx = p[2] - p[0], dy = p[3] - p[1];
     double len = sqrt(dx * dx + dy * dy);
@@ -52,7 +52,7 @@ static double orient(double ax, double ay, double bx, double by, double cx, doub
     return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
 }
 
-bool sk_segments_cross(float ax, float ay, float bx, float by, const double *p, float ext)
+bool vision_segments_cross(float ax, float ay, float bx, float by, const double *p, float ext)
 {
     double dx = p[2] - p[0], dy = p[3] - p[1];
     double len = sqrt(dx * dx + dy * dy);

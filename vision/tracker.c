@@ -49,7 +49,7 @@ struct sk_tracker {
     double cost[SK_TRACKER_MAX * SK_TRACKER_MAX];
 };
 
-int sk_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret)
+int vision_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret)
 {
     if (!p || p->max_tracks < 1 || p->max_tracks > SK_TRACKER_MAX || p->confirm_hits < 1 ||
         !(p->confirm_s >= 0) || !(p->max_missed_s > 0) || !(p->max_merged_s > 0) ||
@@ -66,15 +66,15 @@ int sk_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret)
     return 0;
 }
 
-void sk_tracker_free(struct sk_tracker *t)
+void vision_tracker_free(struct sk_tracker *t)
 {
     free(t);
 }
 
-void sk_tracker_set_scale(struct sk_tracker *t,
-                          float person_px,
-                          float max_speed_px_s,
-                          int spawn_area)
+void vision_tracker_set_scale(struct sk_tracker *t,
+                              float person_px,
+                              float max_speed_px_s,
+                              int spawn_area)
 {
     if (person_px > 0) {
         t->p.person_px = person_px;
@@ -85,13 +85,13 @@ void sk_tracker_set_scale(struct sk_tracker *t,
     t->spawn_area = spawn_area;
 }
 
-struct sk_trk *sk_tracker_slots(struct sk_tracker *t, size_t *ret_n)
+struct sk_trk *vision_tracker_slots(struct sk_tracker *t, size_t *ret_n)
 {
     *ret_n = (size_t)t->p.max_tracks;
     return t->slots;
 }
 
-void sk_tracker_end_all(struct sk_tracker *t)
+void vision_tracker_end_all(struct sk_tracker *t)
 {
     for (int i = 0; i < t->p.max_tracks; i++) {
         struct sk_trk *k = &t->slots[i];
@@ -115,10 +115,10 @@ static float clampf(float v, float lo, float hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-void sk_tracker_update(struct sk_tracker *t,
-                       const struct sk_vision_blob *blobs,
-                       size_t n_blobs,
-                       int64_t t_us)
+void vision_tracker_update(struct sk_tracker *t,
+                           const struct sk_vision_blob *blobs,
+                           size_t n_blobs,
+                           int64_t t_us)
 {
     const int nt = t->p.max_tracks;
     int nb = n_blobs > SK_TRACKER_MAX ? SK_TRACKER_MAX : (int)n_blobs;

@@ -51,30 +51,30 @@ struct sk_tracker_params {
 
 struct sk_tracker;
 
-int sk_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret);
-void sk_tracker_free(struct sk_tracker *t);
+int vision_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret);
+void vision_tracker_free(struct sk_tracker *t);
 /* The scene's scale as the pipeline learns it: person size (px), the fastest walker (px/s),
  * the smallest blob that may start a track (px; smaller ones only feed existing tracks). */
-void sk_tracker_set_scale(struct sk_tracker *t,
-                          float person_px,
-                          float max_speed_px_s,
-                          int spawn_area);
-/* One frame's blobs at t_us. Afterwards sk_tracker_slots() shows every slot's state. */
-void sk_tracker_update(struct sk_tracker *t,
-                       const struct sk_vision_blob *blobs,
-                       size_t n,
-                       int64_t t_us);
+void vision_tracker_set_scale(struct sk_tracker *t,
+                              float person_px,
+                              float max_speed_px_s,
+                              int spawn_area);
+/* One frame's blobs at t_us. Afterwards vision_tracker_slots() shows every slot's state. */
+void vision_tracker_update(struct sk_tracker *t,
+                           const struct sk_vision_blob *blobs,
+                           size_t n,
+                           int64_t t_us);
 /* Marks every live track lost (for a flush); the next update frees them. */
-void sk_tracker_end_all(struct sk_tracker *t);
-struct sk_trk *sk_tracker_slots(struct sk_tracker *t, size_t *ret_n);
+void vision_tracker_end_all(struct sk_tracker *t);
+struct sk_trk *vision_tracker_slots(struct sk_tracker *t, size_t *ret_n);
 
 /* Geometry, in image coordinates (y down). */
-bool sk_point_in_polygon(const double *xy, size_t n_points, float x, float y);
-float sk_polygon_distance(const double *xy, size_t n_points, float x, float y);
+bool vision_point_in_polygon(const double *xy, size_t n_points, float x, float y);
+float vision_polygon_distance(const double *xy, size_t n_points, float x, float y);
 /* Signed distance of (x, y) from the line through p[0..3]: negative on the left of p1->p2
  * as seen on screen (y down), positive on the right. */
-float sk_line_signed_distance(const double *p, float x, float y);
+float vision_line_signed_distance(const double *p, float x, float y);
 /* True when segment a-b crosses segment p1-p2 extended by ext px at both ends. */
-bool sk_segments_cross(float ax, float ay, float bx, float by, const double *p, float ext);
+bool vision_segments_cross(float ax, float ay, float bx, float by, const double *p, float ext);
 
 #endif

@@ -192,7 +192,7 @@ int sk_vision_new(const struct sk_vision_params *params,
                                    .gate_px = params->gate_px,
                                    .max_speed_px_s = 1.0f,
                                    .person_px = params->person_px};
-    int r = sk_tracker_new(&tp, &v->tracker);
+    int r = vision_tracker_new(&tp, &v->tracker);
     if (r < 0) {
         free(v);
         return r;
@@ -216,11 +216,11 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
     if (!v->image || !v->mask || !v->hold) {
         return -ENOMEM;
     }
-    int r = sk_cv_new(w, h, v->p.background == SK_BG_MOG2, v->p.history, v->p.var_threshold,
-                      v->p.shadows, v->p.shadow_tau, &v->cv);
+    int r = vision_cv_new(w, h, v->p.background == SK_BG_MOG2, v->p.history, v->p.var_threshold,
+                          v->p.shadows, v->p.shadow_tau, &v->cv);
     if (r == 0 && v->p.background == SK_BG_ADAPTIVE) {
-        r = sk_bg_new(w, h, v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau,
-                      &v->bg);
+        r = vision_bg_new(w, h, v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau,
+                          &v->bg);
     }
     if (r < 0) {
         return r;
@@ -247,9 +247,9 @@ void sk_vision_free(struct sk_vision *v)
     if (!v) {
         return;
     }
-    sk_cv_free(v->cv);
-    sk_bg_free(v->bg);
-    sk_tracker_free(v->tracker);
+    vision_cv_free(v->cv);
+    vision_bg_free(v->bg);
+    vision_tracker_free(v->tracker);
     free(v->image);
     free(v->mask);
     free(v->hold);
@@ -291,28 +291,28 @@ static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk
         const struct sk_zone_cfg *zc = &v->zones[z];
         size_t np = zc->polygon_len / 2;
         bool was = g->in_zone & (UINT64_C(1) << z);
-        if (!was && sk_point_in_polygon(zc->polygon, np, k->x, k->y)) {
+        if (!was && vision_point_in_polygon(zc->polygon, np, k->x, k->y)) {
             g->in_zone |= UINT64_C(1) << z;
             g->zone_enter_us[z] = t_us;
             add_event(v, SK_VEV_ZONE_ENTER, k, t_us);
             if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_ZONE_ENTER) {
                 v->events[v->n_events - 1].name = zc->name;
             }
-        } else if (was && !sk_point_in_polygon(zc->polygon, np, k->x, k->y) &&
-                   sk_polygon_distance(zc->polygon, np, k->x, k->y) > v->p.zone_margin_px) {
+        } else if (was && !vision_point_in_polygon(zc->polygon, np, k->x, k->y) &&
+                   vision_polygon_distance(zc->polygon, np, k->x, k->y) > v->p.zone_margin_px) {
             leave_zone(v, slot, z, k, t_us);
         }
     }
     for (size_t l = 0; l < v->n_lines; l++) {
         const struct sk_line_cfg *lc = &v->lines[l];
-        float d = sk_line_signed_distance(lc->points, k->x, k->y);
+        float d = vision_line_signed_distance(lc->points, k->x, k->y);
         int side = d < -v->p.line_margin_px ? -1 : d > v->p.line_margin_px ? 1 : 0;
         if (side == 0) {
             continue;
         }
         if (g->line_side[l] != 0 && side != g->line_side[l] &&
-            sk_segments_cross(g->line_x[l], g->line_y[l], k->x, k->y, lc->points,
-                              v->p.line_margin_px)) {
+            vision_segments_cross(g->line_x[l], g->line_y[l], k->x, k->y, lc->points,
+                                  v->p.line_margin_px)) {
             int inside_sign = lc->inside == 0 ? -1 : 1;
             int dir = side == inside_sign ? SK_LINE_IN : SK_LINE_OUT;
             if (g->pend_dir[l] && g->pend_dir[l] != dir) {
@@ -362,7 +362,7 @@ report_crossings(struct sk_vision *v, size_t slot, const struct sk_trk *k, int64
 static void emit_track_events(struct sk_vision *v, int64_t t_us)
 {
     size_t n;
-    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    struct sk_trk *slots = vision_tracker_slots(v->tracker, &n);
     uint32_t active = 0;
     for (size_t i = 0; i < n; i++) {
         struct sk_trk *k = &slots[i];
@@ -399,7 +399,7 @@ static void emit_track_events(struct sk_vision *v, int64_t t_us)
 
 static void collect_blobs(struct sk_vision *v)
 {
-    int found = sk_cv_components(v->cv, v->mask, v->comps, SK_VISION_MAX_COMPONENTS);
+    int found = vision_cv_components(v->cv, v->mask, v->comps, SK_VISION_MAX_COMPONENTS);
     v->n_blobs = 0;
     if (found < 0) {
         return;
@@ -435,7 +435,7 @@ static int cmp_float(const void *a, const void *b)
 static void learn_person(struct sk_vision *v, int64_t t_us)
 {
     size_t n;
-    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    struct sk_trk *slots = vision_tracker_slots(v->tracker, &n);
     bool changed = false;
     for (size_t i = 0; i < n; i++) {
         struct sk_trk *k = &slots[i];
@@ -466,7 +466,7 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
     /* A person's shoulders are about 0.35 m of the size (sqrt of 0.12 m^2). */
     float speed = v->p.max_speed_mps / 0.35f * v->person_px;
     int spawn = v->n_person >= 8 ? (int)(0.2f * v->person_px * v->person_px) : 0;
-    sk_tracker_set_scale(v->tracker, v->person_px, speed, spawn);
+    vision_tracker_set_scale(v->tracker, v->person_px, speed, spawn);
 }
 
 /* Marks where confirmed tracks are (their latest box, a little wider), so the background
@@ -476,7 +476,7 @@ static void build_hold(struct sk_vision *v)
     const int w = v->p.width, h = v->p.height;
     memset(v->hold, 0, (size_t)w * (size_t)h);
     size_t n;
-    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    struct sk_trk *slots = vision_tracker_slots(v->tracker, &n);
     int pad = (int)(0.15f * v->person_px) + 1;
     for (size_t i = 0; i < n; i++) {
         const struct sk_trk *k = &slots[i];
@@ -507,17 +507,17 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     }
     v->n_events = 0;
     double t0 = now_ms();
-    int r = sk_cv_resize(v->cv, f->data, f->width, f->height, f->stride, v->image);
+    int r = vision_cv_resize(v->cv, f->data, f->width, f->height, f->stride, v->image);
     double t1 = now_ms();
     if (r == 0 && v->bg) {
         build_hold(v);
-        r = sk_bg_apply(v->bg, v->image, v->mask, v->hold);
+        r = vision_bg_apply(v->bg, v->image, v->mask, v->hold);
     } else if (r == 0) {
-        r = sk_cv_background(v->cv, v->image, v->mask, -1);
+        r = vision_cv_background(v->cv, v->image, v->mask, -1);
     }
     double t2 = now_ms();
     if (r == 0) {
-        r = sk_cv_clean(v->cv, v->mask, v->open_k, v->close_k);
+        r = vision_cv_clean(v->cv, v->mask, v->open_k, v->close_k);
     }
     if (r < 0) {
         return r;
@@ -526,7 +526,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     double t3 = now_ms();
     /* The background model needs a moment to learn the scene: track from then on. */
     if (v->stats.frames >= WARMUP_FRAMES) {
-        sk_tracker_update(v->tracker, v->blobs, v->n_blobs, f->t_us);
+        vision_tracker_update(v->tracker, v->blobs, v->n_blobs, f->t_us);
         emit_track_events(v, f->t_us);
         learn_person(v, f->t_us);
     }
@@ -543,7 +543,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
 int sk_vision_flush(struct sk_vision *v, int64_t t_us)
 {
     v->n_events = 0;
-    sk_tracker_end_all(v->tracker);
+    vision_tracker_end_all(v->tracker);
     emit_track_events(v, t_us);
     return (int)v->n_events;
 }
@@ -563,7 +563,7 @@ const struct sk_vision_blob *sk_vision_blobs(const struct sk_vision *v, size_t *
 const struct sk_vision_track *sk_vision_tracks(const struct sk_vision *v, size_t *ret_n)
 {
     size_t n;
-    struct sk_trk *slots = sk_tracker_slots(v->tracker, &n);
+    struct sk_trk *slots = vision_tracker_slots(v->tracker, &n);
     struct sk_vision *mv = (struct sk_vision *)v; /* the snapshot list is a cache */
     mv->n_tracks = 0;
     for (size_t i = 0; i < n; i++) {
@@ -601,7 +601,7 @@ void sk_vision_get_stats(const struct sk_vision *v, struct sk_vision_stats *ret_
 
 const char *sk_vision_opencv_version(void)
 {
-    return sk_cv_version();
+    return vision_cv_version();
 }
 
 static void register_once(void)

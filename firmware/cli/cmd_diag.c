@@ -16,17 +16,17 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } subcommands[] = {
-        {"status", sk_cmd_diag_status,
+        {"status", cli_diag_status,
          "uptime, config hash, queues, outbox, broker, every reader and camera"},
-        {"all", sk_cmd_diag_all, "every check, PASS/WARN/FAIL with one line of advice each"},
-        {"reader", sk_cmd_diag_reader, "a reader's health and live tags per antenna (--watch)"},
-        {"camera", sk_cmd_diag_camera,
+        {"all", cli_diag_all, "every check, PASS/WARN/FAIL with one line of advice each"},
+        {"reader", cli_diag_reader, "a reader's health and live tags per antenna (--watch)"},
+        {"camera", cli_diag_camera,
          "capture frames, report fps and processing time, write a snapshot with detections"},
-        {"modbus", sk_cmd_diag_modbus, "scan a Modbus bus: which unit ids answer"},
-        {"mqtt", sk_cmd_diag_mqtt,
+        {"modbus", cli_diag_modbus, "scan a Modbus bus: which unit ids answer"},
+        {"mqtt", cli_diag_mqtt,
          "reach the broker as the store does: DNS, TCP, TLS, MQTT, round trip"},
-        {"ledger", sk_cmd_diag_ledger, "ledger integrity, hash chain, outbox, stock summary"},
-        {"bundle", sk_cmd_diag_bundle, "support bundle: redacted config, logs, counters, state"},
+        {"ledger", cli_diag_ledger, "ledger integrity, hash chain, outbox, stock summary"},
+        {"bundle", cli_diag_bundle, "support bundle: redacted config, logs, counters, state"},
 };
 
 static void usage(FILE *out)
@@ -72,7 +72,7 @@ static int with_default_config(int (*fn)(int, char **), int argc, char **argv)
     }
     static char opt_c[] = "-c";
     char path[4096];
-    snprintf(path, sizeof(path), "%s", sk_diag_default_config());
+    snprintf(path, sizeof(path), "%s", cli_diag_default_config());
     /* Appended: subcommands read their own words (modbus scan BUS) from the front. */
     for (int i = 0; i < argc; i++) {
         av[i] = argv[i];
@@ -84,7 +84,7 @@ static int with_default_config(int (*fn)(int, char **), int argc, char **argv)
     return r;
 }
 
-const char *sk_diag_default_config(void)
+const char *cli_diag_default_config(void)
 {
     const char *env = getenv("STOREKEEPER_CONFIG");
     return env && env[0] ? env : SK_DIAG_DEFAULT_CONFIG;

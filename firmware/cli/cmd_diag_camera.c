@@ -184,7 +184,7 @@ static void print_report(const char *name,
     printf("%s%s%s\n", verdict, why[0] ? ": " : "", why);
 }
 
-int sk_cmd_diag_camera_direct(int argc, char **argv)
+int cli_diag_camera_direct(int argc, char **argv)
 {
     const char *config = NULL, *board = NULL, *snapshot = NULL, *only = NULL;
     int frames = 50, scale = 2;

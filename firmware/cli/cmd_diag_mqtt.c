@@ -577,7 +577,7 @@ static void print_report(const struct report *rep, const struct sk_config *cfg, 
     printf("%s\n", rep->failed ? "FAIL" : "PASS");
 }
 
-int sk_cmd_diag_mqtt_direct(int argc, char **argv)
+int cli_diag_mqtt_direct(int argc, char **argv)
 {
     const char *config = NULL, *board = NULL;
     bool json = false;

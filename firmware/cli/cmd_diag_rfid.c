@@ -334,7 +334,7 @@ static int modbus_scan(int argc, char **argv)
     return pass ? SK_EXIT_OK : SK_EXIT_FAILURE;
 }
 
-int sk_cmd_diag_modbus_direct(int argc, char **argv)
+int cli_diag_modbus_direct(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         modbus_usage(stdout);
@@ -549,7 +549,7 @@ static void print_reader_report(const struct sk_reader_cfg *rc,
     fflush(stdout);
 }
 
-int sk_cmd_diag_reader_direct(int argc, char **argv)
+int cli_diag_reader_direct(int argc, char **argv)
 {
     const char *config = NULL;
     double duration = 3;
@@ -575,10 +575,10 @@ int sk_cmd_diag_reader_direct(int argc, char **argv)
     if (first + 1 != argc) {
         return sk_cli_usage_error("diag reader", "name one reader of the store file");
     }
-    return sk_diag_reader_poll(config, argv[first], duration, watch, json);
+    return cli_diag_reader_poll(config, argv[first], duration, watch, json);
 }
 
-int sk_diag_reader_poll(
+int cli_diag_reader_poll(
         const char *config, const char *name, double duration, bool watch, bool json)
 {
     struct sk_config *cfg = load_store(config, "reader");

@@ -100,7 +100,7 @@ static int parse(struct ctx *c,
     c->timeout_ms = 10000;
     c->probe_s = PROBE_S_DEFAULT;
     const char *env = getenv("STOREKEEPER_CONFIG");
-    c->config_path = sk_diag_default_config();
+    c->config_path = cli_diag_default_config();
     c->config_given = env && env[0];
     const char *config = NULL;
     struct sk_opt table[COMMON_OPTS + 8] = {
@@ -733,7 +733,7 @@ static void status_usage(FILE *out)
                  "            2 usage or configuration error\n");
 }
 
-int sk_cmd_diag_status(int argc, char **argv)
+int cli_diag_status(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag status"};
     int r = parse(&c, argc, argv, status_usage, NULL, 0);
@@ -774,7 +774,7 @@ static void all_usage(FILE *out)
                  "            configuration error\n");
 }
 
-int sk_cmd_diag_all(int argc, char **argv)
+int cli_diag_all(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag all"};
     int r = parse(&c, argc, argv, all_usage, NULL, 0);
@@ -838,7 +838,7 @@ static void ledger_usage(FILE *out)
                  "            broken, ledger cannot be opened), 2 usage or configuration error\n");
 }
 
-int sk_cmd_diag_ledger(int argc, char **argv)
+int cli_diag_ledger(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag ledger"};
     int stock = 50;
@@ -962,10 +962,10 @@ static int reader_direct(struct ctx *c, const char *name, const struct reader_op
     fprintf(c->json ? stderr : stdout, "WITHOUT the daemon (%s): the bus is opened directly\n",
             c->why_direct);
     fflush(stdout);
-    return sk_diag_reader_poll(c->config_path, name, ro->duration_s, ro->watch, c->json);
+    return cli_diag_reader_poll(c->config_path, name, ro->duration_s, ro->watch, c->json);
 }
 
-int sk_cmd_diag_reader(int argc, char **argv)
+int cli_diag_reader(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag reader"};
     struct reader_opts ro = {.interval_s = 1.0, .duration_s = 3};
@@ -1056,7 +1056,7 @@ int sk_cmd_diag_reader(int argc, char **argv)
  * daemon polls is left alone when it is RS-485 (a second master garbles both); Modbus/TCP
  * devices usually accept a second connection, so there it only says so.
  */
-int sk_cmd_diag_modbus(int argc, char **argv)
+int cli_diag_modbus(int argc, char **argv)
 {
     const char *config = NULL, *bus = NULL;
     for (int i = 1; i < argc; i++) {
@@ -1070,7 +1070,7 @@ int sk_cmd_diag_modbus(int argc, char **argv)
         }
     }
     if (!config || !bus) {
-        return sk_cmd_diag_modbus_direct(argc, argv);
+        return cli_diag_modbus_direct(argc, argv);
     }
     struct ctx c = {.cmd = "diag modbus", .config_path = config, .timeout_ms = 3000};
     struct sk_diag diag;
@@ -1082,7 +1082,7 @@ int sk_cmd_diag_modbus(int argc, char **argv)
     bool rtu = b && strncmp(b->url, "rtu:", 4) == 0;
     sk_config_free(cfg);
     if (!b) {
-        return sk_cmd_diag_modbus_direct(argc, argv); /* it reports the problem */
+        return cli_diag_modbus_direct(argc, argv); /* it reports the problem */
     }
     if (connect_ctx(&c, false) == SK_EXIT_FAILURE || c.cl) {
         /* a daemon answers, or holds the ledger without answering */
@@ -1102,7 +1102,7 @@ int sk_cmd_diag_modbus(int argc, char **argv)
                 bus);
     }
     ctx_free(&c);
-    return sk_cmd_diag_modbus_direct(argc, argv);
+    return cli_diag_modbus_direct(argc, argv);
 }
 
 /* ---- diag mqtt (the daemon's link first) --------------------------------------------------- */
@@ -1113,7 +1113,7 @@ int sk_cmd_diag_modbus(int argc, char **argv)
  * the store's own connection comes first, from the daemon: a test that passes while the
  * daemon's link is down points at the daemon's settings, not at the broker.
  */
-int sk_cmd_diag_mqtt(int argc, char **argv)
+int cli_diag_mqtt(int argc, char **argv)
 {
     const char *config = NULL;
     bool json = false;
@@ -1123,14 +1123,14 @@ int sk_cmd_diag_mqtt(int argc, char **argv)
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            int r = sk_cmd_diag_mqtt_direct(argc, argv);
+            int r = cli_diag_mqtt_direct(argc, argv);
             printf("\nWhen the daemon runs, the state of its own broker connection (from its\n"
                    "control socket) is printed first, and a link that is down is a FAIL.\n");
             return r;
         }
     }
     if (!config || json) {
-        return sk_cmd_diag_mqtt_direct(argc, argv);
+        return cli_diag_mqtt_direct(argc, argv);
     }
     struct ctx c = {
             .cmd = "diag mqtt", .config_path = config, .config_given = true, .timeout_ms = 5000};
@@ -1167,7 +1167,7 @@ int sk_cmd_diag_mqtt(int argc, char **argv)
         }
     }
     ctx_free(&c);
-    int r = sk_cmd_diag_mqtt_direct(argc, argv);
+    int r = cli_diag_mqtt_direct(argc, argv);
     if (link_down && r == SK_EXIT_OK) {
         printf("FAIL: the broker answers this test but the daemon's own connection is down: "
                "check the daemon's log (journalctl -u storekeeper) and restart it\n");
@@ -1186,7 +1186,7 @@ int sk_cmd_diag_mqtt(int argc, char **argv)
  * --snapshot shows the daemon's figures. File and synthetic cameras can be opened twice, so
  * there the vision issue's own capture runs as well.
  */
-int sk_cmd_diag_camera(int argc, char **argv)
+int cli_diag_camera(int argc, char **argv)
 {
     static const char *const valued[] = {"-c",       "--config",   "-b",      "--board",
                                          "--frames", "--snapshot", "--scale", "--backend"};
@@ -1200,7 +1200,7 @@ int sk_cmd_diag_camera(int argc, char **argv)
             takes |= strcmp(a, valued[k]) == 0;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "--list") == 0) {
-            int r = sk_cmd_diag_camera_direct(argc, argv);
+            int r = cli_diag_camera_direct(argc, argv);
             if (strcmp(a, "--list") != 0) {
                 printf("\nWhile the daemon runs, --snapshot asks its camera thread (the device\n"
                        "has one owner); the status page then shows the picture for ten minutes.\n");
@@ -1241,7 +1241,7 @@ int sk_cmd_diag_camera(int argc, char **argv)
     sk_diag_free(&diag);
     if (!daemon) {
         ctx_free(&c);
-        return sk_cmd_diag_camera_direct(argc, argv);
+        return cli_diag_camera_direct(argc, argv);
     }
     const struct sk_camera_cfg *cc = sk_config_camera(c.cfg, name);
     const char *backend = cc->backend[0] ? cc->backend : c.cfg->board.camera_backend;
@@ -1281,7 +1281,7 @@ int sk_cmd_diag_camera(int argc, char **argv)
                 "opened a second time\n",
                 backend);
         ctx_free(&c);
-        return sk_cmd_diag_camera_direct(argc, argv);
+        return cli_diag_camera_direct(argc, argv);
     }
     cJSON *d = get_status(&c);
     const cJSON *it, *cam = NULL;
@@ -1552,7 +1552,7 @@ static void system_facts(const struct ctx *c, const char *dir)
     write_file(dir, "system.txt", text);
 }
 
-int sk_cmd_diag_bundle(int argc, char **argv)
+int cli_diag_bundle(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag bundle"};
     int first = parse(&c, argc, argv, bundle_usage, NULL, 1);

@@ -820,7 +820,7 @@ static int load_table(
 
 /* ---- checks used by the tables ---------------------------------------------------------- */
 
-const char *sk_cfg_check_name(const char *value, char *buf, size_t size)
+const char *config_check_name(const char *value, char *buf, size_t size)
 {
     (void)buf;
     (void)size;
@@ -835,7 +835,7 @@ const char *sk_cfg_check_name(const char *value, char *buf, size_t size)
     return NULL;
 }
 
-const char *sk_cfg_check_bus_url(const char *value, char *buf, size_t size)
+const char *config_check_bus_url(const char *value, char *buf, size_t size)
 {
     if (strncmp(value, "tcp:", 4) == 0) {
         const char *host = value + 4;

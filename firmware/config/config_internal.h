@@ -54,7 +54,7 @@ extern const struct sk_cfg_table sk_store_table;
 extern const struct sk_cfg_table sk_board_table;
 
 /* Checks shared by tables and loaders. */
-const char *sk_cfg_check_name(const char *value, char *buf, size_t size);
-const char *sk_cfg_check_bus_url(const char *value, char *buf, size_t size);
+const char *config_check_name(const char *value, char *buf, size_t size);
+const char *config_check_bus_url(const char *value, char *buf, size_t size);
 
 #endif

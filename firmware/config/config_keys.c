@@ -96,9 +96,9 @@ static const char *const camera_backends[] = {"", "libcamera", "v4l2", "file", "
 /* The key tables read best as tables, so the formatter leaves them alone. */
 /* clang-format off */
 static const struct sk_cfg_key store_keys[] = {
-    K_STRC("store_id", C, store_id, NULL, false, sk_cfg_check_name,
+    K_STRC("store_id", C, store_id, NULL, false, config_check_name,
           "Store identifier; part of every MQTT topic. Letters, digits, '-', '_', '.'."),
-    K_STRC("device_id", C, device_id, NULL, false, sk_cfg_check_name,
+    K_STRC("device_id", C, device_id, NULL, false, config_check_name,
           "This board's identifier within the store; MQTT client id and topic part."),
     K_STR("board", C, board_name, NULL, false,
           "Board profile: a name from boards/ (rpi4, rpi5, cm4, generic-x86, sim) or a path."),
@@ -139,9 +139,9 @@ static const struct sk_cfg_key store_keys[] = {
 
     K_LIST("buses", C, buses, n_buses, struct sk_bus_cfg, 0, 32, false,
           "Modbus buses. Each bus has one thread owning its connection."),
-    K_STRC("buses.[].name", struct sk_bus_cfg, name, NULL, false, sk_cfg_check_name,
+    K_STRC("buses.[].name", struct sk_bus_cfg, name, NULL, false, config_check_name,
           "Bus name, used by readers and in logs (thread bus:NAME)."),
-    K_STRC("buses.[].url", struct sk_bus_cfg, url, NULL, false, sk_cfg_check_bus_url,
+    K_STRC("buses.[].url", struct sk_bus_cfg, url, NULL, false, config_check_bus_url,
           "rtu:DEVICE:BAUD:8E1 (DEVICE a path or a board serial port name) or tcp:HOST:PORT."),
     K_INT("buses.[].response_timeout_ms", struct sk_bus_cfg, response_timeout_ms, 10, 10000, "300",
           "ms", false, "Time to wait for the first byte of a reply."),
@@ -160,13 +160,13 @@ static const struct sk_cfg_key store_keys[] = {
 
     K_LIST("readers", C, readers, n_readers, struct sk_reader_cfg, 0, 256, false,
           "RFID readers on the buses."),
-    K_STRC("readers.[].name", struct sk_reader_cfg, name, NULL, false, sk_cfg_check_name,
+    K_STRC("readers.[].name", struct sk_reader_cfg, name, NULL, false, config_check_name,
           "Reader name."),
     K_STR("readers.[].bus", struct sk_reader_cfg, bus, NULL, false, "Name of the bus it is on."),
     K_INT("readers.[].unit", struct sk_reader_cfg, unit, 1, 255, NULL, NULL, false,
           "Modbus unit id: 1..247 on RTU buses; up to 255 on TCP (Omron readers answer on 255)."),
     K_STRC("readers.[].profile", struct sk_reader_cfg, profile, "generic-epc", false,
-          sk_cfg_check_name, "Register-map profile in profiles/ (docs/profiles.md)."),
+          config_check_name, "Register-map profile in profiles/ (docs/profiles.md)."),
     K_ENUM("readers.[].role", struct sk_reader_cfg, role, reader_roles, NULL, "shelf", false,
           "shelf: tags on shelves; exit: a portal that sees tags leave the store."),
     K_INT("readers.[].response_timeout_ms", struct sk_reader_cfg, response_timeout_ms, 0, 10000,
@@ -179,7 +179,7 @@ static const struct sk_cfg_key store_keys[] = {
           struct sk_presence_preset_cfg, 0, 32, true,
           "Presence filter presets besides the built-in fast, standard and slow."),
     K_STRC("presence_presets.[].name", struct sk_presence_preset_cfg, name, NULL, true,
-          sk_cfg_check_name, "Preset name; a built-in name overrides the built-in."),
+          config_check_name, "Preset name; a built-in name overrides the built-in."),
     K_INT("presence_presets.[].arrive_k", struct sk_presence_preset_cfg, arrive_k, 1, 64, NULL,
           NULL, true, "A tag arrives after it was seen in arrive_k of the last arrive_n polls."),
     K_INT("presence_presets.[].arrive_n", struct sk_presence_preset_cfg, arrive_n, 1, 64, NULL,
@@ -189,19 +189,19 @@ static const struct sk_cfg_key store_keys[] = {
 
     K_LIST("shelves", C, shelves, n_shelves, struct sk_shelf_cfg, 0, 1024, false,
           "Shelves: which reader antenna watches them and which camera zone is in front."),
-    K_STRC("shelves.[].name", struct sk_shelf_cfg, name, NULL, false, sk_cfg_check_name,
+    K_STRC("shelves.[].name", struct sk_shelf_cfg, name, NULL, false, config_check_name,
           "Shelf name (planogram and ledger use it)."),
     K_STR("shelves.[].reader", struct sk_shelf_cfg, reader, NULL, false, "Reader watching it."),
     K_INT("shelves.[].antenna", struct sk_shelf_cfg, antenna, 0, 64, "0", NULL, false,
           "Antenna of that reader; 0 means all of its antennas."),
     K_STR("shelves.[].zone", struct sk_shelf_cfg, zone, "", false,
           "Camera zone in front of the shelf, for attribution."),
-    K_STRC("shelves.[].preset", struct sk_shelf_cfg, preset, "standard", true, sk_cfg_check_name,
+    K_STRC("shelves.[].preset", struct sk_shelf_cfg, preset, "standard", true, config_check_name,
           "Presence filter preset."),
 
     K_LIST("cameras", C, cameras, n_cameras, struct sk_camera_cfg, 0, 16, false,
           "Overhead cameras."),
-    K_STRC("cameras.[].name", struct sk_camera_cfg, name, NULL, false, sk_cfg_check_name,
+    K_STRC("cameras.[].name", struct sk_camera_cfg, name, NULL, false, config_check_name,
           "Camera name (thread cam:NAME)."),
     K_ENUM("cameras.[].backend", struct sk_camera_cfg, backend, camera_backends, NULL, "", false,
           "libcamera, v4l2, file or synthetic; empty: the board's default."),
@@ -216,7 +216,7 @@ static const struct sk_cfg_key store_keys[] = {
 
     K_LIST("zones", C, zones, n_zones, struct sk_zone_cfg, 0, 256, false,
           "Camera zones: polygons in processing-size image coordinates."),
-    K_STRC("zones.[].name", struct sk_zone_cfg, name, NULL, false, sk_cfg_check_name,
+    K_STRC("zones.[].name", struct sk_zone_cfg, name, NULL, false, config_check_name,
           "Zone name (shelves refer to it)."),
     K_STR("zones.[].camera", struct sk_zone_cfg, camera, NULL, false, "Camera it belongs to."),
     K_FARRAY("zones.[].polygon", struct sk_zone_cfg, polygon, polygon_len, 6, 2 * SK_POLY_MAX, 0,
@@ -224,7 +224,7 @@ static const struct sk_cfg_key store_keys[] = {
 
     K_LIST("lines", C, lines, n_lines, struct sk_line_cfg, 0, 64, false,
           "Directional lines in camera images: entry, exit, door or counting lines."),
-    K_STRC("lines.[].name", struct sk_line_cfg, name, NULL, false, sk_cfg_check_name, "Line name."),
+    K_STRC("lines.[].name", struct sk_line_cfg, name, NULL, false, config_check_name, "Line name."),
     K_STR("lines.[].camera", struct sk_line_cfg, camera, NULL, false, "Camera it belongs to."),
     K_ENUM("lines.[].role", struct sk_line_cfg, role, line_roles, NULL, NULL, false,
           "entry, exit, door (entry and exit) or count."),
@@ -408,7 +408,7 @@ static const struct sk_cfg_key store_keys[] = {
 
     K_LIST("staff_badges", C, staff_badges, n_staff_badges, struct sk_badge_cfg, 0, 256, true,
           "Staff badge tags: one arriving at a shelf opens a restock session there."),
-    K_STRC("staff_badges.[].name", struct sk_badge_cfg, name, NULL, true, sk_cfg_check_name,
+    K_STRC("staff_badges.[].name", struct sk_badge_cfg, name, NULL, true, config_check_name,
           "Who carries it (logs)."),
     K_STRC("staff_badges.[].epc", struct sk_badge_cfg, epc, NULL, true, check_epc_hex,
           "The badge tag's EPC in hex."),
@@ -418,12 +418,12 @@ static const struct sk_cfg_key store_keys[] = {
 #define B struct sk_board_cfg
 
 static const struct sk_cfg_key board_keys[] = {
-    K_STRC("name", B, name, NULL, false, sk_cfg_check_name, "Board name."),
+    K_STRC("name", B, name, NULL, false, config_check_name, "Board name."),
     K_STR("description", B, description, "", false, "What the board is."),
 
     K_LIST("serial_ports", B, serial_ports, n_serial_ports, struct sk_serial_port_cfg, 0, 16, false,
           "Serial ports that bus URLs may name."),
-    K_STRC("serial_ports.[].name", struct sk_serial_port_cfg, name, NULL, false, sk_cfg_check_name,
+    K_STRC("serial_ports.[].name", struct sk_serial_port_cfg, name, NULL, false, config_check_name,
           "Alias used in bus URLs (rtu:NAME:BAUD:8E1)."),
     K_STR("serial_ports.[].device", struct sk_serial_port_cfg, device, NULL, false, "Device node."),
     K_BOOL("serial_ports.[].rs485", struct sk_serial_port_cfg, rs485, "false", false,

@@ -472,14 +472,14 @@ int ledger_fault(struct sk_ledger *l, const char *point)
     return ledger_failf(l, l->fault_err, "%s: injected failure", point);
 }
 
-void sk_ledger_test_fault(struct sk_ledger *l, const char *point, int countdown, int err)
+void ledger_test_fault(struct sk_ledger *l, const char *point, int countdown, int err)
 {
     l->fault_point = point;
     l->fault_countdown = countdown;
     l->fault_err = err;
 }
 
-sqlite3 *sk_ledger_test_db(struct sk_ledger *l)
+sqlite3 *ledger_test_db(struct sk_ledger *l)
 {
     return l->db;
 }

@@ -157,9 +157,9 @@ int ledger_step_done(struct sk_ledger *l, sqlite3_stmt *s, const char *what);
 
 /* For tests: arm fault injection at point (e.g. "event", "commit"), failing the
  * (countdown+1)-th pass with err. point NULL disarms. */
-void sk_ledger_test_fault(struct sk_ledger *l, const char *point, int countdown, int err);
+void ledger_test_fault(struct sk_ledger *l, const char *point, int countdown, int err);
 /* For tests: the connection. */
-sqlite3 *sk_ledger_test_db(struct sk_ledger *l);
+sqlite3 *ledger_test_db(struct sk_ledger *l);
 /* The migrations, for the migration test: SQL that takes version i to i + 1. */
 extern const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION];
 

@@ -43,24 +43,24 @@ struct sk_mqtt_outbox_stats {
 
 struct sk_mqtt_outbox;
 
-int sk_mqtt_outbox_new(const struct sk_mqtt_outbox_opts *opts, struct sk_mqtt_outbox **ret);
-void sk_mqtt_outbox_free(struct sk_mqtt_outbox *ob);
+int mqtt_outbox_new(const struct sk_mqtt_outbox_opts *opts, struct sk_mqtt_outbox **ret);
+void mqtt_outbox_free(struct sk_mqtt_outbox *ob);
 /* A connection (generation gen) is up: pending rows up to the newest known seq are backlog. */
-void sk_mqtt_outbox_connected(struct sk_mqtt_outbox *ob, uint32_t gen);
+void mqtt_outbox_connected(struct sk_mqtt_outbox *ob, uint32_t gen);
 /* The connection is gone: what was in flight stays pending for the next one. */
-void sk_mqtt_outbox_disconnected(struct sk_mqtt_outbox *ob);
+void mqtt_outbox_disconnected(struct sk_mqtt_outbox *ob);
 /* Publishes what the window, the lanes and the rate allow. Returns messages sent or < 0. */
-int sk_mqtt_outbox_fill(struct sk_mqtt_outbox *ob);
+int mqtt_outbox_fill(struct sk_mqtt_outbox *ob);
 /* A PUBACK: 1 when it was an outbox event (marked delivered, or kept when refused), else 0. */
-int sk_mqtt_outbox_puback(struct sk_mqtt_outbox *ob, uint32_t gen, int mid, int reason);
+int mqtt_outbox_puback(struct sk_mqtt_outbox *ob, uint32_t gen, int mid, int reason);
 /* Frees slots whose PUBACK is overdue and rescans when the window is empty. */
-void sk_mqtt_outbox_tick(struct sk_mqtt_outbox *ob);
+void mqtt_outbox_tick(struct sk_mqtt_outbox *ob);
 /* With the oldest pending seq from the ledger: rescans when it lies behind the cursors. */
-void sk_mqtt_outbox_audit(struct sk_mqtt_outbox *ob, int64_t first_pending_seq);
+void mqtt_outbox_audit(struct sk_mqtt_outbox *ob, int64_t first_pending_seq);
 /* The newest committed seq (commit listener); and the newest known. */
-void sk_mqtt_outbox_note_head(struct sk_mqtt_outbox *ob, int64_t seq);
-int64_t sk_mqtt_outbox_head(const struct sk_mqtt_outbox *ob);
-void sk_mqtt_outbox_set_rate(struct sk_mqtt_outbox *ob, int replay_rate_max);
-void sk_mqtt_outbox_get_stats(const struct sk_mqtt_outbox *ob, struct sk_mqtt_outbox_stats *ret);
+void mqtt_outbox_note_head(struct sk_mqtt_outbox *ob, int64_t seq);
+int64_t mqtt_outbox_head(const struct sk_mqtt_outbox *ob);
+void mqtt_outbox_set_rate(struct sk_mqtt_outbox *ob, int replay_rate_max);
+void mqtt_outbox_get_stats(const struct sk_mqtt_outbox *ob, struct sk_mqtt_outbox_stats *ret);
 
 #endif

@@ -70,7 +70,7 @@ struct sk_mqtt_outbox {
     struct sk_complain fail_complaint;
 };
 
-int sk_mqtt_outbox_new(const struct sk_mqtt_outbox_opts *o, struct sk_mqtt_outbox **ret)
+int mqtt_outbox_new(const struct sk_mqtt_outbox_opts *o, struct sk_mqtt_outbox **ret)
 {
     struct sk_mqtt_outbox *ob = calloc(1, sizeof(*ob));
     if (!ob) {
@@ -94,7 +94,7 @@ int sk_mqtt_outbox_new(const struct sk_mqtt_outbox_opts *o, struct sk_mqtt_outbo
     return 0;
 }
 
-void sk_mqtt_outbox_free(struct sk_mqtt_outbox *ob)
+void mqtt_outbox_free(struct sk_mqtt_outbox *ob)
 {
     if (ob) {
         free(ob->slots);
@@ -102,12 +102,12 @@ void sk_mqtt_outbox_free(struct sk_mqtt_outbox *ob)
     }
 }
 
-void sk_mqtt_outbox_set_rate(struct sk_mqtt_outbox *ob, int replay_rate_max)
+void mqtt_outbox_set_rate(struct sk_mqtt_outbox *ob, int replay_rate_max)
 {
     ob->rate = replay_rate_max;
 }
 
-void sk_mqtt_outbox_get_stats(const struct sk_mqtt_outbox *ob, struct sk_mqtt_outbox_stats *ret)
+void mqtt_outbox_get_stats(const struct sk_mqtt_outbox *ob, struct sk_mqtt_outbox_stats *ret)
 {
     *ret = ob->stats;
     ret->inflight = ob->n_inflight;
@@ -116,14 +116,14 @@ void sk_mqtt_outbox_get_stats(const struct sk_mqtt_outbox *ob, struct sk_mqtt_ou
     ret->backlog_done = ob->backlog_done;
 }
 
-void sk_mqtt_outbox_note_head(struct sk_mqtt_outbox *ob, int64_t seq)
+void mqtt_outbox_note_head(struct sk_mqtt_outbox *ob, int64_t seq)
 {
     if (seq > ob->head_seq) {
         ob->head_seq = seq;
     }
 }
 
-int64_t sk_mqtt_outbox_head(const struct sk_mqtt_outbox *ob)
+int64_t mqtt_outbox_head(const struct sk_mqtt_outbox *ob)
 {
     return ob->head_seq;
 }
@@ -144,7 +144,7 @@ static void restart_lanes(struct sk_mqtt_outbox *ob, int64_t head)
     ob->rescan = false;
 }
 
-void sk_mqtt_outbox_connected(struct sk_mqtt_outbox *ob, uint32_t gen)
+void mqtt_outbox_connected(struct sk_mqtt_outbox *ob, uint32_t gen)
 {
     /* The floor is the newest *committed* seq we know of (commit listener, rows seen): a
      * batch transaction may be open right now, and its rows, invisible until it commits, must
@@ -158,7 +158,7 @@ void sk_mqtt_outbox_connected(struct sk_mqtt_outbox *ob, uint32_t gen)
     ob->tokens_mono_us = sk_clock_mono_us(ob->clock);
 }
 
-void sk_mqtt_outbox_disconnected(struct sk_mqtt_outbox *ob)
+void mqtt_outbox_disconnected(struct sk_mqtt_outbox *ob)
 {
     ob->up = false;
     clear_window(ob);
@@ -276,7 +276,7 @@ static size_t refill_tokens(struct sk_mqtt_outbox *ob)
     return ob->tokens >= 1.0 ? (size_t)ob->tokens : 0;
 }
 
-int sk_mqtt_outbox_fill(struct sk_mqtt_outbox *ob)
+int mqtt_outbox_fill(struct sk_mqtt_outbox *ob)
 {
     if (!ob->up || !ob->ledger) {
         return 0;
@@ -294,7 +294,7 @@ int sk_mqtt_outbox_fill(struct sk_mqtt_outbox *ob)
         int r = sk_ledger_outbox_pending(ob->ledger, ob->cursor_live, f.budget, publish_row, &f);
         if (f.last_seq > ob->cursor_live) {
             ob->cursor_live = f.last_seq;
-            sk_mqtt_outbox_note_head(ob, f.last_seq);
+            mqtt_outbox_note_head(ob, f.last_seq);
         }
         sent += f.sent;
         if (r < 0) {
@@ -334,7 +334,7 @@ int sk_mqtt_outbox_fill(struct sk_mqtt_outbox *ob)
     return (int)sent;
 }
 
-int sk_mqtt_outbox_puback(struct sk_mqtt_outbox *ob, uint32_t gen, int mid, int reason)
+int mqtt_outbox_puback(struct sk_mqtt_outbox *ob, uint32_t gen, int mid, int reason)
 {
     if (!ob->up || gen != ob->gen) {
         return 0;
@@ -379,7 +379,7 @@ int sk_mqtt_outbox_puback(struct sk_mqtt_outbox *ob, uint32_t gen, int mid, int 
     return 1;
 }
 
-void sk_mqtt_outbox_tick(struct sk_mqtt_outbox *ob)
+void mqtt_outbox_tick(struct sk_mqtt_outbox *ob)
 {
     if (!ob->up) {
         return;
@@ -405,11 +405,11 @@ void sk_mqtt_outbox_tick(struct sk_mqtt_outbox *ob)
 
 /* A cheap check, when the window is idle, for pending rows behind the cursors (delivery
  * marks rolled back with a failed ledger batch). */
-void sk_mqtt_outbox_audit(struct sk_mqtt_outbox *ob, int64_t first_pending_seq)
+void mqtt_outbox_audit(struct sk_mqtt_outbox *ob, int64_t first_pending_seq)
 {
     if (ob->up && ob->n_inflight == 0 && ob->backlog_done && first_pending_seq > 0 &&
         first_pending_seq <= ob->cursor_live) {
         ob->rescan = true;
-        sk_mqtt_outbox_tick(ob);
+        mqtt_outbox_tick(ob);
     }
 }

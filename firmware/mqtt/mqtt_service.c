@@ -114,7 +114,7 @@ static int64_t now_mono(struct svc *s)
 /* The newest event seq committed: the `seq` of messages that are not events. */
 static int64_t head_seq(struct svc *s)
 {
-    return s->outbox ? sk_mqtt_outbox_head(s->outbox) : 0;
+    return s->outbox ? mqtt_outbox_head(s->outbox) : 0;
 }
 
 static void env_init(struct svc *s, struct sk_mqtt_env *env, const char *schema, int64_t time_us)
@@ -329,7 +329,7 @@ static void drain(struct svc *s)
     if (!s->outbox) {
         return;
     }
-    int r = sk_mqtt_outbox_fill(s->outbox);
+    int r = mqtt_outbox_fill(s->outbox);
     if (r > 0) {
         s->hwm_dirty = true;
         sk_mqtt_link_set_seq(s->link, head_seq(s));
@@ -351,7 +351,7 @@ static void on_kick(struct sk_loop *loop, uint64_t expirations, void *ctx)
 static void on_commit(int64_t last_seq, void *ctx)
 {
     struct svc *s = ctx;
-    sk_mqtt_outbox_note_head(s->outbox, last_seq);
+    mqtt_outbox_note_head(s->outbox, last_seq);
     sk_mqtt_link_set_seq(s->link, last_seq);
     s->hwm_dirty = true;
     if (s->up && !s->kick_armed && sk_loop_timer_set(s->kick, 1, 0) == 0) {
@@ -372,7 +372,7 @@ static cJSON *ledger_result(struct svc *s)
         return NULL;
     }
     struct sk_mqtt_outbox_stats ob;
-    sk_mqtt_outbox_get_stats(s->outbox, &ob);
+    mqtt_outbox_get_stats(s->outbox, &ob);
     cJSON *r = cJSON_CreateObject();
     if (!r) {
         return NULL;
@@ -828,7 +828,7 @@ static void on_link(struct svc *s, const struct sk_obs *obs)
         publish_status(s, "online", NULL);
         publish_all_health(s);
         if (s->outbox) {
-            sk_mqtt_outbox_connected(s->outbox, s->gen);
+            mqtt_outbox_connected(s->outbox, s->gen);
             publish_hwm(s, true);
             drain(s);
         }
@@ -840,7 +840,7 @@ static void on_link(struct svc *s, const struct sk_obs *obs)
         s->up = false;
         s->disconnects++;
         if (s->outbox) {
-            sk_mqtt_outbox_disconnected(s->outbox);
+            mqtt_outbox_disconnected(s->outbox);
         }
         expire_echoes(s);
         if (m->retry_ms >= 0) {
@@ -876,7 +876,7 @@ static void on_link(struct svc *s, const struct sk_obs *obs)
         on_echo(s, obs);
         break;
     case SK_MQTT_PUBACK:
-        if (s->outbox && sk_mqtt_outbox_puback(s->outbox, m->generation, m->mid, m->reason_code)) {
+        if (s->outbox && mqtt_outbox_puback(s->outbox, m->generation, m->mid, m->reason_code)) {
             s->hwm_dirty = true;
             drain(s);
         } else if (m->reason_code >= 0x80 && m->generation == s->gen) {
@@ -931,13 +931,13 @@ static void on_housekeep(struct sk_loop *loop, uint64_t expirations, void *ctx)
     struct svc *s = ctx;
     s->rounds++;
     if (s->outbox) {
-        sk_mqtt_outbox_tick(s->outbox);
+        mqtt_outbox_tick(s->outbox);
         /* Rows other processes commit (`storekeeper ledger`) have no commit listener here. */
         drain(s);
         if (s->up && s->rounds % AUDIT_EVERY == 0 && sk_ledger_depth(s->ledger) == 0) {
             int64_t first = 0;
             if (sk_ledger_outbox_pending(s->ledger, 0, 1, first_pending_cb, &first) >= 0) {
-                sk_mqtt_outbox_audit(s->outbox, first);
+                mqtt_outbox_audit(s->outbox, first);
                 drain(s);
             }
         }
@@ -990,7 +990,7 @@ static void svc_free(struct svc *s)
         sk_ledger_remove_commit_listener(s->ledger, on_commit, s);
     }
     sk_mqtt_link_free(s->link);
-    sk_mqtt_outbox_free(s->outbox);
+    mqtt_outbox_free(s->outbox);
     free(s->sources);
     free(s);
 }
@@ -1050,13 +1050,13 @@ static int svc_start(struct sk_runtime *rt, void **ret_state)
                                          .replay_rate_max = c->mqtt.replay_rate_max,
                                          .inflight_timeout_us =
                                                  (int64_t)c->mqtt.keepalive_s * 3 * 1000000};
-        r = sk_mqtt_outbox_new(&oo, &s->outbox);
+        r = mqtt_outbox_new(&oo, &s->outbox);
         if (r == 0) {
-            sk_mqtt_outbox_note_head(s->outbox, ost.last_seq);
+            mqtt_outbox_note_head(s->outbox, ost.last_seq);
             sk_mqtt_link_set_seq(s->link, ost.last_seq);
             r = sk_ledger_add_commit_listener(s->ledger, on_commit, s);
             if (r < 0) {
-                sk_mqtt_outbox_free(s->outbox);
+                mqtt_outbox_free(s->outbox);
                 s->outbox = NULL;
             }
         }
@@ -1108,7 +1108,7 @@ static int svc_reload(void *state, const struct sk_config *next)
         sk_mqtt_link_set_command_max(s->link, next->mqtt.command_max_bytes);
         sk_mqtt_link_set_command_rate(s->link, next->mqtt.command_rate_max);
         if (s->outbox) {
-            sk_mqtt_outbox_set_rate(s->outbox, next->mqtt.replay_rate_max);
+            mqtt_outbox_set_rate(s->outbox, next->mqtt.replay_rate_max);
         }
     }
     return 0;

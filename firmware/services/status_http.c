@@ -171,12 +171,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     sk_log(SK_LOG_DEBUG, "http", NULL, "%s", msg);
 }
 
-int sk_status_http_start(struct sk_loop *loop,
-                         const struct sk_http_cfg *cfg,
-                         const struct sk_status_source *src,
-                         char *err,
-                         size_t err_size,
-                         struct sk_status_http **ret)
+int status_http_start(struct sk_loop *loop,
+                      const struct sk_http_cfg *cfg,
+                      const struct sk_status_source *src,
+                      char *err,
+                      size_t err_size,
+                      struct sk_status_http **ret)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -239,7 +239,7 @@ int sk_status_http_start(struct sk_loop *loop,
     return 0;
 }
 
-void sk_status_http_stop(struct sk_status_http *h)
+void status_http_stop(struct sk_status_http *h)
 {
     if (!h) {
         return;
@@ -250,7 +250,7 @@ void sk_status_http_stop(struct sk_status_http *h)
     free(h);
 }
 
-void sk_status_http_set_refresh(struct sk_status_http *h, int refresh_s)
+void status_http_set_refresh(struct sk_status_http *h, int refresh_s)
 {
     h->refresh_s = refresh_s;
 }

@@ -27,14 +27,14 @@ struct sk_status_http;
 
 /* Listens on cfg's address and port, served on loop's thread. src is copied. Returns 0 or a
  * negative errno with err set. */
-int sk_status_http_start(struct sk_loop *loop,
-                         const struct sk_http_cfg *cfg,
-                         const struct sk_status_source *src,
-                         char *err,
-                         size_t err_size,
-                         struct sk_status_http **ret);
-void sk_status_http_stop(struct sk_status_http *h);
+int status_http_start(struct sk_loop *loop,
+                      const struct sk_http_cfg *cfg,
+                      const struct sk_status_source *src,
+                      char *err,
+                      size_t err_size,
+                      struct sk_status_http **ret);
+void status_http_stop(struct sk_status_http *h);
 /* The page's reload interval after a config reload. */
-void sk_status_http_set_refresh(struct sk_status_http *h, int refresh_s);
+void status_http_set_refresh(struct sk_status_http *h, int refresh_s);
 
 #endif

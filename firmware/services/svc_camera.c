@@ -499,7 +499,7 @@ static struct cam_thread *find_thread(struct cam_service *s, const char *camera)
     return NULL;
 }
 
-int sk_camera_service_request_snapshot(void *state, const char *camera, int scale)
+int svc_camera_request_snapshot(void *state, const char *camera, int scale)
 {
     struct cam_thread *t = find_thread(state, camera);
     if (!t) {
@@ -512,7 +512,7 @@ int sk_camera_service_request_snapshot(void *state, const char *camera, int scal
     return 0;
 }
 
-int sk_camera_service_take_snapshot(
+int svc_camera_take_snapshot(
         void *state, const char *camera, void **ret_png, size_t *ret_len, int64_t *ret_wall_us)
 {
     struct cam_thread *t = find_thread(state, camera);

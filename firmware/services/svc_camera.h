@@ -16,8 +16,8 @@ extern const struct sk_service sk_camera_service;
  *   take: returns 1 with an owned PNG (free()) and when it was taken, 0 while pending, or a
  *         negative error of the rendering; -ENOENT for an unknown camera.
  */
-int sk_camera_service_request_snapshot(void *state, const char *camera, int scale);
-int sk_camera_service_take_snapshot(
+int svc_camera_request_snapshot(void *state, const char *camera, int scale);
+int svc_camera_take_snapshot(
         void *state, const char *camera, void **ret_png, size_t *ret_len, int64_t *ret_wall_us);
 
 #endif

@@ -925,8 +925,7 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
         void *png = NULL;
         size_t len = 0;
         int64_t wall = 0;
-        int r = cams ? sk_camera_service_take_snapshot(cams, p->camera, &png, &len, &wall)
-                     : -ENODEV;
+        int r = cams ? svc_camera_take_snapshot(cams, p->camera, &png, &len, &wall) : -ENODEV;
         bool late = now - p->asked_us > SNAP_WAIT_US;
         if (r == 0 && !late) {
             i++;
@@ -996,7 +995,7 @@ static void cmd_snapshot(void *ctx, struct sk_ctl_call *call, const cJSON *req)
     p->call = call;
     snprintf(p->camera, sizeof(p->camera), "%s", cam->valuestring);
     p->asked_us = sk_now_mono_us();
-    sk_camera_service_request_snapshot(cams, p->camera, sc);
+    svc_camera_request_snapshot(cams, p->camera, sc);
     sk_loop_timer_set(st->pending_timer, 20, 50);
 }
 
@@ -1041,7 +1040,7 @@ static void status_stop(void *state)
     if (!st) {
         return;
     }
-    sk_status_http_stop(st->http);
+    status_http_stop(st->http);
     if (st->ledger_job) {
         ledger_job_free(st, st->ledger_job); /* waits for the check; its call is dropped */
     }
@@ -1120,7 +1119,7 @@ static int status_start(struct sk_runtime *rt, void **ret_state)
         char err[300];
         const struct sk_status_source src = {
                 .document = document_cb, .snapshot = snapshot_cb, .ctx = st};
-        r = sk_status_http_start(st->loop, &cfg->http, &src, err, sizeof(err), &st->http);
+        r = status_http_start(st->loop, &cfg->http, &src, err, sizeof(err), &st->http);
         if (r < 0) {
             sk_log(SK_LOG_ERR, "http", NULL, "%s; no status page", err);
             st->http = NULL;
@@ -1134,7 +1133,7 @@ static int status_reload(void *state, const struct sk_config *cfg)
 {
     struct sk_status *st = state;
     if (st->http) {
-        sk_status_http_set_refresh(st->http, cfg->http.refresh_s);
+        status_http_set_refresh(st->http, cfg->http.refresh_s);
     }
     return 0;
 }

@@ -685,8 +685,8 @@ static int run_script(const char *fusion_cfg,
             sk_tagset_foreach(present, NULL, copy_present, r.ledger);
             sk_core_set_ledger(r.core, r.ledger);
             if (script_fault_point) {
-                sk_ledger_test_fault(r.ledger, script_fault_point, script_fault_countdown,
-                                     script_fault_err);
+                ledger_test_fault(r.ledger, script_fault_point, script_fault_countdown,
+                                  script_fault_err);
             }
         } else {
             sk_fusion_load_present(r.f, present);

@@ -18,7 +18,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "ledger_internal.h" /* sk_ledger_test_db: the CPU-only row */
+#include "ledger_internal.h" /* ledger_test_db: the CPU-only row */
 #include "storekeeper/clock.h"
 #include "storekeeper/config.h"
 #include "storekeeper/epc.h"
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
         struct sk_ledger *l = open_ledger(path);
         const struct sk_config *cfg = make_store(l, 200, 100);
         if (!synced[b]) {
-            sqlite3_exec(sk_ledger_test_db(l), "PRAGMA synchronous = OFF", NULL, NULL, NULL);
+            sqlite3_exec(ledger_test_db(l), "PRAGMA synchronous = OFF", NULL, NULL, NULL);
         }
         double lr[3], pr[3];
         int move_bytes = 220, event_bytes = 600;

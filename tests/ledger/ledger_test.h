@@ -63,7 +63,7 @@ static inline void lt_teardown(struct lt *t)
 static inline int64_t lt_int(struct sk_ledger *l, const char *sql)
 {
     sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(sk_ledger_test_db(l), sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(ledger_test_db(l), sql, -1, &s, NULL), SQLITE_OK);
     int rc = sqlite3_step(s);
     int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
     sqlite3_finalize(s);
@@ -74,9 +74,8 @@ static inline int64_t lt_int(struct sk_ledger *l, const char *sql)
 static inline void lt_assert_integrity(struct sk_ledger *l)
 {
     sqlite3_stmt *s;
-    assert_int_equal(
-            sqlite3_prepare_v2(sk_ledger_test_db(l), "PRAGMA integrity_check", -1, &s, NULL),
-            SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(ledger_test_db(l), "PRAGMA integrity_check", -1, &s, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(s, 0), "ok");
     sqlite3_finalize(s);

@@ -128,7 +128,7 @@ static void test_findings_and_no_double_reporting(void **state)
 
     /* The misplaced event lists the tag and where the sku belongs. */
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(sk_ledger_test_db(t.l),
+    assert_int_equal(sqlite3_prepare_v2(ledger_test_db(t.l),
                                         "SELECT payload FROM outbox WHERE payload LIKE "
                                         "'%\"misplaced\"%'",
                                         -1, &st, NULL),

@@ -281,12 +281,12 @@ static void test_atomic_movement_and_event(void **state)
             .type = SK_MOVE_RESTOCK, .sku = "COLA-033", .shelf = "A1", .quantity = 5};
     assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), 0);
     /* Fail between the movement row and its outbox row, alone and inside a batch. */
-    sk_ledger_test_fault(t.l, "event", 0, -EIO);
+    ledger_test_fault(t.l, "event", 0, -EIO);
     assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), -EIO);
     assert_int_equal(sk_ledger_depth(t.l), 0);
     assert_int_equal(sk_ledger_begin(t.l), 1);
     assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), 0);
-    sk_ledger_test_fault(t.l, "event", 0, SK_ELEDGER_FULL);
+    ledger_test_fault(t.l, "event", 0, SK_ELEDGER_FULL);
     assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), SK_ELEDGER_FULL);
     assert_int_equal(sk_ledger_depth(t.l), 1); /* the batch goes on without it */
     assert_int_equal(sk_ledger_commit(t.l), 0);
@@ -294,7 +294,7 @@ static void test_atomic_movement_and_event(void **state)
     assert_int_equal(lt_int(t.l, "SELECT count(*) FROM outbox"), 2);
     assert_int_equal(stock(&t, "A1", "COLA-033"), 10);
     /* Fail before the movement row: nothing either. */
-    sk_ledger_test_fault(t.l, "movement", 0, -EIO);
+    ledger_test_fault(t.l, "movement", 0, -EIO);
     assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), -EIO);
     assert_int_equal(lt_int(t.l, "SELECT count(*) FROM movements"), 2);
     assert_int_equal(stock(&t, "A1", "COLA-033"), 10);
@@ -328,7 +328,7 @@ static void test_chain_tamper(void **state)
     assert_int_equal(v.movements, 20);
     assert_int_equal(v.first_bad_id, 0);
     assert_int_equal(strlen(v.head), 64);
-    sqlite3 *db = sk_ledger_test_db(t.l);
+    sqlite3 *db = ledger_test_db(t.l);
     /* The triggers refuse edits through SQL... */
     assert_int_not_equal(
             sqlite3_exec(db, "UPDATE movements SET quantity = 9 WHERE id = 7", NULL, NULL, NULL),

@@ -28,9 +28,8 @@ static void test_create_and_reopen(void **state)
     assert_int_equal(sk_ledger_get_info(t.l, &b), 0);
     assert_string_equal(a.ledger_id, b.ledger_id);
     sqlite3_stmt *s;
-    assert_int_equal(
-            sqlite3_prepare_v2(sk_ledger_test_db(t.l), "PRAGMA journal_mode", -1, &s, NULL),
-            SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(ledger_test_db(t.l), "PRAGMA journal_mode", -1, &s, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
     sqlite3_finalize(s);
@@ -332,7 +331,7 @@ static void test_migrations_from_every_version(void **state)
     (void)state;
     struct lt fresh;
     lt_setup(&fresh);
-    char *want = schema_text(sk_ledger_test_db(fresh.l));
+    char *want = schema_text(ledger_test_db(fresh.l));
     for (int v = 1; v < SK_LEDGER_SCHEMA_VERSION + 1; v++) {
         char path[256], msg[512];
         snprintf(path, sizeof(path), "%s/v%d.db", fresh.dir, v);
@@ -352,7 +351,7 @@ static void test_migrations_from_every_version(void **state)
         }
         assert_int_equal(r, 0);
         assert_int_equal(lt_int(l, "PRAGMA user_version"), SK_LEDGER_SCHEMA_VERSION);
-        char *got = schema_text(sk_ledger_test_db(l));
+        char *got = schema_text(ledger_test_db(l));
         if (strcmp(got, want) != 0) {
             fprintf(stderr, "schema after migrating from v%d:\n%s\nfresh:\n%s\n", v, got, want);
         }

@@ -260,7 +260,7 @@ static void test_nested_and_atomic(void **state)
     /* A failure injected between the state row and its event: neither lands. */
     assert_int_equal(sk_ledger_begin(t.l), 1);
     assert_int_equal(sk_ledger_present_add(t.l, &k1, 5), 1);
-    sk_ledger_test_fault(t.l, "event", 0, -EIO);
+    ledger_test_fault(t.l, "event", 0, -EIO);
     assert_int_equal(sk_ledger_event(t.l, "event/x", NULL, NULL, 0, NULL), -EIO);
     assert_int_equal(sk_ledger_rollback(t.l), 0);
     assert_int_equal(sk_ledger_present_count(t.l), 0);
@@ -270,7 +270,7 @@ static void test_nested_and_atomic(void **state)
     assert_int_equal(sk_ledger_begin(t.l), 1);
     assert_int_equal(sk_ledger_present_add(t.l, &k1, 5), 1);
     assert_int_equal(sk_ledger_event(t.l, "event/x", NULL, NULL, 0, NULL), 0);
-    sk_ledger_test_fault(t.l, "commit", 0, -EIO);
+    ledger_test_fault(t.l, "commit", 0, -EIO);
     assert_int_equal(sk_ledger_commit(t.l), -EIO);
     assert_int_equal(sk_ledger_depth(t.l), 0);
     assert_int_equal(sk_ledger_present_count(t.l), 0);
@@ -529,7 +529,7 @@ static void test_errors_keep_their_cause(void **state)
     assert_int_equal(sk_ledger_product_put(t.l, &p), 0);
     /* What SQLite does after ENOSPC inside a transaction: the transaction is gone. */
     assert_int_equal(sk_ledger_begin(t.l), 1);
-    assert_int_equal(sqlite3_exec(sk_ledger_test_db(t.l), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(ledger_test_db(t.l), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     t.l->aborted = true;
     t.l->abort_err = SK_ELEDGER_FULL;
     struct sk_tag_key k;
@@ -544,7 +544,7 @@ static void test_errors_keep_their_cause(void **state)
     assert_int_equal(sk_ledger_commit(t.l), SK_ELEDGER_FULL);
     assert_int_equal(sk_ledger_depth(t.l), 0);
     /* A refused change names its cause too: movements are append-only. */
-    assert_int_equal(sqlite3_exec(sk_ledger_test_db(t.l),
+    assert_int_equal(sqlite3_exec(ledger_test_db(t.l),
                                   "INSERT INTO shelves (name, updated_us) VALUES ('s', 1)", NULL,
                                   NULL, NULL),
                      SQLITE_OK);

@@ -18,14 +18,14 @@ static void test_point_in_polygon(void **state)
 {
     (void)state;
     const double square[] = {10, 10, 50, 10, 50, 50, 10, 50};
-    assert_true(sk_point_in_polygon(square, 4, 30, 30));
-    assert_false(sk_point_in_polygon(square, 4, 5, 30));
-    assert_false(sk_point_in_polygon(square, 4, 30, 60));
+    assert_true(vision_point_in_polygon(square, 4, 30, 30));
+    assert_false(vision_point_in_polygon(square, 4, 5, 30));
+    assert_false(vision_point_in_polygon(square, 4, 30, 60));
     const double ell[] = {0, 0, 40, 0, 40, 10, 10, 10, 10, 40, 0, 40}; /* an L */
-    assert_true(sk_point_in_polygon(ell, 6, 5, 35));
-    assert_false(sk_point_in_polygon(ell, 6, 30, 30));
-    assert_true(fabsf(sk_polygon_distance(square, 4, 60, 30) - 10.0f) < 1e-4f);
-    assert_true(sk_polygon_distance(square, 4, 30, 30) > 19.9f);
+    assert_true(vision_point_in_polygon(ell, 6, 5, 35));
+    assert_false(vision_point_in_polygon(ell, 6, 30, 30));
+    assert_true(fabsf(vision_polygon_distance(square, 4, 60, 30) - 10.0f) < 1e-4f);
+    assert_true(vision_polygon_distance(square, 4, 30, 30) > 19.9f);
 }
 
 static void test_line_sides_and_crossing(void **state)
@@ -33,16 +33,16 @@ static void test_line_sides_and_crossing(void **state)
     (void)state;
     const double door[] = {0, 100, 200, 100}; /* left to right on screen */
     /* Left of a left-to-right line on a y-down screen is up: negative. */
-    assert_true(sk_line_signed_distance(door, 50, 90) < 0);
-    assert_true(sk_line_signed_distance(door, 50, 110) > 0);
-    assert_true(fabsf(sk_line_signed_distance(door, 50, 110) - 10.0f) < 1e-4f);
-    assert_true(sk_segments_cross(50, 110, 50, 90, door, 0));
-    assert_false(sk_segments_cross(50, 110, 60, 105, door, 0));
-    assert_false(sk_segments_cross(250, 110, 250, 90, door, 0)); /* around the end */
-    assert_true(sk_segments_cross(203, 110, 203, 90, door, 5));  /* within the extension */
+    assert_true(vision_line_signed_distance(door, 50, 90) < 0);
+    assert_true(vision_line_signed_distance(door, 50, 110) > 0);
+    assert_true(fabsf(vision_line_signed_distance(door, 50, 110) - 10.0f) < 1e-4f);
+    assert_true(vision_segments_cross(50, 110, 50, 90, door, 0));
+    assert_false(vision_segments_cross(50, 110, 60, 105, door, 0));
+    assert_false(vision_segments_cross(250, 110, 250, 90, door, 0)); /* around the end */
+    assert_true(vision_segments_cross(203, 110, 203, 90, door, 5));  /* within the extension */
     const double point[] = {5, 5, 5, 5};
-    assert_true(sk_line_signed_distance(point, 0, 0) == 0);
-    assert_false(sk_segments_cross(0, 0, 10, 10, point, 1));
+    assert_true(vision_line_signed_distance(point, 0, 0) == 0);
+    assert_false(vision_segments_cross(0, 0, 10, 10, point, 1));
 }
 
 static void test_tracker_confirms_and_loses(void **state)
@@ -57,29 +57,29 @@ static void test_tracker_confirms_and_loses(void **state)
                                   .max_speed_px_s = 100,
                                   .person_px = 10};
     struct sk_tracker *t;
-    assert_int_equal(sk_tracker_new(&p, &t), 0);
+    assert_int_equal(vision_tracker_new(&p, &t), 0);
     struct sk_vision_blob b = {.cx = 10, .cy = 10, .x = 5, .y = 5, .w = 10, .h = 10, .area = 80};
     size_t n;
     for (int i = 0; i < 3; i++) {
         b.cx = 10.0f + 5.0f * (float)i;
-        sk_tracker_update(t, &b, 1, i * 100000);
+        vision_tracker_update(t, &b, 1, i * 100000);
     }
-    struct sk_trk *s = sk_tracker_slots(t, &n);
+    struct sk_trk *s = vision_tracker_slots(t, &n);
     assert_int_equal(s[0].state, SK_TRK_CONFIRMED);
     assert_true(s[0].born);
     assert_int_equal(s[0].id, 1);
     assert_true(fabsf(s[0].vx - 50.0f) < 5.0f); /* 5 px per 0.1 s */
     for (int i = 3; i < 6; i++) {
-        sk_tracker_update(t, NULL, 0, i * 100000);
+        vision_tracker_update(t, NULL, 0, i * 100000);
     }
     assert_int_equal(s[0].state, SK_TRK_LOST);
-    sk_tracker_update(t, NULL, 0, 700000);
+    vision_tracker_update(t, NULL, 0, 700000);
     assert_int_equal(s[0].state, SK_TRK_FREE);
     struct sk_tracker_params bad = p;
     bad.max_tracks = SK_TRACKER_MAX + 1;
     struct sk_tracker *t2 = NULL;
-    assert_int_equal(sk_tracker_new(&bad, &t2), -EINVAL);
-    sk_tracker_free(t);
+    assert_int_equal(vision_tracker_new(&bad, &t2), -EINVAL);
+    vision_tracker_free(t);
 }
 
 static void expect_scene_error(const char *text, const char *msg)
