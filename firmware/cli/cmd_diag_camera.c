@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `storekeeper diag camera`: capture frames, time the vision, write the technician's snapshot. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ static void usage(FILE *out)
             "usage: storekeeper diag camera [-c STORE.cfg] NAME [OPTIONS]\n"
             "       storekeeper diag camera --list [--backend B] [--json]\n\n"
             "Opens camera NAME of the store file, runs N frames through the vision pipeline\n"
-            "and reports capture rate, processing time per frame, dropped frames and tracks.\n"
+            "with the board's processing cap (as `run` does) and reports capture rate,\n"
+            "processing time per frame, dropped and skipped frames, and tracks.\n"
             "With --snapshot it writes the last frame as a PNG with the zones (green), lines\n"
             "(blue, arrow to the inside), blobs (yellow) and track ids (red) drawn on it: the\n"
             "one time an image leaves memory. Do not share snapshots outside the store.\n\n"
@@ -35,6 +37,10 @@ static void usage(FILE *out)
             "      --snapshot PNG   write the annotated last frame to PNG\n"
             "      --scale S        snapshot scale 1..4 (default 2)\n"
             "      --events         print every track, zone and line event as it happens\n"
+            "      --learn S        watch S seconds (instead of --frames) and propose the\n"
+            "                       person-size settings (vision.person_px, blob limits)\n"
+            "                       of the people tracked; with --snapshot, check that the\n"
+            "                       tracked boxes are people\n"
             "      --no-pace        file and synthetic cameras: deliver frames as fast as\n"
             "                       they are processed, not at their frame rate\n"
             "      --list           list the cameras the libcamera and V4L2 backends see\n"
@@ -108,6 +114,12 @@ static void print_event(int frame, const struct sk_vision_event *e)
     printf("\n");
 }
 
+struct proposal {
+    bool ok;
+    size_t samples, tracks;
+    double person_px, min_area, max_area, max_aspect, min_fill;
+};
+
 struct report {
     int frames, dropped, skipped, events, crossings, tracks_now;
     uint64_t entries, exits;
@@ -115,6 +127,7 @@ struct report {
     double capture_s, ms_per_frame, ms_resize, ms_background, ms_blobs, ms_tracking;
     int width, height, vision_w, vision_h, max_fps;
     double person_px;
+    const struct proposal *learn;
     const char *backend;
 };
 
@@ -149,6 +162,18 @@ static void print_report(const char *name,
         cJSON_AddNumberToObject(o, "vision_width", r->vision_w);
         cJSON_AddNumberToObject(o, "vision_height", r->vision_h);
         cJSON_AddNumberToObject(o, "person_px", r->person_px);
+        if (r->learn) {
+            cJSON *l = cJSON_AddObjectToObject(o, "learn");
+            cJSON_AddNumberToObject(l, "samples", (double)r->learn->samples);
+            cJSON_AddNumberToObject(l, "people", (double)r->learn->tracks);
+            if (r->learn->ok) {
+                cJSON_AddNumberToObject(l, "person_px", r->learn->person_px);
+                cJSON_AddNumberToObject(l, "min_blob_area", r->learn->min_area);
+                cJSON_AddNumberToObject(l, "max_blob_area", r->learn->max_area);
+                cJSON_AddNumberToObject(l, "max_blob_aspect", r->learn->max_aspect);
+                cJSON_AddNumberToObject(l, "min_blob_fill", r->learn->min_fill);
+            }
+        }
         cJSON_AddNumberToObject(o, "tracks_now", r->tracks_now);
         cJSON_AddNumberToObject(o, "tracks_total", (double)r->tracks_total);
         cJSON_AddNumberToObject(o, "events", r->events);
@@ -184,23 +209,115 @@ static void print_report(const char *name,
     printf("%s%s%s\n", verdict, why[0] ? ": " : "", why);
 }
 
+/*
+ * --learn: the blobs of the people the pipeline tracked (confirmed, not merged, one sample
+ * per frame and track), and the person-size settings they suggest. Proposals, printed for
+ * the technician to copy into the store file: nothing is changed.
+ */
+#define LEARN_MAX 20000
+
+struct learn {
+    float area[LEARN_MAX], aspect[LEARN_MAX], fill[LEARN_MAX];
+    size_t n;
+    uint32_t tracks[64];
+    size_t n_tracks;
+};
+
+static void learn_frame(struct learn *l, const struct sk_vision *v)
+{
+    size_t nt, nb;
+    const struct sk_vision_track *t = sk_vision_tracks(v, &nt);
+    const struct sk_vision_blob *b = sk_vision_blobs(v, &nb);
+    for (size_t i = 0; i < nt && l->n < LEARN_MAX; i++) {
+        if (!t[i].confirmed || t[i].merged || t[i].missed) {
+            continue;
+        }
+        for (size_t k = 0; k < nb; k++) {
+            if (b[k].x != t[i].bx || b[k].y != t[i].by || b[k].w != t[i].bw || b[k].h != t[i].bh) {
+                continue;
+            }
+            int lo = b[k].w < b[k].h ? b[k].w : b[k].h, hi = b[k].w < b[k].h ? b[k].h : b[k].w;
+            l->area[l->n] = (float)b[k].area;
+            l->aspect[l->n] = (float)hi / (float)(lo > 0 ? lo : 1);
+            l->fill[l->n] = (float)b[k].area / (float)(b[k].w * b[k].h);
+            l->n++;
+            bool known = false;
+            for (size_t j = 0; j < l->n_tracks; j++) {
+                known |= l->tracks[j] == t[i].id;
+            }
+            if (!known && l->n_tracks < 64) {
+                l->tracks[l->n_tracks++] = t[i].id;
+            }
+            break;
+        }
+    }
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static float pct(float *v, size_t n, double p)
+{
+    qsort(v, n, sizeof(float), cmp_f);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+static void learn_propose(struct learn *l, struct proposal *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->samples = l->n;
+    p->tracks = l->n_tracks;
+    if (l->n < 20 || l->n_tracks < 1) {
+        return;
+    }
+    float median = pct(l->area, l->n, 0.5), big = pct(l->area, l->n, 0.9);
+    p->person_px = sqrt((double)median);
+    /* the noise floor well under the smallest person, groups up to four large ones */
+    p->min_area = floor(0.1 * median);
+    p->max_area = ceil(4.0 * big);
+    p->max_aspect = ceil(15.0 * pct(l->aspect, l->n, 0.95)) / 10.0;
+    p->max_aspect = p->max_aspect < 2 ? 2 : p->max_aspect;
+    p->min_fill = floor(70.0 * pct(l->fill, l->n, 0.05)) / 100.0;
+    p->min_fill = p->min_fill < 0.05 ? 0.05 : p->min_fill;
+    p->ok = true;
+}
+
+static void print_proposal(const struct proposal *p, int seconds)
+{
+    printf("learnt over %d s: %zu sightings of %zu tracked people\n", seconds, p->samples,
+           p->tracks);
+    if (!p->ok) {
+        printf("  too few people to propose settings: let people walk through and try again\n");
+        return;
+    }
+    printf("proposed settings (copy into the store file's vision group):\n"
+           "vision = {\n"
+           "  person_px = %.1f;        # a person's blob: %.0f px at the median\n"
+           "  min_blob_area = %.0f;     # smaller is noise\n"
+           "  max_blob_area = %.0f;    # a group of people\n"
+           "  max_blob_aspect = %.1f;\n"
+           "  min_blob_fill = %.2f;\n"
+           "};\n",
+           p->person_px, p->person_px * p->person_px, p->min_area, p->max_area, p->max_aspect,
+           p->min_fill);
+}
+
 int cli_diag_camera_direct(int argc, char **argv)
 {
     const char *config = NULL, *board = NULL, *snapshot = NULL, *only = NULL;
-    int frames = 50, scale = 2;
+    int frames = 50, scale = 2, learn_s = 0;
     bool list = false, json = false, no_pace = false, show_events = false;
     const struct sk_opt table[] = {
-            SK_OPT_STRING("config", 'c', &config),
-            SK_OPT_STRING("board", 'b', &board),
-            SK_OPT_INT("frames", 0, &frames, 1, 100000),
-            SK_OPT_STRING("snapshot", 0, &snapshot),
-            SK_OPT_INT("scale", 0, &scale, 1, 4),
-            SK_OPT_FLAG("list", 0, &list),
-            SK_OPT_STRING("backend", 0, &only),
-            SK_OPT_FLAG("json", 0, &json),
-            SK_OPT_FLAG("no-pace", 0, &no_pace),
-            SK_OPT_FLAG("events", 0, &show_events),
-            SK_OPT_TABLE_END,
+            SK_OPT_STRING("config", 'c', &config),       SK_OPT_STRING("board", 'b', &board),
+            SK_OPT_INT("frames", 0, &frames, 1, 100000), SK_OPT_STRING("snapshot", 0, &snapshot),
+            SK_OPT_INT("scale", 0, &scale, 1, 4),        SK_OPT_FLAG("list", 0, &list),
+            SK_OPT_STRING("backend", 0, &only),          SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_FLAG("no-pace", 0, &no_pace),         SK_OPT_FLAG("events", 0, &show_events),
+            SK_OPT_INT("learn", 0, &learn_s, 1, 3600),   SK_OPT_TABLE_END,
     };
     const struct sk_args args = {.cmd = "diag camera",
                                  .opts = table,
@@ -249,6 +366,8 @@ int cli_diag_camera_direct(int argc, char **argv)
                                   .realtime = pace,
                                   .scene = sk_synth_attached(cc->name)};
     struct report rep = {.backend = cc->backend};
+    struct learn *learn = NULL;
+    struct proposal prop = {0};
     struct sk_camera *cam = NULL;
     struct sk_vision *v = NULL;
     const char *verdict = "FAIL";
@@ -270,6 +389,15 @@ int cli_diag_camera_direct(int argc, char **argv)
     int64_t start = sk_now_mono_us();
     bool have_seq = false;
     uint64_t last_seq = 0;
+    int64_t first_t = -1;
+    if (learn_s > 0) {
+        learn = calloc(1, sizeof(*learn));
+        if (!learn) {
+            snprintf(why, sizeof(why), "out of memory");
+            goto out;
+        }
+        frames = 1000000; /* until learn_s of media time have passed */
+    }
     for (long i = 0; i < frames; i++) {
         struct sk_frame f;
         r = sk_camera_capture(cam, 2000, &f);
@@ -288,6 +416,10 @@ int cli_diag_camera_direct(int argc, char **argv)
         last_seq = f.seq;
         rep.width = f.width;
         rep.height = f.height;
+        first_t = first_t < 0 ? f.t_us : first_t;
+        if (learn && f.t_us - first_t >= (int64_t)learn_s * 1000000) {
+            break;
+        }
         /* the board's cap, by the daemon's rule: what is counted here is what run counts */
         if (!sk_vision_pacer_take(&pacer, f.t_us)) {
             rep.skipped++;
@@ -310,6 +442,9 @@ int cli_diag_camera_direct(int argc, char **argv)
         }
         rep.events += n;
         rep.frames++;
+        if (learn) {
+            learn_frame(learn, v);
+        }
     }
     rep.capture_s = (double)(sk_now_mono_us() - start) / 1e6;
     struct sk_vision_stats st;
@@ -325,7 +460,7 @@ int cli_diag_camera_direct(int argc, char **argv)
     rep.vision_w = st.width;
     rep.vision_h = st.height;
     rep.person_px = st.person_px;
-    rep.max_fps = (int)(1000000 / pacer.period_us);
+    rep.max_fps = (int)((1000000 + pacer.period_us / 2) / pacer.period_us);
     rep.tracks_total = st.tracks_total;
     rep.entries = st.entries;
     rep.exits = st.exits;
@@ -348,7 +483,15 @@ int cli_diag_camera_direct(int argc, char **argv)
     }
     verdict = "PASS";
     rc = SK_EXIT_OK;
+    if (learn) {
+        learn_propose(learn, &prop);
+        rep.learn = &prop;
+        if (!json) {
+            print_proposal(&prop, learn_s);
+        }
+    }
 out:
+    free(learn);
     print_report(name, &rep, rc == SK_EXIT_OK ? snapshot : NULL, verdict, why, json);
     sk_vision_free(v);
     sk_camera_close(cam);

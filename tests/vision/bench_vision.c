@@ -13,13 +13,14 @@
 /*
  * bench_vision [--clip FILE] [--raw-out FILE] [--frames N] [--repeat R] [--only-320]
  *
- * Decodes the clip (file camera) and renders a synthetic clip (synthetic camera) into
- * memory first, timing that as capture/decode; then runs every frame through the pipeline
- * at 640x480 and at 320x240, R times, and prints one JSON object with the median and the
- * spread (min, max) of each stage in ms per frame, the line crossings counted, and the peak
- * RSS. --raw-out writes the synthetic frames (8-bit grey, 640x480 each) for the Python
- * reference to read the very same frames. --only-320 skips the 640x480 runs (for
- * instruction counts under callgrind: --toggle-collect=sk_vision_process).
+ * Renders a synthetic clip (synthetic camera) into memory first, timing that as capture;
+ * streams the real clip through the file camera (--line and --truth come from its
+ * annotation in tests/vision/clips/, passed by bench_vision.py), frame by frame, never the
+ * whole clip in memory. Runs every frame through the pipeline at 640x480 and 320x240, R times, and
+ * prints one JSON object with the median and the spread (min, max) of each stage in ms per frame,
+ * the line crossings counted, and the peak RSS. --raw-out writes the synthetic frames (8-bit grey,
+ * 640x480 each) for the Python reference to read the very same frames. --only-320 skips the 640x480
+ * runs (for instruction counts under callgrind: --toggle-collect=sk_vision_process).
  * tests/vision/bench_vision.py runs both and prints the ratios.
  */
 
@@ -154,6 +155,83 @@ static int bench(const char *label,
     return 0;
 }
 
+/* The clip, streamed: each repetition opens the file camera again and processes frames as
+ * they are decoded (never the whole clip in memory), timing the pipeline's stages only. */
+static int bench_stream(const char *label,
+                        const char *path,
+                        int w,
+                        int h,
+                        int reps,
+                        const struct sk_line_cfg *line,
+                        bool last)
+{
+    struct stage resize = {0}, bg = {0}, blobs = {0}, track = {0}, total = {0};
+    uint64_t in = 0, out = 0;
+    double decode_ms = 0;
+    int n_frames = 0, fw = 0, fh = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        struct sk_camera_params p = {.backend = "file", .device = path};
+        struct sk_camera *cam;
+        int r = sk_camera_open(&p, &cam);
+        if (r < 0) {
+            return r;
+        }
+        struct sk_vision_params vp;
+        sk_vision_params_default(&vp, w, h);
+        struct sk_vision *v;
+        r = sk_vision_new(&vp, NULL, NULL, 0, line, 1, &v);
+        if (r < 0) {
+            sk_camera_close(cam);
+            return r;
+        }
+        double t_dec = 0;
+        n_frames = 0;
+        for (;;) {
+            struct sk_frame f;
+            double t0 = now_ms();
+            r = sk_camera_capture(cam, 1000, &f);
+            t_dec += now_ms() - t0;
+            if (r < 0) {
+                break;
+            }
+            fw = f.width;
+            fh = f.height;
+            n_frames++;
+            if ((r = sk_vision_process(v, &f)) < 0) {
+                break;
+            }
+        }
+        sk_camera_close(cam);
+        if (r < 0 && r != -ENODATA) {
+            sk_vision_free(v);
+            return r;
+        }
+        decode_ms = n_frames ? t_dec / n_frames : 0;
+        struct sk_vision_stats st;
+        sk_vision_get_stats(v, &st);
+        double n = (double)st.frames;
+        resize.v[rep] = st.ms_resize / n;
+        bg.v[rep] = st.ms_background / n;
+        blobs.v[rep] = st.ms_blobs / n;
+        track.v[rep] = st.ms_tracking / n;
+        total.v[rep] = (st.ms_resize + st.ms_background + st.ms_blobs + st.ms_tracking) / n;
+        in = st.entries;
+        out = st.exits;
+        sk_vision_free(v);
+    }
+    printf("\"%s\":{\"frames\":%d,\"width\":%d,\"height\":%d,\"clip_width\":%d,"
+           "\"clip_height\":%d,\"decode_ms\":%.4f,",
+           label, n_frames, w, h, fw, fh, decode_ms);
+    put_stage("resize", &resize, reps, false);
+    put_stage("background", &bg, reps, false);
+    put_stage("blobs", &blobs, reps, false);
+    put_stage("tracking", &track, reps, false);
+    put_stage("total", &total, reps, false);
+    printf("\"in\":%llu,\"out\":%llu}%s\n", (unsigned long long)in, (unsigned long long)out,
+           last ? "" : ",");
+    return 0;
+}
+
 /* The synthetic clip: 12 shoppers through a door line, known truth 8 in and 4 out. */
 static struct sk_synth *synthetic_scene(void)
 {
@@ -180,6 +258,8 @@ static struct sk_synth *synthetic_scene(void)
 int main(int argc, char **argv)
 {
     const char *clip_path = NULL, *raw_out = NULL;
+    double lp[4] = {0};
+    int inside = 0, truth_in = -1, truth_out = -1;
     int frames = 600, reps = 5;
     bool only_320 = false;
     for (int i = 1; i < argc; i++) {
@@ -191,11 +271,17 @@ int main(int argc, char **argv)
             frames = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--line") == 0 && i + 1 < argc &&
+                   sscanf(argv[++i], "%lf,%lf,%lf,%lf,%d", &lp[0], &lp[1], &lp[2], &lp[3],
+                          &inside) == 5) {
+        } else if (strcmp(argv[i], "--truth") == 0 && i + 1 < argc &&
+                   sscanf(argv[++i], "%d,%d", &truth_in, &truth_out) == 2) {
         } else if (strcmp(argv[i], "--only-320") == 0) {
             only_320 = true;
         } else {
-            fprintf(stderr, "usage: bench_vision [--clip FILE] [--raw-out FILE] [--frames N] "
-                            "[--repeat R] [--only-320]\n");
+            fprintf(stderr, "usage: bench_vision [--clip FILE --line x1,y1,x2,y2,inside "
+                            "--truth IN,OUT] [--raw-out FILE] [--frames N] [--repeat R] "
+                            "[--only-320]\n");
             return 2;
         }
     }
@@ -203,13 +289,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_vision: --frames 10..5000, --repeat 1..31\n");
         return 2;
     }
+    if (clip_path && (truth_in < 0 || truth_out < 0 || (lp[0] == lp[2] && lp[1] == lp[3]))) {
+        fprintf(stderr, "bench_vision: --clip needs the line and truth of its annotation "
+                        "(--line, --truth; bench_vision.py reads tests/vision/clips/)\n");
+        return 2;
+    }
+    sk_vision_register_backends();
     printf("{\n");
     /* Lines in processing coordinates at each size (the clip's is the watched count's). */
     struct sk_line_cfg door320, door640, walk320, walk640;
     h_line(&door320, "door", 10, 120, 310, 120, 0);
     h_line(&door640, "door", 20, 240, 620, 240, 0);
-    h_line(&walk320, "walk", 150, 96, 150, 140, 0);
-    h_line(&walk640, "walk", 300, 192, 300, 280, 0);
+    h_line(&walk320, "walk", (float)lp[0], (float)lp[1], (float)lp[2], (float)lp[3], inside);
+    h_line(&walk640, "walk", (float)lp[0] * 2, (float)lp[1] * 2, (float)lp[2] * 2, (float)lp[3] * 2,
+           inside);
     struct sk_synth *scene = synthetic_scene();
     struct clip syn;
     int r = scene ? load("synthetic", "", scene, frames, &syn) : -ENOMEM;
@@ -234,18 +327,17 @@ int main(int argc, char **argv)
     free(syn.data);
     sk_synth_free(scene);
     if (clip_path) {
-        struct clip c;
-        r = load("file", clip_path, NULL, 5000, &c);
+        printf("\"clip_truth\":{\"in\":%d,\"out\":%d},\n", truth_in, truth_out);
+        if (!only_320) {
+            r = bench_stream("clip_640", clip_path, 640, 480, reps, &walk640, false);
+        }
+        if (r >= 0) {
+            r = bench_stream("clip_320", clip_path, 320, 240, reps, &walk320, true);
+        }
         if (r < 0) {
             fprintf(stderr, "bench_vision: clip %s: %d\n", clip_path, r);
             return 1;
         }
-        printf("\"clip_truth\":{\"in\":6,\"out\":6},\n");
-        if (!only_320) {
-            bench("clip_640", &c, 640, 480, reps, &walk640, false);
-        }
-        bench("clip_320", &c, 320, 240, reps, &walk320, true);
-        free(c.data);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -78,6 +78,26 @@ class CameraCli(unittest.TestCase):
         self.assertRegex(text.stdout, r"vision\s+[\d.]+ ms/frame")
         self.assertTrue(text.stdout.rstrip().endswith("PASS"))
 
+    def test_learn_proposes_person_size(self):
+        """--learn watches the scene and proposes settings from the people it tracked: the
+        synthetic shoppers are discs of radius 13-14 px with a head (about 600 px)."""
+        png = os.path.join(self.tmp.path, "learn.png")
+        r = sk.run("diag", "camera", "-c", self.store, "overhead", "--learn", "12",
+                   "--no-pace", "--snapshot", png, "--json", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rep = json.loads(r.stdout)
+        learn = rep["learn"]
+        self.assertGreaterEqual(learn["people"], 2)
+        self.assertGreater(learn["samples"], 20)
+        self.assertTrue(20 <= learn["person_px"] <= 32, learn)
+        self.assertLess(learn["min_blob_area"], learn["person_px"] ** 2 / 4)
+        self.assertGreater(learn["max_blob_area"], learn["person_px"] ** 2)
+        self.assertEqual(png_size(png), (640, 480))
+        text = sk.run("diag", "camera", "-c", self.store, "overhead", "--learn", "12",
+                      "--no-pace", timeout=120)
+        self.assertIn("person_px = ", text.stdout)
+        self.assertIn("proposed settings", text.stdout)
+
     def test_failures_name_the_problem(self):
         r = sk.run("diag", "camera", "-c", self.store, "nosuch")
         self.assertEqual(r.returncode, 2)
