@@ -22,7 +22,11 @@
  *
  * Shoppers are seen from straight above: an ellipse for the shoulders, wide across the
  * walking direction, and a round head. Their shadow is the same ellipse shifted and
- * darkening the floor only (it lies under the shopper).
+ * darkening the floor only (it lies under the shopper). What real footage adds, each a
+ * scene option (draw_shopper): striped clothing whose light stripes come close to the floor,
+ * arms swinging at the sides, and perspective: away from the image centre a camera sees
+ * the body from the side too, so legs and torso lean outwards from under the shoulders.
+ * Limbs are drawn by draw_limb, which any other pose (a reaching arm) can use.
  */
 
 #define NOISE_TABLE_EXTRA 8192
@@ -90,7 +94,8 @@ static bool params_valid(const struct sk_synth_params *p)
     return p->width >= 16 && p->height >= 16 && p->width <= 4096 && p->height <= 4096 &&
            p->floor_luma >= 0 && p->floor_luma <= 255 && p->noise_sigma >= 0 &&
            p->noise_sigma <= 64 && p->drift_amplitude >= 0 && p->drift_amplitude <= 0.9f &&
-           p->drift_period_s > 0 && p->shadow_strength >= 0 && p->shadow_strength <= 1;
+           p->drift_period_s > 0 && p->shadow_strength >= 0 && p->shadow_strength <= 1 &&
+           p->texture >= 0 && p->texture <= 120 && p->perspective >= 0 && p->perspective <= 2;
 }
 
 /* Positions the renderer can handle: shoppers may walk off the picture, but not so far that
@@ -455,6 +460,98 @@ static void draw_ellipse(struct draw_ctx *d,
     }
 }
 
+/* Paints an ellipse whose brightness alternates in stripes across the heading (period in
+ * scene pixels): luma + contrast and luma - contrast. */
+static void draw_striped(struct draw_ctx *d,
+                         float cx,
+                         float cy,
+                         float hx,
+                         float hy,
+                         float a,
+                         float b,
+                         float luma,
+                         float contrast,
+                         float period)
+{
+    float r = (a > b ? a : b) + 1;
+    int x0 = (int)floorf((cx - r) * d->sx), x1 = (int)ceilf((cx + r) * d->sx);
+    int y0 = (int)floorf((cy - r) * d->sy), y1 = (int)ceilf((cy + r) * d->sy);
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 >= d->w ? d->w - 1 : x1;
+    y1 = y1 >= d->h ? d->h - 1 : y1;
+    for (int y = y0; y <= y1; y++) {
+        float fy = ((float)y + 0.5f) / d->sy - cy;
+        for (int x = x0; x <= x1; x++) {
+            float fx = ((float)x + 0.5f) / d->sx - cx;
+            if (in_ellipse(fx, fy, hx, hy, a, b)) {
+                float along = fx * hx + fy * hy + 100.0f * period;
+                bool light = ((int)(along / (0.5f * period))) % 2 == 0;
+                float v = luma + (light ? contrast : -contrast);
+                d->img[(size_t)y * (size_t)d->w + (size_t)x] = v < 0 ? 0 : v > 255 ? 255 : v;
+            }
+        }
+    }
+}
+
+/* A limb from (x, y) along (dx, dy) (unit) for length, width across: an arm at the side, or
+ * any other pose a scene wants to show (reaching into a shelf). */
+static void draw_limb(struct draw_ctx *d,
+                      float x,
+                      float y,
+                      float dx,
+                      float dy,
+                      float length,
+                      float width,
+                      float luma)
+{
+    draw_ellipse(d, x + dx * length * 0.5f, y + dy * length * 0.5f, dx, dy, width * 0.5f,
+                 length * 0.5f, 0, luma);
+}
+
+/* One shopper, from the floor up: legs and torso leaning out (perspective), arms, the
+ * shoulders (striped clothing), the head. */
+static void draw_shopper(const struct sk_synth *s,
+                         struct draw_ctx *d,
+                         const struct shopper *sh,
+                         float x,
+                         float y,
+                         float hx,
+                         float hy,
+                         double t)
+{
+    float a = sh->look.radius;
+    float luma = (float)sh->look.luma;
+    if (s->p.perspective > 0) {
+        float cx = 0.5f * (float)s->p.width, cy = 0.5f * (float)s->p.height;
+        float ox = (x - cx) / cx, oy = (y - cy) / cy;
+        float off = sqrtf(ox * ox + oy * oy);
+        if (off > 0.05f) {
+            /* the lean grows with the distance from the centre: legs seen from the side */
+            float lean = s->p.perspective * 2.0f * a * (off > 1.4f ? 1.4f : off) / 1.41f;
+            float ux = ox / off, uy = oy / off;
+            float legs = luma * 0.8f + 10.0f;
+            draw_limb(d, x, y, ux, uy, lean + a * 0.5f, a * 0.9f, legs > 255 ? 255 : legs);
+        }
+    }
+    if (s->p.arms) {
+        /* walking arms swing along the heading, in opposite phases, about a step a second */
+        float swing = a * 0.5f * sinf((float)(2.0 * M_PI * 0.9 * t) + (float)sh->id);
+        for (int side = -1; side <= 1; side += 2) {
+            float bx = x - hy * a * 0.95f * (float)side, by = y + hx * a * 0.95f * (float)side;
+            float sw = swing * (float)side;
+            draw_ellipse(d, bx + hx * sw, by + hy * sw, hx, hy, a * 0.22f, a * 0.45f, 0, luma);
+        }
+    }
+    if (s->p.texture > 0) {
+        draw_striped(d, x, y, hx, hy, a, a * 0.6f, luma, s->p.texture, a * 0.6f);
+    } else {
+        draw_ellipse(d, x, y, hx, hy, a, a * 0.6f, 0, luma);
+    }
+    int head = sh->look.head_luma < 0 ? 40 : sh->look.head_luma;
+    draw_ellipse(d, x, y, hx, hy, a * 0.45f, a * 0.5f, 0, (float)head);
+}
+
 int sk_synth_render(struct sk_synth *s,
                     double t_s,
                     uint64_t frame_no,
@@ -505,10 +602,7 @@ int sk_synth_render(struct sk_synth *s,
         float x, y, hx, hy;
         const struct shopper *sh = &s->shoppers[i];
         if (shopper_at(sh, t_s, &x, &y, &hx, &hy)) {
-            float a = sh->look.radius;
-            draw_ellipse(&d, x, y, hx, hy, a, a * 0.6f, 0, (float)sh->look.luma);
-            int head = sh->look.head_luma < 0 ? 40 : sh->look.head_luma;
-            draw_ellipse(&d, x, y, hx, hy, a * 0.45f, a * 0.5f, 0, (float)head);
+            draw_shopper(s, &d, sh, x, y, hx, hy, t_s);
         }
     }
     size_t off = (size_t)((frame_no * 2654435761u) % NOISE_TABLE_EXTRA);
@@ -564,10 +658,12 @@ static int load_scene_group(
     if (!config_setting_is_group(g)) {
         return fail(err, err_size, path, g, "scene: expected a group { ... }");
     }
-    static const char *const known[] = {
-            "floor_luma", "noise",     "drift_amplitude", "drift_period_s", "shadows",
-            "shadow_dx",  "shadow_dy", "shadow_strength", "seed",           "lights",
-            "width",      "height",    "blackouts",       "stalls",         NULL};
+    static const char *const known[] = {"floor_luma",     "noise",           "drift_amplitude",
+                                        "drift_period_s", "shadows",         "shadow_dx",
+                                        "shadow_dy",      "shadow_strength", "seed",
+                                        "lights",         "width",           "height",
+                                        "blackouts",      "stalls",          "texture",
+                                        "arms",           "perspective",     NULL};
     for (int i = 0; i < config_setting_length(g); i++) {
         const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         bool ok = false;
@@ -587,13 +683,15 @@ static int load_scene_group(
     }
     p->width = (int)wh[0];
     p->height = (int)wh[1];
-    double v[8] = {p->floor_luma, p->noise_sigma, p->drift_amplitude, p->drift_period_s,
-                   p->shadow_dx,  p->shadow_dy,   p->shadow_strength, p->seed};
-    const char *names[8] = {"floor_luma", "noise",     "drift_amplitude", "drift_period_s",
-                            "shadow_dx",  "shadow_dy", "shadow_strength", "seed"};
-    const double lo[8] = {0, 0, 0, 0.1, -100, -100, 0, 0};
-    const double hi[8] = {255, 64, 0.9, 86400, 100, 100, 1, 4294967295.0};
-    for (int i = 0; i < 8; i++) {
+    double v[10] = {p->floor_luma, p->noise_sigma, p->drift_amplitude, p->drift_period_s,
+                    p->shadow_dx,  p->shadow_dy,   p->shadow_strength, p->seed,
+                    p->texture,    p->perspective};
+    const char *names[10] = {"floor_luma", "noise",      "drift_amplitude", "drift_period_s",
+                             "shadow_dx",  "shadow_dy",  "shadow_strength", "seed",
+                             "texture",    "perspective"};
+    const double lo[10] = {0, 0, 0, 0.1, -100, -100, 0, 0, 0, 0};
+    const double hi[10] = {255, 64, 0.9, 86400, 100, 100, 1, 4294967295.0, 120, 2};
+    for (int i = 0; i < 10; i++) {
         if (!get_number(g, names[i], &v[i]) || !(v[i] >= lo[i] && v[i] <= hi[i])) {
             char msg[128];
             snprintf(msg, sizeof(msg), "scene.%s: a number from %g to %g expected", names[i], lo[i],
@@ -609,12 +707,21 @@ static int load_scene_group(
     p->shadow_dy = (float)v[5];
     p->shadow_strength = (float)v[6];
     p->seed = (uint32_t)v[7];
+    p->texture = (float)v[8];
+    p->perspective = (float)v[9];
     const config_setting_t *sh = config_setting_get_member(g, "shadows");
     if (sh) {
         if (config_setting_type(sh) != CONFIG_TYPE_BOOL) {
             return fail(err, err_size, path, sh, "scene.shadows: true or false expected");
         }
         p->shadows = config_setting_get_bool(sh);
+    }
+    const config_setting_t *arms = config_setting_get_member(g, "arms");
+    if (arms) {
+        if (config_setting_type(arms) != CONFIG_TYPE_BOOL) {
+            return fail(err, err_size, path, arms, "scene.arms: true or false expected");
+        }
+        p->arms = config_setting_get_bool(arms);
     }
     return 0;
 }

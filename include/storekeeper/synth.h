@@ -42,6 +42,13 @@ struct sk_synth_params {
     float shadow_dx, shadow_dy; /* shadow offset, scene pixels (default 6, 4) */
     float shadow_strength;      /* light a shadow takes away, 0..1 (default 0.35) */
     uint32_t seed;              /* noise seed */
+    /* What real overhead footage shows and plain discs do not (all off by default, so
+     * scripted tests keep their figures; the hard scenes of the vision tests turn them on): */
+    float texture;     /* clothing pattern contrast, luma units (stripes, parts near the floor's
+                        * brightness split a blob), 0..120 */
+    bool arms;         /* arms swinging at the sides while walking (blobs change shape) */
+    float perspective; /* away from the image centre the body leans outwards (legs seen from
+                        * the side): the lean at the image corner, in shoulder widths, 0..2 */
 };
 
 /* What a shopper looks like from above. */

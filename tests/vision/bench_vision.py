@@ -196,7 +196,7 @@ def peak_rss_run(binary, seconds, camera):
             if camera:
                 f.write('cameras = ( { name = "cam"; backend = "synthetic"; width = 640; '
                         'height = 480; fps = 10; } );\n')
-        p = subprocess.Popen([binary, "run", "-c", os.path.join(d, "store.cfg"),
+        p = subprocess.Popen([binary, "run", "-c", os.path.join(d, "store.cfg"), "--allow-root",
                               "--duration", str(seconds)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # VmHWM (the peak resident set) read from /proc while it runs: the rusage of a
