@@ -142,6 +142,9 @@ static void ctx_free(struct ctx *c)
  */
 static int connect_despite_config(struct ctx *c, const struct sk_diag *diag)
 {
+    if (access(c->config_path, F_OK) < 0 && errno == ENOENT) {
+        return -1; /* no file at all: a daemon there runs on another one */
+    }
     static const char defaults[] =
             "store_id = \"unknown\";\ndevice_id = \"unknown\";\nboard = \"generic-x86\";\n";
     struct sk_config_opts copts = {.board_override = c->board};

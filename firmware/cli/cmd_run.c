@@ -12,6 +12,7 @@
 
 #include "storekeeper/cli.h"
 #include "storekeeper/config.h"
+#include "storekeeper/ledger.h"
 #include "storekeeper/rfid.h"
 #include "storekeeper/runtime.h"
 #include "storekeeper/services.h"
@@ -97,6 +98,73 @@ static int settle_privileges(const char *user, bool allow_root)
     return 0;
 }
 
+/*
+ * Imports the catalog files (products, tags, planogram, in that order, as the daemon does)
+ * inside one transaction that is rolled back: into the store's ledger when it exists and can
+ * be opened (rows the files name may refer to what it holds), else into a new ledger in a
+ * temporary directory. Each file's problems go to diag. Returns 0 or -EINVAL.
+ */
+static int check_catalog(const struct sk_config *cfg, struct sk_diag *diag)
+{
+    const char *files[3] = {cfg->products_file, cfg->tags_file, cfg->planogram_file};
+    if (!files[0][0] && !files[1][0] && !files[2][0]) {
+        return 0;
+    }
+    char path[SK_PATH_MAX * 2], msg[SK_LEDGER_ERRMSG_MAX], tmpdir[] = "/tmp/sk-check-XXXXXX";
+    char tmpdb[sizeof(tmpdir) + 16] = "";
+    sk_config_resolve_path(cfg, cfg->ledger.path, path, sizeof(path));
+    struct sk_ledger_opts lo = {.path = path, .busy_timeout_ms = 2000};
+    struct sk_ledger *l = NULL;
+    if (sk_ledger_open(&lo, msg, sizeof(msg), &l) < 0) {
+        l = NULL;
+        if (!mkdtemp(tmpdir)) {
+            sk_diag_add(diag, "cannot check the catalog files: no temporary directory: %s",
+                        strerror(errno));
+            return -EINVAL;
+        }
+        snprintf(tmpdb, sizeof(tmpdb), "%s/ledger.db", tmpdir);
+        struct sk_ledger_opts to = {.path = tmpdb,
+                                    .store_id = cfg->store_id,
+                                    .device_id = cfg->device_id,
+                                    .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE};
+        if (sk_ledger_open(&to, msg, sizeof(msg), &l) < 0) {
+            sk_diag_add(diag, "cannot check the catalog files: %s", msg);
+            l = NULL;
+        }
+    }
+    int rc = 0;
+    if (l && sk_ledger_begin(l) >= 0) {
+        for (int kind = SK_IMPORT_PRODUCTS; kind <= SK_IMPORT_PLANOGRAM; kind++) {
+            if (!files[kind][0]) {
+                continue;
+            }
+            char fpath[SK_PATH_MAX * 2];
+            sk_config_resolve_path(cfg, files[kind], fpath, sizeof(fpath));
+            struct sk_import_result res;
+            if (sk_ledger_import(l, kind, fpath, cfg, 0, diag, &res) < 0) {
+                rc = -EINVAL;
+            }
+        }
+        sk_ledger_rollback(l);
+    } else if (l) {
+        sk_diag_add(diag, "cannot check the catalog files: %s", sk_ledger_errmsg(l));
+        rc = -EINVAL;
+    } else {
+        rc = -EINVAL;
+    }
+    sk_ledger_close(l);
+    if (tmpdb[0]) {
+        static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+            char p[sizeof(tmpdb) + 16];
+            snprintf(p, sizeof(p), "%s%s", tmpdb, ext[i]);
+            unlink(p);
+        }
+        rmdir(tmpdir);
+    }
+    return rc;
+}
+
 int sk_cmd_run(int argc, char **argv)
 {
     struct sk_runtime_opts opts = {.services = sk_services};
@@ -130,12 +198,17 @@ int sk_cmd_run(int argc, char **argv)
         struct sk_diag diag;
         sk_diag_init(&diag);
         struct sk_config *cfg = NULL;
-        struct sk_config_opts copts = {.board_override = opts.board};
+        /* Every reader's profile must load too: checked with the file, so one run lists the
+         * profile problems (at the reader's line) with all the others. */
+        struct sk_config_opts copts = {.board_override = opts.board,
+                                       .check_reader = sk_rfid_check_reader};
         int r = sk_config_load(opts.config_path, &copts, &diag, &cfg);
         if (r == 0) {
-            /* every reader's profile must load too (file:line errors of the profile) */
-            r = sk_rfid_check_profiles(cfg, &diag);
-            /* and every camera's backend must be in this binary, a clip must exist */
+            /* the catalog files must import as the daemon will import them at start */
+            if (check_catalog(cfg, &diag) < 0) {
+                r = -EINVAL;
+            }
+            /* every camera's backend must be in this binary, a clip must exist */
             if (sk_vision_check_cameras(cfg, &diag) < 0) {
                 r = -EINVAL;
             }

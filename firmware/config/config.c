@@ -1541,6 +1541,15 @@ static int config_load(const char *store_path,
     /* Cross-references are checked even after errors, so one run reports everything. */
     struct loader sl = {.table = &sk_store_table, .file = store_path, .diag = diag, .cf = &scf};
     check_store(&sl, c);
+    for (size_t i = 0; opts && opts->check_reader && i < c->n_readers; i++) {
+        char why[400], cpath[PATH_BUF];
+        why[0] = '\0';
+        if (c->readers[i].profile[0] && opts->check_reader(c, i, diag, why, sizeof(why)) < 0) {
+            snprintf(cpath, sizeof(cpath), "readers.[%zu].profile", i);
+            const config_setting_t *at = lookup_elem_key(&scf, "readers", i, "profile");
+            report(&sl, at ? at : lookup_elem_key(&scf, "readers", i, "name"), cpath, "%s", why);
+        }
+    }
     errors += sl.errors;
     if (!errors) {
         if (add_builtin_presets(c) < 0) {

@@ -93,7 +93,8 @@ static void thaw(struct latch *l)
 
 struct sk_runtime {
     const struct sk_runtime_opts *opts;
-    struct latch core_clock; /* what the core and the ledger read */
+    char catalog_error[2 * SK_PATH_MAX]; /* see sk_runtime_stats */
+    struct latch core_clock;             /* what the core and the ledger read */
     struct sk_config *cfg;
     struct sk_queue *queue;
     struct sk_loop *loop;
@@ -184,6 +185,7 @@ void sk_runtime_get_stats(struct sk_runtime *rt, struct sk_runtime_stats *ret)
     ret->retries = rt->retries;
     ret->batch_held = rt->batch_n;
     snprintf(ret->config_path, sizeof(ret->config_path), "%s", rt->opts->config_path);
+    snprintf(ret->catalog_error, sizeof(ret->catalog_error), "%s", rt->catalog_error);
 }
 
 void sk_block_signals(void)
@@ -695,10 +697,16 @@ static void watch_queue(struct sk_runtime *rt, bool on)
 
 /* Imports the catalog files the configuration names (upsert; a file with problems changes
  * nothing and is logged line by line, and the runtime goes on with the catalog it has). */
+/*
+ * The catalog files are imports into the ledger, which holds the catalog: a file is imported
+ * again only when its text changed since its last import (by hand or here), so a restart or
+ * a reload does not undo what came since, e.g. a cloud catalog_upsert (docs/ledger.md).
+ */
 static void import_catalog(struct sk_runtime *rt)
 {
     const struct sk_config *cfg = rt->cfg;
     const char *files[3] = {cfg->products_file, cfg->tags_file, cfg->planogram_file};
+    rt->catalog_error[0] = '\0';
     for (int kind = SK_IMPORT_PRODUCTS; kind <= SK_IMPORT_PLANOGRAM; kind++) {
         if (!files[kind][0]) {
             continue;
@@ -708,15 +716,24 @@ static void import_catalog(struct sk_runtime *rt)
         struct sk_diag diag;
         sk_diag_init(&diag);
         struct sk_import_result res;
-        int r = sk_ledger_import(rt->ledger, kind, path, cfg, 0, &diag, &res);
+        int r = sk_ledger_import(rt->ledger, kind, path, cfg, SK_IMPORT_IF_CHANGED, &diag, &res);
         for (size_t i = 0; i < diag.n; i++) {
             sk_log(SK_LOG_ERR, "ledger", NULL, "%s", diag.lines[i]);
+        }
+        if (r < 0 && !rt->catalog_error[0]) {
+            snprintf(rt->catalog_error, sizeof(rt->catalog_error), "%s (%zu problem(s))",
+                     diag.n ? diag.lines[0] : sk_strerror(r), res.errors ? res.errors : diag.n);
         }
         sk_diag_free(&diag);
         if (r < 0) {
             sk_log(SK_LOG_ERR, "ledger", NULL,
                    "%s not imported (%s); the ledger keeps its %s as they were", path,
                    sk_strerror(r), sk_import_kind_name(kind));
+        } else if (res.unchanged) {
+            sk_log(SK_LOG_INFO, "ledger", NULL,
+                   "%s unchanged since its last import: not imported again (the ledger's %s, "
+                   "with later changes such as the cloud's, stay)",
+                   path, sk_import_kind_name(kind));
         } else {
             sk_log(SK_LOG_INFO, "ledger", NULL,
                    "%s: %" PRId64 " row(s): %" PRId64 " new, %" PRId64 " updated", path, res.rows,

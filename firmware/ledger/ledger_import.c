@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -877,6 +878,20 @@ static int write_rows(struct import *im, unsigned flags, struct sk_import_result
     return r;
 }
 
+/* SHA-256 of text as lower-case hex. */
+static void text_sha256(const char *text, size_t len, char out[SK_LEDGER_HASH_HEX])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (EVP_Digest(text, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+        return;
+    }
+    for (int i = 0; i < 32; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+}
+
 /* Imports text (len bytes, text[len] == '\0', owned by the caller) named path. */
 static int import_text(struct sk_ledger *l,
                        int kind,
@@ -917,6 +932,18 @@ static int import_text(struct sk_ledger *l,
         return r;
     }
     r = 0;
+    char key[48], digest[SK_LEDGER_HASH_HEX], last[SK_LEDGER_HASH_HEX] = "";
+    snprintf(key, sizeof(key), "import.%s.sha256", sk_import_kind_name(kind));
+    text_sha256(text, len, digest);
+    if ((flags & SK_IMPORT_IF_CHANGED) && ledger_meta_get(l, key, last, sizeof(last)) > 0 &&
+        strcmp(last, digest) == 0) {
+        sk_ledger_rollback(l);
+        res.unchanged = true;
+        if (ret) {
+            *ret = res;
+        }
+        return 0;
+    }
     if (kind == SK_IMPORT_PLANOGRAM && cfg) {
         r = sk_ledger_sync_shelves(l, cfg);
         r = r < 0 ? r : 0;
@@ -956,6 +983,9 @@ static int import_text(struct sk_ledger *l,
     }
     if (r == 0 && im.rep.errors > 0) {
         r = -EINVAL;
+    }
+    if (r == 0 && !dry) {
+        r = ledger_meta_set(l, key, digest);
     }
     if (r < 0 || dry) {
         sk_ledger_rollback(l);

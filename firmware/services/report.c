@@ -383,6 +383,15 @@ int sk_report_checks(const cJSON *s, const cJSON *ledger, struct sk_checks *c)
                                num(rt, "batch_held", 0));
         }
     }
+    const char *catalog = rt ? str(rt, "catalog_error", NULL) : NULL;
+    if (catalog) {
+        r |= sk_checks_add(c, SK_CHECK_FAIL, "catalog",
+                           "fix the file (every problem: storekeeper ledger -c FILE import KIND "
+                           "PATH --dry-run), then systemctl reload storekeeper",
+                           "a catalog file was not imported: %s; the ledger keeps its catalog "
+                           "as it was",
+                           catalog);
+    }
     const cJSON *q = get(s, "queue");
     if (q) {
         double depth = num(q, "depth", 0), high = num(q, "high_mark", 1);

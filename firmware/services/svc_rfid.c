@@ -176,57 +176,52 @@ static void profiles_dir(const struct sk_config *cfg, char *buf, size_t size)
     }
 }
 
-/* Loads the profile of reader i; problems go to diag. */
+/* Loads the profile of reader i. The profile file's own problems go to diag; why says what
+ * is wrong with the reader's entry (the store file's line is the caller's to add). */
 static int load_reader_profile(const struct sk_config *cfg,
                                size_t i,
                                struct sk_diag *diag,
+                               char *why,
+                               size_t why_size,
                                struct sk_profile **ret)
 {
     const struct sk_reader_cfg *rc = &cfg->readers[i];
     char dir[SK_PATH_MAX * 2], path[SK_PATH_MAX * 3];
     profiles_dir(cfg, dir, sizeof(dir));
+    *ret = NULL;
     if (sk_profile_find(rc->profile, dir, path, sizeof(path)) < 0) {
-        sk_diag_add(diag, "%s: readers.[%zu].profile: no profile \"%s\" (looked for %s)", cfg->path,
-                    i, rc->profile, path);
+        snprintf(why, why_size,
+                 "no profile \"%s\" (looked for %s): name a profile of that folder, or set "
+                 "profiles_dir",
+                 rc->profile, path);
         return SK_EPROFILE;
     }
     int r = sk_profile_load(path, diag, ret);
     if (r < 0) {
-        sk_diag_add(diag, "%s: readers.[%zu].profile: profile \"%s\" of reader %s is not usable",
-                    cfg->path, i, rc->profile, rc->name);
+        snprintf(why, why_size, "profile \"%s\" of reader %s is not usable (its problems above)",
+                 rc->profile, rc->name);
         return SK_EPROFILE;
     }
     const struct sk_bus_cfg *bus = sk_config_bus(cfg, rc->bus);
     bool tcp = bus && strncmp(bus->url, "tcp:", 4) == 0;
     if (bus && ((tcp && !(*ret)->tcp) || (!tcp && !(*ret)->rtu))) {
-        sk_diag_add(diag, "%s: readers.[%zu].profile: %s devices speak only %s, bus %s is %s",
-                    cfg->path, i, rc->profile, (*ret)->tcp ? "Modbus/TCP" : "Modbus RTU", bus->name,
-                    tcp ? "TCP" : "RTU");
+        snprintf(why, why_size, "%s devices speak only %s, bus %s is %s", rc->profile,
+                 (*ret)->tcp ? "Modbus/TCP" : "Modbus RTU", bus->name, tcp ? "TCP" : "RTU");
         sk_profile_free(*ret);
         *ret = NULL;
         return SK_EPROFILE;
     }
-    if (!tcp && rc->unit > 247) {
-        sk_diag_add(diag, "%s: readers.[%zu].unit: %d is not an RTU unit id (1..247)", cfg->path, i,
-                    rc->unit);
-        sk_profile_free(*ret);
-        *ret = NULL;
-        return SK_EPROFILE;
-    }
+    /* An RTU unit above 247 is the store file's own check (config.c). */
     return 0;
 }
 
-int sk_rfid_check_profiles(const struct sk_config *cfg, struct sk_diag *diag)
+int sk_rfid_check_reader(
+        const struct sk_config *cfg, size_t i, struct sk_diag *diag, char *why, size_t why_size)
 {
-    int rc = 0;
-    for (size_t i = 0; i < cfg->n_readers; i++) {
-        struct sk_profile *p = NULL;
-        if (load_reader_profile(cfg, i, diag, &p) < 0) {
-            rc = SK_EPROFILE;
-        }
-        sk_profile_free(p);
-    }
-    return rc;
+    struct sk_profile *p = NULL;
+    int r = load_reader_profile(cfg, i, diag, why, why_size, &p);
+    sk_profile_free(p);
+    return r;
 }
 
 /* ---- observations ------------------------------------------------------------------------ */
@@ -758,8 +753,10 @@ static int setup_reader(struct sk_rfid *s,
     r->unit = rc->unit;
     r->state = SK_HEALTH_UNKNOWN;
     r->view_cap = (size_t)rc->max_tags;
-    int e = load_reader_profile(cfg, ci, diag, &r->profile);
+    char why[400];
+    int e = load_reader_profile(cfg, ci, diag, why, sizeof(why), &r->profile);
     if (e < 0) {
+        sk_diag_add(diag, "%s: readers.[%zu].profile: %s", cfg->path, ci, why);
         return e;
     }
     if ((e = sk_reader_new(r->profile, rc->unit, rc->response_timeout_ms, (size_t)rc->max_tags,

@@ -510,6 +510,9 @@ static cJSON *status_document(struct sk_status *st)
         cJSON_AddNumberToObject(r, "batches", (double)rs.batches);
         cJSON_AddNumberToObject(r, "retries", (double)rs.retries);
         cJSON_AddNumberToObject(r, "batch_held", (double)rs.batch_held);
+        if (rs.catalog_error[0]) {
+            cJSON_AddStringToObject(r, "catalog_error", rs.catalog_error);
+        }
     }
     struct sk_queue_stats qs;
     sk_queue_get_stats(sk_runtime_queue(rt), &qs);

@@ -285,9 +285,19 @@ void sk_diag_print(const struct sk_diag *d, FILE *out);
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
+/*
+ * A check of reader i that lives above config (its profile loads, suits its bus), run while
+ * the file is validated so its problem is listed with the file's own, at the reader's line,
+ * even when other keys are wrong (--check-config lists everything at once). Returns 0, or < 0
+ * with why set (its own file:line problems, e.g. in the profile, may go to diag).
+ */
+typedef int (*sk_config_reader_check)(
+        const struct sk_config *cfg, size_t i, struct sk_diag *diag, char *why, size_t why_size);
+
 struct sk_config_opts {
-    const char *board_override; /* --board: name or path; NULL to use the store file's */
-    const char *data_dir;       /* where boards/ and profiles/ live; NULL: sk_data_dir() */
+    const char *board_override;          /* --board: name or path; NULL to use the store file's */
+    const char *data_dir;                /* where boards/ and profiles/ live; NULL: sk_data_dir() */
+    sk_config_reader_check check_reader; /* NULL: none */
 };
 
 /*

@@ -268,12 +268,18 @@ enum sk_import_kind {
 enum sk_import_flags {
     SK_IMPORT_REPLACE = 1 << 0, /* rows the file does not name are removed */
     SK_IMPORT_DRY_RUN = 1 << 1, /* validate only */
+    /* Only when the text differs from the last one imported of this kind: every import
+     * records its text's SHA-256 in the ledger, so the daemon's start and reload re-import a
+     * catalog file the operator changed, never the same one over later catalog changes
+     * (a cloud catalog_upsert). */
+    SK_IMPORT_IF_CHANGED = 1 << 2,
 };
 
 struct sk_import_result {
     int64_t rows; /* data rows read */
     int64_t inserted, updated, removed;
-    size_t errors; /* problems found: nothing was imported when > 0 */
+    size_t errors;  /* problems found: nothing was imported when > 0 */
+    bool unchanged; /* SK_IMPORT_IF_CHANGED: the same text was imported before; nothing done */
 };
 
 /* "products", "tags", "planogram"; NULL when out of range. */

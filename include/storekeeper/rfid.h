@@ -87,11 +87,13 @@ int sk_rfid_tags(struct sk_rfid *r,
                  int64_t *ret_taken_us);
 
 /*
- * Loads the profile of every reader in cfg (used by --check-config). Problems go to diag as
- * "FILE:LINE: ..." (the profile file's) or "CONFIG: readers.[i].profile: ...". Returns 0 or
- * SK_EPROFILE.
+ * Loads the profile of reader i of cfg and checks it suits the reader's bus and unit: an
+ * sk_config_reader_check, given to sk_config_load by --check-config so a profile problem is
+ * listed with the file's others at the reader's line. The profile file's own problems go to
+ * diag as "FILE:LINE: ..."; returns 0 or SK_EPROFILE with why set.
  */
-int sk_rfid_check_profiles(const struct sk_config *cfg, struct sk_diag *diag);
+int sk_rfid_check_reader(
+        const struct sk_config *cfg, size_t i, struct sk_diag *diag, char *why, size_t why_size);
 
 /* The presence settings of a reader's antenna from the shelves and presets in cfg
  * (antenna 0: the reader's default). */

@@ -85,6 +85,9 @@ struct sk_runtime_stats {
     uint64_t retries;          /* retries of a failed batch */
     size_t batch_held;         /* observations of the open or held batch */
     char config_path[SK_PATH_MAX];
+    /* The catalog files' last import at start or reload: the first problem of a file that
+     * was not imported and how many it had ("" when every file imported or was unchanged). */
+    char catalog_error[2 * SK_PATH_MAX];
 };
 
 void sk_runtime_get_stats(struct sk_runtime *rt, struct sk_runtime_stats *ret);

@@ -441,5 +441,136 @@ shelves = ( { name = "A1"; reader = "r1"; antenna = 1; } );
             log.close()
 
 
+PRODUCTS_HEADER = "sku,gtin,name,price,currency,restock_threshold,restock_target\n"
+
+
+class CheckConfig(unittest.TestCase):
+    """--check-config lists every problem in one run: an unknown reader profile at the
+    reader's line together with the file's other problems; and a catalog file that would
+    not import at start fails it, with FILE:LINE:COLUMN."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_every_problem(self):
+        cfg = self.tmp.file("store.cfg", """store_id = "s1";
+device_id = "d1";
+board = "sim";
+buses = ( { name = "b"; url = "tcp:127.0.0.1:1502"; } );
+readers = (
+  { name = "r1"; bus = "b"; unit = 1; profile = "no-such-profile"; },
+  { name = "r2"; bus = "b"; unit = 2; }
+);
+shelves = ( { name = "A1"; reader = "r9"; antenna = 1; } );
+""")
+        r = sk.run("run", "-c", cfg, "--check-config")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('store.cfg:6: readers.[0].profile: no profile "no-such-profile"', r.stderr)
+        self.assertIn("name a profile of that folder, or set profiles_dir", r.stderr)
+        self.assertIn('store.cfg:9: shelves.[0].reader: no reader named "r9"', r.stderr)
+        self.assertIn("2 error(s)", r.stderr)
+
+    def test_catalog(self):
+        self.tmp.file("products.csv", PRODUCTS_HEADER + "COLA-033,,Cola,1.49,EUR,0,0\n"
+                      "WATER,,Water,abc,EUR,0,0\n")
+        self.tmp.file("tags.csv", "epc,sku\n3034257BF400B7800004CB2F,COLA-033\n")
+        cfg = self.tmp.file("store.cfg", store_cfg(self.tmp, extra="""
+products_file = "products.csv";
+tags_file = "tags.csv";
+"""))
+        r = sk.run("run", "-c", cfg, "--check-config")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertRegex(r.stderr, r"products.csv:3:4: price: \"abc\" is not a price")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.path, "ledger.db")),
+                         "the check writes no ledger")
+        # Fixed: passes; the tags refer to a product of the products file (imported first).
+        self.tmp.file("products.csv", PRODUCTS_HEADER + "COLA-033,,Cola,1.49,EUR,0,0\n")
+        r = sk.run("run", "-c", cfg, "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class Catalog(unittest.TestCase):
+    """One source of truth: the ledger holds the catalog; products.csv is an import, applied
+    at start and reload only when the file changed since its last import. A cloud
+    catalog_upsert survives config_reload and a restart; an edited file is imported; a file
+    that fails is a FAIL in diag all (and so on the status page), not only a log line."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        self.broker = mh.Broker(self.tmp.path).start()
+        self.sub = mh.Sub(self.broker, ["it/replies"], self.tmp.path, "cloud")
+        self.csv = self.tmp.file("products.csv", PRODUCTS_HEADER + "COLA-033,,Cola,1.49,EUR,0,0\n")
+        self.cfg = self.tmp.file("store.cfg", store_cfg(self.tmp, extra="""
+products_file = "products.csv";
+mqtt = { host = "127.0.0.1"; port = %d; reconnect_min_ms = 200; };
+""" % self.broker.port))
+        self.d = None
+
+    def tearDown(self):
+        mh.stop_all([self.d] if self.d else [], [self.sub], [self.broker])
+        self.tmp.cleanup()
+
+    def start(self):
+        self.d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
+        self.assertTrue(self.d.wait_log("mqtt: connected", 15), self.d.text())
+
+    def command(self, name, payload):
+        corr = "c-%s-%f" % (name, time.monotonic())
+        mh.publish(self.broker, PREFIX + "cmd/" + name, json.dumps(payload),
+                   response_topic="it/replies", correlation=corr)
+        msgs = self.sub.wait_for(lambda ms: [m for m in ms if m["correlation"] == corr], 10)
+        self.assertTrue(msgs, "no reply to %s" % name)
+        return json.loads(msgs[0]["payload"])
+
+    def price(self):
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.tmp.path, "ledger.db"),
+                             uri=True)
+        try:
+            return db.execute("SELECT price_minor FROM products WHERE sku = 'COLA-033'"
+                              ).fetchone()[0]
+        finally:
+            db.close()
+
+    def test_cloud_change_survives_reload_and_restart(self):
+        self.start()
+        self.assertEqual(self.price(), 149)
+        rep = self.command("catalog_upsert", {"products": [
+            {"sku": "COLA-033", "name": "Cola", "price_minor": 129, "currency": "EUR"}]})
+        self.assertTrue(rep["ok"], rep)
+        self.assertEqual(self.price(), 129)
+        rep = self.command("config_reload", {})
+        self.assertTrue(rep["ok"], rep)
+        self.assertTrue(self.d.wait_log("unchanged since its last import", 10), self.d.text())
+        self.assertEqual(self.price(), 129, "config_reload reverted the cloud's price")
+        rc, _ = self.d.stop()
+        self.assertEqual(rc, 0)
+        self.start()
+        self.assertEqual(self.price(), 129, "a restart reverted the cloud's price")
+        # The operator edits the file: that is an import, applied at the next reload.
+        with open(self.csv, "w") as f:
+            f.write(PRODUCTS_HEADER + "COLA-033,,Cola,1.59,EUR,0,0\n")
+        self.d.signal(__import__("signal").SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.price() != 159:
+            time.sleep(0.05)
+        self.assertEqual(self.price(), 159)
+
+    def test_failed_import_is_a_fail(self):
+        with open(self.csv, "w") as f:
+            f.write(PRODUCTS_HEADER + "COLA-033,,Cola,1.49,EURO,0,0\n")
+        self.start()
+        r = sk.run("diag", "all", "-c", self.cfg)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertRegex(r.stdout, r"FAIL  catalog: a catalog file was not imported: .*"
+                                   r"products.csv:2:5: currency")
+        self.assertIn("--dry-run", r.stdout)
+        j = json.loads(sk.run("diag", "status", "--json", "-c", self.cfg).stdout)
+        self.assertIn("products.csv:2", j["runtime"]["catalog_error"])
+
+
 if __name__ == "__main__":
     sk.main()
