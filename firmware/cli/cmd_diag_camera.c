@@ -336,16 +336,10 @@ int cli_diag_camera_direct(int argc, char **argv)
         return sk_cli_usage_error("diag camera", "give -c STORE.cfg and one camera NAME");
     }
     const char *name = argv[first];
-    struct sk_diag diag;
-    sk_diag_init(&diag);
-    struct sk_config_opts copts = {.board_override = board};
     struct sk_config *cfg = NULL;
-    if (sk_config_load(config, &copts, &diag, &cfg) < 0) {
-        sk_diag_print(&diag, stderr);
-        sk_diag_free(&diag);
+    if (sk_config_load_print(config, board, &cfg) < 0) {
         return SK_EXIT_USAGE;
     }
-    sk_diag_free(&diag);
     const struct sk_camera_cfg *cc = sk_config_camera(cfg, name);
     if (!cc) {
         fprintf(stderr, "storekeeper diag camera: %s has no camera \"%s\"\n", config, name);

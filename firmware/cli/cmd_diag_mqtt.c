@@ -597,17 +597,10 @@ int cli_diag_mqtt_direct(int argc, char **argv)
     if (!config) {
         return sk_cli_usage_error("diag mqtt", "a store configuration is needed: -c STORE.cfg");
     }
-    struct sk_diag d;
-    sk_diag_init(&d);
-    struct sk_config_opts co = {.board_override = board};
     struct sk_config *cfg = NULL;
-    if (sk_config_load(config, &co, &d, &cfg) < 0) {
-        sk_diag_print(&d, stderr);
-        fprintf(stderr, "%zu error(s); configuration not valid\n", d.n);
-        sk_diag_free(&d);
+    if (sk_config_load_print(config, board, &cfg) < 0) {
         return SK_EXIT_USAGE;
     }
-    sk_diag_free(&d);
     int timeout_ms = (int)((timeout_s > 0 ? timeout_s : cfg->mqtt.connect_timeout_s) * 1000);
     struct report rep;
     memset(&rep, 0, sizeof(rep));

@@ -32,18 +32,10 @@
  * reader usually accepts a second connection while the daemon polls it.
  */
 
-static struct sk_config *load_store(const char *path, const char *cmd)
+static struct sk_config *load_store(const char *path)
 {
-    struct sk_diag d;
-    sk_diag_init(&d);
     struct sk_config *cfg = NULL;
-    if (sk_config_load(path, NULL, &d, &cfg) < 0) {
-        sk_diag_print(&d, stderr);
-        fprintf(stderr, "storekeeper diag %s: configuration not valid\n", cmd);
-        cfg = NULL;
-    }
-    sk_diag_free(&d);
-    return cfg;
+    return sk_config_load_print(path, NULL, &cfg) < 0 ? NULL : cfg;
 }
 
 static struct sk_profile *load_profile(const struct sk_config *cfg, const char *name)
@@ -176,7 +168,7 @@ static int modbus_scan(int argc, char **argv)
     char url[SK_URL_MAX + SK_PATH_MAX];
     bool rs485 = false;
     if (config) {
-        if (!(cfg = load_store(config, "modbus"))) {
+        if (!(cfg = load_store(config))) {
             return SK_EXIT_USAGE;
         }
         bus = sk_config_bus(cfg, bus_arg);
@@ -581,7 +573,7 @@ int cli_diag_reader_direct(int argc, char **argv)
 int cli_diag_reader_poll(
         const char *config, const char *name, double duration, bool watch, bool json)
 {
-    struct sk_config *cfg = load_store(config, "reader");
+    struct sk_config *cfg = load_store(config);
     if (!cfg) {
         return SK_EXIT_USAGE;
     }

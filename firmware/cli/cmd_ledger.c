@@ -173,16 +173,9 @@ static int open_ledger(struct ctx *c, unsigned flags)
     }
     const char *store = NULL, *device = NULL;
     if (c->config_path) {
-        struct sk_diag diag;
-        sk_diag_init(&diag);
-        struct sk_config_opts copts = {0};
-        int r = sk_config_load(c->config_path, &copts, &diag, &c->cfg);
-        if (r < 0) {
-            sk_diag_print(&diag, stderr);
-            sk_diag_free(&diag);
+        if (sk_config_load_print(c->config_path, NULL, &c->cfg) < 0) {
             return SK_EXIT_USAGE;
         }
-        sk_diag_free(&diag);
         sk_config_resolve_path(c->cfg, c->cfg->ledger.path, c->path, sizeof(c->path));
         store = c->cfg->store_id;
         device = c->cfg->device_id;

@@ -210,16 +210,10 @@ int sk_cmd_replay(int argc, char **argv)
     if (first != argc - 1) {
         return sk_cli_usage_error("replay", "one recording is needed: replay -c STORE.cfg LOG");
     }
-    struct sk_diag diag;
-    sk_diag_init(&diag);
-    struct sk_config_opts copts = {.board_override = board};
     struct sk_config *cfg = NULL;
-    if (sk_config_load(config, &copts, &diag, &cfg) < 0) {
-        sk_diag_print(&diag, stderr);
-        sk_diag_free(&diag);
+    if (sk_config_load_print(config, board, &cfg) < 0) {
         return SK_EXIT_USAGE;
     }
-    sk_diag_free(&diag);
     sk_log_set_level(verbose ? SK_LOG_INFO : SK_LOG_WARNING);
     char dir[SK_PATH_MAX];
     bool temp = !keep;

@@ -81,6 +81,20 @@ void sk_diag_add(struct sk_diag *d, const char *fmt, ...)
     va_end(ap);
 }
 
+int sk_config_load_print(const char *store_path, const char *board, struct sk_config **ret_cfg)
+{
+    struct sk_diag diag;
+    sk_diag_init(&diag);
+    struct sk_config_opts copts = {.board_override = board};
+    int r = sk_config_load(store_path, &copts, &diag, ret_cfg);
+    if (r < 0) {
+        sk_diag_print(&diag, stderr);
+        fprintf(stderr, "%zu error(s); configuration not valid\n", diag.n);
+    }
+    sk_diag_free(&diag);
+    return r;
+}
+
 void sk_diag_print(const struct sk_diag *d, FILE *out)
 {
     for (size_t i = 0; i < d->n; i++) {

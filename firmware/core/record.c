@@ -3,6 +3,8 @@
 #include "storekeeper/record.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,178 @@ static void hex_field(cJSON *o, const char *k, const uint8_t *b, size_t n)
     free(big);
 }
 
+/*
+ * The fields of each kind of observation, in one table that both directions read: the writer
+ * names every field, the reader checks its range on the way back (a recording is outside
+ * input). Commands carry owned strings and stay written out by hand below.
+ */
+enum field_kind {
+    F_INT,   /* an integer member: off, size; read back within [lo, hi] (signed when lo < 0) */
+    F_FLOAT, /* a float member, within [lo, hi] */
+    F_TEXT,  /* a char array of size bytes */
+    F_HEX,   /* a byte array of size bytes, its uint8_t length at len_off */
+};
+
+struct field {
+    const char *key;
+    enum field_kind kind;
+    size_t off, size;
+    bool is_signed;
+    double lo, hi;
+    size_t len_off;
+    bool optional; /* absent in recordings made before it existed */
+};
+
+#define U32_MAX_D 4294967295.0
+#define I32_MIN_D -2147483648.0
+#define I32_MAX_D 2147483647.0
+/* clang-format off */
+#define F_INT_(T, m, k, lo, hi, opt) \
+    {k, F_INT, offsetof(T, m), sizeof(((T *)0)->m), (lo) < 0, lo, hi, 0, opt}
+#define INT(T, m, k, lo, hi) F_INT_(T, m, k, lo, hi, false)
+#define FLT(T, m, k, lo, hi) {k, F_FLOAT, offsetof(T, m), sizeof(float), true, lo, hi, 0, false}
+#define TXT(T, m, k) {k, F_TEXT, offsetof(T, m), sizeof(((T *)0)->m), false, 0, 0, 0, false}
+#define HEX(T, m, len, k) \
+    {k, F_HEX, offsetof(T, m), sizeof(((T *)0)->m), false, 0, 0, offsetof(T, len), false}
+/* clang-format on */
+
+static const struct field tag_fields[] = {
+        INT(struct sk_obs_tag, antenna, "ant", 0, 255),
+        HEX(struct sk_obs_tag, epc, epc_len, "epc"),
+        INT(struct sk_obs_tag, rssi_cdbm, "rssi", -32768, 32767),
+        INT(struct sk_obs_tag, reads, "reads", 0, U32_MAX_D),
+        INT(struct sk_obs_tag, last_seen_us, "seen", 0, 9e15),
+        {NULL},
+};
+
+static const struct field health_fields[] = {
+        INT(struct sk_obs_health, state, "state", 0, 255),
+        INT(struct sk_obs_health, reason, "reason", 0, 255),
+        INT(struct sk_obs_health, errors, "errors", 0, U32_MAX_D),
+        INT(struct sk_obs_health, rtt_us, "rtt", 0, U32_MAX_D),
+        TXT(struct sk_obs_health, detail, "detail"),
+        {NULL},
+};
+
+static const struct field track_fields[] = {
+        INT(struct sk_obs_track, track_id, "id", 0, U32_MAX_D),
+        FLT(struct sk_obs_track, x, "x", -1e6, 1e6),
+        FLT(struct sk_obs_track, y, "y", -1e6, 1e6),
+        TXT(struct sk_obs_track, zone, "zone"),
+        INT(struct sk_obs_track, dir, "dir", 0, 255),
+        INT(struct sk_obs_track, role, "role", 0, 255),
+        INT(struct sk_obs_track, dwell_ms, "dwell", 0, U32_MAX_D),
+        {NULL},
+};
+
+static const struct field flow_fields[] = {
+        INT(struct sk_obs_flow, entries, "entries", 0, U32_MAX_D),
+        INT(struct sk_obs_flow, exits, "exits", 0, U32_MAX_D),
+        INT(struct sk_obs_flow, occupancy, "occ", 0, U32_MAX_D),
+        FLT(struct sk_obs_flow, fps, "fps", 0, 1e6),
+        INT(struct sk_obs_flow, dropped, "dropped", 0, U32_MAX_D),
+        FLT(struct sk_obs_flow, proc_ms, "proc", 0, 1e9),
+        INT(struct sk_obs_flow, processed, "processed", 0, U32_MAX_D),
+        INT(struct sk_obs_flow, obs_dropped, "obs_dropped", 0, U32_MAX_D),
+        /* without it a replay uses the configured interval */
+        F_INT_(struct sk_obs_flow, span_ms, "span", 0, U32_MAX_D, true),
+        {NULL},
+};
+
+static const struct field mqtt_fields[] = {
+        INT(struct sk_obs_mqtt, event, "event", 0, 255),
+        INT(struct sk_obs_mqtt, mid, "mid", I32_MIN_D, I32_MAX_D),
+        INT(struct sk_obs_mqtt, reason_code, "rc", I32_MIN_D, I32_MAX_D),
+        INT(struct sk_obs_mqtt, generation, "gen", 0, U32_MAX_D),
+        INT(struct sk_obs_mqtt, protocol, "proto", 0, 255),
+        INT(struct sk_obs_mqtt, flags, "flags", 0, 255),
+        INT(struct sk_obs_mqtt, retry_ms, "retry", I32_MIN_D, I32_MAX_D),
+        TXT(struct sk_obs_mqtt, detail, "detail"),
+        {NULL},
+};
+
+static const struct field *fields_of(int type)
+{
+    switch (type) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED:
+        return tag_fields;
+    case SK_OBS_READER_HEALTH:
+    case SK_OBS_CAMERA_HEALTH:
+        return health_fields;
+    case SK_OBS_TRACK_NEW:
+    case SK_OBS_TRACK_LOST:
+    case SK_OBS_ZONE_ENTER:
+    case SK_OBS_ZONE_LEAVE:
+    case SK_OBS_LINE_CROSS:
+        return track_fields;
+    case SK_OBS_FLOW:
+        return flow_fields;
+    case SK_OBS_MQTT_LINK:
+        return mqtt_fields;
+    default:
+        return NULL;
+    }
+}
+
+static double get_int(const void *p, size_t size, bool is_signed)
+{
+    if (is_signed) {
+        return size == 1   ? *(const int8_t *)p
+               : size == 2 ? *(const int16_t *)p
+               : size == 4 ? *(const int32_t *)p
+                           : (double)*(const int64_t *)p;
+    }
+    return size == 1   ? *(const uint8_t *)p
+           : size == 2 ? *(const uint16_t *)p
+           : size == 4 ? *(const uint32_t *)p
+                       : (double)*(const uint64_t *)p;
+}
+
+static void set_int(void *p, size_t size, bool is_signed, double v)
+{
+    if (size == 1 && is_signed) {
+        *(int8_t *)p = (int8_t)v;
+    } else if (size == 1) {
+        *(uint8_t *)p = (uint8_t)v;
+    } else if (size == 2 && is_signed) {
+        *(int16_t *)p = (int16_t)v;
+    } else if (size == 2) {
+        *(uint16_t *)p = (uint16_t)v;
+    } else if (size == 4 && is_signed) {
+        *(int32_t *)p = (int32_t)v;
+    } else if (size == 4) {
+        *(uint32_t *)p = (uint32_t)v;
+    } else if (is_signed) {
+        *(int64_t *)p = (int64_t)v;
+    } else {
+        *(uint64_t *)p = (uint64_t)v;
+    }
+}
+
+static void write_fields(cJSON *o, const void *base, const struct field *f)
+{
+    const char *b = base;
+    for (; f->key; f++) {
+        switch (f->kind) {
+        case F_INT:
+            add_int(o, f->key, get_int(b + f->off, f->size, f->is_signed));
+            break;
+        case F_FLOAT:
+            add_int(o, f->key, *(const float *)(const void *)(b + f->off));
+            break;
+        case F_TEXT:
+            cJSON_AddStringToObject(o, f->key, b + f->off);
+            break;
+        case F_HEX: {
+            size_t n = *(const uint8_t *)(b + f->len_off);
+            hex_field(o, f->key, (const uint8_t *)(b + f->off), n <= f->size ? n : 0);
+            break;
+        }
+        }
+    }
+}
+
 int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const struct sk_obs *obs)
 {
     cJSON *o = cJSON_CreateObject();
@@ -139,56 +313,11 @@ int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const s
     add_int(o, "m", (double)obs->mono_us);
     add_int(o, "ow", (double)obs->wall_us);
     cJSON_AddStringToObject(o, "src", obs->source);
-    switch (obs->type) {
-    case SK_OBS_TAG_ARRIVED:
-    case SK_OBS_TAG_DEPARTED: {
-        const struct sk_obs_tag *t = &obs->u.tag;
-        add_int(o, "ant", t->antenna);
-        hex_field(o, "epc", t->epc, t->epc_len <= SK_EPC_MAX ? t->epc_len : 0);
-        add_int(o, "rssi", t->rssi_cdbm);
-        add_int(o, "reads", t->reads);
-        add_int(o, "seen", (double)t->last_seen_us);
-        break;
+    const struct field *fields = fields_of(obs->type);
+    if (fields) {
+        write_fields(o, &obs->u, fields);
     }
-    case SK_OBS_READER_HEALTH:
-    case SK_OBS_CAMERA_HEALTH: {
-        const struct sk_obs_health *h = &obs->u.health;
-        add_int(o, "state", h->state);
-        add_int(o, "reason", h->reason);
-        add_int(o, "errors", h->errors);
-        add_int(o, "rtt", h->rtt_us);
-        cJSON_AddStringToObject(o, "detail", h->detail);
-        break;
-    }
-    case SK_OBS_TRACK_NEW:
-    case SK_OBS_TRACK_LOST:
-    case SK_OBS_ZONE_ENTER:
-    case SK_OBS_ZONE_LEAVE:
-    case SK_OBS_LINE_CROSS: {
-        const struct sk_obs_track *t = &obs->u.track;
-        add_int(o, "id", t->track_id);
-        add_int(o, "x", t->x);
-        add_int(o, "y", t->y);
-        cJSON_AddStringToObject(o, "zone", t->zone);
-        add_int(o, "dir", t->dir);
-        add_int(o, "role", t->role);
-        add_int(o, "dwell", t->dwell_ms);
-        break;
-    }
-    case SK_OBS_FLOW: {
-        const struct sk_obs_flow *fl = &obs->u.flow;
-        add_int(o, "entries", fl->entries);
-        add_int(o, "exits", fl->exits);
-        add_int(o, "occ", fl->occupancy);
-        add_int(o, "fps", fl->fps);
-        add_int(o, "dropped", fl->dropped);
-        add_int(o, "proc", fl->proc_ms);
-        add_int(o, "processed", fl->processed);
-        add_int(o, "obs_dropped", fl->obs_dropped);
-        add_int(o, "span", fl->span_ms);
-        break;
-    }
-    case SK_OBS_MQTT_COMMAND: {
+    if (obs->type == SK_OBS_MQTT_COMMAND) {
         const struct sk_obs_command *c = &obs->u.command;
         cJSON_AddStringToObject(o, "name", c->name);
         if (c->payload) {
@@ -208,22 +337,6 @@ int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const s
         if (c->identity[0]) {
             cJSON_AddStringToObject(o, "from", c->identity);
         }
-        break;
-    }
-    case SK_OBS_MQTT_LINK: {
-        const struct sk_obs_mqtt *q = &obs->u.mqtt;
-        add_int(o, "event", q->event);
-        add_int(o, "mid", q->mid);
-        add_int(o, "rc", q->reason_code);
-        add_int(o, "gen", q->generation);
-        add_int(o, "proto", q->protocol);
-        add_int(o, "flags", q->flags);
-        add_int(o, "retry", q->retry_ms);
-        cJSON_AddStringToObject(o, "detail", q->detail);
-        break;
-    }
-    default:
-        break;
     }
     return write_line(r, o);
 }
@@ -406,6 +519,31 @@ static size_t hex_bytes(struct rd *r, const cJSON *o, const char *k, uint8_t *ou
     return (size_t)n;
 }
 
+static void read_fields(struct rd *r, const cJSON *o, void *base, const struct field *f)
+{
+    char *b = base;
+    for (; f->key; f++) {
+        if (f->optional && !cJSON_GetObjectItemCaseSensitive(o, f->key)) {
+            continue;
+        }
+        switch (f->kind) {
+        case F_INT:
+            set_int(b + f->off, f->size, f->is_signed, num(r, o, f->key, f->lo, f->hi));
+            break;
+        case F_FLOAT:
+            *(float *)(void *)(b + f->off) = (float)num(r, o, f->key, f->lo, f->hi);
+            break;
+        case F_TEXT:
+            str(r, o, f->key, b + f->off, f->size);
+            break;
+        case F_HEX:
+            *(uint8_t *)(b + f->len_off) =
+                    (uint8_t)hex_bytes(r, o, f->key, (uint8_t *)(b + f->off), f->size);
+            break;
+        }
+    }
+}
+
 static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
 {
     char type[32];
@@ -419,59 +557,11 @@ static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
     obs->mono_us = (int64_t)num(r, o, "m", 0, 9e15);
     obs->wall_us = (int64_t)num(r, o, "ow", 0, 9e15);
     str(r, o, "src", obs->source, sizeof(obs->source));
-    switch (t) {
-    case SK_OBS_TAG_ARRIVED:
-    case SK_OBS_TAG_DEPARTED: {
-        struct sk_obs_tag *g = &obs->u.tag;
-        g->antenna = (uint8_t)num(r, o, "ant", 0, 255);
-        g->epc_len = (uint8_t)hex_bytes(r, o, "epc", g->epc, sizeof(g->epc));
-        g->rssi_cdbm = (int16_t)num(r, o, "rssi", -32768, 32767);
-        g->reads = (uint32_t)num(r, o, "reads", 0, 4294967295.0);
-        g->last_seen_us = (int64_t)num(r, o, "seen", 0, 9e15);
-        break;
+    const struct field *fields = fields_of(t);
+    if (fields) {
+        read_fields(r, o, &obs->u, fields);
     }
-    case SK_OBS_READER_HEALTH:
-    case SK_OBS_CAMERA_HEALTH: {
-        struct sk_obs_health *h = &obs->u.health;
-        h->state = (uint8_t)num(r, o, "state", 0, 255);
-        h->reason = (uint8_t)num(r, o, "reason", 0, 255);
-        h->errors = (uint32_t)num(r, o, "errors", 0, 4294967295.0);
-        h->rtt_us = (uint32_t)num(r, o, "rtt", 0, 4294967295.0);
-        str(r, o, "detail", h->detail, sizeof(h->detail));
-        break;
-    }
-    case SK_OBS_TRACK_NEW:
-    case SK_OBS_TRACK_LOST:
-    case SK_OBS_ZONE_ENTER:
-    case SK_OBS_ZONE_LEAVE:
-    case SK_OBS_LINE_CROSS: {
-        struct sk_obs_track *k = &obs->u.track;
-        k->track_id = (uint32_t)num(r, o, "id", 0, 4294967295.0);
-        k->x = (float)num(r, o, "x", -1e6, 1e6);
-        k->y = (float)num(r, o, "y", -1e6, 1e6);
-        str(r, o, "zone", k->zone, sizeof(k->zone));
-        k->dir = (uint8_t)num(r, o, "dir", 0, 255);
-        k->role = (uint8_t)num(r, o, "role", 0, 255);
-        k->dwell_ms = (uint32_t)num(r, o, "dwell", 0, 4294967295.0);
-        break;
-    }
-    case SK_OBS_FLOW: {
-        struct sk_obs_flow *fl = &obs->u.flow;
-        fl->entries = (uint32_t)num(r, o, "entries", 0, 4294967295.0);
-        fl->exits = (uint32_t)num(r, o, "exits", 0, 4294967295.0);
-        fl->occupancy = (uint32_t)num(r, o, "occ", 0, 4294967295.0);
-        fl->fps = (float)num(r, o, "fps", 0, 1e6);
-        fl->dropped = (uint32_t)num(r, o, "dropped", 0, 4294967295.0);
-        fl->proc_ms = (float)num(r, o, "proc", 0, 1e9);
-        fl->processed = (uint32_t)num(r, o, "processed", 0, 4294967295.0);
-        fl->obs_dropped = (uint32_t)num(r, o, "obs_dropped", 0, 4294967295.0);
-        /* absent in recordings made before it existed: the configured interval then */
-        if (cJSON_GetObjectItemCaseSensitive(o, "span")) {
-            fl->span_ms = (uint32_t)num(r, o, "span", 0, 4294967295.0);
-        }
-        break;
-    }
-    case SK_OBS_MQTT_COMMAND: {
+    if (t == SK_OBS_MQTT_COMMAND) {
         struct sk_obs_command *c = &obs->u.command;
         str(r, o, "name", c->name, sizeof(c->name));
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "payload");
@@ -502,22 +592,6 @@ static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
         if (cJSON_IsString(from)) {
             snprintf(c->identity, sizeof(c->identity), "%s", from->valuestring);
         }
-        break;
-    }
-    case SK_OBS_MQTT_LINK: {
-        struct sk_obs_mqtt *q = &obs->u.mqtt;
-        q->event = (uint8_t)num(r, o, "event", 0, 255);
-        q->mid = (int)num(r, o, "mid", -2147483648.0, 2147483647.0);
-        q->reason_code = (int)num(r, o, "rc", -2147483648.0, 2147483647.0);
-        q->generation = (uint32_t)num(r, o, "gen", 0, 4294967295.0);
-        q->protocol = (uint8_t)num(r, o, "proto", 0, 255);
-        q->flags = (uint8_t)num(r, o, "flags", 0, 255);
-        q->retry_ms = (int32_t)num(r, o, "retry", -2147483648.0, 2147483647.0);
-        str(r, o, "detail", q->detail, sizeof(q->detail));
-        break;
-    }
-    default:
-        break;
     }
 }
 

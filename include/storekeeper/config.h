@@ -312,6 +312,13 @@ int sk_config_load(const char *store_path,
 void sk_config_free(struct sk_config *cfg);
 
 /*
+ * For commands: sk_config_load() (board: NULL, or the board profile overriding the file's)
+ * with every problem printed on stderr, one a line, then "N error(s); configuration not
+ * valid". Returns 0 with an owned config in *ret_cfg, or the error.
+ */
+int sk_config_load_print(const char *store_path, const char *board, struct sk_config **ret_cfg);
+
+/*
  * The same from a store file's text already in memory (len bytes, borrowed, need not be
  * NUL-terminated; a NUL byte inside is an error). name stands for the file in messages and
  * gives the directory relative paths and @include resolve from. The board is still a file.
