@@ -276,13 +276,31 @@ void vision_tracker_update(struct sk_tracker *t,
             fragment =
                     k->state == SK_TRK_CONFIRMED && (dx * dx + dy * dy < near * near || in_its_box);
         }
+        /* A shopper stepping out of a group (a blob that holds a confirmed track) was where
+         * the group is: the new track's way starts there, so leaving a group standing on
+         * the far side of a line is a crossing. */
+        const struct sk_trk *parent = NULL;
+        float split = 1.5f * t->p.person_px, best = split * split;
+        for (int i = 0; i < nt && !fragment; i++) {
+            const struct sk_trk *k = &t->slots[i];
+            float dx = blobs[b].cx - k->x, dy = blobs[b].cy - k->y;
+            if (k->state == SK_TRK_CONFIRMED && (k->matched || k->merged) &&
+                dx * dx + dy * dy < best) {
+                best = dx * dx + dy * dy;
+                parent = k;
+            }
+        }
         for (int i = 0; i < nt && !fragment; i++) {
             struct sk_trk *k = &t->slots[i];
             if (k->state == SK_TRK_FREE) {
+                float px0 = parent ? parent->x : blobs[b].cx,
+                      py0 = parent ? parent->y : blobs[b].cy;
                 memset(k, 0, sizeof(*k));
                 k->state = SK_TRK_TENTATIVE;
-                k->x = k->birth_x = blobs[b].cx;
-                k->y = k->birth_y = blobs[b].cy;
+                k->x = blobs[b].cx;
+                k->y = blobs[b].cy;
+                k->birth_x = px0;
+                k->birth_y = py0;
                 k->t_us = k->birth_us = k->seen_us = t_us;
                 k->bx = blobs[b].x;
                 k->by = blobs[b].y;
