@@ -77,6 +77,16 @@ class RunWithVirtualReaders(unittest.TestCase):
         self.addCleanup(d.stop)
         return d
 
+    def settled(self, d):
+        """The marker after a departure: two status ticks of the daemon (status_interval_s
+        1) logged after it, over a second of polls (ten per reader) in which another
+        departure or an arrival again would have been logged."""
+        after = d.text().rindex("tag departed")
+        self.assertTrue(d.wait_log("core: status:", timeout=10, count=2, after=after), d.text())
+
+    def last_status(self, d):
+        return [ln for ln in d.text().splitlines() if "core: status:" in ln][-1]
+
     def events(self, d, kind):
         return [(m.group(2), m.group(5)) for m in LINE.finditer(d.text()) if m.group(3) == kind]
 
@@ -97,10 +107,10 @@ class RunWithVirtualReaders(unittest.TestCase):
         took = time.monotonic() - t0
         print("departure after %.0f ms (poll %d + hold %d)" % (took * 1000, POLL_MS, HOLD_MS))
         self.assertLessEqual(took, (POLL_MS + HOLD_MS) / 1000 + 0.5)
-        time.sleep(2)
+        self.settled(d)
         self.assertEqual(self.events(d, "departed"), [("reader-d", gone)])
         self.assertEqual(len(self.events(d, "arrived")), 12)
-        self.assertTrue(d.wait_log("(12 tags arrived, 1 departed)", timeout=3), d.text())
+        self.assertIn("(12 tags arrived, 1 departed)", self.last_status(d))
         rc, _ = d.stop()
         self.assertEqual(rc, 0, d.text())
 
@@ -109,7 +119,7 @@ class RunWithVirtualReaders(unittest.TestCase):
         self.assertEqual(self.tcp.cmd("tag del 1 * %s" % taken), "ok")
         d2 = self.start()
         self.assertTrue(d2.wait_log("tag departed", timeout=5), d2.text())
-        time.sleep(1.5)
+        self.settled(d2)
         self.assertIn("present from before the restart", d2.text())
         self.assertEqual(self.events(d2, "departed"), [("reader-a", taken)])
         self.assertEqual(self.events(d2, "arrived"), [])
@@ -123,11 +133,20 @@ class RunWithVirtualReaders(unittest.TestCase):
         self.assertTrue(d.wait_log("tag arrived", timeout=10, count=12), d.text())
         self.assertEqual(self.tcp.cmd("fault 2 silent"), "ok")
         self.assertTrue(d.wait_log("reader reader-b: down (timeout", timeout=5), d.text())
-        time.sleep(HOLD_MS / 1000 * 2)
+        # The outage outlasts hold_ms: two status ticks (1 s apart) count the reader down, and
+        # it was unseen for its response timeout before it was down.
+        self.assertTrue(d.wait_log("1 down", timeout=10, count=2,
+                                   after=d.text().index("reader reader-b: down (timeout")),
+                        d.text())
         self.assertEqual(self.tcp.cmd("fault 2 none"), "ok")
         self.assertTrue(d.wait_log("reader reader-b: up", timeout=10, count=2), d.text())
-        time.sleep(1.5)
-        self.assertEqual(self.events(d, "departed"), [])
+        # A tag taken from that shelf now is the marker: a departure the outage caused was
+        # due earlier than its (which needs hold_ms unseen from now), an arrival again after
+        # the recovery within the first polls.
+        marker = epc(2000)
+        self.assertEqual(self.tcp.cmd("tag del 2 * %s" % marker), "ok")
+        self.assertTrue(d.wait_log("tag departed", timeout=10), d.text())
+        self.assertEqual(self.events(d, "departed"), [("reader-b", marker)])
         self.assertEqual(len(self.events(d, "arrived")), 12)
 
 
