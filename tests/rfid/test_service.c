@@ -225,6 +225,90 @@ expect_health(struct world *w, size_t from, const char *src, int state, int reas
     assert_true(ok);
 }
 
+/* The presence preset and poll interval of the world's stores (load_config's arguments in the
+ * tests below). */
+#define HOLD_MS 400
+#define POLL_MS 50
+/* Answered polls that span hold_ms, and one more: a tag that was not read meanwhile would
+ * have departed within them. */
+#define HOLD_POLLS (HOLD_MS / POLL_MS + 2)
+/* Answered polls within which a tag seen again would arrive again (arrive_n 3), and one more. */
+#define ARRIVE_POLLS 4
+
+static const char *const TCP_READERS[] = {"t1", "t2", NULL};
+static const char *const ALL_READERS[] = {"t1", "t2", "r1", "r2", NULL};
+
+static uint64_t answered_polls(struct world *w, const char *name)
+{
+    struct sk_rfid_reader_stats st;
+    assert_int_equal(sk_rfid_reader_stats(w->svc, name, &st), 0);
+    return st.polls - st.poll_errors;
+}
+
+/* The marker of a "nothing happened" check: waits until every reader of names (NULL-ended)
+ * answered n more polls, then drains. A poll's observations are queued before the next poll
+ * is counted, so what the first n - 1 of them reported (an arrival again, a departure) has
+ * been drained when this returns. */
+static void settle(struct world *w, const char *const *names, uint64_t n)
+{
+    uint64_t start[8];
+    size_t k = 0;
+    for (; names[k]; k++) {
+        assert_true(k < 8);
+        start[k] = answered_polls(w, names[k]);
+    }
+    int64_t end = sk_now_mono_us() + 10000000;
+    for (size_t i = 0; i < k;) {
+        drain(w);
+        if (answered_polls(w, names[i]) >= start[i] + n) {
+            i++;
+            continue;
+        }
+        if (sk_now_mono_us() > end) {
+            fail_msg("reader %s answered %llu of %llu polls", names[i],
+                     (unsigned long long)(answered_polls(w, names[i]) - start[i]),
+                     (unsigned long long)n);
+        }
+        rt_sleep_ms(2);
+    }
+    drain(w);
+}
+
+/* Keeps a fault on until it outlasts hold_ms, the stimulus of the "no departures from
+ * outages" checks. A reader that is down has answered nothing for longer than that (its last
+ * answered poll is the clock that would age its tags) and, where it is still polled (polled:
+ * a fault of the unit, not of the link), failed a poll after that: the moment a failed poll
+ * taken for an empty shelf would make its tags depart. A degraded one, still answering
+ * sometimes, has been polled through hold_ms. */
+static void outlast_hold(struct world *w, const char *name, int state, bool polled)
+{
+    struct sk_rfid_reader_stats st0, st;
+    assert_int_equal(sk_rfid_reader_stats(w->svc, name, &st0), 0);
+    uint64_t errors_then = 0;
+    bool ran_out = false;
+    int64_t end = sk_now_mono_us() + 10000000;
+    for (;;) {
+        drain(w);
+        assert_int_equal(sk_rfid_reader_stats(w->svc, name, &st), 0);
+        int64_t now = sk_now_mono_us();
+        if (state != SK_HEALTH_DOWN) {
+            if (st.polls - st0.polls >= HOLD_POLLS) {
+                return;
+            }
+        } else if (!ran_out) {
+            ran_out = now - st.last_ok_mono_us > (int64_t)(HOLD_MS + POLL_MS) * 1000;
+            errors_then = st.poll_errors;
+            if (ran_out && !polled) {
+                return;
+            }
+        } else if (st.poll_errors > errors_then) {
+            return;
+        }
+        assert_true(now < end);
+        rt_sleep_ms(5);
+    }
+}
+
 static int world_setup(void **state)
 {
     struct world *w = calloc(1, sizeof(*w));
@@ -274,7 +358,7 @@ static void test_two_buses_departure_and_faults(void **state)
              "    response_timeout_ms = 100; pause_ms = 2; reconnect_min_ms = 100; "
              "reconnect_max_ms = 400; }",
              w->pty.b);
-    load_config(w, extra, 400, 50, 5);
+    load_config(w, extra, HOLD_MS, POLL_MS, 5);
     start_service(w, NULL, 4096);
 
     /* every reader up, every tag arrived once */
@@ -285,8 +369,7 @@ static void test_two_buses_departure_and_faults(void **state)
         assert_true(find_health(w, 0, names[i], SK_HEALTH_UP, -1) >= 0);
         assert_int_equal(count(w, 0, SK_OBS_TAG_ARRIVED, names[i]), 4);
     }
-    rt_sleep_ms(300);
-    drain(w);
+    settle(w, ALL_READERS, ARRIVE_POLLS); /* the marker: no tag arrives twice */
     assert_int_equal(count(w, 0, SK_OBS_TAG_ARRIVED, NULL), 16);
     assert_int_equal(count(w, 0, SK_OBS_TAG_DEPARTED, NULL), 0);
 
@@ -301,8 +384,7 @@ static void test_two_buses_departure_and_faults(void **state)
     int64_t took_ms = (sk_now_mono_us() - t0) / 1000;
     print_message("departure after %lld ms (poll 50 + hold 400)\n", (long long)took_ms);
     assert_true(took_ms <= 50 + 400 + 250);
-    rt_sleep_ms(800);
-    drain(w);
+    settle(w, ALL_READERS, HOLD_POLLS); /* the marker: no other tag departs with it */
     assert_int_equal(count(w, mark, SK_OBS_TAG_DEPARTED, NULL), 1);
     assert_memory_equal(w->obs[mark].epc, gone, 12);
 
@@ -329,12 +411,13 @@ static void test_two_buses_departure_and_faults(void **state)
         mark = w->n_obs;
         assert_int_equal(sk_vreader_fault(v, faults[i].unit, faults[i].fault, faults[i].value), 0);
         expect_health(w, mark, faults[i].reader, faults[i].state, faults[i].reason, 3000);
-        rt_sleep_ms(600); /* longer than hold_ms: the outage must not age the tags */
+        outlast_hold(w, faults[i].reader, faults[i].state, true); /* must not age tags */
         size_t mid = w->n_obs;
         assert_int_equal(sk_vreader_fault(v, faults[i].unit, SK_VFAULT_NONE, 0), 0);
         expect_health(w, mid, faults[i].reader, SK_HEALTH_UP, -1, 4000);
-        rt_sleep_ms(200);
-        drain(w);
+        /* the marker: a departure the outage caused comes at the first answered poll, an
+         * arrival again within arrive_n */
+        settle(w, ALL_READERS, ARRIVE_POLLS);
         print_message("fault %zu on %s: %s (%s) then up\n", i, faults[i].reader,
                       sk_health_state_name(faults[i].state),
                       sk_health_reason_name(faults[i].reason));
@@ -349,7 +432,8 @@ static void test_two_buses_departure_and_faults(void **state)
     w->tcp = NULL;
     expect_health(w, mark, "t1", SK_HEALTH_DOWN, SK_REASON_DISCONNECTED, 3000);
     expect_health(w, mark, "t2", SK_HEALTH_DOWN, SK_REASON_DISCONNECTED, 3000);
-    rt_sleep_ms(600);
+    outlast_hold(w, "t1", SK_HEALTH_DOWN, false);
+    outlast_hold(w, "t2", SK_HEALTH_DOWN, false);
     snprintf(url, sizeof(url), "tcp:127.0.0.1:%d", w->port);
     w->tcp = start_sim(w, url, 2);
     populate(w->tcp, 1, 100, 1);
@@ -358,16 +442,25 @@ static void test_two_buses_departure_and_faults(void **state)
     size_t mid = w->n_obs;
     expect_health(w, mid, "t1", SK_HEALTH_UP, -1, 4000);
     expect_health(w, mid, "t2", SK_HEALTH_UP, -1, 4000);
-    rt_sleep_ms(600);
-    drain(w);
+    /* the marker: the new server's shelves held through hold_ms of answered polls */
+    settle(w, TCP_READERS, HOLD_POLLS);
     assert_int_equal(count(w, mark, SK_OBS_TAG_DEPARTED, NULL), 0);
     assert_int_equal(count(w, mark, SK_OBS_TAG_ARRIVED, NULL), 0);
 
     /* a dropped connection: reopened at once, at most a blip */
     mark = w->n_obs;
+    struct sk_vreader_stats vs0, vs;
+    sk_vreader_get_stats(w->tcp, &vs0);
     assert_int_equal(sk_vreader_fault(w->tcp, 1, SK_VFAULT_DROP, 0), 0);
-    rt_sleep_ms(500);
-    drain(w);
+    /* the marker: the bus connected again, then answered polls through hold_ms */
+    int64_t end = sk_now_mono_us() + 5000000;
+    do {
+        rt_sleep_ms(5);
+        drain(w);
+        sk_vreader_get_stats(w->tcp, &vs);
+        assert_true(sk_now_mono_us() < end);
+    } while (vs.clients == vs0.clients);
+    settle(w, TCP_READERS, HOLD_POLLS);
     assert_int_equal(find_health(w, mark, "t1", SK_HEALTH_DOWN, -1), -1);
     assert_int_equal(count(w, mark, SK_OBS_TAG_DEPARTED, NULL), 0);
 
@@ -400,7 +493,7 @@ static void test_seeded_restart(void **state)
     w->port = sk_vreader_port(w->tcp);
     populate(w->tcp, 1, 1, 2); /* tags 1, 2 are still on the shelf; 3 was taken meanwhile */
     populate(w->tcp, 1, 9, 1); /* and 9 was put there meanwhile */
-    load_config(w, "", 400, 50, 5);
+    load_config(w, "", HOLD_MS, POLL_MS, 5);
     struct sk_tagset *present;
     assert_int_equal(sk_tagset_new(100, &present), 0);
     for (int i = 1; i <= 3; i++) {
@@ -414,8 +507,8 @@ static void test_seeded_restart(void **state)
     sk_tagset_free(present);
     struct count_want dep = {SK_OBS_TAG_DEPARTED, "t1", 1};
     assert_true(wait_for(w, 0, has_count, &dep, 2000));
-    rt_sleep_ms(500);
-    drain(w);
+    /* the marker: no other seeded tag departs with it, nothing arrives but 9 */
+    settle(w, TCP_READERS, HOLD_POLLS);
     assert_int_equal(count(w, 0, SK_OBS_TAG_DEPARTED, NULL), 1);
     uint8_t three[12], nine[12];
     rt_epc(3, three);
@@ -497,7 +590,7 @@ static void test_reload_presets(void **state)
     w->tcp = start_sim(w, "tcp:127.0.0.1:0", 2);
     w->port = sk_vreader_port(w->tcp);
     populate(w->tcp, 1, 1, 2);
-    load_config(w, "", 400, 50, 0);
+    load_config(w, "", HOLD_MS, POLL_MS, 0);
     start_service(w, NULL, 4096);
     struct count_want two = {SK_OBS_TAG_ARRIVED, "t1", 2};
     assert_true(wait_for(w, 0, has_count, &two, 2000));
@@ -506,7 +599,7 @@ static void test_reload_presets(void **state)
     load_config(w, "", 2000, 50, 0); /* same buses and readers, preset hold_ms 2000 */
     assert_int_equal(sk_rfid_reload(w->svc, w->cfg), 0);
     sk_config_free(old);
-    rt_sleep_ms(200);
+    settle(w, TCP_READERS, 2); /* a cycle began after the reload: it applies */
     uint8_t gone[12];
     rt_epc(1, gone);
     size_t mark = w->n_obs;
