@@ -9,12 +9,13 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "integration"))
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "rfid"))
 import sk  # noqa: E402
 import mqtt_helpers  # noqa: E402  (the real mosquitto broker of the MQTT tests)
+import rfidsim  # noqa: E402  (the socat pty pair)
 
 SCALE = sk.SCALE
 
@@ -108,14 +109,7 @@ class Store:
         if self.rtu:
             self.pty_a = os.path.join(self.tmp.path, "ttyA")
             self.pty_b = os.path.join(self.tmp.path, "ttyB")
-            socat = subprocess.Popen(["socat", f"pty,raw,echo=0,link={self.pty_a}",
-                                      f"pty,raw,echo=0,link={self.pty_b}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.procs.append(socat)
-            deadline = time.monotonic() + 5
-            while not (os.path.exists(self.pty_a) and os.path.exists(self.pty_b)):
-                assert time.monotonic() < deadline, "socat made no pty pair"
-                time.sleep(0.02)
+            self.procs.append(rfidsim.PtyPair(self.tmp.path, self.pty_a, self.pty_b).p)
             rtu_bus = (f',\n  {{ name = "shelf-rtu"; url = "rtu:{self.pty_a}:115200:8E1"; '
                        'poll_interval_ms = 100; response_timeout_ms = 150; }')
             rtu_reader = ',\n  { name = "shelf-3"; bus = "shelf-rtu"; unit = 4; }'
@@ -135,10 +129,8 @@ class Store:
         self.procs.append(p)
         line = p.stdout.readline()
         assert line.startswith("listening"), line
-        deadline = time.monotonic() + 5
-        while not os.path.exists(ctl):
-            assert time.monotonic() < deadline, "virtual reader has no control socket"
-            time.sleep(0.02)
+        assert sk.wait_until(lambda: os.path.exists(ctl), 5, 0.02), \
+            "virtual reader has no control socket"
 
     def vreader(self, command, ctl=None):
         s = socket.socket(socket.AF_UNIX)
@@ -158,15 +150,14 @@ class Store:
     def start(self):
         self.daemon = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
         assert self.daemon.wait_log("core: running", timeout=10 * SCALE), self.daemon.text()
-        deadline = time.monotonic() + 10 * SCALE
-        while time.monotonic() < deadline:
+
+        def settled():
             readers = self.status().get("readers", [])
             # every reader reported, and its three tags arrived (presence filter settled)
-            if readers and all(r["state"] != "unknown" and r.get("present") == 3
-                               for r in readers):
-                return
-            time.sleep(0.1)
-        raise AssertionError("readers never reported\n" + self.daemon.text())
+            return readers and all(r["state"] != "unknown" and r.get("present") == 3
+                                   for r in readers)
+        assert sk.wait_until(settled, 10 * SCALE, 0.1), \
+            "readers never reported\n" + self.daemon.text()
 
     def status(self):
         head, reply = ctl_request(self.socket, {"cmd": "status"})
@@ -174,13 +165,11 @@ class Store:
         return reply["result"]
 
     def wait_reader(self, name, state, timeout=10):
-        deadline = time.monotonic() + timeout * SCALE
-        while time.monotonic() < deadline:
-            for r in self.status()["readers"]:
-                if r["name"] == name and r["state"] == state:
-                    return r
-            time.sleep(0.1)
-        raise AssertionError(f"{name} never {state}: {self.status()['readers']}")
+        found = sk.wait_until(lambda: [r for r in self.status()["readers"]
+                                       if r["name"] == name and r["state"] == state],
+                              timeout * SCALE, 0.1)
+        assert found, f"{name} never {state}: {self.status()['readers']}"
+        return found[0]
 
     def diag(self, *args, timeout=60):
         return sk.run("diag", *args, "-c", self.cfg, timeout=timeout)
@@ -195,13 +184,10 @@ class Store:
         return None
 
     def wait_mqtt(self, state, timeout=15):
-        deadline = time.monotonic() + timeout * SCALE
-        while time.monotonic() < deadline:
-            m = self.status()["mqtt"]
-            if m["state"] == state:
-                return m
-            time.sleep(0.1)
-        raise AssertionError(f"mqtt never {state}: {self.status()['mqtt']}")
+        m = sk.wait_until(lambda: (lambda m: m["state"] == state and m)(self.status()["mqtt"]),
+                          timeout * SCALE, 0.1)
+        assert m, f"mqtt never {state}: {self.status()['mqtt']}"
+        return m
 
     def stop(self):
         try:

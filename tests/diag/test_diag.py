@@ -158,10 +158,9 @@ class Diag(unittest.TestCase):
             self.store.broker.start()
         self.store.wait_mqtt("connected")
         # what waited in the outbox is delivered: the backlog drains to nothing
-        deadline = __import__("time").monotonic() + 15 * dh.SCALE
-        while self.store.status()["ledger"]["outbox"]["pending"] > 0:
-            self.assertLess(__import__("time").monotonic(), deadline)
-            __import__("time").sleep(0.1)
+        self.assertTrue(sk.wait_until(
+            lambda: self.store.status()["ledger"]["outbox"]["pending"] == 0, 15 * dh.SCALE, 0.1),
+            self.store.status()["ledger"]["outbox"])
 
     def test_6_bundle(self):
         out = os.path.join(self.store.tmp.path, "support.tar.gz")
@@ -370,16 +369,12 @@ class Protocol(unittest.TestCase):
         for c in conns:
             c.close()
         # The daemon notices the closed connections on its next loop turn: then it answers.
-        import time
-        deadline = time.monotonic() + 5
-        while True:
+        def clients():
             try:
-                self.assertEqual(self.store.status()["control"]["clients"], 1)
-                break
+                return self.store.status()["control"]["clients"]
             except (ConnectionResetError, BrokenPipeError, AssertionError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return None
+        self.assertTrue(sk.wait_until(lambda: clients() == 1, 5 * dh.SCALE), clients())
 
     def test_stalled_request_is_cut(self):
         import socket as so

@@ -92,14 +92,10 @@ class StatusPage(unittest.TestCase):
         self.store.wait_reader("shelf-2", "up")
 
     def test_metrics_and_json(self):
-        import time
-        deadline = time.monotonic() + 10 * dh.SCALE
-        while True:  # the core handles the arrivals a moment after the readers report them
-            status, headers, text = self.get("/metrics")
-            if 'storekeeper_observations_total{type="tag_arrived"} 6' in text or \
-                    time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        # the core handles the arrivals a moment after the readers report them
+        sk.wait_until(lambda: 'storekeeper_observations_total{type="tag_arrived"} 6' in
+                      self.get("/metrics")[2], 10 * dh.SCALE, 0.1)
+        status, headers, text = self.get("/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
         for want in ('storekeeper_reader_health{reader="shelf-1"} 1',
