@@ -27,7 +27,9 @@
  * (a loopback listener on a free port, anonymous access, no persistence) and stopped by its
  * PID. The "cloud" is one libmosquitto client that subscribes to the store's events at QoS 1
  * before the store starts, keeps every message (its own network thread appends them under a
- * lock), and publishes commands such as session binds.
+ * lock), and publishes commands such as session binds. At the end of a run it publishes a
+ * marker to itself (sim_cloud_flush): the broker routes in order, so once the marker is back,
+ * every event the broker accepted before it has arrived.
  */
 
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
@@ -37,10 +39,12 @@ struct sim_cloud {
     pthread_mutex_t lock;
     struct sim_event *events;
     size_t n, cap;
-    char prefix[128]; /* storekeeper/v1/<store>/<device>/ */
+    char prefix[128];      /* storekeeper/v1/<store>/<device>/ */
+    char marker_topic[64]; /* sk-sim/marker/<client id> */
     sim_cloud_cb cb;
     void *ctx;
-    bool subscribed;
+    int subscribed; /* SUBACKs received (events, marker) */
+    int markers_sent, markers_seen;
 };
 
 static int free_port(void)
@@ -150,6 +154,12 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     (void)m;
     struct sim_cloud *c = ctx;
     size_t plen = strlen(c->prefix);
+    if (msg->topic && strcmp(msg->topic, c->marker_topic) == 0) {
+        pthread_mutex_lock(&c->lock);
+        c->markers_seen++;
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
     if (!msg->topic || strncmp(msg->topic, c->prefix, plen) != 0 || msg->payloadlen <= 0) {
         return;
     }
@@ -182,7 +192,7 @@ static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const i
     (void)mid;
     struct sim_cloud *c = ctx;
     pthread_mutex_lock(&c->lock);
-    c->subscribed = n > 0 && qos[0] <= 2;
+    c->subscribed += n > 0 && qos[0] <= 2;
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -203,8 +213,9 @@ int sim_cloud_start(const char *host,
     snprintf(c->prefix, sizeof(c->prefix), "storekeeper/v1/%s/%s/", store, device);
     c->cb = cb;
     c->ctx = ctx;
-    char id[64];
+    char id[32];
     snprintf(id, sizeof(id), "sk-sim-cloud-%d", (int)getpid());
+    snprintf(c->marker_topic, sizeof(c->marker_topic), "sk-sim/marker/%s", id);
     c->m = mosquitto_new(id, true, c);
     if (!c->m) {
         free(c);
@@ -219,6 +230,9 @@ int sim_cloud_start(const char *host,
         rc = mosquitto_subscribe(c->m, NULL, topic, 1);
     }
     if (rc == MOSQ_ERR_SUCCESS) {
+        rc = mosquitto_subscribe(c->m, NULL, c->marker_topic, 1);
+    }
+    if (rc == MOSQ_ERR_SUCCESS) {
         rc = mosquitto_loop_start(c->m);
     }
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -230,7 +244,7 @@ int sim_cloud_start(const char *host,
     }
     for (int i = 0; i < 100; i++) {
         pthread_mutex_lock(&c->lock);
-        bool ok = c->subscribed;
+        bool ok = c->subscribed == 2;
         pthread_mutex_unlock(&c->lock);
         if (ok) {
             *ret = c;
@@ -249,6 +263,31 @@ int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json)
     snprintf(topic, sizeof(topic), "%scmd/%s", c->prefix, name);
     int rc = mosquitto_publish(c->m, NULL, topic, (int)strlen(json), json, 1, false);
     return rc == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+int sim_cloud_flush(struct sim_cloud *c, int timeout_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    int want = ++c->markers_sent;
+    pthread_mutex_unlock(&c->lock);
+    static const char marker[] = "{\"marker\":true}"; /* JSON, as all the broker carries */
+    int rc = mosquitto_publish(c->m, NULL, c->marker_topic, (int)strlen(marker), marker, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        return -EIO;
+    }
+    int64_t end = sk_now_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        bool back = c->markers_seen >= want;
+        pthread_mutex_unlock(&c->lock);
+        if (back) {
+            return 0;
+        }
+        if (sk_now_mono_us() > end) {
+            return -ETIMEDOUT;
+        }
+        usleep(5000);
+    }
 }
 
 struct sim_event *sim_cloud_snapshot(struct sim_cloud *c, size_t *ret_n)

@@ -27,8 +27,9 @@ struct sim_cloud;
 /* Called on the client's network thread for every event (topic suffix, payload). */
 typedef void (*sim_cloud_cb)(void *ctx, const char *topic, const char *payload);
 
-/* Connects, subscribes to storekeeper/v1/<store>/<device>/event/# at QoS 1 and waits for the
- * broker's confirmation. Returns 0 or < 0 (with a message on stderr). */
+/* Connects, subscribes to storekeeper/v1/<store>/<device>/event/# (and its own marker topic)
+ * at QoS 1 and waits for the broker's confirmation. Returns 0 or < 0 (with a message on
+ * stderr). */
 int sim_cloud_start(const char *host,
                     int port,
                     const char *store,
@@ -38,6 +39,9 @@ int sim_cloud_start(const char *host,
                     struct sim_cloud **ret);
 /* Publishes json to .../cmd/<name> at QoS 1. */
 int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json);
+/* Publishes a marker to itself through the broker and waits for it (at most timeout_ms):
+ * then every message the broker accepted before has arrived. 0, -ETIMEDOUT or -EIO. */
+int sim_cloud_flush(struct sim_cloud *c, int timeout_ms);
 size_t sim_cloud_count(struct sim_cloud *c);
 /* A copy of the events received so far (free each payload, then the array). */
 struct sim_event *sim_cloud_snapshot(struct sim_cloud *c, size_t *ret_n);

@@ -638,8 +638,11 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
     sk_synth_detach(CAMERA);
     sk_synth_free(drv.scene);
     sk_vreader_free(drv.vr);
-    /* QoS 1 messages on their way to the cloud get a moment to arrive */
-    usleep(300000);
+    /* The runtime stopped cleanly (every PUBACK in): what it published is at the broker; the
+     * marker comes back after all of it. */
+    if (sim_cloud_flush(drv.cloud, 10000) < 0) {
+        fprintf(stderr, "sim: the broker did not return the cloud's marker within 10 s\n");
+    }
     sim_cloud_stop(drv.cloud, &ret->events, &ret->n_events);
     sim_broker_stop(&broker);
     snprintf(ret->source, sizeof(ret->source), "mqtt");

@@ -172,7 +172,7 @@ class Sub:
         returns the messages received before it. The broker delivers in order: whatever it
         routed here before the marker's PUBLISH is in the list."""
         self.markers += 1
-        tag = "marker-%d" % self.markers
+        tag = '{"marker":%d}' % self.markers  # JSON, as all the broker carries
         publish(self.broker, self.marker_topic, tag, extra=self.extra)
         if not wait_until(lambda: self._until_marker(tag) is not None, timeout * sk.SCALE):
             raise AssertionError("marker %s never arrived at %s" % (tag, self.client_id))
