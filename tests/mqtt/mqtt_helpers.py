@@ -215,6 +215,11 @@ class Sub:
     def json_on(self, topic):
         return [json.loads(m["payload"]) for m in self.messages() if m["topic"] == topic]
 
+    def json_on_prefix(self, prefix):
+        """The payloads of every message on a topic starting with prefix, in order."""
+        return [json.loads(m["payload"]) for m in self.messages()
+                if m["topic"].startswith(prefix)]
+
     def wait_for(self, pred, timeout=10.0):
         """Waits until pred(messages) is truthy; returns its value."""
         return wait_until(lambda: pred(self.messages()), timeout, 0.05)
