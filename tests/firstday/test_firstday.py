@@ -416,24 +416,20 @@ shelves = ( { name = "A1"; reader = "r1"; antenna = 1; } );
         d = subprocess.Popen(self.nobody("run", "-c", cfg), stdout=log, stderr=subprocess.STDOUT,
                              env=env)
         try:
-            deadline = time.monotonic() + 15
-            text = ""
-            while time.monotonic() < deadline and "dialout" not in text:
-                time.sleep(0.1)
+            def logged():
                 with open(log.name) as f:
-                    text = f.read()
+                    return f.read()
+            sk.wait_until(lambda: "dialout" in logged(), 15, 0.1)
+            text = logged()
             self.assertIn("Permission denied; retrying with back-off; this user may not open "
                           "the serial port: add it to the dialout group", text)
             sock = os.path.join(self.tmp.path, "run", "control.sock")
-            deadline = time.monotonic() + 20
-            out = ""
-            while time.monotonic() < deadline:
-                r = subprocess.run([sk.BIN, "diag", "all", "-c", cfg], capture_output=True,
-                                   text=True, timeout=60)
-                out = r.stdout
-                if "reader r1" in out and "no health report yet" not in out:
-                    break
-                time.sleep(0.5)
+            def diag_all():
+                return subprocess.run([sk.BIN, "diag", "all", "-c", cfg], capture_output=True,
+                                      text=True, timeout=60).stdout
+            out = sk.wait_until(lambda: (lambda o: "reader r1" in o and
+                                         "no health report yet" not in o and o)(diag_all()),
+                                20, 0.5) or diag_all()
             self.assertTrue(os.path.exists(sock))
             self.assertRegex(out, r"reader r1: .*Permission denied.*add it to the dialout group")
         finally:
@@ -555,9 +551,7 @@ mqtt = { host = "127.0.0.1"; port = %d; reconnect_min_ms = 200; };
         with open(self.csv, "w") as f:
             f.write(PRODUCTS_HEADER + "COLA-033,,Cola,1.59,EUR,0,0\n")
         self.d.signal(__import__("signal").SIGHUP)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.price() != 159:
-            time.sleep(0.05)
+        sk.wait_until(lambda: self.price() == 159, 10)
         self.assertEqual(self.price(), 159)
 
     def test_failed_import_is_a_fail(self):
