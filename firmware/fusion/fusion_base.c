@@ -70,6 +70,14 @@ void fusion__lookup_product(struct sk_fusion *f, struct sk_fusion_line *line)
     line->product.restock_target = -1;
 }
 
+int fusion__expected(struct sk_fusion *f, int shelf, const char *sku)
+{
+    if (!f->catalog.expected || shelf < 0 || !sku || !sku[0]) {
+        return -ENOENT;
+    }
+    return f->catalog.expected(f->catalog.ctx, f->cfg->shelves[shelf].name, sku);
+}
+
 int fusion__home(struct sk_fusion *f, int shelf, const char *sku)
 {
     if (!f->catalog.planogram || shelf < 0) {

@@ -194,6 +194,8 @@ bool fusion__epc_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 void fusion__lookup_product(struct sk_fusion *f, struct sk_fusion_line *line);
 /* 1 home, 0 not home, < 0 unknown. */
 int fusion__home(struct sk_fusion *f, int shelf, const char *sku);
+/* The catalog's expected stock of sku on shelf, or < 0 when not known. */
+int fusion__expected(struct sk_fusion *f, int shelf, const char *sku);
 /* The shelf a reader's antenna watches, or -1. */
 int fusion__shelf_of(const struct sk_fusion *f, const char *reader, int antenna);
 /* The shelf of that name, or -1. */

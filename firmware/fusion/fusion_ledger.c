@@ -99,9 +99,19 @@ static int cat_planogram(void *ctx, const char *shelf, const char *sku)
     return q.here ? 1 : 0;
 }
 
+static int cat_expected(void *ctx, const char *shelf, const char *sku)
+{
+    int64_t q = 0;
+    if (sk_ledger_stock_get(ctx, shelf, sku, &q) < 0) {
+        return -EIO;
+    }
+    return q > INT32_MAX ? INT32_MAX : (int)q;
+}
+
 struct sk_fusion_catalog sk_fusion_ledger_catalog(struct sk_ledger *l)
 {
-    struct sk_fusion_catalog c = {.product = cat_product, .planogram = cat_planogram, .ctx = l};
+    struct sk_fusion_catalog c = {
+            .product = cat_product, .planogram = cat_planogram, .expected = cat_expected, .ctx = l};
     return c;
 }
 

@@ -98,6 +98,27 @@ static int emit_misplaced(struct sk_fusion *f,
     return fusion__emit(f, &ev);
 }
 
+/*
+ * True when the book already holds this arrival: the expected stock of its product on the
+ * shelf is at least the number of its tags present there, this one included. The first fill
+ * counted by hand (docs/operator.md, step 6) and then seen by the readers is the case: 24
+ * booked, 5 tags arrive, 24 expected and 5 seen, not 29. A product the catalog does not
+ * know, or an unknown expected stock, is new stock as before.
+ */
+static bool booked_already(struct sk_fusion *f, int shelf, const struct sk_fusion_line *line)
+{
+    if (!line->product.sku[0]) {
+        return false;
+    }
+    int expected = fusion__expected(f, shelf, line->product.sku);
+    if (expected <= 0) {
+        return false;
+    }
+    struct stock *st = fusion__stock_entry(f, shelf, line->product.sku, false);
+    int present = (st ? st->count : 0) + 1;
+    return expected >= present;
+}
+
 int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf)
 {
     const uint8_t *epc = obs->u.tag.epc;
@@ -199,6 +220,13 @@ int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf
         m->kind = 0;
         fusion__stock_change(f, shelf, &line, +1);
         ev.line = &line;
+    } else if (booked_already(f, shelf, &line)) {
+        /* Stock the book already has (a hand count of the first fill, an adjustment) comes
+         * into the readers' view: present now, not new. */
+        fusion__stock_change(f, shelf, &line, +1);
+        f->stats.arrivals_booked++;
+        f->dirty = true;
+        return misplaced ? emit_misplaced(f, &line, shelf, NULL, mono, wall) : 0;
     } else {
         /* A tag nobody took from a shelf: new stock. Unannounced, it opens an implicit
          * restock on the shelf, which ends (with its restock event) when arrivals stop. */

@@ -60,6 +60,11 @@ struct sk_fusion_catalog {
                    size_t epc_len,
                    struct sk_fusion_product *ret_product);
     int (*planogram)(void *ctx, const char *shelf, const char *sku);
+    /* The expected stock of sku on shelf as booked (tagged and untagged items), or < 0 when
+     * not known (NULL: never known). A tag that arrives while what is booked there already
+     * covers every present tag of its sku is booked stock becoming visible (a hand count,
+     * an adjustment), not new stock: no second restock (docs/fusion.md, "Restock"). */
+    int (*expected)(void *ctx, const char *shelf, const char *sku);
     void *ctx;
 };
 
@@ -371,6 +376,7 @@ int sk_fusion_stock(const struct sk_fusion *f, const char *shelf, const char *sk
 struct sk_fusion_stats {
     uint64_t sessions_opened, sessions_closed, sessions_abandoned, joins, late_joins;
     uint64_t pickups, putbacks, removals, misplaced, restocks, exits_unpaid;
+    uint64_t arrivals_booked;    /* tags arriving that the expected stock already held */
     uint64_t pending_departures; /* undecided now */
     uint64_t dropped;            /* facts lost to a bound (logged) */
     uint64_t tracks;             /* tracks held now */

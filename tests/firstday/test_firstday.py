@@ -567,5 +567,78 @@ mqtt = { host = "127.0.0.1"; port = %d; reconnect_min_ms = 200; };
         self.assertIn("products.csv:2", j["runtime"]["catalog_error"])
 
 
+def sgtin96(gtin14, prefix_digits, serial):
+    """SGTIN-96 (GS1 TDS 14.5.1), filter 1, as hex."""
+    parts = {7: (5, 24, 20)}
+    p, cbits, ibits = parts[prefix_digits]
+    company = int(gtin14[1:1 + prefix_digits])
+    item = int(gtin14[0] + gtin14[1 + prefix_digits:13])
+    v = (0x30 << 88) | (1 << 85) | (p << 82) | (company << (82 - cbits)) \
+        | (item << (82 - cbits - ibits)) | serial
+    return "%024X" % v
+
+
+class FirstFill(unittest.TestCase):
+    """The guide's first fill: the stock counted by hand (restock --quantity 24) and then
+    the tagged items the readers see arrive are one stock, not two: 24 expected, 5 seen
+    (not "expected 29"). Without a hand count the readers' arrivals are the stock; beyond
+    what is booked, an arrival is a restock as before."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        self.reader = rfidsim.SimReader("tcp:127.0.0.1:0", units="1")
+        self.tmp.file("products.csv", PRODUCTS_HEADER +
+                      "COLA-033,4099999000104,Cola,1.49,EUR,0,0\n"
+                      "WATER-050,4099999000111,Water,0.99,EUR,0,0\n")
+        self.cfg = self.tmp.file("store.cfg", store_cfg(self.tmp, extra="""
+products_file = "products.csv";
+buses = ( { name = "shelves"; url = "%s"; poll_interval_ms = 50; } );
+readers = ( { name = "r1"; bus = "shelves"; unit = 1; } );
+shelves = ( { name = "A1"; reader = "r1"; antenna = 1; preset = "fast"; },
+            { name = "A2"; reader = "r1"; antenna = 2; preset = "fast"; } );
+""" % self.reader.endpoint))
+        self.d = None
+
+    def tearDown(self):
+        if self.d:
+            self.d.stop()
+        self.reader.stop()
+        self.tmp.cleanup()
+
+    def ledger(self, *args):
+        r = sk.run("ledger", "-c", self.cfg, "--json", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def stock(self, shelf, sku):
+        return {(x["shelf"], x["sku"]): x["quantity"] for x in self.ledger("stock")}.get(
+            (shelf, sku), 0)
+
+    def test_hand_count_then_tags(self):
+        # The guide's order: the catalog and the hand count before the service starts.
+        r = sk.run("run", "-c", self.cfg, "--duration", "0.5")  # registers shelves, imports
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = sk.run("ledger", "-c", self.cfg, "restock", "--shelf", "A1", "--sku", "COLA-033",
+                   "--quantity", "24", "--note", "first fill")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for i in range(5):
+            self.assertEqual(self.reader.cmd("tag add 1 1 %s -60" % sgtin96(
+                "04099999000104", 7, 100 + i)), "ok")
+        # Water was not counted by hand: its 3 tags are its stock.
+        for i in range(3):
+            self.assertEqual(self.reader.cmd("tag add 1 2 %s -60" % sgtin96(
+                "04099999000111", 7, 200 + i)), "ok")
+        self.d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.stock("A2", "WATER-050") < 3:
+            time.sleep(0.2)
+        self.assertEqual(self.stock("A2", "WATER-050"), 3, self.d.text())
+        time.sleep(0.5)  # the COLA arrivals come in the same polls
+        self.assertEqual(self.stock("A1", "COLA-033"), 24, "hand count and tags counted twice")
+        text = sk.run("ledger", "-c", self.cfg, "stocktake").stdout
+        self.assertNotIn("29", text, text)
+        self.assertRegex(text, r"A1\s+COLA-033\D+24\D+5\b", text)
+
+
 if __name__ == "__main__":
     sk.main()
