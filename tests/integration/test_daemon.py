@@ -80,7 +80,8 @@ class Daemon(unittest.TestCase):
         d.signal(signal.SIGINT)
         rc = d.proc.wait(timeout=5)
         self.assertEqual(rc, 0)
-        self.assertLess(time.monotonic() - t0, 2.0)
+        # A bound against a hang, not a speed test: a loaded machine takes its time.
+        self.assertLess(time.monotonic() - t0, 10.0 * sk.SCALE)
         d.log.close()
 
     def test_duration(self):
@@ -89,7 +90,8 @@ class Daemon(unittest.TestCase):
         took = time.monotonic() - t0
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertGreaterEqual(took, 0.9)
-        self.assertLess(took, 3.0)
+        # It stops by itself (a hang would reach the 10 s bound), however loaded the machine.
+        self.assertLess(took, 10.0 * sk.SCALE)
         self.assertIn("run duration reached; stopping", r.stderr)
 
     def test_watchdog_pings(self):
