@@ -282,6 +282,29 @@ static int connect_ctx(struct ctx *c, bool want_ledger)
     return 0;
 }
 
+/* The start of a subcommand without operands: its options, then the daemon or the direct
+ * way. Returns 0, or -1 with the exit code in *ret_exit (c freed). */
+static int begin(struct ctx *c,
+                 int argc,
+                 char **argv,
+                 void (*usage)(FILE *),
+                 const struct sk_opt *extra,
+                 bool want_ledger,
+                 int *ret_exit)
+{
+    int r = parse(c, argc, argv, usage, extra, 0);
+    if (r < 0) {
+        *ret_exit = sk_args_exit(r);
+        return -1;
+    }
+    if ((r = connect_ctx(c, want_ledger)) != 0) {
+        ctx_free(c);
+        *ret_exit = r;
+        return -1;
+    }
+    return 0;
+}
+
 static int ask(struct ctx *c, const char *cmd, cJSON *args, struct sk_ctl_response *resp)
 {
     cJSON *req = args ? args : cJSON_CreateObject();
@@ -739,12 +762,8 @@ static void status_usage(FILE *out)
 int cli_diag_status(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag status"};
-    int r = parse(&c, argc, argv, status_usage, NULL, 0);
-    if (r < 0) {
-        return sk_args_exit(r);
-    }
-    if ((r = connect_ctx(&c, false)) != 0) {
-        ctx_free(&c);
+    int r = 0;
+    if (begin(&c, argc, argv, status_usage, NULL, false, &r) < 0) {
         return r;
     }
     cJSON *d = get_status(&c);
@@ -780,12 +799,8 @@ static void all_usage(FILE *out)
 int cli_diag_all(int argc, char **argv)
 {
     struct ctx c = {.cmd = "diag all"};
-    int r = parse(&c, argc, argv, all_usage, NULL, 0);
-    if (r < 0) {
-        return sk_args_exit(r);
-    }
-    if ((r = connect_ctx(&c, true)) != 0) {
-        ctx_free(&c);
+    int r = 0;
+    if (begin(&c, argc, argv, all_usage, NULL, true, &r) < 0) {
         return r;
     }
     cJSON *d = get_status(&c);
@@ -846,12 +861,8 @@ int cli_diag_ledger(int argc, char **argv)
     struct ctx c = {.cmd = "diag ledger"};
     int stock = 50;
     const struct sk_opt extra[] = {SK_OPT_INT("stock", 0, &stock, 0, 100000), SK_OPT_TABLE_END};
-    int r = parse(&c, argc, argv, ledger_usage, extra, 0);
-    if (r < 0) {
-        return sk_args_exit(r);
-    }
-    if ((r = connect_ctx(&c, true)) != 0) {
-        ctx_free(&c);
+    int r = 0;
+    if (begin(&c, argc, argv, ledger_usage, extra, true, &r) < 0) {
         return r;
     }
     cJSON *l = get_ledger(&c, (size_t)stock);

@@ -387,6 +387,27 @@ struct out {
     int rows;
 };
 
+/* The end of a listing: the JSON array, or a line saying there was nothing (printf-style); or
+ * the ledger's error r. */
+__attribute__((format(printf, 4, 5))) static int
+list_done(struct ctx *c, struct out *o, int r, const char *none, ...)
+{
+    if (r < 0) {
+        cJSON_Delete(o->arr);
+        return ledger_error(c, r);
+    }
+    if (o->arr) {
+        print_json(o->arr);
+    } else if (o->rows == 0) {
+        va_list ap;
+        va_start(ap, none);
+        vprintf(none, ap);
+        va_end(ap);
+        putchar('\n');
+    }
+    return SK_EXIT_OK;
+}
+
 static int stock_row(const struct sk_stock_row *r, void *ctx)
 {
     struct out *o = ctx;
@@ -432,16 +453,7 @@ static int cmd_stock(struct ctx *c, int argc, char **argv)
     }
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
     r = sk_ledger_stock(c->l, shelf, sku, stock_row, &o);
-    if (r < 0) {
-        cJSON_Delete(o.arr);
-        return ledger_error(c, r);
-    }
-    if (o.arr) {
-        print_json(o.arr);
-    } else if (o.rows == 0) {
-        printf("no stock recorded%s\n", shelf || sku ? " for that shelf or sku" : "");
-    }
-    return SK_EXIT_OK;
+    return list_done(c, &o, r, "no stock recorded%s", shelf || sku ? " for that shelf or sku" : "");
 }
 
 /* ---- movements ---------------------------------------------------------------------------- */
@@ -508,16 +520,7 @@ static int cmd_movements(struct ctx *c, int argc, char **argv)
     }
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
     r = sk_ledger_movements(c->l, &f, movement_row, &o);
-    if (r < 0) {
-        cJSON_Delete(o.arr);
-        return ledger_error(c, r);
-    }
-    if (o.arr) {
-        print_json(o.arr);
-    } else if (o.rows == 0) {
-        printf("no movements\n");
-    }
-    return SK_EXIT_OK;
+    return list_done(c, &o, r, "no movements");
 }
 
 /* ---- outbox ---------------------------------------------------------------------------- */
@@ -661,16 +664,7 @@ static int cmd_discrepancies(struct ctx *c, int argc, char **argv)
     }
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
     r = sk_ledger_discrepancies(c->l, all, discrepancy_row, &o);
-    if (r < 0) {
-        cJSON_Delete(o.arr);
-        return ledger_error(c, r);
-    }
-    if (o.arr) {
-        print_json(o.arr);
-    } else if (o.rows == 0) {
-        printf("no %sdiscrepancies\n", all ? "" : "open ");
-    }
-    return SK_EXIT_OK;
+    return list_done(c, &o, r, "no %sdiscrepancies", all ? "" : "open ");
 }
 
 /* Loads the present tags the daemon stored into a set sized by the configuration. */

@@ -617,31 +617,100 @@ static int health_value(const char *state)
 }
 
 /* One metric per element of an array, labelled by its "name". */
-static void per_item(struct sk_buf *b,
-                     const cJSON *arr,
-                     const char *lname,
-                     const char *metric,
-                     const char *type,
-                     const char *text,
-                     const char *field,
-                     double scale)
+/* One metric per reader or camera: a field of each entry of the document's array. */
+struct item_metric {
+    const char *metric, *type, *text;
+    const char *field; /* "state": the health as a number */
+    double scale;
+};
+
+static const struct item_metric reader_metrics[] = {
+        {"storekeeper_reader_health", "gauge",
+         "Reader health: 0 unknown, 1 up, 2 degraded, 3 down.", "state", 1},
+        {"storekeeper_reader_polls_total", "counter", "Polls made.", "polls", 1},
+        {"storekeeper_reader_poll_errors_total", "counter", "Polls that failed.", "poll_errors", 1},
+        {"storekeeper_reader_tag_reads_total", "counter", "Tag reads returned by successful polls.",
+         "tag_reads", 1},
+        {"storekeeper_reader_requests_total", "counter", "Modbus transactions.", "requests", 1},
+        {"storekeeper_reader_rtt_seconds", "gauge", "Round trip of the last answered transaction.",
+         "rtt_ms", 0.001},
+        {"storekeeper_reader_rtt_avg_seconds", "gauge", "Moving average of the round trip.",
+         "rtt_avg_ms", 0.001},
+        {"storekeeper_reader_present_tags", "gauge", "Tags present at the reader.", "present", 1},
+        {"storekeeper_reader_arrivals_total", "counter", "Tag arrivals reported.", "arrivals", 1},
+        {"storekeeper_reader_departures_total", "counter", "Tag departures reported.", "departures",
+         1},
+        {NULL},
+};
+
+static const struct item_metric camera_metrics[] = {
+        {"storekeeper_camera_health", "gauge",
+         "Camera health: 0 unknown, 1 up, 2 degraded, 3 down.", "state", 1},
+        {"storekeeper_camera_fps", "gauge", "Frames processed per second.", "fps", 1},
+        {"storekeeper_camera_occupancy", "gauge", "Shoppers in view.", "occupancy", 1},
+        {"storekeeper_camera_processing_seconds", "gauge", "Mean vision time per processed frame.",
+         "proc_ms", 0.001},
+        {"storekeeper_camera_frames_processed_total", "counter", "Frames processed.",
+         "frames_processed", 1},
+        {"storekeeper_camera_frames_dropped_total", "counter",
+         "Frames dropped (processing too slow).", "frames_dropped", 1},
+        {"storekeeper_camera_observations_dropped_total", "counter",
+         "Camera observations the full queue refused.", "observations_dropped", 1},
+        {"storekeeper_camera_entries_total", "counter", "Line crossings inwards.", "entries", 1},
+        {"storekeeper_camera_exits_total", "counter", "Line crossings outwards.", "exits", 1},
+        {NULL},
+};
+
+static void
+per_item(struct sk_buf *b, const cJSON *arr, const char *lname, const struct item_metric *m)
+{
+    for (; m->metric; m++) {
+        help(b, m->metric, m->type, m->text);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, arr)
+        {
+            double v;
+            if (strcmp(m->field, "state") == 0) {
+                v = health_value(str(it, "state", ""));
+            } else if (cJSON_IsNumber(get(it, m->field))) {
+                v = num(it, m->field, 0) * m->scale;
+            } else {
+                continue;
+            }
+            sk_buf_printf(b, "%s{%s=\"", m->metric, lname);
+            label(b, str(it, "name", "?"));
+            sk_buf_printf(b, "\"} %.6g\n", v);
+        }
+    }
+}
+
+/* One metric per member of an object ({"key": count, ...}): metric{lname="key"} count. */
+static void
+by_key(struct sk_buf *b, const cJSON *obj, const char *metric, const char *lname, const char *text)
+{
+    if (!obj) {
+        return;
+    }
+    help(b, metric, "counter", text);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        sk_buf_printf(b, "%s{%s=\"", metric, lname);
+        label(b, it->string);
+        sk_buf_printf(b, "\"} %.0f\n", it->valuedouble);
+    }
+}
+
+/* One metric with one value: its help, its type, its line (with that many decimals). */
+static void one(struct sk_buf *b,
+                const char *metric,
+                const char *type,
+                const char *text,
+                int decimals,
+                double v)
 {
     help(b, metric, type, text);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        double v;
-        if (strcmp(field, "state") == 0) {
-            v = health_value(str(it, "state", ""));
-        } else if (cJSON_IsNumber(get(it, field))) {
-            v = num(it, field, 0) * scale;
-        } else {
-            continue;
-        }
-        sk_buf_printf(b, "%s{%s=\"", metric, lname);
-        label(b, str(it, "name", "?"));
-        sk_buf_printf(b, "\"} %.6g\n", v);
-    }
+    sk_buf_printf(b, "%s %.*f\n", metric, decimals, v);
 }
 
 char *sk_report_metrics(const cJSON *s)
@@ -657,8 +726,8 @@ char *sk_report_metrics(const cJSON *s)
     sk_buf_printf(&b, "\",board=\"");
     label(&b, str(s, "board", ""));
     sk_buf_printf(&b, "\"} 1\n");
-    help(&b, "storekeeper_uptime_seconds", "gauge", "Seconds since the daemon started.");
-    sk_buf_printf(&b, "storekeeper_uptime_seconds %.3f\n", num(s, "uptime_s", 0));
+    one(&b, "storekeeper_uptime_seconds", "gauge", "Seconds since the daemon started.", 3,
+        num(s, "uptime_s", 0));
 
     const cJSON *q = get(s, "queue");
 
@@ -676,105 +745,41 @@ char *sk_report_metrics(const cJSON *s)
     };
 
     for (size_t i = 0; q && i < sizeof(qm) / sizeof(qm[0]); i++) {
-        help(&b, qm[i].metric, qm[i].type, qm[i].text);
-        sk_buf_printf(&b, "%s %.0f\n", qm[i].metric, num(q, qm[i].field, 0));
+        one(&b, qm[i].metric, qm[i].type, qm[i].text, 0, num(q, qm[i].field, 0));
     }
-    const cJSON *obs = get(s, "observations");
-    if (obs) {
-        help(&b, "storekeeper_observations_total", "counter",
-             "Observations the core handled, by type.");
-        const cJSON *it;
-        cJSON_ArrayForEach(it, obs)
-        {
-            sk_buf_printf(&b, "storekeeper_observations_total{type=\"");
-            label(&b, it->string);
-            sk_buf_printf(&b, "\"} %.0f\n", it->valuedouble);
-        }
-    }
+    by_key(&b, get(s, "observations"), "storekeeper_observations_total", "type",
+           "Observations the core handled, by type.");
     const cJSON *rt = get(s, "runtime");
     if (rt) {
-        help(&b, "storekeeper_ledger_degraded", "gauge",
-             "1 while the ledger cannot be written and observations wait.");
-        sk_buf_printf(&b, "storekeeper_ledger_degraded %d\n",
-                      strcmp(str(rt, "state", "running"), "running") != 0);
-        help(&b, "storekeeper_ledger_batches_total", "counter", "Ledger transactions committed.");
-        sk_buf_printf(&b, "storekeeper_ledger_batches_total %.0f\n", num(rt, "batches", 0));
+        one(&b, "storekeeper_ledger_degraded", "gauge",
+            "1 while the ledger cannot be written and observations wait.", 0,
+            strcmp(str(rt, "state", "running"), "running") != 0);
+        one(&b, "storekeeper_ledger_batches_total", "counter", "Ledger transactions committed.", 0,
+            num(rt, "batches", 0));
     }
-    const cJSON *readers = get(s, "readers");
-    per_item(&b, readers, "reader", "storekeeper_reader_health", "gauge",
-             "Reader health: 0 unknown, 1 up, 2 degraded, 3 down.", "state", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_polls_total", "counter", "Polls made.",
-             "polls", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_poll_errors_total", "counter",
-             "Polls that failed.", "poll_errors", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_tag_reads_total", "counter",
-             "Tag reads returned by successful polls.", "tag_reads", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_requests_total", "counter",
-             "Modbus transactions.", "requests", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_rtt_seconds", "gauge",
-             "Round trip of the last answered transaction.", "rtt_ms", 0.001);
-    per_item(&b, readers, "reader", "storekeeper_reader_rtt_avg_seconds", "gauge",
-             "Moving average of the round trip.", "rtt_avg_ms", 0.001);
-    per_item(&b, readers, "reader", "storekeeper_reader_present_tags", "gauge",
-             "Tags present at the reader.", "present", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_arrivals_total", "counter",
-             "Tag arrivals reported.", "arrivals", 1);
-    per_item(&b, readers, "reader", "storekeeper_reader_departures_total", "counter",
-             "Tag departures reported.", "departures", 1);
-    const cJSON *cams = get(s, "cameras");
-    per_item(&b, cams, "camera", "storekeeper_camera_health", "gauge",
-             "Camera health: 0 unknown, 1 up, 2 degraded, 3 down.", "state", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_fps", "gauge", "Frames processed per second.",
-             "fps", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_occupancy", "gauge", "Shoppers in view.",
-             "occupancy", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_processing_seconds", "gauge",
-             "Mean vision time per processed frame.", "proc_ms", 0.001);
-    per_item(&b, cams, "camera", "storekeeper_camera_frames_processed_total", "counter",
-             "Frames processed.", "frames_processed", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_frames_dropped_total", "counter",
-             "Frames dropped (processing too slow).", "frames_dropped", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_observations_dropped_total", "counter",
-             "Camera observations the full queue refused.", "observations_dropped", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_entries_total", "counter",
-             "Line crossings inwards.", "entries", 1);
-    per_item(&b, cams, "camera", "storekeeper_camera_exits_total", "counter",
-             "Line crossings outwards.", "exits", 1);
+    per_item(&b, get(s, "readers"), "reader", reader_metrics);
+    per_item(&b, get(s, "cameras"), "camera", camera_metrics);
     const cJSON *outbox = get(get(s, "ledger"), "outbox");
     if (outbox) {
-        help(&b, "storekeeper_outbox_pending", "gauge", "Events not yet delivered (backlog).");
-        sk_buf_printf(&b, "storekeeper_outbox_pending %.0f\n", num(outbox, "pending", 0));
-        help(&b, "storekeeper_outbox_oldest_pending_age_seconds", "gauge",
-             "Age of the oldest undelivered event.");
-        sk_buf_printf(&b, "storekeeper_outbox_oldest_pending_age_seconds %.3f\n",
-                      num(outbox, "oldest_pending_age_s", 0));
-        help(&b, "storekeeper_outbox_last_seq", "gauge", "Highest event seq written.");
-        sk_buf_printf(&b, "storekeeper_outbox_last_seq %.0f\n", num(outbox, "last_seq", 0));
-        help(&b, "storekeeper_outbox_last_delivered_seq", "gauge", "Highest event seq delivered.");
-        sk_buf_printf(&b, "storekeeper_outbox_last_delivered_seq %.0f\n",
-                      num(outbox, "last_delivered_seq", 0));
+        one(&b, "storekeeper_outbox_pending", "gauge", "Events not yet delivered (backlog).", 0,
+            num(outbox, "pending", 0));
+        one(&b, "storekeeper_outbox_oldest_pending_age_seconds", "gauge",
+            "Age of the oldest undelivered event.", 3, num(outbox, "oldest_pending_age_s", 0));
+        one(&b, "storekeeper_outbox_last_seq", "gauge", "Highest event seq written.", 0,
+            num(outbox, "last_seq", 0));
+        one(&b, "storekeeper_outbox_last_delivered_seq", "gauge", "Highest event seq delivered.", 0,
+            num(outbox, "last_delivered_seq", 0));
     }
-    const cJSON *ev = get(get(s, "events"), "by_type");
-    if (ev) {
-        help(&b, "storekeeper_events_total", "counter",
-             "Events written to the outbox since start, by topic.");
-        const cJSON *it;
-        cJSON_ArrayForEach(it, ev)
-        {
-            sk_buf_printf(&b, "storekeeper_events_total{topic=\"");
-            label(&b, it->string);
-            sk_buf_printf(&b, "\"} %.0f\n", it->valuedouble);
-        }
-    }
+    by_key(&b, get(get(s, "events"), "by_type"), "storekeeper_events_total", "topic",
+           "Events written to the outbox since start, by topic.");
     const cJSON *m = get(s, "mqtt");
     if (m) {
-        help(&b, "storekeeper_mqtt_connected", "gauge", "1 while connected to the broker.");
-        sk_buf_printf(&b, "storekeeper_mqtt_connected %d\n",
-                      strcmp(str(m, "state", ""), "connected") == 0);
-        help(&b, "storekeeper_mqtt_connects_total", "counter", "Successful connections.");
-        sk_buf_printf(&b, "storekeeper_mqtt_connects_total %.0f\n", num(m, "connects", 0));
-        help(&b, "storekeeper_mqtt_connect_failures_total", "counter", "Failed connections.");
-        sk_buf_printf(&b, "storekeeper_mqtt_connect_failures_total %.0f\n", num(m, "failures", 0));
+        one(&b, "storekeeper_mqtt_connected", "gauge", "1 while connected to the broker.", 0,
+            strcmp(str(m, "state", ""), "connected") == 0);
+        one(&b, "storekeeper_mqtt_connects_total", "counter", "Successful connections.", 0,
+            num(m, "connects", 0));
+        one(&b, "storekeeper_mqtt_connect_failures_total", "counter", "Failed connections.", 0,
+            num(m, "failures", 0));
     }
     const cJSON *loops = get(s, "loops");
     if (loops) {
@@ -790,9 +795,8 @@ char *sk_report_metrics(const cJSON *s)
     }
     const cJSON *ctl = get(s, "control");
     if (ctl) {
-        help(&b, "storekeeper_control_requests_total", "counter",
-             "Requests answered on the control socket.");
-        sk_buf_printf(&b, "storekeeper_control_requests_total %.0f\n", num(ctl, "requests", 0));
+        one(&b, "storekeeper_control_requests_total", "counter",
+            "Requests answered on the control socket.", 0, num(ctl, "requests", 0));
     }
     return sk_buf_take(&b);
 }
@@ -832,6 +836,34 @@ static void badge(struct sk_buf *b, const char *state)
     sk_buf_printf(b, "\">");
     html_text(b, state);
     sk_buf_printf(b, "</span>");
+}
+
+/* A reader's or camera's row up to its figures: <tr id="KIND-NAME" data-state> name, badge. */
+static void device_row(struct sk_buf *b, const char *kind, const cJSON *it)
+{
+    const char *name = str(it, "name", "?");
+    const char *state = str(it, "state", "unknown");
+    sk_buf_printf(b, "<tr id=\"%s-", kind);
+    html_text(b, name);
+    sk_buf_printf(b, "\" data-state=\"");
+    html_text(b, state);
+    sk_buf_printf(b, "\"><td>");
+    html_text(b, name);
+    sk_buf_printf(b, "</td><td>");
+    badge(b, state);
+    sk_buf_printf(b, "</td>");
+}
+
+/* The row's last cell, "reason: detail", and its end. */
+static void why(struct sk_buf *b, const cJSON *it)
+{
+    const char *reason = str(it, "reason", ""), *detail = str(it, "detail", "");
+    html_text(b, reason);
+    if (reason[0] && detail[0]) {
+        sk_buf_printf(b, ": ");
+    }
+    html_text(b, detail);
+    sk_buf_printf(b, "</td></tr>\n");
 }
 
 static const char page_style[] =
@@ -907,29 +939,15 @@ char *sk_report_html(const cJSON *s, const struct sk_checks *checks, int refresh
     const cJSON *it;
     cJSON_ArrayForEach(it, get(s, "readers"))
     {
-        const char *name = str(it, "name", "?");
-        sk_buf_printf(&b, "<tr id=\"reader-");
-        html_text(&b, name);
-        sk_buf_printf(&b, "\" data-state=\"");
-        html_text(&b, str(it, "state", "unknown"));
-        sk_buf_printf(&b, "\"><td>");
-        html_text(&b, name);
-        sk_buf_printf(&b, "</td><td>");
-        badge(&b, str(it, "state", "unknown"));
-        sk_buf_printf(&b, "</td><td>");
+        device_row(&b, "reader", it);
+        sk_buf_printf(&b, "<td>");
         html_text(&b, str(it, "bus", ""));
         sk_buf_printf(&b,
                       " / %.0f</td><td class=\"num\">%.0f</td><td class=\"num\">%.0f</td>"
                       "<td class=\"num\">%.0f</td><td class=\"num\">%.1f</td><td>",
                       num(it, "unit", 0), num(it, "present", 0), num(it, "polls", 0),
                       num(it, "poll_errors", 0), num(it, "rtt_avg_ms", 0));
-        const char *reason = str(it, "reason", "");
-        if (reason[0]) {
-            html_text(&b, reason);
-            sk_buf_printf(&b, ": ");
-        }
-        html_text(&b, str(it, "detail", ""));
-        sk_buf_printf(&b, "</td></tr>\n");
+        why(&b, it);
     }
     sk_buf_printf(&b, "</table></div>\n");
 
@@ -943,26 +961,13 @@ char *sk_report_html(const cJSON *s, const struct sk_checks *checks, int refresh
                   num(s, "occupancy", 0));
     cJSON_ArrayForEach(it, get(s, "cameras"))
     {
-        const char *name = str(it, "name", "?");
-        sk_buf_printf(&b, "<tr id=\"camera-");
-        html_text(&b, name);
-        sk_buf_printf(&b, "\" data-state=\"");
-        html_text(&b, str(it, "state", "unknown"));
-        sk_buf_printf(&b, "\"><td>");
-        html_text(&b, name);
-        sk_buf_printf(&b, "</td><td>");
-        badge(&b, str(it, "state", "unknown"));
+        device_row(&b, "camera", it);
         sk_buf_printf(&b,
-                      "</td><td class=\"num\">%.1f</td><td class=\"num\">%.0f</td>"
+                      "<td class=\"num\">%.1f</td><td class=\"num\">%.0f</td>"
                       "<td class=\"num\">%.0f / %.0f</td><td class=\"num\">%.0f</td><td>",
                       num(it, "fps", 0), num(it, "occupancy", 0), num(it, "entries", 0),
                       num(it, "exits", 0), num(it, "frames_dropped", 0));
-        html_text(&b, str(it, "reason", ""));
-        if (str(it, "detail", "")[0]) {
-            sk_buf_printf(&b, ": ");
-            html_text(&b, str(it, "detail", ""));
-        }
-        sk_buf_printf(&b, "</td></tr>\n");
+        why(&b, it);
     }
     sk_buf_printf(&b, "</table></div>\n");
 
