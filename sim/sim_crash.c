@@ -383,10 +383,12 @@ check_events(const char *dir, const struct sim_result *res, struct sim_crash_rep
     free(id);
     free(seq);
 
-    /* 3. the ledger itself: SQLite's integrity_check and the movements' hash chain */
+    /* 3. the ledger itself: SQLite's integrity_check and the whole book (`ledger verify`):
+     * the chain, stock, the movements' events, the outbox digests, and its end against the
+     * anchor the runtime kept beside it through every kill */
     char path[600];
     snprintf(path, sizeof(path), "%s/" LEDGER_FILE, dir);
-    struct sk_ledger_opts lo = {.path = path};
+    struct sk_ledger_opts lo = {.path = path, .flags = SK_LEDGER_ANCHOR};
     struct sk_ledger *l = NULL;
     if (sk_ledger_open(&lo, msg, sizeof(msg), &l) < 0) {
         snprintf(rep->integrity, sizeof(rep->integrity), "cannot open: %.100s", msg);
@@ -402,8 +404,8 @@ check_events(const char *dir, const struct sim_result *res, struct sim_crash_rep
     if (r == 0) {
         snprintf(rep->chain, sizeof(rep->chain), "ok");
     } else {
-        snprintf(rep->chain, sizeof(rep->chain), "movement %lld: %s", (long long)vr.first_bad_id,
-                 vr.reason[0] ? vr.reason : sk_strerror(r));
+        snprintf(rep->chain, sizeof(rep->chain), "%s, movement %lld: %.150s", vr.check,
+                 (long long)vr.first_bad_id, vr.reason[0] ? vr.reason : sk_strerror(r));
     }
     sk_ledger_close(l);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sys/stat.h>
@@ -71,6 +72,9 @@ static int fail(const char *fmt, ...)
 static int ledger_error(struct ctx *c, int err)
 {
     const char *why = c->l ? sk_ledger_errmsg(c->l) : "";
+    if (why[0] && strncmp(why, c->path, strlen(c->path)) == 0) {
+        return fail("%s", why); /* it names the file already */
+    }
     if (why[0]) {
         return fail("%s: %s", c->path, why);
     }
@@ -183,11 +187,17 @@ static int open_ledger(struct ctx *c, unsigned flags)
         snprintf(c->path, sizeof(c->path), "%s", c->db_path);
         flags &= ~(unsigned)SK_LEDGER_CREATE; /* a new ledger needs its store and device */
     }
+    if (c->config_path) {
+        /* The store's own ledger is checked against its anchor (a copy under --db is not):
+         * behind it, it can be read but not written (docs/ledger.md, "Rollback"). */
+        flags |= SK_LEDGER_ANCHOR;
+    }
     struct sk_ledger_opts o = {.path = c->path,
                                .store_id = store,
                                .device_id = device,
                                .busy_timeout_ms = c->cfg ? c->cfg->ledger.busy_timeout_ms : 5000,
-                               .flags = flags};
+                               .flags = flags,
+                               .config_path = c->config_path};
     char msg[SK_LEDGER_ERRMSG_MAX];
     int r = sk_ledger_open(&o, msg, sizeof(msg), &c->l);
     if (r < 0) {
@@ -241,6 +251,39 @@ static int64_t file_size(const char *path, const char *suffix)
     return stat(p, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
+/* The anchor beside the store's ledger, and why writes are refused (if they are). */
+static void add_anchor_json(struct ctx *c, cJSON *j)
+{
+    struct sk_ledger_head a;
+    int err = 0;
+    const char *refusal = sk_ledger_refusal(c->l, &err);
+    cJSON *o = cJSON_AddObjectToObject(j, "anchor");
+    if (sk_ledger_anchor(c->l, &a) == 1) {
+        cJSON_AddStringToObject(o, "ledger_id", a.ledger_id);
+        cJSON_AddNumberToObject(o, "seq", (double)a.seq);
+        cJSON_AddNumberToObject(o, "movement_id", (double)a.movement_id);
+        cJSON_AddStringToObject(o, "head", a.hash);
+    }
+    if (refusal) {
+        cJSON_AddStringToObject(o, "refused", refusal);
+    }
+}
+
+static void print_anchor(struct ctx *c)
+{
+    struct sk_ledger_head a;
+    const char *refusal = sk_ledger_refusal(c->l, NULL);
+    if (sk_ledger_anchor(c->l, &a) == 1) {
+        printf("anchor         %s.anchor: seq %" PRId64 ", movement %" PRId64 "%s%.16s\n", c->path,
+               a.seq, a.movement_id, a.hash[0] ? ", head " : "", a.hash);
+    } else if (c->config_path) {
+        printf("anchor         none\n");
+    }
+    if (refusal) {
+        printf("REFUSED        %s\n", refusal);
+    }
+}
+
 static int cmd_info(struct ctx *c, int argc, char **argv)
 {
     (void)argc;
@@ -286,6 +329,7 @@ static int cmd_info(struct ctx *c, int argc, char **argv)
         cJSON_AddNumberToObject(o, "delivered", (double)os.delivered);
         cJSON_AddNumberToObject(o, "last_seq", (double)os.last_seq);
         cJSON_AddBoolToObject(o, "overflow", os.overflow);
+        add_anchor_json(c, j);
         print_json(j);
         return SK_EXIT_OK;
     }
@@ -309,6 +353,7 @@ static int cmd_info(struct ctx *c, int argc, char **argv)
     printf("outbox         %" PRId64 " pending, %" PRId64 " delivered kept, last seq %" PRId64
            "%s\n",
            os.pending, os.delivered, os.last_seq, os.overflow ? ", OVERFLOW" : "");
+    print_anchor(c);
     return SK_EXIT_OK;
 }
 
@@ -1009,9 +1054,52 @@ static int cmd_export(struct ctx *c, int argc, char **argv)
     return SK_EXIT_OK;
 }
 
+/* --anchor ID:HASH: the cloud's record of a movement (checkout ledger_hash, event/movement
+ * hash, the retained outbox head) against this ledger's. NULL when it matches, else why. */
+struct anchor_probe {
+    int64_t id;
+    char hash[SK_LEDGER_HASH_HEX];
+};
+
+static int anchor_probe_cb(const struct sk_movement_row *row, void *ctx)
+{
+    struct anchor_probe *p = ctx;
+    if (row->id == p->id) {
+        snprintf(p->hash, sizeof(p->hash), "%s", row->hash);
+    }
+    return 1;
+}
+
+static int check_anchor_arg(struct ctx *c, const char *arg, char *why, size_t size)
+{
+    struct anchor_probe p = {0};
+    char want[SK_LEDGER_HASH_HEX + 1] = "";
+    char extra;
+    if (sscanf(arg, "%" SCNd64 ":%64s%c", &p.id, want, &extra) != 2 || p.id <= 0 ||
+        strlen(want) != 64) {
+        return sk_cli_usage_error(CMD, "verify: --anchor \"%s\" is not MOVEMENT_ID:HASH (64 hex)",
+                                  arg);
+    }
+    struct sk_movement_filter f = {.after_id = p.id - 1, .limit = 1};
+    int r = sk_ledger_movements(c->l, &f, anchor_probe_cb, &p);
+    if (r < 0) {
+        return ledger_error(c, r);
+    }
+    if (!p.hash[0]) {
+        snprintf(why, size, "movement %" PRId64 " is not in this ledger", p.id);
+    } else if (strcasecmp(p.hash, want) != 0) {
+        snprintf(why, size, "movement %" PRId64 " has hash %.16s..., the anchor says %.16s...",
+                 p.id, p.hash, want);
+    } else {
+        why[0] = '\0';
+    }
+    return 0;
+}
+
 static int cmd_verify(struct ctx *c, int argc, char **argv)
 {
-    const struct sk_opt table[] = {SK_OPT_TABLE_END};
+    const char *anchor = NULL;
+    const struct sk_opt table[] = {SK_OPT_STRING("anchor", 0, &anchor), SK_OPT_TABLE_END};
     int first = parse_sub("verify", table, 0, argc, argv);
     if (first < 0) {
         return sk_args_exit(first);
@@ -1027,10 +1115,14 @@ static int cmd_verify(struct ctx *c, int argc, char **argv)
     }
     struct sk_verify_result v;
     int rv = sk_ledger_verify(c->l, &v);
-    if (rv < 0 && rv != SK_ELEDGER_CHAIN) {
+    if (rv < 0 && rv != SK_ELEDGER_CHAIN && rv != SK_ELEDGER_ROLLBACK) {
         return ledger_error(c, rv);
     }
-    bool ok = ri == 0 && rv == 0;
+    char anchor_why[160] = "";
+    if (anchor && (r = check_anchor_arg(c, anchor, anchor_why, sizeof(anchor_why))) != 0) {
+        return r;
+    }
+    bool ok = ri == 0 && rv == 0 && !anchor_why[0];
     if (c->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddBoolToObject(j, "ok", ok);
@@ -1038,11 +1130,29 @@ static int cmd_verify(struct ctx *c, int argc, char **argv)
         cJSON *ch = cJSON_AddObjectToObject(j, "chain");
         cJSON_AddBoolToObject(ch, "ok", rv == 0);
         cJSON_AddNumberToObject(ch, "movements_checked", (double)v.movements);
-        if (rv == 0) {
+        cJSON_AddNumberToObject(ch, "legacy_movements", (double)v.legacy_movements);
+        cJSON_AddNumberToObject(ch, "stock_rows", (double)v.stock_rows);
+        cJSON_AddNumberToObject(ch, "events_compared", (double)v.events);
+        cJSON_AddNumberToObject(ch, "events_pruned", (double)v.events_pruned);
+        cJSON_AddNumberToObject(ch, "outbox_digests", (double)v.digests);
+        cJSON_AddNumberToObject(ch, "legacy_events", (double)v.legacy_events);
+        cJSON_AddBoolToObject(ch, "anchored", v.anchored);
+        if (v.head[0]) {
             cJSON_AddStringToObject(ch, "head", v.head);
-        } else {
-            cJSON_AddNumberToObject(ch, "first_bad_movement", (double)v.first_bad_id);
+        }
+        if (rv != 0) {
+            cJSON_AddStringToObject(ch, "check", v.check);
+            if (v.first_bad_id) {
+                cJSON_AddNumberToObject(ch, "first_bad_movement", (double)v.first_bad_id);
+            }
             cJSON_AddStringToObject(ch, "reason", v.reason);
+        }
+        if (anchor) {
+            cJSON *a = cJSON_AddObjectToObject(j, "anchor_given");
+            cJSON_AddBoolToObject(a, "ok", !anchor_why[0]);
+            if (anchor_why[0]) {
+                cJSON_AddStringToObject(a, "reason", anchor_why);
+            }
         }
         print_json(j);
     } else {
@@ -1050,13 +1160,85 @@ static int cmd_verify(struct ctx *c, int argc, char **argv)
         if (rv == 0) {
             printf("chain      ok: %" PRId64 " movement(s)%s%s\n", v.movements,
                    v.head[0] ? ", head " : "", v.head);
+            if (v.legacy_movements) {
+                printf("           %" PRId64 " written before schema 4: their recorded_us and "
+                       "event_seq are not under the hash\n",
+                       v.legacy_movements);
+            }
+            printf("stock      ok: %" PRId64 " shelf/sku total(s) add up\n", v.stock_rows);
+            printf("events     ok: %" PRId64 " movement event(s) match their movement (%" PRId64
+                   " pruned)\n",
+                   v.events, v.events_pruned);
+            printf("outbox     ok: %" PRId64 " digest(s)%s\n", v.digests,
+                   v.legacy_events ? ", older rows without one" : "");
+            printf("anchor     %s\n", v.anchored ? "ok: the book ends where it did" : "none");
         } else {
-            printf("chain      BROKEN at movement %" PRId64 ": %s (%" PRId64 " checked up to it)\n",
-                   v.first_bad_id, v.reason, v.movements);
+            if (v.first_bad_id) {
+                printf("%-10s BROKEN at movement %" PRId64 ": %s (%" PRId64 " checked up to it)\n",
+                       v.check, v.first_bad_id, v.reason, v.movements);
+            } else {
+                printf("%-10s BROKEN: %s\n", v.check, v.reason);
+            }
+        }
+        if (anchor) {
+            printf("given      %s\n",
+                   anchor_why[0] ? anchor_why : "ok: the movement has that hash");
         }
         printf("%s\n", ok ? "PASS" : "FAIL");
     }
     return ok ? SK_EXIT_OK : SK_EXIT_FAILURE;
+}
+
+static int cmd_accept_rollback(struct ctx *c, int argc, char **argv)
+{
+    const char *note = NULL;
+    const struct sk_opt table[] = {SK_OPT_STRING("note", 0, &note), SK_OPT_TABLE_END};
+    int first = parse_sub("accept-rollback", table, 0, argc, argv);
+    if (first < 0) {
+        return sk_args_exit(first);
+    }
+    int r = need_config(c, "accept-rollback");
+    if (r) {
+        return r;
+    }
+    if (note && strlen(note) > 200) {
+        return sk_cli_usage_error(CMD, "accept-rollback: --note longer than 200 characters");
+    }
+    if ((r = open_ledger(c, SK_LEDGER_CREATE | SK_LEDGER_ACCEPT_ROLLBACK)) != 0) {
+        return r;
+    }
+    const char *why = sk_ledger_refusal(c->l, NULL);
+    char refusal[1024];
+    snprintf(refusal, sizeof(refusal), "%s", why ? why : "");
+    struct sk_rollback_result res;
+    if ((r = sk_ledger_accept_rollback(c->l, note, &res)) < 0) {
+        return ledger_error(c, r);
+    }
+    if (c->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddBoolToObject(j, "accepted", res.accepted);
+        if (res.accepted) {
+            cJSON_AddStringToObject(j, "refusal", refusal);
+            cJSON_AddNumberToObject(j, "movement_id", (double)res.movement_id);
+            cJSON_AddNumberToObject(j, "event_seq", (double)res.event_seq);
+            cJSON_AddNumberToObject(j, "lost_from_seq", (double)res.lost_from);
+            cJSON_AddNumberToObject(j, "lost_to_seq", (double)res.lost_to);
+        }
+        print_json(j);
+    } else if (!res.accepted) {
+        printf("%s: at its last known state: nothing to accept\n", c->path);
+    } else {
+        printf("%s: accepted: %s\n", c->path, refusal);
+        printf("recorded as movement %" PRId64 " (rollback) and event seq %" PRId64
+               " (event/rollback)\n",
+               res.movement_id, res.event_seq);
+        if (res.lost_to) {
+            printf("seqs %" PRId64 "..%" PRId64 " are never used again; new events continue "
+                   "after them\n",
+                   res.lost_from, res.lost_to);
+        }
+    }
+    return SK_EXIT_OK;
 }
 
 static int cmd_migrate(struct ctx *c, int argc, char **argv)
@@ -1122,9 +1304,17 @@ static const struct subcommand subcommands[] = {
          "Writes a table (default: movements) as CSV (default; products, tags and planogram\n"
          "re-import as they are) or JSON (also with --json). Tables: products, tags, planogram,\n"
          "shelves, stock, movements, sessions, discrepancies, census, outbox, present."},
-        {"verify", cmd_verify, "",
-         "PRAGMA integrity_check and the movements' hash chain. Exit 1 and the first broken\n"
-         "movement when it does not hold."},
+        {"verify", cmd_verify, "[--anchor MOVEMENT_ID:HASH]",
+         "The whole book: PRAGMA integrity_check, the movements' hash chain, stock against the\n"
+         "movements, each movement's outbox event against the movement, the outbox digests,\n"
+         "and (with -c) the end of the book against its anchor file. Exit 1 and the first\n"
+         "problem when it does not hold.\n"
+         "  --anchor    also check that movement MOVEMENT_ID has HASH (what the cloud received\n"
+         "              in a checkout's ledger_hash, an event/movement or the outbox message)"},
+        {"accept-rollback", cmd_accept_rollback, "[--note TEXT]",
+         "For a ledger behind its anchor (lost -wal file, an older copy, a truncated or\n"
+         "replaced file) that the daemon refuses: accepts the loss, records it as a rollback\n"
+         "movement and an event/rollback, and moves the seq past every seq ever used. Needs -c."},
         {"migrate", cmd_migrate, "",
          "Upgrades an older ledger to this storekeeper's schema (the daemon does it at start);\n"
          "the old file is kept as FILE.vN.bak."},

@@ -753,8 +753,10 @@ static int open_ledger(struct sk_runtime *rt)
                                .store_id = cfg->store_id,
                                .device_id = cfg->device_id,
                                .busy_timeout_ms = cfg->ledger.busy_timeout_ms,
-                               .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_OWNER,
-                               .clock = &rt->core_clock.clock};
+                               .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE | SK_LEDGER_OWNER |
+                                        SK_LEDGER_ANCHOR,
+                               .clock = &rt->core_clock.clock,
+                               .config_path = cfg->path};
     char msg[SK_LEDGER_ERRMSG_MAX];
     int r = sk_ledger_open(&o, msg, sizeof(msg), &rt->ledger);
     if (r < 0) {
@@ -794,6 +796,13 @@ static int open_ledger(struct sk_runtime *rt)
                "%s: schema %d, ledger %s, %d tag(s) present, outbox %" PRId64
                " pending (last seq %" PRId64 ")",
                path, info.schema_version, info.ledger_id, r, os.pending, os.last_seq);
+        if (info.anchor_created && os.last_seq > 0) {
+            sk_log(SK_LOG_NOTICE, "ledger", NULL,
+                   "%s.anchor was missing: written from the ledger as it is now (a rollback "
+                   "before this start cannot be seen from here; the cloud's retained outbox "
+                   "message can)",
+                   path);
+        }
         if (info.adopted_from[0]) {
             sk_log(SK_LOG_NOTICE, "ledger", NULL,
                    "%s had recorded nothing under %s: it is now the ledger of %s/%s", path,

@@ -630,7 +630,9 @@ static int rec_checkout(struct sk_ledger *l, const struct sk_fusion_event *ev)
     cJSON_AddNullToObject(o, "supersedes");
     cJSON_AddItemToObject(o, "evidence", session_evidence(s));
     if (last.hash[0]) {
+        /* An anchor for the cloud: movement last.id has this hash (docs/ledger.md). */
         cJSON_AddStringToObject(o, "ledger_hash", last.hash);
+        cJSON_AddNumberToObject(o, "ledger_movement_id", (double)last.id);
     }
     return event(l, "event/checkout", o, ev->wall_us);
 }

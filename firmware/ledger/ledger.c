@@ -37,8 +37,8 @@
 
 static const char *const stmt_sql[ST_COUNT] = {
         [ST_LAST_SEQ] = "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
-        [ST_EVENT_INSERT] = "INSERT INTO outbox (seq, id, topic, payload, created_us) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5)",
+        [ST_EVENT_INSERT] = "INSERT INTO outbox (seq, id, topic, payload, created_us, digest) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         [ST_PENDING] = "SELECT seq, id, topic, payload, created_us, 0 FROM outbox "
                        "WHERE delivered_us IS NULL AND seq > ?1 AND seq <= ?2 "
                        "ORDER BY seq LIMIT ?3",
@@ -96,8 +96,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         [ST_LAST_MOVE] = "SELECT id, hash FROM movements ORDER BY id DESC LIMIT 1",
         [ST_MOVE_INSERT] = "INSERT INTO movements (id, time_us, recorded_us, type, epc, sku, "
                            "shelf, to_shelf, session, quantity, evidence, event_seq, prev_hash, "
-                           "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                           "?13, ?14)",
+                           "hash, hash_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                           "?11, ?12, ?13, ?14, 2)",
         [ST_STOCK_ADD] = "INSERT INTO stock (shelf, sku, quantity, updated_us) "
                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (shelf, sku) DO UPDATE SET "
                          "quantity = quantity + excluded.quantity, "
@@ -121,8 +121,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                 "AND (?4 IS NULL OR sku = ?4) AND (?5 IS NULL OR shelf = ?5 OR to_shelf = ?5) "
                 "ORDER BY id LIMIT ?6",
         [ST_MOVE_CHAIN] = "SELECT id, time_us, recorded_us, type, epc, sku, shelf, to_shelf, "
-                          "session, quantity, evidence, prev_hash, hash FROM movements "
-                          "ORDER BY id",
+                          "session, quantity, evidence, prev_hash, hash, event_seq, hash_version "
+                          "FROM movements WHERE id >= ?1 ORDER BY id LIMIT ?2",
         [ST_SESSION_OPEN] = "INSERT INTO sessions (id, opened_us, state, detail) "
                             "VALUES (?1, ?2, 'open', ?3)",
         [ST_SESSION_CLOSE] = "UPDATE sessions SET closed_us = ?2, state = ?3 "
@@ -137,6 +137,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         [ST_REQUEST_EXPIRE] = "DELETE FROM requests WHERE recorded_us < ?1",
         [ST_REQUEST_TRIM] = "DELETE FROM requests WHERE recorded_us < (SELECT recorded_us FROM "
                             "requests ORDER BY recorded_us DESC LIMIT 1 OFFSET ?1)",
+        [ST_EVENT_ID] = "SELECT id FROM outbox WHERE seq = ?1",
         [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
         [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
@@ -283,6 +284,44 @@ const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION] = {
         "  PRIMARY KEY (identity, request_id)\n"
         ") WITHOUT ROWID;\n"
         "CREATE INDEX requests_age ON requests (recorded_us);\n",
+
+        /* 3 -> 4: movements also hash when they were recorded and their event's seq (hash
+         * version 2; the rows before keep version 1), and may record an accepted rollback
+         * (the type is a CHECK: the table is rebuilt, its rows kept as they are); outbox rows
+         * carry a digest of what they say. */
+        "CREATE TABLE movements_v4 (\n"
+        "  id INTEGER PRIMARY KEY,\n"
+        "  time_us INTEGER NOT NULL,\n"
+        "  recorded_us INTEGER NOT NULL,\n"
+        "  type TEXT NOT NULL CHECK (type IN ('pickup', 'put_back', 'sale', 'restock',\n"
+        "    'adjustment', 'shrink', 'misplaced', 'rollback')),\n"
+        "  epc BLOB,\n"
+        "  sku TEXT NOT NULL,\n"
+        "  shelf TEXT,\n"
+        "  to_shelf TEXT,\n"
+        "  session TEXT,\n"
+        "  quantity INTEGER NOT NULL,\n"
+        "  evidence TEXT,\n"
+        "  event_seq INTEGER,\n"
+        "  prev_hash BLOB NOT NULL,\n"
+        "  hash BLOB NOT NULL,\n"
+        "  hash_version INTEGER NOT NULL DEFAULT 1\n"
+        ");\n"
+        "INSERT INTO movements_v4 (id, time_us, recorded_us, type, epc, sku, shelf, to_shelf,\n"
+        "  session, quantity, evidence, event_seq, prev_hash, hash, hash_version)\n"
+        "  SELECT id, time_us, recorded_us, type, epc, sku, shelf, to_shelf, session, quantity,\n"
+        "  evidence, event_seq, prev_hash, hash, 1 FROM movements;\n"
+        "DROP TABLE movements;\n"
+        "ALTER TABLE movements_v4 RENAME TO movements;\n"
+        "CREATE INDEX movements_time ON movements (time_us);\n"
+        "CREATE INDEX movements_session ON movements (session) WHERE session IS NOT NULL;\n"
+        "CREATE INDEX movements_sku ON movements (sku);\n"
+        "CREATE INDEX movements_event ON movements (event_seq) WHERE event_seq IS NOT NULL;\n"
+        "CREATE TRIGGER movements_append_only_update BEFORE UPDATE ON movements\n"
+        "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n"
+        "CREATE TRIGGER movements_append_only_delete BEFORE DELETE ON movements\n"
+        "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n"
+        "ALTER TABLE outbox ADD COLUMN digest BLOB;\n",
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -613,6 +652,9 @@ int sk_ledger_begin(struct sk_ledger *l)
         }
         return ++l->depth;
     }
+    if (l->refusal_err && !l->accept_mode) {
+        return ledger_failf(l, l->refusal_err, "%s", l->refusal);
+    }
     int r = ledger_exec(l, "BEGIN IMMEDIATE", "begin");
     if (r < 0) {
         return r;
@@ -620,6 +662,7 @@ int sk_ledger_begin(struct sk_ledger *l)
     l->depth = 1;
     l->aborted = false;
     l->txn_last_event = 0;
+    l->txn_moved = false;
     int64_t seq = ledger_last_seq(l);
     if (seq < 0) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
@@ -677,10 +720,16 @@ int sk_ledger_commit(struct sk_ledger *l)
     l->depth = 0;
     l->full = false;
     l->commits++;
+    if (l->anchor_on && (l->txn_last_event > 0 || l->txn_moved || l->anchor_stale)) {
+        /* After the commit, never before: the anchor may lag the ledger, never lead it. A
+         * failure here leaves it behind (the next commit tries again); the commit stands. */
+        ledger_anchor_after_commit(l);
+    }
     if (l->txn_last_event > 0) {
         notify_commit(l, l->txn_last_event);
     }
     l->txn_last_event = 0;
+    l->txn_moved = false;
     return 0;
 }
 
@@ -713,6 +762,7 @@ int sk_ledger_rollback(struct sk_ledger *l)
     }
     l->depth = 0;
     l->txn_last_event = 0;
+    l->txn_moved = false;
     return r;
 }
 
@@ -1148,6 +1198,10 @@ static void close_db(struct sk_ledger *l)
         sqlite3_close(l->db);
         l->db = NULL;
     }
+    if (l->anchor_fd >= 0) {
+        close(l->anchor_fd);
+        l->anchor_fd = -1;
+    }
     /* After sqlite3_close: closing another fd of the file drops the process's POSIX locks. */
     if (l->lock_fd >= 0) {
         close(l->lock_fd);
@@ -1183,8 +1237,23 @@ int sk_ledger_open(const struct sk_ledger_opts *opts,
     }
     snprintf(l->path, sizeof(l->path), "%s", opts->path);
     l->lock_fd = -1;
+    l->anchor_fd = -1;
+    l->accept_mode = opts->flags & SK_LEDGER_ACCEPT_ROLLBACK;
     l->clock = opts->clock ? opts->clock : sk_clock_system();
-    int r = open_checked(l, opts, msg, msg_size);
+    int r = 0;
+    if (opts->flags & SK_LEDGER_ANCHOR) {
+        /* Before a missing or empty file is made a new ledger: was there one? */
+        struct stat st;
+        bool exists = stat(opts->path, &st) == 0;
+        r = ledger_anchor_precheck(opts->path, opts, exists, exists ? (int64_t)st.st_size : 0, msg,
+                                   msg_size);
+    }
+    if (r == 0) {
+        r = open_checked(l, opts, msg, msg_size);
+    }
+    if (r == 0 && (opts->flags & SK_LEDGER_ANCHOR)) {
+        r = ledger_anchor_check(l, opts, msg, msg_size);
+    }
     if (r < 0) {
         close_db(l);
         free(l);
@@ -1213,6 +1282,7 @@ int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info)
     snprintf(i.path, sizeof(i.path), "%s", l->path);
     i.created_us = l->created_us;
     i.migrated_from = l->migrated_from;
+    i.anchor_created = l->anchor_created;
     snprintf(i.adopted_from, sizeof(i.adopted_from), "%s", l->adopted_from);
     int64_t v = 0;
     int rc = pragma_int(l->db, "PRAGMA user_version", &v);

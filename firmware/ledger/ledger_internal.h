@@ -58,12 +58,20 @@ enum ledger_stmt {
     ST_REQUEST_PUT,
     ST_REQUEST_EXPIRE,
     ST_REQUEST_TRIM,
+    ST_EVENT_ID,
     ST_SYNC_NORMAL,
     ST_SYNC_FULL,
     ST_COUNT
 };
 
 #define LEDGER_MAX_LISTENERS 4
+
+/* One slot of the anchor file (ledger_anchor.c). */
+struct ledger_anchor {
+    bool valid;
+    uint64_t generation;
+    struct sk_ledger_head head;
+};
 
 struct ledger_listener {
     sk_ledger_commit_cb cb;
@@ -88,6 +96,7 @@ struct sk_ledger {
     int abort_err;           /* why */
     int64_t txn_visible_seq; /* last seq committed when the transaction began */
     int64_t txn_last_event;  /* highest seq written in the open transaction, 0 if none */
+    bool txn_moved;          /* a movement was written in the open transaction */
 
     bool full;     /* last write failed for lack of space */
     bool overflow; /* outbox above its bound (mirrors meta "outbox_overflow") */
@@ -102,9 +111,83 @@ struct sk_ledger {
     int fault_countdown;
     int fault_err;
 
+    /* The anchor file (ledger_anchor.c), with SK_LEDGER_ANCHOR. */
+    bool anchor_on;
+    bool anchor_readonly; /* cannot be written by this process: checked only */
+    bool anchor_stale;    /* the last write failed: the next commit tries again */
+    bool anchor_created;  /* there was none: this open made it */
+    bool accept_mode;     /* SK_LEDGER_ACCEPT_ROLLBACK: writes allowed to record the loss */
+    int anchor_fd;        /* open for writing, -1 until the first write */
+    struct ledger_anchor anchor;
+    char config_path[256];
+    /* Why writes are refused (behind the anchor, chain head broken), with its code. */
+    int refusal_err;
+    char refusal[1024];
+    char refusal_kind[16]; /* behind, lost, replaced, rewritten, chain_broken, anchor_damaged */
+
     int err; /* the code of the last failure recorded in errmsg */
     char errmsg[SK_LEDGER_ERRMSG_MAX];
 };
+
+/* A movement's fields as its hash covers them (ledger_moves.c documents the encoding). */
+struct ledger_move_fields {
+    int version; /* 1: rows before schema 4; 2: also recorded_us and event_seq */
+    int64_t id, time_us, recorded_us, quantity, event_seq;
+    const char *type;
+    const void *epc;
+    size_t epc_len;
+    const char *sku, *shelf, *to_shelf, *session, *evidence;
+};
+
+/* SHA-256 of a movement linked to prev. Returns 0 or -ENOMEM. */
+int ledger_move_hash(const uint8_t prev[32], const struct ledger_move_fields *f, uint8_t out[32]);
+/* What the first movement links to: SHA-256("storekeeper ledger " + ledger_id). */
+void ledger_genesis(const char *ledger_id, uint8_t out[32]);
+/* n bytes as lower-case hex (2n characters and a NUL). */
+void ledger_hex(const uint8_t *p, size_t n, char *out);
+/* SHA-256 of an outbox row as stored (schema 4): what `digest` holds. */
+void ledger_event_digest(const char *ledger_id,
+                         int64_t seq,
+                         const char *id,
+                         const char *topic,
+                         const char *payload,
+                         size_t payload_len,
+                         uint8_t out[32]);
+
+/* The anchor (ledger_anchor.c). load: 1 and the newest whole slot, 0 when there is none,
+ * -EBADMSG when damaged. precheck runs before a missing or empty file is created: it refuses
+ * when the anchor knew a ledger there. check runs at the end of an open: for an owner it
+ * refuses a ledger behind its anchor or with a broken chain head, for others it records why
+ * writes are refused; a sound ledger's anchor is brought up to date (created if missing).
+ * store writes head (never backwards unless force); after_commit stores the ledger's head. */
+int ledger_anchor_load(const char *ledger_path, struct ledger_anchor *ret);
+int ledger_anchor_precheck(const char *path,
+                           const struct sk_ledger_opts *opts,
+                           bool exists,
+                           int64_t size,
+                           char *msg,
+                           size_t msg_size);
+int ledger_anchor_check(struct sk_ledger *l,
+                        const struct sk_ledger_opts *opts,
+                        char *msg,
+                        size_t msg_size);
+int ledger_anchor_store(struct sk_ledger *l, const struct sk_ledger_head *head, bool force);
+int ledger_anchor_after_commit(struct sk_ledger *l);
+/* For verify: the ledger against the anchor file as it is now. 0, SK_ELEDGER_ROLLBACK or
+ * SK_ELEDGER_CHAIN with why, or < 0; *ret_anchored false when there is no anchor. */
+int ledger_anchor_verify(struct sk_ledger *l, bool *ret_anchored, char *why, size_t size);
+/* The ledger's head (sk_ledger_head). */
+int ledger_head_read(struct sk_ledger *l, struct sk_ledger_head *ret);
+/* The hash of movement id as hex, "" when there is no such movement. */
+int ledger_movement_hash_hex(struct sk_ledger *l, int64_t id, char out[SK_LEDGER_HASH_HEX]);
+/* Recomputes the last movement's hash and its link: 0, or SK_ELEDGER_CHAIN with why. */
+int ledger_chain_head_check(struct sk_ledger *l, char *why, size_t size);
+/* Appends the movement of an accepted rollback as movement id, linked to the chain head, with
+ * its event's seq taken as the next one (the caller writes the event/rollback). */
+int ledger_move_rollback(struct sk_ledger *l,
+                         int64_t id,
+                         const struct cJSON *evidence,
+                         struct sk_movement_result *ret);
 
 /* ,"key": (the outbox envelope is written by hand: its field order is part of the contract) */
 void ledger_buf_key(struct sk_buf *b, const char *key);

@@ -41,6 +41,7 @@ static const char *const type_names[SK_MOVE_TYPE_COUNT] = {
         [SK_MOVE_ADJUSTMENT] = "adjustment",
         [SK_MOVE_SHRINK] = "shrink",
         [SK_MOVE_MISPLACED] = "misplaced",
+        [SK_MOVE_ROLLBACK] = "rollback",
 };
 
 const char *sk_move_type_name(int type)
@@ -84,22 +85,17 @@ static void h_text(struct sk_buf *b, const char *s)
     h_bytes(b, s, s ? strlen(s) : 0, s == NULL);
 }
 
-struct move_fields {
-    int64_t id, time_us, quantity;
-    const char *type;
-    const void *epc;
-    size_t epc_len;
-    const char *sku, *shelf, *to_shelf, *session, *evidence;
-};
-
-static int move_hash(const uint8_t prev[32], const struct move_fields *f, uint8_t out[32])
+int ledger_move_hash(const uint8_t prev[32], const struct ledger_move_fields *f, uint8_t out[32])
 {
     /* a movement is a few hundred bytes: its text fields are bounded by the schema */
     struct sk_buf b = SK_BUF_INIT(1 << 20);
-    sk_buf_put(&b, "sk-movement-1", 13);
+    sk_buf_put(&b, f->version >= 2 ? "sk-movement-2" : "sk-movement-1", 13);
     sk_buf_put(&b, (const char *)prev, 32);
     h_u64(&b, (uint64_t)f->id);
     h_u64(&b, (uint64_t)f->time_us);
+    if (f->version >= 2) {
+        h_u64(&b, (uint64_t)f->recorded_us);
+    }
     h_text(&b, f->type);
     h_bytes(&b, f->epc, f->epc_len, f->epc == NULL);
     h_text(&b, f->sku);
@@ -108,13 +104,16 @@ static int move_hash(const uint8_t prev[32], const struct move_fields *f, uint8_
     h_text(&b, f->session);
     h_u64(&b, (uint64_t)f->quantity);
     h_text(&b, f->evidence);
+    if (f->version >= 2) {
+        h_u64(&b, (uint64_t)f->event_seq);
+    }
     unsigned int n = 0;
     int ok = !b.err && EVP_Digest(b.p, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
     free(b.p);
     return ok ? 0 : -ENOMEM;
 }
 
-static void genesis(const char *ledger_id, uint8_t out[32])
+void ledger_genesis(const char *ledger_id, uint8_t out[32])
 {
     char text[80];
     int n = snprintf(text, sizeof(text), "storekeeper ledger %s", ledger_id);
@@ -122,7 +121,7 @@ static void genesis(const char *ledger_id, uint8_t out[32])
     EVP_Digest(text, (size_t)n, out, &len, EVP_sha256(), NULL);
 }
 
-static void to_hex(const uint8_t *p, size_t n, char *out)
+void ledger_hex(const uint8_t *p, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -137,8 +136,8 @@ static void to_hex(const uint8_t *p, size_t n, char *out)
 static int validate(struct sk_ledger *l, const struct sk_movement *m)
 {
     const char *t = sk_move_type_name(m->type);
-    if (!t) {
-        return ledger_failf(l, -EINVAL, "movement: unknown type %d", m->type);
+    if (!t || m->type == SK_MOVE_ROLLBACK) {
+        return ledger_failf(l, -EINVAL, "movement: type %d cannot be recorded this way", m->type);
     }
     if (m->type == SK_MOVE_ADJUSTMENT ? m->quantity == 0 : m->quantity <= 0) {
         return ledger_failf(l, -EINVAL, "%s: quantity %d out of range", t, m->quantity);
@@ -228,7 +227,7 @@ low_stock_event(struct sk_ledger *l, const struct sk_product *p, int64_t total, 
 }
 
 static int movement_event(struct sk_ledger *l,
-                          const struct move_fields *mf,
+                          const struct ledger_move_fields *mf,
                           const struct sk_movement *m,
                           const char *epc_hex,
                           int64_t shelf_stock,
@@ -309,7 +308,7 @@ static int move_locked(struct sk_ledger *l,
         last_id = sqlite3_column_int64(s, 0);
         memcpy(prev, sqlite3_column_blob(s, 1), 32);
     } else if (rc == SQLITE_DONE) {
-        genesis(l->ledger_id, prev);
+        ledger_genesis(l->ledger_id, prev);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -326,24 +325,37 @@ static int move_locked(struct sk_ledger *l,
             return ledger_failf(l, -ENOMEM, "formatting evidence");
         }
     }
+    /* The event's seq is known before it is written: the hash covers it. */
+    int64_t seq = 0;
+    if (flags & SK_MOVE_EVENT) {
+        seq = ledger_last_seq(l);
+        if (seq < 0) {
+            free(evidence);
+            return (int)seq;
+        }
+        seq++;
+    }
     int64_t now = ledger_now_us(l);
-    struct move_fields mf = {.id = last_id + 1,
-                             .time_us = m->time_us > 0 ? m->time_us : now,
-                             .quantity = m->quantity,
-                             .type = sk_move_type_name(m->type),
-                             .epc = m->epc,
-                             .epc_len = m->epc ? m->epc_len : 0,
-                             .sku = sku,
-                             .shelf = m->shelf,
-                             .to_shelf = m->to_shelf,
-                             .session = m->session,
-                             .evidence = evidence};
-    if ((r = move_hash(prev, &mf, hash)) < 0) {
+    struct ledger_move_fields mf = {.version = 2,
+                                    .id = last_id + 1,
+                                    .time_us = m->time_us > 0 ? m->time_us : now,
+                                    .recorded_us = now,
+                                    .quantity = m->quantity,
+                                    .type = sk_move_type_name(m->type),
+                                    .epc = m->epc,
+                                    .epc_len = m->epc ? m->epc_len : 0,
+                                    .sku = sku,
+                                    .shelf = m->shelf,
+                                    .to_shelf = m->to_shelf,
+                                    .session = m->session,
+                                    .evidence = evidence,
+                                    .event_seq = seq};
+    if ((r = ledger_move_hash(prev, &mf, hash)) < 0) {
         free(evidence);
         return ledger_failf(l, r, "hashing a movement");
     }
     char hash_hex[SK_LEDGER_HASH_HEX], epc_hex[SK_EPC_HEX_MAX] = "";
-    to_hex(hash, 32, hash_hex);
+    ledger_hex(hash, 32, hash_hex);
     if (m->epc) {
         sk_epc_to_hex(m->epc, m->epc_len, epc_hex, sizeof(epc_hex));
     }
@@ -375,13 +387,7 @@ static int move_locked(struct sk_ledger *l,
         r = stock_add(l, m->to_shelf, sku, m->quantity, now, &to_qty);
     }
 
-    /* The row, then its event: the event's seq is known before it is written. */
-    int64_t seq = 0;
-    if (r == 0 && (flags & SK_MOVE_EVENT)) {
-        seq = ledger_last_seq(l);
-        r = seq < 0 ? (int)seq : 0;
-        seq++;
-    }
+    /* The row, then its event. */
     if (r == 0 && (r = ledger_fault(l, "movement")) == 0) {
         s = ledger_stmt(l, ST_MOVE_INSERT);
         if (!s) {
@@ -415,6 +421,7 @@ static int move_locked(struct sk_ledger *l,
             sqlite3_bind_blob(s, 14, hash, 32, SQLITE_STATIC);
             r = ledger_step_done(l, s, "writing a movement");
             sqlite3_clear_bindings(s);
+            l->txn_moved = r == 0 || l->txn_moved;
         }
     }
     if (r == 0 && (flags & SK_MOVE_EVENT)) {
@@ -443,6 +450,74 @@ static int move_locked(struct sk_ledger *l,
         snprintf(res->sku, sizeof(res->sku), "%s", sku);
         snprintf(res->hash, sizeof(res->hash), "%s", hash_hex);
     }
+    return 0;
+}
+
+int ledger_move_rollback(struct sk_ledger *l,
+                         int64_t id,
+                         const struct cJSON *evidence,
+                         struct sk_movement_result *ret)
+{
+    uint8_t prev[32], hash[32];
+    sqlite3_stmt *s = ledger_stmt(l, ST_LAST_MOVE);
+    if (!s) {
+        return ledger_err(l);
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
+        memcpy(prev, sqlite3_column_blob(s, 1), 32);
+    } else {
+        ledger_genesis(l->ledger_id, prev);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading the chain head");
+    }
+    int64_t seq = ledger_last_seq(l);
+    if (seq < 0) {
+        return (int)seq;
+    }
+    char *text = evidence ? cJSON_PrintUnformatted(evidence) : NULL;
+    if (evidence && !text) {
+        return ledger_failf(l, -ENOMEM, "formatting evidence");
+    }
+    int64_t now = ledger_now_us(l);
+    struct ledger_move_fields mf = {.version = 2,
+                                    .id = id,
+                                    .time_us = now,
+                                    .recorded_us = now,
+                                    .type = "rollback",
+                                    .sku = "",
+                                    .evidence = text,
+                                    .event_seq = seq + 1};
+    int r = ledger_move_hash(prev, &mf, hash);
+    if (r == 0 && !(s = ledger_stmt(l, ST_MOVE_INSERT))) {
+        r = ledger_err(l);
+    } else if (r == 0) {
+        sqlite3_bind_int64(s, 1, mf.id);
+        sqlite3_bind_int64(s, 2, mf.time_us);
+        sqlite3_bind_int64(s, 3, mf.recorded_us);
+        sqlite3_bind_text(s, 4, mf.type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, mf.sku, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 10, 0);
+        if (text) {
+            sqlite3_bind_text(s, 11, text, -1, SQLITE_STATIC);
+        }
+        sqlite3_bind_int64(s, 12, mf.event_seq);
+        sqlite3_bind_blob(s, 13, prev, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 14, hash, 32, SQLITE_STATIC);
+        r = ledger_step_done(l, s, "writing the rollback movement");
+        sqlite3_clear_bindings(s);
+    }
+    free(text);
+    if (r < 0) {
+        return r;
+    }
+    l->txn_moved = true;
+    memset(ret, 0, sizeof(*ret));
+    ret->id = mf.id;
+    ret->event_seq = mf.event_seq;
+    ledger_hex(hash, 32, ret->hash);
     return 0;
 }
 
@@ -578,76 +653,6 @@ int sk_ledger_movements(struct sk_ledger *l,
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? n : ledger_fail(l, rc, "reading movements");
-}
-
-static const char *opt_text(sqlite3_stmt *s, int i)
-{
-    return sqlite3_column_type(s, i) == SQLITE_NULL ? NULL
-                                                    : (const char *)sqlite3_column_text(s, i);
-}
-
-int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret)
-{
-    struct sk_verify_result v;
-    memset(&v, 0, sizeof(v));
-    sqlite3_stmt *s = ledger_stmt(l, ST_MOVE_CHAIN);
-    if (!s) {
-        return ledger_err(l);
-    }
-    uint8_t prev[32];
-    genesis(l->ledger_id, prev);
-    int64_t last_id = 0;
-    int rc, r = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct move_fields f = {
-                .id = sqlite3_column_int64(s, 0),
-                .time_us = sqlite3_column_int64(s, 1),
-                .type = opt_text(s, 3),
-                .epc = sqlite3_column_type(s, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(s, 4),
-                .epc_len = (size_t)sqlite3_column_bytes(s, 4),
-                .sku = opt_text(s, 5),
-                .shelf = opt_text(s, 6),
-                .to_shelf = opt_text(s, 7),
-                .session = opt_text(s, 8),
-                .quantity = sqlite3_column_int64(s, 9),
-                .evidence = opt_text(s, 10),
-        };
-        v.movements++;
-        const void *ph = sqlite3_column_blob(s, 11);
-        const void *h = sqlite3_column_blob(s, 12);
-        uint8_t want[32];
-        if (f.id != last_id + 1) {
-            snprintf(v.reason, sizeof(v.reason),
-                     "movement %" PRId64 " follows %" PRId64 ": rows are missing", f.id, last_id);
-        } else if (sqlite3_column_bytes(s, 11) != 32 || memcmp(ph, prev, 32) != 0) {
-            snprintf(v.reason, sizeof(v.reason),
-                     "its prev_hash is not the hash of movement %" PRId64, last_id);
-        } else if (move_hash(prev, &f, want) < 0) {
-            r = -ENOMEM;
-            break;
-        } else if (sqlite3_column_bytes(s, 12) != 32 || memcmp(h, want, 32) != 0) {
-            snprintf(v.reason, sizeof(v.reason),
-                     "its content does not match its hash (the row was changed)");
-        }
-        if (v.reason[0]) {
-            v.first_bad_id = f.id;
-            break;
-        }
-        memcpy(prev, h, 32);
-        last_id = f.id;
-    }
-    sqlite3_reset(s);
-    if (r < 0) {
-        return ledger_failf(l, r, "verifying: out of memory");
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        return ledger_fail(l, rc, "reading movements");
-    }
-    if (last_id > 0 && !v.first_bad_id) {
-        to_hex(prev, 32, v.head);
-    }
-    *ret = v;
-    return v.first_bad_id ? SK_ELEDGER_CHAIN : 0;
 }
 
 /* ---- sessions ---------------------------------------------------------------------------- */

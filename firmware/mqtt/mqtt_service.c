@@ -321,6 +321,12 @@ static void publish_hwm(struct svc *s, bool force)
         sk_mqtt_add_time(o, "oldest_pending", st.oldest_pending_us);
     }
     cJSON_AddBoolToObject(o, "overflow", st.overflow);
+    /* Where the book ends, held by the broker for the cloud: with ledger_id and last_seq, what
+     * a later message must not fall behind (docs/ledger.md, "Rollback"). */
+    cJSON_AddNumberToObject(o, "movement_id", (double)st.last_movement_id);
+    if (st.head[0]) {
+        cJSON_AddStringToObject(o, "head", st.head);
+    }
     publish(s, "outbox", NULL, sk_mqtt_print_free(o), &retained);
 }
 
@@ -386,6 +392,10 @@ static cJSON *ledger_result(struct svc *s)
         sk_mqtt_add_time(r, "oldest_pending", st.oldest_pending_us);
     }
     cJSON_AddBoolToObject(r, "overflow", st.overflow);
+    cJSON_AddNumberToObject(r, "movement_id", (double)st.last_movement_id);
+    if (st.head[0]) {
+        cJSON_AddStringToObject(r, "head", st.head);
+    }
     cJSON_AddNumberToObject(r, "inflight", (double)ob.inflight);
     cJSON_AddNumberToObject(r, "sent_live", (double)ob.live_sent);
     cJSON_AddNumberToObject(r, "sent_backlog", (double)ob.backlog_sent);

@@ -33,7 +33,7 @@ struct sk_ledger;
 struct cJSON;
 
 /* Schema version this build writes (PRAGMA user_version). Older files are migrated. */
-#define SK_LEDGER_SCHEMA_VERSION 3
+#define SK_LEDGER_SCHEMA_VERSION 4
 /* PRAGMA application_id of every storekeeper ledger ("SKLG"). */
 #define SK_LEDGER_APPLICATION_ID 0x534b4c47
 
@@ -50,6 +50,15 @@ enum sk_ledger_flags {
     SK_LEDGER_MIGRATE = 1 << 1,  /* upgrade an older schema (in one transaction per step) */
     SK_LEDGER_OWNER = 1 << 2,    /* the daemon: exclusive owner lock; a second daemon fails */
     SK_LEDGER_NO_CHECK = 1 << 3, /* skip PRAGMA quick_check at open (benchmarks only) */
+    /* Keep PATH.anchor (docs/ledger.md, "Rollback"): the ledger's identity, last event and
+     * chain head, outside the database, written after every commit that adds events or
+     * movements, and compared at open. A ledger behind it (lost -wal, an older copy, a
+     * truncated or replaced file), or whose last movement does not match its hash, is refused
+     * with SK_ELEDGER_ROLLBACK or SK_ELEDGER_CHAIN: at open with SK_LEDGER_OWNER, else (the
+     * `storekeeper ledger` commands) at the first write, so that it can still be read. */
+    SK_LEDGER_ANCHOR = 1 << 4,
+    /* Open a ledger behind its anchor to accept the loss (sk_ledger_accept_rollback). */
+    SK_LEDGER_ACCEPT_ROLLBACK = 1 << 5,
 };
 
 struct sk_ledger_opts {
@@ -64,6 +73,7 @@ struct sk_ledger_opts {
     int busy_timeout_ms;          /* 0: 5000 */
     unsigned flags;               /* enum sk_ledger_flags */
     const struct sk_clock *clock; /* wall time of records; NULL: the system clock */
+    const char *config_path;      /* the store file, for the fix a refusal names (may be NULL) */
 };
 
 /*
@@ -91,13 +101,57 @@ struct sk_ledger_info {
     int schema_version;
     int64_t created_us;
     char path[256];
-    int migrated_from; /* the schema version this open migrated from, 0 if none */
+    int migrated_from;   /* the schema version this open migrated from, 0 if none */
+    bool anchor_created; /* SK_LEDGER_ANCHOR: there was no PATH.anchor; this open wrote it */
     /* "store/device" of an unused ledger that this open (as owner) gave the configured
      * identity, or "": see sk_ledger_opts.store_id. */
     char adopted_from[130];
 };
 
 int sk_ledger_get_info(struct sk_ledger *l, struct sk_ledger_info *ret_info);
+
+/* Where the book ends: what the anchor keeps, and what it is compared with. */
+struct sk_ledger_head {
+    char ledger_id[SK_LEDGER_ID_LEN + 1];
+    int64_t seq;                         /* the last event's seq, 0 if none */
+    char event_id[SK_LEDGER_ID_LEN + 1]; /* its id ("" when none, or pruned) */
+    int64_t movement_id;                 /* the last movement, 0 if none */
+    char hash[SK_LEDGER_HASH_HEX];       /* its hash: the chain head ("" when none) */
+};
+
+/* The ledger's head now (committed, and what the open transaction wrote). */
+int sk_ledger_head(struct sk_ledger *l, struct sk_ledger_head *ret);
+/* The anchor as last read or written: 1 and *ret, or 0 when there is none. */
+int sk_ledger_anchor(const struct sk_ledger *l, struct sk_ledger_head *ret);
+/* Why this ledger may not be written (it is behind its anchor, or its chain head does not
+ * hold): one line with the fix, or NULL. Its code is in *ret_err when ret_err is not NULL. */
+const char *sk_ledger_refusal(const struct sk_ledger *l, int *ret_err);
+
+struct sk_rollback_result {
+    bool accepted; /* false: nothing to accept, the ledger is where it was */
+    /* What was accepted: "behind" (the end lost), "lost" (the file lost or truncated: a new
+     * ledger records it), "replaced" (another ledger put in its place), "rewritten" (a seq or
+     * movement of the anchor's now different), "chain_broken", "anchor_damaged". */
+    char reason[16];
+    struct sk_ledger_head known; /* what the anchor said */
+    struct sk_ledger_head found; /* what the file held */
+    int64_t movement_id;         /* the rollback movement */
+    int64_t event_seq;           /* its event/rollback */
+    int64_t lost_from, lost_to;  /* seqs that will never be used again (0, 0: none) */
+};
+
+/*
+ * Accepts that the ledger lost what its anchor knew (opened with SK_LEDGER_ANCHOR |
+ * SK_LEDGER_ACCEPT_ROLLBACK, and SK_LEDGER_CREATE when the file itself was lost): records a
+ * `rollback` movement in the chain and an event/rollback naming what was known and what was
+ * found (note, may be NULL, goes with them), moves the seq past every seq the anchor knew
+ * (none is ever used again for another event under the same ledger_id), and writes the anchor
+ * anew. All or nothing. Returns 0 (ret->accepted false when there was nothing to accept) or
+ * < 0.
+ */
+int sk_ledger_accept_rollback(struct sk_ledger *l,
+                              const char *note,
+                              struct sk_rollback_result *ret);
 
 /* ---- transactions -------------------------------------------------------------------- */
 
@@ -188,8 +242,10 @@ struct sk_outbox_stats {
     int64_t first_pending_seq; /* 0 if none */
     int64_t last_seq;          /* highest seq ever assigned, 0 if none */
     int64_t last_delivered_seq;
-    int64_t pruned; /* delivered rows pruned since open */
-    bool overflow;  /* pending is above the bound (an overflow event was written) */
+    int64_t pruned;                /* delivered rows pruned since open */
+    bool overflow;                 /* pending is above the bound (an overflow event was written) */
+    int64_t last_movement_id;      /* the chain head's movement, 0 if none */
+    char head[SK_LEDGER_HASH_HEX]; /* its hash ("" if none): the retained outbox message */
 };
 
 int sk_ledger_outbox_stats(struct sk_ledger *l, struct sk_outbox_stats *ret_stats);
@@ -320,11 +376,13 @@ enum sk_move_type {
     SK_MOVE_ADJUSTMENT, /* operator correction, signed q:     shelf +q */
     SK_MOVE_SHRINK,     /* written off as lost or stolen:     shelf -q */
     SK_MOVE_MISPLACED,  /* turned up on the wrong shelf:      shelf -q, to_shelf +q */
+    SK_MOVE_ROLLBACK,   /* an accepted rollback (sk_ledger_accept_rollback): no stock change */
     SK_MOVE_TYPE_COUNT
 };
 
-/* "pickup", "put_back", "sale", "restock", "adjustment", "shrink", "misplaced"; NULL when
- * out of range. parse returns the type or -EINVAL. */
+/* "pickup", "put_back", "sale", "restock", "adjustment", "shrink", "misplaced", "rollback";
+ * NULL when out of range. parse returns the type or -EINVAL. sk_ledger_move() refuses
+ * SK_MOVE_ROLLBACK: only sk_ledger_accept_rollback() writes one. */
 const char *sk_move_type_name(int type);
 int sk_move_type_parse(const char *name);
 
@@ -419,14 +477,27 @@ int sk_ledger_movements(struct sk_ledger *l,
 
 struct sk_verify_result {
     int64_t movements;             /* rows checked */
-    int64_t first_bad_id;          /* 0 when the chain holds */
-    char reason[160];              /* what is wrong with first_bad_id */
+    int64_t first_bad_id;          /* the first movement found wrong, 0 when none is */
+    char reason[640];              /* what is wrong (the first problem found) */
     char head[SK_LEDGER_HASH_HEX]; /* hash of the last movement ("" when none) */
+    /* Which check found it: "chain", "stock", "event", "outbox", "anchor"; "" when none. */
+    char check[8];
+    int64_t legacy_movements; /* hashed before schema 4: recorded_us and event_seq not covered */
+    int64_t stock_rows;       /* (shelf, sku) totals recomputed from the movements */
+    int64_t events;           /* movements whose outbox event was compared with them */
+    int64_t events_pruned;    /* movements whose event was delivered and pruned */
+    int64_t digests;          /* outbox rows whose digest was recomputed */
+    int64_t legacy_events;    /* outbox rows written before schema 4 (no digest) */
+    bool anchored;            /* the anchor file was compared */
 };
 
 /*
- * Recomputes the hash chain from the first movement. Returns 0 when every row's hash and
- * link hold, SK_ELEDGER_CHAIN with the first broken row in ret, or < 0 on failure.
+ * The whole book (docs/ledger.md, "ledger verify"): the hash chain from the first movement
+ * (hash version 2 also covers recorded_us and event_seq); the stock table against the sum of
+ * the movements; each movement's outbox event (while kept) against the movement; every outbox
+ * row's digest; and, with SK_LEDGER_ANCHOR, the end of the book against the anchor (a deleted
+ * newest movement or event shows there). Returns 0 when all holds, SK_ELEDGER_CHAIN (content)
+ * or SK_ELEDGER_ROLLBACK (behind the anchor) with the first problem in ret, or < 0.
  */
 int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret);
 

@@ -126,7 +126,11 @@ static void check_all_or_nothing(const char *path)
     assert_int_equal(lt_int(l, "SELECT count(*) FROM outbox"), 2 * m);
     assert_int_equal(sk_ledger_present_count(l), m);
     struct sk_verify_result v;
-    assert_int_equal(sk_ledger_verify(l, &v), 0);
+    int r = sk_ledger_verify(l, &v);
+    if (r != 0) {
+        fprintf(stderr, "allocation %ld failed: verify: %s: %s\n", fail_at_dbg, v.check, v.reason);
+    }
+    assert_int_equal(r, 0);
     sk_ledger_close(l);
 }
 

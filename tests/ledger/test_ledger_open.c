@@ -246,6 +246,11 @@ static const char *const fill_sql[SK_LEDGER_SCHEMA_VERSION] = {
         /* v3 */
         "INSERT INTO requests VALUES ('billing', 'r-1', 'restock_done', 42, "
         "'{\"status\":\"done\"}', 8);",
+        /* v4 */
+        "INSERT INTO movements (id, time_us, recorded_us, type, sku, shelf, quantity, "
+        "prev_hash, hash, hash_version) VALUES (2, 9, 9, 'rollback', '', NULL, 0, "
+        "zeroblob(32), zeroblob(32), 2);"
+        "UPDATE outbox SET digest = zeroblob(32) WHERE seq = 1;",
 };
 
 /* Rows each version's fill put in, checked after migrating: "SQL count query", count. */
@@ -254,17 +259,20 @@ static const struct {
     const char *sql;
     int64_t count;
 } kept[] = {
-        {1, "SELECT count(*) FROM outbox", 2},
+        {1, "SELECT count(*) FROM outbox WHERE seq <= 2", 2},
         {1, "SELECT count(*) FROM present", 1},
         {2, "SELECT count(*) FROM products WHERE gtin = '00012345678905'", 1},
         {2, "SELECT count(*) FROM tags", 1},
         {2, "SELECT count(*) FROM planogram", 1},
         {2, "SELECT count(*) FROM sessions", 1},
-        {2, "SELECT count(*) FROM movements", 1},
+        {2, "SELECT count(*) FROM movements WHERE id = 1", 1},
         {2, "SELECT sum(quantity) FROM stock", 6},
         {2, "SELECT count(*) FROM discrepancies WHERE resolved_us IS NULL", 1},
         {2, "SELECT count(*) FROM census", 1},
         {3, "SELECT count(*) FROM requests WHERE fingerprint = 42", 1},
+        {2, "SELECT count(*) FROM movements WHERE id = 1 AND hash_version = 1", 1},
+        {4, "SELECT count(*) FROM movements WHERE type = 'rollback' AND hash_version = 2", 1},
+        {4, "SELECT count(*) FROM outbox WHERE digest IS NOT NULL", 1},
 };
 
 /* A ledger that lived through versions 1..v: each step's migration, then that version's rows. */
@@ -381,6 +389,73 @@ static void test_migrations_from_every_version(void **state)
     lt_teardown(&fresh);
 }
 
+/* A ledger of schema 3 with a chain hashed the old way: after the migration its rows keep
+ * hash version 1 and verify; new movements are version 2 and link to the old head. */
+static void test_legacy_chain_after_migration(void **state)
+{
+    (void)state;
+    struct lt t;
+    memset(&t, 0, sizeof(t));
+    sk_test_tmpdir(t.dir, sizeof(t.dir));
+    snprintf(t.path, sizeof(t.path), "%s/v3.db", t.dir);
+    sk_clock_manual_init(&t.clk, 1000000, 1700000000000000LL);
+    build_at_version(t.path, 3);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+    /* The v2 fill's movement has a zero hash: a chain of its own, hashed as schema 3 did. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER movements_append_only_delete; DELETE FROM "
+                                  "movements; DELETE FROM stock; DELETE FROM outbox",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    uint8_t prev[32], hash[32];
+    ledger_genesis("0190a000-0000-7000-8000-000000000001", prev);
+    for (int id = 1; id <= 3; id++) {
+        struct ledger_move_fields f = {.version = 1,
+                                       .id = id,
+                                       .time_us = 100 * id,
+                                       .recorded_us = 100 * id,
+                                       .quantity = 2,
+                                       .type = "restock",
+                                       .sku = "SKU-1",
+                                       .shelf = "A1"};
+        assert_int_equal(ledger_move_hash(prev, &f, hash), 0);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO movements (id, time_us, recorded_us, "
+                                            "type, sku, shelf, quantity, prev_hash, hash) VALUES "
+                                            "(?1, ?2, ?2, 'restock', 'SKU-1', 'A1', 2, ?3, ?4)",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int(st, 1, id);
+        sqlite3_bind_int(st, 2, 100 * id);
+        sqlite3_bind_blob(st, 3, prev, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 4, hash, 32, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        memcpy(prev, hash, 32);
+    }
+    assert_int_equal(
+            sqlite3_exec(db, "INSERT INTO stock VALUES ('A1', 'SKU-1', 6, 300)", NULL, NULL, NULL),
+            SQLITE_OK);
+    sqlite3_close(db);
+    t.l = lt_open_flags(&t, SK_LEDGER_MIGRATE | SK_LEDGER_OWNER);
+    struct sk_verify_result v;
+    assert_int_equal(sk_ledger_verify(t.l, &v), 0);
+    assert_int_equal(v.movements, 3);
+    assert_int_equal(v.legacy_movements, 3);
+    struct sk_movement m = {.type = SK_MOVE_RESTOCK, .sku = "SKU-1", .shelf = "A1", .quantity = 1};
+    struct sk_movement_result res;
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, &res), 0);
+    assert_int_equal(res.id, 4);
+    assert_int_equal(lt_int(t.l, "SELECT hash_version FROM movements WHERE id = 4"), 2);
+    assert_int_equal(sk_ledger_verify(t.l, &v), 0);
+    assert_int_equal(v.movements, 4);
+    assert_int_equal(v.legacy_movements, 3);
+    assert_int_equal(v.events, 1);
+    lt_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +465,7 @@ int main(void)
             cmocka_unit_test(test_refuses_corrupt),
             cmocka_unit_test(test_owner_lock),
             cmocka_unit_test(test_migrations_from_every_version),
+            cmocka_unit_test(test_legacy_chain_after_migration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
