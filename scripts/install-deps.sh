@@ -18,7 +18,7 @@ BUILD_PKGS="cmake make pkg-config gcc g++ git libmodbus-dev libmosquitto-dev lib
 libconfig-dev libcjson-dev libssl-dev libopencv-core-dev libopencv-imgproc-dev
 libopencv-video-dev libcamera-dev libpng-dev libmicrohttpd-dev libcmocka-dev python3"
 RUN_PKGS="mosquitto socat"   # mosquitto: the simulator's broker (demo); socat: RTU pty pairs
-TEST_PKGS="mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema
+TEST_PKGS="mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema python3-paho-mqtt
 openssl clang clang-format clang-tidy cppcheck valgrind strace libfaketime libopencv-videoio-dev
 python3-opencv qemu-system-x86 chromium"
 

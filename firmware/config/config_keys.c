@@ -283,6 +283,12 @@ static const struct sk_cfg_key store_keys[] = {
     K_INT("mqtt.request_keep_max", C, mqtt.request_keep_max, 100, 10000000, "100000", NULL, true,
           "Most replies kept by request_id (the oldest go first)."),
 
+    K_INT("mqtt.resend_max", C, mqtt.resend_max, 1, 100000, "5000", NULL, true,
+          "Most events one outbox_resend command may ask for again (to_seq - from_seq + 1)."),
+    K_INT("mqtt.resend_rate_max", C, mqtt.resend_rate_max, 1, 3600, "12", "per min", true,
+          "outbox_resend commands applied per minute (bursts of that many); more are answered "
+          "busy. What they send again leaves as backlog, at mqtt.replay_rate_max."),
+
     K_GROUP("control", "The control socket of `storekeeper diag` (docs/technician.md)."),
     K_STR("control.socket", C, control.socket, "/run/storekeeper/control.sock", false,
           "Unix socket the daemon answers diagnostics on, mode 0660; relative to this file; "

@@ -32,6 +32,7 @@ static const char *const kind_names[SK_CMD_KIND_COUNT] = {
         [SK_CMD_SESSION_BIND] = "session_bind",
         [SK_CMD_RESTOCK_DONE] = "restock_done",
         [SK_CMD_CONFIG_RELOAD] = "config_reload",
+        [SK_CMD_OUTBOX_RESEND] = "outbox_resend",
 };
 
 static const char *const diag_names[] = {"ping", "mqtt", "core", "health", "ledger"};
@@ -39,6 +40,12 @@ static const char *const diag_names[] = {"ping", "mqtt", "core", "health", "ledg
 const char *sk_cmd_name(enum sk_cmd_kind kind)
 {
     return kind > SK_CMD_NONE && kind < SK_CMD_KIND_COUNT ? kind_names[kind] : NULL;
+}
+
+const char *sk_cmd_names(void)
+{
+    return "ping, diag, rebirth, catalog_upsert, session_bind, restock_done, config_reload, "
+           "outbox_resend";
 }
 
 enum sk_cmd_kind sk_cmd_kind_from_name(const char *name)
@@ -84,7 +91,8 @@ const char *sk_cmd_status_name(enum sk_cmd_status status)
 bool sk_cmd_changes_state(enum sk_cmd_kind kind)
 {
     return kind == SK_CMD_CATALOG_UPSERT || kind == SK_CMD_SESSION_BIND ||
-           kind == SK_CMD_RESTOCK_DONE || kind == SK_CMD_CONFIG_RELOAD;
+           kind == SK_CMD_RESTOCK_DONE || kind == SK_CMD_CONFIG_RELOAD ||
+           kind == SK_CMD_OUTBOX_RESEND;
 }
 
 static bool valid_utf8(const unsigned char *s);
@@ -632,6 +640,37 @@ parse_restock(const struct ctx *c, const cJSON *o, const struct sk_config *cfg, 
     return 0;
 }
 
+/* A range of seqs: both ends given, in order, no wider than mqtt.resend_max (cfg NULL: the
+ * hard bound alone). The core checks them against the outbox. */
+static int
+parse_resend(const struct ctx *c, const cJSON *o, const struct sk_config *cfg, struct sk_cmd *cmd)
+{
+    static const char *const fields[] = {COMMON, "from_seq", "to_seq", "ledger_id", NULL};
+    int r = only_fields(c, o, fields);
+    int64_t from = 0, to = 0;
+    if (r < 0 || (r = get_int(c, o, "from_seq", true, 1, INT64_C(1) << 53, &from)) < 0 ||
+        (r = get_int(c, o, "to_seq", true, 1, INT64_C(1) << 53, &to)) < 0 ||
+        (r = get_string(c, o, "ledger_id", false, 1, cmd->u.resend.ledger_id,
+                        sizeof(cmd->u.resend.ledger_id), CS_ID)) < 0) {
+        return r;
+    }
+    if (to < from) {
+        return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, "to_seq",
+                           "to_seq (%lld) is below from_seq (%lld)", (long long)to,
+                           (long long)from);
+    }
+    int64_t max = cfg && cfg->mqtt.resend_max > 0 ? cfg->mqtt.resend_max : SK_CMD_RESEND_MAX;
+    if (to - from + 1 > max) {
+        return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, "to_seq",
+                           "the range names %lld events; at most %lld per command "
+                           "(mqtt.resend_max): ask in parts",
+                           (long long)(to - from + 1), (long long)max);
+    }
+    cmd->u.resend.from_seq = from;
+    cmd->u.resend.to_seq = to;
+    return 0;
+}
+
 static int parse_empty(const struct ctx *c, const cJSON *o)
 {
     static const char *const fields[] = {COMMON, NULL};
@@ -678,9 +717,8 @@ int sk_cmd_parse(const char *name,
     enum sk_cmd_kind kind = sk_cmd_kind_from_name(name ? name : "");
     if (kind == SK_CMD_NONE) {
         return sk_cmd_fail(ret_err, SK_CMD_ERR_UNKNOWN, NULL,
-                           "unknown command \"%.40s\"; known: ping, diag, rebirth, "
-                           "catalog_upsert, session_bind, restock_done, config_reload",
-                           name ? name : "");
+                           "unknown command \"%.40s\"; known: %s", name ? name : "",
+                           sk_cmd_names());
     }
     if (len > max_len) {
         return sk_cmd_fail(ret_err, SK_CMD_ERR_TOO_LARGE, NULL,
@@ -761,6 +799,9 @@ int sk_cmd_parse(const char *name,
     case SK_CMD_RESTOCK_DONE:
         r = parse_restock(&c, root, cfg, ret_cmd);
         break;
+    case SK_CMD_OUTBOX_RESEND:
+        r = parse_resend(&c, root, cfg, ret_cmd);
+        break;
     default:
         r = parse_empty(&c, root);
         break;
@@ -795,6 +836,9 @@ char *sk_cmd_result_to_json(const struct sk_cmd_result *r)
               cJSON_AddStringToObject(o, "detail", r->detail) &&
               cJSON_AddNumberToObject(o, "count", (double)r->count) &&
               cJSON_AddNumberToObject(o, "expires_wall_us", (double)r->expires_wall_us);
+    if (ok && r->missing >= 0) {
+        ok = cJSON_AddNumberToObject(o, "missing", (double)r->missing) != NULL;
+    }
     if (ok && r->status == SK_CMD_REJECTED) {
         cJSON *e = cJSON_AddObjectToObject(o, "error");
         ok = e && cJSON_AddStringToObject(e, "code", sk_cmd_error_name(r->error.code)) &&
@@ -830,6 +874,9 @@ int sk_cmd_result_from_json(const char *text, struct sk_cmd_result *ret)
     if (ok) {
         r.count = (int64_t)count->valuedouble;
         r.expires_wall_us = (int64_t)exp->valuedouble;
+        /* Absent in records written before outbox_resend existed. */
+        const cJSON *missing = cJSON_GetObjectItemCaseSensitive(o, "missing");
+        r.missing = cJSON_IsNumber(missing) ? (int64_t)missing->valuedouble : -1;
         if (strcmp(status, "done") == 0) {
             r.status = SK_CMD_DONE;
         } else if (strcmp(status, "queued") == 0) {

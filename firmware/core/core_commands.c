@@ -61,6 +61,9 @@ static int queue_reply(struct sk_core *c,
         memcpy(oc->correlation, obs->u.command.correlation, obs->u.command.correlation_len);
     }
     q->cmd.kind = cmd->kind;
+    if (cmd->kind == SK_CMD_OUTBOX_RESEND) {
+        q->cmd.u.resend = cmd->u.resend; /* the link goes back to from_seq */
+    }
     memcpy(q->cmd.request_id, cmd->request_id, sizeof(q->cmd.request_id));
     memcpy(q->cmd.identity, cmd->identity, sizeof(q->cmd.identity));
     q->res = *res;
@@ -168,6 +171,7 @@ int core_handle_command(struct sk_core *c, const struct sk_obs *obs)
     struct sk_cmd_result res;
     memset(&res, 0, sizeof(res));
     res.count = -1;
+    res.missing = -1;
     size_t max =
             c->cfg->mqtt.command_max_bytes > 0 ? (size_t)c->cfg->mqtt.command_max_bytes : 65536;
     int r = 0;
@@ -331,12 +335,103 @@ static int command_catalog(struct sk_core *c, const struct sk_cmd *cmd, struct s
     return 0;
 }
 
+/* One outbox_resend taken from a bucket of mqtt.resend_rate_max per minute (holding as many):
+ * what it makes pending again leaves as backlog, but a cloud that asks in a loop must not keep
+ * the link resending. False when the bucket is empty. */
+static bool resend_token(struct sk_core *c)
+{
+    double rate = c->cfg->mqtt.resend_rate_max > 0 ? c->cfg->mqtt.resend_rate_max : 12;
+    int64_t now = sk_clock_mono_us(c->clock);
+    if (!c->resend_bucket) {
+        c->resend_bucket = true;
+        c->resend_tokens = rate;
+    } else {
+        c->resend_tokens += (double)(now - c->resend_mono_us) * rate / 60e6;
+        if (c->resend_tokens > rate) {
+            c->resend_tokens = rate;
+        }
+    }
+    c->resend_mono_us = now;
+    if (c->resend_tokens < 1.0) {
+        return false;
+    }
+    c->resend_tokens -= 1.0;
+    return true;
+}
+
+/*
+ * The cloud lost events after the broker (a bridge, a consumer without a persistent session)
+ * and asks for a range again. The delivered rows of the range become pending in this
+ * transaction; once it commits the link sends them as backlog (same id, same payload). Rows
+ * still pending are on their way already; rows pruned from the outbox are gone, and the reply
+ * says how many.
+ */
+static int command_resend(struct sk_core *c, const struct sk_cmd *cmd, struct sk_cmd_result *r)
+{
+    if (!c->ledger) {
+        return reject(r, SK_CMD_ERR_UNAVAILABLE, NULL, "this runtime has no ledger");
+    }
+    struct sk_ledger_info info;
+    int e = sk_ledger_get_info(c->ledger, &info);
+    if (e < 0) {
+        return e;
+    }
+    char msg[192];
+    if (cmd->u.resend.ledger_id[0] && strcmp(cmd->u.resend.ledger_id, info.ledger_id) != 0) {
+        snprintf(msg, sizeof(msg),
+                 "this device's events count in ledger %s; seqs of ledger %.40s are not here",
+                 info.ledger_id, cmd->u.resend.ledger_id);
+        return reject(r, SK_CMD_ERR_INVALID, "ledger_id", msg);
+    }
+    struct sk_outbox_stats st;
+    if ((e = sk_ledger_outbox_stats(c->ledger, &st)) < 0) {
+        return e;
+    }
+    int64_t from = cmd->u.resend.from_seq, to = cmd->u.resend.to_seq;
+    if (from > st.last_seq) {
+        snprintf(msg, sizeof(msg), "from_seq %lld is beyond the newest event, seq %lld",
+                 (long long)from, (long long)st.last_seq);
+        return reject(r, SK_CMD_ERR_INVALID, "from_seq", msg);
+    }
+    if (!resend_token(c)) {
+        snprintf(msg, sizeof(msg),
+                 "more than %d outbox_resend commands a minute (mqtt.resend_rate_max); ask "
+                 "again later",
+                 c->cfg->mqtt.resend_rate_max);
+        return reject(r, SK_CMD_ERR_BUSY, NULL, msg);
+    }
+    if (to > st.last_seq) {
+        to = st.last_seq;
+    }
+    struct sk_outbox_resend res;
+    if ((e = sk_ledger_outbox_resend(c->ledger, from, to, &res)) < 0) {
+        return e;
+    }
+    r->status = SK_CMD_DONE;
+    r->count = res.requeued + res.pending;
+    r->missing = res.missing;
+    if (res.missing > 0) {
+        snprintf(r->detail, sizeof(r->detail),
+                 "%lld event(s) of seqs %lld..%lld are sent again (%lld were on their way); %lld "
+                 "are no longer kept (ledger.outbox_keep_delivered_s, _max)",
+                 (long long)r->count, (long long)from, (long long)to, (long long)res.pending,
+                 (long long)res.missing);
+    } else {
+        snprintf(r->detail, sizeof(r->detail),
+                 "%lld event(s) of seqs %lld..%lld are sent again (%lld were on their way)",
+                 (long long)r->count, (long long)from, (long long)to, (long long)res.pending);
+    }
+    sk_log(SK_LOG_NOTICE, "core", NULL, "outbox_resend: %s", r->detail);
+    return 0;
+}
+
 int sk_core_command(struct sk_core *core,
                     const struct sk_cmd *cmd,
                     struct sk_cmd_result *ret_result)
 {
     memset(ret_result, 0, sizeof(*ret_result));
     ret_result->count = -1;
+    ret_result->missing = -1;
     switch (cmd->kind) {
     case SK_CMD_SESSION_BIND:
         return command_bind(core, cmd, ret_result);
@@ -344,6 +439,8 @@ int sk_core_command(struct sk_core *core,
         return command_restock(core, cmd, ret_result);
     case SK_CMD_CATALOG_UPSERT:
         return command_catalog(core, cmd, ret_result);
+    case SK_CMD_OUTBOX_RESEND:
+        return command_resend(core, cmd, ret_result);
     default:
         return reject(ret_result, SK_CMD_ERR_INVALID, NULL, "not a command the core applies");
     }

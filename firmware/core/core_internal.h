@@ -56,11 +56,15 @@ struct sk_core {
      * listener once it commits (sk_core_replies_flush), dropped when it rolls back. */
     struct core_reply *replies;
     size_t n_replies, cap_replies;
+    /* outbox_resend's bucket (mqtt.resend_rate_max per minute): core_commands.c */
+    double resend_tokens;
+    int64_t resend_mono_us;
+    bool resend_bucket;
 };
 
 struct core_reply {
     struct sk_obs obs; /* the command's observation: reply topic and correlation (no payload) */
-    struct sk_cmd cmd; /* kind, request_id, identity (nothing it owns) */
+    struct sk_cmd cmd; /* kind, request_id, identity, a resend's range (nothing it owns) */
     struct sk_cmd_result res;
 };
 

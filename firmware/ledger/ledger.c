@@ -60,6 +60,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         [ST_PRUNE_COUNT] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox "
                            "WHERE delivered_us IS NOT NULL ORDER BY seq DESC "
                            "LIMIT ?2 OFFSET ?1)",
+        [ST_RESEND_COUNT] = "SELECT count(*), count(delivered_us) FROM outbox "
+                            "WHERE seq >= ?1 AND seq <= ?2",
+        [ST_RESEND] = "UPDATE outbox SET delivered_us = NULL "
+                      "WHERE seq >= ?1 AND seq <= ?2 AND delivered_us IS NOT NULL",
         [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
         [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

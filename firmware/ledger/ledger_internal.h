@@ -27,6 +27,8 @@ enum ledger_stmt {
     ST_LAST_DELIVERED,
     ST_PRUNE_AGE,
     ST_PRUNE_COUNT,
+    ST_RESEND_COUNT,
+    ST_RESEND,
     ST_META_GET,
     ST_META_SET,
     ST_PRESENT_ADD,

@@ -357,6 +357,48 @@ int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t deliver
     return r;
 }
 
+int sk_ledger_outbox_resend(struct sk_ledger *l,
+                            int64_t from_seq,
+                            int64_t to_seq,
+                            struct sk_outbox_resend *ret)
+{
+    if (l->aborted) {
+        return l->abort_err;
+    }
+    memset(ret, 0, sizeof(*ret));
+    if (from_seq < 1 || to_seq < from_seq) {
+        return -EINVAL;
+    }
+    sqlite3_stmt *s = ledger_stmt(l, ST_RESEND_COUNT);
+    if (!s) {
+        return ledger_err(l);
+    }
+    sqlite3_bind_int64(s, 1, from_seq);
+    sqlite3_bind_int64(s, 2, to_seq);
+    int rc = sqlite3_step(s);
+    int64_t kept = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    int64_t delivered = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW) {
+        return ledger_fail(l, rc, "counting events to send again");
+    }
+    s = ledger_stmt(l, ST_RESEND);
+    if (!s) {
+        return ledger_err(l);
+    }
+    sqlite3_bind_int64(s, 1, from_seq);
+    sqlite3_bind_int64(s, 2, to_seq);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "marking events to send again");
+    }
+    ret->requeued = sqlite3_changes(l->db);
+    ret->pending = kept - delivered;
+    ret->missing = to_seq - from_seq + 1 - kept;
+    return 0;
+}
+
 static int64_t query_int(struct sk_ledger *l, enum ledger_stmt id, int col, const char *what)
 {
     sqlite3_stmt *s = ledger_stmt(l, id);

@@ -58,6 +58,9 @@ void mqtt_outbox_tick(struct sk_mqtt_outbox *ob);
 /* With the oldest pending seq from the ledger: rescans when it lies behind the cursors. */
 void mqtt_outbox_audit(struct sk_mqtt_outbox *ob, int64_t first_pending_seq);
 /* The newest committed seq (commit listener); and the newest known. */
+/* Rows from from_seq on were made pending again (outbox_resend): they are sent once more as
+ * backlog, at mqtt.replay_rate_max, behind nothing live. */
+void mqtt_outbox_rewind(struct sk_mqtt_outbox *ob, int64_t from_seq);
 void mqtt_outbox_note_head(struct sk_mqtt_outbox *ob, int64_t seq);
 int64_t mqtt_outbox_head(const struct sk_mqtt_outbox *ob);
 void mqtt_outbox_set_rate(struct sk_mqtt_outbox *ob, int replay_rate_max);

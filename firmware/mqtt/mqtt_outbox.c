@@ -403,6 +403,20 @@ void mqtt_outbox_tick(struct sk_mqtt_outbox *ob)
     }
 }
 
+void mqtt_outbox_rewind(struct sk_mqtt_outbox *ob, int64_t from_seq)
+{
+    /* Everything handed out so far goes below the floor (what is in flight keeps its slot and
+     * lane), and the backlog lane restarts before from_seq: it finds the rows made pending
+     * again there, oldest first, while live rows keep their own lane. */
+    if (ob->cursor_live > ob->floor) {
+        ob->floor = ob->cursor_live;
+    }
+    if (ob->backlog_done || ob->cursor_backlog > from_seq - 1) {
+        ob->cursor_backlog = from_seq - 1;
+    }
+    ob->backlog_done = false;
+}
+
 /* A cheap check, when the window is idle, for pending rows behind the cursors (delivery
  * marks rolled back with a failed ledger batch). */
 void mqtt_outbox_audit(struct sk_mqtt_outbox *ob, int64_t first_pending_seq)

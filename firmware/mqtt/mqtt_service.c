@@ -709,11 +709,8 @@ static int on_command(struct svc *s, const struct sk_obs *obs)
     reply_target(s, obs, kind ? c->name : "unknown", &to);
     to.command = sk_cmd_name(kind);
     if (bad_name || kind == SK_CMD_NONE) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "unknown command \"%.40s\"; known: ping, diag, rebirth, catalog_upsert, "
-                 "session_bind, restock_done, config_reload",
-                 c->name);
+        char msg[192];
+        snprintf(msg, sizeof(msg), "unknown command \"%.40s\"; known: %s", c->name, sk_cmd_names());
         reply_error(s, &to, SK_CMD_ERR_UNKNOWN, NULL, msg);
         return 1;
     }
@@ -805,6 +802,16 @@ static void on_command_result(void *ctx,
         if (res->expires_wall_us) {
             sk_mqtt_add_time(r, "expires", res->expires_wall_us);
         }
+        if (res->missing >= 0) {
+            cJSON_AddNumberToObject(r, "missing", (double)res->missing);
+        }
+    }
+    /* The rows are pending again in the ledger: the window goes back for them (a repeat
+     * applied nothing now). */
+    if (cmd->kind == SK_CMD_OUTBOX_RESEND && !res->repeat && s->outbox) {
+        mqtt_outbox_rewind(s->outbox, cmd->u.resend.from_seq);
+        s->hwm_dirty = true;
+        drain(s);
     }
     send_reply(s, &to, res->status, NULL, r);
 }

@@ -21,10 +21,11 @@
 #define SK_CMD_ID_MAX      65  /* request_id, restock_id, session_id (with NUL) */
 #define SK_CMD_TOKEN_MAX   129 /* account token (with NUL) */
 #define SK_CMD_SKU_MAX     33
-#define SK_CMD_PNAME_MAX   97  /* product name (UTF-8 bytes, with NUL) */
-#define SK_CMD_PRODUCTS    500 /* products in one catalog_upsert */
-#define SK_CMD_SHELVES     64  /* shelves in one restock_done */
-#define SK_CMD_PAYLOAD_MIN 256 /* smallest mqtt.command_max_bytes */
+#define SK_CMD_PNAME_MAX   97     /* product name (UTF-8 bytes, with NUL) */
+#define SK_CMD_PRODUCTS    500    /* products in one catalog_upsert */
+#define SK_CMD_SHELVES     64     /* shelves in one restock_done */
+#define SK_CMD_PAYLOAD_MIN 256    /* smallest mqtt.command_max_bytes */
+#define SK_CMD_RESEND_MAX  100000 /* events one outbox_resend may name (mqtt.resend_max's top) */
 
 enum sk_cmd_kind {
     SK_CMD_NONE = 0,
@@ -35,6 +36,7 @@ enum sk_cmd_kind {
     SK_CMD_SESSION_BIND,   /* attach an account token to a shopper session */
     SK_CMD_RESTOCK_DONE,   /* a stocker finished restocking shelves */
     SK_CMD_CONFIG_RELOAD,  /* reload the store file, as SIGHUP does */
+    SK_CMD_OUTBOX_RESEND,  /* publish a range of events again (the cloud lost them) */
     SK_CMD_KIND_COUNT
 };
 
@@ -84,6 +86,11 @@ struct sk_cmd {
             bool all;
             char restock_id[SK_CMD_ID_MAX];
         } restock;
+
+        struct {
+            int64_t from_seq, to_seq;      /* inclusive; to_seq - from_seq < mqtt.resend_max */
+            char ledger_id[SK_CMD_ID_MAX]; /* the ledger the seqs count in; empty: this one */
+        } resend;
     } u;
 };
 
@@ -135,6 +142,8 @@ int sk_cmd_fail(struct sk_cmd_error *err,
 bool sk_cmd_changes_state(enum sk_cmd_kind kind);
 /* "ping", "catalog_upsert", ...; NULL for out-of-range values. */
 const char *sk_cmd_name(enum sk_cmd_kind kind);
+/* Every command name, ", "-separated, for messages that list them. */
+const char *sk_cmd_names(void);
 /* The kind for a topic name, or SK_CMD_NONE. */
 enum sk_cmd_kind sk_cmd_kind_from_name(const char *name);
 const char *sk_cmd_diag_test_name(enum sk_cmd_diag_test test);
@@ -153,6 +162,7 @@ struct sk_cmd_result {
     struct sk_cmd_error error; /* when REJECTED */
     char detail[192];          /* for people: what happened */
     int64_t count;             /* products written, binds pending, ...; -1 when not used */
+    int64_t missing;           /* outbox_resend: seqs no longer kept; -1 when not used */
     int64_t expires_wall_us;   /* when a queued item expires; 0 when not used */
     /* The request was applied before (same sender and request_id): this is the outcome it had
      * then, recorded at first_wall_us, and nothing was applied now. */
@@ -164,8 +174,8 @@ const char *sk_cmd_status_name(enum sk_cmd_status status);
 
 /*
  * The outcome as JSON text, for the ledger's record of replies (status, detail, count,
- * expires_wall_us, error); malloc'd, NULL without memory. parse fills *ret from such a text
- * (repeat and first_wall_us are left as they were) and returns 0, or -EINVAL.
+ * expires_wall_us, missing when used, error); malloc'd, NULL without memory. parse fills *ret from
+ * such a text (repeat and first_wall_us are left as they were) and returns 0, or -EINVAL.
  */
 char *sk_cmd_result_to_json(const struct sk_cmd_result *r);
 int sk_cmd_result_from_json(const char *text, struct sk_cmd_result *ret);

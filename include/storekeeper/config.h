@@ -145,6 +145,8 @@ struct sk_mqtt_cfg {
     int stats_interval_s;             /* link statistics; 0: off */
     int request_keep_s;               /* how long replies are kept by request id */
     int request_keep_max;             /* at most this many of them */
+    int resend_max;                   /* events one outbox_resend may ask for */
+    int resend_rate_max;              /* outbox_resend commands per minute */
 };
 
 struct sk_ledger_cfg {

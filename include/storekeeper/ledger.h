@@ -235,6 +235,24 @@ int sk_ledger_outbox_rows(struct sk_ledger *l,
                           sk_outbox_cb cb,
                           void *ctx);
 
+/* What sk_ledger_outbox_resend found in a range of seqs. */
+struct sk_outbox_resend {
+    int64_t requeued; /* delivered rows made pending again */
+    int64_t pending;  /* rows that were still pending (on their way already) */
+    int64_t missing;  /* seqs of the range no longer kept (pruned) */
+};
+
+/*
+ * The cloud lost events after the broker and asks for them again (the outbox_resend command):
+ * every delivered row with from_seq <= seq <= to_seq becomes pending again, so the link
+ * publishes it once more with the same id and payload. Joins the open transaction (a
+ * rollback undoes it). Returns 0 with the counts in *ret, or < 0.
+ */
+int sk_ledger_outbox_resend(struct sk_ledger *l,
+                            int64_t from_seq,
+                            int64_t to_seq,
+                            struct sk_outbox_resend *ret);
+
 struct sk_outbox_stats {
     int64_t pending;           /* rows not delivered (committed or not) */
     int64_t delivered;         /* delivered rows still kept */

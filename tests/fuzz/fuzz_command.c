@@ -71,9 +71,10 @@ check_reply(const char *name, const struct sk_cmd *cmd, const struct sk_cmd_erro
 
 static struct sk_config *cfg;
 
-static const char *const names[] = {"ping",           "diag",           "rebirth",
-                                    "catalog_upsert", "session_bind",   "restock_done",
-                                    "config_reload",  "no_such_command"};
+/* New names go at the end: the corpus picks a name by its index. */
+static const char *const names[] = {
+        "ping",         "diag",          "rebirth",         "catalog_upsert", "session_bind",
+        "restock_done", "config_reload", "no_such_command", "outbox_resend"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -111,6 +112,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (cmd.kind == SK_CMD_CATALOG_UPSERT &&
             (cmd.u.catalog.n == 0 || cmd.u.catalog.n > SK_CMD_PRODUCTS)) {
+            abort();
+        }
+        if (cmd.kind == SK_CMD_OUTBOX_RESEND &&
+            (cmd.u.resend.from_seq < 1 || cmd.u.resend.to_seq < cmd.u.resend.from_seq ||
+             cmd.u.resend.to_seq - cmd.u.resend.from_seq >= SK_CMD_RESEND_MAX)) {
             abort();
         }
         (void)sk_cmd_changes_state(cmd.kind);

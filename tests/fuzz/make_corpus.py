@@ -54,7 +54,7 @@ def seeds():
             prof[kind + "-" + n] = read("tests", "rfid", "profiles", kind, n)
     # --- commands: byte 0 picks the name (fuzz_command.c's order), then the payload
     names = ["ping", "diag", "rebirth", "catalog_upsert", "session_bind", "restock_done",
-             "config_reload", "no_such_command"]
+             "config_reload", "no_such_command", "outbox_resend"]
     commands = [
         ("ping", b'{"request_id":"r-1"}'),
         ("ping", b""),
@@ -74,6 +74,8 @@ def seeds():
         ("restock_done", b'{"all":true}'),
         ("no_such_command", b'{"a":[1,2.5e3,-0,null,false,{"b":"\\ud83d\\ude00"}]}'),
         ("ping", b'{"request_id":"\\u00e9t\\u00e9"}'),
+        ("outbox_resend", b'{"from_seq":120,"to_seq":180,"request_id":"gap-1"}'),
+        ("outbox_resend", b'{"from_seq":1,"to_seq":1,"ledger_id":"9f0c6a7e-2b1d-4c55-8e0f-1a2b3c4d5e6f"}'),
     ]
     cmd = out.setdefault("command", {})
     for i, (name, payload) in enumerate(commands):
@@ -162,7 +164,7 @@ def dictionaries():
     # store file: every key of the table (each level), libconfig's syntax
     keys = set()
     for path in re.findall(r'K_[A-Z]+\("([^"]+)"', open(os.path.join(
-            SRC, "firmware", "config_keys.c"), encoding="utf-8").read()):
+            SRC, "firmware", "config", "config_keys.c"), encoding="utf-8").read()):
         keys.update(p for p in path.replace("[]", "").split(".") if p)
     syntax = {"=", ";", ":", "{", "}", "(", ")", "[", "]", ",", "true", "false", "0x", "1e3",
               "L", "\"", "#", "//", "/*", "*/", "@include", "sim", "tcp:127.0.0.1:502",

@@ -108,6 +108,47 @@ static void test_good_forms(void **state)
     assert_int_equal(parse("rebirth", "  {}  ", &c, &e), 0);
     assert_false(sk_cmd_changes_state(c.kind));
     sk_cmd_clear(&c);
+
+    assert_int_equal(parse("outbox_resend", "{\"from_seq\":120,\"to_seq\":180}", &c, &e), 0);
+    assert_int_equal(c.kind, SK_CMD_OUTBOX_RESEND);
+    assert_int_equal(c.u.resend.from_seq, 120);
+    assert_int_equal(c.u.resend.to_seq, 180);
+    assert_string_equal(c.u.resend.ledger_id, "");
+    assert_true(sk_cmd_changes_state(c.kind));
+    sk_cmd_clear(&c);
+    assert_int_equal(parse("outbox_resend",
+                           "{\"from_seq\":7,\"to_seq\":7,\"ledger_id\":\"9f0c6a7e-2b1d\","
+                           "\"request_id\":\"gap-1\"}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c.u.resend.ledger_id, "9f0c6a7e-2b1d");
+    sk_cmd_clear(&c);
+    /* mqtt.resend_max bounds the range; without a configuration the hard bound does. */
+    struct sk_config *cfg = store_cfg();
+    cfg->mqtt.resend_max = 10;
+    const char *ten = "{\"from_seq\":1,\"to_seq\":10}";
+    assert_int_equal(sk_cmd_parse("outbox_resend", ten, strlen(ten), MAX, cfg, &c, &e), 0);
+    sk_cmd_clear(&c);
+    const char *eleven = "{\"from_seq\":1,\"to_seq\":11}";
+    assert_int_equal(sk_cmd_parse("outbox_resend", eleven, strlen(eleven), MAX, cfg, &c, &e),
+                     SK_EMQTT_COMMAND);
+    assert_string_equal(e.field, "to_seq");
+    assert_string_equal(e.message, "the range names 11 events; at most 10 per command "
+                                   "(mqtt.resend_max): ask in parts");
+    const char *big = "{\"from_seq\":1,\"to_seq\":100000}";
+    assert_int_equal(sk_cmd_parse("outbox_resend", big, strlen(big), MAX, NULL, &c, &e), 0);
+    sk_cmd_clear(&c);
+}
+
+/* Every command's name is in the list that messages give (one list, kept by hand). */
+static void test_names_listed(void **state)
+{
+    (void)state;
+    for (int k = SK_CMD_NONE + 1; k < SK_CMD_KIND_COUNT; k++) {
+        const char *n = sk_cmd_name((enum sk_cmd_kind)k);
+        assert_non_null(n);
+        assert_non_null(strstr(sk_cmd_names(), n));
+    }
 }
 
 struct bad {
@@ -121,7 +162,28 @@ struct bad {
 static const struct bad bad[] = {
         {"launch", "{}", SK_CMD_ERR_UNKNOWN, "",
          "unknown command \"launch\"; known: ping, diag, rebirth, catalog_upsert, session_bind, "
-         "restock_done, config_reload"},
+         "restock_done, config_reload, outbox_resend"},
+        {"outbox_resend", "{}", SK_CMD_ERR_INVALID, "from_seq", "from_seq is required"},
+        {"outbox_resend", "{\"from_seq\":5}", SK_CMD_ERR_INVALID, "to_seq", "to_seq is required"},
+        {"outbox_resend", "{\"from_seq\":0,\"to_seq\":5}", SK_CMD_ERR_INVALID, "from_seq",
+         "from_seq is out of range 1..9007199254740992"},
+        {"outbox_resend", "{\"from_seq\":-3,\"to_seq\":5}", SK_CMD_ERR_INVALID, "from_seq",
+         "from_seq is out of range 1..9007199254740992"},
+        {"outbox_resend", "{\"from_seq\":1.5,\"to_seq\":5}", SK_CMD_ERR_INVALID, "from_seq",
+         "from_seq must be an integer"},
+        {"outbox_resend", "{\"from_seq\":\"1\",\"to_seq\":5}", SK_CMD_ERR_INVALID, "from_seq",
+         "from_seq must be an integer"},
+        {"outbox_resend", "{\"from_seq\":9,\"to_seq\":5}", SK_CMD_ERR_INVALID, "to_seq",
+         "to_seq (5) is below from_seq (9)"},
+        {"outbox_resend", "{\"from_seq\":1,\"to_seq\":100001}", SK_CMD_ERR_INVALID, "to_seq",
+         "the range names 100001 events; at most 100000 per command (mqtt.resend_max): ask in "
+         "parts"},
+        {"outbox_resend", "{\"from_seq\":1,\"to_seq\":2,\"ledger_id\":\"a b\"}", SK_CMD_ERR_INVALID,
+         "ledger_id", "ledger_id may only contain letters, digits, '-', '_', '.' and ':'"},
+        {"outbox_resend", "{\"from_seq\":1,\"to_seq\":2,\"form_seq\":1}", SK_CMD_ERR_INVALID,
+         "form_seq",
+         "unknown field \"form_seq\"; this command takes: request_id, identity, from_seq, to_seq, "
+         "ledger_id"},
         {"ping", "{", SK_CMD_ERR_MALFORMED, "",
          "payload is not valid JSON: it ends inside an object, array or string (1 bytes; cut "
          "off?)"},
@@ -416,6 +478,19 @@ static void test_result_json(void **state)
     assert_string_equal(back.detail, r.detail);
     assert_true(back.repeat);
     assert_int_equal(back.first_wall_us, 99);
+    assert_int_equal(back.missing, 0); /* serialised as 0: the initialiser left it there */
+
+    /* outbox_resend's missing count comes back; a record without one (older) reads as -1. */
+    struct sk_cmd_result m = {.status = SK_CMD_DONE, .count = 40, .missing = 7};
+    text = sk_cmd_result_to_json(&m);
+    assert_int_equal(sk_cmd_result_from_json(text, &back), 0);
+    free(text);
+    assert_int_equal(back.missing, 7);
+    assert_int_equal(sk_cmd_result_from_json("{\"status\":\"done\",\"detail\":\"\",\"count\":1,"
+                                             "\"expires_wall_us\":0}",
+                                             &back),
+                     0);
+    assert_int_equal(back.missing, -1);
 
     struct sk_cmd_result e = {.status = SK_CMD_REJECTED, .count = -1};
     sk_cmd_fail(&e.error, SK_CMD_ERR_INVALID, "session_id", "no open session has this id");
@@ -437,6 +512,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_truncation_keeps_utf8),
             cmocka_unit_test(test_good_forms),
+            cmocka_unit_test(test_names_listed),
             cmocka_unit_test(test_bad_forms),
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_random_input),
