@@ -770,8 +770,14 @@ static int find_records(const struct sk_profile *p, const char *name)
     return -1;
 }
 
-/* Block reference by name; -1 (reported) when unknown or absent but required. */
-static int ref_block(struct loader *l, struct section *s, const char *key, bool required)
+/* A reference by name to a [KIND.NAME] section of this profile: its index, or -1 (reported)
+ * when unknown, or absent but required. */
+static int ref(struct loader *l,
+               struct section *s,
+               const char *key,
+               bool required,
+               const char *kind,
+               int (*find)(const struct sk_profile *, const char *))
 {
     char lbl[80];
     section_label(s, lbl, sizeof(lbl));
@@ -782,45 +788,26 @@ static int ref_block(struct loader *l, struct section *s, const char *key, bool 
         }
         return -1;
     }
-    int b = sk_profile_block(l->p, e->value);
-    if (b < 0) {
-        err(l, e->line, lbl, "%s: no [block.%s] in this profile", key, e->value);
+    int i = find(l->p, e->value);
+    if (i < 0) {
+        err(l, e->line, lbl, "%s: no [%s.%s] in this profile", key, kind, e->value);
     }
-    return b;
+    return i;
+}
+
+static int ref_block(struct loader *l, struct section *s, const char *key, bool required)
+{
+    return ref(l, s, key, required, "block", sk_profile_block);
 }
 
 static int ref_field(struct loader *l, struct section *s, const char *key, bool required)
 {
-    char lbl[80];
-    section_label(s, lbl, sizeof(lbl));
-    struct entry *e = get(l, s, key);
-    if (!e) {
-        if (required) {
-            err(l, s->line, lbl, "%s: missing (required)", key);
-        }
-        return -1;
-    }
-    int f = sk_profile_field(l->p, e->value);
-    if (f < 0) {
-        err(l, e->line, lbl, "%s: no [field.%s] in this profile", key, e->value);
-    }
-    return f;
+    return ref(l, s, key, required, "field", sk_profile_field);
 }
 
 static int ref_records(struct loader *l, struct section *s, const char *key)
 {
-    char lbl[80];
-    section_label(s, lbl, sizeof(lbl));
-    struct entry *e = get(l, s, key);
-    if (!e) {
-        err(l, s->line, lbl, "%s: missing (required)", key);
-        return -1;
-    }
-    int r = find_records(l->p, e->value);
-    if (r < 0) {
-        err(l, e->line, lbl, "%s: no [records.%s] in this profile", key, e->value);
-    }
-    return r;
+    return ref(l, s, key, true, "records", find_records);
 }
 
 static void load_records_head(struct loader *l, struct section *s)
