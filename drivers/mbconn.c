@@ -405,6 +405,18 @@ static void after_failure(struct sk_mbconn *c, int r)
 
 typedef int (*xfer_fn)(struct sk_mbconn *c, void *arg);
 
+/*
+ * A timeout that came well before the response timeout: libmodbus waits the response timeout
+ * for a reply's first byte and only the byte timeout between later bytes, so the reply had
+ * begun and then stopped. That is a truncated reply (bad_reply, a device or line fault),
+ * not a silent device (timeout: wrong id, no power, wiring).
+ */
+static bool cut_short(const struct sk_mbconn *c, int64_t elapsed_us)
+{
+    int64_t limit = (int64_t)c->timeout_ms * 1000 * 3 / 4;
+    return c->byte_timeout_ms * 1000LL < limit && elapsed_us < limit;
+}
+
 static int transact(struct sk_mbconn *c, xfer_fn fn, void *arg, bool idempotent)
 {
     int attempts = idempotent ? 1 + c->retries : 1;
@@ -433,6 +445,13 @@ static int transact(struct sk_mbconn *c, xfer_fn fn, void *arg, bool idempotent)
         } else {
             /* libmodbus 3.1.6 fails some replies (another unit's) without setting errno */
             r = translate(c, e ? e : EMBBADDATA);
+            if (r == -ETIMEDOUT && cut_short(c, c->last_end_us - t0)) {
+                c->stats.timeouts--;
+                c->stats.frame++;
+                snprintf(c->last_error, sizeof(c->last_error),
+                         "reply cut short: bytes came, then none for %d ms", c->byte_timeout_ms);
+                r = SK_EMODBUS_FRAME;
+            }
         }
         after_failure(c, r);
         /* retry only what a retry can fix: no exception answers, no dead links */

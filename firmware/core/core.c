@@ -244,6 +244,7 @@ void sk_core_tick(struct sk_core *core)
     core->stats.ticks++;
     fusion_tick(core);
     core_census_tick(core);
+    core_health_tick(core);
 }
 
 void sk_core_get_stats(const struct sk_core *core, struct sk_core_stats *ret_stats)

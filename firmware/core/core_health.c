@@ -171,6 +171,8 @@ int core_handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
     bool changed = s->state != h->state;
     s->state = h->state;
     s->camera = camera;
+    s->last = *h;
+    s->last_wall_us = obs->wall_us;
     recount(c);
     if (camera) {
         if (changed) {
@@ -181,8 +183,14 @@ int core_handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
     if (!changed && h->state == s->recorded) {
         return 0;
     }
-    /* A change back to the state the last event left it in writes nothing: counted. */
-    if (h->state == s->recorded || !take_token(c, s)) {
+    /* A change back to the state the last event left it in writes nothing: counted. An
+     * outage (down from anything else) is always written and logged, token or not: a
+     * flapping reader is bounded all the same, as the next down must wait for its recovery
+     * to be written (at most a token a minute, core_health_tick). */
+    bool outage = h->state == SK_HEALTH_DOWN && s->recorded != SK_HEALTH_DOWN;
+    if (outage) {
+        (void)take_token(c, s);
+    } else if (h->state == s->recorded || !take_token(c, s)) {
         s->suppressed += changed;
         if (changed) {
             sk_log(SK_LOG_DEBUG, "reader", obs->source, "%s (not logged at warning: flapping)",
@@ -203,6 +211,46 @@ int core_handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
     s->suppressed = 0;
     s->recorded = h->state;
     return 0;
+}
+
+void core_health_tick(struct sk_core *c)
+{
+    for (size_t i = 0; i < c->n_sources; i++) {
+        struct source_health *s = &c->sources[i];
+        if (s->camera || !s->bucket || s->state == s->recorded || s->state == SK_HEALTH_UNKNOWN ||
+            s->last.state != s->state) {
+            continue;
+        }
+        /* Peek before taking: a token is spent only on a write. */
+        int64_t now = sk_clock_mono_us(c->clock);
+        double tokens = s->tokens + (double)(now - s->refilled_us) / READER_EVENT_REFILL_US;
+        if (tokens < 1 || (c->ledger && sk_ledger_is_full(c->ledger))) {
+            continue;
+        }
+        struct sk_obs obs;
+        memset(&obs, 0, sizeof(obs));
+        obs.type = SK_OBS_READER_HEALTH;
+        obs.wall_us = sk_clock_wall_us(c->clock);
+        obs.mono_us = now;
+        snprintf(obs.source, sizeof(obs.source), "%s", s->name);
+        obs.u.health = s->last;
+        (void)take_token(c, s);
+        log_health(&obs, false, s->suppressed);
+        int r = 0;
+        if (c->ledger && (r = sk_ledger_begin(c->ledger)) >= 0) {
+            r = record_reader(c, &obs, s->recorded, s->suppressed);
+            r = r < 0 ? r : sk_ledger_commit(c->ledger);
+            if (r < 0 && sk_ledger_depth(c->ledger) > 0) {
+                sk_ledger_rollback(c->ledger);
+            }
+        }
+        if (r < 0) {
+            s->tokens += 1; /* the next tick tries again */
+            continue;
+        }
+        s->suppressed = 0;
+        s->recorded = s->state;
+    }
 }
 
 int sk_core_source_health(const struct sk_core *core, const char *name)

@@ -30,7 +30,14 @@ struct source_health {
     int64_t refilled_us;
     uint32_t suppressed;
     bool bucket; /* tokens initialised */
+    /* The latest report (for the tick that writes a state the bucket held back) */
+    struct sk_obs_health last;
+    int64_t last_wall_us;
 };
+
+/* Writes the state of a reader whose latest change the bucket held back, once a token is
+ * there: the history must not rest on a state the reader left (core_health.c). */
+void core_health_tick(struct sk_core *c);
 
 #define READER_EVENT_BURST     6
 #define READER_EVENT_REFILL_US 60000000LL

@@ -60,6 +60,7 @@ struct rd {
     struct sk_presence *filter;
     /* health */
     int state, reason;
+    bool answered;    /* has answered a poll since the thread started */
     uint32_t history; /* bit i: poll i ago failed */
     unsigned consec_fail, polls;
     uint32_t errors_since;
@@ -349,6 +350,11 @@ static void evaluate(struct bus *b, struct rd *r, int64_t now)
     } else {
         state = SK_HEALTH_UP;
     }
+    if (!r->answered && state != SK_HEALTH_DOWN) {
+        /* Never answered: not "up" on the strength of too few failures to say otherwise.
+         * The state stays unknown until it answers (up) or fails long enough (down). */
+        return;
+    }
     if (state == SK_HEALTH_UP && r->state == SK_HEALTH_UP) {
         return;
     }
@@ -399,6 +405,7 @@ poll_ok(struct bus *b, struct rd *r, const struct sk_tag_read *tags, size_t n, i
     sk_presence_get_stats(r->filter, &after);
     note_rate(r, before.present, after.seen_present);
     r->history <<= 1;
+    r->answered = true;
     r->consec_fail = 0;
     r->backoff_ms = 0;
     r->next_due_us = 0;

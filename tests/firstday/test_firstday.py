@@ -640,5 +640,57 @@ shelves = ( { name = "A1"; reader = "r1"; antenna = 1; preset = "fast"; },
         self.assertRegex(text, r"A1\s+COLA-033\D+24\D+5\b", text)
 
 
+class ReaderHealth(unittest.TestCase):
+    """A reader that never answered is not first reported up (log, event/reader history):
+    its first state is down; a truncated reply is bad_reply, not timeout; an outage of a
+    flapping reader leaves an event and a log line (the bucket's other cases: the unit test
+    test_core's test_reader_history_settles, on a manual clock)."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+        self.reader = rfidsim.SimReader("tcp:127.0.0.1:0", units="1,2")
+
+    def tearDown(self):
+        self.reader.stop()
+        self.tmp.cleanup()
+
+    def events(self, cfg):
+        r = sk.run("ledger", "-c", cfg, "--json", "outbox", "--list", "--all", "--limit", "500")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        rows = out["rows"]
+        return [json.loads(e["payload"]) if isinstance(e.get("payload"), str) else e["payload"]
+                for e in rows if e["topic"] == "event/reader"]
+
+    def test_never_answered_and_truncated(self):
+        cfg = self.tmp.file("store.cfg", store_cfg(self.tmp, extra="""
+buses = ( { name = "shelves"; url = "%s"; poll_interval_ms = 50; response_timeout_ms = 400; } );
+readers = ( { name = "ghost"; bus = "shelves"; unit = 7; },
+            { name = "cut"; bus = "shelves"; unit = 2; } );
+shelves = ( { name = "A1"; reader = "ghost"; antenna = 1; },
+            { name = "B1"; reader = "cut"; antenna = 1; } );
+""" % self.reader.endpoint))
+        self.assertEqual(self.reader.cmd("fault 2 malformed truncated"), "ok")
+        d = sk.Daemon(["run", "-c", cfg], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("reader ghost: down", 15), d.text())
+            self.assertTrue(d.wait_log("reader cut: down", 15), d.text())
+        finally:
+            d.stop()
+        log = d.text()
+        self.assertNotIn("reader ghost: up", log)
+        self.assertNotIn("reader ghost: degraded", log)
+        self.assertIn("reader ghost: down (", log)  # a TCP gateway answers exception 11
+        self.assertIn("reader cut: down (bad_reply", log)
+        self.assertIn("cut short", log)
+        ev = self.events(cfg)
+        ghost = [e for e in ev if e["reader"] == "ghost"]
+        self.assertTrue(ghost, ev)
+        self.assertEqual(ghost[0]["state"], "down", ghost)
+        self.assertNotIn("previous", ghost[0])
+        cut = [e for e in ev if e["reader"] == "cut"]
+        self.assertEqual([e["reason"] for e in cut if e["state"] != "up"][:1], ["bad_reply"])
+
+
 if __name__ == "__main__":
     sk.main()

@@ -162,6 +162,105 @@ static void test_reader_events(void **state)
     unlink(side);
 }
 
+static void handle_one(struct sk_ledger *l, struct sk_core *core, struct sk_obs o)
+{
+    assert_true(sk_ledger_begin(l) >= 1);
+    assert_int_equal(sk_core_handle(core, &o), 0);
+    assert_int_equal(sk_ledger_commit(l), 0);
+}
+
+/* After flapping, the history does not rest on a state the reader left: once a token is
+ * there the tick writes the current one. An outage is written at once, token or not. */
+static void test_reader_history_settles(void **state)
+{
+    (void)state;
+    sk_log_set_level(SK_LOG_ERR);
+    char path[] = "/tmp/sk-test-core-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct sk_clock_manual clk;
+    sk_clock_manual_init(&clk, 1000000, 1700000000000000);
+    struct sk_ledger_opts lo = {.path = path,
+                                .store_id = "s1",
+                                .device_id = "d1",
+                                .flags = SK_LEDGER_CREATE | SK_LEDGER_NO_CHECK,
+                                .clock = &clk.clock};
+    struct sk_ledger *l;
+    char msg[256];
+    assert_int_equal(sk_ledger_open(&lo, msg, sizeof(msg), &l), 0);
+    struct sk_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    struct sk_core *core;
+    assert_int_equal(sk_core_new(&cfg, &clk.clock, &core), 0);
+    assert_int_equal(sk_core_set_ledger(core, l), 0);
+
+    /* 8 changes ending on up: 6 written (the last degraded), then the bucket is empty. */
+    for (int i = 0; i < 8; i++) {
+        handle_one(l, core,
+                   health("r1", SK_OBS_READER_HEALTH, i % 2 ? SK_HEALTH_DEGRADED : SK_HEALTH_UP,
+                          i % 2 ? SK_REASON_TIMEOUT : SK_REASON_NONE));
+        sk_clock_manual_advance(&clk, 100000);
+    }
+    handle_one(l, core, health("r1", SK_OBS_READER_HEALTH, SK_HEALTH_UP, SK_REASON_NONE));
+    struct reader_events e = {0};
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    assert_int_equal(e.n, 6);
+    assert_non_null(strstr(e.last, "\"state\":\"degraded\""));
+    /* No token yet: the tick writes nothing. */
+    sk_core_tick(core);
+    memset(&e, 0, sizeof(e));
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    assert_int_equal(e.n, 6);
+    /* A token later, with no new report: the history comes to rest on "up". */
+    sk_clock_manual_advance(&clk, 60000000);
+    sk_core_tick(core);
+    memset(&e, 0, sizeof(e));
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    assert_int_equal(e.n, 7);
+    assert_non_null(strstr(e.last, "\"state\":\"up\""));
+    assert_non_null(strstr(e.last, "\"suppressed\":3"));
+    sk_core_tick(core); /* nothing more to write */
+    memset(&e, 0, sizeof(e));
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    assert_int_equal(e.n, 7);
+
+    /* Empty the bucket again, then an outage: written and logged at once. */
+    for (int i = 0; i < 12; i++) {
+        handle_one(l, core,
+                   health("r1", SK_OBS_READER_HEALTH, i % 2 ? SK_HEALTH_UP : SK_HEALTH_DEGRADED,
+                          i % 2 ? SK_REASON_NONE : SK_REASON_CRC));
+    }
+    memset(&e, 0, sizeof(e));
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    int before = e.n;
+    handle_one(l, core, health("r1", SK_OBS_READER_HEALTH, SK_HEALTH_DOWN, SK_REASON_TIMEOUT));
+    memset(&e, 0, sizeof(e));
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    assert_int_equal(e.n, before + 1);
+    assert_non_null(strstr(e.last, "\"state\":\"down\""));
+    /* Back up 28 s later with no token: held, then written when one comes. */
+    sk_clock_manual_advance(&clk, 28000000);
+    handle_one(l, core, health("r1", SK_OBS_READER_HEALTH, SK_HEALTH_UP, SK_REASON_NONE));
+    sk_clock_manual_advance(&clk, 60000000);
+    sk_core_tick(core);
+    memset(&e, 0, sizeof(e));
+    assert_true(sk_ledger_outbox_rows(l, 0, 1000, false, on_row, &e) >= 0);
+    assert_int_equal(e.n, before + 2);
+    assert_non_null(strstr(e.last, "\"state\":\"up\""));
+    assert_non_null(strstr(e.last, "\"previous\":\"down\""));
+
+    sk_core_free(core);
+    sk_ledger_close(l);
+    unlink(path);
+    char side[sizeof(path) + 8];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
 static struct sk_obs tag(uint16_t type, const char *reader, uint8_t antenna, uint8_t last)
 {
     struct sk_obs o;
@@ -224,6 +323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_health_bookkeeping),
             cmocka_unit_test(test_reader_events),
+            cmocka_unit_test(test_reader_history_settles),
             cmocka_unit_test(test_present_set),
             cmocka_unit_test(test_names),
     };
