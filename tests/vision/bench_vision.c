@@ -186,6 +186,9 @@ static int bench_stream(const char *label,
         }
         double t_dec = 0;
         n_frames = 0;
+        /* the daemon's path: the generic-x86 board's cap (15 fps) by the pacing rule */
+        struct sk_vision_pacer pacer;
+        sk_vision_pacer_init(&pacer, 15);
         for (;;) {
             struct sk_frame f;
             double t0 = now_ms();
@@ -197,6 +200,9 @@ static int bench_stream(const char *label,
             fw = f.width;
             fh = f.height;
             n_frames++;
+            if (!sk_vision_pacer_take(&pacer, f.t_us)) {
+                continue;
+            }
             if ((r = sk_vision_process(v, &f)) < 0) {
                 break;
             }
