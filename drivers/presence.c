@@ -30,6 +30,7 @@ struct entry {
     uint64_t window;
     uint64_t seen_gen;
     int64_t last_seen_us; /* when it was really last read (reported in events) */
+    int64_t missed_us;    /* the first successful poll after that which did not read it; 0 */
     int64_t hold_from_us; /* where its unseen time starts: last read, moved past stalls and outages
                            */
     uint32_t reads;
@@ -213,6 +214,7 @@ fill_event(struct sk_presence_event *ev, int type, const struct entry *e, uint32
     ev->rssi_cdbm = e->rssi;
     ev->reads = reads;
     ev->last_seen_us = e->last_seen_us;
+    ev->first_missed_us = e->missed_us;
 }
 
 /* Median of the recorded gaps, or 0 while there are too few to judge. */
@@ -293,6 +295,7 @@ void sk_presence_update(struct sk_presence *p,
         }
         e->seen_gen = gen;
         e->last_seen_us = now_us;
+        e->missed_us = 0;
         e->hold_from_us = now_us;
         e->reads += t->reads ? t->reads : 1;
         if (t->rssi_cdbm != INT16_MIN) {
@@ -309,6 +312,9 @@ void sk_presence_update(struct sk_presence *p,
         struct sk_presence_event ev;
         if (e->present) {
             seen_present += seen;
+            if (!seen && !e->missed_us) {
+                e->missed_us = now_us; /* the removal lies between the last read and this poll */
+            }
             if (!seen && now_us - e->hold_from_us >= sp->hold_us) {
                 fill_event(&ev, SK_PRESENCE_DEPARTED, e, e->reads);
                 p->stats.present--;
@@ -344,6 +350,8 @@ void sk_presence_resume(struct sk_presence *p, int64_t now_us)
     for (size_t i = 0; i < p->n; i++) {
         if (p->e[i].present) {
             p->e[i].hold_from_us = now_us;
+            /* A miss before the outage may have been RF: the tag may have left during it. */
+            p->e[i].missed_us = 0;
         }
     }
 }

@@ -26,7 +26,8 @@
  * scene option (draw_shopper): striped clothing whose light stripes come close to the floor,
  * arms swinging at the sides, and perspective: away from the image centre a camera sees
  * the body from the side too, so legs and torso lean outwards from under the shoulders.
- * Limbs are drawn by draw_limb, which any other pose (a reaching arm) can use.
+ * Limbs are drawn by draw_limb, which any other pose (a reaching arm) can use; a shopper who
+ * takes or puts something reaches out with an arm and its shadow (draw_reaches).
  */
 
 #define NOISE_TABLE_EXTRA 8192
@@ -38,12 +39,20 @@ struct waypoint {
     float x, y;
 };
 
+/* An arm reaching out towards a point (a shelf, another shopper) for a while. */
+struct reach {
+    double t, until;
+    float x, y;
+};
+
 struct shopper {
     bool used;
     uint32_t id;
     struct sk_synth_look look;
     struct waypoint *wp;
     size_t n_wp;
+    struct reach *reaches; /* SK_SYNTH_MAX_REACHES, allocated with the first */
+    size_t n_reaches;
 };
 
 struct light_step {
@@ -130,6 +139,7 @@ void sk_synth_free(struct sk_synth *s)
     }
     for (size_t i = 0; i < SK_SYNTH_MAX_SHOPPERS; i++) {
         free(s->shoppers[i].wp);
+        free(s->shoppers[i].reaches);
     }
     free(s->floor);
     free(s->noise);
@@ -162,6 +172,7 @@ int sk_synth_add_shopper(struct sk_synth *s, const struct sk_synth_look *look, u
             sh->id = s->next_id++;
             sh->look = *look;
             sh->n_wp = 0;
+            sh->n_reaches = 0;
             *ret_id = sh->id;
             r = 0;
             break;
@@ -193,6 +204,33 @@ int sk_synth_waypoint(struct sk_synth *s, uint32_t id, double t_s, float x, floa
             r = -ENOMEM;
         } else {
             sh->wp[sh->n_wp++] = (struct waypoint){t_s, x, y};
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int sk_synth_reach(struct sk_synth *s, uint32_t id, double t_s, double duration_s, float x, float y)
+{
+    if (!s || !isfinite(t_s) || !(duration_s > 0 && duration_s <= 600) ||
+        !waypoint_in_range(&s->p, x, y)) {
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    struct shopper *sh = find(s, id);
+    if (!sh) {
+        r = -ENOENT;
+    } else if (sh->n_reaches >= SK_SYNTH_MAX_REACHES) {
+        r = -ENOSPC;
+    } else {
+        if (!sh->reaches) {
+            sh->reaches = calloc(SK_SYNTH_MAX_REACHES, sizeof(*sh->reaches));
+        }
+        if (!sh->reaches) {
+            r = -ENOMEM;
+        } else {
+            sh->reaches[sh->n_reaches++] = (struct reach){t_s, t_s + duration_s, x, y};
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -248,6 +286,7 @@ int sk_synth_remove(struct sk_synth *s, uint32_t id)
     if (sh) {
         sh->used = false;
         sh->n_wp = 0;
+        sh->n_reaches = 0;
     }
     pthread_mutex_unlock(&s->lock);
     return sh ? 0 : -ENOENT;
@@ -509,6 +548,55 @@ static void draw_limb(struct draw_ctx *d,
                  length * 0.5f, 0, luma);
 }
 
+/*
+ * Reaching arms: a shopper reaching for a shelf (or handing something over) extends an arm
+ * from its shoulders towards the point: out over the first REACH_RAMP of the reach, held,
+ * back over the last. Seen from above it is a limb about a third of the shoulder radius
+ * wide, in the clothing's brightness (a sleeve), with its shadow when shoppers cast one.
+ * Only the one who reaches has one: a shopper standing beside does not.
+ */
+#define REACH_RAMP 0.3
+
+/* How far the arm is out at t: 0..1. */
+static float reach_extent(const struct reach *r, double t)
+{
+    if (t < r->t || t > r->until) {
+        return 0;
+    }
+    double ramp = (r->until - r->t) * REACH_RAMP;
+    double e = t - r->t < ramp       ? (t - r->t) / ramp
+               : r->until - t < ramp ? (r->until - t) / ramp
+                                     : 1;
+    return (float)e;
+}
+
+/* The reaching arms of a shopper at (x, y), offset by (ox, oy): mode 0 paints the sleeve in
+ * value, mode 1 scales the floor by it (the shadow). */
+static void draw_reaches(struct draw_ctx *d,
+                         const struct shopper *sh,
+                         double t,
+                         float x,
+                         float y,
+                         float ox,
+                         float oy,
+                         int mode,
+                         float value)
+{
+    for (size_t k = 0; k < sh->n_reaches; k++) {
+        const struct reach *r = &sh->reaches[k];
+        float e = reach_extent(r, t);
+        float dx = r->x - x, dy = r->y - y, len = sqrtf(dx * dx + dy * dy);
+        if (e <= 0 || len < 0.5f) {
+            continue;
+        }
+        float w = sh->look.radius * 0.35f, l = e * len;
+        w = w < 2 ? 2 : w;
+        /* draw_limb's shape, in either mode */
+        draw_ellipse(d, x + ox + dx / len * l * 0.5f, y + oy + dy / len * l * 0.5f, dx / len,
+                     dy / len, w * 0.5f, l * 0.5f, mode, value);
+    }
+}
+
 /* One shopper, from the floor up: legs and torso leaning out (perspective), arms, the
  * shoulders (striped clothing), the head. */
 static void draw_shopper(const struct sk_synth *s,
@@ -548,6 +636,7 @@ static void draw_shopper(const struct sk_synth *s,
     } else {
         draw_ellipse(d, x, y, hx, hy, a, a * 0.6f, 0, luma);
     }
+    draw_reaches(d, sh, t, x, y, 0, 0, 0, luma);
     int head = sh->look.head_luma < 0 ? 40 : sh->look.head_luma;
     draw_ellipse(d, x, y, hx, hy, a * 0.45f, a * 0.5f, 0, (float)head);
 }
@@ -578,6 +667,7 @@ int sk_synth_render(struct sk_synth *s,
         if (sh->used && sh->n_wp > 0 && sh->wp[sh->n_wp - 1].t + 1.0 < t_s) {
             sh->used = false;
             sh->n_wp = 0;
+            sh->n_reaches = 0;
         }
     }
     /* A blackout leaves the sensor's noise around black, like a covered lens. */
@@ -595,6 +685,8 @@ int sk_synth_render(struct sk_synth *s,
                 float a = s->shoppers[i].look.radius;
                 draw_ellipse(&d, x + s->p.shadow_dx, y + s->p.shadow_dy, hx, hy, a * 1.1f, a * 0.8f,
                              1, 1.0f - s->p.shadow_strength);
+                draw_reaches(&d, &s->shoppers[i], t_s, x, y, s->p.shadow_dx, s->p.shadow_dy, 1,
+                             1.0f - s->p.shadow_strength);
             }
         }
     }
@@ -844,6 +936,27 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
                 snprintf(msg, sizeof(msg), "shoppers.[%d].path: waypoint %d: times must increase",
                          i, k / 3);
                 return fail(err, err_size, path, pathk, msg);
+            }
+        }
+        config_setting_t *rk = config_setting_get_member(e, "reach");
+        int nr = rk ? config_setting_length(rk) : 0;
+        if (rk && (!config_setting_is_array(rk) || nr % 4 || nr / 4 > SK_SYNTH_MAX_REACHES)) {
+            snprintf(msg, sizeof(msg),
+                     "shoppers.[%d].reach: [ t, seconds, x, y, ... ] quadruples expected (at most "
+                     "%d)",
+                     i, SK_SYNTH_MAX_REACHES);
+            return fail(err, err_size, path, rk, msg);
+        }
+        for (int k = 0; k < nr; k += 4) {
+            if (sk_synth_reach(s, id, config_setting_get_float_elem(rk, k),
+                               config_setting_get_float_elem(rk, k + 1),
+                               (float)config_setting_get_float_elem(rk, k + 2),
+                               (float)config_setting_get_float_elem(rk, k + 3)) < 0) {
+                snprintf(msg, sizeof(msg),
+                         "shoppers.[%d].reach: reach %d: 0 < seconds <= 600, the point within "
+                         "the scene's reach (write numbers as 1.0)",
+                         i, k / 4);
+                return fail(err, err_size, path, rk, msg);
             }
         }
     }

@@ -59,6 +59,7 @@ LAYERS = {
         "files": {
             "fusion_base.c": 0,         # clock, emit, catalog, shelves
             "fusion_tracks.c": 1,       # the camera picture
+            "fusion_health.c": 1,       # readers and cameras over time
             "fusion_places.c": 1,       # where tags are
             "fusion_stock.c": 2,        # stock, restock sessions
             "fusion_sessions.c": 2,     # sessions, carts, joins, checkout

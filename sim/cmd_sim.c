@@ -33,7 +33,8 @@ static void usage(FILE *out)
             "options:\n"
             "      --score       print precision and recall of cart lines, exact carts,\n"
             "                    phantom charges, missed items and count errors\n"
-            "      --json        the score as JSON on stdout (implies --score)\n"
+            "      --json        the score as JSON on stdout (implies --score), with what\n"
+            "                    review would see of each checkout\n"
             "      --live        print checkouts (and unpaid exits) as the store reports them\n"
             "      --keep DIR    keep the store's files there: store.cfg, catalog, ledger.db,\n"
             "                    truth.json (the ground truth), events.jsonl (what it reported)\n"
@@ -69,12 +70,17 @@ static void print_score(FILE *out,
             "  checkouts matching no visit %d, account errors %d, carts abandoned %d, "
             "unpaid exits %d\n"
             "  stock errors at the end %d\n"
+            "  review: %d of %d checkouts; %d wrong and unreviewed, %d misattributed (%d flagged "
+            "at "
+            "the taker), %d contested lines, %d phantom charges naming the taker\n"
             "  events: %zu received over MQTT, %zu in the ledger's outbox, %zu of those missing\n",
             sc->name, s->visits, s->exact, s->visits,
             s->visits ? 100.0 * s->exact / s->visits : 100.0, s->truth_lines, s->charged,
             s->true_pos, s->precision, s->recall, s->phantom, s->phantom_unreviewed, s->missed,
             s->count_errors, s->unmatched, s->token_errors, s->abandoned, s->unpaid,
-            s->stock_errors, res->n_events, res->n_outbox, res->n_missing);
+            s->stock_errors, s->reviewed, s->checkouts, s->wrong_unreviewed, s->misattributed,
+            s->taker_flagged, s->contested_lines, s->taker_named, res->n_events, res->n_outbox,
+            res->n_missing);
 }
 
 static void
@@ -103,8 +109,18 @@ print_json(const struct scenario *sc, const struct sim_result *res, const struct
     cJSON_AddNumberToObject(o, "carts_abandoned", s->abandoned);
     cJSON_AddNumberToObject(o, "unpaid_exits", s->unpaid);
     cJSON_AddNumberToObject(o, "stock_errors", s->stock_errors);
+    cJSON_AddNumberToObject(o, "checkouts", s->checkouts);
+    cJSON_AddNumberToObject(o, "reviewed", s->reviewed);
+    cJSON_AddNumberToObject(o, "wrong_unreviewed", s->wrong_unreviewed);
+    cJSON_AddNumberToObject(o, "misattributed", s->misattributed);
+    cJSON_AddNumberToObject(o, "taker_flagged", s->taker_flagged);
+    cJSON_AddNumberToObject(o, "taker_named", s->taker_named);
+    cJSON_AddNumberToObject(o, "contested_lines", s->contested_lines);
     cJSON_AddNumberToObject(o, "duration_s", sc->duration);
     cJSON_AddStringToObject(o, "work_dir", res->work_dir);
+    if (s->detail) {
+        cJSON_AddItemReferenceToObject(o, "checkout_review", s->detail);
+    }
     char *text = cJSON_PrintUnformatted(o);
     if (text) {
         printf("%s\n", text);
@@ -330,12 +346,14 @@ int sk_cmd_sim(int argc, char **argv)
     }
     if (score) {
         struct sim_score s;
-        sim_score(sc, &res, &s);
         if (json) {
+            sim_score_detailed(sc, &res, &s);
             print_json(sc, &res, &s);
         } else {
+            sim_score(sc, &res, &s);
             print_score(stdout, sc, &res, &s);
         }
+        sim_score_free(&s);
     }
     if (!json) {
         printf("sim: %zu event(s); files in %s\n", res.n_events, res.work_dir);

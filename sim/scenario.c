@@ -86,6 +86,17 @@ void sc_shelf_zone(int shelf, float r[4])
     r[3] = shelf < 4 ? 56.0f : 180.0f;
 }
 
+void sc_shelf_edge(int shelf, float e[4])
+{
+    float r[4];
+    sc_shelf_zone(shelf, r);
+    float y = shelf < 4 ? r[1] : r[3];
+    e[0] = r[0];
+    e[1] = y;
+    e[2] = r[2];
+    e[3] = y;
+}
+
 static void stand_point(int shelf, int side, float *x, float *y)
 {
     float r[4];
@@ -636,6 +647,21 @@ static int new_visit(struct parse *p, struct walker *w, double enter_t)
     return 0;
 }
 
+/* The shopper's arm goes out across the shelf's edge for most of one REACH_S, the tag
+ * changing in the middle of it. */
+static int arm_to_shelf(struct parse *p, struct walker *w, int shelf, int line)
+{
+    struct sc_shopper *s = w->s;
+    if (s->n_reaches == SC_MAX_REACHES) {
+        return fail(p, line, "shopper %s reaches more than %d times", s->name, SC_MAX_REACHES);
+    }
+    float e[4];
+    sc_shelf_edge(shelf, e);
+    float across = shelf < 4 ? -3.0f : 3.0f; /* just past the edge, onto the shelf */
+    s->reaches[s->n_reaches++] = (struct sc_reach){w->t + 0.1, REACH_S - 0.2, w->x, e[1] + across};
+    return 0;
+}
+
 static int enter(struct parse *p, struct walker *w)
 {
     double cross = walk(w, IN_X, INSIDE_Y);
@@ -653,7 +679,12 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
         s->speed = (float)sc->speed_px;
     }
     s->path = calloc(SC_MAX_WAYPTS, sizeof(*s->path));
-    if (!s->path) {
+    s->reaches = calloc(SC_MAX_REACHES, sizeof(*s->reaches));
+    if (!s->path || !s->reaches) {
+        free(s->path);
+        free(s->reaches);
+        s->path = NULL;
+        s->reaches = NULL;
         return -ENOMEM;
     }
     sc->n_shoppers++;
@@ -711,6 +742,9 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
                                     .sku = a->sku,
                                     .line = a->line};
                 r = add_intent(pl, &in);
+                if (r >= 0) {
+                    r = arm_to_shelf(p, &w, w.shelf, a->line);
+                }
                 waypoint(&w, w.t + REACH_S, w.x, w.y);
             }
             break;
@@ -1196,6 +1230,7 @@ void sc_free(struct scenario *s)
     }
     for (size_t i = 0; i < s->n_shoppers; i++) {
         free(s->shoppers[i].path);
+        free(s->shoppers[i].reaches);
     }
     for (size_t i = 0; i < s->n_visits; i++) {
         free(s->visits[i].cart);

@@ -38,6 +38,7 @@
 #define SC_MAX_RESTOCKS 32
 #define SC_MAX_FAULTS   32
 #define SC_MAX_WAYPTS   256
+#define SC_MAX_REACHES  128 /* per shopper: one per item taken or put, or handed over */
 #define SC_NAME_MAX     32
 #define SC_FILE_MAX     (256 * 1024)
 
@@ -53,6 +54,8 @@ int sc_product_find(const char *sku);
 const char *sc_shelf_name(int shelf); /* "A1".."G1" */
 /* The zone of a shelf as a rectangle x0, y0, x1, y1. */
 void sc_shelf_zone(int shelf, float ret_rect[4]);
+/* The shelf's front edge x1, y1, x2, y2 (the zone's side the shelf stands on). */
+void sc_shelf_edge(int shelf, float ret_edge[4]);
 
 struct sc_item {
     uint8_t epc[12];
@@ -87,6 +90,12 @@ struct sc_waypoint {
     float x, y;
 };
 
+/* An arm out towards (x, y) from t for dur seconds: a take, a put, an item handed over. */
+struct sc_reach {
+    double t, dur;
+    float x, y;
+};
+
 /* One visit of one shopper: entry to exit. The truth a checkout is scored against. */
 struct sc_visit {
     int shopper;
@@ -103,6 +112,8 @@ struct sc_shopper {
     float radius, speed;
     struct sc_waypoint *path; /* owned */
     size_t n_path;
+    struct sc_reach *reaches; /* owned */
+    size_t n_reaches;
 };
 
 struct scenario {

@@ -20,6 +20,14 @@
  * match. Then per visit, by EPC: charged and taken (true positive), charged and not taken
  * (phantom charge), taken and not charged (missed item). A visit is exact when the two sets
  * are equal; a visit without a checkout misses its whole cart.
+ *
+ * Then what review would see. The true taker of an item is the visit whose cart holds it. A
+ * phantom charge names the taker when the line's candidates include the taker's checkout (or,
+ * for a taker the store never followed, when the line is in unseen doubt). An item one visit
+ * took and another was charged for is misattributed: it is flagged at the taker when the
+ * taker's checkout went to review listing it (as its own line or a contested one). Wrong and
+ * unreviewed: a phantom charge in a checkout not sent to review, and a misattributed item
+ * whose taker's checkout went out without review.
  */
 
 #define MATCH_S 3.0
@@ -46,6 +54,8 @@ struct checkout {
     double opened; /* scene seconds, NAN when unknown */
     cJSON *json;
     int visit;
+    bool review;
+    const char *session;
 };
 
 static bool charged(const cJSON *co, const char *hex)
@@ -62,6 +72,81 @@ static bool charged(const cJSON *co, const char *hex)
         }
     }
     return false;
+}
+
+/* The evidence of the line with epc hex: among the items, or among the contested lines. */
+static const cJSON *line_evidence(const cJSON *co, const char *hex, bool contested)
+{
+    const cJSON *it, *e;
+    if (contested) {
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(co, "contested"))
+        {
+            const cJSON *epc = cJSON_GetObjectItemCaseSensitive(it, "epc");
+            if (cJSON_IsString(epc) && strcmp(epc->valuestring, hex) == 0) {
+                return cJSON_GetObjectItemCaseSensitive(it, "evidence");
+            }
+        }
+        return NULL;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(co, "items"))
+    {
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "evidence"))
+        {
+            const cJSON *epc = cJSON_GetObjectItemCaseSensitive(e, "epc");
+            if (cJSON_IsString(epc) && strcmp(epc->valuestring, hex) == 0) {
+                return e;
+            }
+        }
+    }
+    return NULL;
+}
+
+static bool names_session(const cJSON *ev, const char *session)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(ev, "candidate_list"))
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "session_id");
+        if (session && cJSON_IsString(id) && strcmp(id->valuestring, session) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool in_doubt(const cJSON *ev, const char *doubt)
+{
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(ev, "doubts"))
+    {
+        if (cJSON_IsString(d) && strcmp(d->valuestring, doubt) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The visit whose cart holds item, or -1. */
+static int taker_of(const struct scenario *sc, int item)
+{
+    for (size_t v = 0; v < sc->n_visits; v++) {
+        for (size_t k = 0; k < sc->visits[v].n_cart; k++) {
+            if (sc->visits[v].cart[k] == item) {
+                return (int)v;
+            }
+        }
+    }
+    return -1;
+}
+
+static int item_of(const struct scenario *sc, const char *hex)
+{
+    for (size_t i = 0; i < sc->n_items; i++) {
+        if (strcmp(sc->items[i].hex, hex) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
 }
 
 static int charged_count(const cJSON *co)
@@ -116,9 +201,24 @@ out:
     free(match);
 }
 
+static void score(const struct scenario *sc,
+                  const struct sim_result *res,
+                  struct sim_score *ret,
+                  bool *ret_exact,
+                  int *ret_phantom,
+                  int *ret_missed,
+                  bool detail);
+
 void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret)
 {
-    sim_score_visits(sc, res, ret, NULL, NULL, NULL);
+    score(sc, res, ret, NULL, NULL, NULL, false);
+}
+
+void sim_score_detailed(const struct scenario *sc,
+                        const struct sim_result *res,
+                        struct sim_score *ret)
+{
+    score(sc, res, ret, NULL, NULL, NULL, true);
 }
 
 void sim_score_visits(const struct scenario *sc,
@@ -127,6 +227,128 @@ void sim_score_visits(const struct scenario *sc,
                       bool *ret_exact,
                       int *ret_phantom,
                       int *ret_missed)
+{
+    score(sc, res, ret, ret_exact, ret_phantom, ret_missed, false);
+}
+
+void sim_score_free(struct sim_score *s)
+{
+    if (s) {
+        cJSON_Delete(s->detail);
+        s->detail = NULL;
+    }
+}
+
+/* What review would see of each checkout, and the figures over them (see the top). */
+static void review_view(const struct scenario *sc,
+                        struct checkout *co,
+                        size_t n,
+                        const int *visit_co,
+                        struct sim_score *ret,
+                        bool detail)
+{
+    cJSON *arr = detail ? cJSON_CreateArray() : NULL;
+    for (size_t c = 0; c < n; c++) {
+        const cJSON *j = co[c].json;
+        ret->checkouts++;
+        ret->reviewed += co[c].review;
+        int v = co[c].visit;
+        cJSON *d = arr ? cJSON_CreateObject() : NULL;
+        if (d) {
+            cJSON_AddItemToArray(arr, d);
+            cJSON_AddStringToObject(d, "session_id", co[c].session ? co[c].session : "");
+            if (v >= 0) {
+                cJSON_AddStringToObject(d, "visit", sc->shoppers[sc->visits[v].shopper].name);
+            } else {
+                cJSON_AddNullToObject(d, "visit");
+            }
+            cJSON_AddBoolToObject(d, "review", co[c].review);
+            cJSON *reasons =
+                    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(j, "review_reasons"), true);
+            cJSON_AddItemToObject(d, "review_reasons", reasons ? reasons : cJSON_CreateArray());
+        }
+        cJSON *wrong = d ? cJSON_AddArrayToObject(d, "wrong") : NULL;
+        const cJSON *it, *e;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items"))
+        {
+            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "evidence"))
+            {
+                const cJSON *epc = cJSON_GetObjectItemCaseSensitive(e, "epc");
+                if (!cJSON_IsString(epc)) {
+                    continue;
+                }
+                ret->contested_lines +=
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "contested"));
+                int item = item_of(sc, epc->valuestring);
+                int taker = item >= 0 ? taker_of(sc, item) : -1;
+                if (taker == v && v >= 0) {
+                    continue; /* right */
+                }
+                /* A phantom charge: does its line name the true taker? */
+                bool named = false;
+                if (taker >= 0 && visit_co[taker] >= 0) {
+                    named = names_session(e, co[visit_co[taker]].session);
+                } else if (taker >= 0) {
+                    named = in_doubt(e, "unseen_taker");
+                }
+                ret->taker_named += named;
+                ret->wrong_unreviewed += !co[c].review;
+                if (wrong) {
+                    cJSON *w = cJSON_CreateObject();
+                    cJSON_AddStringToObject(w, "epc", epc->valuestring);
+                    cJSON_AddStringToObject(w, "sku",
+                                            item >= 0 ? sc_product(sc->items[item].sku)->sku : "?");
+                    if (taker >= 0) {
+                        cJSON_AddStringToObject(w, "taker",
+                                                sc->shoppers[sc->visits[taker].shopper].name);
+                    } else {
+                        cJSON_AddNullToObject(w, "taker");
+                    }
+                    cJSON_AddBoolToObject(w, "taker_named", named);
+                    cJSON_AddItemToArray(wrong, w);
+                }
+            }
+        }
+    }
+    /* Misattributed: taken by one visit, charged to another; is it flagged at the taker? */
+    for (size_t v = 0; v < sc->n_visits; v++) {
+        const struct sc_visit *vi = &sc->visits[v];
+        int me = visit_co[v];
+        for (size_t k = 0; k < vi->n_cart; k++) {
+            const char *hex = sc->items[vi->cart[k]].hex;
+            if (me >= 0 && charged(co[me].json, hex)) {
+                continue;
+            }
+            int other = -1;
+            for (size_t c = 0; c < n && other < 0; c++) {
+                if ((int)c != me && charged(co[c].json, hex)) {
+                    other = (int)c;
+                }
+            }
+            if (other < 0) {
+                continue; /* not charged at all: a missed item */
+            }
+            ret->misattributed++;
+            if (me >= 0) {
+                bool listed = line_evidence(co[me].json, hex, true) != NULL;
+                ret->taker_flagged += co[me].review && listed;
+                ret->wrong_unreviewed += !co[me].review;
+            } else {
+                const cJSON *e = line_evidence(co[other].json, hex, false);
+                ret->taker_flagged += e && in_doubt(e, "unseen_taker") && co[other].review;
+            }
+        }
+    }
+    ret->detail = arr;
+}
+
+static void score(const struct scenario *sc,
+                  const struct sim_result *res,
+                  struct sim_score *ret,
+                  bool *ret_exact,
+                  int *ret_phantom,
+                  int *ret_missed,
+                  bool detail)
 {
     memset(ret, 0, sizeof(*ret));
     struct checkout *co = calloc(res->n_events ? res->n_events : 1, sizeof(*co));
@@ -154,6 +376,9 @@ void sim_score_visits(const struct scenario *sc,
         co[n].opened = o ? (double)(o - res->t0_wall_us) / 1e6 : NAN;
         co[n].json = j;
         co[n].visit = -1;
+        co[n].review = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "review"));
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "session_id");
+        co[n].session = cJSON_IsString(sid) ? sid->valuestring : NULL;
         n++;
     }
     int *visit_co = malloc((sc->n_visits ? sc->n_visits : 1) * sizeof(int));
@@ -225,6 +450,7 @@ void sim_score_visits(const struct scenario *sc,
             }
         }
     }
+    review_view(sc, co, n, visit_co, ret, detail);
     for (size_t c = 0; c < n; c++) {
         if (co[c].visit < 0) {
             ret->unmatched++;

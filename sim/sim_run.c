@@ -301,12 +301,14 @@ int sim_write_store(const struct scenario *sc,
     for (int s = 0; s < sc->n_shelves; s++) {
         float r[4];
         sc_shelf_zone(s, r);
+        float e[4];
+        sc_shelf_edge(s, e);
         sk_buf_printf(
                 &b,
                 "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
-                "%.1f, %.1f, %.1f, %.1f ]; }%s\n",
-                'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3],
-                s + 1 < sc->n_shelves ? "," : "");
+                "%.1f, %.1f, %.1f, %.1f ]; reach = [ %.1f, %.1f, %.1f, %.1f ]; }%s\n",
+                'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3], e[0], e[1], e[2],
+                e[3], s + 1 < sc->n_shelves ? "," : "");
     }
     sk_buf_printf(
             &b,
@@ -413,6 +415,10 @@ static int make_scene(const struct scenario *sc, struct sk_synth **ret)
         for (size_t k = 0; r == 0 && k < s->n_path; k++) {
             r = sk_synth_waypoint(scene, id, s->path[k].t, s->path[k].x, s->path[k].y);
         }
+        for (size_t k = 0; r == 0 && k < s->n_reaches; k++) {
+            const struct sc_reach *a = &s->reaches[k];
+            r = sk_synth_reach(scene, id, a->t, a->dur, a->x, a->y);
+        }
     }
     if (r < 0) {
         sk_synth_free(scene);
@@ -440,7 +446,17 @@ int sim_write_scene(const struct scenario *sc, const char *path)
             fprintf(f, "%s %.3f, %.3f, %.3f", k ? "," : "", s->path[k].t, (double)s->path[k].x,
                     (double)s->path[k].y);
         }
-        fprintf(f, " ]; }%s\n", i + 1 < sc->n_shoppers ? "," : "");
+        fprintf(f, " ];");
+        if (s->n_reaches) {
+            fprintf(f, " reach = [");
+            for (size_t k = 0; k < s->n_reaches; k++) {
+                const struct sc_reach *a = &s->reaches[k];
+                fprintf(f, "%s %.3f, %.3f, %.3f, %.3f", k ? "," : "", a->t, a->dur, (double)a->x,
+                        (double)a->y);
+            }
+            fprintf(f, " ];");
+        }
+        fprintf(f, " }%s\n", i + 1 < sc->n_shoppers ? "," : "");
     }
     fprintf(f, ");\n");
     return fclose(f) == 0 ? 0 : -errno;

@@ -43,6 +43,8 @@ struct sim_result {
 int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_result *ret);
 void sim_result_free(struct sim_result *r);
 
+struct cJSON;
+
 struct sim_score {
     int visits, exact;             /* visits (truth carts), those charged exactly */
     int truth_lines, charged;      /* items taken out, items charged */
@@ -54,10 +56,24 @@ struct sim_score {
     int abandoned, unpaid;  /* cart_abandoned and exit_without_checkout events */
     int stock_errors;       /* |ledger - truth| summed over (shelf, sku) */
     double precision, recall;
+    /* What review would see (docs/simulator.md, "Scores"): */
+    int checkouts, reviewed; /* checkouts, those sent to review */
+    int misattributed;       /* items one visit took that were charged to another */
+    int wrong_unreviewed;    /* phantom charges and misattributed items whose checkout (the
+                              * charged one, or the taker's) went out without review */
+    int taker_flagged;       /* misattributed items whose taker's checkout went to review listing
+                              * them (or that name an unseen taker when it had no checkout) */
+    int taker_named;         /* phantom charges whose line names the true taker as a candidate */
+    int contested_lines;     /* charged lines marked contested */
+    struct cJSON *detail;    /* per checkout (sim_score_free); NULL when not asked */
 };
 
-/* Compares what the store reported with the scenario's truth. */
+/* Compares what the store reported with the scenario's truth (detail: also per checkout). */
 void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret);
+void sim_score_detailed(const struct scenario *sc,
+                        const struct sim_result *res,
+                        struct sim_score *ret);
+void sim_score_free(struct sim_score *s);
 /* The same, and per visit (arrays of sc->n_visits, each may be NULL): whether its cart was
  * charged exactly, items charged it did not take, items it took that were not charged. */
 void sim_score_visits(const struct scenario *sc,

@@ -98,6 +98,9 @@ void sk_vision_params_default(struct sk_vision_params *p, int width, int height)
     p->gate_px = 8.0f * scale;
     p->line_margin_px = 3.0f * scale;
     p->zone_margin_px = 2.0f * scale;
+    p->reach_band_px = (int)(10.0f * scale + 0.5f);
+    p->reach_min_px = (int)(6.0f * scale * scale + 0.5f);
+    p->reach_width_px = (int)(16.0f * scale + 0.5f);
 }
 
 void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_config *cfg)
@@ -124,6 +127,15 @@ void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_co
         p->min_fill = (float)v->min_blob_fill;
     }
     p->max_tracks = v->max_tracks;
+    if (v->reach_band_px > 0) {
+        p->reach_band_px = v->reach_band_px;
+    }
+    if (v->reach_min_px > 0) {
+        p->reach_min_px = v->reach_min_px;
+    }
+    if (v->reach_width_px > 0) {
+        p->reach_width_px = v->reach_width_px;
+    }
     if (v->max_missed_s > 0) {
         p->max_missed_s = (float)v->max_missed_s;
     }
@@ -139,7 +151,8 @@ static bool params_valid(const struct sk_vision_params *p)
            p->max_tracks <= SK_TRACKER_MAX && p->confirm_hits >= 1 && p->confirm_s >= 0 &&
            p->max_missed_s > 0 && p->max_speed_mps >= 0 && p->gate_px > 0 &&
            p->line_margin_px >= 0 && p->zone_margin_px >= 0 && p->shadow_tau > 0 &&
-           p->shadow_tau < 1;
+           p->shadow_tau < 1 && p->reach_band_px >= 1 && p->reach_min_px >= 1 &&
+           p->reach_width_px >= 1;
 }
 
 int sk_vision_new(const struct sk_vision_params *params,
@@ -222,6 +235,11 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
         r = vision_bg_new(w, h, v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau,
                           &v->bg);
     }
+    if (r == 0) {
+        struct vision_reach_params rp = {v->p.reach_band_px, v->p.reach_min_px,
+                                         v->p.reach_width_px};
+        r = vision_reach_new(&rp, v->zones, v->n_zones, w, h, &v->reach);
+    }
     if (r < 0) {
         return r;
     }
@@ -250,6 +268,7 @@ void sk_vision_free(struct sk_vision *v)
     vision_cv_free(v->cv);
     vision_bg_free(v->bg);
     vision_tracker_free(v->tracker);
+    vision_reach_free(v->reach);
     free(v->image);
     free(v->mask);
     free(v->hold);
@@ -469,6 +488,48 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
     vision_tracker_set_scale(v->tracker, v->person_px, speed, spawn);
 }
 
+/* A reach ended (vision/reach.c): one event now, with how long ago it began (the camera's
+ * observation carries this frame's time) and how deep it went. */
+static void reach_event(void *ctx,
+                        uint32_t track_id,
+                        size_t zone,
+                        int64_t start_us,
+                        int64_t end_us,
+                        float depth,
+                        float x,
+                        float y)
+{
+    struct sk_vision *v = ctx;
+    (void)end_us;
+    if (v->n_events >= SK_VISION_MAX_EVENTS) {
+        v->events_overflow++;
+        return;
+    }
+    struct sk_vision_event *e = &v->events[v->n_events++];
+    memset(e, 0, sizeof(*e));
+    e->type = SK_VEV_REACH;
+    e->track_id = track_id;
+    e->x = x;
+    e->y = y;
+    e->t_us = v->reach_now_us;
+    e->dwell_us = v->reach_now_us - start_us;
+    e->name = v->zones[zone].name;
+    e->reach = depth;
+}
+
+/* Who reaches into the shelves' bands this frame: the slots and the zones they are in. */
+static void reach_frame(struct sk_vision *v, int64_t t_us)
+{
+    size_t n;
+    const struct sk_trk *slots = vision_tracker_slots(v->tracker, &n);
+    uint64_t in_zone[SK_TRACKER_MAX];
+    for (size_t i = 0; i < n && i < SK_TRACKER_MAX; i++) {
+        in_zone[i] = v->geo[i].in_zone;
+    }
+    v->reach_now_us = t_us;
+    vision_reach_frame(v->reach, v->mask, slots, n, in_zone, t_us, reach_event, v);
+}
+
 /* Marks where confirmed tracks are (their latest box, a little wider), so the background
  * model does not learn a shopper who stands still for minutes at a shelf. */
 static void build_hold(struct sk_vision *v)
@@ -528,6 +589,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     if (v->stats.frames >= WARMUP_FRAMES) {
         vision_tracker_update(v->tracker, v->blobs, v->n_blobs, f->t_us);
         emit_track_events(v, f->t_us);
+        reach_frame(v, f->t_us);
         learn_person(v, f->t_us);
     }
     double t4 = now_ms();
@@ -545,6 +607,8 @@ int sk_vision_flush(struct sk_vision *v, int64_t t_us)
     v->n_events = 0;
     vision_tracker_end_all(v->tracker);
     emit_track_events(v, t_us);
+    v->reach_now_us = t_us;
+    vision_reach_flush(v->reach, reach_event, v);
     return (int)v->n_events;
 }
 

@@ -5,6 +5,7 @@
 
 #include "background.h"
 #include "cv_shim.h"
+#include "reach.h"
 #include "storekeeper/vision.h"
 #include "tracker.h"
 
@@ -42,6 +43,7 @@ struct sk_vision {
     struct sk_cv *cv;
     struct sk_bg *bg; /* SK_BG_ADAPTIVE */
     struct sk_tracker *tracker;
+
     int open_k, close_k;
     uint8_t *image, *mask;
     uint8_t *hold; /* 1 under confirmed tracks: the background does not learn there */
@@ -54,6 +56,8 @@ struct sk_vision {
     size_t n_blobs;
     struct sk_vision_track tracks[SK_TRACKER_MAX];
     size_t n_tracks;
+    struct vision_reach *reach; /* NULL: no zone of this camera has a reach edge */
+    int64_t reach_now_us;       /* the frame reaches are reported at */
     struct track_geo geo[SK_TRACKER_MAX];
     struct sk_vision_event events[SK_VISION_MAX_EVENTS];
     size_t n_events;

@@ -36,6 +36,7 @@ const char *sk_obs_type_name(int type)
             [SK_OBS_MQTT_COMMAND] = "mqtt_command",
             [SK_OBS_MQTT_LINK] = "mqtt_link",
             [SK_OBS_TIMER] = "timer",
+            [SK_OBS_REACH] = "reach",
     };
     return type >= 0 && type < SK_OBS_TYPE_COUNT && names[type] ? names[type] : "unknown";
 }

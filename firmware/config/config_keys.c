@@ -221,6 +221,11 @@ static const struct sk_cfg_key store_keys[] = {
     K_STR("zones.[].camera", struct sk_zone_cfg, camera, NULL, false, "Camera it belongs to."),
     K_FARRAY("zones.[].polygon", struct sk_zone_cfg, polygon, polygon_len, 6, 2 * SK_POLY_MAX, 0,
           4096, NULL, "px", false, "x0, y0, x1, y1, ...: at least 3 points."),
+    K_FARRAY("zones.[].reach", struct sk_zone_cfg, reach, reach_len, 4, 4, 0, 4096, "", "px",
+          false,
+          "x1, y1, x2, y2: the front edge of the shelf this zone stands before. The camera then "
+          "measures who reaches across it (vision.reach_band_px), the strongest evidence of "
+          "who took an item (docs/fusion.md). Absent: attribution by presence alone."),
 
     K_LIST("lines", C, lines, n_lines, struct sk_line_cfg, 0, 64, false,
           "Directional lines in camera images: entry, exit, door or counting lines."),
@@ -365,6 +370,14 @@ static const struct sk_cfg_key store_keys[] = {
           "How long a shopper may go unseen (occlusion) before the track ends."),
     K_INT("vision.flow_interval_s", C, vision.flow_interval_s, 1, 3600, "10", "s", false,
           "Interval of the flow figures (entries, exits, occupancy, fps, drops) per camera."),
+    K_INT("vision.reach_band_px", C, vision.reach_band_px, 2, 200, "10", "px", false,
+          "Depth of a shelf's reach band: the strip of its zone along zones.[].reach that only "
+          "hands and arms enter (shoppers stand further back)."),
+    K_INT("vision.reach_min_px", C, vision.reach_min_px, 1, 10000, "6", "px", false,
+          "Foreground pixels of one shopper in a reach band that make a reach."),
+    K_INT("vision.reach_width_px", C, vision.reach_width_px, 2, 400, "16", "px", false,
+          "Band pixels this near a shopper's position (along the shelf edge) are that shopper's "
+          "reach; farther from every shopper, they are motion no track explains."),
 
     K_GROUP("fusion", "Who took what: sessions, attribution, checkout, restock (docs/fusion.md)."),
     K_INT("fusion.pick_before_ms", C, fusion.pick_before_ms, 0, 60000, "1500", "ms", true,
@@ -403,6 +416,10 @@ static const struct sk_cfg_key store_keys[] = {
           "shelf."),
     K_INT("fusion.sold_memory_s", C, fusion.sold_memory_s, 0, 2592000, "86400", "s", true,
           "Sold items are remembered this long, so one brought back is recorded as a return."),
+    K_INT("fusion.outage_wait_ms", C, fusion.outage_wait_ms, 0, 600000, "20000", "ms", true,
+          "A checkout waits up to this long for a reader that is down (or too slow) at a shelf "
+          "the shopper stood at, so an item taken meanwhile still reaches the cart; after it, "
+          "the checkout goes to review (reader_outage)."),
     K_INT("fusion.max_sessions", C, fusion.max_sessions, 1, 100000, "512", NULL, false,
           "Open shopper sessions at most."),
     K_INT("fusion.max_tracks", C, fusion.max_tracks, 1, 100000, "1024", NULL, false,

@@ -183,10 +183,12 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
         }
         break;
     case SK_OBS_READER_HEALTH:
-        r = core_handle_health(core, obs, false);
-        break;
     case SK_OBS_CAMERA_HEALTH:
-        r = core_handle_health(core, obs, true);
+        r = core_handle_health(core, obs, obs->type == SK_OBS_CAMERA_HEALTH);
+        if (r == 0) {
+            /* attribution asks whether a shelf's reader and camera were up meanwhile */
+            r = sk_fusion_handle(core->fusion, obs);
+        }
         break;
     case SK_OBS_FLOW:
         r = core_record_flow(core, obs);
@@ -196,6 +198,7 @@ int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
     case SK_OBS_ZONE_ENTER:
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:
+    case SK_OBS_REACH:
         sk_log(SK_LOG_DEBUG, "core", obs->source, "%s", sk_obs_type_name(obs->type));
         r = fusion_done(core, sk_fusion_handle(core->fusion, obs));
         break;

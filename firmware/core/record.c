@@ -170,6 +170,8 @@ static const struct field tag_fields[] = {
         INT(struct sk_obs_tag, rssi_cdbm, "rssi", -32768, 32767),
         INT(struct sk_obs_tag, reads, "reads", 0, U32_MAX_D),
         INT(struct sk_obs_tag, last_seen_us, "seen", 0, 9e15),
+        /* the removal interval's end; absent in recordings made before it existed */
+        F_INT_(struct sk_obs_tag, first_missed_us, "missed", 0, 9e15, true),
         {NULL},
 };
 
@@ -190,6 +192,17 @@ static const struct field track_fields[] = {
         INT(struct sk_obs_track, dir, "dir", 0, 255),
         INT(struct sk_obs_track, role, "role", 0, 255),
         INT(struct sk_obs_track, dwell_ms, "dwell", 0, U32_MAX_D),
+        {NULL},
+};
+
+/* A reach is a track observation with how deep it went. */
+static const struct field reach_fields[] = {
+        INT(struct sk_obs_track, track_id, "id", 0, U32_MAX_D),
+        FLT(struct sk_obs_track, x, "x", -1e6, 1e6),
+        FLT(struct sk_obs_track, y, "y", -1e6, 1e6),
+        TXT(struct sk_obs_track, zone, "zone"),
+        INT(struct sk_obs_track, dwell_ms, "dwell", 0, U32_MAX_D),
+        FLT(struct sk_obs_track, reach, "reach", 0, 1),
         {NULL},
 };
 
@@ -234,6 +247,8 @@ static const struct field *fields_of(int type)
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:
         return track_fields;
+    case SK_OBS_REACH:
+        return reach_fields;
     case SK_OBS_FLOW:
         return flow_fields;
     case SK_OBS_MQTT_LINK:

@@ -69,11 +69,35 @@ static int derive(struct sk_fusion *f, const struct sk_config *cfg)
     struct shelf_info *sh = calloc(cfg->n_shelves ? cfg->n_shelves : 1, sizeof(*sh));
     float *cx = calloc(cfg->n_zones ? cfg->n_zones : 1, sizeof(*cx));
     float *cy = calloc(cfg->n_zones ? cfg->n_zones : 1, sizeof(*cy));
-    if (!sh || !cx || !cy) {
+    /* Health history survives a reload unless the sources changed in number. */
+    struct health_log *rh = f->reader_health, *ch = f->camera_health;
+    if (!rh || f->n_reader_health != cfg->n_readers) {
+        rh = calloc(cfg->n_readers ? cfg->n_readers : 1, sizeof(*rh));
+    }
+    if (!ch || f->n_camera_health != cfg->n_cameras) {
+        ch = calloc(cfg->n_cameras ? cfg->n_cameras : 1, sizeof(*ch));
+    }
+    if (!sh || !cx || !cy || !rh || !ch) {
         free(sh);
         free(cx);
         free(cy);
+        if (rh != f->reader_health) {
+            free(rh);
+        }
+        if (ch != f->camera_health) {
+            free(ch);
+        }
         return -ENOMEM;
+    }
+    if (rh != f->reader_health) {
+        free(f->reader_health);
+        f->reader_health = rh;
+        f->n_reader_health = cfg->n_readers;
+    }
+    if (ch != f->camera_health) {
+        free(f->camera_health);
+        f->camera_health = ch;
+        f->n_camera_health = cfg->n_cameras;
     }
     int64_t max_hold = 0;
     for (size_t i = 0; i < cfg->n_shelves; i++) {
@@ -86,6 +110,12 @@ static int derive(struct sk_fusion *f, const struct sk_config *cfg)
         }
         sh[i].antenna = s->antenna;
         sh[i].zone = s->zone[0] ? zone_index(cfg, "", s->zone) : -1;
+        sh[i].camera = -1;
+        for (size_t c = 0; sh[i].zone >= 0 && c < cfg->n_cameras; c++) {
+            if (strcmp(cfg->cameras[c].name, cfg->zones[sh[i].zone].camera) == 0) {
+                sh[i].camera = (int)c;
+            }
+        }
         const struct sk_presence_preset_cfg *p = sk_config_preset(cfg, s->preset);
         sh[i].hold_us = (int64_t)(p ? p->hold_ms : 3000) * 1000;
         const struct sk_bus_cfg *bus =
@@ -187,6 +217,8 @@ void sk_fusion_free(struct sk_fusion *f)
     free(f->shelves);
     free(f->zone_cx);
     free(f->zone_cy);
+    free(f->reader_health);
+    free(f->camera_health);
     free(f);
 }
 
@@ -441,6 +473,53 @@ static int tag_seen(struct sk_fusion *f, const struct sk_obs *obs)
     return r < 0 ? r : 1;
 }
 
+/* The camera saw a track (or, track 0, nobody it follows) reach into a shelf's reach band. */
+static int reach_seen(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
+{
+    int z = zone_index(f->cfg, obs->source, obs->u.track.zone);
+    if (z < 0) {
+        return 0;
+    }
+    int64_t start = mono - (int64_t)obs->u.track.dwell_ms * 1000;
+    float depth = isfinite(obs->u.track.reach) ? obs->u.track.reach : 0;
+    depth = depth < 0 ? 0 : depth > 1 ? 1 : depth;
+    if (!obs->u.track.track_id) {
+        for (size_t i = 0; i < f->cfg->n_shelves; i++) {
+            struct shelf_info *si = &f->shelves[i];
+            if (si->zone == z) {
+                si->unexplained[si->n_unexplained++ % REACHES_MAX] =
+                        (struct reach_rec){z, start, mono, depth};
+            }
+        }
+        return 0;
+    }
+    /* A reach ends before its track is reported lost; an unknown track is not made up. */
+    struct track *t = fusion__track_find(f, obs->source, obs->u.track.track_id);
+    if (t) {
+        fusion__track_reach(t, z, start, mono, depth);
+    }
+    return 0;
+}
+
+/* A reader or camera changed health: remembered, so attribution can ask for an interval. */
+static int health_changed(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
+{
+    if (obs->type == SK_OBS_READER_HEALTH) {
+        const struct sk_reader_cfg *rc = sk_config_reader(f->cfg, obs->source);
+        size_t i = rc ? (size_t)(rc - f->cfg->readers) : SIZE_MAX;
+        if (i < f->n_reader_health) {
+            fusion__health_note(&f->reader_health[i], mono, obs->u.health.state);
+        }
+    } else {
+        const struct sk_camera_cfg *cc = sk_config_camera(f->cfg, obs->source);
+        size_t i = cc ? (size_t)(cc - f->cfg->cameras) : SIZE_MAX;
+        if (i < f->n_camera_health) {
+            fusion__health_note(&f->camera_health[i], mono, obs->u.health.state);
+        }
+    }
+    return 0;
+}
+
 int sk_fusion_handle(struct sk_fusion *f, const struct sk_obs *obs)
 {
     int64_t mono = fusion__obs_mono(f, obs);
@@ -468,6 +547,12 @@ int sk_fusion_handle(struct sk_fusion *f, const struct sk_obs *obs)
     case SK_OBS_LINE_CROSS:
         r = line_cross(f, obs, mono, wall);
         break;
+    case SK_OBS_REACH:
+        r = reach_seen(f, obs, mono);
+        break;
+    case SK_OBS_READER_HEALTH:
+    case SK_OBS_CAMERA_HEALTH:
+        return health_changed(f, obs, mono);
     default:
         return 0;
     }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Attribution: who took a tag that left a shelf, with what confidence, or nobody. */
+/* Attribution: who took a tag that left a shelf, with what confidence and doubt, or nobody. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,33 +8,52 @@
 #include "fusion_internal.h"
 
 /*
- * Attribution (docs/fusion.md has the same rule in prose).
+ * Attribution (docs/fusion.md has the same rule in prose, with worked examples).
  *
- * The presence filter reports a departure hold_ms (the shelf preset's) after the tag was last
- * read, so the item left at about t = departure - hold: within the removal interval
- * K = [t - poll, t + 2 poll] (a tag may go unread for a poll or two before it is gone). Every
- * track's stays in the shelf's zone are compared with it:
+ * The removal interval. The presence filter says when the tag was last read (t0) and which
+ * successful poll first missed it (t1): the item left within [t0, t1]. Normally that is one
+ * poll; after an outage, a reader slower than the bus timeout or a stalled bus it is as wide
+ * as the gap. Without those times, t0 = departure - hold and t1 = t0 + poll. Candidates are
+ * weighed over K = [t0 - poll, t1 + poll] (a tag may go unread for a poll before it is gone):
  *
- *   proximity  1 when a stay meets K, falling linearly to 0 at pick_before_ms before it or
- *              pick_after_ms after it: was the shopper at the shelf when the item left?
- *   before     the share of [t - pick_before_ms, t] spent in the zone: was the shopper
- *              there long enough to have stepped up and reached?
- *   after      the share of [t, t + pick_after_ms] spent in the zone: or walking away?
+ *   proximity  1 when a stay in the shelf's zone meets K, falling linearly to 0 at
+ *              pick_before_ms before it or pick_after_ms after it
+ *   before     the share of [t0 - pick_before_ms, t0] spent in the zone
+ *   after      the share of [a, a + pick_after_ms] spent there, a = max(t0, t1 - poll)
  *   rank       0.5 proximity + 0.25 before + 0.25 after
  *
- * A stay that ended because the track vanished inside the zone goes on (counting
- * LOST_WEIGHT) until the shopper's next track appeared, or while nobody knows yet, up to the
- * join window. The tracks of one session count as one candidate, with their best stay.
+ * A candidate is present when its stay meets K. A stay that ended because the track vanished
+ * inside the zone goes on (counting LOST_WEIGHT) until the shopper's next track appeared, or
+ * while nobody knows yet, up to the join window. The tracks of one session count as one
+ * candidate, with their best stay.
  *
- *   one candidate                          -> it                          (rule "only")
- *   best rank leads the second by TIE_BAND -> the best                    (rule "dwell")
- *   else, one clearly nearer the zone's centre (by 15 %) -> the nearer   (rule "nearest")
- *   else the one that entered the zone first: there longest before t     (rule "longest")
+ * Reach. When the shelf's zone has a reach edge (zones.[].reach), the camera reports who
+ * reached across it and when (SK_OBS_REACH). A candidate reached when one of its reaches
+ * into the zone overlaps [t0 - REACH_SLACK, t1 + REACH_SLACK]; a reach during which a tag
+ * arrived on the shelf and no other candidate reached is a put (a stocker, a put-back), so a
+ * reacher that is also a putter counts only when nobody else reached. Then:
  *
- * confidence = proximity of the chosen one, times (0.5 + 0.5 (r1 - r2) / r1) when there was a
- * runner-up (r1, r2 the two ranks; 0 separation when a tie rule decided): 1.0 for one shopper
- * at the shelf, about 0.5 for two equally present. The runner-up, its rank, the rule and the
- * candidate count stay in the evidence.
+ *   reachers (not putters)        -> the one whose reach best covers the interval  ("reach")
+ *   nobody reached                -> presence: one candidate ("only"), the best rank by
+ *                                    TIE_BAND ("dwell"), the nearer to the zone's centre by
+ *                                    15 % ("nearest"), else the one there longest ("longest")
+ *
+ * Without a reach edge the presence rules decide alone.
+ *
+ * Doubt. The line is contested when another candidate could have taken it: every other
+ * reacher, and every other present candidate the evidence does not rule out (a present
+ * candidate that did not reach is ruled out only where reach is measured, the camera was up
+ * throughout and its track was not lost). Its checkout and every other contested candidate's
+ * go to review, each listing the line with its candidates. Also in doubt: motion in the reach
+ * band no track explains, or nobody visible reaching where reach is measured (someone the
+ * camera does not follow: unseen); a camera that was not up for the whole window, or a
+ * restart in it (camera_gap); a reader that was down across the interval (outage).
+ *
+ * confidence = proximity of the chosen one, times (0.5 + 0.5 (r1 - r2) / r1) when a presence
+ * rule chose among several (r1, r2 the ranks; 0 separation when a tie rule decided), halved
+ * when several reached and when in unseen doubt, times the width factor: 1 up to two polls, then
+ * falling by WIDTH_FALL per second of width beyond (at least WIDTH_MIN), and at most
+ * OUTAGE_CAP when the interval was wide or its reader down: an outage never yields 1.0.
  *
  * A decision waits until the window has passed, and while a candidate's track may still be
  * joined to a session (lost inside the window, or new and not yet joined), bounded by
@@ -42,15 +61,33 @@
  * is unattributed (or a staff removal when the shelf was being restocked).
  */
 
+#define REACH_SLACK_US 400000 /* a reach seen this near the interval covers it */
+#define PUT_LAG_US     600000 /* an arrival is reported this soon after the put */
+#define RESTART_SLACK_US 1000000 /* readers are seeded this soon after a restart */
+#define WIDTH_FALL     0.06f  /* confidence lost per second of interval beyond two polls */
+#define WIDTH_MIN      0.3f
+#define OUTAGE_CAP     0.95f
+
 struct cand {
     uint64_t session; /* 0: an orphan track */
     struct track *track;
     float prox;          /* presence at the removal, 0..1 */
     float before, after; /* shares of the time before and after it spent in the zone */
     float rank;          /* 0.5 prox + 0.25 before + 0.25 after: the order of candidates */
-    bool lost;
-    float dist; /* from the zone's centre, < 0 unknown */
+    bool lost;           /* its presence is inferred across a track loss */
+    bool present;        /* a stay (or its loss extension) met K */
+    float dist;          /* from the zone's centre, < 0 unknown */
     int64_t enter_us;
+    float reach;      /* deepest reach overlapping the interval, 0..1; 0 none */
+    int64_t reach_us; /* how much of the interval its reaches cover */
+    bool reached, putter;
+};
+
+/* The interval and the windows around it, for one departure. */
+struct window {
+    int64_t t0, t1;     /* the removal interval */
+    int64_t k0, k1;     /* K */
+    int64_t w0, a0, a1; /* before from w0 to t0; after from a0 to a1 */
 };
 
 #define CANDS_MAX 32
@@ -90,23 +127,59 @@ static int64_t rejoined_at(const struct session *s, const struct track *t)
     return -1;
 }
 
-/*
- * Scores every track's stays in zone around the removal at t (proximity within before/after,
- * removal interval [t - poll, t + 2 poll]: the tag may have gone unread for a poll or two).
- * Returns the candidate count; sets *unresolved when the picture may still change.
- */
-static size_t
-gather(struct sk_fusion *f, const struct pending *p, int64_t now, struct cand *c, bool *unresolved)
+static struct window window_of(const struct sk_fusion *f, const struct pending *p)
 {
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
-    const struct shelf_info *si = &f->shelves[p->shelf];
-    int zone = si->zone;
+    int64_t poll = f->shelves[p->shelf].poll_us;
+    struct window w = {.t0 = p->removed_us, .t1 = p->missed_us};
+    if (w.t1 < w.t0) {
+        w.t1 = w.t0;
+    }
+    w.k0 = w.t0 - poll;
+    w.k1 = w.t1 + poll;
+    w.w0 = w.t0 - (int64_t)fc->pick_before_ms * 1000;
+    w.a0 = w.t1 - poll > w.t0 ? w.t1 - poll : w.t0;
+    w.a1 = w.a0 + (int64_t)fc->pick_after_ms * 1000;
+    return w;
+}
+
+/* The reaches of t into zone around the interval: the deepest, and how much they cover. */
+static void reach_of(const struct track *t, int zone, const struct window *w, struct cand *c)
+{
+    unsigned n = t->n_reaches < REACHES_MAX ? t->n_reaches : REACHES_MAX;
+    for (unsigned k = 0; k < n; k++) {
+        const struct reach_rec *r = &t->reaches[k];
+        if (r->zone != zone) {
+            continue;
+        }
+        int64_t cover =
+                overlap(r->start_us - REACH_SLACK_US, r->end_us + REACH_SLACK_US, w->t0, w->t1 + 1);
+        if (cover <= 0) {
+            continue;
+        }
+        c->reached = true;
+        c->reach_us += cover;
+        c->reach = r->depth > c->reach ? r->depth : c->reach;
+    }
+}
+
+/*
+ * Scores every track's stays in the shelf's zone around the removal (struct window).
+ * Returns the candidate count; sets *unresolved when the picture may still change.
+ */
+static size_t gather(struct sk_fusion *f,
+                     const struct pending *p,
+                     const struct window *w,
+                     int64_t now,
+                     struct cand *c,
+                     bool *unresolved)
+{
+    const struct sk_fusion_cfg *fc = &f->cfg->fusion;
+    int zone = f->shelves[p->shelf].zone;
     int64_t window = (int64_t)fc->join_window_ms * 1000;
     int64_t before = (int64_t)fc->pick_before_ms * 1000, after = (int64_t)fc->pick_after_ms * 1000;
-    int64_t w0 = p->removed_us - before;
-    int64_t k0 = p->removed_us - si->poll_us, k1 = p->removed_us + 2 * si->poll_us;
-    int64_t at = p->removed_us, w1 = at + after;
-    int64_t before_len = at - w0 > 0 ? at - w0 : 1, after_len = w1 - at > 0 ? w1 - at : 1;
+    int64_t before_len = w->t0 - w->w0 > 0 ? w->t0 - w->w0 : 1;
+    int64_t after_len = w->a1 - w->a0 > 0 ? w->a1 - w->a0 : 1;
     size_t n = 0;
     *unresolved = false;
     if (zone < 0) {
@@ -136,26 +209,27 @@ gather(struct sk_fusion *f, const struct pending *p, int64_t now, struct cand *c
                     ext_end = back;
                 } else if (s && s->pub.state == SK_SESSION_LOST && s->pub.track_id == t->id) {
                     ext_end = v->leave_us + window < now ? v->leave_us + window : now;
-                    if (now < v->leave_us + window && v->leave_us + window > w0) {
+                    if (now < v->leave_us + window && v->leave_us + window > w->w0) {
                         *unresolved = true;
                     }
                 }
             }
-            float prox = proximity(v->enter_us, end, k0, k1, before, after);
-            float prox_ext = ext_end > end
-                                     ? LOST_WEIGHT * proximity(end, ext_end, k0, k1, before, after)
-                                     : 0;
-            float cov_b = (float)((double)overlap(v->enter_us, end, w0, at) +
-                                  LOST_WEIGHT * (double)overlap(end, ext_end, w0, at)) /
+            float prox = proximity(v->enter_us, end, w->k0, w->k1, before, after);
+            float prox_ext = ext_end > end ? LOST_WEIGHT * proximity(end, ext_end, w->k0, w->k1,
+                                                                     before, after)
+                                           : 0;
+            float cov_b = (float)((double)overlap(v->enter_us, end, w->w0, w->t0) +
+                                  LOST_WEIGHT * (double)overlap(end, ext_end, w->w0, w->t0)) /
                           (float)before_len;
-            float cov_a = (float)((double)overlap(v->enter_us, end, at, w1) +
-                                  LOST_WEIGHT * (double)overlap(end, ext_end, at, w1)) /
+            float cov_a = (float)((double)overlap(v->enter_us, end, w->a0, w->a1) +
+                                  LOST_WEIGHT * (double)overlap(end, ext_end, w->a0, w->a1)) /
                           (float)after_len;
             struct cand cv = {
                     .prox = prox > prox_ext ? prox : prox_ext,
                     .before = cov_b > 1 ? 1 : cov_b,
                     .after = cov_a > 1 ? 1 : cov_a,
                     .lost = prox_ext > prox,
+                    .present = prox >= 1 || prox_ext >= LOST_WEIGHT,
                     .enter_us = v->enter_us,
                     .dist = v->has_pos ? hypotf(v->x - f->zone_cx[zone], v->y - f->zone_cy[zone])
                                        : -1};
@@ -164,7 +238,8 @@ gather(struct sk_fusion *f, const struct pending *p, int64_t now, struct cand *c
                 best = cv;
             }
         }
-        if (best.prox <= 0) {
+        reach_of(t, zone, w, &best);
+        if (best.prox <= 0 && !best.reached) {
             continue;
         }
         if (!t->session && t->join_pending && !t->lost_us) {
@@ -176,14 +251,72 @@ gather(struct sk_fusion *f, const struct pending *p, int64_t now, struct cand *c
         for (; j < n && (!best.session || c[j].session != best.session); j++) {
         }
         if (j < n) {
-            if (best.rank > c[j].rank) {
-                c[j] = best;
+            /* The tracks of one session: the best stay, and every reach of any of them. */
+            struct cand *o = &c[j];
+            bool reached = o->reached || best.reached;
+            float reach = o->reach > best.reach ? o->reach : best.reach;
+            int64_t reach_us = o->reach_us + best.reach_us;
+            if (best.rank > o->rank) {
+                *o = best;
             }
+            o->reached = reached;
+            o->reach = reach;
+            o->reach_us = reach_us;
         } else if (n < CANDS_MAX) {
             c[n++] = best;
         }
     }
     return n;
+}
+
+static bool reach_measured(const struct sk_fusion *f, int shelf)
+{
+    int zone = f->shelves[shelf].zone;
+    return zone >= 0 && f->cfg->zones[zone].reach_len == 4;
+}
+
+/* Tags that arrived on shelf during c's reaches and nobody else's: c was putting them. */
+static bool
+putter(const struct sk_fusion *f, int shelf, const struct cand *c, const struct cand *all, size_t n)
+{
+    const struct shelf_info *si = &f->shelves[shelf];
+    unsigned na = si->n_arrivals < ARRIVALS_MAX ? si->n_arrivals : ARRIVALS_MAX;
+    for (unsigned a = 0; a < na; a++) {
+        int64_t t = si->arrivals[a];
+        int covered = 0;
+        bool mine = false;
+        for (size_t i = 0; i < n; i++) {
+            const struct track *tr = all[i].track;
+            unsigned nr = tr->n_reaches < REACHES_MAX ? tr->n_reaches : REACHES_MAX;
+            for (unsigned k = 0; k < nr; k++) {
+                const struct reach_rec *r = &tr->reaches[k];
+                if (r->zone == si->zone && t >= r->start_us && t <= r->end_us + PUT_LAG_US) {
+                    covered++;
+                    mine |= &all[i] == c;
+                    break;
+                }
+            }
+        }
+        if (mine && covered == 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Motion in the shelf's reach band that no track explains, around the interval. */
+static bool unexplained(const struct sk_fusion *f, int shelf, const struct window *w)
+{
+    const struct shelf_info *si = &f->shelves[shelf];
+    unsigned n = si->n_unexplained < REACHES_MAX ? si->n_unexplained : REACHES_MAX;
+    for (unsigned k = 0; k < n; k++) {
+        const struct reach_rec *r = &si->unexplained[k];
+        if (overlap(r->start_us - REACH_SLACK_US, r->end_us + REACH_SLACK_US, w->t0, w->t1 + 1) >
+            0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int by_rank(const void *a, const void *b)
@@ -195,9 +328,8 @@ static int by_rank(const void *a, const void *b)
     return x->enter_us < y->enter_us ? 1 : (x->enter_us > y->enter_us ? -1 : 0);
 }
 
-static int removal(struct sk_fusion *f, struct pending *p)
+static int removal(struct sk_fusion *f, struct pending *p, bool staff)
 {
-    bool staff = p->restock;
     struct sk_fusion_event ev = {.type = SK_FEV_REMOVAL,
                                  .what = staff ? SK_REMOVAL_STAFF : SK_REMOVAL_UNATTRIBUTED,
                                  .mono_us = p->removed_us,
@@ -214,11 +346,49 @@ static int removal(struct sk_fusion *f, struct pending *p)
     return 0;
 }
 
-static int
-pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, int rule, size_t chosen)
+/* What was decided for one departure. */
+struct verdict {
+    size_t chosen;
+    int rule;
+    uint8_t doubt;
+    float confidence;
+    bool contest[CANDS_MAX];   /* other candidates that could not be ruled out */
+    bool ruled_out[CANDS_MAX]; /* present candidates the evidence rules out */
+};
+
+/* The line's candidates for the payload: the charged one first, then by rank. */
+static void list_candidates(struct sk_fusion *f,
+                            struct sk_fusion_evidence *e,
+                            const struct cand *c,
+                            size_t n,
+                            const struct verdict *v)
 {
-    struct cand *w = &c[chosen];
-    struct cand *r = n > 1 ? &c[chosen == 0 ? 1 : 0] : NULL;
+    e->n_cands = 0;
+    for (size_t pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n && e->n_cands < SK_FUSION_CANDS_MAX; i++) {
+            if ((pass == 0) != (i == v->chosen)) {
+                continue;
+            }
+            struct sk_fusion_candidate *k = &e->cands[e->n_cands++];
+            memset(k, 0, sizeof(*k));
+            struct session *s = c[i].session ? fusion__session_no(f, c[i].session) : NULL;
+            snprintf(k->session, sizeof(k->session), "%s", s ? s->pub.id : "");
+            k->track = c[i].track->id;
+            k->score = c[i].rank;
+            k->reach = c[i].reach;
+            k->flags = (uint8_t)((i == v->chosen ? SK_CAND_CHARGED : 0) |
+                                 (c[i].present ? SK_CAND_PRESENT : 0) |
+                                 (c[i].reached ? SK_CAND_REACHED : 0) |
+                                 (v->ruled_out[i] ? SK_CAND_RULED_OUT : 0));
+        }
+    }
+}
+
+static int
+pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, const struct verdict *v)
+{
+    struct cand *w = &c[v->chosen];
+    struct cand *r = n > 1 ? &c[v->chosen == 0 ? 1 : 0] : NULL;
     struct session *s = w->session ? fusion__session_no(f, w->session) : NULL;
     int rc;
     if (!s) {
@@ -227,12 +397,13 @@ pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, int rul
         s = fusion__session_open(f, w->track, NULL, born, fusion__to_wall(f, born));
         if (!s) {
             /* fusion.max_sessions are open (logged, counted): nobody can be charged. */
-            return removal(f, p);
+            return removal(f, p, p->restock);
         }
         if (w->track->lost_us) {
             s->pub.state = SK_SESSION_LOST;
             s->pub.lost_mono_us = w->track->lost_us;
         }
+        w->session = s->no;
         struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
                                      .what = SK_SESSION_OPENED,
                                      .mono_us = born,
@@ -245,20 +416,19 @@ pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, int rul
     snprintf(e->camera, sizeof(e->camera), "%s", w->track->camera);
     e->track_id = w->track->id;
     e->score = w->rank;
-    float sep = r && w->rank > 0 ? (w->rank - r->rank) / w->rank : 1;
-    if (sep < 0) {
-        sep = 0; /* a tie rule chose the lower-ranked one */
-    }
-    e->confidence = w->prox * (r ? 0.5f + 0.5f * sep : 1.0f);
-    e->rule = (uint8_t)rule;
+    e->confidence = v->confidence;
+    e->rule = (uint8_t)v->rule;
     e->candidates = (uint8_t)(n > 255 ? 255 : n);
     e->lost_track = w->lost;
+    e->reach = reach_measured(f, p->shelf) ? w->reach : -1;
+    e->doubt = v->doubt;
     if (r) {
         struct session *rs = r->session ? fusion__session_no(f, r->session) : NULL;
         snprintf(e->runner_session, sizeof(e->runner_session), "%s", rs ? rs->pub.id : "");
         e->runner_track = r->track->id;
         e->runner_score = r->rank;
     }
+    list_candidates(f, e, c, n, v);
     struct sighting *g = fusion__sighting_find(f, p->line.epc, p->line.epc_len);
     if (g) {
         e->exit_seen_wall_us = g->wall_us;
@@ -272,6 +442,15 @@ pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, int rul
     /* A cart that cannot take the line flags its checkout cart_full (logged, counted); the
      * pickup is still a fact. */
     (void)fusion__cart_add(f, s, &p->line);
+    /* Every other candidate that could have taken it sees the line on its checkout too. */
+    for (size_t i = 0; i < n; i++) {
+        struct session *o = v->contest[i] && c[i].session && c[i].session != s->no
+                                    ? fusion__session_no(f, c[i].session)
+                                    : NULL;
+        if (o) {
+            (void)fusion__session_contest(f, o, &p->line);
+        }
+    }
     f->stats.pickups++;
     struct sk_fusion_event ev = {.type = SK_FEV_PICKUP,
                                  .mono_us = p->removed_us,
@@ -282,45 +461,161 @@ pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, int rul
     return fusion__emit(f, &ev);
 }
 
+/* The presence rules: one candidate, a clear rank, the nearer, the one there longer. */
+static void by_presence(const struct cand *c, size_t n, struct verdict *v)
+{
+    v->rule = SK_RULE_ONLY;
+    v->chosen = 0;
+    if (n < 2) {
+        return;
+    }
+    if (c[0].rank - c[1].rank >= TIE_BAND) {
+        v->rule = SK_RULE_DWELL;
+    } else if (c[0].dist >= 0 && c[1].dist >= 0 &&
+               fabsf(c[0].dist - c[1].dist) > 0.15f * fmaxf(c[0].dist, c[1].dist)) {
+        v->rule = SK_RULE_NEAREST;
+        v->chosen = c[1].dist < c[0].dist ? 1 : 0;
+    } else {
+        v->rule = SK_RULE_LONGEST;
+        /* Of the two, the one who had been there longer had the time to choose and reach;
+         * someone who just stepped up rarely has taken something yet. */
+        if (c[1].enter_us < c[0].enter_us) {
+            v->chosen = 1;
+        }
+    }
+}
+
+/* Chooses among the candidates (sorted by rank) and weighs the doubt. */
+static void judge(struct sk_fusion *f,
+                  const struct pending *p,
+                  const struct window *w,
+                  struct cand *c,
+                  size_t n,
+                  struct verdict *v)
+{
+    const struct shelf_info *si = &f->shelves[p->shelf];
+    int64_t poll = si->poll_us;
+    bool camera_up =
+            si->camera < 0 || fusion__health_up_over(&f->camera_health[si->camera], w->w0, w->a1);
+    /* A tag gone while the runtime was down is last seen when its reader was seeded at the
+     * restart: its interval starts then, and nobody watched the shelf before. */
+    bool restarted = f->restarted_us && f->restarted_us >= w->k0 - RESTART_SLACK_US &&
+                     f->restarted_us <= w->k1;
+    bool measured = reach_measured(f, p->shelf) && camera_up && !restarted;
+    bool reader_up =
+            si->reader < 0 || fusion__health_up_over(&f->reader_health[si->reader], w->t0, w->t1);
+    memset(v, 0, sizeof(*v));
+
+    size_t reachers = 0, takers = 0;
+    for (size_t i = 0; measured && i < n; i++) {
+        if (c[i].reached) {
+            reachers++;
+            c[i].putter = putter(f, p->shelf, &c[i], c, n);
+            takers += !c[i].putter;
+        }
+    }
+    bool by_reach = measured && reachers > 0;
+    if (by_reach) {
+        /* The reacher (not merely putting, unless nobody else reached) whose reaches cover
+         * the interval best, then by presence. */
+        bool found = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!c[i].reached || (takers && c[i].putter)) {
+                continue;
+            }
+            const struct cand *b = &c[v->chosen];
+            if (!found || c[i].reach_us > b->reach_us ||
+                (c[i].reach_us == b->reach_us && c[i].rank > b->rank)) {
+                v->chosen = i;
+                found = true;
+            }
+        }
+        v->rule = SK_RULE_REACH;
+    } else {
+        by_presence(c, n, v);
+    }
+    const struct cand *ch = &c[v->chosen];
+
+    /* Who else could have taken it. */
+    size_t contested = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == v->chosen) {
+            continue;
+        }
+        bool other_reacher = by_reach && c[i].reached && !(takers && c[i].putter);
+        /* Reach measured throughout, the track followed, no reach: not this one. */
+        bool cleared = by_reach && !c[i].reached && !c[i].lost;
+        cleared |= by_reach && c[i].reached && takers && c[i].putter;
+        if (other_reacher || (c[i].present && !cleared)) {
+            v->contest[i] = true;
+            contested++;
+        } else if (c[i].present) {
+            v->ruled_out[i] = true;
+        }
+    }
+
+    float conf = ch->prox;
+    if (!by_reach && n > 1) {
+        const struct cand *r = &c[v->chosen == 0 ? 1 : 0];
+        float sep = ch->rank > 0 ? (ch->rank - r->rank) / ch->rank : 1;
+        if (sep < 0) {
+            sep = 0; /* a tie rule chose the lower-ranked one */
+        }
+        conf *= 0.5f + 0.5f * sep;
+    }
+    if (contested) {
+        v->doubt |= SK_DOUBT_CONTESTED;
+        if (by_reach) {
+            conf *= 0.5f; /* two reached: as doubtful as two equally present */
+        }
+    }
+    if ((measured && !by_reach) || (measured && unexplained(f, p->shelf, w))) {
+        /* Reach is measured here and the one charged did not reach, or motion no track
+         * explains was there: someone the camera does not follow may have taken it. */
+        v->doubt |= SK_DOUBT_UNSEEN;
+        conf *= 0.5f;
+    }
+    if (!camera_up || restarted) {
+        v->doubt |= SK_DOUBT_CAMERA;
+    }
+    int64_t excess = (w->t1 - w->t0) - 2 * poll;
+    if (excess > 0 || !reader_up) {
+        v->doubt |= SK_DOUBT_OUTAGE;
+        float fall = excess > 0 ? 1.0f - WIDTH_FALL * (float)excess / 1e6f : 1.0f;
+        conf *= fall < WIDTH_MIN ? WIDTH_MIN : fall;
+        conf = conf > OUTAGE_CAP ? OUTAGE_CAP : conf;
+    }
+    v->confidence = conf;
+}
+
 int fusion__decide(struct sk_fusion *f, struct pending *p, int64_t now, bool force)
 {
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
-    int64_t w1 = p->removed_us + (int64_t)fc->pick_after_ms * 1000;
+    struct window w = window_of(f, p);
     int64_t grace_end = p->departed_us + (int64_t)fc->unattributed_grace_ms * 1000;
-    if (!force && now < w1) {
+    if (!force && now < w.a1) {
         return 0; /* the camera picture of the window is not complete yet */
     }
     struct cand c[CANDS_MAX];
     bool unresolved = false;
-    size_t n = gather(f, p, now, c, &unresolved);
+    size_t n = gather(f, p, &w, now, c, &unresolved);
     if (!force && now < grace_end && (unresolved || n == 0)) {
         return 0;
     }
     int r;
     if (n == 0) {
-        r = removal(f, p);
+        r = removal(f, p, p->restock);
         return r < 0 ? r : 1;
     }
     qsort(c, n, sizeof(c[0]), by_rank);
-    int rule = SK_RULE_ONLY;
-    size_t chosen = 0;
-    if (n > 1) {
-        if (c[0].rank - c[1].rank >= TIE_BAND) {
-            rule = SK_RULE_DWELL;
-        } else if (c[0].dist >= 0 && c[1].dist >= 0 &&
-                   fabsf(c[0].dist - c[1].dist) > 0.15f * fmaxf(c[0].dist, c[1].dist)) {
-            rule = SK_RULE_NEAREST;
-            chosen = c[1].dist < c[0].dist ? 1 : 0;
-        } else {
-            rule = SK_RULE_LONGEST;
-            /* Of the two, the one who had been there longer had the time to choose and
-             * reach; someone who just stepped up rarely has taken something yet. */
-            if (c[1].enter_us < c[0].enter_us) {
-                chosen = 1;
-            }
-        }
+    struct verdict v;
+    judge(f, p, &w, c, n, &v);
+    if (p->restock && c[v.chosen].putter && !(v.doubt & SK_DOUBT_CONTESTED)) {
+        /* During a staff restock the one who took it was putting stock: staff. */
+        r = removal(f, p, true);
+        return r < 0 ? r : 1;
     }
-    r = pickup(f, p, c, n, rule, chosen);
+    r = pickup(f, p, c, n, &v);
     return r < 0 ? r : 1;
 }
 

@@ -15,6 +15,8 @@
 #define TIE_BAND      0.10f             /* ranks closer than this are a tie for the dwell rule */
 #define TRACK_KEEP_US (300LL * 1000000) /* lost tracks are forgotten after this */
 #define NEVER         INT64_MAX
+#define REACHES_MAX   8 /* reach episodes remembered per track, and unexplained ones per shelf */
+#define ARRIVALS_MAX  8 /* recent arrivals remembered per shelf (puts explain reaches) */
 
 /* One stay of a track in a zone. */
 struct zone_visit {
@@ -24,6 +26,13 @@ struct zone_visit {
     float x, y;       /* latest position inside */
     bool has_pos;
     bool by_loss; /* the track vanished inside the zone */
+};
+
+/* One reach into a shelf's reach band, seen by the camera (SK_OBS_REACH). */
+struct reach_rec {
+    int zone;                 /* index in cfg->zones */
+    int64_t start_us, end_us; /* monotonic */
+    float depth;              /* 0..1 */
 };
 
 struct track {
@@ -38,6 +47,8 @@ struct track {
     bool at_door;      /* appeared near an entry or door line: most likely someone coming in */
     struct zone_visit visits[VISITS_MAX];
     unsigned n_visits; /* total; the last VISITS_MAX are kept */
+    struct reach_rec reaches[REACHES_MAX];
+    unsigned n_reaches; /* total; the last REACHES_MAX are kept */
 };
 
 struct session {
@@ -50,7 +61,8 @@ struct session {
 struct pending {
     struct sk_fusion_line line; /* epc, product, evidence so far */
     int shelf;
-    int64_t removed_us;  /* estimated removal (last seen), monotonic */
+    int64_t removed_us;  /* the removal interval, monotonic: from the last read ... */
+    int64_t missed_us;   /* ... to the first poll that missed it */
     int64_t departed_us; /* the departure observation, monotonic */
     bool restock;        /* the shelf was being restocked when it left */
 };
@@ -107,6 +119,7 @@ struct bind {
 
 struct shelf_info {
     int reader;                   /* index in cfg->readers */
+    int camera;                   /* index in cfg->cameras of its zone's camera, -1 none */
     int antenna;                  /* 0: all */
     int zone;                     /* index in cfg->zones, -1 none */
     int64_t hold_us;              /* presence filter hold of its preset */
@@ -115,6 +128,24 @@ struct shelf_info {
     int64_t restock_start_us;     /* wall time it began */
     bool restock_implicit;        /* opened by unannounced arrivals: removals stay shrink */
     char restock_id[SK_NAME_MAX]; /* who opened it (badge name), or empty */
+    /* Motion in its reach band that no track explains (a reach ring, track-less). */
+    struct reach_rec unexplained[REACHES_MAX];
+    unsigned n_unexplained;
+    int64_t arrivals[ARRIVALS_MAX]; /* monotonic times of recent arrivals (a ring) */
+    unsigned n_arrivals;
+};
+
+#define HEALTH_MARKS 16 /* health changes remembered per reader and camera */
+
+struct health_mark {
+    int64_t t;     /* monotonic */
+    uint8_t state; /* enum sk_health_state */
+};
+
+/* A source's recent health changes, oldest first (a ring). */
+struct health_log {
+    struct health_mark marks[HEALTH_MARKS];
+    size_t head, n;
 };
 
 struct sk_fusion {
@@ -136,7 +167,11 @@ struct sk_fusion {
      * (lost at this moment); 0 when none were. A track joined to one of them cannot be told
      * from a neighbour's: the cameras saw nothing while the runtime was down. */
     int64_t restart_lost_mono_us;
-    size_t restart_lost_n; /* how many sessions were restored so */
+    size_t restart_lost_n;            /* how many sessions were restored so */
+    int64_t restarted_us;             /* when state of an earlier process was restored; 0 never */
+    struct health_log *reader_health; /* cfg->n_readers */
+    struct health_log *camera_health; /* cfg->n_cameras */
+    size_t n_reader_health, n_camera_health;
 
     /* camera picture (not durable) */
     struct track *tracks;
@@ -219,6 +254,8 @@ void fusion__track_set_pos(struct track *t, float x, float y);
 struct zone_visit *fusion__track_visit(struct track *t, int zone, bool open_only);
 /* A new stay in zone entered at enter_us (the oldest kept one makes room). */
 struct zone_visit *fusion__track_visit_add(struct track *t, int zone, int64_t enter_us);
+/* A reach of the track into zone, [start_us, end_us], depth 0..1 (the oldest makes room). */
+void fusion__track_reach(struct track *t, int zone, int64_t start_us, int64_t end_us, float depth);
 /* The track vanished at mono: open stays end there, by loss. */
 void fusion__track_end(struct track *t, int64_t mono);
 /* Whether the track was born within the join radius of one of its camera's entry lines. */
@@ -226,6 +263,14 @@ bool fusion__track_near_entry(const struct sk_fusion *f, const struct track *t);
 /* The exit or door line of camera that (x, y) lies beyond, on the outside; NULL when none. */
 const struct sk_line_cfg *
 fusion__outside_exit(const struct sk_fusion *f, const char *camera, float x, float y);
+
+/* ---- layer 1: fusion_health.c: readers and cameras over time -------------------------- */
+
+void fusion__health_note(struct health_log *h, int64_t t, int state);
+/* True when the source was up (or never reported) throughout [t0, t1]. */
+bool fusion__health_up_over(const struct health_log *h, int64_t t0, int64_t t1);
+/* Since when it has been down or degraded without a break; 0 when it is up now. */
+int64_t fusion__health_down_since(const struct health_log *h);
 
 /* ---- layer 1: fusion_places.c: where tags are ---------------------------------------- */
 
@@ -307,6 +352,11 @@ struct session *fusion__cart_take(struct sk_fusion *f,
                                   const uint8_t *epc,
                                   size_t len,
                                   struct sk_fusion_line *ret_line);
+/* Lists line (charged to another session) on s's checkout as contested. Returns 0, or
+ * -ENOSPC / -ENOMEM (left out, counted in dropped, the checkout flagged cart_full). */
+int fusion__session_contest(struct sk_fusion *f,
+                            struct session *s,
+                            const struct sk_fusion_line *line);
 void fusion__session_exit(
         struct sk_fusion *f, struct session *s, int64_t mono_us, int64_t wall_us, const char *line);
 /* Decides whether the new track t continues a lost session (force: an exit crossing needs

@@ -156,6 +156,7 @@ static cJSON *evidence_json(const struct sk_fusion_evidence *e)
     add_time(o, "removed", e->removed_wall_us);
     add_time(o, "departed", e->departed_wall_us);
     cJSON_AddNumberToObject(o, "reads", e->reads);
+    add_time(o, "removed_until", e->missed_wall_us);
     if (e->track_id) {
         cJSON_AddStringToObject(o, "camera", e->camera);
         cJSON_AddNumberToObject(o, "track", e->track_id);
@@ -172,9 +173,62 @@ static cJSON *evidence_json(const struct sk_fusion_evidence *e)
         } else {
             cJSON_AddNullToObject(o, "runner_up");
         }
+        if (e->reach >= 0) {
+            cJSON_AddNumberToObject(o, "reach", round2(e->reach));
+        } else {
+            cJSON_AddNullToObject(o, "reach");
+        }
+        cJSON_AddBoolToObject(o, "contested", (e->doubt & SK_DOUBT_CONTESTED) != 0);
+        cJSON *doubts = cJSON_AddArrayToObject(o, "doubts");
+        static const char *const doubt_names[] = {"contested", "unseen_taker", "camera_gap",
+                                                  "reader_outage"};
+        for (size_t k = 0; k < sizeof(doubt_names) / sizeof(doubt_names[0]); k++) {
+            if (e->doubt & (1u << k)) {
+                cJSON_AddItemToArray(doubts, cJSON_CreateString(doubt_names[k]));
+            }
+        }
+        cJSON *cands = cJSON_AddArrayToObject(o, "candidate_list");
+        for (size_t k = 0; k < e->n_cands && k < SK_FUSION_CANDS_MAX; k++) {
+            const struct sk_fusion_candidate *c = &e->cands[k];
+            cJSON *co = cJSON_CreateObject();
+            add_opt_str(co, "session_id", c->session);
+            cJSON_AddNumberToObject(co, "track", c->track);
+            cJSON_AddNumberToObject(co, "score", round2(c->score));
+            cJSON_AddNumberToObject(co, "reach", round2(c->reach));
+            cJSON_AddBoolToObject(co, "charged", (c->flags & SK_CAND_CHARGED) != 0);
+            cJSON_AddBoolToObject(co, "present", (c->flags & SK_CAND_PRESENT) != 0);
+            cJSON_AddBoolToObject(co, "reached", (c->flags & SK_CAND_REACHED) != 0);
+            cJSON_AddBoolToObject(co, "ruled_out", (c->flags & SK_CAND_RULED_OUT) != 0);
+            cJSON_AddItemToArray(cands, co);
+        }
     }
     add_time(o, "exit_seen", e->exit_seen_wall_us);
     return o;
+}
+
+/* Lines charged to another session for which this one could not be ruled out. */
+static cJSON *contested_json(const struct sk_fusion_session *s)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t k = 0; arr && k < s->n_contested; k++) {
+        const struct sk_fusion_line *l = &s->contested[k];
+        cJSON *it = cJSON_CreateObject();
+        char hex[SK_EPC_HEX_MAX];
+        epc_hex(l, hex, sizeof(hex));
+        cJSON_AddStringToObject(it, "epc", hex);
+        cJSON_AddStringToObject(it, "sku", l->product.sku);
+        cJSON_AddStringToObject(it, "name", l->known ? l->product.name : "");
+        const char *charged = "";
+        for (size_t c = 0; c < l->ev.n_cands && c < SK_FUSION_CANDS_MAX; c++) {
+            if (l->ev.cands[c].flags & SK_CAND_CHARGED) {
+                charged = l->ev.cands[c].session;
+            }
+        }
+        add_opt_str(it, "charged_to", charged);
+        cJSON_AddItemToObject(it, "evidence", evidence_json(&l->ev));
+        cJSON_AddItemToArray(arr, it);
+    }
+    return arr;
 }
 
 /* The item fields every item-level event shares. */
@@ -627,6 +681,7 @@ static int rec_checkout(struct sk_ledger *l, const struct sk_fusion_event *ev)
     add_opt_str(o, "exit", s->exit_line[0] ? s->exit_line : NULL);
     cJSON_AddNumberToObject(o, "confidence", round2(conf));
     add_review(o, s->review);
+    cJSON_AddItemToObject(o, "contested", contested_json(s));
     cJSON_AddNullToObject(o, "supersedes");
     cJSON_AddItemToObject(o, "evidence", session_evidence(s));
     if (last.hash[0]) {

@@ -60,6 +60,7 @@ void fusion__session_free(struct session *s)
 {
     if (s) {
         free(s->pub.lines);
+        free(s->pub.contested);
         free(s);
     }
 }
@@ -227,39 +228,79 @@ struct session *fusion__session_open(struct sk_fusion *f,
     return s;
 }
 
-int fusion__cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line)
+/* Appends line to a session's list (its cart or its contested lines), bounded by
+ * fusion.max_cart_items: a full list flags the checkout cart_full. */
+static int lines_add(struct sk_fusion *f,
+                     struct session *s,
+                     struct sk_fusion_line **lines,
+                     size_t *n,
+                     size_t *cap,
+                     const struct sk_fusion_line *line)
 {
     struct sk_fusion_session *p = &s->pub;
     size_t max = f->cfg->fusion.max_cart_items > 0 ? (size_t)f->cfg->fusion.max_cart_items : 1000;
-    if (p->n_lines == p->cap_lines) {
-        if (p->n_lines >= max) {
+    if (*n == *cap) {
+        if (*n >= max) {
             p->review |= SK_REVIEW_CART_FULL;
             f->stats.dropped++;
             sk_log(SK_LOG_ERR, "fusion", NULL,
-                   "session %s holds fusion.max_cart_items (%zu) items; an item is not added "
+                   "session %s holds fusion.max_cart_items (%zu) lines; one is not added "
                    "and the checkout goes to review",
                    p->id, max);
             return -ENOSPC;
         }
-        size_t cap = p->cap_lines ? p->cap_lines * 2 : 8;
-        if (cap > max) {
-            cap = max;
+        size_t c = *cap ? *cap * 2 : 8;
+        if (c > max) {
+            c = max;
         }
-        struct sk_fusion_line *l = realloc(p->lines, cap * sizeof(*l));
+        struct sk_fusion_line *l = realloc(*lines, c * sizeof(*l));
         if (!l) {
             f->stats.dropped++;
             p->review |= SK_REVIEW_CART_FULL;
             return -ENOMEM;
         }
-        p->lines = l;
-        p->cap_lines = cap;
+        *lines = l;
+        *cap = c;
     }
-    p->lines[p->n_lines++] = *line;
-    if (!line->known) {
-        p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
-    }
+    (*lines)[(*n)++] = *line;
     fusion__session_dirty(f, s);
     return 0;
+}
+
+int fusion__cart_add(struct sk_fusion *f, struct session *s, const struct sk_fusion_line *line)
+{
+    struct sk_fusion_session *p = &s->pub;
+    int r = lines_add(f, s, &p->lines, &p->n_lines, &p->cap_lines, line);
+    if (r == 0 && !line->known) {
+        p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
+    }
+    return r;
+}
+
+int fusion__session_contest(struct sk_fusion *f,
+                            struct session *s,
+                            const struct sk_fusion_line *line)
+{
+    struct sk_fusion_session *p = &s->pub;
+    return lines_add(f, s, &p->contested, &p->n_contested, &p->cap_contested, line);
+}
+
+/* The item went back to a shelf: no session can be charged for it, no longer contested. */
+static void contest_drop(struct sk_fusion *f, const uint8_t *epc, size_t len)
+{
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        struct sk_fusion_session *p = &f->sessions[i]->pub;
+        for (size_t k = 0; k < p->n_contested;) {
+            if (fusion__epc_equal(p->contested[k].epc, p->contested[k].epc_len, epc, len)) {
+                memmove(&p->contested[k], &p->contested[k + 1],
+                        (p->n_contested - k - 1) * sizeof(p->contested[0]));
+                p->n_contested--;
+                fusion__session_dirty(f, f->sessions[i]);
+            } else {
+                k++;
+            }
+        }
+    }
 }
 
 struct sk_fusion_line *
@@ -295,6 +336,7 @@ struct session *fusion__cart_take(struct sk_fusion *f,
     memmove(&p->lines[k], &p->lines[k + 1], (p->n_lines - k - 1) * sizeof(*l));
     p->n_lines--;
     fusion__session_dirty(f, s);
+    contest_drop(f, epc, len);
     return s;
 }
 
@@ -471,16 +513,23 @@ static void session_remove(struct sk_fusion *f, struct session *s)
     fusion__session_free(s);
 }
 
-/* The review reasons of a checkout: the session's own plus its lines'. */
+/* The review reasons of a checkout: the session's own plus its lines' and contested lines'. */
 static void review_lines(struct sk_fusion *f, struct sk_fusion_session *p)
 {
     for (size_t k = 0; k < p->n_lines; k++) {
-        if (p->lines[k].ev.confidence < (float)f->cfg->fusion.review_confidence) {
+        const struct sk_fusion_evidence *e = &p->lines[k].ev;
+        if (e->confidence < (float)f->cfg->fusion.review_confidence) {
             p->review |= SK_REVIEW_LOW_CONFIDENCE;
         }
         if (!p->lines[k].known) {
             p->review |= SK_REVIEW_UNKNOWN_PRODUCT;
         }
+        p->review |= (e->doubt & SK_DOUBT_CONTESTED) ? SK_REVIEW_CONTESTED : 0u;
+        p->review |= (e->doubt & SK_DOUBT_UNSEEN) ? SK_REVIEW_UNSEEN : 0u;
+        p->review |= (e->doubt & SK_DOUBT_CAMERA) ? SK_REVIEW_CAMERA_GAP : 0u;
+    }
+    if (p->n_contested) {
+        p->review |= SK_REVIEW_CONTESTED;
     }
 }
 
@@ -544,6 +593,38 @@ static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
     return 0;
 }
 
+/*
+ * Whether a reader of a shelf s stood at had trouble while it stood there and has not been
+ * up for settle since: an item it took meanwhile may not have been reported yet.
+ */
+static bool
+outage_pending(const struct sk_fusion *f, const struct session *s, int64_t now, int64_t settle)
+{
+    for (size_t i = 0; i < f->max_tracks; i++) {
+        const struct track *t = &f->tracks[i];
+        if (!t->used || t->session != s->no) {
+            continue;
+        }
+        unsigned nv = t->n_visits < VISITS_MAX ? t->n_visits : VISITS_MAX;
+        for (unsigned k = 0; k < nv; k++) {
+            const struct zone_visit *v = &t->visits[k];
+            for (size_t sh = 0; sh < f->cfg->n_shelves; sh++) {
+                const struct shelf_info *si = &f->shelves[sh];
+                if (si->zone != v->zone || si->reader < 0) {
+                    continue;
+                }
+                const struct health_log *h = &f->reader_health[si->reader];
+                int64_t end = v->leave_us == NEVER || v->leave_us > now ? now : v->leave_us;
+                if (!fusion__health_up_over(h, v->enter_us - si->hold_us, end) &&
+                    !fusion__health_up_over(h, now - settle, now)) {
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}
+
 int fusion__sessions_tick(struct sk_fusion *f)
 {
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
@@ -554,14 +635,21 @@ int fusion__sessions_tick(struct sk_fusion *f)
     int64_t idle_max = (int64_t)fc->session_idle_s * 1000000;
     /* Hard bound on waiting for undecided departures: their own grace has passed by then. */
     int64_t wait_max = settle + (int64_t)fc->unattributed_grace_ms * 1000 + f->max_hold_us;
+    int64_t outage_max = settle + (int64_t)fc->outage_wait_ms * 1000;
     for (size_t i = 0; i < f->n_sessions;) {
         struct session *s = f->sessions[i];
         struct sk_fusion_session *p = &s->pub;
         int r = 0;
         bool gone = false;
+        bool outage = p->state == SK_SESSION_EXITING && outage_pending(f, s, now, settle);
         if (p->state == SK_SESSION_EXITING && now - p->exit_mono_us >= settle &&
             now - f->resumed_us >= settle &&
-            (!fusion__pending_before(f, p->exit_mono_us) || now - p->exit_mono_us >= wait_max)) {
+            (!fusion__pending_before(f, p->exit_mono_us) || now - p->exit_mono_us >= wait_max) &&
+            (!outage || now - p->exit_mono_us >= outage_max)) {
+            if (outage) {
+                /* An item it took while the reader was down may be missing from the cart. */
+                p->review |= SK_REVIEW_READER_OUTAGE;
+            }
             r = checkout(f, s, now);
             gone = true;
         } else if ((p->state == SK_SESSION_LOST && now - p->lost_mono_us >= lost_max) ||

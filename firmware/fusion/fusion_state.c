@@ -46,6 +46,7 @@ enum ftype {
     F_SHELF, /* int index in cfg->shelves as its name; -1 for a name the config lacks */
     F_ZONE,  /* int index in cfg->zones as its name; the same */
     F_OBJ,   /* a nested record: sub */
+    F_ARR,   /* records (sub, each size bytes) up to max, their count a uint8_t at off_len */
 };
 
 struct table;
@@ -53,9 +54,11 @@ struct table;
 struct field {
     const char *key;
     uint8_t type;
-    size_t off, size; /* size: F_STR's buffer */
-    size_t off_len;   /* F_EPC */
+    size_t off, size; /* size: F_STR's buffer, F_ARR's element */
+    size_t off_len;   /* F_EPC, F_ARR */
     const struct table *sub;
+    bool opt;   /* may be absent (state written before the field existed): zero then */
+    size_t max; /* F_ARR */
 };
 
 struct table {
@@ -63,17 +66,27 @@ struct table {
     size_t n;
 };
 
-#define FLD(st, key, type, member)                                          \
-    {                                                                       \
-        key, type, offsetof(st, member), sizeof(((st *)0)->member), 0, NULL \
+#define FLD(st, k, t, m)                                                              \
+    {                                                                                 \
+        .key = (k), .type = (t), .off = offsetof(st, m), .size = sizeof(((st *)0)->m) \
     }
-#define EPC_FLD(st, key, member, len_member)                                \
-    {                                                                       \
-        key, F_EPC, offsetof(st, member), 0, offsetof(st, len_member), NULL \
+#define OPT_FLD(st, k, t, m)                                                                       \
+    {                                                                                              \
+        .key = (k), .type = (t), .off = offsetof(st, m), .size = sizeof(((st *)0)->m), .opt = true \
     }
-#define OBJ_FLD(st, key, member, table)                \
-    {                                                  \
-        key, F_OBJ, offsetof(st, member), 0, 0, &table \
+#define EPC_FLD(st, k, m, len_m)                                                          \
+    {                                                                                     \
+        .key = (k), .type = F_EPC, .off = offsetof(st, m), .off_len = offsetof(st, len_m) \
+    }
+#define OBJ_FLD(st, k, m, table)                                           \
+    {                                                                      \
+        .key = (k), .type = F_OBJ, .off = offsetof(st, m), .sub = &(table) \
+    }
+#define ARR_FLD(st, k, m, n_m, table)                                                       \
+    {                                                                                       \
+        .key = (k), .type = F_ARR, .off = offsetof(st, m), .size = sizeof(((st *)0)->m[0]), \
+        .off_len = offsetof(st, n_m), .sub = &(table), .opt = true,                         \
+        .max = sizeof(((st *)0)->m) / sizeof(((st *)0)->m[0])                               \
     }
 #define TABLE(name, ...)                                       \
     static const struct field name##_fields[] = {__VA_ARGS__}; \
@@ -88,6 +101,13 @@ TABLE(product_tab,
       FLD(struct sk_fusion_product, "currency", F_STR, currency),
       FLD(struct sk_fusion_product, "threshold", F_INT, restock_threshold),
       FLD(struct sk_fusion_product, "target", F_INT, restock_target));
+
+TABLE(candidate_tab,
+      FLD(struct sk_fusion_candidate, "session", F_STR, session),
+      FLD(struct sk_fusion_candidate, "track", F_U32, track),
+      FLD(struct sk_fusion_candidate, "score", F_FLOAT, score),
+      FLD(struct sk_fusion_candidate, "reach", F_FLOAT, reach),
+      FLD(struct sk_fusion_candidate, "flags", F_U8, flags));
 
 TABLE(evidence_tab,
       FLD(struct sk_fusion_evidence, "shelf", F_STR, shelf),
@@ -106,7 +126,11 @@ TABLE(evidence_tab,
       FLD(struct sk_fusion_evidence, "runner_track", F_U32, runner_track),
       FLD(struct sk_fusion_evidence, "runner_score", F_FLOAT, runner_score),
       FLD(struct sk_fusion_evidence, "reads", F_U32, reads),
-      FLD(struct sk_fusion_evidence, "exit_seen", F_I64, exit_seen_wall_us));
+      FLD(struct sk_fusion_evidence, "exit_seen", F_I64, exit_seen_wall_us),
+      OPT_FLD(struct sk_fusion_evidence, "missed", F_I64, missed_wall_us),
+      OPT_FLD(struct sk_fusion_evidence, "reach", F_FLOAT, reach),
+      OPT_FLD(struct sk_fusion_evidence, "doubt", F_U8, doubt),
+      ARR_FLD(struct sk_fusion_evidence, "cands", cands, n_cands, candidate_tab));
 
 TABLE(line_tab,
       EPC_FLD(struct sk_fusion_line, "epc", epc, epc_len),
@@ -169,7 +193,8 @@ TABLE(pending_tab,
       FLD(struct pending, "shelf", F_SHELF, shelf),
       FLD(struct pending, "removed", F_MONO, removed_us),
       FLD(struct pending, "departed", F_MONO, departed_us),
-      FLD(struct pending, "restock", F_BOOL, restock));
+      FLD(struct pending, "restock", F_BOOL, restock),
+      OPT_FLD(struct pending, "missed", F_MONO, missed_us));
 
 TABLE(sighting_tab,
       EPC_FLD(struct sighting, "epc", epc, epc_len),
@@ -307,6 +332,12 @@ static void write_field(const struct sk_fusion *f, cJSON *o, const struct field 
     case F_OBJ:
         v = to_json(f, d->sub, p);
         break;
+    case F_ARR:
+        v = cJSON_CreateArray();
+        for (size_t k = 0; v && k < *((const uint8_t *)rec + d->off_len) && k < d->max; k++) {
+            cJSON_AddItemToArray(v, to_json(f, d->sub, p + k * d->size));
+        }
+        break;
     default:
         v = cJSON_CreateNumber(load_num(d->type, p));
         break;
@@ -421,6 +452,9 @@ static void read_field(struct rd *r, const cJSON *o, const struct field *d, void
 {
     uint8_t *p = (uint8_t *)rec + d->off;
     char name[SK_EPC_HEX_MAX > SK_NAME_MAX ? SK_EPC_HEX_MAX : SK_NAME_MAX];
+    if (d->opt && !cJSON_GetObjectItemCaseSensitive(o, d->key)) {
+        return; /* written before the field existed: it stays zero */
+    }
     switch (d->type) {
     case F_STR:
         str(r, o, d->key, (char *)p, d->size);
@@ -457,6 +491,22 @@ static void read_field(struct rd *r, const cJSON *o, const struct field *d, void
         }
         return;
     }
+    case F_ARR: {
+        const cJSON *arr = get(r, o, d->key), *e;
+        uint8_t n = 0;
+        if (!cJSON_IsArray(arr)) {
+            r->bad = true;
+        }
+        cJSON_ArrayForEach(e, arr)
+        {
+            if (n == d->max) {
+                break;
+            }
+            from_json(r, e, d->sub, p + n++ * d->size);
+        }
+        *((uint8_t *)rec + d->off_len) = n;
+        return;
+    }
     default:
         store_num(d->type, p, num(r, o, d->key), r->shift);
         return;
@@ -476,6 +526,12 @@ static cJSON *session_json(const struct sk_fusion *f, const struct session *s)
     cJSON *la = cJSON_AddArrayToObject(so, "lines");
     for (size_t k = 0; k < p->n_lines; k++) {
         cJSON_AddItemToArray(la, to_json(f, &line_tab, &p->lines[k]));
+    }
+    if (p->n_contested) {
+        la = cJSON_AddArrayToObject(so, "contested");
+        for (size_t k = 0; k < p->n_contested; k++) {
+            cJSON_AddItemToArray(la, to_json(f, &line_tab, &p->contested[k]));
+        }
     }
     return so;
 }
@@ -694,6 +750,20 @@ import_sessions(struct sk_fusion *f, struct rd *r, const cJSON *const *list, siz
                 from_json(r, lo, &line_tab, &p->lines[p->n_lines++]);
             }
         }
+        const cJSON *contested = cJSON_GetObjectItemCaseSensitive(so, "contested");
+        size_t nc = (size_t)cJSON_GetArraySize(contested);
+        if (nc) {
+            p->contested = calloc(nc, sizeof(*p->contested));
+            if (!p->contested) {
+                return -ENOMEM;
+            }
+            p->cap_contested = nc;
+            const cJSON *lo;
+            cJSON_ArrayForEach(lo, contested)
+            {
+                from_json(r, lo, &line_tab, &p->contested[p->n_contested++]);
+            }
+        }
         if (p->state < SK_SESSION_ACTIVE || p->state > SK_SESSION_EXITING) {
             r->bad = true;
         }
@@ -772,6 +842,7 @@ int sk_fusion_restore(struct sk_fusion *f,
         }
         r.shift = fusion__now(f) - elapsed - saved_mono;
         f->resumed_us = fusion__now(f); /* a restart: the readers start over */
+        f->restarted_us = fusion__now(f);
     }
     f->next_session_no = (uint64_t)num(&r, state, "next_session");
     int rc = import_sessions(f, &r, sessions, n_sessions, same);
@@ -788,6 +859,10 @@ int sk_fusion_restore(struct sk_fusion *f,
         struct pending *p = &f->pending[f->n_pending];
         memset(p, 0, sizeof(*p));
         from_json(&r, o, &pending_tab, p);
+        if (!p->missed_us) {
+            p->missed_us = p->removed_us; /* written before intervals: one poll wide */
+            p->missed_us += p->shelf >= 0 ? f->shelves[p->shelf].poll_us : 0;
+        }
         if (p->shelf >= 0) {
             f->n_pending++; /* a shelf this configuration lacks: dropped */
         }

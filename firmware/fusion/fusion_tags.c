@@ -68,11 +68,16 @@ int fusion__tag_departed(struct sk_fusion *f, const struct sk_obs *obs, int shel
     line_from_obs(f, obs, shelf, &p->line);
     p->shelf = shelf;
     p->departed_us = mono;
-    /* The reader says when it last read the tag; without that, the preset's hold tells. */
-    int64_t seen = obs->u.tag.last_seen_us;
+    /* The reader says when it last read the tag and which poll first missed it: the removal
+     * interval. Without those, the preset's hold tells, and one poll. */
+    int64_t seen = obs->u.tag.last_seen_us, missed = obs->u.tag.first_missed_us;
     p->removed_us = seen > 0 && seen <= mono ? seen : mono - f->shelves[shelf].hold_us;
+    p->missed_us = missed > 0 && missed > p->removed_us && missed <= mono
+                           ? missed
+                           : p->removed_us + f->shelves[shelf].poll_us;
     p->line.ev.departed_wall_us = wall;
     p->line.ev.removed_wall_us = wall - (mono - p->removed_us);
+    p->line.ev.missed_wall_us = wall - (mono - p->missed_us);
     p->restock = fusion__staff_at(f, shelf);
     if (pl) {
         fusion__stock_change(f, shelf, &p->line, -1);
@@ -139,6 +144,9 @@ int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf
         }
         return 0;
     }
+    /* Remembered: a reach that put this tag down is no take (a stocker, a put-back). */
+    struct shelf_info *si = &f->shelves[shelf];
+    si->arrivals[si->n_arrivals++ % ARRIVALS_MAX] = mono;
     struct sk_fusion_line line;
     line_from_obs(f, obs, shelf, &line);
     bool misplaced = fusion__home(f, shelf, line.product.sku) == 0;

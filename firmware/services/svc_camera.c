@@ -130,9 +130,9 @@ static void push_events(struct cam_thread *t, int64_t mono_us)
         static const uint16_t types[] = {
                 [SK_VEV_TRACK_NEW] = SK_OBS_TRACK_NEW,   [SK_VEV_TRACK_LOST] = SK_OBS_TRACK_LOST,
                 [SK_VEV_ZONE_ENTER] = SK_OBS_ZONE_ENTER, [SK_VEV_ZONE_LEAVE] = SK_OBS_ZONE_LEAVE,
-                [SK_VEV_LINE_CROSS] = SK_OBS_LINE_CROSS,
+                [SK_VEV_LINE_CROSS] = SK_OBS_LINE_CROSS, [SK_VEV_REACH] = SK_OBS_REACH,
         };
-        if (ev[i].type < SK_VEV_TRACK_NEW || ev[i].type > SK_VEV_LINE_CROSS) {
+        if (ev[i].type < SK_VEV_TRACK_NEW || ev[i].type > SK_VEV_REACH) {
             continue;
         }
         struct sk_obs obs = {.type = types[ev[i].type]};
@@ -146,6 +146,7 @@ static void push_events(struct cam_thread *t, int64_t mono_us)
         obs.u.track.role = (uint8_t)ev[i].role;
         int64_t dwell_ms = ev[i].dwell_us / 1000;
         obs.u.track.dwell_ms = dwell_ms < 0 ? 0 : dwell_ms > UINT32_MAX ? UINT32_MAX : dwell_ms;
+        obs.u.track.reach = ev[i].reach;
         if (ev[i].type == SK_VEV_LINE_CROSS) {
             if (ev[i].dir == SK_LINE_IN) {
                 t->entries++;

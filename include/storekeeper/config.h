@@ -102,6 +102,8 @@ struct sk_zone_cfg {
     char camera[SK_NAME_MAX];
     double polygon[2 * SK_POLY_MAX]; /* x0,y0,x1,y1,... in processing-size pixels */
     size_t polygon_len;              /* numbers, not points */
+    double reach[4];  /* the shelf's front edge x1,y1,x2,y2 (shoppers reach across it) */
+    size_t reach_len; /* 0: no reach band (attribution by presence only), else 4 */
 };
 
 enum sk_line_role {
@@ -208,6 +210,9 @@ struct sk_vision_cfg {
     int max_tracks;
     double max_missed_s;
     int flow_interval_s;
+    int reach_band_px;  /* depth of a shelf's reach band, from its front edge into the zone */
+    int reach_min_px;   /* foreground pixels in the band that make a reach */
+    int reach_width_px; /* band pixels this near a track, along the edge, are its reach */
 };
 
 /* Fusion: sessions, attribution, checkout, restock (docs/fusion.md). */
@@ -224,6 +229,7 @@ struct sk_fusion_cfg {
     double review_confidence;           /* lines below it send the checkout to review */
     int restock_linger_s;               /* a staff badge's restock session outlasts it */
     int sold_memory_s;                  /* sold items are remembered (returns) */
+    int outage_wait_ms; /* a checkout waits this long for a down reader of a shelf it visited */
     int max_sessions, max_tracks, max_cart_items, max_pending;
 };
 

@@ -75,6 +75,7 @@ enum sk_fusion_rule {
     SK_RULE_DWELL,   /* several: clearly the longest presence in the zone around the removal */
     SK_RULE_NEAREST, /* several with equal presence: the one nearest the zone's centre */
     SK_RULE_LONGEST, /* equal presence and distance: the one there longest before it */
+    SK_RULE_REACH,   /* the one the camera saw reach into the shelf around the removal */
 };
 
 /* Why a session's checkout should be reviewed by a person (bit mask). */
@@ -86,6 +87,36 @@ enum sk_fusion_review {
     SK_REVIEW_CART_FULL = 1 << 4,       /* fusion.max_cart_items was reached */
     SK_REVIEW_PORTAL_EXIT = 1 << 5,     /* closed by the exit portal, no exit crossing seen */
     SK_REVIEW_LATE_ITEM = 1 << 6,       /* an item was attributed while it was exiting late */
+    SK_REVIEW_CONTESTED = 1 << 7,       /* another shopper could have taken a line (or this one) */
+    SK_REVIEW_UNSEEN = 1 << 8,          /* someone the camera does not follow may have taken it */
+    SK_REVIEW_CAMERA_GAP = 1 << 9,      /* the camera's view of the shelf was not whole meanwhile */
+    SK_REVIEW_READER_OUTAGE = 1 << 10,  /* a reader of a shelf it stood at was down at checkout */
+};
+
+/* Why one line is in doubt (bit mask, sk_fusion_evidence.doubt): what sends it to review. */
+enum sk_fusion_doubt {
+    SK_DOUBT_CONTESTED = 1 << 0, /* another present shopper could not be ruled out */
+    SK_DOUBT_UNSEEN = 1 << 1,    /* motion no track explains, or the one there did not reach */
+    SK_DOUBT_CAMERA = 1 << 2,    /* the camera was not up for the whole interval (or restart) */
+    SK_DOUBT_OUTAGE = 1 << 3,    /* the reader was down or slow: a wide removal interval */
+};
+
+#define SK_FUSION_CANDS_MAX 4 /* candidates listed per line (all are counted) */
+
+enum sk_fusion_cand_flags {
+    SK_CAND_CHARGED = 1 << 0,   /* the line went to this one */
+    SK_CAND_PRESENT = 1 << 1,   /* in the shelf's zone while the item could have left */
+    SK_CAND_REACHED = 1 << 2,   /* the camera saw it reach into the shelf then */
+    SK_CAND_RULED_OUT = 1 << 3, /* the evidence rules it out (present, did not reach) */
+};
+
+/* One shopper who could have taken a line. */
+struct sk_fusion_candidate {
+    char session[SK_FUSION_ID_LEN + 1]; /* empty: a track without a session */
+    uint32_t track;
+    float score;   /* rank of its presence, 0..1 */
+    float reach;   /* how far it reached into the shelf around the removal, 0..1 */
+    uint8_t flags; /* enum sk_fusion_cand_flags */
 };
 
 /* Evidence behind one cart line. Times are wall clock (records); 0 when unknown. */
@@ -95,7 +126,8 @@ struct sk_fusion_evidence {
     uint8_t antenna;
     char camera[SK_NAME_MAX]; /* whose track took it */
     uint32_t track_id;        /* 0: no track (no candidate) */
-    int64_t removed_wall_us;  /* estimated removal: last seen on the shelf */
+    int64_t removed_wall_us;  /* the removal interval: from the last read on the shelf ... */
+    int64_t missed_wall_us;   /* ... to the first poll that missed it; 0 unknown */
     int64_t departed_wall_us; /* when the reader reported it gone */
     float score;              /* presence of the chosen track around the removal, 0..1 */
     float confidence;         /* 0..1 */
@@ -107,6 +139,10 @@ struct sk_fusion_evidence {
     float runner_score;
     uint32_t reads;            /* reads that supported the departure */
     int64_t exit_seen_wall_us; /* the exit portal saw the item leave; 0: not seen */
+    float reach;               /* the chosen one's reach into the shelf then, 0..1; -1 unmeasured */
+    uint8_t doubt;             /* enum sk_fusion_doubt bits */
+    uint8_t n_cands;           /* the first SK_FUSION_CANDS_MAX candidates, the charged first */
+    struct sk_fusion_candidate cands[SK_FUSION_CANDS_MAX];
 };
 
 /* One item (one tag) in a cart, or the item an event is about. */
@@ -153,6 +189,10 @@ struct sk_fusion_session {
     struct sk_fusion_join joins[SK_FUSION_JOINS_MAX];
     struct sk_fusion_line *lines; /* the cart */
     size_t n_lines, cap_lines;
+    /* Lines charged to another session for which this one was a candidate that could not be
+     * ruled out: shown on its checkout, not charged, and its checkout goes to review. */
+    struct sk_fusion_line *contested;
+    size_t n_contested, cap_contested;
 };
 
 enum sk_fusion_event_type {

@@ -33,6 +33,7 @@ enum sk_obs_type {
     SK_OBS_MQTT_COMMAND,  /* validated-size command from .../cmd/<name> */
     SK_OBS_MQTT_LINK,     /* MQTT connection state or delivery acknowledgement */
     SK_OBS_TIMER,         /* a tick, recorded so replay reproduces time-driven decisions */
+    SK_OBS_REACH,         /* camera: a track reached into a shelf's reach band (0: nobody's) */
     SK_OBS_TYPE_COUNT
 };
 
@@ -79,6 +80,9 @@ struct sk_obs_tag {
     /* TAG_DEPARTED: when the tag was last read (CLOCK_MONOTONIC, the clock of mono_us), so
      * fusion knows when it left instead of estimating it from the hold time; 0 unknown. */
     int64_t last_seen_us;
+    /* TAG_DEPARTED: the first successful poll after last_seen_us that did not read it: the tag
+     * left within [last_seen_us, first_missed_us] (wide after an outage); 0 unknown. */
+    int64_t first_missed_us;
 };
 
 struct sk_obs_health {
@@ -95,7 +99,9 @@ struct sk_obs_track {
     char zone[SK_NAME_MAX]; /* zone or line name for ZONE_* and LINE_CROSS */
     uint8_t dir;            /* enum sk_line_dir for LINE_CROSS */
     uint8_t role;           /* LINE_CROSS: the line's enum sk_line_role */
-    uint32_t dwell_ms;      /* ZONE_LEAVE: time the track spent in the zone */
+    uint32_t dwell_ms;      /* ZONE_LEAVE: time the track spent in the zone; REACH: how long
+                             * the reach lasted (it ended at mono_us) */
+    float reach;            /* REACH: how deep into the band it reached, 0..1 */
 };
 
 struct sk_obs_flow {

@@ -50,6 +50,9 @@ struct sk_presence_event {
     int16_t rssi_cdbm; /* last RSSI seen, INT16_MIN when none */
     uint32_t reads;    /* arrival: polls seen in the window; departure: reads while present */
     int64_t last_seen_us;
+    /* DEPARTED: the first successful poll after last_seen_us that did not read it (a poll that
+     * failed, in an outage, is no such poll): the tag left between the two. */
+    int64_t first_missed_us;
 };
 
 /* Called for every transition, in the order they happen; return value ignored. */

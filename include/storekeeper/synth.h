@@ -102,6 +102,14 @@ int sk_synth_add_shopper(struct sk_synth *scene,
  * Returns 0, -ENOENT (no such shopper), -EINVAL (time order), -ENOSPC (full). */
 int sk_synth_waypoint(struct sk_synth *scene, uint32_t id, double t_s, float x, float y);
 
+#define SK_SYNTH_MAX_REACHES 128 /* per shopper */
+
+/* The shopper reaches towards (x, y) from t_s for duration_s: its arm goes out, stays, comes
+ * back (a take or put at a shelf, an item handed over). In a scene file: the shopper's
+ * reach = [ t, seconds, x, y, ... ]. Returns 0, -ENOENT, -EINVAL or -ENOSPC. */
+int sk_synth_reach(
+        struct sk_synth *scene, uint32_t id, double t_s, double duration_s, float x, float y);
+
 /* Scripted camera faults, for tests of the camera's health: a blackout renders black frames
  * (lens covered, lights out); a stall delivers no frames at all (a hung sensor). In a scene
  * file: scene.blackouts and scene.stalls = [ t, seconds, ... ]. */

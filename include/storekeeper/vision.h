@@ -17,6 +17,7 @@
  *         -> clean-up (open, close) -> connected components -> blob filter (size, shape)
  *         -> tracker (constant-velocity prediction, optimal assignment, coasting through
  *            short occlusions and merges) -> zones and directional lines -> events
+ *         -> reach: whose silhouette crosses into a shelf's reach band (vision/reach.c)
  *
  * Everything is in processing-size pixels, the coordinates of zones and lines in the config.
  * Track ids are small, anonymous and never reused while the pipeline lives. No image leaves
@@ -50,6 +51,9 @@ struct sk_vision_params {
     float gate_px;        /* measurement noise: the gate around a prediction at zero time */
     float line_margin_px; /* hysteresis on each side of a line */
     float zone_margin_px; /* a track leaves a zone this far outside it */
+    int reach_band_px;    /* a shelf's reach band: this deep from its edge (zones.[].reach) */
+    int reach_min_px;     /* band pixels of one shopper that make a reach */
+    int reach_width_px;   /* band pixels this near a track along the edge are its own */
 };
 
 /* A person's shoulder width (0.5 m at 1.4 m above the floor) in pixels of a processing width
@@ -72,6 +76,7 @@ enum sk_vision_event_type {
     SK_VEV_ZONE_ENTER,
     SK_VEV_ZONE_LEAVE,
     SK_VEV_LINE_CROSS,
+    SK_VEV_REACH, /* a track (0: nobody followed) reached into a zone's reach band, and ended */
 };
 
 struct sk_vision_event {
@@ -82,7 +87,9 @@ struct sk_vision_event {
     const char *name; /* zone or line name (owned by the pipeline), NULL otherwise */
     int role;         /* line role (enum sk_line_role) */
     int dir;          /* enum sk_line_dir for crossings */
-    int64_t dwell_us; /* ZONE_LEAVE: time spent inside */
+    int64_t dwell_us; /* ZONE_LEAVE: time spent inside; REACH: since it began (it ended a
+                       * frame or two before t_us) */
+    float reach;      /* REACH: how deep into the band, 0..1 */
 };
 
 struct sk_vision_blob {

@@ -34,12 +34,14 @@ static const char store_text[] =
         "  { name = \"ra\"; bus = \"b\"; unit = 1; },\n"
         "  { name = \"rb\"; bus = \"b\"; unit = 2; },\n"
         "  { name = \"rc\"; bus = \"b\"; unit = 3; },\n"
+        "  { name = \"rd\"; bus = \"b\"; unit = 4; },\n"
         "  { name = \"portal\"; bus = \"b\"; unit = 9; role = \"exit\"; }\n"
         ");\n"
         "shelves = (\n"
         "  { name = \"A1\"; reader = \"ra\"; antenna = 1; zone = \"za\"; preset = \"fast\"; },\n"
         "  { name = \"B1\"; reader = \"rb\"; antenna = 0; zone = \"zb\"; preset = \"fast\"; },\n"
-        "  { name = \"C1\"; reader = \"rc\"; antenna = 1; zone = \"zc\"; preset = \"fast\"; }\n"
+        "  { name = \"C1\"; reader = \"rc\"; antenna = 1; zone = \"zc\"; preset = \"fast\"; },\n"
+        "  { name = \"D1\"; reader = \"rd\"; antenna = 1; zone = \"zd\"; preset = \"fast\"; }\n"
         ");\n"
         "cameras = ( { name = \"cam\"; backend = \"synthetic\"; } );\n"
         "zones = (\n"
@@ -48,7 +50,9 @@ static const char store_text[] =
         "  { name = \"zb\"; camera = \"cam\"; polygon = [200.0, 0.0, 300.0, 0.0, 300.0, 100.0, "
         "200.0, 100.0]; },\n"
         "  { name = \"zc\"; camera = \"cam\"; polygon = [400.0, 0.0, 500.0, 0.0, 500.0, 100.0, "
-        "400.0, 100.0]; }\n"
+        "400.0, 100.0]; },\n"
+        "  { name = \"zd\"; camera = \"cam\"; polygon = [700.0, 0.0, 800.0, 0.0, 800.0, 100.0, "
+        "700.0, 100.0]; reach = [700.0, 0.0, 800.0, 0.0]; }\n"
         ");\n"
         "lines = ( { name = \"door\"; camera = \"cam\"; role = \"door\"; inside = \"right\"; "
         "points = [600.0, 0.0, "
@@ -81,10 +85,11 @@ static int cat_product(void *ctx, const uint8_t *epc, size_t len, struct sk_fusi
     } products[] = {{"", "", 0, -1},
                     {"cola", "Cola 0.5 l", 150, 2},
                     {"chips", "Chips", 250, -1},
-                    {"water", "Water", 99, -1}};
+                    {"water", "Water", 99, -1},
+                    {"milk", "Milk", 130, -1}};
 
     int k = n / 100;
-    if (k < 1 || k > 3) {
+    if (k < 1 || k > 4) {
         return -ENOENT;
     }
     memset(p, 0, sizeof(*p));
@@ -101,8 +106,9 @@ static int cat_product(void *ctx, const uint8_t *epc, size_t len, struct sk_fusi
 static int cat_planogram(void *ctx, const char *shelf, const char *sku)
 {
     (void)ctx;
-    static const char *const homes[][2] = {{"cola", "A1"}, {"chips", "B1"}, {"water", "C1"}};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const homes[][2] = {
+            {"cola", "A1"}, {"chips", "B1"}, {"water", "C1"}, {"milk", "D1"}};
+    for (size_t i = 0; i < 4; i++) {
         if (strcmp(homes[i][0], sku) == 0) {
             return strcmp(homes[i][1], shelf) == 0;
         }
@@ -195,10 +201,19 @@ static int on_event(void *ctx, const struct sk_fusion_event *ev)
             out(r, "session? S%d %d", sn, ev->what);
         }
         break;
-    case SK_FEV_PICKUP:
-        out(r, "pick S%d #%d %s %s%s", sn, item, ev->shelf, sk_fusion_rule_name(ev->line->ev.rule),
-            ev->line->ev.lost_track ? " lost" : "");
-        break;
+    case SK_FEV_PICKUP: {
+        static const char *const doubts[] = {"contested", "unseen", "camera", "outage"};
+        char d[64] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < 4; k++) {
+            if (ev->line->ev.doubt & (1u << k)) {
+                used += (size_t)snprintf(d + used, sizeof(d) - used, "%s%s",
+                                         used ? "," : " doubt=", doubts[k]);
+            }
+        }
+        out(r, "pick S%d #%d %s %s%s%s", sn, item, ev->shelf,
+            sk_fusion_rule_name(ev->line->ev.rule), ev->line->ev.lost_track ? " lost" : "", d);
+    } break;
     case SK_FEV_PUTBACK:
         switch (ev->what) {
         case SK_PUTBACK_FROM_CART:
@@ -233,7 +248,14 @@ static int on_event(void *ctx, const struct sk_fusion_event *ev)
             sk_fusion_review_text(s->review, t, sizeof(t));
             snprintf(review, sizeof(review), " review=%s", t);
         }
-        out(r, "checkout S%d %s%s%s%s", sn, items, s->account[0] ? " " : "", s->account, review);
+        char contested[160] = "";
+        if (s->n_contested) {
+            char c[128];
+            items_text(s->contested, s->n_contested, c, sizeof(c));
+            snprintf(contested, sizeof(contested), " contested=%s", c);
+        }
+        out(r, "checkout S%d %s%s%s%s%s", sn, items, s->account[0] ? " " : "", s->account,
+            contested, review);
         break;
     }
     case SK_FEV_EXIT_WITHOUT_CHECKOUT:
@@ -277,6 +299,8 @@ enum op_kind {
     OP_DONE,
     OP_EXPORT,
     OP_STALL,
+    OP_HEALTH,
+    OP_REACH,
 };
 
 struct op {
@@ -288,8 +312,10 @@ struct op {
     char name[SK_NAME_MAX]; /* zone, shelf, token, restock id */
     char arg[SK_NAME_MAX];
     int item;
-    int64_t seen_us; /* OP_DEP: when the item was last read (mono), 0 unknown */
-    int64_t len_us;  /* OP_STALL: how long no tick comes */
+    int64_t seen_us;   /* OP_DEP: when the item was last read (mono), 0 unknown */
+    int64_t missed_us; /* OP_DEP: the first poll that missed it (mono), 0 unknown */
+    int state;         /* OP_HEALTH: enum sk_health_state; OP_REACH: depth in percent */
+    int64_t len_us;    /* OP_STALL: how long no tick comes */
 };
 
 static int by_time(const void *a, const void *b)
@@ -373,6 +399,14 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
                     /* reported d ms later than the hold (the bus thread stalled) */
                     o->seen_us = BASE_MONO_US + o->t_us;
                     o->t_us += atol(d) * 1000;
+                } else if (k >= 6 && strcmp(c, "within") == 0) {
+                    /* taken at t while its reader was out: last read at d, first missed at
+                     * the step's sixth word */
+                    char e[32] = "";
+                    sscanf(step, " %*d %*s %*s %*s %*s %*s %31s", e);
+                    o->seen_us = BASE_MONO_US + atol(d) * 1000;
+                    o->missed_us = BASE_MONO_US + atol(e) * 1000;
+                    o->t_us = atol(e) * 1000;
                 }
                 o->t_us += hold_of(r->cfg, sh);
             } else if (strcmp(op, "dep") == 0 || strcmp(op, "unbadge") == 0) {
@@ -406,6 +440,17 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
         } else if (strcmp(op, "stall") == 0) {
             o->kind = OP_STALL;
             o->len_us = atol(a) * 1000;
+        } else if (strcmp(op, "down") == 0 || strcmp(op, "up") == 0) {
+            o->kind = OP_HEALTH;
+            snprintf(o->name, sizeof(o->name), "%s", a);
+            o->state = op[0] == 'd' ? SK_HEALTH_DOWN : SK_HEALTH_UP;
+        } else if (strcmp(op, "reach") == 0 || strcmp(op, "blob") == 0) {
+            o->kind = OP_REACH;
+            bool blob = op[0] == 'b';
+            o->track = blob ? 0 : (uint32_t)atoi(a);
+            snprintf(o->name, sizeof(o->name), "%s", blob ? a : b);
+            o->len_us = atol(blob ? b : c) * 1000;
+            o->state = 80;
         } else {
             fprintf(stderr, "unknown op %s\n", op);
             free(copy);
@@ -520,8 +565,22 @@ static int apply(struct run *r, const struct op *op)
         const struct sk_shelf_cfg *s = &r->cfg->shelves[shelf_index(r->cfg, op->name)];
         tag_obs(r, &o, op, s->reader, s->antenna ? s->antenna : 1);
         o.u.tag.last_seen_us = op->seen_us;
+        o.u.tag.first_missed_us = op->missed_us;
         break;
     }
+    case OP_HEALTH:
+        /* a reader's, or the camera's with the name "cam" */
+        o.type = strcmp(op->name, "cam") == 0 ? SK_OBS_CAMERA_HEALTH : SK_OBS_READER_HEALTH;
+        sk_obs_set_source(&o, op->name);
+        memset(&o.u, 0, sizeof(o.u));
+        o.u.health.state = (uint8_t)op->state;
+        break;
+    case OP_REACH:
+        o.type = SK_OBS_REACH;
+        snprintf(o.u.track.zone, sizeof(o.u.track.zone), "%s", op->name);
+        o.u.track.dwell_ms = (uint32_t)(op->len_us / 1000);
+        o.u.track.reach = (float)op->state / 100.0f;
+        break;
     case OP_PORTAL:
         tag_obs(r, &o, op, "portal", 1);
         break;
@@ -567,17 +626,18 @@ static int apply(struct run *r, const struct op *op)
     return r->core ? core_handle(r, &o) : sk_fusion_handle(r->f, &o);
 }
 
-/* Core mode: the catalog in the ledger. Items 101..399 get tag mappings; 9xx stay unknown. */
+/* Core mode: the catalog in the ledger. Items 101..499 get tag mappings; 9xx stay unknown. */
 static int seed_ledger(struct run *r)
 {
     static const struct sk_product products[] = {
             {"cola", "00000000000017", "Cola 0.5 l", 150, "EUR", 2, 6},
             {"chips", "00000000000024", "Chips", 250, "EUR", 0, 6},
             {"water", "00000000000031", "Water", 99, "EUR", 0, 6},
+            {"milk", "00000000000048", "Milk", 130, "EUR", 0, 6},
     };
-    static const char *const homes[] = {"A1", "B1", "C1"};
+    static const char *const homes[] = {"A1", "B1", "C1", "D1"};
     int rc = sk_ledger_sync_shelves(r->ledger, r->cfg);
-    for (size_t i = 0; rc >= 0 && i < 3; i++) {
+    for (size_t i = 0; rc >= 0 && i < 4; i++) {
         rc = sk_ledger_product_put(r->ledger, &products[i]);
         if (rc == 0) {
             rc = sk_ledger_planogram_put(r->ledger, homes[i], products[i].sku, 10);

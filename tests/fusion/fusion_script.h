@@ -17,6 +17,11 @@
  *   zin TR ZONE [X Y] it enters ZONE (at X, Y)           zout TR ZONE     it leaves it
  *   take SHELF N      item N leaves SHELF at T (the reader reports it hold_ms later)
  *   take SHELF N late D  ... reported D ms later still, with its last-read time
+ *   take SHELF N within S M  ... taken while its reader was out: last read at S, first
+ *                     missed at M (reported hold_ms after M)
+ *   down NAME / up NAME  reader NAME (or the camera, "cam") goes down / comes back up
+ *   reach TR ZONE D   track TR's reach into ZONE's reach band ended at T, lasting D ms
+ *   blob ZONE D       motion in ZONE's reach band that no track explains, D ms until T
  *   stall D           no tick for D ms (the process went unscheduled)
  *   dep SHELF N       the reader reports item N gone at T
  *   put SHELF N       item N is set on SHELF at T (the reader reports it 300 ms later)
@@ -28,14 +33,17 @@
  *   export            the state is exported and imported into a fresh engine (a restart)
  *
  * Items: N / 100 is the product (1 cola: home A1, threshold 2; 2 chips: B1; 3 water: C1;
- * 9 unknown to the catalog); badge tags are N = 65535. The clock ticks every 100 ms.
+ * 4 milk: D1, whose zone zd measures reach; 9 unknown to the catalog); badge tags are N = 65535.
+ * The clock ticks every 100 ms.
  *
  * The events the engine emits are written to a log, one per line, in a compact form:
  *   open S1 | open S1 noentry | join S1 t2 [late] | bind S1 TOKEN | timeout S1
- *   pick S1 #101 A1 RULE [lost] | back S1 #101 B1 from=A1 [misplaced] | moved #101 B1 from=A1
+ *   pick S1 #101 A1 RULE [lost] [doubt=contested,unseen,camera,outage]
+ *   back S1 #101 B1 from=A1 [misplaced] | moved #101 B1 from=A1
  *   return #101 A1 ref=S1 | back-removed #101 A1 | removal #101 A1 unattributed|staff
  *   misplaced #101 B1 | restock #101 A1 [session] | low A1 cola 1 | recovered A1 cola 3
- *   checkout S1 [#101!,#102] ACCOUNT review=... (! exit portal saw it)
+ *   checkout S1 [#101!,#102] ACCOUNT contested=[#103] review=... (! exit portal saw it;
+ *   contested: lines charged to another for which this shopper was not ruled out)
  *   unpaid [#101] | abandoned S1 [#101] | restocked ID [A1:cola:+2=5]
  * Sessions are named S1, S2 ... in the order they first appear.
  */

@@ -73,9 +73,9 @@ static const struct row rows[] = {
          20000,
          "open S1\n"
          "open S2\n"
-         "pick S1 #101 A1 dwell\n"
-         "checkout S1 [#101] review=low_confidence\n"
-         "checkout S2 []"},
+         "pick S1 #101 A1 dwell doubt=contested\n"
+         "checkout S1 [#101] review=low_confidence,contested\n"
+         "checkout S2 [] contested=[#101] review=contested"},
         {"two shoppers at one shelf: the later one takes, the earlier one is not charged", NULL,
          "0 new 1 650 20; 0 new 2 650 80; 100 in 1; 200 in 2; 1000 zin 1 za 50 50; "
          "3000 zout 1 za; 2800 zin 2 za 50 50; 6000 take A1 101; 8000 zout 2 za; "
@@ -93,9 +93,9 @@ static const struct row rows[] = {
          20000,
          "open S1\n"
          "open S2\n"
-         "pick S1 #101 A1 nearest\n"
-         "checkout S1 [#101] review=low_confidence\n"
-         "checkout S2 []"},
+         "pick S1 #101 A1 nearest doubt=contested\n"
+         "checkout S1 [#101] review=low_confidence,contested\n"
+         "checkout S2 [] contested=[#101] review=contested"},
         {"two shoppers at one shelf, equal presence and distance: the one there longer", NULL,
          "0 new 1 650 20; 0 new 2 650 80; 100 in 1; 200 in 2; 1000 zin 1 za 50 50; "
          "1200 zin 2 za 50 50; 3500 take A1 101; 6000 zout 1 za; 6000 zout 2 za; 10000 out 1; "
@@ -103,9 +103,9 @@ static const struct row rows[] = {
          20000,
          "open S1\n"
          "open S2\n"
-         "pick S1 #101 A1 longest\n"
-         "checkout S1 [#101] review=low_confidence\n"
-         "checkout S2 []"},
+         "pick S1 #101 A1 longest doubt=contested\n"
+         "checkout S1 [#101] review=low_confidence,contested\n"
+         "checkout S2 [] contested=[#101] review=contested"},
         {"two shoppers at two shelves at the same moment", NULL,
          "0 new 1 650 20; 0 new 2 650 80; 100 in 1; 200 in 2; 1000 zin 1 za 50 50; "
          "1000 zin 2 zb 250 50; 3000 take A1 101; 3000 take B1 201; 6000 zout 1 za; "

@@ -117,6 +117,8 @@ static void test_hold_departure(void **state)
     assert_int_equal(e.departed, 1);
     assert_int_equal(e.last.antenna, 2);
     assert_true(e.last.last_seen_us == last_seen);
+    /* the removal interval ends at the first poll that missed it */
+    assert_true(e.last.first_missed_us == last_seen + POLL_US);
     /* once only */
     for (int i = 0; i < 50; i++) {
         sk_presence_update(p, now += POLL_US, NULL, 0, count, &e);
@@ -125,6 +127,33 @@ static void test_hold_departure(void **state)
     struct sk_presence_stats st;
     sk_presence_get_stats(p, &st);
     assert_int_equal(st.present + st.candidates, 0);
+    sk_presence_free(p);
+}
+
+/* An outage (polls that fail are not fed in): the interval a tag left in ends at the first
+ * successful poll after it that missed the tag, and a miss before the outage does not count
+ * (it may have been RF: the tag may have left during the outage). */
+static void test_outage_interval(void **state)
+{
+    (void)state;
+    struct sk_presence *p;
+    assert_int_equal(sk_presence_new(64, &standard, &p), 0);
+    struct events e = {0};
+    struct sk_tag_read t = tag(3, 1);
+    int64_t now = 0;
+    for (int i = 0; i < 3; i++) {
+        sk_presence_update(p, now += POLL_US, &t, 1, count, &e);
+    }
+    int64_t last_read = now;
+    sk_presence_update(p, now += POLL_US, NULL, 0, count, &e); /* one miss, then the outage */
+    now += 5000000;
+    sk_presence_resume(p, now);
+    int64_t back = now + POLL_US;
+    while (e.departed == 0) {
+        sk_presence_update(p, now += POLL_US, NULL, 0, count, &e);
+    }
+    assert_true(e.last.last_seen_us == last_read);
+    assert_true(e.last.first_missed_us == back);
     sk_presence_free(p);
 }
 
@@ -343,10 +372,11 @@ static void test_flicker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_k_of_n_arrival),           cmocka_unit_test(test_hold_departure),
-            cmocka_unit_test(test_stall_is_not_unseen_time), cmocka_unit_test(test_seed_and_outage),
-            cmocka_unit_test(test_per_antenna_params),       cmocka_unit_test(test_bound),
-            cmocka_unit_test(test_random_against_model),     cmocka_unit_test(test_flicker),
+            cmocka_unit_test(test_k_of_n_arrival),  cmocka_unit_test(test_hold_departure),
+            cmocka_unit_test(test_outage_interval), cmocka_unit_test(test_stall_is_not_unseen_time),
+            cmocka_unit_test(test_seed_and_outage), cmocka_unit_test(test_per_antenna_params),
+            cmocka_unit_test(test_bound),           cmocka_unit_test(test_random_against_model),
+            cmocka_unit_test(test_flicker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

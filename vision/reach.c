@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/* Reach: which tracked shopper's arm crosses into a shelf's reach band, and for how long. */
+#include "reach.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * DESIGN
+ * A shelf's reach band is the strip of its zone along the shelf's front edge
+ * (zones.[].reach), vision.reach_band_px deep: shoppers stand further back, so only hands and
+ * arms enter it. From above, the shopper who takes or puts something is the one whose
+ * silhouette extends into the band; the one standing beside is not.
+ *
+ * Each frame, every foreground pixel of a band belongs to the nearest confirmed track in that
+ * zone, measured along the edge (an arm goes out in front of its shoulders), if one is within
+ * vision.reach_width_px; else to nobody: motion no track explains (a child the tracker does
+ * not follow, say). A track (or nobody) with at least vision.reach_min_px band pixels in two
+ * frames running is reaching, until two frames running without; then the reach is reported
+ * with its start, its end and how deep it went (1: to the edge). A track that ends, leaves
+ * the zone or hands its slot on ends its reaches first.
+ *
+ * Cost: the bands' pixels only (a few hundred per shelf at 320 x 240), computed once.
+ */
+
+#define ON_FRAMES  2
+#define OFF_FRAMES 2
+
+struct band_px {
+    uint32_t idx; /* into the processing-size image */
+    float u;      /* along the edge, from its first point */
+    float d;      /* from the edge into the zone */
+};
+
+struct episode {
+    bool on;
+    uint8_t hits, gaps;
+    int64_t first_us, start_us, last_us;
+    float peak;
+    float x, y;
+};
+
+struct band {
+    size_t zone;        /* index in the zones given */
+    double ex, ey, len; /* the edge's unit direction and length */
+    double x1, y1;
+    struct band_px *px;
+    size_t n_px;
+    struct episode nobody;
+};
+
+struct slot_state {
+    uint32_t id;
+    struct episode ep[SK_REACH_MAX_ZONES];
+};
+
+struct vision_reach {
+    struct vision_reach_params p;
+    struct band bands[SK_REACH_MAX_ZONES];
+    size_t n_bands;
+    struct slot_state slots[SK_TRACKER_MAX];
+};
+
+static int make_band(struct band *b,
+                     const struct sk_zone_cfg *z,
+                     size_t zone,
+                     int band_px,
+                     int width,
+                     int height)
+{
+    double dx = z->reach[2] - z->reach[0], dy = z->reach[3] - z->reach[1];
+    double len = sqrt(dx * dx + dy * dy);
+    if (len < 1) {
+        return -EINVAL;
+    }
+    b->zone = zone;
+    b->x1 = z->reach[0];
+    b->y1 = z->reach[1];
+    b->ex = dx / len;
+    b->ey = dy / len;
+    b->len = len;
+    /* Into the zone: the side of the edge its centroid lies on. */
+    size_t n = z->polygon_len / 2;
+    double cx = 0, cy = 0;
+    for (size_t k = 0; k < n; k++) {
+        cx += z->polygon[2 * k] / (double)n;
+        cy += z->polygon[2 * k + 1] / (double)n;
+    }
+    double side = -b->ey * (cx - b->x1) + b->ex * (cy - b->y1) >= 0 ? 1 : -1;
+    double x0 = 1e9, y0 = 1e9, xm = -1e9, ym = -1e9;
+    for (size_t k = 0; k < n; k++) {
+        x0 = fmin(x0, z->polygon[2 * k]);
+        xm = fmax(xm, z->polygon[2 * k]);
+        y0 = fmin(y0, z->polygon[2 * k + 1]);
+        ym = fmax(ym, z->polygon[2 * k + 1]);
+    }
+    int ix0 = x0 < 0 ? 0 : (int)x0, iy0 = y0 < 0 ? 0 : (int)y0;
+    int ix1 = xm >= width ? width - 1 : (int)xm, iy1 = ym >= height ? height - 1 : (int)ym;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t count = 0;
+        for (int y = iy0; y <= iy1; y++) {
+            for (int x = ix0; x <= ix1; x++) {
+                float fx = (float)x + 0.5f, fy = (float)y + 0.5f;
+                double u = (fx - b->x1) * b->ex + (fy - b->y1) * b->ey;
+                double d = side * (-b->ey * (fx - b->x1) + b->ex * (fy - b->y1));
+                if (u < 0 || u > len || d < 0 || d > band_px ||
+                    !vision_point_in_polygon(z->polygon, n, fx, fy)) {
+                    continue;
+                }
+                if (pass == 1) {
+                    b->px[count] = (struct band_px){(uint32_t)(y * width + x), (float)u, (float)d};
+                }
+                count++;
+            }
+        }
+        if (pass == 0) {
+            if (count > SK_REACH_MAX_BAND) {
+                return -E2BIG;
+            }
+            b->px = calloc(count ? count : 1, sizeof(*b->px));
+            if (!b->px) {
+                return -ENOMEM;
+            }
+        }
+        b->n_px = count;
+    }
+    return 0;
+}
+
+int vision_reach_new(const struct vision_reach_params *p,
+                     const struct sk_zone_cfg *zones,
+                     size_t n_zones,
+                     int width,
+                     int height,
+                     struct vision_reach **ret)
+{
+    if (!p || p->band_px < 1 || p->min_px < 1 || p->width_px < 1 || width < 1 || height < 1) {
+        return -EINVAL;
+    }
+    *ret = NULL;
+    size_t wanted = 0;
+    for (size_t i = 0; i < n_zones; i++) {
+        wanted += zones[i].reach_len == 4;
+    }
+    if (!wanted) {
+        return 0;
+    }
+    if (wanted > SK_REACH_MAX_ZONES) {
+        return -E2BIG;
+    }
+    struct vision_reach *r = calloc(1, sizeof(*r));
+    if (!r) {
+        return -ENOMEM;
+    }
+    r->p = *p;
+    for (size_t i = 0; i < n_zones; i++) {
+        if (zones[i].reach_len != 4) {
+            continue;
+        }
+        int e = make_band(&r->bands[r->n_bands++], &zones[i], i, p->band_px, width, height);
+        if (e < 0) {
+            vision_reach_free(r);
+            return e;
+        }
+    }
+    *ret = r;
+    return 0;
+}
+
+void vision_reach_free(struct vision_reach *r)
+{
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; i < r->n_bands; i++) {
+        free(r->bands[i].px);
+    }
+    free(r);
+}
+
+static void
+end_episode(struct episode *e, uint32_t id, size_t zone, vision_reach_emit_fn emit, void *ctx)
+{
+    if (e->on) {
+        emit(ctx, id, zone, e->start_us, e->last_us, e->peak, e->x, e->y);
+    }
+    memset(e, 0, sizeof(*e));
+}
+
+/* One frame of one episode: count band pixels at depth deepest (0..1). */
+static void step(struct episode *e,
+                 int count,
+                 float deepest,
+                 float x,
+                 float y,
+                 int min_px,
+                 int64_t t_us,
+                 uint32_t id,
+                 size_t zone,
+                 vision_reach_emit_fn emit,
+                 void *ctx)
+{
+    if (count >= min_px) {
+        if (!e->on && e->hits++ == 0) {
+            e->first_us = t_us;
+        }
+        if (!e->on && e->hits >= ON_FRAMES) {
+            e->on = true;
+            e->start_us = e->first_us;
+        }
+        e->gaps = 0;
+        e->last_us = t_us;
+        if (deepest > e->peak) {
+            e->peak = deepest;
+            e->x = x;
+            e->y = y;
+        }
+    } else if (e->on) {
+        if (++e->gaps >= OFF_FRAMES) {
+            end_episode(e, id, zone, emit, ctx);
+        }
+    } else {
+        e->hits = 0;
+        e->peak = 0;
+    }
+}
+
+void vision_reach_frame(struct vision_reach *r,
+                        const uint8_t *mask,
+                        const struct sk_trk *slots,
+                        size_t n_slots,
+                        const uint64_t *in_zone,
+                        int64_t t_us,
+                        vision_reach_emit_fn emit,
+                        void *ctx)
+{
+    if (!r) {
+        return;
+    }
+    n_slots = n_slots < SK_TRACKER_MAX ? n_slots : SK_TRACKER_MAX;
+    /* A slot that changed hands or stopped being a confirmed track ends its reaches. */
+    for (size_t s = 0; s < n_slots; s++) {
+        struct slot_state *st = &r->slots[s];
+        bool live = slots[s].state == SK_TRK_CONFIRMED;
+        if (st->id && (!live || st->id != slots[s].id)) {
+            for (size_t b = 0; b < r->n_bands; b++) {
+                end_episode(&st->ep[b], st->id, r->bands[b].zone, emit, ctx);
+            }
+            st->id = 0;
+        }
+        if (live) {
+            st->id = slots[s].id;
+        }
+    }
+    for (size_t b = 0; b < r->n_bands; b++) {
+        struct band *bd = &r->bands[b];
+        int count[SK_TRACKER_MAX] = {0}, nobody = 0;
+        float dmin[SK_TRACKER_MAX], nobody_d = 1e9f;
+        float tu[SK_TRACKER_MAX];
+        size_t in[SK_TRACKER_MAX], n_in = 0;
+        for (size_t s = 0; s < n_slots; s++) {
+            dmin[s] = 1e9f;
+            if (slots[s].state == SK_TRK_CONFIRMED && (in_zone[s] >> bd->zone & 1)) {
+                tu[s] = (float)((slots[s].x - bd->x1) * bd->ex + (slots[s].y - bd->y1) * bd->ey);
+                in[n_in++] = s;
+            }
+        }
+        for (size_t k = 0; k < bd->n_px; k++) {
+            const struct band_px *px = &bd->px[k];
+            if (!mask[px->idx]) {
+                continue;
+            }
+            size_t best = SIZE_MAX;
+            float best_d = (float)r->p.width_px;
+            for (size_t i = 0; i < n_in; i++) {
+                float du = fabsf(px->u - tu[in[i]]);
+                if (du <= best_d) {
+                    best_d = du;
+                    best = in[i];
+                }
+            }
+            if (best == SIZE_MAX) {
+                nobody++;
+                nobody_d = px->d < nobody_d ? px->d : nobody_d;
+            } else {
+                count[best]++;
+                dmin[best] = px->d < dmin[best] ? px->d : dmin[best];
+            }
+        }
+        float depth_of = (float)r->p.band_px;
+        for (size_t s = 0; s < n_slots; s++) {
+            if (!r->slots[s].id) {
+                continue;
+            }
+            bool here = in_zone[s] >> bd->zone & 1;
+            if (!here) {
+                end_episode(&r->slots[s].ep[b], r->slots[s].id, bd->zone, emit, ctx);
+                continue;
+            }
+            float depth = count[s] ? 1.0f - dmin[s] / depth_of : 0;
+            step(&r->slots[s].ep[b], count[s], depth, slots[s].x, slots[s].y, r->p.min_px, t_us,
+                 r->slots[s].id, bd->zone, emit, ctx);
+        }
+        step(&bd->nobody, nobody, nobody ? 1.0f - nobody_d / depth_of : 0, 0, 0, r->p.min_px, t_us,
+             0, bd->zone, emit, ctx);
+    }
+}
+
+void vision_reach_flush(struct vision_reach *r, vision_reach_emit_fn emit, void *ctx)
+{
+    if (!r) {
+        return;
+    }
+    for (size_t b = 0; b < r->n_bands; b++) {
+        for (size_t s = 0; s < SK_TRACKER_MAX; s++) {
+            if (r->slots[s].id) {
+                end_episode(&r->slots[s].ep[b], r->slots[s].id, r->bands[b].zone, emit, ctx);
+            }
+        }
+        end_episode(&r->bands[b].nobody, 0, r->bands[b].zone, emit, ctx);
+    }
+    memset(r->slots, 0, sizeof(r->slots));
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal to vision/: who reaches across a shelf's front edge, measured from the mask. */
+#ifndef SK_REACH_H
+#define SK_REACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storekeeper/config.h"
+#include "tracker.h"
+
+#define SK_REACH_MAX_ZONES 16   /* zones with a reach edge, per camera */
+#define SK_REACH_MAX_BAND  8192 /* pixels in one zone's reach band */
+
+struct vision_reach_params {
+    int band_px;  /* depth of the band from the edge into the zone */
+    int min_px;   /* foreground pixels of one shopper in the band that make a reach */
+    int width_px; /* band pixels this near a track along the edge are its own */
+};
+
+struct vision_reach;
+
+/* Called for every reach that ended: track_id 0 is motion no confirmed track explains.
+ * zone indexes the zones given to vision_reach_new; times are media times. */
+typedef void (*vision_reach_emit_fn)(void *ctx,
+                                     uint32_t track_id,
+                                     size_t zone,
+                                     int64_t start_us,
+                                     int64_t end_us,
+                                     float depth,
+                                     float x,
+                                     float y);
+
+/*
+ * Prepares the bands of the zones that have a reach edge (zones[i].reach_len == 4), at a
+ * width x height processing size. Returns 0 and an owned state (NULL when no zone has an
+ * edge: nothing to measure), -EINVAL, -E2BIG (too many zones or too large a band), -ENOMEM.
+ */
+int vision_reach_new(const struct vision_reach_params *p,
+                     const struct sk_zone_cfg *zones,
+                     size_t n_zones,
+                     int width,
+                     int height,
+                     struct vision_reach **ret);
+void vision_reach_free(struct vision_reach *r);
+
+/* One frame: the cleaned mask, the tracker's slots and which zones each slot is in (bit z of
+ * in_zone[slot]). Reaches that ended are passed to emit. */
+void vision_reach_frame(struct vision_reach *r,
+                        const uint8_t *mask,
+                        const struct sk_trk *slots,
+                        size_t n_slots,
+                        const uint64_t *in_zone,
+                        int64_t t_us,
+                        vision_reach_emit_fn emit,
+                        void *ctx);
+/* Ends every reach going on (the camera stops). */
+void vision_reach_flush(struct vision_reach *r, vision_reach_emit_fn emit, void *ctx);
+
+#endif
