@@ -258,8 +258,8 @@ void vision_reach_frame(struct vision_reach *r,
         struct band *bd = &r->bands[b];
         int count[SK_TRACKER_MAX] = {0}, nobody = 0;
         float dmin[SK_TRACKER_MAX], nobody_d = 1e9f;
-        float tu[SK_TRACKER_MAX];
-        size_t in[SK_TRACKER_MAX], n_in = 0;
+        float tu[SK_TRACKER_MAX] = {0};
+        size_t in[SK_TRACKER_MAX] = {0}, n_in = 0;
         for (size_t s = 0; s < n_slots; s++) {
             dmin[s] = 1e9f;
             if (slots[s].state == SK_TRK_CONFIRMED && (in_zone[s] >> bd->zone & 1)) {

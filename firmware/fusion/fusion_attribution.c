@@ -61,12 +61,12 @@
  * is unattributed (or a staff removal when the shelf was being restocked).
  */
 
-#define REACH_SLACK_US 400000 /* a reach seen this near the interval covers it */
-#define PUT_LAG_US     600000 /* an arrival is reported this soon after the put */
+#define REACH_SLACK_US   400000  /* a reach seen this near the interval covers it */
+#define PUT_LAG_US       600000  /* an arrival is reported this soon after the put */
 #define RESTART_SLACK_US 1000000 /* readers are seeded this soon after a restart */
-#define WIDTH_FALL     0.06f  /* confidence lost per second of interval beyond two polls */
-#define WIDTH_MIN      0.3f
-#define OUTAGE_CAP     0.95f
+#define WIDTH_FALL       0.06f   /* confidence lost per second of interval beyond two polls */
+#define WIDTH_MIN        0.3f
+#define OUTAGE_CAP       0.95f
 
 struct cand {
     uint64_t session; /* 0: an orphan track */
@@ -428,7 +428,9 @@ pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, const s
         e->runner_track = r->track->id;
         e->runner_score = r->rank;
     }
-    list_candidates(f, e, c, n, v);
+    if (n > 1) {
+        list_candidates(f, e, c, n, v); /* alone, the line's own track says it all */
+    }
     struct sighting *g = fusion__sighting_find(f, p->line.epc, p->line.epc_len);
     if (g) {
         e->exit_seen_wall_us = g->wall_us;

@@ -600,7 +600,11 @@ static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
 static bool
 outage_pending(const struct sk_fusion *f, const struct session *s, int64_t now, int64_t settle)
 {
-    for (size_t i = 0; i < f->max_tracks; i++) {
+    bool trouble = false; /* the common case, every reader up lately, costs a glance */
+    for (size_t r = 0; r < f->n_reader_health && !trouble; r++) {
+        trouble = !fusion__health_up_over(&f->reader_health[r], now - settle, now);
+    }
+    for (size_t i = 0; trouble && i < f->max_tracks; i++) {
         const struct track *t = &f->tracks[i];
         if (!t->used || t->session != s->no) {
             continue;

@@ -305,9 +305,26 @@ static cJSON *to_json(const struct sk_fusion *f, const struct table *t, const vo
     return o;
 }
 
+/* An optional field at its zero value is left out: reading it back gives zero. */
+static bool is_zero(const struct field *d, const uint8_t *p, const void *rec)
+{
+    if (d->type == F_ARR) {
+        return *((const uint8_t *)rec + d->off_len) == 0;
+    }
+    for (size_t i = 0; i < d->size; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void write_field(const struct sk_fusion *f, cJSON *o, const struct field *d, const void *rec)
 {
     const uint8_t *p = (const uint8_t *)rec + d->off;
+    if (d->opt && is_zero(d, p, rec)) {
+        return;
+    }
     char hex[SK_EPC_HEX_MAX];
     cJSON *v;
     bool b;
