@@ -68,6 +68,7 @@ static struct sk_obs make(int type, int i)
         o.u.tag.rssi_cdbm = -4567;
         o.u.tag.reads = 9;
         o.u.tag.last_seen_us = 999000 + i;
+        o.u.tag.first_missed_us = type == SK_OBS_TAG_DEPARTED ? 1099000 + i : 0;
         break;
     case SK_OBS_READER_HEALTH:
     case SK_OBS_CAMERA_HEALTH:
@@ -103,6 +104,14 @@ static struct sk_obs make(int type, int i)
         o.u.mqtt.retry_ms = -1;
         break;
     case SK_OBS_TIMER:
+        break;
+    case SK_OBS_REACH:
+        o.u.track.track_id = 42;
+        o.u.track.x = 123.25f;
+        o.u.track.y = 7.1f;
+        snprintf(o.u.track.zone, sizeof(o.u.track.zone), "front-a1");
+        o.u.track.dwell_ms = 900;
+        o.u.track.reach = 0.75f;
         break;
     default:
         o.u.track.track_id = 42;
