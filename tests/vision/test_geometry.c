@@ -102,6 +102,9 @@ static void test_scene_files(void **state)
     expect_scene_error("scene = { floor_luma = 300; };", "s.scene:1: scene.floor_luma");
     expect_scene_error("scene = { colour = 1; };", "scene.colour: unknown key");
     expect_scene_error("scene = { shadows = 1; };", "scene.shadows: true or false");
+    expect_scene_error("scene = { arms = 1; };", "scene.arms: true or false");
+    expect_scene_error("scene = { texture = 500.0; };", "scene.texture: a number from 0 to 120");
+    expect_scene_error("scene = { perspective = -1.0; };", "scene.perspective");
     expect_scene_error("shoppers = ( { path = [ 1.0, 2.0 ]; } );", "shoppers.[0].path");
     expect_scene_error("shoppers = ( { luma = 999; path = [ 1.0, 2.0, 3.0 ]; } );",
                        "shoppers.[0]: luma");
