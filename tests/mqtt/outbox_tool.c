@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Test helper: writes checkout events into a ledger's outbox, dumps payloads, prints stats. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,8 @@
  * will, from a second process: the daemon may be running (the ledger is in WAL mode with a
  * busy timeout, and the link polls for rows other processes commit).
  *
- *   outbox_tool fill LEDGER STORE DEVICE N [BATCH [RATE_PER_S]]
+ *   outbox_tool fill LEDGER STORE DEVICE N [BATCH [RATE_PER_S [REVIEW_EVERY]]]
+ *                                               every REVIEW_EVERY-th checkout is for review
  *   outbox_tool dump LEDGER STORE DEVICE        payload per line, pending rows, seq order
  *   outbox_tool stats LEDGER STORE DEVICE       pending last_seq first_pending_seq
  */
@@ -40,7 +42,7 @@ static struct sk_ledger *open_ledger(const char *path, const char *store, const 
     return l;
 }
 
-static cJSON *checkout_fields(long n)
+static cJSON *checkout_fields(long n, bool review)
 {
     cJSON *f = cJSON_CreateObject();
     char sid[32];
@@ -60,19 +62,22 @@ static cJSON *checkout_fields(long n)
     cJSON_AddStringToObject(f, "opened", ts);
     cJSON_AddStringToObject(f, "closed", ts);
     cJSON_AddNumberToObject(f, "confidence", 0.99);
-    cJSON_AddBoolToObject(f, "review", 0);
-    cJSON_AddArrayToObject(f, "review_reasons");
+    cJSON_AddBoolToObject(f, "review", review);
+    cJSON *reasons = cJSON_AddArrayToObject(f, "review_reasons");
+    if (review) {
+        cJSON_AddItemToArray(reasons, cJSON_CreateString("low_confidence"));
+    }
     return f;
 }
 
-static int fill(struct sk_ledger *l, long n, long batch, double rate)
+static int fill(struct sk_ledger *l, long n, long batch, double rate, long review_every)
 {
     int64_t first = 0, last = 0;
     int64_t t0 = sk_now_mono_us();
     for (long i = 0; i < n;) {
         int r = sk_ledger_begin(l);
         for (long k = 0; r >= 0 && k < batch && i < n; k++, i++) {
-            cJSON *f = checkout_fields(i);
+            cJSON *f = checkout_fields(i, review_every > 0 && i % review_every == review_every - 1);
             r = sk_ledger_event(l, "event/checkout", NULL, f, 0, &last);
             cJSON_Delete(f);
             if (!first) {
@@ -131,7 +136,8 @@ int main(int argc, char **argv)
     struct sk_ledger *l = open_ledger(argv[2], argv[3], argv[4]);
     int rc = 2;
     if (strcmp(argv[1], "fill") == 0 && argc >= 6) {
-        rc = fill(l, atol(argv[5]), argc > 6 ? atol(argv[6]) : 500, argc > 7 ? atof(argv[7]) : 0);
+        rc = fill(l, atol(argv[5]), argc > 6 ? atol(argv[6]) : 500, argc > 7 ? atof(argv[7]) : 0,
+                  argc > 8 ? atol(argv[8]) : 0);
     } else if (strcmp(argv[1], "dump") == 0) {
         rc = dump(l);
     } else if (strcmp(argv[1], "stats") == 0) {

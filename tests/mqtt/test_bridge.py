@@ -13,7 +13,6 @@ held them meanwhile (the device's outbox stays drained). A command from the clou
 comes back. The counts are printed (sent, received, duplicates, out of order)."""
 import json
 import os
-import re
 import time
 import unittest
 
@@ -38,25 +37,6 @@ mqtt = { host = "127.0.0.1"; port = %%d; reconnect_min_ms = 200; reconnect_max_m
 """ % (STORE, DEVICE)
 
 
-def bridge_lines(cloud_port, pki):
-    """docs/examples/broker/bridge.conf for this test: the cloud on loopback, the test's
-    certificates, this store, a reconnect within a second or two."""
-    with open(os.path.join(sk.SRC, "docs", "examples", "broker", "bridge.conf")) as f:
-        text = f.read()
-    subst = [
-        (r"^address .*$", "address 127.0.0.1:%d" % cloud_port),
-        (r"^bridge_cafile .*$", "bridge_cafile %s/ca.crt" % pki),
-        (r"^bridge_certfile .*$", "bridge_certfile %s/bridge.crt" % pki),
-        (r"^bridge_keyfile .*$", "bridge_keyfile %s/bridge.key" % pki),
-        (r"^restart_timeout .*$", "restart_timeout 1 2"),
-    ]
-    for pattern, repl in subst:
-        text, n = re.subn(pattern, repl, text, flags=re.M)
-        assert n == 1, "bridge.conf has one line %s" % pattern
-    text = text.replace("shop-0142", STORE)
-    return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-
-
 def longest_increasing(xs):
     """The length of the longest increasing subsequence: len(xs) minus it is how many events
     arrived out of seq order (one overtaking event counts one, not the thousand it passed)."""
@@ -71,37 +51,13 @@ def longest_increasing(xs):
     return len(tails)
 
 
-def make_pki(directory):
-    """The test CA, the cloud broker's certificate (127.0.0.1) and the bridge's client
-    certificate (mqtt_helpers.make_pki makes the first two; the client one is named
-    `device`)."""
-    mh.make_pki(directory)
-    for ext in ("crt", "key"):
-        os.replace(os.path.join(directory, "device." + ext),
-                   os.path.join(directory, "bridge." + ext))
-
-
 class BridgeTest(unittest.TestCase):
     def setUp(self):
         sk.require_tool("openssl", why="the bridge runs over TLS with a client certificate")
         self.tmp = sk.TempDir()
-        self.pki = os.path.join(self.tmp.path, "pki")
-        os.makedirs(self.pki)
-        make_pki(self.pki)
         self.schemas = mh.Schemas()
-        self.tls_port = sk.free_port()
-        # The cloud: a plain listener for its consumers, TLS with client certificates for
-        # bridges (the ones the store's bridge must present).
-        self.cloud = mh.Broker(self.tmp.path, "cloud", lines=[
-            "listener %d 127.0.0.1" % self.tls_port,
-            "cafile %s/ca.crt" % self.pki,
-            "certfile %s/broker.crt" % self.pki,
-            "keyfile %s/broker.key" % self.pki,
-            "require_certificate true",
-            "tls_version tlsv1.2",
-        ]).start()
-        self.store = mh.Broker(self.tmp.path, "store",
-                               lines=bridge_lines(self.tls_port, self.pki)).start()
+        self.bridged = mh.Bridged(self.tmp.path, STORE)
+        self.cloud, self.store = self.bridged.cloud, self.bridged.store
         self.subs = []
         self.daemons = []
 
@@ -113,19 +69,14 @@ class BridgeTest(unittest.TestCase):
             print("kept", self.tmp.path)
 
     def bridge_up(self, count):
-        """The cloud logged the bridge's connection count times (its client id)."""
-        needle = "as storekeeper-bridge-%s " % STORE
-        return mh.wait_until(lambda: self.cloud.log().count(needle) >= count, 15 * sk.SCALE)
+        return self.bridged.up(count)
 
     def test_cloud_outage_under_load(self):
+        # Up, and subscribed to commands at the cloud before anything is sent down.
         self.assertTrue(self.bridge_up(1), "the bridge connected:\n" + self.store.log()[-3000:])
         consumer = mh.Sub(self.cloud, ["storekeeper/v1/+/+/event/#"], self.tmp.path,
                           "cloud-consumer")
         self.subs.append(consumer)
-        # The bridge subscribed to commands at the cloud before anything is sent down.
-        self.assertTrue(mh.wait_until(
-            lambda: "Received SUBSCRIBE from storekeeper-bridge-%s" % STORE in self.cloud.log(),
-            10 * sk.SCALE))
         cfg = self.tmp.file("store.cfg", CONFIG % self.store.port)
         d = sk.Daemon(["run", "-c", cfg], self.tmp.path)
         self.daemons.append(d)
