@@ -23,6 +23,7 @@
 #include "storekeeper/mbconn.h"
 #include "storekeeper/presence.h"
 #include "storekeeper/profile.h"
+#include "storekeeper/progress.h"
 #include "storekeeper/reader.h"
 #include "storekeeper/rfid.h"
 
@@ -234,7 +235,12 @@ static int modbus_scan(int argc, char **argv)
                "identity");
     }
     int answering = 0, configured = 0, configured_ok = 0;
+    /* A silent unit costs a whole timeout: 247 of them take a while; show that it moves. */
+    struct sk_progress prog;
+    sk_progress_init(&prog, stderr, "scan", "units", json);
+    fflush(stdout);
     for (int u = lo; u <= hi; u++) {
+        sk_progress_update(&prog, u - lo, hi - lo + 1);
         const struct sk_reader_cfg *rc = NULL;
         for (size_t i = 0; cfg && bus && i < cfg->n_readers; i++) {
             if (strcmp(cfg->readers[i].bus, bus->name) == 0 && cfg->readers[i].unit == u) {
@@ -299,12 +305,20 @@ static int modbus_scan(int argc, char **argv)
                 if (there) {
                     snprintf(rtt, sizeof(rtt), "%.1f ms", rtt_ms);
                 }
+                if (prog.tty && prog.shown) {
+                    fputs("\r\033[K", stderr); /* the row goes where the progress line was */
+                }
                 printf("%5d  %-26s %9s  %-14s %-20s %s\n", u, reply, rtt, rc ? rc->name : "-",
                        rc ? rc->profile : "-", there ? identity : "-");
+                fflush(stdout);
+                if (prog.shown) {
+                    prog.last_us = 0; /* and the progress line comes back below it */
+                }
             }
         }
         sk_profile_free(prof);
     }
+    sk_progress_done(&prog, hi - lo + 1, hi - lo + 1);
     bool pass = bus && configured ? configured_ok == configured : answering > 0;
     cJSON_AddNumberToObject(root, "answering", answering);
     cJSON_AddNumberToObject(root, "configured", configured);

@@ -20,6 +20,7 @@
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 #include "storekeeper/ledger.h"
+#include "storekeeper/progress.h"
 #include "storekeeper/tagset.h"
 
 /*
@@ -41,7 +42,11 @@ struct ctx {
     struct sk_config *cfg;
     struct sk_ledger *l;
     char path[SK_PATH_MAX * 2];
+    struct sk_progress progress; /* verify, import, export: on stderr */
+    const char *progress_what;
 };
+
+static void on_progress(const char *what, int64_t done, int64_t total, void *ctx);
 
 struct subcommand {
     const char *name;
@@ -204,7 +209,28 @@ static int open_ledger(struct ctx *c, unsigned flags)
         fprintf(stderr, "storekeeper " CMD ": %s\n", msg);
         return SK_EXIT_FAILURE;
     }
+    sk_ledger_set_progress(c->l, on_progress, c);
     return 0;
+}
+
+/* The ledger's long operations, shown on stderr (a terminal, or JSON lines with --json). */
+static void on_progress(const char *what, int64_t done, int64_t total, void *ctx)
+{
+    struct ctx *c = ctx;
+    if (!c->progress_what || strcmp(c->progress_what, what) != 0) {
+        sk_progress_init(&c->progress, stderr, what,
+                         strcmp(what, "verify") == 0 ? "movements" : "rows", c->json);
+        c->progress_what = what;
+    }
+    sk_progress_update(&c->progress, done, total);
+}
+
+static void progress_end(struct ctx *c, int64_t done, int64_t total)
+{
+    if (c->progress_what) {
+        sk_progress_done(&c->progress, done, total);
+        c->progress_what = NULL;
+    }
 }
 
 static int need_config(struct ctx *c, const char *what)
@@ -395,6 +421,7 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
     sk_diag_init(&diag);
     struct sk_import_result res;
     r = sk_ledger_import(c->l, kind, file, c->cfg, flags, &diag, &res);
+    progress_end(c, res.rows, res.rows);
     sk_diag_print(&diag, stderr);
     sk_diag_free(&diag);
     bool dry = flags & SK_IMPORT_DRY_RUN;
@@ -1040,6 +1067,7 @@ static int cmd_export(struct ctx *c, int argc, char **argv)
         }
     }
     r = sk_ledger_export(c->l, table, format, since, out);
+    progress_end(c, r > 0 ? r : 0, r > 0 ? r : 0);
     if (output) {
         bool bad = fclose(out) != 0;
         if (r < 0 || bad || rename(tmp, output) < 0) {
@@ -1113,8 +1141,9 @@ static int cmd_verify(struct ctx *c, int argc, char **argv)
     if (ri < 0 && ri != SK_ELEDGER_CORRUPT) {
         return ledger_error(c, ri);
     }
-    struct sk_verify_result v;
+    struct sk_verify_result v = {0};
     int rv = sk_ledger_verify(c->l, &v);
+    progress_end(c, v.movements, v.movements);
     if (rv < 0 && rv != SK_ELEDGER_CHAIN && rv != SK_ELEDGER_ROLLBACK) {
         return ledger_error(c, rv);
     }

@@ -621,6 +621,12 @@ int64_t ledger_last_seq(struct sk_ledger *l)
     return seq;
 }
 
+void sk_ledger_set_progress(struct sk_ledger *l, sk_ledger_progress_cb cb, void *ctx)
+{
+    l->progress = cb;
+    l->progress_ctx = ctx;
+}
+
 const char *sk_ledger_errmsg(const struct sk_ledger *l)
 {
     return l ? l->errmsg : "no ledger";

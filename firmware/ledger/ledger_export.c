@@ -221,6 +221,7 @@ int sk_ledger_export(struct sk_ledger *l,
     }
     int n = 0, r = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ledger_progress(l, "export", n + 1, 0);
         cJSON *obj = format == SK_EXPORT_JSON ? cJSON_CreateObject() : NULL;
         if (format == SK_EXPORT_JSON && !obj) {
             r = -ENOMEM;

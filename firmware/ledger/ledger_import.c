@@ -765,6 +765,7 @@ static int write_rows(struct import *im, unsigned flags, struct sk_import_result
     struct sk_ledger *l = im->l;
     int r = 0;
     for (size_t i = 0; i < im->rows.n && r == 0; i++) {
+        ledger_progress(l, "import", (int64_t)i + 1, (int64_t)im->rows.n);
         struct row *x = &im->rows.v[i];
         bool exists = false;
         struct sk_product old;
@@ -959,6 +960,7 @@ static int import_text(struct sk_ledger *l,
                 break;
             }
             res.rows++;
+            ledger_progress(l, "import", res.rows, 0);
             if (im.csv.n != im.header_n) {
                 problem(&im.rep, im.csv.record_line, 0, NULL,
                         "%zu field(s), but the header has %zu column(s)", im.csv.n, im.header_n);

@@ -92,6 +92,8 @@ struct sk_ledger {
     int64_t created_us;
     int migrated_from;
     char adopted_from[130]; /* "store/device" an unused ledger had before this open, or "" */
+    sk_ledger_progress_cb progress; /* sk_ledger_set_progress */
+    void *progress_ctx;
 
     int depth;               /* transaction nesting */
     bool aborted;            /* SQLite rolled the transaction back under us */
@@ -228,6 +230,16 @@ int64_t ledger_now_us(const struct sk_ledger *l);
 void ledger_uuid7(int64_t wall_us, char out[SK_LEDGER_ID_LEN + 1]);
 /* Meta key/value; get copies into buf and returns 1 when found, 0 when absent. */
 int ledger_meta_get(struct sk_ledger *l, const char *key, char *buf, size_t size);
+
+/* Tells the progress callback, every 1024 rows (and when done == total). */
+static inline void
+ledger_progress(struct sk_ledger *l, const char *what, int64_t done, int64_t total)
+{
+    if (l->progress && (done % 1024 == 0 || done == total)) {
+        l->progress(what, done, total, l->progress_ctx);
+    }
+}
+
 int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value);
 /* The highest seq assigned so far (0 if none), or < 0. */
 int64_t ledger_last_seq(struct sk_ledger *l);

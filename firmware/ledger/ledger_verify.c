@@ -279,10 +279,21 @@ static int walk_chain(struct sk_ledger *l, struct sk_verify_result *v)
     int64_t last_id = 0;
     bool v2 = false, broken = false;
     int r = 0;
+    int64_t total = 0;
+    if (l->progress) {
+        sqlite3_stmt *cnt = NULL;
+        if (sqlite3_prepare_v2(l->db, "SELECT max(id) FROM movements", -1, &cnt, NULL) ==
+                    SQLITE_OK &&
+            sqlite3_step(cnt) == SQLITE_ROW) {
+            total = sqlite3_column_int64(cnt, 0);
+        }
+        sqlite3_finalize(cnt);
+    }
     while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct ledger_move_fields f;
         decode(s, &f);
         v->movements++;
+        ledger_progress(l, "verify", (int64_t)v->movements, total);
         const void *ph = sqlite3_column_blob(s, 11);
         const void *h = sqlite3_column_blob(s, 12);
         bool rollback = f.type && strcmp(f.type, "rollback") == 0;

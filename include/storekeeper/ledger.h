@@ -519,6 +519,15 @@ struct sk_verify_result {
  */
 int sk_ledger_verify(struct sk_ledger *l, struct sk_verify_result *ret);
 
+/*
+ * Long operations report their progress to cb: verify ("verify", movements walked of the
+ * total), export (rows written) and import (rows read, then rows written of the total),
+ * every 1024 rows and at the end.
+ * total is 0 when not known. NULL: none.
+ */
+typedef void (*sk_ledger_progress_cb)(const char *what, int64_t done, int64_t total, void *ctx);
+void sk_ledger_set_progress(struct sk_ledger *l, sk_ledger_progress_cb cb, void *ctx);
+
 /* ---- census ---------------------------------------------------------------------------- */
 
 /* Whether a shelf's reader can be trusted now (the core: its reader reports "up"). */

@@ -692,5 +692,53 @@ shelves = ( { name = "A1"; reader = "ghost"; antenna = 1; },
         self.assertEqual([e["reason"] for e in cut if e["state"] != "up"][:1], ["bad_reply"])
 
 
+class Progress(unittest.TestCase):
+    """Long operations show that they move: on a terminal one line rewritten in place, with
+    --json one JSON line a second on stderr (stdout keeps the result alone): a Modbus scan
+    whose units answer slowly, a large catalog import, the ledger check."""
+
+    def setUp(self):
+        self.tmp = sk.TempDir()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_scan_json(self):
+        reader = rfidsim.SimReader("tcp:127.0.0.1:0", units="1-40")
+        try:
+            self.assertEqual(reader.cmd("fault * delay 45"), "ok")
+            r = subprocess.run([sk.BIN, "diag", "modbus", "scan", reader.endpoint, "--units",
+                                "1-40", "--json"], capture_output=True, text=True, timeout=120)
+        finally:
+            reader.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["answering"], 40)
+        lines = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
+        self.assertTrue(lines, r.stderr)
+        self.assertEqual({x["progress"] for x in lines}, {"scan"})
+        self.assertEqual(lines[-1]["done"], 40)
+        self.assertEqual(lines[-1]["total"], 40)
+        dones = [x["done"] for x in lines]
+        self.assertEqual(dones, sorted(dones))
+
+    def test_import_and_verify_on_a_terminal(self):
+        csv = os.path.join(self.tmp.path, "big.csv")
+        with open(csv, "w") as f:
+            f.write(PRODUCTS_HEADER)
+            for i in range(300000):
+                f.write("P%06d,,Product %d,1.00,EUR,0,0\n" % (i, i))
+        cfg = self.tmp.file("store.cfg", store_cfg(self.tmp))
+        cmd = "%s ledger -c %s import products %s" % (sk.BIN, cfg, csv)
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                           timeout=300)
+        out = r.stdout.decode()  # bytes: text mode would turn each \r into \n
+        self.assertEqual(r.returncode, 0, out)
+        self.assertRegex(out, r"\rimport: \d+/300000 rows \(\d+ %\)")
+        self.assertIn("300000 row(s): 300000 new", out)
+        # Not on a terminal, no --json: the output is what it was.
+        r = sk.run("ledger", "-c", cfg, "verify")
+        self.assertNotIn("\r", r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     sk.main()
