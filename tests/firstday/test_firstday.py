@@ -708,7 +708,8 @@ class Progress(unittest.TestCase):
         try:
             self.assertEqual(reader.cmd("fault * delay 45"), "ok")
             r = subprocess.run([sk.BIN, "diag", "modbus", "scan", reader.endpoint, "--units",
-                                "1-40", "--json"], capture_output=True, text=True, timeout=120)
+                                "1-40", "--timeout-ms", "1500", "--json"], capture_output=True,
+                               text=True, timeout=120)
         finally:
             reader.stop()
         self.assertEqual(r.returncode, 0, r.stderr)
