@@ -3,8 +3,8 @@
 # libFuzzer runs of the fuzz targets in tests/fuzz (clang, ASan+UBSan; the `fuzz` preset).
 #
 #   scripts/fuzz.sh TARGET SECONDS   fuzz one target (config, profile, command, modbus, scene,
-#                                    csv, credentials, scenario, record) for SECONDS; the
-#                                    long-run form
+#                                    csv, credentials, scenario, record, ledger) for SECONDS;
+#                                    the long-run form
 #   scripts/fuzz.sh all SECONDS      every target for SECONDS each, two at a time
 #   scripts/fuzz.sh --ci             what scripts/test.sh runs: build, replay every committed
 #                                    corpus, then every target for $SK_FUZZ_SECONDS (10) each
@@ -22,7 +22,7 @@
 # SK_FUZZ_FLAGS (extra libFuzzer flags, e.g. "-max_len=65536" or "-seed=42").
 set -eu
 cd "$(dirname "$0")/.."
-targets="config profile command modbus scene csv credentials scenario record"
+targets="config profile command modbus scene csv credentials scenario record ledger"
 bin=build-fuzz/fuzz
 # Leaks inside libconfig 1.5 on a syntax error, each explained in the file.
 LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"

@@ -428,6 +428,7 @@ int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(l->errmsg, sizeof(l->errmsg), fmt, ap);
     va_end(ap);
+    ledger_one_line(l->errmsg, sizeof(l->errmsg)); /* SQLite quotes schema text */
     l->err = err;
     if (err == SK_ELEDGER_FULL) {
         l->full = true;
@@ -819,6 +820,26 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *ret)
     return rc;
 }
 
+/* SQLite's integrity reports put several findings in one row, a line each: messages here are
+ * one line. */
+void ledger_one_line(char *s, size_t size)
+{
+    char out[1024];
+    size_t o = 0;
+    for (const char *p = s; *p && o + 3 < sizeof(out); p++) {
+        if (*p == '\n' || *p == '\r') {
+            if (p[1] && p[1] != '\n' && o > 0) {
+                out[o++] = ';';
+                out[o++] = ' ';
+            }
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    snprintf(s, size, "%s", out);
+}
+
 /* Runs quick_check; returns 0 when it says "ok", else copies its first line into why. */
 static int quick_check(sqlite3 *db, char *why, size_t size)
 {
@@ -834,6 +855,7 @@ static int quick_check(sqlite3 *db, char *why, size_t size)
         const char *t = (const char *)sqlite3_column_text(s, 0);
         if (!t || strcmp(t, "ok") != 0) {
             snprintf(why, size, "%s", t ? t : "(no answer)");
+            ledger_one_line(why, size);
             r = SK_ELEDGER_CORRUPT;
         }
     } else {
@@ -1058,6 +1080,17 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
                  path, (uint64_t)app_id & 0xffffffffu, objects);
         return SK_ELEDGER_SCHEMA;
     }
+    if (version < 0 || (version == 0 && !fresh)) {
+        /* user_version is read before anything else uses it: it indexes the migrations. A
+         * negative one (a flipped bit in the header), or none on a file with tables, is no
+         * version any storekeeper wrote. */
+        snprintf(msg, msg_size,
+                 "%s: ledger schema version %" PRId64 " is not one storekeeper writes (1..%d): "
+                 "the file's header is damaged; refusing to use or migrate it. Keep the file "
+                 "for analysis and see docs/ledger.md, \"Recovery\"",
+                 path, version, SK_LEDGER_SCHEMA_VERSION);
+        return SK_ELEDGER_CORRUPT;
+    }
     if (version > SK_LEDGER_SCHEMA_VERSION) {
         snprintf(msg, msg_size,
                  "%s: ledger schema version %" PRId64 " is newer than this storekeeper's (%d); "
@@ -1265,6 +1298,7 @@ int sk_ledger_open(const struct sk_ledger_opts *opts,
         r = ledger_anchor_check(l, opts, msg, msg_size);
     }
     if (r < 0) {
+        ledger_one_line(msg, msg_size); /* one line, whatever SQLite said */
         close_db(l);
         free(l);
         return r;

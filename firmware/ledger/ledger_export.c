@@ -383,6 +383,7 @@ int sk_ledger_integrity_check(struct sk_ledger *l, char *buf, size_t size)
         }
     }
     sqlite3_finalize(s);
+    ledger_one_line(buf, size);
     if (rc != SQLITE_DONE) {
         return ledger_fail(l, rc, "integrity_check");
     }

@@ -214,6 +214,8 @@ int ledger_fail(struct sk_ledger *l, int rc, const char *what);
 /* Records a failure of our own (code already translated). */
 int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* Line breaks in s become "; " separators (SQLite's integrity reports): messages are one line. */
+void ledger_one_line(char *s, size_t size);
 /* Translates an SQLite result code (primary or extended). */
 int ledger_sqlite_err(int rc);
 /* The code of the last failure recorded (ledger_fail, ledger_failf, a lost transaction), for

@@ -3,8 +3,8 @@
 # Writes the seed corpora of the text fuzz targets from the project's own examples and tests.
 """make_corpus.py [--check]
 
-Seeds for fuzz_config, fuzz_profile, fuzz_command, fuzz_scene, fuzz_csv, fuzz_credentials
-fuzz_scenario and fuzz_record, taken from what the project already has: example stores, board profiles,
+Seeds for fuzz_config, fuzz_profile, fuzz_command, fuzz_scene, fuzz_csv, fuzz_credentials,
+fuzz_scenario, fuzz_record and fuzz_ledger (edits of the ledger it builds), taken from what the project already has: example stores, board profiles,
 the broken configurations of tests/configs/bad, shipped and test reader profiles, the
 command payloads docs/mqtt.md describes, the demo scene, the example catalog files. Files
 are named after their origin (example-, board-, bad-, ...). fuzz_modbus's seeds are
@@ -133,6 +133,29 @@ def seeds():
         '"ow":1795311201543413,"src":"overhead","entries":1,"exits":0,"occ":1,"fps":10,'
         '"dropped":0,"proc":0.8,"processed":100,"obs_dropped":0}',
         ""]).encode()
+    # --- ledger files: edits of the base ledger fuzz_ledger.c builds (mode, then 5-byte edits:
+    # page, offset (2 bytes), op (0 set, 1 xor, 2 add, 3 truncate), value)
+    def edits(mode, *e):
+        out = bytes([mode])
+        for page, off, op, val in e:
+            out += bytes([page, off >> 8, off & 255, op, val])
+        return out
+    led = out.setdefault("ledger", {})
+    led["clean-reader"] = edits(0)
+    led["clean-daemon-anchor-write"] = edits(7)
+    led["header-user-version-huge"] = edits(1, (0, 60, 0, 0x7f))
+    led["header-application-id"] = edits(1, (0, 68, 1, 0xff))
+    led["header-page-size"] = edits(1, (0, 16, 0, 0x03))
+    led["header-magic"] = edits(0, (0, 3, 1, 0x20))
+    led["header-page-count"] = edits(3, (0, 28, 0, 0x7f), (0, 31, 2, 9))
+    led["truncate-half"] = edits(3, (8, 0, 3, 0))
+    led["truncate-zero-anchor"] = edits(3, (0, 0, 3, 0))
+    led["truncate-mid-page"] = edits(1, (2, 1000, 3, 0))
+    led["page-scribble"] = edits(5, (2, 100, 1, 0x5a), (3, 7, 0, 0), (4, 2000, 2, 77),
+                                 (5, 4000, 1, 0xff), (6, 12, 0, 13))
+    led["page-headers"] = edits(1, (1, 0, 0, 0x0d), (2, 0, 0, 0x05), (3, 3, 1, 0xff),
+                                (4, 5, 0, 0xff))
+    led["anchor-behind"] = edits(6, (0, 24, 2, 1))
     # --- credentials
     cred = out.setdefault("credentials", {})
     cred["user-password.cred"] = b"# broker account\nusername = store-berlin-3-edge-1\npassword = s3cret\n"
@@ -198,6 +221,10 @@ def dictionaries():
            "event", "mid", "rc", "proto", "retry", "true", "null", "\n", "{", "}", ":", ","}
     rec |= literals("firmware/base/obs.c", r"(\[SK_OBS_[A-Z_]+\] = \"[a-z_]+\")")
     out["record"] = dict_text("fuzz_record: the recording's keys and observation types", rec)
+    out["ledger"] = dict_text("fuzz_ledger: modes and edits of the header's fields",
+                              {"\x01\x00\x00\x3c\x00", "\x01\x00\x00\x44\x01",
+                               "\x03\x00\x00\x10\x00", "\x07\x00\x00\x00\x03",
+                               "\x00\x00\x00\x1c\x00", "\xff", "\x80", "\x7f"})
     out["credentials"] = dict_text("fuzz_credentials: the two keys",
                                    {"username", "password", "=", "#", "\n", "\r\n", " "})
     out["modbus"] = dict_text("fuzz_modbus: control bytes of the script and EPC prefixes",

@@ -117,6 +117,24 @@ static void test_refuses_foreign_files(void **state)
     sqlite3_close(db);
     assert_refused_untouched(p2, all, SK_ELEDGER_SCHEMA, "is newer than this storekeeper");
 
+    /* One flipped byte in the header: user_version 0xff000002 is negative. It is refused before
+     * anything uses it (it indexes the migrations), and no backup is written for it. */
+    snprintf(p2, sizeof(p2), "%s/flipped.db", dir);
+    assert_int_equal(lt_try_open(p2, "store-1", "dev-1", all, NULL, 0), 0);
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    FILE *fp = fopen(p2, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 60, SEEK_SET), 0);
+    assert_int_equal(fputc(0xff, fp), 0xff);
+    fclose(fp);
+    assert_refused_untouched(p2, all, SK_ELEDGER_CORRUPT, "schema version -16777212 is not one");
+    assert_refused_untouched(p2, 0, SK_ELEDGER_CORRUPT, "the file's header is damaged");
+    char bak[300];
+    snprintf(bak, sizeof(bak), "%s.v-16777212.bak", p2);
+    assert_int_not_equal(access(bak, F_OK), 0);
+
     /* Another store's or device's ledger that holds a record (here a product). */
     static const char product[] = "INSERT INTO products (sku, name, price_minor, currency, "
                                   "updated_us) VALUES ('COLA', 'Cola', 149, 'EUR', 1)";
