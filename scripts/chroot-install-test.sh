@@ -4,13 +4,17 @@
 # Raspberry Pi OS Lite) with apt, and checks what an operator relies on: dependencies
 # resolved, files, the service user and its groups, directory ownership, the unit enabled
 # and passing `systemd-analyze verify` there, `storekeeper version`, `--check-config` and a
-# short run as the service user, an upgrade that keeps the edited conffile, and remove and
-# purge that keep the ledger.
+# short run as the service user; then docs/operator.md step by step, each step's output
+# asserted (the store's own store_id, --check-config, the catalog and the first fill, the
+# start on the example store's ledger, `diag all` PASS, a cloud catalog change surviving a
+# reload); an upgrade that keeps the edited conffile, and remove and purge that keep the
+# ledger. No systemd runs in a chroot: the daemon is started the guide's way without it
+# (scripts/systemd-vm-test.sh runs the unit under a real systemd).
 #   scripts/chroot-install-test.sh [--deb FILE] [--keep]
 # --deb: test this package instead of building one (scripts/package.sh); --keep: leave the
-# root for inspection. The debootstrapped base is cached in $SK_CHROOT_DIR
-# (/var/tmp/storekeeper-chroot); delete it to start from scratch. $SK_DEBIAN_MIRROR
-# overrides http://deb.debian.org/debian. Needs root (chroot, mount).
+# root for inspection. The debootstrapped base and the downloaded packages are cached in
+# $SK_CHROOT_DIR (/var/tmp/storekeeper-chroot; scripts/chroot-lib.sh); delete it to start
+# from scratch. $SK_DEBIAN_MIRROR overrides http://deb.debian.org/debian. Needs root.
 set -eu
 cd "$(dirname "$0")/.."
 deb=""
@@ -23,7 +27,7 @@ while [ $# -gt 0 ]; do
         ;;
     --keep) keep=1 ;;
     -h | --help)
-        sed -n '3,14p' "$0"
+        sed -n '3,18p' "$0"
         exit 0
         ;;
     *)
@@ -35,9 +39,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "chroot-test: needs root (chroot, mount)" >&2; exit 1; }
 
-dir=${SK_CHROOT_DIR:-/var/tmp/storekeeper-chroot}
-mirror=${SK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-base=$dir/bookworm-base
+. scripts/chroot-lib.sh
 root=$dir/root
 step() { printf '\n=== chroot-test: %s\n' "$*"; }
 t0=$(date +%s)
@@ -52,7 +54,10 @@ deb=$(readlink -f "$deb")
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 as_user() { in_root setpriv --reuid storekeeper --regid storekeeper --init-groups "$@"; }
 cleanup() {
-    umount "$root/proc" 2>/dev/null || true
+    [ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null
+    [ -n "${broker_pid:-}" ] && kill "$broker_pid" 2>/dev/null
+    [ -n "${reader_pid:-}" ] && kill "$reader_pid" 2>/dev/null
+    chroot_release "$root"
     if [ -z "$keep" ]; then
         rm -rf "$root"
     else
@@ -60,35 +65,11 @@ cleanup() {
     fi
 }
 
-if [ ! -d "$base" ]; then
-    step "debootstrap Debian 12 (minbase) into $base"
-    rm -rf "$base.tmp"
-    mkdir -p "$dir"
-    nice -n 10 debootstrap --variant=minbase bookworm "$base.tmp" "$mirror"
-    # Raspberry Pi OS follows bookworm's point releases and security updates.
-    security=$(echo "$mirror" | sed 's#/debian$#/debian-security#')
-    cat >"$base.tmp/etc/apt/sources.list" <<EOF
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb $security bookworm-security main
-EOF
-    # No services start inside the root (there is no systemd running there anyway).
-    printf '#!/bin/sh\nexit 101\n' >"$base.tmp/usr/sbin/policy-rc.d"
-    chmod 0755 "$base.tmp/usr/sbin/policy-rc.d"
-    mount -t proc proc "$base.tmp/proc"
-    chroot "$base.tmp" env DEBIAN_FRONTEND=noninteractive sh -c \
-        'apt-get update -q && apt-get install -y -q --no-install-recommends systemd' ||
-        { umount "$base.tmp/proc"; exit 1; }
-    umount "$base.tmp/proc"
-    chroot "$base.tmp" apt-get clean
-    mv "$base.tmp" "$base"
-fi
+chroot_base
 
 step "fresh root from the cached base"
-rm -rf "$root"
-cp -a "$base" "$root"
 trap cleanup EXIT
-mount -t proc proc "$root/proc"
+chroot_fresh "$root"
 t1=$(date +%s)
 
 failures=0
@@ -120,7 +101,10 @@ for f in /usr/bin/storekeeper /etc/storekeeper/store.cfg /lib/systemd/system/sto
     /usr/share/storekeeper/boards/rpi4.cfg /usr/share/storekeeper/boards/rpi5.cfg \
     /usr/share/storekeeper/boards/cm4.cfg /usr/share/storekeeper/boards/generic-x86.cfg \
     /usr/share/storekeeper/boards/sim.cfg /usr/share/doc/storekeeper/operator.md \
-    /usr/share/doc/storekeeper/copyright /usr/share/man/man1/storekeeper.1.gz; do
+    /usr/share/doc/storekeeper/copyright /usr/share/man/man1/storekeeper.1.gz \
+    /usr/share/bash-completion/completions/storekeeper \
+    /usr/share/doc/storekeeper/examples/broker/mosquitto.conf \
+    /usr/share/doc/storekeeper/examples/broker/acl; do
     check "file $f" test -e "$root$f"
 done
 check "conffile /etc/storekeeper/store.cfg" sh -c \
@@ -172,6 +156,138 @@ check "the run created the ledger" test -s "$root/var/lib/storekeeper/ledger.db"
 check "the ledger is an SQLite file" grep -q "SQLite format 3" "$root/var/lib/storekeeper/ledger.db"
 [ "$(in_root stat -c %U /var/lib/storekeeper/ledger.db)" = storekeeper ] &&
     pass "the ledger belongs to storekeeper" || fail "ledger owner"
+
+step "docs/operator.md step by step (no systemd in a chroot: the guide's 'Without systemd' start)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mport=$(free_port)
+bport=$(free_port)
+L="/usr/bin/storekeeper ledger -c /etc/storekeeper/store.cfg"
+# The recommended local broker (step 2) and mosquitto_sub for step 8; no systemd starts it
+# here, so it runs by hand on a free loopback port.
+in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    mosquitto mosquitto-clients" >/dev/null
+check "step 2: apt install mosquitto" test -x "$root/usr/sbin/mosquitto"
+in_root /usr/sbin/mosquitto -p "$mport" >"$root/tmp/broker.log" 2>&1 &
+broker_pid=$!
+# Step 3 stands in for the RS-485 bus: three virtual readers (Modbus TCP on loopback), the
+# first with five tagged cans of COLA-033 (SGTIN-96 of its GTIN) on antenna 1.
+python3 - "$root/tmp/reader.script" <<'EOF'
+import sys
+def sgtin96(gtin14, serial):
+    company, item = int(gtin14[1:8]), int(gtin14[0] + gtin14[8:13])
+    v = (0x30 << 88) | (1 << 85) | (5 << 82) | (company << 58) | (item << 38) | serial
+    return "%024X" % v
+with open(sys.argv[1], "w") as f:
+    for s in range(1, 6):
+        f.write("tag add 1 1 %s -55\n" % sgtin96("04099999000104", s))
+EOF
+in_root /usr/bin/storekeeper sim reader --listen "tcp:127.0.0.1:$bport" --units 1-3 \
+    --script /tmp/reader.script </dev/null >"$root/tmp/reader.log" 2>&1 &
+reader_pid=$!
+
+# Step 5: the store's own file (the guide's example, its bus the virtual readers', no camera).
+cat >"$root/etc/storekeeper/store.cfg" <<EOF
+# Corner shop 0142 (docs/operator.md, step 5), in the install test's clean root.
+store_id = "shop-0142";
+device_id = "edge-01";
+board = "generic-x86";
+log = { level = "info"; };
+products_file = "products.csv";
+tags_file = "tags.csv";
+planogram_file = "planogram.csv";
+buses = ( { name = "shelves"; url = "tcp:127.0.0.1:$bport"; poll_interval_ms = 200; } );
+readers = (
+  { name = "r1"; bus = "shelves"; unit = 1; profile = "generic-epc"; },
+  { name = "r2"; bus = "shelves"; unit = 2; profile = "generic-epc"; },
+  { name = "r3"; bus = "shelves"; unit = 3; profile = "generic-epc"; }
+);
+shelves = (
+  { name = "A1"; reader = "r1"; antenna = 1; },
+  { name = "B1"; reader = "r2"; antenna = 1; },
+  { name = "C1"; reader = "r3"; antenna = 1; },
+  { name = "D1"; reader = "r3"; antenna = 2; }
+);
+mqtt = { host = "127.0.0.1"; port = $mport; };
+ledger = { path = "/var/lib/storekeeper/ledger.db"; };
+EOF
+# Step 6's files first: --check-config imports them too.
+in_root sh -c 'cp /usr/share/doc/storekeeper/examples/products.csv \
+    /usr/share/doc/storekeeper/examples/tags.csv /usr/share/doc/storekeeper/examples/planogram.csv \
+    /etc/storekeeper/'
+as_user /usr/bin/storekeeper run -c /etc/storekeeper/store.cfg --check-config \
+    >"$root/tmp/check.log" 2>&1
+grep -q "configuration OK" "$root/tmp/check.log" && grep -q "store shop-0142, device edge-01" \
+    "$root/tmp/check.log" && pass "step 5: --check-config as storekeeper: OK, store shop-0142" ||
+    { cat "$root/tmp/check.log"; fail "step 5: --check-config"; }
+
+# Step 6: the catalog by hand, the first fill, the stock.
+as_user $L import products /etc/storekeeper/products.csv --dry-run >"$root/tmp/s6.log" 2>&1 &&
+    grep -q "row(s)" "$root/tmp/s6.log" && pass "step 6: import products --dry-run" ||
+    { cat "$root/tmp/s6.log"; fail "step 6: import --dry-run"; }
+as_user $L import products /etc/storekeeper/products.csv >"$root/tmp/s6.log" 2>&1 &&
+    grep -q " new" "$root/tmp/s6.log" && pass "step 6: import products (the example store's empty ledger adopted)" ||
+    { cat "$root/tmp/s6.log"; fail "step 6: import products"; }
+as_user $L restock --shelf A1 --sku COLA-033 --quantity 24 --note "first fill" \
+    >"$root/tmp/s6.log" 2>&1 && grep -q "stock there now 24" "$root/tmp/s6.log" &&
+    pass "step 6: restock --quantity 24 (first fill)" || { cat "$root/tmp/s6.log"; fail "step 6: restock"; }
+as_user $L stock >"$root/tmp/s6.log" 2>&1 && grep -Eq "A1 +COLA-033.* 24" "$root/tmp/s6.log" &&
+    pass "step 6: stock shows A1 COLA-033 24" || { cat "$root/tmp/s6.log"; fail "step 6: stock"; }
+
+# Step 7 without systemd, as the guide says: the socket's directory, then the daemon.
+in_root install -d -o storekeeper -g storekeeper -m 0750 /run/storekeeper
+in_root setpriv --reuid storekeeper --regid storekeeper --init-groups \
+    /usr/bin/storekeeper run -c /etc/storekeeper/store.cfg >"$root/tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+wait_for() { # wait_for SECONDS COMMAND...: until it succeeds
+    n=$(($1 * 10))
+    shift
+    while [ "$n" -gt 0 ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+wait_for 20 grep -q "core: running" "$root/tmp/daemon.log" &&
+    pass "step 7: the daemon starts (core: running)" || fail "step 7: start"
+grep -q "it is now the ledger of shop-0142/edge-01\|ledger: /var/lib/storekeeper/ledger.db: schema" \
+    "$root/tmp/daemon.log" && ! grep -q "belongs to" "$root/tmp/daemon.log" &&
+    pass "step 7: the ledger the package's first run made is the store's" ||
+    { cat "$root/tmp/daemon.log"; fail "step 7: ledger identity"; }
+wait_for 20 grep -q "mqtt: connected" "$root/tmp/daemon.log" && pass "step 7: broker connected" ||
+    fail "step 7: broker"
+# Readers report up after their first polls; then diag all must PASS.
+wait_for 30 sh -c "chroot '$root' /usr/bin/storekeeper diag all >'$root/tmp/diag.log' 2>&1"
+if grep -q "^PASS" "$root/tmp/diag.log" && ! grep -q "^FAIL" "$root/tmp/diag.log" &&
+    grep -q "via the daemon" "$root/tmp/diag.log"; then
+    pass "step 7: storekeeper diag all: PASS via the daemon"
+else
+    cat "$root/tmp/diag.log"
+    fail "step 7: diag all"
+fi
+# The first fill and the readers agree: 24 by hand, 5 tags seen, not 29.
+sleep 2
+as_user $L stock >"$root/tmp/s7.log" 2>&1
+grep -Eq "A1 +COLA-033.* 24" "$root/tmp/s7.log" && pass "first fill: A1 COLA-033 still 24 with 5 tags seen" ||
+    { cat "$root/tmp/s7.log"; fail "first fill counted twice"; }
+
+# A catalog change from the cloud, then a reload (systemctl reload is SIGHUP): it stays.
+in_root mosquitto_pub -h 127.0.0.1 -p "$mport" -q 1 -t storekeeper/v1/shop-0142/edge-01/cmd/catalog_upsert \
+    -m '{"products":[{"sku":"COLA-033","name":"Cola 0.33 l","price_minor":129,"currency":"EUR"}]}'
+wait_for 10 sh -c "[ \"\$(chroot '$root' /usr/bin/storekeeper ledger --db /var/lib/storekeeper/ledger.db export --table products 2>/dev/null | grep '^COLA-033,' | grep -c ',1.29,')\" = 1 ]" &&
+    pass "cloud catalog_upsert: COLA-033 at 129" || fail "cloud catalog_upsert"
+kill -HUP "$daemon_pid"
+wait_for 10 grep -q "unchanged since its last import" "$root/tmp/daemon.log" &&
+    pass "reload: products.csv unchanged, not imported again" || fail "reload"
+[ "$(in_root /usr/bin/storekeeper ledger --db /var/lib/storekeeper/ledger.db export --table products | grep '^COLA-033,' | grep -c ',1.29,')" = 1 ] &&
+    pass "the cloud's price survives the reload" || fail "the cloud's price was reverted by the reload"
+kill "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null && pass "step 7: clean stop (exit 0)" || fail "step 7: stop"
+daemon_pid=""
+kill "$reader_pid" "$broker_pid" 2>/dev/null
+wait "$reader_pid" "$broker_pid" 2>/dev/null
+reader_pid=""
+broker_pid=""
 
 step "upgrade to a rebuilt 'next version' keeps the edited conffile and the ledger"
 sed -i 's/^  level = "info";/  level = "notice";/' "$root/etc/storekeeper/store.cfg"

@@ -968,6 +968,7 @@ static int migrate(struct sk_ledger *l, int64_t from, const struct sk_ledger_opt
 }
 
 static int ledger_unused(struct sk_ledger *l);
+static bool daemon_holds(const struct sk_ledger *l, const struct sk_ledger_opts *opts);
 static int
 adopt_identity(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, size_t msg_size);
 
@@ -1150,10 +1151,13 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
     bool device_differs =
             opts->device_id && l->device_id[0] && strcmp(opts->device_id, l->device_id);
     if (store_differs || device_differs) {
-        /* An owner may give an unused ledger its identity: the package's first start with
+        /* A writer may give an unused ledger its identity: the package's first start with
          * the idle example store creates one before the operator writes the real store_id
-         * (docs/operator.md, step 5). With nothing recorded, nothing can be mixed. */
-        int unused = (opts->flags & SK_LEDGER_OWNER) ? ledger_unused(l) : 0;
+         * (docs/operator.md, step 5), and step 6 imports into it before the start. With
+         * nothing recorded, nothing can be mixed; a running daemon keeps its own. */
+        int unused = (opts->flags & (SK_LEDGER_OWNER | SK_LEDGER_CREATE)) && !daemon_holds(l, opts)
+                             ? ledger_unused(l)
+                             : 0;
         if (unused == 1) {
             return adopt_identity(l, opts, msg, msg_size);
         }
@@ -1199,6 +1203,22 @@ static int ledger_unused(struct sk_ledger *l)
         }
     }
     return 1;
+}
+
+/* A writer other than the daemon (`ledger import` with -c) adopts only while no daemon holds
+ * the file: one that runs keeps the identity it opened with. */
+static bool daemon_holds(const struct sk_ledger *l, const struct sk_ledger_opts *opts)
+{
+    if (opts->flags & SK_LEDGER_OWNER) {
+        return false; /* we are the daemon: we hold it */
+    }
+    int fd = open(l->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return true;
+    }
+    bool held = flock(fd, LOCK_EX | LOCK_NB) < 0;
+    close(fd); /* releases the probe's lock; SQLite's POSIX locks are another kind */
+    return held;
 }
 
 static int

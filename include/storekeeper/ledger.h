@@ -64,10 +64,11 @@ enum sk_ledger_flags {
 struct sk_ledger_opts {
     const char *path;
     /* Written into a new ledger. When non-NULL and the ledger exists, they must match it:
-     * a ledger belongs to one device of one store (seq and event ids are per device). An
-     * owner (SK_LEDGER_OWNER) opening a ledger that never recorded anything (no movement,
-     * event, catalog, session or census) gives it these instead (info.adopted_from);
-     * otherwise a mismatch is SK_ELEDGER_IDENTITY. */
+     * a ledger belongs to one device of one store (seq and event ids are per device). A
+     * writer (SK_LEDGER_OWNER, or SK_LEDGER_CREATE while no daemon holds the file) opening
+     * a ledger that never recorded anything (no movement, event, catalog, session or
+     * census) gives it these instead (info.adopted_from); otherwise a mismatch is
+     * SK_ELEDGER_IDENTITY. */
     const char *store_id;
     const char *device_id;
     int busy_timeout_ms;          /* 0: 5000 */

@@ -194,6 +194,31 @@ class FirstStart(unittest.TestCase):
                                  "--json", "info").stdout)
         self.assertEqual((info["store_id"], info["device_id"]), (STORE, DEVICE))
 
+    def test_guide_order_import_before_start(self):
+        # Step 6 imports the catalog by hand before step 7 starts the service.
+        example = self.tmp.file("example.cfg", store_cfg(self.tmp, "example-store", "edge"))
+        self.assertEqual(sk.run("run", "-c", example, "--duration", "1").returncode, 0)
+        own = self.tmp.file("store.cfg", store_cfg(self.tmp))
+        csv = self.tmp.file("products.csv", "sku,gtin,name,price,currency,restock_threshold,"
+                            "restock_target\nCOLA-033,,Cola,1.49,EUR,0,0\n")
+        r = sk.run("ledger", "-c", own, "import", "products", csv)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = sk.run("run", "-c", own, "--duration", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # While a daemon holds the example ledger, a command does not change its identity.
+        other = self.tmp.file("other.db.cfg", store_cfg(self.tmp, "example-store", "edge")
+                              .replace("ledger.db", "other.db"))
+        d = sk.Daemon(["run", "-c", other], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("core: running", 10), d.text())
+            mine = self.tmp.file("mine.cfg", store_cfg(self.tmp).replace("ledger.db", "other.db")
+                                 .replace("run/control.sock", "run/c2.sock"))
+            r = sk.run("ledger", "-c", mine, "import", "products", csv)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("belongs to store/device", r.stderr)
+        finally:
+            d.stop()
+
     def test_used_ledger_of_another_store_is_refused_with_exit_2(self):
         own = self.tmp.file("store.cfg", store_cfg(self.tmp))
         self.assertEqual(sk.run("run", "-c", own, "--duration", "1").returncode, 0)
