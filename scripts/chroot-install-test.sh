@@ -54,9 +54,10 @@ deb=$(readlink -f "$deb")
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 as_user() { in_root setpriv --reuid storekeeper --regid storekeeper --init-groups "$@"; }
 cleanup() {
-    [ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null
-    [ -n "${broker_pid:-}" ] && kill "$broker_pid" 2>/dev/null
-    [ -n "${reader_pid:-}" ] && kill "$reader_pid" 2>/dev/null
+    set +e
+    for f in daemon broker reader; do
+        [ -s "$root/tmp/$f.pid" ] && kill "$(cat "$root/tmp/$f.pid")" 2>/dev/null
+    done
     chroot_release "$root"
     if [ -z "$keep" ]; then
         rm -rf "$root"
@@ -167,8 +168,19 @@ L="/usr/bin/storekeeper ledger -c /etc/storekeeper/store.cfg"
 in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     mosquitto mosquitto-clients" >/dev/null
 check "step 2: apt install mosquitto" test -x "$root/usr/sbin/mosquitto"
-in_root /usr/sbin/mosquitto -p "$mport" >"$root/tmp/broker.log" 2>&1 &
-broker_pid=$!
+# Each process started in the root writes its own pid (the host's: a chroot shares the pid
+# space), so the signals below reach it and not a shell in between.
+bg_in_root() { # NAME COMMAND...: runs in the background, its pid in /tmp/NAME.pid
+    name=$1
+    shift
+    chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        sh -c 'echo $$ >/tmp/'"$name"'.pid; exec "$@"' sh "$@" </dev/null \
+        >"$root/tmp/$name.log" 2>&1 &
+    n=0
+    while [ ! -s "$root/tmp/$name.pid" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+}
+pid_of() { cat "$root/tmp/$1.pid"; }
+bg_in_root broker /usr/sbin/mosquitto -p "$mport"
 # Step 3 stands in for the RS-485 bus: three virtual readers (Modbus TCP on loopback), the
 # first with five tagged cans of COLA-033 (SGTIN-96 of its GTIN) on antenna 1.
 python3 - "$root/tmp/reader.script" <<'EOF'
@@ -181,9 +193,8 @@ with open(sys.argv[1], "w") as f:
     for s in range(1, 6):
         f.write("tag add 1 1 %s -55\n" % sgtin96("04099999000104", s))
 EOF
-in_root /usr/bin/storekeeper sim reader --listen "tcp:127.0.0.1:$bport" --units 1-3 \
-    --script /tmp/reader.script </dev/null >"$root/tmp/reader.log" 2>&1 &
-reader_pid=$!
+bg_in_root reader /usr/bin/storekeeper sim reader --listen "tcp:127.0.0.1:$bport" \
+    --units 1-3 --script /tmp/reader.script
 
 # Step 5: the store's own file (the guide's example, its bus the virtual readers', no camera).
 cat >"$root/etc/storekeeper/store.cfg" <<EOF
@@ -191,7 +202,9 @@ cat >"$root/etc/storekeeper/store.cfg" <<EOF
 store_id = "shop-0142";
 device_id = "edge-01";
 board = "generic-x86";
-log = { level = "info"; };
+log = {
+  level = "info";
+};
 products_file = "products.csv";
 tags_file = "tags.csv";
 planogram_file = "planogram.csv";
@@ -235,9 +248,8 @@ as_user $L stock >"$root/tmp/s6.log" 2>&1 && grep -Eq "A1 +COLA-033.* 24" "$root
 
 # Step 7 without systemd, as the guide says: the socket's directory, then the daemon.
 in_root install -d -o storekeeper -g storekeeper -m 0750 /run/storekeeper
-in_root setpriv --reuid storekeeper --regid storekeeper --init-groups \
-    /usr/bin/storekeeper run -c /etc/storekeeper/store.cfg >"$root/tmp/daemon.log" 2>&1 &
-daemon_pid=$!
+bg_in_root daemon setpriv --reuid storekeeper --regid storekeeper --init-groups \
+    /usr/bin/storekeeper run -c /etc/storekeeper/store.cfg
 wait_for() { # wait_for SECONDS COMMAND...: until it succeeds
     n=$(($1 * 10))
     shift
@@ -276,18 +288,20 @@ in_root mosquitto_pub -h 127.0.0.1 -p "$mport" -q 1 -t storekeeper/v1/shop-0142/
     -m '{"products":[{"sku":"COLA-033","name":"Cola 0.33 l","price_minor":129,"currency":"EUR"}]}'
 wait_for 10 sh -c "[ \"\$(chroot '$root' /usr/bin/storekeeper ledger --db /var/lib/storekeeper/ledger.db export --table products 2>/dev/null | grep '^COLA-033,' | grep -c ',1.29,')\" = 1 ]" &&
     pass "cloud catalog_upsert: COLA-033 at 129" || fail "cloud catalog_upsert"
-kill -HUP "$daemon_pid"
-wait_for 10 grep -q "unchanged since its last import" "$root/tmp/daemon.log" &&
-    pass "reload: products.csv unchanged, not imported again" || fail "reload"
+n_before=$(grep -c "unchanged since its last import" "$root/tmp/daemon.log" || true)
+kill -HUP "$(pid_of daemon)"
+wait_for 10 sh -c "[ \$(grep -c 'unchanged since its last import' '$root/tmp/daemon.log') -gt $n_before ]" &&
+    grep -q "configuration reloaded\|reload" "$root/tmp/daemon.log" &&
+    pass "reload (SIGHUP): products.csv unchanged, not imported again" || fail "reload"
 [ "$(in_root /usr/bin/storekeeper ledger --db /var/lib/storekeeper/ledger.db export --table products | grep '^COLA-033,' | grep -c ',1.29,')" = 1 ] &&
     pass "the cloud's price survives the reload" || fail "the cloud's price was reverted by the reload"
-kill "$daemon_pid"
-wait "$daemon_pid" 2>/dev/null && pass "step 7: clean stop (exit 0)" || fail "step 7: stop"
-daemon_pid=""
-kill "$reader_pid" "$broker_pid" 2>/dev/null
-wait "$reader_pid" "$broker_pid" 2>/dev/null
-reader_pid=""
-broker_pid=""
+kill "$(pid_of daemon)"
+wait_for 10 grep -q "core: stopped" "$root/tmp/daemon.log" && pass "step 7: clean stop (core: stopped)" ||
+    fail "step 7: stop"
+for f in daemon reader broker; do
+    kill "$(pid_of $f)" 2>/dev/null || true
+    rm -f "$root/tmp/$f.pid"
+done
 
 step "upgrade to a rebuilt 'next version' keeps the edited conffile and the ledger"
 sed -i 's/^  level = "info";/  level = "notice";/' "$root/etc/storekeeper/store.cfg"

@@ -8,7 +8,9 @@
 # arm64 with the unit tests under qemu-user (scripts/cross-test.sh).   scripts/test.sh
 # SK_TEST_PACKAGE=0 or SK_TEST_CROSS=0 skip the last two (e.g. on a machine without apt);
 # SK_FUZZ_SECONDS sets the fuzzing time per target (10).
-# The clean-root install test (scripts/chroot-install-test.sh) is not part of the suite.
+# As root with Debian's archive reachable, the clean machine: the README's demo in a fresh
+# Debian 12 root (scripts/clean-root-demo.sh --short) and the package installed there by
+# docs/operator.md (scripts/chroot-install-test.sh); SK_TEST_CLEAN=0 skips them.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -16,7 +18,7 @@ jobs=$(nproc)
 # (docs/development.md, "How a test waits, and how it says it was skipped").
 export SK_TEST_NO_SKIP=1
 
-scripts/install-deps.sh --test --package
+scripts/install-deps.sh --test --package --chroot
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -56,6 +58,15 @@ scripts/fuzz.sh --ci
 if [ "${SK_TEST_PACKAGE:-1}" != 0 ]; then
     step "Debian package (scripts/package.sh)"
     scripts/package.sh
+fi
+
+if [ "${SK_TEST_CLEAN:-1}" != 0 ] && [ "$(id -u)" -eq 0 ]; then
+    step "clean machine: README demo in a fresh Debian 12 root (scripts/clean-root-demo.sh --short)"
+    scripts/clean-root-demo.sh --short
+    if [ "${SK_TEST_PACKAGE:-1}" != 0 ]; then
+        step "clean machine: the package by docs/operator.md (scripts/chroot-install-test.sh)"
+        scripts/chroot-install-test.sh --deb "$(ls build-release/storekeeper_*_amd64.deb)"
+    fi
 fi
 
 if [ "${SK_TEST_CROSS:-1}" != 0 ]; then

@@ -1,0 +1,257 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The service under a real systemd: a Debian 12 root (the cached debootstrap base of
+# scripts/chroot-lib.sh) with the amd64 package installed by apt boots as a VM under
+# qemu-system-x86_64 (KVM when /dev/kvm works, else software emulation), systemd as PID 1.
+# Inside, a test unit checks, with the unit's own sandbox in force:
+#   - storekeeper.service starts (Type=notify: active only after READY=1), as storekeeper,
+#     with NoNewPrivileges, no capabilities, the file system read-only but the state dir;
+#   - the ledger is created under /var/lib/storekeeper and verifies;
+#   - a serial port works inside the sandbox: a reader on /dev/ttyS1 (a virtual reader on
+#     the host, through qemu's second serial port) comes up;
+#   - the control socket answers `storekeeper diag status` and `diag all`;
+#   - a hung main loop (SIGSTOP) is killed by the systemd watchdog and restarted
+#     (WatchdogSec shortened to 6 s by a drop-in, as an operator's `systemctl edit` would);
+#   - `systemctl stop` drains cleanly: exit 0, "core: stopped", within TimeoutStopSec.
+# Each check prints PASS/FAIL on the VM's console, which this script reads.
+#   scripts/systemd-vm-test.sh [--deb FILE] [--keep]
+# The long form: about 2 minutes with KVM after the package build (root, apt, the kernel
+# and busybox-static from Debian's archive, cached in $SK_CHROOT_DIR). Needs root.
+set -eu
+cd "$(dirname "$0")/.."
+deb=""
+keep=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --deb)
+        deb=${2:?--deb needs a file}
+        shift
+        ;;
+    --keep) keep=1 ;;
+    -h | --help)
+        sed -n '3,20p' "$0"
+        exit 0
+        ;;
+    *)
+        echo "systemd-vm-test: unknown option $1" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+[ "$(id -u)" -eq 0 ] || { echo "systemd-vm-test: needs root (chroot, mount)" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || scripts/install-deps.sh --test --chroot
+. scripts/chroot-lib.sh
+root=$dir/vm-root
+work=$dir/vm-work
+t0=$(date +%s)
+if [ -z "$deb" ]; then
+    scripts/package.sh
+    deb=$(ls build-release/storekeeper_*_amd64.deb)
+fi
+deb=$(readlink -f "$deb")
+chroot_base
+
+# The kernel and busybox-static (for the initramfs's first steps), from Debian's archive.
+mkdir -p "$dir/vm-parts"
+if [ ! -s "$dir/vm-parts/vmlinuz" ] || [ ! -s "$dir/vm-parts/busybox" ]; then
+    tmp=$(mktemp -d "$dir/vm-parts/dl.XXXXXX")
+    image=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[^ ]*\).*/\1/p' | head -1)
+    (cd "$tmp" && apt-get download "$image" busybox-static >/dev/null)
+    dpkg-deb -x "$tmp"/linux-image-*.deb "$tmp/k"
+    cp "$tmp"/k/boot/vmlinuz-* "$dir/vm-parts/vmlinuz"
+    dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/b"
+    cp "$tmp/b/bin/busybox" "$dir/vm-parts/busybox"
+    rm -rf "$tmp"
+fi
+
+cleanup() {
+    set +e
+    [ -n "${qemu_pid:-}" ] && kill "$qemu_pid" 2>/dev/null
+    [ -n "${socat_pid:-}" ] && kill "$socat_pid" 2>/dev/null
+    [ -n "${reader_pid:-}" ] && kill "$reader_pid" 2>/dev/null
+    chroot_release "$root"
+    if [ -z "$keep" ]; then rm -rf "$root" "$work"; fi
+}
+trap cleanup EXIT
+chroot_fresh "$root"
+echo "=== systemd-vm-test: apt-get install $(basename "$deb") into the VM's root"
+cp "$deb" "$root/tmp/"
+chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive sh -c \
+    "apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends /tmp/$(basename "$deb") >/dev/null"
+chroot_release "$root"
+rm -f "$root/usr/sbin/policy-rc.d" "$root/tmp/$(basename "$deb")"
+rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*_Packages
+
+# The store: one reader on the VM's second serial port, no broker.
+cat >"$root/etc/storekeeper/store.cfg" <<'EOF'
+store_id = "vm-store";
+device_id = "edge-01";
+board = "generic-x86";
+buses = ( { name = "line"; url = "rtu:/dev/ttyS1:115200:8E1"; poll_interval_ms = 100; } );
+readers = ( { name = "r7"; bus = "line"; unit = 7; } );
+shelves = ( { name = "A1"; reader = "r7"; antenna = 1; } );
+mqtt = { enabled = false; };
+EOF
+mkdir -p "$root/etc/systemd/system/storekeeper.service.d"
+cat >"$root/etc/systemd/system/storekeeper.service.d/vm-test.conf" <<'EOF'
+# systemd-vm-test: a short watchdog and restart delay, so the test waits seconds, not a minute.
+[Service]
+WatchdogSec=6s
+RestartSec=1s
+EOF
+cat >"$root/usr/local/bin/vm-test" <<'EOF'
+#!/bin/sh
+# Runs inside the VM after boot; results on the console (ttyS0).
+exec >/dev/ttyS0 2>&1
+pass() { echo "VMTEST PASS $*"; }
+fail() { echo "VMTEST FAIL $*"; }
+until_ok() { # SECONDS COMMAND...
+    n=$(($1 * 5)); shift
+    while [ "$n" -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n - 1)); done
+    return 1
+}
+prop() { systemctl show storekeeper -p "$1" --value; }
+until_ok 60 systemctl is-active --quiet storekeeper && pass "storekeeper.service active (READY=1)" ||
+    { fail "not active"; systemctl status storekeeper --no-pager; journalctl -u storekeeper --no-pager | tail -20; }
+pid=$(prop MainPID)
+[ "$(stat -c %U /proc/$pid)" = storekeeper ] && pass "runs as storekeeper" || fail "user"
+grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$pid/status && pass "NoNewPrivileges" || fail "NoNewPrivs"
+grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/$pid/status && pass "no capabilities" || fail "CapEff"
+nsenter -t "$pid" -m sh -c 'touch /usr/sk-test 2>/dev/null' && fail "/usr writable in the sandbox" ||
+    pass "file system read-only in the sandbox"
+until_ok 20 test -s /var/lib/storekeeper/ledger.db && pass "ledger created" || fail "ledger"
+[ "$(stat -c %U /var/lib/storekeeper/ledger.db)" = storekeeper ] && pass "ledger owned by storekeeper" || fail "ledger owner"
+until_ok 30 sh -c 'storekeeper diag reader r7 >/tmp/r7 2>&1' && pass "serial port in the sandbox: reader r7 on /dev/ttyS1 is up" ||
+    { fail "reader r7 on /dev/ttyS1"; cat /tmp/r7; journalctl -u storekeeper --no-pager | tail -10; }
+storekeeper diag status >/tmp/st 2>&1 && grep -q "via the daemon" /tmp/st && pass "control socket: diag status via the daemon" ||
+    { fail "diag status"; cat /tmp/st; }
+storekeeper diag all >/tmp/all 2>&1; grep -q "^PASS  reader r7" /tmp/all && pass "diag all: reader r7 PASS" || { fail "diag all"; cat /tmp/all; }
+# A hung main loop: the whole process stopped. No WATCHDOG=1 comes; systemd aborts and restarts.
+kill -STOP "$pid"
+until_ok 40 sh -c "[ \"\$(systemctl show storekeeper -p NRestarts --value)\" -ge 1 ] && systemctl is-active --quiet storekeeper && [ \"\$(systemctl show storekeeper -p MainPID --value)\" != $pid ]" &&
+    pass "watchdog: the hung daemon was killed and restarted (NRestarts $(prop NRestarts))" ||
+    { fail "watchdog"; systemctl status storekeeper --no-pager; }
+journalctl -u storekeeper --no-pager | grep -q "Watchdog timeout" && pass "journal: Watchdog timeout" || fail "no Watchdog timeout in the journal"
+until_ok 30 sh -c 'storekeeper diag reader r7 >/dev/null 2>&1' && pass "after the restart: reader r7 up again" || fail "after restart"
+t=$(date +%s%N)
+systemctl stop storekeeper
+ms=$((($(date +%s%N) - t) / 1000000))
+[ "$(prop Result)" = success ] && [ "$(prop ExecMainStatus)" = 0 ] && pass "systemctl stop: clean (exit 0) in $ms ms" ||
+    fail "stop: Result $(prop Result), status $(prop ExecMainStatus)"
+journalctl -u storekeeper --no-pager | tail -5 | grep -q "core: stopped" && pass "journal: core: stopped" || fail "no clean stop line"
+storekeeper ledger --db /var/lib/storekeeper/ledger.db verify >/tmp/v 2>&1 && pass "ledger verify after the stop" || { fail "ledger verify"; cat /tmp/v; }
+echo "VMTEST DONE"
+systemctl poweroff --force --force
+EOF
+chmod 0755 "$root/usr/local/bin/vm-test"
+cat >"$root/etc/systemd/system/vm-test.service" <<'EOF'
+[Unit]
+Description=storekeeper VM test
+After=storekeeper.service
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/vm-test
+[Install]
+WantedBy=multi-user.target
+EOF
+ln -sf /etc/systemd/system/vm-test.service "$root/etc/systemd/system/multi-user.target.wants/vm-test.service"
+# A console without a getty: the test owns ttyS0.
+ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
+echo vm-edge >"$root/etc/hostname"
+: >"$root/etc/machine-id"
+
+# The initramfs: busybox copies the root into a tmpfs and switch_roots to systemd there (a
+# real root file system: systemd's sandboxing needs mount namespaces over it).
+rm -rf "$work"
+mkdir -p "$work"
+cp "$dir/vm-parts/busybox" "$root/sk-busybox"
+cat >"$root/sk-init" <<'EOF'
+#!/sk-busybox sh
+/sk-busybox mkdir -p /proc /newroot
+/sk-busybox mount -t proc proc /proc
+/sk-busybox mount -t tmpfs -o size=90% tmpfs /newroot
+for d in /*; do
+    case "$d" in /newroot | /proc | /sk-init | /sk-busybox) ;; *) /sk-busybox cp -a "$d" /newroot/ ;; esac
+done
+/sk-busybox mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/run
+/sk-busybox umount /proc
+exec /sk-busybox switch_root /newroot /lib/systemd/systemd
+EOF
+chmod 0755 "$root/sk-init" "$root/sk-busybox"
+python3 - "$root" "$work/initrd" <<'EOF'
+import os, stat, sys
+root, out = sys.argv[1], sys.argv[2]
+ino = [1]
+def entry(f, name, st, data=b""):
+    nb = name.encode() + b"\0"
+    hdr = "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X" % (
+        ino[0], st.st_mode, st.st_uid, st.st_gid, 1, int(st.st_mtime), len(data),
+        0, 0, 0, 0, len(nb), 0)
+    ino[0] += 1
+    f.write(hdr.encode() + nb)
+    f.write(b"\0" * ((4 - (110 + len(nb)) % 4) % 4))
+    f.write(data)
+    f.write(b"\0" * ((4 - len(data) % 4) % 4))
+with open(out, "wb") as f:
+    for d, dirs, files in os.walk(root):
+        rel = os.path.relpath(d, root)
+        for n in sorted(dirs + files):
+            p = os.path.join(d, n)
+            name = os.path.normpath(os.path.join(rel, n))
+            if name.startswith(("proc/", "sys/", "dev/")):
+                continue
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                entry(f, name, st, os.readlink(p).encode())
+            elif stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as g:
+                    entry(f, name, st, g.read())
+            elif stat.S_ISDIR(st.st_mode):
+                entry(f, name, st)
+    entry(f, "TRAILER!!!", os.stat(root))
+EOF
+
+# The virtual reader on the host, behind qemu's second serial port.
+sock=$work/ttyS1.sock
+kvm=""
+if [ -w /dev/kvm ]; then
+    # KVM that opens but does not work makes qemu exit at once: then software emulation.
+    qemu-system-x86_64 -enable-kvm -machine none -display none -S -monitor none \
+        </dev/null >/dev/null 2>&1 &
+    probe=$!
+    sleep 1
+    if kill "$probe" 2>/dev/null; then kvm="-enable-kvm -cpu host"; fi
+    wait "$probe" 2>/dev/null || true
+fi
+t1=$(date +%s)
+echo "=== systemd-vm-test: boot (${kvm:-software emulation})"
+# shellcheck disable=SC2086
+qemu-system-x86_64 $kvm -m 3072 -smp 2 -nographic -no-reboot \
+    -kernel "$dir/vm-parts/vmlinuz" -initrd "$work/initrd" \
+    -append "console=ttyS0 rdinit=/sk-init panic=-1 quiet systemd.show_status=0" \
+    -serial "file:$work/console.log" -serial "unix:$sock,server=on,wait=off" \
+    -monitor none -net none </dev/null >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+n=0
+while [ ! -S "$sock" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+socat "UNIX-CONNECT:$sock" "PTY,link=$work/pty,raw,echo=0" &
+socat_pid=$!
+n=0
+while [ ! -e "$work/pty" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+build/storekeeper sim reader --listen "rtu:$work/pty:115200:8E1" --units 7 --tags 3 \
+    </dev/null >"$work/reader.log" 2>&1 &
+reader_pid=$!
+deadline=$(($(date +%s) + ${SK_VM_TIMEOUT:-600}))
+while kill -0 "$qemu_pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+    grep -q "VMTEST DONE" "$work/console.log" 2>/dev/null && break
+    sleep 1
+done
+sleep 2
+t2=$(date +%s)
+grep "VMTEST" "$work/console.log" || { tail -40 "$work/console.log"; cat "$work/qemu.log"; }
+passes=$(grep -c "VMTEST PASS" "$work/console.log" || true)
+fails=$(grep -c "VMTEST FAIL" "$work/console.log" || true)
+done_=$(grep -c "VMTEST DONE" "$work/console.log" || true)
+echo "=== systemd-vm-test: $passes passed, $fails failed; root and image $((t1 - t0)) s, VM $((t2 - t1)) s"
+[ "$fails" -eq 0 ] && [ "$done_" -eq 1 ] && [ "$passes" -ge 14 ]
