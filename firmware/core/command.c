@@ -291,6 +291,25 @@ static void path(const struct ctx *c, const char *key, char *buf, size_t size)
     snprintf(buf, size, "%s%s", c->prefix, key);
 }
 
+/* The member key of obj, with its path in p for messages; NULL when absent or null, with
+ * *ret the error when it is required, else 0. */
+static const cJSON *field(const struct ctx *c,
+                          const cJSON *obj,
+                          const char *key,
+                          bool required,
+                          char *p,
+                          size_t p_size,
+                          int *ret)
+{
+    path(c, key, p, p_size);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) {
+        *ret = required ? sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, p, "%s is required", p) : 0;
+        return NULL;
+    }
+    return v;
+}
+
 /* Copies a string field. Returns 1 when present, 0 when absent (and !required), <0 error. */
 static int get_string(const struct ctx *c,
                       const cJSON *obj,
@@ -302,13 +321,10 @@ static int get_string(const struct ctx *c,
                       enum charset cs)
 {
     char p[64];
-    path(c, key, p, sizeof(p));
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) {
-            return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, p, "%s is required", p);
-        }
-        return 0;
+    int r = 0;
+    const cJSON *v = field(c, obj, key, required, p, sizeof(p), &r);
+    if (!v) {
+        return r;
     }
     if (!cJSON_IsString(v) || !v->valuestring) {
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, p, "%s must be a string", p);
@@ -343,13 +359,10 @@ static int get_int(const struct ctx *c,
                    int64_t *out)
 {
     char p[64];
-    path(c, key, p, sizeof(p));
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) {
-            return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, p, "%s is required", p);
-        }
-        return 0;
+    int r = 0;
+    const cJSON *v = field(c, obj, key, required, p, sizeof(p), &r);
+    if (!v) {
+        return r;
     }
     if (!cJSON_IsNumber(v)) {
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, p, "%s must be an integer", p);
@@ -369,10 +382,10 @@ static int get_int(const struct ctx *c,
 static int get_bool(const struct ctx *c, const cJSON *obj, const char *key, int *out)
 {
     char p[64];
-    path(c, key, p, sizeof(p));
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        return 0;
+    int r = 0;
+    const cJSON *v = field(c, obj, key, false, p, sizeof(p), &r);
+    if (!v) {
+        return r;
     }
     if (!cJSON_IsBool(v)) {
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, p, "%s must be true or false", p);
