@@ -147,6 +147,9 @@ class Privacy(unittest.TestCase):
                 problems.append("%s: %s" % (path, what))
             if path.endswith(("ledger.db", "-wal", "-shm", ".db")):
                 continue  # SQLite pages are binary: the ledger is checked by content below
+            if path.endswith(".anchor"):
+                # The ledger's anchor: text slots padded with NUL bytes (docs/ledger.md).
+                data = data.replace(b"\0", b"")
             share = binary_fraction(data)
             if share > BINARY_MAX:
                 problems.append("%s: %.0f %% binary bytes in a 4 KiB window" % (path, 100 * share))
