@@ -176,6 +176,83 @@ int vision_bg_apply(struct sk_bg *b, const uint8_t *img, uint8_t *mask, const ui
     return 0;
 }
 
+/* Gradient magnitude at (x, y) over a 5-pixel span: the outline a morphological close drew
+ * lies a pixel or two off the true edge, and the span still sees it. */
+static float grad_u8(const uint8_t *p, int w, int h, int x, int y)
+{
+    int x0 = x >= 2 ? x - 2 : 0, x1 = x + 2 < w ? x + 2 : w - 1;
+    int y0 = y >= 2 ? y - 2 : 0, y1 = y + 2 < h ? y + 2 : h - 1;
+    return (float)(abs((int)p[(size_t)y * (size_t)w + (size_t)x1] -
+                       (int)p[(size_t)y * (size_t)w + (size_t)x0]) +
+                   abs((int)p[(size_t)y1 * (size_t)w + (size_t)x] -
+                       (int)p[(size_t)y0 * (size_t)w + (size_t)x]));
+}
+
+static float grad_f(const float *p, int w, int h, int x, int y)
+{
+    int x0 = x >= 2 ? x - 2 : 0, x1 = x + 2 < w ? x + 2 : w - 1;
+    int y0 = y >= 2 ? y - 2 : 0, y1 = y + 2 < h ? y + 2 : h - 1;
+    return fabsf(p[(size_t)y * (size_t)w + (size_t)x1] - p[(size_t)y * (size_t)w + (size_t)x0]) +
+           fabsf(p[(size_t)y1 * (size_t)w + (size_t)x] - p[(size_t)y0 * (size_t)w + (size_t)x]);
+}
+
+int vision_bg_outline(const struct sk_bg *b,
+                      const uint8_t *img,
+                      const int32_t *labels,
+                      int32_t label,
+                      int bx,
+                      int by,
+                      int bw,
+                      int bh,
+                      float *ret_frame,
+                      float *ret_model)
+{
+    const int w = b->w, h = b->h;
+    int x0 = bx < 1 ? 1 : bx, y0 = by < 1 ? 1 : by;
+    int x1 = bx + bw > w - 1 ? w - 1 : bx + bw, y1 = by + bh > h - 1 ? h - 1 : by + bh;
+    float frame = 0, model = 0;
+    int n = 0;
+    for (int y = y0; y < y1; y++) {
+        const int32_t *l = labels + (size_t)y * (size_t)w;
+        for (int x = x0; x < x1; x++) {
+            if (l[x] != label || (l[x - 1] == label && l[x + 1] == label && l[x - w] == label &&
+                                  l[x + w] == label)) {
+                continue; /* not on the outline */
+            }
+            frame += grad_u8(img, w, h, x, y);
+            model += grad_f(b->mean, w, h, x, y) * b->gain;
+            n++;
+        }
+    }
+    *ret_frame = n ? frame / (float)n : 0;
+    *ret_model = n ? model / (float)n : 0;
+    return n;
+}
+
+void vision_bg_absorb(struct sk_bg *b,
+                      const uint8_t *img,
+                      const int32_t *labels,
+                      int32_t label,
+                      int bx,
+                      int by,
+                      int bw,
+                      int bh)
+{
+    const int w = b->w, h = b->h;
+    int x0 = bx < 0 ? 0 : bx, y0 = by < 0 ? 0 : by;
+    int x1 = bx + bw > w ? w : bx + bw, y1 = by + bh > h ? h : by + bh;
+    float inv_g = 1.0f / b->gain;
+    for (int y = y0; y < y1; y++) {
+        for (int x = x0; x < x1; x++) {
+            size_t i = (size_t)y * (size_t)w + (size_t)x;
+            if (labels[i] == label) {
+                b->mean[i] = (float)img[i] * inv_g;
+                b->var[i] = VAR_INIT;
+            }
+        }
+    }
+}
+
 float vision_bg_gain(const struct sk_bg *b)
 {
     return b->gain;

@@ -173,6 +173,11 @@ vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *r
     }
 }
 
+extern "C" const int32_t *vision_cv_labels(const struct sk_cv *cv)
+{
+    return cv->labels.empty() ? nullptr : cv->labels.ptr<int32_t>(0);
+}
+
 extern "C" void vision_cv_set_threads(int n)
 {
     try {

@@ -47,6 +47,10 @@ int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
  * max) or SK_EVISION. */
 int vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
 
+/* The label image of the latest vision_cv_components (width x height, row by row): the
+ * component at ret[i] has label i + 1, background 0. Valid until the next call. */
+const int32_t *vision_cv_labels(const struct sk_cv *cv);
+
 /* OpenCV's own worker threads: 0 keeps every call on the caller's thread. */
 void vision_cv_set_threads(int n);
 

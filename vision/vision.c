@@ -432,9 +432,47 @@ static void collect_blobs(struct sk_vision *v)
             (float)c->area / (float)(c->w * c->h) < v->p.min_fill) {
             continue;
         }
+        v->blob_label[v->n_blobs] = i + 1;
         v->blobs[v->n_blobs++] =
                 (struct sk_vision_blob){c->cx, c->cy, c->x, c->y, c->w, c->h, c->area};
     }
+}
+
+/*
+ * Ghosts: where something stood when the model learnt the floor (a shopper in view when the
+ * camera started, a cart parked and then moved) the floor now shows through, and it differs
+ * from the model as much as a shopper does. Its outline tells it apart: a shopper's outline
+ * is an edge in the frame, a ghost's is an edge only in the model (the floor around it is
+ * the floor under it). A blob whose outline is GHOST_RATIO times sharper in the model than
+ * in the frame is learnt into the model at once and takes no part in tracking; a track
+ * that was on it is no longer seen and ends. The adaptive model only (MOG2 keeps no mean
+ * and learns a ghost away at its own rate).
+ */
+#define GHOST_RATIO 2.0f
+#define GHOST_MIN   8.0f /* model gradient at least this (luma over 4 px): a visible edge */
+
+static void drop_ghosts(struct sk_vision *v)
+{
+    const int32_t *labels = vision_cv_labels(v->cv);
+    if (!labels) {
+        return;
+    }
+    size_t kept = 0;
+    for (size_t b = 0; b < v->n_blobs; b++) {
+        const struct sk_vision_blob *bl = &v->blobs[b];
+        int32_t label = v->blob_label[b];
+        float frame, model;
+        int n = vision_bg_outline(v->bg, v->image, labels, label, bl->x, bl->y, bl->w, bl->h,
+                                  &frame, &model);
+        if (n >= 8 && model >= GHOST_MIN && model > GHOST_RATIO * frame) {
+            vision_bg_absorb(v->bg, v->image, labels, label, bl->x, bl->y, bl->w, bl->h);
+            v->stats.ghosts++;
+            continue;
+        }
+        v->blob_label[kept] = label;
+        v->blobs[kept++] = *bl;
+    }
+    v->n_blobs = kept;
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -584,6 +622,9 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
         return r;
     }
     collect_blobs(v);
+    if (v->bg) {
+        drop_ghosts(v);
+    }
     double t3 = now_ms();
     /* The background model needs a moment to learn the scene: track from then on. */
     if (v->stats.frames >= WARMUP_FRAMES) {

@@ -53,6 +53,7 @@ struct sk_vision {
     uint32_t n_person;
     struct sk_cv_comp comps[SK_VISION_MAX_COMPONENTS];
     struct sk_vision_blob blobs[SK_VISION_MAX_BLOBS];
+    int32_t blob_label[SK_VISION_MAX_BLOBS]; /* its component's label (vision_cv_labels) */
     size_t n_blobs;
     struct sk_vision_track tracks[SK_TRACKER_MAX];
     size_t n_tracks;

@@ -116,6 +116,7 @@ struct sk_vision_stats {
     int width, height; /* the processing size (0 before the first frame) */
     float person_px;   /* the person size now: the start, refined by tracked people */
     uint32_t person_samples;
+    uint64_t ghosts; /* blobs found to be ghosts and learnt into the background */
 };
 
 /*

@@ -12,13 +12,15 @@
 
 /*
  * vision_trace --clip FILE [--max-fps F] [--box WxH] [--line x1,y1,x2,y2,inside]...
- *              [--person-px P] [--tracks]
+ *              [--person-px P] [--tracks] [--png DIR --png-frames FIRST-LAST]
  *
  * The measuring tool of the real-clip tests (tests/vision/clips/): frames are read one at a
  * time from the file camera (never the whole clip in memory), paced by the board's rule at
  * --max-fps (default 15) and run through the default pipeline. One JSON object per line: a
  * "cross" line per counted crossing, with --tracks a "tracks" line per processed frame
  * (confirmed tracks: id, x, y and box), and a last "summary" line. inside: 0 left, 1 right.
+ * --png writes the annotated snapshot (sk_vision_write_png, scale 2) of each processed frame
+ * in FIRST..LAST (clip frame numbers) as DIR/NNNN.png: for reading what the tracker did.
  */
 
 #define MAX_LINES 8
@@ -29,6 +31,8 @@ int main(int argc, char **argv)
     double max_fps = 15, person_px = 0;
     int box_w = 320, box_h = 240;
     bool tracks = false;
+    const char *png_dir = NULL;
+    unsigned long png_first = 0, png_last = 0;
     struct sk_line_cfg lines[MAX_LINES];
     size_t n_lines = 0;
     memset(lines, 0, sizeof(lines));
@@ -55,6 +59,10 @@ int main(int argc, char **argv)
             snprintf(l->name, sizeof(l->name), "line%zu", n_lines);
             snprintf(l->camera, sizeof(l->camera), "clip");
             n_lines++;
+        } else if (strcmp(argv[i], "--png") == 0 && more) {
+            png_dir = argv[++i];
+        } else if (strcmp(argv[i], "--png-frames") == 0 && more &&
+                   sscanf(argv[++i], "%lu-%lu", &png_first, &png_last) == 2) {
         } else if (strcmp(argv[i], "--tracks") == 0) {
             tracks = true;
         } else {
@@ -64,7 +72,8 @@ int main(int argc, char **argv)
     }
     if (!clip) {
         fprintf(stderr, "usage: vision_trace --clip FILE [--max-fps F] [--box WxH] "
-                        "[--line x1,y1,x2,y2,inside]... [--person-px P] [--tracks]\n");
+                        "[--line x1,y1,x2,y2,inside]... [--person-px P] [--tracks] "
+                        "[--png DIR --png-frames FIRST-LAST]\n");
         return 2;
     }
     sk_vision_register_backends();
@@ -106,6 +115,11 @@ int main(int argc, char **argv)
         r = sk_vision_process(v, &f);
         if (r < 0) {
             break;
+        }
+        if (png_dir && n >= png_first && n <= png_last) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%04llu.png", png_dir, (unsigned long long)n);
+            (void)sk_vision_write_png(v, path, 2);
         }
         size_t ne;
         const struct sk_vision_event *ev = sk_vision_events(v, &ne);
@@ -149,11 +163,13 @@ int main(int argc, char **argv)
                                     (double)st.frames
                           : 0;
     printf("{\"summary\":true,\"frames\":%llu,\"processed\":%llu,\"width\":%d,\"height\":%d,"
-           "\"tracks_total\":%llu,\"in\":%llu,\"out\":%llu,\"person_px\":%.1f,\"ms_per_frame\":"
+           "\"tracks_total\":%llu,\"in\":%llu,\"out\":%llu,\"person_px\":%.1f,\"ghosts\":%llu,"
+           "\"ms_per_frame\":"
            "%.3f,\"end\":\"%s\"}\n",
            (unsigned long long)frames, (unsigned long long)processed, st.width, st.height,
            (unsigned long long)st.tracks_total, (unsigned long long)st.entries,
-           (unsigned long long)st.exits, st.person_px, ms, r == -ENODATA ? "clip" : sk_strerror(r));
+           (unsigned long long)st.exits, st.person_px, (unsigned long long)st.ghosts, ms,
+           r == -ENODATA ? "clip" : sk_strerror(r));
     sk_vision_free(v);
     sk_camera_close(cam);
     return r == -ENODATA || r >= 0 ? 0 : 1;
