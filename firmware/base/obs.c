@@ -8,7 +8,7 @@
 
 void sk_obs_release(struct sk_obs *obs)
 {
-    if (!obs || obs->type != SK_OBS_MQTT_COMMAND) {
+    if (!obs || (obs->type != SK_OBS_MQTT_COMMAND && obs->type != SK_OBS_SATELLITE)) {
         return;
     }
     free(obs->u.command.payload);
@@ -37,6 +37,7 @@ const char *sk_obs_type_name(int type)
             [SK_OBS_MQTT_LINK] = "mqtt_link",
             [SK_OBS_TIMER] = "timer",
             [SK_OBS_REACH] = "reach",
+            [SK_OBS_SATELLITE] = "satellite",
     };
     return type >= 0 && type < SK_OBS_TYPE_COUNT && names[type] ? names[type] : "unknown";
 }

@@ -849,6 +849,11 @@ const char *config_check_name(const char *value, char *buf, size_t size)
     return NULL;
 }
 
+const char *config_check_name_or_empty(const char *value, char *buf, size_t size)
+{
+    return value[0] ? config_check_name(value, buf, size) : NULL;
+}
+
 const char *config_check_bus_url(const char *value, char *buf, size_t size)
 {
     if (strncmp(value, "tcp:", 4) == 0) {
@@ -1091,8 +1096,52 @@ static void check_key_file(struct loader *l, const struct sk_config *c)
     }
 }
 
+/* Which buses and cameras another board runs, and whether this board's role fits them. */
+static void check_boards(struct loader *l, struct sk_config *c)
+{
+    for (size_t i = 0; i < c->n_buses; i++) {
+        struct sk_bus_cfg *b = &c->buses[i];
+        b->remote = b->device_id[0] && strcmp(b->device_id, c->device_id) != 0;
+    }
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        struct sk_camera_cfg *cam = &c->cameras[i];
+        cam->remote = cam->device_id[0] && strcmp(cam->device_id, c->device_id) != 0;
+    }
+    if (c->role == SK_ROLE_SATELLITE) {
+        if (!c->satellite.hub[0]) {
+            report(l, config_lookup(l->cf, "role"), "satellite.hub",
+                   "a satellite needs the device_id of its hub");
+        } else if (strcmp(c->satellite.hub, c->device_id) == 0) {
+            report(l, config_lookup(l->cf, "satellite.hub"), "satellite.hub",
+                   "\"%s\" is this board's own device_id: a satellite sends to another board",
+                   c->satellite.hub);
+        }
+        /* A satellite opens only what is wired to it; another satellite's or the hub's are
+         * listed in a shared file and left alone, but not the hub's own device id as ours. */
+        return;
+    }
+    /* A hub's clock bound must sit well inside the windows fusion matches departures in. */
+    int window = c->fusion.pick_before_ms < c->fusion.pick_after_ms ? c->fusion.pick_before_ms
+                                                                    : c->fusion.pick_after_ms;
+    size_t sats = 0;
+    char names[1][SK_NAME_MAX];
+    sats = sk_config_satellites(c, names, 1);
+    if (sats > 0 && window > 0 && c->hub.clock_max_ms > window / 2) {
+        report(l, config_lookup(l->cf, "hub.clock_max_ms"), "hub.clock_max_ms",
+               "%d ms is more than half the shorter pick window (fusion.pick_before_ms, "
+               "pick_after_ms: %d ms): a satellite's reach and its shelf's departure could be "
+               "matched to the wrong shopper",
+               c->hub.clock_max_ms, window);
+    }
+    if (c->satellite.hub[0]) {
+        report(l, config_lookup(l->cf, "satellite.hub"), "satellite.hub",
+               "set on a hub (role is \"hub\"); did you mean role = \"satellite\"?");
+    }
+}
+
 static void check_store(struct loader *l, struct sk_config *c)
 {
+    check_boards(l, c);
     check_unique(l, "buses", c->buses, c->n_buses, sizeof(*c->buses));
     check_unique(l, "readers", c->readers, c->n_readers, sizeof(*c->readers));
     check_unique(l, "presence_presets", c->presence_presets, c->n_presence_presets,
@@ -1111,7 +1160,8 @@ static void check_store(struct loader *l, struct sk_config *c)
                    "%d is larger than reconnect_max_ms (%d)", b->reconnect_min_ms,
                    b->reconnect_max_ms);
         }
-        if (strncmp(b->url, "rtu:", 4) == 0 && b->url[4] != '/' && c->board.name[0]) {
+        if (strncmp(b->url, "rtu:", 4) == 0 && b->url[4] != '/' && c->board.name[0] &&
+            !b->remote) { /* another board's port names are its profile's */
             char port[SK_NAME_MAX];
             snprintf(port, sizeof(port), "%.*s", (int)strcspn(b->url + 4, ":"), b->url + 4);
             bool found = false;
@@ -1261,15 +1311,26 @@ static void check_store(struct loader *l, struct sk_config *c)
     if (!c->board.name[0]) {
         return; /* the board did not load: its limits are unknown */
     }
-    if ((int)c->n_readers > c->board.max_readers) {
-        report(l, config_lookup(l->cf, "readers"), "readers",
-               "%zu readers, board %s polls at most %d", c->n_readers, c->board.name,
-               c->board.max_readers);
+    /* What this board runs itself counts against its profile; its satellites' do not. */
+    size_t readers = 0, cameras = 0;
+    for (size_t i = 0; i < c->n_readers; i++) {
+        const struct sk_bus_cfg *b = sk_config_bus(c, c->readers[i].bus);
+        readers += b && !b->remote;
     }
-    if ((int)c->n_cameras > c->board.max_cameras) {
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        cameras += !c->cameras[i].remote;
+    }
+    if ((int)readers > c->board.max_readers) {
+        report(l, config_lookup(l->cf, "readers"), "readers",
+               "%zu readers on this board, board %s polls at most %d (a satellite board can "
+               "take more: buses.[].device_id)",
+               readers, c->board.name, c->board.max_readers);
+    }
+    if ((int)cameras > c->board.max_cameras) {
         report(l, config_lookup(l->cf, "cameras"), "cameras",
-               "%zu cameras, board %s processes at most %d", c->n_cameras, c->board.name,
-               c->board.max_cameras);
+               "%zu cameras on this board, board %s processes at most %d (a satellite board can "
+               "take more: cameras.[].device_id)",
+               cameras, c->board.name, c->board.max_cameras);
     }
 }
 
@@ -1647,6 +1708,70 @@ const struct sk_camera_cfg *sk_config_camera(const struct sk_config *cfg, const 
 const struct sk_presence_preset_cfg *sk_config_preset(const struct sk_config *cfg, const char *name)
 {
     FIND_BY_NAME(cfg->presence_presets, cfg->n_presence_presets, name);
+}
+
+const char *sk_config_source_device(const struct sk_config *cfg, const char *source)
+{
+    const struct sk_reader_cfg *r = sk_config_reader(cfg, source);
+    const struct sk_bus_cfg *b = r ? sk_config_bus(cfg, r->bus) : NULL;
+    if (b) {
+        return b->device_id[0] ? b->device_id : cfg->device_id;
+    }
+    const struct sk_camera_cfg *c = sk_config_camera(cfg, source);
+    if (c) {
+        return c->device_id[0] ? c->device_id : cfg->device_id;
+    }
+    return NULL;
+}
+
+bool sk_config_has_device(const struct sk_config *cfg, const char *device)
+{
+    for (size_t i = 0; i < cfg->n_buses; i++) {
+        if (strcmp(cfg->buses[i].device_id, device) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_cameras; i++) {
+        if (strcmp(cfg->cameras[i].device_id, device) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t add_satellite(const struct sk_config *cfg,
+                            const char *dev,
+                            char (*ret)[SK_NAME_MAX],
+                            size_t n,
+                            size_t max)
+{
+    if (!dev[0] || strcmp(dev, cfg->device_id) == 0) {
+        return n;
+    }
+    for (size_t i = 0; i < n && i < max; i++) {
+        if (strcmp(ret[i], dev) == 0) {
+            return n;
+        }
+    }
+    if (n < max) {
+        snprintf(ret[n], SK_NAME_MAX, "%s", dev);
+    }
+    return n + 1;
+}
+
+size_t sk_config_satellites(const struct sk_config *cfg, char (*ret)[SK_NAME_MAX], size_t max)
+{
+    size_t n = 0;
+    if (cfg->role != SK_ROLE_HUB) {
+        return 0;
+    }
+    for (size_t i = 0; i < cfg->n_buses; i++) {
+        n = add_satellite(cfg, cfg->buses[i].device_id, ret, n, max);
+    }
+    for (size_t i = 0; i < cfg->n_cameras; i++) {
+        n = add_satellite(cfg, cfg->cameras[i].device_id, ret, n, max);
+    }
+    return n;
 }
 
 /* ---- comparison for reload -------------------------------------------------------------- */

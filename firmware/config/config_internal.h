@@ -55,6 +55,8 @@ extern const struct sk_cfg_table sk_board_table;
 
 /* Checks shared by tables and loaders. */
 const char *config_check_name(const char *value, char *buf, size_t size);
+/* The same, or empty. */
+const char *config_check_name_or_empty(const char *value, char *buf, size_t size);
 const char *config_check_bus_url(const char *value, char *buf, size_t size);
 
 #endif

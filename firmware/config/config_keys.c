@@ -92,6 +92,7 @@ static const char *const mqtt_protocols[] = {"auto", "5", "3.1.1", NULL};
 static const int mqtt_protocol_values[] = {0, 5, 311};
 static const char *const vision_backgrounds[] = {"adaptive", "mog2", NULL};
 static const char *const camera_backends[] = {"", "libcamera", "v4l2", "file", "synthetic", NULL};
+static const char *const roles[] = {"hub", "satellite", NULL};
 
 /* The key tables read best as tables, so the formatter leaves them alone. */
 /* clang-format off */
@@ -111,6 +112,11 @@ static const struct sk_cfg_key store_keys[] = {
     K_STR("profiles_dir", C, profiles_dir, "", false,
           "Directory of extra reader profiles, relative to this file; searched before the "
           "built-in ones (docs/profiles.md). Optional."),
+
+    K_ENUM("role", C, role, roles, NULL, "hub", false,
+          "hub: this board runs the core, fusion, the ledger and the cloud link, for its own "
+          "buses and cameras and its satellites'; satellite: it runs buses and cameras only and "
+          "sends their observations to the hub (docs/operator.md, \"Satellite boards\")."),
 
     K_GROUP("log", "Logging."),
     {.path = "log.level", .type = SK_CFG_ENUM, .def = "info", .choices = log_levels,
@@ -157,6 +163,10 @@ static const struct sk_cfg_key store_keys[] = {
           false, "First reconnect delay; doubles up to reconnect_max_ms, with jitter."),
     K_INT("buses.[].reconnect_max_ms", struct sk_bus_cfg, reconnect_max_ms, 10, 3600000, "30000",
           "ms", false, "Longest reconnect delay."),
+    K_STRC("buses.[].device_id", struct sk_bus_cfg, device_id, "", false, config_check_name_or_empty,
+          "device_id of the board the bus is wired to; empty: this board. A hub lists its "
+          "satellites' buses (and their readers and shelves) with theirs and does not open them; a "
+          "satellite opens only its own."),
 
     K_LIST("readers", C, readers, n_readers, struct sk_reader_cfg, 0, 256, false,
           "RFID readers on the buses."),
@@ -213,6 +223,9 @@ static const struct sk_cfg_key store_keys[] = {
           "Capture height; 0: the board's default."),
     K_INT("cameras.[].fps", struct sk_camera_cfg, fps, 0, 120, "0", "fps", false,
           "Capture rate; 0: the board's default."),
+    K_STRC("cameras.[].device_id", struct sk_camera_cfg, device_id, "", false,
+          config_check_name_or_empty,
+          "device_id of the board the camera is connected to; empty: this board."),
 
     K_LIST("zones", C, zones, n_zones, struct sk_zone_cfg, 0, 256, false,
           "Camera zones: polygons in processing-size image coordinates."),
@@ -293,6 +306,28 @@ static const struct sk_cfg_key store_keys[] = {
     K_INT("mqtt.resend_rate_max", C, mqtt.resend_rate_max, 1, 3600, "12", "per min", true,
           "outbox_resend commands applied per minute (bursts of that many); more are answered "
           "busy. What they send again leaves as backlog, at mqtt.replay_rate_max."),
+
+    K_GROUP("satellite", "A satellite board (role = \"satellite\"): where its observations go."),
+    K_STRC("satellite.hub", C, satellite.hub, "", false, config_check_name_or_empty,
+          "device_id of the store's hub; required on a satellite. Observations go to it over the "
+          "store's broker (mqtt.host) at QoS 1."),
+    K_INT("satellite.buffer_max", C, satellite.buffer_max, 1000, 100000000, "1000000", NULL, true,
+          "Observations kept on disk (in the ledger file) while the hub or the broker is away; "
+          "beyond it new ones are dropped and counted (diag all, the log)."),
+    K_INT("satellite.ack_timeout_s", C, satellite.ack_timeout_s, 1, 3600, "15", "s", true,
+          "Observations the broker took but the hub has not recorded this long after are sent "
+          "again (the hub restarted, or the broker lost them); the hub drops repeats by seq."),
+
+    K_GROUP("hub", "A hub's side of its satellites (docs/operator.md, \"Satellite boards\")."),
+    K_INT("hub.clock_max_ms", C, hub.clock_max_ms, 10, 10000, "250", "ms", true,
+          "A satellite's clock may be off the hub's this much at most: beyond it the hub takes "
+          "none of its observations (they wait on the satellite) and diag all says FAIL; beyond "
+          "half of it, WARN. At most half the shorter of fusion.pick_before_ms and "
+          "fusion.pick_after_ms."),
+    K_INT("hub.ping_interval_ms", C, hub.ping_interval_ms, 100, 60000, "2000", "ms", true,
+          "How often the hub measures each satellite's clock and link."),
+    K_INT("hub.silence_s", C, hub.silence_s, 1, 3600, "10", "s", true,
+          "A satellite that answered nothing this long is down (diag all FAIL)."),
 
     K_GROUP("control", "The control socket of `storekeeper diag` (docs/technician.md)."),
     K_STR("control.socket", C, control.socket, "/run/storekeeper/control.sock", false,

@@ -10,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "core_internal.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/fusion.h"
 #include "storekeeper/ledger.h"
 #include "storekeeper/log.h"
+#include "storekeeper/record.h"
 
 /* The fusion engine's facts go into the ledger, then to the listener (replay, tests). */
 static int on_fact(void *ctx, const struct sk_fusion_event *ev)
@@ -166,11 +169,134 @@ void sk_core_set_listener(struct sk_core *core, sk_fusion_emit_cb cb, void *ctx)
     core->listener_ctx = ctx;
 }
 
+static int handle(struct sk_core *core, const struct sk_obs *obs);
+
+/* What a satellite's buses and cameras see, for its hub. */
+static bool forwarded(int type)
+{
+    switch (type) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED:
+    case SK_OBS_READER_HEALTH:
+    case SK_OBS_TRACK_NEW:
+    case SK_OBS_TRACK_LOST:
+    case SK_OBS_ZONE_ENTER:
+    case SK_OBS_ZONE_LEAVE:
+    case SK_OBS_LINE_CROSS:
+    case SK_OBS_FLOW:
+    case SK_OBS_CAMERA_HEALTH:
+    case SK_OBS_REACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * A satellite's core decides nothing: each observation of its buses and cameras becomes a row
+ * of its outbox (sat/obs, the record format), in this transaction, which the MQTT link carries
+ * to the hub; tags also keep the present set its presence filters start from after a restart.
+ * The outbox is the disk-backed buffer, bounded by satellite.buffer_max: beyond it new
+ * observations are dropped and counted.
+ */
+static int forward(struct sk_core *c, const struct sk_obs *obs)
+{
+    const struct sk_satellite_cfg *sc = &c->cfg->satellite;
+    int64_t now = sk_clock_mono_us(c->clock);
+    if (now - c->buffer_checked_us >= 1000000 || c->buffer_checked_us == 0) {
+        struct sk_outbox_stats st;
+        if (sk_ledger_outbox_stats(c->ledger, &st) == 0) {
+            c->stats.buffer_pending = st.pending;
+            c->buffer_added = 0;
+            c->buffer_checked_us = now;
+        }
+    }
+    if (c->stats.buffer_pending + c->buffer_added >= sc->buffer_max) {
+        c->stats.buffer_dropped++;
+        sk_complain(&c->buffer_complaint, now, SK_LOG_ERR, "satellite", NULL,
+                    "%" PRId64 " observations wait for hub %s (satellite.buffer_max): new ones "
+                    "are dropped (%" PRIu64 " so far)",
+                    c->stats.buffer_pending + c->buffer_added, sc->hub, c->stats.buffer_dropped);
+        return 0;
+    }
+    /* Numbered 1, 2, 3, ... in this ledger (kept in it with the row): the hub applies them in
+     * that order, and other rows of the outbox (an overflow alarm) do not look like gaps. */
+    struct sk_ledger_info info;
+    int64_t n = 0, mark = 0;
+    int r = sk_ledger_get_info(c->ledger, &info);
+    if (r == 0) {
+        r = sk_ledger_origin_seq(c->ledger, c->cfg->device_id, info.ledger_id, &n, &mark);
+    }
+    if (r < 0) {
+        return r;
+    }
+    cJSON *f = cJSON_CreateObject();
+    cJSON *o = sk_record_obs_json(obs);
+    if (!f || !o || !cJSON_AddStringToObject(f, "hub", sc->hub) ||
+        !cJSON_AddNumberToObject(f, "n", (double)(n + 1))) {
+        cJSON_Delete(f);
+        cJSON_Delete(o);
+        return -ENOMEM;
+    }
+    cJSON_AddItemToObject(f, "obs", o);
+    int64_t seq = 0;
+    r = sk_ledger_event(c->ledger, "sat/obs", "storekeeper/v1/sat/obs", f, obs->wall_us, &seq);
+    cJSON_Delete(f);
+    if (r == 0) {
+        r = sk_ledger_set_origin_seq(c->ledger, c->cfg->device_id, info.ledger_id, n + 1, seq);
+    }
+    if (r == 0 && (obs->type == SK_OBS_TAG_ARRIVED || obs->type == SK_OBS_TAG_DEPARTED)) {
+        r = handle_tag(c, obs);
+    }
+    if (r == 0) {
+        c->stats.forwarded++;
+        c->buffer_added++;
+    }
+    return r;
+}
+
+/*
+ * Observations another board of the store made (a satellite's) are applied in their order,
+ * each once: the ledger keeps the number of the last one applied, in this transaction. A
+ * repeat (sent again after a restart of this hub) changes nothing; one that comes after a gap
+ * (those before it were lost between the broker and a commit here) is not applied either: the
+ * satellite sends everything after the last one applied again (go-back-N), in order.
+ */
 int sk_core_handle(struct sk_core *core, const struct sk_obs *obs)
+{
+    if (!obs->origin[0] || !core->ledger) {
+        return handle(core, obs);
+    }
+    int64_t applied = 0, mark = 0;
+    int r = sk_ledger_origin_seq(core->ledger, obs->origin, obs->origin_ledger, &applied, &mark);
+    if (r < 0) {
+        return r;
+    }
+    if (obs->origin_seq <= applied) {
+        core->stats.origin_repeats++;
+        return 0;
+    }
+    if (obs->origin_seq > applied + 1) {
+        core->stats.origin_gaps++;
+        return 0;
+    }
+    r = handle(core, obs);
+    if (r == 0) {
+        r = sk_ledger_set_origin_seq(core->ledger, obs->origin, obs->origin_ledger, obs->origin_seq,
+                                     obs->origin_mark);
+    }
+    return r;
+}
+
+static int handle(struct sk_core *core, const struct sk_obs *obs)
 {
     if (obs->type <= SK_OBS_NONE || obs->type >= SK_OBS_TYPE_COUNT) {
         sk_log(SK_LOG_WARNING, "core", NULL, "dropping observation of unknown type %u", obs->type);
         return -EINVAL;
+    }
+    if (core->cfg->role == SK_ROLE_SATELLITE && core->ledger) {
+        core->stats.handled[obs->type]++;
+        return forwarded(obs->type) ? forward(core, obs) : 0;
     }
     core->stats.handled[obs->type]++;
     int r = 0;
@@ -245,6 +371,9 @@ static void fusion_tick(struct sk_core *c)
 void sk_core_tick(struct sk_core *core)
 {
     core->stats.ticks++;
+    if (core->cfg->role == SK_ROLE_SATELLITE) {
+        return; /* the hub decides; a satellite forwards what its buses and cameras see */
+    }
     fusion_tick(core);
     core_census_tick(core);
     core_health_tick(core);

@@ -63,6 +63,10 @@ struct sk_core {
      * listener once it commits (sk_core_replies_flush), dropped when it rolls back. */
     struct core_reply *replies;
     size_t n_replies, cap_replies;
+    /* A satellite's buffer (its outbox): pending when last counted, rows added since. */
+    int64_t buffer_checked_us;
+    int64_t buffer_added;
+    struct sk_complain buffer_complaint;
     /* outbox_resend's bucket (mqtt.resend_rate_max per minute): core_commands.c */
     double resend_tokens;
     int64_t resend_mono_us;

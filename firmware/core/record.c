@@ -316,23 +316,23 @@ static void write_fields(cJSON *o, const void *base, const struct field *f)
     }
 }
 
-int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const struct sk_obs *obs)
+static void obs_fields(cJSON *o, const struct sk_obs *obs)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        return -ENOMEM;
-    }
-    add_int(o, "t", (double)mono_us);
-    add_int(o, "w", (double)wall_us);
     cJSON_AddStringToObject(o, "type", sk_obs_type_name(obs->type));
     add_int(o, "m", (double)obs->mono_us);
     add_int(o, "ow", (double)obs->wall_us);
     cJSON_AddStringToObject(o, "src", obs->source);
+    if (obs->origin[0]) {
+        cJSON_AddStringToObject(o, "org", obs->origin);
+        cJSON_AddStringToObject(o, "orgl", obs->origin_ledger);
+        add_int(o, "orgs", (double)obs->origin_seq);
+        add_int(o, "orgm", (double)obs->origin_mark);
+    }
     const struct field *fields = fields_of(obs->type);
     if (fields) {
         write_fields(o, &obs->u, fields);
     }
-    if (obs->type == SK_OBS_MQTT_COMMAND) {
+    if (obs->type == SK_OBS_MQTT_COMMAND || obs->type == SK_OBS_SATELLITE) {
         const struct sk_obs_command *c = &obs->u.command;
         cJSON_AddStringToObject(o, "name", c->name);
         if (c->payload) {
@@ -353,6 +353,26 @@ int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const s
             cJSON_AddStringToObject(o, "from", c->identity);
         }
     }
+}
+
+cJSON *sk_record_obs_json(const struct sk_obs *obs)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        obs_fields(o, obs);
+    }
+    return o;
+}
+
+int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const struct sk_obs *obs)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return -ENOMEM;
+    }
+    add_int(o, "t", (double)mono_us);
+    add_int(o, "w", (double)wall_us);
+    obs_fields(o, obs);
     return write_line(r, o);
 }
 
@@ -572,11 +592,17 @@ static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
     obs->mono_us = (int64_t)num(r, o, "m", 0, 9e15);
     obs->wall_us = (int64_t)num(r, o, "ow", 0, 9e15);
     str(r, o, "src", obs->source, sizeof(obs->source));
+    if (cJSON_GetObjectItemCaseSensitive(o, "org")) {
+        str(r, o, "org", obs->origin, sizeof(obs->origin));
+        str(r, o, "orgl", obs->origin_ledger, sizeof(obs->origin_ledger));
+        obs->origin_seq = (int64_t)num(r, o, "orgs", 1, 9e15);
+        obs->origin_mark = (int64_t)num(r, o, "orgm", 0, 9e15);
+    }
     const struct field *fields = fields_of(t);
     if (fields) {
         read_fields(r, o, &obs->u, fields);
     }
-    if (t == SK_OBS_MQTT_COMMAND) {
+    if (t == SK_OBS_MQTT_COMMAND || t == SK_OBS_SATELLITE) {
         struct sk_obs_command *c = &obs->u.command;
         str(r, o, "name", c->name, sizeof(c->name));
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "payload");
@@ -608,6 +634,23 @@ static void read_obs(struct rd *r, const cJSON *o, struct sk_obs *obs)
             snprintf(c->identity, sizeof(c->identity), "%s", from->valuestring);
         }
     }
+}
+
+int sk_record_obs_parse(const cJSON *o, struct sk_obs *ret, char *err, size_t err_size)
+{
+    struct rd r = {.path = "observation", .err = err, .err_size = err_size};
+    memset(ret, 0, sizeof(*ret));
+    if (!cJSON_IsObject(o)) {
+        problem(&r, "not a JSON object", NULL);
+        return SK_ERECORD;
+    }
+    read_obs(&r, o, ret);
+    if (r.bad) {
+        sk_obs_release(ret);
+        memset(ret, 0, sizeof(*ret));
+        return SK_ERECORD;
+    }
+    return 0;
 }
 
 int sk_record_next(struct sk_record_reader *rd,

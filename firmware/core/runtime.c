@@ -251,6 +251,10 @@ static int apply_one(struct sk_runtime *rt, struct batched *b, bool retry)
     if (!retry) {
         for (size_t s = 0; s < rt->n_started && !b->consumed; s++) {
             const struct sk_service *svc = rt->services[s];
+            b->consumed = svc->rewrite && svc->rewrite(rt->service_state[s], &b->obs) == 1;
+        }
+        for (size_t s = 0; s < rt->n_started && !b->consumed; s++) {
+            const struct sk_service *svc = rt->services[s];
             b->consumed = svc->handle && svc->handle(rt->service_state[s], &b->obs) == 1;
         }
     }

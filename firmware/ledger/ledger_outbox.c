@@ -553,6 +553,62 @@ int sk_ledger_outbox_maintain(struct sk_ledger *l, const struct sk_outbox_policy
     return total;
 }
 
+/* ---- observations from the store's other boards -------------------------------------------- */
+
+static int origin_key(const char *origin, const char *ledger_id, char *buf, size_t size)
+{
+    if (!origin[0] || strlen(origin) >= 64 || !ledger_id[0] || strlen(ledger_id) >= 40) {
+        return -EINVAL;
+    }
+    snprintf(buf, size, "origin:%s:%s", origin, ledger_id);
+    return 0;
+}
+
+int sk_ledger_origin_seq(struct sk_ledger *l,
+                         const char *origin,
+                         const char *ledger_id,
+                         int64_t *ret_n,
+                         int64_t *ret_mark)
+{
+    char key[128], val[48];
+    int r = origin_key(origin, ledger_id, key, sizeof(key));
+    if (r < 0) {
+        return r;
+    }
+    r = ledger_meta_get(l, key, val, sizeof(val));
+    if (r < 0) {
+        return r;
+    }
+    int64_t n = 0, mark = 0;
+    if (r == 1) {
+        char *end = NULL;
+        errno = 0;
+        n = strtoll(val, &end, 10);
+        if (errno || end == val) {
+            return ledger_failf(l, SK_ELEDGER_CORRUPT, "meta %s: \"%s\" is not a number", key, val);
+        }
+        mark = strtoll(end, NULL, 10);
+    }
+    *ret_n = n;
+    *ret_mark = mark;
+    return 0;
+}
+
+int sk_ledger_set_origin_seq(
+        struct sk_ledger *l, const char *origin, const char *ledger_id, int64_t n, int64_t mark)
+{
+    if (l->aborted) {
+        return l->abort_err;
+    }
+    char key[128], val[48];
+    int r = origin_key(origin, ledger_id, key, sizeof(key));
+    if (r < 0) {
+        return r;
+    }
+    snprintf(val, sizeof(val), "%lld %lld", (long long)n, (long long)mark);
+    return ledger_meta_set(l, key, val);
+}
+
 /* ---- presence ---------------------------------------------------------------------------- */
 
 static void bind_key(sqlite3_stmt *s, const struct sk_tag_key *k)

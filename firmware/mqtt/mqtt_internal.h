@@ -10,7 +10,10 @@
 #include <cjson/cJSON.h>
 
 #include "storekeeper/command.h"
+#include "storekeeper/config.h"
+#include "storekeeper/mqtt.h"
 #include "storekeeper/mqtt_payload.h"
+#include "storekeeper/obs.h"
 
 /* ---- outbox delivery (mqtt_outbox.c), core thread only ------------------------------------ */
 
@@ -26,6 +29,9 @@ struct sk_mqtt_outbox_opts {
     int inflight_max;
     int replay_rate_max;
     int64_t inflight_timeout_us; /* PUBACK wait before a slot counts as lost (>= 30 s) */
+    /* One lane in seq order, nothing live ahead of an old backlog: a satellite's observations,
+     * which its hub applies in their order. */
+    bool ordered;
 };
 
 struct sk_mqtt_outbox_stats {
@@ -65,5 +71,35 @@ void mqtt_outbox_note_head(struct sk_mqtt_outbox *ob, int64_t seq);
 int64_t mqtt_outbox_head(const struct sk_mqtt_outbox *ob);
 void mqtt_outbox_set_rate(struct sk_mqtt_outbox *ob, int replay_rate_max);
 void mqtt_outbox_get_stats(const struct sk_mqtt_outbox *ob, struct sk_mqtt_outbox_stats *ret);
+
+/* ---- the store's boards: satellites and their hub (mqtt_satellite.c), core thread ---------- */
+
+struct sk_runtime;
+struct mqtt_sat;
+
+struct mqtt_sat_opts {
+    struct sk_runtime *rt;         /* borrowed */
+    struct sk_mqtt_link *link;     /* borrowed */
+    struct sk_ledger *ledger;      /* borrowed */
+    struct sk_mqtt_outbox *outbox; /* borrowed */
+    const char *ledger_id;
+};
+
+/* The store-level topics this board subscribes to (under storekeeper/v1/<store>/): up to max
+ * into ret; 0 for a single board. */
+size_t mqtt_sat_subscriptions(const struct sk_config *cfg, char (*ret)[SK_TOPIC_MAX], size_t max);
+/* 0 with *ret NULL for a single board (a hub without satellites). */
+int mqtt_sat_new(const struct mqtt_sat_opts *opts, struct mqtt_sat **ret);
+void mqtt_sat_free(struct mqtt_sat *s);
+void mqtt_sat_connected(struct mqtt_sat *s, uint32_t gen);
+void mqtt_sat_disconnected(struct mqtt_sat *s);
+/* The runtime's rewrite hook for SK_OBS_SATELLITE: the hub decodes a satellite's observation in
+ * place (0: apply it); pings, pongs and acknowledgements are taken here (1: drop). */
+int mqtt_sat_rewrite(struct mqtt_sat *s, struct sk_obs *obs);
+/* Every housekeeping round: the hub pings and acknowledges, a satellite checks its hub. */
+void mqtt_sat_tick(struct mqtt_sat *s);
+/* For the status document: the hub's satellites (an array), or a satellite's hub (an object);
+ * NULL for a single board. Owned by the caller. */
+cJSON *mqtt_sat_status(struct mqtt_sat *s);
 
 #endif

@@ -78,6 +78,7 @@ struct sk_mqtt_link {
     char prefix[SK_TOPIC_MAX];     /* storekeeper/v1/<store>/<device>/ */
     char cmd_prefix[SK_TOPIC_MAX]; /* prefix + "cmd/" */
     char echo_prefix[SK_TOPIC_MAX];
+    char store_prefix[SK_TOPIC_MAX]; /* storekeeper/v1/<store>/ */
     char status_topic[SK_TOPIC_MAX];
     char **subs;
     size_t n_subs;
@@ -480,6 +481,58 @@ static bool response_topic_ok(const struct sk_mqtt_link *l, const char *rt)
     return true;
 }
 
+/*
+ * A message between the store's boards: storekeeper/v1/<store>/<device>/sat/<name>[/<id>], on
+ * the store-level subscriptions only (a hub's satellites, a satellite's hub). It goes to the
+ * core thread as it came; the mqtt service reads it there. Larger than mqtt.command_max_bytes,
+ * or with a malformed topic: dropped (a satellite sends it again when its hub does not record
+ * it).
+ */
+static void on_board_message(struct sk_mqtt_link *l, const struct mosquitto_message *msg)
+{
+    size_t sp = strlen(l->store_prefix);
+    if (strncmp(msg->topic, l->store_prefix, sp) != 0) {
+        return;
+    }
+    const char *dev = msg->topic + sp;
+    const char *slash = strchr(dev, '/');
+    if (!slash || slash == dev || (size_t)(slash - dev) >= SK_NAME_MAX ||
+        strncmp(slash, "/sat/", 5) != 0) {
+        return;
+    }
+    const char *name = slash + 5;
+    const char *rest = strchr(name, '/');
+    size_t name_len = rest ? (size_t)(rest - name) : strlen(name);
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    if (name_len == 0 || name_len >= SK_NAME_MAX ||
+        (rest && (strchr(rest + 1, '/') || strlen(rest + 1) >= SK_NAME_MAX)) || len == 0 ||
+        len > (size_t)atomic_load(&l->command_max)) {
+        return;
+    }
+    struct sk_obs o;
+    memset(&o, 0, sizeof(o));
+    o.type = SK_OBS_SATELLITE;
+    o.mono_us = sk_now_mono_us();
+    o.wall_us = sk_now_wall_us();
+    snprintf(o.source, sizeof(o.source), "%.*s", (int)(slash - dev), dev);
+    struct sk_obs_command *c = &o.u.command;
+    c->generation = l->gen;
+    snprintf(c->name, sizeof(c->name), "%.*s", (int)name_len, name);
+    if (rest) {
+        snprintf(c->identity, sizeof(c->identity), "%s", rest + 1);
+    }
+    c->payload = malloc(len + 1);
+    if (!c->payload) {
+        return;
+    }
+    memcpy(c->payload, msg->payload, len);
+    c->payload[len] = '\0';
+    c->payload_len = len;
+    if (sk_queue_push(l->queue, &o, SK_QUEUE_ANY, 0) < 0) {
+        sk_obs_release(&o); /* the core is far behind: the satellite sends it again */
+    }
+}
+
 static void on_message(struct mosquitto *mosq,
                        void *obj,
                        const struct mosquitto_message *msg,
@@ -494,6 +547,7 @@ static void on_message(struct mosquitto *mosq,
         return;
     }
     if (strncmp(msg->topic, l->cmd_prefix, cmd_len) != 0) {
+        on_board_message(l, msg);
         return;
     }
     struct sk_obs o;
@@ -991,6 +1045,24 @@ int sk_mqtt_link_new(const struct sk_mqtt_link_opts *opts, struct sk_mqtt_link *
         sk_mqtt_topic(cfg, opts->subscriptions[i], t, sizeof(t));
         l->subs[i] = strdup(t);
         if (!l->subs[i]) {
+            sk_mqtt_link_free(l);
+            return -ENOMEM;
+        }
+        l->n_subs++;
+    }
+    snprintf(l->store_prefix, sizeof(l->store_prefix), "storekeeper/v1/%s/", cfg->store_id);
+    for (size_t i = 0; opts->store_subscriptions && opts->store_subscriptions[i]; i++) {
+        char t[SK_TOPIC_MAX];
+        snprintf(t, sizeof(t), "%s%s", l->store_prefix, opts->store_subscriptions[i]);
+        char **grown = realloc(l->subs, (l->n_subs + 2) * sizeof(*l->subs));
+        if (!grown) {
+            sk_mqtt_link_free(l);
+            return -ENOMEM;
+        }
+        l->subs = grown;
+        l->subs[l->n_subs] = strdup(t);
+        l->subs[l->n_subs + 1] = NULL;
+        if (!l->subs[l->n_subs]) {
             sk_mqtt_link_free(l);
             return -ENOMEM;
         }

@@ -51,7 +51,8 @@ struct sk_mqtt_outbox {
     const struct sk_clock *clock;
     char prefix[SK_TOPIC_MAX];
     size_t window;
-    int rate; /* backlog messages per second; 0: no limit */
+    bool ordered; /* one lane: everything pending is "live", in seq order */
+    int rate;     /* backlog messages per second; 0: no limit */
     int64_t inflight_timeout_us;
 
     bool up;
@@ -87,6 +88,7 @@ int mqtt_outbox_new(const struct sk_mqtt_outbox_opts *o, struct sk_mqtt_outbox *
     ob->clock = o->clock;
     snprintf(ob->prefix, sizeof(ob->prefix), "%s", o->prefix);
     ob->rate = o->replay_rate_max;
+    ob->ordered = o->ordered;
     ob->inflight_timeout_us = o->inflight_timeout_us > INFLIGHT_TIMEOUT_MIN_US
                                       ? o->inflight_timeout_us
                                       : INFLIGHT_TIMEOUT_MIN_US;
@@ -137,6 +139,12 @@ static void clear_window(struct sk_mqtt_outbox *ob)
 /* Everything handed out so far becomes backlog again; the backlog starts from the oldest. */
 static void restart_lanes(struct sk_mqtt_outbox *ob, int64_t head)
 {
+    if (ob->ordered) {
+        ob->floor = ob->cursor_live = ob->cursor_backlog = 0;
+        ob->backlog_done = true;
+        ob->rescan = false;
+        return;
+    }
     ob->floor = head > ob->cursor_live ? head : ob->cursor_live;
     ob->cursor_live = ob->floor;
     ob->cursor_backlog = 0;
@@ -405,6 +413,12 @@ void mqtt_outbox_tick(struct sk_mqtt_outbox *ob)
 
 void mqtt_outbox_rewind(struct sk_mqtt_outbox *ob, int64_t from_seq)
 {
+    if (ob->ordered) {
+        if (ob->cursor_live > from_seq - 1) {
+            ob->cursor_live = from_seq - 1; /* after what is in flight, in order again */
+        }
+        return;
+    }
     /* Everything handed out so far goes below the floor (what is in flight keeps its slot and
      * lane), and the backlog lane restarts before from_seq: it finds the rows made pending
      * again there, oldest first, while live rows keep their own lane. */

@@ -72,6 +72,7 @@ struct svc {
     struct sk_ledger *ledger; /* borrowed from the runtime; NULL without one */
     char ledger_id[SK_LEDGER_ID_LEN + 1];
     struct sk_mqtt_outbox *outbox;
+    struct mqtt_sat *sat; /* the store's other boards; NULL on a single board */
     struct sk_loop_timer *housekeep;
     struct sk_loop_timer *kick; /* one-shot: drain right after a commit */
     bool kick_armed;
@@ -281,7 +282,8 @@ static void publish_all_health(struct svc *s)
 /* The retained high-water mark: how far the event stream goes and how much of it is in. */
 static void publish_hwm(struct svc *s, bool force)
 {
-    if (!s->ledger || !s->up) {
+    /* A satellite's outbox holds its observations for the hub, not events for the cloud. */
+    if (!s->ledger || !s->up || cfg(s)->role == SK_ROLE_SATELLITE) {
         return;
     }
     int64_t now = now_mono(s);
@@ -749,6 +751,17 @@ static int on_command(struct svc *s, const struct sk_obs *obs)
         sk_cmd_clear(&cmd);
         return 1;
     }
+    if (cfg(s)->role == SK_ROLE_SATELLITE && sk_cmd_changes_state(kind) &&
+        kind != SK_CMD_CONFIG_RELOAD) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "this board is a satellite: its store's state is kept by hub %s; send the "
+                 "command there",
+                 cfg(s)->satellite.hub);
+        reply_error(s, &to, SK_CMD_ERR_UNAVAILABLE, NULL, msg);
+        sk_cmd_clear(&cmd);
+        return 1;
+    }
     sk_log(SK_LOG_INFO, "mqtt", NULL, "command %s%s%s", c->name,
            cmd.request_id[0] ? " request " : "", cmd.request_id);
     switch (kind) {
@@ -844,6 +857,7 @@ static void on_link(struct svc *s, const struct sk_obs *obs)
         }
         publish_status(s, "online", NULL);
         publish_all_health(s);
+        mqtt_sat_connected(s->sat, s->gen);
         if (s->outbox) {
             mqtt_outbox_connected(s->outbox, s->gen);
             publish_hwm(s, true);
@@ -856,6 +870,7 @@ static void on_link(struct svc *s, const struct sk_obs *obs)
         }
         s->up = false;
         s->disconnects++;
+        mqtt_sat_disconnected(s->sat);
         if (s->outbox) {
             mqtt_outbox_disconnected(s->outbox);
         }
@@ -960,6 +975,7 @@ static void on_housekeep(struct sk_loop *loop, uint64_t expirations, void *ctx)
         }
         publish_hwm(s, false);
     }
+    mqtt_sat_tick(s->sat);
     if (s->rounds % (1000 / HOUSEKEEP_MS) != 0) {
         return;
     }
@@ -1007,6 +1023,7 @@ static void svc_free(struct svc *s)
         sk_ledger_remove_commit_listener(s->ledger, on_commit, s);
     }
     sk_mqtt_link_free(s->link);
+    mqtt_sat_free(s->sat);
     mqtt_outbox_free(s->outbox);
     free(s->sources);
     free(s);
@@ -1048,11 +1065,16 @@ static int svc_start(struct sk_runtime *rt, void **ret_state)
         }
     }
     static const char *const subs[] = {"cmd/+", "cmd/+/+", "diag/echo/+", NULL};
+    char board_topics[2][SK_TOPIC_MAX];
+    size_t nb = mqtt_sat_subscriptions(c, board_topics, 2);
+    const char *board_subs[3] = {nb > 0 ? board_topics[0] : NULL, nb > 1 ? board_topics[1] : NULL,
+                                 NULL};
     struct sk_mqtt_link_opts lo = {.cfg = c,
                                    .queue = sk_runtime_queue(rt),
                                    .started_wall_us = s->started_wall_us,
                                    .ledger_id = s->ledger_id,
-                                   .subscriptions = subs};
+                                   .subscriptions = subs,
+                                   .store_subscriptions = board_subs};
     if (r == 0) {
         r = sk_mqtt_link_new(&lo, &s->link);
     }
@@ -1066,7 +1088,8 @@ static int svc_start(struct sk_runtime *rt, void **ret_state)
                                          .inflight_max = c->mqtt.inflight_max,
                                          .replay_rate_max = c->mqtt.replay_rate_max,
                                          .inflight_timeout_us =
-                                                 (int64_t)c->mqtt.keepalive_s * 3 * 1000000};
+                                                 (int64_t)c->mqtt.keepalive_s * 3 * 1000000,
+                                         .ordered = c->role == SK_ROLE_SATELLITE};
         r = mqtt_outbox_new(&oo, &s->outbox);
         if (r == 0) {
             mqtt_outbox_note_head(s->outbox, ost.last_seq);
@@ -1077,6 +1100,14 @@ static int svc_start(struct sk_runtime *rt, void **ret_state)
                 s->outbox = NULL;
             }
         }
+    }
+    if (r == 0) {
+        struct mqtt_sat_opts so = {.rt = rt,
+                                   .link = s->link,
+                                   .ledger = s->ledger,
+                                   .outbox = s->outbox,
+                                   .ledger_id = s->ledger_id};
+        r = mqtt_sat_new(&so, &s->sat);
     }
     if (r == 0) {
         r = sk_loop_timer_add(sk_runtime_loop(rt), HOUSEKEEP_MS, HOUSEKEEP_MS, on_housekeep, s,
@@ -1153,10 +1184,23 @@ static int svc_handle(void *state, const struct sk_obs *obs)
     }
 }
 
+static int svc_rewrite(void *state, struct sk_obs *obs)
+{
+    struct svc *s = state;
+    return s ? mqtt_sat_rewrite(s->sat, obs) : 0;
+}
+
+cJSON *sk_mqtt_boards_status(void *mqtt_state)
+{
+    struct svc *s = mqtt_state;
+    return s ? mqtt_sat_status(s->sat) : NULL;
+}
+
 const struct sk_service sk_mqtt_service = {
         .name = "mqtt",
         .start = svc_start,
         .stop = svc_stop,
         .reload = svc_reload,
         .handle = svc_handle,
+        .rewrite = svc_rewrite,
 };

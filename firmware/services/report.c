@@ -333,6 +333,92 @@ static int check_ledger(struct sk_checks *c, const cJSON *l)
     return r;
 }
 
+/* A hub's satellite: its link, how far behind it is, its clock, its buffer. */
+static int check_satellite(struct sk_checks *c, const cJSON *p, double uptime_s)
+{
+    char subject[80];
+    snprintf(subject, sizeof(subject), "satellite %s", str(p, "device_id", "?"));
+    char sources[160] = "";
+    const cJSON *it;
+    size_t off = 0;
+    cJSON_ArrayForEach(it, get(p, "sources"))
+    {
+        if (cJSON_IsString(it) && off < sizeof(sources)) {
+            int n = snprintf(sources + off, sizeof(sources) - off, "%s%s", off ? ", " : "",
+                             it->valuestring);
+            off += n > 0 ? (size_t)n : 0;
+        }
+    }
+    const cJSON *offset = get(p, "clock_offset_ms");
+    double off_ms = cJSON_IsNumber(offset) ? offset->valuedouble : 0;
+    double max_ms = num(p, "clock_max_ms", 250);
+    if (strcmp(str(p, "link", "down"), "up") != 0) {
+        return sk_checks_add(
+                c, uptime_s < 15 ? SK_CHECK_WARN : SK_CHECK_FAIL, subject,
+                "on the satellite: systemctl status storekeeper, then storekeeper diag mqtt (its "
+                "broker is this store's); nothing it sees is lost, it waits there",
+                "link down: no answer for %.0f s; %.0f observation(s) waiting there (sources %s)",
+                num(p, "heard_age_s", -1), num(p, "pending", 0), sources[0] ? sources : "none");
+    }
+    if (flag(p, "refused")) {
+        return sk_checks_add(c, SK_CHECK_FAIL, subject,
+                             "synchronise the clocks: chrony on both boards, the satellite "
+                             "following the hub (docs/operator.md, Satellite boards); its "
+                             "observations wait on it meanwhile",
+                             "clock %.0f ms off this hub's, beyond hub.clock_max_ms (%.0f): its "
+                             "observations are refused",
+                             off_ms, max_ms);
+    }
+    double lag = num(p, "lag_ms", 0), pending = num(p, "pending", 0);
+    double dropped = num(p, "dropped", 0);
+    if (dropped > 0) {
+        return sk_checks_add(c, SK_CHECK_FAIL, subject,
+                             "its buffer was full (satellite.buffer_max): restore the link to "
+                             "this hub, then check what the shelves of its readers hold",
+                             "%.0f observation(s) dropped on the satellite; link up, lag %.0f ms",
+                             dropped, lag);
+    }
+    if (!cJSON_IsNumber(offset) || fabs(off_ms) > max_ms / 2 || pending > 1000) {
+        return sk_checks_add(c, SK_CHECK_WARN, subject,
+                             cJSON_IsNumber(offset) && fabs(off_ms) > max_ms / 2
+                                     ? "check chrony on the satellite (chronyc tracking)"
+                                     : "wait a few seconds; it catches up",
+                             "link up, clock %s%.0f ms (max %.0f), lag %.0f ms, %.0f waiting "
+                             "there; sources %s",
+                             cJSON_IsNumber(offset) ? "" : "not measured yet ", off_ms, max_ms, lag,
+                             pending, sources[0] ? sources : "none");
+    }
+    return sk_checks_add(c, SK_CHECK_PASS, subject, NULL,
+                         "link up, clock %+.1f ms (round trip %.1f ms), lag %.0f ms, %.0f "
+                         "waiting there; sources %s",
+                         off_ms, num(p, "clock_rtt_ms", 0), lag, pending,
+                         sources[0] ? sources : "none");
+}
+
+/* A satellite's hub. */
+static int check_hub(struct sk_checks *c, const cJSON *h)
+{
+    char subject[80];
+    snprintf(subject, sizeof(subject), "hub %s", str(h, "hub", "?"));
+    if (strcmp(str(h, "link", "down"), "up") != 0) {
+        return sk_checks_add(c, SK_CHECK_FAIL, subject,
+                             "check the hub runs and both reach the store's broker (storekeeper "
+                             "diag mqtt on each); observations wait here meanwhile",
+                             "no word from the hub for %.0f s; %.0f observation(s) waiting here",
+                             num(h, "heard_age_s", -1), num(h, "pending", 0));
+    }
+    if (num(h, "dropped", 0) > 0) {
+        return sk_checks_add(c, SK_CHECK_FAIL, subject,
+                             "the buffer was full (satellite.buffer_max) while the hub was away",
+                             "%.0f observation(s) dropped", num(h, "dropped", 0));
+    }
+    return sk_checks_add(c, SK_CHECK_PASS, subject, NULL,
+                         "reachable, %.0f observation(s) waiting here, recorded up to seq %.0f "
+                         "of %.0f",
+                         num(h, "pending", 0), num(h, "hub_recorded_seq", 0),
+                         num(h, "last_seq", 0));
+}
+
 int sk_report_checks(const cJSON *s, const cJSON *ledger, struct sk_checks *c)
 {
     int r = 0;
@@ -433,6 +519,13 @@ int sk_report_checks(const cJSON *s, const cJSON *ledger, struct sk_checks *c)
     cJSON_ArrayForEach(it, get(s, "cameras"))
     {
         r |= check_camera(c, it, uptime);
+    }
+    cJSON_ArrayForEach(it, get(s, "satellites"))
+    {
+        r |= check_satellite(c, it, uptime);
+    }
+    if (get(s, "satellite")) {
+        r |= check_hub(c, get(s, "satellite"));
     }
     const cJSON *led = get(s, "ledger");
     const cJSON *outbox = get(led, "outbox");

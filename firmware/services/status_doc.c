@@ -52,6 +52,7 @@ cJSON *sk_status_doc_new(const struct sk_config *cfg, const char *mode, const ch
     cJSON_AddStringToObject(d, "store_id", cfg->store_id);
     cJSON_AddStringToObject(d, "device_id", cfg->device_id);
     cJSON_AddStringToObject(d, "board", cfg->board.name);
+    cJSON_AddStringToObject(d, "role", cfg->role == SK_ROLE_SATELLITE ? "satellite" : "hub");
     sk_status_add_time(d, "time", sk_now_wall_us());
     cJSON *c = cJSON_AddObjectToObject(d, "config");
     if (c) {

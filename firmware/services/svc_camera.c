@@ -420,10 +420,12 @@ static int camera_start(struct sk_runtime *rt, void **ret_state)
         free(s);
         return -ENOMEM;
     }
-    s->n = cfg->n_cameras;
     int r = 0;
-    for (size_t i = 0; i < s->n && r == 0; i++) {
-        struct cam_thread *t = &s->threads[i];
+    for (size_t i = 0; i < cfg->n_cameras && r == 0; i++) {
+        if (cfg->cameras[i].remote) {
+            continue; /* connected to another board of the store (cameras.[].device_id) */
+        }
+        struct cam_thread *t = &s->threads[s->n++];
         t->svc = s;
         t->cfg = cfg->cameras[i];
         t->health = SK_HEALTH_UNKNOWN;

@@ -875,8 +875,10 @@ int sk_rfid_start(const struct sk_rfid_opts *opts, struct sk_diag *diag, struct 
     }
     int rc = 0;
     for (size_t i = 0; i < cfg->n_buses; i++) {
-        s->n_buses++;
-        int r = setup_bus(s, cfg, i, opts->present, diag, &s->buses[i]);
+        if (cfg->buses[i].remote) {
+            continue; /* wired to another board of the store (buses.[].device_id) */
+        }
+        int r = setup_bus(s, cfg, i, opts->present, diag, &s->buses[s->n_buses++]);
         if (r < 0 && rc == 0) {
             rc = r;
         }

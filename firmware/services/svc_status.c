@@ -26,6 +26,7 @@
 #include "storekeeper/error.h"
 #include "storekeeper/ledger.h"
 #include "storekeeper/log.h"
+#include "storekeeper/mqtt.h"
 #include "storekeeper/notify.h"
 #include "storekeeper/queue.h"
 #include "storekeeper/report.h"
@@ -594,6 +595,13 @@ static cJSON *status_document(struct sk_status *st)
     }
     cJSON_AddNumberToObject(d, "occupancy", occupancy);
     add_mqtt(st, cfg, d);
+    /* The store's other boards, as the MQTT service follows them (docs/operator.md). */
+    void *ms = sk_runtime_service_state(rt, "mqtt");
+    cJSON *boards = ms ? sk_mqtt_boards_status(ms) : NULL;
+    if (boards) {
+        cJSON_AddItemToObject(d, cfg->role == SK_ROLE_SATELLITE ? "satellite" : "satellites",
+                              boards);
+    }
     read_events(st);
     cJSON *ev = cJSON_AddObjectToObject(d, "events");
     if (ev) {

@@ -59,6 +59,8 @@ struct sk_bus_cfg {
     int poll_interval_ms; /* cycle of the small trigger blocks */
     int retries;          /* for reads without side effects only */
     int reconnect_min_ms, reconnect_max_ms;
+    char device_id[SK_NAME_MAX]; /* the board that runs it; empty: this one */
+    bool remote;                 /* derived: another board runs it (a satellite, or the hub) */
 };
 
 struct sk_reader_cfg {
@@ -92,9 +94,11 @@ struct sk_shelf_cfg {
 
 struct sk_camera_cfg {
     char name[SK_NAME_MAX];
-    char backend[16];         /* empty: the board's default */
-    char device[SK_PATH_MAX]; /* device node, camera id or file, per backend */
-    int width, height, fps;   /* 0: the board's default */
+    char backend[16];            /* empty: the board's default */
+    char device[SK_PATH_MAX];    /* device node, camera id or file, per backend */
+    int width, height, fps;      /* 0: the board's default */
+    char device_id[SK_NAME_MAX]; /* the board that runs it; empty: this one */
+    bool remote;                 /* derived: another board runs it */
 };
 
 struct sk_zone_cfg {
@@ -233,6 +237,26 @@ struct sk_fusion_cfg {
     int max_sessions, max_tracks, max_cart_items, max_pending;
 };
 
+/* What this board is in its store (docs/operator.md, "Satellite boards"). */
+enum sk_role {
+    SK_ROLE_HUB = 0,   /* core, fusion, ledger, outbox, the cloud link */
+    SK_ROLE_SATELLITE, /* buses and cameras only; observations go to the hub */
+};
+
+/* A satellite: where its observations go, and how many it keeps for the hub at most. */
+struct sk_satellite_cfg {
+    char hub[SK_NAME_MAX]; /* the hub's device_id */
+    int buffer_max;        /* observations waiting for the hub; beyond: dropped and counted */
+    int ack_timeout_s;     /* the hub's acknowledgement lags this long: sent again */
+};
+
+/* The hub's side of its satellites. */
+struct sk_hub_cfg {
+    int clock_max_ms; /* a satellite whose clock is off more is refused (its obs wait) */
+    int ping_interval_ms;
+    int silence_s; /* no answer this long: the link to a satellite is down */
+};
+
 /* A staff badge: an RFID tag whose arrival at a shelf opens a restock session there. */
 struct sk_badge_cfg {
     char name[SK_NAME_MAX];
@@ -249,6 +273,9 @@ struct sk_config {
     char profiles_dir[SK_PATH_MAX]; /* extra reader profiles; may be empty */
     struct sk_log_cfg log;
     struct sk_core_cfg core;
+    int role; /* enum sk_role */
+    struct sk_satellite_cfg satellite;
+    struct sk_hub_cfg hub;
     struct sk_bus_cfg *buses;
     size_t n_buses;
     struct sk_reader_cfg *readers;
@@ -372,6 +399,14 @@ void sk_config_resolve_path(const struct sk_config *cfg, const char *path, char 
 const struct sk_bus_cfg *sk_config_bus(const struct sk_config *cfg, const char *name);
 const struct sk_reader_cfg *sk_config_reader(const struct sk_config *cfg, const char *name);
 const struct sk_camera_cfg *sk_config_camera(const struct sk_config *cfg, const char *name);
+/* The device_id of the board that runs a reader (through its bus) or a camera: the source of
+ * an observation. NULL for a name this store does not have. */
+const char *sk_config_source_device(const struct sk_config *cfg, const char *source);
+/* True when some bus or camera of this store runs on device (a satellite of this hub). */
+bool sk_config_has_device(const struct sk_config *cfg, const char *device);
+/* The satellites of this hub, in the order they first appear (buses, then cameras): up to max
+ * names into ret (each SK_NAME_MAX); returns how many there are. */
+size_t sk_config_satellites(const struct sk_config *cfg, char (*ret)[SK_NAME_MAX], size_t max);
 const struct sk_presence_preset_cfg *sk_config_preset(const struct sk_config *cfg,
                                                       const char *name);
 

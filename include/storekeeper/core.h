@@ -31,6 +31,12 @@ struct sk_core_stats {
     uint64_t censuses;         /* census runs that completed */
     uint64_t census_failures;
     struct sk_census_result last_census;
+    uint64_t origin_repeats; /* satellites' observations dropped as already applied */
+    uint64_t origin_gaps;    /* and as coming after one not applied yet (sent again later) */
+    /* A satellite: observations written to its outbox for the hub, dropped above
+     * satellite.buffer_max, and the rows pending when last counted. */
+    uint64_t forwarded, buffer_dropped;
+    int64_t buffer_pending;
 };
 
 /* cfg and clock are borrowed and must outlive the core (see sk_core_set_config). */
@@ -40,7 +46,8 @@ int sk_core_new(const struct sk_config *cfg,
 void sk_core_free(struct sk_core *core);
 
 /* Handles one observation. The caller keeps ownership of obs. Returns 0 or a negative error
- * for an observation that could not be applied (logged; the core keeps running). */
+ * for an observation that could not be applied (logged; the core keeps running). One with an
+ * origin (a satellite's) is applied once per (origin, origin_ledger, origin_seq). */
 int sk_core_handle(struct sk_core *core, const struct sk_obs *obs);
 /* Applies time-driven rules at the clock's current time. */
 void sk_core_tick(struct sk_core *core);

@@ -284,6 +284,24 @@ struct sk_outbox_policy {
  */
 int sk_ledger_outbox_maintain(struct sk_ledger *l, const struct sk_outbox_policy *policy);
 
+/* ---- observations from the store's other boards ------------------------------------------ */
+
+/*
+ * A satellite numbers its observations 1, 2, 3, ... in its ledger (kept there with the same
+ * pair of calls under its own device_id), and they may reach the hub twice or out of order
+ * (sent again after a hub restart). The hub keeps, per satellite and satellite ledger, the
+ * number of the last observation it applied and the seq of the message that carried it, in the
+ * same transaction as the effects. get: 0 and 0 when none yet. set joins the open transaction.
+ * origin: a device_id; ledger_id: the satellite's ledger (1..39 characters).
+ */
+int sk_ledger_origin_seq(struct sk_ledger *l,
+                         const char *origin,
+                         const char *ledger_id,
+                         int64_t *ret_n,
+                         int64_t *ret_mark);
+int sk_ledger_set_origin_seq(
+        struct sk_ledger *l, const char *origin, const char *ledger_id, int64_t n, int64_t mark);
+
 /* ---- presence ------------------------------------------------------------------------ */
 
 /* The core's present-tag set, kept durable in the same transactions as everything else.

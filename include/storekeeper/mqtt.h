@@ -11,6 +11,8 @@
 #include "storekeeper/credentials.h"
 #include "storekeeper/queue.h"
 
+struct cJSON;
+
 /*
  * The link owns one libmosquitto client and one thread ("mqtt") that connects, reconnects
  * with back-off and jitter, and runs the network loop. The thread never touches domain state:
@@ -59,6 +61,9 @@ struct sk_mqtt_link_opts {
     int64_t started_wall_us;          /* process start, in status payloads */
     const char *ledger_id;            /* copied; in the will's envelope; NULL for none */
     const char *const *subscriptions; /* topic suffixes to subscribe to at QoS 1, NULL-ended */
+    /* Topics under storekeeper/v1/<store>/ (other boards of the store), NULL-ended: messages on
+     * .../<device>/sat/<name>[/<identity>] arrive as SK_OBS_SATELLITE observations. */
+    const char *const *store_subscriptions;
 };
 
 /* Copies what it needs from opts. Does not connect yet. */
@@ -127,5 +132,13 @@ const char *sk_mqtt_reason_text(int protocol, int code);
  * commands, outbox delivery. Defined in mqtt_service.c; see runtime.h for struct sk_service. */
 struct sk_service;
 extern const struct sk_service sk_mqtt_service;
+
+/*
+ * The store's other boards as the running MQTT service (sk_runtime_service_state(rt, "mqtt"))
+ * sees them, for the status document: on a hub an array with each satellite's link, lag, clock
+ * offset and sources; on a satellite an object about its hub; NULL on a single board. Core
+ * thread only; owned by the caller.
+ */
+struct cJSON *sk_mqtt_boards_status(void *mqtt_state);
 
 #endif

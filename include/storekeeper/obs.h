@@ -34,6 +34,8 @@ enum sk_obs_type {
     SK_OBS_MQTT_LINK,     /* MQTT connection state or delivery acknowledgement */
     SK_OBS_TIMER,         /* a tick, recorded so replay reproduces time-driven decisions */
     SK_OBS_REACH,         /* camera: a track reached into a shelf's reach band (0: nobody's) */
+    SK_OBS_SATELLITE,     /* a message between a hub and its satellites (u.command: name and
+                           * payload; source: the sending device) */
     SK_OBS_TYPE_COUNT
 };
 
@@ -160,6 +162,14 @@ struct sk_obs {
     int64_t mono_us;          /* when the producer observed it (CLOCK_MONOTONIC) */
     int64_t wall_us;          /* the same moment on the wall clock, for records */
     char source[SK_NAME_MAX]; /* reader or camera name, empty for MQTT/timer */
+    /* Observed on another board of the store (a satellite): its device_id, the ledger its
+     * observation stream counts in, this one's number there (1, 2, 3, ... without gaps) and
+     * the seq of the message that carried it (its outbox's). The core applies them in order,
+     * each once. Empty and 0 for what this board observed itself. */
+    char origin[SK_NAME_MAX];
+    char origin_ledger[40];
+    int64_t origin_seq;
+    int64_t origin_mark;
 
     union {
         struct sk_obs_tag tag;

@@ -11,6 +11,8 @@
 #include "storekeeper/ledger.h"
 #include "storekeeper/obs.h"
 
+struct cJSON;
+
 /*
  * A recording is two files: FILE, JSON lines (a header, then one line per observation the
  * core handled and per core tick, each with the clock's time when it happened), and
@@ -46,6 +48,16 @@ int sk_record_open(const char *path,
 /* One observation the core is about to handle, at the clock's (mono, wall). Returns 0, or
  * -EFBIG once the size bound is reached (nothing more is written), or -errno. */
 int sk_record_obs(struct sk_record *r, int64_t mono_us, int64_t wall_us, const struct sk_obs *obs);
+/*
+ * One observation as the JSON object a recording's line holds, without the line's clock: the
+ * one format of observations outside the process (a satellite's go to its hub in it). Owned by
+ * the caller; NULL without memory.
+ */
+struct cJSON *sk_record_obs_json(const struct sk_obs *obs);
+/* Reads such an object back into *ret (owning a command's payload: sk_obs_release), checking
+ * every field's range as for a recording. Returns 0, or SK_ERECORD with the problem in err
+ * ("observation:0: missing or out-of-range number: m"). */
+int sk_record_obs_parse(const struct cJSON *o, struct sk_obs *ret, char *err, size_t err_size);
 /* A core tick at the clock's (mono, wall); also flushes the file. */
 int sk_record_tick(struct sk_record *r, int64_t mono_us, int64_t wall_us);
 /* Flushes and closes. Accepts NULL. */

@@ -47,6 +47,11 @@ struct sk_service {
      * when the observation was the service's own (e.g. MQTT PUBACKs) and the core must not
      * see it, 0 to pass it on. */
     int (*handle)(void *state, const struct sk_obs *obs);
+    /* Optional: before any handle, may replace the observation by the one it stands for (a
+     * satellite's message by the observation it carries), releasing what it owned. Returns 1
+     * when the observation is to be dropped (nobody sees it), 0 to go on with *obs. What the
+     * core gets is what `run --record` records. */
+    int (*rewrite)(void *state, struct sk_obs *obs);
 };
 
 /* Accessors for services. All borrowed; valid while the runtime runs. */

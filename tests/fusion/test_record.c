@@ -98,6 +98,11 @@ static struct sk_obs make(int type, int i)
         o.u.command.correlation_len = 3;
         o.u.command.generation = 4;
         break;
+    case SK_OBS_SATELLITE:
+        snprintf(o.u.command.name, sizeof(o.u.command.name), "obs");
+        o.u.command.payload = strdup("{\"seq\":4}");
+        o.u.command.payload_len = strlen(o.u.command.payload);
+        break;
     case SK_OBS_MQTT_LINK:
         o.u.mqtt.event = SK_MQTT_PUBACK;
         o.u.mqtt.mid = 77;
@@ -138,6 +143,12 @@ static void test_roundtrip(void **state)
                      -EEXIST);
     for (int t = SK_OBS_TAG_ARRIVED; t < SK_OBS_TYPE_COUNT; t++) {
         struct sk_obs o = make(t, t);
+        if (t == SK_OBS_TAG_DEPARTED) { /* a satellite's: its origin comes back too */
+            snprintf(o.origin, sizeof(o.origin), "sat-1");
+            snprintf(o.origin_ledger, sizeof(o.origin_ledger), "01a251b6-0c7d");
+            o.origin_seq = 41;
+            o.origin_mark = 57;
+        }
         assert_int_equal(sk_record_obs(r, 2000 + t, 3000 + t, &o), 0);
         sk_obs_release(&o);
     }
@@ -163,8 +174,19 @@ static void test_roundtrip(void **state)
         struct sk_obs o = make(t, t);
         assert_int_equal(e.obs.type, t);
         assert_int_equal(e.obs.mono_us, o.mono_us);
+        if (t == SK_OBS_TAG_DEPARTED) {
+            assert_string_equal(e.obs.origin, "sat-1");
+            assert_string_equal(e.obs.origin_ledger, "01a251b6-0c7d");
+            assert_int_equal(e.obs.origin_seq, 41);
+            assert_int_equal(e.obs.origin_mark, 57);
+        } else {
+            assert_string_equal(e.obs.origin, "");
+        }
         assert_string_equal(e.obs.source, o.source);
-        if (t == SK_OBS_MQTT_COMMAND) {
+        if (t == SK_OBS_SATELLITE) {
+            assert_string_equal(e.obs.u.command.name, "obs");
+            assert_string_equal(e.obs.u.command.payload, o.u.command.payload);
+        } else if (t == SK_OBS_MQTT_COMMAND) {
             assert_string_equal(e.obs.u.command.payload, o.u.command.payload);
             assert_string_equal(e.obs.u.command.response_topic, o.u.command.response_topic);
             assert_memory_equal(e.obs.u.command.correlation, "\x01\x02\xff", 3);

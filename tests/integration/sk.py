@@ -115,8 +115,8 @@ class NotifySocket:
 class Daemon:
     """storekeeper run in the background; its log goes to a file we can search."""
 
-    def __init__(self, args, directory, env=None):
-        self.log_path = os.path.join(directory, "daemon.log")
+    def __init__(self, args, directory, env=None, name="daemon"):
+        self.log_path = os.path.join(directory, name + ".log")
         self.log = open(self.log_path, "w")
         e = dict(os.environ)
         e.pop("NOTIFY_SOCKET", None)
