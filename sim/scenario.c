@@ -39,6 +39,9 @@
 #define REACH_S   1.2 /* per item taken or put */
 #define LINE_LEN  512
 #define MIN_GAP   36.0f /* closer than this, two shoppers' blobs (and shadows) touch */
+#define MIN_TOUCH 16.0f /* at one shelf, shoulder to shoulder: closer is one body in another */
+#define STOCK_S   0.6   /* per item a stocker puts on a shelf */
+#define GIVE_PX   70.0f /* how far an item can be handed */
 
 static struct sc_product catalog[SC_MAX_SKUS] = {
         {"cola", "Cola 0.5 l", "", 150},     {"chips", "Potato chips", "", 250},
@@ -97,11 +100,11 @@ void sc_shelf_edge(int shelf, float e[4])
     e[3] = y;
 }
 
-static void stand_point(int shelf, int side, float *x, float *y)
+static void stand_point(int shelf, float offset, float *x, float *y)
 {
     float r[4];
     sc_shelf_zone(shelf, r);
-    *x = (r[0] + r[2]) / 2 + (float)side * 20.0f;
+    *x = (r[0] + r[2]) / 2 + offset;
     *y = shelf < 4 ? 30.0f : 154.0f;
 }
 
@@ -123,12 +126,18 @@ enum act_kind {
     A_PUT,
     A_WAIT,
     A_LEAVE,
-    A_ENTER
+    A_ENTER,
+    A_GIVE,  /* hand an item held to another shopper */
+    A_STOCK, /* put new items on the shelf (a stocker) */
+    A_HIDE,  /* step out of the camera's view at the picture's edge, come back */
 };
 
 struct act {
     int kind;
-    int shelf, side, sku, count;
+    int shelf, sku, count;
+    float offset;         /* GO: px from the shelf's middle, along it */
+    bool by_entry;        /* LEAVE: out the way in */
+    char to[SC_NAME_MAX]; /* GIVE: whom */
     double seconds;
     int line;
 };
@@ -138,6 +147,9 @@ struct decl_shopper {
     struct act acts[SC_MAX_ACTIONS];
     size_t n_acts;
     int line;
+    char with[SC_NAME_MAX]; /* walks with this shopper (a child with a parent): no gap rule */
+    int with_idx;           /* its index, -1 */
+    bool badge;             /* carries a staff badge the shelves it stands at read */
 };
 
 struct decl_restock {
@@ -277,21 +289,55 @@ static int shopper_line(struct parse *p, char **w, int n)
     int r;
     if (strcmp(k, "go") == 0) {
         if (n < 2 || n > 3) {
-            return fail(p, p->line, "usage: go SHELF [left|center|right]");
+            return fail(p, p->line, "usage: go SHELF [left|center|right|OFFSET]");
         }
         if ((r = want_shelf(p, w[1], &a->shelf)) < 0) {
             return r;
         }
         a->kind = A_GO;
+        double off = 0;
         if (n == 3) {
             if (strcmp(w[2], "left") == 0) {
-                a->side = -1;
+                a->offset = -20;
             } else if (strcmp(w[2], "right") == 0) {
-                a->side = 1;
+                a->offset = 20;
+            } else if (num(w[2], -28, 28, &off)) {
+                a->offset = (float)off;
             } else if (strcmp(w[2], "center") != 0) {
-                return fail(p, p->line, "\"%s\": the side is left, center or right", w[2]);
+                return fail(p, p->line,
+                            "\"%s\": the side is left, center, right or an offset in pixels "
+                            "along the shelf (-28..28)",
+                            w[2]);
             }
         }
+    } else if (strcmp(k, "give") == 0) {
+        if (n != 4 || strcmp(w[2], "to") != 0) {
+            return fail(p, p->line, "usage: give SKU to SHOPPER");
+        }
+        if ((r = want_sku(p, w[1], &a->sku)) < 0) {
+            return r;
+        }
+        if (!token_ok(w[3], SC_NAME_MAX)) {
+            return fail(p, p->line, "\"%s\" is no shopper's name", w[3]);
+        }
+        snprintf(a->to, sizeof(a->to), "%s", w[3]);
+        a->kind = A_GIVE;
+    } else if (strcmp(k, "stock") == 0) {
+        if (n < 2 || n > 3) {
+            return fail(p, p->line, "usage: stock SKU [COUNT]");
+        }
+        if ((r = want_sku(p, w[1], &a->sku)) < 0) {
+            return r;
+        }
+        if (n == 3 && !inum(w[2], 1, 50, &a->count)) {
+            return fail(p, p->line, "\"%s\": a count is 1..50", w[2]);
+        }
+        a->kind = A_STOCK;
+    } else if (strcmp(k, "hide") == 0) {
+        if (n != 2 || !num(w[1], 0.5, 600, &a->seconds)) {
+            return fail(p, p->line, "usage: hide SECONDS (0.5..600)");
+        }
+        a->kind = A_HIDE;
     } else if (strcmp(k, "take") == 0 || strcmp(k, "put") == 0) {
         if (n < 2 || n > 3) {
             return fail(p, p->line, "usage: %s SKU [COUNT]", k);
@@ -309,10 +355,11 @@ static int shopper_line(struct parse *p, char **w, int n)
         }
         a->kind = A_WAIT;
     } else if (strcmp(k, "leave") == 0) {
-        if (n != 1) {
-            return fail(p, p->line, "leave takes nothing after it");
+        if (n > 2 || (n == 2 && strcmp(w[1], "entry") != 0)) {
+            return fail(p, p->line, "usage: leave [entry]");
         }
         a->kind = A_LEAVE;
+        a->by_entry = n == 2;
     } else if (strcmp(k, "enter") == 0) {
         if (n != 3 || strcmp(w[1], "after") != 0 || !num(w[2], 0, 3600, &a->seconds)) {
             return fail(p, p->line, "usage: enter after SECONDS");
@@ -320,7 +367,9 @@ static int shopper_line(struct parse *p, char **w, int n)
         a->kind = A_ENTER;
     } else {
         return fail(p, p->line,
-                    "\"%s\" is not a shopper action (go, take, put, wait, leave, enter, end)", k);
+                    "\"%s\" is not a shopper action (go, take, put, give, stock, hide, wait, "
+                    "leave, enter, end)",
+                    k);
     }
     d->n_acts++;
     return 0;
@@ -415,9 +464,10 @@ static int top_line(struct parse *p, char **w, int n)
         sc->home[sku] = shelf;
         sc->used[shelf] = true;
     } else if (strcmp(k, "shopper") == 0) {
-        if (n < 4 || strcmp(w[2], "at") != 0 || n % 2) {
+        if (n < 4 || strcmp(w[2], "at") != 0) {
             return fail(p, p->line,
-                        "usage: shopper NAME at SECONDS [look LUMA] [size RADIUS] [speed PX]");
+                        "usage: shopper NAME at SECONDS [look LUMA] [size RADIUS] [speed PX] "
+                        "[with SHOPPER] [badge]");
         }
         if (!token_ok(w[1], SC_NAME_MAX)) {
             return fail(p, p->line, "\"%s\": a name is 1..31 letters, digits, '-', '_', '.'", w[1]);
@@ -441,18 +491,25 @@ static int top_line(struct parse *p, char **w, int n)
         if (!num(w[3], 0, 3600, &d->s.at)) {
             return fail(p, p->line, "\"%s\": the time is 0..3600 seconds", w[3]);
         }
-        for (int i = 4; i + 1 < n; i += 2) {
+        for (int i = 4; i < n; i += 2) {
             double v;
-            if (strcmp(w[i], "look") == 0 && num(w[i + 1], 20, 235, &v)) {
+            if (strcmp(w[i], "badge") == 0) {
+                d->badge = true;
+                i--; /* a word alone */
+            } else if (i + 1 == n) {
+                return fail(p, p->line, "\"%s\" wants a value after it", w[i]);
+            } else if (strcmp(w[i], "with") == 0 && token_ok(w[i + 1], SC_NAME_MAX)) {
+                snprintf(d->with, sizeof(d->with), "%s", w[i + 1]);
+            } else if (strcmp(w[i], "look") == 0 && num(w[i + 1], 20, 235, &v)) {
                 d->s.luma = (int)v;
-            } else if (strcmp(w[i], "size") == 0 && num(w[i + 1], 8, 20, &v)) {
+            } else if (strcmp(w[i], "size") == 0 && num(w[i + 1], 6, 20, &v)) {
                 d->s.radius = (float)v;
             } else if (strcmp(w[i], "speed") == 0 && num(w[i + 1], 20, 300, &v)) {
                 d->s.speed = (float)v;
             } else {
                 return fail(p, p->line,
-                            "\"%s %s\": look is 20..235, size 8..20 pixels, speed 20..300 "
-                            "pixels per second",
+                            "\"%s %s\": look is 20..235, size 6..20 pixels, speed 20..300 "
+                            "pixels per second, with names a shopper",
                             w[i], w[i + 1]);
             }
         }
@@ -536,7 +593,8 @@ enum intent_kind {
     I_TAKE = 1,
     I_PUT,
     I_EXIT,
-    I_RESTOCK
+    I_RESTOCK,
+    I_GIVE
 };
 
 struct intent {
@@ -544,6 +602,15 @@ struct intent {
     int seq;
     int kind;
     int shopper, visit, shelf, sku;
+    int to; /* I_GIVE: the shopper who receives it */
+    int line;
+};
+
+/* A hand-over: its arm points at the receiver, known once everybody's walk is planned. */
+struct give {
+    int giver, receiver;
+    size_t reach; /* in the giver's reaches */
+    double t;
     int line;
 };
 
@@ -554,6 +621,8 @@ struct planner {
     struct sc_event *ev;
     size_t n_ev;
     int seq;
+    struct give gives[SC_MAX_ACTIONS];
+    size_t n_gives;
 };
 
 static int add_intent(struct planner *pl, const struct intent *i)
@@ -647,19 +716,32 @@ static int new_visit(struct parse *p, struct walker *w, double enter_t)
     return 0;
 }
 
-/* The shopper's arm goes out across the shelf's edge for most of one REACH_S, the tag
- * changing in the middle of it. */
-static int arm_to_shelf(struct parse *p, struct walker *w, int shelf, int line)
+/* The shopper's arm goes out towards (x, y) from t for dur seconds. */
+static int arm(struct parse *p, struct walker *w, double t, double dur, float x, float y, int line)
 {
     struct sc_shopper *s = w->s;
     if (s->n_reaches == SC_MAX_REACHES) {
         return fail(p, line, "shopper %s reaches more than %d times", s->name, SC_MAX_REACHES);
     }
+    s->reaches[s->n_reaches++] = (struct sc_reach){t, dur, x, y};
+    return 0;
+}
+
+/* The shopper's arm goes out across the shelf's edge for most of dur, the tag changing in the
+ * middle of it. */
+static int arm_to_shelf(struct parse *p, struct walker *w, int shelf, double dur, int line)
+{
     float e[4];
     sc_shelf_edge(shelf, e);
     float across = shelf < 4 ? -3.0f : 3.0f; /* just past the edge, onto the shelf */
-    s->reaches[s->n_reaches++] = (struct sc_reach){w->t + 0.1, REACH_S - 0.2, w->x, e[1] + across};
-    return 0;
+    return arm(p, w, w->t + 0.1, dur - 0.2, w->x, e[1] + across, line);
+}
+
+/* A staff badge arrives at (or leaves) the shelf its shopper stands at. */
+static int badge_event(struct planner *pl, int shelf, double t, bool arrives)
+{
+    struct sc_event b = {.t = t, .kind = SC_EV_BADGE, .shelf = shelf, .value = arrives};
+    return add_event(pl, &b);
 }
 
 static int enter(struct parse *p, struct walker *w)
@@ -667,6 +749,16 @@ static int enter(struct parse *p, struct walker *w)
     double cross = walk(w, IN_X, INSIDE_Y);
     w->inside = true;
     return new_visit(p, w, cross);
+}
+
+static int shopper_named(const struct parse *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_shoppers; i++) {
+        if (strcmp(p->shoppers[i].s.name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
 }
 
 static int plan_shopper(struct planner *pl, struct decl_shopper *d)
@@ -715,17 +807,86 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
                 entered = true;
             }
             float x, y;
-            stand_point(a->shelf, a->side, &x, &y);
+            stand_point(a->shelf, a->offset, &x, &y);
             if (w.shelf == a->shelf && fabsf(w.x - x) < 1 && fabsf(w.y - y) < 1) {
                 break;
+            }
+            if (d->badge && w.shelf >= 0) {
+                r = badge_event(pl, w.shelf, w.t, false);
             }
             if (w.y > INSIDE_Y - 1) {
                 walk(&w, w.x, LANE_W); /* just in: up to the lanes */
             }
             route(&w, x, y);
+            if (d->badge && r >= 0) {
+                r = badge_event(pl, a->shelf, w.t, true);
+            }
             waypoint(&w, w.t + SETTLE_S, x, y);
             w.shelf = a->shelf;
             sc->used[a->shelf] = true;
+            break;
+        }
+        case A_STOCK:
+            if (w.shelf < 0) {
+                return fail(p, a->line, "shopper %s stands at no shelf (go SHELF first)", s->name);
+            }
+            for (int k = 0; k < a->count && r >= 0; k++) {
+                struct intent in = {.t = w.t + STOCK_S / 2,
+                                    .kind = I_RESTOCK,
+                                    .shelf = w.shelf,
+                                    .sku = a->sku,
+                                    .line = a->line};
+                r = add_intent(pl, &in);
+                if (r >= 0) {
+                    r = arm_to_shelf(p, &w, w.shelf, STOCK_S, a->line);
+                }
+                waypoint(&w, w.t + STOCK_S, w.x, w.y);
+            }
+            if (sc->home[a->sku] < 0) {
+                sc->home[a->sku] = w.shelf;
+            }
+            break;
+        case A_GIVE: {
+            int to = shopper_named(p, a->to);
+            if (to < 0 || to == shopper) {
+                return fail(p, a->line, "\"%s\": give to another shopper of this scenario", a->to);
+            }
+            if (pl->n_gives == SC_MAX_ACTIONS) {
+                return fail(p, a->line, "more than %d hand-overs", SC_MAX_ACTIONS);
+            }
+            struct intent in = {.t = w.t + REACH_S / 2,
+                                .kind = I_GIVE,
+                                .shopper = shopper,
+                                .visit = w.visit,
+                                .sku = a->sku,
+                                .to = to,
+                                .line = a->line};
+            r = add_intent(pl, &in);
+            if (r >= 0) {
+                /* pointed at the receiver once its walk is known (resolve_gives) */
+                pl->gives[pl->n_gives++] = (struct give){shopper, to, s->n_reaches, in.t, a->line};
+                r = arm(p, &w, w.t + 0.1, REACH_S - 0.2, w.x, w.y, a->line);
+            }
+            waypoint(&w, w.t + REACH_S, w.x, w.y);
+            break;
+        }
+        case A_HIDE: {
+            /* Only beside the picture's edge: along the shelf, out of the camera's view. */
+            float out_x;
+            if (w.shelf == 0 || w.shelf == 4) {
+                out_x = -2.5f * s->radius - 8.0f;
+            } else if (w.shelf == 3) {
+                out_x = 320.0f + 2.5f * s->radius + 8.0f;
+            } else {
+                return fail(p, a->line,
+                            "shopper %s: hide only at a shelf by the picture's edge (A1, D1, E1)",
+                            s->name);
+            }
+            float bx = w.x, by = w.y;
+            walk(&w, out_x, by);
+            waypoint(&w, w.t + a->seconds, out_x, by);
+            walk(&w, bx, by);
+            waypoint(&w, w.t + SETTLE_S, bx, by);
             break;
         }
         case A_TAKE:
@@ -743,7 +904,7 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
                                     .line = a->line};
                 r = add_intent(pl, &in);
                 if (r >= 0) {
-                    r = arm_to_shelf(p, &w, w.shelf, a->line);
+                    r = arm_to_shelf(p, &w, w.shelf, REACH_S, a->line);
                 }
                 waypoint(&w, w.t + REACH_S, w.x, w.y);
             }
@@ -756,17 +917,22 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
                 return fail(p, a->line, "shopper %s is not inside", s->name);
             }
             if (w.shelf >= 0) {
+                if (d->badge) {
+                    r = badge_event(pl, w.shelf, w.t, false);
+                }
                 waypoint(&w, w.t + 0.6, w.x, w.y);
             }
-            if (fabsf(w.x - OUT_X) > 0.5f || w.y < INSIDE_Y) {
+            /* Out the way out, or against the way in (leave entry). */
+            float door_x = a->by_entry ? IN_X : OUT_X;
+            if (fabsf(w.x - door_x) > 0.5f || w.y < INSIDE_Y) {
                 float lane = LANE_E;
                 if (fabsf(w.y - lane) > 0.5f) {
                     walk(&w, w.x, lane);
                 }
-                walk(&w, OUT_X, lane);
+                walk(&w, door_x, lane);
             }
-            walk(&w, OUT_X, INSIDE_Y);
-            double cross = walk(&w, OUT_X, OUTSIDE_Y);
+            walk(&w, door_x, INSIDE_Y);
+            double cross = walk(&w, door_x, OUTSIDE_Y);
             sc->visits[w.visit].exit_t = cross;
             struct intent in = {.t = cross,
                                 .kind = I_EXIT,
@@ -915,7 +1081,8 @@ static int settle(struct planner *pl)
             for (size_t i = 0; i < sc->n_items && found < 0; i++) {
                 if (holder[i] == in->shopper && sc->items[i].sku == in->sku) {
                     found = (int)i;
-                    sc->returns++;
+                    /* paid for: a return; handed over by one still inside: back unpaid */
+                    sc->returns += taken_in[i] == -2;
                 }
             }
             if (found < 0) {
@@ -932,8 +1099,38 @@ static int settle(struct planner *pl)
             e.item = found;
             break;
         }
+        case I_GIVE: {
+            /* What this visit took goes over first (the newest); else anything it holds. The
+             * store charges whoever took it from the shelf, wherever it goes then. */
+            for (int pass = 0; pass < 2 && found < 0; pass++) {
+                for (size_t i = sc->n_items; i-- > 0 && found < 0;) {
+                    if (holder[i] == in->shopper && sc->items[i].sku == in->sku &&
+                        (pass == 1 || taken_in[i] == in->visit)) {
+                        found = (int)i;
+                    }
+                }
+            }
+            if (found < 0) {
+                return fail(p, in->line, "at %.1f s the shopper holds no %s to give", in->t,
+                            sc_product(in->sku)->sku);
+            }
+            holder[found] = in->to;
+            continue;
+        }
         case I_EXIT: {
             struct sc_visit *v = &sc->visits[in->visit];
+            /* Charged: what this visit took and did not put back, wherever it went. */
+            for (size_t i = 0; i < sc->n_items; i++) {
+                if (taken_in[i] == in->visit && holder[i] != in->shopper) {
+                    int *c = realloc(v->cart, (v->n_cart + 1) * sizeof(*c));
+                    if (!c) {
+                        return -ENOMEM;
+                    }
+                    v->cart = c;
+                    v->cart[v->n_cart++] = (int)i;
+                    taken_in[i] = -2; /* paid */
+                }
+            }
             for (size_t i = 0; i < sc->n_items; i++) {
                 if (holder[i] != in->shopper) {
                     continue;
@@ -976,7 +1173,7 @@ static int settle(struct planner *pl)
 }
 
 /* Where shopper s is at t (times only grow from call to call: *cursor remembers the segment),
- * and whether it is in the picture. */
+ * and whether it is in the picture (a shopper beside it, out of view, is not). */
 static bool position_at(const struct sc_shopper *s, double t, size_t *cursor, float *x, float *y)
 {
     if (!s->n_path || t < s->path[0].t || t > s->path[s->n_path - 1].t) {
@@ -991,11 +1188,27 @@ static bool position_at(const struct sc_shopper *s, double t, size_t *cursor, fl
     float f = b->t > a->t ? (float)((t - a->t) / (b->t - a->t)) : 0;
     *x = a->x + (b->x - a->x) * f;
     *y = a->y + (b->y - a->y) * f;
-    return *y < 240.0f + 12.0f;
+    return *y < 240.0f + 12.0f && *x > -s->radius && *x < 320.0f + s->radius;
+}
+
+/* The shelf whose front a point is at (its zone, out to just short of the lane), or -1. */
+static int shelf_area(float x, float y)
+{
+    for (int shelf = 0; shelf < SC_MAX_SHELVES; shelf++) {
+        float r[4];
+        sc_shelf_zone(shelf, r);
+        bool rows = shelf < 4 ? y >= 0 && y < LANE_W - 4 : y > LANE_E + 4 && y <= INSIDE_Y;
+        if (rows && x >= r[0] - 8 && x <= r[2] + 8) {
+            return shelf;
+        }
+    }
+    return -1;
 }
 
 /* People keep their distance: a script that walks two shoppers into each other is refused,
- * since no camera could tell them apart either. Sampled every 50 ms: O(time x shoppers^2). */
+ * since no camera could tell them apart either, except at one shelf, where they may stand
+ * shoulder to shoulder (down to MIN_TOUCH), and a child with its parent (with: no rule).
+ * Sampled every 50 ms: O(time x shoppers^2). */
 static int check_gaps(struct parse *p)
 {
     struct scenario *sc = p->sc;
@@ -1015,16 +1228,42 @@ static int check_gaps(struct parse *p)
         for (size_t i = 0; i < sc->n_shoppers; i++) {
             for (size_t j = i + 1; in[i] && j < sc->n_shoppers; j++) {
                 float d = hypotf(x[i] - x[j], y[i] - y[j]);
-                if (in[j] && d < MIN_GAP) {
+                if (p->shoppers[i].with_idx == (int)j || p->shoppers[j].with_idx == (int)i) {
+                    continue;
+                }
+                int area = shelf_area(x[i], y[i]);
+                float gap = area >= 0 && area == shelf_area(x[j], y[j]) ? MIN_TOUCH : MIN_GAP;
+                if (in[j] && d < gap) {
                     return fail(p, p->shoppers[j].line,
                                 "shoppers %s and %s come within %.0f px of each other at %.1f s "
-                                "(near %.0f,%.0f): people keep %.0f px apart (shift a start time, "
-                                "or stand left/right)",
+                                "(near %.0f,%.0f): people keep %.0f px apart (%.0f at one shelf; "
+                                "shift a start time, or stand left/right)",
                                 sc->shoppers[i].name, sc->shoppers[j].name, d, t, x[i], y[i],
-                                MIN_GAP);
+                                MIN_GAP, MIN_TOUCH);
                 }
             }
         }
+    }
+    return 0;
+}
+
+/* Hand-overs: the giver's arm points at the receiver, who must stand within reach. */
+static int resolve_gives(struct planner *pl)
+{
+    struct scenario *sc = pl->p->sc;
+    for (size_t k = 0; k < pl->n_gives; k++) {
+        const struct give *g = &pl->gives[k];
+        size_t cg = 0, cr = 0;
+        float gx, gy, rx, ry;
+        bool gin = position_at(&sc->shoppers[g->giver], g->t, &cg, &gx, &gy);
+        bool rin = position_at(&sc->shoppers[g->receiver], g->t, &cr, &rx, &ry);
+        if (!gin || !rin || hypotf(gx - rx, gy - ry) > GIVE_PX) {
+            return fail(pl->p, g->line, "at %.1f s %s is not within %.0f px of %s to hand it over",
+                        g->t, sc->shoppers[g->receiver].name, GIVE_PX, sc->shoppers[g->giver].name);
+        }
+        struct sc_reach *a = &sc->shoppers[g->giver].reaches[g->reach];
+        a->x = rx;
+        a->y = ry;
     }
     return 0;
 }
@@ -1038,7 +1277,17 @@ static int plan(struct parse *p)
     pl.ev = calloc(SC_MAX_EVENTS, sizeof(*pl.ev));
     int r = sc->items && sc->shoppers && pl.ev ? 0 : -ENOMEM;
     for (size_t i = 0; r >= 0 && i < p->n_shoppers; i++) {
+        struct decl_shopper *d = &p->shoppers[i];
+        d->with_idx = d->with[0] ? shopper_named(p, d->with) : -1;
+        if (d->with[0] && (d->with_idx < 0 || d->with_idx == (int)i)) {
+            r = fail(p, d->line, "\"with %s\": no other shopper of that name", d->with);
+        }
+    }
+    for (size_t i = 0; r >= 0 && i < p->n_shoppers; i++) {
         r = plan_shopper(&pl, &p->shoppers[i]);
+    }
+    if (r >= 0) {
+        r = resolve_gives(&pl);
     }
     if (r >= 0) {
         r = check_gaps(p);

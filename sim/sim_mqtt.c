@@ -178,6 +178,7 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     }
     c->events = e;
     e = &c->events[c->n++];
+    memset(e, 0, sizeof(*e));
     snprintf(e->topic, sizeof(e->topic), "%s", msg->topic + plen);
     e->payload = payload;
     pthread_mutex_unlock(&c->lock);

@@ -14,6 +14,7 @@
 struct sim_event {
     char topic[64];
     char *payload;
+    int64_t created_us; /* when it entered the ledger's outbox (read back), else 0 */
 };
 
 struct sim_opts {
@@ -34,7 +35,8 @@ struct sim_result {
     int exit_code;    /* the runtime's */
     char source[16];  /* where the events came from: "mqtt" */
     size_t n_outbox;  /* events the ledger's outbox holds */
-    size_t n_missing; /* of those, not received over MQTT */
+    size_t n_missing; /* of those, not received over MQTT (written before the run's end) */
+    int64_t stop_wall_us; /* when the run was told to end; 0 not yet */
     char work_dir[256];
 };
 

@@ -22,11 +22,19 @@
  * with its start, its end and how deep it went (1: to the edge). A track that ends, leaves
  * the zone or hands its slot on ends its reaches first.
  *
+ * Shoppers standing shoulder to shoulder merge into one blob, and the tracker may keep only
+ * one of them: the other's track ends where it stood. It stays there as a ghost, for
+ * GHOST_US or until a new track appears within half vision.reach_width_px of it, and band
+ * pixels nearer to it than to any live track are its reach (reported under the ended track's
+ * id: fusion knows whose shopper that was).
+ *
  * Cost: the bands' pixels only (a few hundred per shelf at 320 x 240), computed once.
  */
 
 #define ON_FRAMES  2
 #define OFF_FRAMES 2
+#define GHOSTS_MAX 8          /* per band */
+#define GHOST_US   20000000LL /* a track that ended in a zone stands there at most this long */
 
 struct band_px {
     uint32_t idx; /* into the processing-size image */
@@ -42,6 +50,14 @@ struct episode {
     float x, y;
 };
 
+/* A track that ended in the zone: where it stood, along the edge. */
+struct ghost {
+    uint32_t id; /* 0: free */
+    float u, x, y;
+    int64_t lost_us;
+    struct episode ep;
+};
+
 struct band {
     size_t zone;        /* index in the zones given */
     double ex, ey, len; /* the edge's unit direction and length */
@@ -49,10 +65,13 @@ struct band {
     struct band_px *px;
     size_t n_px;
     struct episode nobody;
+    struct ghost ghosts[GHOSTS_MAX];
 };
 
 struct slot_state {
     uint32_t id;
+    uint64_t zones; /* the zones it was in at the last frame */
+    float x, y;
     struct episode ep[SK_REACH_MAX_ZONES];
 };
 
@@ -227,6 +246,35 @@ static void step(struct episode *e,
     }
 }
 
+static void add_ghost(struct band *bd,
+                      uint32_t id,
+                      float x,
+                      float y,
+                      int64_t t_us,
+                      vision_reach_emit_fn emit,
+                      void *ctx)
+{
+    struct ghost *g = &bd->ghosts[0];
+    for (size_t k = 0; k < GHOSTS_MAX; k++) {
+        if (!bd->ghosts[k].id) {
+            g = &bd->ghosts[k];
+            break;
+        }
+        if (bd->ghosts[k].lost_us < g->lost_us) {
+            g = &bd->ghosts[k]; /* full: the oldest makes room */
+        }
+    }
+    if (g->id) {
+        end_episode(&g->ep, g->id, bd->zone, emit, ctx);
+    }
+    memset(g, 0, sizeof(*g));
+    g->id = id;
+    g->x = x;
+    g->y = y;
+    g->u = (float)((x - bd->x1) * bd->ex + (y - bd->y1) * bd->ey);
+    g->lost_us = t_us;
+}
+
 void vision_reach_frame(struct vision_reach *r,
                         const uint8_t *mask,
                         const struct sk_trk *slots,
@@ -240,15 +288,27 @@ void vision_reach_frame(struct vision_reach *r,
         return;
     }
     n_slots = n_slots < SK_TRACKER_MAX ? n_slots : SK_TRACKER_MAX;
-    /* A slot that changed hands or stopped being a confirmed track ends its reaches. */
+    /* A slot that changed hands or stopped being a confirmed track ends its reaches; a track
+     * that ended inside a zone stays there as a ghost. */
     for (size_t s = 0; s < n_slots; s++) {
         struct slot_state *st = &r->slots[s];
         bool live = slots[s].state == SK_TRK_CONFIRMED;
         if (st->id && (!live || st->id != slots[s].id)) {
             for (size_t b = 0; b < r->n_bands; b++) {
                 end_episode(&st->ep[b], st->id, r->bands[b].zone, emit, ctx);
+                if (st->zones >> r->bands[b].zone & 1) {
+                    add_ghost(&r->bands[b], st->id, st->x, st->y, t_us, emit, ctx);
+                }
             }
             st->id = 0;
+            st->zones = 0;
+        }
+        if (live && (st->id != slots[s].id || slots[s].matched)) {
+            /* where it was last seen: a track coasting unseen drifts on its velocity, out of
+             * the zone it stands in, before it is given up */
+            st->zones = in_zone[s];
+            st->x = slots[s].x;
+            st->y = slots[s].y;
         }
         if (live) {
             st->id = slots[s].id;
@@ -267,12 +327,28 @@ void vision_reach_frame(struct vision_reach *r,
                 in[n_in++] = s;
             }
         }
+        /* Ghosts go when old, or when a new track stands where they stood. */
+        int gcount[GHOSTS_MAX] = {0};
+        float gdmin[GHOSTS_MAX];
+        for (size_t g = 0; g < GHOSTS_MAX; g++) {
+            struct ghost *gh = &bd->ghosts[g];
+            gdmin[g] = 1e9f;
+            bool taken = false;
+            for (size_t i = 0; gh->id && i < n_in && !taken; i++) {
+                taken = fabsf(tu[in[i]] - gh->u) < (float)r->p.width_px / 2 &&
+                        slots[in[i]].id != gh->id;
+            }
+            if (gh->id && (taken || t_us - gh->lost_us > GHOST_US)) {
+                end_episode(&gh->ep, gh->id, bd->zone, emit, ctx);
+                gh->id = 0;
+            }
+        }
         for (size_t k = 0; k < bd->n_px; k++) {
             const struct band_px *px = &bd->px[k];
             if (!mask[px->idx]) {
                 continue;
             }
-            size_t best = SIZE_MAX;
+            size_t best = SIZE_MAX, ghost = SIZE_MAX;
             float best_d = (float)r->p.width_px;
             for (size_t i = 0; i < n_in; i++) {
                 float du = fabsf(px->u - tu[in[i]]);
@@ -281,7 +357,17 @@ void vision_reach_frame(struct vision_reach *r,
                     best = in[i];
                 }
             }
-            if (best == SIZE_MAX) {
+            for (size_t g = 0; g < GHOSTS_MAX; g++) {
+                float du = fabsf(px->u - bd->ghosts[g].u);
+                if (bd->ghosts[g].id && du < best_d) {
+                    best_d = du;
+                    ghost = g;
+                }
+            }
+            if (ghost != SIZE_MAX) {
+                gcount[ghost]++;
+                gdmin[ghost] = px->d < gdmin[ghost] ? px->d : gdmin[ghost];
+            } else if (best == SIZE_MAX) {
                 nobody++;
                 nobody_d = px->d < nobody_d ? px->d : nobody_d;
             } else {
@@ -303,6 +389,13 @@ void vision_reach_frame(struct vision_reach *r,
             step(&r->slots[s].ep[b], count[s], depth, slots[s].x, slots[s].y, r->p.min_px, t_us,
                  r->slots[s].id, bd->zone, emit, ctx);
         }
+        for (size_t g = 0; g < GHOSTS_MAX; g++) {
+            struct ghost *gh = &bd->ghosts[g];
+            if (gh->id) {
+                step(&gh->ep, gcount[g], gcount[g] ? 1.0f - gdmin[g] / depth_of : 0, gh->x, gh->y,
+                     r->p.min_px, t_us, gh->id, bd->zone, emit, ctx);
+            }
+        }
         step(&bd->nobody, nobody, nobody ? 1.0f - nobody_d / depth_of : 0, 0, 0, r->p.min_px, t_us,
              0, bd->zone, emit, ctx);
     }
@@ -320,6 +413,13 @@ void vision_reach_flush(struct vision_reach *r, vision_reach_emit_fn emit, void 
             }
         }
         end_episode(&r->bands[b].nobody, 0, r->bands[b].zone, emit, ctx);
+        for (size_t g = 0; g < GHOSTS_MAX; g++) {
+            struct ghost *gh = &r->bands[b].ghosts[g];
+            if (gh->id) {
+                end_episode(&gh->ep, gh->id, r->bands[b].zone, emit, ctx);
+                gh->id = 0;
+            }
+        }
     }
     memset(r->slots, 0, sizeof(r->slots));
 }

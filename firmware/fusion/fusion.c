@@ -374,8 +374,10 @@ static int entry_crossed(struct sk_fusion *f,
 {
     t->join_pending = false;
     if (s && s->pub.state == SK_SESSION_EXITING) {
-        /* Came back in before the checkout went out: the same visit goes on. */
+        /* Came back in before the checkout went out: the same visit goes on, unless it was
+         * somebody coming in whom the camera took for the one leaving: a person looks. */
         s->pub.state = SK_SESSION_ACTIVE;
+        s->pub.review |= SK_REVIEW_REENTERED;
         s->pub.exit_mono_us = s->pub.exit_wall_us = 0;
         s->pub.exit_line[0] = 0;
         s->pub.last_mono_us = mono;

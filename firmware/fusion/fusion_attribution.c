@@ -24,8 +24,9 @@
  *
  * A candidate is present when its stay meets K. A stay that ended because the track vanished
  * inside the zone goes on (counting LOST_WEIGHT) until the shopper's next track appeared, or
- * while nobody knows yet, up to the join window. The tracks of one session count as one
- * candidate, with their best stay.
+ * while nobody has seen the shopper since, up to GHOST_US (shoppers standing shoulder to
+ * shoulder merge into one blob, and the tracker keeps one of them). The tracks of one session
+ * count as one candidate, with their best stay.
  *
  * Reach. When the shelf's zone has a reach edge (zones.[].reach), the camera reports who
  * reached across it and when (SK_OBS_REACH). A candidate reached when one of its reaches
@@ -43,7 +44,8 @@
  * Doubt. The line is contested when another candidate could have taken it: every other
  * reacher, and every other present candidate the evidence does not rule out (a present
  * candidate that did not reach is ruled out only where reach is measured, the camera was up
- * throughout and its track was not lost). Its checkout and every other contested candidate's
+ * throughout, its track was not lost and it stood more than two reach widths from the one
+ * charged). Its checkout and every other contested candidate's
  * go to review, each listing the line with its candidates. Also in doubt: motion in the reach
  * band no track explains, or nobody visible reaching where reach is measured (someone the
  * camera does not follow: unseen); a camera that was not up for the whole window, or a
@@ -61,10 +63,11 @@
  * is unattributed (or a staff removal when the shelf was being restocked).
  */
 
-#define REACH_SLACK_US   400000  /* a reach seen this near the interval covers it */
-#define PUT_LAG_US       600000  /* an arrival is reported this soon after the put */
-#define RESTART_SLACK_US 1000000 /* readers are seeded this soon after a restart */
-#define WIDTH_FALL       0.06f   /* confidence lost per second of interval beyond two polls */
+#define REACH_SLACK_US   400000   /* a reach seen this near the interval covers it */
+#define PUT_LAG_US       600000   /* an arrival is reported this soon after the put */
+#define RESTART_SLACK_US 1000000  /* readers are seeded this soon after a restart */
+#define GHOST_US         20000000 /* a shopper lost in a zone may stand there this long */
+#define WIDTH_FALL       0.06f    /* confidence lost per second of interval beyond two polls */
 #define WIDTH_MIN        0.3f
 #define OUTAGE_CAP       0.95f
 
@@ -78,6 +81,8 @@ struct cand {
     bool present;        /* a stay (or its loss extension) met K */
     float dist;          /* from the zone's centre, < 0 unknown */
     int64_t enter_us;
+    float x, y; /* where its best stay was, when has_pos */
+    bool has_pos;
     float reach;      /* deepest reach overlapping the interval, 0..1; 0 none */
     int64_t reach_us; /* how much of the interval its reaches cover */
     bool reached, putter;
@@ -208,7 +213,10 @@ static size_t gather(struct sk_fusion *f,
                 if (back >= 0) {
                     ext_end = back;
                 } else if (s && s->pub.state == SK_SESSION_LOST && s->pub.track_id == t->id) {
-                    ext_end = v->leave_us + window < now ? v->leave_us + window : now;
+                    /* Nobody has seen the shopper since: most likely still standing there,
+                     * hidden in a neighbour's blob. */
+                    int64_t ghost = window > GHOST_US ? window : GHOST_US;
+                    ext_end = v->leave_us + ghost < now ? v->leave_us + ghost : now;
                     if (now < v->leave_us + window && v->leave_us + window > w->w0) {
                         *unresolved = true;
                     }
@@ -231,6 +239,9 @@ static size_t gather(struct sk_fusion *f,
                     .lost = prox_ext > prox,
                     .present = prox >= 1 || prox_ext >= LOST_WEIGHT,
                     .enter_us = v->enter_us,
+                    .x = v->x,
+                    .y = v->y,
+                    .has_pos = v->has_pos,
                     .dist = v->has_pos ? hypotf(v->x - f->zone_cx[zone], v->y - f->zone_cy[zone])
                                        : -1};
             cv.rank = 0.5f * cv.prox + 0.25f * cv.before + 0.25f * cv.after;
@@ -538,15 +549,21 @@ static void judge(struct sk_fusion *f,
     }
     const struct cand *ch = &c[v->chosen];
 
-    /* Who else could have taken it. */
+    /* Who else could have taken it. An arm is told from a neighbour's only where they stand
+     * apart: shoulder to shoulder (within two reach widths) the camera cannot say whose it
+     * is, and one of two merged shoppers may show the other's reach. */
+    float apart =
+            2.0f * (float)(f->cfg->vision.reach_width_px > 0 ? f->cfg->vision.reach_width_px : 16);
     size_t contested = 0;
     for (size_t i = 0; i < n; i++) {
         if (i == v->chosen) {
             continue;
         }
         bool other_reacher = by_reach && c[i].reached && !(takers && c[i].putter);
-        /* Reach measured throughout, the track followed, no reach: not this one. */
-        bool cleared = by_reach && !c[i].reached && !c[i].lost;
+        bool close =
+                !ch->has_pos || !c[i].has_pos || hypotf(ch->x - c[i].x, ch->y - c[i].y) < apart;
+        /* Reach measured throughout, the track followed and apart, no reach: not this one. */
+        bool cleared = by_reach && !c[i].reached && !c[i].lost && !close;
         cleared |= by_reach && c[i].reached && takers && c[i].putter;
         if (other_reacher || (c[i].present && !cleared)) {
             v->contest[i] = true;
@@ -568,7 +585,7 @@ static void judge(struct sk_fusion *f,
     if (contested) {
         v->doubt |= SK_DOUBT_CONTESTED;
         if (by_reach) {
-            conf *= 0.5f; /* two reached: as doubtful as two equally present */
+            conf *= 0.5f; /* as doubtful as two equally present */
         }
     }
     if ((measured && !by_reach) || (measured && unexplained(f, p->shelf, w))) {
@@ -612,7 +629,7 @@ int fusion__decide(struct sk_fusion *f, struct pending *p, int64_t now, bool for
     qsort(c, n, sizeof(c[0]), by_rank);
     struct verdict v;
     judge(f, p, &w, c, n, &v);
-    if (p->restock && c[v.chosen].putter && !(v.doubt & SK_DOUBT_CONTESTED)) {
+    if (p->restock && c[v.chosen].putter && n == 1) {
         /* During a staff restock the one who took it was putting stock: staff. */
         r = removal(f, p, true);
         return r < 0 ? r : 1;

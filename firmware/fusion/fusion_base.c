@@ -164,10 +164,10 @@ const char *sk_fusion_state_name(int state)
 
 void sk_fusion_review_text(unsigned review, char *buf, size_t size)
 {
-    static const char *const names[] = {"low_confidence", "no_entry",     "unknown_product",
-                                        "late_join",      "cart_full",    "portal_exit",
-                                        "late_item",      "contested",    "unseen_taker",
-                                        "camera_gap",     "reader_outage"};
+    static const char *const names[] = {"low_confidence", "no_entry",      "unknown_product",
+                                        "late_join",      "cart_full",     "portal_exit",
+                                        "late_item",      "contested",     "unseen_taker",
+                                        "camera_gap",     "reader_outage", "reentered"};
     size_t used = 0;
     if (size) {
         buf[0] = 0;

@@ -14,6 +14,7 @@
 #define LOST_WEIGHT   0.85f             /* presence inferred across a track loss counts this much */
 #define TIE_BAND      0.10f             /* ranks closer than this are a tie for the dwell rule */
 #define TRACK_KEEP_US (300LL * 1000000) /* lost tracks are forgotten after this */
+#define COAST_US      1500000LL         /* a track coasts unseen about this long before it ends */
 #define NEVER         INT64_MAX
 #define REACHES_MAX   8 /* reach episodes remembered per track, and unexplained ones per shelf */
 #define ARRIVALS_MAX  8 /* recent arrivals remembered per shelf (puts explain reaches) */

@@ -134,6 +134,10 @@ void fusion__track_end(struct track *t, int64_t mono)
         if (v->leave_us == NEVER) {
             v->leave_us = mono;
             v->by_loss = true;
+        } else if (mono - v->leave_us <= COAST_US) {
+            /* Left just before it was given up: a track coasts unseen on its last velocity
+             * before it ends, and that drift is not the shopper walking away. */
+            v->by_loss = true;
         }
     }
 }

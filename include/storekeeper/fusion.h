@@ -91,6 +91,8 @@ enum sk_fusion_review {
     SK_REVIEW_UNSEEN = 1 << 8,          /* someone the camera does not follow may have taken it */
     SK_REVIEW_CAMERA_GAP = 1 << 9,      /* the camera's view of the shelf was not whole meanwhile */
     SK_REVIEW_READER_OUTAGE = 1 << 10,  /* a reader of a shelf it stood at was down at checkout */
+    SK_REVIEW_REENTERED = 1 << 11,      /* crossed back in right after leaving: the same
+                                         * shopper, or one coming in taken for them */
 };
 
 /* Why one line is in doubt (bit mask, sk_fusion_evidence.doubt): what sends it to review. */

@@ -32,7 +32,7 @@ struct row {
 static const struct row rows[] = {
         /* ---- class 1: two shoppers at one shelf when a tag leaves ---- */
         {"1: two at one shelf, the one who reached is charged, the other ruled out",
-         TWO_IN "; 1000 zin 1 zd 740 50; 1200 zin 2 zd 760 50; 3000 take D1 401; "
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3000 take D1 401; "
                 "3500 reach 2 zd 900; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
          20000,
          "open S1\n"
@@ -40,8 +40,17 @@ static const struct row rows[] = {
          "pick S2 #401 D1 reach\n"
          "checkout S1 []\n"
          "checkout S2 [#401]"},
+        {"1: shoulder to shoulder the camera cannot tell whose arm: both flagged",
+         TWO_IN "; 1000 zin 1 zd 740 50; 1200 zin 2 zd 760 50; 3000 take D1 401; "
+                "3500 reach 2 zd 900; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S2 #401 D1 reach doubt=contested\n"
+         "checkout S1 [] contested=[#401] review=contested\n"
+         "checkout S2 [#401] review=low_confidence,contested"},
         {"1: a browser who just stepped up beside the taker is not charged",
-         TWO_IN "; 1000 zin 1 zd 740 50; 2800 zin 2 zd 760 50; 3000 take D1 401; "
+         TWO_IN "; 1000 zin 1 zd 720 50; 2800 zin 2 zd 780 50; 3000 take D1 401; "
                 "3400 reach 1 zd 800; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
          20000,
          "open S1\n"
@@ -50,7 +59,7 @@ static const struct row rows[] = {
          "checkout S1 [#401]\n"
          "checkout S2 []"},
         {"1: both reached at once: charged to one, contested on both checkouts",
-         TWO_IN "; 1000 zin 1 zd 740 50; 1200 zin 2 zd 760 50; 3000 take D1 401; "
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3000 take D1 401; "
                 "3400 reach 1 zd 800; 3500 reach 2 zd 800; 6000 zout 1 zd; 6000 zout 2 zd; "
                 "9000 out 1; 9500 out 2",
          20000,
@@ -60,7 +69,7 @@ static const struct row rows[] = {
          "checkout S1 [] contested=[#401] review=contested\n"
          "checkout S2 [#401] review=low_confidence,contested"},
         {"1: nobody seen reaching: the line is contested and someone unseen may have taken it",
-         TWO_IN "; 1000 zin 1 zd 740 50; 1200 zin 2 zd 760 50; 3000 take D1 401; "
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3000 take D1 401; "
                 "6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
          20000,
          "open S1\n"
@@ -80,7 +89,7 @@ static const struct row rows[] = {
 
         /* ---- class 2: a reader down while an item is taken ---- */
         {"2: taken during an outage: the interval weighs both, the reacher is charged below 1.0",
-         TWO_IN "; 1000 zin 1 zd 740 50; 2000 down rd; 3000 zout 1 zd; 3500 zin 2 zd 760 50; "
+         TWO_IN "; 1000 zin 1 zd 720 50; 2000 down rd; 3000 zout 1 zd; 3500 zin 2 zd 780 50; "
                 "5000 take D1 401 within 1900 7100; 5400 reach 2 zd 800; 6000 zout 2 zd; "
                 "7000 up rd; 11000 out 1; 11500 out 2",
          25000,
@@ -100,7 +109,7 @@ static const struct row rows[] = {
          "checkout S1 [#101] review=low_confidence,contested\n"
          "checkout S2 [] contested=[#101] review=contested"},
         {"2: the taker leaves while the reader is down: its checkout waits for the item",
-         "0 new 2 650 80; 200 in 2; 1000 down rd; 3500 zin 2 zd 760 50; "
+         "0 new 2 650 80; 200 in 2; 1000 down rd; 3500 zin 2 zd 780 50; "
          "5000 take D1 401 within 900 9100; 5400 reach 2 zd 800; 6000 zout 2 zd; 6500 out 2; "
          "9000 up rd",
          25000,
@@ -108,7 +117,7 @@ static const struct row rows[] = {
          "pick S1 #401 D1 reach doubt=outage\n"
          "checkout S1 [#401] review=low_confidence"},
         {"2: a reader down past the wait: the checkout goes out to review",
-         "0 new 2 650 80; 200 in 2; 1000 down rd; 3500 zin 2 zd 760 50; 5400 reach 2 zd 800; "
+         "0 new 2 650 80; 200 in 2; 1000 down rd; 3500 zin 2 zd 780 50; 5400 reach 2 zd 800; "
          "6000 zout 2 zd; 6500 out 2",
          40000,
          "open S1\n"
@@ -116,28 +125,28 @@ static const struct row rows[] = {
 
         /* ---- class 3: a shopper the camera does not see ---- */
         {"3: the only shopper there did not reach: someone unseen may have taken it",
-         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 740 50; 3000 take D1 401; 6000 zout 1 zd; "
+         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 720 50; 3000 take D1 401; 6000 zout 1 zd; "
          "9000 out 1",
          20000,
          "open S1\n"
          "pick S1 #401 D1 only doubt=unseen\n"
          "checkout S1 [#401] review=low_confidence,unseen_taker"},
         {"3: motion no track explains beside the shopper who reached: to review",
-         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 740 50; 3000 take D1 401; "
+         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 720 50; 3000 take D1 401; "
          "3400 reach 1 zd 800; 3500 blob zd 900; 6000 zout 1 zd; 9000 out 1",
          20000,
          "open S1\n"
          "pick S1 #401 D1 reach doubt=unseen\n"
          "checkout S1 [#401] review=low_confidence,unseen_taker"},
         {"3: the camera was down meanwhile: nothing rules out a shopper it missed",
-         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 740 50; 2500 down cam; 3000 take D1 401; "
+         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 720 50; 2500 down cam; 3000 take D1 401; "
          "3500 up cam; 6000 zout 1 zd; 9000 out 1",
          20000,
          "open S1\n"
          "pick S1 #401 D1 only doubt=camera\n"
          "checkout S1 [#401] review=camera_gap"},
         {"3: one shopper who reached, camera up, nothing unexplained: charged, no review",
-         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 740 50; 3000 take D1 401; "
+         "0 new 1 650 20; 100 in 1; 1000 zin 1 zd 720 50; 3000 take D1 401; "
          "3400 reach 1 zd 800; 6000 zout 1 zd; 9000 out 1",
          20000,
          "open S1\n"

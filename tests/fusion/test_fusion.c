@@ -212,14 +212,14 @@ static const struct row rows[] = {
          "open S2\n"
          "return #101 A1 ref=S1\n"
          "checkout S2 []"},
-        {"out and straight back in at the door: one visit", NULL,
+        {"out and straight back in at the door: one visit, to review (or another coming in?)", NULL,
          SHOPPER "; 3000 take A1 101; 8500 in 1; 9000 zin 1 zb 250 50; 10000 take B1 201; "
                  "11000 zout 1 zb; 12000 out 1",
          20000,
          "open S1\n"
          "pick S1 #101 A1 only\n"
          "pick S1 #201 B1 only\n"
-         "checkout S1 [#101,#201]"},
+         "checkout S1 [#101,#201] review=reentered"},
         {"nobody at the shelf: an unattributed removal after the grace period", NULL,
          "0 present A1 101; 0 present A1 102; 0 present A1 103; 1000 take A1 101", 7400, ""},
         {"unattributed removal, then the exit portal sees it leave", NULL,

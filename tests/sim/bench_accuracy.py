@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The accuracy benchmark: runs every scenario of examples/scenarios through the simulated
-store (real runtime, real broker, in real time, several at once), prints the table, and
-writes it to docs/accuracy.md (or --out FILE). With --runs N every scenario runs N times and
+"""The accuracy benchmark: runs every scenario of examples/scenarios and of its hard/ folder
+through the simulated store (real runtime, real broker, in real time, several at once), prints
+the tables (the hard scenarios by class, with what review would see), and writes them to
+docs/accuracy.md (or --out FILE). With --runs N every scenario runs N times and
 the table sums them: timing differs from run to run (frames, polls, thread scheduling), so
 several runs show how steady the figures are.
 
@@ -54,9 +55,13 @@ def main():
         print("wrote the vision section of", a.out)
         return 0
     files = sorted(glob.glob(os.path.join(SRC, "examples", "scenarios", "*.scn")))
+    hard_files = sorted(glob.glob(os.path.join(SRC, "examples", "scenarios", "hard", "*.scn")))
+    hard_names = {os.path.basename(f)[:-4] for f in hard_files}
+    files += hard_files
     keys = ["visits", "exact_carts", "truth_lines", "charged_lines", "true_positives",
             "phantom_charges", "missed_items", "count_errors", "stock_errors",
-            "events_missing"]
+            "events_missing", "checkouts", "reviewed", "wrong_unreviewed", "misattributed",
+            "taker_flagged", "taker_named", "contested_lines"]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="sk-accuracy-") as work:
         jobs = [(f, i) for i in range(a.runs) for f in files]
@@ -69,10 +74,12 @@ def main():
     total = dict.fromkeys(keys, 0)
     lines = []
     head = ("| scenario | visits | exact carts | lines taken | charged | precision | recall | "
-            "phantom charges | missed items | count errors | stock errors |")
+            "phantom charges | missed items | count errors | stock errors | reviewed |")
     lines.append(head)
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in sorted(rows):
+        if name in hard_names:
+            continue
         r = rows[name]
         for k in keys:
             total[k] += r[k]
@@ -80,6 +87,8 @@ def main():
     lines.append(fmt("**all**", total, bold=True))
     table = "\n".join(lines)
     print(table)
+    hard_table, hard_total = hard_tables(rows, hard_names, keys)
+    print(hard_table)
     exact = total["exact_carts"] / total["visits"] if total["visits"] else 1.0
     print("exact carts %.2f %%, phantom charges %d, missed items %d, events lost %d" % (
         100 * exact, total["phantom_charges"], total["missed_items"], total["events_missing"]))
@@ -99,10 +108,38 @@ final stock with the truth; precision and recall are over cart lines.
 %s
 
 Over all: **%.1f %% exact carts, %d phantom charges, %d missed items**; %d events the ledger
-wrote did not reach the subscriber.
+wrote did not reach the subscriber; **%d of %d checkouts sent to review** (before reach
+evidence: 5 of 42 per run, 12-busy-shelf 3 of 4 and 13-crowd 2 of 8), %d wrong and unreviewed.
 
-The CI suite (`tests/sim/test_sim_suite.py`) runs the same scenarios and asserts at least
-99 %% exact carts and no phantom charge.
+## Hard scenarios, by class
+
+`examples/scenarios/hard/` holds scenarios written from how real stores go wrong (issue 14):
+class 1, two or three shoppers at one shelf when a tag leaves (shoulder to shoulder,
+closer than people walk, three abreast, a browser stepping up beside the taker, takes a
+second apart, a put-back beside a take); class 2, a reader down or slower than the bus
+timeout while an item is taken (silent, slow, flaky, exception replies, the taker leaving
+before it answers again); class 3, a shopper the camera hardly sees (a child beside a
+parent, a slight shopper in grey beside a visible one); and store moments (an item handed
+over, out of view at the picture's edge, out through the entry, a stocker on camera). What
+review would see ([simulator.md](simulator.md#scores)): *reviewed*, checkouts sent to review;
+*wrong unreviewed*, phantom charges in checkouts not sent to review and items one visit took
+and another was charged for whose taker's checkout went out without review (must be 0);
+*misattributed*, items one visit took and another was charged for; *taker flagged*, of those,
+the ones whose taker's checkout went to review listing them (or whose charged line is in
+unseen-taker doubt when the taker was never followed); *contested*, charged lines marked
+contested.
+
+%s
+
+Where they fall short: most misattributions happen when shoppers stand so close that their
+blobs merge and the tracker keeps one of them (the other's identity is picked up late, or
+by the neighbour); then attribution cannot rule the neighbour out and both checkouts go to
+review, naming each other. A shopper the tracker never follows has no checkout of its own:
+its item goes to the one beside it, in review as an unseen taker.
+
+The CI suite (`tests/sim/test_sim_suite.py`) runs the same scenarios and asserts, over the
+everyday ones, at least 99 %% exact carts, no phantom charge and no more checkouts to review
+than before; over all of them, nothing wrong and unreviewed.
 
 ## The core's cost
 
@@ -118,11 +155,49 @@ the same pragmas and transactions, in the same program:
 
 %s""" % (datetime.date.today().isoformat(), a.runs, platform.machine(),
        "%d CPUs" % os.cpu_count(), table, 100 * exact, total["phantom_charges"],
-       total["missed_items"], total["events_missing"], bench(a.bin), vision(a.bin))
+       total["missed_items"], total["events_missing"], total["reviewed"], total["checkouts"],
+       total["wrong_unreviewed"], hard_table, bench(a.bin), vision(a.bin))
     with open(a.out, "w") as f:
         f.write(doc)
     print("wrote", a.out)
-    return 0 if exact >= 0.99 and total["phantom_charges"] == 0 else 1
+    return 0 if (exact >= 0.99 and total["phantom_charges"] == 0 and
+                 total["wrong_unreviewed"] + hard_total["wrong_unreviewed"] == 0) else 1
+
+
+CLASSES = [("c1-", "1: two or three at one shelf"), ("c2-", "2: a reader down or slow"),
+           ("c3-", "3: a shopper the camera hardly sees"), ("m-", "store moments")]
+
+
+def hard_tables(rows, names, keys):
+    """The hard scenarios' table: one row each, one per class, one over all."""
+    head = ("| scenario | visits | exact carts | reviewed | wrong unreviewed | misattributed | "
+            "taker flagged | contested | phantom charges | missed items |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    total = dict.fromkeys(keys, 0)
+    for prefix, title in CLASSES:
+        cls = dict.fromkeys(keys, 0)
+        for name in sorted(n for n in names if n.startswith(prefix) and n in rows):
+            r = rows[name]
+            for k in keys:
+                cls[k] += r[k]
+                total[k] += r[k]
+            lines.append(hard_row("`%s` %s" % (name, r["scenario"]), r))
+        lines.append(hard_row("**class %s**" % title, cls, bold=True))
+    lines.append(hard_row("**all hard**", total, bold=True))
+    return "\n".join(lines), total
+
+
+def hard_row(title, r, bold=False):
+    pct = lambda a, b: "%d (%.0f %%)" % (a, 100 * a / b if b else 100)  # noqa: E731
+    cells = [title, r["visits"], pct(r["exact_carts"], r["visits"]),
+             "%d of %d (%.0f %%)" % (r["reviewed"], r["checkouts"],
+                                     100 * r["reviewed"] / r["checkouts"] if r["checkouts"]
+                                     else 0),
+             r["wrong_unreviewed"], r["misattributed"], r["taker_flagged"],
+             r["contested_lines"], r["phantom_charges"], r["missed_items"]]
+    if bold:
+        cells = ["**%s**" % c if i else c for i, c in enumerate(cells)]
+    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def vision(binary):
@@ -196,7 +271,8 @@ def fmt(title, r, bold=False):
                                                    100 * r["exact_carts"] / r["visits"]
                                                    if r["visits"] else 100),
              r["truth_lines"], r["charged_lines"], "%.3f" % prec, "%.3f" % rec,
-             r["phantom_charges"], r["missed_items"], r["count_errors"], r["stock_errors"]]
+             r["phantom_charges"], r["missed_items"], r["count_errors"], r["stock_errors"],
+             "%d of %d" % (r["reviewed"], r["checkouts"])]
     if bold:
         cells = ["**%s**" % c if i else c for i, c in enumerate(cells)]
     return "| " + " | ".join(str(c) for c in cells) + " |"

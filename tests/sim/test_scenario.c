@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Scenario files: a plan with its truth, and every kind of bad input with its exact message. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,14 +109,31 @@ static const struct bad bads[] = {
          "milk)"},
         {"name x\nstock A1 cola 0\n", "t.scn:2: \"0\": a count is 1..200"},
         {"name x\nshopper a at\n",
-         "t.scn:2: usage: shopper NAME at SECONDS [look LUMA] [size RADIUS] [speed PX]"},
+         "t.scn:2: usage: shopper NAME at SECONDS [look LUMA] [size RADIUS] [speed PX] "
+         "[with SHOPPER] [badge]"},
         {"name x\nshopper a/b at 1\n",
          "t.scn:2: \"a/b\": a name is 1..31 letters, digits, '-', '_', '.'"},
         {"name x\nshopper a at 1 look 300\n",
-         "t.scn:2: \"look 300\": look is 20..235, size 8..20 pixels, speed 20..300 pixels per "
-         "second"},
+         "t.scn:2: \"look 300\": look is 20..235, size 6..20 pixels, speed 20..300 pixels per "
+         "second, with names a shopper"},
+        {"name x\nshopper a at 1 look\n", "t.scn:2: \"look\" wants a value after it"},
+        {"name x\nshopper a at 1 with zed\n  go A1\n  leave\nend\n",
+         "t.scn:2: \"with zed\": no other shopper of that name"},
+        {"name x\nstock A1 cola 2\nshopper a at 1\n  go A1\n  take cola\n  give cola to zed\n"
+         "  leave\nend\n",
+         "t.scn:6: \"zed\": give to another shopper of this scenario"},
+        {"name x\nstock A1 cola 2\nshopper a at 1\n  go A1\n  give cola\n  leave\nend\n",
+         "t.scn:5: usage: give SKU to SHOPPER"},
+        {"name x\nshopper a at 1\n  go B1\n  hide 3\n  leave\nend\n",
+         "t.scn:4: shopper a: hide only at a shelf by the picture's edge (A1, D1, E1)"},
+        {"name x\nshopper a at 1\n  go A1\n  hide 0\n  leave\nend\n",
+         "t.scn:4: usage: hide SECONDS (0.5..600)"},
+        {"name x\nshopper a at 1\n  go A1\n  leave exit\nend\n", "t.scn:4: usage: leave [entry]"},
+        {"name x\nshopper a at 1\n  go A1\n  stock cola 99\n  leave\nend\n",
+         "t.scn:4: \"99\": a count is 1..50"},
         {"name x\nshopper a at 1\n  go A1\n  jump\n",
-         "t.scn:4: \"jump\" is not a shopper action (go, take, put, wait, leave, enter, end)"},
+         "t.scn:4: \"jump\" is not a shopper action (go, take, put, give, stock, hide, wait, "
+         "leave, enter, end)"},
         {"name x\nshopper a at 1\n  go A1\n", "t.scn:2: shopper a has no end"},
         {"name x\n" OK_SHOPPER "shopper a at 3\n",
          "t.scn:6: shopper a is declared twice (first at line 2)"},
@@ -130,10 +148,14 @@ static const struct bad bads[] = {
         {"name x\nshopper a at 1\n  go A1\n  wait 700\n  leave\nend\n",
          "t.scn:4: usage: wait SECONDS (0..600)"},
         {"name x\nshopper a at 1\n  go A1 up\n  leave\nend\n",
-         "t.scn:3: \"up\": the side is left, center or right"},
+         "t.scn:3: \"up\": the side is left, center, right or an offset in pixels along the "
+         "shelf (-28..28)"},
+        {"name x\nshopper a at 1\n  go A1 40\n  leave\nend\n",
+         "t.scn:3: \"40\": the side is left, center, right or an offset in pixels along the "
+         "shelf (-28..28)"},
         {"name x\n" OK_SHOPPER "shopper b at 1\n  go A1\n  leave\nend\n",
          "t.scn:6: shoppers a and b come within 0 px of each other at 1.2 s (near 300,250): "
-         "people keep 36 px apart (shift a start time, or stand left/right)"},
+         "people keep 36 px apart (16 at one shelf; shift a start time, or stand left/right)"},
         {"name x\n" OK_SHOPPER "fault at 3 A1 melt for 2\n",
          "t.scn:6: \"melt\": a fault is silent, delay MS, exception CODE, corrupt PERCENT, "
          "readprob PERCENT or drop"},
@@ -149,6 +171,73 @@ static const struct bad bads[] = {
          "t.scn: duration 10 s ends before the last visit settled (20 s needed)"},
         {"name x\nseed 1 \xc3\xa9\n", "t.scn:2: only printable ASCII is allowed"},
 };
+
+/* The harder moments: three shoulder to shoulder at one shelf, a child with its parent, a
+ * hand-over (the taker pays), a stocker with a badge, out of view at the picture's edge,
+ * out through the entry. */
+static void test_hard_moments(void **state)
+{
+    (void)state;
+    static const char text[] = "name hard\n"
+                               "stock A1 cola 6\n"
+                               "shopper ann at 2\n"
+                               "  go A1 -22\n"
+                               "  take cola\n"
+                               "  give cola to ben\n"
+                               "  hide 3\n"
+                               "  leave entry\n"
+                               "end\n"
+                               "shopper ben at 5\n"
+                               "  go A1 0\n"
+                               "  wait 4\n"
+                               "  leave\n"
+                               "end\n"
+                               "shopper kid at 8 size 7 look 140 with ben\n"
+                               "  go A1 20\n"
+                               "  take cola\n"
+                               "  leave\n"
+                               "end\n"
+                               "shopper stocker at 1 badge\n"
+                               "  go B1\n"
+                               "  stock chips 3\n"
+                               "  leave\n"
+                               "end\n";
+    char err[256] = "";
+    struct scenario *sc = NULL;
+    int r = sc_parse("t.scn", text, err, sizeof(err), &sc);
+    if (r < 0) {
+        fprintf(stderr, "%s\n", err);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(sc->n_visits, 4);
+    /* ann took the cola she handed to ben: hers to pay; ben pays nothing; the kid its own */
+    assert_int_equal(sc->visits[0].n_cart, 1);
+    assert_int_equal(sc->visits[1].n_cart, 0);
+    assert_int_equal(sc->visits[2].n_cart, 1);
+    assert_int_equal(sc->visits[3].n_cart, 0);
+    assert_int_equal(sc->final_stock[1][sc_product_find("chips")], 3);
+    /* arms: ann reached for the shelf and towards ben; the stocker three times */
+    assert_int_equal(sc->shoppers[0].n_reaches, 2);
+    assert_true(fabsf(sc->shoppers[0].reaches[1].x - sc->shoppers[1].path[0].x) > 1 ||
+                sc->shoppers[0].reaches[1].y > 0);
+    assert_int_equal(sc->shoppers[3].n_reaches, 3);
+    int badges = 0, restocks = 0;
+    for (size_t i = 0; i < sc->n_events; i++) {
+        badges += sc->events[i].kind == SC_EV_BADGE;
+        restocks += sc->events[i].kind == SC_EV_TAG_ADD && sc->events[i].shelf == 1;
+    }
+    assert_int_equal(badges, 2); /* arrives at B1, leaves it */
+    assert_int_equal(restocks, 3);
+    /* ann went out of the picture (x < 0) and left by the entry lane (x = 300) */
+    float min_x = 1e9f, last_x = 0;
+    for (size_t k = 0; k < sc->shoppers[0].n_path; k++) {
+        min_x = fminf(min_x, sc->shoppers[0].path[k].x);
+        last_x = sc->shoppers[0].path[k].x;
+    }
+    assert_true(min_x < -12);
+    assert_true(fabsf(last_x - 300) < 1);
+    sc_free(sc);
+}
 
 static void test_bad_input(void **state)
 {
@@ -197,6 +286,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_plan_and_truth),
+            cmocka_unit_test(test_hard_moments),
             cmocka_unit_test(test_bad_input),
             cmocka_unit_test(test_limits),
     };
