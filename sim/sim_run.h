@@ -32,10 +32,10 @@ struct sim_result {
     int64_t t0_wall_us;                     /* wall time of scene time 0 */
     int stock[SC_MAX_SHELVES][SC_MAX_SKUS]; /* the ledger's stock at the end */
     bool stock_read;
-    int exit_code;    /* the runtime's */
-    char source[16];  /* where the events came from: "mqtt" */
-    size_t n_outbox;  /* events the ledger's outbox holds */
-    size_t n_missing; /* of those, not received over MQTT (written before the run's end) */
+    int exit_code;        /* the runtime's */
+    char source[16];      /* where the events came from: "mqtt" */
+    size_t n_outbox;      /* events the ledger's outbox holds */
+    size_t n_missing;     /* of those, not received over MQTT (written before the run's end) */
     int64_t stop_wall_us; /* when the run was told to end; 0 not yet */
     char work_dir[256];
 };

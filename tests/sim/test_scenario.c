@@ -197,8 +197,8 @@ static void test_hard_moments(void **state)
                                "  take cola\n"
                                "  leave\n"
                                "end\n"
-                               "shopper stocker at 1 badge\n"
-                               "  go B1\n"
+                               "shopper stocker at 40 badge\n"
+                               "  go D1\n"
                                "  stock chips 3\n"
                                "  leave\n"
                                "end\n";
@@ -215,7 +215,7 @@ static void test_hard_moments(void **state)
     assert_int_equal(sc->visits[1].n_cart, 0);
     assert_int_equal(sc->visits[2].n_cart, 1);
     assert_int_equal(sc->visits[3].n_cart, 0);
-    assert_int_equal(sc->final_stock[1][sc_product_find("chips")], 3);
+    assert_int_equal(sc->final_stock[3][sc_product_find("chips")], 3);
     /* arms: ann reached for the shelf and towards ben; the stocker three times */
     assert_int_equal(sc->shoppers[0].n_reaches, 2);
     assert_true(fabsf(sc->shoppers[0].reaches[1].x - sc->shoppers[1].path[0].x) > 1 ||
@@ -224,9 +224,9 @@ static void test_hard_moments(void **state)
     int badges = 0, restocks = 0;
     for (size_t i = 0; i < sc->n_events; i++) {
         badges += sc->events[i].kind == SC_EV_BADGE;
-        restocks += sc->events[i].kind == SC_EV_TAG_ADD && sc->events[i].shelf == 1;
+        restocks += sc->events[i].kind == SC_EV_TAG_ADD && sc->events[i].shelf == 3;
     }
-    assert_int_equal(badges, 2); /* arrives at B1, leaves it */
+    assert_int_equal(badges, 2); /* arrives at D1, leaves it */
     assert_int_equal(restocks, 3);
     /* ann went out of the picture (x < 0) and left by the entry lane (x = 300) */
     float min_x = 1e9f, last_x = 0;
