@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The libcamera shim: the Pi camera stack behind the C camera interface (built when found). */
+/* The libcamera shim: the Pi camera stack behind the C camera interface, built when found as
+ * the module camera-libcamera.so (storekeeper/module.h), loaded when a camera uses it. */
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -15,10 +16,12 @@
 
 #include <sys/mman.h>
 
-#include "camera_internal.h"
+#include "sk_build_info.h"
 extern "C" {
+#include "storekeeper/camera.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
+#include "storekeeper/module.h"
 }
 
 /*
@@ -333,13 +336,11 @@ int lc_enumerate(struct sk_camera_info *infos, size_t max)
     }
 }
 
-} // namespace
-
-extern "C" const struct sk_camera_backend sk_camera_libcamera = {
+const struct sk_camera_backend backend = {
         "libcamera", lc_open, lc_capture, lc_close, lc_enumerate, "libcamera",
 };
 
-extern "C" const char *camera_lc_version(void)
+const char *lc_version(void)
 {
     /* The loaded library's own version string (e.g. "v0.0.3+..."), not the headers'. */
     static char v[64];
@@ -350,3 +351,11 @@ extern "C" const char *camera_lc_version(void)
     }
     return v;
 }
+
+} // namespace
+
+/* The one symbol the module exports (built with hidden visibility). */
+extern "C" __attribute__((visibility("default"))) const struct sk_module sk_module = {
+        SK_MODULE_ABI, sizeof(struct sk_module), "camera-libcamera", SK_VERSION, &backend, nullptr,
+        lc_version,
+};

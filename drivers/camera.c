@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Camera handles: picks the backend's function table by name and forwards to it. */
+/* Camera handles: picks the backend's function table by name (loading its module when it has
+ * one) and forwards to it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -7,66 +8,118 @@
 
 #include "camera_internal.h"
 #include "storekeeper/error.h"
+#include "storekeeper/module.h"
 
 struct sk_camera {
     const struct sk_camera_backend *be;
     void *priv;
 };
 
-/* Backends this build has in drivers/; the others are known by name only (SK_ENOTBUILT)
- * until something registers them (the file camera: vision/). */
+/* Backends built into drivers/ (plain C, no outside library). */
 static const struct sk_camera_backend *const builtin[] = {
         &sk_camera_synthetic,
         &sk_camera_v4l2,
-#ifdef SK_HAVE_LIBCAMERA
-        &sk_camera_libcamera,
-#endif
 };
 #define N_BUILTIN (sizeof(builtin) / sizeof(builtin[0]))
 #define MAX_ADDED 8
 
-/* Registered once at start-up, read by every camera thread afterwards: a lock for the rare
- * write and the reads alike keeps it simple (opening a camera is not a hot path). */
+/* Registered or loaded at start-up, read by every camera thread afterwards: a lock for the
+ * rare write and the reads alike keeps it simple (opening a camera is not a hot path). */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const struct sk_camera_backend *added[MAX_ADDED];
 static size_t n_added;
 
-static const char *const known[] = {"libcamera", "v4l2", "file", "synthetic"};
+/* Every backend name, and the module (storekeeper/module.h) of those that need a large
+ * library: loaded the first time a camera of that kind is opened or checked, never before. */
+static const struct {
+    const char *name, *module;
+} known[] = {
+        {"libcamera", "camera-libcamera"},
+        {"v4l2", NULL},
+        {"file", "camera-file"},
+        {"synthetic", NULL},
+};
 
-static const struct sk_camera_backend *lookup(const char *name, int *ret_err)
+#define N_KNOWN (sizeof(known) / sizeof(known[0]))
+
+static const struct sk_camera_backend *find(const char *name)
 {
     const struct sk_camera_backend *found = NULL;
-    for (size_t i = 0; name && i < N_BUILTIN && !found; i++) {
+    for (size_t i = 0; i < N_BUILTIN && !found; i++) {
         if (strcmp(builtin[i]->name, name) == 0) {
             found = builtin[i];
         }
     }
     pthread_mutex_lock(&reg_lock);
-    for (size_t i = 0; name && i < n_added && !found; i++) {
+    for (size_t i = 0; i < n_added && !found; i++) {
         if (strcmp(added[i]->name, name) == 0) {
             found = added[i];
         }
     }
     pthread_mutex_unlock(&reg_lock);
-    if (found) {
-        return found;
-    }
-    *ret_err = -EINVAL;
-    for (size_t i = 0; name && i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(known[i], name) == 0) {
-            *ret_err = SK_ENOTBUILT;
+    return found;
+}
+
+const char *sk_camera_backend_module(const char *backend)
+{
+    for (size_t i = 0; backend && i < N_KNOWN; i++) {
+        if (strcmp(known[i].name, backend) == 0) {
+            return known[i].module;
         }
     }
     return NULL;
 }
 
+size_t sk_camera_backend_names(const char **ret_names, size_t max)
+{
+    for (size_t i = 0; i < N_KNOWN && i < max; i++) {
+        ret_names[i] = known[i].name;
+    }
+    return N_KNOWN;
+}
+
+/* The backend's table: built in, registered, or loaded from its module now. Errors: -EINVAL
+ * for a name nobody knows, SK_ENOMODULE / SK_EMODULE for a module missing or broken. */
+static const struct sk_camera_backend *lookup(const char *name, int *ret_err)
+{
+    if (!name) {
+        *ret_err = -EINVAL;
+        return NULL;
+    }
+    const struct sk_camera_backend *found = find(name);
+    if (found) {
+        return found;
+    }
+    const char *module = sk_camera_backend_module(name);
+    if (!module) {
+        *ret_err = -EINVAL;
+        return NULL;
+    }
+    const struct sk_module *m;
+    int r = sk_module_load(module, &m);
+    if (r < 0) {
+        *ret_err = r;
+        return NULL;
+    }
+    if (!m->camera || strcmp(m->camera->name, name) != 0) {
+        *ret_err = SK_EMODULE;
+        return NULL;
+    }
+    r = sk_camera_register_backend(m->camera);
+    if (r < 0) {
+        *ret_err = r;
+        return NULL;
+    }
+    return m->camera;
+}
+
 const char *sk_camera_libcamera_version(void)
 {
-#ifdef SK_HAVE_LIBCAMERA
-    return camera_lc_version();
-#else
-    return NULL;
-#endif
+    const struct sk_module *m;
+    if (sk_module_load("camera-libcamera", &m) < 0 || !m->library_version) {
+        return NULL;
+    }
+    return m->library_version();
 }
 
 int sk_camera_register_backend(const struct sk_camera_backend *be)
@@ -74,14 +127,18 @@ int sk_camera_register_backend(const struct sk_camera_backend *be)
     if (!be || !be->name || !be->open || !be->capture || !be->close) {
         return -EINVAL;
     }
-    int err = 0;
-    const struct sk_camera_backend *have = lookup(be->name, &err);
-    if (have) {
-        return have == be ? 0 : -EEXIST;
-    }
     int r = 0;
     pthread_mutex_lock(&reg_lock);
-    if (n_added >= MAX_ADDED) {
+    const struct sk_camera_backend *have = NULL;
+    for (size_t i = 0; i < n_added && !have; i++) {
+        have = strcmp(added[i]->name, be->name) == 0 ? added[i] : NULL;
+    }
+    for (size_t i = 0; i < N_BUILTIN && !have; i++) {
+        have = strcmp(builtin[i]->name, be->name) == 0 ? builtin[i] : NULL;
+    }
+    if (have) {
+        r = have == be ? 0 : -EEXIST;
+    } else if (n_added >= MAX_ADDED) {
         r = -ENOSPC;
     } else {
         added[n_added++] = be;

@@ -9,13 +9,10 @@
 extern "C" {
 #endif
 
-/* The backends built into drivers/ (the table is struct sk_camera_backend, camera.h). */
+/* The backends built into drivers/ (the table is struct sk_camera_backend, camera.h); the
+ * others are modules (storekeeper/module.h). */
 extern const struct sk_camera_backend sk_camera_synthetic;
 extern const struct sk_camera_backend sk_camera_v4l2;
-/* Built only with libcamera (SK_HAVE_LIBCAMERA). */
-extern const struct sk_camera_backend sk_camera_libcamera;
-/* libcamera's run-time version (SK_HAVE_LIBCAMERA only): sk_camera_libcamera_version(). */
-const char *camera_lc_version(void);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The file camera: replays a recorded clip through OpenCV videoio (optional build). It lives in
- * vision/ because its decoding is OpenCV's; it registers into the camera drivers' table. */
-#include "cam_file.h"
-
+ * vision/ because its decoding is OpenCV's; built as the module camera-file.so
+ * (storekeeper/module.h), which the camera table loads when a camera uses it. */
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -12,10 +12,13 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <unistd.h>
+
+#include "sk_build_info.h"
 extern "C" {
 #include "storekeeper/camera.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
+#include "storekeeper/module.h"
 }
 
 /*
@@ -140,8 +143,25 @@ void file_close(void *priv)
     }
 }
 
+const struct sk_camera_backend backend = {
+        "file", file_open, file_capture, file_close, nullptr, "OpenCV videoio " CV_VERSION,
+};
+
+const char *file_version(void)
+{
+    static char v[32];
+    try {
+        std::snprintf(v, sizeof(v), "%s", cv::getVersionString().c_str());
+    } catch (...) {
+        return "unknown";
+    }
+    return v;
+}
+
 } // namespace
 
-extern "C" const struct sk_camera_backend sk_vision_file_backend = {
-        "file", file_open, file_capture, file_close, nullptr, "OpenCV videoio " CV_VERSION,
+/* The one symbol the module exports (built with hidden visibility). */
+extern "C" __attribute__((visibility("default"))) const struct sk_module sk_module = {
+        SK_MODULE_ABI, sizeof(struct sk_module), "camera-file", SK_VERSION, &backend, nullptr,
+        file_version,
 };

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The only C++ of the vision pipeline: OpenCV core, imgproc and video calls behind C. */
+/* The only C++ of the vision pipeline: OpenCV core, imgproc and video calls behind C, built
+ * as the module vision-opencv.so (storekeeper/module.h) that cv_load.c loads. */
 #include "cv_shim.h"
 
 #include <algorithm>
@@ -10,7 +11,11 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/video/background_segm.hpp>
 
+#include "sk_build_info.h"
+extern "C" {
 #include "storekeeper/error.h"
+#include "storekeeper/module.h"
+}
 
 /*
  * Each entry point wraps its body in try/catch(...) and turns any exception (cv::Exception,
@@ -26,14 +31,14 @@ struct sk_cv {
     cv::Mat tmp, labels, stats, centroids, scaled;
 };
 
-extern "C" int vision_cv_new(int width,
-                             int height,
-                             bool mog2,
-                             int history,
-                             double var_threshold,
-                             bool shadows,
-                             double shadow_tau,
-                             struct sk_cv **ret_cv)
+static int shim_new(int width,
+                    int height,
+                    bool mog2,
+                    int history,
+                    double var_threshold,
+                    bool shadows,
+                    double shadow_tau,
+                    struct sk_cv **ret_cv)
 {
     sk_cv *cv = new (std::nothrow) sk_cv;
     if (!cv) {
@@ -64,7 +69,7 @@ extern "C" int vision_cv_new(int width,
     return 0;
 }
 
-extern "C" void vision_cv_free(struct sk_cv *cv)
+static void shim_free(struct sk_cv *cv)
 {
     try {
         delete cv;
@@ -72,8 +77,8 @@ extern "C" void vision_cv_free(struct sk_cv *cv)
     }
 }
 
-extern "C" int
-vision_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst)
+static int
+shim_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst)
 {
     try {
         cv::Mat in(sh, sw, CV_8UC1, const_cast<uint8_t *>(src), (size_t)sstride);
@@ -99,8 +104,8 @@ vision_cv_resize(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstri
     }
 }
 
-extern "C" int
-vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate)
+static int
+shim_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate)
 {
     try {
         cv::Mat in(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(img));
@@ -118,7 +123,7 @@ vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double
     }
 }
 
-extern "C" int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
+static int shim_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
 {
     try {
         cv::Mat m(cv->h, cv->w, CV_8UC1, mask);
@@ -148,8 +153,7 @@ extern "C" int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int 
     }
 }
 
-extern "C" int
-vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
+static int shim_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
 {
     try {
         cv::Mat m(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(mask));
@@ -173,20 +177,12 @@ vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *r
     }
 }
 
-extern "C" const int32_t *vision_cv_labels(const struct sk_cv *cv)
+static const int32_t *shim_labels(const struct sk_cv *cv)
 {
     return cv->labels.empty() ? nullptr : cv->labels.ptr<int32_t>(0);
 }
 
-extern "C" void vision_cv_set_threads(int n)
-{
-    try {
-        cv::setNumThreads(n);
-    } catch (...) {
-    }
-}
-
-extern "C" const char *vision_cv_version(void)
+static const char *shim_version(void)
 {
     /* CV_VERSION would be the headers'; the library loaded may be another build. */
     static char v[32];
@@ -197,3 +193,13 @@ extern "C" const char *vision_cv_version(void)
     }
     return v;
 }
+
+static const struct vision_cv_ops ops = {
+        shim_new, shim_free, shim_resize, shim_background, shim_clean, shim_components, shim_labels,
+};
+
+/* The one symbol the module exports (built with hidden visibility). */
+extern "C" __attribute__((visibility("default"))) const struct sk_module sk_module = {
+        SK_MODULE_ABI, sizeof(struct sk_module), "vision-opencv", SK_VERSION, nullptr, &ops,
+        shim_version,
+};

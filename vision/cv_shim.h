@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The C face of the one C++ file that calls OpenCV (core, imgproc, video). Internal. */
+/* The C face of the one C++ file that calls OpenCV (core, imgproc, video), which is the module
+ * vision-opencv.so: its function table, and the calls the pipeline makes through it. Internal. */
 #ifndef SK_CV_SHIM_H
 #define SK_CV_SHIM_H
 
@@ -15,6 +16,11 @@ extern "C" {
  * Every function catches every exception and returns SK_EVISION (or -ENOMEM) instead; no
  * C++ exception crosses this line. A workspace belongs to one thread. Images are 8-bit,
  * one channel, rows of `width` bytes unless a stride is given.
+ *
+ * cv_shim.cpp is built as a module (storekeeper/module.h), so that a daemon without cameras
+ * never maps OpenCV: cv_load.c loads it the first time a workspace is made and forwards the
+ * vision_cv_* calls below through its table. vision_cv_new fails with SK_ENOMODULE or
+ * SK_EMODULE when the module is missing or broken.
  */
 struct sk_cv;
 
@@ -51,11 +57,27 @@ int vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_com
  * component at ret[i] has label i + 1, background 0. Valid until the next call. */
 const int32_t *vision_cv_labels(const struct sk_cv *cv);
 
-/* OpenCV's own worker threads: 0 keeps every call on the caller's thread. */
-void vision_cv_set_threads(int n);
-
-/* cv::getVersionString() of the library loaded at run time; static string. */
+/* cv::getVersionString() of the library loaded at run time (loads the module), or NULL when
+ * the module is missing or broken; static string. */
 const char *vision_cv_version(void);
+
+/* The module's table: the calls above, in their order. */
+struct vision_cv_ops {
+    int (*cv_new)(int width,
+                  int height,
+                  bool mog2,
+                  int history,
+                  double var_threshold,
+                  bool shadows,
+                  double shadow_tau,
+                  struct sk_cv **ret_cv);
+    void (*cv_free)(struct sk_cv *cv);
+    int (*resize)(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
+    int (*background)(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
+    int (*clean)(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
+    int (*components)(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
+    const int32_t *(*labels)(const struct sk_cv *cv);
+};
 
 #ifdef __cplusplus
 }

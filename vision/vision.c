@@ -5,14 +5,15 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "cam_file.h"
 #include "cv_shim.h"
 #include "storekeeper/error.h"
+#include "storekeeper/module.h"
 #include "tracker.h"
 #include "vision_internal.h"
 
@@ -709,40 +710,56 @@ const char *sk_vision_opencv_version(void)
     return vision_cv_version();
 }
 
-static void register_once(void)
+/* One --check-config line for a module that is missing or does not load. */
+static void module_problem(struct sk_diag *diag,
+                           const struct sk_config *cfg,
+                           size_t i,
+                           const char *what,
+                           const char *module,
+                           int err)
 {
-#ifdef SK_HAVE_VIDEOIO
-    (void)sk_camera_register_backend(&sk_vision_file_backend);
-#endif
-}
-
-void sk_vision_register_backends(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_once);
+    const struct sk_camera_cfg *cc = &cfg->cameras[i];
+    char path[512];
+    sk_module_path(module, path, sizeof(path));
+    if (err == SK_ENOMODULE) {
+        sk_diag_add(diag, "%s: cameras.[%zu] (%s): %s needs the module %s, not installed: %s",
+                    cfg->path, i, cc->name, what, path,
+                    strcmp(module, "camera-file") == 0
+                            ? "clips need OpenCV video decoding, left out of the board "
+                              "packages: build from source with libopencv-videoio-dev "
+                              "installed (SK_WITH_VIDEOIO=ON), or use a live camera (v4l2, "
+                              "libcamera)"
+                    : strcmp(module, "camera-libcamera") == 0
+                            ? "install the storekeeper-libcamera package (or build with "
+                              "libcamera-dev), or use backend = \"v4l2\""
+                            : "install the storekeeper-camera package");
+    } else {
+        sk_diag_add(diag, "%s: cameras.[%zu] (%s): %s: the module %s does not load: %s", cfg->path,
+                    i, cc->name, what, path, sk_module_error(module));
+    }
 }
 
 int sk_vision_check_cameras(const struct sk_config *cfg, struct sk_diag *diag)
 {
-    sk_vision_register_backends();
     int rc = 0;
     for (size_t i = 0; i < cfg->n_cameras; i++) {
         const struct sk_camera_cfg *cc = &cfg->cameras[i];
+        const char *module = sk_camera_backend_module(cc->backend);
         if (!sk_camera_backend_built(cc->backend)) {
-            const char *fix =
-                    strcmp(cc->backend, "file") == 0
-                            ? "clips need OpenCV video decoding, left out of this build (the "
-                              "board packages leave it out): build from source with "
-                              "libopencv-videoio-dev installed (SK_WITH_VIDEOIO=ON), or use a "
-                              "live camera (v4l2, libcamera)"
-                    : strcmp(cc->backend, "libcamera") == 0
-                            ? "build with libcamera-dev installed (SK_WITH_LIBCAMERA=ON), or use "
-                              "backend = \"v4l2\""
-                            : "see `storekeeper version` for the backends built in";
-            sk_diag_add(diag,
-                        "%s: cameras.[%zu] (%s): backend \"%s\" is not built into this "
-                        "binary: %s",
-                        cfg->path, i, cc->name, cc->backend, fix);
+            char what[64];
+            snprintf(what, sizeof(what), "backend \"%s\"", cc->backend);
+            const struct sk_module *m;
+            module_problem(diag, cfg, i, what, module ? module : "?",
+                           module ? sk_module_load(module, &m) : SK_ENOMODULE);
+            rc = -EINVAL;
+            continue;
+        }
+        /* Every camera's pipeline needs OpenCV: a board without the camera package is told
+         * here, not by a camera that fails at its first frame. */
+        const struct sk_module *m;
+        int r = sk_module_load("vision-opencv", &m);
+        if (r < 0) {
+            module_problem(diag, cfg, i, "the vision pipeline", "vision-opencv", r);
             rc = -EINVAL;
             continue;
         }

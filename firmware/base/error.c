@@ -85,6 +85,10 @@ const char *sk_strerror(int err)
         return "camera failure";
     case SK_EVISION:
         return "vision pipeline failure";
+    case SK_ENOMODULE:
+        return "module not installed (the camera package)";
+    case SK_EMODULE:
+        return "module does not load, or is of another build";
     case SK_ESCENARIO:
         return "invalid scenario";
     case SK_ERECORD:

@@ -67,7 +67,7 @@ static int list_cameras(const char *only, bool json)
             if (!json) {
                 printf("%-10s %s\n", backends[b], sk_strerror(n));
             }
-            if (n != SK_ENOTBUILT) {
+            if (n != SK_ENOMODULE) {
                 rc = SK_EXIT_FAILURE;
             }
             continue;
@@ -327,7 +327,6 @@ int cli_diag_camera_direct(int argc, char **argv)
     if (first < 0) {
         return sk_args_exit(first);
     }
-    sk_vision_register_backends();
     bool pace = !no_pace;
     if (list) {
         return list_cameras(only, json);

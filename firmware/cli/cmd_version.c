@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* `storekeeper version`: this build and the version of each library as it runs here. */
+/* `storekeeper version`: this build, the version of each library as it runs here, the modules
+ * and capture backends. */
 #include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,25 +15,30 @@
 #include "sk_build_info.h"
 #include "storekeeper/camera.h"
 #include "storekeeper/cli.h"
+#include "storekeeper/config.h"
+#include "storekeeper/module.h"
 #include "storekeeper/vision.h"
 
 /*
  * The versions are asked from the libraries loaded at run time, not taken from the headers
  * the build saw: after an `apt upgrade` of one library the two differ, and a technician
  * comparing a board with a bug report needs what runs. libconfig has no run-time query; its
- * line says so.
+ * line says so. OpenCV and libcamera live in modules (storekeeper/module.h) that a plain
+ * `version` does not load (it stays a few milliseconds and a few MB): --modules loads them
+ * and asks them too.
  */
 struct lib {
-    const char *name; /* JSON key and the name printed */
-    char version[96]; /* empty: not built in */
-    const char *note; /* printed after the version, or NULL */
+    const char *name;   /* JSON key and the name printed */
+    char version[96];   /* empty: not known (module not loaded, or not installed) */
+    const char *note;   /* printed after the version, or NULL */
+    const char *module; /* the module it lives in, or NULL */
 };
 
 enum {
     N_LIBS = 8
 };
 
-static void collect(struct lib libs[N_LIBS])
+static void collect(struct lib libs[N_LIBS], bool load_modules)
 {
     int maj = 0, min = 0, rev = 0;
     memset(libs, 0, sizeof(struct lib) * N_LIBS);
@@ -47,10 +53,15 @@ static void collect(struct lib libs[N_LIBS])
     libs[3].name = "cjson";
     snprintf(libs[3].version, sizeof(libs[3].version), "%s", cJSON_Version());
     libs[4].name = "opencv";
-    snprintf(libs[4].version, sizeof(libs[4].version), "%s", sk_vision_opencv_version());
+    libs[4].module = "vision-opencv";
     libs[5].name = "libcamera";
-    const char *lc = sk_camera_libcamera_version();
-    snprintf(libs[5].version, sizeof(libs[5].version), "%s", lc ? lc : "");
+    libs[5].module = "camera-libcamera";
+    if (load_modules) {
+        const char *cv = sk_vision_opencv_version();
+        snprintf(libs[4].version, sizeof(libs[4].version), "%s", cv ? cv : "");
+        const char *lc = sk_camera_libcamera_version();
+        snprintf(libs[5].version, sizeof(libs[5].version), "%s", lc ? lc : "");
+    }
     libs[6].name = "libconfig";
     snprintf(libs[6].version, sizeof(libs[6].version), "%d.%d.%d", LIBCONFIG_VER_MAJOR,
              LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
@@ -59,48 +70,95 @@ static void collect(struct lib libs[N_LIBS])
     snprintf(libs[7].version, sizeof(libs[7].version), "%s", OpenSSL_version(OPENSSL_VERSION));
 }
 
+/* Why a module's library has no version on the line: not asked, not installed, broken. */
+static const char *module_state(const char *module, bool loaded_asked)
+{
+    if (!sk_module_installed(module)) {
+        return "not installed";
+    }
+    if (!loaded_asked) {
+        return "installed, not loaded";
+    }
+    return "does not load";
+}
+
 /*
- * The capture backends this binary has (built into drivers/, or registered by vision/: the
- * file camera), each with what it captures or decodes with. A part of its own, apart from
- * the libraries: a board package has no file camera, and an installer replaying a clip
- * needs to see that here rather than as a camera that will not open.
+ * The capture backends: built in, or in a module (installed or not), each with what it
+ * captures or decodes with once loaded. A part of its own, apart from the libraries: a
+ * board package has no file camera, and an installer replaying a clip needs to see that here
+ * rather than as a camera that will not open.
  */
 #define MAX_BACKENDS 16
 
-static size_t backends(const struct sk_camera_backend *be[MAX_BACKENDS])
+struct backend {
+    const char *name, *module, *library;
+    bool available; /* built in, or its module installed */
+};
+
+static size_t backends(struct backend out[MAX_BACKENDS], bool load_modules)
 {
-    sk_vision_register_backends();
-    size_t n = sk_camera_backends(be, MAX_BACKENDS);
-    return n > MAX_BACKENDS ? MAX_BACKENDS : n;
+    const char *names[MAX_BACKENDS];
+    size_t n = sk_camera_backend_names(names, MAX_BACKENDS);
+    n = n > MAX_BACKENDS ? MAX_BACKENDS : n;
+    const struct sk_camera_backend *have[MAX_BACKENDS];
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (struct backend){.name = names[i], .module = sk_camera_backend_module(names[i])};
+        out[i].available = !out[i].module || sk_module_installed(out[i].module);
+        if (load_modules && out[i].module && out[i].available) {
+            out[i].available = sk_camera_backend_built(names[i]);
+        }
+        size_t nh = sk_camera_backends(have, MAX_BACKENDS);
+        for (size_t k = 0; k < nh && k < MAX_BACKENDS; k++) {
+            if (strcmp(have[k]->name, names[i]) == 0) {
+                out[i].library = have[k]->library;
+            }
+        }
+    }
+    return n;
 }
 
-static void add_backends_json(cJSON *o)
+static void add_backends_json(cJSON *o, bool load_modules)
 {
-    const struct sk_camera_backend *be[MAX_BACKENDS];
-    size_t n = backends(be);
+    struct backend be[MAX_BACKENDS];
+    size_t n = backends(be, load_modules);
     cJSON *a = cJSON_AddArrayToObject(o, "capture_backends");
     for (size_t i = 0; a && i < n; i++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", be[i]->name);
-        cJSON_AddStringToObject(e, "library", be[i]->library ? be[i]->library : "");
+        cJSON_AddStringToObject(e, "name", be[i].name);
+        cJSON_AddStringToObject(e, "library", be[i].library ? be[i].library : "");
+        if (be[i].module) {
+            cJSON_AddStringToObject(e, "module", be[i].module);
+        } else {
+            cJSON_AddNullToObject(e, "module");
+        }
+        cJSON_AddBoolToObject(e, "available", be[i].available);
         cJSON_AddItemToArray(a, e);
     }
 }
 
-static void print_backends(void)
+static void print_backends(bool load_modules)
 {
-    const struct sk_camera_backend *be[MAX_BACKENDS];
-    size_t n = backends(be);
-    printf("capture backends built in:\n");
+    struct backend be[MAX_BACKENDS];
+    size_t n = backends(be, load_modules);
+    printf("capture backends:\n");
     for (size_t i = 0; i < n; i++) {
-        printf("  %-13s %s\n", be[i]->name, be[i]->library ? be[i]->library : "");
+        char where[96];
+        if (!be[i].module) {
+            snprintf(where, sizeof(where), "built in");
+        } else {
+            snprintf(where, sizeof(where), "module %s, %s", be[i].module,
+                     be[i].available ? (load_modules ? "loaded" : "installed")
+                                     : module_state(be[i].module, load_modules));
+        }
+        printf("  %-13s %s%s%s\n", be[i].name, where, be[i].library ? ": " : "",
+               be[i].library ? be[i].library : "");
     }
-    if (!sk_camera_backend_built("file")) {
+    if (!sk_module_installed("camera-file")) {
         printf("  (no file camera: clips need OpenCV video decoding, not in this build)\n");
     }
 }
 
-static void print_json(const struct lib libs[N_LIBS])
+static void print_json(const struct lib libs[N_LIBS], bool load_modules)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *l = cJSON_CreateObject();
@@ -119,7 +177,17 @@ static void print_json(const struct lib libs[N_LIBS])
         }
     }
     cJSON_AddItemToObject(o, "libraries", l);
-    add_backends_json(o);
+    cJSON_AddStringToObject(o, "module_dir", sk_module_dir());
+    cJSON *m = cJSON_AddArrayToObject(o, "modules");
+    static const char *const modules[] = {"vision-opencv", "camera-libcamera", "camera-file"};
+    for (size_t i = 0; m && i < sizeof(modules) / sizeof(modules[0]); i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", modules[i]);
+        cJSON_AddBoolToObject(e, "installed", sk_module_installed(modules[i]));
+        cJSON_AddStringToObject(e, "package", sk_module_package(modules[i]));
+        cJSON_AddItemToArray(m, e);
+    }
+    add_backends_json(o, load_modules);
     char *s = cJSON_PrintUnformatted(o);
     if (s) {
         printf("%s\n", s);
@@ -130,18 +198,26 @@ static void print_json(const struct lib libs[N_LIBS])
 
 int sk_cmd_version(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, load_modules = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--modules") == 0) {
+            load_modules = true;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: storekeeper version [--json]\n\n"
+            printf("usage: storekeeper version [--modules] [--json]\n\n"
                    "Prints the version of this build and of each library as loaded at run\n"
-                   "time: SQLite, libmodbus, libmosquitto, cJSON, OpenCV, libcamera (\"not\n"
-                   "built in\" when absent), libconfig (the version built with) and OpenSSL.\n"
-                   "--json: one object, {\"version\", \"git\", \"libraries\": {name: version\n"
-                   "or null}, \"capture_backends\": [{name, library}]}. Then the capture\n"
-                   "backends built in (the file camera needs OpenCV video decoding).\n"
+                   "time: SQLite, libmodbus, libmosquitto, cJSON, OpenCV, libcamera, libconfig\n"
+                   "(the version built with) and OpenSSL; then the capture backends, built in\n"
+                   "or in a module (the file camera needs OpenCV video decoding).\n"
+                   "OpenCV and libcamera live in modules, loaded only when a camera needs\n"
+                   "them: their lines say whether the module is installed.\n"
+                   "  --modules  load the installed modules and print their libraries'\n"
+                   "             versions too (what a bug report wants)\n"
+                   "  --json     one object, {\"version\", \"git\", \"libraries\": {name:\n"
+                   "             version or null}, \"module_dir\", \"modules\": [{name,\n"
+                   "             installed, package}], \"capture_backends\": [{name, library,\n"
+                   "             module, available}]}\n"
                    "exit codes: 0 ok, 2 usage error\n");
             return SK_EXIT_OK;
         } else {
@@ -149,19 +225,26 @@ int sk_cmd_version(int argc, char **argv)
         }
     }
     struct lib libs[N_LIBS];
-    collect(libs);
+    collect(libs, load_modules);
     if (json) {
-        print_json(libs);
+        print_json(libs, load_modules);
         return SK_EXIT_OK;
     }
     const char *git = SK_GIT_DESCRIBE;
     printf("storekeeper %s%s%s%s\n", SK_VERSION, git[0] ? " (" : "", git, git[0] ? ")" : "");
     printf("libraries:\n");
     for (int i = 0; i < N_LIBS; i++) {
-        printf("  %-13s %s%s%s%s\n", libs[i].name,
-               libs[i].version[0] ? libs[i].version : "not built in", libs[i].note ? " (" : "",
+        if (!libs[i].version[0] && libs[i].module) {
+            printf("  %-13s module %s (%s%s)\n", libs[i].name, libs[i].module,
+                   module_state(libs[i].module, load_modules),
+                   !load_modules && sk_module_installed(libs[i].module) ? "; --modules loads it"
+                                                                        : "");
+            continue;
+        }
+        printf("  %-13s %s%s%s%s\n", libs[i].name, libs[i].version, libs[i].note ? " (" : "",
                libs[i].note ? libs[i].note : "", libs[i].note ? ")" : "");
     }
-    print_backends();
+    printf("modules: %s\n", sk_module_dir());
+    print_backends(load_modules);
     return SK_EXIT_OK;
 }

@@ -8,7 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@
 #include "storekeeper/buf.h"
 #include "storekeeper/credentials.h"
 #include "storekeeper/error.h"
+#include "storekeeper/sha256.h"
 
 /*
  * DESIGN
@@ -1378,12 +1379,10 @@ static void hash_configs(config_t *store, config_t *board, char out[65])
         config_write(board, m);
     }
     fclose(m);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) == 1) {
-        for (unsigned i = 0; i < mdlen && i < 32; i++) {
-            snprintf(out + 2 * i, 3, "%02x", md[i]);
-        }
+    uint8_t md[32];
+    sk_sha256(buf, len, md);
+    for (unsigned i = 0; i < 32; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
     }
     free(buf);
 }
@@ -1393,6 +1392,54 @@ static void hash_configs(config_t *store, config_t *board, char out[65])
 static bool is_dir(const char *p)
 {
     return access(p, X_OK) == 0;
+}
+
+/* The directory of the running executable, or "" when /proc/self/exe cannot be read. */
+static void exe_dir(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        return;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+        *slash = '\0';
+        snprintf(buf, size, "%s", exe);
+    }
+}
+
+/* The first of the candidates (relative to the executable's directory, then the absolute
+ * install path) under which `probe` exists, into found (realpath'd: /usr/bin/../share reads
+ * better as /usr/share in messages). False when none exists. */
+static bool find_beside_exe(const char *const rel[],
+                            size_t n_rel,
+                            const char *installed,
+                            const char *probe,
+                            char *found,
+                            size_t size)
+{
+    char dir[PATH_MAX];
+    exe_dir(dir, sizeof(dir));
+    for (size_t i = 0; dir[0] && i <= n_rel; i++) {
+        char base[PATH_MAX + 64], cand[PATH_MAX + 128];
+        if (i < n_rel) {
+            snprintf(base, sizeof(base), "%s/%s", dir, rel[i]);
+        } else {
+            snprintf(base, sizeof(base), "%s", installed);
+        }
+        snprintf(cand, sizeof(cand), "%s%s%s", base, probe[0] ? "/" : "", probe);
+        if (!is_dir(cand)) {
+            continue;
+        }
+        char *real = realpath(base, NULL);
+        snprintf(found, size, "%s", real && strlen(real) < size ? real : base);
+        free(real);
+        return true;
+    }
+    return false;
 }
 
 const char *sk_data_dir(void)
@@ -1408,38 +1455,37 @@ const char *sk_data_dir(void)
         snprintf(found, sizeof(found), "%s", env);
         return found;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            const char *rel[] = {"share/storekeeper", "../share/storekeeper"};
-            for (size_t i = 0; i < 2; i++) {
-                char cand[PATH_MAX + 32];
-                snprintf(cand, sizeof(cand), "%s/%s/boards", exe, rel[i]);
-                if (is_dir(cand)) {
-                    snprintf(found, sizeof(found), "%s/%s", exe, rel[i]);
-                    /* /usr/bin/../share/storekeeper reads better as /usr/share/storekeeper in
-                     * messages; keep the joined path if it cannot be resolved */
-                    char *real = realpath(found, NULL);
-                    if (real && strlen(real) < sizeof(found)) {
-                        snprintf(found, sizeof(found), "%s", real);
-                    }
-                    free(real);
-                    return found;
-                }
-            }
-        }
+    static const char *const rel[] = {"share/storekeeper", "../share/storekeeper"};
+    if (!find_beside_exe(rel, 2, SK_INSTALL_DATADIR, "boards", found, sizeof(found))) {
+        found[0] = '\0';
+        return NULL;
     }
-    char cand[PATH_MAX];
-    snprintf(cand, sizeof(cand), "%s/boards", SK_INSTALL_DATADIR);
-    if (is_dir(cand)) {
-        snprintf(found, sizeof(found), "%s", SK_INSTALL_DATADIR);
-        return found;
+    return found;
+}
+
+static char module_dir[PATH_MAX + 64];
+
+static void find_module_dir(void)
+{
+    const char *env = getenv("STOREKEEPER_MODULEDIR");
+    if (env && env[0]) {
+        snprintf(module_dir, sizeof(module_dir), "%s", env);
+        return;
     }
-    return NULL;
+    /* The build tree keeps them in <build>/lib/storekeeper, beside build/storekeeper; an
+     * installed binary finds them relative to itself (a relocated prefix), else where the
+     * package puts them (the path the messages name). */
+    static const char *const rel[] = {"lib/storekeeper", SK_MODULEDIR_FROM_BINDIR};
+    if (!find_beside_exe(rel, 2, SK_INSTALL_MODULEDIR, "", module_dir, sizeof(module_dir))) {
+        snprintf(module_dir, sizeof(module_dir), "%s", SK_INSTALL_MODULEDIR);
+    }
+}
+
+const char *sk_module_dir(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, find_module_dir);
+    return module_dir;
 }
 
 void sk_config_resolve_path(const struct sk_config *cfg, const char *path, char *buf, size_t size)

@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "storekeeper/buf.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/sha256.h"
 
 /*
  * DESIGN
@@ -882,12 +882,8 @@ static int write_rows(struct import *im, unsigned flags, struct sk_import_result
 /* SHA-256 of text as lower-case hex. */
 static void text_sha256(const char *text, size_t len, char out[SK_LEDGER_HASH_HEX])
 {
-    unsigned char md[32];
-    unsigned int n = 0;
-    out[0] = '\0';
-    if (EVP_Digest(text, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
-        return;
-    }
+    uint8_t md[32];
+    sk_sha256(text, len, md);
     for (int i = 0; i < 32; i++) {
         snprintf(out + 2 * i, 3, "%02x", md[i]);
     }

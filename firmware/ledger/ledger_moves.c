@@ -2,7 +2,6 @@
 /* Movements (append-only, hash-chained), the stock they maintain, sessions, chain checks. */
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "ledger_internal.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/sha256.h"
 
 /*
  * DESIGN
@@ -107,8 +107,10 @@ int ledger_move_hash(const uint8_t prev[32], const struct ledger_move_fields *f,
     if (f->version >= 2) {
         h_u64(&b, (uint64_t)f->event_seq);
     }
-    unsigned int n = 0;
-    int ok = !b.err && EVP_Digest(b.p, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
+    int ok = !b.err;
+    if (ok) {
+        sk_sha256(b.p, b.len, out);
+    }
     free(b.p);
     return ok ? 0 : -ENOMEM;
 }
@@ -117,8 +119,7 @@ void ledger_genesis(const char *ledger_id, uint8_t out[32])
 {
     char text[80];
     int n = snprintf(text, sizeof(text), "storekeeper ledger %s", ledger_id);
-    unsigned int len = 0;
-    EVP_Digest(text, (size_t)n, out, &len, EVP_sha256(), NULL);
+    sk_sha256(text, (size_t)n, out);
 }
 
 void ledger_hex(const uint8_t *p, size_t n, char *out)

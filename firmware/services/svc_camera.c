@@ -408,7 +408,6 @@ static int camera_start(struct sk_runtime *rt, void **ret_state)
     if (!s) {
         return -ENOMEM;
     }
-    sk_vision_register_backends();
     s->queue = sk_runtime_queue(rt);
     s->clock = sk_runtime_clock(rt);
     s->max_fps = cfg->board.vision_max_fps > 0 ? cfg->board.vision_max_fps : 10;

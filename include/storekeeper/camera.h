@@ -14,8 +14,10 @@
  * own); nothing here locks.
  *
  * Backends sit behind a function table (struct sk_camera_backend below), the way libmodbus
- * puts RTU and TCP behind one. Backends that this build lacks (libcamera without the library, file
- * without OpenCV videoio) still have a name; opening them fails with SK_ENOTBUILT.
+ * puts RTU and TCP behind one. synthetic and v4l2 are built in; libcamera and file (OpenCV
+ * videoio) are modules (storekeeper/module.h), loaded the first time a camera of theirs is
+ * opened or checked: a process that opens none never maps their libraries. A backend whose
+ * module is not installed fails with SK_ENOMODULE.
  */
 
 struct sk_camera;
@@ -51,9 +53,10 @@ struct sk_camera_info {
 };
 
 /*
- * Opens a camera. Returns 0 and an owned handle (free with sk_camera_close), -EINVAL for an
- * unknown backend or bad parameters, SK_ENOTBUILT when this build lacks the backend,
- * -ENOENT when the device is missing, SK_ECAMERA or -errno for other failures.
+ * Opens a camera (loading its backend's module the first time). Returns 0 and an owned
+ * handle (free with sk_camera_close), -EINVAL for an unknown backend or bad parameters,
+ * SK_ENOMODULE when the backend's module is not installed, SK_EMODULE when it does not load
+ * (sk_module_error), -ENOENT when the device is missing, SK_ECAMERA or -errno otherwise.
  */
 int sk_camera_open(const struct sk_camera_params *params, struct sk_camera **ret_cam);
 void sk_camera_close(struct sk_camera *cam);
@@ -70,23 +73,30 @@ const char *sk_camera_backend(const struct sk_camera *cam);
 
 /*
  * Lists the cameras a backend sees (libcamera, v4l2; file and synthetic list none). Fills up
- * to max entries and returns how many cameras exist (which may exceed max), SK_ENOTBUILT or
- * a negative error.
+ * to max entries and returns how many cameras exist (which may exceed max), SK_ENOMODULE,
+ * SK_EMODULE or another negative error. Loads the backend's module.
  */
 int sk_camera_enumerate(const char *backend, struct sk_camera_info *ret_infos, size_t max);
 
-/* The libcamera library's version as it runs (CameraManager::version()), or NULL when this
- * build has no libcamera backend. Static string. */
+/* The libcamera library's version as it runs (CameraManager::version()), or NULL when its
+ * module is not installed or does not load. Loads the module. Static string. */
 const char *sk_camera_libcamera_version(void);
 
-/* True when this build has the backend (libcamera found, OpenCV videoio found). */
+/* True when the backend can be used: built in, or its module installed and loaded (this
+ * loads it). */
 bool sk_camera_backend_built(const char *backend);
+
+/* The module a backend lives in ("camera-libcamera"), or NULL for one built in or unknown. */
+const char *sk_camera_backend_module(const char *backend);
+
+/* Every backend name known (built in or a module, installed or not): fills up to max and
+ * returns how many there are. Loads nothing. */
+size_t sk_camera_backend_names(const char **ret_names, size_t max);
 
 /*
  * A capture backend: one function table per backend, libmodbus style. drivers/ builds in
- * synthetic, v4l2 and (when found) libcamera; a backend that lives elsewhere registers its
- * table here: the file camera, whose decoding is OpenCV's and so lives in vision/
- * (sk_vision_register_backends), and later any backend loaded as a module.
+ * synthetic and v4l2; libcamera and the file camera (OpenCV videoio, in vision/) are modules
+ * whose tables the camera table registers when it loads them; a test may register its own.
  * open returns 0 and the backend's private state; capture fills a frame that stays valid
  * until the next capture or close; enumerate is optional (NULL: lists nothing). Backends
  * return errors and never log above debug.
@@ -106,8 +116,8 @@ struct sk_camera_backend {
  */
 int sk_camera_register_backend(const struct sk_camera_backend *backend);
 
-/* The backends this build has, built in and registered: fills up to max tables and returns
- * how many there are. */
+/* The backends at hand, built in and registered (modules already loaded): fills up to max
+ * tables and returns how many there are. Loads nothing. */
 size_t sk_camera_backends(const struct sk_camera_backend **ret_backends, size_t max);
 
 #endif

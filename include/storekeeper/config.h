@@ -415,4 +415,10 @@ const struct sk_presence_preset_cfg *sk_config_preset(const struct sk_config *cf
  * the install prefix. Returns a static string, or NULL when none exists. */
 const char *sk_data_dir(void);
 
+/* Directory of the loadable modules (the camera backends and the OpenCV part of vision:
+ * storekeeper/module.h): $STOREKEEPER_MODULEDIR, then next to the executable (build tree:
+ * <exe dir>/lib/storekeeper, installed: <exe dir>/../LIBDIR/storekeeper), else the install
+ * path (returned even when missing, for messages). Static string; thread-safe. */
+const char *sk_module_dir(void);
+
 #endif

@@ -39,8 +39,10 @@ enum sk_error {
     SK_EMQTT_REFUSED = -1603, /* connection refused by broker */
     SK_EMQTT_COMMAND = -1604, /* malformed or invalid command */
     /* vision and cameras: -1700.. */
-    SK_ECAMERA = -1700, /* camera backend failure */
-    SK_EVISION = -1701, /* vision pipeline failure (OpenCV exception) */
+    SK_ECAMERA = -1700,   /* camera backend failure */
+    SK_EVISION = -1701,   /* vision pipeline failure (OpenCV exception) */
+    SK_ENOMODULE = -1702, /* a module this needs is not installed (storekeeper/module.h) */
+    SK_EMODULE = -1703,   /* a module does not load, or is of another build */
     /* simulator and scenarios: -1800.. */
     SK_ESCENARIO = -1800, /* scenario file invalid */
     SK_ERECORD = -1801,   /* observation recording invalid */

@@ -162,7 +162,8 @@ int sk_vision_flush(struct sk_vision *v, int64_t t_us);
  */
 int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale);
 
-/* The OpenCV library's version as it runs (cv::getVersionString()). Static string. */
+/* The OpenCV library's version as it runs (cv::getVersionString()), or NULL when the module
+ * vision-opencv is not installed or does not load (this loads it). Static string. */
 const char *sk_vision_opencv_version(void);
 /*
  * The board's processing cap (processing.vision_max_fps), one rule for `run`, `diag camera`
@@ -184,16 +185,9 @@ void sk_vision_pacer_init(struct sk_vision_pacer *p, double max_fps);
 bool sk_vision_pacer_take(struct sk_vision_pacer *p, int64_t t_us);
 
 /*
- * Adds the capture backends that live in vision/ to the camera table (the file camera,
- * when this build has OpenCV videoio). Idempotent and thread-safe; whatever opens cameras
- * calls it first (the camera service, `diag camera`, `version`, --check-config).
- */
-void sk_vision_register_backends(void);
-
-/*
- * --check-config's look at the cameras: each camera's backend is built into this binary
- * (else the error says how to get it), a file camera's clip exists. Adds one line per
- * problem to diag; returns 0 or -EINVAL.
+ * --check-config's look at the cameras: each camera's backend and the vision module are
+ * installed and load (else the error says how to get them), a file camera's clip exists. Adds one
+ * line per problem to diag; returns 0 or -EINVAL.
  */
 int sk_vision_check_cameras(const struct sk_config *cfg, struct sk_diag *diag);
 

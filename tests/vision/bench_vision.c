@@ -50,7 +50,6 @@ load(const char *backend, const char *device, struct sk_synth *scene, int max, s
                                  .fps = 10,
                                  .scene = scene};
     struct sk_camera *cam;
-    sk_vision_register_backends();
     int r = sk_camera_open(&p, &cam);
     if (r < 0) {
         return r;
@@ -300,7 +299,6 @@ int main(int argc, char **argv)
                         "(--line, --truth; bench_vision.py reads tests/vision/clips/)\n");
         return 2;
     }
-    sk_vision_register_backends();
     printf("{\n");
     /* Lines in processing coordinates at each size (the clip's is the watched count's). */
     struct sk_line_cfg door320, door640, walk320, walk640;

@@ -76,7 +76,6 @@ int main(int argc, char **argv)
                         "[--png DIR --png-frames FIRST-LAST]\n");
         return 2;
     }
-    sk_vision_register_backends();
     struct sk_camera_params cp = {.backend = "file", .device = clip};
     struct sk_camera *cam = NULL;
     int r = sk_camera_open(&cp, &cam);

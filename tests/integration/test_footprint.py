@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: MIT
+"""What a process maps is what its configuration uses (storekeeper/module.h): the daemon
+with 16 shelf readers, MQTT and the ledger but no camera keeps its peak RSS under 16 MB and
+maps neither OpenCV, libcamera, their dependencies nor the C++ runtime; the same store with
+one synthetic camera loads the vision module (and not libcamera's); the CLI subcommands load
+none of them (LD_DEBUG=files lists every library a process opens, dlopen included).
+scripts/bench.sh measures the same figures with more rounds (docs/performance.md)."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "rfid"))
+sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
+import mqtt_helpers as mh  # noqa: E402
+import rfidsim  # noqa: E402
+from rfidsim import sk  # noqa: E402
+
+# The libraries that only cameras need, and what they pull in (tbb, protobuf: OpenCV's
+# video module; lttng-ust: libcamera's tracing; the C++ runtime: all of them).
+CAMERA_LIBS = re.compile(r"libopencv|libcamera|libstdc\+\+|libtbb|libprotobuf|liblttng|"
+                         r"vision-opencv\.so|camera-libcamera\.so|camera-file\.so")
+RSS_LIMIT_KB = 16 * 1024
+READERS = 16
+
+
+def store(tmp, port, broker_port, camera=False):
+    buses = ",\n".join('  { name = "bus%d"; url = "tcp:127.0.0.1:%d"; poll_interval_ms = 100; '
+                       'pause_ms = 0; }' % (b, port) for b in range(4))
+    readers = ",\n".join('  { name = "r%02d"; bus = "bus%d"; unit = %d; }'
+                         % (i, i // 4, i + 1) for i in range(READERS))
+    shelves = ",\n".join('  { name = "S%02d"; reader = "r%02d"; antenna = 1; }' % (i, i)
+                         for i in range(READERS))
+    cams = ""
+    if camera:
+        cams = ('cameras = ( { name = "overhead"; backend = "synthetic"; width = 640; '
+                'height = 480; fps = 10; } );\n')
+    return tmp.file("store-%s.cfg" % ("cam" if camera else "nocam"), """
+store_id = "fp"; device_id = "fp-1"; board = "sim";
+log = { level = "info"; };
+core = { status_interval_s = 1; };
+buses = (
+%s
+);
+readers = (
+%s
+);
+shelves = (
+%s
+);
+%smqtt = { host = "127.0.0.1"; port = %d; };
+ledger = { path = "%s/ledger-%s.db"; };
+""" % (buses, readers, shelves, cams, broker_port, tmp.path, "cam" if camera else "nocam"))
+
+
+def sanitized():
+    """ASan and TSan builds map their runtimes and shadow memory: RSS means nothing there."""
+    out = subprocess.run(["ldd", sk.BIN], capture_output=True, text=True).stdout
+    return bool(re.search(r"lib[at]san", out))
+
+
+def status_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(ln.split(":", 1) for ln in f if ":" in ln)
+
+
+def mapped_files(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return sorted({ln.split()[5] for ln in f if len(ln.split()) >= 6})
+
+
+class Footprint(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = sk.TempDir()
+        cls.sim = rfidsim.SimReader("tcp:127.0.0.1:0", units="1-%d" % READERS, tags=64)
+        cls.broker = mh.Broker(cls.tmp.path).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        cls.broker.stop()
+        cls.tmp.cleanup()
+
+    def run_daemon(self, camera):
+        """Starts the store, waits until every reader is up, MQTT connected and two status
+        ticks passed (and, with the camera, its frames flowing), then returns the peak RSS
+        (kB) and the files mapped, read from /proc while it runs."""
+        cfg = store(self.tmp, self.sim.port, self.broker.port, camera)
+        d = sk.Daemon(["run", "-c", cfg, "--allow-root"], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("mqtt: connected", 20 * sk.SCALE), d.text())
+            for i in range(READERS):
+                self.assertTrue(d.wait_log("reader r%02d: up" % i, 20 * sk.SCALE), d.text())
+            if camera:
+                self.assertTrue(d.wait_log("camera overhead: up", 20 * sk.SCALE), d.text())
+            # two status ticks after everything is up: polls and (camera) frames under way
+            self.assertTrue(d.wait_log("core: status:", 10 * sk.SCALE, count=2,
+                                       after=d.mark()), d.text())
+            hwm = int(status_of(d.proc.pid)["VmHWM"].split()[0])
+            maps = mapped_files(d.proc.pid)
+        finally:
+            rc, _ = d.stop(timeout=20 * sk.SCALE)
+        self.assertEqual(rc, 0, d.text()[-3000:])
+        return hwm, maps
+
+    def test_no_camera(self):
+        hwm, maps = self.run_daemon(camera=False)
+        print("no camera, %d readers: peak RSS %d kB, %d files mapped" % (READERS, hwm,
+                                                                          len(maps)))
+        bad = [m for m in maps if CAMERA_LIBS.search(m)]
+        self.assertEqual(bad, [], "the no-camera daemon maps camera libraries")
+        if sanitized():
+            print("sanitizer build: peak RSS not checked (its runtime's shadow memory)")
+        else:
+            self.assertLessEqual(hwm, RSS_LIMIT_KB, "peak RSS %d kB > %d kB" % (hwm,
+                                                                              RSS_LIMIT_KB))
+
+    def test_one_camera_loads_only_vision(self):
+        hwm, maps = self.run_daemon(camera=True)
+        print("one synthetic 640x480 camera: peak RSS %d kB" % hwm)
+        self.assertTrue([m for m in maps if m.endswith("/vision-opencv.so")], maps)
+        self.assertTrue([m for m in maps if "libopencv_video" in m], maps)
+        # a synthetic camera needs neither libcamera nor video decoding
+        self.assertEqual([m for m in maps if re.search(r"libcamera|camera-file\.so|"
+                                                       r"libopencv_videoio", m)], [])
+
+    def test_subcommands_load_no_camera_library(self):
+        cfg = store(self.tmp, self.sim.port, self.broker.port)
+        env = dict(os.environ, LD_DEBUG="files")
+        for args in (["version"], ["version", "--json"], ["run", "-c", cfg, "--check-config"],
+                     ["ledger", "-c", cfg, "info"], ["diag", "--help"], ["sim", "--help"]):
+            r = subprocess.run([sk.BIN, *args], capture_output=True, text=True, env=env,
+                               timeout=60)
+            self.assertIn(r.returncode, (0,), (args, r.stderr[-2000:]))
+            opened = set(re.findall(r"file=(\S+)\s+\[\d+\];\s+needed by|file=(\S+)\s+\[\d+\];"
+                                    r"\s+dynamically loaded", r.stderr))
+            names = {a or b for a, b in opened}
+            self.assertTrue(names, (args, r.stderr[-500:]))  # LD_DEBUG did report
+            bad = sorted(n for n in names if CAMERA_LIBS.search(n))
+            self.assertEqual(bad, [], args)
+        # --modules loads them on purpose: the check above would have seen it
+        r = subprocess.run([sk.BIN, "version", "--modules"], capture_output=True, text=True,
+                           env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("vision-opencv.so", r.stderr)
+
+
+if __name__ == "__main__":
+    sk.main()
