@@ -10,6 +10,12 @@
 # The package's dependencies are not listed here: dpkg-shlibdeps computes them from the
 # libraries the binary links (CPACK_DEBIAN_PACKAGE_SHLIBDEPS), so a new library dependency
 # needs no change in this file. Only what the maintainer scripts call is named.
+#
+# Three packages (CPack components): storekeeper (the binary, RFID, ledger, MQTT: no OpenCV,
+# no C++ runtime), storekeeper-camera (the module vision-opencv.so: any camera needs it; it
+# brings OpenCV, whose libopencv-core406 alone depends on libglx0 and so on Mesa, LLVM and
+# X11) and storekeeper-libcamera (camera-libcamera.so, the Pi's CSI cameras). A store
+# without cameras installs the first alone; docs/operator.md gives the sizes.
 
 set(SK_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/storekeeper)
 set(SK_STATEDIR ${CMAKE_INSTALL_FULL_LOCALSTATEDIR}/lib/storekeeper)
@@ -47,6 +53,11 @@ install(FILES ${SK_DEPLOY_OUT}/tmpfiles/storekeeper.conf
 install(FILES examples/store.cfg DESTINATION ${SK_SYSCONFDIR})
 install(DIRECTORY DESTINATION ${SK_STATEDIR})
 install(FILES README.md ${SK_DEPLOY_DIR}/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Each package has its own /usr/share/doc/PACKAGE with the copyright and the changelog.
+foreach(comp camera libcamera)
+    install(FILES ${SK_DEPLOY_DIR}/copyright ${SK_DEPLOY_OUT}/changelog.Debian.gz
+            DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/storekeeper-${comp} COMPONENT ${comp})
+endforeach()
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.md" PATTERN "*.json")
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
@@ -90,8 +101,14 @@ install(FILES ${SK_DEPLOY_OUT}/storekeeper.1.gz DESTINATION ${CMAKE_INSTALL_MAND
 install(FILES ${SK_DEPLOY_OUT}/changelog.Debian.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # Lintian warnings that do not apply to a package built outside Debian's archive, each
 # explained in the file.
-install(FILES ${SK_DEPLOY_DIR}/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides
-        RENAME storekeeper)
+foreach(pkg storekeeper storekeeper-camera storekeeper-libcamera)
+    string(REGEX REPLACE "^storekeeper-?" "" comp ${pkg})
+    if(NOT comp)
+        set(comp main)
+    endif()
+    install(FILES ${SK_DEPLOY_DIR}/lintian-overrides
+            DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME ${pkg} COMPONENT ${comp})
+endforeach()
 
 # ---- Debian package ----------------------------------------------------------------------
 # Architecture after the compiler's target, so the cross build (cmake/toolchain-*.cmake)
@@ -117,15 +134,16 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME storekeeper)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT ${SK_DEB_MAINTAINER})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "edge runtime of an unmanned store")
-# The synopsis is CPACK_PACKAGE_DESCRIPTION_SUMMARY; nobody wraps the long description, so
-# its lines are kept under 80 columns here.
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "storekeeper runs on a Raspberry Pi class board in a walk-out store. It polls
+# Each package's description starts with its synopsis line (CPACK_PACKAGE_DESCRIPTION_SUMMARY
+# is left unset: CPack would put that one synopsis before every package's own); nobody wraps
+# the long descriptions, so their lines are kept under 80 columns here.
+set(CPACK_DEBIAN_MAIN_DESCRIPTION "edge runtime of an unmanned store
+storekeeper runs on a Raspberry Pi class board in a walk-out store. It polls
 RFID shelf readers over Modbus RTU or TCP, follows shoppers with overhead
 cameras, attributes pickups to shoppers, keeps the store's inventory ledger in
 SQLite and publishes checkout, restock and health events to an MQTT broker.
 The package runs it as a sandboxed systemd service with a watchdog, under its
-own unprivileged user.")
+own unprivileged user. Cameras need storekeeper-camera.")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE ${SK_DEB_RELEASE})
@@ -133,16 +151,44 @@ set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE ${SK_DEB_ARCH})
 set(CPACK_DEBIAN_PACKAGE_SECTION misc)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL main camera)
+if(TARGET sk_mod_camera-libcamera)
+    list(APPEND CPACK_COMPONENTS_ALL libcamera)
+endif()
+set(CPACK_DEBIAN_MAIN_PACKAGE_NAME storekeeper)
+set(CPACK_DEBIAN_MAIN_FILE_NAME DEB-DEFAULT)
 # adduser: postinst creates the service user (init-system-helpers is essential).
 # procps: /bin/kill, the unit's ExecReload (not in a minimal Debian 12 root).
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, procps")
+set(CPACK_DEBIAN_MAIN_PACKAGE_DEPENDS "adduser, procps")
 # A local broker bridged to the cloud is the usual set-up (mqtt.host defaults to loopback).
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "mosquitto")
-# sqlite3: ledger backups; mosquitto-clients, mbpoll: checking the broker and buses by hand.
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "sqlite3, mosquitto-clients, mbpoll")
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+set(CPACK_DEBIAN_MAIN_PACKAGE_RECOMMENDS "mosquitto")
+# The cameras: suggested, not recommended (apt installs recommendations, and these bring
+# OpenCV's graphics stack to every board). sqlite3: ledger backups; mosquitto-clients,
+# mbpoll: checking the broker and buses by hand.
+set(CPACK_DEBIAN_MAIN_PACKAGE_SUGGESTS
+    "storekeeper-camera, storekeeper-libcamera, sqlite3, mosquitto-clients, mbpoll")
+set(CPACK_DEBIAN_MAIN_PACKAGE_CONTROL_EXTRA
     ${SK_DEPLOY_OUT}/conffiles ${SK_DEPLOY_OUT}/postinst ${SK_DEPLOY_OUT}/prerm
     ${SK_DEPLOY_OUT}/postrm)
+# The modules are of one build with the binary (they check its version when loaded).
+set(CPACK_DEBIAN_CAMERA_PACKAGE_NAME storekeeper-camera)
+set(CPACK_DEBIAN_CAMERA_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_CAMERA_PACKAGE_DEPENDS "storekeeper (= ${SK_DEB_VERSION})")
+set(CPACK_DEBIAN_CAMERA_DESCRIPTION "camera support for storekeeper (OpenCV vision pipeline)
+The vision module of storekeeper: background subtraction, morphology and
+connected components through OpenCV for the overhead cameras, loaded by the
+daemon when the store file configures a camera. USB and other V4L2 cameras
+need only this package; Raspberry Pi CSI cameras also need
+storekeeper-libcamera.")
+set(CPACK_DEBIAN_LIBCAMERA_PACKAGE_NAME storekeeper-libcamera)
+set(CPACK_DEBIAN_LIBCAMERA_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_LIBCAMERA_PACKAGE_DEPENDS
+    "storekeeper (= ${SK_DEB_VERSION}), storekeeper-camera (= ${SK_DEB_VERSION})")
+set(CPACK_DEBIAN_LIBCAMERA_DESCRIPTION "libcamera capture for storekeeper (Raspberry Pi cameras)
+The libcamera capture backend of storekeeper, for the Raspberry Pi's CSI
+camera modules: loaded by the daemon when a camera of the store file uses
+backend = libcamera.")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 # The .deb ships stripped binaries. CPack 3.25's -dbgsym .ddeb lists build paths in its
 # md5sums (lintian errors), so scripts/package.sh keeps the symbols beside the package as

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Builds the Debian package and checks it: a release build installed to /usr, CPack's .deb,
-# its file list, lintian (no errors allowed; every warning is printed), and
-# `systemd-analyze verify` of the unit it ships.
+# Builds the Debian packages and checks them: a release build installed to /usr, CPack's .debs
+# (storekeeper; storekeeper-camera, the OpenCV vision module; storekeeper-libcamera), their
+# file lists, lintian (no errors allowed; every warning is printed), and `systemd-analyze
+# verify` of the unit it ships.
 #   scripts/package.sh                 amd64 (this machine), in build-release/
 #   scripts/package.sh --arch arm64    cross build in build-arm64/ (scripts/cross-test.sh)
 # Prints the package's path, size and dependencies. docs/operator.md#building-the-package.
@@ -49,15 +50,20 @@ cmake --preset "$preset" >/dev/null
 nice -n 10 cmake --build --preset "$preset" -j "$(nproc)"
 
 step "cpack"
-rm -f "$dir"/storekeeper_*.deb
+rm -f "$dir"/storekeeper_*.deb "$dir"/storekeeper-*.deb
 (cd "$dir" && cpack -G DEB >/dev/null)
 deb=$(ls "$dir"/storekeeper_*.deb)
+camdeb=$(ls "$dir"/storekeeper-camera_*.deb)
+lcdeb=$(ls "$dir"/storekeeper-libcamera_*.deb 2>/dev/null || true)
 debarch=$(dpkg-deb -f "$deb" Architecture)
 version=$(dpkg-deb -f "$deb" Version)
 # The symbols CPack stripped, kept beside the package for core dumps from the field.
 objcopy_bin=objcopy
 [ "$debarch" = arm64 ] && objcopy_bin=aarch64-linux-gnu-objcopy
 $objcopy_bin --only-keep-debug "$dir/storekeeper" "$dir/storekeeper_${version}_${debarch}.debug"
+for m in "$dir"/lib/storekeeper/*.so; do
+    $objcopy_bin --only-keep-debug "$m" "$dir/storekeeper-$(basename "$m" .so)_${version}_${debarch}.debug"
+done
 
 step "contents"
 tmp=$(mktemp -d)
@@ -84,6 +90,23 @@ case "$debarch" in
 amd64) file "$tmp/root/usr/bin/storekeeper" | grep -q x86-64 || fail=1 ;;
 arm64) file "$tmp/root/usr/bin/storekeeper" | grep -q aarch64 || fail=1 ;;
 esac
+# The base package maps no camera library: no module in it, no OpenCV among its
+# dependencies (they belong to storekeeper-camera).
+if dpkg-deb -c "$deb" | grep -q '\.so$'; then
+    echo "package: $deb ships a module (they belong to the camera packages)" >&2
+    fail=1
+fi
+case "$(dpkg-deb -f "$deb" Depends)" in
+*opencv* | *libcamera* | *libstdc++*)
+    echo "package: $deb depends on camera libraries: $(dpkg-deb -f "$deb" Depends)" >&2
+    fail=1
+    ;;
+esac
+multiarch=$(dpkg-architecture -a "$debarch" -qDEB_HOST_MULTIARCH 2>/dev/null || echo "")
+dpkg-deb -c "$camdeb" | grep -q "usr/lib/$multiarch/storekeeper/vision-opencv.so$" ||
+    { echo "package: $camdeb lacks vision-opencv.so" >&2; fail=1; }
+[ -z "$lcdeb" ] || dpkg-deb -c "$lcdeb" | grep -q "/storekeeper/camera-libcamera.so$" ||
+    { echo "package: $lcdeb lacks camera-libcamera.so" >&2; fail=1; }
 [ "$fail" = 0 ] || { echo "package: contents check FAILED" >&2; exit 1; }
 echo "contents ok: $(dpkg-deb -c "$deb" | wc -l) entries, conffiles: $(cat "$tmp/control/conffiles")"
 
@@ -104,11 +127,17 @@ systemd-analyze security --offline=true "$tmp/storekeeper.service" 2>/dev/null |
 step "lintian"
 # Lintian reads our overrides from the package itself. Errors fail; warnings are printed
 # and each one is either fixed or explained in scripts/deploy/lintian-overrides.
-lintian --fail-on error --pedantic --info "$deb" 2>&1 | grep -v '^N:\|running with root' || true
-lintian --fail-on error "$deb" >/dev/null 2>&1 || { echo "package: lintian errors" >&2; exit 1; }
+for d in "$deb" "$camdeb" $lcdeb; do
+    lintian --fail-on error --pedantic --info "$d" 2>&1 | grep -v '^N:\|running with root' || true
+    lintian --fail-on error "$d" >/dev/null 2>&1 ||
+        { echo "package: lintian errors in $d" >&2; exit 1; }
+done
 echo "lintian: no errors"
 
 step "done in $(($(date +%s) - start)) s"
 echo "package: $deb ($(stat -c %s "$deb") bytes, installed $(dpkg-deb -f "$deb" Installed-Size) KiB)"
 echo "package: Depends: $(dpkg-deb -f "$deb" Depends)"
+for d in "$camdeb" $lcdeb; do
+    echo "package: $d ($(stat -c %s "$d") bytes), Depends: $(dpkg-deb -f "$d" Depends)"
+done
 echo "package: symbols: $dir/storekeeper_${version}_${debarch}.debug"
