@@ -3,10 +3,14 @@
 #include "storekeeper/buf.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #define BUF_FIRST 256 /* bytes: most texts built here are small */
 
@@ -120,9 +124,19 @@ void sk_buf_printf(struct sk_buf *b, const char *fmt, ...)
 void sk_buf_json_string(struct sk_buf *b, const char *s)
 {
     sk_buf_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *run = (const unsigned char *)s;
+    for (const unsigned char *p = run;; p++) {
+        /* Characters that need no escape are copied a run at a time. */
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            continue;
+        }
+        sk_buf_put(b, run, (size_t)(p - run));
+        run = p + 1;
         char esc[8];
         switch (*p) {
+        case '\0':
+            sk_buf_put(b, "\"", 1);
+            return;
         case '"':
             sk_buf_put(b, "\\\"", 2);
             break;
@@ -139,15 +153,90 @@ void sk_buf_json_string(struct sk_buf *b, const char *s)
             sk_buf_put(b, "\\t", 2);
             break;
         default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof(esc), "\\u%04x", *p);
-                sk_buf_puts(b, esc);
-            } else {
-                sk_buf_put(b, p, 1);
-            }
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            sk_buf_puts(b, esc);
         }
     }
-    sk_buf_put(b, "\"", 1);
+}
+
+void sk_buf_i64(struct sk_buf *b, int64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        d[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        d[--i] = '-';
+    }
+    sk_buf_put(b, d + i, sizeof(d) - i);
+}
+
+/* A number as cJSON prints it, without its sprintf-then-sscanf for integers: integral values
+ * up to 2^53 as integers, others in the shortest of %.15g and %.17g that reads back as the
+ * same double, non-finite ones as null (JSON has no NaN). */
+static void json_number(struct sk_buf *b, double d)
+{
+    if (!isfinite(d)) {
+        sk_buf_put(b, "null", 4);
+        return;
+    }
+    if (d == floor(d) && fabs(d) <= 9007199254740992.0) {
+        sk_buf_i64(b, (int64_t)d);
+        return;
+    }
+    char t[32];
+    snprintf(t, sizeof(t), "%1.15g", d);
+    if (strtod(t, NULL) != d) {
+        snprintf(t, sizeof(t), "%1.17g", d);
+    }
+    sk_buf_puts(b, t);
+}
+
+void sk_buf_json(struct sk_buf *b, const cJSON *item)
+{
+    if (!item) {
+        sk_buf_put(b, "null", 4);
+        return;
+    }
+    switch (item->type & 0xff) {
+    case cJSON_False:
+        sk_buf_put(b, "false", 5);
+        break;
+    case cJSON_True:
+        sk_buf_put(b, "true", 4);
+        break;
+    case cJSON_Number:
+        json_number(b, item->valuedouble);
+        break;
+    case cJSON_String:
+        sk_buf_json_string(b, item->valuestring ? item->valuestring : "");
+        break;
+    case cJSON_Raw:
+        sk_buf_puts(b, item->valuestring ? item->valuestring : "null");
+        break;
+    case cJSON_Array:
+    case cJSON_Object: {
+        bool obj = (item->type & 0xff) == cJSON_Object;
+        sk_buf_put(b, obj ? "{" : "[", 1);
+        for (const cJSON *c = item->child; c; c = c->next) {
+            if (c != item->child) {
+                sk_buf_put(b, ",", 1);
+            }
+            if (obj) {
+                sk_buf_json_string(b, c->string ? c->string : "");
+                sk_buf_put(b, ":", 1);
+            }
+            sk_buf_json(b, c);
+        }
+        sk_buf_put(b, obj ? "}" : "]", 1);
+        break;
+    }
+    default:
+        sk_buf_put(b, "null", 4);
+    }
 }
 
 char *sk_buf_take(struct sk_buf *b)

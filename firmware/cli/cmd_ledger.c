@@ -892,7 +892,8 @@ static int cmd_stocktake(struct ctx *c, int argc, char **argv)
                                     .shelf = plan.v[i].shelf,
                                     .quantity = (int)delta,
                                     .evidence = ev};
-            r = sk_ledger_move(c->l, &m, SK_MOVE_EVENT, NULL);
+            /* one transaction for the whole stocktake, rolled back on any failure */
+            r = sk_ledger_move(c->l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL);
             cJSON_Delete(ev);
             if (r < 0) {
                 int e = ledger_error(c, r);

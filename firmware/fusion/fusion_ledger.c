@@ -399,7 +399,9 @@ static int move(struct sk_ledger *l,
                             .session = session && session[0] ? session : NULL,
                             .quantity = quantity,
                             .evidence = evidence};
-    int r = sk_ledger_move(l, &m, 0, ret);
+    /* Inside the observation's savepoint, which the runtime (or the core's tick) rolls back
+     * when this fails: no savepoint of the movement's own. */
+    int r = sk_ledger_move(l, &m, SK_MOVE_IN_BATCH, ret);
     if (r == -EINVAL || r == -ENOENT) {
         sk_complain(&move_complaint, sk_now_mono_us(), SK_LOG_WARNING, "fusion", NULL,
                     "%s movement of %s not recorded: %s", sk_move_type_name(type),

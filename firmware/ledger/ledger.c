@@ -102,10 +102,24 @@ static const char *const stmt_sql[ST_COUNT] = {
                            "shelf, to_shelf, session, quantity, evidence, event_seq, prev_hash, "
                            "hash, hash_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                            "?11, ?12, ?13, ?14, 2)",
-        [ST_STOCK_ADD] = "INSERT INTO stock (shelf, sku, quantity, updated_us) "
+        /* The new quantity itself, read just before: an upsert with RETURNING would fill a
+         * temporary table on every call. */
+        [ST_STOCK_SET] = "INSERT INTO stock (shelf, sku, quantity, updated_us) "
                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (shelf, sku) DO UPDATE SET "
-                         "quantity = quantity + excluded.quantity, "
-                         "updated_us = excluded.updated_us RETURNING quantity",
+                         "quantity = excluded.quantity, updated_us = excluded.updated_us",
+        [ST_DATA_VERSION] = "PRAGMA data_version",
+        [ST_SYNC_GET] = "PRAGMA synchronous",
+        [ST_PRODUCT_LEVELS] = "SELECT restock_threshold, restock_target FROM products "
+                              "WHERE sku = ?1",
+        [ST_SAVEPOINT_1] = "SAVEPOINT sk1",
+        [ST_SAVEPOINT_2] = "SAVEPOINT sk2",
+        [ST_SAVEPOINT_3] = "SAVEPOINT sk3",
+        [ST_RELEASE_1] = "RELEASE sk1",
+        [ST_RELEASE_2] = "RELEASE sk2",
+        [ST_RELEASE_3] = "RELEASE sk3",
+        [ST_ROLLBACK_TO_1] = "ROLLBACK TO sk1",
+        [ST_ROLLBACK_TO_2] = "ROLLBACK TO sk2",
+        [ST_ROLLBACK_TO_3] = "ROLLBACK TO sk3",
         [ST_STOCK_GET] = "SELECT quantity FROM stock WHERE shelf = ?1 AND sku = ?2",
         [ST_STOCK_TOTAL] = "SELECT coalesce(sum(quantity), 0) FROM stock WHERE sku = ?1",
         [ST_STOCK_LIST] =
@@ -504,6 +518,33 @@ sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id)
     return s;
 }
 
+/*
+ * The movements table checks `type IN ('pickup', ... 8 names)`, which SQLite evaluates by
+ * building a temporary index of the eight names for every row inserted: a quarter of a
+ * movement's CPU. The ledger writes only the names of sk_move_type_name(), so its own insert
+ * is compiled without CHECK constraints (ignore_check_constraints is read when a statement is
+ * prepared); the schema keeps the CHECK for every other writer, and a statement SQLite
+ * prepares again by itself (after a schema change) simply has it back.
+ */
+sqlite3_stmt *ledger_move_insert_stmt(struct sk_ledger *l)
+{
+    if (!l->stmts[ST_MOVE_INSERT] && !ledger_txn_lost(l) &&
+        sqlite3_exec(l->db, "PRAGMA ignore_check_constraints = ON", NULL, NULL, NULL) ==
+                SQLITE_OK) {
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v3(l->db, stmt_sql[ST_MOVE_INSERT], -1,
+                                    SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        sqlite3_exec(l->db, "PRAGMA ignore_check_constraints = OFF", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            ledger_fail(l, rc, "prepare");
+            return NULL;
+        }
+        l->stmts[ST_MOVE_INSERT] = s;
+        return s;
+    }
+    return ledger_stmt(l, ST_MOVE_INSERT);
+}
+
 int ledger_fault(struct sk_ledger *l, const char *point)
 {
     if (!l->fault_point || strcmp(l->fault_point, point) != 0) {
@@ -622,6 +663,29 @@ int64_t ledger_last_seq(struct sk_ledger *l)
     return seq;
 }
 
+void ledger_cache_drop(struct sk_ledger *l)
+{
+    l->cache_ok = false;
+    l->c_head_known = false;
+    l->c_totals_n = 0;
+    for (size_t i = 0; i < l->c_totals_cap; i++) {
+        l->c_totals[i].sku[0] = '\0';
+    }
+}
+
+int64_t ledger_seq(struct sk_ledger *l)
+{
+    if (l->cache_ok && l->depth > 0) {
+        return l->c_seq;
+    }
+    int64_t seq = ledger_last_seq(l);
+    if (seq >= 0 && l->depth > 0) {
+        l->c_seq = seq;
+        l->cache_ok = true;
+    }
+    return seq;
+}
+
 void sk_ledger_set_progress(struct sk_ledger *l, sk_ledger_progress_cb cb, void *ctx)
 {
     l->progress = cb;
@@ -649,15 +713,49 @@ int sk_ledger_depth(const struct sk_ledger *l)
     return l->depth;
 }
 
+/* SAVEPOINT, RELEASE or ROLLBACK TO (kind 0, 1, 2) of savepoint skN: prepared for the
+ * usual depths (a movement inside the runtime's observation inside its batch is sk2..sk3),
+ * parsed for deeper ones. */
+static int savepoint(struct sk_ledger *l, int kind, int n, const char *what)
+{
+    if (n >= 1 && n <= LEDGER_SP_PREPARED) {
+        sqlite3_stmt *s = ledger_stmt(l, ST_SAVEPOINT_1 + kind * LEDGER_SP_PREPARED + n - 1);
+        return s ? ledger_step_done(l, s, what) : ledger_err(l);
+    }
+    static const char *const verb[] = {"SAVEPOINT", "RELEASE", "ROLLBACK TO"};
+    char sql[48];
+    snprintf(sql, sizeof(sql), "%s sk%d", verb[kind], n);
+    return ledger_exec(l, sql, what);
+}
+
+/* At the start of a transaction: the cache stays only if no other connection committed since
+ * it was filled (PRAGMA data_version changes with each of their commits, never ours). */
+static int cache_check(struct sk_ledger *l)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_DATA_VERSION);
+    if (!s) {
+        return ledger_err(l);
+    }
+    int rc = sqlite3_step(s);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW) {
+        return ledger_fail(l, rc, "reading data_version");
+    }
+    if (v != l->cache_data_version) {
+        ledger_cache_drop(l);
+        l->cache_data_version = v;
+    }
+    return 0;
+}
+
 int sk_ledger_begin(struct sk_ledger *l)
 {
     if (l->depth > 0) {
         if (ledger_txn_lost(l)) {
             return l->abort_err;
         }
-        char sql[48];
-        snprintf(sql, sizeof(sql), "SAVEPOINT sk%d", l->depth);
-        int r = ledger_exec(l, sql, "savepoint");
+        int r = savepoint(l, 0, l->depth, "savepoint");
         if (r < 0) {
             return r;
         }
@@ -674,10 +772,13 @@ int sk_ledger_begin(struct sk_ledger *l)
     l->aborted = false;
     l->txn_last_event = 0;
     l->txn_moved = false;
-    int64_t seq = ledger_last_seq(l);
+    l->partial_depth = 0;
+    r = cache_check(l);
+    int64_t seq = r < 0 ? r : ledger_seq(l);
     if (seq < 0) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         l->depth = 0;
+        ledger_cache_drop(l);
         return (int)seq;
     }
     l->txn_visible_seq = seq;
@@ -703,13 +804,19 @@ int sk_ledger_commit(struct sk_ledger *l)
         int err = l->abort_err;
         if (--l->depth == 0) {
             l->aborted = false;
+            l->partial_depth = 0;
         }
+        ledger_cache_drop(l);
         return err;
     }
+    if (l->partial_depth > 0 && l->depth <= l->partial_depth) {
+        /* Part of a failed movement is in here: roll back, never commit it. */
+        return ledger_failf(l, SK_ELEDGER,
+                            "a movement that failed left part of itself in this transaction: "
+                            "roll it back");
+    }
     if (l->depth > 1) {
-        char sql[48];
-        snprintf(sql, sizeof(sql), "RELEASE sk%d", l->depth - 1);
-        int r = ledger_exec(l, sql, "release");
+        int r = savepoint(l, 1, l->depth - 1, "release");
         if (r < 0) {
             return r;
         }
@@ -726,6 +833,7 @@ int sk_ledger_commit(struct sk_ledger *l)
         }
         l->depth = 0;
         l->aborted = false;
+        ledger_cache_drop(l);
         return r;
     }
     l->depth = 0;
@@ -754,6 +862,11 @@ int sk_ledger_rollback(struct sk_ledger *l)
     if (l->depth <= 0) {
         return ledger_failf(l, -EINVAL, "rollback without a transaction");
     }
+    /* What was cached may have come from the rows undone now. */
+    ledger_cache_drop(l);
+    if (l->partial_depth >= l->depth) {
+        l->partial_depth = 0;
+    }
     if (ledger_txn_lost(l)) {
         if (--l->depth == 0) {
             l->aborted = false;
@@ -761,11 +874,10 @@ int sk_ledger_rollback(struct sk_ledger *l)
         return 0;
     }
     if (l->depth > 1) {
-        char sql[80];
-        snprintf(sql, sizeof(sql), "ROLLBACK TO sk%d; RELEASE sk%d", l->depth - 1, l->depth - 1);
-        int r = ledger_exec(l, sql, "rollback to savepoint");
+        int r = savepoint(l, 2, l->depth - 1, "rollback to savepoint");
+        int r2 = savepoint(l, 1, l->depth - 1, "release");
         l->depth--;
-        return r;
+        return r < 0 ? r : r2;
     }
     int r = 0;
     if (!sqlite3_get_autocommit(l->db)) {
@@ -1250,6 +1362,9 @@ adopt_identity(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg
 
 static void close_db(struct sk_ledger *l)
 {
+    free(l->c_totals);
+    l->c_totals = NULL;
+    l->c_totals_cap = l->c_totals_n = 0;
     for (size_t i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(l->stmts[i]);
         l->stmts[i] = NULL;

@@ -48,7 +48,6 @@ enum ledger_stmt {
     ST_PLANO_GET,
     ST_LAST_MOVE,
     ST_MOVE_INSERT,
-    ST_STOCK_ADD,
     ST_STOCK_GET,
     ST_STOCK_TOTAL,
     ST_STOCK_LIST,
@@ -63,8 +62,24 @@ enum ledger_stmt {
     ST_EVENT_ID,
     ST_SYNC_NORMAL,
     ST_SYNC_FULL,
+    ST_STOCK_SET,
+    ST_DATA_VERSION,
+    ST_SYNC_GET,
+    ST_PRODUCT_LEVELS,
+    /* Savepoints sk1..sk3 (nesting depths 1..3, the runtime's batch, observation, movement),
+     * prepared: deeper ones go through sqlite3_exec. In groups of LEDGER_SP_PREPARED. */
+    ST_SAVEPOINT_1,
+    ST_SAVEPOINT_2,
+    ST_SAVEPOINT_3,
+    ST_RELEASE_1,
+    ST_RELEASE_2,
+    ST_RELEASE_3,
+    ST_ROLLBACK_TO_1,
+    ST_ROLLBACK_TO_2,
+    ST_ROLLBACK_TO_3,
     ST_COUNT
 };
+#define LEDGER_SP_PREPARED 3
 
 #define LEDGER_MAX_LISTENERS 4
 
@@ -75,6 +90,11 @@ struct ledger_anchor {
     struct sk_ledger_head head;
 };
 
+/* One sku's total stock over all shelves, cached (struct sk_ledger, c_totals). */
+struct ledger_total {
+    char sku[SK_LEDGER_SKU_MAX]; /* "" for a free slot */
+    int64_t total;
+};
 struct ledger_listener {
     sk_ledger_commit_cb cb;
     void *ctx;
@@ -120,6 +140,7 @@ struct sk_ledger {
     bool anchor_readonly; /* cannot be written by this process: checked only */
     bool anchor_stale;    /* the last write failed: the next commit tries again */
     bool anchor_created;  /* there was none: this open made it */
+    bool anchor_nosync;   /* the connection runs synchronous=OFF: the anchor is not synced */
     bool accept_mode;     /* SK_LEDGER_ACCEPT_ROLLBACK: writes allowed to record the loss */
     int anchor_fd;        /* open for writing, -1 until the first write */
     struct ledger_anchor anchor;
@@ -129,6 +150,22 @@ struct sk_ledger {
     char refusal[1024];
     char refusal_kind[16]; /* behind, lost, replaced, rewritten, chain_broken, anchor_damaged */
 
+    /* Kept in memory under the write lock, so that a movement does not read them back
+     * (ledger_moves.c, "Caches"): the last seq assigned, the chain head, each sku's total
+     * stock. Valid while cache_ok; dropped by any rollback, a failed commit and a write that
+     * bypasses them, and at the start of a transaction when PRAGMA data_version says another
+     * connection committed since. */
+    bool cache_ok;
+    int64_t cache_data_version;
+    int64_t c_seq;
+    bool c_head_known;
+    int64_t c_head_id;
+    uint8_t c_head_hash[32];
+    struct ledger_total *c_totals; /* open addressing by sku, c_totals_cap slots (power of 2) */
+    size_t c_totals_n, c_totals_cap;
+    /* The depth whose transaction or savepoint holds part of a movement that failed (moved
+     * with SK_MOVE_IN_BATCH): nothing at or above it may commit until it is rolled back. */
+    int partial_depth;
     int err; /* the code of the last failure recorded in errmsg */
     char errmsg[SK_LEDGER_ERRMSG_MAX];
 };
@@ -203,12 +240,23 @@ int ledger_event_insert(struct sk_ledger *l,
                         const struct cJSON *fields,
                         int64_t time_us,
                         int64_t *ret_seq);
+/* The same with the fields already written as JSON object members without their braces
+ * ("\"a\":1,\"b\":\"x\""), n bytes: the movement's event, whose evidence text is the row's. */
+int ledger_event_insert_members(struct sk_ledger *l,
+                                const char *topic,
+                                const char *members,
+                                size_t n,
+                                int64_t time_us,
+                                int64_t *ret_seq);
 
 /* True when the open transaction is gone (SQLite rolled it back): only rollback may follow. */
 bool ledger_txn_lost(struct sk_ledger *l);
 
 /* Returns the statement, reset and unbound, or NULL (error recorded in l->errmsg). */
 sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id);
+/* The same for ST_MOVE_INSERT, prepared without the schema's CHECK on the type (ledger.c
+ * says why). */
+sqlite3_stmt *ledger_move_insert_stmt(struct sk_ledger *l);
 /* Records SQLite's failure rc during `what` and returns the storekeeper code for it. */
 int ledger_fail(struct sk_ledger *l, int rc, const char *what);
 /* Records a failure of our own (code already translated). */
@@ -245,6 +293,10 @@ ledger_progress(struct sk_ledger *l, const char *what, int64_t done, int64_t tot
 int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value);
 /* The highest seq assigned so far (0 if none), or < 0. */
 int64_t ledger_last_seq(struct sk_ledger *l);
+/* The same inside a transaction, from the cache when it holds it. */
+int64_t ledger_seq(struct sk_ledger *l);
+/* Forgets every cached value (after a write that bypassed them, or a rollback). */
+void ledger_cache_drop(struct sk_ledger *l);
 
 /* Name checks shared by the catalog, movements and imports. */
 bool ledger_sku_ok(const char *sku);

@@ -61,58 +61,56 @@ int sk_move_type_parse(const char *name)
 
 /* ---- hashing ------------------------------------------------------------------------- */
 
-static void h_u64(struct sk_buf *b, uint64_t v)
+/* The canonical encoding goes straight into the digest, field by field: nothing is copied. */
+static void h_u64(struct sk_sha256 *h, uint64_t v)
 {
-    char x[8];
+    uint8_t x[8];
     for (int i = 0; i < 8; i++) {
-        x[i] = (char)(v >> (56 - 8 * i));
+        x[i] = (uint8_t)(v >> (56 - 8 * i));
     }
-    sk_buf_put(b, x, 8);
+    sk_sha256_update(h, x, 8);
 }
 
-static void h_bytes(struct sk_buf *b, const void *p, size_t n, bool null)
+static void h_bytes(struct sk_sha256 *h, const void *p, size_t n, bool null)
 {
     uint32_t len = null ? 0xffffffffu : (uint32_t)n;
-    char x[4] = {(char)(len >> 24), (char)(len >> 16), (char)(len >> 8), (char)len};
-    sk_buf_put(b, x, 4);
+    uint8_t x[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                    (uint8_t)len};
+    sk_sha256_update(h, x, 4);
     if (!null && n) {
-        sk_buf_put(b, p, n);
+        sk_sha256_update(h, p, n);
     }
 }
 
-static void h_text(struct sk_buf *b, const char *s)
+static void h_text(struct sk_sha256 *h, const char *s)
 {
-    h_bytes(b, s, s ? strlen(s) : 0, s == NULL);
+    h_bytes(h, s, s ? strlen(s) : 0, s == NULL);
 }
 
 int ledger_move_hash(const uint8_t prev[32], const struct ledger_move_fields *f, uint8_t out[32])
 {
-    /* a movement is a few hundred bytes: its text fields are bounded by the schema */
-    struct sk_buf b = SK_BUF_INIT(1 << 20);
-    sk_buf_put(&b, f->version >= 2 ? "sk-movement-2" : "sk-movement-1", 13);
-    sk_buf_put(&b, (const char *)prev, 32);
-    h_u64(&b, (uint64_t)f->id);
-    h_u64(&b, (uint64_t)f->time_us);
+    struct sk_sha256 h;
+    sk_sha256_init(&h);
+    sk_sha256_update(&h, f->version >= 2 ? "sk-movement-2" : "sk-movement-1", 13);
+    sk_sha256_update(&h, prev, 32);
+    h_u64(&h, (uint64_t)f->id);
+    h_u64(&h, (uint64_t)f->time_us);
     if (f->version >= 2) {
-        h_u64(&b, (uint64_t)f->recorded_us);
+        h_u64(&h, (uint64_t)f->recorded_us);
     }
-    h_text(&b, f->type);
-    h_bytes(&b, f->epc, f->epc_len, f->epc == NULL);
-    h_text(&b, f->sku);
-    h_text(&b, f->shelf);
-    h_text(&b, f->to_shelf);
-    h_text(&b, f->session);
-    h_u64(&b, (uint64_t)f->quantity);
-    h_text(&b, f->evidence);
+    h_text(&h, f->type);
+    h_bytes(&h, f->epc, f->epc_len, f->epc == NULL);
+    h_text(&h, f->sku);
+    h_text(&h, f->shelf);
+    h_text(&h, f->to_shelf);
+    h_text(&h, f->session);
+    h_u64(&h, (uint64_t)f->quantity);
+    h_text(&h, f->evidence);
     if (f->version >= 2) {
-        h_u64(&b, (uint64_t)f->event_seq);
+        h_u64(&h, (uint64_t)f->event_seq);
     }
-    int ok = !b.err;
-    if (ok) {
-        sk_sha256(b.p, b.len, out);
-    }
-    free(b.p);
-    return ok ? 0 : -ENOMEM;
+    sk_sha256_final(&h, out);
+    return 0;
 }
 
 void ledger_genesis(const char *ledger_id, uint8_t out[32])
@@ -171,32 +169,69 @@ static int validate(struct sk_ledger *l, const struct sk_movement *m)
     return 0;
 }
 
-static int stock_add(struct sk_ledger *l,
-                     const char *shelf,
-                     const char *sku,
-                     int64_t delta,
-                     int64_t now,
-                     int64_t *ret_qty)
+/* ---- caches ---------------------------------------------------------------------------
+ *
+ * A movement needs the chain head, the next seq and its sku's total stock before it writes.
+ * Read from the file, they cost a third of a movement's CPU; they change only through the
+ * writes below, which hold SQLite's write lock (BEGIN IMMEDIATE) while they run, so they are
+ * kept in memory (struct sk_ledger, cache_ok) and updated by each write that changes them.
+ * Nothing cached survives a rollback, a failed commit or another connection's commit (PRAGMA
+ * data_version, checked at each BEGIN): the next movement reads them again. The anchor file
+ * is written from what the file holds after the commit (ledger_head_read), never from here.
+ */
+
+#define TOTALS_MAX 65536 /* skus whose totals are cached; beyond, they are read */
+
+static uint32_t sku_hash(const char *sku)
 {
-    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_ADD);
-    if (!s) {
-        return ledger_err(l);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sku; *p; p++) {
+        h = (h ^ *p) * 16777619u;
     }
-    sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, delta);
-    sqlite3_bind_int64(s, 4, now);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *ret_qty = sqlite3_column_int64(s, 0);
-        rc = sqlite3_step(s);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "updating stock");
+    return h;
 }
 
+/* The slot of sku (found, or the free one where it goes), or NULL when the table is full
+ * and cannot grow. */
+static struct ledger_total *total_slot(struct sk_ledger *l, const char *sku)
+{
+    if (l->c_totals_n + 1 > l->c_totals_cap / 2) {
+        size_t cap = l->c_totals_cap ? l->c_totals_cap * 2 : 64;
+        if (cap > TOTALS_MAX) {
+            return NULL;
+        }
+        struct ledger_total *t = calloc(cap, sizeof(*t));
+        if (!t) {
+            return NULL;
+        }
+        for (size_t i = 0; i < l->c_totals_cap; i++) {
+            if (l->c_totals[i].sku[0]) {
+                size_t k = sku_hash(l->c_totals[i].sku) & (cap - 1);
+                while (t[k].sku[0]) {
+                    k = (k + 1) & (cap - 1);
+                }
+                t[k] = l->c_totals[i];
+            }
+        }
+        free(l->c_totals);
+        l->c_totals = t;
+        l->c_totals_cap = cap;
+    }
+    size_t k = sku_hash(sku) & (l->c_totals_cap - 1);
+    while (l->c_totals[k].sku[0] && strcmp(l->c_totals[k].sku, sku) != 0) {
+        k = (k + 1) & (l->c_totals_cap - 1);
+    }
+    return &l->c_totals[k];
+}
+
+/* The sku's stock over all shelves, from the cache or read (and cached). */
 static int stock_total(struct sk_ledger *l, const char *sku, int64_t *ret_total)
 {
+    struct ledger_total *t = l->cache_ok ? total_slot(l, sku) : NULL;
+    if (t && t->sku[0]) {
+        *ret_total = t->total;
+        return 0;
+    }
     sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_TOTAL);
     if (!s) {
         return ledger_err(l);
@@ -205,7 +240,92 @@ static int stock_total(struct sk_ledger *l, const char *sku, int64_t *ret_total)
     int rc = sqlite3_step(s);
     *ret_total = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : ledger_fail(l, rc, "reading stock");
+    if (rc != SQLITE_ROW) {
+        return ledger_fail(l, rc, "reading stock");
+    }
+    if (t) {
+        snprintf(t->sku, sizeof(t->sku), "%s", sku);
+        t->total = *ret_total;
+        l->c_totals_n++;
+    }
+    return 0;
+}
+
+/* After a write that changed the sku's stock by delta. */
+static void total_add(struct sk_ledger *l, const char *sku, int64_t delta)
+{
+    struct ledger_total *t = l->cache_ok && l->c_totals_cap ? total_slot(l, sku) : NULL;
+    if (t && t->sku[0]) {
+        t->total += delta;
+    }
+}
+
+/* The chain head: the last movement's id and hash (the genesis hash and 0 when none). */
+static int chain_head(struct sk_ledger *l, int64_t *ret_id, uint8_t ret_hash[32])
+{
+    if (l->cache_ok && l->c_head_known) {
+        *ret_id = l->c_head_id;
+        memcpy(ret_hash, l->c_head_hash, 32);
+        return 0;
+    }
+    sqlite3_stmt *s = ledger_stmt(l, ST_LAST_MOVE);
+    if (!s) {
+        return ledger_err(l);
+    }
+    int64_t id = 0;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
+        id = sqlite3_column_int64(s, 0);
+        memcpy(ret_hash, sqlite3_column_blob(s, 1), 32);
+    } else if (rc == SQLITE_DONE) {
+        ledger_genesis(l->ledger_id, ret_hash);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading the chain head");
+    }
+    if (rc == SQLITE_ROW && id == 0) {
+        return ledger_failf(l, SK_ELEDGER_CHAIN, "the last movement has no valid hash");
+    }
+    *ret_id = id;
+    if (l->cache_ok) {
+        l->c_head_id = id;
+        memcpy(l->c_head_hash, ret_hash, 32);
+        l->c_head_known = true;
+    }
+    return 0;
+}
+
+/* ---- movements ------------------------------------------------------------------------- */
+
+/* Adds delta to the stock of (shelf, sku): read, then written as a value (an upsert with
+ * RETURNING would build a temporary table on every call). */
+static int stock_add(struct sk_ledger *l,
+                     const char *shelf,
+                     const char *sku,
+                     int64_t delta,
+                     int64_t now,
+                     int64_t *ret_qty)
+{
+    int64_t qty = 0;
+    int r = sk_ledger_stock_get(l, shelf, sku, &qty);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_SET);
+    if (!s) {
+        return ledger_err(l);
+    }
+    sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, qty + delta);
+    sqlite3_bind_int64(s, 4, now);
+    if ((r = ledger_step_done(l, s, "updating stock")) < 0) {
+        return r;
+    }
+    total_add(l, sku, delta);
+    *ret_qty = qty + delta;
+    return 0;
 }
 
 static int
@@ -227,55 +347,73 @@ low_stock_event(struct sk_ledger *l, const struct sk_product *p, int64_t total, 
     return r;
 }
 
+static void put_str(struct sk_buf *b, const char *key, const char *v)
+{
+    ledger_buf_key(b, key);
+    sk_buf_json_string(b, v);
+}
+
+static void put_int(struct sk_buf *b, const char *key, int64_t v)
+{
+    ledger_buf_key(b, key);
+    sk_buf_i64(b, v);
+}
+
+/* The event/movement: its fields written once as text, the evidence as the row holds it. */
 static int movement_event(struct sk_ledger *l,
                           const struct ledger_move_fields *mf,
-                          const struct sk_movement *m,
                           const char *epc_hex,
                           int64_t shelf_stock,
                           const char *hash_hex,
                           int64_t *ret_seq)
 {
-    cJSON *f = cJSON_CreateObject();
-    bool ok = f && cJSON_AddNumberToObject(f, "movement_id", (double)mf->id) &&
-              cJSON_AddStringToObject(f, "type", mf->type) &&
-              cJSON_AddStringToObject(f, "sku", mf->sku) &&
-              cJSON_AddNumberToObject(f, "quantity", (double)mf->quantity);
-    if (ok && epc_hex[0]) {
-        ok = cJSON_AddStringToObject(f, "epc", epc_hex) != NULL;
+    struct sk_buf b = SK_BUF_INIT(SK_LEDGER_PAYLOAD_MAX + 1);
+    /* ledger_buf_key starts with a comma: the first member's is dropped below */
+    put_int(&b, "movement_id", mf->id);
+    put_str(&b, "type", mf->type);
+    put_str(&b, "sku", mf->sku);
+    put_int(&b, "quantity", mf->quantity);
+    if (epc_hex[0]) {
+        put_str(&b, "epc", epc_hex);
     }
-    if (ok && mf->shelf) {
-        ok = cJSON_AddStringToObject(f, "shelf", mf->shelf) &&
-             cJSON_AddNumberToObject(f, "shelf_stock", (double)shelf_stock);
+    if (mf->shelf) {
+        put_str(&b, "shelf", mf->shelf);
+        put_int(&b, "shelf_stock", shelf_stock);
     }
-    if (ok && mf->to_shelf) {
-        ok = cJSON_AddStringToObject(f, "to_shelf", mf->to_shelf) != NULL;
+    if (mf->to_shelf) {
+        put_str(&b, "to_shelf", mf->to_shelf);
     }
-    if (ok && mf->session) {
-        ok = cJSON_AddStringToObject(f, "session_id", mf->session) != NULL;
+    if (mf->session) {
+        put_str(&b, "session_id", mf->session);
     }
-    if (ok && m->evidence) {
-        cJSON *e = cJSON_Duplicate(m->evidence, 1);
-        ok = e && cJSON_AddItemToObject(f, "evidence", e);
-        if (!ok) {
-            cJSON_Delete(e);
-        }
+    if (mf->evidence) {
+        ledger_buf_key(&b, "evidence");
+        sk_buf_puts(&b, mf->evidence);
     }
-    if (ok) {
-        ok = cJSON_AddStringToObject(f, "hash", hash_hex) != NULL;
-    }
-    if (!ok) {
-        cJSON_Delete(f);
+    put_str(&b, "hash", hash_hex);
+    if (b.err == -ENOMEM) {
+        sk_buf_free(&b);
         return ledger_failf(l, -ENOMEM, "building a movement event");
     }
-    int r = ledger_event_insert(l, "event/movement", NULL, f, mf->time_us, ret_seq);
-    cJSON_Delete(f);
+    if (b.err) {
+        sk_buf_free(&b);
+        return ledger_failf(l, -EMSGSIZE, "event/movement: payload exceeds %d bytes",
+                            SK_LEDGER_PAYLOAD_MAX);
+    }
+    int r = ledger_event_insert_members(l, "event/movement", b.p + 1, b.len - 1, mf->time_us,
+                                        ret_seq);
+    sk_buf_free(&b);
     return r;
 }
 
+#define EVIDENCE_MAX (1 << 20) /* bytes of a movement's evidence as text */
+
+/* *wrote turns true at the first write: a failure after it leaves part of the movement. */
 static int move_locked(struct sk_ledger *l,
                        const struct sk_movement *m,
                        unsigned flags,
-                       struct sk_movement_result *res)
+                       struct sk_movement_result *res,
+                       bool *wrote)
 {
     int r;
     char sku[SK_LEDGER_SKU_MAX];
@@ -286,9 +424,21 @@ static int move_locked(struct sk_ledger *l,
         sk_epc_to_hex(m->epc, m->epc_len, hex, sizeof(hex));
         return r < 0 ? r : ledger_failf(l, -ENOENT, "tag %s maps to no product", hex);
     }
-    struct sk_product prod;
-    if ((r = sk_ledger_product_get(l, sku, &prod)) <= 0) {
-        return r < 0 ? r : ledger_failf(l, -ENOENT, "unknown sku \"%s\"", sku);
+    /* The product's restock levels (the rest of it only for a low-stock event). */
+    int threshold = 0;
+    sqlite3_stmt *ps = ledger_stmt(l, ST_PRODUCT_LEVELS);
+    if (!ps) {
+        return ledger_err(l);
+    }
+    sqlite3_bind_text(ps, 1, sku, -1, SQLITE_STATIC);
+    int prc = sqlite3_step(ps);
+    if (prc == SQLITE_ROW) {
+        threshold = sqlite3_column_int(ps, 0);
+    }
+    sqlite3_reset(ps);
+    if (prc != SQLITE_ROW) {
+        return prc == SQLITE_DONE ? ledger_failf(l, -ENOENT, "unknown sku \"%s\"", sku)
+                                  : ledger_fail(l, prc, "reading a product");
     }
     const char *shelves[2] = {m->shelf, m->to_shelf};
     for (int i = 0; i < 2; i++) {
@@ -300,38 +450,27 @@ static int move_locked(struct sk_ledger *l,
     /* Chain link. */
     uint8_t prev[32], hash[32];
     int64_t last_id = 0;
-    sqlite3_stmt *s = ledger_stmt(l, ST_LAST_MOVE);
-    if (!s) {
-        return ledger_err(l);
-    }
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
-        last_id = sqlite3_column_int64(s, 0);
-        memcpy(prev, sqlite3_column_blob(s, 1), 32);
-    } else if (rc == SQLITE_DONE) {
-        ledger_genesis(l->ledger_id, prev);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "reading the chain head");
-    }
-    if (rc == SQLITE_ROW && last_id == 0) {
-        return ledger_failf(l, SK_ELEDGER_CHAIN, "the last movement has no valid hash");
+    if ((r = chain_head(l, &last_id, prev)) < 0) {
+        return r;
     }
 
-    char *evidence = NULL;
+    /* The evidence as text, once: the row stores it, the hash covers it, the event quotes it. */
+    struct sk_buf ev = SK_BUF_INIT(EVIDENCE_MAX);
     if (m->evidence) {
-        evidence = cJSON_PrintUnformatted(m->evidence);
-        if (!evidence) {
-            return ledger_failf(l, -ENOMEM, "formatting evidence");
+        sk_buf_json(&ev, m->evidence);
+        if (ev.err) {
+            sk_buf_free(&ev);
+            return ledger_failf(l, ev.err == -ENOMEM ? -ENOMEM : -EMSGSIZE,
+                                "formatting evidence (at most %d bytes)", EVIDENCE_MAX);
         }
     }
+    const char *evidence = m->evidence ? ev.p : NULL;
     /* The event's seq is known before it is written: the hash covers it. */
     int64_t seq = 0;
     if (flags & SK_MOVE_EVENT) {
-        seq = ledger_last_seq(l);
+        seq = ledger_seq(l);
         if (seq < 0) {
-            free(evidence);
+            sk_buf_free(&ev);
             return (int)seq;
         }
         seq++;
@@ -351,10 +490,7 @@ static int move_locked(struct sk_ledger *l,
                                     .session = m->session,
                                     .evidence = evidence,
                                     .event_seq = seq};
-    if ((r = ledger_move_hash(prev, &mf, hash)) < 0) {
-        free(evidence);
-        return ledger_failf(l, r, "hashing a movement");
-    }
+    ledger_move_hash(prev, &mf, hash);
     char hash_hex[SK_LEDGER_HASH_HEX], epc_hex[SK_EPC_HEX_MAX] = "";
     ledger_hex(hash, 32, hash_hex);
     if (m->epc) {
@@ -380,20 +516,23 @@ static int move_locked(struct sk_ledger *l,
     int64_t total_before = 0;
     r = stock_total(l, sku, &total_before);
     if (r == 0 && m->shelf && m->type != SK_MOVE_SALE) {
+        *wrote = true;
         r = stock_add(l, m->shelf, sku, delta, now, &shelf_qty);
     } else if (r == 0 && m->shelf) {
         r = sk_ledger_stock_get(l, m->shelf, sku, &shelf_qty);
     }
     if (r == 0 && m->to_shelf) {
+        *wrote = true;
         r = stock_add(l, m->to_shelf, sku, m->quantity, now, &to_qty);
     }
 
     /* The row, then its event. */
     if (r == 0 && (r = ledger_fault(l, "movement")) == 0) {
-        s = ledger_stmt(l, ST_MOVE_INSERT);
+        sqlite3_stmt *s = ledger_move_insert_stmt(l);
         if (!s) {
             r = ledger_err(l);
         } else {
+            *wrote = true;
             sqlite3_bind_int64(s, 1, mf.id);
             sqlite3_bind_int64(s, 2, mf.time_us);
             sqlite3_bind_int64(s, 3, now);
@@ -413,7 +552,7 @@ static int move_locked(struct sk_ledger *l,
             }
             sqlite3_bind_int64(s, 10, m->quantity);
             if (evidence) {
-                sqlite3_bind_text(s, 11, evidence, -1, SQLITE_STATIC);
+                sqlite3_bind_text(s, 11, evidence, (int)ev.len, SQLITE_STATIC);
             }
             if (seq) {
                 sqlite3_bind_int64(s, 12, seq);
@@ -423,23 +562,31 @@ static int move_locked(struct sk_ledger *l,
             r = ledger_step_done(l, s, "writing a movement");
             sqlite3_clear_bindings(s);
             l->txn_moved = r == 0 || l->txn_moved;
+            if (r == 0 && l->cache_ok) {
+                l->c_head_id = mf.id;
+                memcpy(l->c_head_hash, hash, 32);
+                l->c_head_known = true;
+            }
         }
     }
     if (r == 0 && (flags & SK_MOVE_EVENT)) {
         int64_t got = 0;
-        r = movement_event(l, &mf, m, epc_hex, shelf_qty, hash_hex, &got);
+        r = movement_event(l, &mf, epc_hex, shelf_qty, hash_hex, &got);
         if (r == 0 && got != seq) {
             r = ledger_failf(l, SK_ELEDGER, "event seq %" PRId64 " instead of %" PRId64, got, seq);
         }
     }
     /* Low stock: the total crossed the threshold downwards. */
-    if (r == 0 && prod.restock_threshold > 0 && delta < 0 && m->type != SK_MOVE_MISPLACED) {
+    if (r == 0 && threshold > 0 && delta < 0 && m->type != SK_MOVE_MISPLACED) {
         int64_t after = total_before + delta;
-        if (total_before > prod.restock_threshold && after <= prod.restock_threshold) {
-            r = low_stock_event(l, &prod, after, mf.time_us);
+        struct sk_product prod;
+        if (total_before > threshold && after <= threshold) {
+            r = sk_ledger_product_get(l, sku, &prod);
+            r = r < 0 ? r : r == 0 ? ledger_failf(l, -ENOENT, "unknown sku \"%s\"", sku) : 0;
+            r = r < 0 ? r : low_stock_event(l, &prod, after, mf.time_us);
         }
     }
-    free(evidence);
+    sk_buf_free(&ev);
     if (r < 0) {
         return r;
     }
@@ -459,6 +606,8 @@ int ledger_move_rollback(struct sk_ledger *l,
                          const struct cJSON *evidence,
                          struct sk_movement_result *ret)
 {
+    /* Its caller moved the seq past the lost events: nothing cached holds. */
+    ledger_cache_drop(l);
     uint8_t prev[32], hash[32];
     sqlite3_stmt *s = ledger_stmt(l, ST_LAST_MOVE);
     if (!s) {
@@ -492,7 +641,7 @@ int ledger_move_rollback(struct sk_ledger *l,
                                     .evidence = text,
                                     .event_seq = seq + 1};
     int r = ledger_move_hash(prev, &mf, hash);
-    if (r == 0 && !(s = ledger_stmt(l, ST_MOVE_INSERT))) {
+    if (r == 0 && !(s = ledger_move_insert_stmt(l))) {
         r = ledger_err(l);
     } else if (r == 0) {
         sqlite3_bind_int64(s, 1, mf.id);
@@ -531,17 +680,35 @@ int sk_ledger_move(struct sk_ledger *l,
     if (r < 0) {
         return r;
     }
-    if ((r = sk_ledger_begin(l)) < 0) {
-        return r;
-    }
+    bool wrote = false;
     struct sk_movement_result res;
-    r = move_locked(l, m, flags, &res);
-    if (r < 0) {
-        sk_ledger_rollback(l);
-        return r;
-    }
-    if ((r = sk_ledger_commit(l)) < 0) {
-        return r;
+    if ((flags & SK_MOVE_IN_BATCH) && l->depth > 0) {
+        /* The caller's transaction (or savepoint) is the unit: no savepoint of our own. A
+         * failure after the first write leaves part of the movement there, which nothing may
+         * commit: the caller rolls back, as it does on any failure (sk_ledger_commit refuses
+         * until then). */
+        if (ledger_txn_lost(l)) {
+            return l->abort_err;
+        }
+        r = move_locked(l, m, flags, &res, &wrote);
+        if (r < 0) {
+            if (wrote && (l->partial_depth == 0 || l->depth < l->partial_depth)) {
+                l->partial_depth = l->depth;
+            }
+            return r;
+        }
+    } else {
+        if ((r = sk_ledger_begin(l)) < 0) {
+            return r;
+        }
+        r = move_locked(l, m, flags, &res, &wrote);
+        if (r < 0) {
+            sk_ledger_rollback(l);
+            return r;
+        }
+        if ((r = sk_ledger_commit(l)) < 0) {
+            return r;
+        }
     }
     if (ret) {
         *ret = res;

@@ -98,14 +98,17 @@ static int fields_ok(struct sk_ledger *l, const cJSON *fields)
     return 0;
 }
 
-int ledger_event_insert(struct sk_ledger *l,
+/* The envelope, then the fields: a cJSON object's members, or members already written. */
+static int event_insert(struct sk_ledger *l,
                         const char *topic,
                         const char *schema,
                         const cJSON *fields,
+                        const char *members,
+                        size_t members_len,
                         int64_t time_us,
                         int64_t *ret_seq)
 {
-    int64_t last = ledger_last_seq(l);
+    int64_t last = ledger_seq(l);
     if (last < 0) {
         return (int)last;
     }
@@ -131,10 +134,8 @@ int ledger_event_insert(struct sk_ledger *l,
     }
     ledger_buf_key(&b, "id");
     sk_buf_json_string(&b, id);
-    char num[32];
-    snprintf(num, sizeof(num), "%" PRId64, seq);
     ledger_buf_key(&b, "seq");
-    sk_buf_puts(&b, num);
+    sk_buf_i64(&b, seq);
     ledger_buf_key(&b, "ledger_id");
     sk_buf_json_string(&b, l->ledger_id);
     ledger_buf_key(&b, "store_id");
@@ -143,19 +144,13 @@ int ledger_event_insert(struct sk_ledger *l,
     sk_buf_json_string(&b, l->device_id);
     ledger_buf_key(&b, "time");
     sk_buf_json_string(&b, when);
-    if (fields && fields->child) {
-        char *text = cJSON_PrintUnformatted(fields);
-        if (!text) {
-            free(b.p);
-            return ledger_failf(l, -ENOMEM, "formatting event fields");
-        }
-        /* "{...}" -> ",..." appended to the envelope. */
-        size_t n = strlen(text);
-        if (n >= 2) {
-            sk_buf_put(&b, ",", 1);
-            sk_buf_put(&b, text + 1, n - 2);
-        }
-        cJSON_free(text);
+    for (const cJSON *c = fields ? fields->child : NULL; c; c = c->next) {
+        ledger_buf_key(&b, c->string ? c->string : "");
+        sk_buf_json(&b, c);
+    }
+    if (members && members_len) {
+        sk_buf_put(&b, ",", 1);
+        sk_buf_put(&b, members, members_len);
     }
     sk_buf_put(&b, "}", 1);
     if (b.err == -ENOMEM) {
@@ -196,10 +191,33 @@ int ledger_event_insert(struct sk_ledger *l,
     if (seq > l->txn_last_event) {
         l->txn_last_event = seq;
     }
+    if (l->cache_ok) {
+        l->c_seq = seq;
+    }
     if (ret_seq) {
         *ret_seq = seq;
     }
     return 0;
+}
+
+int ledger_event_insert(struct sk_ledger *l,
+                        const char *topic,
+                        const char *schema,
+                        const cJSON *fields,
+                        int64_t time_us,
+                        int64_t *ret_seq)
+{
+    return event_insert(l, topic, schema, fields, NULL, 0, time_us, ret_seq);
+}
+
+int ledger_event_insert_members(struct sk_ledger *l,
+                                const char *topic,
+                                const char *members,
+                                size_t n,
+                                int64_t time_us,
+                                int64_t *ret_seq)
+{
+    return event_insert(l, topic, NULL, NULL, members, n, time_us, ret_seq);
 }
 
 int sk_ledger_event(struct sk_ledger *l,

@@ -5,6 +5,9 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
 
 /*
  * A string builder. Start it as `struct sk_buf b = SK_BUF_INIT(max)`: max bounds the text in
@@ -36,6 +39,13 @@ void sk_buf_vprintf(struct sk_buf *b, const char *fmt, va_list ap)
         __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string, quotes included (control characters escaped as \u00XX). */
 void sk_buf_json_string(struct sk_buf *b, const char *s);
+/* Appends v in decimal. */
+void sk_buf_i64(struct sk_buf *b, int64_t v);
+/* Appends a cJSON value as compact JSON, as cJSON_PrintUnformatted writes it but straight into
+ * the builder and with integers printed without sprintf (the ledger's hot path): numbers that
+ * are integral up to 2^53 as integers, others as the shortest of %.15g and %.17g that reads
+ * back as the same double, NaN and infinities as null. NULL prints null. */
+void sk_buf_json(struct sk_buf *b, const struct cJSON *item);
 /* Hands the text over (owned, freed with free(); "" when nothing was written) and empties b.
  * NULL when a write failed (b->err says why; b is emptied as well). */
 char *sk_buf_take(struct sk_buf *b);

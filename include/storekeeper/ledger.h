@@ -438,6 +438,12 @@ struct sk_movement {
 
 enum sk_move_flags {
     SK_MOVE_EVENT = 1 << 0, /* also write an event/movement outbox event (docs/ledger.md) */
+    /* Inside the caller's transaction or savepoint, which it rolls back when the move fails:
+     * the move then opens no savepoint of its own (a batch's movements cost a third less).
+     * A move that fails after its first write leaves part of itself there, and committing
+     * or releasing that transaction fails until it is rolled back. -EINVAL and -ENOENT are
+     * always returned before anything is written. Without a transaction: no effect. */
+    SK_MOVE_IN_BATCH = 1 << 1,
 };
 
 struct sk_movement_result {
@@ -452,8 +458,9 @@ struct sk_movement_result {
  * Appends one movement to the hash chain, applies it to the stock, writes its event (with
  * SK_MOVE_EVENT) and, when the sku's total stock falls to its restock threshold, an
  * event/low_stock: all or nothing (a savepoint inside an open transaction, else its own
- * transaction). Returns 0 and ret (may be NULL); -EINVAL for an invalid movement, -ENOENT
- * for an unknown sku, shelf or unmapped tag (message in sk_ledger_errmsg).
+ * transaction; with SK_MOVE_IN_BATCH the caller's transaction is the unit). Returns 0 and
+ * ret (may be NULL); -EINVAL for an invalid movement, -ENOENT for an unknown sku, shelf or
+ * unmapped tag (message in sk_ledger_errmsg).
  */
 int sk_ledger_move(struct sk_ledger *l,
                    const struct sk_movement *m,

@@ -6,7 +6,16 @@
  * the ledger's bookkeeping: chain hashing, stock upserts, envelope, ids, checks); and the
  * time a census takes for 20,000 tags on 200 shelves.
  *
- *   bench_ledger [--quick] [--dir DIR]     (DIR: where the files go, default $TMPDIR or /tmp)
+ * Each figure is the median of ROUNDS rounds (5; --rounds), the ledger's and the plain ones
+ * taking turns, with the minimum and maximum beside it; the ratio is the median of the rounds'
+ * ratios. Every row is also printed as one `BENCH {json}` line for scripts/bench.sh.
+ *
+ *   bench_ledger [--quick] [--rounds N] [--dir DIR]  (DIR: default $TMPDIR or /tmp)
+ *   bench_ledger --one ledger|plain --batch B --count N [--nosync] [--dir DIR]
+ *
+ * --one runs one side once, for an instruction count: under
+ * `valgrind --tool=callgrind --toggle-collect=bench_moves` (or bench_plain) the total is the
+ * instructions of N movements (scripts/bench.sh divides).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -146,7 +155,7 @@ static double bench_moves(struct sk_ledger *l, const struct sk_config *cfg, int 
                                     .session = j % 3 ? "sess-000123" : NULL,
                                     .quantity = 1,
                                     .evidence = ev};
-            if ((r = sk_ledger_move(l, &m, SK_MOVE_EVENT, NULL)) < 0) {
+            if ((r = sk_ledger_move(l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL)) < 0) {
                 die(sk_ledger_errmsg(l), r);
             }
         }
@@ -301,90 +310,161 @@ static void bench_census(const char *dir)
     unlink(path);
 }
 
-static double median3(const double v[3])
+static int cmp_double(const void *a, const void *b)
 {
-    double a = v[0], b = v[1], c = v[2];
-    if (a > b) {
-        double t = a;
-        a = b;
-        b = t;
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* min, median, max of n values (sorted in place) */
+static void stats(double *v, int n, double out[3])
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    out[0] = v[0];
+    out[1] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    out[2] = v[n - 1];
+}
+
+static void unlink_all(const char *path, const char *plain)
+{
+    char side[600];
+    const char *files[2] = {path, plain};
+    for (int f = 0; f < 2; f++) {
+        unlink(files[f]);
+        snprintf(side, sizeof(side), "%s-wal", files[f]);
+        unlink(side);
+        snprintf(side, sizeof(side), "%s-shm", files[f]);
+        unlink(side);
+        snprintf(side, sizeof(side), "%s.anchor", files[f]);
+        unlink(side);
     }
-    if (b > c) {
-        b = c;
+}
+
+/* One side once (--one): the ledger's movements or the plain inserts, for callgrind. */
+static int run_one(const char *dir, const char *side, int batch, int count, bool sync)
+{
+    char path[512], plain[512];
+    snprintf(path, sizeof(path), "%s/bench-one-%d.db", dir, (int)getpid());
+    snprintf(plain, sizeof(plain), "%s/bench-one-plain-%d.db", dir, (int)getpid());
+    unlink_all(path, plain);
+    struct sk_ledger *l = open_ledger(path);
+    const struct sk_config *cfg = make_store(l, 200, 100);
+    if (!sync) {
+        sqlite3_exec(ledger_test_db(l), "PRAGMA synchronous = OFF", NULL, NULL, NULL);
     }
-    return a > b ? a : b;
+    double rate;
+    if (strcmp(side, "ledger") == 0) {
+        rate = bench_moves(l, cfg, count, batch);
+    } else {
+        int move_bytes = 220, event_bytes = 600;
+        bench_moves(l, cfg, batch, batch); /* the row sizes the ledger writes */
+        row_sizes(path, &move_bytes, &event_bytes);
+        rate = bench_plain(plain, count, batch, move_bytes, event_bytes, sync);
+    }
+    sk_ledger_close(l);
+    unlink_all(path, plain);
+    free(store_cfg()->shelves);
+    printf("%s: %d movements, batch %d: %.0f/s\n", side, count, batch, rate);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    bool quick = false;
+    bool quick = false, sync = true;
+    int rounds = 5, batch = 100, count = 3000;
+    const char *one = NULL;
     const char *dir = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             quick = true;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
+        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--one") == 0 && i + 1 < argc) {
+            one = argv[++i];
+        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            batch = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            count = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--nosync") == 0) {
+            sync = false;
         } else {
-            fprintf(stderr, "usage: bench_ledger [--quick] [--dir DIR]\n");
+            fprintf(stderr, "usage: bench_ledger [--quick] [--rounds N] [--dir DIR]\n"
+                            "       bench_ledger --one ledger|plain --batch B --count N "
+                            "[--nosync] [--dir DIR]\n");
             return 2;
         }
+    }
+    if (one) {
+        if ((strcmp(one, "ledger") != 0 && strcmp(one, "plain") != 0) || batch < 1 ||
+            count < batch) {
+            fprintf(stderr, "bench_ledger: --one ledger|plain, --batch >= 1, --count >= batch\n");
+            return 2;
+        }
+        return run_one(dir, one, batch, count, sync);
+    }
+    if (rounds < 3 || rounds > 50) {
+        fprintf(stderr, "bench_ledger: --rounds 3..50\n");
+        return 2;
     }
     char path[512], plain[512];
     snprintf(path, sizeof(path), "%s/bench-ledger-%d.db", dir, (int)getpid());
     snprintf(plain, sizeof(plain), "%s/bench-plain-%d.db", dir, (int)getpid());
-    printf("ledger benchmark in %s (WAL, synchronous=FULL)%s\n", dir, quick ? ", quick" : "");
-    /* fsync times on a shared machine drift: each figure is the median of 3 rounds, the
-     * ledger's and the plain ones taking turns. The last row turns synchronous off on both
-     * sides to show the CPU cost alone. */
+    printf("ledger benchmark in %s (WAL, synchronous=FULL), %d rounds%s\n", dir, rounds,
+           quick ? ", quick" : "");
+    /* fsync times on a shared machine drift: the ledger's and the plain rounds take turns.
+     * The last row turns synchronous off on both sides to show the CPU cost alone. */
     static const int batches[4] = {1, 10, 100, 100};
     static const bool synced[4] = {true, true, true, false};
-    int counts[4] = {300, 3000, 24000, 24000};
+    int per_round[4] = {60, 600, 5000, 5000};
     if (quick) {
-        counts[0] = 30;
-        counts[1] = 150;
-        counts[2] = counts[3] = 900;
+        per_round[0] = 10;
+        per_round[1] = 50;
+        per_round[2] = per_round[3] = 300;
     }
     for (int b = 0; b < 4; b++) {
-        unlink(plain);
+        unlink_all(path, plain);
         struct sk_ledger *l = open_ledger(path);
         const struct sk_config *cfg = make_store(l, 200, 100);
         if (!synced[b]) {
             sqlite3_exec(ledger_test_db(l), "PRAGMA synchronous = OFF", NULL, NULL, NULL);
         }
-        double lr[3], pr[3];
+        double lr[50], pr[50], rr[50], ls[3], ps[3], rs[3];
         int move_bytes = 220, event_bytes = 600;
-        for (int round = 0; round < 3; round++) {
-            lr[round] = bench_moves(l, cfg, counts[b] / 3, batches[b]);
+        for (int round = 0; round < rounds; round++) {
+            lr[round] = bench_moves(l, cfg, per_round[b], batches[b]);
             if (round == 0) {
                 /* the sizes the ledger really wrote, for the plain rows */
                 char copy[600];
                 snprintf(copy, sizeof(copy), "%s", path);
                 int events = row_sizes(copy, &move_bytes, &event_bytes);
-                if (events < counts[b] / 3) {
+                if (events < per_round[b]) {
                     die("events missing", events);
                 }
             }
-            pr[round] = bench_plain(plain, counts[b] / 3, batches[b], move_bytes, event_bytes,
+            pr[round] = bench_plain(plain, per_round[b], batches[b], move_bytes, event_bytes,
                                     synced[b]);
+            rr[round] = lr[round] / pr[round];
         }
         sk_ledger_close(l);
-        double ledger_rate = median3(lr), plain_rate = median3(pr);
-        printf("batch %3d%s: %6d movements: ledger %8.0f movements/s (each with its event), "
-               "plain inserts of the same sizes (%d + %d bytes) %8.0f/s, ratio %.2f\n",
-               batches[b], synced[b] ? "" : " (synchronous=OFF, CPU only)", counts[b], ledger_rate,
-               move_bytes, event_bytes, plain_rate, ledger_rate / plain_rate);
-        unlink(path);
-        unlink(plain);
-        char side[600];
-        const char *files[2] = {path, plain};
-        for (int f = 0; f < 2; f++) {
-            snprintf(side, sizeof(side), "%s-wal", files[f]);
-            unlink(side);
-            snprintf(side, sizeof(side), "%s-shm", files[f]);
-            unlink(side);
-            snprintf(side, sizeof(side), "%s.anchor", files[f]);
-            unlink(side);
-        }
+        stats(lr, rounds, ls);
+        stats(pr, rounds, ps);
+        stats(rr, rounds, rs);
+        printf("batch %3d%s: %d x %d movements: ledger %.0f [%.0f-%.0f] movements/s (each with "
+               "its event), plain inserts of the same sizes (%d + %d bytes) %.0f [%.0f-%.0f]/s, "
+               "ratio %.2f [%.2f-%.2f]\n",
+               batches[b], synced[b] ? "" : " (synchronous=OFF, CPU only)", rounds,
+               per_round[b], ls[1], ls[0], ls[2], move_bytes, event_bytes, ps[1], ps[0], ps[2],
+               rs[1], rs[0], rs[2]);
+        printf("BENCH {\"bench\":\"ledger\",\"case\":\"batch %d%s\",\"unit\":\"movements/s\","
+               "\"ours\":[%.0f,%.0f,%.0f],\"ref\":[%.0f,%.0f,%.0f],\"ratio\":[%.3f,%.3f,%.3f],"
+               "\"ref_name\":\"plain SQLite inserts, same pragmas and row sizes\","
+               "\"goal\":\"%s\",\"rounds\":%d}\n",
+               batches[b], synced[b] ? "" : ", synchronous=OFF (CPU only)", ls[0], ls[1], ls[2],
+               ps[0], ps[1], ps[2], rs[0], rs[1], rs[2],
+               batches[b] == 1 ? "" : synced[b] ? "ratio >= 0.5" : "ratio >= 0.25", rounds);
+        unlink_all(path, plain);
     }
     bench_census(dir);
     free(store_cfg()->shelves);

@@ -309,6 +309,101 @@ static void test_atomic_movement_and_event(void **state)
     lt_teardown(&t);
 }
 
+/* SK_MOVE_IN_BATCH: no savepoint of the move's own. A failure after the first write leaves
+ * part of the movement in the caller's transaction, which then refuses to commit until it is
+ * rolled back; a refusal before any write (unknown sku) leaves the batch committable. */
+static void test_in_batch(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    catalog(&t);
+    struct sk_movement m = {
+            .type = SK_MOVE_RESTOCK, .sku = "COLA-033", .shelf = "A1", .quantity = 5};
+    unsigned f = SK_MOVE_EVENT | SK_MOVE_IN_BATCH;
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sk_ledger_move(t.l, &m, f, NULL), 0);
+    struct sk_movement unknown = m;
+    unknown.sku = "NOPE";
+    assert_int_equal(sk_ledger_move(t.l, &unknown, f, NULL), -ENOENT);
+    assert_int_equal(sk_ledger_commit(t.l), 0); /* nothing of it was written */
+    assert_int_equal(stock(&t, "A1", "COLA-033"), 5);
+
+    /* Fails between the stock, the row and its event: nothing may commit it. */
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sk_ledger_move(t.l, &m, f, NULL), 0);
+    ledger_test_fault(t.l, "event", 0, -EIO);
+    assert_int_equal(sk_ledger_move(t.l, &m, f, NULL), -EIO);
+    assert_int_equal(sk_ledger_begin(t.l), 2); /* a savepoint inside does not clear it */
+    assert_int_equal(sk_ledger_commit(t.l), 0);
+    assert_int_equal(sk_ledger_commit(t.l), SK_ELEDGER);
+    assert_int_equal(sk_ledger_depth(t.l), 1);
+    assert_int_equal(sk_ledger_rollback(t.l), 0);
+    assert_int_equal(stock(&t, "A1", "COLA-033"), 5);
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM movements"), 1);
+
+    /* In a savepoint of the caller's: rolling that back is enough, the batch goes on. */
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sk_ledger_begin(t.l), 2);
+    ledger_test_fault(t.l, "movement", 0, -EIO);
+    assert_int_equal(sk_ledger_move(t.l, &m, f, NULL), -EIO);
+    assert_int_equal(sk_ledger_rollback(t.l), 0);
+    assert_int_equal(sk_ledger_move(t.l, &m, f, NULL), 0);
+    assert_int_equal(sk_ledger_commit(t.l), 0);
+    assert_int_equal(stock(&t, "A1", "COLA-033"), 10);
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM outbox"), 2);
+    assert_int_equal(lt_int(t.l, "SELECT max(seq) - min(seq) + 1 - count(*) FROM outbox"), 0);
+    struct sk_verify_result v;
+    assert_int_equal(sk_ledger_verify(t.l, &v), 0);
+    assert_int_equal(v.movements, 2);
+    lt_teardown(&t);
+}
+
+/* The chain head, the seq and the stock totals are cached between movements; another
+ * connection's commit (PRAGMA data_version) and a rollback make the next movement read them
+ * again: here, a total changed behind the ledger's back decides the low-stock event. */
+static void test_caches_follow_the_file(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    catalog(&t);
+    struct sk_movement m = {
+            .type = SK_MOVE_RESTOCK, .sku = "COLA-033", .shelf = "A1", .quantity = 10};
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), 0);
+    m.type = SK_MOVE_PICKUP;
+    m.quantity = 1;
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), 0); /* 9 cached */
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(t.path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other,
+                                  "UPDATE stock SET quantity = 4 WHERE shelf = 'A1' AND "
+                                  "sku = 'COLA-033'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+    /* 4 -> 3 crosses the threshold (3); from the stale 9 it would not have. */
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), 0);
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM outbox WHERE topic = 'event/low_stock'"),
+                     1);
+    assert_int_equal(stock(&t, "A1", "COLA-033"), 3);
+    /* A rolled-back batch leaves neither its seq nor its head behind in memory. */
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), 0);
+    assert_int_equal(sk_ledger_rollback(t.l), 0);
+    struct sk_movement_result res;
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, &res), 0);
+    assert_int_equal(res.id, 4);
+    assert_int_equal(res.event_seq, 5);
+    assert_int_equal(res.shelf_stock, 2);
+    assert_int_equal(lt_int(t.l, "SELECT max(seq) - min(seq) + 1 - count(*) FROM outbox"), 0);
+    /* (no sk_ledger_verify: the stock edited above no longer adds up, by design) */
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM movements m JOIN movements p "
+                                 "ON p.id = m.id - 1 WHERE m.prev_hash IS NOT p.hash"),
+                     0);
+    lt_teardown(&t);
+}
+
 static void test_chain_tamper(void **state)
 {
     (void)state;
@@ -415,6 +510,8 @@ int main(void)
             cmocka_unit_test(test_stock_effects),
             cmocka_unit_test(test_events_and_low_stock),
             cmocka_unit_test(test_atomic_movement_and_event),
+            cmocka_unit_test(test_in_batch),
+            cmocka_unit_test(test_caches_follow_the_file),
             cmocka_unit_test(test_chain_tamper),
             cmocka_unit_test(test_filters_and_sessions),
     };
