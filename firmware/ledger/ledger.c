@@ -532,8 +532,8 @@ sqlite3_stmt *ledger_move_insert_stmt(struct sk_ledger *l)
         sqlite3_exec(l->db, "PRAGMA ignore_check_constraints = ON", NULL, NULL, NULL) ==
                 SQLITE_OK) {
         sqlite3_stmt *s = NULL;
-        int rc = sqlite3_prepare_v3(l->db, stmt_sql[ST_MOVE_INSERT], -1,
-                                    SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        int rc = sqlite3_prepare_v3(l->db, stmt_sql[ST_MOVE_INSERT], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s, NULL);
         sqlite3_exec(l->db, "PRAGMA ignore_check_constraints = OFF", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
             ledger_fail(l, rc, "prepare");

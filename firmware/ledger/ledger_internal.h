@@ -79,6 +79,7 @@ enum ledger_stmt {
     ST_ROLLBACK_TO_3,
     ST_COUNT
 };
+
 #define LEDGER_SP_PREPARED 3
 
 #define LEDGER_MAX_LISTENERS 4
@@ -95,6 +96,7 @@ struct ledger_total {
     char sku[SK_LEDGER_SKU_MAX]; /* "" for a free slot */
     int64_t total;
 };
+
 struct ledger_listener {
     sk_ledger_commit_cb cb;
     void *ctx;

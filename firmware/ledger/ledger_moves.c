@@ -74,8 +74,7 @@ static void h_u64(struct sk_sha256 *h, uint64_t v)
 static void h_bytes(struct sk_sha256 *h, const void *p, size_t n, bool null)
 {
     uint32_t len = null ? 0xffffffffu : (uint32_t)n;
-    uint8_t x[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                    (uint8_t)len};
+    uint8_t x[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
     sk_sha256_update(h, x, 4);
     if (!null && n) {
         sk_sha256_update(h, p, n);

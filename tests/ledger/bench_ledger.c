@@ -454,16 +454,19 @@ int main(int argc, char **argv)
         printf("batch %3d%s: %d x %d movements: ledger %.0f [%.0f-%.0f] movements/s (each with "
                "its event), plain inserts of the same sizes (%d + %d bytes) %.0f [%.0f-%.0f]/s, "
                "ratio %.2f [%.2f-%.2f]\n",
-               batches[b], synced[b] ? "" : " (synchronous=OFF, CPU only)", rounds,
-               per_round[b], ls[1], ls[0], ls[2], move_bytes, event_bytes, ps[1], ps[0], ps[2],
-               rs[1], rs[0], rs[2]);
+               batches[b], synced[b] ? "" : " (synchronous=OFF, CPU only)", rounds, per_round[b],
+               ls[1], ls[0], ls[2], move_bytes, event_bytes, ps[1], ps[0], ps[2], rs[1], rs[0],
+               rs[2]);
         printf("BENCH {\"bench\":\"ledger\",\"case\":\"batch %d%s\",\"unit\":\"movements/s\","
                "\"ours\":[%.0f,%.0f,%.0f],\"ref\":[%.0f,%.0f,%.0f],\"ratio\":[%.3f,%.3f,%.3f],"
                "\"ref_name\":\"plain SQLite inserts, same pragmas and row sizes\","
                "\"goal\":\"%s\",\"rounds\":%d}\n",
                batches[b], synced[b] ? "" : ", synchronous=OFF (CPU only)", ls[0], ls[1], ls[2],
                ps[0], ps[1], ps[2], rs[0], rs[1], rs[2],
-               batches[b] == 1 ? "" : synced[b] ? "ratio >= 0.5" : "ratio >= 0.25", rounds);
+               batches[b] == 1 ? ""
+               : synced[b]     ? "ratio >= 0.5"
+                               : "ratio >= 0.25",
+               rounds);
         unlink_all(path, plain);
     }
     bench_census(dir);

@@ -384,8 +384,7 @@ static void test_caches_follow_the_file(void **state)
     sqlite3_close(other);
     /* 4 -> 3 crosses the threshold (3); from the stale 9 it would not have. */
     assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT, NULL), 0);
-    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM outbox WHERE topic = 'event/low_stock'"),
-                     1);
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM outbox WHERE topic = 'event/low_stock'"), 1);
     assert_int_equal(stock(&t, "A1", "COLA-033"), 3);
     /* A rolled-back batch leaves neither its seq nor its head behind in memory. */
     assert_int_equal(sk_ledger_begin(t.l), 1);
