@@ -654,11 +654,13 @@ shelves = ( { name = "A1"; reader = "r1"; antenna = 1; preset = "fast"; },
             self.assertEqual(self.reader.cmd("tag add 1 2 %s -60" % sgtin96(
                 "04099999000111", 7, 200 + i)), "ok")
         self.d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.stock("A2", "WATER-050") < 3:
-            time.sleep(0.2)
+        sk.wait_until(lambda: self.stock("A2", "WATER-050") >= 3, 20, 0.2)
         self.assertEqual(self.stock("A2", "WATER-050"), 3, self.d.text())
-        time.sleep(0.5)  # the COLA arrivals come in the same polls
+        # The marker: a fourth water tag put there now arrives polls after the COLA tags did.
+        self.assertEqual(self.reader.cmd("tag add 1 2 %s -60" % sgtin96(
+            "04099999000111", 7, 203)), "ok")
+        sk.wait_until(lambda: self.stock("A2", "WATER-050") >= 4, 20, 0.2)
+        self.assertEqual(self.stock("A2", "WATER-050"), 4, self.d.text())
         self.assertEqual(self.stock("A1", "COLA-033"), 24, "hand count and tags counted twice")
         text = sk.run("ledger", "-c", self.cfg, "stocktake").stdout
         self.assertNotIn("29", text, text)
