@@ -185,6 +185,9 @@ static int run_crash(struct scenario *sc, struct sim_opts *o, int kills, uint64_
         cJSON_AddNumberToObject(j, "restarts", rep.restarts);
         cJSON_AddNumberToObject(j, "unexpected_exits", rep.unexpected_exits);
         cJSON_AddBoolToObject(j, "clean_exit", rep.clean_exit);
+        if (sc->boards) {
+            cJSON_AddBoolToObject(j, "clean_exit_satellite", rep.clean_exit_satellite);
+        }
         cJSON_AddNumberToObject(j, "drain_s", rep.drain_s);
         cJSON_AddNumberToObject(j, "ledger_events", (double)rep.ledger_events);
         cJSON_AddNumberToObject(j, "last_seq", (double)rep.last_seq);
@@ -209,6 +212,8 @@ static int run_crash(struct scenario *sc, struct sim_opts *o, int kills, uint64_
         cJSON_AddNumberToObject(j, "charged_lines", s.charged);
         cJSON_AddNumberToObject(j, "phantom_charges", s.phantom);
         cJSON_AddNumberToObject(j, "phantom_charges_unreviewed", s.phantom_unreviewed);
+        cJSON_AddNumberToObject(j, "wrong_unreviewed", s.wrong_unreviewed);
+        cJSON_AddNumberToObject(j, "reviewed", s.reviewed);
         cJSON_AddNumberToObject(j, "missed_items", s.missed);
         cJSON_AddNumberToObject(j, "unmatched_checkouts", s.unmatched);
         cJSON_AddNumberToObject(j, "stock_errors", s.stock_errors);

@@ -433,6 +433,23 @@ static int top_line(struct parse *p, char **w, int n)
             return fail(p, p->line, "usage: exit_portal yes|no");
         }
         sc->portal = w[1][0] == 'y';
+    } else if (strcmp(k, "satellite") == 0) {
+        if (n < 2) {
+            return fail(p, p->line, "usage: satellite SHELF|camera [SHELF|camera...]");
+        }
+        for (int i = 1; i < n; i++) {
+            int shelf = 0;
+            if (strcmp(w[i], "camera") == 0) {
+                sc->satellite_camera = true;
+                sc->boards = true;
+                continue;
+            }
+            if ((r = want_shelf(p, w[i], &shelf)) < 0) {
+                return r;
+            }
+            sc->satellite[shelf] = true;
+            sc->boards = true;
+        }
     } else if (strcmp(k, "walk_speed") == 0) {
         if (n != 2 || !inum(w[1], 20, 300, &sc->speed_px)) {
             return fail(p, p->line, "usage: walk_speed PIXELS_PER_SECOND (20..300)");

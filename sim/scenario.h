@@ -123,7 +123,12 @@ struct scenario {
     double duration; /* scene seconds the run lasts */
     int read_rate;   /* percent */
     bool portal;     /* an exit portal reader */
-    int speed_px;    /* default walking speed */
+    /* Shelves whose reader a satellite board polls (`satellite SHELF...`): the store then runs
+     * as a hub and a satellite, two processes (docs/simulator.md, "Two boards"). */
+    bool satellite[SC_MAX_SHELVES];
+    bool boards;           /* any shelf (or the camera) is a satellite's */
+    bool satellite_camera; /* `satellite ... camera`: the satellite runs the camera too */
+    int speed_px;          /* default walking speed */
     bool used[SC_MAX_SHELVES];
     int n_shelves;         /* highest shelf used + 1 */
     int home[SC_MAX_SKUS]; /* planogram: home shelf of each sku, -1 not stocked */

@@ -57,17 +57,18 @@
  * reported, not judged (docs/reliability.md).
  */
 
-#define TICK_MS      20
-#define DRAIN_MAX_S  90.0
-#define STOP_WAIT_S  25.0
-#define FIRST_KILL_S 3.0
-#define RUNTIME_LOG  "runtime.log"
-#define SCENE_FILE   "scene.scene"
-#define CONTROL_SOCK "control.sock"
-#define LEDGER_FILE  "ledger.db"
-#define MAX_KILLS    10000
-#define WARMUP_S     2.0
-#define NOTIFY_SOCK  "notify.sock"
+#define TICK_MS       20
+#define DRAIN_MAX_S   90.0
+#define STOP_WAIT_S   25.0
+#define FIRST_KILL_S  3.0
+#define RUNTIME_LOG   "runtime.log"
+#define SCENE_FILE    "scene.scene"
+#define CONTROL_SOCK  "control.sock"
+#define LEDGER_FILE   "ledger.db"
+#define MAX_KILLS     10000
+#define WARMUP_S      2.0
+#define NOTIFY_SOCK   "notify.sock"
+#define SATELLITE_LOG "satellite.log"
 
 /* SIGINT, SIGTERM or SIGHUP arrived (main() blocks them in every thread; the crash loop has
  * no runtime of its own to receive them, so it asks). */
@@ -143,13 +144,18 @@ static bool notify_ready(int fd)
     return ready;
 }
 
-/* Starts `storekeeper run -c DIR/store.cfg` (this very executable), its output appended to
- * DIR/runtime.log. Returns the pid or < 0. */
-static pid_t spawn(const char *dir, double epoch, const char *notify)
+/* Starts `storekeeper run -c DIR/CFG` (this very executable), its output appended to DIR/LOG
+ * (store.cfg and runtime.log: the hub; satellite.cfg and satellite.log: the satellite of a
+ * two-board store). Returns the pid or < 0. */
+static pid_t spawn_board(const char *dir,
+                         double epoch,
+                         const char *notify,
+                         const char *cfg_name,
+                         const char *log_name)
 {
     char cfg[600], log[600], ep[64];
-    snprintf(cfg, sizeof(cfg), "%s/store.cfg", dir);
-    snprintf(log, sizeof(log), "%s/" RUNTIME_LOG, dir);
+    snprintf(cfg, sizeof(cfg), "%s/%s", dir, cfg_name);
+    snprintf(log, sizeof(log), "%s/%s", dir, log_name);
     snprintf(ep, sizeof(ep), "%.6f", epoch);
     pid_t pid = fork();
     if (pid < 0) {
@@ -179,6 +185,16 @@ static pid_t spawn(const char *dir, double epoch, const char *notify)
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn(const char *dir, double epoch, const char *notify)
+{
+    return spawn_board(dir, epoch, notify, "store.cfg", RUNTIME_LOG);
+}
+
+static pid_t spawn_satellite(const struct scenario *sc, const char *dir, double epoch)
+{
+    return sc->boards ? spawn_board(dir, epoch, NULL, "satellite.cfg", SATELLITE_LOG) : 0;
 }
 
 /* Waits for pid up to timeout_s; then SIGKILL. Returns its wait status. */
@@ -250,6 +266,33 @@ static int ledger_ids(const char *dir, struct ids *ret, char *msg, size_t msg_si
     } while (r == 1000);
     sk_ledger_close(l);
     return r < 0 ? r : 0;
+}
+
+/* A two-board store: the hub recorded every observation the satellite's ledger holds (the
+ * number of the last one, in both ledgers: docs/operator.md, "Satellite boards"). */
+static bool satellite_caught_up(const char *dir)
+{
+    char path[600], msg[SK_LEDGER_ERRMSG_MAX];
+    snprintf(path, sizeof(path), "%s/satellite.db", dir);
+    struct sk_ledger_opts lo = {.path = path, .flags = SK_LEDGER_NO_CHECK};
+    struct sk_ledger *l = NULL;
+    if (sk_ledger_open(&lo, msg, sizeof(msg), &l) < 0) {
+        return false;
+    }
+    struct sk_ledger_info info;
+    int64_t sat_n = 0, sat_mark = 0, hub_n = -1, hub_mark = 0;
+    bool ok = sk_ledger_get_info(l, &info) == 0 &&
+              sk_ledger_origin_seq(l, SIM_SATELLITE, info.ledger_id, &sat_n, &sat_mark) == 0;
+    sk_ledger_close(l);
+    snprintf(path, sizeof(path), "%s/" LEDGER_FILE, dir);
+    lo.path = path;
+    l = NULL;
+    if (!ok || sk_ledger_open(&lo, msg, sizeof(msg), &l) < 0) {
+        return false;
+    }
+    ok = sk_ledger_origin_seq(l, SIM_SATELLITE, info.ledger_id, &hub_n, &hub_mark) == 0;
+    sk_ledger_close(l);
+    return ok && hub_n >= sat_n;
 }
 
 /* A received payload's id and seq. Returns false when it has none. */
@@ -591,7 +634,7 @@ int sim_run_crash(const struct scenario *sc,
     if ((r = sim_connect_broker(opts, dir, &broker, host, sizeof(host), &port)) < 0) {
         return r;
     }
-    if ((r = sim_cloud_start(host, port, "sim", "sim-01", NULL, NULL, &cloud)) < 0 ||
+    if ((r = sim_cloud_start(host, port, "sim", SIM_HUB, NULL, NULL, &cloud)) < 0 ||
         (r = sim_start_readers(sc, &vr)) < 0 || (r = sim_write_scene(sc, scene)) < 0 ||
         (r = sim_write_store(sc, dir, sk_vreader_port(vr), host, port, opts->verbose, scene)) < 0) {
         fprintf(stderr, "sim: cannot set up the crash loop in %s: %s\n", dir, sk_strerror(r));
@@ -625,12 +668,21 @@ int sim_run_crash(const struct scenario *sc,
     double epoch = now_s();
     ret->t0_wall_us = (int64_t)(epoch * 1e6);
     pid_t child = nfd >= 0 && blind_from && blind_to ? spawn(dir, epoch, notify_path) : -1;
+    /* A satellite starts once the hub is up: the hub's broker session (its subscription to the
+     * satellites) exists from then on, through every restart of the hub. */
+    pid_t satellite = 0;
+    bool satellite_due = sc->boards;
     size_t next = 0;
     int k = 0;
     bool stop = false;
     while (kills && child > 0 && !(stop = interrupted())) {
         double t = now_s() - epoch;
-        if (notify_ready(nfd) && waiting_ready) {
+        bool ready = notify_ready(nfd);
+        if (ready && satellite_due) {
+            satellite_due = false;
+            satellite = spawn_satellite(sc, dir, epoch);
+        }
+        if (ready && waiting_ready) {
             blind_to[n_blind - 1] = t + WARMUP_S;
             rep->restart_max_s = fmax(rep->restart_max_s, t - blind_from[n_blind - 1]);
             waiting_ready = false;
@@ -640,6 +692,13 @@ int sim_run_crash(const struct scenario *sc,
             next++;
         }
         int status;
+        if (satellite > 0 && waitpid(satellite, &status, WNOHANG) == satellite) {
+            rep->unexpected_exits++;
+            fprintf(stderr, "sim: the satellite exited by itself at %.1f s (status 0x%x)\n", t,
+                    (unsigned)status);
+            satellite = spawn_satellite(sc, dir, epoch);
+            continue;
+        }
         if (waitpid(child, &status, WNOHANG) == child) {
             /* It died by itself: a crash we did not cause. Count it and start it again. */
             rep->unexpected_exits++;
@@ -699,7 +758,9 @@ int sim_run_crash(const struct scenario *sc,
             rep->restarts++;
             continue;
         }
-        if (now_s() - drain_start >= 3.0 && ledger_ids(dir, &led, msg, sizeof(msg)) == 0) {
+        /* A satellite's last observations reach the hub first; then the hub's events. */
+        if (now_s() - drain_start >= 3.0 && (!sc->boards || satellite_caught_up(dir)) &&
+            ledger_ids(dir, &led, msg, sizeof(msg)) == 0) {
             missing = undelivered(&led, cloud);
             if (missing == 0) {
                 break;
@@ -709,6 +770,13 @@ int sim_run_crash(const struct scenario *sc,
     rep->drain_s = now_s() - drain_start;
     free(led.id);
     free(led.seq);
+    if (satellite > 0) {
+        kill(satellite, SIGTERM);
+        int status = reap(satellite, STOP_WAIT_S);
+        rep->clean_exit_satellite = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    } else {
+        rep->clean_exit_satellite = true;
+    }
     if (child > 0) {
         kill(child, SIGTERM);
         int status = reap(child, STOP_WAIT_S);
@@ -737,6 +805,9 @@ int sim_run_crash(const struct scenario *sc,
     r = sim_read_back(dir, ret);
     if (r == 0) {
         check_events(dir, ret, rep);
+        /* With the camera on a satellite nothing goes unseen while the hub is down (it waits
+         * there), but the hub's fusion loses what it held in memory (tracks, reaches) at a
+         * kill: the same windows as on one board. */
         judge_carts(sc, ret, rep, blind_from, blind_to, n_blind);
         check_items(sc, ret, rep);
         r = sim_write_files(sc, ret, dir);
@@ -749,8 +820,8 @@ int sim_run_crash(const struct scenario *sc,
 bool sim_crash_ok(const struct sim_crash_report *rep, const struct sim_result *res)
 {
     return !rep->check_failed && rep->unexpected_exits == 0 && rep->clean_exit &&
-           res->n_missing == 0 && rep->id_conflicts == 0 && rep->seq_gaps == 0 &&
-           rep->unparsable == 0 && strcmp(rep->integrity, "ok") == 0 &&
+           rep->clean_exit_satellite && res->n_missing == 0 && rep->id_conflicts == 0 &&
+           rep->seq_gaps == 0 && rep->unparsable == 0 && strcmp(rep->integrity, "ok") == 0 &&
            strcmp(rep->chain, "ok") == 0 && rep->phantom_unreviewed == 0 &&
            rep->stock_errors == 0 && rep->seen_exact == rep->seen && rep->pickups_missing == 0 &&
            rep->pickups_extra == 0 && rep->double_charged == 0;

@@ -17,10 +17,11 @@ struct sim_crash_opts {
 struct sim_crash_report {
     uint64_t seed;
     int kills, restarts;
-    int unexpected_exits; /* the runtime died without being killed */
-    bool clean_exit;      /* the final SIGTERM ended it with exit 0 */
-    double drain_s;       /* after the scenario, until the cloud held every event */
-    size_t ledger_events; /* rows of the outbox */
+    int unexpected_exits;      /* the runtime died without being killed */
+    bool clean_exit;           /* the final SIGTERM ended it with exit 0 */
+    bool clean_exit_satellite; /* the same for a two-board store's satellite (never killed) */
+    double drain_s;            /* after the scenario, until the cloud held every event */
+    size_t ledger_events;      /* rows of the outbox */
     int64_t last_seq;
     size_t unique, redelivered; /* event ids received once, copies received again */
     size_t id_conflicts;        /* an id with two different events, or a seq of another id */

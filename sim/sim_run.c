@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "sim_crash.h"
 #include "sim_mqtt.h"
 #include "storekeeper/buf.h"
 #include "storekeeper/clock.h"
@@ -250,6 +251,75 @@ static int write_file(const char *dir, const char *name, const char *text)
 
 #define FILE_MAX (1u << 20) /* one generated file: a store of hundreds of shelves */
 
+/* The floor: buses, readers, shelves, the camera, its zones and lines. With satellite shelves
+ * their readers sit on a bus of the satellite board (SIM_SATELLITE), on the same virtual readers.
+ */
+static void write_floor(struct sk_buf *b, const struct scenario *sc, int port, const char *scene)
+{
+    const char *bus_opts = "poll_interval_ms = 100; response_timeout_ms = 300; "
+                           "reconnect_min_ms = 200; reconnect_max_ms = 2000;";
+    sk_buf_printf(b, "buses = (\n  { name = \"sim-bus\"; url = \"tcp:127.0.0.1:%d\"; %s%s }%s\n",
+                  port, bus_opts, sc->boards ? " device_id = \"" SIM_HUB "\";" : "",
+                  sc->boards ? "," : "");
+    if (sc->boards) {
+        sk_buf_printf(b,
+                      "  { name = \"sat-bus\"; url = \"tcp:127.0.0.1:%d\"; %s device_id = "
+                      "\"" SIM_SATELLITE "\"; }\n",
+                      port, bus_opts);
+    }
+    sk_buf_printf(b, ");\nreaders = (\n");
+    for (int s = 0; s < sc->n_shelves; s++) {
+        sk_buf_printf(b, "  { name = \"reader-%c1\"; bus = \"%s\"; unit = %d; },\n", 'a' + s,
+                      sc->satellite[s] ? "sat-bus" : "sim-bus", unit_of(s));
+    }
+    sk_buf_printf(b,
+                  "  { name = \"portal\"; bus = \"sim-bus\"; unit = %d; role = \"exit\"; }\n);\n",
+                  PORTAL_UNIT);
+    sk_buf_printf(
+            b, "presence_presets = ( { name = \"sim\"; arrive_k = 2; arrive_n = 3; hold_ms = 1500; "
+               "} );\n");
+    sk_buf_printf(b, "shelves = (\n");
+    for (int s = 0; s < sc->n_shelves; s++) {
+        sk_buf_printf(
+                b,
+                "  { name = \"%s\"; reader = \"reader-%c1\"; antenna = 1; zone = \"front-%c1\"; "
+                "preset = \"sim\"; }%s\n",
+                sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
+    }
+    const char *cam_board = !sc->boards            ? ""
+                            : sc->satellite_camera ? " device_id = \"" SIM_SATELLITE "\";"
+                                                   : " device_id = \"" SIM_HUB "\";";
+    if (scene) { /* the runtime in its own process renders the scene from a file */
+        sk_buf_printf(
+                b,
+                ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; device = \"%s\";%s "
+                "} );\n",
+                CAMERA, scene, cam_board);
+    } else {
+        sk_buf_printf(b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\";%s } );\n",
+                      CAMERA, cam_board);
+    }
+    sk_buf_printf(b, "zones = (\n");
+    for (int s = 0; s < sc->n_shelves; s++) {
+        float r[4];
+        sc_shelf_zone(s, r);
+        float e[4];
+        sc_shelf_edge(s, e);
+        sk_buf_printf(
+                b,
+                "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
+                "%.1f, %.1f, %.1f, %.1f ]; reach = [ %.1f, %.1f, %.1f, %.1f ]; }%s\n",
+                'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3], e[0], e[1], e[2],
+                e[3], s + 1 < sc->n_shelves ? "," : "");
+    }
+    sk_buf_printf(
+            b,
+            ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ 240.0, "
+            "205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
+            CAMERA);
+    sk_buf_printf(b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
+}
+
 int sim_write_store(const struct scenario *sc,
                     const char *dir,
                     int port,
@@ -259,70 +329,53 @@ int sim_write_store(const struct scenario *sc,
                     const char *scene_file)
 {
     struct sk_buf b = SK_BUF_INIT(FILE_MAX);
+    int r = 0;
+    if (sc->boards) {
+        /* Two boards share the floor (docs/operator.md, "Satellite boards"). */
+        sk_buf_printf(&b,
+                      "# Written by `storekeeper sim` for scenario \"%s\" (%s): the floor of "
+                      "both boards.\n",
+                      sc->name, sc->path);
+        write_floor(&b, sc, port, scene_file);
+        r = b.err ? b.err : write_file(dir, "floor.cfg", b.p);
+        sk_buf_free(&b);
+        if (r < 0) {
+            return r;
+        }
+        b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
+        sk_buf_printf(&b, "# Written by `storekeeper sim`: the satellite board.\n");
+        sk_buf_printf(&b, "store_id = \"sim\";\ndevice_id = \"" SIM_SATELLITE
+                          "\";\nboard = \"sim\";\n");
+        sk_buf_printf(&b, "role = \"satellite\";\nsatellite = { hub = \"" SIM_HUB
+                          "\"; ack_timeout_s = 3; };\n");
+        sk_buf_printf(&b, "log = { level = \"%s\"; };\n", verbose ? "info" : "warning");
+        sk_buf_printf(&b, "core = { status_interval_s = 0; };\n@include \"floor.cfg\"\n");
+        sk_buf_printf(&b, "mqtt = { host = \"%s\"; port = %d; };\n", mqtt_host, mqtt_port);
+        sk_buf_printf(&b, "ledger = { path = \"satellite.db\"; census_interval_s = 0; };\n");
+        sk_buf_printf(&b, "control = { socket = \"%s/satellite.sock\"; };\n", dir);
+        r = b.err ? b.err : write_file(dir, "satellite.cfg", b.p);
+        sk_buf_free(&b);
+        if (r < 0) {
+            return r;
+        }
+        b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
+    }
     sk_buf_printf(&b, "# Written by `storekeeper sim` for scenario \"%s\" (%s).\n", sc->name,
                   sc->path);
-    sk_buf_printf(&b, "store_id = \"sim\";\ndevice_id = \"sim-01\";\nboard = \"sim\";\n");
+    sk_buf_printf(&b, "store_id = \"sim\";\ndevice_id = \"" SIM_HUB "\";\nboard = \"sim\";\n");
     sk_buf_printf(&b, "products_file = \"products.csv\";\nplanogram_file = \"planogram.csv\";\n");
     sk_buf_printf(&b, "log = { level = \"%s\"; };\n", verbose ? "info" : "warning");
     sk_buf_printf(&b, "core = { status_interval_s = 0; };\n");
-    sk_buf_printf(
-            &b,
-            "buses = ( { name = \"sim-bus\"; url = \"tcp:127.0.0.1:%d\"; poll_interval_ms = 100; "
-            "response_timeout_ms = 300; reconnect_min_ms = 200; reconnect_max_ms = 2000; } );\n",
-            port);
-    sk_buf_printf(&b, "readers = (\n");
-    for (int s = 0; s < sc->n_shelves; s++) {
-        sk_buf_printf(&b, "  { name = \"reader-%c1\"; bus = \"sim-bus\"; unit = %d; },\n", 'a' + s,
-                      unit_of(s));
-    }
-    sk_buf_printf(&b,
-                  "  { name = \"portal\"; bus = \"sim-bus\"; unit = %d; role = \"exit\"; }\n);\n",
-                  PORTAL_UNIT);
-    sk_buf_printf(
-            &b,
-            "presence_presets = ( { name = \"sim\"; arrive_k = 2; arrive_n = 3; hold_ms = 1500; "
-            "} );\n");
-    sk_buf_printf(&b, "shelves = (\n");
-    for (int s = 0; s < sc->n_shelves; s++) {
-        sk_buf_printf(
-                &b,
-                "  { name = \"%s\"; reader = \"reader-%c1\"; antenna = 1; zone = \"front-%c1\"; "
-                "preset = \"sim\"; }%s\n",
-                sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
-    }
-    if (scene_file) { /* the runtime in its own process renders the scene from a file */
-        sk_buf_printf(
-                &b,
-                ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; device = \"%s\"; } );\n",
-                CAMERA, scene_file);
+    if (sc->boards) {
+        sk_buf_printf(&b, "@include \"floor.cfg\"\nhub = { ping_interval_ms = 500; };\n");
     } else {
-        sk_buf_printf(&b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; } );\n",
-                      CAMERA);
+        write_floor(&b, sc, port, scene_file);
     }
-    sk_buf_printf(&b, "zones = (\n");
-    for (int s = 0; s < sc->n_shelves; s++) {
-        float r[4];
-        sc_shelf_zone(s, r);
-        float e[4];
-        sc_shelf_edge(s, e);
-        sk_buf_printf(
-                &b,
-                "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
-                "%.1f, %.1f, %.1f, %.1f ]; reach = [ %.1f, %.1f, %.1f, %.1f ]; }%s\n",
-                'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3], e[0], e[1], e[2],
-                e[3], s + 1 < sc->n_shelves ? "," : "");
-    }
-    sk_buf_printf(
-            &b,
-            ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ 240.0, "
-            "205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
-            CAMERA);
-    sk_buf_printf(&b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
     sk_buf_printf(&b, "mqtt = { host = \"%s\"; port = %d; };\n", mqtt_host, mqtt_port);
     sk_buf_printf(&b, "ledger = { path = \"ledger.db\"; census_interval_s = 0; };\n");
     sk_buf_printf(&b, "fusion = { restock_linger_s = 5; };\n");
     sk_buf_printf(&b, "control = { socket = \"%s/control.sock\"; };\n", dir);
-    int r = b.err ? b.err : write_file(dir, "store.cfg", b.p);
+    r = b.err ? b.err : write_file(dir, "store.cfg", b.p);
     sk_buf_free(&b);
     if (r < 0) {
         return r;
@@ -599,6 +652,18 @@ int sim_connect_broker(const struct sim_opts *opts,
 
 int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_result *ret)
 {
+    if (sc->boards) {
+        /* Two boards are two processes: the crash loop's way, without a kill. */
+        struct sim_crash_opts co = {.kills = 0, .seed = 1};
+        struct sim_crash_report rep;
+        int r = sim_run_crash(sc, opts, &co, ret, &rep);
+        if (r == 0 && (rep.unexpected_exits || !rep.clean_exit || !rep.clean_exit_satellite)) {
+            fprintf(stderr, "sim: a board exited by itself or not cleanly; its files are in %s\n",
+                    ret->work_dir);
+            return -EIO;
+        }
+        return r;
+    }
     memset(ret, 0, sizeof(*ret));
     memset(&drv, 0, sizeof(drv));
     drv.sc = sc;
@@ -616,7 +681,7 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
     if ((r = sim_connect_broker(opts, dir, &broker, host, sizeof(host), &port)) < 0) {
         return r;
     }
-    if ((r = sim_cloud_start(host, port, "sim", "sim-01", on_cloud, &drv, &drv.cloud)) < 0) {
+    if ((r = sim_cloud_start(host, port, "sim", SIM_HUB, on_cloud, &drv, &drv.cloud)) < 0) {
         sim_broker_stop(&broker);
         return r;
     }

@@ -10,6 +10,11 @@
 
 #include "scenario.h"
 
+/* The store's boards: the hub (the one of a one-board store) and, with `satellite` shelves, a
+ * satellite polling their readers. */
+#define SIM_HUB       "sim-01"
+#define SIM_SATELLITE "sim-02"
+
 /* One event the store reported (topic suffix and payload JSON), owned by the run result. */
 struct sim_event {
     char topic[64];

@@ -70,6 +70,7 @@ struct peer {
     int64_t seen_seq;                                 /* highest seq taken off the queue */
     int64_t acked_seq; /* number of the last observation acknowledged (-1: none yet) */
     int64_t lag_us;    /* how old its last observation was when it arrived */
+    bool gap;          /* an observation came after one not recorded: ask at once */
     uint64_t received, refused, malformed;
     struct sk_complain complaint;
 };
@@ -91,6 +92,8 @@ struct mqtt_sat {
     int64_t hub_heard_mono_us;
     int64_t behind_since_mono_us; /* the hub lags what the broker took since */
     int64_t behind_seq;           /* hub_seq when that began */
+    bool hub_asks;                /* the hub saw a gap: send again now, not after the timeout */
+    int64_t resent_from;          /* first seq of the last resend (0: none) */
     int backoff;
     int64_t pending, first_pending, last_seq; /* our buffer, refreshed every second */
     int64_t stats_mono_us;
@@ -348,6 +351,11 @@ static int take_obs(struct mqtt_sat *s, struct peer *p, struct sk_obs *obs)
     if (seq > p->seen_seq) {
         p->seen_seq = seq;
     }
+    int64_t applied = 0, mark = 0;
+    if (sk_ledger_origin_seq(s->ledger, p->device, p->ledger_id, &applied, &mark) == 0 &&
+        n > applied + 1) {
+        p->gap = true; /* the core will not apply it: tell the satellite now */
+    }
     p->heard_mono_us = now_mono(s);
     if (refusing(s, p)) {
         p->refused++;
@@ -454,7 +462,7 @@ static void publish_acks(struct mqtt_sat *s)
         int64_t n = 0, seq = 0;
         if (!p->ledger_id[0] ||
             sk_ledger_origin_seq(s->ledger, p->device, p->ledger_id, &n, &seq) < 0 ||
-            n == p->acked_seq) {
+            (n == p->acked_seq && !p->gap)) {
             continue;
         }
         cJSON *o = envelope(s, SCHEMA_ACK);
@@ -465,11 +473,13 @@ static void publish_acks(struct mqtt_sat *s)
         cJSON_AddStringToObject(o, "satellite_ledger_id", p->ledger_id);
         cJSON_AddNumberToObject(o, "recorded_n", (double)n);
         cJSON_AddNumberToObject(o, "recorded_seq", (double)seq);
+        cJSON_AddBoolToObject(o, "resend", p->gap);
         char suffix[16 + SK_NAME_MAX], topic[SK_TOPIC_MAX];
         snprintf(suffix, sizeof(suffix), "sat/ack/%s", p->device);
         sk_mqtt_topic(cfg(s), suffix, topic, sizeof(topic));
         publish_json(s, topic, o, true);
         p->acked_seq = n;
+        p->gap = false;
     }
 }
 
@@ -536,6 +546,12 @@ static void take_ack(struct mqtt_sat *s, const struct sk_obs *obs)
     const char *lid = ok ? get_str(doc, "satellite_ledger_id", 40, &ok) : "";
     if (ok && strcmp(lid, s->ledger_id) == 0) {
         s->hub_seq = seq;
+        const cJSON *resend = cJSON_GetObjectItemCaseSensitive(doc, "resend");
+        /* Once per loss: what is on its way after a resend makes the hub ask again until the
+         * resent rows arrive. */
+        if (cJSON_IsTrue(resend) && (!s->resent_from || seq >= s->resent_from)) {
+            s->hub_asks = true;
+        }
     }
     cJSON_Delete(doc);
     s->hub_heard_mono_us = now_mono(s);
@@ -564,9 +580,11 @@ static void check_hub(struct mqtt_sat *s)
         return;
     }
     int64_t wait = (int64_t)cfg(s)->satellite.ack_timeout_s * 1000000 * s->backoff;
-    if (now - s->behind_since_mono_us < wait) {
+    if (!s->hub_asks && now - s->behind_since_mono_us < wait) {
         return;
     }
+    bool asked = s->hub_asks;
+    s->hub_asks = false;
     struct sk_outbox_resend rs;
     int r = sk_ledger_outbox_resend(s->ledger, s->hub_seq + 1, delivered, &rs);
     if (r < 0) {
@@ -577,13 +595,14 @@ static void check_hub(struct mqtt_sat *s)
     }
     mqtt_outbox_rewind(s->outbox, s->hub_seq + 1);
     s->resends++;
+    s->resent_from = s->hub_seq + 1;
     sk_log(SK_LOG_NOTICE, "satellite", NULL,
-           "hub %s recorded up to seq %" PRId64 " of %" PRId64 " the broker took, %d s ago: "
-           "%" PRId64 " observation(s) sent again",
+           "hub %s recorded up to seq %" PRId64 " of %" PRId64 " the broker took%s: %" PRId64
+           " observation(s) sent again",
            cfg(s)->satellite.hub, s->hub_seq, delivered,
-           (int)((now - s->behind_since_mono_us) / 1000000), rs.requeued + rs.pending);
+           asked ? ", and lacks one" : " and is silent about the rest", rs.requeued + rs.pending);
     s->behind_since_mono_us = now;
-    if (s->backoff < RESEND_MAX_X) {
+    if (!asked && s->backoff < RESEND_MAX_X) {
         s->backoff *= 2;
     }
     refresh_buffer(s);
@@ -639,7 +658,7 @@ void mqtt_sat_tick(struct mqtt_sat *s)
         }
         return;
     }
-    if (now - s->stats_mono_us >= STATS_EVERY) {
+    if (now - s->stats_mono_us >= STATS_EVERY || s->hub_asks) {
         refresh_buffer(s);
         check_hub(s);
     }
