@@ -340,6 +340,43 @@ const char *const sk_ledger_migrations[SK_LEDGER_SCHEMA_VERSION] = {
         "CREATE TRIGGER movements_append_only_delete BEFORE DELETE ON movements\n"
         "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n"
         "ALTER TABLE outbox ADD COLUMN digest BLOB;\n",
+
+        /* 4 -> 5: the type CHECK as comparisons. SQLite evaluates an IN list of more than two
+         * constants by building a temporary index of them for every row inserted: a quarter
+         * of a movement's CPU. Same names, same rows, copied as they are. */
+        "CREATE TABLE movements_v5 (\n"
+        "  id INTEGER PRIMARY KEY,\n"
+        "  time_us INTEGER NOT NULL,\n"
+        "  recorded_us INTEGER NOT NULL,\n"
+        "  type TEXT NOT NULL CHECK (type = 'pickup' OR type = 'put_back' OR type = 'sale'\n"
+        "    OR type = 'restock' OR type = 'adjustment' OR type = 'shrink'\n"
+        "    OR type = 'misplaced' OR type = 'rollback'),\n"
+        "  epc BLOB,\n"
+        "  sku TEXT NOT NULL,\n"
+        "  shelf TEXT,\n"
+        "  to_shelf TEXT,\n"
+        "  session TEXT,\n"
+        "  quantity INTEGER NOT NULL,\n"
+        "  evidence TEXT,\n"
+        "  event_seq INTEGER,\n"
+        "  prev_hash BLOB NOT NULL,\n"
+        "  hash BLOB NOT NULL,\n"
+        "  hash_version INTEGER NOT NULL DEFAULT 1\n"
+        ");\n"
+        "INSERT INTO movements_v5 (id, time_us, recorded_us, type, epc, sku, shelf, to_shelf,\n"
+        "  session, quantity, evidence, event_seq, prev_hash, hash, hash_version)\n"
+        "  SELECT id, time_us, recorded_us, type, epc, sku, shelf, to_shelf, session, quantity,\n"
+        "  evidence, event_seq, prev_hash, hash, hash_version FROM movements;\n"
+        "DROP TABLE movements;\n"
+        "ALTER TABLE movements_v5 RENAME TO movements;\n"
+        "CREATE INDEX movements_time ON movements (time_us);\n"
+        "CREATE INDEX movements_session ON movements (session) WHERE session IS NOT NULL;\n"
+        "CREATE INDEX movements_sku ON movements (sku);\n"
+        "CREATE INDEX movements_event ON movements (event_seq) WHERE event_seq IS NOT NULL;\n"
+        "CREATE TRIGGER movements_append_only_update BEFORE UPDATE ON movements\n"
+        "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n"
+        "CREATE TRIGGER movements_append_only_delete BEFORE DELETE ON movements\n"
+        "BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;\n",
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -516,33 +553,6 @@ sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return s;
-}
-
-/*
- * The movements table checks `type IN ('pickup', ... 8 names)`, which SQLite evaluates by
- * building a temporary index of the eight names for every row inserted: a quarter of a
- * movement's CPU. The ledger writes only the names of sk_move_type_name(), so its own insert
- * is compiled without CHECK constraints (ignore_check_constraints is read when a statement is
- * prepared); the schema keeps the CHECK for every other writer, and a statement SQLite
- * prepares again by itself (after a schema change) simply has it back.
- */
-sqlite3_stmt *ledger_move_insert_stmt(struct sk_ledger *l)
-{
-    if (!l->stmts[ST_MOVE_INSERT] && !ledger_txn_lost(l) &&
-        sqlite3_exec(l->db, "PRAGMA ignore_check_constraints = ON", NULL, NULL, NULL) ==
-                SQLITE_OK) {
-        sqlite3_stmt *s = NULL;
-        int rc = sqlite3_prepare_v3(l->db, stmt_sql[ST_MOVE_INSERT], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s, NULL);
-        sqlite3_exec(l->db, "PRAGMA ignore_check_constraints = OFF", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            ledger_fail(l, rc, "prepare");
-            return NULL;
-        }
-        l->stmts[ST_MOVE_INSERT] = s;
-        return s;
-    }
-    return ledger_stmt(l, ST_MOVE_INSERT);
 }
 
 int ledger_fault(struct sk_ledger *l, const char *point)

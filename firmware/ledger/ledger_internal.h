@@ -256,9 +256,7 @@ bool ledger_txn_lost(struct sk_ledger *l);
 
 /* Returns the statement, reset and unbound, or NULL (error recorded in l->errmsg). */
 sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id);
-/* The same for ST_MOVE_INSERT, prepared without the schema's CHECK on the type (ledger.c
- * says why). */
-sqlite3_stmt *ledger_move_insert_stmt(struct sk_ledger *l);
+
 /* Records SQLite's failure rc during `what` and returns the storekeeper code for it. */
 int ledger_fail(struct sk_ledger *l, int rc, const char *what);
 /* Records a failure of our own (code already translated). */

@@ -527,7 +527,7 @@ static int move_locked(struct sk_ledger *l,
 
     /* The row, then its event. */
     if (r == 0 && (r = ledger_fault(l, "movement")) == 0) {
-        sqlite3_stmt *s = ledger_move_insert_stmt(l);
+        sqlite3_stmt *s = ledger_stmt(l, ST_MOVE_INSERT);
         if (!s) {
             r = ledger_err(l);
         } else {
@@ -640,7 +640,7 @@ int ledger_move_rollback(struct sk_ledger *l,
                                     .evidence = text,
                                     .event_seq = seq + 1};
     int r = ledger_move_hash(prev, &mf, hash);
-    if (r == 0 && !(s = ledger_move_insert_stmt(l))) {
+    if (r == 0 && !(s = ledger_stmt(l, ST_MOVE_INSERT))) {
         r = ledger_err(l);
     } else if (r == 0) {
         sqlite3_bind_int64(s, 1, mf.id);

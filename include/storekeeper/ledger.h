@@ -33,7 +33,7 @@ struct sk_ledger;
 struct cJSON;
 
 /* Schema version this build writes (PRAGMA user_version). Older files are migrated. */
-#define SK_LEDGER_SCHEMA_VERSION 4
+#define SK_LEDGER_SCHEMA_VERSION 5
 /* PRAGMA application_id of every storekeeper ledger ("SKLG"). */
 #define SK_LEDGER_APPLICATION_ID 0x534b4c47
 

@@ -152,8 +152,11 @@ class Diag(unittest.TestCase):
                                        r"(: .+)?; [1-9]\d* event\(s\) wait in the outbox — check the "
                                        r"broker runs \(systemctl status mosquitto\), mqtt\.host "
                                        r"and mqtt\.port, then `storekeeper diag mqtt`$")
-            d = json.loads(self.store.diag("status", "--json").stdout)
-            self.assertGreaterEqual(d["mqtt"]["failures"], 1)
+            # the link retries after reconnect_min_ms: wait for its first failed attempt (a
+            # fast `diag all` can come before it)
+            def failures():
+                return json.loads(self.store.diag("status", "--json").stdout)["mqtt"]["failures"]
+            self.assertGreaterEqual(sk.wait_until(failures, 10 * sk.SCALE), 1)
         finally:
             self.store.broker.start()
         self.store.wait_mqtt("connected")

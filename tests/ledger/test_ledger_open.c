@@ -129,7 +129,10 @@ static void test_refuses_foreign_files(void **state)
     assert_int_equal(fseek(fp, 60, SEEK_SET), 0);
     assert_int_equal(fputc(0xff, fp), 0xff);
     fclose(fp);
-    assert_refused_untouched(p2, all, SK_ELEDGER_CORRUPT, "schema version -16777212 is not one");
+    char flipped[64]; /* the version with its top byte 0xff: negative */
+    snprintf(flipped, sizeof(flipped), "schema version %d is not one",
+             (int)(int32_t)(0xff000000u | (uint32_t)SK_LEDGER_SCHEMA_VERSION));
+    assert_refused_untouched(p2, all, SK_ELEDGER_CORRUPT, flipped);
     assert_refused_untouched(p2, 0, SK_ELEDGER_CORRUPT, "the file's header is damaged");
     char bak[300];
     snprintf(bak, sizeof(bak), "%s.v-16777212.bak", p2);
@@ -269,6 +272,8 @@ static const char *const fill_sql[SK_LEDGER_SCHEMA_VERSION] = {
         "prev_hash, hash, hash_version) VALUES (2, 9, 9, 'rollback', '', NULL, 0, "
         "zeroblob(32), zeroblob(32), 2);"
         "UPDATE outbox SET digest = zeroblob(32) WHERE seq = 1;",
+        /* v5: the type CHECK rewritten, no new rows */
+        "",
 };
 
 /* Rows each version's fill put in, checked after migrating: "SQL count query", count. */
@@ -291,6 +296,10 @@ static const struct {
         {2, "SELECT count(*) FROM movements WHERE id = 1 AND hash_version = 1", 1},
         {4, "SELECT count(*) FROM movements WHERE type = 'rollback' AND hash_version = 2", 1},
         {4, "SELECT count(*) FROM outbox WHERE digest IS NOT NULL", 1},
+        {1,
+         "SELECT count(*) FROM sqlite_schema WHERE name = 'movements' AND "
+         "sql LIKE '%type = ''pickup'' OR%' AND sql NOT LIKE '% IN (%'",
+         1},
 };
 
 /* A ledger that lived through versions 1..v: each step's migration, then that version's rows. */
