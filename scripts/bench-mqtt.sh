@@ -10,4 +10,4 @@ build=${SK_BUILD_DIR:-$PWD/build}
 [ -x "$build/storekeeper" ] || { echo "bench-mqtt: build first (scripts/setup.sh)" >&2; exit 1; }
 cmake --build "$build" --target bench_latency outbox_tool >/dev/null
 SK_BIN="$build/storekeeper" SK_SOURCE_DIR="$PWD" SK_BUILD_DIR="$build" PYTHONDONTWRITEBYTECODE=1 \
-    exec /usr/bin/python3 tests/mqtt/bench_mqtt.py --events 50000 --latency-events 2000 "$@"
+    exec /usr/bin/python3 tests/mqtt/bench_mqtt.py --events 20000 --latency-events 2000 "$@"

@@ -10,7 +10,7 @@
  * taking turns, with the minimum and maximum beside it; the ratio is the median of the rounds'
  * ratios. Every row is also printed as one `BENCH {json}` line for scripts/bench.sh.
  *
- *   bench_ledger [--quick] [--rounds N] [--dir DIR]  (DIR: default $TMPDIR or /tmp)
+ *   bench_ledger [--quick] [--rounds N] [--no-anchor] [--dir DIR]  (default $TMPDIR, /tmp)
  *   bench_ledger --one ledger|plain --batch B --count N [--nosync] [--dir DIR]
  *
  * --one runs one side once, for an instruction count: under
@@ -52,6 +52,8 @@ static void gtin_of(int p, char out[15])
 
 /* As the daemon opens it: with the anchor file (docs/ledger.md, "Rollback"), written after
  * every commit that adds events: its fdatasync is part of the cost per commit. */
+static bool no_anchor; /* --no-anchor: what the anchor file's fdatasync per commit costs */
+
 static struct sk_ledger *open_ledger(const char *path)
 {
     unlink(path);
@@ -61,7 +63,8 @@ static struct sk_ledger *open_ledger(const char *path)
     struct sk_ledger_opts o = {.path = path,
                                .store_id = "bench",
                                .device_id = "bench-01",
-                               .flags = SK_LEDGER_CREATE | SK_LEDGER_OWNER | SK_LEDGER_ANCHOR};
+                               .flags = SK_LEDGER_CREATE | SK_LEDGER_OWNER |
+                                        (no_anchor ? 0u : (unsigned)SK_LEDGER_ANCHOR)};
     struct sk_ledger *l;
     char msg[512];
     if (sk_ledger_open(&o, msg, sizeof(msg), &l) < 0) {
@@ -389,8 +392,10 @@ int main(int argc, char **argv)
             count = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--nosync") == 0) {
             sync = false;
+        } else if (strcmp(argv[i], "--no-anchor") == 0) {
+            no_anchor = true;
         } else {
-            fprintf(stderr, "usage: bench_ledger [--quick] [--rounds N] [--dir DIR]\n"
+            fprintf(stderr, "usage: bench_ledger [--quick] [--rounds N] [--no-anchor] [--dir DIR]\n"
                             "       bench_ledger --one ledger|plain --batch B --count N "
                             "[--nosync] [--dir DIR]\n");
             return 2;
@@ -411,8 +416,8 @@ int main(int argc, char **argv)
     char path[512], plain[512];
     snprintf(path, sizeof(path), "%s/bench-ledger-%d.db", dir, (int)getpid());
     snprintf(plain, sizeof(plain), "%s/bench-plain-%d.db", dir, (int)getpid());
-    printf("ledger benchmark in %s (WAL, synchronous=FULL), %d rounds%s\n", dir, rounds,
-           quick ? ", quick" : "");
+    printf("ledger benchmark in %s (WAL, synchronous=FULL), %d rounds%s%s\n", dir, rounds,
+           quick ? ", quick" : "", no_anchor ? ", WITHOUT the anchor file (not the daemon's)" : "");
     /* fsync times on a shared machine drift: the ledger's and the plain rounds take turns.
      * The last row turns synchronous off on both sides to show the CPU cost alone. */
     static const int batches[4] = {1, 10, 100, 100};
@@ -461,8 +466,12 @@ int main(int argc, char **argv)
                "\"ours\":[%.0f,%.0f,%.0f],\"ref\":[%.0f,%.0f,%.0f],\"ratio\":[%.3f,%.3f,%.3f],"
                "\"ref_name\":\"plain SQLite inserts, same pragmas and row sizes\","
                "\"goal\":\"%s\",\"rounds\":%d}\n",
-               batches[b], synced[b] ? "" : ", synchronous=OFF (CPU only)", ls[0], ls[1], ls[2],
-               ps[0], ps[1], ps[2], rs[0], rs[1], rs[2],
+               batches[b],
+               no_anchor   ? (synced[b] ? ", without the anchor file"
+                                        : ", synchronous=OFF (CPU only), without the anchor file")
+               : synced[b] ? ""
+                           : ", synchronous=OFF (CPU only)",
+               ls[0], ls[1], ls[2], ps[0], ps[1], ps[2], rs[0], rs[1], rs[2],
                batches[b] == 1 ? ""
                : synced[b]     ? "ratio >= 0.5"
                                : "ratio >= 0.25",

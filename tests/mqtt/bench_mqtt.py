@@ -4,18 +4,21 @@
 1. outbox drain rate at QoS 1: N events committed to the ledger, then `storekeeper run`
    publishes them; next to `mosquitto_pub -l -q 1` publishing the same N payloads (dumped
    from the ledger) to the same broker. Both timed at a QoS 1 subscriber from its first to
-   its last message; the ratio is storekeeper's rate over mosquitto_pub's.
+   its last message (neither pays its process start); the two take turns for ROUNDS rounds
+   (--rounds, 5), each round from a fresh copy of the filled ledger; the ratio is
+   storekeeper's rate over mosquitto_pub's, per round, min/median/max.
 2. latency from ledger commit to receipt by a subscriber: the real runtime and MQTT service
    with a producer committing one event per transaction (tests/mqtt/bench_latency.c);
    p50, p99 and max.
 
   bench_mqtt.py [--events N] [--latency-events M] [--rate R]
 Defaults are the short form the suite runs (ctest label `bench`: 5,000 / 300 / 200 per s);
-scripts/bench-mqtt.sh runs the full one (50,000 / 2,000). mosquitto_pub -l at QoS 1 stops early after 65,535 lines (2.0.11): N stays
+scripts/bench-mqtt.sh runs the full one (20,000 a round / 2,000). mosquitto_pub -l at QoS 1 stops early after 65,535 lines (2.0.11): N stays
 below that and both sides are counted at the subscriber."""
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,16 +59,19 @@ def receipt_times(path):
     return times
 
 
-def drain(broker, tmp, n):
-    ledger = os.path.join(tmp.path, "drain.db")
-    mh.outbox("fill", ledger, STORE, DEVICE, n, 1000, timeout=600)
-    payloads = os.path.join(tmp.path, "payloads.txt")
-    with open(payloads, "w") as f:
-        f.write(mh.outbox("dump", ledger, STORE, DEVICE, timeout=600))
+def rate(ts):
+    span = ts[-1][0] - ts[0][0]
+    return (len(ts) - 1) / span if span > 0 else float("inf")
 
-    # storekeeper: the daemon drains the outbox.
-    sub, out, path = subscriber(broker, PREFIX + "event/#", n, tmp.path, "drain-sk")
-    cfg = tmp.file("drain.cfg", CONFIG % (ledger, broker.port, ""))
+
+def drain_sk(broker, tmp, template, n, i):
+    """storekeeper drains a fresh copy of the filled outbox."""
+    ledger = os.path.join(tmp.path, "drain-%d.db" % i)
+    shutil.copy(template, ledger)
+    if os.path.exists(template + ".anchor"):
+        shutil.copy(template + ".anchor", ledger + ".anchor")
+    sub, out, path = subscriber(broker, PREFIX + "event/#", n, tmp.path, "drain-sk-%d" % i)
+    cfg = tmp.file("drain-%d.cfg" % i, CONFIG % (ledger, broker.port, ""))
     d = sk.Daemon(["run", "-c", cfg], tmp.path)
     try:
         sub.wait(timeout=600)
@@ -74,12 +80,15 @@ def drain(broker, tmp, n):
         d.log.close()
         stop(sub)
         out.close()
-    sk_times = receipt_times(path)
-    seqs = [json.loads(p)["seq"] for _, p in sk_times]
+    times = receipt_times(path)
+    seqs = [json.loads(p)["seq"] for _, p in times]
     assert seqs == list(range(1, n + 1)), "storekeeper delivered every event in order"
+    return rate(times)
 
-    # mosquitto_pub -l with the same payloads to the same broker.
-    sub, out, path = subscriber(broker, "bench/pub", n, tmp.path, "drain-pub")
+
+def drain_pub(broker, tmp, payloads, n, i):
+    """mosquitto_pub -l with the same payloads to the same broker."""
+    sub, out, path = subscriber(broker, "bench/pub", n, tmp.path, "drain-pub-%d" % i)
     try:
         with open(payloads) as f:
             subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q",
@@ -89,14 +98,28 @@ def drain(broker, tmp, n):
     finally:
         stop(sub)
         out.close()
-    pub_times = receipt_times(path)
-    assert len(pub_times) == n, "mosquitto_pub delivered %d of %d" % (len(pub_times), n)
+    times = receipt_times(path)
+    assert len(times) == n, "mosquitto_pub delivered %d of %d" % (len(times), n)
+    return rate(times)
 
-    def rate(ts):
-        span = ts[-1][0] - ts[0][0]
-        return (len(ts) - 1) / span if span > 0 else float("inf")
+
+def drain(broker, tmp, n, rounds):
+    template = os.path.join(tmp.path, "drain.db")
+    mh.outbox("fill", template, STORE, DEVICE, n, 1000, timeout=600)
+    payloads = os.path.join(tmp.path, "payloads.txt")
+    with open(payloads, "w") as f:
+        f.write(mh.outbox("dump", template, STORE, DEVICE, timeout=600))
+    sk_rates, pub_rates = [], []
+    for i in range(rounds):
+        sk_rates.append(drain_sk(broker, tmp, template, n, i))
+        pub_rates.append(drain_pub(broker, tmp, payloads, n, i))
     size = os.path.getsize(payloads) / n
-    return rate(sk_times), rate(pub_times), size
+    return sk_rates, pub_rates, size
+
+
+def spread(v):
+    v = sorted(v)
+    return [v[0], statistics.median(v), v[-1]]
 
 
 def stop(proc):
@@ -139,23 +162,37 @@ def main():
     ap.add_argument("--events", type=int, default=5000)
     ap.add_argument("--latency-events", type=int, default=300)
     ap.add_argument("--rate", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
     if a.events >= 65535:
         sys.exit("--events must stay below 65,535 (mosquitto_pub -l at QoS 1)")
     tmp = sk.TempDir()
     broker = mh.Broker(tmp.path).start()
     try:
-        sk_rate, pub_rate, size = drain(broker, tmp, a.events)
-        print("drain, QoS 1, %d events of about %.0f bytes:" % (a.events, size))
-        print("  storekeeper outbox  %9.0f msg/s" % sk_rate)
-        print("  mosquitto_pub -l    %9.0f msg/s" % pub_rate)
-        print("  ratio               %9.2f (storekeeper / mosquitto_pub)" % (sk_rate / pub_rate))
+        sk_rates, pub_rates, size = drain(broker, tmp, a.events, a.rounds)
+        o, r = spread(sk_rates), spread(pub_rates)
+        q = spread([x / y for x, y in zip(sk_rates, pub_rates)])
+        print("drain, QoS 1, %d events of about %.0f bytes, %d rounds taking turns, "
+              "median [min-max]:" % (a.events, size, a.rounds))
+        print("  storekeeper outbox  %9.0f [%.0f-%.0f] msg/s" % (o[1], o[0], o[2]))
+        print("  mosquitto_pub -l    %9.0f [%.0f-%.0f] msg/s" % (r[1], r[0], r[2]))
+        print("  ratio               %9.2f [%.2f-%.2f] (storekeeper / mosquitto_pub)" % (
+            q[1], q[0], q[2]))
+        print("BENCH " + json.dumps({
+            "bench": "mqtt", "case": "outbox drain, QoS 1, %d events" % a.events,
+            "unit": "msg/s", "ours": o, "ref": r, "ratio": q,
+            "ref_name": "mosquitto_pub -l, same payloads and broker", "goal": "",
+            "rounds": a.rounds}))
         lat = latency(broker, tmp, a.latency_events, a.rate)
         print("commit-to-receipt latency, %d events at %d/s, one transaction each:" % (
             len(lat), a.rate))
+        p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         print("  p50 %.2f ms  p99 %.2f ms  max %.2f ms  mean %.2f ms" % (
-            lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], lat[-1],
-            statistics.mean(lat)))
+            p50, p99, lat[-1], statistics.mean(lat)))
+        print("BENCH " + json.dumps({
+            "bench": "mqtt", "case": "commit-to-receipt latency (p50, p99, max)", "unit": "ms",
+            "ours": [p50, p99, lat[-1]], "ref": None, "ratio": None, "ref_name": "",
+            "goal": "", "rounds": 1, "lower_is_better": True}))
     finally:
         broker.stop()
         tmp.cleanup()

@@ -158,6 +158,32 @@ def reference(frames, line, repeat, size=None):
     return out
 
 
+def spread(values):
+    v = sorted(values)
+    return {"min": v[0], "median": statistics.median(v), "max": v[-1]}
+
+
+def merge_ref(rs):
+    """Rounds of reference(): each stage's median over rounds, the total's spread."""
+    out = {k: spread([r[k]["median"] for r in rs])
+           for k in ("background", "blobs", "tracking", "total")}
+    out["in"], out["out"] = rs[-1]["in"], rs[-1]["out"]
+    return out
+
+
+def merge_ours(os_):
+    """Rounds of bench_vision's JSON (one repetition each), merged the same way."""
+    out = dict(os_[-1])
+    for key, v in os_[-1].items():
+        if isinstance(v, dict) and "total" in v:
+            m = dict(v)
+            for stage in ("resize", "background", "blobs", "tracking", "total"):
+                if stage in v:
+                    m[stage] = spread([o[key][stage]["median"] for o in os_])
+            out[key] = m
+    return out
+
+
 def stream_clip(path):
     """The clip's frames one at a time (colour, full resolution: what the tutorials feed
     MOG2)."""
@@ -237,16 +263,32 @@ def main():
         pts, inside, truth, proc = clip_annotation()
         args += ["--clip", a.clip, "--line", "%g,%g,%g,%g,%d" % (tuple(pts) + (inside,)),
                  "--truth", "%d,%d" % (truth["in"], truth["out"])]
-    ours = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    # Rounds take turns: ours (the C program, one repetition), then each reference on the same
+    # frames; a shared machine's drift hits both sides alike. Per-round ratios give the spread.
+    rounds = max(1, a.repeat)
+    args[args.index("--repeat") + 1] = "1"
+    runs = []
+    for _ in range(rounds):
+        o = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+        syn = np.memmap(raw, dtype=np.uint8, mode="r").reshape(-1, 480, 640)
+        rows = [("synthetic", lambda syn=syn: (syn[i] for i in range(syn.shape[0])),
+                 (20, 240, 620, 240), o["synthetic_truth"], o["synthetic_640"]["decode_ms"])]
+        if a.clip:
+            sx = o["clip_320"]["clip_width"] / proc[0]
+            sy = o["clip_320"]["clip_height"] / proc[1]
+            rows.append(("clip", lambda: stream_clip(a.clip),
+                         (pts[0] * sx, pts[1] * sy, pts[2] * sx, pts[3] * sy), o["clip_truth"],
+                         None))
+        refs = {}
+        for name, frames, line, truth, _ in rows:
+            refs[name] = (reference(frames, line, 1), reference(frames, line, 1, size=(320, 240)))
+        runs.append((o, refs))
+    ours = merge_ours([r[0] for r in runs])
+    reference_runs = {name: [r[1][name] for r in runs] for name in runs[0][1]}
     syn = np.memmap(raw, dtype=np.uint8, mode="r").reshape(-1, 480, 640)
-    rows = [("synthetic", lambda: (syn[i] for i in range(syn.shape[0])), (20, 240, 620, 240),
-             ours["synthetic_truth"], ours["synthetic_640"]["decode_ms"])]
+    rows = [("synthetic", None, None, ours["synthetic_truth"], ours["synthetic_640"]["decode_ms"])]
     if a.clip:
-        sx = ours["clip_320"]["clip_width"] / proc[0]
-        sy = ours["clip_320"]["clip_height"] / proc[1]
-        rows.append(("clip", lambda: stream_clip(a.clip),
-                     (pts[0] * sx, pts[1] * sy, pts[2] * sx, pts[3] * sy), ours["clip_truth"],
-                     decode_ms(a.clip)))
+        rows.append(("clip", None, None, ours["clip_truth"], decode_ms(a.clip)))
     print("ms per frame, median of %d run(s) [min-max]; ours at 640x480 and 320x240 "
           "(including the downscale), the OpenCV MOG2 reference at full resolution and at "
           "320x240 grey (equal pixels)" % a.repeat)
@@ -255,9 +297,9 @@ def main():
         "in/out (truth) error")
     print(hdr)
     summary = {}
-    for name, frames, line, truth, dec_ms in rows:
-        ref = reference(frames, line, a.repeat)
-        ref320 = reference(frames, line, a.repeat, size=(320, 240))
+    for name, _, _, truth, dec_ms in rows:
+        ref = merge_ref([r[0] for r in reference_runs[name]])
+        ref320 = merge_ref([r[1] for r in reference_runs[name]])
         for label, rr in (("ref full", ref), ("mog2 320", ref320)):
             print("%-10s %-9s %8.3f %8s %8.3f %8.3f %8.3f %8.3f  %d/%d (%d/%d) %d   "
                   "[%.3f-%.3f]" % (
@@ -278,6 +320,16 @@ def main():
         ratio = ref["total"]["median"] / o320["total"]["median"]
         ratio320 = ref320["total"]["median"] / o320["total"]["median"]
         summary[name] = ratio
+        per_round = sorted(r[1]["total"]["median"] / o[name + "_320"]["total"]["median"]
+                           for o, r in zip([x[0] for x in runs],
+                                           [x[1][name] for x in runs]))
+        q = (per_round[0], statistics.median(per_round), per_round[-1])
+        print("BENCH " + json.dumps({
+            "bench": "vision", "case": "%s, 320x240 processing" % name, "unit": "ms/frame",
+            "ours": [o320["total"]["min"], o320["total"]["median"], o320["total"]["max"]],
+            "ref": [ref320["total"]["min"], ref320["total"]["median"], ref320["total"]["max"]],
+            "ratio": list(q), "ref_name": "plain OpenCV MOG2 pipeline at 320x240 (equal pixels)",
+            "goal": "", "rounds": rounds, "lower_is_better": True}))
         print("%-10s ours at 320x240: %.3f ms/frame; plain OpenCV MOG2 pipeline at 320x240 "
               "(equal pixels): %.3f ms/frame, %.1fx ours; full-resolution reference %.1fx "
               "ours; count error ours %d, MOG2 320 %d, full %d" % (
@@ -287,6 +339,10 @@ def main():
         binary = os.environ.get("SK_BIN", "build/storekeeper")
         base = peak_rss_run(binary, 8, False)
         cam = peak_rss_run(binary, 8, True)
+        print("BENCH " + json.dumps({
+            "bench": "memory", "case": "peak RSS, one synthetic 640x480 camera",
+            "unit": "kB", "ours": [cam, cam, cam], "ref": None, "ratio": None,
+            "ref_name": "", "goal": "<= 49152 kB", "rounds": 1, "lower_is_better": True}))
         print("peak RSS of storekeeper run for 8 s: %d kB with one synthetic 640x480 camera, "
               "%d kB without cameras (the camera's share: %d kB)" % (cam, base, cam - base))
     for name, ratio in summary.items():
