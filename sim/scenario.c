@@ -936,6 +936,9 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
             if (w.shelf >= 0) {
                 if (d->badge) {
                     r = badge_event(pl, w.shelf, w.t, false);
+                    if (r < 0) {
+                        return r;
+                    }
                 }
                 waypoint(&w, w.t + 0.6, w.x, w.y);
             }

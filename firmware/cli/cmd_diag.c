@@ -104,8 +104,8 @@ int sk_cmd_diag(int argc, char **argv)
         if (strcmp(argv[1], subcommands[i].name) == 0) {
             /* status, all, reader, ledger and bundle apply the default themselves (and
              * say when it is the default that does not load). */
-            bool own = strcmp(argv[1], "camera") && strcmp(argv[1], "modbus") &&
-                       strcmp(argv[1], "mqtt");
+            bool own = strcmp(argv[1], "camera") != 0 && strcmp(argv[1], "modbus") != 0 &&
+                       strcmp(argv[1], "mqtt") != 0;
             /* A Modbus endpoint given as such (tcp:..., rtu:...) needs no store file, and
              * a scan on a machine without one says what BUS may be. */
             for (int a = 2; !strcmp(argv[1], "modbus") && a < argc; a++) {

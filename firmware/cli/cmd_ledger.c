@@ -1103,12 +1103,18 @@ static int check_anchor_arg(struct ctx *c, const char *arg, char *why, size_t si
 {
     struct anchor_probe p = {0};
     char want[SK_LEDGER_HASH_HEX + 1] = "";
-    char extra;
-    if (sscanf(arg, "%" SCNd64 ":%64s%c", &p.id, want, &extra) != 2 || p.id <= 0 ||
-        strlen(want) != 64) {
+    char *end = NULL;
+    errno = 0;
+    long long id = strtoll(arg, &end, 10);
+    size_t hash_len = end && *end == ':' ? strlen(end + 1) : 0;
+    if (errno || end == arg || !end || *end != ':' || id <= 0 || hash_len != 64 ||
+        strspn(end + 1, "0123456789abcdefABCDEF") != 64) {
         return sk_cli_usage_error(CMD, "verify: --anchor \"%s\" is not MOVEMENT_ID:HASH (64 hex)",
                                   arg);
     }
+    p.id = id;
+    memcpy(want, end + 1, 64);
+    want[64] = '\0';
     struct sk_movement_filter f = {.after_id = p.id - 1, .limit = 1};
     int r = sk_ledger_movements(c->l, &f, anchor_probe_cb, &p);
     if (r < 0) {

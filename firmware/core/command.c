@@ -673,11 +673,12 @@ parse_resend(const struct ctx *c, const cJSON *o, const struct sk_config *cfg, s
                            (long long)from);
     }
     int64_t max = cfg && cfg->mqtt.resend_max > 0 ? cfg->mqtt.resend_max : SK_CMD_RESEND_MAX;
-    if (to - from + 1 > max) {
+    int64_t count = to - from + 1;
+    if (count > max) {
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, "to_seq",
                            "the range names %lld events; at most %lld per command "
                            "(mqtt.resend_max): ask in parts",
-                           (long long)(to - from + 1), (long long)max);
+                           (long long)count, (long long)max);
     }
     cmd->u.resend.from_seq = from;
     cmd->u.resend.to_seq = to;
@@ -922,7 +923,10 @@ int sk_cmd_result_from_json(const char *text, struct sk_cmd_result *ret)
 /* Sorts an object's members by key, recursively (a stable insertion sort of the list). */
 static void sort_keys(cJSON *item)
 {
-    for (cJSON *c = item ? item->child : NULL; c; c = c->next) {
+    if (!item) {
+        return;
+    }
+    for (cJSON *c = item->child; c; c = c->next) {
         sort_keys(c);
     }
     if (!cJSON_IsObject(item) || !item->child) {
@@ -946,7 +950,9 @@ static void sort_keys(cJSON *item)
         x->prev = prev;
         prev = x;
     }
-    sorted->prev = prev;
+    if (sorted) {
+        sorted->prev = prev;
+    }
     item->child = sorted;
 }
 
@@ -974,7 +980,7 @@ uint64_t sk_cmd_fingerprint(const char *name, const char *payload, size_t len)
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text) {
-        return fnv1a(h, payload, len);
+        return payload ? fnv1a(h, payload, len) : h;
     }
     h = fnv1a(h, text, strlen(text));
     cJSON_free(text);

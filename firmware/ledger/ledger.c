@@ -1269,9 +1269,10 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
         snprintf(msg, msg_size, "%s: %s", path, l->errmsg);
         return r;
     }
-    bool store_differs = opts->store_id && l->store_id[0] && strcmp(opts->store_id, l->store_id);
+    bool store_differs =
+            opts->store_id && l->store_id[0] && strcmp(opts->store_id, l->store_id) != 0;
     bool device_differs =
-            opts->device_id && l->device_id[0] && strcmp(opts->device_id, l->device_id);
+            opts->device_id && l->device_id[0] && strcmp(opts->device_id, l->device_id) != 0;
     if (store_differs || device_differs) {
         /* A writer may give an unused ledger its identity: the package's first start with
          * the idle example store creates one before the operator writes the real store_id

@@ -86,6 +86,29 @@ static bool copy_word(const char *v, char *out, size_t size, size_t want)
     return true;
 }
 
+/* A decimal number that ends its line: true and *ret, false for anything else. */
+static bool read_number(const char *v, bool is_unsigned, uint64_t *ret)
+{
+    char *end = NULL;
+    errno = 0;
+    uint64_t x = is_unsigned ? strtoull(v, &end, 10) : (uint64_t)strtoll(v, &end, 10);
+    if (errno || end == v || (*end != '\n' && *end != '\0') || (is_unsigned && *v == '-')) {
+        return false;
+    }
+    *ret = x;
+    return true;
+}
+
+static bool read_i64(const char *v, int64_t *ret)
+{
+    uint64_t x;
+    if (!read_number(v, false, &x)) {
+        return false;
+    }
+    *ret = (int64_t)x;
+    return true;
+}
+
 /* Parses one slot; 0 and *ret when it is whole, -EBADMSG when not. */
 static int slot_parse(const char *buf, struct ledger_anchor *ret)
 {
@@ -103,17 +126,16 @@ static int slot_parse(const char *buf, struct ledger_anchor *ret)
     struct ledger_anchor a;
     memset(&a, 0, sizeof(a));
     const char *p;
-    bool ok =
-            (p = strstr(text, "\ngeneration ")) && sscanf(p + 12, "%" SCNu64, &a.generation) == 1 &&
-            (p = strstr(text, "\nledger_id ")) &&
-            copy_word(p + 11, a.head.ledger_id, sizeof(a.head.ledger_id), SK_LEDGER_ID_LEN) &&
-            (p = strstr(text, "\nseq ")) && sscanf(p + 5, "%" SCNd64, &a.head.seq) == 1 &&
-            (p = strstr(text, "\nevent_id ")) &&
-            copy_word(p + 10, a.head.event_id, sizeof(a.head.event_id), SK_LEDGER_ID_LEN) &&
-            (p = strstr(text, "\nmovement_id ")) &&
-            sscanf(p + 13, "%" SCNd64, &a.head.movement_id) == 1 && (p = strstr(text, "\nhead ")) &&
-            copy_word(p + 6, a.head.hash, sizeof(a.head.hash), 64) && a.head.seq >= 0 &&
-            a.head.movement_id >= 0;
+    bool ok = (p = strstr(text, "\ngeneration ")) && read_number(p + 12, true, &a.generation) &&
+              (p = strstr(text, "\nledger_id ")) &&
+              copy_word(p + 11, a.head.ledger_id, sizeof(a.head.ledger_id), SK_LEDGER_ID_LEN) &&
+              (p = strstr(text, "\nseq ")) && read_i64(p + 5, &a.head.seq) &&
+              (p = strstr(text, "\nevent_id ")) &&
+              copy_word(p + 10, a.head.event_id, sizeof(a.head.event_id), SK_LEDGER_ID_LEN) &&
+              (p = strstr(text, "\nmovement_id ")) && read_i64(p + 13, &a.head.movement_id) &&
+              (p = strstr(text, "\nhead ")) &&
+              copy_word(p + 6, a.head.hash, sizeof(a.head.hash), 64) && a.head.seq >= 0 &&
+              a.head.movement_id >= 0;
     if (!ok) {
         return -EBADMSG;
     }

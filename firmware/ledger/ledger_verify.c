@@ -104,7 +104,7 @@ int ledger_chain_head_check(struct sk_ledger *l, char *why, size_t size)
         return ledger_fail(l, rc, "reading the chain head");
     }
     struct ledger_move_fields f;
-    uint8_t head[32], prev[32], want[32];
+    uint8_t head[32], prev[32], want[32] = {0};
     int head_len = 0, prev_len = 0;
     int64_t prev_id = 0;
     int r = 0;
@@ -442,7 +442,7 @@ static int check_outbox(struct sk_ledger *l, struct sk_verify_result *v)
         uint8_t want[32];
         ledger_event_digest(l->ledger_id, seq, id, topic, payload, len, want);
         v->digests++;
-        if (sqlite3_column_bytes(s, 4) != 32 || memcmp(sqlite3_column_blob(s, 4), want, 32)) {
+        if (sqlite3_column_bytes(s, 4) != 32 || memcmp(sqlite3_column_blob(s, 4), want, 32) != 0) {
             problem(v, "outbox", 0,
                     "outbox event seq %" PRId64 " (%s) does not match its digest: its payload, "
                     "topic or id was changed",
