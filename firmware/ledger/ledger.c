@@ -1009,21 +1009,37 @@ static int backup_to(sqlite3 *db, const char *dest_path)
 
 static int set_pragmas(struct sk_ledger *l, int busy_ms)
 {
-    sqlite3_busy_timeout(l->db, busy_ms > 0 ? busy_ms : 5000);
-    sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(l->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
-    if (rc != SQLITE_OK) {
-        return ledger_fail(l, rc, "setting WAL mode");
+    int wait_ms = busy_ms > 0 ? busy_ms : 5000;
+    sqlite3_busy_timeout(l->db, wait_ms);
+    /* Switching a new file to WAL needs it to itself: SQLite does not call the busy handler
+     * there, so another process creating the same ledger right now is waited for here. */
+    bool wal = false;
+    char mode[32] = "";
+    for (int waited = 0;; waited += 10) {
+        sqlite3_stmt *s;
+        int rc = sqlite3_prepare_v2(l->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+        if (rc != SQLITE_OK) {
+            if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waited < wait_ms) {
+                sqlite3_sleep(10);
+                continue;
+            }
+            return ledger_fail(l, rc, "setting WAL mode");
+        }
+        rc = sqlite3_step(s);
+        const char *m = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+        snprintf(mode, sizeof(mode), "%s", m ? m : sqlite3_errmsg(l->db));
+        wal = m && strcmp(m, "wal") == 0;
+        sqlite3_finalize(s);
+        if (wal || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= wait_ms) {
+            break;
+        }
+        sqlite3_sleep(10);
     }
-    rc = sqlite3_step(s);
-    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    bool wal = mode && strcmp(mode, "wal") == 0;
-    sqlite3_finalize(s);
     if (!wal) {
         return ledger_failf(l, SK_ELEDGER,
                             "cannot switch to WAL mode (journal mode \"%s\"): the file system "
                             "must support shared memory (no network file systems)",
-                            mode ? mode : sqlite3_errmsg(l->db));
+                            mode);
     }
     /* synchronous=FULL: see the DESIGN note. journal_size_limit keeps the WAL file from
      * staying large after a burst; temp_store keeps sort space off the SD card. */
@@ -1044,6 +1060,18 @@ static int migrate(struct sk_ledger *l, int64_t from, const struct sk_ledger_opt
             return r;
         }
         l->depth = 1;
+        /* Another process opening the same new file (the daemon's first start and a `ledger`
+         * command) may have taken this step while we waited for the write lock. */
+        int64_t now_v = 0;
+        if (pragma_int(l->db, "PRAGMA user_version", &now_v) == SQLITE_OK && now_v > v) {
+            r = ledger_exec(l, "COMMIT", "migration");
+            l->depth = 0;
+            if (r < 0) {
+                return r;
+            }
+            v = now_v - 1;
+            continue;
+        }
         r = ledger_exec(l, sk_ledger_migrations[v], "migration");
         if (r == 0 && v == 0) {
             char sql[80];
@@ -1171,12 +1199,20 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
     sqlite3_busy_timeout(l->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
 
     int64_t app_id = 0, version = 0, objects = 0;
-    rc = pragma_int(l->db, "PRAGMA application_id", &app_id);
+    /* One snapshot of the three: another process may be creating this file right now, and
+     * its tables without its application id would look like another program's database. */
+    rc = sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        rc = pragma_int(l->db, "PRAGMA application_id", &app_id);
+    }
     if (rc == SQLITE_OK) {
         rc = pragma_int(l->db, "PRAGMA user_version", &version);
     }
     if (rc == SQLITE_OK) {
         rc = pragma_int(l->db, "SELECT count(*) FROM sqlite_master", &objects);
+    }
+    if (!sqlite3_get_autocommit(l->db)) {
+        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     }
     if ((rc & 0xff) == SQLITE_NOTADB) {
         snprintf(msg, msg_size,

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include "ledger_test.h"
 
 static void test_create_and_reopen(void **state)
@@ -34,6 +36,53 @@ static void test_create_and_reopen(void **state)
     assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
     sqlite3_finalize(s);
     lt_teardown(&t);
+}
+
+/* Two processes create the same new ledger at once (the daemon's first start and a `ledger`
+ * command): both open it, one ledger id, every migration once. Rounds, since the race is. */
+static void test_created_by_two_at_once(void **state)
+{
+    (void)state;
+    char dir[128], path[192];
+    sk_test_tmpdir(dir, sizeof(dir));
+    for (int round = 0; round < 20; round++) {
+        snprintf(path, sizeof(path), "%s/both-%d.db", dir, round);
+        struct sk_ledger_opts o = {.path = path,
+                                   .store_id = "store-1",
+                                   .device_id = "dev-1",
+                                   .flags = SK_LEDGER_CREATE | SK_LEDGER_MIGRATE};
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        char msg[512] = "";
+        struct sk_ledger *l = NULL;
+        int r = sk_ledger_open(&o, msg, sizeof(msg), &l);
+        struct sk_ledger_info info;
+        memset(&info, 0, sizeof(info));
+        if (r == 0) {
+            r = sk_ledger_get_info(l, &info);
+        }
+        sk_ledger_close(l);
+        if (pid == 0) {
+            ssize_t n = write(fds[1], info.ledger_id, sizeof(info.ledger_id));
+            _exit(r == 0 && n == (ssize_t)sizeof(info.ledger_id) ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        char child_id[sizeof(info.ledger_id)] = "";
+        assert_int_equal(read(fds[0], child_id, sizeof(child_id)), (ssize_t)sizeof(child_id));
+        close(fds[0]);
+        close(fds[1]);
+        if (r != 0) {
+            fprintf(stderr, "round %d: %s\n", round, msg);
+        }
+        assert_int_equal(r, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_string_equal(child_id, info.ledger_id);
+        assert_int_equal(info.schema_version, SK_LEDGER_SCHEMA_VERSION);
+    }
+    sk_test_rmdir(dir);
 }
 
 static void test_missing_and_directory(void **state)
@@ -487,6 +536,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_create_and_reopen),
+            cmocka_unit_test(test_created_by_two_at_once),
             cmocka_unit_test(test_missing_and_directory),
             cmocka_unit_test(test_refuses_foreign_files),
             cmocka_unit_test(test_refuses_corrupt),

@@ -106,6 +106,8 @@ class ConsumerTest(unittest.TestCase):
         cfg = self.tmp.file("store.cfg", CONFIG % self.bridged.store.port)
         d = sk.Daemon(["run", "-c", cfg], self.tmp.path)
         self.daemons.append(d)
+        # The daemon made its ledger before another process writes into it.
+        self.assertTrue(d.wait_log("connected to 127.0.0.1", 15 * sk.SCALE), d.text())
         filler = mh.Filler(self.ledger, STORE, DEVICE, N, 3, RATE, REVIEW_EVERY)
         filler.start()
         T = 30 * sk.SCALE
