@@ -222,6 +222,11 @@ static int run_crash(struct scenario *sc, struct sim_opts *o, int kills, uint64_
         cJSON_AddNumberToObject(j, "pickups_missing", rep.pickups_missing);
         cJSON_AddNumberToObject(j, "pickups_extra", rep.pickups_extra);
         cJSON_AddNumberToObject(j, "double_charged", rep.double_charged);
+        cJSON_AddNumberToObject(j, "commands", rep.commands);
+        cJSON_AddNumberToObject(j, "command_replies", rep.command_replies);
+        cJSON_AddNumberToObject(j, "commands_applied_twice", rep.commands_applied_twice);
+        cJSON_AddNumberToObject(j, "commands_unanswered", rep.commands_unanswered);
+        cJSON_AddNumberToObject(j, "commands_inconsistent", rep.commands_inconsistent);
         cJSON_AddBoolToObject(j, "ok", ok);
         cJSON_AddStringToObject(j, "detail", rep.detail);
         cJSON_AddStringToObject(j, "work_dir", res.work_dir);
@@ -242,7 +247,9 @@ static int run_crash(struct scenario *sc, struct sim_opts *o, int kills, uint64_
                "blind window, %d of them exact, %d item(s) not charged; %d phantom charge(s) "
                "(%d not sent to review), %d stock error(s)\n"
                "  items: %d taken, %d pickup(s) recorded, %d missing, %d extra; %d charged "
-               "twice\n",
+               "twice\n"
+               "  commands: %d sent again after every restart, %d replies; %d applied twice, "
+               "%d unanswered, %d answered two ways\n",
                sc->name, (unsigned long long)rep.seed, rep.kills, rep.restarts,
                rep.unexpected_exits, rep.clean_exit ? "yes" : "NO", rep.ledger_events,
                (long long)rep.last_seq, rep.seq_gaps, res.n_events, rep.unique, rep.redelivered,
@@ -250,7 +257,8 @@ static int run_crash(struct scenario *sc, struct sim_opts *o, int kills, uint64_
                rep.drain_s, rep.restart_max_s, rep.seen, rep.visits, rep.seen_exact, rep.blinded,
                rep.blinded_exact, rep.blinded_missed, rep.phantom, rep.phantom_unreviewed,
                rep.stock_errors, rep.items_taken, rep.pickups, rep.pickups_missing,
-               rep.pickups_extra, rep.double_charged);
+               rep.pickups_extra, rep.double_charged, rep.commands, rep.command_replies,
+               rep.commands_applied_twice, rep.commands_unanswered, rep.commands_inconsistent);
         print_score(stdout, sc, &res, &s);
         printf("%s%s%s; files in %s\n", ok ? "PASS" : "FAIL", rep.detail[0] ? ": " : "", rep.detail,
                res.work_dir);

@@ -323,6 +323,14 @@ static char *canonical(const char *payload)
     return s;
 }
 
+static void free_events(struct sim_event *e, size_t n)
+{
+    for (size_t i = 0; e && i < n; i++) {
+        free(e[i].payload);
+    }
+    free(e);
+}
+
 /* How many of the ledger's ids the cloud has not received yet. */
 static size_t undelivered(const struct ids *ledger, struct sim_cloud *cloud)
 {
@@ -451,6 +459,79 @@ check_events(const char *dir, const struct sim_result *res, struct sim_crash_rep
                  (long long)vr.first_bad_id, vr.reason[0] ? vr.reason : sk_strerror(r));
     }
     sk_ledger_close(l);
+}
+
+/* A command the crash loop sends of its own, whatever the scenario: a product the scenario does
+ * not use. Applied once it says "1 product(s) added"; applied again, "0 added, 1 updated". */
+#define PROBE_COMMAND                                                                 \
+    "{\"request_id\":\"sim-crash-probe\",\"products\":[{\"sku\":\"SIM-CRASH-PROBE\"," \
+    "\"name\":\"crash loop probe\",\"price_minor\":1,\"currency\":\"EUR\"}]}"
+
+/* The replies to the cloud's commands: each request applied once (every other reply a repeat
+ * with the same outcome), none unanswered. A busy refusal asks for a retry and is not an
+ * application. */
+static void check_commands(struct sim_cloud *cloud, struct sim_crash_report *rep)
+{
+    size_t n = 0;
+    struct sim_event *r = sim_cloud_replies(cloud, &n);
+    rep->command_replies = (int)n;
+    char(*ids)[72] = calloc(n ? n : 1, sizeof(*ids));
+    int *applied = calloc(n ? n : 1, sizeof(int));
+    cJSON **first = calloc(n ? n : 1, sizeof(cJSON *));
+    size_t n_ids = 0;
+    for (size_t i = 0; ids && applied && first && i < n; i++) {
+        cJSON *j = cJSON_Parse(r[i].payload);
+        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "request_id");
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+        bool busy = cJSON_IsString(code) && strcmp(code->valuestring, "busy") == 0;
+        if (!cJSON_IsString(rid) || busy) {
+            cJSON_Delete(j);
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_ids && strcmp(ids[k], rid->valuestring) != 0) {
+            k++;
+        }
+        if (k == n_ids) {
+            snprintf(ids[n_ids++], sizeof(ids[0]), "%s", rid->valuestring);
+        }
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "repeat")) && ++applied[k] == 2) {
+            rep->commands_applied_twice++;
+            snprintf(rep->detail, sizeof(rep->detail), "command %s applied twice", ids[k]);
+        }
+        /* The outcome: everything but the envelope and the repeat marks. */
+        static const char *const drop[] = {"id",        "seq",    "time",       "publish_time",
+                                           "ledger_id", "repeat", "first_reply"};
+        for (size_t d = 0; d < sizeof(drop) / sizeof(drop[0]); d++) {
+            cJSON_DeleteItemFromObjectCaseSensitive(j, drop[d]);
+        }
+        if (!first[k]) {
+            first[k] = j;
+            continue;
+        }
+        if (!cJSON_Compare(first[k], j, true)) {
+            rep->commands_inconsistent++;
+            snprintf(rep->detail, sizeof(rep->detail), "command %s answered two ways", ids[k]);
+        }
+        cJSON_Delete(j);
+    }
+    rep->commands = (int)sim_cloud_sent(cloud);
+    rep->commands_unanswered = rep->commands > (int)n_ids ? rep->commands - (int)n_ids : 0;
+    if (rep->commands_unanswered) {
+        snprintf(rep->detail, sizeof(rep->detail), "%d command(s) never answered",
+                 rep->commands_unanswered);
+    }
+    for (size_t k = 0; first && k < n_ids; k++) {
+        cJSON_Delete(first[k]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].payload);
+    }
+    free(r);
+    free(ids);
+    free(applied);
+    free(first);
 }
 
 /* Visits the runtime saw whole must be exact; none may be charged what it did not take. */
@@ -672,6 +753,7 @@ int sim_run_crash(const struct scenario *sc,
      * satellites) exists from then on, through every restart of the hub. */
     pid_t satellite = 0;
     bool satellite_due = sc->boards;
+    bool probe_sent = false;
     size_t next = 0;
     int k = 0;
     bool stop = false;
@@ -681,6 +763,10 @@ int sim_run_crash(const struct scenario *sc,
         if (ready && satellite_due) {
             satellite_due = false;
             satellite = spawn_satellite(sc, dir, epoch);
+        }
+        if (ready && !probe_sent) {
+            sim_cloud_command(cloud, "catalog_upsert", PROBE_COMMAND);
+            probe_sent = true;
         }
         if (ready && waiting_ready) {
             blind_to[n_blind - 1] = t + WARMUP_S;
@@ -729,6 +815,9 @@ int sim_run_crash(const struct scenario *sc,
             }
             child = spawn(dir, epoch, notify_path);
             rep->restarts++;
+            /* The cloud saw no replies from the one it killed: it sends everything again (the
+             * broker holds it for the runtime's session until it is back). */
+            sim_cloud_resend(cloud);
             continue;
         }
         if (t >= sc->duration) {
@@ -770,6 +859,21 @@ int sim_run_crash(const struct scenario *sc,
     rep->drain_s = now_s() - drain_start;
     free(led.id);
     free(led.seq);
+    if (!probe_sent) {
+        sim_cloud_command(cloud, "catalog_upsert", PROBE_COMMAND);
+    }
+    /* Last, every command once more: each must come back answered, and applied once only. */
+    size_t before = 0;
+    free_events(sim_cloud_replies(cloud, &before), before);
+    int want = sim_cloud_resend(cloud);
+    for (double t0 = now_s(); child > 0 && !stop && now_s() - t0 < DRAIN_MAX_S;) {
+        size_t got = 0;
+        free_events(sim_cloud_replies(cloud, &got), got);
+        if (got >= before + (size_t)want) {
+            break;
+        }
+        sleep_ms(100);
+    }
     if (satellite > 0) {
         kill(satellite, SIGTERM);
         int status = reap(satellite, STOP_WAIT_S);
@@ -792,6 +896,7 @@ int sim_run_crash(const struct scenario *sc,
     if (sim_cloud_flush(cloud, 10000) < 0) {
         fprintf(stderr, "sim: the broker did not return the cloud's marker within 10 s\n");
     }
+    check_commands(cloud, rep);
     sim_cloud_stop(cloud, &ret->events, &ret->n_events);
     sim_broker_stop(&broker);
     snprintf(ret->source, sizeof(ret->source), "mqtt");
@@ -824,5 +929,7 @@ bool sim_crash_ok(const struct sim_crash_report *rep, const struct sim_result *r
            rep->seq_gaps == 0 && rep->unparsable == 0 && strcmp(rep->integrity, "ok") == 0 &&
            strcmp(rep->chain, "ok") == 0 && rep->phantom_unreviewed == 0 &&
            rep->stock_errors == 0 && rep->seen_exact == rep->seen && rep->pickups_missing == 0 &&
-           rep->pickups_extra == 0 && rep->double_charged == 0;
+           rep->pickups_extra == 0 && rep->double_charged == 0 &&
+           rep->commands_applied_twice == 0 && rep->commands_unanswered == 0 &&
+           rep->commands_inconsistent == 0 && rep->commands > 0;
 }

@@ -42,6 +42,13 @@ struct sim_crash_report {
     int pickups_missing; /* items taken for good without a pickup */
     int pickups_extra;   /* pickups beyond the times an item left its shelf */
     int double_charged;  /* an item in more than one checkout */
+    /* Cloud commands (docs/mqtt.md, "Exactly once"): the cloud sends every command again after
+     * each restart and once more at the end, as it would after lost replies. */
+    int commands;               /* distinct request ids the cloud sent */
+    int command_replies;        /* replies received, repeats included */
+    int commands_applied_twice; /* a request id answered as applied (not a repeat) twice */
+    int commands_unanswered;    /* a request id with no reply at all */
+    int commands_inconsistent;  /* a repeat whose status or result differs from the first */
     bool check_failed;
     char detail[192]; /* the last problem found */
 };

@@ -34,16 +34,28 @@
 
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
 
+/* Commands the cloud sent, for sending again as a cloud does after a lost reply. */
+#define SENT_MAX 1000
+
+struct sim_sent {
+    char name[32];
+    char *json;
+};
+
 struct sim_cloud {
     struct mosquitto *m;
     pthread_mutex_t lock;
     struct sim_event *events;
     size_t n, cap;
+    struct sim_event *replies; /* reply/... messages, apart from the events */
+    size_t n_replies, cap_replies;
+    struct sim_sent *sent;
+    size_t n_sent, cap_sent;
     char prefix[128];      /* storekeeper/v1/<store>/<device>/ */
     char marker_topic[64]; /* sk-sim/marker/<client id> */
     sim_cloud_cb cb;
     void *ctx;
-    int subscribed; /* SUBACKs received (events, marker) */
+    int subscribed; /* SUBACKs received (events, replies, marker) */
     int markers_sent, markers_seen;
 };
 
@@ -170,6 +182,20 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
     memcpy(payload, msg->payload, (size_t)msg->payloadlen);
     payload[msg->payloadlen] = 0;
     pthread_mutex_lock(&c->lock);
+    if (strncmp(msg->topic + plen, "reply/", 6) == 0) {
+        struct sim_event *r =
+                sk_grow(c->replies, &c->cap_replies, c->n_replies + 1, sizeof(*r), SIM_EVENTS_MAX);
+        if (r) {
+            c->replies = r;
+            r = &c->replies[c->n_replies++];
+            snprintf(r->topic, sizeof(r->topic), "%s", msg->topic + plen);
+            r->payload = payload;
+        } else {
+            free(payload);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
     struct sim_event *e = sk_grow(c->events, &c->cap, c->n + 1, sizeof(*e), SIM_EVENTS_MAX);
     if (!e) {
         pthread_mutex_unlock(&c->lock);
@@ -225,10 +251,14 @@ int sim_cloud_start(const char *host,
     mosquitto_message_callback_set(c->m, on_message);
     mosquitto_subscribe_callback_set(c->m, on_subscribe);
     int rc = mosquitto_connect(c->m, host, port, 30);
-    char topic[160];
+    char topic[160], replies[160];
     snprintf(topic, sizeof(topic), "%sevent/#", c->prefix);
+    snprintf(replies, sizeof(replies), "%sreply/#", c->prefix);
     if (rc == MOSQ_ERR_SUCCESS) {
         rc = mosquitto_subscribe(c->m, NULL, topic, 1);
+    }
+    if (rc == MOSQ_ERR_SUCCESS) {
+        rc = mosquitto_subscribe(c->m, NULL, replies, 1);
     }
     if (rc == MOSQ_ERR_SUCCESS) {
         rc = mosquitto_subscribe(c->m, NULL, c->marker_topic, 1);
@@ -245,7 +275,7 @@ int sim_cloud_start(const char *host,
     }
     for (int i = 0; i < 100; i++) {
         pthread_mutex_lock(&c->lock);
-        bool ok = c->subscribed == 2;
+        bool ok = c->subscribed == 3;
         pthread_mutex_unlock(&c->lock);
         if (ok) {
             *ret = c;
@@ -258,12 +288,76 @@ int sim_cloud_start(const char *host,
     return -ETIMEDOUT;
 }
 
-int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json)
+static int publish_command(struct sim_cloud *c, const char *name, const char *json)
 {
     char topic[200];
     snprintf(topic, sizeof(topic), "%scmd/%s", c->prefix, name);
     int rc = mosquitto_publish(c->m, NULL, topic, (int)strlen(json), json, 1, false);
     return rc == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json)
+{
+    pthread_mutex_lock(&c->lock);
+    struct sim_sent *s = sk_grow(c->sent, &c->cap_sent, c->n_sent + 1, sizeof(*s), SENT_MAX);
+    if (s) {
+        c->sent = s;
+        s = &c->sent[c->n_sent];
+        s->json = strdup(json);
+        if (s->json) {
+            snprintf(s->name, sizeof(s->name), "%s", name);
+            c->n_sent++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return publish_command(c, name, json);
+}
+
+int sim_cloud_resend(struct sim_cloud *c)
+{
+    /* A copy: sim_cloud_command may grow the list meanwhile (publishing takes libmosquitto's
+     * locks, not to be held under ours). */
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n_sent;
+    struct sim_sent *copy = calloc(n ? n : 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++) {
+        copy[i] = c->sent[i];
+        copy[i].json = strdup(c->sent[i].json);
+    }
+    pthread_mutex_unlock(&c->lock);
+    int sent = 0;
+    for (size_t i = 0; copy && i < n; i++) {
+        sent += copy[i].json && publish_command(c, copy[i].name, copy[i].json) == 0;
+        free(copy[i].json);
+    }
+    free(copy);
+    return sent;
+}
+
+size_t sim_cloud_sent(struct sim_cloud *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n_sent;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+struct sim_event *sim_cloud_replies(struct sim_cloud *c, size_t *ret_n)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n_replies;
+    struct sim_event *copy = calloc(n ? n : 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++) {
+        copy[i] = c->replies[i];
+        copy[i].payload = strdup(c->replies[i].payload);
+        if (!copy[i].payload) {
+            n = i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    *ret_n = copy ? n : 0;
+    return copy;
 }
 
 int sim_cloud_flush(struct sim_cloud *c, int timeout_ms)
@@ -325,6 +419,14 @@ void sim_cloud_stop(struct sim_cloud *c, struct sim_event **ret_events, size_t *
     mosquitto_disconnect(c->m);
     mosquitto_loop_stop(c->m, false);
     mosquitto_destroy(c->m);
+    for (size_t i = 0; i < c->n_replies; i++) {
+        free(c->replies[i].payload);
+    }
+    free(c->replies);
+    for (size_t i = 0; i < c->n_sent; i++) {
+        free(c->sent[i].json);
+    }
+    free(c->sent);
     if (ret_events) {
         *ret_events = c->events;
         *ret_n = c->n;

@@ -27,8 +27,8 @@ struct sim_cloud;
 /* Called on the client's network thread for every event (topic suffix, payload). */
 typedef void (*sim_cloud_cb)(void *ctx, const char *topic, const char *payload);
 
-/* Connects, subscribes to storekeeper/v1/<store>/<device>/event/# (and its own marker topic)
- * at QoS 1 and waits for the broker's confirmation. Returns 0 or < 0 (with a message on
+/* Connects, subscribes to storekeeper/v1/<store>/<device>/event/# and reply/# (and its own marker
+ * topic) at QoS 1 and waits for the broker's confirmation. Returns 0 or < 0 (with a message on
  * stderr). */
 int sim_cloud_start(const char *host,
                     int port,
@@ -37,8 +37,15 @@ int sim_cloud_start(const char *host,
                     sim_cloud_cb cb,
                     void *ctx,
                     struct sim_cloud **ret);
-/* Publishes json to .../cmd/<name> at QoS 1. */
+/* Publishes json to .../cmd/<name> at QoS 1, and keeps it (up to 1000) for sim_cloud_resend. */
 int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json);
+/* Publishes every command sent so far again, as a cloud does that lost the replies (the crash
+ * loop, after each restart). Returns how many were published. */
+int sim_cloud_resend(struct sim_cloud *c);
+/* How many commands were sent (not counting resends). */
+size_t sim_cloud_sent(struct sim_cloud *c);
+/* A copy of the replies (.../reply/...) received so far (free each payload, then the array). */
+struct sim_event *sim_cloud_replies(struct sim_cloud *c, size_t *ret_n);
 /* Publishes a marker to itself through the broker and waits for it (at most timeout_ms):
  * then every message the broker accepted before has arrived. 0, -ETIMEDOUT or -EIO. */
 int sim_cloud_flush(struct sim_cloud *c, int timeout_ms);

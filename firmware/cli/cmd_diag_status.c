@@ -1703,8 +1703,17 @@ int cli_diag_bundle(int argc, char **argv)
         }
         snprintf(outabs, sizeof(outabs), "%s/%s", cwd, out);
     }
+    /* The bundle holds logs and the store's configuration: not for others, whatever the umask
+     * (0640, like the ledger). Made before tar writes it: tar keeps an existing file's mode. */
+    int ofd = open(outabs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (ofd >= 0) {
+        fchmod(ofd, 0640);
+        close(ofd);
+    }
     char *const targv[] = {(char *)"tar", (char *)"-czf", outabs, (char *)"-C", tmpl, name, NULL};
-    int tr = run_to(targv, NULL);
+    mode_t old_mask = umask(027);
+    int tr = ofd >= 0 ? run_to(targv, NULL) : -errno;
+    umask(old_mask);
     char *const rmargv[] = {(char *)"rm", (char *)"-rf", tmpl, NULL};
     run_to(rmargv, NULL);
     int rc = SK_EXIT_OK;

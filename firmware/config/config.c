@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -166,6 +167,62 @@ report(struct loader *l, const config_setting_t *s, const char *path, const char
         sk_diag_add(l->diag, "%s: %s: %s", l->file, path, msg);
     }
     l->errors++;
+}
+
+/*
+ * The number as written, when libconfig could not hold it: it reads an integer literal beyond
+ * 64 bits (or beyond 32 without an L) as -1 or 0, and a message would then call 1e20 "-1". The
+ * setting's line is read again from its file and the literal after `name =` (or `:`) taken.
+ * Returns true with the digits in buf when they differ from v.
+ */
+static bool literal_differs(
+        const config_setting_t *s, const char *main_file, long long v, char *buf, size_t size)
+{
+    const char *file = config_setting_source_file(s);
+    file = file ? file : main_file;
+    const char *name = config_setting_name(s);
+    unsigned line = config_setting_source_line(s);
+    if (!file || !name || line == 0) {
+        return false;
+    }
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        return false;
+    }
+    char text[4096];
+    bool found = false;
+    for (unsigned n = 1; fgets(text, sizeof(text), f); n++) {
+        if (n == line) {
+            found = true;
+            break;
+        }
+    }
+    fclose(f);
+    const char *p = found ? strstr(text, name) : NULL;
+    while (p && (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+        p = strstr(p + 1, name);
+    }
+    if (!p) {
+        return false;
+    }
+    p += strlen(name);
+    p += strspn(p, " \t");
+    if (*p != '=' && *p != ':') {
+        return false;
+    }
+    p++;
+    p += strspn(p, " \t");
+    size_t n = (*p == '-' || *p == '+') ? 1 : 0;
+    size_t len = n + strspn(p + n, "0123456789abcdefABCDEFxX");
+    if (len == n || len >= size) {
+        return false;
+    }
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    errno = 0;
+    char *end = NULL;
+    long long w = strtoll(buf, &end, 0);
+    return end && *end == '\0' && (errno == ERANGE || w != v);
 }
 
 static const struct sk_cfg_key *find_key(const struct sk_cfg_table *t, const char *gpath)
@@ -573,6 +630,12 @@ static void load_scalar(struct loader *l,
             report(l, s, cpath, "expected %s, found %s", key_type_name(k->type), type_name(t));
             return;
         }
+        char written[64];
+        if (literal_differs(s, l->file, v, written, sizeof(written))) {
+            report(l, s, cpath, "%s is out of range %" PRId64 "..%" PRId64, written, k->min,
+                   k->max);
+            return;
+        }
         if (v < k->min || v > k->max) {
             report(l, s, cpath, "%lld is out of range %" PRId64 "..%" PRId64, v, k->min, k->max);
             return;
@@ -793,11 +856,39 @@ read_text_config(config_t *cf, const char *name, const char *text, size_t len, s
     return 0;
 }
 
+/* What a path that must be a regular file is instead, or NULL when it is one. */
+static const char *not_regular(mode_t mode)
+{
+    return S_ISREG(mode)                    ? NULL
+           : S_ISDIR(mode)                  ? "a directory, not a file"
+           : S_ISFIFO(mode)                 ? "a FIFO, not a regular file"
+           : S_ISCHR(mode) || S_ISBLK(mode) ? "a device, not a regular file"
+           : S_ISSOCK(mode)                 ? "a socket, not a regular file"
+                                            : "not a regular file";
+}
+
 static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
 {
-    FILE *f = fopen(path, "r");
+    /* Not blocking, and checked before reading: a FIFO would wait for a writer forever (while
+     * SIGTERM is blocked for the runtime), /dev/zero would never end. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    const char *kind = NULL;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        kind = not_regular(st.st_mode);
+    }
+    if (fd >= 0 && kind) {
+        close(fd);
+        config_init(cf);
+        sk_diag_add(d, "%s: %s", path, kind);
+        return SK_ECONFIG;
+    }
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
         int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
         config_init(cf);
         sk_diag_add(d, "%s: cannot open: %s", path, strerror(err));
         return -err;
@@ -1029,9 +1120,44 @@ check_readable(struct loader *l, const struct sk_config *cfg, const char *key, c
     }
     char path[SK_PATH_MAX * 2];
     sk_config_resolve_path(cfg, value, path, sizeof(path));
+    struct stat st;
     if (access(path, R_OK) != 0) {
         int err = errno;
         report(l, config_lookup(l->cf, key), key, "cannot read %s: %s", path, strerror(err));
+    } else if (stat(path, &st) == 0 && not_regular(st.st_mode)) {
+        /* A directory, /dev/zero or a FIFO would pass access(); reading it later would fail,
+         * never end, or wait forever. */
+        report(l, config_lookup(l->cf, key), key, "%s is %s", path, not_regular(st.st_mode));
+    }
+}
+
+/* A directory the configuration names (profiles_dir): it must be one. */
+static void
+check_dir(struct loader *l, const struct sk_config *cfg, const char *key, const char *value)
+{
+    if (!value[0]) {
+        return;
+    }
+    char path[SK_PATH_MAX * 2];
+    sk_config_resolve_path(cfg, value, path, sizeof(path));
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        report(l, config_lookup(l->cf, key), key, "cannot read %s: %s", path, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        report(l, config_lookup(l->cf, key), key, "%s is not a directory", path);
+    }
+}
+
+/* The ledger: a regular file, or none yet (the daemon creates it and one missing directory
+ * level); never a directory or a device. */
+static void check_ledger_path(struct loader *l, const struct sk_config *cfg)
+{
+    char path[SK_PATH_MAX * 2];
+    sk_config_resolve_path(cfg, cfg->ledger.path, path, sizeof(path));
+    struct stat st;
+    if (stat(path, &st) == 0 && not_regular(st.st_mode)) {
+        report(l, config_lookup(l->cf, "ledger.path"), "ledger.path", "%s is %s", path,
+               not_regular(st.st_mode));
     }
 }
 
@@ -1309,6 +1435,8 @@ static void check_store(struct loader *l, struct sk_config *c)
     check_readable(l, c, "products_file", c->products_file);
     check_readable(l, c, "tags_file", c->tags_file);
     check_readable(l, c, "planogram_file", c->planogram_file);
+    check_dir(l, c, "profiles_dir", c->profiles_dir);
+    check_ledger_path(l, c);
     if (!c->board.name[0]) {
         return; /* the board did not load: its limits are unknown */
     }

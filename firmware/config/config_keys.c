@@ -346,8 +346,9 @@ static const struct sk_cfg_key store_keys[] = {
           "Address to listen on (an IPv4 or IPv6 literal): loopback unless a technician's "
           "network needs more; 0.0.0.0 serves every interface (no authentication)."),
     K_INT("http.port", C, http.port, 1, 65535, "8080", NULL, false, "TCP port."),
-    K_INT("http.max_connections", C, http.max_connections, 1, 256, "16", NULL, false,
-          "HTTP connections served at once."),
+    K_INT("http.max_connections", C, http.max_connections, 1, 256, "64", NULL, false,
+          "HTTP connections open at once (a connection's memory is taken as it is used); one "
+          "that sends no request within 2 s is closed."),
     K_INT("http.refresh_s", C, http.refresh_s, 0, 3600, "5", "s", true,
           "The status page reloads itself this often; 0: never."),
 

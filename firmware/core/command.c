@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "storekeeper/currency.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 
@@ -469,6 +470,12 @@ static int parse_product(const struct ctx *c, const cJSON *o, struct sk_cmd_prod
     }
     size_t gl = strlen(p->gtin);
     char f[64];
+    if (p->currency[0] && !sk_currency_known(p->currency)) {
+        path(c, "currency", f, sizeof(f));
+        return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, f,
+                           "%s \"%s\" is not an ISO 4217 currency code in use (like EUR)", f,
+                           p->currency);
+    }
     if (gl && gl != 8 && gl != 12 && gl != 13 && gl != 14) {
         path(c, "gtin", f, sizeof(f));
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, f, "%s must have 8, 12, 13 or 14 digits", f);
@@ -691,6 +698,53 @@ static int parse_empty(const struct ctx *c, const cJSON *o)
     return only_fields(c, o, fields);
 }
 
+/* Offset of the first \u0000 escape in JSON text, or -1. cJSON decodes it into a NUL that ends
+ * the C string: "acct_1\u0000xyz" would be taken as "acct_1" without a word. */
+static long escaped_nul_at(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (p[i] != '\\') {
+            continue;
+        }
+        if (p[i + 1] == 'u' && i + 5 < len && p[i + 2] == '0' && p[i + 3] == '0' &&
+            p[i + 4] == '0' && p[i + 5] == '0') {
+            return (long)i;
+        }
+        i++; /* the escaped character, whatever it is (\\ included) */
+    }
+    return -1;
+}
+
+/* The first member name that repeats within one object, anywhere in the document: JSON
+ * leaves duplicates undefined and cJSON keeps both, of which the checks would see the first
+ * and a consumer perhaps the last. Returns true with the member's path in buf. */
+static bool duplicate_key(const cJSON *o, const char *at, char *buf, size_t size)
+{
+    for (const cJSON *a = o ? o->child : NULL; a; a = a->next) {
+        char sub[128];
+        if (cJSON_IsObject(o)) {
+            for (const cJSON *b = a->next; b && a->string; b = b->next) {
+                if (b->string && strcmp(a->string, b->string) == 0) {
+                    snprintf(buf, size, "%s%s%.40s", at, at[0] ? "." : "", a->string);
+                    return true;
+                }
+            }
+            snprintf(sub, sizeof(sub), "%s%s%.40s", at, at[0] ? "." : "",
+                     a->string ? a->string : "");
+        } else {
+            int i = 0;
+            for (const cJSON *x = o->child; x && x != a; x = x->next) {
+                i++;
+            }
+            snprintf(sub, sizeof(sub), "%s[%d]", at, i);
+        }
+        if ((cJSON_IsObject(a) || cJSON_IsArray(a)) && duplicate_key(a, sub, buf, size)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* True when the text ends inside a string or with brackets still open: a truncated payload,
  * for which cJSON's error position (the start) would mislead. */
 static bool unterminated(const char *p, size_t len)
@@ -788,8 +842,21 @@ int sk_cmd_parse(const char *name,
         return sk_cmd_fail(ret_err, SK_CMD_ERR_FAILED, NULL, "out of memory");
     }
     int r = 0;
+    char dup[128];
+    long nul = payload ? escaped_nul_at(payload, len) : -1;
     if (!cJSON_IsObject(root)) {
         r = sk_cmd_fail(ret_err, SK_CMD_ERR_MALFORMED, NULL, "payload must be a JSON object");
+        goto out;
+    }
+    if (nul >= 0) {
+        r = sk_cmd_fail(ret_err, SK_CMD_ERR_INVALID, NULL,
+                        "a string holds \\u0000 (at byte %ld): no field may contain a NUL "
+                        "character",
+                        nul);
+        goto out;
+    }
+    if (duplicate_key(root, "", dup, sizeof(dup))) {
+        r = sk_cmd_fail(ret_err, SK_CMD_ERR_INVALID, dup, "%s appears twice in its object", dup);
         goto out;
     }
     struct ctx c = {ret_err, ""};

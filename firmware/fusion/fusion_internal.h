@@ -90,6 +90,9 @@ struct memo {
     char session[SK_FUSION_ID_LEN + 1];
     char shelf[SK_NAME_MAX];
     int64_t mono_us, wall_us;
+    /* The tag maps to no product: no movement of the ledger records this fate, so the memo is
+     * kept in the durable state itself (the others are rebuilt from the movements). */
+    bool unknown;
 };
 
 /* Where a tag lies: the presence picture by EPC (open addressing). */
@@ -302,6 +305,15 @@ void fusion__memo_add(struct sk_fusion *f,
                       const char *shelf,
                       int64_t mono_us,
                       int64_t wall_us);
+/* The same for a fate a movement of the ledger recorded (the state load): no catalog lookup. */
+void fusion__memo_from_ledger(struct sk_fusion *f,
+                              int kind,
+                              const uint8_t *epc,
+                              size_t len,
+                              const char *session,
+                              const char *shelf,
+                              int64_t mono_us,
+                              int64_t wall_us);
 void fusion__memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len);
 void fusion__memos_expire(struct sk_fusion *f);
 

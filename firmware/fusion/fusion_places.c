@@ -211,14 +211,15 @@ struct memo *fusion__memo_find(struct sk_fusion *f, const uint8_t *epc, size_t l
     return NULL;
 }
 
-void fusion__memo_add(struct sk_fusion *f,
-                      int kind,
-                      const uint8_t *epc,
-                      size_t len,
-                      const char *session,
-                      const char *shelf,
-                      int64_t mono_us,
-                      int64_t wall_us)
+static void memo_add(struct sk_fusion *f,
+                     bool from_ledger,
+                     int kind,
+                     const uint8_t *epc,
+                     size_t len,
+                     const char *session,
+                     const char *shelf,
+                     int64_t mono_us,
+                     int64_t wall_us)
 {
     struct memo *old = fusion__memo_find(f, epc, len, ~0u);
     if (old) {
@@ -240,6 +241,40 @@ void fusion__memo_add(struct sk_fusion *f,
     snprintf(m->shelf, sizeof(m->shelf), "%s", shelf ? shelf : "");
     m->mono_us = mono_us;
     m->wall_us = wall_us;
+    if (from_ledger) {
+        return; /* a movement recorded it: the tag maps to a product */
+    }
+    struct sk_fusion_line probe = {.epc_len = m->epc_len};
+    memcpy(probe.epc, epc, len);
+    fusion__lookup_product(f, &probe);
+    m->unknown = !probe.known;
+    if (m->unknown) {
+        f->dirty = true; /* only the state can bring it back after a restart */
+    }
+}
+
+void fusion__memo_add(struct sk_fusion *f,
+                      int kind,
+                      const uint8_t *epc,
+                      size_t len,
+                      const char *session,
+                      const char *shelf,
+                      int64_t mono_us,
+                      int64_t wall_us)
+{
+    memo_add(f, false, kind, epc, len, session, shelf, mono_us, wall_us);
+}
+
+void fusion__memo_from_ledger(struct sk_fusion *f,
+                              int kind,
+                              const uint8_t *epc,
+                              size_t len,
+                              const char *session,
+                              const char *shelf,
+                              int64_t mono_us,
+                              int64_t wall_us)
+{
+    memo_add(f, true, kind, epc, len, session, shelf, mono_us, wall_us);
 }
 
 void fusion__memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len)

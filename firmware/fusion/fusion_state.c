@@ -208,7 +208,8 @@ TABLE(memo_tab,
       FLD(struct memo, "session", F_STR, session),
       FLD(struct memo, "shelf", F_STR, shelf),
       FLD(struct memo, "mono", F_MONO, mono_us),
-      FLD(struct memo, "wall", F_I64, wall_us));
+      FLD(struct memo, "wall", F_I64, wall_us),
+      OPT_FLD(struct memo, "unknown", F_BOOL, unknown));
 
 TABLE(bind_tab,
       FLD(struct bind, "token", F_STR, token),
@@ -601,9 +602,10 @@ static cJSON *core_json(const struct sk_fusion *f, bool with_memos)
     }
 
     arr = cJSON_AddArrayToObject(o, "memos");
-    for (size_t i = 0; with_memos && i < f->n_memos; i++) {
+    for (size_t i = 0; i < f->n_memos; i++) {
         const struct memo *m = &f->memos[(f->memo_head + i) % f->max_pending];
-        if (m->kind) {
+        /* The durable state holds only what the ledger's movements cannot give back. */
+        if (m->kind && (with_memos || m->unknown)) {
             cJSON_AddItemToArray(arr, to_json(f, &memo_tab, m));
         }
     }
@@ -982,6 +984,6 @@ int sk_fusion_remember(struct sk_fusion *f,
         return 0;
     }
     int64_t mono = fusion__now(f) - (fusion__wall(f) - wall_us);
-    fusion__memo_add(f, what, epc, epc_len, session, shelf, mono, wall_us);
+    fusion__memo_from_ledger(f, what, epc, epc_len, session, shelf, mono, wall_us);
     return 0;
 }

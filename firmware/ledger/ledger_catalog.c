@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ledger_internal.h"
+#include "storekeeper/currency.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 
@@ -71,8 +72,11 @@ int sk_ledger_product_put(struct sk_ledger *l, const struct sk_product *p)
         return ledger_failf(l, -EINVAL, "product %s: \"%s\" is not a valid GTIN-14", p->sku,
                             p->gtin);
     }
-    if (!p->name[0] || p->price_minor < 0 || p->restock_threshold < 0 || p->restock_target < 0 ||
-        strlen(p->currency) != 3) {
+    if (!sk_currency_known(p->currency)) {
+        return ledger_failf(l, -EINVAL, "product %s: \"%s\" is not an ISO 4217 currency code",
+                            p->sku, p->currency);
+    }
+    if (!p->name[0] || p->price_minor < 0 || p->restock_threshold < 0 || p->restock_target < 0) {
         return ledger_failf(l, -EINVAL,
                             "product %s: name, price, currency or restock levels "
                             "out of bounds",

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "ledger_internal.h"
+#include "storekeeper/currency.h"
 #include "storekeeper/error.h"
 
 enum coltype {
@@ -139,23 +140,10 @@ const char *sk_ledger_export_tables(void)
            "census, outbox, present";
 }
 
-static int currency_exp(const char *c)
-{
-    static const char *const zero = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV "
-                                    "XAF XOF XPF";
-    static const char *const three = "BHD IQD JOD KWD LYD OMR TND";
-    if (!c || strlen(c) != 3) {
-        return 2;
-    }
-    if (strstr(zero, c)) {
-        return 0;
-    }
-    return strstr(three, c) ? 3 : 2;
-}
-
 int sk_ledger_format_price(int64_t minor, const char *currency, char *buf, size_t size)
 {
-    int e = currency_exp(currency);
+    int e = sk_currency_exponent(currency);
+    e = e < 0 ? 2 : e;
     int64_t scale = e == 0 ? 1 : e == 3 ? 1000 : 100;
     const char *sign = minor < 0 ? "-" : "";
     uint64_t v = minor < 0 ? (uint64_t)(-(minor + 1)) + 1 : (uint64_t)minor;
@@ -261,9 +249,8 @@ int sk_ledger_export(struct sk_ledger *l,
                 const char *cur = (const char *)sqlite3_column_text(s, (int)c + 1);
                 sk_ledger_format_price(v, cur, buf, sizeof(buf));
                 text = buf;
-                item = cJSON_CreateNumber((double)v / (currency_exp(cur) == 0   ? 1
-                                                       : currency_exp(cur) == 3 ? 1000
-                                                                                : 100));
+                int e = sk_currency_exponent(cur);
+                item = cJSON_CreateNumber((double)v / (e == 0 ? 1 : e == 3 ? 1000 : 100));
                 if (obj) {
                     cJSON_AddNumberToObject(obj, "price_minor", (double)v);
                 }

@@ -2,16 +2,19 @@
 /* CSV imports of the catalog (products, tag mappings, planogram): validated, all or nothing. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sys/stat.h>
 
 #include "ledger_internal.h"
 #include "storekeeper/buf.h"
+#include "storekeeper/currency.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
 #include "storekeeper/sha256.h"
@@ -255,25 +258,6 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret)
     }
     *ret = v;
     return 0;
-}
-
-static int currency_exponent(const char *c)
-{
-    static const char *const zero[] = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY",
-                                       "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-                                       "VND", "VUV", "XAF", "XOF", "XPF", NULL};
-    static const char *const three[] = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND", NULL};
-    for (size_t i = 0; zero[i]; i++) {
-        if (strcmp(c, zero[i]) == 0) {
-            return 0;
-        }
-    }
-    for (size_t i = 0; three[i]; i++) {
-        if (strcmp(c, three[i]) == 0) {
-            return 3;
-        }
-    }
-    return 2;
 }
 
 /* "2.49" with exponent 2 -> 249. Returns 0, -1 (not a number), -2 (too many decimals). */
@@ -618,15 +602,14 @@ static void check_product(struct import *im, struct row *r)
         snprintf(p->name, sizeof(p->name), "%s", name);
     }
     const char *cur = field(im, 4);
-    bool cur_ok = strlen(cur) == 3 && isupper((unsigned char)cur[0]) &&
-                  isupper((unsigned char)cur[1]) && isupper((unsigned char)cur[2]);
+    bool cur_ok = sk_currency_known(cur);
     if (!cur_ok) {
-        PROBLEM(im, 4, "\"%s\" is not an ISO 4217 currency code (like EUR)", cur);
+        PROBLEM(im, 4, "\"%s\" is not an ISO 4217 currency code in use (like EUR)", cur);
     } else {
         snprintf(p->currency, sizeof(p->currency), "%s", cur);
     }
     const char *price = field(im, 3);
-    int exponent = cur_ok ? currency_exponent(cur) : 2;
+    int exponent = cur_ok ? sk_currency_exponent(cur) : 2;
     int pr = parse_price(price, exponent, &p->price_minor);
     if (pr == -1) {
         PROBLEM(im, 3, "\"%s\" is not a price (digits, optionally a point and decimals)", price);
@@ -728,14 +711,28 @@ static void check_plano(struct import *im, struct row *r)
 
 static int read_file(const char *path, char **ret, size_t *ret_len, struct report *rep)
 {
-    FILE *f = fopen(path, "rb");
+    /* Opened without blocking and checked before reading: a FIFO would wait for a writer
+     * forever, /dev/zero never end, a directory read as empty. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
         int e = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
         problem(rep, 0, 0, NULL, "cannot open: %s", strerror(e));
         return -e;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && st.st_size > MAX_FILE) {
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        fclose(f);
+        problem(rep, 0, 0, NULL, "%s, not a regular file",
+                S_ISDIR(st.st_mode)    ? "a directory"
+                : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                       : "a device or socket");
+        return -EINVAL;
+    }
+    if (st.st_size > MAX_FILE) {
         fclose(f);
         problem(rep, 0, 0, NULL, "larger than %d MiB", MAX_FILE >> 20);
         return -EFBIG;

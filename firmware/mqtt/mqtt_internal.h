@@ -15,6 +15,11 @@
 #include "storekeeper/mqtt_payload.h"
 #include "storekeeper/obs.h"
 
+/* printf into a short detail field (mqtt_util.c): what does not fit is cut at a word boundary
+ * and marked "...", never in the middle of a word. */
+void mqtt_detailf(char *buf, size_t size, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* ---- outbox delivery (mqtt_outbox.c), core thread only ------------------------------------ */
 
 struct sk_ledger;

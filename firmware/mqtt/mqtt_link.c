@@ -139,17 +139,6 @@ static void lib_init(void)
 
 /* ---- observations ------------------------------------------------------------------------- */
 
-/* snprintf into a short detail field, where cutting a long host name or library message is
- * fine (the compiler's truncation warning is about snprintf, not vsnprintf). */
-static void __attribute__((format(printf, 3, 4)))
-detailf(char *buf, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-}
-
 static void push_link(struct sk_mqtt_link *l,
                       int event,
                       int mid,
@@ -268,10 +257,11 @@ on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto
             l->proto_next = proto == MQTT_PROTOCOL_V5 ? MQTT_PROTOCOL_V311 : MQTT_PROTOCOL_V5;
         }
         char detail[SK_TEXT_MAX];
-        snprintf(detail, sizeof(detail), "broker refused the connection: %s%s",
-                 sk_mqtt_reason_text(proto == MQTT_PROTOCOL_V5 ? 5 : 4, rc),
-                 fallback ? (proto == MQTT_PROTOCOL_V5 ? "; trying MQTT 3.1.1" : "; trying MQTT 5")
-                          : "");
+        mqtt_detailf(
+                detail, sizeof(detail), "broker refused the connection: %s%s",
+                sk_mqtt_reason_text(proto == MQTT_PROTOCOL_V5 ? 5 : 4, rc),
+                fallback ? (proto == MQTT_PROTOCOL_V5 ? "; trying MQTT 3.1.1" : "; trying MQTT 5")
+                         : "");
         /* A fallback is not a failure of the broker: try the other version at once. */
         int32_t retry = schedule(l, fallback && proto == MQTT_PROTOCOL_V5);
         push_link(l, SK_MQTT_CONNECT_FAILED, 0, rc, auth_code(proto, rc) ? SK_MQTT_F_AUTH : 0,
@@ -338,8 +328,8 @@ on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_propert
         if (rc == 0 || stopping) {
             snprintf(detail, sizeof(detail), "disconnected");
         } else {
-            detailf(detail, sizeof(detail), "connection lost: %s%s%s", mosquitto_strerror(rc),
-                    l->last_log[0] ? "; " : "", l->last_log);
+            mqtt_detailf(detail, sizeof(detail), "connection lost: %s%s%s", mosquitto_strerror(rc),
+                         l->last_log[0] ? "; " : "", l->last_log);
         }
         push_link(l, SK_MQTT_DISCONNECTED, 0, rc, 0, stopping ? -1 : schedule(l, false), detail);
         return;
@@ -349,14 +339,14 @@ on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_propert
     char detail[SK_TEXT_MAX];
     uint8_t flags = 0;
     if (strstr(l->last_log, "host name verification")) {
-        detailf(detail, sizeof(detail), "TLS: the broker's certificate is not for host %s",
-                l->host);
+        mqtt_detailf(detail, sizeof(detail), "TLS: the broker's certificate is not for host %s",
+                     l->host);
         flags = SK_MQTT_F_TLS_FAILED;
     } else if (strstr(l->last_log, "alert certificate required") ||
                strstr(l->last_log, "alert bad certificate") ||
                strstr(l->last_log, "alert unknown ca")) {
-        detailf(detail, sizeof(detail),
-                "TLS: the broker refused our client certificate (none, or not trusted)");
+        mqtt_detailf(detail, sizeof(detail),
+                     "TLS: the broker refused our client certificate (none, or not trusted)");
         flags = SK_MQTT_F_TLS_FAILED;
     } else if (strstr(l->last_log, "certificate verify failed")) {
         snprintf(detail, sizeof(detail),
@@ -364,11 +354,11 @@ on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_propert
                  "expired)");
         flags = SK_MQTT_F_TLS_FAILED;
     } else if (l->tls && (strstr(l->last_log, "OpenSSL") || rc == MOSQ_ERR_TLS)) {
-        detailf(detail, sizeof(detail), "TLS handshake failed: %s", l->last_log);
+        mqtt_detailf(detail, sizeof(detail), "TLS handshake failed: %s", l->last_log);
         flags = SK_MQTT_F_TLS_FAILED;
     } else {
-        snprintf(detail, sizeof(detail), "broker closed the connection before CONNACK (%s)",
-                 mosquitto_strerror(rc));
+        mqtt_detailf(detail, sizeof(detail), "broker closed the connection before CONNACK (%s)",
+                     mosquitto_strerror(rc));
         if (l->protocol_cfg == 0) {
             l->proto_next =
                     l->attempt_proto == MQTT_PROTOCOL_V5 ? MQTT_PROTOCOL_V311 : MQTT_PROTOCOL_V5;
@@ -438,11 +428,11 @@ static void reply_busy(struct sk_mqtt_link *l,
     if (c->response_topic) {
         snprintf(topic, sizeof(topic), "%s", c->response_topic);
     } else if (c->flags & SK_CMD_OBS_FROM_TOPIC) {
-        detailf(topic, sizeof(topic), "%sreply/%s/%s", l->prefix,
-                c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name, c->identity);
+        mqtt_detailf(topic, sizeof(topic), "%sreply/%s/%s", l->prefix,
+                     c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name, c->identity);
     } else {
-        detailf(topic, sizeof(topic), "%sreply/%s", l->prefix,
-                c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name);
+        mqtt_detailf(topic, sizeof(topic), "%sreply/%s", l->prefix,
+                     c->flags & SK_CMD_OBS_BAD_NAME ? "unknown" : c->name);
     }
     struct sk_cmd_error err = {.code = SK_CMD_ERR_BUSY};
     snprintf(err.message, sizeof(err.message), "%s", message);
@@ -568,7 +558,9 @@ static void on_message(struct mosquitto *mosq,
     if (slash) {
         const char *id = slash + 1;
         if (!id[0] || strchr(id, '/') || strlen(id) >= sizeof(c->identity)) {
-            c->flags |= SK_CMD_OBS_BAD_NAME; /* answered as an unknown command */
+            c->flags |= SK_CMD_OBS_BAD_IDENTITY; /* answered invalid, naming the identity */
+            /* its start, for the refusal (never taken for a sender) */
+            snprintf(c->identity, sizeof(c->identity), "%.20s", id);
         } else {
             snprintf(c->identity, sizeof(c->identity), "%s", id);
             c->flags |= SK_CMD_OBS_FROM_TOPIC;
@@ -662,7 +654,7 @@ static int probe(struct sk_mqtt_link *l, char *detail, size_t size)
     struct addrinfo *res = NULL;
     int g = getaddrinfo(l->host, port, &hints, &res);
     if (g != 0) {
-        detailf(detail, size, "cannot resolve the host name: %s", gai_strerror(g));
+        mqtt_detailf(detail, size, "cannot resolve the host name: %s", gai_strerror(g));
         return -EHOSTUNREACH;
     }
     int err = ETIMEDOUT;
@@ -715,14 +707,14 @@ static int probe(struct sk_mqtt_link *l, char *detail, size_t size)
     freeaddrinfo(res);
     switch (err) {
     case ECONNREFUSED:
-        detailf(detail, size, "connection refused (is the broker running on that port?)");
+        mqtt_detailf(detail, size, "connection refused (is the broker running on that port?)");
         break;
     case ETIMEDOUT:
-        detailf(detail, size, "no answer within %d s (host unreachable or port filtered)",
-                l->connect_timeout_s);
+        mqtt_detailf(detail, size, "no answer within %d s (host unreachable or port filtered)",
+                     l->connect_timeout_s);
         break;
     default:
-        detailf(detail, size, "host unreachable: %s", strerror(err));
+        mqtt_detailf(detail, size, "host unreachable: %s", strerror(err));
         break;
     }
     return -err;
@@ -761,14 +753,14 @@ static int configure(struct sk_mqtt_link *l, struct mosquitto *m, char *detail, 
         struct sk_credentials cr;
         char err[SK_TEXT_MAX * 2];
         if (sk_credentials_load(l->cred_file, &cr, err, sizeof(err)) < 0) {
-            detailf(detail, size, "%s", err);
+            mqtt_detailf(detail, size, "%s", err);
             return SK_EMQTT_AUTH;
         }
         int r = mosquitto_username_pw_set(m, cr.username, cr.password[0] ? cr.password : NULL);
         sk_credentials_wipe(&cr);
         if (r != MOSQ_ERR_SUCCESS) {
-            detailf(detail, size, "credentials rejected by libmosquitto: %s",
-                    mosquitto_strerror(r));
+            mqtt_detailf(detail, size, "credentials rejected by libmosquitto: %s",
+                         mosquitto_strerror(r));
             return SK_EMQTT_AUTH;
         }
     }
@@ -784,10 +776,10 @@ static int configure(struct sk_mqtt_link *l, struct mosquitto *m, char *detail, 
             r = mosquitto_tls_insecure_set(m, true);
         }
         if (r != MOSQ_ERR_SUCCESS) {
-            snprintf(detail, size,
-                     "TLS settings refused: %s (check mqtt.ca_file, cert_file, "
-                     "key_file)",
-                     mosquitto_strerror(r));
+            mqtt_detailf(detail, size,
+                         "TLS settings refused: %s (check mqtt.ca_file, cert_file, "
+                         "key_file)",
+                         mosquitto_strerror(r));
             return SK_EMQTT_TLS;
         }
     }
@@ -807,7 +799,7 @@ static int configure(struct sk_mqtt_link *l, struct mosquitto *m, char *detail, 
         free(will);
         if (r != MOSQ_ERR_SUCCESS) {
             mosquitto_property_free_all(&p);
-            snprintf(detail, size, "cannot set the last will: %s", mosquitto_strerror(r));
+            mqtt_detailf(detail, size, "cannot set the last will: %s", mosquitto_strerror(r));
             return SK_EMQTT;
         }
     }
@@ -883,8 +875,8 @@ static void attempt(struct sk_mqtt_link *l)
             l->state = AT_CONNECTING;
             on_disconnect(m, l, r, NULL);
         } else {
-            detailf(detail, sizeof(detail), "%s",
-                    r == MOSQ_ERR_ERRNO ? strerror(e) : mosquitto_strerror(r));
+            mqtt_detailf(detail, sizeof(detail), "%s",
+                         r == MOSQ_ERR_ERRNO ? strerror(e) : mosquitto_strerror(r));
             push_link(l, SK_MQTT_CONNECT_FAILED, 0, r, SK_MQTT_F_UNREACHABLE, schedule(l, false),
                       detail);
             l->reported = true;
@@ -944,8 +936,9 @@ static void *thread_main(void *arg)
             if (!l->reported) {
                 l->reported = true;
                 char detail[SK_TEXT_MAX];
-                detailf(detail, sizeof(detail), "no CONNACK within %d s (is it an MQTT broker?)",
-                        l->connect_timeout_s);
+                mqtt_detailf(detail, sizeof(detail),
+                             "no CONNACK within %d s (is it an MQTT broker?)",
+                             l->connect_timeout_s);
                 push_link(l, SK_MQTT_CONNECT_FAILED, 0, ETIMEDOUT, 0, schedule(l, false), detail);
             }
             destroy_client(l);

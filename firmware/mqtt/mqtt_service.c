@@ -719,6 +719,17 @@ static int on_command(struct svc *s, const struct sk_obs *obs)
     if (c->flags & SK_CMD_OBS_RATE_LIMITED) {
         return 1; /* the link answered busy */
     }
+    if (c->flags & SK_CMD_OBS_BAD_IDENTITY) {
+        /* The command is known: the sender's name in the topic is what is wrong. Its reply
+         * goes to reply/<name>: there is no usable identity for reply/<name>/<identity>. */
+        char msg[192];
+        snprintf(msg, sizeof(msg),
+                 "the sender's name in the topic cmd/%.31s/<identity> is %s; it must be 1..%d "
+                 "characters of one topic level",
+                 c->name, c->identity[0] ? "too long" : "empty", SK_NAME_MAX - 1);
+        reply_error(s, &to, SK_CMD_ERR_INVALID, "identity", msg);
+        return 1;
+    }
     if (c->flags & SK_CMD_OBS_BAD_RESPONSE) {
         reply_error(s, &to, SK_CMD_ERR_INVALID, "response_topic",
                     "the MQTT 5 response topic or correlation data is too long, not a valid "

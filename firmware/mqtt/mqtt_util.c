@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqtt_protocol.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include <mosquitto.h>
 
+#include "mqtt_internal.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/mqtt.h"
@@ -133,4 +135,27 @@ const char *sk_mqtt_reason_text(int protocol, int code)
     default:
         return mosquitto_connack_string(code);
     }
+}
+
+/* printf into a short detail field (SK_TEXT_MAX: it travels in an observation). A library
+ * message (OpenSSL's are long) that does not fit is cut at the last space before the end and
+ * marked with "...", never in the middle of a word. */
+void mqtt_detailf(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n < size || size < 16) {
+        return;
+    }
+    size_t cut = size - 4; /* room for "..." and the NUL */
+    while (cut > size / 2 && buf[cut] != ' ') {
+        cut--;
+    }
+    while (cut > 0 && (buf[cut - 1] == ' ' || buf[cut - 1] == ',' || buf[cut - 1] == ':' ||
+                       buf[cut - 1] == ';')) {
+        cut--;
+    }
+    memcpy(buf + cut, "...", 4);
 }

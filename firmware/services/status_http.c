@@ -31,6 +31,10 @@
 
 #define CONN_TIMEOUT_S  10
 #define CONN_MEMORY_MAX (32 * 1024)
+/* A connection that has not sent its request within this is closed: a browser sends it with
+ * the connection, and idle half-open connections must not hold the slots (forty of them used
+ * to stall the page for 14 s). The full CONN_TIMEOUT_S applies once the request has begun. */
+#define HEADER_TIMEOUT_S 2
 
 struct sk_status_http {
     struct MHD_Daemon *d;
@@ -99,6 +103,19 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
                        MHD_RESPMEM_PERSISTENT);
 }
 
+/* Every new connection starts on the short header timeout (see HEADER_TIMEOUT_S). */
+static void on_connection(void *cls,
+                          struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S);
+    }
+}
+
 static enum MHD_Result on_request(void *cls,
                                   struct MHD_Connection *conn,
                                   const char *url,
@@ -116,6 +133,7 @@ static enum MHD_Result on_request(void *cls,
     }
     if (*req_cls == NULL) {
         *req_cls = h; /* first call: headers only; answer on the next */
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -212,6 +230,7 @@ int status_http_start(struct sk_loop *loop,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_MAX,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         int e = errno ? errno : EADDRINUSE;

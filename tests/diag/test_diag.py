@@ -167,9 +167,14 @@ class Diag(unittest.TestCase):
 
     def test_6_bundle(self):
         out = os.path.join(self.store.tmp.path, "support.tar.gz")
-        r = self.store.diag("bundle", out)
+        old = os.umask(0o022)  # a technician's usual umask: the bundle is still not for others
+        try:
+            r = self.store.diag("bundle", out)
+        finally:
+            os.umask(old)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("through the daemon", r.stdout)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o640)
         with tarfile.open(out) as t:
             names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
             for want in ("README.txt", "status.json", "checks.txt", "metrics.txt", "ledger.json",

@@ -46,6 +46,31 @@ class StatusPage(unittest.TestCase):
                                capture_output=True, text=True, timeout=120)
         return r
 
+    def test_half_open_connections(self):
+        """Forty connections that never send a request (a scanner, a broken client) do not
+        stall the page: it is served at once while they are open, and they are closed after
+        2 s instead of holding their slots for the full timeout."""
+        import socket
+        import time
+        idle = [socket.create_connection(("127.0.0.1", self.store.http_port), timeout=5)
+                for _ in range(40)]
+        try:
+            t0 = time.monotonic()
+            status, _, body = self.get("/status.json")
+            took = time.monotonic() - t0
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(body)["store_id"], "diag-store")
+            self.assertLess(took, 2.0, "the page waited behind idle connections")
+            # Each idle one is closed by the daemon (recv returns b"" at EOF) within the header
+            # timeout, well before the 10 s of a connection that sent its request.
+            for s in idle:
+                s.settimeout(8)
+                self.assertEqual(s.recv(1), b"")
+            self.assertLess(time.monotonic() - t0, 8)
+        finally:
+            for s in idle:
+                s.close()
+
     def test_page_in_chromium(self):
         # the technician's snapshot through the daemon (its camera thread owns the camera)
         snap = os.path.join(self.store.tmp.path, "snap.png")

@@ -222,9 +222,35 @@ static void test_failures_roll_back_cleanly(void **state)
     free(clean.payloads);
 }
 
+/* Issue 19: a tag that maps to no product, taken from a shelf by nobody the cameras saw and put
+ * back after a restart: the put_back is recorded as without the restart. Its fate has no
+ * movement in the ledger (no product), so the durable state itself must keep it. */
+static void test_unknown_tag_put_back_across_restart(void **state)
+{
+    (void)state;
+    struct script_result plain, restarted;
+    assert_int_equal(script_run_core(NULL, "2000 dep A1 901; 30000 arr A1 901", 40000, &plain), 0);
+    assert_int_equal(script_run_core(NULL, "2000 dep A1 901; 20000 export; 30000 arr A1 901", 40000,
+                                     &restarted),
+                     0);
+    assert_int_equal(plain.errors, 0);
+    assert_int_equal(restarted.errors, 0);
+    assert_string_equal(plain.topics, "event/pickup\nevent/put_back");
+    assert_string_equal(restarted.topics, plain.topics);
+    cJSON *back = payload(&restarted, "event/put_back", 0);
+    assert_non_null(back);
+    assert_string_equal(str(back, "reason"), "after_removal");
+    assert_string_equal(str(back, "epc"), "E20000000000000000000385");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(back, "known")));
+    cJSON_Delete(back);
+    free(plain.payloads);
+    free(restarted.payloads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_unknown_tag_put_back_across_restart),
             cmocka_unit_test(test_checkout_records),
             cmocka_unit_test(test_other_records),
             cmocka_unit_test(test_failures_roll_back_cleanly),

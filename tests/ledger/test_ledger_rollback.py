@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""Issue 19, findings 3 and 4, with the real binary. A rollback goes noticed: the daemon
+"""Issue 19, findings 3, 4 and 5, with the real binary. A rollback goes noticed: the daemon
 SIGKILLed, its -wal file deleted, is refused at start (exit 1, one line with the fix) and
 `storekeeper ledger` may read but not write it, until `accept-rollback` records the loss as a
 movement and an event; no seq is ever used for two events. A ledger truncated to 0 bytes is
 not replaced by a new one. `ledger verify` fails on each tampering the issue found unnoticed
 (stock, a pending outbox payload, movements.event_seq and recorded_us, the newest movement
-deleted), and the daemon refuses to extend a broken chain."""
+deleted), and the daemon refuses to extend a broken chain. A flipped byte in the header is
+refused, not a crash."""
 import json
 import os
 import sqlite3
@@ -149,6 +150,30 @@ class Rollback(unittest.TestCase):
         self.assertIn("accepted", r.stdout)
         r = sk.run("run", "-c", self.cfg, "--duration", "1")
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_flipped_byte_refused_not_crashed(self):
+        """Finding 5: user_version made negative by one flipped byte crashed `run` in the
+        migration (after writing ledger.db.v-16777212.bak), and `ledger info` called the file
+        older. Now both refuse it as a damaged header, write nothing, and exit 1."""
+        d = self.daemon()
+        self.restock(1)
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.text())
+        with open(self.db, "r+b") as f:
+            f.seek(60)
+            f.write(b"\xff")
+        with open(self.db, "rb") as f:
+            before = f.read()
+        for args in (["run", "-c", self.cfg, "--duration", "1"], ["ledger", "-c", self.cfg, "info"],
+                     ["ledger", "-c", self.cfg, "verify"], ["ledger", "--db", self.db, "info"]):
+            r = sk.run(*args)
+            self.assertEqual(r.returncode, 1, "%s: %s" % (args, r.stderr))
+            self.assertIn("is not one storekeeper writes", r.stderr)
+            self.assertIn("the file's header is damaged", r.stderr)
+            self.assertNotIn("older", r.stderr)
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual([n for n in os.listdir(os.path.dirname(self.db)) if ".bak" in n], [])
 
     def tamper(self, sql):
         db = sqlite3.connect(self.db)

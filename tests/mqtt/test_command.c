@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "storekeeper/command.h"
+#include "storekeeper/currency.h"
 #include "storekeeper/error.h"
 
 #define MAX 65536
@@ -232,6 +233,10 @@ static const struct bad bad[] = {
          SK_CMD_ERR_INVALID, "products[0].currency",
          "products[0].currency must be upper-case letters"},
         {"catalog_upsert",
+         "{\"products\":[{\"sku\":\"a\",\"name\":\"A\",\"price_minor\":1,\"currency\":\"ZZZ\"}]}",
+         SK_CMD_ERR_INVALID, "products[0].currency",
+         "products[0].currency \"ZZZ\" is not an ISO 4217 currency code in use (like EUR)"},
+        {"catalog_upsert",
          "{\"products\":[{\"sku\":\"a\",\"name\":\"A\",\"gtin\":\"1234567890\"}]}",
          SK_CMD_ERR_INVALID, "products[0].gtin",
          "products[0].gtin must have 8, 12, 13 or 14 digits"},
@@ -289,6 +294,21 @@ static const struct bad bad[] = {
          "shelves[0] must be a shelf name"},
         {"config_reload", "{\"path\":\"/etc/passwd\"}", SK_CMD_ERR_INVALID, "path",
          "unknown field \"path\"; this command takes: request_id, identity"},
+        /* A NUL inside a string would cut it short without a word (cJSON ends the C string). */
+        {"session_bind", "{\"account_token\":\"acct_123\\u0000456\",\"next_entry\":true}",
+         SK_CMD_ERR_INVALID, "",
+         "a string holds \\u0000 (at byte 26): no field may contain a NUL character"},
+        {"ping", "{\"request_id\":\"r\\u0000\"}", SK_CMD_ERR_INVALID, "",
+         "a string holds \\u0000 (at byte 16): no field may contain a NUL character"},
+        /* Duplicate keys: which one counts would be a matter of parser. */
+        {"session_bind",
+         "{\"account_token\":\"acct_0123456789\",\"next_entry\":true,"
+         "\"account_token\":\"acct_9999999999\"}",
+         SK_CMD_ERR_INVALID, "account_token", "account_token appears twice in its object"},
+        {"catalog_upsert",
+         "{\"products\":[{\"sku\":\"a\",\"name\":\"A\"},{\"sku\":\"b\",\"name\":\"B\",\"sku\":"
+         "\"c\"}]}",
+         SK_CMD_ERR_INVALID, "products[1].sku", "products[1].sku appears twice in its object"},
 };
 
 static void test_bad_forms(void **state)
@@ -507,6 +527,23 @@ static void test_result_json(void **state)
     assert_int_equal(sk_cmd_result_from_json(NULL, &back), -EINVAL);
 }
 
+/* One ISO 4217 table for imports, commands and printed prices. */
+static void test_currency(void **state)
+{
+    (void)state;
+
+    static const struct {
+        const char *code;
+        int exponent;
+    } cases[] = {{"EUR", 2},  {"USD", 2},  {"JPY", 0},  {"XOF", 0},  {"KWD", 3}, {"TND", 3},
+                 {"CHF", 2},  {"ZWG", 2},  {"ZZZ", -1}, {"eur", -1}, {"EU", -1}, {"EURO", -1},
+                 {"XAU", -1}, {"XTS", -1}, {"HRK", -1}, {"", -1},    {NULL, -1}};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(sk_currency_exponent(cases[i].code), cases[i].exponent);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +554,7 @@ int main(void)
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_random_input),
             cmocka_unit_test(test_fingerprint),
+            cmocka_unit_test(test_currency),
             cmocka_unit_test(test_result_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -308,6 +308,13 @@ class LinkTest(unittest.TestCase):
         msgs = sub.wait_for(lambda ms: [m for m in ms[before:]
                                         if m["topic"] == PREFIX + "reply/ping/billing"])
         self.assertTrue(msgs and json.loads(msgs[0]["payload"])["ok"])
+        # A sender's name longer than an identity can be: said so, not "unknown command ping".
+        r = self.command(sub, "ping/" + "x" * 200, "{}")
+        self.assertEqual((r["command"], r["error"]["code"], r["error"]["field"]),
+                         ("ping", "invalid", "identity"))
+        self.assertIn("the sender's name in the topic cmd/ping/<identity> is too long",
+                      r["error"]["message"])
+        self.assertNotIn("unknown command", r["error"]["message"])
 
     def test_response_topic_inside_the_device(self):
         """A sender cannot make the device publish its reply as one of its own reports."""

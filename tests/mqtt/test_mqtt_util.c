@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../unit/test_helpers.h"
+#include "mqtt_internal.h"
 #include "storekeeper/config.h"
 #include "storekeeper/error.h"
 #include "storekeeper/mqtt.h"
@@ -180,6 +181,30 @@ static void test_stamp(void **state)
     assert_int_equal(sk_mqtt_stamp("", 0, t, &out, &len), -EINVAL);
 }
 
+/* Details travel in observations of SK_TEXT_MAX bytes: a long OpenSSL message is cut between
+ * words, marked "...", never in the middle of one. */
+static void test_detail_cut_between_words(void **state)
+{
+    (void)state;
+    char d[SK_TEXT_MAX];
+    mqtt_detailf(d, sizeof(d), "TLS handshake failed: %s",
+                 "OpenSSL Error[0]: error:0A00010B:SSL routines::wrong version number while "
+                 "talking to the broker at the port it listens on without TLS");
+    assert_true(strlen(d) < sizeof(d));
+    size_t n = strlen(d);
+    assert_string_equal(d + n - 3, "...");
+    /* the word before "..." is whole: it is in the message followed by a space */
+    char *last = strrchr(d, ' ');
+    assert_non_null(last);
+    char word[64];
+    snprintf(word, sizeof(word), "%.*s ", (int)(n - 3 - (size_t)(last + 1 - d)), last + 1);
+    assert_non_null(strstr("OpenSSL Error[0]: error:0A00010B:SSL routines::wrong version number "
+                           "while talking to the broker at the port it listens on without TLS",
+                           word));
+    mqtt_detailf(d, sizeof(d), "short: %s", "fits");
+    assert_string_equal(d, "short: fits");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +212,7 @@ int main(void)
             cmocka_unit_test(test_credentials_in_config),
             cmocka_unit_test(test_topics_and_ids),
             cmocka_unit_test(test_stamp),
+            cmocka_unit_test(test_detail_cut_between_words),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

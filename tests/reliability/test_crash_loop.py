@@ -7,7 +7,8 @@ ledger holds reached the cloud over MQTT at least once, no id names two differen
 has no gaps, the ledger passes integrity_check and its hash chain; every item taken was
 recorded as a pickup, none more often than it left its shelf, none charged twice, none charged
 to a shopper who did not take it unless that checkout went to review, the stock matches the
-truth, and every visit the runtime saw whole was charged exactly. The seed of the kill schedule
+truth, and every visit the runtime saw whole was charged exactly. The cloud's commands, sent
+again after every restart (lost replies), are each applied once and answered alike. The seed of the kill schedule
 is printed; SK_TEST_SEED repeats a run (scripts/crash-loop.sh is the long form)."""
 import json
 import os
@@ -63,6 +64,13 @@ class CrashLoop(unittest.TestCase):
         self.assertEqual(rep["stock_errors"], 0, why)
         self.assertEqual(rep["visits_seen_whole_exact"], rep["visits_seen_whole"], why)
         self.assertEqual(rep["visits_seen_whole"] + rep["visits_blinded"], rep["visits"])
+        # The cloud sent its commands again after every restart and once more at the end: each
+        # answered, applied once, every other reply a repeat with the first one's outcome.
+        self.assertGreaterEqual(rep["commands"], 1, why)
+        self.assertGreater(rep["command_replies"], rep["commands"], why)
+        self.assertEqual(rep["commands_applied_twice"], 0, why)
+        self.assertEqual(rep["commands_unanswered"], 0, why)
+        self.assertEqual(rep["commands_inconsistent"], 0, why)
         self.assertTrue(rep["ok"], why)
         self.assertEqual(r.returncode, 0, why)
         tmp.cleanup()

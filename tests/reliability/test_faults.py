@@ -414,6 +414,18 @@ class Faults(unittest.TestCase):
             for i in range(40):
                 s.add(u, i)
         s.start()
+        # A command applied before the disk fills: its reply, recorded with it in the ledger,
+        # must outlive the episode (rolled-back batches, retries): sent again afterwards it is
+        # answered as before and not applied again.
+        probe = ('{"request_id":"df-probe","products":[{"sku":"DF-PROBE","name":"probe",'
+                 '"price_minor":5,"currency":"EUR"}]}')
+
+        def probe_replies():
+            return [json.loads(m["payload"]) for m in s.cloud.messages()
+                    if m["topic"].endswith("/reply/catalog_upsert")]
+        mh.publish(s.broker, PREFIX + "cmd/catalog_upsert", probe)
+        first = mh.wait_until(probe_replies, 10 * SCALE)
+        self.assertTrue(first, s.d.text()[-2000:])
         for i in range(40):
             s.take(1, i)
         # (the wait was for "ledger not writable", which the log never says: it always ran
@@ -458,6 +470,36 @@ class Faults(unittest.TestCase):
         s.check_stream()
         v = sk.run("ledger", "--db", os.path.join(s.tmp.path, "ledger.db"), "verify")
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        mh.publish(s.broker, PREFIX + "cmd/catalog_upsert", probe)
+        again = mh.wait_until(lambda: probe_replies()[1:], 10 * SCALE)
+        self.assertTrue(again, s.d.text()[-2000:])
+        self.assertTrue(again[0].get("repeat"), again[0])
+        self.assertEqual(again[0]["result"], first[0]["result"])
+        self.assertEqual(first[0]["result"]["detail"], "1 product(s) added, 0 updated")
+
+    def test_unknown_put_back_restart(self):
+        """Issue 19: a tag that maps to no product (this store has no catalog) taken by nobody
+        the cameras saw, then put back after a restart, or while the daemon was down: the
+        put_back is reported as it is without the restart. Its fate has no movement in the
+        ledger, so the fusion engine's durable state must carry it."""
+        s = Store(self)
+        for unit, i, down in ((1, 0, False), (2, 1, True)):
+            s.take(unit, i)
+            s.wait_pickups(1 if unit == 1 else 2)
+            s.wait_delivered()
+            rc, _ = s.d.stop()
+            self.assertEqual(rc, 0, s.d.text()[-2000:])
+            if down:
+                s.add(unit, i)  # back on the shelf while the daemon is down
+            s.start()
+            if not down:
+                s.add(unit, i)
+            want = epc(unit, i)
+            got = mh.wait_until(lambda: [e for e in s.events("put_back")
+                                         if e["epc"].upper() == want], 20 * SCALE)
+            self.assertTrue(got, "%s: no put_back\n%s" % (want, s.d.text()[-2000:]))
+            self.assertEqual((got[0]["reason"], got[0]["known"]), ("after_removal", False))
+        s.check_stream()
 
     def test_invalid_reload(self):
         s = Store(self)
