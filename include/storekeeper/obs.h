@@ -137,8 +137,7 @@ struct sk_obs_command {
 #define SK_CMD_OBS_BAD_RESPONSE 0x04 /* response topic or correlation data too long: ignored */
 #define SK_CMD_OBS_FROM_TOPIC   0x08 /* arrived on cmd/<name>/<identity>: identity is set */
 #define SK_CMD_OBS_RATE_LIMITED 0x10 /* above mqtt.command_rate_max: answered busy by the link */
-#define SK_CMD_OBS_BAD_IDENTITY 0x20 /* cmd/<name>/<identity> with an identity too long or empty \
-                                      */
+#define SK_CMD_OBS_BAD_IDENTITY 0x20 /* cmd/<name>/<identity>: identity too long or empty */
 
 struct sk_obs_mqtt {
     uint8_t event;            /* enum sk_mqtt_link_event */
