@@ -172,8 +172,9 @@ report(struct loader *l, const config_setting_t *s, const char *path, const char
 /*
  * The number as written, when libconfig could not hold it: it reads an integer literal beyond
  * 64 bits (or beyond 32 without an L) as -1 or 0, and a message would then call 1e20 "-1". The
- * setting's line is read again from its file and the literal after `name =` (or `:`) taken.
- * Returns true with the digits in buf when they differ from v.
+ * setting's line is read again from its file and the literals after `name =` (or `:`) taken;
+ * one line may hold several settings of that name. Returns true with the digits in buf when
+ * none of them is v and one is beyond what libconfig holds.
  */
 static bool literal_differs(
         const config_setting_t *s, const char *main_file, long long v, char *buf, size_t size)
@@ -198,31 +199,48 @@ static bool literal_differs(
         }
     }
     fclose(f);
-    const char *p = found ? strstr(text, name) : NULL;
-    while (p && (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
-        p = strstr(p + 1, name);
-    }
-    if (!p) {
+    if (!found) {
         return false;
     }
-    p += strlen(name);
-    p += strspn(p, " \t");
-    if (*p != '=' && *p != ':') {
-        return false;
+    bool differs = false;
+    for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+        if (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) {
+            continue;
+        }
+        const char *q = p + strlen(name);
+        q += strspn(q, " \t");
+        if (*q != '=' && *q != ':') {
+            continue;
+        }
+        q++;
+        q += strspn(q, " \t");
+        size_t n = (*q == '-' || *q == '+') ? 1 : 0;
+        size_t len = n + strspn(q + n, "0123456789abcdefABCDEFxX");
+        if (len == n || len >= size) {
+            continue;
+        }
+        char lit[64];
+        if (len >= sizeof(lit)) {
+            continue;
+        }
+        memcpy(lit, q, len);
+        lit[len] = '\0';
+        errno = 0;
+        char *end = NULL;
+        long long w = strtoll(lit, &end, 0);
+        if (!end || *end != '\0') {
+            continue;
+        }
+        if (errno != ERANGE && w == v) {
+            return false;
+        }
+        bool wrapped = errno == ERANGE || w != (long long)(int32_t)w;
+        if (wrapped && !differs) {
+            snprintf(buf, size, "%s", lit);
+            differs = true;
+        }
     }
-    p++;
-    p += strspn(p, " \t");
-    size_t n = (*p == '-' || *p == '+') ? 1 : 0;
-    size_t len = n + strspn(p + n, "0123456789abcdefABCDEFxX");
-    if (len == n || len >= size) {
-        return false;
-    }
-    memcpy(buf, p, len);
-    buf[len] = '\0';
-    errno = 0;
-    char *end = NULL;
-    long long w = strtoll(buf, &end, 0);
-    return end && *end == '\0' && (errno == ERANGE || w != v);
+    return differs;
 }
 
 static const struct sk_cfg_key *find_key(const struct sk_cfg_table *t, const char *gpath)

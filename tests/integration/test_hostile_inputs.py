@@ -73,6 +73,23 @@ class HostileInputs(unittest.TestCase):
                 self.assertIn("core.tick_ms: %s is out of range 10..1000" % value, r.stderr)
                 self.assertNotIn(": -1 is out of range", r.stderr)
 
+    def test_settings_of_one_name_on_one_line(self):
+        """Two readers of one list on one line, each with its own `unit`: each is read as its
+        own (the check of the literal once took the line's first `unit =` for both)."""
+        two = BASE.replace(
+            'readers = ( { name = "reader-1"; bus = "bus-1"; unit = 1; profile = "generic-epc"; } );',
+            'readers = ( { name = "reader-1"; bus = "bus-1"; unit = 1; }, '
+            '{ name = "reader-2"; bus = "bus-1"; unit = 2; } );')
+        self.assertNotEqual(two, BASE)
+        cfg = self.tmp.file("two.cfg", two)
+        r = sk.run("run", "-c", cfg, "--check-config", timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wrapped = two.replace("unit = 2;", "unit = 4294967298;")
+        cfg = self.tmp.file("wrapped.cfg", wrapped)
+        r = sk.run("run", "-c", cfg, "--check-config", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("readers.[1].unit: 4294967298 is out of range 1..255", r.stderr)
+
     def test_currency_and_fifo_imports(self):
         cfg = self.tmp.file("store.cfg", BASE)
         csv = self.tmp.file("products.csv", "sku,name,price,currency\nA,Apple,1.00,ZZZ\n")
