@@ -75,6 +75,13 @@ static int reserve(struct sk_buf *b, size_t n)
 
 void sk_buf_put(struct sk_buf *b, const void *s, size_t n)
 {
+    /* the usual case first: room enough (len + n + 1 <= cap <= max + 1) */
+    if (b->p && !b->err && n < b->cap - b->len) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return;
+    }
     if (reserve(b, n) < 0) {
         return;
     }

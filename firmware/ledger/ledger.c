@@ -586,8 +586,37 @@ int64_t ledger_now_us(const struct sk_ledger *l)
 
 /* Random bytes for ids: the kernel's pool, or (very early at boot, before it is seeded) a
  * splitmix64 stream seeded from the clocks and pid, which is unique enough for ids. */
+/* Random bytes for ids, from the kernel a few hundred at a time (one system call per event
+ * was a visible share of a movement's time). The pool is per thread and refilled in a child
+ * after a fork, so no two processes or threads ever hand out the same bytes. */
+static bool pool_take(uint8_t *buf, size_t n)
+{
+    static _Thread_local uint8_t pool[256];
+    static _Thread_local size_t left;
+    static _Thread_local pid_t owner;
+    pid_t pid = getpid();
+    if (n > sizeof(pool)) {
+        return false;
+    }
+    if (left < n || owner != pid) {
+        if (getrandom(pool, sizeof(pool), GRND_NONBLOCK) != (ssize_t)sizeof(pool)) {
+            left = 0;
+            return false;
+        }
+        left = sizeof(pool);
+        owner = pid;
+    }
+    memcpy(buf, pool + sizeof(pool) - left, n);
+    memset(pool + sizeof(pool) - left, 0, n); /* handed out once */
+    left -= n;
+    return true;
+}
+
 static void random_bytes(uint8_t *buf, size_t n)
 {
+    if (pool_take(buf, n)) {
+        return;
+    }
     ssize_t got = getrandom(buf, n, GRND_NONBLOCK);
     if (got == (ssize_t)n) {
         return;
@@ -711,9 +740,21 @@ const char *sk_ledger_errmsg(const struct sk_ledger *l)
 
 void ledger_buf_key(struct sk_buf *b, const char *key)
 {
-    sk_buf_put(b, ",", 1);
-    sk_buf_json_string(b, key);
-    sk_buf_put(b, ":", 1);
+    /* Keys are the ledger's own names: nothing to escape, one append (a hot path). */
+    char k[72];
+    size_t n = strlen(key);
+    if (n + 4 > sizeof(k) || strpbrk(key, "\"\\") || memchr(key, 0x7f, n)) {
+        sk_buf_put(b, ",", 1);
+        sk_buf_json_string(b, key);
+        sk_buf_put(b, ":", 1);
+        return;
+    }
+    k[0] = ',';
+    k[1] = '"';
+    memcpy(k + 2, key, n);
+    k[n + 2] = '"';
+    k[n + 3] = ':';
+    sk_buf_put(b, k, n + 4);
 }
 
 /* ---- transactions ------------------------------------------------------------------ */
