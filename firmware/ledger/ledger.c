@@ -738,23 +738,32 @@ const char *sk_ledger_errmsg(const struct sk_ledger *l)
 
 /* ---- text building ---------------------------------------------------------------- */
 
+/* Printable ASCII without quote or backslash: written into JSON as it is. */
+static size_t plain_key_len(const char *key)
+{
+    size_t n = 0;
+    for (; key[n]; n++) {
+        unsigned char c = (unsigned char)key[n];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            return SIZE_MAX;
+        }
+    }
+    return n;
+}
+
 void ledger_buf_key(struct sk_buf *b, const char *key)
 {
-    /* Keys are the ledger's own names: nothing to escape, one append (a hot path). */
-    char k[72];
-    size_t n = strlen(key);
-    if (n + 4 > sizeof(k) || strpbrk(key, "\"\\") || memchr(key, 0x7f, n)) {
+    /* Keys are the ledger's own names: nothing to escape, three appends (a hot path). */
+    size_t n = plain_key_len(key);
+    if (n == SIZE_MAX) {
         sk_buf_put(b, ",", 1);
         sk_buf_json_string(b, key);
         sk_buf_put(b, ":", 1);
         return;
     }
-    k[0] = ',';
-    k[1] = '"';
-    memcpy(k + 2, key, n);
-    k[n + 2] = '"';
-    k[n + 3] = ':';
-    sk_buf_put(b, k, n + 4);
+    sk_buf_put(b, ",\"", 2);
+    sk_buf_put(b, key, n);
+    sk_buf_put(b, "\":", 2);
 }
 
 /* ---- transactions ------------------------------------------------------------------ */
