@@ -10,6 +10,13 @@
 #include "storekeeper/vision.h"
 
 #define SK_TRACKER_MAX 64
+#define SK_LOOK_BINS   16
+
+/* What a blob looks like: for the upper and the lower half of its box, the share of its
+ * pixels in each of SK_LOOK_BINS / 2 luma bands (each half sums to 0.5). */
+struct sk_look {
+    float hist[SK_LOOK_BINS];
+};
 
 enum sk_trk_state {
     SK_TRK_FREE = 0,
@@ -35,6 +42,25 @@ struct sk_trk {
     int64_t seen_us;         /* last measured (matched or merged) */
     int64_t merged_since_us; /* 0: not merged */
     int bx, by, bw, bh;      /* its last blob's box: the background holds it while confirmed */
+    /* Measured alone (not in a group's blob): when, where, its size and look then. */
+    int64_t solo_us;
+    float solo_x, solo_y;
+    float area;          /* blob area, smoothed */
+    float sw, sh;        /* blob box size, smoothed */
+    struct sk_look look; /* luma bands, smoothed; valid when has_look */
+    bool has_look;
+    /* In a group (merged): the group blob's centre, and when it was last in one. */
+    float gcx, gcy;
+    int64_t g_us;
+};
+
+/* Where each blob's pixels are: the label image of the frame's connected components
+ * (width per row) and each blob's label in it. Lets the tracker share a group's blob out
+ * between the shoppers in it. */
+struct sk_blob_pixels {
+    const int32_t *labels;
+    const int32_t *label_of; /* one per blob */
+    int width;
 };
 
 /* Times, not frame counts: the same footage at 5 or 15 fps gives the same tracks. */
@@ -43,7 +69,8 @@ struct sk_tracker_params {
     int confirm_hits;     /* measurements before a track is reported, at least 1 */
     float confirm_s;      /* and the time from its first to its latest measurement */
     float max_missed_s;   /* unseen this long: lost */
-    float max_merged_s;   /* merged into another's blob longer than this: compete again */
+    float max_merged_s;   /* a group's blob without room for all its tracks keeps the extra
+                           * ones this long (people passing behind one another) */
     float gate_px;        /* measurement noise and body size: the gate at zero time */
     float max_speed_px_s; /* the fastest walker: the gate of a track without a velocity yet */
     float person_px;      /* a person's size: blobs this close to a track are its fragments */
@@ -59,9 +86,15 @@ void vision_tracker_set_scale(struct sk_tracker *t,
                               float person_px,
                               float max_speed_px_s,
                               int spawn_area);
-/* One frame's blobs at t_us. Afterwards vision_tracker_slots() shows every slot's state. */
+/* The picture's size in px: a track coasting out of it has walked out of view and ends. */
+void vision_tracker_set_view(struct sk_tracker *t, int width, int height);
+/* One frame's blobs at t_us, with what each looks like (looks: n entries) and where their
+ * pixels are (pixels); either may be NULL when unknown. Afterwards vision_tracker_slots()
+ * shows every slot's state. */
 void vision_tracker_update(struct sk_tracker *t,
                            const struct sk_vision_blob *blobs,
+                           const struct sk_look *looks,
+                           const struct sk_blob_pixels *pixels,
                            size_t n,
                            int64_t t_us);
 /* Marks every live track lost (for a flush); the next update frees them. */

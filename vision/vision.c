@@ -35,9 +35,12 @@
  * back before then cancels both, so hesitating in a door or a merged blob's centre swinging
  * across the line counts nothing. A track that ends reports what is pending.
  * Tracks are judged from their confirmation on: a crossing needs a confirmed identity.
- * Only measured positions count: a track coasting unseen or through a merge keeps its zones
- * and line sides until it is seen again, then the way from its last seen position decides
- * (a prediction drifting across a line is no crossing; a real one behind a group still is).
+ * Only seen positions count: a track coasting unseen keeps its zones and line sides until it
+ * is seen again, then the way from its last seen position decides (a prediction drifting
+ * across a line is no crossing; a real one behind an obstacle still is). A group member's
+ * position (its share of the group's blob) counts for a line only where the group's
+ * measured centre is on the same side: two people crossing together count twice, a share
+ * swinging across the line while the group stands on the other side counts nothing.
  */
 
 static double now_ms(void)
@@ -202,7 +205,7 @@ int sk_vision_new(const struct sk_vision_params *params,
                                    .confirm_hits = params->confirm_hits,
                                    .confirm_s = params->confirm_s,
                                    .max_missed_s = params->max_missed_s,
-                                   .max_merged_s = 5.0f,
+                                   .max_merged_s = 1.5f,
                                    .gate_px = params->gate_px,
                                    .max_speed_px_s = 1.0f,
                                    .person_px = params->person_px};
@@ -224,6 +227,7 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
     v->p.width = w;
     v->p.height = h;
     size_t npx = (size_t)w * (size_t)h;
+    vision_tracker_set_view(v->tracker, w, h);
     v->image = calloc(npx, 1);
     v->mask = calloc(npx, 1);
     v->hold = calloc(npx, 1);
@@ -245,9 +249,11 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
         return r;
     }
     /* Noise floor and group ceiling from the processing area unless configured. */
+    v->auto_min_area = v->p.min_blob_area <= 0;
     if (v->p.min_blob_area <= 0) {
         v->p.min_blob_area = (int)(npx / 400);
     }
+    v->min_area = v->p.min_blob_area;
     if (v->p.max_blob_area <= 0) {
         v->p.max_blob_area = (int)(npx / 4);
     }
@@ -327,6 +333,13 @@ static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk
         const struct sk_line_cfg *lc = &v->lines[l];
         float d = vision_line_signed_distance(lc->points, k->x, k->y);
         int side = d < -v->p.line_margin_px ? -1 : d > v->p.line_margin_px ? 1 : 0;
+        if (side != 0 && k->merged) {
+            /* In a group the position is the track's prediction inside the group's blob:
+             * a side counts only where the group's measured centre agrees. */
+            float dg = vision_line_signed_distance(lc->points, k->gcx, k->gcy);
+            int gside = dg < -v->p.line_margin_px ? -1 : dg > v->p.line_margin_px ? 1 : 0;
+            side = gside == side ? side : 0;
+        }
         if (side == 0) {
             continue;
         }
@@ -428,7 +441,7 @@ static void collect_blobs(struct sk_vision *v)
     for (int i = 0; i < n && v->n_blobs < SK_VISION_MAX_BLOBS; i++) {
         const struct sk_cv_comp *c = &v->comps[i];
         int lo = c->w < c->h ? c->w : c->h, hi = c->w < c->h ? c->h : c->w;
-        if (c->area < v->p.min_blob_area || c->area > v->p.max_blob_area || lo == 0 ||
+        if (c->area < v->min_area || c->area > v->p.max_blob_area || lo == 0 ||
             (float)hi / (float)lo > v->p.max_aspect ||
             (float)c->area / (float)(c->w * c->h) < v->p.min_fill) {
             continue;
@@ -474,6 +487,39 @@ static void drop_ghosts(struct sk_vision *v)
         v->blobs[kept++] = *bl;
     }
     v->n_blobs = kept;
+}
+
+/*
+ * What each blob looks like to the tracker: the share of its pixels in each of eight luma
+ * bands, for the upper and the lower half of its box apart (each half weighs a half). Dark
+ * clothing fills the same bands on everybody; what differs is where: a dark coat over jeans
+ * is not a dark jacket over dark trousers, nor (from above) dark hair on light shoulders.
+ */
+static void blob_looks(struct sk_vision *v)
+{
+    const int32_t *labels = vision_cv_labels(v->cv);
+    const int w = v->p.width, bands = SK_LOOK_BINS / 2;
+    for (size_t b = 0; b < v->n_blobs; b++) {
+        const struct sk_vision_blob *bl = &v->blobs[b];
+        struct sk_look *lk = &v->looks[b];
+        uint32_t count[SK_LOOK_BINS] = {0}, total[2] = {0, 0};
+        int mid = bl->y + bl->h / 2;
+        for (int y = bl->y; labels && y < bl->y + bl->h; y++) {
+            const int32_t *l = labels + (size_t)y * (size_t)w;
+            const uint8_t *px = v->image + (size_t)y * (size_t)w;
+            int half = y >= mid;
+            for (int x = bl->x; x < bl->x + bl->w; x++) {
+                if (l[x] == v->blob_label[b]) {
+                    count[half * bands + px[x] * bands / 256]++;
+                    total[half]++;
+                }
+            }
+        }
+        for (int i = 0; i < SK_LOOK_BINS; i++) {
+            uint32_t n = total[i / bands];
+            lk->hist[i] = n ? 0.5f * (float)count[i] / (float)n : 0.5f / (float)bands;
+        }
+    }
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -524,6 +570,10 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
     /* A person's shoulders are about 0.35 m of the size (sqrt of 0.12 m^2). */
     float speed = v->p.max_speed_mps / 0.35f * v->person_px;
     int spawn = v->n_person >= 8 ? (int)(0.2f * v->person_px * v->person_px) : 0;
+    if (v->auto_min_area && v->n_person >= 8) {
+        int quarter = (int)(0.25f * v->person_px * v->person_px);
+        v->min_area = quarter < v->p.min_blob_area ? quarter : v->p.min_blob_area;
+    }
     vision_tracker_set_scale(v->tracker, v->person_px, speed, spawn);
 }
 
@@ -626,10 +676,13 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     if (v->bg) {
         drop_ghosts(v);
     }
+    blob_looks(v);
     double t3 = now_ms();
     /* The background model needs a moment to learn the scene: track from then on. */
     if (v->stats.frames >= WARMUP_FRAMES) {
-        vision_tracker_update(v->tracker, v->blobs, v->n_blobs, f->t_us);
+        struct sk_blob_pixels pix = {vision_cv_labels(v->cv), v->blob_label, v->p.width};
+        vision_tracker_update(v->tracker, v->blobs, v->looks, pix.labels ? &pix : NULL, v->n_blobs,
+                              f->t_us);
         emit_track_events(v, f->t_us);
         reach_frame(v, f->t_us);
         learn_person(v, f->t_us);

@@ -45,6 +45,10 @@ struct sk_vision {
     struct sk_tracker *tracker;
 
     int open_k, close_k;
+    /* The noise floor in use: min_blob_area, or when that is left to the pipeline (0) the
+     * processing area / 400, lowered to a quarter of a person once people are measured. */
+    int min_area;
+    bool auto_min_area;
     uint8_t *image, *mask;
     uint8_t *hold; /* 1 under confirmed tracks: the background does not learn there */
     /* Person size: the start (params), then the median blob of tracked people. */
@@ -54,6 +58,7 @@ struct sk_vision {
     struct sk_cv_comp comps[SK_VISION_MAX_COMPONENTS];
     struct sk_vision_blob blobs[SK_VISION_MAX_BLOBS];
     int32_t blob_label[SK_VISION_MAX_BLOBS]; /* its component's label (vision_cv_labels) */
+    struct sk_look looks[SK_VISION_MAX_BLOBS];
     size_t n_blobs;
     struct sk_vision_track tracks[SK_TRACKER_MAX];
     size_t n_tracks;

@@ -393,7 +393,8 @@ static const struct sk_cfg_key store_keys[] = {
           "from mount_height_m and lens_fov_deg. `diag camera --learn` proposes it."),
     K_INT("vision.min_blob_area", C, vision.min_blob_area, 0, 1000000, "0", "px", false,
           "Smallest blob at the processing size (smaller ones are noise); 0: processing "
-          "area / 400, and a new track needs a fifth of a person's area."),
+          "area / 400, lowered to a quarter of a person once people are measured (people "
+          "far off in an oblique view); a new track needs a fifth of a person's area."),
     K_INT("vision.max_blob_area", C, vision.max_blob_area, 0, 4000000, "0", "px", false,
           "Largest blob (a group) at the processing size; 0: processing area / 4."),
     K_FLOAT("vision.max_blob_aspect", C, vision.max_blob_aspect, 1, 50, "6", NULL, false,

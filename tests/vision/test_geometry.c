@@ -62,7 +62,7 @@ static void test_tracker_confirms_and_loses(void **state)
     size_t n;
     for (int i = 0; i < 3; i++) {
         b.cx = 10.0f + 5.0f * (float)i;
-        vision_tracker_update(t, &b, 1, i * 100000);
+        vision_tracker_update(t, &b, NULL, NULL, 1, i * 100000);
     }
     struct sk_trk *s = vision_tracker_slots(t, &n);
     assert_int_equal(s[0].state, SK_TRK_CONFIRMED);
@@ -70,10 +70,10 @@ static void test_tracker_confirms_and_loses(void **state)
     assert_int_equal(s[0].id, 1);
     assert_true(fabsf(s[0].vx - 50.0f) < 5.0f); /* 5 px per 0.1 s */
     for (int i = 3; i < 6; i++) {
-        vision_tracker_update(t, NULL, 0, i * 100000);
+        vision_tracker_update(t, NULL, NULL, NULL, 0, i * 100000);
     }
     assert_int_equal(s[0].state, SK_TRK_LOST);
-    vision_tracker_update(t, NULL, 0, 700000);
+    vision_tracker_update(t, NULL, NULL, NULL, 0, 700000);
     assert_int_equal(s[0].state, SK_TRK_FREE);
     struct sk_tracker_params bad = p;
     bad.max_tracks = SK_TRACKER_MAX + 1;

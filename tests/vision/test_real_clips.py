@@ -4,9 +4,11 @@ and the default pipeline, at the rates of the board profiles (generic-x86, rpi4)
 and 5 fps: line counts, crossings matched to the annotation, tracks per standing person.
 
 The bounds are what the pipeline achieves today on an oblique, crowded plaza (docs/accuracy.md
-has the figures), held so that a change that loses people fails: each direction's count
-within 2 of the truth, at least 80 % of the annotated crossings matched, at most one extra
-track per standing person."""
+has the figures), held so that a change that loses people or identities fails: at the board
+profiles' rate the counts are exact, every annotated crossing matched and none extra; at 7.5
+and 5 fps each direction's count is within 1 of the truth and at least 90 % of the crossings
+are matched; at most one extra track per standing group; fewer than 30 tracks started over
+the clip (49 before the tracker shared groups out and joined fragments)."""
 import os
 import sys
 import unittest
@@ -18,30 +20,37 @@ TRACE = os.environ.get("SK_VISION_TRACE", "")
 
 
 class RealClips(unittest.TestCase):
-    def check(self, fps):
+    def check(self, fps, exact):
         for ann in real_clips.annotations():
             r = real_clips.measure(TRACE, ann, fps)
             print("%s at %g fps: %s" % (ann["clip"], fps, real_clips.markdown([r]).splitlines()[-1]))
             self.assertEqual(r["summary"]["end"], "clip")
             self.assertEqual(r["summary"]["frames"], ann["frames"])
             for ln in r["lines"]:
-                self.assertLessEqual(abs(ln["in"] - ln["truth_in"]), 2, ln)
-                self.assertLessEqual(abs(ln["out"] - ln["truth_out"]), 2, ln)
-                self.assertGreaterEqual(ln["matched"], 0.8 * (ln["truth_in"] + ln["truth_out"]),
-                                        ln)
+                crossings = ln["truth_in"] + ln["truth_out"]
+                if exact:
+                    self.assertEqual(ln["in"], ln["truth_in"], ln)
+                    self.assertEqual(ln["out"], ln["truth_out"], ln)
+                    self.assertEqual(ln["matched"], crossings, ln)
+                    self.assertEqual(ln["extra"], 0, ln)
+                else:
+                    self.assertLessEqual(abs(ln["in"] - ln["truth_in"]), 1, ln)
+                    self.assertLessEqual(abs(ln["out"] - ln["truth_out"]), 1, ln)
+                    self.assertGreaterEqual(ln["matched"], 0.9 * crossings, ln)
             for st in r["standing"]:
                 self.assertGreaterEqual(st["tracks"], 1, st)  # standing people are seen
-                self.assertLessEqual(st["tracks"], 2 * st["people"], st)
+                self.assertLessEqual(st["tracks"], st["people"] + 1, st)
+            self.assertLess(r["summary"]["tracks_total"], 30, r["summary"])
 
     def test_board_profiles(self):
         for board, fps in sorted(real_clips.BOARDS.items()):
             with self.subTest(board=board):
-                self.check(fps)
+                self.check(fps, exact=True)
 
     def test_low_frame_rates(self):
         for fps in (7.5, 5):
             with self.subTest(fps=fps):
-                self.check(fps)
+                self.check(fps, exact=False)
 
 
 if __name__ == "__main__":

@@ -453,6 +453,116 @@ static void test_ghosts_of_people_at_start(void **state)
     sk_synth_free(s);
 }
 
+/* Which track each shopper has, sampled after t_first and at the end (ids by truth id). */
+struct ids_ctx {
+    double t_first, t_last;
+    uint32_t first[8], last[8];
+    int switches; /* a shopper's nearest track changed from one id to another */
+    uint32_t now[8];
+};
+
+static void ids_hook(struct sk_vision *v, struct sk_synth *scene, double t, void *ctx)
+{
+    struct ids_ctx *c = ctx;
+    struct sk_synth_truth tr[8];
+    int n = sk_synth_truth_at(scene, t, tr, 8);
+    for (int i = 0; i < n && i < 8; i++) {
+        if (tr[i].id >= 8 || tr[i].x < 20 || tr[i].x > W - 20 || tr[i].y < 20 || tr[i].y > H - 20) {
+            continue;
+        }
+        uint32_t id = nearest_track(v, tr[i].x, tr[i].y, 14);
+        if (!id) {
+            continue;
+        }
+        if (c->now[tr[i].id] && c->now[tr[i].id] != id) {
+            c->switches++;
+        }
+        c->now[tr[i].id] = id;
+        if (t >= c->t_first && !c->first[tr[i].id]) {
+            c->first[tr[i].id] = id;
+        }
+        if (t <= c->t_last) {
+            c->last[tr[i].id] = id;
+        }
+    }
+}
+
+static void walk_pair(struct sk_synth *s,
+                      uint32_t *a,
+                      uint32_t *b,
+                      const float *pa,
+                      const float *pb,
+                      int n_points,
+                      double t0,
+                      double step_s)
+{
+    struct sk_synth_look la = {14.0f, 60, -1}, lb = {14.0f, 110, 200};
+    assert_int_equal(sk_synth_add_shopper(s, &la, a), 0);
+    assert_int_equal(sk_synth_add_shopper(s, &lb, b), 0);
+    for (int i = 0; i < n_points; i++) {
+        sk_synth_waypoint(s, *a, t0 + step_s * i, pa[2 * i], pa[2 * i + 1]);
+        sk_synth_waypoint(s, *b, t0 + step_s * i, pb[2 * i], pb[2 * i + 1]);
+    }
+}
+
+/*
+ * Two shoppers seen as one blob for a while keep their identities and both count: they come
+ * together in front of the door, walk through it side by side, shoulders touching, and part
+ * inside; they meet inside and stand together talking for eight seconds, then go their
+ * ways; they pass each other shoulder to shoulder on the door line, one in and one out. At
+ * 15, 10 and 5 frames a second. (Two who are one blob from the moment they come into view
+ * are one track until they part: see docs/vision.md.)
+ */
+static void test_groups_keep_ids_and_counts(void **state)
+{
+    (void)state;
+    const double rates[] = {15.0, 10.0, 5.0};
+    int wrong = 0;
+    for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+        for (int scene = 0; scene < 3; scene++) {
+            struct sk_synth *s = new_scene(false, 0);
+            uint32_t a, b;
+            int want_in = 0, want_out = 0;
+            if (scene == 0) { /* come together, side by side through the door, apart */
+                const float pa[] = {90, 250, 145, 190, 145, 80, 50, 40};
+                const float pb[] = {230, 250, 173, 190, 173, 80, 270, 40};
+                walk_pair(s, &a, &b, pa, pb, 4, 1.0, 1.6);
+                want_in = 2;
+            } else if (scene == 1) { /* meet, stand together, go their ways */
+                const float pa[] = {-20, 60, 146, 62, 146, 62, 146, 62, -20, 100};
+                const float pb[] = {340, 64, 174, 64, 175, 64, 175, 64, 340, 100};
+                walk_pair(s, &a, &b, pa, pb, 5, 1.0, 2.5);
+            } else { /* pass each other on the door line */
+                const float pa[] = {150, 270, 155, 120, 160, -30};
+                const float pb[] = {181, -30, 176, 120, 171, 270};
+                walk_pair(s, &a, &b, pa, pb, 3, 1.0, 1.7);
+                want_in = 1;
+                want_out = 1;
+            }
+            struct sk_line_cfg door;
+            h_line(&door, "door", 10, 120, 310, 120, 0);
+            struct ids_ctx c = {.t_first = scene == 1 ? 2.5 : 1.5, .t_last = 20};
+            struct sk_vision_params vp;
+            params(&vp, false);
+            assert_int_equal(h_run_scene_paced(s, &vp, NULL, 0, &door, 1, 15, rates[k], 13, &run,
+                                               ids_hook, &c),
+                             0);
+            printf("groups %s at %.0f fps: %d in, %d out (truth %d, %d), %d tracks (truth 2), "
+                   "shopper 1 track %u -> %u, shopper 2 track %u -> %u\n",
+                   scene == 0   ? "walking together"
+                   : scene == 1 ? "standing together"
+                                : "passing",
+                   rates[k], run.in, run.out, want_in, want_out, run.tracks_new, c.first[a],
+                   c.last[a], c.first[b], c.last[b]);
+            wrong += run.in != want_in || run.out != want_out || run.tracks_new != 2 ||
+                     !c.first[a] || !c.first[b] || c.first[a] == c.first[b] ||
+                     c.last[a] != c.first[a] || c.last[b] != c.first[b];
+            sk_synth_free(s);
+        }
+    }
+    assert_int_equal(wrong, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +575,7 @@ int main(void)
             cmocka_unit_test(test_dark_clothing_shadow_detection),
             cmocka_unit_test(test_standing_shopper_stays),
             cmocka_unit_test(test_ghosts_of_people_at_start),
+            cmocka_unit_test(test_groups_keep_ids_and_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

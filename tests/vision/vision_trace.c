@@ -18,7 +18,8 @@
  * time from the file camera (never the whole clip in memory), paced by the board's rule at
  * --max-fps (default 15) and run through the default pipeline. One JSON object per line: a
  * "cross" line per counted crossing, with --tracks a "tracks" line per processed frame
- * (confirmed tracks: id, x, y and box), and a last "summary" line. inside: 0 left, 1 right.
+ * (confirmed tracks: id, x, y, box, in a group (1) or not, frames unseen), and a last "summary"
+ * line. inside: 0 left, 1 right.
  * --png writes the annotated snapshot (sk_vision_write_png, scale 2) of each processed frame
  * in FIRST..LAST (clip frame numbers) as DIR/NNNN.png: for reading what the tracker did.
  */
@@ -137,8 +138,9 @@ int main(int argc, char **argv)
             bool first = true;
             for (size_t k = 0; k < nt; k++) {
                 if (tr[k].confirmed) {
-                    printf("%s[%u,%.1f,%.1f,%d,%d,%d,%d]", first ? "" : ",", tr[k].id, tr[k].x,
-                           tr[k].y, tr[k].bx, tr[k].by, tr[k].bw, tr[k].bh);
+                    printf("%s[%u,%.1f,%.1f,%d,%d,%d,%d,%d,%d]", first ? "" : ",", tr[k].id,
+                           tr[k].x, tr[k].y, tr[k].bx, tr[k].by, tr[k].bw, tr[k].bh, tr[k].merged,
+                           tr[k].missed);
                     first = false;
                 }
             }
