@@ -42,6 +42,26 @@ const char *sk_obs_type_name(int type)
     return type >= 0 && type < SK_OBS_TYPE_COUNT && names[type] ? names[type] : "unknown";
 }
 
+bool sk_obs_forwarded(int type)
+{
+    switch (type) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED:
+    case SK_OBS_READER_HEALTH:
+    case SK_OBS_TRACK_NEW:
+    case SK_OBS_TRACK_LOST:
+    case SK_OBS_ZONE_ENTER:
+    case SK_OBS_ZONE_LEAVE:
+    case SK_OBS_LINE_CROSS:
+    case SK_OBS_FLOW:
+    case SK_OBS_CAMERA_HEALTH:
+    case SK_OBS_REACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
 const char *sk_health_state_name(int state)
 {
     static const char *const names[] = {"unknown", "up", "degraded", "down"};

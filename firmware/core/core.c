@@ -171,27 +171,6 @@ void sk_core_set_listener(struct sk_core *core, sk_fusion_emit_cb cb, void *ctx)
 
 static int handle(struct sk_core *core, const struct sk_obs *obs);
 
-/* What a satellite's buses and cameras see, for its hub. */
-static bool forwarded(int type)
-{
-    switch (type) {
-    case SK_OBS_TAG_ARRIVED:
-    case SK_OBS_TAG_DEPARTED:
-    case SK_OBS_READER_HEALTH:
-    case SK_OBS_TRACK_NEW:
-    case SK_OBS_TRACK_LOST:
-    case SK_OBS_ZONE_ENTER:
-    case SK_OBS_ZONE_LEAVE:
-    case SK_OBS_LINE_CROSS:
-    case SK_OBS_FLOW:
-    case SK_OBS_CAMERA_HEALTH:
-    case SK_OBS_REACH:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /*
  * A satellite's core decides nothing: each observation of its buses and cameras becomes a row
  * of its outbox (sat/obs, the record format), in this transaction, which the MQTT link carries
@@ -296,7 +275,7 @@ static int handle(struct sk_core *core, const struct sk_obs *obs)
     }
     if (core->cfg->role == SK_ROLE_SATELLITE && core->ledger) {
         core->stats.handled[obs->type]++;
-        return forwarded(obs->type) ? forward(core, obs) : 0;
+        return sk_obs_forwarded(obs->type) ? forward(core, obs) : 0;
     }
     core->stats.handled[obs->type]++;
     int r = 0;

@@ -244,26 +244,6 @@ static struct peer *peer(struct mqtt_sat *s, const char *device)
 
 /* ---- the hub ------------------------------------------------------------------------------- */
 
-static bool forwarded_type(int type)
-{
-    switch (type) {
-    case SK_OBS_TAG_ARRIVED:
-    case SK_OBS_TAG_DEPARTED:
-    case SK_OBS_READER_HEALTH:
-    case SK_OBS_TRACK_NEW:
-    case SK_OBS_TRACK_LOST:
-    case SK_OBS_ZONE_ENTER:
-    case SK_OBS_ZONE_LEAVE:
-    case SK_OBS_LINE_CROSS:
-    case SK_OBS_FLOW:
-    case SK_OBS_CAMERA_HEALTH:
-    case SK_OBS_REACH:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static int64_t get_i64(const cJSON *o, const char *k, bool *ok)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -313,7 +293,7 @@ static int take_obs(struct mqtt_sat *s, struct peer *p, struct sk_obs *obs)
                                    sizeof(err)) < 0)) {
         ok = false;
     }
-    if (ok && !forwarded_type(in.type)) {
+    if (ok && !sk_obs_forwarded(in.type)) {
         snprintf(err, sizeof(err), "a %s observation is not a satellite's",
                  sk_obs_type_name(in.type));
         sk_obs_release(&in);

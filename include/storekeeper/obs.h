@@ -190,6 +190,11 @@ const char *sk_obs_type_name(int type);
 const char *sk_health_state_name(int state);
 const char *sk_health_reason_name(int reason);
 
+/* Whether a satellite sends observations of this type to its hub: what its buses and cameras
+ * see (tags, reader and camera health, tracks, zones, lines, flow, reaches). The satellite's
+ * core forwards exactly these and the hub accepts no others. */
+bool sk_obs_forwarded(int type);
+
 /* Copies src into a SK_NAME_MAX field, truncating; always NUL-terminates. */
 void sk_obs_set_source(struct sk_obs *obs, const char *src);
 
