@@ -12,6 +12,7 @@
 
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
+#include "storekeeper/obs.h"
 #include "storekeeper/profile.h"
 
 /*
@@ -317,6 +318,23 @@ bool sk_mbconn_error_is_link(int err)
     default:
         return false;
     }
+}
+
+int sk_mbconn_health_reason(int err)
+{
+    if (err == -ETIMEDOUT) {
+        return SK_REASON_TIMEOUT;
+    }
+    if (sk_is_modbus_exception(err) || err == SK_EMODBUS_BUSY) {
+        return SK_REASON_EXCEPTION;
+    }
+    if (err == SK_EMODBUS_CRC) {
+        return SK_REASON_CRC;
+    }
+    if (err == SK_EMODBUS_FRAME || err == SK_EMODBUS_BADREPLY || err == SK_EMODBUS_HANDSHAKE) {
+        return SK_REASON_BAD_REPLY;
+    }
+    return SK_REASON_DISCONNECTED;
 }
 
 /* Translates errno after a failed libmodbus call, counts it, keeps the native message. */

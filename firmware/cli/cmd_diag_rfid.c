@@ -388,23 +388,6 @@ struct reader_report {
     int64_t start_us;
 };
 
-static int err_slot(int e)
-{
-    if (e == -ETIMEDOUT) {
-        return SK_REASON_TIMEOUT;
-    }
-    if (sk_is_modbus_exception(e) || e == SK_EMODBUS_BUSY) {
-        return SK_REASON_EXCEPTION;
-    }
-    if (e == SK_EMODBUS_CRC) {
-        return SK_REASON_CRC;
-    }
-    if (e == SK_EMODBUS_FRAME || e == SK_EMODBUS_BADREPLY || e == SK_EMODBUS_HANDSHAKE) {
-        return SK_REASON_BAD_REPLY;
-    }
-    return SK_REASON_DISCONNECTED;
-}
-
 static void
 note_tags(struct reader_report *rep, const struct sk_tag_read *tags, size_t n, int64_t now)
 {
@@ -663,7 +646,7 @@ int cli_diag_reader_poll(
                 }
                 note_tags(&rep, tags, (size_t)n, now);
             } else {
-                rep.errors[err_slot(n)]++;
+                rep.errors[sk_mbconn_health_reason(n)]++;
                 snprintf(rep.last_error, sizeof(rep.last_error), "%s", sk_reader_detail(reader));
             }
         }

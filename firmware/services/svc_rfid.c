@@ -318,23 +318,6 @@ static void emit_health(struct bus *b, struct rd *r, int state, int reason, int6
 
 /* ---- health ------------------------------------------------------------------------------ */
 
-static int reason_of(int err)
-{
-    if (err == -ETIMEDOUT) {
-        return SK_REASON_TIMEOUT;
-    }
-    if (sk_is_modbus_exception(err) || err == SK_EMODBUS_BUSY) {
-        return SK_REASON_EXCEPTION;
-    }
-    if (err == SK_EMODBUS_CRC) {
-        return SK_REASON_CRC;
-    }
-    if (err == SK_EMODBUS_FRAME || err == SK_EMODBUS_BADREPLY || err == SK_EMODBUS_HANDSHAKE) {
-        return SK_REASON_BAD_REPLY;
-    }
-    return SK_REASON_DISCONNECTED;
-}
-
 static void evaluate(struct bus *b, struct rd *r, int64_t now)
 {
     uint32_t recent = r->history & ((1u << HISTORY) - 1);
@@ -423,7 +406,7 @@ static void poll_failed(struct bus *b, struct rd *r, int err, int64_t now)
     r->consec_fail++;
     r->errors_since++;
     r->polls++;
-    r->last_fail_reason = reason_of(err);
+    r->last_fail_reason = sk_mbconn_health_reason(err);
     if (sk_reader_detail(r->reader)[0]) {
         snprintf(r->detail, sizeof(r->detail), "%s", sk_reader_detail(r->reader));
     } else {
@@ -449,7 +432,7 @@ static void all_down(struct bus *b, int err, const char *why, int64_t now)
         r->consec_fail = DOWN_AFTER;
         r->history = (r->history << 1) | 1u;
         r->errors_since++;
-        r->last_fail_reason = reason_of(err);
+        r->last_fail_reason = sk_mbconn_health_reason(err);
         snprintf(r->detail, sizeof(r->detail), "%s", why);
         evaluate(b, r, now);
     }

@@ -106,4 +106,11 @@ const char *sk_mbconn_open_hint(int err, bool serial);
 /* True for errors after which the connection is gone and must be reopened. */
 bool sk_mbconn_error_is_link(int err);
 
+/*
+ * The health reason (enum sk_health_reason, storekeeper/obs.h) a failed transaction's error
+ * stands for: timeout, exception (busy included), crc, bad_reply (framing, a reply that breaks
+ * the profile, a failed handshake), and disconnected for everything else.
+ */
+int sk_mbconn_health_reason(int err);
+
 #endif
