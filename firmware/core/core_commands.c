@@ -341,22 +341,7 @@ static int command_catalog(struct sk_core *c, const struct sk_cmd *cmd, struct s
 static bool resend_token(struct sk_core *c)
 {
     double rate = c->cfg->mqtt.resend_rate_max > 0 ? c->cfg->mqtt.resend_rate_max : 12;
-    int64_t now = sk_clock_mono_us(c->clock);
-    if (!c->resend_bucket) {
-        c->resend_bucket = true;
-        c->resend_tokens = rate;
-    } else {
-        c->resend_tokens += (double)(now - c->resend_mono_us) * rate / 60e6;
-        if (c->resend_tokens > rate) {
-            c->resend_tokens = rate;
-        }
-    }
-    c->resend_mono_us = now;
-    if (c->resend_tokens < 1.0) {
-        return false;
-    }
-    c->resend_tokens -= 1.0;
-    return true;
+    return sk_bucket_take(&c->resend_bucket, sk_clock_mono_us(c->clock), rate, 60e6, rate);
 }
 
 /*

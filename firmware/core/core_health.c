@@ -121,20 +121,8 @@ int core_record_flow(struct sk_core *c, const struct sk_obs *obs)
 /* Takes a token of the source's bucket (refilled with time); false when it is empty. */
 static bool take_token(struct sk_core *c, struct source_health *s)
 {
-    int64_t now = sk_clock_mono_us(c->clock);
-    if (!s->bucket) {
-        s->bucket = true;
-        s->tokens = READER_EVENT_BURST;
-    } else if (now > s->refilled_us) {
-        s->tokens += (double)(now - s->refilled_us) / (double)READER_EVENT_REFILL_US;
-        s->tokens = s->tokens > READER_EVENT_BURST ? READER_EVENT_BURST : s->tokens;
-    }
-    s->refilled_us = now;
-    if (s->tokens < 1) {
-        return false;
-    }
-    s->tokens -= 1;
-    return true;
+    return sk_bucket_take(&s->bucket, sk_clock_mono_us(c->clock), 1, READER_EVENT_REFILL_US,
+                          READER_EVENT_BURST);
 }
 
 static void log_health(const struct sk_obs *obs, bool camera, uint32_t suppressed)
@@ -204,7 +192,7 @@ int core_handle_health(struct sk_core *c, const struct sk_obs *obs, bool camera)
     if (c->ledger) {
         int r = record_reader(c, obs, s->recorded, s->suppressed);
         if (r < 0) {
-            s->tokens += 1; /* the retry writes it */
+            s->bucket.tokens += 1; /* the retry writes it */
             return r;
         }
     }
@@ -217,14 +205,14 @@ void core_health_tick(struct sk_core *c)
 {
     for (size_t i = 0; i < c->n_sources; i++) {
         struct source_health *s = &c->sources[i];
-        if (s->camera || !s->bucket || s->state == s->recorded || s->state == SK_HEALTH_UNKNOWN ||
-            s->last.state != s->state) {
+        if (s->camera || !s->bucket.started || s->state == s->recorded ||
+            s->state == SK_HEALTH_UNKNOWN || s->last.state != s->state) {
             continue;
         }
         /* Peek before taking: a token is spent only on a write. */
         int64_t now = sk_clock_mono_us(c->clock);
-        double tokens = s->tokens + (double)(now - s->refilled_us) / READER_EVENT_REFILL_US;
-        if (tokens < 1 || (c->ledger && sk_ledger_is_full(c->ledger))) {
+        if (sk_bucket_peek(&s->bucket, now, 1, READER_EVENT_REFILL_US) < 1 ||
+            (c->ledger && sk_ledger_is_full(c->ledger))) {
             continue;
         }
         struct sk_obs obs;
@@ -245,7 +233,7 @@ void core_health_tick(struct sk_core *c)
             }
         }
         if (r < 0) {
-            s->tokens += 1; /* the next tick tries again */
+            s->bucket.tokens += 1; /* the next tick tries again */
             continue;
         }
         s->suppressed = 0;

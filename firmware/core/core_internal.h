@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storekeeper/bucket.h"
 #include "storekeeper/command.h"
 #include "storekeeper/core.h"
 #include "storekeeper/fusion.h"
@@ -26,10 +27,8 @@ struct source_health {
     /* A flapping reader must not flood the outbox or the log: a token bucket of
      * READER_EVENT_BURST changes refilled one per READER_EVENT_REFILL_US; changes beyond it
      * are counted and the count rides on the next one written ("suppressed"). */
-    double tokens;
-    int64_t refilled_us;
+    struct sk_bucket bucket;
     uint32_t suppressed;
-    bool bucket; /* tokens initialised */
     /* The latest report (for the tick that writes a state the bucket held back) */
     struct sk_obs_health last;
     int64_t last_wall_us;
@@ -68,9 +67,7 @@ struct sk_core {
     int64_t buffer_added;
     struct sk_complain buffer_complaint;
     /* outbox_resend's bucket (mqtt.resend_rate_max per minute): core_commands.c */
-    double resend_tokens;
-    int64_t resend_mono_us;
-    bool resend_bucket;
+    struct sk_bucket resend_bucket;
 };
 
 struct core_reply {

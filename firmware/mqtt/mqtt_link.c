@@ -23,6 +23,7 @@
 #include <mosquitto.h>
 
 #include "mqtt_internal.h"
+#include "storekeeper/bucket.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/mqtt.h"
@@ -113,8 +114,7 @@ struct sk_mqtt_link {
     mosquitto_property *event_props; /* content type + payload format, reused per publish */
 
     /* Thread only. */
-    double cmd_tokens; /* token bucket of mqtt.command_rate_max */
-    int64_t cmd_tokens_mono_us;
+    struct sk_bucket cmd_bucket; /* mqtt.command_rate_max */
     enum attempt_state state;
     bool reported;  /* this attempt's failure or end was reported */
     bool stop_sent; /* DISCONNECT queued for the stop */
@@ -399,22 +399,7 @@ static void on_subscribe(struct mosquitto *mosq,
 static bool command_token(struct sk_mqtt_link *l)
 {
     int rate = atomic_load(&l->command_rate);
-    double cap = 2.0 * rate;
-    int64_t now = sk_now_mono_us();
-    if (l->cmd_tokens_mono_us == 0) {
-        l->cmd_tokens = cap;
-    } else {
-        l->cmd_tokens += (double)(now - l->cmd_tokens_mono_us) / 1e6 * rate;
-        if (l->cmd_tokens > cap) {
-            l->cmd_tokens = cap;
-        }
-    }
-    l->cmd_tokens_mono_us = now;
-    if (l->cmd_tokens < 1.0) {
-        return false;
-    }
-    l->cmd_tokens -= 1.0;
-    return true;
+    return sk_bucket_take(&l->cmd_bucket, sk_now_mono_us(), rate, 1e6, 2.0 * rate);
 }
 
 /* A busy reply from this thread, without the core: its queue is full, or the sender exceeds

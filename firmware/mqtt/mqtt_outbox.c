@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mqtt_internal.h"
+#include "storekeeper/bucket.h"
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/ledger.h"
@@ -64,9 +65,8 @@ struct sk_mqtt_outbox {
     int64_t cursor_live;    /* highest live seq handed out */
     bool backlog_done;
     bool rescan;
-    double tokens;
-    int64_t tokens_mono_us;
-    int64_t head_seq; /* newest committed seq we know of */
+    struct sk_bucket bucket; /* mqtt.replay_rate_max */
+    int64_t head_seq;        /* newest committed seq we know of */
     struct sk_mqtt_outbox_stats stats;
     struct sk_complain fail_complaint;
 };
@@ -162,8 +162,8 @@ void mqtt_outbox_connected(struct sk_mqtt_outbox *ob, uint32_t gen)
     ob->gen = gen;
     ob->cursor_live = 0;
     restart_lanes(ob, ob->head_seq);
-    ob->tokens = ob->rate > 0 ? (double)ob->rate / 10.0 : 0;
-    ob->tokens_mono_us = sk_clock_mono_us(ob->clock);
+    sk_bucket_start(&ob->bucket, ob->rate > 0 ? (double)ob->rate / 10.0 : 0,
+                    sk_clock_mono_us(ob->clock));
 }
 
 void mqtt_outbox_disconnected(struct sk_mqtt_outbox *ob)
@@ -273,15 +273,10 @@ static size_t refill_tokens(struct sk_mqtt_outbox *ob)
     if (ob->rate <= 0) {
         return SIZE_MAX;
     }
-    int64_t now = sk_clock_mono_us(ob->clock);
-    ob->tokens += (double)(now - ob->tokens_mono_us) * ob->rate / 1e6;
-    ob->tokens_mono_us = now;
     /* A burst of at most a tenth of a second's worth (at least one message). */
     double cap = ob->rate / 10.0 > 1.0 ? ob->rate / 10.0 : 1.0;
-    if (ob->tokens > cap) {
-        ob->tokens = cap;
-    }
-    return ob->tokens >= 1.0 ? (size_t)ob->tokens : 0;
+    double tokens = sk_bucket_refill(&ob->bucket, sk_clock_mono_us(ob->clock), ob->rate, 1e6, cap);
+    return tokens >= 1.0 ? (size_t)tokens : 0;
 }
 
 int mqtt_outbox_fill(struct sk_mqtt_outbox *ob)
@@ -324,7 +319,7 @@ int mqtt_outbox_fill(struct sk_mqtt_outbox *ob)
                 ob->cursor_backlog = f.last_seq;
             }
             if (ob->rate > 0) {
-                ob->tokens -= (double)f.sent;
+                ob->bucket.tokens -= (double)f.sent;
             }
             sent += f.sent;
             if (r < 0) {
