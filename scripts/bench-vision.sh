@@ -13,6 +13,8 @@ scripts/install-deps.sh --test
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_WERROR=OFF >/dev/null
 cmake --build build-bench -j "$(nproc)" --target storekeeper bench_vision >/dev/null
 export SK_SOURCE_DIR="$PWD" SK_BUILD_DIR="$PWD/build-bench" SK_BIN="$PWD/build-bench/storekeeper"
+# the test programs find the modules (vision-opencv.so, camera-file.so) through this
+export STOREKEEPER_MODULEDIR="$PWD/build-bench/lib/storekeeper"
 clip=$(cd tests/vision && /usr/bin/python3 -c 'import test_clip; print(test_clip.fetch_clip())')
 /usr/bin/python3 tests/vision/bench_vision.py --bench build-bench/tests/vision/bench_vision \
     --clip "$clip" --repeat "$repeat"

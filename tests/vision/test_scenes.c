@@ -563,6 +563,112 @@ static void test_groups_keep_ids_and_counts(void **state)
     assert_int_equal(wrong, 0);
 }
 
+struct entrance_ctx {
+    uint32_t stander; /* the truth id of the one who stands, 0: none */
+    double stand_from, stand_to;
+    uint32_t first, last;     /* their track at the start and the end of the stand */
+    int frames, seen;         /* frames of the stand, and with a track on them */
+    float nx0, ny0, nx1, ny1; /* where nobody is but who walks through (the door's leaf) */
+    int phantom_frames;       /* frames with a confirmed track there while nobody is near */
+};
+
+static void entrance_hook(struct sk_vision *v, struct sk_synth *scene, double t, void *ctx)
+{
+    struct entrance_ctx *c = ctx;
+    struct sk_synth_truth truth[8];
+    int nt = sk_synth_truth_at(scene, t, truth, 8);
+    bool someone_near = false;
+    for (int i = 0; i < nt && i < 8; i++) {
+        if (c->stander && truth[i].id == c->stander && t > c->stand_from && t < c->stand_to) {
+            uint32_t id = nearest_track(v, truth[i].x, truth[i].y, 15);
+            c->frames++;
+            c->seen += id != 0;
+            c->first = c->first ? c->first : id;
+            c->last = id ? id : c->last;
+        }
+        someone_near |= truth[i].x > c->nx0 - 40 && truth[i].x < c->nx1 + 40 &&
+                        truth[i].y > c->ny0 - 40 && truth[i].y < c->ny1 + 40;
+    }
+    size_t n;
+    const struct sk_vision_track *tr = sk_vision_tracks(v, &n);
+    for (size_t i = 0; i < n && !someone_near; i++) {
+        if (tr[i].confirmed && tr[i].x >= c->nx0 && tr[i].x <= c->nx1 && tr[i].y >= c->ny0 &&
+            tr[i].y <= c->ny1) {
+            c->phantom_frames++;
+            break;
+        }
+    }
+}
+
+static void print_events(void)
+{
+    for (size_t e = 0; getenv("SK_TEST_VERBOSE") && e < run.n_events; e++) {
+        const struct h_event *he = &run.events[e];
+        printf("  %.2f s type %d track %u at %.0f,%.0f %s\n", (double)he->ev.t_us / 1e6,
+               he->ev.type, he->ev.track_id, he->ev.x, he->ev.y, he->name);
+    }
+}
+
+/* What real entrances show, all at once: shadows, striped clothing, arms, perspective. */
+static struct sk_synth *entrance_scene(void)
+{
+    struct sk_synth_params p;
+    sk_synth_params_default(&p, W, H);
+    p.shadows = true;
+    p.texture = 45.0f;
+    p.arms = true;
+    p.perspective = 1.0f;
+    struct sk_synth *s = NULL;
+    assert_int_equal(sk_synth_new(&p, &s), 0);
+    return s;
+}
+
+/*
+ * An entrance over two minutes: lights switched up and down at once (130 %, 80 %, 100 %)
+ * while someone stands; two shoppers who come from either side and pass the door side by
+ * side, shoulders touching, then walk on together; one who comes in, stands ninety seconds
+ * and leaves. Exact counts (4 in, 2 out), one track each, the one standing seen throughout
+ * as one track.
+ */
+static void test_entrance_lights_standing(void **state)
+{
+    (void)state;
+    struct sk_synth *s = entrance_scene();
+    assert_int_equal(sk_synth_set_light(s, 30.0, 1.3f), 0);
+    assert_int_equal(sk_synth_set_light(s, 60.0, 0.8f), 0);
+    assert_int_equal(sk_synth_set_light(s, 90.0, 1.0f), 0);
+    const float v = 100.0f;
+    h_walk(s, 70, 3.5, 160, 262, 165, -20, v); /* A in */
+    /* B and C come from either side and pass the door side by side, shoulders touching */
+    const float pb[] = {112, 262, 144, 170, 144, -20}, pc[] = {208, 262, 175, 170, 175, -20};
+    uint32_t b, cc;
+    walk_pair(s, &b, &cc, pb, pc, 3, 4.0, 1.5);
+    h_walk(s, 80, 75.0, 230, -20, 165, 262, v); /* E out */
+    struct sk_synth_look look = {14.0f, 60, -1};
+    uint32_t dd;
+    assert_int_equal(sk_synth_add_shopper(s, &look, &dd), 0); /* D: in, stands 90 s, out */
+    sk_synth_waypoint(s, dd, 20.0, 160, 262);
+    sk_synth_waypoint(s, dd, 22.5, 250, 60);
+    sk_synth_waypoint(s, dd, 112.5, 251, 61);
+    sk_synth_waypoint(s, dd, 115.5, 160, 262);
+    struct sk_line_cfg line;
+    h_line(&line, "door", 10, 120, 310, 120, 0);
+    struct sk_vision_params vp;
+    params(&vp, false);
+    struct entrance_ctx c = {.stander = dd, .stand_from = 23, .stand_to = 112};
+    assert_int_equal(h_run_scene(s, &vp, NULL, 0, &line, 1, FPS, 120, &run, entrance_hook, &c), 0);
+    printf("entrance: %d in (truth 4), %d out (truth 2), %d tracks (truth 5), standing seen %d "
+           "of %d frames, track %u -> %u\n",
+           run.in, run.out, run.tracks_new, c.seen, c.frames, c.first, c.last);
+    print_events();
+    assert_int_equal(run.in, 4);
+    assert_int_equal(run.out, 2);
+    assert_int_equal(run.tracks_new, 5);
+    assert_true(c.frames > 800 && c.seen == c.frames);
+    assert_int_equal(c.first, c.last);
+    sk_synth_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +682,7 @@ int main(void)
             cmocka_unit_test(test_standing_shopper_stays),
             cmocka_unit_test(test_ghosts_of_people_at_start),
             cmocka_unit_test(test_groups_keep_ids_and_counts),
+            cmocka_unit_test(test_entrance_lights_standing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
