@@ -14,13 +14,76 @@ Used by test_real_clips (the assertions) and for docs/accuracy.md (--markdown).
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIPS = os.path.join(HERE, "clips")
-# The board caps of the profiles: generic-x86 and rpi4 both process 15 fps (docs/boards.md).
-BOARDS = {"generic-x86": 15, "rpi4": 15}
+BOARDS_DIR = os.path.join(HERE, "..", "..", "boards")
+
+
+def board_vision(name):
+    """What of a board profile (boards/NAME.cfg) the vision depends on: the camera's fps,
+    processing.vision_width, _height and vision_max_fps."""
+    want = ("fps", "vision_width", "vision_height", "vision_max_fps")
+    got = {}
+    with open(os.path.join(BOARDS_DIR, name + ".cfg")) as f:
+        for text in f:
+            m = re.match(r"\s*(\w+)\s*=\s*([0-9.]+)\s*;", text)
+            if m and m.group(1) in want:
+                got[m.group(1)] = float(m.group(2))
+    if len(got) != len(want):
+        raise RuntimeError("boards/%s.cfg: expected %s" % (name, ", ".join(want)))
+    return tuple(got[k] for k in want)
+
+
+def board_rate(name):
+    """The rate a board profile's vision processes, so the measurement follows the profile."""
+    return board_vision(name)[3]
+
+
+# The profiles the issue names, measured through vision_trace at their caps; every profile in
+# boards/ also runs end to end through `storekeeper diag camera` (diag_counts).
+BOARDS = {name: board_rate(name) for name in ("generic-x86", "rpi4")}
+
+
+def board_groups():
+    """Every profile in boards/, grouped by what the vision depends on: one run per group
+    stands for all of its boards (the rest of a profile is serial ports and limits)."""
+    groups = {}
+    for n in sorted(os.listdir(BOARDS_DIR)):
+        if n.endswith(".cfg"):
+            groups.setdefault(board_vision(n[:-4]), []).append(n[:-4])
+    return sorted(groups.values())
+
+
+STORE = """
+store_id = "clip"; device_id = "edge-clip"; board = "%s";
+mqtt = { enabled = false; };
+ledger = { path = "%s"; };
+cameras = ( { name = "clip"; backend = "file"; device = "%s"; } );
+lines = ( %s );
+"""
+
+
+def diag_counts(sk_bin, ann, board, workdir):
+    """The clip through `storekeeper diag camera` with the board profile and every default:
+    the daemon's own capture, pacing and pipeline. Returns its JSON report."""
+    lines = ", ".join(
+        '{ name = "%s"; camera = "clip"; role = "count"; points = [ %s ]; inside = "%s"; }'
+        % (ln["name"], ", ".join("%.1f" % v for v in ln["points"]), ln["inside"])
+        for ln in ann["lines"])
+    path = os.path.join(workdir, "store-%s.cfg" % board)
+    with open(path, "w") as f:
+        f.write(STORE % (board, os.path.join(workdir, "ledger-%s.db" % board),
+                         clip_path(ann), lines))
+    r = subprocess.run([sk_bin, "diag", "camera", "-c", path, "clip", "--frames",
+                        str(ann["frames"] + 100), "--no-pace", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError("diag camera on %s: %s%s" % (board, r.stdout, r.stderr))
+    return json.loads(r.stdout)
 
 
 def annotations():

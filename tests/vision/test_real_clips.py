@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The annotated real clips (tests/vision/clips/) through the file camera, the board's pacing
 and the default pipeline, at the rates of the board profiles (generic-x86, rpi4) and at 7.5
-and 5 fps: line counts, crossings matched to the annotation, tracks per standing person.
+and 5 fps: line counts, crossings matched to the annotation, tracks per standing person; and
+end to end through `storekeeper diag camera` with every board profile in boards/.
 
 The bounds are what the pipeline achieves today on an oblique, crowded plaza (docs/accuracy.md
 has the figures), held so that a change that loses people or identities fails: at the board
@@ -11,6 +12,7 @@ are matched; at most one extra track per standing group; fewer than 30 tracks st
 the clip (49 before the tracker shared groups out and joined fragments)."""
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +48,28 @@ class RealClips(unittest.TestCase):
         for board, fps in sorted(real_clips.BOARDS.items()):
             with self.subTest(board=board):
                 self.check(fps, exact=True)
+
+    def test_every_board_profile_through_diag_camera(self):
+        """What an installer sees: `diag camera` with the board's profile and no setting but
+        the lines gives the annotated counts, on every profile in boards/ (one run for the
+        profiles whose camera and processing settings are the same)."""
+        sk_bin = os.environ.get("SK_BIN", "")
+        with tempfile.TemporaryDirectory() as work:
+            for ann in real_clips.annotations():
+                truth_in = sum(c["dir"] == "in" for ln in ann["lines"] for c in ln["crossings"])
+                truth_out = sum(c["dir"] == "out" for ln in ann["lines"] for c in ln["crossings"])
+                for group in real_clips.board_groups():
+                    board = group[0]
+                    with self.subTest(clip=ann["clip"], board=board):
+                        rep = real_clips.diag_counts(sk_bin, ann, board, work)
+                        print("%s on %s (cap %g fps): %d in (truth %d), %d out (truth %d), %d "
+                              "tracks, %d frames processed" % (
+                                  ann["clip"], "/".join(group), rep["max_fps"], rep["crossings_in"],
+                                  truth_in, rep["crossings_out"], truth_out,
+                                  rep["tracks_total"], rep["processed"]))
+                        self.assertEqual(rep["frames"], ann["frames"])
+                        self.assertEqual(rep["crossings_in"], truth_in)
+                        self.assertEqual(rep["crossings_out"], truth_out)
 
     def test_low_frame_rates(self):
         for fps in (7.5, 5):
