@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/error.h"
 
 /*
@@ -1396,14 +1397,15 @@ int sk_profile_load(const char *path, struct sk_diag *diag, struct sk_profile **
         fclose(f);
         return SK_EPROFILE;
     }
-    char *text = malloc(SK_PROF_MAX_BYTES + 1);
-    if (!text) {
-        fclose(f);
-        return -ENOMEM;
+    char *text;
+    size_t n;
+    int r = sk_read_bounded(f, SK_PROF_MAX_BYTES, &text, &n);
+    if (r < 0) {
+        if (r != -ENOMEM) {
+            sk_diag_add(diag, "%s: cannot read: %s", path, strerror(-r));
+        }
+        return r;
     }
-    size_t n = fread(text, 1, SK_PROF_MAX_BYTES + 1, f);
-    fclose(f);
-    int r;
     if (n > SK_PROF_MAX_BYTES) {
         sk_diag_add(diag, "%s: larger than %d bytes", path, SK_PROF_MAX_BYTES);
         r = SK_EPROFILE;

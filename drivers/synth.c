@@ -11,6 +11,7 @@
 
 #include <libconfig.h>
 
+#include "storekeeper/buf.h"
 #include "storekeeper/error.h"
 
 /*
@@ -1062,24 +1063,16 @@ int sk_synth_load(const char *path,
         }
         return e;
     }
-    /* One byte more than the limit: a larger file (or a pipe) is recognised. */
-    char *text = malloc(MAX_SCENE_FILE + 1);
-    if (!text) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t n = fread(text, 1, MAX_SCENE_FILE + 1, f);
-    int e = ferror(f) ? errno : 0;
-    fclose(f);
-    int r;
-    if (e) {
-        if (err && err_size) {
-            snprintf(err, err_size, "%s: %s", path, strerror(e));
+    char *text;
+    size_t n;
+    int r = sk_read_bounded(f, MAX_SCENE_FILE, &text, &n);
+    if (r < 0) {
+        if (r != -ENOMEM && err && err_size) {
+            snprintf(err, err_size, "%s: %s", path, strerror(-r));
         }
-        r = -e;
-    } else {
-        r = sk_synth_load_text(path, text, n, width, height, err, err_size, ret_scene);
+        return r;
     }
+    r = sk_synth_load_text(path, text, n, width, height, err, err_size, ret_scene);
     free(text);
     return r;
 }

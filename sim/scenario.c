@@ -1470,24 +1470,26 @@ int sc_load(const char *path, char *err, size_t err_size, struct scenario **ret)
         snprintf(err, err_size, "%s: %s", path, strerror(e));
         return -e;
     }
-    char *text = malloc(SC_FILE_MAX + 2);
-    size_t n = text ? fread(text, 1, SC_FILE_MAX + 1, f) : 0;
-    fclose(f);
-    if (!text) {
-        return -ENOMEM;
+    char *text;
+    size_t n;
+    int r = sk_read_bounded(f, SC_FILE_MAX, &text, &n);
+    if (r < 0) {
+        if (r != -ENOMEM) {
+            snprintf(err, err_size, "%s: %s", path, strerror(-r));
+        }
+        return r;
     }
     if (n > SC_FILE_MAX) {
         free(text);
         snprintf(err, err_size, "%s: larger than %d bytes", path, SC_FILE_MAX);
         return SK_ESCENARIO;
     }
-    text[n] = 0;
     if (memchr(text, 0, n)) {
         free(text);
         snprintf(err, err_size, "%s: not a text file (NUL byte)", path);
         return SK_ESCENARIO;
     }
-    int r = sc_parse(path, text, err, err_size, ret);
+    r = sc_parse(path, text, err, err_size, ret);
     free(text);
     return r;
 }

@@ -14,6 +14,28 @@
 
 #define BUF_FIRST 256 /* bytes: most texts built here are small */
 
+int sk_read_bounded(FILE *f, size_t max, char **ret_text, size_t *ret_len)
+{
+    *ret_text = NULL;
+    *ret_len = 0;
+    char *text = max < SIZE_MAX - 1 ? malloc(max + 2) : NULL;
+    if (!text) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(text, 1, max + 1, f);
+    int e = ferror(f) ? (errno ? errno : EIO) : 0;
+    fclose(f);
+    if (e) {
+        free(text);
+        return -e;
+    }
+    text[n] = '\0';
+    *ret_text = text;
+    *ret_len = n;
+    return 0;
+}
+
 void *sk_grow(void *v, size_t *cap, size_t need, size_t size, size_t max_items)
 {
     if (need == 0) {

@@ -805,10 +805,10 @@ static int check_includes(const char *name,
                     problems++;
                 } else {
                     FILE *f = fopen(path, "r");
-                    char *sub = f ? malloc((size_t)st.st_size + 1) : NULL;
-                    size_t n = sub ? fread(sub, 1, (size_t)st.st_size, f) : 0;
+                    char *sub = NULL;
+                    size_t n = 0;
                     if (f) {
-                        fclose(f);
+                        (void)sk_read_bounded(f, SK_CONFIG_MAX_BYTES, &sub, &n);
                     }
                     if (!sub) {
                         sk_diag_add(d, "%s:%u: @include \"%s\": cannot read", name, line, inc);
@@ -911,24 +911,17 @@ static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
         sk_diag_add(d, "%s: cannot open: %s", path, strerror(err));
         return -err;
     }
-    /* Read one byte more than the limit, so a larger file (or a pipe) is recognised. */
-    char *text = malloc(SK_CONFIG_MAX_BYTES + 1);
-    if (!text) {
-        fclose(f);
+    char *text;
+    size_t n;
+    int r = sk_read_bounded(f, SK_CONFIG_MAX_BYTES, &text, &n);
+    if (r < 0) {
         config_init(cf);
-        return -ENOMEM;
+        if (r != -ENOMEM) {
+            sk_diag_add(d, "%s: cannot read: %s", path, strerror(-r));
+        }
+        return r;
     }
-    size_t n = fread(text, 1, SK_CONFIG_MAX_BYTES + 1, f);
-    int rerr = ferror(f) ? errno : 0;
-    fclose(f);
-    int r;
-    if (rerr) {
-        config_init(cf);
-        sk_diag_add(d, "%s: cannot read: %s", path, strerror(rerr));
-        r = -rerr;
-    } else {
-        r = read_text_config(cf, path, text, n, d);
-    }
+    r = read_text_config(cf, path, text, n, d);
     free(text);
     return r;
 }

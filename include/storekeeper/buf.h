@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct cJSON;
 
@@ -61,5 +62,13 @@ void sk_buf_free(struct sk_buf *b);
  *     t->rows = nv;
  */
 void *sk_grow(void *v, size_t *cap, size_t need, size_t size, size_t max_items);
+
+/*
+ * Reads f to its end, or to one byte past max (so a larger file, or a pipe, shows as
+ * *ret_len > max), into a new NUL-terminated buffer, and closes f. Returns 0, -ENOMEM or the
+ * read error (-errno); on an error *ret_text is NULL. Every file the daemon reads whole
+ * (configuration, profiles, scenes, scenarios) goes through here with its own limit.
+ */
+int sk_read_bounded(FILE *f, size_t max, char **ret_text, size_t *ret_len);
 
 #endif

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The bounded string builder and array growth: text past the bound is refused whole and
- * sticks as an error, long printf output, JSON escapes, sk_grow's bound and doubling. */
+/* The bounded string builder, array growth and whole-file reads: text past the bound is
+ * refused whole and sticks as an error, long printf output, JSON escapes, sk_grow's bound and
+ * doubling, sk_read_bounded at, past and under its limit and on a read error. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,13 +94,50 @@ static void test_grow(void **state)
     free(v);
 }
 
+static void test_read_bounded(void **state)
+{
+    (void)state;
+    char *t;
+    size_t n;
+    /* at the limit: all of it; one byte past: one byte more than the limit, no more */
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fputs("0123456789", f);
+    rewind(f);
+    assert_int_equal(sk_read_bounded(f, 10, &t, &n), 0);
+    assert_int_equal(n, 10);
+    assert_string_equal(t, "0123456789");
+    free(t);
+    f = tmpfile();
+    assert_non_null(f);
+    fputs("0123456789", f);
+    rewind(f);
+    assert_int_equal(sk_read_bounded(f, 4, &t, &n), 0);
+    assert_int_equal(n, 5);
+    assert_string_equal(t, "01234");
+    free(t);
+    /* empty: an empty string */
+    f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(sk_read_bounded(f, 4, &t, &n), 0);
+    assert_int_equal(n, 0);
+    assert_string_equal(t, "");
+    free(t);
+    /* a read error (a directory) is returned, nothing kept */
+    f = fopen("/", "r");
+    if (f) {
+        assert_int_equal(sk_read_bounded(f, 4, &t, &n), -EISDIR);
+        assert_null(t);
+        assert_int_equal(n, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_text),
-            cmocka_unit_test(test_bound),
-            cmocka_unit_test(test_json),
-            cmocka_unit_test(test_grow),
+            cmocka_unit_test(test_text),         cmocka_unit_test(test_bound),
+            cmocka_unit_test(test_json),         cmocka_unit_test(test_grow),
+            cmocka_unit_test(test_read_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
