@@ -342,14 +342,19 @@ size_t sim_cloud_sent(struct sim_cloud *c)
     return n;
 }
 
-struct sim_event *sim_cloud_replies(struct sim_cloud *c, size_t *ret_n)
+/* A copy of n events that the caller frees (payloads too), taken under c->lock so the
+ * receiving thread may go on appending; short of memory, the events copied so far. */
+static struct sim_event *copy_events(struct sim_cloud *c,
+                                     struct sim_event *const *events,
+                                     const size_t *count,
+                                     size_t *ret_n)
 {
     pthread_mutex_lock(&c->lock);
-    size_t n = c->n_replies;
+    size_t n = *count;
     struct sim_event *copy = calloc(n ? n : 1, sizeof(*copy));
     for (size_t i = 0; copy && i < n; i++) {
-        copy[i] = c->replies[i];
-        copy[i].payload = strdup(c->replies[i].payload);
+        copy[i] = (*events)[i];
+        copy[i].payload = strdup((*events)[i].payload);
         if (!copy[i].payload) {
             n = i;
             break;
@@ -358,6 +363,11 @@ struct sim_event *sim_cloud_replies(struct sim_cloud *c, size_t *ret_n)
     pthread_mutex_unlock(&c->lock);
     *ret_n = copy ? n : 0;
     return copy;
+}
+
+struct sim_event *sim_cloud_replies(struct sim_cloud *c, size_t *ret_n)
+{
+    return copy_events(c, &c->replies, &c->n_replies, ret_n);
 }
 
 int sim_cloud_flush(struct sim_cloud *c, int timeout_ms)
@@ -387,20 +397,7 @@ int sim_cloud_flush(struct sim_cloud *c, int timeout_ms)
 
 struct sim_event *sim_cloud_snapshot(struct sim_cloud *c, size_t *ret_n)
 {
-    pthread_mutex_lock(&c->lock);
-    size_t n = c->n;
-    struct sim_event *copy = calloc(n ? n : 1, sizeof(*copy));
-    for (size_t i = 0; copy && i < n; i++) {
-        copy[i] = c->events[i];
-        copy[i].payload = strdup(c->events[i].payload);
-        if (!copy[i].payload) {
-            n = i;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->lock);
-    *ret_n = copy ? n : 0;
-    return copy;
+    return copy_events(c, &c->events, &c->n, ret_n);
 }
 
 size_t sim_cloud_count(struct sim_cloud *c)
