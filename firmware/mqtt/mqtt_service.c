@@ -279,6 +279,22 @@ static void publish_all_health(struct svc *s)
 
 /* ---- outbox ---------------------------------------------------------------------------------- */
 
+/* The fields the outbox high-water mark and the ledger command's result share, in this order:
+ * the oldest pending event, overflow, and where the book ends, held by the broker for the
+ * cloud: with ledger_id and last_seq, what a later message must not fall behind
+ * (docs/ledger.md, "Rollback"). */
+static void add_outbox_end(cJSON *o, const struct sk_outbox_stats *st)
+{
+    if (st->oldest_pending_us) {
+        sk_mqtt_add_time(o, "oldest_pending", st->oldest_pending_us);
+    }
+    cJSON_AddBoolToObject(o, "overflow", st->overflow);
+    cJSON_AddNumberToObject(o, "movement_id", (double)st->last_movement_id);
+    if (st->head[0]) {
+        cJSON_AddStringToObject(o, "head", st->head);
+    }
+}
+
 /* The retained high-water mark: how far the event stream goes and how much of it is in. */
 static void publish_hwm(struct svc *s, bool force)
 {
@@ -319,16 +335,7 @@ static void publish_hwm(struct svc *s, bool force)
     cJSON_AddNumberToObject(o, "last_seq", (double)head);
     cJSON_AddNumberToObject(o, "delivered_seq", (double)delivered);
     cJSON_AddNumberToObject(o, "pending", (double)st.pending);
-    if (st.oldest_pending_us) {
-        sk_mqtt_add_time(o, "oldest_pending", st.oldest_pending_us);
-    }
-    cJSON_AddBoolToObject(o, "overflow", st.overflow);
-    /* Where the book ends, held by the broker for the cloud: with ledger_id and last_seq, what
-     * a later message must not fall behind (docs/ledger.md, "Rollback"). */
-    cJSON_AddNumberToObject(o, "movement_id", (double)st.last_movement_id);
-    if (st.head[0]) {
-        cJSON_AddStringToObject(o, "head", st.head);
-    }
+    add_outbox_end(o, &st);
     publish(s, "outbox", NULL, sk_mqtt_print_free(o), &retained);
 }
 
@@ -390,14 +397,7 @@ static cJSON *ledger_result(struct svc *s)
     cJSON_AddNumberToObject(r, "pending", (double)st.pending);
     cJSON_AddNumberToObject(r, "delivered_kept", (double)st.delivered);
     cJSON_AddNumberToObject(r, "first_pending_seq", (double)st.first_pending_seq);
-    if (st.oldest_pending_us) {
-        sk_mqtt_add_time(r, "oldest_pending", st.oldest_pending_us);
-    }
-    cJSON_AddBoolToObject(r, "overflow", st.overflow);
-    cJSON_AddNumberToObject(r, "movement_id", (double)st.last_movement_id);
-    if (st.head[0]) {
-        cJSON_AddStringToObject(r, "head", st.head);
-    }
+    add_outbox_end(r, &st);
     cJSON_AddNumberToObject(r, "inflight", (double)ob.inflight);
     cJSON_AddNumberToObject(r, "sent_live", (double)ob.live_sent);
     cJSON_AddNumberToObject(r, "sent_backlog", (double)ob.backlog_sent);
