@@ -13,6 +13,7 @@
 
 #include "storekeeper/buf.h"
 #include "storekeeper/error.h"
+#include "storekeeper/rand.h"
 
 /*
  * DESIGN
@@ -385,19 +386,9 @@ int sk_synth_truth_at(struct sk_synth *s, double t_s, struct sk_synth_truth *ret
     return n;
 }
 
-/* xorshift32: the noise table's and the floor's generator. */
-static uint32_t next_rand(uint32_t *st)
-{
-    uint32_t x = *st;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *st = x;
-}
-
 static double uniform(uint32_t *st)
 {
-    return ((next_rand(st) >> 8) + 0.5) / 16777216.0;
+    return ((sk_xorshift32(st) >> 8) + 0.5) / 16777216.0;
 }
 
 static int prepare_caches(struct sk_synth *s, int w, int h)

@@ -23,6 +23,7 @@
 #include "storekeeper/clock.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/rand.h"
 
 /*
  * DESIGN
@@ -126,11 +127,7 @@ struct sk_vreader {
 
 static uint32_t rnd(struct sk_vreader *v)
 {
-    uint32_t x = v->rng;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return v->rng = x ? x : 0x2545f491u;
+    return sk_xorshift32(&v->rng);
 }
 
 /* CRC-16/MODBUS (reflected 0xA001, init 0xFFFF), sent low byte first. See DESIGN above. */

@@ -17,6 +17,7 @@
 #include "storekeeper/mbconn.h"
 #include "storekeeper/notify.h"
 #include "storekeeper/profile.h"
+#include "storekeeper/rand.h"
 #include "storekeeper/reader.h"
 #include "storekeeper/rfid.h"
 
@@ -566,16 +567,6 @@ int sk_rfid_tags(struct sk_rfid *s,
 
 /* ---- the thread --------------------------------------------------------------------------- */
 
-static uint32_t rng_next(uint32_t *s)
-{
-    /* xorshift32: jitter only, no need for more */
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x ? x : 0x9e3779b9u;
-}
-
 /* Sleeps until deadline (monotonic) or a wake-up, beating the heartbeat. */
 static void wait_until(struct bus *b, struct sk_heartbeat *hb, int64_t deadline)
 {
@@ -641,7 +632,7 @@ static void *bus_thread(void *arg)
                             hint ? hint : "");
                 all_down(b, r, why, now);
                 /* exponential back-off with +-25 % jitter */
-                int jitter = (int)(rng_next(&b->rng) % (uint32_t)(b->backoff_ms / 2 + 1));
+                int jitter = (int)(sk_xorshift32(&b->rng) % (uint32_t)(b->backoff_ms / 2 + 1));
                 int delay = b->backoff_ms * 3 / 4 + jitter;
                 b->backoff_ms = b->backoff_ms * 2 > b->cfg.reconnect_max_ms
                                         ? b->cfg.reconnect_max_ms
