@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1194,6 +1195,20 @@ static int load_meta(struct sk_ledger *l)
     return 0;
 }
 
+/*
+ * SQLite keeps memory statistics under a global mutex taken on every allocation it makes
+ * (about 40 for each movement): nothing reads them (no sqlite3_memory_used here), so they
+ * are off. The setting must come before SQLite initialises; every SQLite connection of the
+ * process is opened by this module, after this has run once.
+ */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_initialize();
+}
+
 static int
 open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, size_t msg_size)
 {
@@ -1228,6 +1243,7 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
     if (opts->flags & SK_LEDGER_CREATE) {
         oflags |= SQLITE_OPEN_CREATE;
     }
+    pthread_once(&sqlite_once, sqlite_setup);
     int rc = sqlite3_open_v2(path, &l->db, oflags, NULL);
     if (rc != SQLITE_OK) {
         snprintf(msg, msg_size, "%s: cannot open: %s", path,

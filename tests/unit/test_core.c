@@ -316,6 +316,22 @@ static void test_names(void **state)
     char buf[32];
     assert_string_equal(sk_format_time_utc(1763719200123456, buf, sizeof(buf)),
                         "2025-11-21T10:00:00.123Z");
+    /* the same second again (its calendar is cached), then the next ones */
+    assert_string_equal(sk_format_time_utc(1763719200999999, buf, sizeof(buf)),
+                        "2025-11-21T10:00:00.999Z");
+    assert_string_equal(sk_format_time_utc(1763719201000000, buf, sizeof(buf)),
+                        "2025-11-21T10:00:01.000Z");
+    assert_string_equal(sk_format_time_utc(1709251199001000, buf, sizeof(buf)),
+                        "2024-02-29T23:59:59.001Z");
+    assert_string_equal(sk_format_time_utc(0, buf, sizeof(buf)), "1970-01-01T00:00:00.000Z");
+    /* before the epoch: the millisecond counts up from the second before */
+    assert_string_equal(sk_format_time_utc(-1000, buf, sizeof(buf)), "1969-12-31T23:59:59.999Z");
+    assert_string_equal(sk_format_time_utc(-1000000, buf, sizeof(buf)), "1969-12-31T23:59:59.000Z");
+    /* five-digit years and short buffers take the printf path: cut, still terminated */
+    assert_string_equal(sk_format_time_utc(253402300800000000, buf, sizeof(buf)),
+                        "10000-01-01T00:00:00.000Z");
+    char small[11];
+    assert_string_equal(sk_format_time_utc(1763719200123456, small, sizeof(small)), "2025-11-21");
 }
 
 int main(void)
