@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--footprint")
     ap.add_argument("--before-rev", default="")
     ap.add_argument("--rev", default="")
+    ap.add_argument("--load", help="bench.sh's log: 1, 5 and 15 min load averages per step")
     a = ap.parse_args()
     rows, before = [], {}
     with open(a.bench_lines) as f:
@@ -105,6 +106,19 @@ def main():
          " --footprint" if a.footprint else "",
          datetime.date.today().isoformat(), a.rev, platform.machine(), os.cpu_count()))
     w("")
+    if a.load and os.path.exists(a.load):
+        with open(a.load) as f:
+            loads = [float(ln.split()[0]) for ln in f if ln.strip()]
+        if loads:
+            loads.sort()
+            w("Load of the machine during the run (1-minute load average at the start of each "
+              "of its %d steps, %d cores): median %.1f, from %.1f to %.1f. Above the number of "
+              "cores, other work was waiting for a CPU too: figures of both sides are slower "
+              "and spread wider than on an idle board; the ratios, whose sides take turns, "
+              "hold better than the absolute rates." % (len(loads), os.cpu_count(),
+                                                       loads[len(loads) // 2], loads[0],
+                                                       loads[-1]))
+            w("")
     w("\"before (issue)\" is what issue 17 stated at the start of its work; \"before\" is "
       "the same benchmark run now against %s (this tree's benchmark program built against "
       "that tree), where it applies." % ("`" + a.before_rev + "`" if a.before_rev
