@@ -67,6 +67,12 @@ struct fault_window {
     double t, until;
 };
 
+struct door {
+    struct sk_synth_door d;
+    double open_t[SK_SYNTH_MAX_OPENINGS], close_t[SK_SYNTH_MAX_OPENINGS];
+    size_t n_open;
+};
+
 struct sk_synth {
     pthread_mutex_t lock;
     struct sk_synth_params p;
@@ -76,6 +82,8 @@ struct sk_synth {
     size_t n_steps;
     struct fault_window faults[SK_SYNTH_MAX_FAULTS];
     size_t n_faults;
+    struct door doors[SK_SYNTH_MAX_DOORS];
+    size_t n_doors;
     double last_t;
     /* Per render size caches. */
     int cache_w, cache_h;
@@ -254,6 +262,64 @@ int sk_synth_add_fault(struct sk_synth *s, int kind, double t_s, double duration
     }
     pthread_mutex_unlock(&s->lock);
     return r;
+}
+
+int sk_synth_add_door(struct sk_synth *s, const struct sk_synth_door *door, uint32_t *ret_id)
+{
+    if (!s || !door || !ret_id || !waypoint_in_range(&s->p, door->hinge_x, door->hinge_y) ||
+        !(door->length >= 1 && door->length <= (float)(s->p.width + s->p.height)) ||
+        !(door->width >= 0.5f && door->width <= door->length) || !isfinite(door->closed_deg) ||
+        !isfinite(door->open_deg) || !(door->swing_s > 0 && door->swing_s <= 60) ||
+        door->luma < 0 || door->luma > 255) {
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    if (s->n_doors == SK_SYNTH_MAX_DOORS) {
+        r = -ENOSPC;
+    } else {
+        memset(&s->doors[s->n_doors], 0, sizeof(s->doors[0]));
+        s->doors[s->n_doors].d = *door;
+        *ret_id = (uint32_t)s->n_doors++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int sk_synth_open_door(struct sk_synth *s, uint32_t id, double t_s, double duration_s)
+{
+    if (!s || !isfinite(t_s) || !(duration_s >= 0 && duration_s <= 86400)) {
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    struct door *d = id < s->n_doors ? &s->doors[id] : NULL;
+    if (!d) {
+        r = -ENOENT;
+    } else if (d->n_open == SK_SYNTH_MAX_OPENINGS) {
+        r = -ENOSPC;
+    } else if (d->n_open > 0 && t_s < d->close_t[d->n_open - 1] + d->d.swing_s) {
+        r = -EINVAL;
+    } else {
+        d->open_t[d->n_open] = t_s;
+        d->close_t[d->n_open++] = t_s + duration_s;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* How far the door is open at t: 0 closed .. 1 open. */
+static float door_open_at(const struct door *d, double t)
+{
+    for (size_t i = 0; i < d->n_open; i++) {
+        double a = d->open_t[i], b = d->close_t[i], sw = d->d.swing_s;
+        if (t < a || t > b + sw) {
+            continue;
+        }
+        double e = t < a + sw ? (t - a) / sw : t <= b ? 1.0 : 1.0 - (t - b) / sw;
+        return (float)(e < 0 ? 0 : e > 1 ? 1 : e);
+    }
+    return 0;
 }
 
 /* Under s->lock. */
@@ -589,6 +655,32 @@ static void draw_reaches(struct draw_ctx *d,
     }
 }
 
+/* A door's leaf: the rectangle from the hinge along its direction at t, painted in its luma. */
+static void draw_door(struct draw_ctx *d, const struct door *dr, double t)
+{
+    const struct sk_synth_door *k = &dr->d;
+    float e = door_open_at(dr, t);
+    float deg = k->closed_deg + e * (k->open_deg - k->closed_deg);
+    float ux = cosf(deg * (float)M_PI / 180.0f), uy = sinf(deg * (float)M_PI / 180.0f);
+    float r = k->length + k->width;
+    int x0 = (int)floorf((k->hinge_x - r) * d->sx), x1 = (int)ceilf((k->hinge_x + r) * d->sx);
+    int y0 = (int)floorf((k->hinge_y - r) * d->sy), y1 = (int)ceilf((k->hinge_y + r) * d->sy);
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 >= d->w ? d->w - 1 : x1;
+    y1 = y1 >= d->h ? d->h - 1 : y1;
+    for (int y = y0; y <= y1; y++) {
+        float fy = ((float)y + 0.5f) / d->sy - k->hinge_y;
+        for (int x = x0; x <= x1; x++) {
+            float fx = ((float)x + 0.5f) / d->sx - k->hinge_x;
+            float along = fx * ux + fy * uy, across = -fx * uy + fy * ux;
+            if (along >= 0 && along <= k->length && fabsf(across) <= 0.5f * k->width) {
+                d->img[(size_t)y * (size_t)d->w + (size_t)x] = (float)k->luma;
+            }
+        }
+    }
+}
+
 /* One shopper, from the floor up: legs and torso leaning out (perspective), arms, the
  * shoulders (striped clothing), the head. */
 static void draw_shopper(const struct sk_synth *s,
@@ -681,6 +773,9 @@ int sk_synth_render(struct sk_synth *s,
                              1.0f - s->p.shadow_strength);
             }
         }
+    }
+    for (size_t i = 0; i < s->n_doors; i++) {
+        draw_door(&d, &s->doors[i], t_s); /* under the shoppers walking through */
     }
     for (size_t i = 0; i < SK_SYNTH_MAX_SHOPPERS; i++) {
         float x, y, hx, hy;

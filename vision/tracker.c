@@ -38,7 +38,8 @@
  *     max_merged_s (people passing behind one another), then they are left without a blob
  *     and end (two tracks left on one person).
  *  4. Fragments: a blob nobody took that is small beside a measured track (under FRAG_SHARE
- *     of its area) and close to it (the box of the track's usual size around its
+ *     of its area and FRAG_PERSON of a person's: one a person's size beside something larger,
+ *     a door's leaf, is somebody) and close to it (the box of the track's usual size around its
  *     prediction, or half a person from its blob) is a piece of that shopper (an arm, a
  *     head, legs split off by clothing like the floor): it joins the track's measurement,
  *     whose centre and box then cover the whole shopper.
@@ -69,6 +70,7 @@
 #define ONE_SIZE       1.25f /* a blob this close to a member's usual size holds just it */
 #define GROUP_ROOM     0.55f /* of a member's area: what a group's blob must have for it */
 #define FRAG_SHARE     0.6f  /* a blob under this share of a track's area may be a piece of it */
+#define FRAG_PERSON    0.5f  /* ... and under this share of a person's area */
 #define MAX_UNSEEN_S   1.0f  /* a group member's gate stops widening after this long */
 
 struct sk_tracker {
@@ -578,7 +580,11 @@ void vision_tracker_update(struct sk_tracker *t,
             if (blob_use[b] == 1 && t->slots[rows[taker[b]]].area > area) {
                 area = t->slots[rows[taker[b]]].area;
             }
-            if ((float)blobs[f].area >= FRAG_SHARE * area) {
+            /* A piece is smaller than the track and than half a person: a blob a person's
+             * size beside a larger blob (a shopper walking past a door's leaf, a cart) is
+             * somebody, not a piece of it. */
+            if ((float)blobs[f].area >= FRAG_SHARE * area ||
+                (float)blobs[f].area >= FRAG_PERSON * person * person) {
                 continue;
             }
             /* Where the shopper is: the blob taken, and for a track the box of its usual

@@ -124,6 +124,30 @@ int sk_synth_add_fault(struct sk_synth *scene, int kind, double t_s, double dura
 /* The fault at t_s (enum sk_synth_fault), or 0. */
 int sk_synth_fault_at(struct sk_synth *scene, double t_s);
 
+/*
+ * A door swinging on its hinge: the leaf is a bar from the hinge, seen from above as wide as
+ * its face appears to the camera (away from the image centre a tall leaf shows its face, not
+ * just its edge). Closed it is part of the room the model learns; opening, it sweeps from
+ * closed_deg to open_deg in swing_s, uncovers the floor it stood on, stays open, and swings
+ * back. Angles: the leaf's direction from the hinge, 0 along +x, 90 along +y (down the image).
+ * For tests of what is not a shopper; scene files have no doors.
+ */
+struct sk_synth_door {
+    float hinge_x, hinge_y; /* scene pixels */
+    float length, width;    /* the leaf, scene pixels */
+    float closed_deg, open_deg;
+    float swing_s; /* seconds to open, and to close */
+    int luma;      /* the leaf's brightness */
+};
+
+#define SK_SYNTH_MAX_DOORS    4
+#define SK_SYNTH_MAX_OPENINGS 64 /* per door */
+/* Returns 0 and the door's id, -EINVAL (a bad shape) or -ENOSPC. */
+int sk_synth_add_door(struct sk_synth *scene, const struct sk_synth_door *door, uint32_t *ret_id);
+/* The door starts opening at t_s and starts closing duration_s later (openings in time
+ * order, not overlapping). Returns 0, -ENOENT, -EINVAL or -ENOSPC. */
+int sk_synth_open_door(struct sk_synth *scene, uint32_t id, double t_s, double duration_s);
+
 /* Removes a shopper at once. Returns 0 or -ENOENT. */
 int sk_synth_remove(struct sk_synth *scene, uint32_t id);
 /* Multiplies the light by gain from t_s on (a lamp switched), on top of the drift. */
