@@ -230,14 +230,18 @@ one blob) were found missing and added after checking the frames at full size (f
 710, 754). `tests/vision/real_clips.py` streams it through the file
 camera, the board's pacing rule and the default pipeline (`vision_trace`) at the caps of the
 generic-x86 and rpi4 profiles (both 15 fps: every frame of this 10 fps clip) and at 7.5 and
-5 fps, with the documented defaults (no setting tuned for the clip):
+5 fps, with the documented defaults (no setting tuned for the clip). `test_real_clips` also
+runs it through `storekeeper diag camera` with every board profile of `boards/` and nothing
+set but the line, and holds the exact counts there (12 in, 15 out on all five):
 
 %s
 
 Matched: an annotated crossing counted by the pipeline in the same direction within 1.5 s;
 extra: counted crossings that match none. Tracks crossing both ways: one track counted in
-both directions, an identity carried from one person to another (groups passing each other
-at the line: the ID switches that cost the counts here). Standing groups: distinct tracks
+both directions: either one person walking back (track 1, checked at frames 20 and 90: the
+man who walks in to the group by the sign, steps out to the left and comes back) or an
+identity carried from one person to another in a group passing the line (the others are not
+checked one by one). Standing groups: distinct tracks
 on the group's place while it stands (people in brackets): no more than one extra track per
 standing person. People seen - truth: confirmed tracks minus people in view at the four
 annotated frames. ms/frame: the debug build, on a shared machine (the cost is measured by
@@ -245,7 +249,8 @@ annotated frames. ms/frame: the debug build, on a shared machine (the cost is me
 
 The synthetic scenes (`tests/vision/test_scenes`, exact truth; the hard scene has striped
 clothing, arms, perspective, shadows, drift, a dimmed lamp and two shoppers standing 15 and
-25 s):
+25 s; the entrance has the lights switched up and down at once, two shoppers side by side
+and one standing 90 s; the door scene a leaf swinging open beside the shoppers):
 
 ```
 %s
