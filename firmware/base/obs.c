@@ -38,6 +38,7 @@ const char *sk_obs_type_name(int type)
             [SK_OBS_TIMER] = "timer",
             [SK_OBS_REACH] = "reach",
             [SK_OBS_SATELLITE] = "satellite",
+            [SK_OBS_TRACK_MOVE] = "track_move",
     };
     return type >= 0 && type < SK_OBS_TYPE_COUNT && names[type] ? names[type] : "unknown";
 }
@@ -50,6 +51,7 @@ bool sk_obs_forwarded(int type)
     case SK_OBS_READER_HEALTH:
     case SK_OBS_TRACK_NEW:
     case SK_OBS_TRACK_LOST:
+    case SK_OBS_TRACK_MOVE:
     case SK_OBS_ZONE_ENTER:
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:

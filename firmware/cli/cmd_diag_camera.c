@@ -129,7 +129,131 @@ struct report {
     double person_px;
     const struct proposal *learn;
     const char *backend;
+    const struct sk_config *cfg; /* for the floor calibration */
+    const struct sk_camera_cfg *cc;
 };
+
+/*
+ * The floor calibration as a technician checks it: how well the marked points fit (the worst
+ * one, in metres), where the picture's corners and centre lie on the floor plan, and how much of
+ * the picture another calibrated camera sees too (taking its processing size as this one's):
+ * a handover needs views that overlap, or at least meet.
+ */
+struct floor_check {
+    size_t points;
+    double worst_m;
+    size_t worst;
+    double corners[5][2]; /* top left, top right, bottom right, bottom left, centre */
+    bool horizon;         /* a corner maps to infinity or beyond: the points are wrong */
+};
+
+static void floor_check(const struct sk_camera_cfg *cc, int w, int h, struct floor_check *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->points = cc->floor_len / 4;
+    for (size_t k = 0; k < ret->points; k++) {
+        const double *p = &cc->floor[4 * k];
+        double x, y;
+        double off = sk_homography_apply(&cc->floor_map, p[0], p[1], &x, &y)
+                             ? hypot(x - p[2], y - p[3])
+                             : INFINITY;
+        if (off > ret->worst_m) {
+            ret->worst_m = off;
+            ret->worst = k + 1;
+        }
+    }
+    const double px[5][2] = {{0, 0}, {w, 0}, {w, h}, {0, h}, {w / 2.0, h / 2.0}};
+    const double *m = cc->floor_map.m;
+    double w0 = m[6] * px[4][0] + m[7] * px[4][1] + m[8];
+    for (int i = 0; i < 5; i++) {
+        double wi = m[6] * px[i][0] + m[7] * px[i][1] + m[8];
+        if (wi * w0 <= 0 || !sk_homography_apply(&cc->floor_map, px[i][0], px[i][1],
+                                                 &ret->corners[i][0], &ret->corners[i][1])) {
+            ret->horizon = true;
+        }
+    }
+}
+
+/* The share of this picture (a 32 x 24 grid) that other's picture of the same size sees. */
+static double
+floor_overlap(const struct sk_camera_cfg *cc, const struct sk_camera_cfg *other, int w, int h)
+{
+    int in = 0, n = 0;
+    for (int j = 0; j < 24; j++) {
+        for (int i = 0; i < 32; i++) {
+            double u = (i + 0.5) * w / 32.0, v = (j + 0.5) * h / 24.0, x, y, ou, ov;
+            n++;
+            if (sk_homography_apply(&cc->floor_map, u, v, &x, &y) &&
+                sk_homography_apply(&other->floor_back, x, y, &ou, &ov) && ou >= 0 && ou < w &&
+                ov >= 0 && ov < h) {
+                in++;
+            }
+        }
+    }
+    return n ? (double)in / n : 0;
+}
+
+static void print_floor(const struct report *r, cJSON *o)
+{
+    const struct sk_camera_cfg *cc = r->cc;
+    if (!cc || r->vision_w <= 0) {
+        return; /* the camera never delivered: nothing to show the calibration on */
+    }
+    if (!cc->has_floor) {
+        if (!o) {
+            printf("  floor        not calibrated (cameras.[].floor): tracks stay this camera's\n");
+        } else {
+            cJSON_AddNullToObject(o, "floor");
+        }
+        return;
+    }
+    struct floor_check fc;
+    floor_check(cc, r->vision_w, r->vision_h, &fc);
+    static const char *const names[5] = {"top_left", "top_right", "bottom_right", "bottom_left",
+                                         "centre"};
+    cJSON *fo = o ? cJSON_AddObjectToObject(o, "floor") : NULL;
+    if (fo) {
+        cJSON_AddNumberToObject(fo, "points", (double)fc.points);
+        cJSON_AddNumberToObject(fo, "worst_m", fc.worst_m);
+        cJSON_AddNumberToObject(fo, "worst_point", (double)fc.worst);
+        cJSON_AddBoolToObject(fo, "horizon_in_view", fc.horizon);
+        for (int i = 0; i < 5; i++) {
+            cJSON *c = cJSON_AddArrayToObject(fo, names[i]);
+            cJSON_AddItemToArray(c, cJSON_CreateNumber(fc.corners[i][0]));
+            cJSON_AddItemToArray(c, cJSON_CreateNumber(fc.corners[i][1]));
+        }
+    } else {
+        printf("  floor        %zu points, the worst (point %zu) %.2f m from where the map puts "
+               "it\n",
+               fc.points, fc.worst, fc.worst_m);
+        if (fc.horizon) {
+            printf("               the map puts the horizon inside the picture: points mistyped "
+                   "or swapped (u, v, x, y each)\n");
+        } else {
+            printf("               picture on the floor: top left (%.2f, %.2f), top right (%.2f, "
+                   "%.2f), bottom right (%.2f, %.2f), bottom left (%.2f, %.2f), centre (%.2f, "
+                   "%.2f) m\n",
+                   fc.corners[0][0], fc.corners[0][1], fc.corners[1][0], fc.corners[1][1],
+                   fc.corners[2][0], fc.corners[2][1], fc.corners[3][0], fc.corners[3][1],
+                   fc.corners[4][0], fc.corners[4][1]);
+        }
+    }
+    cJSON *ov = fo ? cJSON_AddObjectToObject(fo, "overlap") : NULL;
+    for (size_t i = 0; i < r->cfg->n_cameras; i++) {
+        const struct sk_camera_cfg *other = &r->cfg->cameras[i];
+        if (other == cc || !other->has_floor) {
+            continue;
+        }
+        double share = floor_overlap(cc, other, r->vision_w, r->vision_h);
+        if (ov) {
+            cJSON_AddNumberToObject(ov, other->name, share);
+        } else {
+            printf("               camera %s sees %.0f %% of this picture%s\n", other->name,
+                   100 * share,
+                   share > 0 ? "" : ": no overlap, shoppers are handed over by a join only");
+        }
+    }
+}
 
 static void print_report(const char *name,
                          const struct report *r,
@@ -180,6 +304,7 @@ static void print_report(const char *name,
         cJSON_AddNumberToObject(o, "line_crossings", r->crossings);
         cJSON_AddNumberToObject(o, "crossings_in", (double)r->entries);
         cJSON_AddNumberToObject(o, "crossings_out", (double)r->exits);
+        print_floor(r, o);
         if (snapshot) {
             cJSON_AddStringToObject(o, "snapshot", snapshot);
         } else {
@@ -203,6 +328,7 @@ static void print_report(const char *name,
            "out)\n",
            r->tracks_now, (unsigned long long)r->tracks_total, r->events, r->crossings,
            (unsigned long long)r->entries, (unsigned long long)r->exits);
+    print_floor(r, NULL);
     if (snapshot) {
         printf("  snapshot     %s\n", snapshot);
     }
@@ -358,7 +484,7 @@ int cli_diag_camera_direct(int argc, char **argv)
                                   .fps = cc->fps,
                                   .realtime = pace,
                                   .scene = sk_synth_attached(cc->name)};
-    struct report rep = {.backend = cc->backend};
+    struct report rep = {.backend = cc->backend, .cfg = cfg, .cc = cc};
     struct learn *learn = NULL;
     struct proposal prop = {0};
     struct sk_camera *cam = NULL;

@@ -1092,6 +1092,63 @@ static void check_ref(struct loader *l,
            value, plural, names);
 }
 
+/* A marked point this far from where the fitted map puts it was mis-measured or mistyped. */
+#define FLOOR_RESIDUAL_MAX_M 0.3
+
+/* cameras.[i].floor: whole points that determine a map, each near it; derives the maps. */
+static void check_floor(struct loader *l, struct sk_camera_cfg *cam, size_t i)
+{
+    cam->has_floor = false;
+    if (!cam->floor_len) {
+        return;
+    }
+    char cpath[PATH_BUF];
+    snprintf(cpath, sizeof(cpath), "cameras.[%zu].floor", i);
+    const config_setting_t *at = lookup_elem_key(l->cf, "cameras", i, "floor");
+    if (cam->floor_len % 4) {
+        report(l, at, cpath, "%zu numbers: each point is u, v, x, y (a multiple of 4)",
+               cam->floor_len);
+        return;
+    }
+    size_t n = cam->floor_len / 4;
+    double px[2 * SK_FLOOR_POINTS_MAX], fl[2 * SK_FLOOR_POINTS_MAX];
+    for (size_t k = 0; k < n; k++) {
+        px[2 * k] = cam->floor[4 * k];
+        px[2 * k + 1] = cam->floor[4 * k + 1];
+        fl[2 * k] = cam->floor[4 * k + 2];
+        fl[2 * k + 1] = cam->floor[4 * k + 3];
+    }
+    if (sk_homography_solve(px, fl, n, &cam->floor_map) < 0 ||
+        sk_homography_invert(&cam->floor_map, &cam->floor_back) < 0) {
+        report(l, at, cpath,
+               "the %zu points do not determine a floor map: three of them lie on one line (in "
+               "the image or on the floor), or two are the same; mark points spread over the view",
+               n);
+        return;
+    }
+    /* The worst point is named: least squares spreads one bad point's error over the others. */
+    size_t worst = 0;
+    double worst_off = -1;
+    for (size_t k = 0; k < n; k++) {
+        double x = 0, y = 0;
+        bool ok = sk_homography_apply(&cam->floor_map, px[2 * k], px[2 * k + 1], &x, &y);
+        double off = ok ? hypot(x - fl[2 * k], y - fl[2 * k + 1]) : INFINITY;
+        if (off > worst_off) {
+            worst = k;
+            worst_off = off;
+        }
+    }
+    if (worst_off > FLOOR_RESIDUAL_MAX_M) {
+        report(l, at, cpath,
+               "point %zu (%g, %g px) does not fit the others: the map puts it %.2f m from (%g, "
+               "%g) m; re-measure it or check its numbers",
+               worst + 1, px[2 * worst], px[2 * worst + 1], worst_off, fl[2 * worst],
+               fl[2 * worst + 1]);
+        return;
+    }
+    cam->has_floor = true;
+}
+
 static const struct sk_presence_preset_cfg builtin_presets[] = {
         {"fast", 1, 2, 1500},
         {"standard", 2, 3, 3000},
@@ -1386,6 +1443,9 @@ static void check_store(struct loader *l, struct sk_config *c)
             report(l, lookup_elem_key(l->cf, "zones", i, "polygon"), cpath,
                    "%zu numbers: x, y pairs need an even count", c->zones[i].polygon_len);
         }
+    }
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        check_floor(l, &c->cameras[i], i);
     }
     for (size_t i = 0; i < c->n_lines; i++) {
         check_ref(l, "lines", i, "camera", c->lines[i].camera, "camera", c->cameras, c->n_cameras,

@@ -226,6 +226,13 @@ static const struct sk_cfg_key store_keys[] = {
     K_STRC("cameras.[].device_id", struct sk_camera_cfg, device_id, "", false,
           config_check_name_or_empty,
           "device_id of the board the camera is connected to; empty: this board."),
+    K_FARRAY("cameras.[].floor", struct sk_camera_cfg, floor, floor_len, 16,
+          4 * SK_FLOOR_POINTS_MAX, -10000, 10000, "", "px, m", false,
+          "Floor calibration: u, v, x, y for each of 4 to 16 marked floor points: where the "
+          "point is in the image (processing-size pixels) and on the store's floor plan "
+          "(metres). Tracks of calibrated cameras are floor tracks: a shopper seen by two "
+          "cameras is one shopper, and keeps the session across the handover "
+          "(docs/vision.md, Floor calibration). Absent: this camera's tracks stay its own."),
 
     K_LIST("zones", C, zones, n_zones, struct sk_zone_cfg, 0, 256, false,
           "Camera zones: polygons in processing-size image coordinates."),
@@ -433,6 +440,11 @@ static const struct sk_cfg_key store_keys[] = {
           "A session whose track vanished is joined by a new track appearing this soon after ..."),
     K_INT("fusion.join_radius_px", C, fusion.join_radius_px, 1, 4096, "80", "px", true,
           "... and this near its last position (processing-size pixels)."),
+    K_FLOAT("fusion.handover_radius_m", C, fusion.handover_radius_m, 0.1, 5, "0.6", "m", true,
+          "Two floor-calibrated cameras' tracks this near on the floor at the same moment are one "
+          "shopper; a session whose track left one camera's view goes on with the other's. A "
+          "lost session is joined across cameras by a track this near plus how far a walker "
+          "gets meanwhile (1.5 m/s)."),
     K_INT("fusion.unattributed_grace_ms", C, fusion.unattributed_grace_ms, 0, 600000, "5000",
           "ms", true, "A removal without a candidate shopper waits this long for one before it "
           "is recorded as unattributed (staff or shrink suspicion)."),

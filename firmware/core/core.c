@@ -300,6 +300,7 @@ static int handle(struct sk_core *core, const struct sk_obs *obs)
         break;
     case SK_OBS_TRACK_NEW:
     case SK_OBS_TRACK_LOST:
+    case SK_OBS_TRACK_MOVE:
     case SK_OBS_ZONE_ENTER:
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:

@@ -243,6 +243,7 @@ static const struct field *fields_of(int type)
         return health_fields;
     case SK_OBS_TRACK_NEW:
     case SK_OBS_TRACK_LOST:
+    case SK_OBS_TRACK_MOVE:
     case SK_OBS_ZONE_ENTER:
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:

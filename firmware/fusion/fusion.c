@@ -252,12 +252,13 @@ static struct track *known_track(struct sk_fusion *f, const struct sk_obs *obs, 
     }
     t = fusion__track_create(f, obs->source, obs->u.track.track_id);
     t->born_us = t->last_us = mono;
-    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
     t->born_x = t->x;
     t->born_y = t->y;
     t->born_pos = t->has_pos;
     t->join_pending = true;
     t->at_door = fusion__track_near_entry(f, t);
+    fusion__twin_check(f, t, mono);
     return t;
 }
 
@@ -279,10 +280,21 @@ static int track_new(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono
 {
     struct track *t = fusion__track_find(f, obs->source, obs->u.track.track_id);
     if (t && !t->lost_us) {
-        fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+        fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
         return 0; /* repeated (a retried batch): nothing new */
     }
     known_track(f, obs, mono);
+    return 0;
+}
+
+/* A floor camera's periodic position: the session learns it, a twin is found or released. */
+static int track_move(struct sk_fusion *f, const struct sk_obs *obs, int64_t mono)
+{
+    struct track *t = known_track(f, obs, mono);
+    fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
+    t->last_us = mono;
+    touch_session(f, t, mono);
+    fusion__twin_check(f, t, mono);
     return 0;
 }
 
@@ -292,7 +304,7 @@ static int track_lost(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
     if (!t || t->lost_us) {
         return 0;
     }
-    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
     fusion__track_end(t, mono);
     struct session *s = fusion__session_of(f, t);
     if (!s) {
@@ -313,6 +325,11 @@ static int track_lost(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
         s->pub.state = SK_SESSION_LOST;
         s->pub.lost_mono_us = mono;
         fusion__session_dirty(f, s);
+        /* Left this camera's view where another's sees the shopper: it goes on there. */
+        int r = fusion__handover(f, s, t, NULL);
+        if (r < 0) {
+            return r;
+        }
     }
     return 0;
 }
@@ -324,7 +341,7 @@ static int zone_enter(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
         return 0;
     }
     struct track *t = known_track(f, obs, mono);
-    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
     t->last_us = mono;
     struct zone_visit *v = fusion__track_visit(t, z, true);
     if (!v) {
@@ -359,7 +376,7 @@ static int zone_leave(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
     if (v) {
         v->leave_us = mono;
     }
-    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
     touch_session(f, t, mono);
     return 0;
 }
@@ -411,14 +428,30 @@ static int line_cross(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
         return 0;
     }
     struct track *t = known_track(f, obs, mono);
-    fusion__track_set_pos(t, obs->u.track.x, obs->u.track.y);
+    fusion__track_set_pos(f, t, obs->u.track.x, obs->u.track.y, mono);
     t->last_us = mono;
     struct session *s = fusion__session_of(f, t);
     bool inward = obs->u.track.dir == SK_LINE_IN;
+    if (!s) {
+        fusion__twin_check(f, t, mono);
+    }
     if (inward && (lc->role == SK_LINE_ENTRY || lc->role == SK_LINE_DOOR)) {
+        if (t->twin) {
+            return 0; /* a line both cameras see: the other one's track opened the session */
+        }
         return entry_crossed(f, t, s, lc, mono, wall);
     }
     if (!inward && (lc->role == SK_LINE_EXIT || lc->role == SK_LINE_DOOR)) {
+        struct session *of = t->twin ? fusion__session_no(f, t->session) : NULL;
+        if (of) {
+            /* The shopper leaves in this camera's view: this track is the one to follow. */
+            struct track *p = fusion__track_find(f, of->pub.camera, of->pub.track_id);
+            int r = p ? fusion__handover(f, of, p, t) : 0;
+            if (r < 0) {
+                return r;
+            }
+            s = fusion__session_of(f, t);
+        }
         if (!s && t->join_pending) {
             /* Reappeared at the door and left at once: join before the exit counts. */
             int r = fusion__try_join(f, t, true);
@@ -539,6 +572,9 @@ int sk_fusion_handle(struct sk_fusion *f, const struct sk_obs *obs)
         break;
     case SK_OBS_TRACK_LOST:
         r = track_lost(f, obs, mono, wall);
+        break;
+    case SK_OBS_TRACK_MOVE:
+        r = track_move(f, obs, mono);
         break;
     case SK_OBS_ZONE_ENTER:
         r = zone_enter(f, obs, mono);

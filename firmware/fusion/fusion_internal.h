@@ -16,8 +16,9 @@
 #define TRACK_KEEP_US (300LL * 1000000) /* lost tracks are forgotten after this */
 #define COAST_US      1500000LL         /* a track coasts unseen about this long before it ends */
 #define NEVER         INT64_MAX
-#define REACHES_MAX   8 /* reach episodes remembered per track, and unexplained ones per shelf */
-#define ARRIVALS_MAX  8 /* recent arrivals remembered per shelf (puts explain reaches) */
+#define REACHES_MAX   8   /* reach episodes remembered per track, and unexplained ones per shelf */
+#define ARRIVALS_MAX  8   /* recent arrivals remembered per shelf (puts explain reaches) */
+#define WALK_MPS      1.5 /* how fast a shopper may have walked between two floor sightings */
 
 /* One stay of a track in a zone. */
 struct zone_visit {
@@ -46,6 +47,12 @@ struct track {
     uint64_t session;  /* serial of the session it belongs (or belonged) to; 0 none */
     bool join_pending; /* appeared away from the entry: may be a lost session's shopper */
     bool at_door;      /* appeared near an entry or door line: most likely someone coming in */
+    /* On the floor (its camera calibrated): where it was last seen, in metres, and when. */
+    double fx, fy;
+    int64_t floor_us; /* 0: never placed on the floor */
+    /* The same shopper as the track session follows on another camera (views overlap): its
+     * stays and reaches count for that session, and it takes over when the other ends. */
+    bool twin;
     struct zone_visit visits[VISITS_MAX];
     unsigned n_visits; /* total; the last VISITS_MAX are kept */
     struct reach_rec reaches[REACHES_MAX];
@@ -252,8 +259,18 @@ struct track *fusion__track_find(struct sk_fusion *f, const char *camera, uint32
 struct track *fusion__track_create(struct sk_fusion *f, const char *camera, uint32_t id);
 /* Forgets tracks lost longer than TRACK_KEEP_US. */
 void fusion__tracks_expire(struct sk_fusion *f, int64_t now);
-/* Takes a finite, non-origin position from an observation. */
-void fusion__track_set_pos(struct track *t, float x, float y);
+/* Takes a finite, non-origin position from an observation, seen at mono (its floor position
+ * too when its camera is floor-calibrated). */
+void fusion__track_set_pos(
+        const struct sk_fusion *f, struct track *t, float x, float y, int64_t mono);
+/* Where (x, y) of camera lies on the floor, in metres; false when the camera has no floor
+ * calibration (or the point is beyond its horizon). */
+bool fusion__floor_of(const struct sk_fusion *f,
+                      const char *camera,
+                      float x,
+                      float y,
+                      double *ret_x,
+                      double *ret_y);
 /* The stay in zone still open (open_only) or the latest one; NULL when none is kept. */
 struct zone_visit *fusion__track_visit(struct track *t, int zone, bool open_only);
 /* A new stay in zone entered at enter_us (the oldest kept one makes room). */
@@ -375,6 +392,14 @@ void fusion__session_exit(
 /* Decides whether the new track t continues a lost session (force: an exit crossing needs
  * the answer now). Returns 0 or emit's error. */
 int fusion__try_join(struct sk_fusion *f, struct track *t, bool force);
+/* Floor cameras: whether t, seen at mono, is the shopper an active session follows on another
+ * camera (their views overlap): t then becomes that session's twin. A twin that moved away
+ * from the session's track is released (join pending again). */
+void fusion__twin_check(struct sk_fusion *f, struct track *t, int64_t mono);
+/* s's track gone ended (or t, a twin of s, crossed the exit while gone lives): another floor
+ * camera's track of the same shopper continues s (to, when given, else the best near gone).
+ * Returns 1 when handed over, 0 when no track qualifies, or emit's error. */
+int fusion__handover(struct sk_fusion *f, struct session *s, struct track *gone, struct track *to);
 /* A track joined to s crossed the entry inwards soon after: it was somebody coming in. Undoes
  * the join (s is lost again) and returns true; false when t is not s's recent join. */
 bool fusion__unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono);

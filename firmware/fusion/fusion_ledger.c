@@ -335,6 +335,19 @@ static void add_totals(cJSON *o, int64_t total, const char *currency)
     add_opt_str(o, "currency", total >= 0 ? currency : NULL);
 }
 
+/* A join across two floor cameras names the camera the shopper came from and how far apart
+ * the two tracks were on the floor. */
+static void add_handover(cJSON *jo, const struct sk_fusion_join *j)
+{
+    if (j->old_camera[0]) {
+        cJSON_AddStringToObject(jo, "old_camera", j->old_camera);
+        if (j->distance_m >= 0) {
+            cJSON_AddNumberToObject(jo, "distance_m",
+                                    (double)(int)(j->distance_m * 100 + 0.5f) / 100);
+        }
+    }
+}
+
 static cJSON *session_evidence(const struct sk_fusion_session *s)
 {
     cJSON *o = cJSON_CreateObject();
@@ -354,6 +367,7 @@ static cJSON *session_evidence(const struct sk_fusion_session *s)
             cJSON_AddNullToObject(jo, "distance_px");
         }
         cJSON_AddBoolToObject(jo, "late", j->late);
+        add_handover(jo, j);
         cJSON_AddItemToArray(joins, jo);
     }
     cJSON_AddNumberToObject(o, "joins_total", s->n_joins);
@@ -476,6 +490,7 @@ static int rec_session(struct sk_ledger *l, const struct sk_fusion_event *ev)
             cJSON_AddNullToObject(jo, "distance_px");
         }
         cJSON_AddBoolToObject(jo, "late", ev->join->late);
+        add_handover(jo, ev->join);
     }
     if (ev->what == SK_SESSION_TIMED_OUT) {
         cJSON_AddNumberToObject(o, "items", (double)s->n_lines);

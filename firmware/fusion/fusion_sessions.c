@@ -351,6 +351,68 @@ void fusion__session_exit(
     fusion__session_dirty(f, s);
 }
 
+/* t continues s from now: the join is recorded and sent. dist: pixels on one camera, floor
+ * metres (dist_m) across two. Returns 0 or emit's error. */
+static int join_to(struct sk_fusion *f,
+                   struct session *best,
+                   struct track *t,
+                   float dist,
+                   float dist_m,
+                   bool late)
+{
+    struct sk_fusion_session *p = &best->pub;
+    struct sk_fusion_join j = {0};
+    snprintf(j.camera, sizeof(j.camera), "%s", t->camera);
+    if (strcmp(p->camera, t->camera) != 0) {
+        snprintf(j.old_camera, sizeof(j.old_camera), "%s", p->camera);
+    }
+    j.old_track = p->track_id;
+    j.new_track = t->id;
+    int64_t since = p->state == SK_SESSION_LOST ? p->lost_mono_us : t->born_us;
+    j.gap_ms = (t->born_us - since) / 1000;
+    if (j.gap_ms < 0) {
+        j.gap_ms = 0;
+    }
+    j.distance = j.old_camera[0] ? -1 : dist;
+    j.distance_m = j.old_camera[0] ? dist_m : -1;
+    j.late = late;
+    int64_t at = t->born_us > since ? t->born_us : since;
+    j.wall_us = fusion__to_wall(f, at);
+    if (p->n_joins < SK_FUSION_JOINS_MAX) {
+        p->joins[p->n_joins] = j;
+    }
+    p->n_joins++;
+    snprintf(p->camera, sizeof(p->camera), "%s", t->camera);
+    p->track_id = t->id;
+    if (p->state == SK_SESSION_LOST) {
+        p->state = SK_SESSION_ACTIVE;
+    }
+    p->lost_mono_us = 0;
+    p->last_mono_us = at;
+    if (t->has_pos) {
+        p->x = t->x;
+        p->y = t->y;
+        p->has_pos = true;
+    }
+    if (late) {
+        p->review |= SK_REVIEW_LATE_JOIN;
+        f->stats.late_joins++;
+    }
+    t->session = best->no;
+    f->stats.joins++;
+    fusion__session_dirty(f, best);
+    sk_log(SK_LOG_DEBUG, "fusion", t->camera, "session %s: track %u joined after track %u%s%s (%s)",
+           p->id, j.new_track, j.old_track, j.old_camera[0] ? " of " : "", j.old_camera,
+           late ? "late" : "near");
+    struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
+                                 .what = SK_SESSION_JOINED,
+                                 .mono_us = at,
+                                 .wall_us = j.wall_us,
+                                 .session = p,
+                                 .join = &j};
+    return fusion__emit(f, &ev);
+}
+
 /*
  * Decides whether the new track t continues a lost session. force: an exit crossing needs
  * the answer now. Returns 0 or emit's error.
@@ -367,11 +429,21 @@ int fusion__try_join(struct sk_fusion *f, struct track *t, bool force)
     double radius = fc->join_radius_px > 0 ? fc->join_radius_px : 80;
     struct session *best = NULL, *only = NULL;
     double best_score = 0;
-    float best_dist = -1;
+    float best_dist = -1, best_m = -1;
     size_t lost = 0;
+    /* On floor cameras a session lost on one camera may go on in another's view. */
+    double tx = 0, ty = 0;
+    bool t_floor = t->born_pos && fusion__floor_of(f, t->camera, t->born_x, t->born_y, &tx, &ty);
     for (size_t i = 0; i < f->n_sessions; i++) {
         struct session *s = f->sessions[i];
-        if (s->pub.state != SK_SESSION_LOST || strcmp(s->pub.camera, t->camera) != 0) {
+        if (s->pub.state != SK_SESSION_LOST) {
+            continue;
+        }
+        double sx = 0, sy = 0;
+        bool same = strcmp(s->pub.camera, t->camera) == 0;
+        bool cross = !same && t_floor && s->pub.has_pos &&
+                     fusion__floor_of(f, s->pub.camera, s->pub.x, s->pub.y, &sx, &sy);
+        if (!same && !cross) {
             continue;
         }
         /* A track born well before the session's track vanished ran beside it: another
@@ -385,19 +457,29 @@ int fusion__try_join(struct sk_fusion *f, struct track *t, bool force)
         if (gap < 0) {
             gap = 0;
         }
-        float dist = -1;
-        if (s->pub.has_pos && t->born_pos) {
+        float dist = -1, dist_m = -1;
+        double share = 0.5; /* of the radius: unknown distance */
+        if (cross) {
+            /* Metres on the floor, and as far again as a walker gets in the gap. */
+            double reach = f->cfg->fusion.handover_radius_m + WALK_MPS * (double)gap / 1e6;
+            dist_m = (float)hypot(sx - tx, sy - ty);
+            if (dist_m > reach) {
+                continue;
+            }
+            share = dist_m / reach;
+        } else if (s->pub.has_pos && t->born_pos) {
             dist = hypotf(s->pub.x - t->born_x, s->pub.y - t->born_y);
+            share = dist / radius;
         }
         if (gap > window || (dist >= 0 && dist > radius)) {
             continue;
         }
-        double score =
-                (window > 0 ? (double)gap / (double)window : 0) + (dist >= 0 ? dist / radius : 0.5);
+        double score = (window > 0 ? (double)gap / (double)window : 0) + share;
         if (!best || score < best_score) {
             best = s;
             best_score = score;
             best_dist = dist;
+            best_m = dist_m;
         }
     }
     /* A session whose track ended because the runtime did (a power cut, a crash) is joined to
@@ -411,54 +493,145 @@ int fusion__try_join(struct sk_fusion *f, struct track *t, bool force)
     if (!best && lost == 1 && (force || !t->at_door)) {
         best = only;
         late = true;
-        best_dist = (only->pub.has_pos && t->born_pos)
+        best_dist = (only->pub.has_pos && t->born_pos && strcmp(only->pub.camera, t->camera) == 0)
                             ? hypotf(only->pub.x - t->born_x, only->pub.y - t->born_y)
                             : -1;
     }
     if (!best) {
         return 0;
     }
-    struct sk_fusion_session *p = &best->pub;
-    struct sk_fusion_join j = {0};
-    snprintf(j.camera, sizeof(j.camera), "%s", t->camera);
-    j.old_track = p->track_id;
-    j.new_track = t->id;
-    j.gap_ms = (t->born_us - p->lost_mono_us) / 1000;
-    if (j.gap_ms < 0) {
-        j.gap_ms = 0;
+    return join_to(f, best, t, best_dist, best_m, late);
+}
+
+/*
+ * Floor cameras (docs/vision.md, "Floor calibration"): a shopper in the overlap of two views is
+ * a track on each. The one the session does not follow is its twin: its stays and reaches count
+ * for the session (attribution groups tracks by session), it opens no session of its own and is
+ * joined to no other; when the session's track ends at its view's edge, the twin takes over.
+ */
+
+/* The live track s follows, or NULL. */
+static struct track *primary_track(struct sk_fusion *f, const struct session *s)
+{
+    if (!s->pub.camera[0]) {
+        return NULL;
     }
-    j.distance = best_dist;
-    j.late = late;
-    j.wall_us = fusion__to_wall(f, t->born_us);
-    if (p->n_joins < SK_FUSION_JOINS_MAX) {
-        p->joins[p->n_joins] = j;
+    struct track *t = fusion__track_find(f, s->pub.camera, s->pub.track_id);
+    return t && !t->lost_us && t->session == s->no ? t : NULL;
+}
+
+/* How much farther apart two floor sightings are than a walker could explain (metres). */
+static double floor_gap(const struct track *a, const struct track *b)
+{
+    double dt = (double)llabs(a->floor_us - b->floor_us) / 1e6;
+    return hypot(a->fx - b->fx, a->fy - b->fy) - WALK_MPS * dt;
+}
+
+/* Sightings this far apart in time say nothing about where the other one is now. */
+#define FLOOR_FRESH_US 600000
+
+void fusion__twin_check(struct sk_fusion *f, struct track *t, int64_t mono)
+{
+    (void)mono;
+    if (!t->floor_us || t->lost_us || (t->session && !t->twin)) {
+        return;
     }
-    p->n_joins++;
-    p->track_id = t->id;
-    p->state = SK_SESSION_ACTIVE;
-    p->lost_mono_us = 0;
-    p->last_mono_us = t->born_us;
-    if (t->has_pos) {
-        p->x = t->x;
-        p->y = t->y;
-        p->has_pos = true;
+    double radius = f->cfg->fusion.handover_radius_m;
+    if (t->twin) {
+        struct session *s = fusion__session_no(f, t->session);
+        struct track *p = s ? primary_track(f, s) : NULL;
+        if (p && p->floor_us && llabs(p->floor_us - t->floor_us) <= FLOOR_FRESH_US &&
+            floor_gap(p, t) > 2 * radius) {
+            /* They went apart: two shoppers after all; this one may be a lost one's. */
+            sk_log(SK_LOG_DEBUG, "fusion", t->camera, "track %u is no twin of %s's track %u", t->id,
+                   p->camera, p->id);
+            t->twin = false;
+            t->session = 0;
+            t->join_pending = true;
+        }
+        return;
     }
-    if (late) {
-        p->review |= SK_REVIEW_LATE_JOIN;
-        f->stats.late_joins++;
+    struct session *best = NULL;
+    double best_gap = 0;
+    for (size_t i = 0; i < f->n_sessions; i++) {
+        struct session *s = f->sessions[i];
+        if (s->pub.state != SK_SESSION_ACTIVE && s->pub.state != SK_SESSION_EXITING) {
+            continue;
+        }
+        struct track *p = primary_track(f, s);
+        if (!p || p == t || !p->floor_us || strcmp(p->camera, t->camera) == 0 ||
+            llabs(p->floor_us - t->floor_us) > FLOOR_FRESH_US) {
+            continue;
+        }
+        double g = floor_gap(p, t);
+        if (g <= radius && (!best || g < best_gap)) {
+            best = s;
+            best_gap = g;
+        }
     }
-    t->session = best->no;
-    f->stats.joins++;
-    fusion__session_dirty(f, best);
-    sk_log(SK_LOG_DEBUG, "fusion", t->camera, "session %s: track %u joined after track %u (%s)",
-           p->id, j.new_track, j.old_track, late ? "late" : "near");
-    struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
-                                 .what = SK_SESSION_JOINED,
-                                 .mono_us = t->born_us,
-                                 .wall_us = j.wall_us,
-                                 .session = p,
-                                 .join = &j};
-    return fusion__emit(f, &ev);
+    if (best) {
+        t->session = best->no;
+        t->twin = true;
+        t->join_pending = false;
+        sk_log(SK_LOG_DEBUG, "fusion", t->camera, "track %u is session %s's shopper too", t->id,
+               best->pub.id);
+    }
+}
+
+int fusion__handover(struct sk_fusion *f, struct session *s, struct track *gone, struct track *to)
+{
+    if (!to && !gone->floor_us) {
+        return 0;
+    }
+    double radius = f->cfg->fusion.handover_radius_m;
+    struct track *best = to, *second = NULL;
+    double best_score = 0, second_score = 0;
+    for (size_t i = 0; !to && i < f->max_tracks; i++) {
+        struct track *c = &f->tracks[i];
+        if (!c->used || c->lost_us || c == gone || !c->floor_us ||
+            strcmp(c->camera, gone->camera) == 0) {
+            continue;
+        }
+        bool twin = c->twin && c->session == s->no;
+        if (!twin && c->session) {
+            continue; /* another session's shopper */
+        }
+        if (!twin && llabs(c->floor_us - gone->floor_us) > 2 * FLOOR_FRESH_US) {
+            continue;
+        }
+        double g = floor_gap(c, gone);
+        if (!twin && g > radius) {
+            continue;
+        }
+        /* A twin was seen with the session's track: it goes first. */
+        double score = twin ? g - 2 * radius : g;
+        if (!best || score < best_score) {
+            second = best;
+            second_score = best_score;
+            best = c;
+            best_score = score;
+        } else if (!second || score < second_score) {
+            second = c;
+            second_score = score;
+        }
+    }
+    if (!best) {
+        return 0;
+    }
+    /* Another track nearly as good: the handover cannot be decided, a person looks. */
+    bool doubt = second && second_score - best_score < radius / 2;
+    if (second && !doubt && second->twin && second->session == s->no) {
+        second->twin = false; /* the loser is not this shopper: it may be someone else */
+        second->session = 0;
+        second->join_pending = true;
+    }
+    best->twin = false;
+    best->session = 0;
+    best->join_pending = false;
+    double dm =
+            best->floor_us && gone->floor_us ? hypot(best->fx - gone->fx, best->fy - gone->fy) : -1;
+    int r = join_to(f, s, best, -1, (float)dm, doubt);
+    return r < 0 ? r : 1;
 }
 
 bool fusion__unjoin(struct sk_fusion *f, struct session *s, struct track *t, int64_t mono)
@@ -473,6 +646,9 @@ bool fusion__unjoin(struct sk_fusion *f, struct session *s, struct track *t, int
         return false;
     }
     p->track_id = j->old_track;
+    if (j->old_camera[0]) {
+        snprintf(p->camera, sizeof(p->camera), "%s", j->old_camera);
+    }
     p->state = SK_SESSION_LOST;
     p->lost_mono_us = t->born_us - j->gap_ms * 1000;
     p->n_joins--;

@@ -87,12 +87,30 @@ void fusion__tracks_expire(struct sk_fusion *f, int64_t now)
     }
 }
 
-void fusion__track_set_pos(struct track *t, float x, float y)
+bool fusion__floor_of(const struct sk_fusion *f,
+                      const char *camera,
+                      float x,
+                      float y,
+                      double *ret_x,
+                      double *ret_y)
+{
+    const struct sk_camera_cfg *c = sk_config_camera(f->cfg, camera);
+    return c && c->has_floor && sk_homography_apply(&c->floor_map, x, y, ret_x, ret_y);
+}
+
+void fusion__track_set_pos(
+        const struct sk_fusion *f, struct track *t, float x, float y, int64_t mono)
 {
     if (isfinite(x) && isfinite(y) && (x != 0 || y != 0)) {
         t->x = x;
         t->y = y;
         t->has_pos = true;
+        double fx, fy;
+        if (fusion__floor_of(f, t->camera, x, y, &fx, &fy)) {
+            t->fx = fx;
+            t->fy = fy;
+            t->floor_us = mono;
+        }
     }
 }
 

@@ -62,6 +62,7 @@ struct cam_thread {
     struct sk_vision_pacer pacer;
     int black_run;
     bool clip_ended;
+    int64_t moved_t_us; /* media time of the last TRACK_MOVE round (floor cameras) */
     /* The technician's snapshot: requested by the core, rendered here, under snap_lock. */
     pthread_mutex_t snap_lock;
     atomic_int snap_scale; /* 0: none requested */
@@ -120,6 +121,33 @@ static void set_health(struct cam_thread *t, int state, int reason, const char *
     t->health = state;
     t->reason = reason;
     push(t, &obs, 0);
+}
+
+/* Floor cameras tell where their tracks are this often: fusion hands a shopper from one
+ * camera's track to another's by where both are on the floor at the same moment, and zone and
+ * line events alone leave a walk along an aisle unseen for seconds. */
+#define MOVE_INTERVAL_US 250000
+
+/* Where the tracks seen in this frame are, every MOVE_INTERVAL_US of media time. */
+static void push_moves(struct cam_thread *t, int64_t t_us, int64_t mono_us)
+{
+    if (!t->cfg.has_floor ||
+        (t->moved_t_us && t_us - t->moved_t_us < MOVE_INTERVAL_US && t_us >= t->moved_t_us)) {
+        return;
+    }
+    t->moved_t_us = t_us;
+    size_t n;
+    const struct sk_vision_track *tr = sk_vision_tracks(t->vision, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!tr[i].confirmed || tr[i].missed > 0) {
+            continue; /* tentative (not yet reported) or coasting: no position seen now */
+        }
+        struct sk_obs obs = {.type = SK_OBS_TRACK_MOVE};
+        obs.u.track.track_id = tr[i].id;
+        obs.u.track.x = tr[i].x;
+        obs.u.track.y = tr[i].y;
+        push(t, &obs, mono_us);
+    }
 }
 
 static void push_events(struct cam_thread *t, int64_t mono_us)
@@ -310,6 +338,7 @@ static void handle_frame(struct cam_thread *t, const struct sk_frame *f)
         return;
     }
     push_events(t, f->mono_us);
+    push_moves(t, f->t_us, f->mono_us);
     if (atomic_load(&t->snap_scale) > 0) {
         render_snapshot(t);
     }

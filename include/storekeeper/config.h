@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "storekeeper/homography.h"
 #include "storekeeper/log.h"
 #include "storekeeper/obs.h"
 
@@ -23,6 +24,7 @@
 #define SK_URL_MAX          160
 #define SK_HOST_MAX         128
 #define SK_POLY_MAX         32                /* points in a zone polygon */
+#define SK_FLOOR_POINTS_MAX 16                /* marked floor points of one camera */
 #define SK_CONFIG_MAX_BYTES (4 * 1024 * 1024) /* a store file or board profile at most */
 
 /* ---- board profile ---------------------------------------------------------------------- */
@@ -99,6 +101,12 @@ struct sk_camera_cfg {
     int width, height, fps;      /* 0: the board's default */
     char device_id[SK_NAME_MAX]; /* the board that runs it; empty: this one */
     bool remote;                 /* derived: another board runs it */
+    /* Floor calibration: u, v (processing pixels), x, y (floor metres) per marked point. */
+    double floor[4 * SK_FLOOR_POINTS_MAX];
+    size_t floor_len;                /* numbers, not points; 0: not calibrated */
+    bool has_floor;                  /* derived: floor_len points determine the maps below */
+    struct sk_homography floor_map;  /* derived: image to floor */
+    struct sk_homography floor_back; /* derived: floor to image */
 };
 
 struct sk_zone_cfg {
@@ -221,14 +229,15 @@ struct sk_vision_cfg {
 
 /* Fusion: sessions, attribution, checkout, restock (docs/fusion.md). */
 struct sk_fusion_cfg {
-    int pick_before_ms, pick_after_ms;  /* attribution window around the estimated removal */
-    int join_defer_ms;                  /* a new track waits this long before it is joined */
-    int door_defer_ms;                  /* ... or this long when it appeared at the door */
-    int join_window_ms;                 /* a lost track is joined by a new one this soon */
-    int join_radius_px;                 /* ... appearing this near */
-    int unattributed_grace_ms;          /* a removal waits this long for a candidate */
-    int checkout_delay_ms;              /* checkout waits this long after the exit + hold */
-    int exit_grace_ms;                  /* exit portal sightings wait this long for carts */
+    int pick_before_ms, pick_after_ms; /* attribution window around the estimated removal */
+    int join_defer_ms;                 /* a new track waits this long before it is joined */
+    int door_defer_ms;                 /* ... or this long when it appeared at the door */
+    int join_window_ms;                /* a lost track is joined by a new one this soon */
+    int join_radius_px;                /* ... appearing this near */
+    double handover_radius_m;  /* tracks of two floor-calibrated cameras this near are one */
+    int unattributed_grace_ms; /* a removal waits this long for a candidate */
+    int checkout_delay_ms;     /* checkout waits this long after the exit + hold */
+    int exit_grace_ms;         /* exit portal sightings wait this long for carts */
     int session_idle_s, session_lost_s; /* abandoned after */
     double review_confidence;           /* lines below it send the checkout to review */
     int restock_linger_s;               /* a staff badge's restock session outlasts it */

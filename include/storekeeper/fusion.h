@@ -171,6 +171,10 @@ struct sk_fusion_join {
     float distance; /* pixels between last and first position; < 0 unknown */
     bool late;      /* joined beyond fusion.join_window_ms (the only lost session) */
     int64_t wall_us;
+    /* A handover between floor-calibrated cameras: the old track's camera (camera is the new
+     * one's) and the floor distance in metres (< 0 unknown); empty and -1 on one camera. */
+    char old_camera[SK_NAME_MAX];
+    float distance_m;
 };
 
 /* A shopper session as the engine holds it; borrowed from the engine, read only. */

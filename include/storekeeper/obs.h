@@ -36,6 +36,7 @@ enum sk_obs_type {
     SK_OBS_REACH,         /* camera: a track reached into a shelf's reach band (0: nobody's) */
     SK_OBS_SATELLITE,     /* a message between a hub and its satellites (u.command: name and
                            * payload; source: the sending device) */
+    SK_OBS_TRACK_MOVE,    /* camera: where a track is now (floor-calibrated cameras only) */
     SK_OBS_TYPE_COUNT
 };
 

@@ -43,13 +43,18 @@ static const char store_text[] =
         "  { name = \"C1\"; reader = \"rc\"; antenna = 1; zone = \"zc\"; preset = \"fast\"; },\n"
         "  { name = \"D1\"; reader = \"rd\"; antenna = 1; zone = \"zd\"; preset = \"fast\"; }\n"
         ");\n"
-        "cameras = ( { name = \"cam\"; backend = \"synthetic\"; } );\n"
+        /* Two floor cameras: cam's pixel (x, y) is (x / 100, y / 100) m on the floor, cam2's
+         * (x / 100 - 4, y / 100): cam2's x 400..800 is cam's 0..400. */
+        "cameras = ( { name = \"cam\"; backend = \"synthetic\"; floor = [0.0, 0.0, 0.0, 0.0, "
+        "800.0, 0.0, 8.0, 0.0, 800.0, 400.0, 8.0, 4.0, 0.0, 400.0, 0.0, 4.0]; },\n"
+        "  { name = \"cam2\"; backend = \"synthetic\"; floor = [0.0, 0.0, -4.0, 0.0, "
+        "800.0, 0.0, 4.0, 0.0, 800.0, 400.0, 4.0, 4.0, 0.0, 400.0, -4.0, 4.0]; } );\n"
         "zones = (\n"
         "  { name = \"za\"; camera = \"cam\"; polygon = [0.0, 0.0, 100.0, 0.0, 100.0, 100.0, 0.0, "
         "100.0]; },\n"
         "  { name = \"zb\"; camera = \"cam\"; polygon = [200.0, 0.0, 300.0, 0.0, 300.0, 100.0, "
         "200.0, 100.0]; },\n"
-        "  { name = \"zc\"; camera = \"cam\"; polygon = [400.0, 0.0, 500.0, 0.0, 500.0, 100.0, "
+        "  { name = \"zc\"; camera = \"cam2\"; polygon = [400.0, 0.0, 500.0, 0.0, 500.0, 100.0, "
         "400.0, 100.0]; },\n"
         "  { name = \"zd\"; camera = \"cam\"; polygon = [700.0, 0.0, 800.0, 0.0, 800.0, 100.0, "
         "700.0, 100.0]; reach = [700.0, 0.0, 800.0, 0.0]; }\n"
@@ -287,6 +292,7 @@ static int on_event(void *ctx, const struct sk_fusion_event *ev)
 
 enum op_kind {
     OP_NEW,
+    OP_MOVE,
     OP_LOST,
     OP_IN,
     OP_OUT,
@@ -363,8 +369,8 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
         memset(o, 0, sizeof(*o));
         o->t_us = t * 1000;
         o->seq = n;
-        if (strcmp(op, "new") == 0) {
-            o->kind = OP_NEW;
+        if (strcmp(op, "new") == 0 || strcmp(op, "move") == 0) {
+            o->kind = op[0] == 'n' ? OP_NEW : OP_MOVE;
             o->track = (uint32_t)atoi(a);
             o->x = (float)atof(b);
             o->y = (float)atof(c);
@@ -536,13 +542,16 @@ static int apply(struct run *r, const struct op *op)
     memset(&o, 0, sizeof(o));
     o.mono_us = sk_clock_mono_us(&r->clk.clock);
     o.wall_us = sk_clock_wall_us(&r->clk.clock);
-    sk_obs_set_source(&o, "cam");
+    sk_obs_set_source(&o, op->track >= 100 ? "cam2" : "cam");
     o.u.track.track_id = op->track;
     o.u.track.x = op->x;
     o.u.track.y = op->y;
     switch (op->kind) {
     case OP_NEW:
         o.type = SK_OBS_TRACK_NEW;
+        break;
+    case OP_MOVE:
+        o.type = SK_OBS_TRACK_MOVE;
         break;
     case OP_LOST:
         o.type = SK_OBS_TRACK_LOST;

@@ -13,6 +13,7 @@
  * A script is a list of steps "T op args" separated by ';', T in milliseconds from the start:
  *
  *   new TR X Y        a track appears at (X, Y)         lost TR          it vanishes
+ *   move TR X Y       a floor camera says where it is now
  *   in TR / out TR    it crosses the door inwards / outwards
  *   zin TR ZONE [X Y] it enters ZONE (at X, Y)           zout TR ZONE     it leaves it
  *   take SHELF N      item N leaves SHELF at T (the reader reports it hold_ms later)
@@ -32,6 +33,8 @@
  *   done SHELF|all ID restock done        badge SHELF / unbadge SHELF   staff badge arrives/departs
  *   export            the state is exported and imported into a fresh engine (a restart)
  *
+ * Tracks 1..99 are camera cam's, 100 and above cam2's; both are floor-calibrated with
+ * overlapping views (cam's x 0..400 is cam2's 400..800); zone zc (shelf C1) is cam2's.
  * Items: N / 100 is the product (1 cola: home A1, threshold 2; 2 chips: B1; 3 water: C1;
  * 4 milk: D1, whose zone zd measures reach; 9 unknown to the catalog); badge tags are N = 65535.
  * The clock ticks every 100 ms.

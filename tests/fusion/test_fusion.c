@@ -144,6 +144,54 @@ static const struct row rows[] = {
          "join S1 t2\n"
          "pick S1 #101 A1 only lost\n"
          "checkout S1 [#101]"},
+        {"floor cameras: walking into the next camera's view and back is one session", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 move 1 100 50; 1000 new 101 500 52; "
+         "1500 move 1 20 50; 1500 move 101 420 50; 1800 lost 1 5 50; 2500 move 101 200 50; "
+         "4500 move 101 380 50; 4500 new 2 15 55; 5000 move 2 40 50; 5000 move 101 430 50; "
+         "5300 lost 101 440 50; 6000 zin 2 za 50 50; 7000 take A1 101; 8000 zout 2 za; "
+         "9000 out 2",
+         20000,
+         "open S1\n"
+         "join S1 t101\n"
+         "join S1 t2\n"
+         "pick S1 #101 A1 only\n"
+         "checkout S1 [#101]"},
+        {"floor cameras: two shoppers cross into the next view 2 m apart and keep their carts",
+         NULL,
+         "0 new 1 650 50; 100 in 1; 400 new 2 650 250; 500 in 2; 1000 move 1 100 50; "
+         "1000 move 2 100 250; 1000 new 101 500 50; 1000 new 102 500 250; 1800 lost 1 5 50; "
+         "1800 lost 2 5 250; 2000 move 101 380 50; 2000 move 102 380 250; "
+         "4000 move 101 380 50; 4000 move 102 380 250; 4000 new 3 10 50; 4000 new 4 10 250; "
+         "4300 lost 101 420 50; 4300 lost 102 420 250; 5000 zin 3 za 50 50; "
+         "5000 zin 4 zb 250 50; 6000 take A1 101; 6000 take B1 201; 7000 zout 3 za; "
+         "7000 zout 4 zb; 8000 out 3; 8500 out 4",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "join S1 t101\n"
+         "join S2 t102\n"
+         "join S1 t3\n"
+         "join S2 t4\n"
+         "pick S1 #101 A1 only\n"
+         "pick S2 #201 B1 only\n"
+         "checkout S1 [#101]\n"
+         "checkout S2 [#201]"},
+        {"floor cameras: a pick at a shelf only the other camera's zone covers", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 move 1 50 50; 1000 new 101 450 52; "
+         "1200 zin 101 zc 450 50; 2000 take C1 301; 3000 zout 101 zc; 3200 move 1 300 50; "
+         "3500 out 1",
+         15000,
+         "open S1\n"
+         "pick S1 #301 C1 only\n"
+         "checkout S1 [#301]"},
+        {"floor cameras: lost at one view's edge, joined where the next view begins", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 move 1 100 50; 1800 lost 1 5 50; "
+         "2400 new 101 370 55; 3500 lost 101 360 50; 4000 new 2 10 50; 6000 out 2",
+         15000,
+         "open S1\n"
+         "join S1 t101\n"
+         "join S1 t2\n"
+         "checkout S1 []"},
         {"a track that vanishes for long is joined late, to review", NULL,
          "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 2000 lost 1; 9000 new 2 300 50; "
          "12000 out 2",
