@@ -1111,7 +1111,7 @@ static void check_floor(struct loader *l, struct sk_camera_cfg *cam, size_t i)
         return;
     }
     size_t n = cam->floor_len / 4;
-    double px[2 * SK_FLOOR_POINTS_MAX], fl[2 * SK_FLOOR_POINTS_MAX];
+    double px[2 * SK_FLOOR_POINTS_MAX] = {0}, fl[2 * SK_FLOOR_POINTS_MAX] = {0};
     for (size_t k = 0; k < n; k++) {
         px[2 * k] = cam->floor[4 * k];
         px[2 * k + 1] = cam->floor[4 * k + 1];
