@@ -864,11 +864,15 @@ int sim_run_crash(const struct scenario *sc,
     }
     /* Last, every command once more: each must come back answered, and applied once only. */
     size_t before = 0;
-    free_events(sim_cloud_replies(cloud, &before), before);
+    /* Two statements: the order in which a call's arguments are evaluated is unspecified,
+     * and `before` read ahead of the call leaked every payload. */
+    struct sim_event *seen = sim_cloud_replies(cloud, &before);
+    free_events(seen, before);
     int want = sim_cloud_resend(cloud);
     for (double t0 = now_s(); child > 0 && !stop && now_s() - t0 < DRAIN_MAX_S;) {
         size_t got = 0;
-        free_events(sim_cloud_replies(cloud, &got), got);
+        struct sim_event *now = sim_cloud_replies(cloud, &got);
+        free_events(now, got);
         if (got >= before + (size_t)want) {
             break;
         }
