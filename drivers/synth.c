@@ -527,7 +527,60 @@ struct draw_ctx {
     float sx, sy; /* render pixels per scene pixel */
 };
 
-/* Applies fn-like operation over the ellipse's bounding box: mode 0 paints value, 1 scales. */
+/* What an ellipse does to the pixels it covers: paints value, scales them by value (a shadow),
+ * or paints stripes across the heading (period in scene pixels) of luma + contrast and
+ * luma - contrast. */
+enum {
+    PAINT_VALUE = 0,
+    PAINT_SCALE = 1,
+    PAINT_STRIPES = 2
+};
+
+struct paint {
+    int mode;
+    float value; /* PAINT_VALUE, PAINT_SCALE; PAINT_STRIPES: the luma */
+    float contrast, period;
+};
+
+/* Walks the pixels of the ellipse at (cx, cy) (heading (hx, hy), half-axes a across and b
+ * along, scene pixels) within the image and applies p to each. */
+static void fill_ellipse(struct draw_ctx *d,
+                         float cx,
+                         float cy,
+                         float hx,
+                         float hy,
+                         float a,
+                         float b,
+                         const struct paint *p)
+{
+    float r = (a > b ? a : b) + 1;
+    int x0 = (int)floorf((cx - r) * d->sx), x1 = (int)ceilf((cx + r) * d->sx);
+    int y0 = (int)floorf((cy - r) * d->sy), y1 = (int)ceilf((cy + r) * d->sy);
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 >= d->w ? d->w - 1 : x1;
+    y1 = y1 >= d->h ? d->h - 1 : y1;
+    for (int y = y0; y <= y1; y++) {
+        float fy = ((float)y + 0.5f) / d->sy - cy;
+        for (int x = x0; x <= x1; x++) {
+            float fx = ((float)x + 0.5f) / d->sx - cx;
+            if (!in_ellipse(fx, fy, hx, hy, a, b)) {
+                continue;
+            }
+            float *px = &d->img[(size_t)y * (size_t)d->w + (size_t)x];
+            if (p->mode == PAINT_STRIPES) {
+                float along = fx * hx + fy * hy + 100.0f * p->period;
+                bool light = ((int)(along / (0.5f * p->period))) % 2 == 0;
+                float v = p->value + (light ? p->contrast : -p->contrast);
+                *px = v < 0 ? 0 : v > 255 ? 255 : v;
+            } else {
+                *px = p->mode == PAINT_VALUE ? p->value : *px * p->value;
+            }
+        }
+    }
+}
+
+/* An ellipse over its bounding box: mode 0 paints value, 1 scales. */
 static void draw_ellipse(struct draw_ctx *d,
                          float cx,
                          float cy,
@@ -538,57 +591,8 @@ static void draw_ellipse(struct draw_ctx *d,
                          int mode,
                          float value)
 {
-    float r = (a > b ? a : b) + 1;
-    int x0 = (int)floorf((cx - r) * d->sx), x1 = (int)ceilf((cx + r) * d->sx);
-    int y0 = (int)floorf((cy - r) * d->sy), y1 = (int)ceilf((cy + r) * d->sy);
-    x0 = x0 < 0 ? 0 : x0;
-    y0 = y0 < 0 ? 0 : y0;
-    x1 = x1 >= d->w ? d->w - 1 : x1;
-    y1 = y1 >= d->h ? d->h - 1 : y1;
-    for (int y = y0; y <= y1; y++) {
-        float fy = ((float)y + 0.5f) / d->sy - cy;
-        for (int x = x0; x <= x1; x++) {
-            float fx = ((float)x + 0.5f) / d->sx - cx;
-            if (in_ellipse(fx, fy, hx, hy, a, b)) {
-                float *px = &d->img[(size_t)y * (size_t)d->w + (size_t)x];
-                *px = mode == 0 ? value : *px * value;
-            }
-        }
-    }
-}
-
-/* Paints an ellipse whose brightness alternates in stripes across the heading (period in
- * scene pixels): luma + contrast and luma - contrast. */
-static void draw_striped(struct draw_ctx *d,
-                         float cx,
-                         float cy,
-                         float hx,
-                         float hy,
-                         float a,
-                         float b,
-                         float luma,
-                         float contrast,
-                         float period)
-{
-    float r = (a > b ? a : b) + 1;
-    int x0 = (int)floorf((cx - r) * d->sx), x1 = (int)ceilf((cx + r) * d->sx);
-    int y0 = (int)floorf((cy - r) * d->sy), y1 = (int)ceilf((cy + r) * d->sy);
-    x0 = x0 < 0 ? 0 : x0;
-    y0 = y0 < 0 ? 0 : y0;
-    x1 = x1 >= d->w ? d->w - 1 : x1;
-    y1 = y1 >= d->h ? d->h - 1 : y1;
-    for (int y = y0; y <= y1; y++) {
-        float fy = ((float)y + 0.5f) / d->sy - cy;
-        for (int x = x0; x <= x1; x++) {
-            float fx = ((float)x + 0.5f) / d->sx - cx;
-            if (in_ellipse(fx, fy, hx, hy, a, b)) {
-                float along = fx * hx + fy * hy + 100.0f * period;
-                bool light = ((int)(along / (0.5f * period))) % 2 == 0;
-                float v = luma + (light ? contrast : -contrast);
-                d->img[(size_t)y * (size_t)d->w + (size_t)x] = v < 0 ? 0 : v > 255 ? 255 : v;
-            }
-        }
-    }
+    const struct paint p = {.mode = mode, .value = value};
+    fill_ellipse(d, cx, cy, hx, hy, a, b, &p);
 }
 
 /* A limb from (x, y) along (dx, dy) (unit) for length, width across: an arm at the side, or
@@ -715,11 +719,12 @@ static void draw_shopper(const struct sk_synth *s,
             draw_ellipse(d, bx + hx * sw, by + hy * sw, hx, hy, a * 0.22f, a * 0.45f, 0, luma);
         }
     }
-    if (s->p.texture > 0) {
-        draw_striped(d, x, y, hx, hy, a, a * 0.6f, luma, s->p.texture, a * 0.6f);
-    } else {
-        draw_ellipse(d, x, y, hx, hy, a, a * 0.6f, 0, luma);
-    }
+    /* the torso: striped when the scene gives shoppers a texture */
+    const struct paint torso = {.mode = s->p.texture > 0 ? PAINT_STRIPES : PAINT_VALUE,
+                                .value = luma,
+                                .contrast = s->p.texture,
+                                .period = a * 0.6f};
+    fill_ellipse(d, x, y, hx, hy, a, a * 0.6f, &torso);
     draw_reaches(d, sh, t, x, y, 0, 0, 0, luma);
     int head = sh->look.head_luma < 0 ? 40 : sh->look.head_luma;
     draw_ellipse(d, x, y, hx, hy, a * 0.45f, a * 0.5f, 0, (float)head);
