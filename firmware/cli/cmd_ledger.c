@@ -267,6 +267,25 @@ parse_sub(const char *sub, const struct sk_opt *table, int max_operands, int arg
     return first;
 }
 
+/* The start of a subcommand that takes options and no operand and reads the ledger as it is:
+ * parses, then opens the ledger. True when the subcommand may go on; false with *ret_exit its
+ * exit code (usage printed, a usage error, or a ledger that does not open). */
+static bool begin_sub(struct ctx *c,
+                      const char *sub,
+                      const struct sk_opt *table,
+                      int argc,
+                      char **argv,
+                      int *ret_exit)
+{
+    int first = parse_sub(sub, table, 0, argc, argv);
+    if (first < 0) {
+        *ret_exit = sk_args_exit(first);
+        return false;
+    }
+    *ret_exit = open_ledger(c, 0);
+    return *ret_exit == 0;
+}
+
 /* ---- info ------------------------------------------------------------------------------ */
 
 static int64_t file_size(const char *path, const char *suffix)
@@ -515,12 +534,8 @@ static int cmd_stock(struct ctx *c, int argc, char **argv)
             SK_OPT_STRING("sku", 0, &sku),
             SK_OPT_TABLE_END,
     };
-    int first = parse_sub("stock", table, 0, argc, argv);
-    if (first < 0) {
-        return sk_args_exit(first);
-    }
-    int r = open_ledger(c, 0);
-    if (r) {
+    int r;
+    if (!begin_sub(c, "stock", table, argc, argv, &r)) {
         return r;
     }
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
@@ -581,15 +596,11 @@ static int cmd_movements(struct ctx *c, int argc, char **argv)
             SK_OPT_INT("limit", 0, &limit, 1, 100000000),
             SK_OPT_TABLE_END,
     };
-    int first = parse_sub("movements", table, 0, argc, argv);
-    if (first < 0) {
-        return sk_args_exit(first);
-    }
-    f.limit = (size_t)limit;
-    int r = open_ledger(c, 0);
-    if (r) {
+    int r;
+    if (!begin_sub(c, "movements", table, argc, argv, &r)) {
         return r;
     }
+    f.limit = (size_t)limit;
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
     r = sk_ledger_movements(c->l, &f, movement_row, &o);
     return list_done(c, &o, r, "no movements");
@@ -638,15 +649,11 @@ static int cmd_outbox(struct ctx *c, int argc, char **argv)
             SK_OPT_INT64("limit", 0, &limit, 1, 100000000),
             SK_OPT_TABLE_END,
     };
-    int first = parse_sub("outbox", table, 0, argc, argv);
-    if (first < 0) {
-        return sk_args_exit(first);
-    }
-    list |= all;
-    int r = open_ledger(c, 0);
-    if (r) {
+    int r;
+    if (!begin_sub(c, "outbox", table, argc, argv, &r)) {
         return r;
     }
+    list |= all;
     struct sk_outbox_stats st;
     if ((r = sk_ledger_outbox_stats(c->l, &st)) < 0) {
         return ledger_error(c, r);
@@ -726,12 +733,8 @@ static int cmd_discrepancies(struct ctx *c, int argc, char **argv)
 {
     bool all = false;
     const struct sk_opt table[] = {SK_OPT_FLAG("all", 0, &all), SK_OPT_TABLE_END};
-    int first = parse_sub("discrepancies", table, 0, argc, argv);
-    if (first < 0) {
-        return sk_args_exit(first);
-    }
-    int r = open_ledger(c, 0);
-    if (r) {
+    int r;
+    if (!begin_sub(c, "discrepancies", table, argc, argv, &r)) {
         return r;
     }
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
@@ -1135,12 +1138,8 @@ static int cmd_verify(struct ctx *c, int argc, char **argv)
 {
     const char *anchor = NULL;
     const struct sk_opt table[] = {SK_OPT_STRING("anchor", 0, &anchor), SK_OPT_TABLE_END};
-    int first = parse_sub("verify", table, 0, argc, argv);
-    if (first < 0) {
-        return sk_args_exit(first);
-    }
-    int r = open_ledger(c, 0);
-    if (r) {
+    int r;
+    if (!begin_sub(c, "verify", table, argc, argv, &r)) {
         return r;
     }
     char integrity[512];
