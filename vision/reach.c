@@ -19,7 +19,9 @@
  * vision.reach_width_px; else to nobody: motion no track explains (a child the tracker does
  * not follow, say). A track (or nobody) with at least vision.reach_min_px band pixels in two
  * frames running is reaching, until two frames running without; then the reach is reported
- * with its start, its end and how deep it went (1: to the edge). A track that ends, leaves
+ * with its start, its end, how deep it went (1: to the edge) and where the arm crossed the
+ * edge (the point of the edge level with the middle of its band pixels, at its deepest frame:
+ * fusion asks whether a neighbour's arm could have been there). A track that ends, leaves
  * the zone or hands its slot on ends its reaches first.
  *
  * Shoppers standing shoulder to shoulder merge into one blob, and the tracker may keep only
@@ -48,6 +50,7 @@ struct episode {
     int64_t first_us, start_us, last_us;
     float peak;
     float x, y;
+    bool shared; /* another shopper stood within width_px of the arm at one of its frames */
 };
 
 /* A track that ended in the zone: where it stood, along the edge. */
@@ -203,7 +206,8 @@ static void
 end_episode(struct episode *e, uint32_t id, size_t zone, vision_reach_emit_fn emit, void *ctx)
 {
     if (e->on) {
-        emit(ctx, id, zone, e->start_us, e->last_us, e->peak, e->x, e->y);
+        emit(ctx, id, zone, e->start_us, e->last_us, e->peak, e->x, e->y,
+             e->shared ? SK_REACH_SHARED : SK_REACH_SOLE);
     }
     memset(e, 0, sizeof(*e));
 }
@@ -214,6 +218,7 @@ static void step(struct episode *e,
                  float deepest,
                  float x,
                  float y,
+                 bool shared,
                  int min_px,
                  int64_t t_us,
                  uint32_t id,
@@ -231,6 +236,7 @@ static void step(struct episode *e,
         }
         e->gaps = 0;
         e->last_us = t_us;
+        e->shared |= shared;
         if (deepest > e->peak) {
             e->peak = deepest;
             e->x = x;
@@ -243,6 +249,7 @@ static void step(struct episode *e,
     } else {
         e->hits = 0;
         e->peak = 0;
+        e->shared = false;
     }
 }
 
@@ -273,6 +280,16 @@ static void add_ghost(struct band *bd,
     g->y = y;
     g->u = (float)((x - bd->x1) * bd->ex + (y - bd->y1) * bd->ey);
     g->lost_us = t_us;
+}
+
+/* Where an arm crossed the edge: the point of the edge level with its band pixels' middle.
+ * Returns that middle, along the edge. */
+static float arm_at(const struct band *bd, int count, float sum_u, float *ret_x, float *ret_y)
+{
+    double u = count > 0 ? sum_u / (double)count : 0;
+    *ret_x = (float)(bd->x1 + bd->ex * u);
+    *ret_y = (float)(bd->y1 + bd->ey * u);
+    return (float)u;
 }
 
 void vision_reach_frame(struct vision_reach *r,
@@ -318,6 +335,8 @@ void vision_reach_frame(struct vision_reach *r,
         struct band *bd = &r->bands[b];
         int count[SK_TRACKER_MAX] = {0}, nobody = 0;
         float dmin[SK_TRACKER_MAX], nobody_d = 1e9f;
+        /* where along the edge each one's band pixels lie, summed: the arm's place */
+        float su[SK_TRACKER_MAX] = {0}, gsu[GHOSTS_MAX] = {0}, nobody_su = 0;
         float tu[SK_TRACKER_MAX] = {0};
         size_t in[SK_TRACKER_MAX] = {0}, n_in = 0;
         for (size_t s = 0; s < n_slots; s++) {
@@ -366,16 +385,20 @@ void vision_reach_frame(struct vision_reach *r,
             }
             if (ghost != SIZE_MAX) {
                 gcount[ghost]++;
+                gsu[ghost] += px->u;
                 gdmin[ghost] = px->d < gdmin[ghost] ? px->d : gdmin[ghost];
             } else if (best == SIZE_MAX) {
                 nobody++;
+                nobody_su += px->u;
                 nobody_d = px->d < nobody_d ? px->d : nobody_d;
             } else {
                 count[best]++;
+                su[best] += px->u;
                 dmin[best] = px->d < dmin[best] ? px->d : dmin[best];
             }
         }
         float depth_of = (float)r->p.band_px;
+        float w = (float)r->p.width_px;
         for (size_t s = 0; s < n_slots; s++) {
             if (!r->slots[s].id) {
                 continue;
@@ -386,18 +409,39 @@ void vision_reach_frame(struct vision_reach *r,
                 continue;
             }
             float depth = count[s] ? 1.0f - dmin[s] / depth_of : 0;
-            step(&r->slots[s].ep[b], count[s], depth, slots[s].x, slots[s].y, r->p.min_px, t_us,
+            float ax, ay;
+            float au = arm_at(bd, count[s], su[s], &ax, &ay);
+            bool shared = false;
+            for (size_t i = 0; count[s] && i < n_in; i++) {
+                shared |= in[i] != s && fabsf(tu[in[i]] - au) <= w;
+            }
+            for (size_t g = 0; count[s] && g < GHOSTS_MAX; g++) {
+                shared |= bd->ghosts[g].id && bd->ghosts[g].id != r->slots[s].id &&
+                          fabsf(bd->ghosts[g].u - au) <= w;
+            }
+            step(&r->slots[s].ep[b], count[s], depth, ax, ay, shared, r->p.min_px, t_us,
                  r->slots[s].id, bd->zone, emit, ctx);
         }
         for (size_t g = 0; g < GHOSTS_MAX; g++) {
             struct ghost *gh = &bd->ghosts[g];
             if (gh->id) {
-                step(&gh->ep, gcount[g], gcount[g] ? 1.0f - gdmin[g] / depth_of : 0, gh->x, gh->y,
+                float ax, ay;
+                float au = arm_at(bd, gcount[g], gsu[g], &ax, &ay);
+                bool shared = false;
+                for (size_t i = 0; gcount[g] && i < n_in; i++) {
+                    shared |= slots[in[i]].id != gh->id && fabsf(tu[in[i]] - au) <= w;
+                }
+                for (size_t o = 0; gcount[g] && o < GHOSTS_MAX; o++) {
+                    shared |= o != g && bd->ghosts[o].id && fabsf(bd->ghosts[o].u - au) <= w;
+                }
+                step(&gh->ep, gcount[g], gcount[g] ? 1.0f - gdmin[g] / depth_of : 0, ax, ay, shared,
                      r->p.min_px, t_us, gh->id, bd->zone, emit, ctx);
             }
         }
-        step(&bd->nobody, nobody, nobody ? 1.0f - nobody_d / depth_of : 0, 0, 0, r->p.min_px, t_us,
-             0, bd->zone, emit, ctx);
+        float ax, ay;
+        (void)arm_at(bd, nobody, nobody_su, &ax, &ay);
+        step(&bd->nobody, nobody, nobody ? 1.0f - nobody_d / depth_of : 0, ax, ay, true,
+             r->p.min_px, t_us, 0, bd->zone, emit, ctx);
     }
 }
 

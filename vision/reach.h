@@ -22,7 +22,10 @@ struct vision_reach_params {
 struct vision_reach;
 
 /* Called for every reach that ended: track_id 0 is motion no confirmed track explains.
- * zone indexes the zones given to vision_reach_new; times are media times. */
+ * zone indexes the zones given to vision_reach_new; times are media times; (x, y) is where
+ * the arm crossed the edge; sole is SK_REACH_SOLE when no other shopper followed in the zone
+ * (a live track or a ghost) stood within width_px of the arm, along the edge, at any frame of
+ * the reach (nobody else's arm could have been there), SK_REACH_SHARED otherwise. */
 typedef void (*vision_reach_emit_fn)(void *ctx,
                                      uint32_t track_id,
                                      size_t zone,
@@ -30,7 +33,8 @@ typedef void (*vision_reach_emit_fn)(void *ctx,
                                      int64_t end_us,
                                      float depth,
                                      float x,
-                                     float y);
+                                     float y,
+                                     int sole);
 
 /*
  * Prepares the bands of the zones that have a reach edge (zones[i].reach_len == 4), at a

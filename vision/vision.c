@@ -586,7 +586,8 @@ static void reach_event(void *ctx,
                         int64_t end_us,
                         float depth,
                         float x,
-                        float y)
+                        float y,
+                        int sole)
 {
     struct sk_vision *v = ctx;
     (void)end_us;
@@ -604,6 +605,7 @@ static void reach_event(void *ctx,
     e->dwell_us = v->reach_now_us - start_us;
     e->name = v->zones[zone].name;
     e->reach = depth;
+    e->sole = sole;
 }
 
 /* Who reaches into the shelves' bands this frame: the slots and the zones they are in. */

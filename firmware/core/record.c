@@ -203,6 +203,8 @@ static const struct field reach_fields[] = {
         TXT(struct sk_obs_track, zone, "zone"),
         INT(struct sk_obs_track, dwell_ms, "dwell", 0, U32_MAX_D),
         FLT(struct sk_obs_track, reach, "reach", 0, 1),
+        /* whether another's arm could have been there; absent in older recordings */
+        F_INT_(struct sk_obs_track, sole, "sole", 0, 2, true),
         {NULL},
 };
 

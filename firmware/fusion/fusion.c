@@ -523,7 +523,7 @@ static int reach_seen(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
             struct shelf_info *si = &f->shelves[i];
             if (si->zone == z) {
                 si->unexplained[si->n_unexplained++ % REACHES_MAX] =
-                        (struct reach_rec){z, start, mono, depth};
+                        (struct reach_rec){z, start, mono, depth, SK_REACH_SHARED};
             }
         }
         return 0;
@@ -531,7 +531,9 @@ static int reach_seen(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
     /* A reach ends before its track is reported lost; an unknown track is not made up. */
     struct track *t = fusion__track_find(f, obs->source, obs->u.track.track_id);
     if (t) {
-        fusion__track_reach(t, z, start, mono, depth);
+        uint8_t sole =
+                obs->u.track.sole <= SK_REACH_SHARED ? obs->u.track.sole : SK_REACH_SOLE_UNKNOWN;
+        fusion__track_reach(t, z, start, mono, depth, sole);
     }
     return 0;
 }

@@ -34,7 +34,9 @@
  * arrived on the shelf and no other candidate reached is a put (a stocker, a put-back), so a
  * reacher that is also a putter counts only when nobody else reached. Then:
  *
- *   reachers (not putters)        -> the one whose reach best covers the interval  ("reach")
+ *   reachers (not putters)        -> the one whose reach holds the interval most centrally
+ *                                    (the tag leaves while the hand is in the band, most
+ *                                    likely half-way), then covers it most        ("reach")
  *   nobody reached                -> presence: one candidate ("only"), the best rank by
  *                                    TIE_BAND ("dwell"), the nearer to the zone's centre by
  *                                    15 % ("nearest"), else the one there longest ("longest")
@@ -44,8 +46,10 @@
  * Doubt. The line is contested when another candidate could have taken it: every other
  * reacher, and every other present candidate the evidence does not rule out (a present
  * candidate that did not reach is ruled out only where reach is measured, the camera was up
- * throughout, its track was not lost and it stood more than two reach widths from the one
- * charged). Its checkout and every other contested candidate's
+ * throughout, its track was not lost and vision said the charged one's reaches were sole: no
+ * other followed shopper stood within an arm's width of where the arm crossed the edge; where
+ * vision did not say, it stood more than two reach widths from the one charged). Its checkout
+ * and every other contested candidate's
  * go to review, each listing the line with its candidates. Also in doubt: motion in the reach
  * band no track explains, or nobody visible reaching where reach is measured (someone the
  * camera does not follow: unseen); a camera that was not up for the whole window, or a
@@ -55,7 +59,9 @@
  * rule chose among several (r1, r2 the ranks; 0 separation when a tie rule decided), halved
  * when several reached and when in unseen doubt, times the width factor: 1 up to two polls, then
  * falling by WIDTH_FALL per second of width beyond (at least WIDTH_MIN), and at most
- * OUTAGE_CAP when the interval was wide or its reader down: an outage never yields 1.0.
+ * OUTAGE_CAP when the interval was wide or its reader down: an outage never yields 1.0. Where
+ * the camera pinned the moment (reach measured, not contested, nothing unexplained: the one
+ * arm it saw is how the tag left), the width is the part of the interval that arm covers.
  *
  * A decision waits until the window has passed, and while a candidate's track may still be
  * joined to a session (lost inside the window, or new and not yet joined), bounded by
@@ -85,6 +91,9 @@ struct cand {
     bool has_pos;
     float reach;      /* deepest reach overlapping the interval, 0..1; 0 none */
     int64_t reach_us; /* how much of the interval its reaches cover */
+    float central;    /* how near the middle of one of its reaches the interval lies, 0..1 */
+    int64_t reach_lo, reach_hi; /* the span of its reaches that meet the interval */
+    uint8_t sole;               /* enum sk_reach_sole over those reaches: shared if any was */
     bool reached, putter;
 };
 
@@ -148,7 +157,43 @@ static struct window window_of(const struct sk_fusion *f, const struct pending *
     return w;
 }
 
-/* The reaches of t into zone around the interval: the deepest, and how much they cover. */
+/* What vision said of several reaches: shared when any was, sole when all were. */
+static uint8_t sole_of(uint8_t a, uint8_t b)
+{
+    if (a == SK_REACH_SHARED || b == SK_REACH_SHARED) {
+        return SK_REACH_SHARED;
+    }
+    return a == SK_REACH_SOLE && b == SK_REACH_SOLE ? SK_REACH_SOLE : SK_REACH_SOLE_UNKNOWN;
+}
+
+/* Folds the reach evidence of one of a session's tracks (from) into its candidate (into). */
+static void reach_merge(struct cand *into, const struct cand *from)
+{
+    if (!from->reached) {
+        return;
+    }
+    if (!into->reached) {
+        into->sole = from->sole;
+        into->reach_lo = from->reach_lo;
+        into->reach_hi = from->reach_hi;
+    } else {
+        into->sole = sole_of(into->sole, from->sole);
+        into->reach_lo = from->reach_lo < into->reach_lo ? from->reach_lo : into->reach_lo;
+        into->reach_hi = from->reach_hi > into->reach_hi ? from->reach_hi : into->reach_hi;
+    }
+    into->reached = true;
+    into->reach = from->reach > into->reach ? from->reach : into->reach;
+    into->reach_us += from->reach_us;
+    into->central = from->central > into->central ? from->central : into->central;
+}
+
+/*
+ * The reaches of t into zone around the interval: the deepest, how much they cover, how
+ * centrally one holds the interval (a hand goes in, takes, comes out: the tag leaves while it
+ * is in the band, most likely half-way, so of two shoppers reaching a second apart, the
+ * one whose reach is centred on the interval took it), their span and what vision said of
+ * who else could have made them.
+ */
 static void reach_of(const struct track *t, int zone, const struct window *w, struct cand *c)
 {
     unsigned n = t->n_reaches < REACHES_MAX ? t->n_reaches : REACHES_MAX;
@@ -162,9 +207,19 @@ static void reach_of(const struct track *t, int zone, const struct window *w, st
         if (cover <= 0) {
             continue;
         }
-        c->reached = true;
-        c->reach_us += cover;
-        c->reach = r->depth > c->reach ? r->depth : c->reach;
+        double mid = 0.5 * (double)(r->start_us + r->end_us);
+        double half = 0.5 * (double)(r->end_us - r->start_us) + REACH_SLACK_US;
+        double off = mid < (double)w->t0 ? (double)w->t0 - mid
+                                         : (mid > (double)w->t1 ? mid - (double)w->t1 : 0);
+        float central = off < half ? (float)(1.0 - off / half) : 0;
+        struct cand one = {.reached = true,
+                           .reach = r->depth,
+                           .reach_us = cover,
+                           .central = central,
+                           .reach_lo = r->start_us,
+                           .reach_hi = r->end_us,
+                           .sole = r->sole};
+        reach_merge(c, &one);
     }
 }
 
@@ -264,15 +319,18 @@ static size_t gather(struct sk_fusion *f,
         if (j < n) {
             /* The tracks of one session: the best stay, and every reach of any of them. */
             struct cand *o = &c[j];
-            bool reached = o->reached || best.reached;
-            float reach = o->reach > best.reach ? o->reach : best.reach;
-            int64_t reach_us = o->reach_us + best.reach_us;
+            struct cand reach = *o;
+            reach_merge(&reach, &best);
             if (best.rank > o->rank) {
                 *o = best;
             }
-            o->reached = reached;
-            o->reach = reach;
-            o->reach_us = reach_us;
+            o->reached = reach.reached;
+            o->reach = reach.reach;
+            o->reach_us = reach.reach_us;
+            o->central = reach.central;
+            o->reach_lo = reach.reach_lo;
+            o->reach_hi = reach.reach_hi;
+            o->sole = reach.sole;
         } else if (n < CANDS_MAX) {
             c[n++] = best;
         }
@@ -529,16 +587,18 @@ static void judge(struct sk_fusion *f,
     }
     bool by_reach = measured && reachers > 0;
     if (by_reach) {
-        /* The reacher (not merely putting, unless nobody else reached) whose reaches cover
-         * the interval best, then by presence. */
+        /* The reacher (not merely putting, unless nobody else reached) whose reach holds the
+         * interval most centrally, then whose reaches cover it most, then by presence. */
         bool found = false;
         for (size_t i = 0; i < n; i++) {
             if (!c[i].reached || (takers && c[i].putter)) {
                 continue;
             }
             const struct cand *b = &c[v->chosen];
-            if (!found || c[i].reach_us > b->reach_us ||
-                (c[i].reach_us == b->reach_us && c[i].rank > b->rank)) {
+            if (!found || c[i].central > b->central ||
+                (c[i].central == b->central && c[i].reach_us > b->reach_us) ||
+                (c[i].central == b->central && c[i].reach_us == b->reach_us &&
+                 c[i].rank > b->rank)) {
                 v->chosen = i;
                 found = true;
             }
@@ -549,9 +609,11 @@ static void judge(struct sk_fusion *f,
     }
     const struct cand *ch = &c[v->chosen];
 
-    /* Who else could have taken it. An arm is told from a neighbour's only where they stand
-     * apart: shoulder to shoulder (within two reach widths) the camera cannot say whose it
-     * is, and one of two merged shoppers may show the other's reach. */
+    /* Who else could have taken it. Vision says of every reach whether another shopper it
+     * followed stood within an arm's width of where the arm crossed the edge, at any of its
+     * frames (sole): only then could the arm have been the neighbour's. Where it did not say
+     * (older recordings), an arm is told from a neighbour's only where they stand apart:
+     * within two reach widths the camera cannot say whose it is. */
     float apart =
             2.0f * (float)(f->cfg->vision.reach_width_px > 0 ? f->cfg->vision.reach_width_px : 16);
     size_t contested = 0;
@@ -562,8 +624,11 @@ static void judge(struct sk_fusion *f,
         bool other_reacher = by_reach && c[i].reached && !(takers && c[i].putter);
         bool close =
                 !ch->has_pos || !c[i].has_pos || hypotf(ch->x - c[i].x, ch->y - c[i].y) < apart;
-        /* Reach measured throughout, the track followed and apart, no reach: not this one. */
-        bool cleared = by_reach && !c[i].reached && !c[i].lost && !close;
+        /* Reach measured throughout, the track followed, no reach, and the arm seen out of
+         * its reach: not this one. */
+        bool out_of_reach =
+                ch->sole == SK_REACH_SOLE || (ch->sole == SK_REACH_SOLE_UNKNOWN && !close);
+        bool cleared = by_reach && !c[i].reached && !c[i].lost && out_of_reach;
         cleared |= by_reach && c[i].reached && takers && c[i].putter;
         if (other_reacher || (c[i].present && !cleared)) {
             v->contest[i] = true;
@@ -588,7 +653,8 @@ static void judge(struct sk_fusion *f,
             conf *= 0.5f; /* as doubtful as two equally present */
         }
     }
-    if ((measured && !by_reach) || (measured && unexplained(f, p->shelf, w))) {
+    bool unseen = measured && unexplained(f, p->shelf, w);
+    if ((measured && !by_reach) || unseen) {
         /* Reach is measured here and the one charged did not reach, or motion no track
          * explains was there: someone the camera does not follow may have taken it. */
         v->doubt |= SK_DOUBT_UNSEEN;
@@ -597,10 +663,20 @@ static void judge(struct sk_fusion *f,
     if (!camera_up || restarted) {
         v->doubt |= SK_DOUBT_CAMERA;
     }
-    int64_t excess = (w->t1 - w->t0) - 2 * poll;
-    if (excess > 0 || !reader_up) {
+    int64_t width = w->t1 - w->t0;
+    if (by_reach && !contested && !unseen && ch->reach_hi >= ch->reach_lo) {
+        /* The camera watched the shelf throughout and saw one arm in the band while the
+         * tag could have left: the removal happened within that reach, however long the
+         * reader was away. */
+        int64_t pinned =
+                overlap(ch->reach_lo - REACH_SLACK_US, ch->reach_hi + REACH_SLACK_US, w->t0, w->t1);
+        width = pinned > 0 && pinned < width ? pinned : width;
+    }
+    int64_t excess = width - 2 * poll;
+    if (w->t1 - w->t0 > 2 * poll || !reader_up) {
         v->doubt |= SK_DOUBT_OUTAGE;
         float fall = excess > 0 ? 1.0f - WIDTH_FALL * (float)excess / 1e6f : 1.0f;
+        /* an outage never yields 1.0, even when a reach pinned the moment */
         conf *= fall < WIDTH_MIN ? WIDTH_MIN : fall;
         conf = conf > OUTAGE_CAP ? OUTAGE_CAP : conf;
     }

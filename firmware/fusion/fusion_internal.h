@@ -35,6 +35,7 @@ struct reach_rec {
     int zone;                 /* index in cfg->zones */
     int64_t start_us, end_us; /* monotonic */
     float depth;              /* 0..1 */
+    uint8_t sole;             /* enum sk_reach_sole: could another's arm have been there */
 };
 
 struct track {
@@ -276,7 +277,8 @@ struct zone_visit *fusion__track_visit(struct track *t, int zone, bool open_only
 /* A new stay in zone entered at enter_us (the oldest kept one makes room). */
 struct zone_visit *fusion__track_visit_add(struct track *t, int zone, int64_t enter_us);
 /* A reach of the track into zone, [start_us, end_us], depth 0..1 (the oldest makes room). */
-void fusion__track_reach(struct track *t, int zone, int64_t start_us, int64_t end_us, float depth);
+void fusion__track_reach(
+        struct track *t, int zone, int64_t start_us, int64_t end_us, float depth, uint8_t sole);
 /* The track vanished at mono: open stays end there, by loss. */
 void fusion__track_end(struct track *t, int64_t mono);
 /* Whether the track was born within the join radius of one of its camera's entry lines. */

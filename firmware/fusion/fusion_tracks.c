@@ -136,9 +136,11 @@ struct zone_visit *fusion__track_visit_add(struct track *t, int zone, int64_t en
     return v;
 }
 
-void fusion__track_reach(struct track *t, int zone, int64_t start_us, int64_t end_us, float depth)
+void fusion__track_reach(
+        struct track *t, int zone, int64_t start_us, int64_t end_us, float depth, uint8_t sole)
 {
-    t->reaches[t->n_reaches++ % REACHES_MAX] = (struct reach_rec){zone, start_us, end_us, depth};
+    t->reaches[t->n_reaches++ % REACHES_MAX] =
+            (struct reach_rec){zone, start_us, end_us, depth, sole};
 }
 
 void fusion__track_end(struct track *t, int64_t mono)

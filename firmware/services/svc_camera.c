@@ -175,6 +175,7 @@ static void push_events(struct cam_thread *t, int64_t mono_us)
         int64_t dwell_ms = ev[i].dwell_us / 1000;
         obs.u.track.dwell_ms = dwell_ms < 0 ? 0 : dwell_ms > UINT32_MAX ? UINT32_MAX : dwell_ms;
         obs.u.track.reach = ev[i].reach;
+        obs.u.track.sole = (uint8_t)ev[i].sole;
         if (ev[i].type == SK_VEV_LINE_CROSS) {
             if (ev[i].dir == SK_LINE_IN) {
                 t->entries++;

@@ -96,15 +96,27 @@ struct sk_obs_health {
     char detail[SK_TEXT_MAX]; /* e.g. "exception 4 from unit 3" */
 };
 
+/* Whether another shopper could have made a reach's arm: SK_REACH_SOLE when no other
+ * shopper followed in the zone stood within vision.reach_width_px of the arm (along the
+ * shelf's edge) at any frame of it, SK_REACH_SHARED when one did; unknown in recordings made
+ * before vision said. */
+enum sk_reach_sole {
+    SK_REACH_SOLE_UNKNOWN = 0,
+    SK_REACH_SOLE = 1,
+    SK_REACH_SHARED = 2,
+};
+
 struct sk_obs_track {
     uint32_t track_id;      /* anonymous, short-lived, unique per camera while it runs */
-    float x, y;             /* position in image coordinates (processing size) */
+    float x, y;             /* position in image coordinates (processing size); REACH: where the arm
+                             * crossed the shelf's edge (0, 0 unknown) */
     char zone[SK_NAME_MAX]; /* zone or line name for ZONE_* and LINE_CROSS */
     uint8_t dir;            /* enum sk_line_dir for LINE_CROSS */
     uint8_t role;           /* LINE_CROSS: the line's enum sk_line_role */
     uint32_t dwell_ms;      /* ZONE_LEAVE: time the track spent in the zone; REACH: how long
                              * the reach lasted (it ended at mono_us) */
     float reach;            /* REACH: how deep into the band it reached, 0..1 */
+    uint8_t sole;           /* REACH: enum sk_reach_sole */
 };
 
 struct sk_obs_flow {

@@ -82,7 +82,7 @@ enum sk_vision_event_type {
 struct sk_vision_event {
     int type; /* enum sk_vision_event_type */
     uint32_t track_id;
-    float x, y;       /* track position */
+    float x, y;       /* track position; REACH: where the arm crossed the shelf's edge */
     int64_t t_us;     /* media time of the frame */
     const char *name; /* zone or line name (owned by the pipeline), NULL otherwise */
     int role;         /* line role (enum sk_line_role) */
@@ -90,6 +90,7 @@ struct sk_vision_event {
     int64_t dwell_us; /* ZONE_LEAVE: time spent inside; REACH: since it began (it ended a
                        * frame or two before t_us) */
     float reach;      /* REACH: how deep into the band, 0..1 */
+    int sole;         /* REACH: enum sk_reach_sole */
 };
 
 struct sk_vision_blob {

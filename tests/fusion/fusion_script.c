@@ -457,6 +457,11 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
             snprintf(o->name, sizeof(o->name), "%s", blob ? a : b);
             o->len_us = atol(blob ? b : c) * 1000;
             o->state = 80;
+            /* vision's word on whether another shopper's arm could have been there */
+            o->item = !blob && k >= 6 ? (strcmp(d, "sole") == 0     ? SK_REACH_SOLE
+                                         : strcmp(d, "shared") == 0 ? SK_REACH_SHARED
+                                                                    : SK_REACH_SOLE_UNKNOWN)
+                                      : SK_REACH_SOLE_UNKNOWN;
         } else {
             fprintf(stderr, "unknown op %s\n", op);
             free(copy);
@@ -589,6 +594,7 @@ static int apply(struct run *r, const struct op *op)
         snprintf(o.u.track.zone, sizeof(o.u.track.zone), "%s", op->name);
         o.u.track.dwell_ms = (uint32_t)(op->len_us / 1000);
         o.u.track.reach = (float)op->state / 100.0f;
+        o.u.track.sole = (uint8_t)op->item;
         break;
     case OP_PORTAL:
         tag_obs(r, &o, op, "portal", 1);

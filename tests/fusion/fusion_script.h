@@ -21,7 +21,9 @@
  *   take SHELF N within S M  ... taken while its reader was out: last read at S, first
  *                     missed at M (reported hold_ms after M)
  *   down NAME / up NAME  reader NAME (or the camera, "cam") goes down / comes back up
- *   reach TR ZONE D   track TR's reach into ZONE's reach band ended at T, lasting D ms
+ *   reach TR ZONE D [sole|shared]  track TR's reach into ZONE's reach band ended at T,
+ *                     lasting D ms (vision: nobody else / someone else stood within reach of
+ *                     the arm; unknown without)
  *   blob ZONE D       motion in ZONE's reach band that no track explains, D ms until T
  *   stall D           no tick for D ms (the process went unscheduled)
  *   dep SHELF N       the reader reports item N gone at T

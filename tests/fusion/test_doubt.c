@@ -49,6 +49,37 @@ static const struct row rows[] = {
          "pick S2 #401 D1 reach doubt=contested\n"
          "checkout S1 [] contested=[#401] review=contested\n"
          "checkout S2 [#401] review=low_confidence,contested"},
+        {"1: shoulder to shoulder, the arm seen out of the neighbour's reach: neighbour ruled out",
+         TWO_IN "; 1000 zin 1 zd 740 50; 1200 zin 2 zd 760 50; 3000 take D1 401; "
+                "3500 reach 2 zd 900 sole; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; "
+                "9500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S2 #401 D1 reach\n"
+         "checkout S1 []\n"
+         "checkout S2 [#401]"},
+        {"1: apart, but the neighbour stood within reach of the arm: both flagged",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3000 take D1 401; "
+                "3500 reach 2 zd 900 shared; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; "
+                "9500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S2 #401 D1 reach doubt=contested\n"
+         "checkout S1 [] contested=[#401] review=contested\n"
+         "checkout S2 [#401] review=low_confidence,contested"},
+        {"1: two reached half a second apart: each item to the one whose reach it lies amid",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3100 take D1 401; "
+                "3600 take D1 402; 3700 reach 1 zd 1200 sole; 4200 reach 2 zd 1200 sole; "
+                "6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach doubt=contested\n"
+         "pick S2 #402 D1 reach doubt=contested\n"
+         "checkout S1 [#401] contested=[#402] review=low_confidence,contested\n"
+         "checkout S2 [#402] contested=[#401] review=low_confidence,contested"},
         {"1: a browser who just stepped up beside the taker is not charged",
          TWO_IN "; 1000 zin 1 zd 720 50; 2800 zin 2 zd 780 50; 3000 take D1 401; "
                 "3400 reach 1 zd 800; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
@@ -88,7 +119,8 @@ static const struct row rows[] = {
          "checkout S2 [] contested=[#101] review=contested"},
 
         /* ---- class 2: a reader down while an item is taken ---- */
-        {"2: taken during an outage: the interval weighs both, the reacher is charged below 1.0",
+        {"2: taken during an outage: the interval weighs both; the one reach seen in it pins the "
+         "moment: the reacher is charged below 1.0, not to review",
          TWO_IN "; 1000 zin 1 zd 720 50; 2000 down rd; 3000 zout 1 zd; 3500 zin 2 zd 780 50; "
                 "5000 take D1 401 within 1900 7100; 5400 reach 2 zd 800; 6000 zout 2 zd; "
                 "7000 up rd; 11000 out 1; 11500 out 2",
@@ -97,7 +129,17 @@ static const struct row rows[] = {
          "open S2\n"
          "pick S2 #401 D1 reach doubt=outage\n"
          "checkout S1 []\n"
-         "checkout S2 [#401] review=low_confidence"},
+         "checkout S2 [#401]"},
+        {"2: two reached while the reader was down: nothing pins the moment, both flagged",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 2000 down rd; "
+                "2600 reach 1 zd 800; 5000 take D1 401 within 1900 7100; 5400 reach 2 zd 800; "
+                "6000 zout 1 zd; 6000 zout 2 zd; 7000 up rd; 11000 out 1; 11500 out 2",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "pick S2 #401 D1 reach doubt=contested,outage\n"
+         "checkout S1 [] contested=[#401] review=contested\n"
+         "checkout S2 [#401] review=low_confidence,contested"},
         {"2: taken during an outage at a shelf without reach: both who stood there are flagged",
          TWO_IN "; 1000 zin 1 za 50 50; 2000 down ra; 3000 zout 1 za; 3500 zin 2 za 50 50; "
                 "5000 take A1 101 within 1900 7100; 6000 zout 2 za; 7000 up ra; "
@@ -115,7 +157,7 @@ static const struct row rows[] = {
          25000,
          "open S1\n"
          "pick S1 #401 D1 reach doubt=outage\n"
-         "checkout S1 [#401] review=low_confidence"},
+         "checkout S1 [#401]"},
         {"2: a reader down past the wait: the checkout goes out to review",
          "0 new 2 650 80; 200 in 2; 1000 down rd; 3500 zin 2 zd 780 50; 5400 reach 2 zd 800; "
          "6000 zout 2 zd; 6500 out 2",

@@ -117,6 +117,7 @@ static struct sk_obs make(int type, int i)
         snprintf(o.u.track.zone, sizeof(o.u.track.zone), "front-a1");
         o.u.track.dwell_ms = 900;
         o.u.track.reach = 0.75f;
+        o.u.track.sole = SK_REACH_SHARED;
         break;
     default:
         o.u.track.track_id = 42;

@@ -51,7 +51,9 @@ static void run_shelf(struct sk_synth *s)
     assert_int_equal(h_run_scene(s, &vp, &zone, 1, NULL, 0, FPS, 12, &run, NULL, NULL), 0);
 }
 
-/* Counts reach events near x (by the track's position), and those of nobody. */
+static int last_sole; /* what the last reach near x said of who else could have made it */
+
+/* Counts reach events near x (where the arm crossed the edge), and those of nobody. */
 static int reaches_near(float x, int *ret_nobody, double *ret_start, double *ret_end)
 {
     int n = 0;
@@ -65,6 +67,7 @@ static int reaches_near(float x, int *ret_nobody, double *ret_start, double *ret
             (*ret_nobody)++;
         } else if (fabsf(e->x - x) < 10) {
             n++;
+            last_sole = e->sole;
             if (ret_start) {
                 *ret_start = (double)(e->t_us - e->dwell_us) / 1e6;
                 *ret_end = (double)e->t_us / 1e6;
@@ -95,9 +98,47 @@ static void test_the_one_who_reaches(void **state)
     assert_int_equal(left, 0);
     assert_int_equal(right, 1);
     assert_int_equal(nobody, 0);
+    /* 40 px apart: the arm was out of the other's reach (vision.reach_width_px) */
+    assert_int_equal(last_sole, SK_REACH_SOLE);
     /* the arm was out from 6.0 to 7.0 s; reported a frame or two after it came back */
     assert_true(t0 >= 5.9 && t0 <= 6.5);
     assert_true(t1 >= 6.6 && t1 <= 7.6);
+    sk_synth_free(s);
+}
+
+/* Shoulder to shoulder, 14 px apart (one stepped up beside the other): the arm is within the
+ * neighbour's reach too, and vision says so (someone else's arm could have been there). */
+static void test_shoulder_to_shoulder_is_shared(void **state)
+{
+    (void)state;
+    struct sk_synth_params p;
+    sk_synth_params_default(&p, W, H);
+    p.shadows = true;
+    struct sk_synth *s = NULL;
+    assert_int_equal(sk_synth_new(&p, &s), 0);
+    stand(s, 60, 12, 25, 0);
+    /* walks up 35 px away (both followed), then steps up beside the other */
+    struct sk_synth_look look = {12, 200, -1};
+    uint32_t id;
+    assert_int_equal(sk_synth_add_shopper(s, &look, &id), 0);
+    assert_int_equal(sk_synth_waypoint(s, id, 3.0, 62, 120), 0);
+    assert_int_equal(sk_synth_waypoint(s, id, 4.5, 62, 30), 0);
+    assert_int_equal(sk_synth_waypoint(s, id, 5.5, 62, 30), 0);
+    assert_int_equal(sk_synth_waypoint(s, id, 6.5, 39, 30), 0);
+    assert_int_equal(sk_synth_waypoint(s, id, 14.0, 39, 30.5f), 0);
+    assert_int_equal(sk_synth_reach(s, id, 8.0, 1.0, 39, 3), 0);
+    run_shelf(s);
+    int n = 0, shared = 0;
+    for (size_t i = 0; i < run.n_events; i++) {
+        const struct sk_vision_event *e = &run.events[i].ev;
+        if (e->type == SK_VEV_REACH && e->track_id) {
+            n++;
+            shared += e->sole == SK_REACH_SHARED;
+        }
+    }
+    printf("shoulder to shoulder: %d reaches, %d shared\n", n, shared);
+    assert_true(n >= 1);
+    assert_int_equal(shared, n);
     sk_synth_free(s);
 }
 
@@ -141,6 +182,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_the_one_who_reaches),
+            cmocka_unit_test(test_shoulder_to_shoulder_is_shared),
             cmocka_unit_test(test_low_contrast_sleeve),
             cmocka_unit_test(test_standing_is_no_reach),
     };
