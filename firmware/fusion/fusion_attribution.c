@@ -31,8 +31,9 @@
  * Reach. When the shelf's zone has a reach edge (zones.[].reach), the camera reports who
  * reached across it and when (SK_OBS_REACH). A candidate reached when one of its reaches
  * into the zone overlaps [t0 - REACH_SLACK, t1 + REACH_SLACK]; a reach during which a tag
- * arrived on the shelf and no other candidate reached is a put (a stocker, a put-back), so a
- * reacher that is also a putter counts only when nobody else reached. Then:
+ * arrived on the shelf is a put (a stocker, a put-back) when no other candidate reached then
+ * or the tag came back from the reacher's own cart, so a reacher that is also a putter counts
+ * only when nobody else reached. Then:
  *
  *   reachers (not putters)        -> the one whose reach holds the interval most centrally
  *                                    (the tag leaves while the hand is in the band, most
@@ -344,7 +345,21 @@ static bool reach_measured(const struct sk_fusion *f, int shelf)
     return zone >= 0 && f->cfg->zones[zone].reach_len == 4;
 }
 
-/* Tags that arrived on shelf during c's reaches and nobody else's: c was putting them. */
+/* Whether one of t's reaches into zone was in the band when a tag arrived at time at. */
+static bool reaching_at(const struct track *t, int zone, int64_t at)
+{
+    unsigned nr = t->n_reaches < REACHES_MAX ? t->n_reaches : REACHES_MAX;
+    for (unsigned k = 0; k < nr; k++) {
+        const struct reach_rec *r = &t->reaches[k];
+        if (r->zone == zone && at >= r->start_us && at <= r->end_us + PUT_LAG_US) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A tag arrived on shelf during c's reaches: c was putting it, when the tag came back from
+ * c's own cart (the tag says whose hand held it) or nobody else reached then. */
 static bool
 putter(const struct sk_fusion *f, int shelf, const struct cand *c, const struct cand *all, size_t n)
 {
@@ -352,18 +367,15 @@ putter(const struct sk_fusion *f, int shelf, const struct cand *c, const struct 
     unsigned na = si->n_arrivals < ARRIVALS_MAX ? si->n_arrivals : ARRIVALS_MAX;
     for (unsigned a = 0; a < na; a++) {
         int64_t t = si->arrivals[a];
+        if (c->session && si->arrival_from[a] == c->session && reaching_at(c->track, si->zone, t)) {
+            return true;
+        }
         int covered = 0;
         bool mine = false;
         for (size_t i = 0; i < n; i++) {
-            const struct track *tr = all[i].track;
-            unsigned nr = tr->n_reaches < REACHES_MAX ? tr->n_reaches : REACHES_MAX;
-            for (unsigned k = 0; k < nr; k++) {
-                const struct reach_rec *r = &tr->reaches[k];
-                if (r->zone == si->zone && t >= r->start_us && t <= r->end_us + PUT_LAG_US) {
-                    covered++;
-                    mine |= &all[i] == c;
-                    break;
-                }
+            if (reaching_at(all[i].track, si->zone, t)) {
+                covered++;
+                mine |= &all[i] == c;
             }
         }
         if (mine && covered == 1) {

@@ -143,7 +143,8 @@ struct shelf_info {
     /* Motion in its reach band that no track explains (a reach ring, track-less). */
     struct reach_rec unexplained[REACHES_MAX];
     unsigned n_unexplained;
-    int64_t arrivals[ARRIVALS_MAX]; /* monotonic times of recent arrivals (a ring) */
+    int64_t arrivals[ARRIVALS_MAX];      /* monotonic times of recent arrivals (a ring) */
+    uint64_t arrival_from[ARRIVALS_MAX]; /* the session whose cart each came from, 0 none */
     unsigned n_arrivals;
 };
 

@@ -146,7 +146,9 @@ int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf
     }
     /* Remembered: a reach that put this tag down is no take (a stocker, a put-back). */
     struct shelf_info *si = &f->shelves[shelf];
-    si->arrivals[si->n_arrivals++ % ARRIVALS_MAX] = mono;
+    unsigned slot = si->n_arrivals++ % ARRIVALS_MAX;
+    si->arrivals[slot] = mono;
+    si->arrival_from[slot] = 0;
     struct sk_fusion_line line;
     line_from_obs(f, obs, shelf, &line);
     bool misplaced = fusion__home(f, shelf, line.product.sku) == 0;
@@ -210,6 +212,7 @@ int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf
         ev.what = SK_PUTBACK_FROM_CART;
         ev.session = &s->pub;
         ev.line = &taken;
+        si->arrival_from[slot] = s->no; /* whose hand put it: the tag says */
     } else if ((m = fusion__memo_find(f, epc, len,
                                       1u << MEMO_SOLD | 1u << MEMO_REMOVED | 1u << MEMO_UNPAID)) !=
                NULL) {

@@ -80,6 +80,20 @@ static const struct row rows[] = {
          "pick S2 #402 D1 reach doubt=contested\n"
          "checkout S1 [#401] contested=[#402] review=low_confidence,contested\n"
          "checkout S2 [#402] contested=[#401] review=low_confidence,contested"},
+        {"1: a put-back beside a take: the tag came back from the putter's cart, so its reach "
+         "was the put, and the taker is charged alone",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 2000 take D1 401; "
+                "2400 reach 1 zd 800 sole; 5000 put D1 401; 5100 take D1 402; "
+                "5600 reach 1 zd 1000 sole; 5700 reach 2 zd 1000 sole; 8000 zout 1 zd; "
+                "8000 zout 2 zd; 10000 out 1; 10500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach\n"
+         "back S1 #401 D1 from=D1\n"
+         "pick S2 #402 D1 reach\n"
+         "checkout S1 []\n"
+         "checkout S2 [#402]"},
         {"1: a browser who just stepped up beside the taker is not charged",
          TWO_IN "; 1000 zin 1 zd 720 50; 2800 zin 2 zd 780 50; 3000 take D1 401; "
                 "3400 reach 1 zd 800; 6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
