@@ -523,7 +523,7 @@ static int reach_seen(struct sk_fusion *f, const struct sk_obs *obs, int64_t mon
             struct shelf_info *si = &f->shelves[i];
             if (si->zone == z) {
                 si->unexplained[si->n_unexplained++ % REACHES_MAX] =
-                        (struct reach_rec){z, start, mono, depth, SK_REACH_SHARED};
+                        (struct reach_rec){z, start, mono, depth, SK_REACH_SHARED, 0};
             }
         }
         return 0;

@@ -95,6 +95,7 @@ struct cand {
     float central;    /* how near the middle of one of its reaches the interval lies, 0..1 */
     int64_t reach_lo, reach_hi; /* the span of its reaches that meet the interval */
     uint8_t sole;               /* enum sk_reach_sole over those reaches: shared if any was */
+    bool fresh;                 /* one of them explains no other departure yet */
     bool reached, putter;
 };
 
@@ -186,6 +187,7 @@ static void reach_merge(struct cand *into, const struct cand *from)
     into->reach = from->reach > into->reach ? from->reach : into->reach;
     into->reach_us += from->reach_us;
     into->central = from->central > into->central ? from->central : into->central;
+    into->fresh |= from->fresh;
 }
 
 /*
@@ -219,7 +221,8 @@ static void reach_of(const struct track *t, int zone, const struct window *w, st
                            .central = central,
                            .reach_lo = r->start_us,
                            .reach_hi = r->end_us,
-                           .sole = r->sole};
+                           .sole = r->sole,
+                           .fresh = r->used == 0};
         reach_merge(c, &one);
     }
 }
@@ -332,6 +335,7 @@ static size_t gather(struct sk_fusion *f,
             o->reach_lo = reach.reach_lo;
             o->reach_hi = reach.reach_hi;
             o->sole = reach.sole;
+            o->fresh = reach.fresh;
         } else if (n < CANDS_MAX) {
             c[n++] = best;
         }
@@ -383,6 +387,27 @@ putter(const struct sk_fusion *f, int shelf, const struct cand *c, const struct 
         }
     }
     return false;
+}
+
+/* The charged one's reaches around the interval now explain this departure. */
+static void
+spend_reaches(struct sk_fusion *f, const struct cand *c, int zone, const struct window *w)
+{
+    for (size_t i = 0; i < f->max_tracks; i++) {
+        struct track *t = &f->tracks[i];
+        if (!t->used || (t != c->track && (!c->session || t->session != c->session))) {
+            continue;
+        }
+        unsigned n = t->n_reaches < REACHES_MAX ? t->n_reaches : REACHES_MAX;
+        for (unsigned k = 0; k < n; k++) {
+            struct reach_rec *r = &t->reaches[k];
+            if (r->zone == zone && r->used < UINT8_MAX &&
+                overlap(r->start_us - REACH_SLACK_US, r->end_us + REACH_SLACK_US, w->t0,
+                        w->t1 + 1) > 0) {
+                r->used++;
+            }
+        }
+    }
 }
 
 /* Motion in the shelf's reach band that no track explains, around the interval. */
@@ -599,14 +624,22 @@ static void judge(struct sk_fusion *f,
     }
     bool by_reach = measured && reachers > 0;
     if (by_reach) {
-        /* The reacher (not merely putting, unless nobody else reached) whose reach holds the
-         * interval most centrally, then whose reaches cover it most, then by presence. */
+        /* The reacher (not merely putting, unless nobody else reached) with a reach that
+         * explains no other departure yet (two items gone across one outage, two shoppers who
+         * each reached once in it: one each), then whose reach holds the interval most
+         * centrally, then whose reaches cover it most, then by presence. */
         bool found = false;
         for (size_t i = 0; i < n; i++) {
             if (!c[i].reached || (takers && c[i].putter)) {
                 continue;
             }
             const struct cand *b = &c[v->chosen];
+            if (found && c[i].fresh != b->fresh) {
+                if (c[i].fresh) {
+                    v->chosen = i;
+                }
+                continue;
+            }
             if (!found || c[i].central > b->central ||
                 (c[i].central == b->central && c[i].reach_us > b->reach_us) ||
                 (c[i].central == b->central && c[i].reach_us == b->reach_us &&
@@ -717,6 +750,9 @@ int fusion__decide(struct sk_fusion *f, struct pending *p, int64_t now, bool for
     qsort(c, n, sizeof(c[0]), by_rank);
     struct verdict v;
     judge(f, p, &w, c, n, &v);
+    if (v.rule == SK_RULE_REACH) {
+        spend_reaches(f, &c[v.chosen], f->shelves[p->shelf].zone, &w);
+    }
     if (p->restock && c[v.chosen].putter && n == 1) {
         /* During a staff restock the one who took it was putting stock: staff. */
         r = removal(f, p, true);

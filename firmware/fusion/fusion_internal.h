@@ -36,6 +36,7 @@ struct reach_rec {
     int64_t start_us, end_us; /* monotonic */
     float depth;              /* 0..1 */
     uint8_t sole;             /* enum sk_reach_sole: could another's arm have been there */
+    uint8_t used;             /* departures it was taken to explain (charged by reach) */
 };
 
 struct track {

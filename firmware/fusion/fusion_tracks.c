@@ -140,7 +140,7 @@ void fusion__track_reach(
         struct track *t, int zone, int64_t start_us, int64_t end_us, float depth, uint8_t sole)
 {
     t->reaches[t->n_reaches++ % REACHES_MAX] =
-            (struct reach_rec){zone, start_us, end_us, depth, sole};
+            (struct reach_rec){zone, start_us, end_us, depth, sole, 0};
 }
 
 void fusion__track_end(struct track *t, int64_t mono)

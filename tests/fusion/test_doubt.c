@@ -154,6 +154,19 @@ static const struct row rows[] = {
          "pick S2 #401 D1 reach doubt=contested,outage\n"
          "checkout S1 [] contested=[#401] review=contested\n"
          "checkout S2 [#401] review=low_confidence,contested"},
+        {"2: two items gone across one outage, two shoppers who each reached once in it: one "
+         "each, both contested",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 2000 down rd; "
+                "3500 reach 1 zd 800 sole; 5000 take D1 401 within 1900 9100; "
+                "5000 take D1 402 within 1900 9100; 6500 reach 2 zd 800 sole; 9000 up rd; "
+                "10000 zout 1 zd; 10000 zout 2 zd; 11000 out 1; 11500 out 2",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach doubt=contested,outage\n"
+         "pick S2 #402 D1 reach doubt=contested,outage\n"
+         "checkout S1 [#401] contested=[#402] review=low_confidence,contested\n"
+         "checkout S2 [#402] contested=[#401] review=low_confidence,contested"},
         {"2: taken during an outage at a shelf without reach: both who stood there are flagged",
          TWO_IN "; 1000 zin 1 za 50 50; 2000 down ra; 3000 zout 1 za; 3500 zin 2 za 50 50; "
                 "5000 take A1 101 within 1900 7100; 6000 zout 2 za; 7000 up ra; "
