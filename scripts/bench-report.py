@@ -41,10 +41,12 @@ def fmt(v, unit):
     return "%.2f" % v
 
 
-def spread(t, unit):
+def spread(t, unit, case=""):
     if not t:
         return "-"
     lo, med, hi = t
+    if "(p50, p99, max)" in case:  # three percentiles of one run, not a spread of rounds
+        return "p50 %s, p99 %s, max %s" % (fmt(lo, unit), fmt(med, unit), fmt(hi, unit))
     if lo == med == hi:
         return fmt(med, unit)
     return "%s [%s-%s]" % (fmt(med, unit), fmt(lo, unit), fmt(hi, unit))
@@ -141,7 +143,7 @@ def main():
                 bcol += " (ratio %.2f)" % b["ratio"][1]
         w("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["bench"], r["case"], r["unit"], star, ISSUE.get(key, "-"), bcol,
-            spread(r["ours"], r["unit"]), ref, ratio(r.get("ratio")), r.get("goal") or "-",
+            spread(r["ours"], r["unit"], r["case"]), ref, ratio(r.get("ratio")), r.get("goal") or "-",
             met(r)))
     if a.footprint and os.path.exists(a.footprint):
         w("")

@@ -171,7 +171,9 @@ step "writing $out"
 /usr/bin/python3 scripts/bench-report.py --bench-lines "$log/out" --load "$log/load" \
     ${fp:+--footprint "$fp"} --before-rev "${before:-}" \
     --rev "$(git describe --always --dirty)" >"$out"
-echo "bench: wrote $out" >&2
+# the raw lines stay beside the build (not in git): bench-report.py can write the page again
+cp "$log/out" build-bench/bench-lines.txt
+echo "bench: wrote $out (its figures: build-bench/bench-lines.txt)" >&2
 if [ -n "$beforedir" ]; then
     git worktree remove --force "$beforedir/src" 2>/dev/null || true
 fi
