@@ -251,6 +251,15 @@ static int write_file(const char *dir, const char *name, const char *text)
 
 #define FILE_MAX (1u << 20) /* one generated file: a store of hundreds of shelves */
 
+/* Writes what b holds as dir/name (or returns the error building it hit) and empties b for
+ * the next file. */
+static int flush_file(struct sk_buf *b, const char *dir, const char *name)
+{
+    int r = b->err ? b->err : write_file(dir, name, b->p);
+    sk_buf_free(b);
+    return r;
+}
+
 /* The floor: buses, readers, shelves, the camera, its zones and lines. With satellite shelves
  * their readers sit on a bus of the satellite board (SIM_SATELLITE), on the same virtual readers.
  */
@@ -337,12 +346,9 @@ int sim_write_store(const struct scenario *sc,
                       "both boards.\n",
                       sc->name, sc->path);
         write_floor(&b, sc, port, scene_file);
-        r = b.err ? b.err : write_file(dir, "floor.cfg", b.p);
-        sk_buf_free(&b);
-        if (r < 0) {
+        if ((r = flush_file(&b, dir, "floor.cfg")) < 0) {
             return r;
         }
-        b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
         sk_buf_printf(&b, "# Written by `storekeeper sim`: the satellite board.\n");
         sk_buf_printf(&b, "store_id = \"sim\";\ndevice_id = \"" SIM_SATELLITE
                           "\";\nboard = \"sim\";\n");
@@ -353,12 +359,9 @@ int sim_write_store(const struct scenario *sc,
         sk_buf_printf(&b, "mqtt = { host = \"%s\"; port = %d; };\n", mqtt_host, mqtt_port);
         sk_buf_printf(&b, "ledger = { path = \"satellite.db\"; census_interval_s = 0; };\n");
         sk_buf_printf(&b, "control = { socket = \"%s/satellite.sock\"; };\n", dir);
-        r = b.err ? b.err : write_file(dir, "satellite.cfg", b.p);
-        sk_buf_free(&b);
-        if (r < 0) {
+        if ((r = flush_file(&b, dir, "satellite.cfg")) < 0) {
             return r;
         }
-        b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
     }
     sk_buf_printf(&b, "# Written by `storekeeper sim` for scenario \"%s\" (%s).\n", sc->name,
                   sc->path);
@@ -375,33 +378,25 @@ int sim_write_store(const struct scenario *sc,
     sk_buf_printf(&b, "ledger = { path = \"ledger.db\"; census_interval_s = 0; };\n");
     sk_buf_printf(&b, "fusion = { restock_linger_s = 5; };\n");
     sk_buf_printf(&b, "control = { socket = \"%s/control.sock\"; };\n", dir);
-    r = b.err ? b.err : write_file(dir, "store.cfg", b.p);
-    sk_buf_free(&b);
-    if (r < 0) {
+    if ((r = flush_file(&b, dir, "store.cfg")) < 0) {
         return r;
     }
-    b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
     sk_buf_printf(&b, "sku,gtin,name,price,currency,restock_threshold,restock_target\n");
     for (int k = 0; k < SC_MAX_SKUS; k++) {
         const struct sc_product *p = sc_product(k);
         sk_buf_printf(&b, "%s,%s,\"%s\",%.2f,EUR,2,12\n", p->sku, p->gtin, p->name,
                       (double)p->price_minor / 100.0);
     }
-    r = b.err ? b.err : write_file(dir, "products.csv", b.p);
-    sk_buf_free(&b);
-    if (r < 0) {
+    if ((r = flush_file(&b, dir, "products.csv")) < 0) {
         return r;
     }
-    b = (struct sk_buf)SK_BUF_INIT(FILE_MAX);
     sk_buf_printf(&b, "shelf,sku,capacity\n");
     for (int k = 0; k < SC_MAX_SKUS; k++) {
         if (sc->home[k] >= 0 && sc->home[k] < sc->n_shelves) {
             sk_buf_printf(&b, "%s,%s,50\n", sc_shelf_name(sc->home[k]), sc_product(k)->sku);
         }
     }
-    r = b.err ? b.err : write_file(dir, "planogram.csv", b.p);
-    sk_buf_free(&b);
-    return r;
+    return flush_file(&b, dir, "planogram.csv");
 }
 
 /* ---- the run -------------------------------------------------------------------------------- */
