@@ -20,7 +20,7 @@ libopencv-video-dev libcamera-dev libpng-dev libmicrohttpd-dev libcmocka-dev pyt
 RUN_PKGS="mosquitto socat"   # mosquitto: the simulator's broker (demo); socat: RTU pty pairs
 TEST_PKGS="mosquitto-clients sqlite3 socat mbpoll python3 python3-jsonschema python3-paho-mqtt
 openssl clang clang-format clang-tidy cppcheck valgrind strace libfaketime libopencv-videoio-dev
-python3-opencv qemu-system-x86 chromium"
+python3-opencv qemu-system-x86 chromium time"
 
 PACKAGE_PKGS="dpkg-dev lintian systemd"
 CROSS_ARCH=arm64

@@ -3,7 +3,8 @@
 with 16 shelf readers, MQTT and the ledger but no camera keeps its peak RSS under 16 MB and
 maps neither OpenCV, libcamera, their dependencies nor the C++ runtime; the same store with
 one synthetic camera loads the vision module (and not libcamera's); the CLI subcommands load
-none of them (LD_DEBUG=files lists every library a process opens, dlopen included).
+none of them (LD_DEBUG=files lists every library a process opens, dlopen included) and
+`version` peaks under 12 MB.
 scripts/bench.sh measures the same figures with more rounds (docs/performance.md)."""
 import functools
 import os
@@ -23,6 +24,7 @@ from rfidsim import sk  # noqa: E402
 CAMERA_LIBS = re.compile(r"libopencv|libcamera|libstdc\+\+|libtbb|libprotobuf|liblttng|"
                          r"vision-opencv\.so|camera-libcamera\.so|camera-file\.so")
 RSS_LIMIT_KB = 16 * 1024
+VERSION_RSS_LIMIT_KB = 12 * 1024
 READERS = 16
 
 
@@ -150,6 +152,16 @@ class Footprint(unittest.TestCase):
             self.assertTrue(names, (args, r.stderr[-500:]))  # LD_DEBUG did report
             bad = sorted(n for n in names if camera_lib(n))
             self.assertEqual(bad, [], args)
+        # and `version` stays small (23 MB when every subcommand mapped OpenCV and libcamera;
+        # 7.5 MB since): GNU time reports its peak RSS (a child of this Python process would
+        # carry the interpreter's peak across exec)
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", sk.BIN, "version"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        version_kb = int(r.stderr.strip().splitlines()[-1])
+        print("storekeeper version: peak RSS %d kB" % version_kb)
+        if not sanitized():
+            self.assertLessEqual(version_kb, VERSION_RSS_LIMIT_KB)
         # --modules loads them on purpose: the check above would have seen it
         r = subprocess.run([sk.BIN, "version", "--modules"], capture_output=True, text=True,
                            env=env, timeout=60)
