@@ -18,9 +18,13 @@ jobs=$(nproc)
 # (docs/development.md, "How a test waits, and how it says it was skipped").
 export SK_TEST_NO_SKIP=1
 
+t_start=$(date +%s)
 scripts/install-deps.sh --test --package --chroot
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says when it began (minutes:seconds since the start): the suite's budget is 25
+# minutes.
+elapsed() { t=$(($(date +%s) - t_start)); printf '%d:%02d' $((t / 60)) $((t % 60)); }
+step() { printf '\n=== [%s] %s\n' "$(elapsed)" "$*"; }
 
 step "format (clang-format --dry-run)"
 files=$(git ls-files '*.c' '*.h' '*.cpp' 2>/dev/null || find firmware drivers vision sim tests include -name '*.[ch]' -o -name '*.cpp')
