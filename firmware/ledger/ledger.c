@@ -1246,6 +1246,24 @@ open_checked(struct sk_ledger *l, const struct sk_ledger_opts *opts, char *msg, 
     pthread_once(&sqlite_once, sqlite_setup);
     int rc = sqlite3_open_v2(path, &l->db, oflags, NULL);
     if (rc != SQLITE_OK) {
+        /* SQLite says only "unable to open database file": name the directory that cannot
+         * take a new file (a store file without ledger.path under the service puts the
+         * ledger beside it, in /etc/storekeeper, which the unit's sandbox keeps read-only). */
+        char dir[sizeof(l->path)];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+        }
+        const char *d = slash ? (dir[0] ? dir : "/") : ".";
+        if (!exists && (opts->flags & SK_LEDGER_CREATE) && access(d, W_OK) < 0) {
+            int e = errno;
+            snprintf(msg, msg_size,
+                     "%s: cannot create: directory %s: %s (set ledger.path to a file in a "
+                     "directory this user may write; under the service: /var/lib/storekeeper)",
+                     path, d, strerror(e));
+            return -e;
+        }
         snprintf(msg, msg_size, "%s: cannot open: %s", path,
                  l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
         return ledger_sqlite_err(rc) ? ledger_sqlite_err(rc) : SK_ELEDGER;

@@ -3,6 +3,7 @@
 it is foreign, corrupt, newer or another device's, and owned by one daemon at a time."""
 import os
 import sqlite3
+import subprocess
 import sys
 import unittest
 
@@ -57,6 +58,27 @@ class LedgerDaemon(unittest.TestCase):
         r = self.run_briefly()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("ledger " + ledger_id, r.stderr)
+
+    def test_directory_not_writable_is_named(self):
+        """A ledger in a directory the daemon may not write (the service's read-only /etc when a
+        store file has no ledger.path): the error names the directory and the fix, not
+        SQLite's "unable to open database file"."""
+        ro = os.path.join(self.tmp.path, "ro")
+        os.mkdir(ro, 0o555)
+        self.db = os.path.join(ro, "ledger.db")
+        cfg = self.config("it-01", "ro.cfg")
+        argv = [sk.BIN, "run", "-c", cfg, "--duration", "0.3"]
+        why = "Permission denied"
+        if os.geteuid() == 0:  # root writes anywhere: a read-only mount, as the unit's sandbox
+            argv = ["unshare", "-m", "sh", "-c",
+                    'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && shift && '
+                    'exec "$@"', ro, "--"] + argv
+            why = "Read-only file system"
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s: cannot create: directory %s: %s" % (self.db, ro, why), r.stderr)
+        self.assertIn("set ledger.path to a file in a directory this user may write", r.stderr)
+        self.assertFalse(os.path.exists(self.db))
 
     def test_refuses_foreign_and_newer(self):
         os.makedirs(os.path.dirname(self.db))
