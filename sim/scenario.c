@@ -80,6 +80,32 @@ const char *sc_shelf_name(int shelf)
     return shelf >= 0 && shelf < SC_MAX_SHELVES ? names[shelf] : "?";
 }
 
+const char *sc_camera_name(const struct scenario *sc, int cam)
+{
+    if (sc->n_cameras < 2) {
+        return "overhead";
+    }
+    return cam == 0 ? "west" : "east";
+}
+
+float sc_camera_offset(const struct scenario *sc, int cam)
+{
+    if (sc->n_cameras < 2) {
+        return 0;
+    }
+    return cam == 0 ? -100.0f : 100.0f;
+}
+
+int sc_shelf_camera(const struct scenario *sc, int shelf)
+{
+    if (sc->n_cameras < 2) {
+        return 0;
+    }
+    float r[4];
+    sc_shelf_zone(shelf, r);
+    return r[2] <= sc_camera_offset(sc, 0) + 320.0f ? 0 : 1;
+}
+
 void sc_shelf_zone(int shelf, float r[4])
 {
     int col = shelf < 4 ? shelf : shelf - 4;
@@ -450,6 +476,10 @@ static int top_line(struct parse *p, char **w, int n)
             sc->satellite[shelf] = true;
             sc->boards = true;
         }
+    } else if (strcmp(k, "cameras") == 0) {
+        if (n != 2 || !inum(w[1], 1, SC_MAX_CAMERAS, &sc->n_cameras)) {
+            return fail(p, p->line, "usage: cameras 1|2");
+        }
     } else if (strcmp(k, "walk_speed") == 0) {
         if (n != 2 || !inum(w[1], 20, 300, &sc->speed_px)) {
             return fail(p, p->line, "usage: walk_speed PIXELS_PER_SECOND (20..300)");
@@ -598,7 +628,9 @@ static int top_line(struct parse *p, char **w, int n)
     } else {
         return fail(p, p->line,
                     "\"%s\" is not a scenario statement (name, seed, duration, read_rate, "
-                    "exit_portal, walk_speed, stock, home, shopper, restock, fault, bind)",
+                    "exit_portal, walk_speed, satellite, cameras, stock, home, shopper, restock, "
+                    "fault, "
+                    "bind)",
                     k);
     }
     return 0;
@@ -1393,6 +1425,7 @@ int sc_parse(const char *name, const char *text, char *err, size_t err_size, str
     sc->seed = 1;
     sc->read_rate = 100;
     sc->speed_px = 80;
+    sc->n_cameras = 1;
     for (int i = 0; i < SC_MAX_SKUS; i++) {
         sc->home[i] = -1;
     }

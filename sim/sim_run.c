@@ -47,7 +47,6 @@
  * the real drivers would not.
  */
 
-#define CAMERA       "overhead"
 #define PORTAL_UNIT  9
 #define BADGE_EPC    "E2801160600002040000B00B"
 #define MAX_SERVICES 16
@@ -57,7 +56,8 @@ struct driver {
     const struct sim_opts *opts;
     struct sim_result *res;
     struct sk_vreader *vr;
-    struct sk_synth *scene;
+    struct sk_synth *scene; /* the first camera's: its clock is the scenario's */
+    struct sk_synth *scenes[SC_MAX_CAMERAS];
     struct sk_runtime *rt;
     size_t next;
     bool started;
@@ -295,37 +295,52 @@ static void write_floor(struct sk_buf *b, const struct scenario *sc, int port, c
                 "preset = \"sim\"; }%s\n",
                 sc_shelf_name(s), 'a' + s, 'a' + s, s + 1 < sc->n_shelves ? "," : "");
     }
-    const char *cam_board = !sc->boards            ? ""
-                            : sc->satellite_camera ? " device_id = \"" SIM_SATELLITE "\";"
-                                                   : " device_id = \"" SIM_HUB "\";";
-    if (scene) { /* the runtime in its own process renders the scene from a file */
-        sk_buf_printf(
-                b,
-                ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\"; device = \"%s\";%s "
-                "} );\n",
-                CAMERA, scene, cam_board);
-    } else {
-        sk_buf_printf(b, ");\ncameras = ( { name = \"%s\"; backend = \"synthetic\";%s } );\n",
-                      CAMERA, cam_board);
+    /* One camera, or two overlapping ones calibrated to the floor plan (metres): the floor
+     * points are the corners of each picture. Of two, a satellite runs the east one. */
+    sk_buf_printf(b, ");\ncameras = (\n");
+    for (int c = 0; c < sc->n_cameras; c++) {
+        bool on_sat = sc->satellite_camera && c == sc->n_cameras - 1;
+        const char *cam_board = !sc->boards ? ""
+                                : on_sat    ? " device_id = \"" SIM_SATELLITE "\";"
+                                            : " device_id = \"" SIM_HUB "\";";
+        sk_buf_printf(b, "  { name = \"%s\"; backend = \"synthetic\";%s", sc_camera_name(sc, c),
+                      cam_board);
+        if (scene) { /* the runtime in its own process renders the scene from a file */
+            char file[600];
+            sim_scene_file(sc, scene, c, file, sizeof(file));
+            sk_buf_printf(b, " device = \"%s\";", file);
+        }
+        if (sc->n_cameras > 1) {
+            double m = SC_METRES_PER_PX, ox = sc_camera_offset(sc, c);
+            sk_buf_printf(b,
+                          "\n    floor = [ 0.0, 0.0, %.4f, 0.0,  320.0, 0.0, %.4f, 0.0,  320.0, "
+                          "240.0, %.4f, %.4f,  0.0, 240.0, %.4f, %.4f ];",
+                          ox * m, (ox + 320) * m, (ox + 320) * m, 240 * m, ox * m, 240 * m);
+        }
+        sk_buf_printf(b, " }%s\n", c + 1 < sc->n_cameras ? "," : "");
     }
-    sk_buf_printf(b, "zones = (\n");
+    sk_buf_printf(b, ");\nzones = (\n");
     for (int s = 0; s < sc->n_shelves; s++) {
         float r[4];
         sc_shelf_zone(s, r);
         float e[4];
         sc_shelf_edge(s, e);
+        int c = sc_shelf_camera(sc, s);
+        float ox = sc_camera_offset(sc, c);
         sk_buf_printf(
                 b,
                 "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
                 "%.1f, %.1f, %.1f, %.1f ]; reach = [ %.1f, %.1f, %.1f, %.1f ]; }%s\n",
-                'a' + s, CAMERA, r[0], r[1], r[2], r[1], r[2], r[3], r[0], r[3], e[0], e[1], e[2],
-                e[3], s + 1 < sc->n_shelves ? "," : "");
+                'a' + s, sc_camera_name(sc, c), r[0] - ox, r[1], r[2] - ox, r[1], r[2] - ox, r[3],
+                r[0] - ox, r[3], e[0] - ox, e[1], e[2] - ox, e[3],
+                s + 1 < sc->n_shelves ? "," : "");
     }
-    sk_buf_printf(
-            b,
-            ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ 240.0, "
-            "205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
-            CAMERA);
+    int door = sc->n_cameras - 1;
+    float dx = sc_camera_offset(sc, door);
+    sk_buf_printf(b,
+                  ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ "
+                  "%.1f, 205.0, %.1f, 205.0 ]; inside = \"left\"; } );\n",
+                  sc_camera_name(sc, door), 240.0f - dx, 316.0f - dx);
     sk_buf_printf(b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
 }
 
@@ -448,8 +463,21 @@ int sim_start_readers(const struct scenario *sc, struct sk_vreader **ret)
     return 0;
 }
 
-static int make_scene(const struct scenario *sc, struct sk_synth **ret)
+void sim_scene_file(const struct scenario *sc, const char *base, int cam, char *out, size_t size)
 {
+    if (sc->n_cameras < 2) {
+        snprintf(out, size, "%s", base);
+        return;
+    }
+    size_t n = strlen(base);
+    size_t stem = n > 6 && strcmp(base + n - 6, ".scene") == 0 ? n - 6 : n;
+    snprintf(out, size, "%.*s-%s.scene", (int)stem, base, sc_camera_name(sc, cam));
+}
+
+/* Camera cam's picture of the store: the plan seen through its window. */
+static int make_scene(const struct scenario *sc, int cam, struct sk_synth **ret)
+{
+    float ox = sc_camera_offset(sc, cam);
     struct sk_synth_params sp;
     sk_synth_params_default(&sp, 320, 240);
     sp.seed = sc->seed ? sc->seed : 1;
@@ -463,11 +491,11 @@ static int make_scene(const struct scenario *sc, struct sk_synth **ret)
         uint32_t id;
         r = sk_synth_add_shopper(scene, &look, &id);
         for (size_t k = 0; r == 0 && k < s->n_path; k++) {
-            r = sk_synth_waypoint(scene, id, s->path[k].t, s->path[k].x, s->path[k].y);
+            r = sk_synth_waypoint(scene, id, s->path[k].t, s->path[k].x - ox, s->path[k].y);
         }
         for (size_t k = 0; r == 0 && k < s->n_reaches; k++) {
             const struct sc_reach *a = &s->reaches[k];
-            r = sk_synth_reach(scene, id, a->t, a->dur, a->x, a->y);
+            r = sk_synth_reach(scene, id, a->t, a->dur, a->x - ox, a->y);
         }
     }
     if (r < 0) {
@@ -478,31 +506,33 @@ static int make_scene(const struct scenario *sc, struct sk_synth **ret)
     return 0;
 }
 
-int sim_write_scene(const struct scenario *sc, const char *path)
+/* Camera cam's scene as a file: the same scene make_scene() builds in memory. */
+static int write_scene(const struct scenario *sc, int cam, const char *path)
 {
+    float ox = sc_camera_offset(sc, cam);
     FILE *f = fopen(path, "w");
     if (!f) {
         return -errno;
     }
-    /* The same scene make_scene() builds in memory, as a file (floats written as floats). */
+    /* floats written as floats */
     fprintf(f,
-            "# Written by `storekeeper sim` for scenario \"%s\".\n"
+            "# Written by `storekeeper sim` for scenario \"%s\", camera %s.\n"
             "scene = { seed = %u; shadows = true; drift_amplitude = 0.1; };\nshoppers = (\n",
-            sc->name, sc->seed ? sc->seed : 1);
+            sc->name, sc_camera_name(sc, cam), sc->seed ? sc->seed : 1);
     for (size_t i = 0; i < sc->n_shoppers; i++) {
         const struct sc_shopper *s = &sc->shoppers[i];
         fprintf(f, "  { luma = %d; radius = %.3f; path = [", s->luma, (double)s->radius);
         for (size_t k = 0; k < s->n_path; k++) {
-            fprintf(f, "%s %.3f, %.3f, %.3f", k ? "," : "", s->path[k].t, (double)s->path[k].x,
-                    (double)s->path[k].y);
+            fprintf(f, "%s %.3f, %.3f, %.3f", k ? "," : "", s->path[k].t,
+                    (double)(s->path[k].x - ox), (double)s->path[k].y);
         }
         fprintf(f, " ];");
         if (s->n_reaches) {
             fprintf(f, " reach = [");
             for (size_t k = 0; k < s->n_reaches; k++) {
                 const struct sc_reach *a = &s->reaches[k];
-                fprintf(f, "%s %.3f, %.3f, %.3f, %.3f", k ? "," : "", a->t, a->dur, (double)a->x,
-                        (double)a->y);
+                fprintf(f, "%s %.3f, %.3f, %.3f, %.3f", k ? "," : "", a->t, a->dur,
+                        (double)(a->x - ox), (double)a->y);
             }
             fprintf(f, " ];");
         }
@@ -510,6 +540,17 @@ int sim_write_scene(const struct scenario *sc, const char *path)
     }
     fprintf(f, ");\n");
     return fclose(f) == 0 ? 0 : -errno;
+}
+
+int sim_write_scene(const struct scenario *sc, const char *path)
+{
+    int r = 0;
+    for (int c = 0; r == 0 && c < sc->n_cameras; c++) {
+        char file[600];
+        sim_scene_file(sc, path, c, file, sizeof(file));
+        r = write_scene(sc, c, file);
+    }
+    return r;
 }
 
 struct collect {
@@ -693,9 +734,23 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
         sim_broker_stop(&broker);
         return r;
     }
-    if ((r = make_scene(sc, &drv.scene)) < 0 || (r = sk_synth_attach(CAMERA, drv.scene)) < 0) {
+    int attached = 0;
+    r = 0;
+    for (int c = 0; r == 0 && c < sc->n_cameras; c++) {
+        if ((r = make_scene(sc, c, &drv.scenes[c])) == 0 &&
+            (r = sk_synth_attach(sc_camera_name(sc, c), drv.scenes[c])) == 0) {
+            attached++;
+        }
+    }
+    drv.scene = drv.scenes[0];
+    if (r < 0) {
         fprintf(stderr, "sim: cannot build the scene: %s\n", sk_strerror(r));
-        sk_synth_free(drv.scene);
+        for (int c = 0; c < sc->n_cameras; c++) {
+            if (c < attached) {
+                sk_synth_detach(sc_camera_name(sc, c));
+            }
+            sk_synth_free(drv.scenes[c]);
+        }
         sk_vreader_free(drv.vr);
         sim_cloud_stop(drv.cloud, NULL, NULL);
         sim_broker_stop(&broker);
@@ -715,8 +770,10 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
                                  .record_path = opts->record,
                                  .services = services};
     ret->exit_code = sk_runtime_main(&ro);
-    sk_synth_detach(CAMERA);
-    sk_synth_free(drv.scene);
+    for (int c = 0; c < sc->n_cameras; c++) {
+        sk_synth_detach(sc_camera_name(sc, c));
+        sk_synth_free(drv.scenes[c]);
+    }
     sk_vreader_free(drv.vr);
     /* The runtime stopped cleanly (every PUBACK in): what it published is at the broker; the
      * marker comes back after all of it. */

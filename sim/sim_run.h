@@ -119,8 +119,12 @@ int sim_write_store(const struct scenario *sc,
                     int mqtt_port,
                     bool verbose,
                     const char *scene_file);
-/* The scenario's shoppers as a scene file (docs/vision.md) for the synthetic camera. */
+/* The scenario's shoppers as a scene file (docs/vision.md) for the synthetic camera; of two
+ * cameras, one file each, named by sim_scene_file(). */
 int sim_write_scene(const struct scenario *sc, const char *path);
+/* The scene file of camera cam for base (base itself with one camera; base's stem, a dash and
+ * the camera's name with two). */
+void sim_scene_file(const struct scenario *sc, const char *base, int cam, char *out, size_t size);
 /* Applies timeline event number index to the readers (and binds through the cloud). */
 void sim_apply(const struct scenario *sc,
                struct sk_vreader *vr,

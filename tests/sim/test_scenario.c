@@ -98,7 +98,9 @@ static const struct bad bads[] = {
         {OK_SHOPPER, "t.scn: the scenario has no name (name TEXT)"},
         {"name x\nfoo 1\n",
          "t.scn:2: \"foo\" is not a scenario statement (name, seed, duration, read_rate, "
-         "exit_portal, walk_speed, stock, home, shopper, restock, fault, bind)"},
+         "exit_portal, walk_speed, satellite, cameras, stock, home, shopper, restock, fault, "
+         "bind)"},
+        {"name x\ncameras 3\n", "t.scn:2: usage: cameras 1|2"},
         {"name x\nseed -1\n", "t.scn:2: usage: seed N (0..1000000000)"},
         {"name x\nread_rate 0\n", "t.scn:2: usage: read_rate PERCENT (1..100)"},
         {"name x\nread_rate 50x\n", "t.scn:2: usage: read_rate PERCENT (1..100)"},
