@@ -786,6 +786,30 @@ static int arm_to_shelf(struct parse *p, struct walker *w, int shelf, double dur
     return arm(p, w, w->t + 0.1, dur - 0.2, w->x, e[1] + across, line);
 }
 
+/* count reaches into the shelf the walker stands at, dur each: every one an intent like `what`
+ * (its kind, who, sku) in the middle of the reach, the arm across the shelf's edge, the shopper
+ * standing still meanwhile. */
+static int reach_into_shelf(struct parse *p,
+                            struct planner *pl,
+                            struct walker *w,
+                            const struct intent *what,
+                            int count,
+                            double dur)
+{
+    int r = 0;
+    for (int k = 0; k < count && r >= 0; k++) {
+        struct intent in = *what;
+        in.t = w->t + dur / 2;
+        in.shelf = w->shelf;
+        r = add_intent(pl, &in);
+        if (r >= 0) {
+            r = arm_to_shelf(p, w, w->shelf, dur, in.line);
+        }
+        waypoint(w, w->t + dur, w->x, w->y);
+    }
+    return r;
+}
+
 /* A staff badge arrives at (or leaves) the shelf its shopper stands at. */
 static int badge_event(struct planner *pl, int shelf, double t, bool arrives)
 {
@@ -879,17 +903,9 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
             if (w.shelf < 0) {
                 return fail(p, a->line, "shopper %s stands at no shelf (go SHELF first)", s->name);
             }
-            for (int k = 0; k < a->count && r >= 0; k++) {
-                struct intent in = {.t = w.t + STOCK_S / 2,
-                                    .kind = I_RESTOCK,
-                                    .shelf = w.shelf,
-                                    .sku = a->sku,
-                                    .line = a->line};
-                r = add_intent(pl, &in);
-                if (r >= 0) {
-                    r = arm_to_shelf(p, &w, w.shelf, STOCK_S, a->line);
-                }
-                waypoint(&w, w.t + STOCK_S, w.x, w.y);
+            if (r >= 0) {
+                const struct intent in = {.kind = I_RESTOCK, .sku = a->sku, .line = a->line};
+                r = reach_into_shelf(p, pl, &w, &in, a->count, STOCK_S);
             }
             if (sc->home[a->sku] < 0) {
                 sc->home[a->sku] = w.shelf;
@@ -943,19 +959,13 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
             if (w.shelf < 0) {
                 return fail(p, a->line, "shopper %s stands at no shelf (go SHELF first)", s->name);
             }
-            for (int k = 0; k < a->count && r >= 0; k++) {
-                struct intent in = {.t = w.t + REACH_S / 2,
-                                    .kind = a->kind == A_TAKE ? I_TAKE : I_PUT,
-                                    .shopper = shopper,
-                                    .visit = w.visit,
-                                    .shelf = w.shelf,
-                                    .sku = a->sku,
-                                    .line = a->line};
-                r = add_intent(pl, &in);
-                if (r >= 0) {
-                    r = arm_to_shelf(p, &w, w.shelf, REACH_S, a->line);
-                }
-                waypoint(&w, w.t + REACH_S, w.x, w.y);
+            if (r >= 0) {
+                const struct intent in = {.kind = a->kind == A_TAKE ? I_TAKE : I_PUT,
+                                          .shopper = shopper,
+                                          .visit = w.visit,
+                                          .sku = a->sku,
+                                          .line = a->line};
+                r = reach_into_shelf(p, pl, &w, &in, a->count, REACH_S);
             }
             break;
         case A_WAIT:
