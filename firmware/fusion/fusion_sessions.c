@@ -16,8 +16,9 @@
  * of where it vanished, and does not itself cross the entry inwards within
  * fusion.join_defer_ms (that would be a new shopper), continues it: the join is recorded in
  * the session and sent as a session event. When no lost session is near enough but exactly
- * one is lost at all, a new track is joined to it late (flagged for review): after a camera
- * restart every shopper reappears that way.
+ * one is lost at all, a new track is joined to it: late (flagged for review) unless it
+ * appeared within the radius of where that one vanished (back from out of view after longer
+ * than the window: nobody else is unaccounted for).
  *
  * An exit crossing outwards makes the session EXITING. The checkout waits until every item
  * taken before the exit can have reached the cart: the longest presence hold (a tag is
@@ -492,10 +493,14 @@ int fusion__try_join(struct sk_fusion *f, struct track *t, bool force)
     bool late = best && f->restart_lost_n > 1 && best->pub.lost_mono_us == f->restart_lost_mono_us;
     if (!best && lost == 1 && (force || !t->at_door)) {
         best = only;
-        late = true;
         best_dist = (only->pub.has_pos && t->born_pos && strcmp(only->pub.camera, t->camera) == 0)
                             ? hypotf(only->pub.x - t->born_x, only->pub.y - t->born_y)
                             : -1;
+        /* Back where it vanished, and nobody else is unaccounted for: the shopper who stepped
+         * out of view (at the picture's edge, behind a display) for longer than the window.
+         * Anywhere else it is a guess. */
+        late = best_dist < 0 || best_dist > radius ||
+               (f->restart_lost_n > 1 && only->pub.lost_mono_us == f->restart_lost_mono_us);
     }
     if (!best) {
         return 0;

@@ -199,6 +199,13 @@ static const struct row rows[] = {
          "open S1\n"
          "join S1 t2 late\n"
          "checkout S1 [] review=late_join"},
+        {"out of view for long and back where it vanished, nobody else lost: joined", NULL,
+         "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 2000 lost 1 20 50; 9000 new 2 25 52; "
+         "12000 out 2",
+         20000,
+         "open S1\n"
+         "join S1 t2\n"
+         "checkout S1 []"},
         {"a new shopper at the door is not mistaken for a lost one", NULL,
          "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 2000 zout 1 za 80 80; 2500 lost 1; "
          "2600 new 2 640 50; 2800 in 2; 4000 new 3 85 85; 8000 out 3; 9000 out 2",
