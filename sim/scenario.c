@@ -1056,6 +1056,19 @@ static int new_item(struct scenario *sc, int sku, int shelf, int *serials)
 }
 
 /* Replays takes, puts, restocks and exits against the shelves: tags, carts, truth. */
+/* Item i goes on the visit's cart at its exit: it is paid for (taken_in -2). */
+static int charge(struct sc_visit *v, size_t i, int *taken_in)
+{
+    int *c = realloc(v->cart, (v->n_cart + 1) * sizeof(*c));
+    if (!c) {
+        return -ENOMEM;
+    }
+    v->cart = c;
+    v->cart[v->n_cart++] = (int)i;
+    taken_in[i] = -2; /* paid */
+    return 0;
+}
+
 static int settle(struct planner *pl)
 {
     struct parse *p = pl->p;
@@ -1184,13 +1197,9 @@ static int settle(struct planner *pl)
             /* Charged: what this visit took and did not put back, wherever it went. */
             for (size_t i = 0; i < sc->n_items; i++) {
                 if (taken_in[i] == in->visit && holder[i] != in->shopper) {
-                    int *c = realloc(v->cart, (v->n_cart + 1) * sizeof(*c));
-                    if (!c) {
+                    if (charge(v, i, taken_in) < 0) {
                         return -ENOMEM;
                     }
-                    v->cart = c;
-                    v->cart[v->n_cart++] = (int)i;
-                    taken_in[i] = -2; /* paid */
                 }
             }
             for (size_t i = 0; i < sc->n_items; i++) {
@@ -1198,13 +1207,9 @@ static int settle(struct planner *pl)
                     continue;
                 }
                 if (taken_in[i] == in->visit) {
-                    int *c = realloc(v->cart, (v->n_cart + 1) * sizeof(*c));
-                    if (!c) {
+                    if (charge(v, i, taken_in) < 0) {
                         return -ENOMEM;
                     }
-                    v->cart = c;
-                    v->cart[v->n_cart++] = (int)i;
-                    taken_in[i] = -2; /* paid */
                 }
                 if (sc->portal) {
                     struct sc_event pe = {
