@@ -112,6 +112,83 @@ static int write_png(const char *path, const struct canvas *c)
     return fclose(f) == 0 ? 0 : -errno;
 }
 
+void sk_vision_set_floor(struct sk_vision *v, const struct sk_camera_cfg *cam)
+{
+    v->has_floor = cam->has_floor;
+    if (!cam->has_floor) {
+        return;
+    }
+    v->floor_map = cam->floor_map;
+    v->floor_back = cam->floor_back;
+    v->floor_len = cam->floor_len;
+    memcpy(v->floor_pts, cam->floor, cam->floor_len * sizeof(cam->floor[0]));
+}
+
+/* Floor (x, y) in metres to picture pixels; false beyond the horizon or far outside. */
+static bool floor_px(const struct sk_vision *v, double x, double y, float *u, float *w)
+{
+    const double *m = v->floor_back.m;
+    double d = m[6] * x + m[7] * y + m[8];
+    double cu, cv;
+    /* The picture's side of the horizon: the sign its centre maps with. */
+    double fx, fy;
+    if (!sk_homography_apply(&v->floor_map, v->p.width / 2.0, v->p.height / 2.0, &fx, &fy)) {
+        return false;
+    }
+    double dc = m[6] * fx + m[7] * fy + m[8];
+    if (d * dc <= 0 || !sk_homography_apply(&v->floor_back, x, y, &cu, &cv) ||
+        fabs(cu) > 4.0 * v->p.width || fabs(cv) > 4.0 * v->p.height) {
+        return false;
+    }
+    *u = (float)cu;
+    *w = (float)cv;
+    return true;
+}
+
+/* A line every metre over the floor the picture shows, and a cross on each marked point. */
+static void
+floor_grid(struct canvas *c, const struct sk_vision *v, const uint8_t col[3], const uint8_t mark[3])
+{
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    const double px[4][2] = {{0, 0}, {v->p.width, 0}, {v->p.width, v->p.height}, {0, v->p.height}};
+    for (int i = 0; i < 4; i++) {
+        double x, y;
+        if (!sk_homography_apply(&v->floor_map, px[i][0], px[i][1], &x, &y)) {
+            return;
+        }
+        lo[0] = fmin(lo[0], x);
+        lo[1] = fmin(lo[1], y);
+        hi[0] = fmax(hi[0], x);
+        hi[1] = fmax(hi[1], y);
+    }
+    if (hi[0] - lo[0] > 100 || hi[1] - lo[1] > 100) {
+        return; /* a map that puts the horizon in view: diag camera says so */
+    }
+    for (int axis = 0; axis < 2; axis++) {
+        for (int metre = (int)ceil(lo[axis]); metre <= (int)floor(hi[axis]); metre++) {
+            double a = metre;
+            float pu = 0, pv = 0;
+            bool have = false;
+            for (int k = 0; k <= 32; k++) {
+                double b = lo[1 - axis] + (hi[1 - axis] - lo[1 - axis]) * k / 32.0;
+                float u, w;
+                bool ok = axis == 0 ? floor_px(v, a, b, &u, &w) : floor_px(v, b, a, &u, &w);
+                if (ok && have) {
+                    line(c, pu, pv, u, w, col);
+                }
+                pu = u;
+                pv = w;
+                have = ok;
+            }
+        }
+    }
+    for (size_t k = 0; k + 3 < v->floor_len; k += 4) {
+        float u = (float)v->floor_pts[k], w = (float)v->floor_pts[k + 1];
+        line(c, u - 3, w - 3, u + 3, w + 3, mark);
+        line(c, u - 3, w + 3, u + 3, w - 3, mark);
+    }
+}
+
 int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale)
 {
     if (!v || !path || scale < 1 || scale > 4) {
@@ -135,7 +212,11 @@ int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale)
     }
     static const uint8_t green[3] = {40, 220, 40}, blue[3] = {60, 120, 255},
                          yellow[3] = {255, 220, 0}, red[3] = {255, 40, 40},
-                         grey[3] = {160, 160, 160};
+                         grey[3] = {160, 160, 160}, cyan[3] = {0, 200, 220},
+                         magenta[3] = {230, 60, 230};
+    if (v->has_floor) {
+        floor_grid(&c, v, cyan, magenta);
+    }
     for (size_t z = 0; z < v->n_zones; z++) {
         const struct sk_zone_cfg *zc = &v->zones[z];
         size_t n = zc->polygon_len / 2;

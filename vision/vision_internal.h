@@ -40,6 +40,11 @@ struct sk_vision {
     size_t n_zones;
     struct sk_line_cfg lines[SK_VISION_MAX_LINES];
     size_t n_lines;
+    /* The camera's floor calibration, for the snapshot's floor grid (sk_vision_set_floor). */
+    bool has_floor;
+    struct sk_homography floor_map, floor_back;
+    double floor_pts[4 * SK_FLOOR_POINTS_MAX];
+    size_t floor_len;
     struct sk_cv *cv;
     struct sk_bg *bg; /* SK_BG_ADAPTIVE */
     struct sk_tracker *tracker;

@@ -34,7 +34,9 @@ static void usage(FILE *out)
             "  -b, --board NAME     board profile, overriding the file's\n"
             "      --frames N       frames to process (default 50; the background model\n"
             "                       needs about 20 before it finds shoppers)\n"
-            "      --snapshot PNG   write the annotated last frame to PNG\n"
+            "      --snapshot PNG   write the annotated last frame to PNG (a floor-calibrated\n"
+            "                       camera: the floor grid every metre in cyan, the marked\n"
+            "                       points as magenta crosses)\n"
             "      --scale S        snapshot scale 1..4 (default 2)\n"
             "      --events         print every track, zone and line event as it happens\n"
             "      --learn S        watch S seconds (instead of --frames) and propose the\n"
@@ -503,6 +505,7 @@ int cli_diag_camera_direct(int argc, char **argv)
         snprintf(why, sizeof(why), "vision: %s", sk_strerror(r));
         goto out;
     }
+    sk_vision_set_floor(v, cc);
     struct sk_vision_pacer pacer;
     sk_vision_pacer_init(&pacer, cfg->board.vision_max_fps);
     int64_t start = sk_now_mono_us();

@@ -470,6 +470,7 @@ static int camera_start(struct sk_runtime *rt, void **ret_state)
             sk_log(SK_LOG_ERR, "camera", t->cfg.name, "cannot set up vision: %s", sk_strerror(r));
             break;
         }
+        sk_vision_set_floor(t->vision, &t->cfg);
         char hb[48];
         snprintf(hb, sizeof(hb), "cam:%s", t->cfg.name);
         t->hb = sk_heartbeat_register(hb, (int64_t)cfg->core.watchdog_stall_s * 1000000);

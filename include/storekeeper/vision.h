@@ -162,6 +162,9 @@ int sk_vision_flush(struct sk_vision *v, int64_t t_us);
  * Returns 0, -errno for the file, or SK_EVISION.
  */
 int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale);
+/* The camera's floor calibration (cameras.[].floor; copied; ignored when it has none): the
+ * snapshot then draws the floor grid, a line every metre, and the marked points. */
+void sk_vision_set_floor(struct sk_vision *v, const struct sk_camera_cfg *cam);
 
 /* The OpenCV library's version as it runs (cv::getVersionString()), or NULL when the module
  * vision-opencv is not installed or does not load (this loads it). Static string. */

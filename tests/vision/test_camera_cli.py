@@ -78,6 +78,37 @@ class CameraCli(unittest.TestCase):
         self.assertRegex(text.stdout, r"vision\s+[\d.]+ ms/frame")
         self.assertTrue(text.stdout.rstrip().endswith("PASS"))
 
+    def test_floor_calibration_report(self):
+        """A floor-calibrated camera: diag camera reports the fit, the picture's corners on the
+        floor and the share another calibrated camera sees (this one's right half)."""
+        floor = ("floor = [ 0.0, 0.0, 0.0, 0.0,  320.0, 0.0, 4.0, 0.0,  320.0, 240.0, 4.0, 3.0,  "
+                 "0.0, 240.0, 0.0, 3.0 ];")
+        side = ("floor = [ 0.0, 0.0, 2.0, 0.0,  320.0, 0.0, 6.0, 0.0,  320.0, 240.0, 6.0, 3.0,  "
+                "0.0, 240.0, 2.0, 3.0 ];")
+        store = self.tmp.file("floor.cfg", STORE.replace(
+            'device = "scene.scene"; }',
+            'device = "scene.scene"; %s },\n  { name = "side"; backend = "synthetic"; %s }'
+            % (floor, side)))
+        png = os.path.join(self.tmp.path, "floor.png")
+        r = sk.run("diag", "camera", "-c", store, "overhead", "--frames", "10", "--snapshot", png,
+                   "--json", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = json.loads(r.stdout)["floor"]
+        self.assertEqual(rep["points"], 4)
+        self.assertLess(rep["worst_m"], 0.001)
+        self.assertFalse(rep["horizon_in_view"])
+        for key, want in (("top_right", (4, 0)), ("bottom_left", (0, 3)), ("centre", (2, 1.5))):
+            self.assertAlmostEqual(rep[key][0], want[0], places=3)
+            self.assertAlmostEqual(rep[key][1], want[1], places=3)
+        self.assertAlmostEqual(rep["overlap"]["side"], 0.5, places=2)
+        self.assertEqual(png_size(png), (640, 480))
+        text = sk.run("diag", "camera", "-c", store, "overhead", "--frames", "5")
+        self.assertRegex(text.stdout, r"floor\s+4 points, the worst \(point \d\) 0.00 m")
+        self.assertIn("camera side sees 50 % of this picture", text.stdout)
+        # An uncalibrated camera says so.
+        plain = sk.run("diag", "camera", "-c", self.store, "overhead", "--frames", "5")
+        self.assertIn("floor        not calibrated", plain.stdout)
+
     def test_learn_proposes_person_size(self):
         """--learn watches the scene and proposes settings from the people it tracked: the
         synthetic shoppers are discs of radius 13-14 px with a head (about 600 px)."""
