@@ -184,6 +184,15 @@ static const struct row rows[] = {
          "open S1\n"
          "pick S1 #301 C1 only\n"
          "checkout S1 [#301]"},
+        {"floor cameras: two tracks of the next camera as near when the shopper leaves the "
+         "view: handed to the nearer, to review",
+         NULL,
+         "0 new 1 650 50; 100 in 1; 1000 move 1 100 50; 1500 new 101 395 50; "
+         "1500 new 102 395 75; 1700 move 1 10 50; 1700 move 101 390 50; 1700 move 102 390 75; "
+         "1800 lost 1 5 50; 2500 zin 101 zc 450 50; 2600 zout 101 zc",
+         8000,
+         "open S1\n"
+         "join S1 t101 late"},
         {"floor cameras: lost at one view's edge, joined where the next view begins", NULL,
          "0 new 1 650 50; 100 in 1; 1000 move 1 100 50; 1800 lost 1 5 50; "
          "2400 new 101 370 55; 3500 lost 101 360 50; 4000 new 2 10 50; 6000 out 2",
