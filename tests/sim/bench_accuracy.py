@@ -145,8 +145,7 @@ review as an unseen taker (class 3). Two items of one product gone across one ou
 of two shoppers reaching once in it: each is charged one, but which tag is whose no reader
 can tell; both lines are contested and go to review, and the score, by EPC, counts the two
 tags swapped. Takes half a second apart at one shelf: the carts are right, but each arm was
-in the band around the other's take, so both go to review. A shopper out of view longer
-than `join_window_ms` is joined late when it comes back, to review.
+in the band around the other's take, so both go to review.
 
 The CI suite (`tests/sim/test_sim_suite.py`) runs the same scenarios and asserts, over the
 everyday ones, at least 99 %% exact carts, no phantom charge and no more checkouts to review
