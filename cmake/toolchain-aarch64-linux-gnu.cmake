@@ -33,3 +33,8 @@ find_program(SK_QEMU_AARCH64 qemu-aarch64)
 if(SK_QEMU_AARCH64)
     set(CMAKE_CROSSCOMPILING_EMULATOR ${SK_QEMU_AARCH64})
 endif()
+
+# GNUInstallDirs gives a cross build plain lib/, not Debian's multiarch directory: the arm64
+# package's modules would land in /usr/lib/storekeeper while the amd64 one uses
+# /usr/lib/x86_64-linux-gnu/storekeeper. One layout for both architectures.
+set(CMAKE_INSTALL_LIBDIR "lib/${CMAKE_LIBRARY_ARCHITECTURE}" CACHE PATH "Object code libraries")
