@@ -70,6 +70,8 @@ if [ "${SK_TEST_CLEAN:-1}" != 0 ] && [ "$(id -u)" -eq 0 ]; then
     if [ "${SK_TEST_PACKAGE:-1}" != 0 ]; then
         step "clean machine: the package by docs/operator.md (scripts/chroot-install-test.sh)"
         scripts/chroot-install-test.sh --deb "$(ls build-release/storekeeper_*_amd64.deb)"
+        step "clean machine: the unit under a real systemd in a qemu VM (scripts/systemd-vm-test.sh)"
+        SK_VM_TIMEOUT=${SK_VM_TIMEOUT:-900} scripts/systemd-vm-test.sh --deb "$(ls build-release/storekeeper_*_amd64.deb)"
     fi
 fi
 
