@@ -447,7 +447,7 @@ static int removal(struct sk_fusion *f, struct pending *p, bool staff)
     if (r < 0) {
         return r;
     }
-    fusion__memo_add(f, MEMO_REMOVED, p->line.epc, p->line.epc_len, "", p->line.ev.shelf,
+    fusion__memo_add(f, false, MEMO_REMOVED, p->line.epc, p->line.epc_len, "", p->line.ev.shelf,
                      p->removed_us, p->line.ev.removed_wall_us);
     return 0;
 }

@@ -318,7 +318,10 @@ struct sighting *fusion__sighting_add(struct sk_fusion *f);
 void fusion__sighting_drop(struct sk_fusion *f, struct sighting *g);
 /* Off the shelves: the newest remembered fate of epc with a kind in mask (1 << kind). */
 struct memo *fusion__memo_find(struct sk_fusion *f, const uint8_t *epc, size_t len, unsigned mask);
+/* Remembers a fate of epc; from_ledger: a movement the ledger recorded (the state load), no
+ * catalog lookup. */
 void fusion__memo_add(struct sk_fusion *f,
+                      bool from_ledger,
                       int kind,
                       const uint8_t *epc,
                       size_t len,
@@ -326,15 +329,6 @@ void fusion__memo_add(struct sk_fusion *f,
                       const char *shelf,
                       int64_t mono_us,
                       int64_t wall_us);
-/* The same for a fate a movement of the ledger recorded (the state load): no catalog lookup. */
-void fusion__memo_from_ledger(struct sk_fusion *f,
-                              int kind,
-                              const uint8_t *epc,
-                              size_t len,
-                              const char *session,
-                              const char *shelf,
-                              int64_t mono_us,
-                              int64_t wall_us);
 void fusion__memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len);
 void fusion__memos_expire(struct sk_fusion *f);
 

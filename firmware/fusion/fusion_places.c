@@ -211,15 +211,15 @@ struct memo *fusion__memo_find(struct sk_fusion *f, const uint8_t *epc, size_t l
     return NULL;
 }
 
-static void memo_add(struct sk_fusion *f,
-                     bool from_ledger,
-                     int kind,
-                     const uint8_t *epc,
-                     size_t len,
-                     const char *session,
-                     const char *shelf,
-                     int64_t mono_us,
-                     int64_t wall_us)
+void fusion__memo_add(struct sk_fusion *f,
+                      bool from_ledger,
+                      int kind,
+                      const uint8_t *epc,
+                      size_t len,
+                      const char *session,
+                      const char *shelf,
+                      int64_t mono_us,
+                      int64_t wall_us)
 {
     struct memo *old = fusion__memo_find(f, epc, len, ~0u);
     if (old) {
@@ -251,30 +251,6 @@ static void memo_add(struct sk_fusion *f,
     if (m->unknown) {
         f->dirty = true; /* only the state can bring it back after a restart */
     }
-}
-
-void fusion__memo_add(struct sk_fusion *f,
-                      int kind,
-                      const uint8_t *epc,
-                      size_t len,
-                      const char *session,
-                      const char *shelf,
-                      int64_t mono_us,
-                      int64_t wall_us)
-{
-    memo_add(f, false, kind, epc, len, session, shelf, mono_us, wall_us);
-}
-
-void fusion__memo_from_ledger(struct sk_fusion *f,
-                              int kind,
-                              const uint8_t *epc,
-                              size_t len,
-                              const char *session,
-                              const char *shelf,
-                              int64_t mono_us,
-                              int64_t wall_us)
-{
-    memo_add(f, true, kind, epc, len, session, shelf, mono_us, wall_us);
 }
 
 void fusion__memo_forget(struct sk_fusion *f, const uint8_t *epc, size_t len)

@@ -729,7 +729,7 @@ static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
         return r;
     }
     for (size_t k = 0; k < p->n_lines; k++) {
-        fusion__memo_add(f, MEMO_SOLD, p->lines[k].epc, p->lines[k].epc_len, p->id,
+        fusion__memo_add(f, false, MEMO_SOLD, p->lines[k].epc, p->lines[k].epc_len, p->id,
                          p->lines[k].ev.shelf, now, p->closed_wall_us);
     }
     f->stats.sessions_closed++;
@@ -764,7 +764,7 @@ static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
         }
     }
     for (size_t k = 0; k < p->n_lines; k++) {
-        fusion__memo_add(f, MEMO_REMOVED, p->lines[k].epc, p->lines[k].epc_len, p->id,
+        fusion__memo_add(f, false, MEMO_REMOVED, p->lines[k].epc, p->lines[k].epc_len, p->id,
                          p->lines[k].ev.shelf, now, p->closed_wall_us);
     }
     f->stats.sessions_abandoned++;

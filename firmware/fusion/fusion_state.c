@@ -984,6 +984,6 @@ int sk_fusion_remember(struct sk_fusion *f,
         return 0;
     }
     int64_t mono = fusion__now(f) - (fusion__wall(f) - wall_us);
-    fusion__memo_from_ledger(f, what, epc, epc_len, session, shelf, mono, wall_us);
+    fusion__memo_add(f, true, what, epc, epc_len, session, shelf, mono, wall_us);
     return 0;
 }

@@ -370,7 +370,7 @@ int fusion__sightings_tick(struct sk_fusion *f)
                                      .n_items = n_unpaid};
         r = fusion__emit(f, &ev);
         for (size_t k = 0; r == 0 && k < n_unpaid; k++) {
-            fusion__memo_add(f, MEMO_UNPAID, unpaid[k].epc, unpaid[k].epc_len, "",
+            fusion__memo_add(f, false, MEMO_UNPAID, unpaid[k].epc, unpaid[k].epc_len, "",
                              unpaid[k].ev.shelf, now, ev.wall_us);
         }
         sk_log(SK_LOG_WARNING, "fusion", NULL, "%zu item(s) left through the exit unpaid",
