@@ -216,11 +216,8 @@ static bool literal_differs(
         q += strspn(q, " \t");
         size_t n = (*q == '-' || *q == '+') ? 1 : 0;
         size_t len = n + strspn(q + n, "0123456789abcdefABCDEFxX");
-        if (len == n || len >= size) {
-            continue;
-        }
         char lit[64];
-        if (len >= sizeof(lit)) {
+        if (len == n || len >= sizeof(lit)) {
             continue;
         }
         memcpy(lit, q, len);
