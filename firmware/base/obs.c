@@ -43,18 +43,30 @@ const char *sk_obs_type_name(int type)
     return type >= 0 && type < SK_OBS_TYPE_COUNT && names[type] ? names[type] : "unknown";
 }
 
-bool sk_obs_forwarded(int type)
+bool sk_obs_of_track(int type)
 {
     switch (type) {
-    case SK_OBS_TAG_ARRIVED:
-    case SK_OBS_TAG_DEPARTED:
-    case SK_OBS_READER_HEALTH:
     case SK_OBS_TRACK_NEW:
     case SK_OBS_TRACK_LOST:
     case SK_OBS_TRACK_MOVE:
     case SK_OBS_ZONE_ENTER:
     case SK_OBS_ZONE_LEAVE:
     case SK_OBS_LINE_CROSS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool sk_obs_forwarded(int type)
+{
+    if (sk_obs_of_track(type)) {
+        return true;
+    }
+    switch (type) {
+    case SK_OBS_TAG_ARRIVED:
+    case SK_OBS_TAG_DEPARTED:
+    case SK_OBS_READER_HEALTH:
     case SK_OBS_FLOW:
     case SK_OBS_CAMERA_HEALTH:
     case SK_OBS_REACH:

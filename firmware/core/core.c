@@ -278,6 +278,10 @@ static int handle(struct sk_core *core, const struct sk_obs *obs)
         return sk_obs_forwarded(obs->type) ? forward(core, obs) : 0;
     }
     core->stats.handled[obs->type]++;
+    if (sk_obs_of_track(obs->type) || obs->type == SK_OBS_REACH) {
+        sk_log(SK_LOG_DEBUG, "core", obs->source, "%s", sk_obs_type_name(obs->type));
+        return fusion_done(core, sk_fusion_handle(core->fusion, obs));
+    }
     int r = 0;
     switch (obs->type) {
     case SK_OBS_TAG_ARRIVED:
@@ -297,16 +301,6 @@ static int handle(struct sk_core *core, const struct sk_obs *obs)
         break;
     case SK_OBS_FLOW:
         r = core_record_flow(core, obs);
-        break;
-    case SK_OBS_TRACK_NEW:
-    case SK_OBS_TRACK_LOST:
-    case SK_OBS_TRACK_MOVE:
-    case SK_OBS_ZONE_ENTER:
-    case SK_OBS_ZONE_LEAVE:
-    case SK_OBS_LINE_CROSS:
-    case SK_OBS_REACH:
-        sk_log(SK_LOG_DEBUG, "core", obs->source, "%s", sk_obs_type_name(obs->type));
-        r = fusion_done(core, sk_fusion_handle(core->fusion, obs));
         break;
     case SK_OBS_MQTT_COMMAND:
         r = fusion_done(core, core_handle_command(core, obs)); /* a bind or restock changed it */

@@ -236,6 +236,9 @@ static const struct field mqtt_fields[] = {
 
 static const struct field *fields_of(int type)
 {
+    if (sk_obs_of_track(type)) {
+        return track_fields;
+    }
     switch (type) {
     case SK_OBS_TAG_ARRIVED:
     case SK_OBS_TAG_DEPARTED:
@@ -243,13 +246,6 @@ static const struct field *fields_of(int type)
     case SK_OBS_READER_HEALTH:
     case SK_OBS_CAMERA_HEALTH:
         return health_fields;
-    case SK_OBS_TRACK_NEW:
-    case SK_OBS_TRACK_LOST:
-    case SK_OBS_TRACK_MOVE:
-    case SK_OBS_ZONE_ENTER:
-    case SK_OBS_ZONE_LEAVE:
-    case SK_OBS_LINE_CROSS:
-        return track_fields;
     case SK_OBS_REACH:
         return reach_fields;
     case SK_OBS_FLOW:

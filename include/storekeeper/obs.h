@@ -203,6 +203,10 @@ const char *sk_obs_type_name(int type);
 const char *sk_health_state_name(int state);
 const char *sk_health_reason_name(int reason);
 
+/* Whether the observation is about one camera track's movement (new, lost, moved, a zone
+ * entered or left, a line crossed): those carry u.track and go to fusion as they are. */
+bool sk_obs_of_track(int type);
+
 /* Whether a satellite sends observations of this type to its hub: what its buses and cameras
  * see (tags, reader and camera health, tracks, zones, lines, flow, reaches). The satellite's
  * core forwards exactly these and the hub accepts no others. */
