@@ -8,6 +8,7 @@
 
 #include "fusion_internal.h"
 #include "storekeeper/log.h"
+#include "storekeeper/uuid.h"
 
 /*
  * A session opens when a track crosses an entry (or door) line inwards and follows that
@@ -158,28 +159,13 @@ static void make_id(const struct sk_fusion *f, uint64_t no, int64_t wall_us, cha
     uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, f->cfg->store_id), f->cfg->device_id);
     uint64_t a = mix64(h ^ no);
     uint64_t b = mix64(a ^ (no << 32) ^ 0x5349);
-    uint64_t ms = (uint64_t)(wall_us > 0 ? wall_us / 1000 : 0) & 0xffffffffffffULL;
-    uint8_t u[16];
-    for (int i = 0; i < 6; i++) {
-        u[i] = (uint8_t)(ms >> (40 - 8 * i));
-    }
+    uint8_t rest[10];
     for (int i = 0; i < 8; i++) {
-        u[6 + i] = (uint8_t)(a >> (8 * i));
+        rest[i] = (uint8_t)(a >> (8 * i));
     }
-    u[14] = (uint8_t)b;
-    u[15] = (uint8_t)(b >> 8);
-    u[6] = (uint8_t)(0x70 | (u[6] & 0x0f));
-    u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        out[o++] = hex[u[i] >> 4];
-        out[o++] = hex[u[i] & 15];
-    }
-    out[o] = 0;
+    rest[8] = (uint8_t)b;
+    rest[9] = (uint8_t)(b >> 8);
+    sk_uuid7(wall_us, rest, out);
 }
 
 struct session *fusion__session_open(struct sk_fusion *f,

@@ -16,6 +16,7 @@
 
 #include "ledger_internal.h"
 #include "storekeeper/error.h"
+#include "storekeeper/uuid.h"
 
 /*
  * DESIGN
@@ -637,24 +638,9 @@ static void random_bytes(uint8_t *buf, size_t n)
 
 void ledger_uuid7(int64_t wall_us, char out[SK_LEDGER_ID_LEN + 1])
 {
-    uint8_t b[16];
-    uint64_t ms = (uint64_t)(wall_us > 0 ? wall_us / 1000 : 0);
-    for (int i = 0; i < 6; i++) {
-        b[i] = (uint8_t)(ms >> (40 - 8 * i));
-    }
-    random_bytes(b + 6, 10);
-    b[6] = (uint8_t)(0x70 | (b[6] & 0x0f)); /* version 7 */
-    b[8] = (uint8_t)(0x80 | (b[8] & 0x3f)); /* variant 10 */
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    uint8_t rest[10];
+    random_bytes(rest, sizeof(rest));
+    sk_uuid7(wall_us, rest, out);
 }
 
 int ledger_meta_get(struct sk_ledger *l, const char *key, char *buf, size_t size)

@@ -19,6 +19,7 @@
 #include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 #include "storekeeper/mqtt.h"
+#include "storekeeper/uuid.h"
 
 int sk_mqtt_topic(const struct sk_config *cfg, const char *suffix, char *buf, size_t size)
 {
@@ -56,9 +57,7 @@ void sk_mqtt_uuid(char out[37])
     }
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    sk_uuid_format(b, out);
 }
 
 int sk_mqtt_stamp(const char *payload,
