@@ -84,9 +84,9 @@ fi
 
 rounds=5
 [ -n "$quick" ] && rounds=3
-# ledger DIR LABEL: the rates (as the daemon writes, with the anchor file's fdatasync after
-# each commit, and without it: the guarantees the plain inserts have), then the instructions
-# per movement under callgrind
+# ledger DIR LABEL: the rates (as the daemon writes, with the anchor file written after each
+# commit and synced at most every 100 ms, and without it: the guarantees the plain inserts
+# have), then the instructions per movement under callgrind
 ledger() {
     for anchor in "" --no-anchor; do
         "$1/tests/ledger/bench_ledger" --rounds "$rounds" ${quick:+--quick} $anchor |

@@ -509,6 +509,12 @@ static void on_tick(struct sk_loop *loop, uint64_t expirations, void *ctx)
     }
     sk_core_tick(rt->core);
     thaw(&rt->core_clock);
+    /* The anchor of the last commits, if a commit left it unsynced: durable within a tick
+     * (docs/ledger.md, "Rollback"). A failure is tried again at the next tick. */
+    if (rt->ledger && sk_ledger_anchor_flush(rt->ledger) < 0) {
+        sk_complain(&rt->ledger_complaint, sk_clock_mono_us(rt->clock), SK_LOG_WARNING, "ledger",
+                    NULL, "cannot sync the anchor file: %s", sk_ledger_errmsg(rt->ledger));
+    }
     sk_heartbeat_beat(rt->hb, sk_clock_mono_us(rt->clock));
 }
 

@@ -1494,6 +1494,7 @@ static void close_db(struct sk_ledger *l)
         l->db = NULL;
     }
     if (l->anchor_fd >= 0) {
+        sk_ledger_anchor_flush(l); /* after ROLLBACK: only what was committed is named */
         close(l->anchor_fd);
         l->anchor_fd = -1;
     }

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ledger_internal.h"
+#include "storekeeper/clock.h"
 #include "storekeeper/error.h"
 
 /*
@@ -27,11 +28,22 @@
  * asks for it. The cloud holds the same facts in the retained outbox message (docs/mqtt.md).
  *
  * The file has two 512-byte slots of text, each with a generation and a CRC-32; a write goes to
- * the slot the older generation is in, then fdatasync: a write torn by a power cut damages one
- * slot, and the other still holds the previous state. It is only ever written after the commit
- * it describes, so it may lag the ledger (a power cut between the two), never lead it: a ledger
- * ahead of its anchor is normal, one behind it is not. Writers (the daemon, `storekeeper
- * ledger` commands) take an flock for the read-compare-write and never move it backwards.
+ * the slot the older generation is in: a write torn by a power cut damages one slot, and the
+ * other still holds an earlier state. It is only ever written after the commit it describes is
+ * durable, so whatever version of it reaches the disk, and whenever, it may lag the ledger
+ * (a power cut before it is synced), never lead it: a ledger ahead of its anchor is normal, one
+ * behind it is not. Writers (the daemon, `storekeeper ledger` commands) take an flock for the
+ * read-compare-write and never move it backwards.
+ *
+ * Its fdatasync is not paid per commit (it was a second flush of every commit, a third of the
+ * time of a batch of 100): the pwrite puts it in the page cache at once, where every reader
+ * and every later open sees it (a killed process loses nothing), and only a power cut can
+ * lose it. A commit syncs it when the last sync is SK_LEDGER_ANCHOR_SYNC_MS old or more;
+ * otherwise it waits for sk_ledger_anchor_flush (the daemon's core tick), a later commit or
+ * the close. So a power cut loses at most the anchor's last core.tick_ms (100 ms by default)
+ * of commits, and only a rollback of exactly those commits in the same outage goes unseen
+ * (docs/ledger.md). A new file, a forced write (accept-rollback) and the first write of a
+ * process are synced at once.
  */
 
 #define SLOT      512
@@ -337,8 +349,18 @@ int ledger_anchor_store(struct sk_ledger *l, const struct sk_ledger_head *head, 
          * for a damaged file (an empty second slot parses as not whole). */
         r = ftruncate(l->anchor_fd, FILE_MAX) < 0 ? -errno : 0;
     }
-    if (r == 0 && !l->anchor_nosync && fdatasync(l->anchor_fd) < 0) {
-        r = -errno;
+    int64_t now = sk_now_mono_us();
+    bool sync_now = force || created || cur.generation == 0 || l->anchor_synced_us == 0 ||
+                    now - l->anchor_synced_us >= (int64_t)SK_LEDGER_ANCHOR_SYNC_MS * 1000;
+    if (r == 0 && !l->anchor_nosync) {
+        if (!sync_now) {
+            l->anchor_unsynced = true;
+        } else if (fdatasync(l->anchor_fd) < 0) {
+            r = -errno;
+        } else {
+            l->anchor_unsynced = false;
+            l->anchor_synced_us = now;
+        }
     }
     flock(l->anchor_fd, LOCK_UN);
     if (r == 0 && created) {
@@ -348,6 +370,19 @@ int ledger_anchor_store(struct sk_ledger *l, const struct sk_ledger_head *head, 
         return ledger_failf(l, r, "writing %s: %s", path, strerror(-r));
     }
     l->anchor = next;
+    return 1;
+}
+
+int sk_ledger_anchor_flush(struct sk_ledger *l)
+{
+    if (!l->anchor_unsynced || l->anchor_fd < 0) {
+        return 0;
+    }
+    if (fdatasync(l->anchor_fd) < 0) {
+        return ledger_failf(l, -errno, "syncing %s.anchor: %s", l->path, strerror(errno));
+    }
+    l->anchor_unsynced = false;
+    l->anchor_synced_us = sk_now_mono_us();
     return 1;
 }
 

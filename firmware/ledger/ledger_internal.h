@@ -139,12 +139,14 @@ struct sk_ledger {
 
     /* The anchor file (ledger_anchor.c), with SK_LEDGER_ANCHOR. */
     bool anchor_on;
-    bool anchor_readonly; /* cannot be written by this process: checked only */
-    bool anchor_stale;    /* the last write failed: the next commit tries again */
-    bool anchor_created;  /* there was none: this open made it */
-    bool anchor_nosync;   /* the connection runs synchronous=OFF: the anchor is not synced */
-    bool accept_mode;     /* SK_LEDGER_ACCEPT_ROLLBACK: writes allowed to record the loss */
-    int anchor_fd;        /* open for writing, -1 until the first write */
+    bool anchor_readonly;     /* cannot be written by this process: checked only */
+    bool anchor_stale;        /* the last write failed: the next commit tries again */
+    bool anchor_created;      /* there was none: this open made it */
+    bool anchor_nosync;       /* the connection runs synchronous=OFF: the anchor is not synced */
+    bool accept_mode;         /* SK_LEDGER_ACCEPT_ROLLBACK: writes allowed to record the loss */
+    bool anchor_unsynced;     /* written without its fdatasync (sk_ledger_anchor_flush) */
+    int64_t anchor_synced_us; /* monotonic time of its last fdatasync, 0 before the first */
+    int anchor_fd;            /* open for writing, -1 until the first write */
     struct ledger_anchor anchor;
     char config_path[256];
     /* Why writes are refused (behind the anchor, chain head broken), with its code. */

@@ -124,6 +124,15 @@ struct sk_ledger_head {
 int sk_ledger_head(struct sk_ledger *l, struct sk_ledger_head *ret);
 /* The anchor as last read or written: 1 and *ret, or 0 when there is none. */
 int sk_ledger_anchor(const struct sk_ledger *l, struct sk_ledger_head *ret);
+/*
+ * How long the anchor of a commit may stay in the page cache only (docs/ledger.md,
+ * "Rollback"): a commit syncs it when the last sync is at least this old, otherwise it is
+ * synced by sk_ledger_anchor_flush (the daemon calls it on every core tick), by a later
+ * commit or at close. Never before its commit is durable, so it may lag, never lead.
+ */
+#define SK_LEDGER_ANCHOR_SYNC_MS 100
+/* Makes an anchor written without its fdatasync durable now. 1 synced, 0 nothing to do, < 0. */
+int sk_ledger_anchor_flush(struct sk_ledger *l);
 /* Why this ledger may not be written (it is behind its anchor, or its chain head does not
  * hold): one line with the fix, or NULL. Its code is in *ret_err when ret_err is not NULL. */
 const char *sk_ledger_refusal(const struct sk_ledger *l, int *ret_err);

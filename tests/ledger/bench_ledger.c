@@ -51,8 +51,9 @@ static void gtin_of(int p, char out[15])
 }
 
 /* As the daemon opens it: with the anchor file (docs/ledger.md, "Rollback"), written after
- * every commit that adds events: its fdatasync is part of the cost per commit. */
-static bool no_anchor; /* --no-anchor: what the anchor file's fdatasync per commit costs */
+ * every commit that adds events and synced at most every SK_LEDGER_ANCHOR_SYNC_MS: its cost
+ * is part of the cost per commit. */
+static bool no_anchor; /* --no-anchor: what the anchor file costs */
 
 static struct sk_ledger *open_ledger(const char *path)
 {

@@ -207,6 +207,58 @@ static void test_replaced_file(void **state)
     lt_teardown(&t);
 }
 
+/* The anchor's fdatasync is paced (SK_LEDGER_ANCHOR_SYNC_MS), its write is not: every commit's
+ * head is in the file at once, for every reader; the sync follows within the interval, on
+ * sk_ledger_anchor_flush or at close; with synchronous=OFF it is never synced. */
+static void test_anchor_sync_paced(void **state)
+{
+    (void)state;
+    struct lt t;
+    setup(&t);
+    restock(&t, 1);
+    /* Commits in quick succession: written, not synced each time. */
+    t.l->anchor_synced_us = sk_now_mono_us();
+    restock(&t, 5);
+    assert_true(t.l->anchor_unsynced);
+    struct ledger_anchor a;
+    assert_int_equal(ledger_anchor_load(t.path, &a), 1);
+    struct sk_ledger_head h;
+    assert_int_equal(sk_ledger_head(t.l, &h), 0);
+    assert_int_equal(a.head.movement_id, 6);
+    assert_int_equal(a.head.movement_id, h.movement_id);
+    assert_int_equal(a.head.seq, h.seq);
+    assert_string_equal(a.head.hash, h.hash);
+    assert_int_equal(sk_ledger_anchor_flush(t.l), 1);
+    assert_false(t.l->anchor_unsynced);
+    assert_int_equal(sk_ledger_anchor_flush(t.l), 0);
+    /* The last sync an interval ago: the commit syncs it itself. */
+    t.l->anchor_synced_us = sk_now_mono_us() - (SK_LEDGER_ANCHOR_SYNC_MS + 1) * 1000;
+    restock(&t, 1);
+    assert_false(t.l->anchor_unsynced);
+    assert_true(t.l->anchor_synced_us > sk_now_mono_us() - SK_LEDGER_ANCHOR_SYNC_MS * 1000);
+    /* Left unsynced, the close syncs it (nothing left pending to lose). */
+    restock(&t, 1);
+    assert_true(t.l->anchor_unsynced);
+    sk_ledger_close(t.l);
+    t.l = NULL;
+    assert_int_equal(ledger_anchor_load(t.path, &a), 1);
+    assert_int_equal(a.head.movement_id, 8);
+    /* synchronous=OFF (tests, the CPU benchmark): never more durable than the ledger. */
+    int r;
+    t.l = open_anchored(&t, SK_LEDGER_OWNER, &r, NULL);
+    assert_int_equal(r, 0);
+    assert_int_equal(
+            sqlite3_exec(ledger_test_db(t.l), "PRAGMA synchronous = OFF", NULL, NULL, NULL),
+            SQLITE_OK);
+    t.l->anchor_synced_us = 0;
+    restock(&t, 2);
+    assert_false(t.l->anchor_unsynced);
+    assert_int_equal(sk_ledger_anchor_flush(t.l), 0);
+    assert_int_equal(ledger_anchor_load(t.path, &a), 1);
+    assert_int_equal(a.head.movement_id, 10);
+    lt_teardown(&t);
+}
+
 /* The anchor's own damage: a torn slot falls back to the other; both damaged is refused. */
 static void test_damaged_anchor(void **state)
 {
@@ -349,6 +401,7 @@ int main(void)
             cmocka_unit_test(test_lost_file_not_replaced),
             cmocka_unit_test(test_replaced_file),
             cmocka_unit_test(test_damaged_anchor),
+            cmocka_unit_test(test_anchor_sync_paced),
             cmocka_unit_test(test_broken_chain_head),
             cmocka_unit_test(test_verify_the_whole_book),
     };
