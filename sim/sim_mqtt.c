@@ -109,9 +109,12 @@ int sim_broker_start(const char *dir, struct sim_broker *ret)
         if (!f) {
             return -errno;
         }
-        /* mosquitto 2.0 started as root refuses to run without a user to switch to */
+        /* mosquitto 2.0 started as root refuses to run without a user to switch to; the
+         * packet limit is the one docs/examples/broker/mosquitto.conf ships (a device warns
+         * about a broker without one) */
         fprintf(f,
-                "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
+                "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_packet_size 131072\n%s"
                 "log_dest file %s\n",
                 port, geteuid() == 0 ? "user root\n" : "", log);
         fclose(f);
