@@ -439,7 +439,8 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
     struct sk_diag diag;
     sk_diag_init(&diag);
     struct sk_import_result res;
-    r = sk_ledger_import(c->l, kind, file, c->cfg, flags, &diag, &res);
+    struct sk_import_opts io = {.kind = kind, .flags = flags, .cfg = c->cfg, .diag = &diag};
+    r = sk_ledger_import(c->l, file, &io, &res);
     progress_end(c, res.rows, res.rows);
     sk_diag_print(&diag, stderr);
     sk_diag_free(&diag);

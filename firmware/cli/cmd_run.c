@@ -141,7 +141,8 @@ static int check_catalog(const struct sk_config *cfg, struct sk_diag *diag)
             char fpath[SK_PATH_MAX * 2];
             sk_config_resolve_path(cfg, files[kind], fpath, sizeof(fpath));
             struct sk_import_result res;
-            if (sk_ledger_import(l, kind, fpath, cfg, 0, diag, &res) < 0) {
+            struct sk_import_opts io = {.kind = kind, .cfg = cfg, .diag = diag};
+            if (sk_ledger_import(l, fpath, &io, &res) < 0) {
                 rc = -EINVAL;
             }
         }

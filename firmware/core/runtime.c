@@ -727,7 +727,9 @@ static void import_catalog(struct sk_runtime *rt)
         struct sk_diag diag;
         sk_diag_init(&diag);
         struct sk_import_result res;
-        int r = sk_ledger_import(rt->ledger, kind, path, cfg, SK_IMPORT_IF_CHANGED, &diag, &res);
+        struct sk_import_opts io = {
+                .kind = kind, .flags = SK_IMPORT_IF_CHANGED, .cfg = cfg, .diag = &diag};
+        int r = sk_ledger_import(rt->ledger, path, &io, &res);
         for (size_t i = 0; i < diag.n; i++) {
             sk_log(SK_LOG_ERR, "ledger", NULL, "%s", diag.lines[i]);
         }

@@ -886,17 +886,18 @@ static void text_sha256(const char *text, size_t len, char out[SK_LEDGER_HASH_HE
     }
 }
 
-/* Imports text (len bytes, text[len] == '\0', owned by the caller) named path. */
+/* Imports o->text (o->len bytes, text[len] == '\0', owned by the caller) named path. */
 static int import_text(struct sk_ledger *l,
-                       int kind,
                        const char *path,
-                       const char *text,
-                       size_t len,
-                       const struct sk_config *cfg,
-                       unsigned flags,
-                       struct sk_diag *diag,
+                       const struct sk_import_opts *o,
                        struct sk_import_result *ret)
 {
+    int kind = o->kind;
+    unsigned flags = o->flags;
+    const struct sk_config *cfg = o->cfg;
+    struct sk_diag *diag = o->diag;
+    const char *text = o->text;
+    size_t len = o->len;
     struct import im;
     memset(&im, 0, sizeof(im));
     im.l = l;
@@ -1004,65 +1005,42 @@ static int import_text(struct sk_ledger *l,
 }
 
 int sk_ledger_import(struct sk_ledger *l,
-                     int kind,
                      const char *path,
-                     const struct sk_config *cfg,
-                     unsigned flags,
-                     struct sk_diag *diag,
+                     const struct sk_import_opts *opts,
                      struct sk_import_result *ret)
 {
     if (ret) {
         memset(ret, 0, sizeof(*ret));
     }
-    if (!columns_of(kind) || !path) {
+    if (!opts || !columns_of(opts->kind) || !path) {
         return -EINVAL;
     }
-    struct report rep = {.diag = diag, .path = path};
+    struct report rep = {.diag = opts->diag, .path = path};
+    struct sk_import_opts o = *opts;
     char *text = NULL;
-    size_t len = 0;
-    int r = read_file(path, &text, &len, &rep);
+    int r = 0;
+    if (!opts->text) {
+        r = read_file(path, &text, &o.len, &rep);
+    } else if (opts->len > MAX_FILE) {
+        problem(&rep, 0, 0, NULL, "larger than %d MiB", MAX_FILE >> 20);
+        r = -EFBIG;
+    }
     if (r < 0) {
         if (ret) {
             ret->errors = rep.errors;
         }
         return r;
     }
-    r = import_text(l, kind, path, text, len, cfg, flags, diag, ret);
-    free(text);
-    return r;
-}
-
-int sk_ledger_import_text(struct sk_ledger *l,
-                          int kind,
-                          const char *name,
-                          const char *text,
-                          size_t len,
-                          const struct sk_config *cfg,
-                          unsigned flags,
-                          struct sk_diag *diag,
-                          struct sk_import_result *ret)
-{
-    if (ret) {
-        memset(ret, 0, sizeof(*ret));
-    }
-    if (!columns_of(kind) || !name || !text) {
-        return -EINVAL;
-    }
-    if (len > MAX_FILE) {
-        struct report rep = {.diag = diag, .path = name};
-        problem(&rep, 0, 0, NULL, "larger than %d MiB", MAX_FILE >> 20);
-        if (ret) {
-            ret->errors = rep.errors;
+    if (opts->text) { /* the parser wants a NUL after the text */
+        text = malloc(opts->len + 1);
+        if (!text) {
+            return -ENOMEM;
         }
-        return -EFBIG;
+        memcpy(text, opts->text, opts->len);
+        text[opts->len] = '\0';
     }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        return -ENOMEM;
-    }
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    int r = import_text(l, kind, name, copy, len, cfg, flags, diag, ret);
-    free(copy);
+    o.text = text;
+    r = import_text(l, path, &o, ret);
+    free(text);
     return r;
 }

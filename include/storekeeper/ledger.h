@@ -387,30 +387,28 @@ struct sk_import_result {
 /* "products", "tags", "planogram"; NULL when out of range. */
 const char *sk_import_kind_name(int kind);
 
+/* What to import and how. */
+struct sk_import_opts {
+    int kind;                    /* enum sk_import_kind */
+    unsigned flags;              /* enum sk_import_flags */
+    const struct sk_config *cfg; /* may be NULL: the shelves a planogram may name */
+    struct sk_diag *diag;        /* may be NULL: where the problems go */
+    const char *text;            /* NULL: read the file; else the CSV text (len bytes, borrowed),
+                                  * and the path only names it in problems */
+    size_t len;
+};
+
 /*
  * Imports a CSV file (formats in docs/ledger.md) in one transaction: every row is checked
- * first, and a file with any problem imports nothing. Problems go to diag (may be NULL) as
- * "FILE:LINE:COLUMN: NAME: PROBLEM" lines, at most 20 and a count of the rest. cfg (may be
- * NULL) gives the shelves a planogram may name; without it, the ledger's shelves. Returns 0,
- * -EINVAL when the file has problems, or another error; ret (may be NULL) is always set.
+ * first, and a file with any problem imports nothing. Problems go to opts->diag as
+ * "FILE:LINE:COLUMN: NAME: PROBLEM" lines, at most 20 and a count of the rest. Without
+ * opts->cfg, a planogram may name the ledger's shelves. Returns 0, -EINVAL when the file has
+ * problems, or another error; ret (may be NULL) is always set.
  */
 int sk_ledger_import(struct sk_ledger *l,
-                     int kind,
                      const char *path,
-                     const struct sk_config *cfg,
-                     unsigned flags,
-                     struct sk_diag *diag,
+                     const struct sk_import_opts *opts,
                      struct sk_import_result *ret);
-/* The same from CSV text in memory (len bytes, borrowed; name stands for the file). */
-int sk_ledger_import_text(struct sk_ledger *l,
-                          int kind,
-                          const char *name,
-                          const char *text,
-                          size_t len,
-                          const struct sk_config *cfg,
-                          unsigned flags,
-                          struct sk_diag *diag,
-                          struct sk_import_result *ret);
 
 /* ---- movements and stock ------------------------------------------------------------- */
 

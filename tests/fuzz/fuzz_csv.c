@@ -64,7 +64,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     const char *seed[] = {"products.csv", "tags.csv", "planogram.csv"};
     for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof(path), "%s/examples/%s", fuzz_source_dir(), seed[k]);
-        if (sk_ledger_import(ledger, k, path, cfg, 0, &d, NULL) < 0) {
+        struct sk_import_opts io = {.kind = k, .cfg = cfg, .diag = &d};
+        if (sk_ledger_import(ledger, path, &io, NULL) < 0) {
             sk_diag_print(&d, stderr);
             abort();
         }
@@ -78,13 +79,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
-    int kind = data[0] % 3;
     unsigned flags = SK_IMPORT_DRY_RUN | (data[0] & 0x10 ? SK_IMPORT_REPLACE : 0);
     struct sk_diag d;
     sk_diag_init(&d);
     struct sk_import_result res;
-    int r = sk_ledger_import_text(ledger, kind, "fuzz.csv", (const char *)data + 1, size - 1, cfg,
-                                  flags, &d, &res);
+    struct sk_import_opts io = {.kind = data[0] % 3,
+                                .flags = flags,
+                                .cfg = cfg,
+                                .diag = &d,
+                                .text = (const char *)data + 1,
+                                .len = size - 1};
+    int r = sk_ledger_import(ledger, "fuzz.csv", &io, &res);
     if (r < 0 && r != -ENOMEM && d.n == 0) {
         abort(); /* a refusal says why */
     }

@@ -34,7 +34,8 @@ static int import_text(struct lt *t,
     sk_test_write(t->dir, name, text, path, sizeof(path));
     struct sk_diag d;
     sk_diag_init(&d);
-    int r = sk_ledger_import(t->l, kind, path, demo_cfg(), flags, &d, res);
+    struct sk_import_opts io = {.kind = kind, .flags = flags, .cfg = demo_cfg(), .diag = &d};
+    int r = sk_ledger_import(t->l, path, &io, res);
     out[0] = '\0';
     for (size_t i = 0; i < d.n; i++) {
         /* Strip the directory so expectations read "products.csv:3:4: ..." */
@@ -67,7 +68,8 @@ static void test_examples(void **state)
     for (int k = 0; k < 3; k++) {
         char path[512];
         snprintf(path, sizeof(path), "%s/examples/%s", SK_SOURCE_DIR, files[k]);
-        int r = sk_ledger_import(t.l, k, path, demo_cfg(), 0, &d, &res);
+        struct sk_import_opts io = {.kind = k, .cfg = demo_cfg(), .diag = &d};
+        int r = sk_ledger_import(t.l, path, &io, &res);
         for (size_t i = 0; i < d.n; i++) {
             fprintf(stderr, "%s\n", d.lines[i]);
         }
@@ -79,7 +81,8 @@ static void test_examples(void **state)
     /* Again: every row is an update now. */
     char path[512];
     snprintf(path, sizeof(path), "%s/examples/products.csv", SK_SOURCE_DIR);
-    assert_int_equal(sk_ledger_import(t.l, SK_IMPORT_PRODUCTS, path, NULL, 0, &d, &res), 0);
+    struct sk_import_opts io = {.kind = SK_IMPORT_PRODUCTS, .diag = &d};
+    assert_int_equal(sk_ledger_import(t.l, path, &io, &res), 0);
     assert_int_equal(res.updated, 11);
     assert_int_equal(res.inserted, 0);
     sk_diag_free(&d);
@@ -289,8 +292,8 @@ static void test_all_or_nothing_and_limits(void **state)
     /* A missing file. */
     struct sk_diag d;
     sk_diag_init(&d);
-    assert_int_equal(sk_ledger_import(t.l, SK_IMPORT_TAGS, "/nonexistent/t.csv", NULL, 0, &d, &res),
-                     -ENOENT);
+    struct sk_import_opts io = {.kind = SK_IMPORT_TAGS, .diag = &d};
+    assert_int_equal(sk_ledger_import(t.l, "/nonexistent/t.csv", &io, &res), -ENOENT);
     assert_non_null(strstr(d.lines[0], "/nonexistent/t.csv: cannot open"));
     sk_diag_free(&d);
     lt_teardown(&t);
@@ -341,6 +344,39 @@ static void test_replace_and_dry_run(void **state)
     lt_teardown(&t);
 }
 
+/* opts.text: the same import from memory; the text needs no NUL after it and the path only
+ * names it in problems. */
+static void test_from_memory(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    struct sk_diag d;
+    sk_diag_init(&d);
+    struct sk_import_result res;
+    char text[] = "sku,name,price,currency\nMEM,From memory,2.5,EURxx";
+    struct sk_import_opts io = {.kind = SK_IMPORT_PRODUCTS,
+                                .diag = &d,
+                                .text = text,
+                                .len = strlen(text) - 2}; /* "xx" is past the end */
+    assert_int_equal(sk_ledger_import(t.l, "mem.csv", &io, &res), 0);
+    assert_int_equal(res.inserted, 1);
+    struct sk_product p;
+    assert_int_equal(sk_ledger_product_get(t.l, "MEM", &p), 1);
+    assert_int_equal(p.price_minor, 250);
+    io.len = strlen(text); /* now the currency reads EURxx */
+    assert_int_equal(sk_ledger_import(t.l, "mem.csv", &io, &res), -EINVAL);
+    assert_true(d.n > 0);
+    assert_non_null(strstr(d.lines[0], "mem.csv:2:"));
+    sk_diag_free(&d);
+    sk_diag_init(&d);
+    io.len = (size_t)17 * 1024 * 1024; /* refused before anything is read or copied */
+    assert_int_equal(sk_ledger_import(t.l, "big.csv", &io, &res), -EFBIG);
+    assert_non_null(strstr(d.lines[0], "big.csv: larger than 16 MiB"));
+    sk_diag_free(&d);
+    lt_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +385,7 @@ int main(void)
             cmocka_unit_test(test_bad_input),
             cmocka_unit_test(test_all_or_nothing_and_limits),
             cmocka_unit_test(test_replace_and_dry_run),
+            cmocka_unit_test(test_from_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
