@@ -282,19 +282,23 @@ void sk_vision_free(struct sk_vision *v)
     free(v);
 }
 
-static void add_event(struct sk_vision *v, int type, const struct sk_trk *k, int64_t t_us)
+/* The next event, cleared, with its type, track, place and time; NULL (and counted) when this
+ * frame already has SK_VISION_MAX_EVENTS. */
+static struct sk_vision_event *
+add_event(struct sk_vision *v, int type, uint32_t track_id, float x, float y, int64_t t_us)
 {
     if (v->n_events >= SK_VISION_MAX_EVENTS) {
         v->events_overflow++;
-        return;
+        return NULL;
     }
     struct sk_vision_event *e = &v->events[v->n_events++];
     memset(e, 0, sizeof(*e));
     e->type = type;
-    e->track_id = k->id;
-    e->x = k->x;
-    e->y = k->y;
+    e->track_id = track_id;
+    e->x = x;
+    e->y = y;
     e->t_us = t_us;
+    return e;
 }
 
 static void
@@ -302,10 +306,10 @@ leave_zone(struct sk_vision *v, size_t slot, size_t z, const struct sk_trk *k, i
 {
     struct track_geo *g = &v->geo[slot];
     g->in_zone &= ~(UINT64_C(1) << z);
-    add_event(v, SK_VEV_ZONE_LEAVE, k, t_us);
-    if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_ZONE_LEAVE) {
-        v->events[v->n_events - 1].name = v->zones[z].name;
-        v->events[v->n_events - 1].dwell_us = t_us - g->zone_enter_us[z];
+    struct sk_vision_event *e = add_event(v, SK_VEV_ZONE_LEAVE, k->id, k->x, k->y, t_us);
+    if (e) {
+        e->name = v->zones[z].name;
+        e->dwell_us = t_us - g->zone_enter_us[z];
     }
 }
 
@@ -320,9 +324,9 @@ static void track_geometry(struct sk_vision *v, size_t slot, const struct sk_trk
         if (!was && vision_point_in_polygon(zc->polygon, np, k->x, k->y)) {
             g->in_zone |= UINT64_C(1) << z;
             g->zone_enter_us[z] = t_us;
-            add_event(v, SK_VEV_ZONE_ENTER, k, t_us);
-            if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_ZONE_ENTER) {
-                v->events[v->n_events - 1].name = zc->name;
+            struct sk_vision_event *e = add_event(v, SK_VEV_ZONE_ENTER, k->id, k->x, k->y, t_us);
+            if (e) {
+                e->name = zc->name;
             }
         } else if (was && !vision_point_in_polygon(zc->polygon, np, k->x, k->y) &&
                    vision_polygon_distance(zc->polygon, np, k->x, k->y) > v->p.zone_margin_px) {
@@ -373,12 +377,9 @@ report_crossings(struct sk_vision *v, size_t slot, const struct sk_trk *k, int64
             (!all && (double)(t_us - g->pend_t_us[l]) / 1e6 < CROSS_DEBOUNCE_S - 1e-6)) {
             continue;
         }
-        struct sk_trk at = *k;
-        at.x = g->pend_x[l];
-        at.y = g->pend_y[l];
-        add_event(v, SK_VEV_LINE_CROSS, &at, g->pend_t_us[l]);
-        if (v->n_events > 0 && v->events[v->n_events - 1].type == SK_VEV_LINE_CROSS) {
-            struct sk_vision_event *e = &v->events[v->n_events - 1];
+        struct sk_vision_event *e =
+                add_event(v, SK_VEV_LINE_CROSS, k->id, g->pend_x[l], g->pend_y[l], g->pend_t_us[l]);
+        if (e) {
             e->name = v->lines[l].name;
             e->role = v->lines[l].role;
             e->dir = (int)g->pend_dir[l]; /* -1, 0 or 1: signed on purpose */
@@ -402,7 +403,7 @@ static void emit_track_events(struct sk_vision *v, int64_t t_us)
         if (k->state == SK_TRK_CONFIRMED) {
             if (k->born) {
                 memset(&v->geo[i], 0, sizeof(v->geo[i]));
-                add_event(v, SK_VEV_TRACK_NEW, k, t_us);
+                add_event(v, SK_VEV_TRACK_NEW, k->id, k->x, k->y, t_us);
                 v->stats.tracks_total++;
                 /* Judged from where it was first seen: a shopper who crossed a line while the
                  * track was still tentative (a fast walker at a low frame rate) counts. */
@@ -423,7 +424,7 @@ static void emit_track_events(struct sk_vision *v, int64_t t_us)
                     leave_zone(v, i, z, k, t_us);
                 }
             }
-            add_event(v, SK_VEV_TRACK_LOST, k, t_us);
+            add_event(v, SK_VEV_TRACK_LOST, k->id, k->x, k->y, t_us);
             memset(&v->geo[i], 0, sizeof(v->geo[i]));
         }
     }
@@ -591,17 +592,10 @@ static void reach_event(void *ctx,
 {
     struct sk_vision *v = ctx;
     (void)end_us;
-    if (v->n_events >= SK_VISION_MAX_EVENTS) {
-        v->events_overflow++;
+    struct sk_vision_event *e = add_event(v, SK_VEV_REACH, track_id, x, y, v->reach_now_us);
+    if (!e) {
         return;
     }
-    struct sk_vision_event *e = &v->events[v->n_events++];
-    memset(e, 0, sizeof(*e));
-    e->type = SK_VEV_REACH;
-    e->track_id = track_id;
-    e->x = x;
-    e->y = y;
-    e->t_us = v->reach_now_us;
     e->dwell_us = v->reach_now_us - start_us;
     e->name = v->zones[zone].name;
     e->reach = depth;
