@@ -193,6 +193,24 @@ static struct slot *free_slot(struct sk_mqtt_outbox *ob)
     return NULL;
 }
 
+/* A message of the window is done (acknowledged, refused or given up on): its slot is free. */
+static void release_slot(struct sk_mqtt_outbox *ob, struct slot *s)
+{
+    s->used = false;
+    ob->n_inflight--;
+    if (!s->live) {
+        ob->n_backlog_inflight--;
+    }
+}
+
+/* Given up on without an acknowledgement: it stays pending and comes back in a rescan. */
+static void time_out_slot(struct sk_mqtt_outbox *ob, struct slot *s)
+{
+    release_slot(ob, s);
+    ob->stats.timeouts++;
+    ob->rescan = true;
+}
+
 static int publish_row(const struct sk_outbox_row *row, void *ctx)
 {
     struct fill_ctx *f = ctx;
@@ -242,13 +260,7 @@ static int publish_row(const struct sk_outbox_row *row, void *ctx)
     for (size_t i = 0; i < ob->window; i++) {
         struct slot *old = &ob->slots[i];
         if (old->used && old->mid == mid) {
-            old->used = false;
-            ob->n_inflight--;
-            if (!old->live) {
-                ob->n_backlog_inflight--;
-            }
-            ob->stats.timeouts++;
-            ob->rescan = true;
+            time_out_slot(ob, old);
         }
     }
     struct slot *s = free_slot(ob);
@@ -351,11 +363,7 @@ int mqtt_outbox_puback(struct sk_mqtt_outbox *ob, uint32_t gen, int mid, int rea
     if (!s) {
         return 0; /* not an event: status, health, a reply */
     }
-    s->used = false;
-    ob->n_inflight--;
-    if (!s->live) {
-        ob->n_backlog_inflight--;
-    }
+    release_slot(ob, s);
     if (reason >= 0x80) {
         /* Refused (MQTT 5): not delivered. It stays pending and comes back in a rescan. */
         ob->stats.refused++;
@@ -391,13 +399,7 @@ void mqtt_outbox_tick(struct sk_mqtt_outbox *ob)
     for (size_t i = 0; i < ob->window; i++) {
         struct slot *s = &ob->slots[i];
         if (s->used && now - s->sent_mono_us > ob->inflight_timeout_us) {
-            s->used = false;
-            ob->n_inflight--;
-            if (!s->live) {
-                ob->n_backlog_inflight--;
-            }
-            ob->stats.timeouts++;
-            ob->rescan = true;
+            time_out_slot(ob, s);
         }
     }
     if (ob->rescan && ob->n_inflight == 0) {
