@@ -139,6 +139,15 @@ static void lib_init(void)
 
 /* ---- observations ------------------------------------------------------------------------- */
 
+/* An empty observation of this type, stamped now on both clocks. */
+static void obs_now(struct sk_obs *o, int type)
+{
+    memset(o, 0, sizeof(*o));
+    o->type = (uint16_t)type;
+    o->mono_us = sk_now_mono_us();
+    o->wall_us = sk_now_wall_us();
+}
+
 static void push_link(struct sk_mqtt_link *l,
                       int event,
                       int mid,
@@ -148,10 +157,7 @@ static void push_link(struct sk_mqtt_link *l,
                       const char *detail)
 {
     struct sk_obs o;
-    memset(&o, 0, sizeof(o));
-    o.type = SK_OBS_MQTT_LINK;
-    o.mono_us = sk_now_mono_us();
-    o.wall_us = sk_now_wall_us();
+    obs_now(&o, SK_OBS_MQTT_LINK);
     o.u.mqtt.event = (uint8_t)event;
     o.u.mqtt.mid = mid;
     o.u.mqtt.reason_code = reason;
@@ -485,10 +491,7 @@ static void on_board_message(struct sk_mqtt_link *l, const struct mosquitto_mess
         return;
     }
     struct sk_obs o;
-    memset(&o, 0, sizeof(o));
-    o.type = SK_OBS_SATELLITE;
-    o.mono_us = sk_now_mono_us();
-    o.wall_us = sk_now_wall_us();
+    obs_now(&o, SK_OBS_SATELLITE);
     snprintf(o.source, sizeof(o.source), "%.*s", (int)(slash - dev), dev);
     struct sk_obs_command *c = &o.u.command;
     c->generation = l->gen;
@@ -526,10 +529,7 @@ static void on_message(struct mosquitto *mosq,
         return;
     }
     struct sk_obs o;
-    memset(&o, 0, sizeof(o));
-    o.type = SK_OBS_MQTT_COMMAND;
-    o.mono_us = sk_now_mono_us();
-    o.wall_us = sk_now_wall_us();
+    obs_now(&o, SK_OBS_MQTT_COMMAND);
     struct sk_obs_command *c = &o.u.command;
     c->generation = l->gen;
     /* cmd/<name> or cmd/<name>/<identity>; the broker's ACL decides who may publish where. */
