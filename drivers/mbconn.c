@@ -23,30 +23,18 @@
  * over TCP, say) is one more row.
  */
 
-#define HOST_MAX 128
-#define DEV_MAX  256
-
-struct endpoint {
-    char host[HOST_MAX];
-    char port[8];
-    char device[DEV_MAX];
-    int baud;
-    char parity;
-    int data_bits, stop_bits;
-};
-
 struct transport {
     const char *scheme;
     bool tcp;
-    int (*parse)(const char *rest, struct endpoint *ep);
-    modbus_t *(*create)(const struct endpoint *ep);
+    int (*parse)(const char *rest, struct sk_mbconn_url *ep);
+    modbus_t *(*create)(const struct sk_mbconn_url *ep);
     int (*after_connect)(modbus_t *ctx, bool rs485);
 };
 
 struct sk_mbconn {
     const struct transport *t;
     const struct sk_mbconn_script *script; /* answers instead of a device, or NULL */
-    struct endpoint ep;
+    struct sk_mbconn_url ep;
     modbus_t *ctx;
     bool open;
     bool reopen; /* TCP: reopen before the next request (a reply may still be in flight) */
@@ -58,7 +46,7 @@ struct sk_mbconn {
     struct sk_mbconn_stats stats;
 };
 
-static int parse_tcp(const char *rest, struct endpoint *ep)
+static int parse_tcp(const char *rest, struct sk_mbconn_url *ep)
 {
     const char *colon = strrchr(rest, ':');
     if (!colon || colon == rest || (size_t)(colon - rest) >= sizeof(ep->host)) {
@@ -77,16 +65,18 @@ static int parse_tcp(const char *rest, struct endpoint *ep)
     if (*end || port < 0 || port > 65535) {
         return -EINVAL;
     }
-    snprintf(ep->port, sizeof(ep->port), "%ld", port);
+    ep->port = (int)port;
     return 0;
 }
 
-static modbus_t *create_tcp(const struct endpoint *ep)
+static modbus_t *create_tcp(const struct sk_mbconn_url *ep)
 {
-    return modbus_new_tcp_pi(ep->host, ep->port);
+    char port[8];
+    snprintf(port, sizeof(port), "%d", ep->port);
+    return modbus_new_tcp_pi(ep->host, port);
 }
 
-static int parse_rtu(const char *rest, struct endpoint *ep)
+static int parse_rtu(const char *rest, struct sk_mbconn_url *ep)
 {
     /* DEVICE:BAUD:FRAME, DEVICE may itself not contain ':' */
     const char *c1 = strchr(rest, ':');
@@ -112,7 +102,7 @@ static int parse_rtu(const char *rest, struct endpoint *ep)
     return 0;
 }
 
-static modbus_t *create_rtu(const struct endpoint *ep)
+static modbus_t *create_rtu(const struct sk_mbconn_url *ep)
 {
     return modbus_new_rtu(ep->device, ep->baud, ep->parity, ep->data_bits, ep->stop_bits);
 }
@@ -143,18 +133,36 @@ static void set_timeout(modbus_t *ctx, int ms, bool byte)
     }
 }
 
+/* The transport of the URL's scheme and the URL taken apart by it; NULL when it is none. */
+static const struct transport *parse_url(const char *url, struct sk_mbconn_url *ep)
+{
+    for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
+        const struct transport *t = &transports[i];
+        size_t n = strlen(t->scheme);
+        if (strncmp(url, t->scheme, n) == 0 && url[n] == ':') {
+            memset(ep, 0, sizeof(*ep));
+            ep->tcp = t->tcp;
+            return t->parse(url + n + 1, ep) == 0 ? t : NULL;
+        }
+    }
+    return NULL;
+}
+
+int sk_mbconn_parse_url(const char *url, struct sk_mbconn_url *ret_url)
+{
+    if (!url || !ret_url) {
+        return -EINVAL;
+    }
+    return parse_url(url, ret_url) ? 0 : -EINVAL;
+}
+
 int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn)
 {
     if (!opts || !opts->url) {
         return -EINVAL;
     }
-    const struct transport *t = NULL;
-    for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
-        size_t n = strlen(transports[i].scheme);
-        if (strncmp(opts->url, transports[i].scheme, n) == 0 && opts->url[n] == ':') {
-            t = &transports[i];
-        }
-    }
+    struct sk_mbconn_url ep;
+    const struct transport *t = parse_url(opts->url, &ep);
     if (!t) {
         return -EINVAL;
     }
@@ -163,10 +171,7 @@ int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn
         return -ENOMEM;
     }
     c->t = t;
-    if (t->parse(opts->url + strlen(t->scheme) + 1, &c->ep) < 0) {
-        free(c);
-        return -EINVAL;
-    }
+    c->ep = ep;
     c->ctx = t->create(&c->ep);
     if (!c->ctx) {
         int e = errno ? errno : ENOMEM;

@@ -23,6 +23,7 @@
 #include "storekeeper/clock.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/mbconn.h"
 #include "storekeeper/rand.h"
 
 /*
@@ -99,12 +100,7 @@ struct vunit {
 
 struct sk_vreader {
     char listen[SK_URL_MAX + SK_PATH_MAX];
-    bool tcp;
-    char host[64];
-    int port;
-    char device[SK_PATH_MAX];
-    int baud, data_bits, stop_bits;
-    char parity;
+    struct sk_mbconn_url at; /* where it listens (the port once bound, when asked for 0) */
     int round_ms;
     uint32_t rng;
     modbus_t *ctx;
@@ -564,7 +560,7 @@ static void after_write(struct vunit *u, int table, unsigned addr, unsigned coun
 
 static void send_raw(struct sk_vreader *v, int fd, const uint8_t *b, size_t n)
 {
-    if (v->tcp) {
+    if (v->at.tcp) {
         if (send(fd, b, n, MSG_NOSIGNAL) < 0) {
             /* the client went away; its socket is closed on the next read */
         }
@@ -623,9 +619,9 @@ static void send_fault(struct sk_vreader *v,
                        int kind)
 {
     uint8_t pdu[260], adu[300];
-    size_t n = normal_pdu(u, req + h, req_len - h - (v->tcp ? 0 : 2), pdu);
+    size_t n = normal_pdu(u, req + h, req_len - h - (v->at.tcp ? 0 : 2), pdu);
     uint8_t unit = req[h - 1];
-    if (kind == SK_VMAL_SHORT || (kind == 0 && v->tcp)) {
+    if (kind == SK_VMAL_SHORT || (kind == 0 && v->at.tcp)) {
         if ((pdu[0] == 3 || pdu[0] == 4) && n >= 4) {
             n -= 2;
             pdu[1] = (uint8_t)(pdu[1] - 2); /* consistent frame, one register missing */
@@ -645,7 +641,7 @@ static void send_fault(struct sk_vreader *v,
         return;
     }
     size_t len;
-    if (v->tcp) {
+    if (v->at.tcp) {
         uint16_t tid = (uint16_t)(req[0] << 8 | req[1]);
         if (kind == SK_VMAL_BAD_TID) {
             tid++;
@@ -722,7 +718,7 @@ static bool writable(const struct vunit *u, int fc, unsigned addr, unsigned coun
 /* Handles one request frame; returns false when the (TCP) client must be closed. Lock held. */
 static bool handle_request(struct sk_vreader *v, int fd, const uint8_t *req, size_t len)
 {
-    size_t h = v->tcp ? 7 : 1;
+    size_t h = v->at.tcp ? 7 : 1;
     v->stats.requests++;
     if (len < h + 1) {
         return true;
@@ -731,13 +727,13 @@ static bool handle_request(struct sk_vreader *v, int fd, const uint8_t *req, siz
     int fc = req[h];
     struct vunit *u = find_unit(v, unit_id);
     if (!u) {
-        if (v->tcp) { /* a gateway would say: nobody behind this unit id */
+        if (v->at.tcp) { /* a gateway would say: nobody behind this unit id */
             modbus_reply_exception(v->ctx, req, MODBUS_EXCEPTION_GATEWAY_TARGET);
             v->stats.exceptions++;
         }
         return true;
     }
-    if (!v->tcp) {
+    if (!v->at.tcp) {
         modbus_set_slave(v->ctx, unit_id);
     }
     int64_t now = sk_now_mono_us();
@@ -745,7 +741,7 @@ static bool handle_request(struct sk_vreader *v, int fd, const uint8_t *req, siz
         v->stats.faulted++;
         return true;
     }
-    if (u->drop_now && v->tcp) {
+    if (u->drop_now && v->at.tcp) {
         u->drop_now = false;
         v->stats.faulted++;
         return false;
@@ -884,7 +880,7 @@ static void *server_thread(void *arg)
         struct pollfd pf[2 + MAX_CLIENTS];
         size_t np = 0;
         pf[np++] = (struct pollfd){v->wake_fd, POLLIN, 0};
-        if (v->tcp) {
+        if (v->at.tcp) {
             pf[np++] = (struct pollfd){v->listen_fd, POLLIN, 0};
             for (size_t i = 0; i < v->n_clients; i++) {
                 pf[np++] = (struct pollfd){v->clients[i], POLLIN, 0};
@@ -934,7 +930,7 @@ static void *server_thread(void *arg)
                 /* spurious */
             }
         }
-        if (!v->tcp) {
+        if (!v->at.tcp) {
             if (pf[1].revents & POLLIN) {
                 rtu_input(v);
             }
@@ -995,49 +991,6 @@ static void *server_thread(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
-static int parse_listen(struct sk_vreader *v, const char *url)
-{
-    if (strncmp(url, "tcp:", 4) == 0) {
-        const char *colon = strrchr(url + 4, ':');
-        if (!colon || colon == url + 4 || (size_t)(colon - url - 4) >= sizeof(v->host)) {
-            return -EINVAL;
-        }
-        memcpy(v->host, url + 4, (size_t)(colon - url - 4));
-        v->host[colon - url - 4] = '\0';
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (*end || port < 0 || port > 65535) {
-            return -EINVAL;
-        }
-        v->port = (int)port;
-        v->tcp = true;
-        return 0;
-    }
-    if (strncmp(url, "rtu:", 4) == 0) {
-        const char *p = url + 4;
-        const char *c1 = strchr(p, ':');
-        if (!c1 || c1 == p || (size_t)(c1 - p) >= sizeof(v->device)) {
-            return -EINVAL;
-        }
-        memcpy(v->device, p, (size_t)(c1 - p));
-        v->device[c1 - p] = '\0';
-        char *end;
-        long baud = strtol(c1 + 1, &end, 10);
-        const char *f = end + 1;
-        if (*end != ':' || baud < 300 || strlen(f) != 3 || (f[0] != '7' && f[0] != '8') ||
-            (f[1] != 'N' && f[1] != 'E' && f[1] != 'O') || (f[2] != '1' && f[2] != '2')) {
-            return -EINVAL;
-        }
-        v->baud = (int)baud;
-        v->data_bits = f[0] - '0';
-        v->parity = f[1];
-        v->stop_bits = f[2] - '0';
-        v->tcp = false;
-        return 0;
-    }
-    return -EINVAL;
-}
-
 int sk_vreader_new(const struct sk_vreader_opts *opts, struct sk_vreader **ret)
 {
     if (!opts || !opts->listen) {
@@ -1048,7 +1001,7 @@ int sk_vreader_new(const struct sk_vreader_opts *opts, struct sk_vreader **ret)
         return -ENOMEM;
     }
     snprintf(v->listen, sizeof(v->listen), "%s", opts->listen);
-    if (parse_listen(v, opts->listen) < 0) {
+    if (sk_mbconn_parse_url(opts->listen, &v->at) < 0) {
         free(v);
         return -EINVAL;
     }
@@ -1141,8 +1094,8 @@ int sk_vreader_start(struct sk_vreader *v)
     if (v->wake_fd < 0) {
         return -errno;
     }
-    if (v->tcp) {
-        v->ctx = modbus_new_tcp(v->host, v->port);
+    if (v->at.tcp) {
+        v->ctx = modbus_new_tcp(v->at.host, v->at.port);
         if (!v->ctx) {
             return -ENOMEM;
         }
@@ -1154,10 +1107,11 @@ int sk_vreader_start(struct sk_vreader *v)
         memset(&sa, 0, sizeof(sa));
         socklen_t sl = sizeof(sa);
         if (getsockname(v->listen_fd, (struct sockaddr *)&sa, &sl) == 0) {
-            v->port = ntohs(sa.sin_port);
+            v->at.port = ntohs(sa.sin_port);
         }
     } else {
-        v->ctx = modbus_new_rtu(v->device, v->baud, v->parity, v->data_bits, v->stop_bits);
+        v->ctx = modbus_new_rtu(v->at.device, v->at.baud, v->at.parity, v->at.data_bits,
+                                v->at.stop_bits);
         if (!v->ctx) {
             return -EINVAL;
         }
@@ -1178,7 +1132,7 @@ int sk_vreader_start(struct sk_vreader *v)
 
 int sk_vreader_port(const struct sk_vreader *v)
 {
-    return v->tcp ? v->port : 0;
+    return v->at.tcp ? v->at.port : 0;
 }
 
 void sk_vreader_free(struct sk_vreader *v)
@@ -1203,7 +1157,7 @@ void sk_vreader_free(struct sk_vreader *v)
         close(v->listen_fd);
     }
     if (v->ctx) {
-        if (!v->tcp) {
+        if (!v->at.tcp) {
             modbus_close(v->ctx);
         }
         modbus_free(v->ctx);

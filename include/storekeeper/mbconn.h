@@ -45,6 +45,22 @@ struct sk_mbconn_stats {
     int64_t last_rtt_us; /* of the last answered transaction */
 };
 
+/* A Modbus URL taken apart: the one grammar of a reader's address and a virtual reader's. */
+struct sk_mbconn_url {
+    bool tcp;
+    char host[128];   /* tcp: the name or address, without the brackets of [::1] */
+    int port;         /* tcp: 0-65535 */
+    char device[256]; /* rtu: the serial device's path */
+    int baud;         /* rtu: 300-4000000 */
+    char parity;      /* rtu: 'N', 'E' or 'O' */
+    int data_bits;    /* rtu: 7 or 8 */
+    int stop_bits;    /* rtu: 1 or 2 */
+};
+
+/* tcp:HOST:PORT or rtu:DEVICE:BAUD:FRAME (FRAME as 8N1) into ret_url; -EINVAL when it is not
+ * one of them or a part is out of range or too long. */
+int sk_mbconn_parse_url(const char *url, struct sk_mbconn_url *ret_url);
+
 /* Parses the URL and creates the context; does not connect. Returns 0, -EINVAL (bad URL) or
  * -ENOMEM. */
 int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn);

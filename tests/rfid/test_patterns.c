@@ -525,6 +525,54 @@ static void test_random_register_contents(void **state)
     }
 }
 
+/* One URL grammar for readers and virtual readers: every part checked, and a bad one refused
+ * by both. */
+static void test_urls(void **state)
+{
+    (void)state;
+    struct sk_mbconn_url u;
+    assert_int_equal(sk_mbconn_parse_url("tcp:10.0.0.5:502", &u), 0);
+    assert_true(u.tcp);
+    assert_string_equal(u.host, "10.0.0.5");
+    assert_int_equal(u.port, 502);
+    assert_int_equal(sk_mbconn_parse_url("tcp:[::1]:1502", &u), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 1502);
+    assert_int_equal(sk_mbconn_parse_url("rtu:/dev/ttyUSB0:19200:8E1", &u), 0);
+    assert_false(u.tcp);
+    assert_string_equal(u.device, "/dev/ttyUSB0");
+    assert_int_equal(u.baud, 19200);
+    assert_int_equal(u.data_bits, 8);
+    assert_int_equal(u.parity, 'E');
+    assert_int_equal(u.stop_bits, 1);
+    char long_dev[400];
+    snprintf(long_dev, sizeof(long_dev), "rtu:/%0300d:9600:8N1", 0);
+    const char *bad[] = {"tcp:host",
+                         "tcp::502",
+                         "tcp:host:65536",
+                         "tcp:host:5o2",
+                         "rtu:/dev/x",
+                         "rtu::9600:8N1",
+                         "rtu:/dev/x:299:8N1",
+                         "rtu:/dev/x:4000001:8N1",
+                         "rtu:/dev/x:9600:9N1",
+                         "rtu:/dev/x:9600:8X1",
+                         "rtu:/dev/x:9600:8N3",
+                         "rtu:/dev/x:9600:8N1x",
+                         "udp:host:502",
+                         "",
+                         long_dev};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(sk_mbconn_parse_url(bad[i], &u), -EINVAL);
+        struct sk_mbconn_opts mo = {.url = bad[i]};
+        struct sk_mbconn *c = NULL;
+        assert_int_equal(sk_mbconn_new(&mo, &c), -EINVAL);
+        struct sk_vreader_opts vo = {.listen = bad[i]};
+        struct sk_vreader *v = NULL;
+        assert_int_equal(sk_vreader_new(&vo, &v), -EINVAL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +587,7 @@ int main(void)
             cmocka_unit_test(test_malformed_replies),
             cmocka_unit_test(test_tlv_violations),
             cmocka_unit_test(test_random_register_contents),
+            cmocka_unit_test(test_urls),
     };
     return sk_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
