@@ -1177,8 +1177,10 @@ static int add_builtin_presets(struct sk_config *cfg)
     return 0;
 }
 
-static void
-check_readable(struct loader *l, const struct sk_config *cfg, const char *key, const char *value)
+/* A file the configuration names (dir false: readable, and a regular file) or a directory
+ * (profiles_dir: it must be one); an empty value names nothing. */
+static void check_named(
+        struct loader *l, const struct sk_config *cfg, const char *key, const char *value, bool dir)
 {
     if (!value[0]) {
         return;
@@ -1186,30 +1188,21 @@ check_readable(struct loader *l, const struct sk_config *cfg, const char *key, c
     char path[SK_PATH_MAX * 2];
     sk_config_resolve_path(cfg, value, path, sizeof(path));
     struct stat st;
-    if (access(path, R_OK) != 0) {
+    if (dir ? stat(path, &st) != 0 : access(path, R_OK) != 0) {
         int err = errno;
         report(l, config_lookup(l->cf, key), key, "cannot read %s: %s", path, strerror(err));
-    } else if (stat(path, &st) == 0 && not_regular(st.st_mode)) {
-        /* A directory, /dev/zero or a FIFO would pass access(); reading it later would fail,
-         * never end, or wait forever. */
-        report(l, config_lookup(l->cf, key), key, "%s is %s", path, not_regular(st.st_mode));
-    }
-}
-
-/* A directory the configuration names (profiles_dir): it must be one. */
-static void
-check_dir(struct loader *l, const struct sk_config *cfg, const char *key, const char *value)
-{
-    if (!value[0]) {
         return;
     }
-    char path[SK_PATH_MAX * 2];
-    sk_config_resolve_path(cfg, value, path, sizeof(path));
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        report(l, config_lookup(l->cf, key), key, "cannot read %s: %s", path, strerror(errno));
-    } else if (!S_ISDIR(st.st_mode)) {
-        report(l, config_lookup(l->cf, key), key, "%s is not a directory", path);
+    /* A directory, /dev/zero or a FIFO would pass access(); reading it later would fail, never
+     * end, or wait forever. */
+    const char *wrong = NULL;
+    if (dir) {
+        wrong = S_ISDIR(st.st_mode) ? NULL : "not a directory";
+    } else if (stat(path, &st) == 0) {
+        wrong = not_regular(st.st_mode);
+    }
+    if (wrong) {
+        report(l, config_lookup(l->cf, key), key, "%s is %s", path, wrong);
     }
 }
 
@@ -1235,7 +1228,7 @@ static void check_credentials(struct loader *l, const struct sk_config *c)
     }
     sk_config_resolve_path(c, c->mqtt.credentials_file, path, sizeof(path));
     if (access(path, R_OK) != 0) {
-        return; /* check_readable said so */
+        return; /* check_named said so */
     }
     struct sk_credentials cr;
     char err[SK_PATH_MAX * 3];
@@ -1280,7 +1273,7 @@ static void check_key_file(struct loader *l, const struct sk_config *c)
     sk_config_resolve_path(c, c->mqtt.key_file, path, sizeof(path));
     struct stat st;
     if (stat(path, &st) < 0) {
-        return; /* check_readable said so */
+        return; /* check_named said so */
     }
     char err[SK_PATH_MAX * 3];
     if (sk_secret_file_ok(path, &st, "a private key", err, sizeof(err)) < 0) {
@@ -1494,16 +1487,16 @@ static void check_store(struct loader *l, struct sk_config *c)
                "TLS files are set but mqtt.tls is false");
     }
     check_control(l, c);
-    check_readable(l, c, "mqtt.ca_file", c->mqtt.ca_file);
-    check_readable(l, c, "mqtt.cert_file", c->mqtt.cert_file);
-    check_readable(l, c, "mqtt.key_file", c->mqtt.key_file);
+    check_named(l, c, "mqtt.ca_file", c->mqtt.ca_file, false);
+    check_named(l, c, "mqtt.cert_file", c->mqtt.cert_file, false);
+    check_named(l, c, "mqtt.key_file", c->mqtt.key_file, false);
     check_key_file(l, c);
-    check_readable(l, c, "mqtt.credentials_file", c->mqtt.credentials_file);
+    check_named(l, c, "mqtt.credentials_file", c->mqtt.credentials_file, false);
     check_credentials(l, c);
-    check_readable(l, c, "products_file", c->products_file);
-    check_readable(l, c, "tags_file", c->tags_file);
-    check_readable(l, c, "planogram_file", c->planogram_file);
-    check_dir(l, c, "profiles_dir", c->profiles_dir);
+    check_named(l, c, "products_file", c->products_file, false);
+    check_named(l, c, "tags_file", c->tags_file, false);
+    check_named(l, c, "planogram_file", c->planogram_file, false);
+    check_named(l, c, "profiles_dir", c->profiles_dir, true);
     check_ledger_path(l, c);
     if (!c->board.name[0]) {
         return; /* the board did not load: its limits are unknown */
