@@ -37,6 +37,7 @@ static size_t n_slots;
 static const struct {
     const char *module, *package;
 } packages[] = {
+        {"status-http", "storekeeper"},
         {"vision-opencv", "storekeeper-camera"},
         {"camera-libcamera", "storekeeper-libcamera"},
         {"camera-file", "none: a source build with libopencv-videoio-dev (SK_WITH_VIDEOIO)"},

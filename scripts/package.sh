@@ -90,10 +90,11 @@ case "$debarch" in
 amd64) file "$tmp/root/usr/bin/storekeeper" | grep -q x86-64 || fail=1 ;;
 arm64) file "$tmp/root/usr/bin/storekeeper" | grep -q aarch64 || fail=1 ;;
 esac
-# The base package maps no camera library: no module in it, no OpenCV among its
-# dependencies (they belong to storekeeper-camera).
-if dpkg-deb -c "$deb" | grep -q '\.so$'; then
-    echo "package: $deb ships a module (they belong to the camera packages)" >&2
+# The base package maps no camera library: no camera module in it, no OpenCV among its
+# dependencies (they belong to storekeeper-camera). Its one module is the status page's HTTP
+# server (status-http.so, libmicrohttpd), loaded only when http.enabled is on.
+if dpkg-deb -c "$deb" | grep '\.so$' | grep -vq '/storekeeper/status-http\.so$'; then
+    echo "package: $deb ships a camera module (they belong to the camera packages)" >&2
     fail=1
 fi
 case "$(dpkg-deb -f "$deb" Depends)" in
@@ -103,6 +104,8 @@ case "$(dpkg-deb -f "$deb" Depends)" in
     ;;
 esac
 multiarch=$(dpkg-architecture -a "$debarch" -qDEB_HOST_MULTIARCH 2>/dev/null || echo "")
+dpkg-deb -c "$deb" | grep -q "usr/lib/$multiarch/storekeeper/status-http.so$" ||
+    { echo "package: $deb lacks status-http.so" >&2; fail=1; }
 dpkg-deb -c "$camdeb" | grep -q "usr/lib/$multiarch/storekeeper/vision-opencv.so$" ||
     { echo "package: $camdeb lacks vision-opencv.so" >&2; fail=1; }
 [ -z "$lcdeb" ] || dpkg-deb -c "$lcdeb" | grep -q "/storekeeper/camera-libcamera.so$" ||

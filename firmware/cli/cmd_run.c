@@ -213,6 +213,10 @@ int sk_cmd_run(int argc, char **argv)
             if (sk_vision_check_cameras(cfg, &diag) < 0) {
                 r = -EINVAL;
             }
+            /* the status page's module, when the page is on */
+            if (sk_services_check(cfg, &diag) < 0) {
+                r = -EINVAL;
+            }
             if (r < 0) {
                 sk_config_free(cfg);
             }

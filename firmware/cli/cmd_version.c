@@ -23,9 +23,9 @@
  * The versions are asked from the libraries loaded at run time, not taken from the headers
  * the build saw: after an `apt upgrade` of one library the two differ, and a technician
  * comparing a board with a bug report needs what runs. libconfig has no run-time query; its
- * line says so. OpenCV and libcamera live in modules (storekeeper/module.h) that a plain
- * `version` does not load (it stays a few milliseconds and a few MB): --modules loads them
- * and asks them too.
+ * line says so. OpenCV, libcamera and libmicrohttpd (the status page's HTTP server) live in
+ * modules (storekeeper/module.h) that a plain `version` does not load (it stays a few
+ * milliseconds and a few MB): --modules loads them and asks them too.
  */
 struct lib {
     const char *name;   /* JSON key and the name printed */
@@ -35,8 +35,17 @@ struct lib {
 };
 
 enum {
-    N_LIBS = 8
+    N_LIBS = 9
 };
+
+/* A module's library version once loaded ("" when it does not load). */
+static void module_library_version(const char *module, char *buf, size_t size)
+{
+    const struct sk_module *m = NULL;
+    const char *v =
+            sk_module_load(module, &m) == 0 && m->library_version ? m->library_version() : NULL;
+    snprintf(buf, size, "%s", v ? v : "");
+}
 
 static void collect(struct lib libs[N_LIBS], bool load_modules)
 {
@@ -68,6 +77,11 @@ static void collect(struct lib libs[N_LIBS], bool load_modules)
     libs[6].note = "built with; the library has no run-time query";
     libs[7].name = "openssl";
     snprintf(libs[7].version, sizeof(libs[7].version), "%s", OpenSSL_version(OPENSSL_VERSION));
+    libs[8].name = "libmicrohttpd";
+    libs[8].module = "status-http";
+    if (load_modules) {
+        module_library_version(libs[8].module, libs[8].version, sizeof(libs[8].version));
+    }
 }
 
 /* Why a module's library has no version on the line: not asked, not installed, broken. */

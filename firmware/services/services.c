@@ -2,8 +2,10 @@
 /* The producer services `storekeeper run` starts, in start order (stopped in reverse). */
 #include "storekeeper/services.h"
 
+#include <errno.h>
 #include <stddef.h>
 
+#include "status_http.h"
 #include "storekeeper/config.h"
 #include "storekeeper/core.h"
 #include "storekeeper/error.h"
@@ -80,3 +82,13 @@ const struct sk_service *const sk_services[] = {
                                                  after them */
         &rfid_service,      &sk_camera_service, NULL,
 };
+
+int sk_services_check(const struct sk_config *cfg, struct sk_diag *diag)
+{
+    char err[600];
+    if (cfg->http.enabled && status_http_check(err, sizeof(err)) < 0) {
+        sk_diag_add(diag, "%s: %s", cfg->path, err);
+        return -EINVAL;
+    }
+    return 0;
+}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The status page and metrics over HTTP: libmicrohttpd driven from the core thread's loop. */
+/* The status page and metrics over HTTP: the pages, served from the core thread's loop by the
+ * HTTP server of the module status-http.so (status_mhd.c), loaded when the page is enabled. */
 #include "status_http.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,29 +15,34 @@
 
 #include <cjson/cJSON.h>
 
+#include "status_mhd.h"
+#include "storekeeper/error.h"
 #include "storekeeper/log.h"
+#include "storekeeper/module.h"
 #include "storekeeper/report.h"
 
 /*
  * DESIGN
- * libmicrohttpd runs without a thread of its own (no MHD_USE_INTERNAL_POLLING_THREAD) in its
- * epoll mode: its epoll fd joins the core loop, and MHD_run() is called when that fd is ready
- * and when MHD's own timeout (idle connections) expires. Every request is therefore answered
- * on the core thread, from the same status document the control socket serves, without
- * locks. Only GET and HEAD of four fixed paths exist; request bodies are refused; the
+ * The HTTP server (libmicrohttpd, which brings GnuTLS and half a dozen libraries with it) is
+ * in the module status-http.so, loaded here when the page is enabled: the daemon without the
+ * page and every subcommand map none of it (tests/integration/test_footprint.py). The server
+ * runs without a thread of its own: its epoll fd joins the core loop, and it runs when that fd
+ * is ready and when its own timeout (idle connections) expires. Every request is therefore
+ * answered on the core thread, from the same status document the control socket serves,
+ * without locks. Only GET and HEAD of four fixed paths exist; request bodies are refused; the
  * connection count, per-connection memory and idle time are bounded, so a browser left open
  * on a phone (the page reloads itself) or a scraper cannot take more than that.
  */
 
 #define CONN_TIMEOUT_S  10
 #define CONN_MEMORY_MAX (32 * 1024)
-/* A connection that has not sent its request within this is closed: a browser sends it with
- * the connection, and idle half-open connections must not hold the slots (forty of them used
- * to stall the page for 14 s). The full CONN_TIMEOUT_S applies once the request has begun. */
+/* A connection that has not sent its request within this is closed (status_mhd.c). */
 #define HEADER_TIMEOUT_S 2
+#define RUN_MAX_MS       1000
 
 struct sk_status_http {
-    struct MHD_Daemon *d;
+    const struct status_mhd_ops *ops;
+    struct status_mhd *srv;
     struct sk_loop *loop;
     int epfd;
     struct sk_loop_timer *timer;
@@ -45,13 +50,10 @@ struct sk_status_http {
     int refresh_s;
 };
 
-static void schedule(struct sk_status_http *h)
+static void run(struct sk_status_http *h)
 {
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-    if (MHD_get_timeout(h->d, &ms) != MHD_YES || ms > 1000) {
-        ms = 1000;
-    }
-    sk_loop_timer_set(h->timer, ms ? (int64_t)ms : 1, 0);
+    int64_t ms = h->ops->run(h->srv, RUN_MAX_MS);
+    sk_loop_timer_set(h->timer, ms > 0 ? ms : 1, 0);
 }
 
 static void on_ready(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
@@ -59,107 +61,53 @@ static void on_ready(struct sk_loop *loop, int fd, uint32_t events, void *ctx)
     (void)loop;
     (void)fd;
     (void)events;
-    struct sk_status_http *h = ctx;
-    MHD_run(h->d);
-    schedule(h);
+    run(ctx);
 }
 
 static void on_timer(struct sk_loop *loop, uint64_t expirations, void *ctx)
 {
     (void)loop;
     (void)expirations;
+    run(ctx);
+}
+
+static void reply_text(struct status_mhd_reply *ret, unsigned status, const char *text)
+{
+    *ret = (struct status_mhd_reply){.status = status,
+                                     .type = "text/plain; charset=utf-8",
+                                     .body = (void *)text,
+                                     .len = strlen(text)};
+}
+
+/* A reply left without a body is answered 503 "out of memory" by the server. */
+static void on_request(void *ctx, const char *url, struct status_mhd_reply *ret)
+{
     struct sk_status_http *h = ctx;
-    MHD_run(h->d);
-    schedule(h);
-}
-
-static enum MHD_Result send_buffer(struct MHD_Connection *conn,
-                                   unsigned status,
-                                   const char *type,
-                                   void *buf,
-                                   size_t len,
-                                   enum MHD_ResponseMemoryMode mode)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, mode);
-    if (!r) {
-        if (mode == MHD_RESPMEM_MUST_FREE) {
-            free(buf);
-        }
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *text)
-{
-    return send_buffer(conn, status, "text/plain; charset=utf-8", (void *)text, strlen(text),
-                       MHD_RESPMEM_PERSISTENT);
-}
-
-/* Every new connection starts on the short header timeout (see HEADER_TIMEOUT_S). */
-static void on_connection(void *cls,
-                          struct MHD_Connection *conn,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    (void)cls;
-    (void)socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HEADER_TIMEOUT_S);
-    }
-}
-
-static enum MHD_Result on_request(void *cls,
-                                  struct MHD_Connection *conn,
-                                  const char *url,
-                                  const char *method,
-                                  const char *version,
-                                  const char *upload_data,
-                                  size_t *upload_data_size,
-                                  void **req_cls)
-{
-    (void)version;
-    (void)upload_data;
-    struct sk_status_http *h = cls;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
-    }
-    if (*req_cls == NULL) {
-        *req_cls = h; /* first call: headers only; answer on the next */
-        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S);
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        return send_text(conn, MHD_HTTP_BAD_REQUEST, "no request body, please\n");
-    }
     if (strcmp(url, "/snapshot.png") == 0) {
         size_t len = 0;
         char cam[64];
         const void *png = h->src.snapshot(h->src.ctx, &len, cam, sizeof(cam));
         if (!png) {
-            return send_text(conn, MHD_HTTP_NOT_FOUND, "no technician snapshot was taken\n");
+            reply_text(ret, 404, "no technician snapshot was taken\n");
+            return;
         }
-        return send_buffer(conn, MHD_HTTP_OK, "image/png", (void *)png, len, MHD_RESPMEM_MUST_COPY);
+        *ret = (struct status_mhd_reply){
+                .status = 200, .type = "image/png", .body = (void *)png, .len = len};
+        return;
     }
     bool html = strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0;
     bool json = strcmp(url, "/status.json") == 0;
     bool metrics = strcmp(url, "/metrics") == 0;
     if (!html && !json && !metrics) {
-        return send_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /, /status.json or /metrics\n");
+        reply_text(ret, 404, "not found: try /, /status.json or /metrics\n");
+        return;
     }
     cJSON *doc = h->src.document(h->src.ctx);
+    if (!doc) {
+        return;
+    }
     char *body = NULL;
     const char *type;
-    if (!doc) {
-        return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
-    }
     if (json) {
         body = cJSON_Print(doc);
         type = "application/json";
@@ -174,19 +122,50 @@ static enum MHD_Result on_request(void *cls,
         type = "text/html; charset=utf-8";
     }
     cJSON_Delete(doc);
-    if (!body) {
-        return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+    if (body) {
+        *ret = (struct status_mhd_reply){
+                .status = 200, .type = type, .body = body, .len = strlen(body), .must_free = true};
     }
-    return send_buffer(conn, MHD_HTTP_OK, type, body, strlen(body), MHD_RESPMEM_MUST_FREE);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+static void on_server_log(void *ctx, const char *msg)
 {
-    (void)cls;
-    char msg[300];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
+    (void)ctx;
     sk_log(SK_LOG_DEBUG, "http", NULL, "%s", msg);
+}
+
+/* The server's table, or NULL with err saying which module is missing or broken and what to
+ * do about it. */
+static const struct status_mhd_ops *load_server(char *err, size_t err_size, int *ret_err)
+{
+    const struct sk_module *m = NULL;
+    int r = sk_module_load(STATUS_MHD_MODULE, &m);
+    if (r == 0 && !m->ops) {
+        r = SK_EMODULE;
+    }
+    if (r == 0) {
+        return m->ops;
+    }
+    char path[512];
+    sk_module_path(STATUS_MHD_MODULE, path, sizeof(path));
+    if (r == SK_ENOMODULE) {
+        snprintf(err, err_size,
+                 "http.enabled: the status page needs the module %s, not installed: install "
+                 "the %s package again (or build the sk_modules target), or set http.enabled "
+                 "= false",
+                 path, sk_module_package(STATUS_MHD_MODULE));
+    } else {
+        snprintf(err, err_size, "http.enabled: the status page's module %s does not load: %s", path,
+                 sk_module_error(STATUS_MHD_MODULE));
+    }
+    *ret_err = r;
+    return NULL;
+}
+
+int status_http_check(char *err, size_t err_size)
+{
+    int r = 0;
+    return load_server(err, err_size, &r) ? 0 : r;
 }
 
 int status_http_start(struct sk_loop *loop,
@@ -198,8 +177,8 @@ int status_http_start(struct sk_loop *loop,
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (strchr(cfg->address, ':')) {
+    bool v6 = strchr(cfg->address, ':') != NULL;
+    if (v6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)cfg->port);
@@ -207,7 +186,6 @@ int status_http_start(struct sk_loop *loop,
             snprintf(err, err_size, "http.address \"%s\" is not an address", cfg->address);
             return -EINVAL;
         }
-        flags |= MHD_USE_IPv6;
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
@@ -217,43 +195,47 @@ int status_http_start(struct sk_loop *loop,
             return -EINVAL;
         }
     }
+    int r = 0;
+    const struct status_mhd_ops *ops = load_server(err, err_size, &r);
+    if (!ops) {
+        return r;
+    }
     struct sk_status_http *h = calloc(1, sizeof(*h));
     if (!h) {
         return -ENOMEM;
     }
+    h->ops = ops;
     h->loop = loop;
     h->src = *src;
     h->refresh_s = cfg->refresh_s;
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_MAX,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
-    if (!h->d) {
-        int e = errno ? errno : EADDRINUSE;
+    const struct status_mhd_cfg sc = {.addr = (const struct sockaddr *)&ss,
+                                      .max_connections = (unsigned)cfg->max_connections,
+                                      .conn_timeout_s = CONN_TIMEOUT_S,
+                                      .header_timeout_s = HEADER_TIMEOUT_S,
+                                      .conn_memory = CONN_MEMORY_MAX,
+                                      .handler = on_request,
+                                      .log = on_server_log,
+                                      .ctx = h};
+    r = ops->start(&sc, &h->srv);
+    if (r < 0) {
         snprintf(err, err_size, "cannot listen on %s port %d: %s", cfg->address, cfg->port,
-                 strerror(e));
+                 strerror(-r));
         free(h);
-        return -e;
+        return r;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-    h->epfd = info ? info->epoll_fd : -1;
+    h->epfd = ops->fd(h->srv);
     if (h->epfd < 0 || sk_loop_add(loop, h->epfd, EPOLLIN, on_ready, h) < 0 ||
-        sk_loop_timer_add(loop, 1000, 0, on_timer, h, &h->timer) < 0) {
+        sk_loop_timer_add(loop, RUN_MAX_MS, 0, on_timer, h, &h->timer) < 0) {
         snprintf(err, err_size, "cannot watch the HTTP listener");
         if (h->epfd >= 0) {
             sk_loop_del(loop, h->epfd);
         }
-        MHD_stop_daemon(h->d);
+        ops->stop(h->srv);
         free(h);
         return -EIO;
     }
-    sk_log(SK_LOG_INFO, "http", NULL, "status page on http://%s%s%s:%d/",
-           flags & MHD_USE_IPv6 ? "[" : "", cfg->address, flags & MHD_USE_IPv6 ? "]" : "",
-           cfg->port);
+    sk_log(SK_LOG_INFO, "http", NULL, "status page on http://%s%s%s:%d/", v6 ? "[" : "",
+           cfg->address, v6 ? "]" : "", cfg->port);
     *ret = h;
     return 0;
 }
@@ -265,7 +247,7 @@ void status_http_stop(struct sk_status_http *h)
     }
     sk_loop_timer_del(h->loop, h->timer);
     sk_loop_del(h->loop, h->epfd);
-    MHD_stop_daemon(h->d);
+    h->ops->stop(h->srv);
     free(h);
 }
 

@@ -34,6 +34,8 @@ int status_http_start(struct sk_loop *loop,
                       size_t err_size,
                       struct sk_status_http **ret);
 void status_http_stop(struct sk_status_http *h);
+/* Whether the HTTP server's module loads: 0, or < 0 with err naming the module and the fix. */
+int status_http_check(char *err, size_t err_size);
 /* The page's reload interval after a config reload. */
 void status_http_set_refresh(struct sk_status_http *h, int refresh_s);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Loadable modules: the parts that need large libraries (OpenCV, libcamera), loaded only
- * when the configuration uses them. */
+/* Loadable modules: the parts that need large libraries (OpenCV, libcamera, libmicrohttpd),
+ * loaded only when the configuration uses them. */
 #ifndef STOREKEEPER_MODULE_H
 #define STOREKEEPER_MODULE_H
 
@@ -8,14 +8,17 @@
 #include <stdint.h>
 
 /*
- * A daemon without cameras, and every subcommand that opens none, never maps OpenCV,
- * libcamera or the C++ runtime: those live in shared objects in sk_module_dir() (the
- * package installs them under the library directory, as mosquitto and collectd keep their
- * plugins), dlopen'd the first time something needs them:
+ * A daemon without cameras (and without the status page), and every subcommand that opens
+ * none, never maps OpenCV, libcamera, the C++ runtime (or libmicrohttpd and GnuTLS): those
+ * live in shared objects in sk_module_dir() (the package installs them under the library
+ * directory, as mosquitto and collectd keep their plugins), dlopen'd the first time
+ * something needs them:
  *
  *   vision-opencv.so     the OpenCV calls of the vision pipeline (vision/cv_shim.cpp)
  *   camera-libcamera.so  the libcamera capture backend (drivers/cam_libcamera.cpp)
  *   camera-file.so       the file camera, OpenCV video decoding (vision/cam_file.cpp)
+ *   status-http.so       the status page's HTTP server, libmicrohttpd and the GnuTLS it
+ *                        links (firmware/services/status_mhd.c), when http.enabled is on
  *
  * Each exports one `const struct sk_module sk_module`; a module of another build (another
  * SK_MODULE_ABI, size or storekeeper version) is refused. A loaded module stays loaded.

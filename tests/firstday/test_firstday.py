@@ -37,13 +37,13 @@ class Version(unittest.TestCase):
         j = json.loads(sk.run("version", "--modules", "--json").stdout)
         libs = j["libraries"]
         for name in ("sqlite", "libmodbus", "libmosquitto", "cjson", "opencv", "libcamera",
-                     "libconfig", "openssl"):
+                     "libconfig", "openssl", "libmicrohttpd"):
             self.assertIn(name, libs)
             self.assertIn(name, r.stdout)
         import sqlite3
         self.assertEqual(libs["sqlite"], sqlite3.sqlite_version)
         for key, pkg in (("libmodbus", "libmodbus5"), ("libmosquitto", "libmosquitto1"),
-                         ("cjson", "libcjson1")):
+                         ("cjson", "libcjson1"), ("libmicrohttpd", "libmicrohttpd12")):
             v = dpkg_version(pkg)
             if v:
                 self.assertTrue(v.startswith(libs[key]), "%s: %s vs %s" % (key, libs[key], v))

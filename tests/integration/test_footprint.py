@@ -4,14 +4,18 @@ with 16 shelf readers, MQTT and the ledger but no camera keeps its peak RSS unde
 maps neither OpenCV, libcamera, their dependencies nor the C++ runtime; the same store with
 one synthetic camera loads the vision module (and not libcamera's); the CLI subcommands load
 none of them (LD_DEBUG=files lists every library a process opens, dlopen included) and
-`version` peaks under 12 MB.
+`version` peaks under 8 MB. The status page's HTTP server (libmicrohttpd and its GnuTLS) is
+the module status-http.so: mapped only by a daemon with http.enabled, which serves the page
+with it, and named in a clear error when it is not installed.
 scripts/bench.sh measures the same figures with more rounds (docs/performance.md)."""
 import functools
+import json
 import os
 import re
 import subprocess
 import sys
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "rfid"))
 sys.path.insert(0, os.path.join(os.environ["SK_SOURCE_DIR"], "tests", "mqtt"))
@@ -23,12 +27,15 @@ from rfidsim import sk  # noqa: E402
 # video module; lttng-ust: libcamera's tracing; the C++ runtime: all of them).
 CAMERA_LIBS = re.compile(r"libopencv|libcamera|libstdc\+\+|libtbb|libprotobuf|liblttng|"
                          r"vision-opencv\.so|camera-libcamera\.so|camera-file\.so")
+# The status page's server and what libmicrohttpd pulls in (GnuTLS and its own libraries).
+STATUS_LIBS = re.compile(r"libmicrohttpd|libgnutls|libnettle|libhogweed|libgmp|libp11-kit|"
+                         r"libidn2|libtasn1|libunistring|status-http\.so")
 RSS_LIMIT_KB = 16 * 1024
-VERSION_RSS_LIMIT_KB = 12 * 1024
+VERSION_RSS_LIMIT_KB = 8 * 1024
 READERS = 16
 
 
-def store(tmp, port, broker_port, camera=False):
+def store(tmp, port, broker_port, camera=False, http_port=0):
     buses = ",\n".join('  { name = "bus%d"; url = "tcp:127.0.0.1:%d"; poll_interval_ms = 100; '
                        'pause_ms = 0; }' % (b, port) for b in range(4))
     readers = ",\n".join('  { name = "r%02d"; bus = "bus%d"; unit = %d; }'
@@ -39,10 +46,15 @@ def store(tmp, port, broker_port, camera=False):
     if camera:
         cams = ('cameras = ( { name = "overhead"; backend = "synthetic"; width = 640; '
                 'height = 480; fps = 10; } );\n')
-    return tmp.file("store-%s.cfg" % ("cam" if camera else "nocam"), """
+    http = ""
+    if http_port:
+        http = 'http = { enabled = true; address = "127.0.0.1"; port = %d; };\n' % http_port
+    name = ("cam" if camera else "nocam") + ("-http" if http_port else "")
+    return tmp.file("store-%s.cfg" % name, """
 store_id = "fp"; device_id = "fp-1"; board = "sim";
 log = { level = "info"; };
 core = { status_interval_s = 1; };
+%s
 buses = (
 %s
 );
@@ -54,7 +66,7 @@ shelves = (
 );
 %smqtt = { host = "127.0.0.1"; port = %d; };
 ledger = { path = "%s/ledger-%s.db"; };
-""" % (buses, readers, shelves, cams, broker_port, tmp.path, "cam" if camera else "nocam"))
+""" % (http, buses, readers, shelves, cams, broker_port, tmp.path, name))
 
 
 @functools.lru_cache(maxsize=None)
@@ -123,6 +135,8 @@ class Footprint(unittest.TestCase):
                                                                           len(maps)))
         bad = [m for m in maps if camera_lib(m)]
         self.assertEqual(bad, [], "the no-camera daemon maps camera libraries")
+        bad = [m for m in maps if STATUS_LIBS.search(m)]
+        self.assertEqual(bad, [], "the daemon without the status page maps its server")
         if sanitized():
             print("sanitizer build: peak RSS not checked (its runtime's shadow memory)")
         else:
@@ -150,7 +164,7 @@ class Footprint(unittest.TestCase):
                                     r"\s+dynamically loaded", r.stderr))
             names = {a or b for a, b in opened}
             self.assertTrue(names, (args, r.stderr[-500:]))  # LD_DEBUG did report
-            bad = sorted(n for n in names if camera_lib(n))
+            bad = sorted(n for n in names if camera_lib(n) or STATUS_LIBS.search(n))
             self.assertEqual(bad, [], args)
         # and `version` stays small (23 MB when every subcommand mapped OpenCV and libcamera;
         # 7.5 MB since): GNU time reports its peak RSS (a child of this Python process would
@@ -167,6 +181,45 @@ class Footprint(unittest.TestCase):
                            env=env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         self.assertIn("vision-opencv.so", r.stderr)
+        self.assertIn("status-http.so", r.stderr)
+        self.assertRegex(r.stdout, r"libmicrohttpd +\d+\.\d+")
+
+    def test_status_page_loads_its_module(self):
+        """http.enabled: the daemon loads status-http.so and serves the page with it; with
+        the module missing it says which file and what to do, and runs without the page."""
+        port = sk.free_port()
+        cfg = store(self.tmp, self.sim.port, self.broker.port, http_port=port)
+        d = sk.Daemon(["run", "-c", cfg, "--allow-root"], self.tmp.path, name="http")
+        try:
+            self.assertTrue(d.wait_log("status page on http://", 20 * sk.SCALE), d.text())
+            with urllib.request.urlopen("http://127.0.0.1:%d/status.json" % port,
+                                        timeout=10) as r:
+                self.assertEqual(json.loads(r.read())["store_id"], "fp")
+            maps = mapped_files(d.proc.pid)
+        finally:
+            rc, _ = d.stop(timeout=20 * sk.SCALE)
+        self.assertEqual(rc, 0, d.text()[-3000:])
+        self.assertTrue([m for m in maps if m.endswith("/status-http.so")], maps)
+        self.assertTrue([m for m in maps if "libmicrohttpd" in m], maps)
+        self.assertEqual([m for m in maps if camera_lib(m)], [])
+        empty = os.path.join(self.tmp.path, "no-modules")
+        os.makedirs(empty, exist_ok=True)
+        want = "the status page needs the module %s/status-http.so, not installed" % empty
+        r = subprocess.run([sk.BIN, "run", "-c", cfg, "--check-config"], capture_output=True,
+                           text=True, timeout=60,
+                           env=dict(os.environ, STOREKEEPER_MODULEDIR=empty))
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn(cfg + ": http.enabled: " + want, r.stderr)
+        self.assertIn("http.enabled = false", r.stderr)
+        d = sk.Daemon(["run", "-c", cfg, "--allow-root"], self.tmp.path, name="http-missing",
+                      env={"STOREKEEPER_MODULEDIR": empty})
+        try:
+            self.assertTrue(d.wait_log(want, 20 * sk.SCALE), d.text())
+            self.assertIn("no status page", d.text())
+            self.assertTrue(d.wait_log("mqtt: connected", 20 * sk.SCALE), d.text())
+        finally:
+            rc, _ = d.stop(timeout=20 * sk.SCALE)
+        self.assertEqual(rc, 0, d.text()[-3000:])
 
 
 if __name__ == "__main__":
