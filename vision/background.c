@@ -198,16 +198,13 @@ static float grad_f(const float *p, int w, int h, int x, int y)
 
 int vision_bg_outline(const struct sk_bg *b,
                       const uint8_t *img,
-                      const int32_t *labels,
-                      int32_t label,
-                      int bx,
-                      int by,
-                      int bw,
-                      int bh,
+                      const struct vision_bg_comp *c,
                       float *ret_frame,
                       float *ret_model)
 {
     const int w = b->w, h = b->h;
+    const int32_t *labels = c->labels, label = c->label;
+    const int bx = c->x, by = c->y, bw = c->w, bh = c->h;
     int x0 = bx < 1 ? 1 : bx, y0 = by < 1 ? 1 : by;
     int x1 = bx + bw > w - 1 ? w - 1 : bx + bw, y1 = by + bh > h - 1 ? h - 1 : by + bh;
     float frame = 0, model = 0;
@@ -229,16 +226,11 @@ int vision_bg_outline(const struct sk_bg *b,
     return n;
 }
 
-void vision_bg_absorb(struct sk_bg *b,
-                      const uint8_t *img,
-                      const int32_t *labels,
-                      int32_t label,
-                      int bx,
-                      int by,
-                      int bw,
-                      int bh)
+void vision_bg_absorb(struct sk_bg *b, const uint8_t *img, const struct vision_bg_comp *c)
 {
     const int w = b->w, h = b->h;
+    const int32_t *labels = c->labels, label = c->label;
+    const int bx = c->x, by = c->y, bw = c->w, bh = c->h;
     int x0 = bx < 0 ? 0 : bx, y0 = by < 0 ? 0 : by;
     int x1 = bx + bw > w ? w : bx + bw, y1 = by + bh > h ? h : by + bh;
     float inv_g = 1.0f / b->gain;

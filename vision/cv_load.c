@@ -29,14 +29,7 @@ static const struct vision_cv_ops *ops(void)
     return m ? m->ops : NULL;
 }
 
-int vision_cv_new(int width,
-                  int height,
-                  bool mog2,
-                  int history,
-                  double var_threshold,
-                  bool shadows,
-                  double shadow_tau,
-                  struct sk_cv **ret_cv)
+int vision_cv_new(int width, int height, const struct vision_cv_mog2 *mog2, struct sk_cv **ret_cv)
 {
     int err;
     const struct sk_module *m = module(&err);
@@ -44,7 +37,7 @@ int vision_cv_new(int width,
         return err;
     }
     const struct vision_cv_ops *o = m->ops;
-    return o->cv_new(width, height, mog2, history, var_threshold, shadows, shadow_tau, ret_cv);
+    return o->cv_new(width, height, mog2, ret_cv);
 }
 
 void vision_cv_free(struct sk_cv *cv)

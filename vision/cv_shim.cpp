@@ -31,14 +31,7 @@ struct sk_cv {
     cv::Mat tmp, labels, stats, centroids, scaled;
 };
 
-static int shim_new(int width,
-                    int height,
-                    bool mog2,
-                    int history,
-                    double var_threshold,
-                    bool shadows,
-                    double shadow_tau,
-                    struct sk_cv **ret_cv)
+static int shim_new(int width, int height, const struct vision_cv_mog2 *mog2, struct sk_cv **ret_cv)
 {
     sk_cv *cv = new (std::nothrow) sk_cv;
     if (!cv) {
@@ -55,8 +48,9 @@ static int shim_new(int width,
             *ret_cv = cv;
             return 0;
         }
-        cv->mog2 = cv::createBackgroundSubtractorMOG2(history, var_threshold, shadows);
-        cv->mog2->setShadowThreshold(shadow_tau);
+        cv->mog2 = cv::createBackgroundSubtractorMOG2(mog2->history, mog2->var_threshold,
+                                                      mog2->shadows);
+        cv->mog2->setShadowThreshold(mog2->shadow_tau);
         cv->mog2->setShadowValue(127);
         /* Three Gaussians per pixel: a floor, its lit and shaded states; five cost more and
          * learn passing shoppers into the background faster. */

@@ -29,15 +29,17 @@ struct sk_cv_comp {
     float cx, cy;
 };
 
-/* A workspace for width x height processing, with a MOG2 background model if mog2. */
-int vision_cv_new(int width,
-                  int height,
-                  bool mog2,
-                  int history,
-                  double var_threshold,
-                  bool shadows,
-                  double shadow_tau,
-                  struct sk_cv **ret_cv);
+/* The MOG2 background model's parameters (OpenCV's createBackgroundSubtractorMOG2). */
+struct vision_cv_mog2 {
+    int history; /* frames */
+    double var_threshold;
+    bool shadows;
+    double shadow_tau;
+};
+
+/* A workspace for width x height processing, with a MOG2 background model unless mog2 is
+ * NULL. */
+int vision_cv_new(int width, int height, const struct vision_cv_mog2 *mog2, struct sk_cv **ret_cv);
 void vision_cv_free(struct sk_cv *cv);
 
 /* Area-averaging downscale (or bilinear upscale) of src into the workspace's size. */
@@ -63,14 +65,7 @@ const char *vision_cv_version(void);
 
 /* The module's table: the calls above, in their order. */
 struct vision_cv_ops {
-    int (*cv_new)(int width,
-                  int height,
-                  bool mog2,
-                  int history,
-                  double var_threshold,
-                  bool shadows,
-                  double shadow_tau,
-                  struct sk_cv **ret_cv);
+    int (*cv_new)(int width, int height, const struct vision_cv_mog2 *mog2, struct sk_cv **ret_cv);
     void (*cv_free)(struct sk_cv *cv);
     int (*resize)(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
     int (*background)(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);

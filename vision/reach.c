@@ -206,8 +206,15 @@ static void
 end_episode(struct episode *e, uint32_t id, size_t zone, vision_reach_emit_fn emit, void *ctx)
 {
     if (e->on) {
-        emit(ctx, id, zone, e->start_us, e->last_us, e->peak, e->x, e->y,
-             e->shared ? SK_REACH_SHARED : SK_REACH_SOLE);
+        struct vision_reach_ev ev = {.track_id = id,
+                                     .zone = zone,
+                                     .start_us = e->start_us,
+                                     .end_us = e->last_us,
+                                     .depth = e->peak,
+                                     .x = e->x,
+                                     .y = e->y,
+                                     .sole = e->shared ? SK_REACH_SHARED : SK_REACH_SOLE};
+        emit(ctx, &ev);
     }
     memset(e, 0, sizeof(*e));
 }

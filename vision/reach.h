@@ -21,20 +21,21 @@ struct vision_reach_params {
 
 struct vision_reach;
 
-/* Called for every reach that ended: track_id 0 is motion no confirmed track explains.
- * zone indexes the zones given to vision_reach_new; times are media times; (x, y) is where
- * the arm crossed the edge; sole is SK_REACH_SOLE when no other shopper followed in the zone
- * (a live track or a ghost) stood within width_px of the arm, along the edge, at any frame of
- * the reach (nobody else's arm could have been there), SK_REACH_SHARED otherwise. */
-typedef void (*vision_reach_emit_fn)(void *ctx,
-                                     uint32_t track_id,
-                                     size_t zone,
-                                     int64_t start_us,
-                                     int64_t end_us,
-                                     float depth,
-                                     float x,
-                                     float y,
-                                     int sole);
+/* A reach that ended. */
+struct vision_reach_ev {
+    uint32_t track_id;        /* 0: motion no confirmed track explains */
+    size_t zone;              /* indexes the zones given to vision_reach_new */
+    int64_t start_us, end_us; /* media times */
+    float depth;              /* how deep into the band it reached, 0..1 */
+    float x, y;               /* where the arm crossed the edge */
+    /* SK_REACH_SOLE when no other shopper followed in the zone (a live track or a ghost)
+     * stood within width_px of the arm, along the edge, at any frame of the reach (nobody
+     * else's arm could have been there), SK_REACH_SHARED otherwise. */
+    int sole;
+};
+
+/* Called for every reach that ended. */
+typedef void (*vision_reach_emit_fn)(void *ctx, const struct vision_reach_ev *ev);
 
 /*
  * Prepares the bands of the zones that have a reach edge (zones[i].reach_len == 4), at a

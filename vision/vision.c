@@ -234,8 +234,8 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
     if (!v->image || !v->mask || !v->hold) {
         return -ENOMEM;
     }
-    int r = vision_cv_new(w, h, v->p.background == SK_BG_MOG2, v->p.history, v->p.var_threshold,
-                          v->p.shadows, v->p.shadow_tau, &v->cv);
+    struct vision_cv_mog2 mog2 = {v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau};
+    int r = vision_cv_new(w, h, v->p.background == SK_BG_MOG2 ? &mog2 : NULL, &v->cv);
     if (r == 0 && v->p.background == SK_BG_ADAPTIVE) {
         r = vision_bg_new(w, h, v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau,
                           &v->bg);
@@ -476,11 +476,11 @@ static void drop_ghosts(struct sk_vision *v)
     for (size_t b = 0; b < v->n_blobs; b++) {
         const struct sk_vision_blob *bl = &v->blobs[b];
         int32_t label = v->blob_label[b];
+        struct vision_bg_comp c = {labels, label, bl->x, bl->y, bl->w, bl->h};
         float frame, model;
-        int n = vision_bg_outline(v->bg, v->image, labels, label, bl->x, bl->y, bl->w, bl->h,
-                                  &frame, &model);
+        int n = vision_bg_outline(v->bg, v->image, &c, &frame, &model);
         if (n >= 8 && model >= GHOST_MIN && model > GHOST_RATIO * frame) {
-            vision_bg_absorb(v->bg, v->image, labels, label, bl->x, bl->y, bl->w, bl->h);
+            vision_bg_absorb(v->bg, v->image, &c);
             v->stats.ghosts++;
             continue;
         }
@@ -580,26 +580,18 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
 
 /* A reach ended (vision/reach.c): one event now, with how long ago it began (the camera's
  * observation carries this frame's time) and how deep it went. */
-static void reach_event(void *ctx,
-                        uint32_t track_id,
-                        size_t zone,
-                        int64_t start_us,
-                        int64_t end_us,
-                        float depth,
-                        float x,
-                        float y,
-                        int sole)
+static void reach_event(void *ctx, const struct vision_reach_ev *ev)
 {
     struct sk_vision *v = ctx;
-    (void)end_us;
-    struct sk_vision_event *e = add_event(v, SK_VEV_REACH, track_id, x, y, v->reach_now_us);
+    struct sk_vision_event *e =
+            add_event(v, SK_VEV_REACH, ev->track_id, ev->x, ev->y, v->reach_now_us);
     if (!e) {
         return;
     }
-    e->dwell_us = v->reach_now_us - start_us;
-    e->name = v->zones[zone].name;
-    e->reach = depth;
-    e->sole = sole;
+    e->dwell_us = v->reach_now_us - ev->start_us;
+    e->name = v->zones[ev->zone].name;
+    e->reach = ev->depth;
+    e->sole = ev->sole;
 }
 
 /* Who reaches into the shelves' bands this frame: the slots and the zones they are in. */
