@@ -161,18 +161,16 @@ int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn
     if (!opts || !opts->url) {
         return -EINVAL;
     }
-    struct sk_mbconn_url ep;
-    const struct transport *t = parse_url(opts->url, &ep);
-    if (!t) {
-        return -EINVAL;
-    }
     struct sk_mbconn *c = calloc(1, sizeof(*c));
     if (!c) {
         return -ENOMEM;
     }
-    c->t = t;
-    c->ep = ep;
-    c->ctx = t->create(&c->ep);
+    c->t = parse_url(opts->url, &c->ep);
+    if (!c->t) {
+        free(c);
+        return -EINVAL;
+    }
+    c->ctx = c->t->create(&c->ep);
     if (!c->ctx) {
         int e = errno ? errno : ENOMEM;
         free(c);
@@ -184,7 +182,7 @@ int sk_mbconn_new(const struct sk_mbconn_opts *opts, struct sk_mbconn **ret_conn
     c->pause_ms = opts->pause_ms;
     c->retries = opts->retries;
     c->timeout_ms = c->response_timeout_ms;
-    c->unit = t->tcp ? 255 : 1;
+    c->unit = c->t->tcp ? 255 : 1;
     /* our own recovery: never libmodbus's sleep-and-flush or silent reconnects */
     modbus_set_error_recovery(c->ctx, MODBUS_ERROR_RECOVERY_NONE);
     set_timeout(c->ctx, c->response_timeout_ms, false);
