@@ -700,12 +700,32 @@ static void review_lines(struct sk_fusion *f, struct sk_fusion_session *p)
     }
 }
 
-static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
+/* A session ends (checked out or abandoned): its lines reviewed, its state and closing time
+ * set. */
+static struct sk_fusion_session *
+end_session(struct sk_fusion *f, struct session *s, int state, int64_t now)
 {
     struct sk_fusion_session *p = &s->pub;
     review_lines(f, p);
-    p->state = SK_SESSION_CLOSED;
+    p->state = state;
     p->closed_wall_us = fusion__to_wall(f, now);
+    return p;
+}
+
+/* What became of an ended session's items (sold, or removed with an abandoned cart), kept for
+ * a tag that is seen again. */
+static void
+memo_lines(struct sk_fusion *f, const struct sk_fusion_session *p, int memo, int64_t now)
+{
+    for (size_t k = 0; k < p->n_lines; k++) {
+        fusion__memo_add(f, false, memo, p->lines[k].epc, p->lines[k].epc_len, p->id,
+                         p->lines[k].ev.shelf, now, p->closed_wall_us);
+    }
+}
+
+static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
+{
+    struct sk_fusion_session *p = end_session(f, s, SK_SESSION_CLOSED, now);
     struct sk_fusion_event ev = {.type = SK_FEV_CHECKOUT,
                                  .mono_us = p->exit_mono_us,
                                  .wall_us = p->exit_wall_us,
@@ -714,10 +734,7 @@ static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
     if (r < 0) {
         return r;
     }
-    for (size_t k = 0; k < p->n_lines; k++) {
-        fusion__memo_add(f, false, MEMO_SOLD, p->lines[k].epc, p->lines[k].epc_len, p->id,
-                         p->lines[k].ev.shelf, now, p->closed_wall_us);
-    }
+    memo_lines(f, p, MEMO_SOLD, now);
     f->stats.sessions_closed++;
     sk_log(SK_LOG_INFO, "fusion", NULL, "session %s checked out: %zu item(s)%s", p->id, p->n_lines,
            p->review ? ", to review" : "");
@@ -727,10 +744,7 @@ static int checkout(struct sk_fusion *f, struct session *s, int64_t now)
 
 static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
 {
-    struct sk_fusion_session *p = &s->pub;
-    review_lines(f, p);
-    p->state = SK_SESSION_ABANDONED;
-    p->closed_wall_us = fusion__to_wall(f, now);
+    struct sk_fusion_session *p = end_session(f, s, SK_SESSION_ABANDONED, now);
     struct sk_fusion_event ev = {.type = SK_FEV_SESSION,
                                  .what = SK_SESSION_TIMED_OUT,
                                  .mono_us = now,
@@ -749,10 +763,7 @@ static int abandon(struct sk_fusion *f, struct session *s, int64_t now)
             return r;
         }
     }
-    for (size_t k = 0; k < p->n_lines; k++) {
-        fusion__memo_add(f, false, MEMO_REMOVED, p->lines[k].epc, p->lines[k].epc_len, p->id,
-                         p->lines[k].ev.shelf, now, p->closed_wall_us);
-    }
+    memo_lines(f, p, MEMO_REMOVED, now);
     f->stats.sessions_abandoned++;
     sk_log(SK_LOG_NOTICE, "fusion", NULL, "session %s abandoned (%s) holding %zu item(s)", p->id,
            sk_fusion_state_name(p->state), p->n_lines);
