@@ -94,15 +94,11 @@ struct recent_event {
     char summary[200];
 };
 
-struct pending_reader {
+/* A control call answered later, from the pending timer: a reader's tags, a camera's
+ * snapshot. */
+struct pending {
     struct sk_ctl_call *call;
-    char name[SK_NAME_MAX];
-    int64_t asked_us;
-};
-
-struct pending_snap {
-    struct sk_ctl_call *call;
-    char camera[SK_NAME_MAX];
+    char name[SK_NAME_MAX]; /* the reader or the camera */
     int64_t asked_us;
 };
 
@@ -146,9 +142,9 @@ struct sk_status {
     size_t recent_n, recent_head;
     int64_t last_seen_seq;
     bool events_primed;
-    struct pending_reader pending[MAX_PENDING];
+    struct pending pending[MAX_PENDING];
     size_t n_pending;
-    struct pending_snap snaps[MAX_PENDING];
+    struct pending snaps[MAX_PENDING];
     size_t n_snaps;
     struct sk_loop_timer *events_timer, *pending_timer;
     /* the latest technician snapshot (kept in memory only) */
@@ -875,7 +871,7 @@ static cJSON *tags_json(const struct sk_rfid_tag_view *v, int n, int64_t now)
 
 /* Answers a pending `reader` call with the bus thread's copy (fresh or, after the wait, the
  * latest there is). */
-static void answer_reader(struct sk_status *st, struct pending_reader *p, bool timed_out)
+static void answer_reader(struct sk_status *st, struct pending *p, bool timed_out)
 {
     const struct sk_config *cfg = sk_runtime_config(st->rt);
     struct sk_rfid *rf = sk_runtime_service_state(st->rt, "rfid");
@@ -916,7 +912,7 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
     struct sk_rfid *rf = sk_runtime_service_state(st->rt, "rfid");
     int64_t now = sk_now_mono_us();
     for (size_t i = 0; i < st->n_pending;) {
-        struct pending_reader *p = &st->pending[i];
+        struct pending *p = &st->pending[i];
         int64_t taken = 0;
         struct sk_rfid_tag_view one;
         if (rf) {
@@ -932,11 +928,11 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
     }
     void *cams = sk_runtime_service_state(st->rt, "camera");
     for (size_t i = 0; i < st->n_snaps;) {
-        struct pending_snap *p = &st->snaps[i];
+        struct pending *p = &st->snaps[i];
         void *png = NULL;
         size_t len = 0;
         int64_t wall = 0;
-        int r = cams ? svc_camera_take_snapshot(cams, p->camera, &png, &len, &wall) : -ENODEV;
+        int r = cams ? svc_camera_take_snapshot(cams, p->name, &png, &len, &wall) : -ENODEV;
         bool late = now - p->asked_us > SNAP_WAIT_US;
         if (r == 0 && !late) {
             i++;
@@ -956,8 +952,8 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
                 st->snap_len = len;
                 st->snap_wall_us = wall;
                 st->snap_mono_us = now;
-                snprintf(st->snap_camera, sizeof(st->snap_camera), "%s", p->camera);
-                cJSON_AddStringToObject(o, "camera", p->camera);
+                snprintf(st->snap_camera, sizeof(st->snap_camera), "%s", p->name);
+                cJSON_AddStringToObject(o, "camera", p->name);
                 sk_status_add_time(o, "time", wall);
                 cJSON_AddNumberToObject(o, "bytes", (double)len);
                 sk_ctl_reply(p->call, o, copy, len);
@@ -965,9 +961,9 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
         } else if (r == 0) {
             sk_ctl_reply_error(p->call, "timeout",
                                "camera %s processed no frame within %lld s: look at diag status",
-                               p->camera, (long long)(SNAP_WAIT_US / 1000000));
+                               p->name, (long long)(SNAP_WAIT_US / 1000000));
         } else {
-            sk_ctl_reply_error(p->call, "failed", "the snapshot of camera %s failed: %s", p->camera,
+            sk_ctl_reply_error(p->call, "failed", "the snapshot of camera %s failed: %s", p->name,
                                sk_strerror(r));
         }
         st->snaps[i] = st->snaps[--st->n_snaps];
@@ -975,6 +971,27 @@ static void on_pending_timer(struct sk_loop *loop, uint64_t expirations, void *c
     if (st->n_pending == 0 && st->n_snaps == 0) {
         sk_loop_timer_set(st->pending_timer, 0, 0);
     }
+}
+
+/* Queues call for the pending timer (started here); NULL, and answered "busy", when MAX_PENDING
+ * of its kind wait already. */
+static const struct pending *pending_add(struct sk_status *st,
+                                         struct pending *queue,
+                                         size_t *n,
+                                         struct sk_ctl_call *call,
+                                         const char *name,
+                                         const char *what)
+{
+    if (*n == MAX_PENDING) {
+        sk_ctl_reply_error(call, "busy", "%d %s are being taken; try again", MAX_PENDING, what);
+        return NULL;
+    }
+    struct pending *p = &queue[(*n)++];
+    p->call = call;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->asked_us = sk_now_mono_us();
+    sk_loop_timer_set(st->pending_timer, 20, 50);
+    return p;
 }
 
 static void cmd_snapshot(void *ctx, struct sk_ctl_call *call, const cJSON *req)
@@ -998,16 +1015,11 @@ static void cmd_snapshot(void *ctx, struct sk_ctl_call *call, const cJSON *req)
         sk_ctl_reply_error(call, "unavailable", "the camera service does not run");
         return;
     }
-    if (st->n_snaps == MAX_PENDING) {
-        sk_ctl_reply_error(call, "busy", "%d snapshots are being taken; try again", MAX_PENDING);
-        return;
+    const struct pending *p =
+            pending_add(st, st->snaps, &st->n_snaps, call, cam->valuestring, "snapshots");
+    if (p) {
+        svc_camera_request_snapshot(cams, p->name, sc);
     }
-    struct pending_snap *p = &st->snaps[st->n_snaps++];
-    p->call = call;
-    snprintf(p->camera, sizeof(p->camera), "%s", cam->valuestring);
-    p->asked_us = sk_now_mono_us();
-    svc_camera_request_snapshot(cams, p->camera, sc);
-    sk_loop_timer_set(st->pending_timer, 20, 50);
 }
 
 static void cmd_reader(void *ctx, struct sk_ctl_call *call, const cJSON *req)
@@ -1029,18 +1041,11 @@ static void cmd_reader(void *ctx, struct sk_ctl_call *call, const cJSON *req)
         return;
     }
     struct sk_rfid *rf = sk_runtime_service_state(st->rt, "rfid");
-    if (st->n_pending == MAX_PENDING) {
-        sk_ctl_reply_error(call, "busy", "%d reader views are being taken; try again", MAX_PENDING);
-        return;
-    }
-    struct pending_reader *p = &st->pending[st->n_pending++];
-    p->call = call;
-    snprintf(p->name, sizeof(p->name), "%s", name->valuestring);
-    p->asked_us = sk_now_mono_us();
-    if (rf) {
+    const struct pending *p =
+            pending_add(st, st->pending, &st->n_pending, call, name->valuestring, "reader views");
+    if (p && rf) {
         sk_rfid_request_tags(rf, p->name);
     }
-    sk_loop_timer_set(st->pending_timer, 20, 50);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
