@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storekeeper/names.h"
+
 void sk_obs_release(struct sk_obs *obs)
 {
     if (!obs || (obs->type != SK_OBS_MQTT_COMMAND && obs->type != SK_OBS_SATELLITE)) {
@@ -40,7 +42,7 @@ const char *sk_obs_type_name(int type)
             [SK_OBS_SATELLITE] = "satellite",
             [SK_OBS_TRACK_MOVE] = "track_move",
     };
-    return type >= 0 && type < SK_OBS_TYPE_COUNT && names[type] ? names[type] : "unknown";
+    return SK_NAME_OF(names, type, "unknown");
 }
 
 bool sk_obs_of_track(int type)

@@ -7,6 +7,7 @@
 
 #include "fusion_internal.h"
 #include "storekeeper/epc.h"
+#include "storekeeper/names.h"
 
 /*
  * What every layer above needs and nothing calls back out of: time comes from the injected
@@ -128,38 +129,22 @@ int fusion__badge(const struct sk_fusion *f, const uint8_t *epc, size_t len)
 
 const char *sk_fusion_rule_name(int rule)
 {
-    switch (rule) {
-    case SK_RULE_ONLY:
-        return "only";
-    case SK_RULE_DWELL:
-        return "dwell";
-    case SK_RULE_NEAREST:
-        return "nearest";
-    case SK_RULE_LONGEST:
-        return "longest";
-    case SK_RULE_REACH:
-        return "reach";
-    default:
-        return "none";
-    }
+    static const char *const names[] = {[SK_RULE_ONLY] = "only",
+                                        [SK_RULE_DWELL] = "dwell",
+                                        [SK_RULE_NEAREST] = "nearest",
+                                        [SK_RULE_LONGEST] = "longest",
+                                        [SK_RULE_REACH] = "reach"};
+    return SK_NAME_OF(names, rule, "none");
 }
 
 const char *sk_fusion_state_name(int state)
 {
-    switch (state) {
-    case SK_SESSION_ACTIVE:
-        return "active";
-    case SK_SESSION_LOST:
-        return "lost";
-    case SK_SESSION_EXITING:
-        return "exiting";
-    case SK_SESSION_CLOSED:
-        return "closed";
-    case SK_SESSION_ABANDONED:
-        return "abandoned";
-    default:
-        return "unknown";
-    }
+    static const char *const names[] = {[SK_SESSION_ACTIVE] = "active",
+                                        [SK_SESSION_LOST] = "lost",
+                                        [SK_SESSION_EXITING] = "exiting",
+                                        [SK_SESSION_CLOSED] = "closed",
+                                        [SK_SESSION_ABANDONED] = "abandoned"};
+    return SK_NAME_OF(names, state, "unknown");
 }
 
 void sk_fusion_review_text(unsigned review, char *buf, size_t size)

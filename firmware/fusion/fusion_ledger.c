@@ -13,6 +13,7 @@
 #include "storekeeper/fusion.h"
 #include "storekeeper/ledger.h"
 #include "storekeeper/log.h"
+#include "storekeeper/names.h"
 
 /*
  * DESIGN
@@ -436,18 +437,11 @@ static int event(struct sk_ledger *l, const char *topic, cJSON *fields, int64_t 
 
 static const char *session_what(int what)
 {
-    switch (what) {
-    case SK_SESSION_OPENED:
-        return "opened";
-    case SK_SESSION_JOINED:
-        return "joined";
-    case SK_SESSION_BOUND:
-        return "bound";
-    case SK_SESSION_TIMED_OUT:
-        return "abandoned";
-    default:
-        return "checked_out";
-    }
+    static const char *const names[] = {[SK_SESSION_OPENED] = "opened",
+                                        [SK_SESSION_JOINED] = "joined",
+                                        [SK_SESSION_BOUND] = "bound",
+                                        [SK_SESSION_TIMED_OUT] = "abandoned"};
+    return SK_NAME_OF(names, what, "checked_out");
 }
 
 static int rec_session(struct sk_ledger *l, const struct sk_fusion_event *ev)
@@ -537,16 +531,10 @@ static int rec_pickup(struct sk_ledger *l, const struct sk_fusion_event *ev)
 
 static const char *putback_reason(int what)
 {
-    switch (what) {
-    case SK_PUTBACK_FROM_CART:
-        return "from_cart";
-    case SK_PUTBACK_AFTER_CHECKOUT:
-        return "return";
-    case SK_PUTBACK_AFTER_REMOVAL:
-        return "after_removal";
-    default:
-        return "moved";
-    }
+    static const char *const names[] = {[SK_PUTBACK_FROM_CART] = "from_cart",
+                                        [SK_PUTBACK_AFTER_CHECKOUT] = "return",
+                                        [SK_PUTBACK_AFTER_REMOVAL] = "after_removal"};
+    return SK_NAME_OF(names, what, "moved");
 }
 
 static int rec_putback(struct sk_ledger *l, const struct sk_fusion_event *ev)

@@ -17,6 +17,7 @@
 #include "storekeeper/currency.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/names.h"
 #include "storekeeper/sha256.h"
 
 /*
@@ -365,16 +366,10 @@ static const struct column *columns_of(int kind)
 
 const char *sk_import_kind_name(int kind)
 {
-    switch (kind) {
-    case SK_IMPORT_PRODUCTS:
-        return "products";
-    case SK_IMPORT_TAGS:
-        return "tags";
-    case SK_IMPORT_PLANOGRAM:
-        return "planogram";
-    default:
-        return NULL;
-    }
+    static const char *const names[] = {[SK_IMPORT_PRODUCTS] = "products",
+                                        [SK_IMPORT_TAGS] = "tags",
+                                        [SK_IMPORT_PLANOGRAM] = "planogram"};
+    return SK_NAME_OF(names, kind, NULL);
 }
 
 /* Parsed rows, kept until every row was checked. */

@@ -17,6 +17,7 @@
 #include "storekeeper/buf.h"
 #include "storekeeper/error.h"
 #include "storekeeper/mbconn.h"
+#include "storekeeper/names.h"
 
 /*
  * DESIGN
@@ -53,14 +54,8 @@ static bool flag(const cJSON *o, const char *key)
 
 const char *sk_check_level_name(int level)
 {
-    switch (level) {
-    case SK_CHECK_PASS:
-        return "PASS";
-    case SK_CHECK_WARN:
-        return "WARN";
-    default:
-        return "FAIL";
-    }
+    static const char *const names[] = {[SK_CHECK_PASS] = "PASS", [SK_CHECK_WARN] = "WARN"};
+    return SK_NAME_OF(names, level, "FAIL");
 }
 
 int sk_checks_add(struct sk_checks *c,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The bounded string builder, array growth and whole-file reads: text past the bound is
  * refused whole and sticks as an error, long printf output, JSON escapes, sk_grow's bound and
- * doubling, sk_read_bounded at, past and under its limit and on a read error. */
+ * doubling, sk_read_bounded at, past and under its limit and on a read error; enum names from
+ * a table (sk_name_of): holes, both ends and the fallback. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "storekeeper/buf.h"
+#include "storekeeper/names.h"
 
 static void test_text(void **state)
 {
@@ -132,12 +134,32 @@ static void test_read_bounded(void **state)
     }
 }
 
+static void test_names(void **state)
+{
+    (void)state;
+
+    enum {
+        A = 1,
+        B,
+        C = 4
+    };
+
+    static const char *const names[] = {[A] = "a", [B] = "b", [C] = "c"};
+    assert_string_equal(SK_NAME_OF(names, A, "?"), "a");
+    assert_string_equal(SK_NAME_OF(names, C, "?"), "c");
+    assert_string_equal(SK_NAME_OF(names, 0, "?"), "?"); /* before the first */
+    assert_string_equal(SK_NAME_OF(names, 3, "?"), "?"); /* a hole */
+    assert_string_equal(SK_NAME_OF(names, 5, "?"), "?"); /* past the end */
+    assert_string_equal(SK_NAME_OF(names, -1, "?"), "?");
+    assert_null(SK_NAME_OF(names, 99, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_text),         cmocka_unit_test(test_bound),
             cmocka_unit_test(test_json),         cmocka_unit_test(test_grow),
-            cmocka_unit_test(test_read_bounded),
+            cmocka_unit_test(test_read_bounded), cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
