@@ -29,10 +29,12 @@ struct entry {
     int16_t rssi;
     uint64_t window;
     uint64_t seen_gen;
-    int64_t last_seen_us; /* when it was really last read (reported in events) */
-    int64_t missed_us;    /* the first successful poll after that which did not read it; 0 */
-    int64_t hold_from_us; /* where its unseen time starts: last read, moved past stalls and outages
-                           */
+    int64_t last_seen_us;  /* when it was really last read (reported in events) */
+    int64_t missed_us;     /* the first successful poll after that which did not read it; 0 */
+    int64_t hold_from_us;  /* where its unseen time starts: last read, moved past stalls and outages
+                            */
+    int64_t first_seen_us; /* a candidate's first read; its arrival is reported with it */
+    int64_t absent_us;     /* the successful poll before that, which did not read it; 0 unknown */
     uint32_t reads;
 };
 
@@ -215,6 +217,8 @@ fill_event(struct sk_presence_event *ev, int type, const struct entry *e, uint32
     ev->reads = reads;
     ev->last_seen_us = e->last_seen_us;
     ev->first_missed_us = e->missed_us;
+    ev->first_seen_us = e->first_seen_us;
+    ev->absent_us = e->absent_us;
 }
 
 /* Median of the recorded gaps, or 0 while there are too few to judge. */
@@ -275,6 +279,7 @@ void sk_presence_update(struct sk_presence *p,
                         sk_presence_cb cb,
                         void *ctx)
 {
+    int64_t previous_us = p->last_update_us; /* across an outage: the last poll before it */
     discount_stall(p, now_us);
     uint64_t gen = ++p->gen;
     p->stats.updates++;
@@ -292,6 +297,8 @@ void sk_presence_update(struct sk_presence *p,
         }
         if (added) {
             p->stats.candidates++;
+            e->first_seen_us = now_us;
+            e->absent_us = previous_us;
         }
         e->seen_gen = gen;
         e->last_seen_us = now_us;

@@ -172,6 +172,9 @@ static const struct field tag_fields[] = {
         INT(struct sk_obs_tag, last_seen_us, "seen", 0, 9e15),
         /* the removal interval's end; absent in recordings made before it existed */
         F_INT_(struct sk_obs_tag, first_missed_us, "missed", 0, 9e15, true),
+        /* the arrival interval; absent in recordings made before it existed */
+        F_INT_(struct sk_obs_tag, first_seen_us, "first", 0, 9e15, true),
+        F_INT_(struct sk_obs_tag, absent_us, "absent", 0, 9e15, true),
         {NULL},
 };
 

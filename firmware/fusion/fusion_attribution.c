@@ -350,12 +350,14 @@ static bool reach_measured(const struct sk_fusion *f, int shelf)
 }
 
 /* Whether one of t's reaches into zone was in the band when a tag arrived at time at. */
-static bool reaching_at(const struct track *t, int zone, int64_t at)
+/* t reached into zone at some moment of [lo, at], at an arrival's report (its put lies in
+ * that interval, one poll wide unless the reader was down before it). */
+static bool reaching_in(const struct track *t, int zone, int64_t lo, int64_t at)
 {
     unsigned nr = t->n_reaches < REACHES_MAX ? t->n_reaches : REACHES_MAX;
     for (unsigned k = 0; k < nr; k++) {
         const struct reach_rec *r = &t->reaches[k];
-        if (r->zone == zone && at >= r->start_us && at <= r->end_us + PUT_LAG_US) {
+        if (r->zone == zone && at >= r->start_us && lo <= r->end_us + PUT_LAG_US) {
             return true;
         }
     }
@@ -370,14 +372,15 @@ putter(const struct sk_fusion *f, int shelf, const struct cand *c, const struct 
     const struct shelf_info *si = &f->shelves[shelf];
     unsigned na = si->n_arrivals < ARRIVALS_MAX ? si->n_arrivals : ARRIVALS_MAX;
     for (unsigned a = 0; a < na; a++) {
-        int64_t t = si->arrivals[a];
-        if (c->session && si->arrival_from[a] == c->session && reaching_at(c->track, si->zone, t)) {
+        int64_t t = si->arrivals[a], lo = si->arrival_lo[a];
+        if (c->session && si->arrival_from[a] == c->session &&
+            reaching_in(c->track, si->zone, lo, t)) {
             return true;
         }
         int covered = 0;
         bool mine = false;
         for (size_t i = 0; i < n; i++) {
-            if (reaching_at(all[i].track, si->zone, t)) {
+            if (reaching_in(all[i].track, si->zone, lo, t)) {
                 covered++;
                 mine |= &all[i] == c;
             }

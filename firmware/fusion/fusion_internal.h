@@ -145,6 +145,7 @@ struct shelf_info {
     struct reach_rec unexplained[REACHES_MAX];
     unsigned n_unexplained;
     int64_t arrivals[ARRIVALS_MAX];      /* monotonic times of recent arrivals (a ring) */
+    int64_t arrival_lo[ARRIVALS_MAX];    /* the earliest each may have been put down */
     uint64_t arrival_from[ARRIVALS_MAX]; /* the session whose cart each came from, 0 none */
     unsigned n_arrivals;
 };

@@ -148,6 +148,10 @@ int fusion__tag_arrived(struct sk_fusion *f, const struct sk_obs *obs, int shelf
     struct shelf_info *si = &f->shelves[shelf];
     unsigned slot = si->n_arrivals++ % ARRIVALS_MAX;
     si->arrivals[slot] = mono;
+    /* After an outage the put lies anywhere since the last poll before it: the reach that
+     * put it down may have ended long before the reader could report it. */
+    int64_t absent = obs->u.tag.absent_us;
+    si->arrival_lo[slot] = absent > 0 && absent < mono ? absent : mono;
     si->arrival_from[slot] = 0;
     struct sk_fusion_line line;
     line_from_obs(f, obs, shelf, &line);

@@ -356,11 +356,13 @@ static int take_obs(struct mqtt_sat *s, struct peer *p, struct sk_obs *obs)
     int64_t mono = mono_now - (wall_now - wall);
     int64_t shift = mono - in.mono_us;
     if (in.type == SK_OBS_TAG_DEPARTED || in.type == SK_OBS_TAG_ARRIVED) {
-        if (in.u.tag.last_seen_us) {
-            in.u.tag.last_seen_us += shift;
-        }
-        if (in.u.tag.first_missed_us) {
-            in.u.tag.first_missed_us += shift;
+        /* the satellite's monotonic times of the tag's interval, onto the hub's clock */
+        int64_t *times[] = {&in.u.tag.last_seen_us, &in.u.tag.first_missed_us,
+                            &in.u.tag.first_seen_us, &in.u.tag.absent_us};
+        for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+            if (*times[i]) {
+                *times[i] += shift;
+            }
         }
     }
     p->lag_us = wall_now - wall;

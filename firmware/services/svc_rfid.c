@@ -282,6 +282,8 @@ static void on_presence(const struct sk_presence_event *ev, void *ctx)
     obs.u.tag.reads = ev->reads;
     obs.u.tag.last_seen_us = arrived ? 0 : ev->last_seen_us;
     obs.u.tag.first_missed_us = arrived ? 0 : ev->first_missed_us;
+    obs.u.tag.first_seen_us = arrived ? ev->first_seen_us : 0;
+    obs.u.tag.absent_us = arrived ? ev->absent_us : 0;
     if (SK_LOG_DEBUG <= sk_log_get_level()) {
         char hex[2 * SK_EPC_MAX + 1];
         static const char digits[] = "0123456789ABCDEF";

@@ -86,6 +86,9 @@ struct sk_obs_tag {
     /* TAG_DEPARTED: the first successful poll after last_seen_us that did not read it: the tag
      * left within [last_seen_us, first_missed_us] (wide after an outage); 0 unknown. */
     int64_t first_missed_us;
+    /* TAG_ARRIVED: its first read, and the successful poll before that which did not read it:
+     * the tag was put down within [absent_us, first_seen_us] (wide after an outage); 0 unknown. */
+    int64_t first_seen_us, absent_us;
 };
 
 struct sk_obs_health {

@@ -53,6 +53,9 @@ struct sk_presence_event {
     /* DEPARTED: the first successful poll after last_seen_us that did not read it (a poll that
      * failed, in an outage, is no such poll): the tag left between the two. */
     int64_t first_missed_us;
+    /* ARRIVED: its first read, and the successful poll before that, which did not read it (0
+     * unknown; across an outage, the last poll before it): the tag came between the two. */
+    int64_t first_seen_us, absent_us;
 };
 
 /* Called for every transition, in the order they happen; return value ignored. */

@@ -320,6 +320,8 @@ struct op {
     int item;
     int64_t seen_us;   /* OP_DEP: when the item was last read (mono), 0 unknown */
     int64_t missed_us; /* OP_DEP: the first poll that missed it (mono), 0 unknown */
+    int64_t first_us;  /* OP_ARR: its first read (mono), 0 unknown */
+    int64_t absent_us; /* OP_ARR: the poll before that which did not read it, 0 unknown */
     int state;         /* OP_HEALTH: enum sk_health_state; OP_REACH: depth in percent */
     int64_t len_us;    /* OP_STALL: how long no tick comes */
 };
@@ -419,6 +421,13 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
                 o->kind = OP_DEP;
             } else if (strcmp(op, "put") == 0) {
                 o->kind = OP_ARR;
+                if (k >= 6 && strcmp(c, "within") == 0) {
+                    char e[32] = "";
+                    sscanf(step, " %*d %*s %*s %*s %*s %*s %31s", e);
+                    o->absent_us = BASE_MONO_US + atol(d) * 1000;
+                    o->first_us = BASE_MONO_US + atol(e) * 1000;
+                    o->t_us = atol(e) * 1000;
+                }
                 o->t_us += 300000;
             } else if (strcmp(op, "present") == 0) {
                 const struct sk_shelf_cfg *s = &r->cfg->shelves[sh];
@@ -580,6 +589,8 @@ static int apply(struct run *r, const struct op *op)
         tag_obs(r, &o, op, s->reader, s->antenna ? s->antenna : 1);
         o.u.tag.last_seen_us = op->seen_us;
         o.u.tag.first_missed_us = op->missed_us;
+        o.u.tag.first_seen_us = op->first_us;
+        o.u.tag.absent_us = op->absent_us;
         break;
     }
     case OP_HEALTH:

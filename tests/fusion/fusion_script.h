@@ -28,6 +28,8 @@
  *   stall D           no tick for D ms (the process went unscheduled)
  *   dep SHELF N       the reader reports item N gone at T
  *   put SHELF N       item N is set on SHELF at T (the reader reports it 300 ms later)
+ *   put SHELF N within S M  ... set down while its reader was out: the last poll that did
+ *                     not read it at S, its first read at M (reported 300 ms after M)
  *   arr SHELF N       the reader reports item N arrived at T
  *   portal N          the exit portal reads item N
  *   present SHELF N   item N lies on SHELF before the start

@@ -185,6 +185,21 @@ static const struct row rows[] = {
          "open S1\n"
          "pick S1 #401 D1 reach doubt=outage\n"
          "checkout S1 [#401]"},
+        {"2: a put-back and a take across one outage: the tag that came back says whose reach "
+         "was the put, so the other reacher is charged alone",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 1500 take D1 401; "
+                "1900 reach 1 zd 800 sole; 4000 down rd; 5500 reach 1 zd 800 sole; "
+                "6000 take D1 402 within 3900 9100; 5200 put D1 401 within 3900 9100; "
+                "6800 reach 2 zd 800 sole; 9000 up rd; 10000 zout 1 zd; 10000 zout 2 zd; "
+                "11000 out 1; 11500 out 2",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach\n"
+         "back S1 #401 D1 from=D1\n"
+         "pick S2 #402 D1 reach doubt=outage\n"
+         "checkout S1 []\n"
+         "checkout S2 [#402]"},
         {"2: a reader down past the wait: the checkout goes out to review",
          "0 new 2 650 80; 200 in 2; 1000 down rd; 3500 zin 2 zd 780 50; 5400 reach 2 zd 800; "
          "6000 zout 2 zd; 6500 out 2",

@@ -157,6 +157,33 @@ static void test_outage_interval(void **state)
     sk_presence_free(p);
 }
 
+/* A tag put down while the reader was out arrives with its interval: from the last poll
+ * before the outage (which did not read it) to its first read after it. */
+static void test_arrival_interval(void **state)
+{
+    (void)state;
+    struct sk_presence *p;
+    assert_int_equal(sk_presence_new(64, &standard, &p), 0);
+    struct events e = {0};
+    struct sk_tag_read other = tag(1, 1), t[2] = {tag(1, 1), tag(2, 1)};
+    int64_t now = 0;
+    for (int i = 0; i < 3; i++) {
+        sk_presence_update(p, now += POLL_US, &other, 1, count, &e);
+    }
+    int64_t before = now; /* the last answered poll: tag 2 not on the shelf */
+    now += 5000000;       /* the outage: no poll answered */
+    sk_presence_resume(p, now);
+    int64_t first = now + POLL_US;
+    while (e.arrived < 2) {
+        sk_presence_update(p, now += POLL_US, t, 2, count, &e);
+    }
+    assert_true(e.last.type == SK_PRESENCE_ARRIVED);
+    assert_true(e.last.first_seen_us == first);
+    assert_true(e.last.absent_us == before);
+    assert_true(now > first); /* reported after its first read (k of n) */
+    sk_presence_free(p);
+}
+
 /* A poll gap far longer than usual (the bus thread was not scheduled) is not unseen time: a
  * miss right after it departs nothing, while a tag really taken still departs after hold. */
 static void test_stall_is_not_unseen_time(void **state)
@@ -372,10 +399,15 @@ static void test_flicker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_k_of_n_arrival),  cmocka_unit_test(test_hold_departure),
-            cmocka_unit_test(test_outage_interval), cmocka_unit_test(test_stall_is_not_unseen_time),
-            cmocka_unit_test(test_seed_and_outage), cmocka_unit_test(test_per_antenna_params),
-            cmocka_unit_test(test_bound),           cmocka_unit_test(test_random_against_model),
+            cmocka_unit_test(test_k_of_n_arrival),
+            cmocka_unit_test(test_hold_departure),
+            cmocka_unit_test(test_outage_interval),
+            cmocka_unit_test(test_arrival_interval),
+            cmocka_unit_test(test_stall_is_not_unseen_time),
+            cmocka_unit_test(test_seed_and_outage),
+            cmocka_unit_test(test_per_antenna_params),
+            cmocka_unit_test(test_bound),
+            cmocka_unit_test(test_random_against_model),
             cmocka_unit_test(test_flicker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
