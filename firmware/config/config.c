@@ -140,13 +140,138 @@ static void diag_sort(struct sk_diag *d, size_t from)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
+/*
+ * The text of the files one load read (the store file or board profile, and the files it
+ * @includes), each read once and kept until the load ends: a message about an integer
+ * literal libconfig could not hold quotes that line as written, and a load with many such
+ * settings reads nothing again. The file given as text is kept as parsed (never re-read from
+ * disk, where it may differ or not exist).
+ */
+#define SRC_FILES 16 /* files kept at once; the oldest goes first */
+
+struct src_file {
+    char *name; /* the path (setting_file) */
+    char *text; /* NUL-terminated; NULL: could not be read */
+    size_t len;
+    size_t *line_at; /* offset of line n + 1; built on the first lookup */
+    size_t n_lines;
+};
+
+struct src_cache {
+    struct src_file files[SRC_FILES];
+    size_t next; /* the slot to fill (or reuse) next */
+};
+
 struct loader {
     const struct sk_cfg_table *table;
     const char *file; /* as given by the user */
     struct sk_diag *diag;
     config_t *cf;
+    struct src_cache *src; /* may be NULL: literals are not quoted */
     int errors;
 };
+
+static void src_clear(struct src_file *f)
+{
+    free(f->name);
+    free(f->text);
+    free(f->line_at);
+    *f = (struct src_file){0};
+}
+
+static void src_free(struct src_cache *c)
+{
+    for (size_t i = 0; i < SRC_FILES; i++) {
+        src_clear(&c->files[i]);
+    }
+}
+
+/* Keeps text (owned, NUL-terminated, or NULL: unreadable) as the file named name. */
+static struct src_file *src_put(struct src_cache *c, const char *name, char *text, size_t len)
+{
+    struct src_file *f = &c->files[c->next];
+    c->next = (c->next + 1) % SRC_FILES;
+    src_clear(f);
+    f->name = strdup(name);
+    if (!f->name) {
+        free(text);
+        return NULL;
+    }
+    f->text = text;
+    f->len = len;
+    return f;
+}
+
+/* Line n (from 1) of the file named name, and its length; NULL when there is none. */
+static const char *src_line(struct src_cache *c, const char *name, unsigned n, size_t *ret_len)
+{
+    struct src_file *f = NULL;
+    for (size_t i = 0; i < SRC_FILES && !f; i++) {
+        if (c->files[i].name && strcmp(c->files[i].name, name) == 0) {
+            f = &c->files[i];
+        }
+    }
+    if (!f) { /* an @include'd file, first asked for: read it once */
+        char *text = NULL;
+        size_t len = 0;
+        int fd = open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
+        if (!fp && fd >= 0) {
+            close(fd);
+        }
+        /* (checked to be a regular file within the limit before it was parsed) */
+        if (fp && sk_read_bounded(fp, SK_CONFIG_MAX_BYTES, &text, &len) == 0 &&
+            len > SK_CONFIG_MAX_BYTES) {
+            free(text);
+            text = NULL;
+        }
+        f = src_put(c, name, text, len);
+    }
+    if (!f || !f->text) {
+        return NULL;
+    }
+    if (!f->line_at) {
+        size_t n_lines = 1;
+        for (size_t i = 0; i < f->len; i++) {
+            n_lines += f->text[i] == '\n';
+        }
+        f->line_at = malloc(n_lines * sizeof(*f->line_at));
+        if (!f->line_at) {
+            return NULL;
+        }
+        f->line_at[0] = 0;
+        for (size_t i = 0, k = 1; i < f->len; i++) {
+            if (f->text[i] == '\n') {
+                f->line_at[k++] = i + 1;
+            }
+        }
+        f->n_lines = n_lines;
+    }
+    if (n == 0 || n > f->n_lines) {
+        return NULL;
+    }
+    const char *p = f->text + f->line_at[n - 1];
+    const char *nl = memchr(p, '\n', (size_t)(f->text + f->len - p));
+    *ret_len = nl ? (size_t)(nl - p) : (size_t)(f->text + f->len - p);
+    return p;
+}
+
+/* The file a setting was read from: l->file, or an @include'd file, whose name libconfig
+ * keeps as written (relative to the including file's directory, where it opened it). */
+static const char *
+setting_file(const struct loader *l, const config_setting_t *s, char *buf, size_t size)
+{
+    const char *f = s ? config_setting_source_file(s) : NULL;
+    if (!f || strcmp(f, l->file) == 0) {
+        return l->file;
+    }
+    const char *slash = strrchr(l->file, '/');
+    if (f[0] == '/' || !slash) {
+        return f;
+    }
+    snprintf(buf, size, "%.*s/%s", (int)(slash - l->file), l->file, f);
+    return buf;
+}
 
 static void
 report(struct loader *l, const config_setting_t *s, const char *path, const char *fmt, ...)
@@ -162,7 +287,9 @@ report(struct loader *l, const config_setting_t *s, const char *path, const char
     va_end(ap);
     unsigned line = s ? config_setting_source_line(s) : 0;
     if (line > 0) {
-        sk_diag_add(l->diag, "%s:%u: %s: %s", l->file, line, path, msg);
+        char fbuf[2 * SK_PATH_MAX];
+        sk_diag_add(l->diag, "%s:%u: %s: %s", setting_file(l, s, fbuf, sizeof(fbuf)), line, path,
+                    msg);
     } else {
         sk_diag_add(l->diag, "%s: %s: %s", l->file, path, msg);
     }
@@ -172,36 +299,28 @@ report(struct loader *l, const config_setting_t *s, const char *path, const char
 /*
  * The number as written, when libconfig could not hold it: it reads an integer literal beyond
  * 64 bits (or beyond 32 without an L) as -1 or 0, and a message would then call 1e20 "-1". The
- * setting's line is read again from its file and the literals after `name =` (or `:`) taken;
- * one line may hold several settings of that name. Returns true with the digits in buf when
- * none of them is v and one is beyond what libconfig holds.
+ * setting's line is looked up in the loader's copy of its file and the literals after
+ * `name =` (or `:`) taken; one line may hold several settings of that name. Returns true with
+ * the digits in buf when none of them is v and one is beyond what libconfig holds.
  */
-static bool literal_differs(
-        const config_setting_t *s, const char *main_file, long long v, char *buf, size_t size)
+static bool
+literal_differs(struct loader *l, const config_setting_t *s, long long v, char *buf, size_t size)
 {
-    const char *file = config_setting_source_file(s);
-    file = file ? file : main_file;
+    char fbuf[2 * SK_PATH_MAX];
+    const char *file = setting_file(l, s, fbuf, sizeof(fbuf));
     const char *name = config_setting_name(s);
     unsigned line = config_setting_source_line(s);
-    if (!file || !name || line == 0) {
+    if (!l->src || !file || !name || line == 0) {
         return false;
     }
-    FILE *f = fopen(file, "r");
-    if (!f) {
+    size_t line_len = 0;
+    const char *at = src_line(l->src, file, line, &line_len);
+    if (!at) {
         return false;
     }
     char text[4096];
-    bool found = false;
-    for (unsigned n = 1; fgets(text, sizeof(text), f); n++) {
-        if (n == line) {
-            found = true;
-            break;
-        }
-    }
-    fclose(f);
-    if (!found) {
-        return false;
-    }
+    snprintf(text, sizeof(text), "%.*s",
+             (int)(line_len < sizeof(text) ? line_len : sizeof(text) - 1), at);
     bool differs = false;
     for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
         if (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) {
@@ -646,7 +765,7 @@ static void load_scalar(struct loader *l,
             return;
         }
         char written[64];
-        if (literal_differs(s, l->file, v, written, sizeof(written))) {
+        if (literal_differs(l, s, v, written, sizeof(written))) {
             report(l, s, cpath, "%s is out of range %" PRId64 "..%" PRId64, written, k->min,
                    k->max);
             return;
@@ -823,9 +942,14 @@ static int check_includes(const char *name,
 }
 
 /* Parses text (len bytes, need not be NUL-terminated) named `name` in messages; @include
- * resolves from name's directory. cf is initialised in every case (destroy it). */
-static int
-read_text_config(config_t *cf, const char *name, const char *text, size_t len, struct sk_diag *d)
+ * resolves from name's directory. cf is initialised in every case (destroy it). src (may be
+ * NULL) keeps a copy of the text as parsed. */
+static int read_text_config(config_t *cf,
+                            const char *name,
+                            const char *text,
+                            size_t len,
+                            struct sk_diag *d,
+                            struct src_cache *src)
 {
     config_init(cf);
     char dir[SK_PATH_MAX];
@@ -862,7 +986,11 @@ read_text_config(config_t *cf, const char *name, const char *text, size_t len, s
     memcpy(copy, text, len);
     copy[len] = '\0';
     int ok = config_read_string(cf, copy);
-    free(copy);
+    if (src) {
+        src_put(src, name, copy, len);
+    } else {
+        free(copy);
+    }
     if (ok != CONFIG_TRUE) {
         const char *file = config_error_file(cf) ? config_error_file(cf) : name;
         sk_diag_add(d, "%s:%d: %s", file, config_error_line(cf), config_error_text(cf));
@@ -882,7 +1010,8 @@ static const char *not_regular(mode_t mode)
                                             : "not a regular file";
 }
 
-static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
+static int
+read_file_config(config_t *cf, const char *path, struct sk_diag *d, struct src_cache *src)
 {
     /* Not blocking, and checked before reading: a FIFO would wait for a writer forever (while
      * SIGTERM is blocked for the runtime), /dev/zero would never end. */
@@ -918,18 +1047,17 @@ static int read_file_config(config_t *cf, const char *path, struct sk_diag *d)
         }
         return r;
     }
-    r = read_text_config(cf, path, text, n, d);
+    r = read_text_config(cf, path, text, n, d, src);
     free(text);
     return r;
 }
 
-static int load_table(
-        const struct sk_cfg_table *t, const char *path, config_t *cf, struct sk_diag *d, void *base)
+/* Loads l->cf by l->table into base; l->errors counts the problems. */
+static int load_table(struct loader *l, void *base)
 {
-    struct loader l = {.table = t, .file = path, .diag = d, .cf = cf};
-    apply_defaults(t, "", base);
-    load_group(&l, config_root_setting(cf), "", "", base);
-    return l.errors ? SK_ECONFIG : 0;
+    apply_defaults(l->table, "", base);
+    load_group(l, config_root_setting(l->cf), "", "", base);
+    return l->errors ? SK_ECONFIG : 0;
 }
 
 /* ---- checks used by the tables ---------------------------------------------------------- */
@@ -1738,15 +1866,20 @@ static int board_load(const char *path,
     config_t cf;
     struct sk_board_cfg b;
     memset(&b, 0, sizeof(b));
-    int r = text ? read_text_config(&cf, path, text, len, diag) : read_file_config(&cf, path, diag);
+    struct src_cache src;
+    memset(&src, 0, sizeof(src));
+    int r = text ? read_text_config(&cf, path, text, len, diag, &src)
+                 : read_file_config(&cf, path, diag, &src);
     if (r == 0) {
-        r = load_table(&sk_board_table, path, &cf, diag, &b);
-        struct loader l = {.table = &sk_board_table, .file = path, .diag = diag, .cf = &cf};
+        struct loader l = {
+                .table = &sk_board_table, .file = path, .diag = diag, .cf = &cf, .src = &src};
+        r = load_table(&l, &b);
         check_board(&l, &b);
         if (l.errors) {
             r = SK_ECONFIG;
         }
     }
+    src_free(&src);
     config_destroy(&cf);
     if (r < 0) {
         free_lists(&sk_board_table, &b);
@@ -1804,14 +1937,19 @@ static int config_load(const char *store_path,
 
     config_t scf, bcf;
     bool have_board = false;
-    int r = text ? read_text_config(&scf, store_path, text, len, diag)
-                 : read_file_config(&scf, store_path, diag);
+    struct src_cache src;
+    memset(&src, 0, sizeof(src));
+    int r = text ? read_text_config(&scf, store_path, text, len, diag, &src)
+                 : read_file_config(&scf, store_path, diag, &src);
     if (r < 0) {
+        src_free(&src);
         config_destroy(&scf);
         free(c);
         return r;
     }
-    int errors = load_table(&sk_store_table, store_path, &scf, diag, c) < 0;
+    struct loader ld = {
+            .table = &sk_store_table, .file = store_path, .diag = diag, .cf = &scf, .src = &src};
+    int errors = load_table(&ld, c) < 0;
 
     /* The board: --board wins over the file's "board" key. */
     const char *board = opts && opts->board_override ? opts->board_override : c->board_name;
@@ -1831,18 +1969,22 @@ static int config_load(const char *store_path,
             }
             errors++;
         } else {
-            r = read_file_config(&bcf, bpath, diag);
+            r = read_file_config(&bcf, bpath, diag, &src);
             have_board = true;
             if (r < 0) {
                 errors++;
             } else {
-                struct loader bl = {
-                        .table = &sk_board_table, .file = bpath, .diag = diag, .cf = &bcf};
-                if (load_table(&sk_board_table, bpath, &bcf, diag, &c->board) < 0) {
+                struct loader bl = {.table = &sk_board_table,
+                                    .file = bpath,
+                                    .diag = diag,
+                                    .cf = &bcf,
+                                    .src = &src};
+                if (load_table(&bl, &c->board) < 0) {
                     errors++;
                 }
+                int load_errors = bl.errors;
                 check_board(&bl, &c->board);
-                errors += bl.errors;
+                errors += bl.errors - load_errors;
                 snprintf(c->board.path, sizeof(c->board.path), "%s", bpath);
             }
         }
@@ -1869,6 +2011,7 @@ static int config_load(const char *store_path,
         resolve_camera_defaults(c);
         hash_configs(&scf, have_board ? &bcf : NULL, c->hash);
     }
+    src_free(&src);
     config_destroy(&scf);
     if (have_board) {
         config_destroy(&bcf);

@@ -321,6 +321,49 @@ static void test_size_limit(void **state)
     sk_test_rmdir(dir);
 }
 
+/* An integer beyond what libconfig holds is quoted as written, from the text as it was
+ * parsed: the main file given as text (no such file on disk), an @include'd file, and many
+ * such settings in one file (each line found in the loader's one copy of the file). */
+static void test_huge_literals_quoted(void **state)
+{
+    (void)state;
+    char dir[64], name[256], inc[256];
+    sk_test_tmpdir(dir, sizeof(dir));
+    const char *text = MINIMAL "core = { tick_ms = 99999999999999999999; };\n";
+    snprintf(name, sizeof(name), "%s/not-on-disk.cfg", dir);
+    struct sk_diag d;
+    sk_diag_init(&d);
+    struct sk_config *c = NULL;
+    assert_int_equal(sk_config_load_text(name, text, strlen(text), &test_opts, &d, &c), SK_ECONFIG);
+    assert_int_equal(d.n, 1);
+    assert_non_null(strstr(d.lines[0], "not-on-disk.cfg:4: core.tick_ms: 99999999999999999999 "
+                                       "is out of range 10..1000"));
+    sk_diag_free(&d);
+
+    sk_test_write(dir, "inc.cfg",
+                  "\n\nmqtt = { keepalive_s = 4294967296; port = 1883; };\n"
+                  "core = { tick_ms = 0x100000000; };\n",
+                  inc, sizeof(inc));
+    char main_text[512];
+    snprintf(main_text, sizeof(main_text), "%s@include \"inc.cfg\"\n", MINIMAL);
+    char path[256];
+    sk_test_write(dir, "store.cfg", main_text, path, sizeof(path));
+    sk_diag_init(&d);
+    assert_int_equal(sk_config_load(path, &test_opts, &d, &c), SK_ECONFIG);
+    bool keepalive = false, tick = false;
+    for (size_t i = 0; i < d.n; i++) {
+        keepalive |= strstr(d.lines[i], "/inc.cfg:3: mqtt.keepalive_s: 4294967296 is out") != NULL;
+        tick |= strstr(d.lines[i], "/inc.cfg:4: core.tick_ms: 0x100000000 is out") != NULL;
+    }
+    if (!keepalive || !tick) {
+        sk_diag_print(&d, stderr);
+    }
+    assert_true(keepalive);
+    assert_true(tick);
+    sk_diag_free(&d);
+    sk_test_rmdir(dir);
+}
+
 /* docs/config.md must contain exactly what the key table says, between the markers. */
 static void test_reference_matches_docs(void **state)
 {
@@ -384,6 +427,7 @@ int main(void)
             cmocka_unit_test(test_boards),
             cmocka_unit_test(test_diff),
             cmocka_unit_test(test_size_limit),
+            cmocka_unit_test(test_huge_literals_quoted),
             cmocka_unit_test(test_reference_matches_docs),
             cmocka_unit_test(test_check_functions),
     };
