@@ -11,6 +11,7 @@
 # packages (scripts/install-deps.sh --test).
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 src=$PWD
 before=""
 footprint=""
@@ -28,14 +29,8 @@ while [ $# -gt 0 ]; do
         out=${2:?--out needs a file}
         shift
         ;;
-    -h | --help)
-        sed -n '3,11p' "$0"
-        exit 0
-        ;;
-    *)
-        echo "bench: unknown option $1" >&2
-        exit 2
-        ;;
+    -h | --help) script_help ;;
+    *) unknown_option bench "$1" ;;
     esac
     shift
 done

@@ -17,39 +17,14 @@
 # from scratch. $SK_DEBIAN_MIRROR overrides http://deb.debian.org/debian. Needs root.
 set -eu
 cd "$(dirname "$0")/.."
-deb=""
-keep=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --deb)
-        deb=${2:?--deb needs a file}
-        shift
-        ;;
-    --keep) keep=1 ;;
-    -h | --help)
-        sed -n '3,18p' "$0"
-        exit 0
-        ;;
-    *)
-        echo "chroot-test: unknown option $1" >&2
-        exit 2
-        ;;
-    esac
-    shift
-done
-[ "$(id -u)" -eq 0 ] || { echo "chroot-test: needs root (chroot, mount)" >&2; exit 1; }
-
 . scripts/chroot-lib.sh
+chroot_test_options chroot-test "$@"
 root=$dir/root
 step() { printf '\n=== chroot-test: %s\n' "$*"; }
 t0=$(date +%s)
 
 scripts/install-deps.sh --package --chroot
-if [ -z "$deb" ]; then
-    scripts/package.sh
-    deb=$(ls build-release/storekeeper_*_amd64.deb)
-fi
-deb=$(readlink -f "$deb")
+chroot_test_deb
 
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 as_user() { in_root setpriv --reuid storekeeper --regid storekeeper --init-groups "$@"; }

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: MIT
-# Shared by scripts/chroot-install-test.sh and scripts/clean-root-demo.sh (sourced, not run):
-# the cached Debian 12 base root and a fresh copy of it.
+# shellcheck shell=sh
+# Shared by the scripts that work in a clean Debian root (sourced, not run, from the
+# repository's top): chroot-install-test.sh, systemd-vm-test.sh, clean-root-demo.sh and
+# footprint.sh. The cached Debian 12 base root and a fresh copy of it, the root check, and the
+# options and package of the two install tests.
 #   SK_CHROOT_DIR    where the base is cached (/var/tmp/storekeeper-chroot); delete it to
 #                    start from scratch
 #   SK_DEBIAN_MIRROR the archive (http://deb.debian.org/debian)
@@ -9,9 +12,52 @@
 # $dir/apt-archives between runs (bind-mounted as the root's /var/cache/apt/archives), so a
 # second run installs from the cache; the root itself is new every time.
 
+. scripts/lib.sh
+
 dir=${SK_CHROOT_DIR:-/var/tmp/storekeeper-chroot}
 mirror=${SK_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 base=$dir/bookworm-base
+
+# chroot_need_root NAME: all of this needs root (chroot, mount); NAME is the script's.
+chroot_need_root() {
+    [ "$(id -u)" -eq 0 ] || {
+        echo "$1: needs root (chroot, mount)" >&2
+        exit 1
+    }
+}
+
+# chroot_test_options NAME ARGS...: the options of the tests that install the package into a
+# root: --deb FILE sets deb (test this package instead of building one), --keep sets keep
+# (leave the root for inspection); then the root check.
+chroot_test_options() {
+    name=$1
+    shift
+    deb=""
+    keep=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --deb)
+            deb=${2:?--deb needs a file}
+            shift
+            ;;
+        --keep) keep=1 ;;
+        -h | --help) script_help ;;
+        *) unknown_option "$name" "$1" ;;
+        esac
+        shift
+    done
+    chroot_need_root "$name"
+}
+
+# chroot_test_deb: deb made an absolute path; without --deb, the amd64 package that
+# scripts/package.sh builds.
+chroot_test_deb() {
+    if [ -z "$deb" ]; then
+        scripts/package.sh
+        deb=$(ls build-release/storekeeper_*_amd64.deb)
+    fi
+    deb=$(readlink -f "$deb")
+}
 
 chroot_base() {
     [ -d "$base" ] && return 0

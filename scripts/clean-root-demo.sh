@@ -12,25 +12,20 @@
 # ~4.5 minutes the first time (downloads), less with the package cache warm.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 keep=""
 demo_args=""
 for a in "$@"; do
     case "$a" in
     --keep) keep=1 ;;
     --short) demo_args=examples/scenarios/01-one-shopper.scn ;;
-    -h | --help)
-        sed -n '3,13p' "$0"
-        exit 0
-        ;;
-    *)
-        echo "clean-root-demo: unknown option $a" >&2
-        exit 2
-        ;;
+    -h | --help) script_help ;;
+    *) unknown_option clean-root-demo "$a" ;;
     esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "clean-root-demo: needs root (chroot, mount)" >&2; exit 1; }
-command -v debootstrap >/dev/null || scripts/install-deps.sh --chroot
 . scripts/chroot-lib.sh
+chroot_need_root clean-root-demo
+command -v debootstrap >/dev/null || scripts/install-deps.sh --chroot
 root=$dir/demo-root
 src=$(pwd)
 t0=$(date +%s)

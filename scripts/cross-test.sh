@@ -10,18 +10,13 @@
 # architecture and the :arm64 variant of every -dev package of its build and test lists.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 integration=""
 case "${1:-}" in
 "") ;;
 --integration) integration=1 ;;
--h | --help)
-    sed -n '3,9p' "$0"
-    exit 0
-    ;;
-*)
-    echo "cross-test: unknown option $1" >&2
-    exit 2
-    ;;
+-h | --help) script_help ;;
+*) unknown_option cross-test "$1" ;;
 esac
 
 step() { printf '\n=== cross-test: %s\n' "$*"; }

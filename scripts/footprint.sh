@@ -11,6 +11,7 @@
 # $SK_CHROOT_DIR/apt-archives).
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 debdir=build-release
 before=""
 markdown=""
@@ -25,19 +26,13 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --markdown) markdown=1 ;;
-    -h | --help)
-        sed -n '3,11p' "$0"
-        exit 0
-        ;;
-    *)
-        echo "footprint: unknown option $1" >&2
-        exit 2
-        ;;
+    -h | --help) script_help ;;
+    *) unknown_option footprint "$1" ;;
     esac
     shift
 done
-[ "$(id -u)" -eq 0 ] || { echo "footprint: needs root (chroot, mount)" >&2; exit 1; }
 . scripts/chroot-lib.sh
+chroot_need_root footprint
 main=$(ls "$debdir"/storekeeper_*.deb 2>/dev/null | head -1)
 [ -n "$main" ] || { echo "footprint: no storekeeper_*.deb in $debdir (scripts/package.sh)" >&2; exit 1; }
 main=$(readlink -f "$main")

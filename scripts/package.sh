@@ -9,6 +9,7 @@
 # Prints the package's path, size and dependencies. docs/operator.md#building-the-package.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 arch=native
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -16,14 +17,8 @@ while [ $# -gt 0 ]; do
         arch=${2:?--arch needs amd64 or arm64}
         shift
         ;;
-    -h | --help)
-        sed -n '3,8p' "$0"
-        exit 0
-        ;;
-    *)
-        echo "package: unknown option $1" >&2
-        exit 2
-        ;;
+    -h | --help) script_help ;;
+    *) unknown_option package "$1" ;;
     esac
     shift
 done

@@ -20,37 +20,13 @@
 # $SK_CHROOT_DIR); SK_VM_KVM=1 uses KVM where it works. Needs root.
 set -eu
 cd "$(dirname "$0")/.."
-deb=""
-keep=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --deb)
-        deb=${2:?--deb needs a file}
-        shift
-        ;;
-    --keep) keep=1 ;;
-    -h | --help)
-        sed -n '3,20p' "$0"
-        exit 0
-        ;;
-    *)
-        echo "systemd-vm-test: unknown option $1" >&2
-        exit 2
-        ;;
-    esac
-    shift
-done
-[ "$(id -u)" -eq 0 ] || { echo "systemd-vm-test: needs root (chroot, mount)" >&2; exit 1; }
-command -v qemu-system-x86_64 >/dev/null || scripts/install-deps.sh --test --chroot
 . scripts/chroot-lib.sh
+chroot_test_options systemd-vm-test "$@"
+command -v qemu-system-x86_64 >/dev/null || scripts/install-deps.sh --test --chroot
 root=$dir/vm-root
 work=$dir/vm-work
 t0=$(date +%s)
-if [ -z "$deb" ]; then
-    scripts/package.sh
-    deb=$(ls build-release/storekeeper_*_amd64.deb)
-fi
-deb=$(readlink -f "$deb")
+chroot_test_deb
 chroot_base
 
 # The kernel, the modules the root disk needs (virtio_blk, ext4, their dependencies, in
