@@ -212,6 +212,24 @@ static int field_int(struct sk_reader *r, int fi, int64_t *ret)
     return 0;
 }
 
+/* The number of tag records a reply states (field fi): from 0 to the profile's capacity, or
+ * the reply is refused. */
+static int
+field_count(struct sk_reader *r, int fi, const struct sk_prof_records *rs, long *ret_count)
+{
+    int64_t v;
+    int rc = field_int(r, fi, &v);
+    if (rc < 0) {
+        return rc;
+    }
+    if (v < 0 || v > rs->max) {
+        detail(r, "tag count %" PRId64 " is above the profile's %d records", v, rs->max);
+        return SK_EMODBUS_BADREPLY;
+    }
+    *ret_count = (long)v;
+    return 0;
+}
+
 /* Identity fields (expect = ...) of a freshly read block must hold their values. */
 static int check_identity(struct sk_reader *r, int bi)
 {
@@ -456,15 +474,9 @@ static int poll_snapshot(struct sk_reader *r, struct sk_mbconn *c)
             if (!r->have[cb] && (rc = read_whole(r, c, cb)) != 0) {
                 return rc > 0 ? 0 : rc;
             }
-            int64_t v;
-            if ((rc = field_int(r, sn->count, &v)) < 0) {
+            if ((rc = field_count(r, sn->count, rs, &count)) < 0) {
                 return rc;
             }
-            if (v < 0 || v > rs->max) {
-                detail(r, "tag count %" PRId64 " is above the profile's %d records", v, rs->max);
-                return SK_EMODBUS_BADREPLY;
-            }
-            count = (long)v;
         }
         clear_tags(r);
         size_t bytes = rs->layout == SK_LAYOUT_FIXED
@@ -677,14 +689,9 @@ static int poll_mailbox(struct sk_reader *r, struct sk_mbconn *c)
         }
         long count = -1, length = -1;
         if (m->count >= 0) {
-            if ((rc = field_int(r, m->count, &v)) < 0) {
+            if ((rc = field_count(r, m->count, rs, &count)) < 0) {
                 return rc;
             }
-            if (v < 0 || v > rs->max) {
-                detail(r, "record count %" PRId64 " is above the profile's %d", v, rs->max);
-                return SK_EMODBUS_BADREPLY;
-            }
-            count = (long)v;
         } else if (m->length >= 0) {
             if ((rc = field_int(r, m->length, &v)) < 0) {
                 return rc;
