@@ -176,47 +176,37 @@ static const char *event_differs(const struct ledger_move_fields *f,
     if (strcmp(topic, rollback ? "event/rollback" : "event/movement") != 0) {
         return "topic";
     }
-    if (!same_int(p, "seq", f->event_seq)) {
-        return "seq";
-    }
-    if (!same_int(p, "movement_id", f->id)) {
-        return "movement_id";
-    }
-    if (!same_text(p, "hash", hash_hex)) {
-        return "hash";
-    }
-    if (rollback) {
-        return NULL;
-    }
     char when[40];
     sk_format_time_utc(f->time_us, when, sizeof(when));
     char epc[SK_EPC_HEX_MAX] = "";
     if (f->epc) {
         sk_epc_to_hex(f->epc, f->epc_len, epc, sizeof(epc));
     }
-    if (!same_text(p, "time", when)) {
-        return "time";
+
+    /* In the order they are compared: a rollback's event carries only the first three. */
+    const struct {
+        const char *key;
+        bool is_int;
+        int64_t num;
+        const char *text; /* NULL: the payload must not have the key */
+    } fields[] = {
+            {"seq", true, f->event_seq, NULL},     {"movement_id", true, f->id, NULL},
+            {"hash", false, 0, hash_hex},          {"time", false, 0, when},
+            {"type", false, 0, f->type},           {"sku", false, 0, f->sku},
+            {"quantity", true, f->quantity, NULL}, {"epc", false, 0, f->epc ? epc : NULL},
+            {"shelf", false, 0, f->shelf},         {"to_shelf", false, 0, f->to_shelf},
+            {"session_id", false, 0, f->session},
+    };
+
+    size_t n = rollback ? 3 : sizeof(fields) / sizeof(fields[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].is_int ? !same_int(p, fields[i].key, fields[i].num)
+                             : !same_text(p, fields[i].key, fields[i].text)) {
+            return fields[i].key;
+        }
     }
-    if (!same_text(p, "type", f->type)) {
-        return "type";
-    }
-    if (!same_text(p, "sku", f->sku)) {
-        return "sku";
-    }
-    if (!same_int(p, "quantity", f->quantity)) {
-        return "quantity";
-    }
-    if (!same_text(p, "epc", f->epc ? epc : NULL)) {
-        return "epc";
-    }
-    if (!same_text(p, "shelf", f->shelf)) {
-        return "shelf";
-    }
-    if (!same_text(p, "to_shelf", f->to_shelf)) {
-        return "to_shelf";
-    }
-    if (!same_text(p, "session_id", f->session)) {
-        return "session_id";
+    if (rollback) {
+        return NULL;
     }
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(p, "evidence");
     cJSON *want = f->evidence ? cJSON_Parse(f->evidence) : NULL;
