@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1270,8 +1271,31 @@ size_t sk_vreader_tag_count(struct sk_vreader *v, int unit)
     return n;
 }
 
+/* The faults that set one number of the unit: its field and its range (from 0). */
+static const struct {
+    int fault;
+    int max;
+    size_t off; /* of the int in struct vunit */
+} number_faults[] = {
+        {SK_VFAULT_DELAY, 60000, offsetof(struct vunit, delay_ms)},
+        {SK_VFAULT_EXCEPTION, 255, offsetof(struct vunit, exc)},
+        {SK_VFAULT_CORRUPT, 100, offsetof(struct vunit, corrupt_pct)},
+        {SK_VFAULT_READ_PROB, 100, offsetof(struct vunit, read_pct)},
+        {SK_VFAULT_MALFORMED, SK_VMAL_TRUNCATED, offsetof(struct vunit, malformed)},
+        {SK_VFAULT_BUSY, 60000, offsetof(struct vunit, busy_ms)},
+};
+
 static int apply_fault(struct vunit *u, int fault, int value)
 {
+    for (size_t i = 0; i < sizeof(number_faults) / sizeof(number_faults[0]); i++) {
+        if (number_faults[i].fault == fault) {
+            if (value < 0 || value > number_faults[i].max) {
+                return -EINVAL;
+            }
+            *(int *)(void *)((char *)u + number_faults[i].off) = value;
+            return 0;
+        }
+    }
     switch (fault) {
     case SK_VFAULT_NONE:
         u->delay_ms = u->exc = u->corrupt_pct = u->malformed = u->busy_ms = 0;
@@ -1281,43 +1305,12 @@ static int apply_fault(struct vunit *u, int fault, int value)
         u->silent_until = 0;
         u->read_pct = 100;
         return 0;
-    case SK_VFAULT_DELAY:
-        if (value < 0 || value > 60000) {
-            return -EINVAL;
-        }
-        u->delay_ms = value;
-        return 0;
     case SK_VFAULT_SILENT:
         u->silent = value != 0;
-        return 0;
-    case SK_VFAULT_EXCEPTION:
-        if (value < 0 || value > 255) {
-            return -EINVAL;
-        }
-        u->exc = value;
-        return 0;
-    case SK_VFAULT_CORRUPT:
-    case SK_VFAULT_READ_PROB:
-        if (value < 0 || value > 100) {
-            return -EINVAL;
-        }
-        *(fault == SK_VFAULT_CORRUPT ? &u->corrupt_pct : &u->read_pct) = value;
-        return 0;
-    case SK_VFAULT_MALFORMED:
-        if (value < 0 || value > SK_VMAL_TRUNCATED) {
-            return -EINVAL;
-        }
-        u->malformed = value;
         return 0;
     case SK_VFAULT_DROP:
         u->drop_now = true;
         u->silent_until = value > 0 ? sk_now_mono_us() + (int64_t)value * 1000 : 0;
-        return 0;
-    case SK_VFAULT_BUSY:
-        if (value < 0 || value > 60000) {
-            return -EINVAL;
-        }
-        u->busy_ms = value;
         return 0;
     case SK_VFAULT_FREEZE:
         if (value < 0 || value > 2) {

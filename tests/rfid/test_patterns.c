@@ -573,6 +573,38 @@ static void test_urls(void **state)
     }
 }
 
+/* Every fault that sets a number takes it within its range, and refuses one past either end
+ * without changing anything. */
+static void test_fault_ranges(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_tcp(&f, "generic-epc", 1, 300);
+
+    const struct {
+        int fault, max;
+    } ranges[] = {{SK_VFAULT_DELAY, 60000},
+                  {SK_VFAULT_EXCEPTION, 255},
+                  {SK_VFAULT_CORRUPT, 100},
+                  {SK_VFAULT_READ_PROB, 100},
+                  {SK_VFAULT_MALFORMED, SK_VMAL_TRUNCATED},
+                  {SK_VFAULT_BUSY, 60000}};
+
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        assert_int_equal(sk_vreader_fault(f.v, 1, ranges[i].fault, -1), -EINVAL);
+        assert_int_equal(sk_vreader_fault(f.v, 1, ranges[i].fault, ranges[i].max + 1), -EINVAL);
+        assert_int_equal(sk_vreader_fault(f.v, 1, ranges[i].fault, ranges[i].max), 0);
+        assert_int_equal(sk_vreader_fault(f.v, 1, ranges[i].fault, 0), 0);
+    }
+    assert_int_equal(sk_vreader_fault(f.v, 1, SK_VFAULT_FREEZE, 3), -EINVAL);
+    assert_int_equal(sk_vreader_fault(f.v, 9, SK_VFAULT_DELAY, 5), -ENOENT);
+    /* all cleared: the reader reads as usual */
+    assert_int_equal(sk_vreader_fault(f.v, 1, SK_VFAULT_NONE, 0), 0);
+    const struct sk_tag_read *tags;
+    assert_true(sk_reader_poll(f.r, f.c, &tags) >= 0);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +620,7 @@ int main(void)
             cmocka_unit_test(test_tlv_violations),
             cmocka_unit_test(test_random_register_contents),
             cmocka_unit_test(test_urls),
+            cmocka_unit_test(test_fault_ranges),
     };
     return sk_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
