@@ -96,16 +96,6 @@ float sc_camera_offset(const struct scenario *sc, int cam)
     return cam == 0 ? -100.0f : 100.0f;
 }
 
-int sc_shelf_camera(const struct scenario *sc, int shelf)
-{
-    if (sc->n_cameras < 2) {
-        return 0;
-    }
-    float r[4];
-    sc_shelf_zone(shelf, r);
-    return r[2] <= sc_camera_offset(sc, 0) + 320.0f ? 0 : 1;
-}
-
 void sc_shelf_zone(int shelf, float r[4])
 {
     int col = shelf < 4 ? shelf : shelf - 4;

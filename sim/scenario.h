@@ -54,9 +54,10 @@ int sc_product_find(const char *sku);
 const char *sc_shelf_name(int shelf); /* "A1".."G1" */
 /*
  * Two cameras (`cameras 2`): "west" sees the floor plan's x -100..220, "east" x 100..420, both
- * at the plan's scale (a window of 320 x 240 each); x 100..220 (1.5 m) is in both views. Each
- * shelf's zone is drawn in the camera that sees it whole (A1, B1, E1, F1 west; C1, D1, G1 and the
- * door east); the plan is SC_METRES_PER_PX metres per pixel on the floor.
+ * at the plan's scale (a window of 320 x 240 each); x 100..220 (1.5 m) is in both views. The
+ * store file declares each shelf's zone and the door once on the floor plan (metres,
+ * SC_METRES_PER_PX per pixel of the plan) and the loader places each in the camera that sees it
+ * whole (A1, B1, E1, F1 west; C1, D1, G1 and the door east).
  */
 struct scenario;
 #define SC_MAX_CAMERAS   2
@@ -64,8 +65,6 @@ struct scenario;
 const char *sc_camera_name(const struct scenario *sc, int cam);
 /* The plan's x of the camera's picture's x = 0 (its picture's x is the plan's x minus it). */
 float sc_camera_offset(const struct scenario *sc, int cam);
-/* The camera whose picture holds the shelf's zone; the door's is the last camera. */
-int sc_shelf_camera(const struct scenario *sc, int shelf);
 /* The zone of a shelf as a rectangle x0, y0, x1, y1. */
 void sc_shelf_zone(int shelf, float ret_rect[4]);
 /* The shelf's front edge x1, y1, x2, y2 (the zone's side the shelf stands on). */

@@ -319,28 +319,41 @@ static void write_floor(struct sk_buf *b, const struct scenario *sc, int port, c
         }
         sk_buf_printf(b, " }%s\n", c + 1 < sc->n_cameras ? "," : "");
     }
+    /* One camera: zones and the door in its pixels. Two: each declared once on the floor plan
+     * (metres), and the loader places it in the camera that sees it whole (A1, B1, E1, F1 west;
+     * C1, D1, G1 and the door east). The plan's y grows down the page as the pictures' does, so
+     * the door's inside, left in the picture, is right on a plan drawn with y up. */
+    bool on_floor = sc->n_cameras > 1;
+    double m = on_floor ? SC_METRES_PER_PX : 1.0;
+    const char *unit_of_px = on_floor ? "floor" : "polygon",
+               *edge_key = on_floor ? "floor_reach" : "reach";
     sk_buf_printf(b, ");\nzones = (\n");
     for (int s = 0; s < sc->n_shelves; s++) {
-        float r[4];
+        float r[4], e[4];
         sc_shelf_zone(s, r);
-        float e[4];
         sc_shelf_edge(s, e);
-        int c = sc_shelf_camera(sc, s);
-        float ox = sc_camera_offset(sc, c);
-        sk_buf_printf(
-                b,
-                "  { name = \"front-%c1\"; camera = \"%s\"; polygon = [ %.1f, %.1f, %.1f, %.1f, "
-                "%.1f, %.1f, %.1f, %.1f ]; reach = [ %.1f, %.1f, %.1f, %.1f ]; }%s\n",
-                'a' + s, sc_camera_name(sc, c), r[0] - ox, r[1], r[2] - ox, r[1], r[2] - ox, r[3],
-                r[0] - ox, r[3], e[0] - ox, e[1], e[2] - ox, e[3],
-                s + 1 < sc->n_shelves ? "," : "");
+        char cam[64] = "";
+        if (!on_floor) {
+            snprintf(cam, sizeof(cam), " camera = \"%s\";", sc_camera_name(sc, 0));
+        }
+        sk_buf_printf(b,
+                      "  { name = \"front-%c1\";%s %s = [ %.4f, %.4f, %.4f, %.4f, %.4f, %.4f, "
+                      "%.4f, %.4f ]; %s = [ %.4f, %.4f, %.4f, %.4f ]; }%s\n",
+                      'a' + s, cam, unit_of_px, r[0] * m, r[1] * m, r[2] * m, r[1] * m, r[2] * m,
+                      r[3] * m, r[0] * m, r[3] * m, edge_key, e[0] * m, e[1] * m, e[2] * m,
+                      e[3] * m, s + 1 < sc->n_shelves ? "," : "");
     }
-    int door = sc->n_cameras - 1;
-    float dx = sc_camera_offset(sc, door);
-    sk_buf_printf(b,
-                  ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; points = [ "
-                  "%.1f, 205.0, %.1f, 205.0 ]; inside = \"left\"; } );\n",
-                  sc_camera_name(sc, door), 240.0f - dx, 316.0f - dx);
+    if (on_floor) {
+        sk_buf_printf(b,
+                      ");\nlines = ( { name = \"door\"; role = \"door\"; floor = [ %.4f, %.4f, "
+                      "%.4f, %.4f ]; inside = \"right\"; } );\n",
+                      240.0 * m, 205.0 * m, 316.0 * m, 205.0 * m);
+    } else {
+        sk_buf_printf(b,
+                      ");\nlines = ( { name = \"door\"; camera = \"%s\"; role = \"door\"; "
+                      "points = [ 240.0, 205.0, 316.0, 205.0 ]; inside = \"left\"; } );\n",
+                      sc_camera_name(sc, 0));
+    }
     sk_buf_printf(b, "staff_badges = ( { name = \"stocker\"; epc = \"%s\"; } );\n", BADGE_EPC);
 }
 

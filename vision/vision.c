@@ -64,19 +64,7 @@ float sk_vision_person_px(double mount_height_m, double fov_deg, int proc_width)
 
 void sk_vision_fit(int box_w, int box_h, int fw, int fh, int *ret_w, int *ret_h)
 {
-    int w = box_w, h = box_h;
-    if (fw > 0 && fh > 0) {
-        /* the largest size of the frame's shape inside the box */
-        if ((int64_t)fw * box_h > (int64_t)fh * box_w) {
-            h = (int)(((int64_t)box_w * fh + fw / 2) / fw);
-        } else {
-            w = (int)(((int64_t)box_h * fw + fh / 2) / fh);
-        }
-    }
-    w &= ~1;
-    h &= ~1;
-    *ret_w = w < 16 ? 16 : w;
-    *ret_h = h < 16 ? 16 : h;
+    sk_config_fit(box_w, box_h, fw, fh, ret_w, ret_h);
 }
 
 void sk_vision_params_default(struct sk_vision_params *p, int width, int height)
@@ -142,6 +130,18 @@ void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_co
     }
     if (v->max_missed_s > 0) {
         p->max_missed_s = (float)v->max_missed_s;
+    }
+}
+
+void sk_vision_params_for_camera(struct sk_vision_params *p,
+                                 const struct sk_config *cfg,
+                                 const struct sk_camera_cfg *cam)
+{
+    sk_vision_params_from_config(p, cfg);
+    if (cam && cam->has_mount && cfg->vision.person_px <= 0) {
+        int side = p->width > p->height ? p->width : p->height;
+        p->person_px =
+                sk_vision_person_px(cam->mount.height_m, sk_mount_fov_deg(&cam->mount), side);
     }
 }
 

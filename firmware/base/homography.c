@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Homographies: solving one from point pairs, inverting, applying; the overhead camera's map. */
+/* Homographies: solving one from point pairs, inverting, applying; a mounted camera's map. */
 #include "storekeeper/homography.h"
 
 #include <errno.h>
@@ -223,4 +223,47 @@ void sk_homography_overhead(double cx,
                    n * s, -c * s, cy - n * s * u0 + c * s * v0,
                    0,     0,      1};
     memcpy(ret->m, m, sizeof(m));
+}
+
+int sk_homography_mount(double x,
+                        double y,
+                        double rotation_deg,
+                        double height_m,
+                        double focal_px,
+                        double tilt_deg,
+                        int width,
+                        int height,
+                        struct sk_homography *ret)
+{
+    if (!(height_m > 0) || !(focal_px > 0) || width <= 0 || height <= 0 || !(tilt_deg >= 0)) {
+        return -EINVAL;
+    }
+    double t = tilt_deg * M_PI / 180.0;
+    /* The top edge's ray, tilted by t, must still go down to the floor. */
+    if (t + atan(height / 2.0 / focal_px) >= M_PI / 2 - 1e-6) {
+        return -EDOM;
+    }
+    /* Straight down, the picture is a scaled, turned copy of the floor under the lens. */
+    struct sk_homography down;
+    sk_homography_overhead(x, y, rotation_deg, height_m / focal_px, width, height, &down);
+    /* Tilting turns the camera about its lens: picture points move by K R K^-1, R the turn
+     * about the picture's x axis that brings the top edge's direction towards the centre. */
+    double u0 = width / 2.0, v0 = height / 2.0, f = focal_px, c = cos(t), n = sin(t);
+    double k[9] = {f, 0, u0, 0, f, v0, 0, 0, 1};
+    double ki[9] = {1 / f, 0, -u0 / f, 0, 1 / f, -v0 / f, 0, 0, 1};
+    double r[9] = {1, 0, 0, 0, c, n, 0, -n, c};
+    double turn[9], back[9], m[9];
+    mul(r, ki, turn);
+    mul(k, turn, turn);
+    if (inverse(turn, back) < 0) {
+        return -EDOM;
+    }
+    mul(down.m, back, m);
+    if (fabs(m[8]) < 1e-15) {
+        return -EDOM;
+    }
+    for (int i = 0; i < 9; i++) {
+        ret->m[i] = m[i] / m[8];
+    }
+    return 0;
 }

@@ -228,6 +228,9 @@ int sk_cmd_run(int argc, char **argv)
             return SK_EXIT_USAGE;
         }
         sk_diag_free(&diag);
+        for (size_t i = 0; i < cfg->warnings.n; i++) {
+            fprintf(stderr, "warning: %s\n", cfg->warnings.lines[i]);
+        }
         sk_config_write_summary(cfg, stdout);
         sk_config_free(cfg);
         return SK_EXIT_OK;

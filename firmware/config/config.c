@@ -166,6 +166,7 @@ struct loader {
     const struct sk_cfg_table *table;
     const char *file; /* as given by the user */
     struct sk_diag *diag;
+    struct sk_diag *warnings; /* NULL: warnings are not kept */
     config_t *cf;
     struct src_cache *src; /* may be NULL: literals are not quoted */
     int errors;
@@ -273,6 +274,22 @@ setting_file(const struct loader *l, const config_setting_t *s, char *buf, size_
     return buf;
 }
 
+/* "FILE:LINE: PATH: MESSAGE" into d, FILE the one the setting was read from. */
+static void add_at(const struct loader *l,
+                   struct sk_diag *d,
+                   const config_setting_t *s,
+                   const char *path,
+                   const char *msg)
+{
+    unsigned line = s ? config_setting_source_line(s) : 0;
+    if (line > 0) {
+        char fbuf[2 * SK_PATH_MAX];
+        sk_diag_add(d, "%s:%u: %s: %s", setting_file(l, s, fbuf, sizeof(fbuf)), line, path, msg);
+    } else {
+        sk_diag_add(d, "%s: %s: %s", l->file, path, msg);
+    }
+}
+
 static void
 report(struct loader *l, const config_setting_t *s, const char *path, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
@@ -285,15 +302,27 @@ report(struct loader *l, const config_setting_t *s, const char *path, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    unsigned line = s ? config_setting_source_line(s) : 0;
-    if (line > 0) {
-        char fbuf[2 * SK_PATH_MAX];
-        sk_diag_add(l->diag, "%s:%u: %s: %s", setting_file(l, s, fbuf, sizeof(fbuf)), line, path,
-                    msg);
-    } else {
-        sk_diag_add(l->diag, "%s: %s: %s", l->file, path, msg);
-    }
+    add_at(l, l->diag, s, path, msg);
     l->errors++;
+}
+
+/* What loads but deserves a look: kept with the configuration, not counted as an error. */
+static void
+warn(struct loader *l, const config_setting_t *s, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+warn(struct loader *l, const config_setting_t *s, const char *path, const char *fmt, ...)
+{
+    if (!l->warnings) {
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    add_at(l, l->warnings, s, path, msg);
 }
 
 /*
@@ -1274,6 +1303,457 @@ static void check_floor(struct loader *l, struct sk_camera_cfg *cam, size_t i)
     cam->has_floor = true;
 }
 
+/* Is the element's key in the file (lookup_elem_key falls back to the element)? */
+static bool elem_has(struct loader *l, const char *list, size_t i, const char *key)
+{
+    char path[PATH_BUF];
+    snprintf(path, sizeof(path), "%s.[%zu].%s", list, i, key);
+    return config_lookup(l->cf, path) != NULL;
+}
+
+void sk_config_fit(int box_w, int box_h, int fw, int fh, int *ret_w, int *ret_h)
+{
+    int w = box_w, h = box_h;
+    if (fw > 0 && fh > 0) {
+        /* the largest size of the frame's shape inside the box */
+        if ((int64_t)fw * box_h > (int64_t)fh * box_w) {
+            h = (int)(((int64_t)box_w * fh + fw / 2) / fw);
+        } else {
+            w = (int)(((int64_t)box_h * fw + fh / 2) / fh);
+        }
+    }
+    w &= ~1;
+    h &= ~1;
+    *ret_w = w < 16 ? 16 : w;
+    *ret_h = h < 16 ? 16 : h;
+}
+
+double sk_mount_fov_deg(const struct sk_mount_cfg *m)
+{
+    if (m->fov_deg > 0 || m->focal_mm <= 0) {
+        return m->fov_deg;
+    }
+    return 2 * atan(m->sensor_width_mm / 2 / m->focal_mm) * 180.0 / M_PI;
+}
+
+/*
+ * cameras.[i].mount: the floor map from where the camera hangs and its lens, for a camera
+ * without marked points. The lens is as wide as the processing-size picture (the board's).
+ */
+static void check_mount(struct loader *l, struct sk_camera_cfg *cam, size_t i)
+{
+    int w = cam->proc_width, h = cam->proc_height;
+    cam->has_mount = elem_has(l, "cameras", i, "mount");
+    if (!cam->has_mount) {
+        return;
+    }
+    const struct sk_mount_cfg *m = &cam->mount;
+    char cpath[PATH_BUF];
+    snprintf(cpath, sizeof(cpath), "cameras.[%zu].mount", i);
+    const config_setting_t *at = lookup_elem_key(l->cf, "cameras", i, "mount");
+    int errors = l->errors;
+    if (cam->floor_len) {
+        report(l, at, cpath,
+               "the camera is calibrated twice: give its marked points (floor) or its mounting "
+               "(mount), not both");
+    }
+    char kpath[PATH_BUF + 32];
+    if (m->height_m <= 0) {
+        snprintf(kpath, sizeof(kpath), "%s.height_m", cpath);
+        report(l, at, kpath, "required in a mount: the lens's height above the floor");
+    }
+    if (m->fov_deg > 0 && (m->focal_mm > 0 || m->sensor_width_mm > 0)) {
+        snprintf(kpath, sizeof(kpath), "%s.fov_deg", cpath);
+        report(l, at, kpath,
+               "the lens is given twice: fov_deg, or focal_mm with sensor_width_mm, not both");
+    } else if (m->fov_deg <= 0 && m->focal_mm > 0 && m->sensor_width_mm <= 0) {
+        snprintf(kpath, sizeof(kpath), "%s.sensor_width_mm", cpath);
+        report(l, at, kpath, "needed with focal_mm: the field of view follows from both");
+    } else if (m->fov_deg <= 0 && m->focal_mm <= 0) {
+        snprintf(kpath, sizeof(kpath), "%s.fov_deg", cpath);
+        report(l, at, kpath, "the lens is missing: fov_deg, or focal_mm with sensor_width_mm");
+    }
+    if (l->errors != errors || w <= 0 || h <= 0) {
+        return; /* or the board did not load: its processing size is unknown */
+    }
+    double fov = sk_mount_fov_deg(m) * M_PI / 180.0;
+    double focal_px = w / 2.0 / tan(fov / 2);
+    if (sk_homography_mount(m->x, m->y, m->rotation_deg, m->height_m, focal_px, m->tilt_deg, w, h,
+                            &cam->floor_map) < 0 ||
+        sk_homography_invert(&cam->floor_map, &cam->floor_back) < 0) {
+        snprintf(kpath, sizeof(kpath), "%s.tilt_deg", cpath);
+        report(l, at, kpath,
+               "tilted %g degrees, the picture's top edge looks at or above the horizon (half "
+               "its vertical field of view is %.1f degrees): less tilt",
+               m->tilt_deg, atan(h / 2.0 / focal_px) * 180 / M_PI);
+        return;
+    }
+    cam->has_floor = true;
+}
+
+bool sk_camera_floor_to_px(const struct sk_camera_cfg *cam,
+                           int width,
+                           int height,
+                           double x,
+                           double y,
+                           double *ret_u,
+                           double *ret_v)
+{
+    if (!cam || !cam->has_floor) {
+        return false;
+    }
+    /* In front of the camera: on the side of the horizon the picture's centre is on. */
+    double cx, cy;
+    if (!sk_homography_apply(&cam->floor_map, width / 2.0, height / 2.0, &cx, &cy)) {
+        return false;
+    }
+    const double *m = cam->floor_back.m;
+    double d = m[6] * x + m[7] * y + m[8], dc = m[6] * cx + m[7] * cy + m[8];
+    return d * dc > 0 && sk_homography_apply(&cam->floor_back, x, y, ret_u, ret_v);
+}
+
+int sk_line_floor_to_px(const struct sk_camera_cfg *cam,
+                        const struct sk_line_cfg *ln,
+                        double ret_points[4],
+                        int *ret_inside)
+{
+    int w = cam->proc_width, h = cam->proc_height, in = 0;
+    for (int k = 0; k < 2; k++) {
+        double *p = &ret_points[2 * k];
+        if (ln->floor_len != 4 || !sk_camera_floor_to_px(cam, w, h, ln->floor[2 * k],
+                                                         ln->floor[2 * k + 1], &p[0], &p[1])) {
+            return -1;
+        }
+        in += p[0] >= 0 && p[1] >= 0 && p[0] <= w && p[1] <= h;
+    }
+    /* The inside: a point just off the line's middle on its inside on the plan (left of
+     * x1,y1 -> x2,y2 with y up: the counter-clockwise normal), and where the picture shows it
+     * (vision: left is where the pixel cross product is negative). */
+    const double *f = ln->floor;
+    double dx = f[2] - f[0], dy = f[3] - f[1];
+    double len = hypot(dx, dy), sgn = ln->floor_inside == 0 ? 1 : -1;
+    double qx = (f[0] + f[2]) / 2 - sgn * dy / len * 0.05;
+    double qy = (f[1] + f[3]) / 2 + sgn * dx / len * 0.05;
+    double qu, qv;
+    const double *px = ret_points;
+    if (len <= 0 || !sk_camera_floor_to_px(cam, w, h, qx, qy, &qu, &qv)) {
+        return -1;
+    }
+    double cross = (px[2] - px[0]) * (qv - px[1]) - (px[3] - px[1]) * (qu - px[0]);
+    *ret_inside = cross < 0 ? 0 : 1;
+    return in;
+}
+
+int sk_zone_floor_to_px(const struct sk_camera_cfg *cam,
+                        const struct sk_zone_cfg *z,
+                        double *ret_polygon,
+                        double *ret_reach)
+{
+    int w = cam->proc_width, h = cam->proc_height, in = 0;
+    for (size_t k = 0; k + 1 < z->floor_len + z->floor_reach_len; k += 2) {
+        bool edge = k >= z->floor_len;
+        const double *f = edge ? &z->floor_reach[k - z->floor_len] : &z->floor[k];
+        double *p = edge ? &ret_reach[k - z->floor_len] : &ret_polygon[k];
+        if (!sk_camera_floor_to_px(cam, w, h, f[0], f[1], &p[0], &p[1])) {
+            return -1;
+        }
+        in += p[0] >= 0 && p[1] >= 0 && p[0] <= w && p[1] <= h;
+    }
+    return in;
+}
+
+/* Where n floor points (x, y metres) land in one camera: in front of it all, in view all. */
+struct landing {
+    bool placed;    /* every point is in front of the camera */
+    bool whole;     /* ... and inside the picture */
+    bool centre_in; /* their centroid is inside the picture */
+    double off;     /* the centroid's distance from the picture's centre, in half diagonals */
+};
+
+static struct landing land_points(
+        const struct sk_camera_cfg *cam, int w, int h, const double *pts, size_t n, double *ret_px)
+{
+    struct landing g = {.placed = cam->has_floor, .whole = true};
+    double sx = 0, sy = 0;
+    const double slack = 0.5; /* a point on the picture's edge is in it */
+    for (size_t k = 0; g.placed && k < n; k++) {
+        double u, v;
+        g.placed = sk_camera_floor_to_px(cam, w, h, pts[2 * k], pts[2 * k + 1], &u, &v);
+        g.whole &= u >= -slack && v >= -slack && u <= w + slack && v <= h + slack;
+        ret_px[2 * k] = u;
+        ret_px[2 * k + 1] = v;
+        sx += u;
+        sy += v;
+    }
+    if (!g.placed) {
+        g.whole = false;
+        return g;
+    }
+    sx /= (double)n;
+    sy /= (double)n;
+    g.centre_in = sx >= 0 && sy >= 0 && sx <= w && sy <= h;
+    g.off = hypot(sx - w / 2.0, sy - h / 2.0) / hypot(w / 2.0, h / 2.0);
+    return g;
+}
+
+/*
+ * The camera that watches a floor item (its n points): the one that sees it whole nearest its
+ * picture's centre (the least slanted view), else the one that has its middle in view; only
+ * the pinned one when named. Returns the camera's index or -1, the pixels in ret_px.
+ */
+static int place_on_floor(const struct sk_config *c,
+                          const double *pts,
+                          size_t n,
+                          const char *pinned,
+                          bool *ret_whole,
+                          double *ret_px)
+{
+    int best = -1;
+    struct landing bg = {0};
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        const struct sk_camera_cfg *cam = &c->cameras[i];
+        if (pinned[0] && strcmp(cam->name, pinned) != 0) {
+            continue;
+        }
+        double px[2 * SK_POLY_MAX + 4];
+        struct landing g = land_points(cam, cam->proc_width, cam->proc_height, pts, n, px);
+        if (!g.placed || (!g.whole && !g.centre_in && !pinned[0])) {
+            continue;
+        }
+        bool better = best < 0 || (g.whole && !bg.whole) || (g.whole == bg.whole && g.off < bg.off);
+        if (better) {
+            best = (int)i;
+            bg = g;
+            memcpy(ret_px, px, n * 2 * sizeof(double));
+        }
+    }
+    *ret_whole = best >= 0 && bg.whole;
+    return best;
+}
+
+/* "shelf A1 (zone front-a1)", or "zone front-a1" when no shelf stands at it. */
+static void zone_text(const struct sk_config *c, const char *zone, char *buf, size_t size)
+{
+    size_t off = 0;
+    int n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->n_shelves && off < size; i++) {
+        if (strcmp(c->shelves[i].zone, zone) == 0) {
+            int r = snprintf(buf + off, size - off, "%s%s", n++ ? ", " : "", c->shelves[i].name);
+            off += r > 0 ? (size_t)r : 0;
+        }
+    }
+    if (n) {
+        char names[160];
+        snprintf(names, sizeof(names), "%s", buf);
+        snprintf(buf, size, "shel%s %s (zone %s)", n > 1 ? "ves" : "f", names, zone);
+    } else {
+        snprintf(buf, size, "zone %s", zone);
+    }
+}
+
+static bool any_floor_camera(const struct sk_config *c)
+{
+    for (size_t i = 0; i < c->n_cameras; i++) {
+        if (c->cameras[i].has_floor) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A floor item's camera (what = "zone", "line"): the pinned one must be calibrated; with none
+ * calibrated a floor item cannot be placed. Returns false after reporting.
+ */
+static bool floor_item_can_place(
+        struct loader *l, const struct sk_config *c, const char *list, size_t i, const char *pinned)
+{
+    char cpath[PATH_BUF];
+    if (pinned[0]) {
+        const struct sk_camera_cfg *cam = sk_config_camera(c, pinned);
+        if (cam && !cam->has_floor) {
+            snprintf(cpath, sizeof(cpath), "%s.[%zu].camera", list, i);
+            report(l, lookup_elem_key(l->cf, list, i, "camera"), cpath,
+                   "camera %s is not calibrated to the floor (cameras.[].floor or "
+                   "cameras.[].mount): floor coordinates cannot be placed in it; give them in "
+                   "its pixels (%s) instead",
+                   pinned, strcmp(list, "zones") == 0 ? "polygon" : "points");
+        }
+        return cam && cam->has_floor; /* an unknown name is reported by check_ref */
+    }
+    if (!any_floor_camera(c)) {
+        snprintf(cpath, sizeof(cpath), "%s.[%zu].floor", list, i);
+        report(l, lookup_elem_key(l->cf, list, i, "floor"), cpath,
+               "no camera is calibrated to the floor (cameras.[].floor or cameras.[].mount): "
+               "floor coordinates cannot be placed; give them in a camera's pixels (%s)",
+               strcmp(list, "zones") == 0 ? "polygon" : "points");
+        return false;
+    }
+    return true;
+}
+
+/* zones.[i]: in pixels (polygon, camera) or on the floor (floor), once; a floor zone placed. */
+static void check_zone(struct loader *l, struct sk_config *c, size_t i)
+{
+    struct sk_zone_cfg *z = &c->zones[i];
+    char cpath[PATH_BUF];
+    const config_setting_t *at = lookup_elem_key(l->cf, "zones", i, "floor");
+    snprintf(cpath, sizeof(cpath), "zones.[%zu].floor", i);
+    check_ref(l, "zones", i, "camera", z->camera, "camera", c->cameras, c->n_cameras,
+              sizeof(*c->cameras), "cameras");
+    if (z->polygon_len && z->floor_len) {
+        report(l, at, cpath,
+               "the zone is given twice: polygon (one camera's pixels) or floor (metres on the "
+               "floor plan), not both");
+        return;
+    }
+    if (!z->polygon_len && !z->floor_len) {
+        if (elem_has(l, "zones", i, "polygon") || elem_has(l, "zones", i, "floor")) {
+            return; /* there, but refused: already reported */
+        }
+        snprintf(cpath, sizeof(cpath), "zones.[%zu]", i);
+        report(l, lookup_elem_key(l->cf, "zones", i, NULL), cpath,
+               "the zone has no shape: give polygon (pixels, with camera) or floor (metres)");
+        return;
+    }
+    if (z->polygon_len) {
+        if (!z->camera[0]) {
+            snprintf(cpath, sizeof(cpath), "zones.[%zu].camera", i);
+            report(l, lookup_elem_key(l->cf, "zones", i, NULL), cpath,
+                   "required with polygon: a zone in pixels belongs to one camera");
+        }
+        if (z->floor_reach_len) {
+            snprintf(cpath, sizeof(cpath), "zones.[%zu].floor_reach", i);
+            report(l, lookup_elem_key(l->cf, "zones", i, "floor_reach"), cpath,
+                   "floor_reach goes with floor; a zone in pixels gives its shelf edge as reach");
+        }
+        if (z->polygon_len % 2) {
+            snprintf(cpath, sizeof(cpath), "zones.[%zu].polygon", i);
+            report(l, lookup_elem_key(l->cf, "zones", i, "polygon"), cpath,
+                   "%zu numbers: x, y pairs need an even count", z->polygon_len);
+        }
+        return;
+    }
+    int errors = l->errors;
+    if (z->reach_len) {
+        snprintf(cpath, sizeof(cpath), "zones.[%zu].reach", i);
+        report(l, lookup_elem_key(l->cf, "zones", i, "reach"), cpath,
+               "reach (pixels) goes with polygon; a floor zone gives its shelf edge as floor_reach "
+               "(metres)");
+    }
+    if (z->floor_len % 2) {
+        report(l, at, cpath, "%zu numbers: x, y pairs need an even count", z->floor_len);
+    }
+    if (l->errors != errors || !c->board.name[0] ||
+        !floor_item_can_place(l, c, "zones", i, z->camera)) {
+        return;
+    }
+    /* The polygon and the shelf's edge are placed together: one camera sees both. */
+    double pts[2 * SK_POLY_MAX + 4], px[2 * SK_POLY_MAX + 4];
+    size_t n = z->floor_len / 2;
+    memcpy(pts, z->floor, z->floor_len * sizeof(double));
+    memcpy(&pts[z->floor_len], z->floor_reach, z->floor_reach_len * sizeof(double));
+    n += z->floor_reach_len / 2;
+    bool whole = false;
+    char pinned[SK_NAME_MAX];
+    snprintf(pinned, sizeof(pinned), "%s", z->camera);
+    int cam = place_on_floor(c, pts, n, pinned, &whole, px);
+    char what[200];
+    zone_text(c, z->name, what, sizeof(what));
+    if (cam < 0) {
+        z->camera[0] = '\0';
+        z->polygon_len = 0;
+        z->reach_len = 0;
+        warn(l, at, cpath,
+             "%s is outside %s view: nobody is seen standing or reaching there (its shelf is "
+             "attributed by its readers alone); move it or add a camera",
+             what, pinned[0] ? "its camera's" : "every calibrated camera's");
+        return;
+    }
+    snprintf(z->camera, sizeof(z->camera), "%s", c->cameras[cam].name);
+    memcpy(z->polygon, px, z->floor_len * sizeof(double));
+    z->polygon_len = z->floor_len;
+    memcpy(z->reach, &px[z->floor_len], z->floor_reach_len * sizeof(double));
+    z->reach_len = z->floor_reach_len;
+    if (!whole) {
+        warn(l, at, cpath,
+             "%s is only partly in view of camera %s, which watches it (no camera sees it "
+             "whole): shoppers on its other part are not seen there",
+             what, z->camera);
+    }
+}
+
+/* lines.[i]: in pixels (points, camera) or on the floor (floor), once; a floor line placed. */
+static void check_line(struct loader *l, struct sk_config *c, size_t i)
+{
+    struct sk_line_cfg *ln = &c->lines[i];
+    char cpath[PATH_BUF];
+    const config_setting_t *at = lookup_elem_key(l->cf, "lines", i, "floor");
+    snprintf(cpath, sizeof(cpath), "lines.[%zu].floor", i);
+    check_ref(l, "lines", i, "camera", ln->camera, "camera", c->cameras, c->n_cameras,
+              sizeof(*c->cameras), "cameras");
+    if (ln->points_len && ln->floor_len) {
+        report(l, at, cpath,
+               "the line is given twice: points (one camera's pixels) or floor (metres on the "
+               "floor plan), not both");
+        return;
+    }
+    const double *p = ln->points_len ? ln->points : ln->floor;
+    if (!ln->points_len && !ln->floor_len) {
+        if (elem_has(l, "lines", i, "points") || elem_has(l, "lines", i, "floor")) {
+            return; /* there, but refused: already reported */
+        }
+        snprintf(cpath, sizeof(cpath), "lines.[%zu]", i);
+        report(l, lookup_elem_key(l->cf, "lines", i, NULL), cpath,
+               "the line has no ends: give points (pixels, with camera) or floor (metres)");
+        return;
+    }
+    if (p[0] == p[2] && p[1] == p[3]) {
+        snprintf(cpath, sizeof(cpath), "lines.[%zu].%s", i, ln->points_len ? "points" : "floor");
+        report(l, lookup_elem_key(l->cf, "lines", i, ln->points_len ? "points" : "floor"), cpath,
+               "both ends are the same point");
+        return;
+    }
+    if (ln->points_len) {
+        if (!ln->camera[0]) {
+            snprintf(cpath, sizeof(cpath), "lines.[%zu].camera", i);
+            report(l, lookup_elem_key(l->cf, "lines", i, NULL), cpath,
+                   "required with points: a line in pixels belongs to one camera");
+        }
+        return;
+    }
+    if (!c->board.name[0] || !floor_item_can_place(l, c, "lines", i, ln->camera)) {
+        return;
+    }
+    double px[4];
+    bool whole = false;
+    char pinned[SK_NAME_MAX];
+    snprintf(pinned, sizeof(pinned), "%s", ln->camera);
+    int cam = place_on_floor(c, ln->floor, 2, pinned, &whole, px);
+    if (cam < 0) {
+        ln->camera[0] = '\0';
+        ln->points_len = 0;
+        warn(l, at, cpath,
+             "line %s is outside %s view: its crossings are not counted; move it or add a "
+             "camera",
+             ln->name, pinned[0] ? "its camera's" : "every calibrated camera's");
+        return;
+    }
+    const struct sk_camera_cfg *cc = &c->cameras[cam];
+    ln->floor_inside = ln->inside;
+    sk_line_floor_to_px(cc, ln, px, &ln->inside);
+    snprintf(ln->camera, sizeof(ln->camera), "%s", cc->name);
+    memcpy(ln->points, px, sizeof(px));
+    ln->points_len = 4;
+    if (!whole) {
+        warn(l, at, cpath,
+             "line %s is only partly in view of camera %s, which watches it (no camera sees it "
+             "whole): a crossing beyond the picture's edge is not counted",
+             ln->name, ln->camera);
+    }
+}
+
 static const struct sk_presence_preset_cfg builtin_presets[] = {
         {"fast", 1, 2, 1500},
         {"standard", 2, 3, 3000},
@@ -1552,29 +2032,24 @@ static void check_store(struct loader *l, struct sk_config *c)
             }
         }
     }
-    for (size_t i = 0; i < c->n_zones; i++) {
-        check_ref(l, "zones", i, "camera", c->zones[i].camera, "camera", c->cameras, c->n_cameras,
-                  sizeof(*c->cameras), "cameras");
-        if (c->zones[i].polygon_len % 2) {
-            char cpath[PATH_BUF];
-            snprintf(cpath, sizeof(cpath), "zones.[%zu].polygon", i);
-            report(l, lookup_elem_key(l->cf, "zones", i, "polygon"), cpath,
-                   "%zu numbers: x, y pairs need an even count", c->zones[i].polygon_len);
-        }
-    }
+    /* The cameras' floor maps first: floor zones and lines are placed with them, in the
+     * board's processing size (unknown when the board did not load). */
     for (size_t i = 0; i < c->n_cameras; i++) {
-        check_floor(l, &c->cameras[i], i);
+        struct sk_camera_cfg *cam = &c->cameras[i];
+        if (c->board.name[0]) {
+            sk_config_fit(c->board.vision_width, c->board.vision_height,
+                          cam->width ? cam->width : c->board.camera_width,
+                          cam->height ? cam->height : c->board.camera_height, &cam->proc_width,
+                          &cam->proc_height);
+        }
+        check_floor(l, cam, i);
+        check_mount(l, cam, i);
+    }
+    for (size_t i = 0; i < c->n_zones; i++) {
+        check_zone(l, c, i);
     }
     for (size_t i = 0; i < c->n_lines; i++) {
-        check_ref(l, "lines", i, "camera", c->lines[i].camera, "camera", c->cameras, c->n_cameras,
-                  sizeof(*c->cameras), "cameras");
-        const double *p = c->lines[i].points;
-        if (c->lines[i].points_len == 4 && p[0] == p[2] && p[1] == p[3]) {
-            char cpath[PATH_BUF];
-            snprintf(cpath, sizeof(cpath), "lines.[%zu].points", i);
-            report(l, lookup_elem_key(l->cf, "lines", i, "points"), cpath,
-                   "both ends are the same point");
-        }
+        check_line(l, c, i);
     }
     /* The vision pipeline of one camera holds at most 64 zones and 16 lines. */
     for (size_t i = 0; i < c->n_cameras; i++) {
@@ -1991,7 +2466,11 @@ static int config_load(const char *store_path,
     }
 
     /* Cross-references are checked even after errors, so one run reports everything. */
-    struct loader sl = {.table = &sk_store_table, .file = store_path, .diag = diag, .cf = &scf};
+    struct loader sl = {.table = &sk_store_table,
+                        .file = store_path,
+                        .diag = diag,
+                        .warnings = &c->warnings,
+                        .cf = &scf};
     check_store(&sl, c);
     for (size_t i = 0; opts && opts->check_reader && i < c->n_readers; i++) {
         char why[400], cpath[PATH_BUF];
@@ -2053,6 +2532,7 @@ void sk_config_free(struct sk_config *cfg)
     }
     free_lists(&sk_store_table, cfg);
     free_lists(&sk_board_table, &cfg->board);
+    sk_diag_free(&cfg->warnings);
     free(cfg);
 }
 
@@ -2324,9 +2804,26 @@ void sk_config_write_summary(const struct sk_config *c, FILE *out)
         fprintf(out, "    bus %s: %s, %zu reader(s)\n", c->buses[i].name, c->buses[i].url, n);
     }
     for (size_t i = 0; i < c->n_cameras; i++) {
-        fprintf(out, "    camera %s: %s %s %dx%d@%d\n", c->cameras[i].name, c->cameras[i].backend,
-                c->cameras[i].device[0] ? c->cameras[i].device : "(default)", c->cameras[i].width,
-                c->cameras[i].height, c->cameras[i].fps);
+        const struct sk_camera_cfg *cam = &c->cameras[i];
+        size_t nz = 0, nl = 0;
+        for (size_t k = 0; k < c->n_zones; k++) {
+            nz += strcmp(c->zones[k].camera, cam->name) == 0;
+        }
+        for (size_t k = 0; k < c->n_lines; k++) {
+            nl += strcmp(c->lines[k].camera, cam->name) == 0;
+        }
+        char floor[64] = "not on the floor plan";
+        if (cam->has_mount) {
+            snprintf(floor, sizeof(floor), "floor from its mount (%g m)", cam->mount.height_m);
+        } else if (cam->has_floor) {
+            snprintf(floor, sizeof(floor), "floor from %zu marked points", cam->floor_len / 4);
+        }
+        fprintf(out, "    camera %s: %s %s %dx%d@%d, %s, %zu zone(s), %zu line(s)\n", cam->name,
+                cam->backend, cam->device[0] ? cam->device : "(default)", cam->width, cam->height,
+                cam->fps, floor, nz, nl);
+    }
+    if (c->warnings.n) {
+        fprintf(out, "  %zu warning(s) (on stderr)\n", c->warnings.n);
     }
     if (c->mqtt.enabled) {
         fprintf(out, "  mqtt %s:%d%s, topics storekeeper/v1/%s/%s/\n", c->mqtt.host, c->mqtt.port,

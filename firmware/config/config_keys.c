@@ -233,30 +233,74 @@ static const struct sk_cfg_key store_keys[] = {
           "(metres). Tracks of calibrated cameras are floor tracks: a shopper seen by two "
           "cameras is one shopper, and keeps the session across the handover "
           "(docs/vision.md, Floor calibration). Absent: this camera's tracks stay its own."),
+    K_GROUP("cameras.[].mount",
+          "Floor calibration from the mounting instead of marked points (not both): where the "
+          "camera hangs over the floor plan and its lens (docs/vision.md, Floor calibration)."),
+    K_FLOAT("cameras.[].mount.height_m", struct sk_camera_cfg, mount.height_m, 0.5, 30, "", "m",
+          false, "Height of the lens above the floor. Required in a mount."),
+    K_FLOAT("cameras.[].mount.fov_deg", struct sk_camera_cfg, mount.fov_deg, 10, 170, "",
+          "degrees", false,
+          "Horizontal field of view of the picture as processed (after any cropping); or give "
+          "focal_mm and sensor_width_mm."),
+    K_FLOAT("cameras.[].mount.focal_mm", struct sk_camera_cfg, mount.focal_mm, 0.5, 100, "",
+          "mm", false, "Focal length of the lens (its data sheet), with sensor_width_mm."),
+    K_FLOAT("cameras.[].mount.sensor_width_mm", struct sk_camera_cfg, mount.sensor_width_mm, 0.5,
+          50, "", "mm", false, "Width of the sensor area the picture is read from."),
+    K_FLOAT("cameras.[].mount.x", struct sk_camera_cfg, mount.x, -1000, 1000, "0", "m", false,
+          "Floor plan x of the point straight under the lens."),
+    K_FLOAT("cameras.[].mount.y", struct sk_camera_cfg, mount.y, -1000, 1000, "0", "m", false,
+          "Floor plan y of the point straight under the lens (the plan seen from above: x to "
+          "the right, y up)."),
+    K_FLOAT("cameras.[].mount.rotation_deg", struct sk_camera_cfg, mount.rotation_deg, -360, 360,
+          "0", "degrees", false,
+          "Direction of the picture's x axis (left to right) on the floor plan, counter-clockwise "
+          "from the plan's x axis."),
+    K_FLOAT("cameras.[].mount.tilt_deg", struct sk_camera_cfg, mount.tilt_deg, 0, 60, "0",
+          "degrees", false,
+          "Tilt from straight down, towards the picture's top edge; 0: overhead."),
 
     K_LIST("zones", C, zones, n_zones, struct sk_zone_cfg, 0, 256, false,
-          "Camera zones: polygons in processing-size image coordinates."),
+          "Camera zones: polygons in one camera's pixels (polygon), or once on the floor plan "
+          "(floor, metres) for every floor-calibrated camera."),
     K_STRC("zones.[].name", struct sk_zone_cfg, name, NULL, false, config_check_name,
           "Zone name (shelves refer to it)."),
-    K_STR("zones.[].camera", struct sk_zone_cfg, camera, NULL, false, "Camera it belongs to."),
+    K_STR("zones.[].camera", struct sk_zone_cfg, camera, "", false,
+          "Camera it belongs to: required with polygon; with floor, the calibrated camera that "
+          "watches it (absent: the one that sees it whole nearest its picture's centre)."),
     K_FARRAY("zones.[].polygon", struct sk_zone_cfg, polygon, polygon_len, 6, 2 * SK_POLY_MAX, 0,
-          4096, NULL, "px", false, "x0, y0, x1, y1, ...: at least 3 points."),
+          4096, "", "px", false,
+          "x0, y0, x1, y1, ...: at least 3 points in the camera's processing-size pixels. "
+          "This or floor."),
     K_FARRAY("zones.[].reach", struct sk_zone_cfg, reach, reach_len, 4, 4, 0, 4096, "", "px",
           false,
           "x1, y1, x2, y2: the front edge of the shelf this zone stands before. The camera then "
           "measures who reaches across it (vision.reach_band_px), the strongest evidence of "
           "who took an item (docs/fusion.md). Absent: attribution by presence alone."),
+    K_FARRAY("zones.[].floor", struct sk_zone_cfg, floor, floor_len, 6, 2 * SK_POLY_MAX, -1000,
+          1000, "", "m", false,
+          "x0, y0, x1, y1, ...: the zone on the store's floor plan, at least 3 points, instead "
+          "of polygon: declared once, projected into the calibrated cameras (docs/vision.md, "
+          "Floor layout)."),
+    K_FARRAY("zones.[].floor_reach", struct sk_zone_cfg, floor_reach, floor_reach_len, 4, 4,
+          -1000, 1000, "", "m", false,
+          "x1, y1, x2, y2: the shelf's front edge on the floor plan, with floor (as reach is "
+          "with polygon)."),
 
     K_LIST("lines", C, lines, n_lines, struct sk_line_cfg, 0, 64, false,
-          "Directional lines in camera images: entry, exit, door or counting lines."),
+          "Directional lines: entry, exit, door or counting lines, in one camera's pixels "
+          "(points) or once on the floor plan (floor, metres)."),
     K_STRC("lines.[].name", struct sk_line_cfg, name, NULL, false, config_check_name, "Line name."),
-    K_STR("lines.[].camera", struct sk_line_cfg, camera, NULL, false, "Camera it belongs to."),
+    K_STR("lines.[].camera", struct sk_line_cfg, camera, "", false,
+          "Camera it belongs to: required with points; with floor, as zones.[].camera."),
     K_ENUM("lines.[].role", struct sk_line_cfg, role, line_roles, NULL, NULL, false,
           "entry, exit, door (entry and exit) or count."),
-    K_FARRAY("lines.[].points", struct sk_line_cfg, points, points_len, 4, 4, 0, 4096, NULL, "px",
-          false, "x1, y1, x2, y2."),
+    K_FARRAY("lines.[].points", struct sk_line_cfg, points, points_len, 4, 4, 0, 4096, "", "px",
+          false, "x1, y1, x2, y2 in the camera's processing-size pixels. This or floor."),
+    K_FARRAY("lines.[].floor", struct sk_line_cfg, floor, floor_len, 4, 4, -1000, 1000, "", "m",
+          false, "x1, y1, x2, y2 on the store's floor plan, instead of points."),
     K_ENUM("lines.[].inside", struct sk_line_cfg, inside, line_insides, NULL, "left", false,
-          "Which side of x1,y1 -> x2,y2 is the store's inside."),
+          "Which side of x1,y1 -> x2,y2 is the store's inside (of a floor line: on the plan "
+          "seen from above, x to the right and y up)."),
 
     K_GROUP("mqtt", "Connection to the broker."),
     K_BOOL("mqtt.enabled", C, mqtt.enabled, "true", false,

@@ -995,6 +995,9 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
     apply_log_config(rt.cfg);
     sk_log(SK_LOG_NOTICE, "core", NULL, "starting: store %s, device %s, board %s, config %.12s",
            rt.cfg->store_id, rt.cfg->device_id, rt.cfg->board.name, rt.cfg->hash);
+    for (size_t i = 0; i < rt.cfg->warnings.n; i++) {
+        sk_log(SK_LOG_WARNING, "config", NULL, "%s", rt.cfg->warnings.lines[i]);
+    }
 
     r = setup(&rt);
     if (r == 0) {

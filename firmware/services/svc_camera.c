@@ -464,8 +464,10 @@ static int camera_start(struct sk_runtime *rt, void **ret_state)
         if (t->cfg.device[0]) {
             sk_config_resolve_path(cfg, t->cfg.device, t->device, sizeof(t->device));
         }
-        r = sk_vision_new(&s->vparams, t->cfg.name, cfg->zones, cfg->n_zones, cfg->lines,
-                          cfg->n_lines, &t->vision);
+        struct sk_vision_params vp;
+        sk_vision_params_for_camera(&vp, cfg, &t->cfg);
+        r = sk_vision_new(&vp, t->cfg.name, cfg->zones, cfg->n_zones, cfg->lines, cfg->n_lines,
+                          &t->vision);
         if (r < 0) {
             sk_log(SK_LOG_ERR, "camera", t->cfg.name, "cannot set up vision: %s", sk_strerror(r));
             break;

@@ -27,6 +27,19 @@
 #define SK_FLOOR_POINTS_MAX 16                /* marked floor points of one camera */
 #define SK_CONFIG_MAX_BYTES (4 * 1024 * 1024) /* a store file or board profile at most */
 
+/* ---- diagnostics ------------------------------------------------------------------------ */
+
+/* Every problem found while loading, in file order: "FILE:LINE: PATH: PROBLEM". */
+struct sk_diag {
+    char **lines;
+    size_t n, cap;
+};
+
+void sk_diag_init(struct sk_diag *d);
+void sk_diag_free(struct sk_diag *d);
+void sk_diag_add(struct sk_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sk_diag_print(const struct sk_diag *d, FILE *out);
+
 /* ---- board profile ---------------------------------------------------------------------- */
 
 struct sk_serial_port_cfg {
@@ -94,6 +107,24 @@ struct sk_shelf_cfg {
     char preset[SK_NAME_MAX]; /* presence filter preset */
 };
 
+/*
+ * A camera's mounting, from which its floor map follows without marked points: the point of the
+ * floor straight under the lens, the height of the lens above it, the lens (horizontal field of
+ * view as used, or focal length and sensor width), the direction of the picture's x axis on the
+ * floor plan and the tilt from straight down (towards the picture's top edge).
+ */
+struct sk_mount_cfg {
+    double height_m;
+    double fov_deg;                   /* 0: from focal_mm and sensor_width_mm */
+    double focal_mm, sensor_width_mm; /* the lens as its data sheet gives it */
+    double x, y;                      /* metres: the floor point under the lens */
+    double rotation_deg;              /* picture x on the floor, counter-clockwise from x */
+    double tilt_deg;                  /* 0: straight down */
+};
+
+/* A mount's horizontal field of view in degrees: fov_deg, or from focal_mm and the sensor. */
+double sk_mount_fov_deg(const struct sk_mount_cfg *m);
+
 struct sk_camera_cfg {
     char name[SK_NAME_MAX];
     char backend[16];            /* empty: the board's default */
@@ -104,18 +135,30 @@ struct sk_camera_cfg {
     /* Floor calibration: u, v (processing pixels), x, y (floor metres) per marked point. */
     double floor[4 * SK_FLOOR_POINTS_MAX];
     size_t floor_len;                /* numbers, not points; 0: not calibrated */
-    bool has_floor;                  /* derived: floor_len points determine the maps below */
+    struct sk_mount_cfg mount;       /* the other calibration: from the mounting */
+    bool has_mount;                  /* derived: cameras.[].mount was given */
+    bool has_floor;                  /* derived: the points or the mount give the maps below */
+    int proc_width, proc_height;     /* derived: its processing size (0: the board did not load) */
     struct sk_homography floor_map;  /* derived: image to floor */
     struct sk_homography floor_back; /* derived: floor to image */
 };
 
+/*
+ * Zones and lines are given in one camera's pixels, or once on the floor plan (metres): then the
+ * loader projects them into the calibrated camera that sees them best (whole, nearest its
+ * picture's centre; `camera` pins one) and fills the pixel fields and `camera` from it.
+ */
 struct sk_zone_cfg {
     char name[SK_NAME_MAX];
-    char camera[SK_NAME_MAX];
+    char camera[SK_NAME_MAX];        /* of a floor zone: derived (empty: no camera sees it) */
     double polygon[2 * SK_POLY_MAX]; /* x0,y0,x1,y1,... in processing-size pixels */
     size_t polygon_len;              /* numbers, not points */
     double reach[4];  /* the shelf's front edge x1,y1,x2,y2 (shoppers reach across it) */
     size_t reach_len; /* 0: no reach band (attribution by presence only), else 4 */
+    double floor[2 * SK_POLY_MAX]; /* the polygon on the floor plan, metres */
+    size_t floor_len;              /* 0: given in pixels */
+    double floor_reach[4];         /* the shelf's front edge on the floor plan, metres */
+    size_t floor_reach_len;
 };
 
 enum sk_line_role {
@@ -131,7 +174,10 @@ struct sk_line_cfg {
     int role;         /* enum sk_line_role */
     double points[4]; /* x1,y1,x2,y2 */
     size_t points_len;
-    int inside; /* 0: left of x1,y1 -> x2,y2 is inside, 1: right */
+    int inside;       /* 0: left of x1,y1 -> x2,y2 is inside, 1: right */
+    double floor[4];  /* x1,y1,x2,y2 on the floor plan, metres; inside as seen from above */
+    size_t floor_len; /* 0: given in pixels */
+    int floor_inside; /* derived: of a floor line, inside as given (on the plan) */
 };
 
 struct sk_mqtt_cfg {
@@ -309,23 +355,13 @@ struct sk_config {
     size_t n_staff_badges;
 
     struct sk_board_cfg board;
+    /* What loads but deserves a look ("FILE:LINE: PATH: PROBLEM"): a floor zone or line no
+     * camera sees whole. --check-config prints them, the daemon logs them at start. */
+    struct sk_diag warnings;
     char path[SK_PATH_MAX]; /* the store file as given */
     char dir[SK_PATH_MAX];  /* its directory: relative paths inside resolve from here */
     char hash[65];          /* SHA-256 (hex) of both files' parsed content */
 };
-
-/* ---- diagnostics ------------------------------------------------------------------------ */
-
-/* Every problem found while loading, in file order: "FILE:LINE: PATH: PROBLEM". */
-struct sk_diag {
-    char **lines;
-    size_t n, cap;
-};
-
-void sk_diag_init(struct sk_diag *d);
-void sk_diag_free(struct sk_diag *d);
-void sk_diag_add(struct sk_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sk_diag_print(const struct sk_diag *d, FILE *out);
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
@@ -404,10 +440,42 @@ void sk_config_write_summary(const struct sk_config *cfg, FILE *out);
 /* Resolves a path from the config against cfg->dir (absolute paths pass through). */
 void sk_config_resolve_path(const struct sk_config *cfg, const char *path, char *buf, size_t size);
 
+/*
+ * A floor zone (its floor and floor_reach) or a floor line in one calibrated camera's pixels
+ * at the camera's processing size (whichever camera watches it): ret_polygon holds floor_len
+ * numbers, ret_reach floor_reach_len; a line's inside is turned into the picture's side.
+ * Returns how many of its points (the reach edge's included) lie inside the picture, or -1 when
+ * one lies beyond the horizon.
+ */
+int sk_zone_floor_to_px(const struct sk_camera_cfg *cam,
+                        const struct sk_zone_cfg *z,
+                        double *ret_polygon,
+                        double *ret_reach);
+int sk_line_floor_to_px(const struct sk_camera_cfg *cam,
+                        const struct sk_line_cfg *ln,
+                        double ret_points[4],
+                        int *ret_inside);
+
+/* The processing size of frames of fw x fh in a box_w x box_h box (the board's processing
+ * size): the largest of the frame's shape inside it, even sizes, at least 16. */
+void sk_config_fit(int box_w, int box_h, int fw, int fh, int *ret_w, int *ret_h);
+
 /* Lookups by name; NULL when absent. */
 const struct sk_bus_cfg *sk_config_bus(const struct sk_config *cfg, const char *name);
 const struct sk_reader_cfg *sk_config_reader(const struct sk_config *cfg, const char *name);
 const struct sk_camera_cfg *sk_config_camera(const struct sk_config *cfg, const char *name);
+/*
+ * Where floor point (x, y) metres lies in a calibrated camera's picture of width x height
+ * (processing-size pixels). False for an uncalibrated camera or a point beyond the horizon (on
+ * the far side of the camera); the point may lie outside the picture.
+ */
+bool sk_camera_floor_to_px(const struct sk_camera_cfg *cam,
+                           int width,
+                           int height,
+                           double x,
+                           double y,
+                           double *ret_u,
+                           double *ret_v);
 /* The device_id of the board that runs a reader (through its bus) or a camera: the source of
  * an observation. NULL for a name this store does not have. */
 const char *sk_config_source_device(const struct sk_config *cfg, const char *source);

@@ -35,5 +35,22 @@ void sk_homography_overhead(double cx,
                             int width,
                             int height,
                             struct sk_homography *ret);
+/*
+ * A mounted pinhole camera: the lens height_m above floor point (x, y), the picture's x axis
+ * along rotation_deg as above, tilted tilt_deg from straight down towards the picture's top edge
+ * (0: sk_homography_overhead with height_m / focal_px metres per pixel), focal_px the focal
+ * length in pixels of the width x height picture. Writes the picture-to-floor map. Returns 0,
+ * -EINVAL for a height, focal length or size not above 0 or a negative tilt, -EDOM when the
+ * picture's top edge reaches the horizon.
+ */
+int sk_homography_mount(double x,
+                        double y,
+                        double rotation_deg,
+                        double height_m,
+                        double focal_px,
+                        double tilt_deg,
+                        int width,
+                        int height,
+                        struct sk_homography *ret);
 
 #endif

@@ -69,6 +69,11 @@ void sk_vision_fit(int box_w, int box_h, int fw, int fh, int *ret_w, int *ret_h)
 void sk_vision_params_default(struct sk_vision_params *p, int width, int height);
 /* Fills params from the config's vision group and the board's processing size. */
 void sk_vision_params_from_config(struct sk_vision_params *p, const struct sk_config *cfg);
+/* The same for one camera: a camera with a mount (cameras.[].mount) expects a person's size
+ * from its own height and lens, unless vision.person_px sets it for all. */
+void sk_vision_params_for_camera(struct sk_vision_params *p,
+                                 const struct sk_config *cfg,
+                                 const struct sk_camera_cfg *cam);
 
 enum sk_vision_event_type {
     SK_VEV_TRACK_NEW = 1,

@@ -2,6 +2,7 @@
 /* Config loader tests: every broken file under tests/configs/bad, defaults, boards, reload
  * comparison, hashing, size limit, and docs/config.md against the key table. */
 #include <glob.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,6 +193,121 @@ static void test_int_arrays_and_board_override(void **state)
     assert_string_equal(d.lines[0], "--board: no board profile \"nope\" (available: cm4, "
                                     "generic-x86, rpi4, rpi5, sim)");
     sk_diag_free(&d);
+    sk_test_rmdir(dir);
+}
+
+/* Two cameras calibrated to the floor (4 m x 3 m each, x 0..4 and 3..7 m): every zone and line
+ * declared once in metres lands in the camera that sees it whole, nearest its centre. */
+#define TWO_CAMERAS                                                                             \
+    "cameras = ( { name = \"west\"; floor = [ 0, 0, 0, 0,  320, 0, 4, 0,  320, 240, 4, 3,  0, " \
+    "240, 0, 3 ]; },\n"                                                                         \
+    "  { name = \"east\"; floor = [ 0, 0, 3, 0,  320, 0, 7, 0,  320, 240, 7, 3,  0, 240, 3, 3 " \
+    "]; },\n"                                                                                   \
+    "  { name = \"side\"; } );\n"
+
+static void test_floor_layout(void **state)
+{
+    (void)state;
+    char dir[64];
+    sk_test_tmpdir(dir, sizeof(dir));
+    struct sk_config *c = load_text(
+            dir, MINIMAL TWO_CAMERAS
+            "readers = ( { name = \"r\"; bus = \"b\"; unit = 1; } );\n"
+            "buses = ( { name = \"b\"; url = \"tcp:127.0.0.1:1502\"; } );\n"
+            "shelves = ( { name = \"S1\"; reader = \"r\"; antenna = 1; zone = \"wz\"; },\n"
+            "  { name = \"S2\"; reader = \"r\"; antenna = 2; zone = \"mid\"; },\n"
+            "  { name = \"S3\"; reader = \"r\"; antenna = 3; zone = \"far\"; },\n"
+            "  { name = \"S4\"; reader = \"r\"; antenna = 4; zone = \"edge\"; } );\n"
+            "zones = ( { name = \"wz\"; floor = [ 0.5, 0.5, 1.5, 0.5, 1.5, 1.0, 0.5, 1.0 ];\n"
+            "    floor_reach = [ 0.5, 0.5, 1.5, 0.5 ]; },\n"
+            /* in both views, nearer the east picture's centre */
+            "  { name = \"mid\"; floor = [ 3.2, 1.0, 3.8, 1.0, 3.8, 2.0, 3.2, 2.0 ]; },\n"
+            /* in neither */
+            "  { name = \"far\"; floor = [ 8.0, 1.0, 9.0, 1.0, 9.0, 2.0 ]; },\n"
+            /* its middle in the east picture only, one corner beyond */
+            "  { name = \"edge\"; floor = [ 6.0, 1.0, 7.5, 1.0, 7.5, 2.0, 6.0, 2.0 ]; },\n"
+            /* pinned: the west one although east sees it nearer its centre */
+            "  { name = \"pin\"; camera = \"west\"; floor = [ 3.2, 1.0, 3.8, 1.0, 3.8, 2.0 ]; },\n"
+            /* the pixel form beside them */
+            "  { name = \"px\"; camera = \"side\"; polygon = [ 0, 0, 10, 0, 10, 10 ]; } );\n"
+            "lines = ( { name = \"door\"; role = \"door\"; floor = [ 5.0, 2.5, 6.0, 2.5 ]; "
+            "inside = \"left\"; },\n"
+            "  { name = \"back\"; role = \"door\"; floor = [ 5.0, 2.5, 6.0, 2.5 ]; "
+            "inside = \"right\"; } );\n");
+    assert_non_null(c);
+    /* west: 80 px a metre, y down the picture as on this plan */
+    assert_string_equal(c->zones[0].camera, "west");
+    assert_int_equal(c->zones[0].polygon_len, 8);
+    assert_float_equal(c->zones[0].polygon[0], 40.0, 1e-6);
+    assert_float_equal(c->zones[0].polygon[1], 40.0, 1e-6);
+    assert_float_equal(c->zones[0].polygon[4], 120.0, 1e-6);
+    assert_float_equal(c->zones[0].polygon[5], 80.0, 1e-6);
+    assert_int_equal(c->zones[0].reach_len, 4);
+    assert_float_equal(c->zones[0].reach[2], 120.0, 1e-6);
+    assert_string_equal(c->zones[1].camera, "east");
+    assert_float_equal(c->zones[1].polygon[0], 16.0, 1e-6);
+    assert_string_equal(c->zones[2].camera, "");
+    assert_int_equal(c->zones[2].polygon_len, 0);
+    assert_string_equal(c->zones[3].camera, "east");
+    assert_string_equal(c->zones[4].camera, "west");
+    assert_float_equal(c->zones[4].polygon[0], 256.0, 1e-6);
+    assert_string_equal(c->zones[5].camera, "side");
+    /* On this plan (y down the page, as the pictures) the plan's left is the picture's right. */
+    assert_string_equal(c->lines[0].camera, "east");
+    assert_float_equal(c->lines[0].points[0], 160.0, 1e-6);
+    assert_float_equal(c->lines[0].points[1], 200.0, 1e-6);
+    assert_int_equal(c->lines[0].inside, 1);
+    assert_int_equal(c->lines[1].inside, 0);
+    /* The shelves no camera sees whole are named. */
+    assert_int_equal(c->warnings.n, 2);
+    assert_non_null(strstr(c->warnings.lines[0], "zones.[2].floor: shelf S3 (zone far) is "
+                                                 "outside every calibrated camera's view"));
+    assert_non_null(strstr(c->warnings.lines[1], "zones.[3].floor: shelf S4 (zone edge) is only "
+                                                 "partly in view of camera east"));
+    sk_config_free(c);
+    sk_test_rmdir(dir);
+}
+
+/* A camera calibrated by its mounting: 3 m up, a 90 degree lens (or 3 mm over a 6 mm sensor),
+ * over (2, 1.5) m: at 320 px, 1.875 cm a pixel, the picture 6 x 4.5 m of floor. */
+static void test_mount(void **state)
+{
+    (void)state;
+    char dir[64];
+    sk_test_tmpdir(dir, sizeof(dir));
+    struct sk_config *c = load_text(
+            dir, MINIMAL
+            "cameras = ( { name = \"a\"; mount = { height_m = 3.0; fov_deg = 90.0; x = 2.0; "
+            "y = 1.5; }; },\n"
+            "  { name = \"b\"; mount = { height_m = 3.0; focal_mm = 3.0; sensor_width_mm = 6.0; "
+            "x = 2.0; y = 1.5; rotation_deg = 90.0; tilt_deg = 20.0; }; } );\n"
+            "zones = ( { name = \"z\"; camera = \"a\"; floor = [ 2.0, 1.5, 3.0, 1.5, 3.0, 2.5 ]; "
+            "} );\n");
+    assert_non_null(c);
+    assert_true(c->cameras[0].has_mount && c->cameras[0].has_floor);
+    double x, y, u, v;
+    assert_true(sk_homography_apply(&c->cameras[0].floor_map, 0, 0, &x, &y));
+    assert_float_equal(x, -1.0, 1e-9);
+    assert_float_equal(y, 3.75, 1e-9);
+    assert_true(sk_homography_apply(&c->cameras[0].floor_map, 320, 240, &x, &y));
+    assert_float_equal(x, 5.0, 1e-9);
+    assert_float_equal(y, -0.75, 1e-9);
+    /* The floor zone in its pixels: (3, 2.5) m is 1 m right of and 1 m above the centre. */
+    assert_float_equal(c->zones[0].polygon[0], 160.0, 1e-9);
+    assert_float_equal(c->zones[0].polygon[4], 160.0 + 1 / 0.01875, 1e-9);
+    assert_float_equal(c->zones[0].polygon[5], 120.0 - 1 / 0.01875, 1e-9);
+    /* b: the same lens from its data sheet, turned and tilted; the point under the lens is
+     * below the picture's centre, towards its bottom edge (3 tan 20 deg = 1.09 m away). */
+    assert_true(c->cameras[1].has_floor);
+    assert_true(sk_camera_floor_to_px(&c->cameras[1], 320, 240, 2.0, 1.5, &u, &v));
+    assert_float_equal(u, 160.0, 1e-6);
+    assert_float_equal(v, 120.0 + 160.0 * tan(20 * M_PI / 180), 1e-6);
+    assert_true(sk_homography_apply(&c->cameras[1].floor_map, 160, 120, &x, &y));
+    assert_float_equal(x, 2.0 - 3.0 * tan(20 * M_PI / 180), 1e-9);
+    assert_float_equal(y, 1.5, 1e-9);
+    /* Behind the camera: no pixel. */
+    assert_false(sk_camera_floor_to_px(&c->cameras[1], 320, 240, 40.0, 1.5, &u, &v));
+    sk_config_free(c);
     sk_test_rmdir(dir);
 }
 
@@ -424,6 +540,8 @@ int main(void)
             cmocka_unit_test(test_examples_load),
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_int_arrays_and_board_override),
+            cmocka_unit_test(test_floor_layout),
+            cmocka_unit_test(test_mount),
             cmocka_unit_test(test_boards),
             cmocka_unit_test(test_diff),
             cmocka_unit_test(test_size_limit),

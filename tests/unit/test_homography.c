@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Homographies: solved from four and from more (noisy) pairs, degenerate pairs refused, the
- * overhead camera's map against its geometry, inverses that come back. */
+ * overhead and the mounted camera's maps against their geometry (rays cast to the floor),
+ * inverses that come back. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -98,13 +99,84 @@ static void test_overhead(void **state)
     near(y, 1, 1e-9);
 }
 
+/* Where the ray through pixel (u, v) of a pinhole camera meets the floor, by vector algebra:
+ * the lens at (cx, cy, hgt), picture x along rot, tilted towards the picture's top by tilt. */
+static void ray_cast(double cx,
+                     double cy,
+                     double hgt,
+                     double rot_deg,
+                     double tilt_deg,
+                     double f,
+                     double u,
+                     double v,
+                     double *x,
+                     double *y)
+{
+    double a = rot_deg * M_PI / 180, t = tilt_deg * M_PI / 180;
+    /* the camera's axes before turning: right +x, forward down and towards +y by the tilt,
+     * its picture's down = forward x right */
+    double right[3] = {1, 0, 0}, fwd[3] = {0, sin(t), -cos(t)};
+    double down[3] = {fwd[1] * right[2] - fwd[2] * right[1], fwd[2] * right[0] - fwd[0] * right[2],
+                      fwd[0] * right[1] - fwd[1] * right[0]};
+    double d[3];
+    for (int i = 0; i < 3; i++) {
+        d[i] = fwd[i] + (u - 160) / f * right[i] + (v - 120) / f * down[i];
+    }
+    double s = hgt / -d[2];
+    double dx = s * d[0], dy = s * d[1];
+    *x = cx + cos(a) * dx - sin(a) * dy;
+    *y = cy + sin(a) * dx + cos(a) * dy;
+}
+
+static void test_mount(void **state)
+{
+    (void)state;
+    struct sk_homography h, o;
+    double x, y, rx, ry;
+    /* 3 m up, a 90 degree lens over 320 px: f = 160 px, the picture is 6 x 4.5 m of floor. */
+    assert_int_equal(sk_homography_mount(2, 1, 0, 3.0, 160, 0, 320, 240, &h), 0);
+    assert_true(sk_homography_apply(&h, 0, 0, &x, &y));
+    near(x, -1, 1e-9);
+    near(y, 3.25, 1e-9);
+    assert_true(sk_homography_apply(&h, 320, 240, &x, &y));
+    near(x, 5, 1e-9);
+    near(y, -1.25, 1e-9);
+    /* Straight down it is the overhead map at height / focal metres a pixel. */
+    sk_homography_overhead(2, 1, 0, 3.0 / 160, 320, 240, &o);
+    for (int i = 0; i < 9; i++) {
+        near(h.m[i], o.m[i], 1e-12);
+    }
+    /* Tilted 45 degrees: the picture's centre looks 3 m ahead of the point under the lens. */
+    assert_int_equal(sk_homography_mount(2, 1, 0, 3.0, 160, 45, 320, 240, &h), 0);
+    assert_true(sk_homography_apply(&h, 160, 120, &x, &y));
+    near(x, 2, 1e-9);
+    near(y, 4, 1e-9);
+    /* Any pixel, any turn and tilt: where its ray meets the floor. */
+    const double pose[][3] = {{0, 0, 1}, {30, 20, 2}, {-75, 35, 3}, {200, 10, 4}};
+    for (size_t k = 0; k < sizeof(pose) / sizeof(pose[0]); k++) {
+        assert_int_equal(
+                sk_homography_mount(4, -2, pose[k][0], pose[k][2], 200, pose[k][1], 320, 240, &h),
+                0);
+        for (int u = 0; u <= 320; u += 80) {
+            for (int v = 0; v <= 240; v += 60) {
+                assert_true(sk_homography_apply(&h, u, v, &x, &y));
+                ray_cast(4, -2, pose[k][2], pose[k][0], pose[k][1], 200, u, v, &rx, &ry);
+                near(x, rx, 1e-9);
+                near(y, ry, 1e-9);
+            }
+        }
+    }
+    /* Half the vertical view is 36.9 degrees: tilted 55 the top edge sees the horizon. */
+    assert_int_equal(sk_homography_mount(0, 0, 0, 3.0, 160, 55, 320, 240, &h), -EDOM);
+    assert_int_equal(sk_homography_mount(0, 0, 0, 0, 160, 0, 320, 240, &h), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_four_points),
-            cmocka_unit_test(test_least_squares),
-            cmocka_unit_test(test_refused),
-            cmocka_unit_test(test_overhead),
+            cmocka_unit_test(test_four_points), cmocka_unit_test(test_least_squares),
+            cmocka_unit_test(test_refused),     cmocka_unit_test(test_overhead),
+            cmocka_unit_test(test_mount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
