@@ -213,7 +213,7 @@ int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale)
     static const uint8_t green[3] = {40, 220, 40}, blue[3] = {60, 120, 255},
                          yellow[3] = {255, 220, 0}, red[3] = {255, 40, 40},
                          grey[3] = {160, 160, 160}, cyan[3] = {0, 200, 220},
-                         magenta[3] = {230, 60, 230};
+                         magenta[3] = {230, 60, 230}, orange[3] = {255, 140, 0};
     if (v->has_floor) {
         floor_grid(&c, v, cyan, magenta);
     }
@@ -223,6 +223,10 @@ int sk_vision_write_png(const struct sk_vision *v, const char *path, int scale)
         for (size_t i = 0, j = n - 1; i < n; j = i++) {
             line(&c, (float)zc->polygon[2 * j], (float)zc->polygon[2 * j + 1],
                  (float)zc->polygon[2 * i], (float)zc->polygon[2 * i + 1], green);
+        }
+        if (zc->reach_len == 4) { /* the shelf's front edge, over the zone's side */
+            line(&c, (float)zc->reach[0], (float)zc->reach[1], (float)zc->reach[2],
+                 (float)zc->reach[3], orange);
         }
     }
     for (size_t l = 0; l < v->n_lines; l++) {

@@ -12,6 +12,13 @@ const char *cli_diag_default_config(void);
 
 int cli_diag_camera(int argc, char **argv);        /* cmd_diag_status.c: the daemon first */
 int cli_diag_camera_direct(int argc, char **argv); /* cmd_diag_camera.c: opens the camera */
+/* cmd_diag_camera.c: --calibrate without a frame (the daemon owns the device): the report from
+ * the store file, with the daemon's snapshot when one was written. Returns an exit code. */
+struct sk_config;
+int cli_diag_camera_calibration(const struct sk_config *cfg,
+                                const char *name,
+                                const char *snapshot,
+                                bool json);
 /* cmd_diag_mqtt.c: its own test connection; cli_diag_mqtt adds the daemon's link first. */
 int cli_diag_mqtt_direct(int argc, char **argv);
 int cli_diag_mqtt(int argc, char **argv);

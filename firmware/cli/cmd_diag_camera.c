@@ -25,9 +25,15 @@ static void usage(FILE *out)
             "Opens camera NAME of the store file, runs N frames through the vision pipeline\n"
             "with the board's processing cap (as `run` does) and reports capture rate,\n"
             "processing time per frame, dropped and skipped frames, and tracks.\n"
-            "With --snapshot it writes the last frame as a PNG with the zones (green), lines\n"
-            "(blue, arrow to the inside), blobs (yellow) and track ids (red) drawn on it: the\n"
-            "one time an image leaves memory. Do not share snapshots outside the store.\n\n"
+            "With --snapshot it writes the last frame as a PNG with the zones (green, the\n"
+            "shelf's reach edge orange), lines (blue, arrow to the inside), blobs (yellow) and\n"
+            "track ids (red) drawn on it: the one time an image leaves memory. Do not share\n"
+            "snapshots outside the store.\n\n"
+            "With --calibrate it checks the camera's floor calibration: the fit of each marked\n"
+            "point in cm, the floor the picture covers, where every zone, shelf edge and line\n"
+            "declared on the floor plan lands in this picture, the overlap with the other\n"
+            "calibrated cameras; the snapshot (default calibrate-NAME.png) draws the floor\n"
+            "grid and every floor zone and line that lands in the picture.\n\n"
             "options:\n"
             "  -c, --config FILE    store configuration (default $STOREKEEPER_CONFIG or\n"
             "                       /etc/storekeeper/store.cfg)\n"
@@ -38,6 +44,8 @@ static void usage(FILE *out)
             "                       camera: the floor grid every metre in cyan, the marked\n"
             "                       points as magenta crosses)\n"
             "      --scale S        snapshot scale 1..4 (default 2)\n"
+            "      --calibrate      check the floor calibration (above); 20 frames unless\n"
+            "                       --frames; exit 2 when the camera has none\n"
             "      --events         print every track, zone and line event as it happens\n"
             "      --learn S        watch S seconds (instead of --frames) and propose the\n"
             "                       person-size settings (vision.person_px, blob limits)\n"
@@ -133,6 +141,7 @@ struct report {
     const char *backend;
     const struct sk_config *cfg; /* for the floor calibration */
     const struct sk_camera_cfg *cc;
+    bool calibrate; /* --calibrate: the calibration report instead of the floor lines */
 };
 
 /*
@@ -257,6 +266,364 @@ static void print_floor(const struct report *r, cJSON *o)
     }
 }
 
+/* ---- --calibrate ----------------------------------------------------------------------- */
+
+/* The area of a polygon of n points (shoelace), for the floor the picture covers. */
+static double polygon_area(const double (*p)[2], int n)
+{
+    double a = 0;
+    for (int i = 0, j = n - 1; i < n; j = i++) {
+        a += p[j][0] * p[i][1] - p[i][0] * p[j][1];
+    }
+    return fabs(a) / 2;
+}
+
+/* "A1, B1" for the shelves standing at a zone; empty for none. */
+static void zone_shelves(const struct sk_config *cfg, const char *zone, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg->n_shelves && off < size; i++) {
+        if (strcmp(cfg->shelves[i].zone, zone) == 0) {
+            int r = snprintf(buf + off, size - off, "%s%s", off ? ", " : "", cfg->shelves[i].name);
+            off += r > 0 ? (size_t)r : 0;
+        }
+    }
+}
+
+/* How much of a zone or line (n points, in of them in the picture) this camera sees. */
+static const char *view_word(int in, size_t n, bool json)
+{
+    if (in < 0) {
+        return json ? "behind" : "behind the camera";
+    }
+    if (in == 0) {
+        return json ? "none" : "out of view";
+    }
+    if ((size_t)in == n) {
+        return json ? "whole" : "in view";
+    }
+    return json ? "partly" : "partly in view";
+}
+
+static void add_points(cJSON *o, const char *key, const double *p, size_t n)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (size_t k = 0; k < n; k++) {
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(round(p[k] * 10) / 10));
+    }
+}
+
+static void print_points(const double *p, size_t n)
+{
+    for (size_t k = 0; k + 1 < n; k += 2) {
+        printf(" (%.1f, %.1f)", p[k], p[k + 1]);
+    }
+}
+
+/* Where each zone and line lands in this picture: floor ones projected, pixel ones as drawn. */
+static void
+calibration_layout(const struct sk_config *cfg, const struct sk_camera_cfg *cc, cJSON *o)
+{
+    cJSON *za = o ? cJSON_AddArrayToObject(o, "zones") : NULL;
+    for (size_t i = 0; i < cfg->n_zones; i++) {
+        const struct sk_zone_cfg *z = &cfg->zones[i];
+        if (!z->floor_len && strcmp(z->camera, cc->name) != 0) {
+            continue; /* another camera's pixels */
+        }
+        char shelves[160];
+        zone_shelves(cfg, z->name, shelves, sizeof(shelves));
+        double poly[2 * SK_POLY_MAX], reach[4];
+        int in = (int)(z->polygon_len + z->reach_len) / 2;
+        size_t n = (z->floor_len + z->floor_reach_len) / 2;
+        if (z->floor_len) {
+            in = sk_zone_floor_to_px(cc, z, poly, reach);
+        } else {
+            memcpy(poly, z->polygon, z->polygon_len * sizeof(double));
+            memcpy(reach, z->reach, z->reach_len * sizeof(double));
+            n = (size_t)in;
+        }
+        size_t np = z->floor_len ? z->floor_len : z->polygon_len;
+        size_t nr = z->floor_len ? z->floor_reach_len : z->reach_len;
+        const char *watch = z->camera[0] ? z->camera : "no camera";
+        if (za) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", z->name);
+            cJSON_AddStringToObject(e, "shelves", shelves);
+            cJSON_AddStringToObject(e, "declared", z->floor_len ? "floor" : "pixels");
+            cJSON_AddStringToObject(e, "in_view", view_word(in, n, true));
+            cJSON_AddStringToObject(e, "watched_by", z->camera);
+            if (in >= 0) {
+                add_points(e, "polygon", poly, np);
+                add_points(e, "reach", reach, nr);
+            }
+            cJSON_AddItemToArray(za, e);
+            continue;
+        }
+        printf("  zone %s%s%s%s: %s%s%s", z->name, shelves[0] ? " (shelf " : "", shelves,
+               shelves[0] ? ")" : "", z->floor_len ? "" : "in this camera's pixels, ",
+               view_word(in, n, false), in > 0 ? " at" : "");
+        if (in > 0) {
+            print_points(poly, np);
+            if (nr) {
+                printf(", edge");
+                print_points(reach, nr);
+            }
+            printf(" px");
+        }
+        printf("; watched by %s\n", watch);
+    }
+    cJSON *la = o ? cJSON_AddArrayToObject(o, "lines") : NULL;
+    for (size_t i = 0; i < cfg->n_lines; i++) {
+        const struct sk_line_cfg *ln = &cfg->lines[i];
+        if (!ln->floor_len && strcmp(ln->camera, cc->name) != 0) {
+            continue;
+        }
+        double p[4];
+        int inside = ln->inside, in = 2;
+        if (ln->floor_len) {
+            in = sk_line_floor_to_px(cc, ln, p, &inside);
+        } else {
+            memcpy(p, ln->points, sizeof(p));
+        }
+        if (la) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", ln->name);
+            cJSON_AddStringToObject(e, "declared", ln->floor_len ? "floor" : "pixels");
+            cJSON_AddStringToObject(e, "in_view", view_word(in, 2, true));
+            cJSON_AddStringToObject(e, "watched_by", ln->camera);
+            if (in >= 0) {
+                add_points(e, "points", p, 4);
+                cJSON_AddStringToObject(e, "inside", inside == 0 ? "left" : "right");
+            }
+            cJSON_AddItemToArray(la, e);
+            continue;
+        }
+        printf("  line %s: %s%s", ln->name, ln->floor_len ? "" : "in this camera's pixels, ",
+               view_word(in, 2, false));
+        if (in > 0) {
+            printf(" at (%.1f, %.1f) -> (%.1f, %.1f) px, inside on the %s", p[0], p[1], p[2], p[3],
+                   inside == 0 ? "left" : "right");
+        }
+        printf("; watched by %s\n", ln->camera[0] ? ln->camera : "no camera");
+    }
+}
+
+/*
+ * The technician's check of a floor calibration, without a frame: how it was made, how well
+ * each marked point fits (cm), the floor the picture covers, where the layout lands, the
+ * overlap with the other calibrated cameras. o: the JSON report, or NULL to print.
+ */
+static void
+calibration_report(const struct sk_config *cfg, const struct sk_camera_cfg *cc, cJSON *o)
+{
+    int w = cc->proc_width, h = cc->proc_height;
+    struct floor_check fc;
+    floor_check(cc, w, h, &fc);
+    const struct sk_mount_cfg *m = &cc->mount;
+    cJSON *co = o ? cJSON_AddObjectToObject(o, "calibration") : NULL;
+    if (co) {
+        cJSON_AddStringToObject(co, "source", cc->has_mount ? "mount" : "points");
+        cJSON_AddNumberToObject(co, "width", w);
+        cJSON_AddNumberToObject(co, "height", h);
+    } else if (cc->has_mount) {
+        printf("calibration  camera %s from its mount: lens %.2f m above (%.2f, %.2f) m, %.1f "
+               "degree lens, picture x at %.1f degrees, tilted %.1f degrees; at %dx%d px\n",
+               cc->name, m->height_m, m->x, m->y, sk_mount_fov_deg(m), m->rotation_deg, m->tilt_deg,
+               w, h);
+        printf("  points       none marked: check the grid in the snapshot against a few floor "
+               "marks\n");
+    } else {
+        printf("calibration  camera %s from %zu marked points, at %dx%d px\n", cc->name, fc.points,
+               w, h);
+    }
+    cJSON *pa = co ? cJSON_AddArrayToObject(co, "points") : NULL;
+    double sum = 0;
+    for (size_t k = 0; k < fc.points; k++) {
+        const double *p = &cc->floor[4 * k];
+        double x, y;
+        double off = sk_homography_apply(&cc->floor_map, p[0], p[1], &x, &y)
+                             ? hypot(x - p[2], y - p[3])
+                             : INFINITY;
+        sum += off;
+        if (pa) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "u", p[0]);
+            cJSON_AddNumberToObject(e, "v", p[1]);
+            cJSON_AddNumberToObject(e, "x", p[2]);
+            cJSON_AddNumberToObject(e, "y", p[3]);
+            cJSON_AddNumberToObject(e, "off_cm", round(off * 1000) / 10);
+            cJSON_AddItemToArray(pa, e);
+        } else {
+            printf("  point %-2zu     (%.1f, %.1f) px = (%.2f, %.2f) m: the map puts it %.1f cm "
+                   "off\n",
+                   k + 1, p[0], p[1], p[2], p[3], off * 100);
+        }
+    }
+    double mean_cm = fc.points ? sum / (double)fc.points * 100 : 0;
+    double area = fc.horizon ? 0 : polygon_area((const double(*)[2])fc.corners, 4);
+    if (co) {
+        cJSON_AddNumberToObject(co, "worst_cm", round(fc.worst_m * 1000) / 10);
+        cJSON_AddNumberToObject(co, "mean_cm", round(mean_cm * 10) / 10);
+        cJSON_AddBoolToObject(co, "horizon_in_view", fc.horizon);
+        cJSON_AddNumberToObject(co, "area_m2", round(area * 100) / 100);
+        cJSON *ca = cJSON_AddArrayToObject(co, "corners");
+        for (int i = 0; i < 4 && !fc.horizon; i++) {
+            cJSON *c = cJSON_CreateArray();
+            cJSON_AddItemToArray(c, cJSON_CreateNumber(round(fc.corners[i][0] * 100) / 100));
+            cJSON_AddItemToArray(c, cJSON_CreateNumber(round(fc.corners[i][1] * 100) / 100));
+            cJSON_AddItemToArray(ca, c);
+        }
+    } else {
+        if (fc.points == 4) {
+            printf("  fit          four points fit any map exactly: mark a fifth (or more) to "
+                   "check "
+                   "them\n");
+        } else if (fc.points) {
+            printf("  fit          the worst point %zu off by %.1f cm, %.1f cm on average%s\n",
+                   fc.worst, fc.worst_m * 100, mean_cm,
+                   fc.worst_m > 0.05 ? ": re-measure it, or mark more points" : "");
+        }
+        if (fc.horizon) {
+            printf("  floor        the map puts the horizon inside the picture: points mistyped or "
+                   "swapped (u, v, x, y each)\n");
+        } else {
+            printf("  floor        %.1f m2 covered: top left (%.2f, %.2f), top right (%.2f, %.2f), "
+                   "bottom right (%.2f, %.2f), bottom left (%.2f, %.2f) m\n",
+                   area, fc.corners[0][0], fc.corners[0][1], fc.corners[1][0], fc.corners[1][1],
+                   fc.corners[2][0], fc.corners[2][1], fc.corners[3][0], fc.corners[3][1]);
+        }
+    }
+    calibration_layout(cfg, cc, co);
+    cJSON *ov = co ? cJSON_AddObjectToObject(co, "overlap") : NULL;
+    for (size_t i = 0; i < cfg->n_cameras; i++) {
+        const struct sk_camera_cfg *other = &cfg->cameras[i];
+        if (other == cc || !other->has_floor) {
+            continue;
+        }
+        double share = floor_overlap(cc, other, w, h);
+        if (ov) {
+            cJSON_AddNumberToObject(ov, other->name, share);
+        } else {
+            printf("  overlap      camera %s sees %.0f %% of this picture%s\n", other->name,
+                   100 * share,
+                   share > 0 ? "" : ": no overlap, shoppers are handed over by a join only");
+        }
+    }
+}
+
+/* --calibrate on a camera without a floor map: what to give it. */
+static void not_calibrated(const struct sk_camera_cfg *cc, bool json)
+{
+    const char *why_not = "not calibrated to the floor plan: give it cameras.[].floor (4 to 16 "
+                          "marked points: u, v, x, y) or cameras.[].mount (height, lens, "
+                          "position); docs/vision.md, Floor calibration";
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "camera", cc->name);
+        cJSON_AddStringToObject(o, "result", "ERROR");
+        cJSON_AddStringToObject(o, "reason", why_not);
+        char *text = cJSON_PrintUnformatted(o);
+        printf("%s\n", text ? text : "{}");
+        cJSON_free(text);
+        cJSON_Delete(o);
+    }
+    fprintf(stderr, "storekeeper diag camera: camera %s is %s\n", cc->name, why_not);
+}
+
+int cli_diag_camera_calibration(const struct sk_config *cfg,
+                                const char *name,
+                                const char *snapshot,
+                                bool json)
+{
+    const struct sk_camera_cfg *cc = sk_config_camera(cfg, name);
+    if (!cc) {
+        return SK_EXIT_USAGE;
+    }
+    if (!cc->has_floor) {
+        not_calibrated(cc, json);
+        return SK_EXIT_USAGE;
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "camera", name);
+        cJSON_AddStringToObject(o, "mode", "daemon");
+        cJSON_AddStringToObject(o, "result", "PASS");
+        calibration_report(cfg, cc, o);
+        if (snapshot) {
+            cJSON_AddStringToObject(o, "snapshot", snapshot);
+        } else {
+            cJSON_AddNullToObject(o, "snapshot");
+        }
+        char *text = cJSON_PrintUnformatted(o);
+        printf("%s\n", text ? text : "{}");
+        cJSON_free(text);
+        cJSON_Delete(o);
+        return SK_EXIT_OK;
+    }
+    printf("camera %s: the daemon runs it; the calibration as the store file gives it\n", name);
+    calibration_report(cfg, cc, NULL);
+    if (snapshot) {
+        printf("  snapshot     %s (the daemon's next frame: floor grid, its own zones and lines)\n",
+               snapshot);
+    }
+    printf("PASS\n");
+    return SK_EXIT_OK;
+}
+
+/* What one camera's pipeline holds (vision/vision_internal.h; the loader refuses more). */
+#define CAL_MAX_ZONES 64
+#define CAL_MAX_LINES 16
+
+/*
+ * The zones and lines the calibration snapshot draws: this camera's own and every floor one
+ * projected into it (whichever camera watches it), as this camera's. Owned copies.
+ */
+static int calibration_layout_for(const struct sk_config *cfg,
+                                  const struct sk_camera_cfg *cc,
+                                  struct sk_zone_cfg **ret_zones,
+                                  size_t *ret_nz,
+                                  struct sk_line_cfg **ret_lines,
+                                  size_t *ret_nl)
+{
+    struct sk_zone_cfg *z = calloc(cfg->n_zones + 1, sizeof(*z));
+    struct sk_line_cfg *l = calloc(cfg->n_lines + 1, sizeof(*l));
+    if (!z || !l) {
+        free(z);
+        free(l);
+        return -ENOMEM;
+    }
+    size_t nz = 0, nl = 0;
+    for (size_t i = 0; i < cfg->n_zones && nz < CAL_MAX_ZONES; i++) {
+        z[nz] = cfg->zones[i];
+        if (cfg->zones[i].floor_len) {
+            if (sk_zone_floor_to_px(cc, &cfg->zones[i], z[nz].polygon, z[nz].reach) <= 0) {
+                continue;
+            }
+            z[nz].polygon_len = z[nz].floor_len;
+            z[nz].reach_len = z[nz].floor_reach_len;
+            snprintf(z[nz].camera, sizeof(z[nz].camera), "%s", cc->name);
+        }
+        nz += strcmp(z[nz].camera, cc->name) == 0;
+    }
+    for (size_t i = 0; i < cfg->n_lines && nl < CAL_MAX_LINES; i++) {
+        l[nl] = cfg->lines[i];
+        if (cfg->lines[i].floor_len) {
+            if (sk_line_floor_to_px(cc, &cfg->lines[i], l[nl].points, &l[nl].inside) <= 0) {
+                continue;
+            }
+            l[nl].points_len = 4;
+            snprintf(l[nl].camera, sizeof(l[nl].camera), "%s", cc->name);
+        }
+        nl += strcmp(l[nl].camera, cc->name) == 0;
+    }
+    *ret_zones = z;
+    *ret_nz = nz;
+    *ret_lines = l;
+    *ret_nl = nl;
+    return 0;
+}
+
 static void print_report(const char *name,
                          const struct report *r,
                          const char *snapshot,
@@ -306,7 +673,11 @@ static void print_report(const char *name,
         cJSON_AddNumberToObject(o, "line_crossings", r->crossings);
         cJSON_AddNumberToObject(o, "crossings_in", (double)r->entries);
         cJSON_AddNumberToObject(o, "crossings_out", (double)r->exits);
-        print_floor(r, o);
+        if (r->calibrate) {
+            calibration_report(r->cfg, r->cc, o);
+        } else {
+            print_floor(r, o);
+        }
         if (snapshot) {
             cJSON_AddStringToObject(o, "snapshot", snapshot);
         } else {
@@ -330,9 +701,22 @@ static void print_report(const char *name,
            "out)\n",
            r->tracks_now, (unsigned long long)r->tracks_total, r->events, r->crossings,
            (unsigned long long)r->entries, (unsigned long long)r->exits);
-    print_floor(r, NULL);
+    if (r->calibrate) {
+        if (r->vision_w > 0 &&
+            (r->vision_w != r->cc->proc_width || r->vision_h != r->cc->proc_height)) {
+            printf("  note         the camera delivers %dx%d processing pixels, the calibration "
+                   "is read at %dx%d: set cameras.[].width and height to its capture size\n",
+                   r->vision_w, r->vision_h, r->cc->proc_width, r->cc->proc_height);
+        }
+        calibration_report(r->cfg, r->cc, NULL);
+    } else {
+        print_floor(r, NULL);
+    }
     if (snapshot) {
-        printf("  snapshot     %s\n", snapshot);
+        printf("  snapshot     %s%s\n", snapshot,
+               r->calibrate ? " (floor grid cyan, marked points magenta, zones green, shelf "
+                              "edges orange, lines blue)"
+                            : "");
     }
     printf("%s%s%s\n", verdict, why[0] ? ": " : "", why);
 }
@@ -437,15 +821,22 @@ static void print_proposal(const struct proposal *p, int seconds)
 int cli_diag_camera_direct(int argc, char **argv)
 {
     const char *config = NULL, *board = NULL, *snapshot = NULL, *only = NULL;
-    int frames = 50, scale = 2, learn_s = 0;
-    bool list = false, json = false, no_pace = false, show_events = false;
+    int frames = 0, scale = 2, learn_s = 0;
+    bool list = false, json = false, no_pace = false, show_events = false, calibrate = false;
     const struct sk_opt table[] = {
-            SK_OPT_STRING("config", 'c', &config),       SK_OPT_STRING("board", 'b', &board),
-            SK_OPT_INT("frames", 0, &frames, 1, 100000), SK_OPT_STRING("snapshot", 0, &snapshot),
-            SK_OPT_INT("scale", 0, &scale, 1, 4),        SK_OPT_FLAG("list", 0, &list),
-            SK_OPT_STRING("backend", 0, &only),          SK_OPT_FLAG("json", 0, &json),
-            SK_OPT_FLAG("no-pace", 0, &no_pace),         SK_OPT_FLAG("events", 0, &show_events),
-            SK_OPT_INT("learn", 0, &learn_s, 1, 3600),   SK_OPT_TABLE_END,
+            SK_OPT_STRING("config", 'c', &config),
+            SK_OPT_STRING("board", 'b', &board),
+            SK_OPT_INT("frames", 0, &frames, 1, 100000),
+            SK_OPT_STRING("snapshot", 0, &snapshot),
+            SK_OPT_INT("scale", 0, &scale, 1, 4),
+            SK_OPT_FLAG("list", 0, &list),
+            SK_OPT_STRING("backend", 0, &only),
+            SK_OPT_FLAG("json", 0, &json),
+            SK_OPT_FLAG("no-pace", 0, &no_pace),
+            SK_OPT_FLAG("events", 0, &show_events),
+            SK_OPT_INT("learn", 0, &learn_s, 1, 3600),
+            SK_OPT_FLAG("calibrate", 0, &calibrate),
+            SK_OPT_TABLE_END,
     };
     const struct sk_args args = {.cmd = "diag camera",
                                  .opts = table,
@@ -473,12 +864,25 @@ int cli_diag_camera_direct(int argc, char **argv)
         sk_config_free(cfg);
         return SK_EXIT_USAGE;
     }
+    if (calibrate && !cc->has_floor) {
+        not_calibrated(cc, json);
+        sk_config_free(cfg);
+        return SK_EXIT_USAGE;
+    }
+    char calib_png[SK_PATH_MAX + 32];
+    if (calibrate && !snapshot) {
+        snprintf(calib_png, sizeof(calib_png), "calibrate-%s.png", cc->name);
+        snapshot = calib_png;
+    }
+    if (!frames) {
+        frames = calibrate ? 20 : 50;
+    }
     char device[SK_PATH_MAX] = "";
     if (cc->device[0]) {
         sk_config_resolve_path(cfg, cc->device, device, sizeof(device));
     }
     struct sk_vision_params vp;
-    sk_vision_params_from_config(&vp, cfg);
+    sk_vision_params_for_camera(&vp, cfg, cc);
     struct sk_camera_params cp = {.backend = cc->backend,
                                   .device = device,
                                   .width = cc->width,
@@ -486,7 +890,10 @@ int cli_diag_camera_direct(int argc, char **argv)
                                   .fps = cc->fps,
                                   .realtime = pace,
                                   .scene = sk_synth_attached(cc->name)};
-    struct report rep = {.backend = cc->backend, .cfg = cfg, .cc = cc};
+    struct report rep = {.backend = cc->backend, .cfg = cfg, .cc = cc, .calibrate = calibrate};
+    struct sk_zone_cfg *czones = NULL;
+    struct sk_line_cfg *clines = NULL;
+    size_t ncz = 0, ncl = 0;
     struct learn *learn = NULL;
     struct proposal prop = {0};
     struct sk_camera *cam = NULL;
@@ -500,7 +907,16 @@ int cli_diag_camera_direct(int argc, char **argv)
                  sk_strerror(r));
         goto out;
     }
-    r = sk_vision_new(&vp, cc->name, cfg->zones, cfg->n_zones, cfg->lines, cfg->n_lines, &v);
+    if (calibrate) { /* every floor zone and line that lands in the picture, for the snapshot */
+        r = calibration_layout_for(cfg, cc, &czones, &ncz, &clines, &ncl);
+        if (r < 0) {
+            snprintf(why, sizeof(why), "out of memory");
+            goto out;
+        }
+        r = sk_vision_new(&vp, cc->name, czones, ncz, clines, ncl, &v);
+    } else {
+        r = sk_vision_new(&vp, cc->name, cfg->zones, cfg->n_zones, cfg->lines, cfg->n_lines, &v);
+    }
     if (r < 0) {
         snprintf(why, sizeof(why), "vision: %s", sk_strerror(r));
         goto out;
@@ -614,6 +1030,8 @@ int cli_diag_camera_direct(int argc, char **argv)
     }
 out:
     free(learn);
+    free(czones);
+    free(clines);
     print_report(name, &rep, rc == SK_EXIT_OK ? snapshot : NULL, verdict, why, json);
     sk_vision_free(v);
     sk_camera_close(cam);

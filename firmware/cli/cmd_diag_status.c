@@ -1206,7 +1206,7 @@ int cli_diag_camera(int argc, char **argv)
                                          "--frames", "--snapshot", "--scale", "--backend"};
     const char *config = NULL, *board = NULL, *snapshot = NULL, *name = NULL;
     long scale = 2;
-    bool json = false;
+    bool json = false, calibrate = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool takes = false;
@@ -1234,6 +1234,8 @@ int cli_diag_camera(int argc, char **argv)
             }
         } else if (strcmp(a, "--json") == 0) {
             json = true;
+        } else if (strcmp(a, "--calibrate") == 0) {
+            calibrate = true;
         } else if (a[0] != '-' && !name) {
             name = a;
         }
@@ -1261,7 +1263,12 @@ int cli_diag_camera(int argc, char **argv)
     const char *backend = cc->backend[0] ? cc->backend : c.cfg->board.camera_backend;
     bool shared = strcmp(backend, "file") == 0 || strcmp(backend, "synthetic") == 0;
     int rc = SK_EXIT_OK;
-    if (snapshot) {
+    if (calibrate && !shared && !cc->has_floor) { /* says what to give it; no snapshot */
+        rc = cli_diag_camera_calibration(c.cfg, name, NULL, json);
+        ctx_free(&c);
+        return rc;
+    }
+    if (snapshot && (!calibrate || !shared)) {
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "camera", name);
         cJSON_AddNumberToObject(args, "scale", (double)scale);
@@ -1274,6 +1281,8 @@ int cli_diag_camera(int argc, char **argv)
                 fprintf(stderr, "storekeeper diag camera: cannot write %s: %s\n", snapshot,
                         strerror(errno));
                 rc = SK_EXIT_FAILURE;
+            } else if (calibrate) {
+                rc = cli_diag_camera_calibration(c.cfg, name, snapshot, json);
             } else if (json) {
                 printf("{\"camera\":\"%s\",\"mode\":\"daemon\",\"snapshot\":\"%s\","
                        "\"bytes\":%zu,\"result\":\"PASS\"}\n",
@@ -1286,6 +1295,11 @@ int cli_diag_camera(int argc, char **argv)
             }
         }
         sk_ctl_response_clear(&resp);
+        ctx_free(&c);
+        return rc;
+    }
+    if (calibrate && !shared) { /* the device is the daemon's: the report needs no frame */
+        rc = cli_diag_camera_calibration(c.cfg, name, NULL, json);
         ctx_free(&c);
         return rc;
     }

@@ -109,6 +109,83 @@ class CameraCli(unittest.TestCase):
         plain = sk.run("diag", "camera", "-c", self.store, "overhead", "--frames", "5")
         self.assertIn("floor        not calibrated", plain.stdout)
 
+    def test_calibrate(self):
+        """--calibrate: each marked point's fit in cm (one marked 3 cm off), the floor covered,
+        where each floor zone and line lands (in view, partly, out of view, and who watches
+        it), the overlap, the default snapshot; a camera with no calibration is refused."""
+        # overhead: 80 px a metre over x 0..4, y 0..3 (y down the picture, as this plan's);
+        # point 5 is marked 3 cm off. side: mounted 3 m up (a 90 degree lens: 6 x 4.5 m),
+        # over (5, 1.5), picture x along the plan's x, so plan y grows up its picture.
+        store = self.tmp.file("calib.cfg", STORE.replace(
+            'device = "scene.scene"; }',
+            'device = "scene.scene";\n    floor = [ 0.0, 0.0, 0.0, 0.0,  320.0, 0.0, 4.0, 0.0,  '
+            '320.0, 240.0, 4.0, 3.0,  0.0, 240.0, 0.0, 3.0,  160.0, 120.0, 2.03, 1.5 ]; },\n'
+            '  { name = "side"; backend = "synthetic";\n'
+            '    mount = { height_m = 3.0; fov_deg = 90.0; x = 5.0; y = 1.5; }; },\n'
+            '  { name = "plain"; backend = "synthetic"; }').replace(
+            'zones = ( { name = "front-a1"; camera = "overhead";\n'
+            '            polygon = [ 20.0, 20.0, 90.0, 20.0, 90.0, 70.0, 20.0, 70.0 ]; } );',
+            'shelves = ( { name = "S1"; reader = "r"; antenna = 1; zone = "west-z"; },\n'
+            '  { name = "S2"; reader = "r"; antenna = 2; zone = "east-z"; } );\n'
+            'readers = ( { name = "r"; bus = "b"; unit = 1; } );\n'
+            'buses = ( { name = "b"; url = "tcp:127.0.0.1:1"; } );\n'
+            'zones = ( { name = "west-z"; floor = [ 0.5, 0.5, 1.5, 0.5, 1.5, 1.0, 0.5, 1.0 ];\n'
+            '    floor_reach = [ 0.5, 0.5, 1.5, 0.5 ]; },\n'
+            '  { name = "east-z"; floor = [ 6.0, 1.0, 7.0, 1.0, 7.0, 2.0, 6.0, 2.0 ]; },\n'
+            '  { name = "front-a1"; camera = "overhead";\n'
+            '            polygon = [ 20.0, 20.0, 90.0, 20.0, 90.0, 70.0, 20.0, 70.0 ]; } );').replace(
+            'lines = ( { name = "door"; camera = "overhead"; role = "door";\n'
+            '            points = [ 230.0, 200.0, 318.0, 200.0 ]; inside = "left"; } );',
+            'lines = ( { name = "door"; role = "door"; floor = [ 0.5, 2.5, 1.4, 2.5 ]; '
+            'inside = "right"; } );'))
+        r = sk.run("diag", "camera", "-c", store, "overhead", "--calibrate", "--json",
+                   cwd=self.tmp.path, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rep = json.loads(r.stdout)
+        self.assertEqual(rep["frames"], 20)
+        png = os.path.join(self.tmp.path, "calibrate-overhead.png")
+        self.assertEqual(rep["snapshot"], "calibrate-overhead.png")
+        self.assertEqual(png_size(png), (640, 480))
+        cal = rep["calibration"]
+        self.assertEqual(cal["source"], "points")
+        offs = [p["off_cm"] for p in cal["points"]]
+        self.assertEqual(len(offs), 5)
+        # least squares spreads the 3 cm: point 5 carries most of it, the others a little
+        self.assertEqual(max(offs), offs[4])
+        self.assertGreater(offs[4], 1.5)
+        self.assertLess(offs[4], 3.0)
+        self.assertEqual(cal["worst_cm"], offs[4])
+        self.assertAlmostEqual(cal["area_m2"], 12.0, delta=0.1)
+        zones = {z["name"]: z for z in cal["zones"]}
+        self.assertEqual(zones["west-z"]["in_view"], "whole")
+        self.assertEqual(zones["west-z"]["watched_by"], "overhead")
+        self.assertEqual(zones["west-z"]["shelves"], "S1")
+        self.assertAlmostEqual(zones["west-z"]["polygon"][0], 40.0, delta=1.0)
+        self.assertAlmostEqual(zones["west-z"]["reach"][2], 120.0, delta=1.0)
+        self.assertEqual(zones["east-z"]["in_view"], "none")
+        self.assertEqual(zones["east-z"]["watched_by"], "side")
+        self.assertEqual(zones["front-a1"]["declared"], "pixels")
+        door = cal["lines"][0]
+        self.assertEqual((door["in_view"], door["watched_by"]), ("whole", "overhead"))
+        self.assertEqual(door["inside"], "left")  # right on a y-up plan, left in this picture
+        self.assertAlmostEqual(cal["overlap"]["side"], 0.5, delta=0.03)  # x 2..4 of 0..4, all y
+
+        text = sk.run("diag", "camera", "-c", store, "side", "--calibrate", "--frames", "3",
+                      "--snapshot", os.path.join(self.tmp.path, "side.png"), timeout=60)
+        self.assertEqual(text.returncode, 0, text.stdout + text.stderr)
+        self.assertIn("from its mount: lens 3.00 m above (5.00, 1.50) m, 90.0 degree lens",
+                      text.stdout)
+        self.assertIn("27.0 m2 covered", text.stdout)
+        self.assertRegex(text.stdout, r"zone east-z \(shelf S2\): in view at \(213\.3, 146\.7\)")
+        self.assertIn("zone west-z (shelf S1): out of view; watched by overhead", text.stdout)
+        self.assertRegex(text.stdout, r"camera overhead sees \d+ % of this picture")
+
+        bad = sk.run("diag", "camera", "-c", store, "plain", "--calibrate", cwd=self.tmp.path)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("camera plain is not calibrated to the floor plan: give it cameras.[].floor",
+                      bad.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.path, "calibrate-plain.png")))
+
     def test_learn_proposes_person_size(self):
         """--learn watches the scene and proposes settings from the people it tracked: the
         synthetic shoppers are discs of radius 13-14 px with a head (about 600 px)."""
