@@ -1477,8 +1477,11 @@ static struct landing land_points(
     double sx = 0, sy = 0;
     const double slack = 0.5; /* a point on the picture's edge is in it */
     for (size_t k = 0; g.placed && k < n; k++) {
-        double u, v;
+        double u = 0, v = 0;
         g.placed = sk_camera_floor_to_px(cam, w, h, pts[2 * k], pts[2 * k + 1], &u, &v);
+        if (!g.placed) {
+            break;
+        }
         g.whole &= u >= -slack && v >= -slack && u <= w + slack && v <= h + slack;
         ret_px[2 * k] = u;
         ret_px[2 * k + 1] = v;
