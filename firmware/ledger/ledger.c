@@ -504,6 +504,25 @@ int ledger_fail(struct sk_ledger *l, int rc, const char *what)
     return err;
 }
 
+int ledger_each_row(struct sk_ledger *l,
+                    sqlite3_stmt *s,
+                    int (*row)(sqlite3_stmt *s, void *arg),
+                    void *arg,
+                    const char *what)
+{
+    int n = 0, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        n++;
+        int stop = row(s, arg);
+        if (stop) {
+            sqlite3_reset(s);
+            return stop;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? n : ledger_fail(l, rc, what);
+}
+
 bool ledger_txn_lost(struct sk_ledger *l)
 {
     if (l->aborted) {

@@ -623,6 +623,29 @@ int sk_ledger_census(struct sk_ledger *l,
     return r;
 }
 
+struct discrepancy_visit {
+    sk_discrepancy_cb cb;
+    void *ctx;
+};
+
+static int discrepancy_row(sqlite3_stmt *s, void *arg)
+{
+    const struct discrepancy_visit *v = arg;
+    int64_t resolved = sqlite3_column_int64(s, 9);
+    struct sk_discrepancy d = {.id = sqlite3_column_int64(s, 0),
+                               .kind = (const char *)sqlite3_column_text(s, 1),
+                               .shelf = (const char *)sqlite3_column_text(s, 2),
+                               .sku = (const char *)sqlite3_column_text(s, 3),
+                               .expected = sqlite3_column_int64(s, 4),
+                               .seen = sqlite3_column_int64(s, 5),
+                               .quantity = sqlite3_column_int64(s, 6),
+                               .opened_us = sqlite3_column_int64(s, 7),
+                               .updated_us = sqlite3_column_int64(s, 8),
+                               .resolved_us = resolved,
+                               .state = resolved ? "resolved" : "open"};
+    return v->cb ? v->cb(&d, v->ctx) : 0;
+}
+
 int sk_ledger_discrepancies(struct sk_ledger *l,
                             bool include_resolved,
                             sk_discrepancy_cb cb,
@@ -638,27 +661,8 @@ int sk_ledger_discrepancies(struct sk_ledger *l,
         return r;
     }
     sqlite3_bind_int(s, 1, include_resolved);
-    int n = 0, rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t resolved = sqlite3_column_int64(s, 9);
-        struct sk_discrepancy d = {.id = sqlite3_column_int64(s, 0),
-                                   .kind = (const char *)sqlite3_column_text(s, 1),
-                                   .shelf = (const char *)sqlite3_column_text(s, 2),
-                                   .sku = (const char *)sqlite3_column_text(s, 3),
-                                   .expected = sqlite3_column_int64(s, 4),
-                                   .seen = sqlite3_column_int64(s, 5),
-                                   .quantity = sqlite3_column_int64(s, 6),
-                                   .opened_us = sqlite3_column_int64(s, 7),
-                                   .updated_us = sqlite3_column_int64(s, 8),
-                                   .resolved_us = resolved,
-                                   .state = resolved ? "resolved" : "open"};
-        n++;
-        int stop = cb ? cb(&d, ctx) : 0;
-        if (stop) {
-            sqlite3_finalize(s);
-            return stop;
-        }
-    }
+    struct discrepancy_visit v = {cb, ctx};
+    r = ledger_each_row(l, s, discrepancy_row, &v, "reading discrepancies");
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? n : ledger_fail(l, rc, "reading discrepancies");
+    return r;
 }

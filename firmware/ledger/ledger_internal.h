@@ -261,6 +261,16 @@ sqlite3_stmt *ledger_stmt(struct sk_ledger *l, enum ledger_stmt id);
 
 /* Records SQLite's failure rc during `what` and returns the storekeeper code for it. */
 int ledger_fail(struct sk_ledger *l, int rc, const char *what);
+/*
+ * Steps s through its rows: row(s, arg) makes each into its struct and hands it to the
+ * caller's callback; a non-zero return stops there and is returned. Returns the number of
+ * rows, that stop value, or the failure of reading `what`; s is reset in every case.
+ */
+int ledger_each_row(struct sk_ledger *l,
+                    sqlite3_stmt *s,
+                    int (*row)(sqlite3_stmt *s, void *arg),
+                    void *arg,
+                    const char *what);
 /* Records a failure of our own (code already translated). */
 int ledger_failf(struct sk_ledger *l, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

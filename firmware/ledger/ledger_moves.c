@@ -742,6 +742,24 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return t ? t : "";
 }
 
+struct stock_visit {
+    sk_stock_cb cb;
+    void *ctx;
+};
+
+static int stock_row(sqlite3_stmt *s, void *arg)
+{
+    const struct stock_visit *v = arg;
+    struct sk_stock_row row = {.shelf = col_text(s, 0),
+                               .sku = col_text(s, 1),
+                               .name = col_text(s, 2),
+                               .quantity = sqlite3_column_int64(s, 3),
+                               .capacity = sqlite3_column_int(s, 4),
+                               .planned = sqlite3_column_int(s, 5) != 0,
+                               .updated_us = sqlite3_column_int64(s, 6)};
+    return v->cb ? v->cb(&row, v->ctx) : 0;
+}
+
 int sk_ledger_stock(
         struct sk_ledger *l, const char *shelf, const char *sku, sk_stock_cb cb, void *ctx)
 {
@@ -755,24 +773,32 @@ int sk_ledger_stock(
     if (sku) {
         sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
     }
-    int n = 0, rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct sk_stock_row row = {.shelf = col_text(s, 0),
-                                   .sku = col_text(s, 1),
-                                   .name = col_text(s, 2),
-                                   .quantity = sqlite3_column_int64(s, 3),
-                                   .capacity = sqlite3_column_int(s, 4),
-                                   .planned = sqlite3_column_int(s, 5) != 0,
-                                   .updated_us = sqlite3_column_int64(s, 6)};
-        n++;
-        int stop = cb ? cb(&row, ctx) : 0;
-        if (stop) {
-            sqlite3_reset(s);
-            return stop;
-        }
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? n : ledger_fail(l, rc, "reading stock");
+    struct stock_visit v = {cb, ctx};
+    return ledger_each_row(l, s, stock_row, &v, "reading stock");
+}
+
+struct movement_visit {
+    sk_movement_cb cb;
+    void *ctx;
+};
+
+static int movement_row(sqlite3_stmt *s, void *arg)
+{
+    const struct movement_visit *v = arg;
+    struct sk_movement_row row = {.id = sqlite3_column_int64(s, 0),
+                                  .time_us = sqlite3_column_int64(s, 1),
+                                  .recorded_us = sqlite3_column_int64(s, 2),
+                                  .type = col_text(s, 3),
+                                  .epc = col_text(s, 4),
+                                  .sku = col_text(s, 5),
+                                  .shelf = col_text(s, 6),
+                                  .to_shelf = col_text(s, 7),
+                                  .session = col_text(s, 8),
+                                  .quantity = sqlite3_column_int64(s, 9),
+                                  .evidence = col_text(s, 10),
+                                  .event_seq = sqlite3_column_int64(s, 11),
+                                  .hash = col_text(s, 12)};
+    return v->cb ? v->cb(&row, v->ctx) : 0;
 }
 
 int sk_ledger_movements(struct sk_ledger *l,
@@ -796,30 +822,8 @@ int sk_ledger_movements(struct sk_ledger *l,
         sqlite3_bind_text(s, 5, f->shelf, -1, SQLITE_STATIC);
     }
     sqlite3_bind_int64(s, 6, f && f->limit ? (int64_t)f->limit : INT64_MAX);
-    int n = 0, rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct sk_movement_row row = {.id = sqlite3_column_int64(s, 0),
-                                      .time_us = sqlite3_column_int64(s, 1),
-                                      .recorded_us = sqlite3_column_int64(s, 2),
-                                      .type = col_text(s, 3),
-                                      .epc = col_text(s, 4),
-                                      .sku = col_text(s, 5),
-                                      .shelf = col_text(s, 6),
-                                      .to_shelf = col_text(s, 7),
-                                      .session = col_text(s, 8),
-                                      .quantity = sqlite3_column_int64(s, 9),
-                                      .evidence = col_text(s, 10),
-                                      .event_seq = sqlite3_column_int64(s, 11),
-                                      .hash = col_text(s, 12)};
-        n++;
-        int stop = cb ? cb(&row, ctx) : 0;
-        if (stop) {
-            sqlite3_reset(s);
-            return stop;
-        }
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? n : ledger_fail(l, rc, "reading movements");
+    struct movement_visit v = {cb, ctx};
+    return ledger_each_row(l, s, movement_row, &v, "reading movements");
 }
 
 /* ---- sessions ---------------------------------------------------------------------------- */

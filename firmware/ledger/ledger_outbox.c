@@ -263,6 +263,30 @@ int sk_ledger_event(struct sk_ledger *l,
 
 /* ---- reading the outbox ---------------------------------------------------------------- */
 
+struct outbox_visit {
+    struct sk_ledger *l;
+    sk_outbox_cb cb;
+    void *ctx;
+};
+
+static int outbox_row(sqlite3_stmt *s, void *arg)
+{
+    const struct outbox_visit *v = arg;
+    struct sk_outbox_row row = {
+            .seq = sqlite3_column_int64(s, 0),
+            .id = (const char *)sqlite3_column_text(s, 1),
+            .topic = (const char *)sqlite3_column_text(s, 2),
+            .payload = (const char *)sqlite3_column_text(s, 3),
+            .payload_len = (size_t)sqlite3_column_bytes(s, 3),
+            .created_us = sqlite3_column_int64(s, 4),
+            .delivered_us = sqlite3_column_int64(s, 5),
+    };
+    if (!row.id || !row.topic || !row.payload) {
+        return ledger_failf(v->l, -ENOMEM, "reading the outbox: out of memory");
+    }
+    return v->cb ? v->cb(&row, v->ctx) : 0;
+}
+
 static int iterate(struct sk_ledger *l,
                    enum ledger_stmt id,
                    int64_t after_seq,
@@ -278,34 +302,8 @@ static int iterate(struct sk_ledger *l,
     sqlite3_bind_int64(s, 1, after_seq);
     sqlite3_bind_int64(s, 2, visible);
     sqlite3_bind_int64(s, 3, max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max);
-    int n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct sk_outbox_row row = {
-                .seq = sqlite3_column_int64(s, 0),
-                .id = (const char *)sqlite3_column_text(s, 1),
-                .topic = (const char *)sqlite3_column_text(s, 2),
-                .payload = (const char *)sqlite3_column_text(s, 3),
-                .payload_len = (size_t)sqlite3_column_bytes(s, 3),
-                .created_us = sqlite3_column_int64(s, 4),
-                .delivered_us = sqlite3_column_int64(s, 5),
-        };
-        if (!row.id || !row.topic || !row.payload) {
-            sqlite3_reset(s);
-            return ledger_failf(l, -ENOMEM, "reading the outbox: out of memory");
-        }
-        n++;
-        int stop = cb ? cb(&row, ctx) : 0;
-        if (stop) {
-            sqlite3_reset(s);
-            return stop;
-        }
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "reading the outbox");
-    }
-    return n;
+    struct outbox_visit v = {l, cb, ctx};
+    return ledger_each_row(l, s, outbox_row, &v, "reading the outbox");
 }
 
 int sk_ledger_outbox_pending(

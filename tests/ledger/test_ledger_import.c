@@ -349,12 +349,12 @@ static void test_replace_and_dry_run(void **state)
 static void test_from_memory(void **state)
 {
     (void)state;
+    char text[] = "sku,name,price,currency\nMEM,From memory,2.5,EURxx";
     struct lt t;
     lt_setup(&t);
     struct sk_diag d;
     sk_diag_init(&d);
     struct sk_import_result res;
-    char text[] = "sku,name,price,currency\nMEM,From memory,2.5,EURxx";
     struct sk_import_opts io = {.kind = SK_IMPORT_PRODUCTS,
                                 .diag = &d,
                                 .text = text,
