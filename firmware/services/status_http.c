@@ -178,22 +178,21 @@ int status_http_start(struct sk_loop *loop,
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     bool v6 = strchr(cfg->address, ':') != NULL;
+    void *addr;
     if (v6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)cfg->port);
-        if (inet_pton(AF_INET6, cfg->address, &a->sin6_addr) != 1) {
-            snprintf(err, err_size, "http.address \"%s\" is not an address", cfg->address);
-            return -EINVAL;
-        }
+        addr = &a->sin6_addr;
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
         a->sin_port = htons((uint16_t)cfg->port);
-        if (inet_pton(AF_INET, cfg->address, &a->sin_addr) != 1) {
-            snprintf(err, err_size, "http.address \"%s\" is not an address", cfg->address);
-            return -EINVAL;
-        }
+        addr = &a->sin_addr;
+    }
+    if (inet_pton(ss.ss_family, cfg->address, addr) != 1) {
+        snprintf(err, err_size, "http.address \"%s\" is not an address", cfg->address);
+        return -EINVAL;
     }
     int r = 0;
     const struct status_mhd_ops *ops = load_server(err, err_size, &r);
