@@ -1198,6 +1198,24 @@ check_unique(struct loader *l, const char *list, const void *arr, size_t n, size
     }
 }
 
+/* The vision pipeline of one camera holds at most 64 zones and 16 lines: the first one past
+ * that is reported. */
+static void
+check_per_camera(struct loader *l, const struct sk_config *c, const char *camera, bool lines)
+{
+    const char *list = lines ? "lines" : "zones";
+    size_t n = lines ? c->n_lines : c->n_zones, max = lines ? 16 : 64, on = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *cam = lines ? c->lines[k].camera : c->zones[k].camera;
+        if (strcmp(cam, camera) == 0 && ++on == max + 1) {
+            char cpath[PATH_BUF];
+            snprintf(cpath, sizeof(cpath), "%s.[%zu].camera", list, k);
+            report(l, lookup_elem_key(l->cf, list, k, "camera"), cpath,
+                   "camera %s has more than %zu %s", camera, max, list);
+        }
+    }
+}
+
 static bool name_in(const void *arr, size_t n, size_t stride, const char *name)
 {
     for (size_t i = 0; i < n; i++) {
@@ -2054,25 +2072,9 @@ static void check_store(struct loader *l, struct sk_config *c)
     for (size_t i = 0; i < c->n_lines; i++) {
         check_line(l, c, i);
     }
-    /* The vision pipeline of one camera holds at most 64 zones and 16 lines. */
     for (size_t i = 0; i < c->n_cameras; i++) {
-        size_t nz = 0, nl = 0;
-        for (size_t k = 0; k < c->n_zones; k++) {
-            if (strcmp(c->zones[k].camera, c->cameras[i].name) == 0 && ++nz == 65) {
-                char cpath[PATH_BUF];
-                snprintf(cpath, sizeof(cpath), "zones.[%zu].camera", k);
-                report(l, lookup_elem_key(l->cf, "zones", k, "camera"), cpath,
-                       "camera %s has more than 64 zones", c->cameras[i].name);
-            }
-        }
-        for (size_t k = 0; k < c->n_lines; k++) {
-            if (strcmp(c->lines[k].camera, c->cameras[i].name) == 0 && ++nl == 17) {
-                char cpath[PATH_BUF];
-                snprintf(cpath, sizeof(cpath), "lines.[%zu].camera", k);
-                report(l, lookup_elem_key(l->cf, "lines", k, "camera"), cpath,
-                       "camera %s has more than 16 lines", c->cameras[i].name);
-            }
-        }
+        check_per_camera(l, c, c->cameras[i].name, false);
+        check_per_camera(l, c, c->cameras[i].name, true);
     }
     if (c->core.queue_low_pct >= c->core.queue_high_pct) {
         report(l, config_lookup(l->cf, "core.queue_low_pct"), "core.queue_low_pct",
