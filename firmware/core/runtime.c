@@ -42,6 +42,13 @@
  * observations off the queue (producers feel back-pressure, nothing more is taken that
  * could not be recorded) and retries the kept batch with a growing delay. The first retry
  * that commits ends the degraded state and the queue is drained again.
+ *
+ * The ledger's file: every MAINTAIN_MS the runtime checks that ledger.path still names the
+ * file it has open. Removed (an rm under the running daemon): whatever it writes from then on
+ * would vanish when it closes the file, so it stops as on SIGTERM, writes the open ledger
+ * back to its path as its last act and exits 1 for systemd to start it again on the copy.
+ * Replaced by another file: it says so (a restart would open that file, and refuse it when
+ * it is behind the anchor) and goes on writing the file it has open.
  */
 
 #define SK_MAX_SERVICES    16
@@ -128,6 +135,8 @@ struct sk_runtime {
     uint64_t batches, retries;
     struct sk_complain ledger_complaint;
     int64_t started_wall_us;
+    bool ledger_removed;  /* its path no longer names the open file: write it back at stop */
+    bool ledger_replaced; /* another file at its path (said once) */
 };
 
 const struct sk_config *sk_runtime_config(struct sk_runtime *rt)
@@ -441,12 +450,37 @@ static void on_retry(struct sk_loop *loop, uint64_t expirations, void *ctx)
     }
 }
 
+static void check_ledger_file(struct sk_runtime *rt)
+{
+    int r = sk_ledger_file_check(rt->ledger);
+    if (r == -ENOENT && !rt->ledger_removed) {
+        rt->ledger_removed = true;
+        sk_log(SK_LOG_ERR, "ledger", NULL,
+               "%s was removed while the daemon had it open: stopping, writing the open "
+               "ledger back to that path (nothing recorded is lost), then exiting for a "
+               "restart on it; stop the daemon before moving or deleting its ledger",
+               rt->cfg->ledger.path);
+        sk_notify("STATUS=stopping: the ledger file was removed; writing it back");
+        sk_loop_stop(rt->loop);
+    } else if (r == -ESTALE && !rt->ledger_replaced) {
+        rt->ledger_replaced = true;
+        sk_log(SK_LOG_ERR, "ledger", NULL,
+               "%s is no longer the file the daemon opened (another file was put in its "
+               "place): the daemon goes on writing the file it opened; a restart would open "
+               "the new one, and refuse it if it is behind the anchor (docs/ledger.md)",
+               rt->cfg->ledger.path);
+    } else if (r == 0) {
+        rt->ledger_replaced = false;
+    }
+}
+
 static void on_maintain(struct sk_loop *loop, uint64_t expirations, void *ctx)
 {
     (void)loop;
     (void)expirations;
     struct sk_runtime *rt = ctx;
-    if (rt->degraded || rt->batch_open) {
+    check_ledger_file(rt);
+    if (rt->ledger_removed || rt->degraded || rt->batch_open) {
         return;
     }
     const struct sk_ledger_cfg *lc = &rt->cfg->ledger;
@@ -958,6 +992,17 @@ static void teardown(struct sk_runtime *rt)
     sk_record_close(rt->record);
     sk_heartbeat_unregister(rt->hb);
     sk_core_free(rt->core);
+    if (rt->ledger_removed) {
+        char msg[600];
+        int r = sk_ledger_file_restore(rt->ledger, msg, sizeof(msg));
+        if (r < 0) {
+            sk_log(SK_LOG_ERR, "ledger", NULL, "cannot write the ledger back: %s", msg);
+        } else {
+            sk_log(SK_LOG_NOTICE, "ledger", NULL,
+                   "the open ledger was written back to %s; the next start continues from it",
+                   rt->cfg->ledger.path);
+        }
+    }
     sk_ledger_close(rt->ledger);
     sk_loop_free(rt->loop);
     sk_queue_free(rt->queue);
@@ -1020,7 +1065,7 @@ int sk_runtime_main(const struct sk_runtime_opts *opts)
     sk_notify("READY=1\nSTATUS=running");
 
     r = sk_loop_run(rt.loop);
-    rt.exit_code = r < 0 ? SK_EXIT_FAILURE : SK_EXIT_OK;
+    rt.exit_code = r < 0 || rt.ledger_removed ? SK_EXIT_FAILURE : SK_EXIT_OK;
     if (r < 0) {
         sk_log(SK_LOG_ERR, "core", NULL, "event loop failed: %s", sk_strerror(r));
     }

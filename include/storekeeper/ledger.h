@@ -93,6 +93,17 @@ int sk_ledger_open(const struct sk_ledger_opts *opts,
 /* Rolls back an open transaction, closes. Accepts NULL. */
 void sk_ledger_close(struct sk_ledger *l);
 
+/* Whether the ledger's path still names the file this owner opened: 0 yes (or not the owner),
+ * -ENOENT removed, -ESTALE another file put in its place, else -errno of stat. A process keeps
+ * writing to a removed file, which is gone when it closes it. */
+int sk_ledger_file_check(const struct sk_ledger *l);
+/* Writes the open ledger (every committed row, read through this connection) to its path as a
+ * new file, when the path names no file: a copy beside it, synced, linked into place (never
+ * over a file put there meanwhile), the directory synced. For the owner's last act before it
+ * closes after sk_ledger_file_check said -ENOENT; the next open continues from the copy. On
+ * failure msg names the file and the reason. */
+int sk_ledger_file_restore(struct sk_ledger *l, char *msg, size_t msg_size);
+
 /* SQLite's message for the last failure, with what the ledger was doing. Owned by l. */
 const char *sk_ledger_errmsg(const struct sk_ledger *l);
 

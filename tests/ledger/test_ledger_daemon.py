@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The daemon and its ledger file: created at start, refused (exit 1, file untouched) when
 it is foreign, corrupt, newer or another device's, and owned by one daemon at a time."""
+import json
 import os
 import sqlite3
 import subprocess
@@ -134,6 +135,43 @@ class LedgerDaemon(unittest.TestCase):
         finally:
             rc, _ = d.stop()
         self.assertEqual(rc, 0)
+
+    def test_file_removed_or_replaced_under_the_daemon(self):
+        self.assertEqual(self.run_briefly().returncode, 0)
+        d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
+        try:
+            self.assertTrue(d.wait_log("core: running"), d.text())
+            csv = os.path.join(self.tmp.path, "p.csv")
+            with open(csv, "w") as f:
+                f.write("sku,gtin,name,price,currency,restock_threshold,restock_target\n"
+                        "COLA,,Cola,1.49,EUR,0,0\n")
+            r = sk.run("ledger", "-c", self.cfg, "import", "products", csv)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # Another file put in its place: said, and the daemon goes on.
+            copy = self.db + ".copy"
+            with open(self.db, "rb") as src, open(copy, "wb") as dst:
+                dst.write(src.read())
+            os.replace(copy, self.db)
+            self.assertTrue(d.wait_log("is no longer the file the daemon opened",
+                                       timeout=30), d.text())
+            self.assertIsNone(d.proc.poll(), d.text())
+            # Removed: the daemon stops, writes the file it has open back, exits 1.
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.db + suffix):
+                    os.unlink(self.db + suffix)
+            self.assertEqual(d.proc.wait(timeout=30 * sk.SCALE), 1, d.text())
+        finally:
+            if d.proc.poll() is None:
+                d.stop()
+            d.log.close()
+        self.assertIn("was removed while the daemon had it open", d.text())
+        self.assertTrue(os.path.exists(self.db), d.text())
+        r = sk.run("ledger", "-c", self.cfg, "verify")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = sk.run("ledger", "-c", self.cfg, "--json", "info")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["products"], 1)
+        self.assertEqual(self.run_briefly().returncode, 0)
 
 
 if __name__ == "__main__":
