@@ -106,6 +106,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                            "?11, ?12, ?13, ?14, 2)",
         /* The new quantity itself, read just before: an upsert with RETURNING would fill a
          * temporary table on every call. */
+        [ST_STOCK_UPDATE] = "UPDATE stock SET quantity = ?3, updated_us = ?4 "
+                            "WHERE shelf = ?1 AND sku = ?2",
         [ST_STOCK_SET] = "INSERT INTO stock (shelf, sku, quantity, updated_us) "
                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (shelf, sku) DO UPDATE SET "
                          "quantity = excluded.quantity, updated_us = excluded.updated_us",
@@ -605,8 +607,22 @@ int64_t ledger_now_us(const struct sk_ledger *l)
     return sk_clock_wall_us(l->clock);
 }
 
-/* Random bytes for ids: the kernel's pool, or (very early at boot, before it is seeded) a
- * splitmix64 stream seeded from the clocks and pid, which is unique enough for ids. */
+/* Counts the forks of this process (in the child): a pool filled before a fork is not used
+ * after it. Asking getpid() per id instead was a system call per event (glibc no longer
+ * caches the pid). */
+static unsigned forks;
+static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    forks++;
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 /* Random bytes for ids, from the kernel a few hundred at a time (one system call per event
  * was a visible share of a movement's time). The pool is per thread and refilled in a child
  * after a fork, so no two processes or threads ever hand out the same bytes. */
@@ -614,18 +630,18 @@ static bool pool_take(uint8_t *buf, size_t n)
 {
     static _Thread_local uint8_t pool[256];
     static _Thread_local size_t left;
-    static _Thread_local pid_t owner;
-    pid_t pid = getpid();
+    static _Thread_local unsigned filled_at; /* forks + 1 when filled, 0 never */
     if (n > sizeof(pool)) {
         return false;
     }
-    if (left < n || owner != pid) {
+    pthread_once(&forks_once, watch_forks);
+    if (left < n || filled_at != forks + 1) {
         if (getrandom(pool, sizeof(pool), GRND_NONBLOCK) != (ssize_t)sizeof(pool)) {
             left = 0;
             return false;
         }
         left = sizeof(pool);
-        owner = pid;
+        filled_at = forks + 1;
     }
     memcpy(buf, pool + sizeof(pool) - left, n);
     memset(pool + sizeof(pool) - left, 0, n); /* handed out once */
@@ -633,6 +649,8 @@ static bool pool_take(uint8_t *buf, size_t n)
     return true;
 }
 
+/* Random bytes for ids: the kernel's pool, or (very early at boot, before it is seeded) a
+ * splitmix64 stream seeded from the clocks and pid, which is unique enough for ids. */
 static void random_bytes(uint8_t *buf, size_t n)
 {
     if (pool_take(buf, n)) {
@@ -715,6 +733,10 @@ void ledger_cache_drop(struct sk_ledger *l)
     l->c_totals_n = 0;
     for (size_t i = 0; i < l->c_totals_cap; i++) {
         l->c_totals[i].sku[0] = '\0';
+    }
+    l->c_shelves_n = 0;
+    for (size_t i = 0; i < l->c_shelves_cap; i++) {
+        l->c_shelves[i].name[0] = '\0';
     }
 }
 
@@ -1501,6 +1523,9 @@ static void close_db(struct sk_ledger *l)
     free(l->c_totals);
     l->c_totals = NULL;
     l->c_totals_cap = l->c_totals_n = 0;
+    free(l->c_shelves);
+    l->c_shelves = NULL;
+    l->c_shelves_cap = l->c_shelves_n = 0;
     for (size_t i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(l->stmts[i]);
         l->stmts[i] = NULL;

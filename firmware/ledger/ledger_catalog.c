@@ -98,6 +98,7 @@ int sk_ledger_product_put(struct sk_ledger *l, const struct sk_product *p)
     sqlite3_bind_int64(s, 8, ledger_now_us(l));
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
+    ledger_cache_product_changed(l, p->sku); /* its restock threshold may have changed */
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         return ledger_failf(l, -EEXIST, "product %s: GTIN %s belongs to another product", p->sku,
                             p->gtin);

@@ -865,6 +865,9 @@ static int write_rows(struct import *im, unsigned flags, struct sk_import_result
                                     "temp.import_keys k WHERE k.a = shelf AND k.b = sku)",
     };
     r = ledger_exec(l, del[im->kind], "import (replace)");
+    if (im->kind == SK_IMPORT_PRODUCTS) {
+        ledger_cache_product_changed(l, NULL); /* products may be gone */
+    }
     if (r == 0) {
         res->removed = sqlite3_changes(l->db);
     }

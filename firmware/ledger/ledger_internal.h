@@ -63,6 +63,7 @@ enum ledger_stmt {
     ST_SYNC_NORMAL,
     ST_SYNC_FULL,
     ST_STOCK_SET,
+    ST_STOCK_UPDATE,
     ST_DATA_VERSION,
     ST_SYNC_GET,
     ST_PRODUCT_LEVELS,
@@ -95,6 +96,13 @@ struct ledger_anchor {
 struct ledger_total {
     char sku[SK_LEDGER_SKU_MAX]; /* "" for a free slot */
     int64_t total;
+    bool product_known; /* the product exists, its restock threshold is: */
+    int threshold;
+};
+
+/* A shelf known to exist (the movement cache). */
+struct ledger_shelf {
+    char name[64]; /* "" for a free slot */
 };
 
 struct ledger_listener {
@@ -158,7 +166,8 @@ struct sk_ledger {
      * (ledger_moves.c, "Caches"): the last seq assigned, the chain head, each sku's total
      * stock. Valid while cache_ok; dropped by any rollback, a failed commit and a write that
      * bypasses them, and at the start of a transaction when PRAGMA data_version says another
-     * connection committed since. */
+     * connection committed since. Also which products exist with their restock threshold
+     * (dropped by every product write) and which shelves exist (they are never deleted). */
     bool cache_ok;
     int64_t cache_data_version;
     int64_t c_seq;
@@ -167,6 +176,8 @@ struct sk_ledger {
     uint8_t c_head_hash[32];
     struct ledger_total *c_totals; /* open addressing by sku, c_totals_cap slots (power of 2) */
     size_t c_totals_n, c_totals_cap;
+    struct ledger_shelf *c_shelves; /* open addressing by name, c_shelves_cap slots */
+    size_t c_shelves_n, c_shelves_cap;
     /* The depth whose transaction or savepoint holds part of a movement that failed (moved
      * with SK_MOVE_IN_BATCH): nothing at or above it may commit until it is rolled back. */
     int partial_depth;
@@ -315,6 +326,9 @@ bool ledger_sku_ok(const char *sku);
 bool ledger_name_ok(const char *name); /* shelf, reader, session: 1..63 printable, no spaces */
 /* Returns 1 when the shelf is in the shelves table (active or not), 0 when not, < 0. */
 int ledger_shelf_known(struct sk_ledger *l, const char *shelf);
+/* A product was written (sku) or several were removed (NULL): what the movement cache knows
+ * of them is forgotten. */
+void ledger_cache_product_changed(struct sk_ledger *l, const char *sku);
 /* Runs a prepared statement that returns nothing or one row; 0 or the error. */
 int ledger_step_done(struct sk_ledger *l, sqlite3_stmt *s, const char *what);
 

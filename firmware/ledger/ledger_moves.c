@@ -245,6 +245,7 @@ static int stock_total(struct sk_ledger *l, const char *sku, int64_t *ret_total)
     if (t) {
         snprintf(t->sku, sizeof(t->sku), "%s", sku);
         t->total = *ret_total;
+        t->product_known = false;
         l->c_totals_n++;
     }
     return 0;
@@ -257,6 +258,110 @@ static void total_add(struct sk_ledger *l, const char *sku, int64_t delta)
     if (t && t->sku[0]) {
         t->total += delta;
     }
+}
+
+void ledger_cache_product_changed(struct sk_ledger *l, const char *sku)
+{
+    if (!sku) {
+        for (size_t i = 0; i < l->c_totals_cap; i++) {
+            l->c_totals[i].product_known = false;
+        }
+        return;
+    }
+    if (l->c_totals_cap == 0) {
+        return;
+    }
+    /* The probe of total_slot, without growing the table. */
+    size_t k = sku_hash(sku) & (l->c_totals_cap - 1);
+    while (l->c_totals[k].sku[0]) {
+        if (strcmp(l->c_totals[k].sku, sku) == 0) {
+            l->c_totals[k].product_known = false;
+            return;
+        }
+        k = (k + 1) & (l->c_totals_cap - 1);
+    }
+}
+
+/* Whether the sku's product exists (1, with *ret_threshold, its restock threshold) or not (0),
+ * from the cache (call stock_total first: it makes the sku's slot) or read (and cached). */
+static int product_threshold(struct sk_ledger *l, const char *sku, int *ret_threshold)
+{
+    struct ledger_total *t = l->cache_ok && l->c_totals_cap ? total_slot(l, sku) : NULL;
+    if (t && t->sku[0] && t->product_known) {
+        *ret_threshold = t->threshold;
+        return 1;
+    }
+    sqlite3_stmt *s = ledger_stmt(l, ST_PRODUCT_LEVELS);
+    if (!s) {
+        return ledger_err(l);
+    }
+    sqlite3_bind_text(s, 1, sku, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *ret_threshold = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading a product");
+    }
+    if (rc == SQLITE_ROW && t && t->sku[0]) {
+        t->product_known = true;
+        t->threshold = *ret_threshold;
+    }
+    return rc == SQLITE_ROW;
+}
+
+#define SHELVES_MAX 8192 /* shelves cached as known; beyond, they are read */
+
+/* The slot of shelf in the known-shelves set (found, or the free one where it goes), or NULL
+ * when the set is full and cannot grow. */
+static struct ledger_shelf *shelf_slot(struct sk_ledger *l, const char *shelf)
+{
+    if (l->c_shelves_n + 1 > l->c_shelves_cap / 2) {
+        size_t cap = l->c_shelves_cap ? l->c_shelves_cap * 2 : 64;
+        if (cap > SHELVES_MAX) {
+            return NULL;
+        }
+        struct ledger_shelf *t = calloc(cap, sizeof(*t));
+        if (!t) {
+            return NULL;
+        }
+        for (size_t i = 0; i < l->c_shelves_cap; i++) {
+            if (l->c_shelves[i].name[0]) {
+                size_t k = sku_hash(l->c_shelves[i].name) & (cap - 1);
+                while (t[k].name[0]) {
+                    k = (k + 1) & (cap - 1);
+                }
+                t[k] = l->c_shelves[i];
+            }
+        }
+        free(l->c_shelves);
+        l->c_shelves = t;
+        l->c_shelves_cap = cap;
+    }
+    size_t k = sku_hash(shelf) & (l->c_shelves_cap - 1);
+    while (l->c_shelves[k].name[0] && strcmp(l->c_shelves[k].name, shelf) != 0) {
+        k = (k + 1) & (l->c_shelves_cap - 1);
+    }
+    return &l->c_shelves[k];
+}
+
+/* Whether the shelf exists, from the cache or read (a known one is cached: shelves are never
+ * deleted, only made inactive). */
+static int shelf_known(struct sk_ledger *l, const char *shelf)
+{
+    size_t n = strlen(shelf);
+    struct ledger_shelf *t = NULL;
+    if (l->cache_ok && n < sizeof(t->name)) {
+        t = shelf_slot(l, shelf);
+        if (t && t->name[0]) {
+            return 1;
+        }
+    }
+    int r = ledger_shelf_known(l, shelf);
+    if (r > 0 && t) {
+        memcpy(t->name, shelf, n + 1);
+        l->c_shelves_n++;
+    }
+    return r;
 }
 
 /* The chain head: the last movement's id and hash (the genesis hash and 0 when none). */
@@ -299,6 +404,24 @@ static int chain_head(struct sk_ledger *l, int64_t *ret_id, uint8_t ret_hash[32]
 
 /* Adds delta to the stock of (shelf, sku): read, then written as a value (an upsert with
  * RETURNING would build a temporary table on every call). */
+/* The quantity of (shelf, sku): 1 and *ret when it has a row, 0 and 0 when not, or < 0. */
+static int stock_read(struct sk_ledger *l, const char *shelf, const char *sku, int64_t *ret)
+{
+    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_GET);
+    if (!s) {
+        return ledger_err(l);
+    }
+    sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *ret = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return ledger_fail(l, rc, "reading stock");
+    }
+    return rc == SQLITE_ROW;
+}
+
 static int stock_add(struct sk_ledger *l,
                      const char *shelf,
                      const char *sku,
@@ -307,11 +430,13 @@ static int stock_add(struct sk_ledger *l,
                      int64_t *ret_qty)
 {
     int64_t qty = 0;
-    int r = sk_ledger_stock_get(l, shelf, sku, &qty);
+    int r = stock_read(l, shelf, sku, &qty);
     if (r < 0) {
         return r;
     }
-    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_SET);
+    /* An existing row is updated by its key (one lookup); the upsert, for a new one, looks
+     * it up twice. */
+    sqlite3_stmt *s = ledger_stmt(l, r == 1 ? ST_STOCK_UPDATE : ST_STOCK_SET);
     if (!s) {
         return ledger_err(l);
     }
@@ -423,25 +548,17 @@ static int move_locked(struct sk_ledger *l,
         sk_epc_to_hex(m->epc, m->epc_len, hex, sizeof(hex));
         return r < 0 ? r : ledger_failf(l, -ENOENT, "tag %s maps to no product", hex);
     }
-    /* The product's restock levels (the rest of it only for a low-stock event). */
+    /* The sku's total stock before, and its product's restock threshold (the rest of the
+     * product only for a low-stock event). */
+    int64_t total_before = 0;
     int threshold = 0;
-    sqlite3_stmt *ps = ledger_stmt(l, ST_PRODUCT_LEVELS);
-    if (!ps) {
-        return ledger_err(l);
-    }
-    sqlite3_bind_text(ps, 1, sku, -1, SQLITE_STATIC);
-    int prc = sqlite3_step(ps);
-    if (prc == SQLITE_ROW) {
-        threshold = sqlite3_column_int(ps, 0);
-    }
-    sqlite3_reset(ps);
-    if (prc != SQLITE_ROW) {
-        return prc == SQLITE_DONE ? ledger_failf(l, -ENOENT, "unknown sku \"%s\"", sku)
-                                  : ledger_fail(l, prc, "reading a product");
+    if ((r = stock_total(l, sku, &total_before)) < 0 ||
+        (r = product_threshold(l, sku, &threshold)) <= 0) {
+        return r < 0 ? r : ledger_failf(l, -ENOENT, "unknown sku \"%s\"", sku);
     }
     const char *shelves[2] = {m->shelf, m->to_shelf};
     for (int i = 0; i < 2; i++) {
-        if (shelves[i] && (r = ledger_shelf_known(l, shelves[i])) <= 0) {
+        if (shelves[i] && (r = shelf_known(l, shelves[i])) <= 0) {
             return r < 0 ? r : ledger_failf(l, -ENOENT, "unknown shelf \"%s\"", shelves[i]);
         }
     }
@@ -512,9 +629,8 @@ static int move_locked(struct sk_ledger *l,
     default:
         break;
     }
-    int64_t total_before = 0;
-    r = stock_total(l, sku, &total_before);
-    if (r == 0 && m->shelf && m->type != SK_MOVE_SALE) {
+    r = 0;
+    if (m->shelf && m->type != SK_MOVE_SALE) {
         *wrote = true;
         r = stock_add(l, m->shelf, sku, delta, now, &shelf_qty);
     } else if (r == 0 && m->shelf) {
@@ -720,20 +836,8 @@ int sk_ledger_stock_get(struct sk_ledger *l,
                         const char *sku,
                         int64_t *ret_quantity)
 {
-    sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_GET);
-    if (!s) {
-        return ledger_err(l);
-    }
-    sqlite3_bind_text(s, 1, shelf, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, sku, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int64_t q = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "reading stock");
-    }
-    *ret_quantity = q;
-    return 0;
+    int r = stock_read(l, shelf, sku, ret_quantity);
+    return r < 0 ? r : 0;
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)

@@ -362,6 +362,48 @@ static void test_in_batch(void **state)
 /* The chain head, the seq and the stock totals are cached between movements; another
  * connection's commit (PRAGMA data_version) and a rollback make the next movement read them
  * again: here, a total changed behind the ledger's back decides the low-stock event. */
+/* What a movement caches of its product (it exists, its restock threshold) and of its shelves
+ * follows the writes of this connection: a threshold raised between two movements applies to
+ * the second, a shelf is known only once it exists. */
+static void test_caches_follow_own_writes(void **state)
+{
+    (void)state;
+    struct lt t;
+    lt_setup(&t);
+    catalog(&t);
+    struct sk_movement m = {
+            .type = SK_MOVE_RESTOCK, .sku = "COLA-033", .shelf = "A1", .quantity = 10};
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), 0);
+    m.type = SK_MOVE_PICKUP;
+    m.quantity = 1;
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), 0); /* 9 */
+    struct sk_product p;
+    assert_int_equal(sk_ledger_product_get(t.l, "COLA-033", &p), 1);
+    p.restock_threshold = 8;
+    assert_int_equal(sk_ledger_product_put(t.l, &p), 0);
+    /* 9 -> 8 crosses the new threshold; with the cached 3 it would not. */
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), 0);
+    assert_int_equal(lt_int(t.l, "SELECT count(*) FROM outbox WHERE topic = 'event/low_stock'"), 1);
+    /* A shelf unknown, then made: refused, then accepted, in one transaction. */
+    m.shelf = "D1";
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), -ENOENT);
+    assert_non_null(strstr(sk_ledger_errmsg(t.l), "unknown shelf \"D1\""));
+    assert_int_equal(sk_ledger_rollback(t.l), 0);
+    assert_int_equal(sk_ledger_begin(t.l), 1);
+    assert_int_equal(sqlite3_exec(ledger_test_db(t.l),
+                                  "INSERT INTO shelves (name, updated_us) VALUES ('D1', 1)", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    m.type = SK_MOVE_RESTOCK;
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), 0);
+    m.sku = "NOPE";
+    assert_int_equal(sk_ledger_move(t.l, &m, SK_MOVE_EVENT | SK_MOVE_IN_BATCH, NULL), -ENOENT);
+    assert_non_null(strstr(sk_ledger_errmsg(t.l), "unknown sku \"NOPE\""));
+    assert_int_equal(sk_ledger_rollback(t.l), 0);
+    lt_teardown(&t);
+}
+
 static void test_caches_follow_the_file(void **state)
 {
     (void)state;
@@ -511,6 +553,7 @@ int main(void)
             cmocka_unit_test(test_atomic_movement_and_event),
             cmocka_unit_test(test_in_batch),
             cmocka_unit_test(test_caches_follow_the_file),
+            cmocka_unit_test(test_caches_follow_own_writes),
             cmocka_unit_test(test_chain_tamper),
             cmocka_unit_test(test_filters_and_sessions),
     };
