@@ -203,6 +203,60 @@ void sk_buf_i64(struct sk_buf *b, int64_t v)
     sk_buf_put(b, d + i, sizeof(d) - i);
 }
 
+/*
+ * A value of at most 6 decimals between 1e-4 and 1e9 (a confidence, a ratio, a price), as
+ * %1.15g writes it but without printf (a third of the cost of a movement's evidence): true
+ * when d is i / 10^k for an integer i, which is then written with its decimal point. That
+ * division of two exact values is rounded as strtod rounds the text, so the text reads back
+ * as d; and i has at most 15 digits, so %1.15g rounds d to the same digits (fixed notation in
+ * this range, trailing zeros dropped).
+ */
+static bool json_decimal(struct sk_buf *b, double d)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e9)) {
+        return false;
+    }
+    for (int k = 1; k <= 6; k++) {
+        double r = floor(a * p10[k] + 0.5);
+        if (r / p10[k] != a) {
+            continue;
+        }
+        uint64_t i = (uint64_t)r, scale = (uint64_t)p10[k];
+        uint64_t whole = i / scale, frac = i % scale;
+        char t[40];
+        size_t n = 0;
+        if (d < 0) {
+            t[n++] = '-';
+        }
+        char w[24];
+        size_t wn = 0;
+        do {
+            w[wn++] = (char)('0' + whole % 10);
+            whole /= 10;
+        } while (whole);
+        while (wn) {
+            t[n++] = w[--wn];
+        }
+        t[n++] = '.';
+        for (int j = k - 1; j >= 0; j--) {
+            t[n + (size_t)j] = (char)('0' + frac % 10);
+            frac /= 10;
+        }
+        n += (size_t)k;
+        while (t[n - 1] == '0') {
+            n--;
+        }
+        if (t[n - 1] == '.') {
+            n--;
+        }
+        sk_buf_put(b, t, n);
+        return true;
+    }
+    return false;
+}
+
 /* A number as cJSON prints it, without its sprintf-then-sscanf for integers: integral values
  * up to 2^53 as integers, others in the shortest of %.15g and %.17g that reads back as the
  * same double, non-finite ones as null (JSON has no NaN). */
@@ -214,6 +268,9 @@ static void json_number(struct sk_buf *b, double d)
     }
     if (d == floor(d) && fabs(d) <= 9007199254740992.0) {
         sk_buf_i64(b, (int64_t)d);
+        return;
+    }
+    if (json_decimal(b, d)) {
         return;
     }
     char t[32];

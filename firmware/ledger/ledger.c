@@ -738,6 +738,10 @@ void ledger_cache_drop(struct sk_ledger *l)
     for (size_t i = 0; i < l->c_shelves_cap; i++) {
         l->c_shelves[i].name[0] = '\0';
     }
+    l->c_qty_n = 0;
+    for (size_t i = 0; i < l->c_qty_cap; i++) {
+        l->c_qty[i].shelf[0] = '\0';
+    }
 }
 
 int64_t ledger_seq(struct sk_ledger *l)
@@ -1526,6 +1530,9 @@ static void close_db(struct sk_ledger *l)
     free(l->c_shelves);
     l->c_shelves = NULL;
     l->c_shelves_cap = l->c_shelves_n = 0;
+    free(l->c_qty);
+    l->c_qty = NULL;
+    l->c_qty_cap = l->c_qty_n = 0;
     for (size_t i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(l->stmts[i]);
         l->stmts[i] = NULL;

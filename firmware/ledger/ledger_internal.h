@@ -100,6 +100,14 @@ struct ledger_total {
     int threshold;
 };
 
+/* The stock of one (shelf, sku) (the movement cache). */
+struct ledger_qty {
+    char shelf[64]; /* "" for a free slot */
+    char sku[SK_LEDGER_SKU_MAX];
+    bool has_row; /* a stock row exists (else quantity 0 and none written yet) */
+    int64_t quantity;
+};
+
 /* A shelf known to exist (the movement cache). */
 struct ledger_shelf {
     char name[64]; /* "" for a free slot */
@@ -167,7 +175,8 @@ struct sk_ledger {
      * stock. Valid while cache_ok; dropped by any rollback, a failed commit and a write that
      * bypasses them, and at the start of a transaction when PRAGMA data_version says another
      * connection committed since. Also which products exist with their restock threshold
-     * (dropped by every product write) and which shelves exist (they are never deleted). */
+     * (dropped by every product write), which shelves exist (they are never deleted) and the
+     * stock of each (shelf, sku) moved (stock_add is the only writer of stock). */
     bool cache_ok;
     int64_t cache_data_version;
     int64_t c_seq;
@@ -178,6 +187,8 @@ struct sk_ledger {
     size_t c_totals_n, c_totals_cap;
     struct ledger_shelf *c_shelves; /* open addressing by name, c_shelves_cap slots */
     size_t c_shelves_n, c_shelves_cap;
+    struct ledger_qty *c_qty; /* open addressing by (shelf, sku), c_qty_cap slots */
+    size_t c_qty_n, c_qty_cap;
     /* The depth whose transaction or savepoint holds part of a movement that failed (moved
      * with SK_MOVE_IN_BATCH): nothing at or above it may commit until it is rolled back. */
     int partial_depth;

@@ -404,8 +404,81 @@ static int chain_head(struct sk_ledger *l, int64_t *ret_id, uint8_t ret_hash[32]
 
 /* Adds delta to the stock of (shelf, sku): read, then written as a value (an upsert with
  * RETURNING would build a temporary table on every call). */
-/* The quantity of (shelf, sku): 1 and *ret when it has a row, 0 and 0 when not, or < 0. */
+static int stock_query(struct sk_ledger *l, const char *shelf, const char *sku, int64_t *ret);
+
+#define QTY_MAX 16384 /* (shelf, sku) stocks cached; beyond, they are read */
+
+/* The slot of (shelf, sku) in the stock cache (found, or the free one where it goes), or NULL
+ * when it is full and cannot grow, or the names do not fit. */
+static struct ledger_qty *qty_slot(struct sk_ledger *l, const char *shelf, const char *sku)
+{
+    if (strlen(shelf) >= sizeof(l->c_qty->shelf) || strlen(sku) >= sizeof(l->c_qty->sku)) {
+        return NULL;
+    }
+    if (l->c_qty_n + 1 > l->c_qty_cap / 2) {
+        size_t cap = l->c_qty_cap ? l->c_qty_cap * 2 : 64;
+        if (cap > QTY_MAX) {
+            return NULL;
+        }
+        struct ledger_qty *t = calloc(cap, sizeof(*t));
+        if (!t) {
+            return NULL;
+        }
+        for (size_t i = 0; i < l->c_qty_cap; i++) {
+            const struct ledger_qty *q = &l->c_qty[i];
+            if (q->shelf[0]) {
+                size_t k = (sku_hash(q->shelf) ^ (sku_hash(q->sku) * 31u)) & (cap - 1);
+                while (t[k].shelf[0]) {
+                    k = (k + 1) & (cap - 1);
+                }
+                t[k] = *q;
+            }
+        }
+        free(l->c_qty);
+        l->c_qty = t;
+        l->c_qty_cap = cap;
+    }
+    size_t k = (sku_hash(shelf) ^ (sku_hash(sku) * 31u)) & (l->c_qty_cap - 1);
+    while (l->c_qty[k].shelf[0] &&
+           (strcmp(l->c_qty[k].shelf, shelf) != 0 || strcmp(l->c_qty[k].sku, sku) != 0)) {
+        k = (k + 1) & (l->c_qty_cap - 1);
+    }
+    return &l->c_qty[k];
+}
+
+/* The quantity of (shelf, sku): 1 and *ret when it has a row, 0 and 0 when not, or < 0; from
+ * the cache or read (and cached). */
 static int stock_read(struct sk_ledger *l, const char *shelf, const char *sku, int64_t *ret)
+{
+    struct ledger_qty *q = l->cache_ok ? qty_slot(l, shelf, sku) : NULL;
+    if (q && q->shelf[0]) {
+        *ret = q->quantity;
+        return q->has_row;
+    }
+    int r = stock_query(l, shelf, sku, ret);
+    if (r >= 0 && q) {
+        snprintf(q->shelf, sizeof(q->shelf), "%s", shelf);
+        snprintf(q->sku, sizeof(q->sku), "%s", sku);
+        q->has_row = r == 1;
+        q->quantity = *ret;
+        l->c_qty_n++;
+    }
+    return r;
+}
+
+/* After stock_add wrote quantity for (shelf, sku). */
+static void stock_written(struct sk_ledger *l, const char *shelf, const char *sku, int64_t qty)
+{
+    struct ledger_qty *q = l->cache_ok && l->c_qty_cap ? qty_slot(l, shelf, sku) : NULL;
+    if (q && q->shelf[0]) {
+        q->has_row = true;
+        q->quantity = qty;
+    }
+}
+
+/* The quantity of (shelf, sku) as the file holds it: 1 and *ret when it has a row, 0 and 0
+ * when not, or < 0. */
+static int stock_query(struct sk_ledger *l, const char *shelf, const char *sku, int64_t *ret)
 {
     sqlite3_stmt *s = ledger_stmt(l, ST_STOCK_GET);
     if (!s) {
@@ -448,6 +521,7 @@ static int stock_add(struct sk_ledger *l,
         return r;
     }
     total_add(l, sku, delta);
+    stock_written(l, shelf, sku, qty + delta);
     *ret_qty = qty + delta;
     return 0;
 }
@@ -836,7 +910,9 @@ int sk_ledger_stock_get(struct sk_ledger *l,
                         const char *sku,
                         int64_t *ret_quantity)
 {
-    int r = stock_read(l, shelf, sku, ret_quantity);
+    /* Outside a transaction another connection may have written since: the file's. */
+    int r = l->depth > 0 ? stock_read(l, shelf, sku, ret_quantity)
+                         : stock_query(l, shelf, sku, ret_quantity);
     return r < 0 ? r : 0;
 }
 

@@ -4,6 +4,8 @@
  * doubling, sk_read_bounded at, past and under its limit and on a read error; enum names from
  * a table (sk_name_of): holes, both ends and the fallback. */
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
 #include "storekeeper/buf.h"
@@ -72,6 +75,60 @@ static void test_json(void **state)
     sk_buf_json_string(&b, "a\"b\\c\nd\te\x01");
     assert_string_equal(b.p, "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
     sk_buf_free(&b);
+}
+
+/* The old way, printf only: what every number must still come out as. */
+static void reference_number(double d, char *out, size_t size)
+{
+    if (d == floor(d) && fabs(d) <= 9007199254740992.0) {
+        snprintf(out, size, "%" PRId64, (int64_t)d);
+        return;
+    }
+    snprintf(out, size, "%1.15g", d);
+    if (strtod(out, NULL) != d) {
+        snprintf(out, size, "%1.17g", d);
+    }
+}
+
+static void check_number(double d)
+{
+    char want[40];
+    reference_number(d, want, sizeof(want));
+    cJSON *n = cJSON_CreateNumber(d);
+    struct sk_buf b = SK_BUF_INIT(100);
+    sk_buf_json(&b, n);
+    if (strcmp(b.p, want) != 0) {
+        fprintf(stderr, "%.17g: %s, want %s\n", d, b.p, want);
+    }
+    assert_string_equal(b.p, want);
+    assert_true(strtod(b.p, NULL) == d);
+    sk_buf_free(&b);
+    cJSON_Delete(n);
+}
+
+/* Numbers written without printf (short decimals) are the text printf wrote, digit for digit,
+ * and read back as the same double; the rest still go through printf. */
+static void test_json_numbers(void **state)
+{
+    (void)state;
+    static const double edges[] = {
+            0.93,      -0.93,       0.1 + 0.2, 1.0 / 3,  0.0001,           0.00012,   0.0000999,
+            1e-5,      -1.5,        2.5e-4,    123456.5, 999999999.999999, 1e9 + 0.5, 1e15 + 0.25,
+            0.1,       0.7,         4.35,      1.005,    -0.000123,        5e-324,    1e300,
+            0.3333335, 100.0000001, 8.675309,  12.34e3};
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        check_number(edges[i]);
+    }
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 50000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+        double v = (double)(x % 1000000000000ull) / p10[(x >> 40) % 9];
+        check_number((x >> 63) ? -v : v);
+        check_number((double)(x >> 11) * 0x1.0p-53 * p10[(x >> 50) % 9]);
+    }
 }
 
 static void test_grow(void **state)
@@ -157,9 +214,10 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_text),         cmocka_unit_test(test_bound),
-            cmocka_unit_test(test_json),         cmocka_unit_test(test_grow),
-            cmocka_unit_test(test_read_bounded), cmocka_unit_test(test_names),
+            cmocka_unit_test(test_text),  cmocka_unit_test(test_bound),
+            cmocka_unit_test(test_json),  cmocka_unit_test(test_json_numbers),
+            cmocka_unit_test(test_grow),  cmocka_unit_test(test_read_bounded),
+            cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
