@@ -91,7 +91,7 @@ ledger() {
     n=2000
     [ -n "$quick" ] && n=500
     for side in ledger plain; do
-        fn=bench_moves
+        fn=timed_moves
         [ "$side" = plain ] && fn=bench_plain
         valgrind --tool=callgrind --callgrind-out-file="$log/cg" --toggle-collect=$fn \
             "$1/tests/ledger/bench_ledger" --one $side --batch 100 --count $n --nosync \

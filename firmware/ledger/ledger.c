@@ -602,6 +602,37 @@ sqlite3 *ledger_test_db(struct sk_ledger *l)
     return l->db;
 }
 
+/* What a scratch buffer keeps of its memory between uses: an event of the usual size; a
+ * rare large one is freed after it. */
+#define SCRATCH_KEEP 16384
+
+struct sk_buf ledger_scratch(struct sk_ledger *l, enum ledger_scratch_id id, size_t max)
+{
+    struct ledger_scratch *sc = &l->scratch[id];
+    struct sk_buf b = SK_BUF_INIT(max);
+    if (sc->p) {
+        b.p = sc->p;
+        b.cap = sc->cap;
+        b.p[0] = '\0';
+        sc->p = NULL; /* the buffer's now, until it is given back */
+        sc->cap = 0;
+    }
+    return b;
+}
+
+void ledger_scratch_done(struct sk_ledger *l, enum ledger_scratch_id id, struct sk_buf *b)
+{
+    struct ledger_scratch *sc = &l->scratch[id];
+    if (b->p && b->cap <= SCRATCH_KEEP && !sc->p) {
+        sc->p = b->p;
+        sc->cap = b->cap;
+    } else {
+        free(b->p);
+    }
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
 int64_t ledger_now_us(const struct sk_ledger *l)
 {
     return sk_clock_wall_us(l->clock);
@@ -1533,6 +1564,11 @@ static void close_db(struct sk_ledger *l)
     free(l->c_qty);
     l->c_qty = NULL;
     l->c_qty_cap = l->c_qty_n = 0;
+    for (size_t i = 0; i < SCRATCH_COUNT; i++) {
+        free(l->scratch[i].p);
+        l->scratch[i].p = NULL;
+        l->scratch[i].cap = 0;
+    }
     for (size_t i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(l->stmts[i]);
         l->stmts[i] = NULL;

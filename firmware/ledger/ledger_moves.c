@@ -565,7 +565,7 @@ static int movement_event(struct sk_ledger *l,
                           const char *hash_hex,
                           int64_t *ret_seq)
 {
-    struct sk_buf b = SK_BUF_INIT(SK_LEDGER_PAYLOAD_MAX + 1);
+    struct sk_buf b = ledger_scratch(l, SCRATCH_MEMBERS, SK_LEDGER_PAYLOAD_MAX + 1);
     /* ledger_buf_key starts with a comma: the first member's is dropped below */
     put_int(&b, "movement_id", mf->id);
     put_str(&b, "type", mf->type);
@@ -590,17 +590,17 @@ static int movement_event(struct sk_ledger *l,
     }
     put_str(&b, "hash", hash_hex);
     if (b.err == -ENOMEM) {
-        sk_buf_free(&b);
+        ledger_scratch_done(l, SCRATCH_MEMBERS, &b);
         return ledger_failf(l, -ENOMEM, "building a movement event");
     }
     if (b.err) {
-        sk_buf_free(&b);
+        ledger_scratch_done(l, SCRATCH_MEMBERS, &b);
         return ledger_failf(l, -EMSGSIZE, "event/movement: payload exceeds %d bytes",
                             SK_LEDGER_PAYLOAD_MAX);
     }
     int r = ledger_event_insert_members(l, "event/movement", b.p + 1, b.len - 1, mf->time_us,
                                         ret_seq);
-    sk_buf_free(&b);
+    ledger_scratch_done(l, SCRATCH_MEMBERS, &b);
     return r;
 }
 
@@ -616,7 +616,9 @@ static int move_locked(struct sk_ledger *l,
     int r;
     char sku[SK_LEDGER_SKU_MAX];
     if (m->sku) {
-        snprintf(sku, sizeof(sku), "%s", m->sku);
+        size_t n = strnlen(m->sku, sizeof(sku) - 1); /* as snprintf cut it, without printf */
+        memcpy(sku, m->sku, n);
+        sku[n] = '\0';
     } else if ((r = sk_ledger_sku_for_epc(l, m->epc, m->epc_len, sku, sizeof(sku))) <= 0) {
         char hex[SK_EPC_HEX_MAX];
         sk_epc_to_hex(m->epc, m->epc_len, hex, sizeof(hex));
@@ -645,11 +647,11 @@ static int move_locked(struct sk_ledger *l,
     }
 
     /* The evidence as text, once: the row stores it, the hash covers it, the event quotes it. */
-    struct sk_buf ev = SK_BUF_INIT(EVIDENCE_MAX);
+    struct sk_buf ev = ledger_scratch(l, SCRATCH_EVIDENCE, EVIDENCE_MAX);
     if (m->evidence) {
         sk_buf_json(&ev, m->evidence);
         if (ev.err) {
-            sk_buf_free(&ev);
+            ledger_scratch_done(l, SCRATCH_EVIDENCE, &ev);
             return ledger_failf(l, ev.err == -ENOMEM ? -ENOMEM : -EMSGSIZE,
                                 "formatting evidence (at most %d bytes)", EVIDENCE_MAX);
         }
@@ -660,7 +662,7 @@ static int move_locked(struct sk_ledger *l,
     if (flags & SK_MOVE_EVENT) {
         seq = ledger_seq(l);
         if (seq < 0) {
-            sk_buf_free(&ev);
+            ledger_scratch_done(l, SCRATCH_EVIDENCE, &ev);
             return (int)seq;
         }
         seq++;
@@ -775,7 +777,7 @@ static int move_locked(struct sk_ledger *l,
             r = r < 0 ? r : low_stock_event(l, &prod, after, mf.time_us);
         }
     }
-    sk_buf_free(&ev);
+    ledger_scratch_done(l, SCRATCH_EVIDENCE, &ev);
     if (r < 0) {
         return r;
     }

@@ -123,14 +123,15 @@ static int event_insert(struct sk_ledger *l,
     sk_format_time_utc(time_us, when, sizeof(when));
 
     /* bounded just past the stored payload limit: more is refused below */
-    struct sk_buf b = SK_BUF_INIT(SK_LEDGER_PAYLOAD_MAX + 1);
+    struct sk_buf b = ledger_scratch(l, SCRATCH_PAYLOAD, SK_LEDGER_PAYLOAD_MAX + 1);
     sk_buf_puts(&b, "{\"schema\":");
     if (schema) {
         sk_buf_json_string(&b, schema);
     } else {
-        char derived[SK_LEDGER_TOPIC_MAX + 24];
-        snprintf(derived, sizeof(derived), "storekeeper/v1/%s", topic);
-        sk_buf_json_string(&b, derived);
+        /* topic_ok: nothing in a topic needs escaping */
+        sk_buf_puts(&b, "\"storekeeper/v1/");
+        sk_buf_puts(&b, topic);
+        sk_buf_put(&b, "\"", 1);
     }
     ledger_buf_key(&b, "id");
     sk_buf_json_string(&b, id);
@@ -154,23 +155,23 @@ static int event_insert(struct sk_ledger *l,
     }
     sk_buf_put(&b, "}", 1);
     if (b.err == -ENOMEM) {
-        sk_buf_free(&b);
+        ledger_scratch_done(l, SCRATCH_PAYLOAD, &b);
         return ledger_failf(l, -ENOMEM, "building the event payload");
     }
     if (b.err || b.len > SK_LEDGER_PAYLOAD_MAX) {
-        sk_buf_free(&b);
+        ledger_scratch_done(l, SCRATCH_PAYLOAD, &b);
         return ledger_failf(l, -EMSGSIZE, "event %s: payload exceeds %d bytes", topic,
                             SK_LEDGER_PAYLOAD_MAX);
     }
 
     int r = ledger_fault(l, "event");
     if (r < 0) {
-        free(b.p);
+        ledger_scratch_done(l, SCRATCH_PAYLOAD, &b);
         return r;
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_EVENT_INSERT);
     if (!s) {
-        free(b.p);
+        ledger_scratch_done(l, SCRATCH_PAYLOAD, &b);
         return ledger_err(l);
     }
     uint8_t digest[32];
@@ -184,7 +185,7 @@ static int event_insert(struct sk_ledger *l,
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    free(b.p);
+    ledger_scratch_done(l, SCRATCH_PAYLOAD, &b);
     if (rc != SQLITE_DONE) {
         return ledger_fail(l, rc, "writing an outbox event");
     }

@@ -15,6 +15,10 @@
  */
 struct sk_sha256 {
     _Alignas(8) unsigned char opaque[128];
+    /* Small updates gathered before they reach libcrypto: a movement's hash is some thirty
+     * fields of a few bytes, and each call there has its own cost. */
+    unsigned char stage[128];
+    size_t staged;
 };
 
 void sk_sha256_init(struct sk_sha256 *c);
