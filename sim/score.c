@@ -201,36 +201,6 @@ out:
     free(match);
 }
 
-static void score(const struct scenario *sc,
-                  const struct sim_result *res,
-                  struct sim_score *ret,
-                  bool *ret_exact,
-                  int *ret_phantom,
-                  int *ret_missed,
-                  bool detail);
-
-void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret)
-{
-    score(sc, res, ret, NULL, NULL, NULL, false);
-}
-
-void sim_score_detailed(const struct scenario *sc,
-                        const struct sim_result *res,
-                        struct sim_score *ret)
-{
-    score(sc, res, ret, NULL, NULL, NULL, true);
-}
-
-void sim_score_visits(const struct scenario *sc,
-                      const struct sim_result *res,
-                      struct sim_score *ret,
-                      bool *ret_exact,
-                      int *ret_phantom,
-                      int *ret_missed)
-{
-    score(sc, res, ret, ret_exact, ret_phantom, ret_missed, false);
-}
-
 void sim_score_free(struct sim_score *s)
 {
     if (s) {
@@ -475,6 +445,28 @@ static void score(const struct scenario *sc,
     }
     free(visit_co);
     free(co);
+}
+
+void sim_score(const struct scenario *sc, const struct sim_result *res, struct sim_score *ret)
+{
+    score(sc, res, ret, NULL, NULL, NULL, false);
+}
+
+void sim_score_detailed(const struct scenario *sc,
+                        const struct sim_result *res,
+                        struct sim_score *ret)
+{
+    score(sc, res, ret, NULL, NULL, NULL, true);
+}
+
+void sim_score_visits(const struct scenario *sc,
+                      const struct sim_result *res,
+                      struct sim_score *ret,
+                      bool *ret_exact,
+                      int *ret_phantom,
+                      int *ret_missed)
+{
+    score(sc, res, ret, ret_exact, ret_phantom, ret_missed, false);
 }
 
 static int write_truth(const struct scenario *sc, const struct sim_result *res, const char *path)

@@ -844,20 +844,7 @@ struct memo_ctx {
 static int memo_row(const struct sk_movement_row *row, void *ctx)
 {
     struct memo_ctx *mc = ctx;
-    uint8_t epc[SK_EPC_MAX];
-    int len = row->epc[0] ? sk_epc_from_hex(row->epc, epc, sizeof(epc)) : 0;
-    if (len <= 0) {
-        return 0;
-    }
-    int what = 0;
-    if (strcmp(row->type, "sale") == 0) {
-        what = SK_FUSION_SOLD;
-    } else if (strcmp(row->type, "shrink") == 0) {
-        what = SK_FUSION_REMOVED;
-    }
-    /* Any other movement of the tag (it came back) ends what was remembered. */
-    sk_fusion_remember(mc->f, what, epc, (size_t)len, row->session, row->shelf, row->time_us);
-    mc->n += what != 0;
+    mc->n += sk_fusion_remember(mc->f, row) == 1;
     return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "fusion_internal.h"
 #include "storekeeper/epc.h"
+#include "storekeeper/ledger.h"
 
 /*
  * Monotonic times mean nothing in another process (the clock restarts at boot), so the state
@@ -967,23 +968,21 @@ int sk_fusion_import(struct sk_fusion *f, const cJSON *state)
     return r;
 }
 
-int sk_fusion_remember(struct sk_fusion *f,
-                       int what,
-                       const uint8_t *epc,
-                       size_t epc_len,
-                       const char *session,
-                       const char *shelf,
-                       int64_t wall_us)
+int sk_fusion_remember(struct sk_fusion *f, const struct sk_movement_row *row)
 {
-    if (epc_len == 0 || epc_len > SK_EPC_MAX ||
-        (what != 0 && what != MEMO_SOLD && what != MEMO_REMOVED)) {
-        return -EINVAL;
-    }
-    if (what == 0) {
-        fusion__memo_forget(f, epc, epc_len);
+    uint8_t epc[SK_EPC_MAX];
+    int len = row->epc[0] ? sk_epc_from_hex(row->epc, epc, sizeof(epc)) : 0;
+    if (len <= 0) {
         return 0;
     }
-    int64_t mono = fusion__now(f) - (fusion__wall(f) - wall_us);
-    fusion__memo_add(f, true, what, epc, epc_len, session, shelf, mono, wall_us);
-    return 0;
+    int what = strcmp(row->type, "sale") == 0     ? MEMO_SOLD
+               : strcmp(row->type, "shrink") == 0 ? MEMO_REMOVED
+                                                  : 0;
+    if (what == 0) {
+        fusion__memo_forget(f, epc, (size_t)len);
+        return 0;
+    }
+    int64_t mono = fusion__now(f) - (fusion__wall(f) - row->time_us);
+    fusion__memo_add(f, true, what, epc, (size_t)len, row->session, row->shelf, mono, row->time_us);
+    return 1;
 }

@@ -360,27 +360,19 @@ bool sk_fusion_dirty(const struct sk_fusion *f);
 /*
  * Replaces the durable state with persisted parts (borrowed; core may be NULL: an empty
  * engine). Remembered sales are not part of them: feed them with sk_fusion_remember (the
- * ledger's sale and shrink movements). Same return as sk_fusion_import.
+ * ledger's movements). Same return as sk_fusion_import.
  */
 int sk_fusion_restore(struct sk_fusion *f,
                       const struct cJSON *core,
                       const struct cJSON *const *sessions,
                       size_t n_sessions);
 
-enum sk_fusion_memo {
-    SK_FUSION_SOLD = 1, /* checked out in session */
-    SK_FUSION_REMOVED,  /* written off (unattributed removal, abandoned cart) */
-};
+struct sk_movement_row;
 
-/* Remembers what happened to a tag that is off the shelves (oldest first), so its return is
- * recognised; what 0 forgets the tag. Returns 0 or -EINVAL. */
-int sk_fusion_remember(struct sk_fusion *f,
-                       int what,
-                       const uint8_t *epc,
-                       size_t epc_len,
-                       const char *session,
-                       const char *shelf,
-                       int64_t wall_us);
+/* Remembers what a ledger movement (fed oldest first) says happened to its tag: a sale or a
+ * shrink took it off the shelves, so its return is recognised; any other movement of the tag
+ * (it came back) forgets it. Returns 1 when remembered, 0 when not (forgotten, or no tag). */
+int sk_fusion_remember(struct sk_fusion *f, const struct sk_movement_row *row);
 
 /* Replaces the catalog (copied; its ctx borrowed). */
 void sk_fusion_set_catalog(struct sk_fusion *f, const struct sk_fusion_catalog *catalog);
