@@ -82,6 +82,25 @@ class Cli(unittest.TestCase):
             self.assertIn("configuration OK", r.stdout)
             self.assertRegex(r.stdout, r"config hash [0-9a-f]{64}")
 
+    def test_check_config_warns_about_unseen_floor_shelves(self):
+        """A shelf declared on the floor plan that no camera sees whole loads, with a warning
+        naming the shelf on stderr and a count in the summary."""
+        with open(os.path.join(sk.SRC, "examples", "floor-store.cfg")) as fh:
+            text = fh.read()
+        moved = text.replace("floor = [ 6.5, 0.1, 7.5, 0.1, 7.5, 0.8, 6.5, 0.8 ]; "
+                             "floor_reach = [ 6.5, 0.1, 7.5, 0.1 ];",
+                             "floor = [ 9.5, 0.1, 10.5, 0.1, 10.5, 0.8, 9.5, 0.8 ];")
+        self.assertNotEqual(moved, text)
+        tmp = sk.TempDir()
+        try:
+            r = sk.run("run", "-c", tmp.file("store.cfg", moved), "--check-config")
+        finally:
+            tmp.cleanup()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 warning(s) (on stderr)", r.stdout)
+        self.assertRegex(r.stderr, r"^warning: .*store\.cfg:\d+: zones\.\[4\]\.floor: shelf E1 "
+                                   r"\(zone front-e1\) is outside every calibrated camera's view")
+
     def test_every_bad_config_exact_messages(self):
         files = sorted(glob.glob(os.path.join(BAD, "*.cfg")))
         self.assertGreaterEqual(len(files), 25)
