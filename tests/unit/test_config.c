@@ -280,7 +280,9 @@ static void test_mount(void **state)
             "cameras = ( { name = \"a\"; mount = { height_m = 3.0; fov_deg = 90.0; x = 2.0; "
             "y = 1.5; }; },\n"
             "  { name = \"b\"; mount = { height_m = 3.0; focal_mm = 3.0; sensor_width_mm = 6.0; "
-            "x = 2.0; y = 1.5; rotation_deg = 90.0; tilt_deg = 20.0; }; } );\n"
+            "x = 2.0; y = 1.5; rotation_deg = 90.0; tilt_deg = 20.0; }; },\n"
+            "  { name = \"wide\"; width = 1280; height = 720; mount = { height_m = 3.0; "
+            "fov_deg = 90.0; x = 2.0; y = 1.5; }; } );\n"
             "zones = ( { name = \"z\"; camera = \"a\"; floor = [ 2.0, 1.5, 3.0, 1.5, 3.0, 2.5 ]; "
             "} );\n");
     assert_non_null(c);
@@ -305,6 +307,13 @@ static void test_mount(void **state)
     assert_true(sk_homography_apply(&c->cameras[1].floor_map, 160, 120, &x, &y));
     assert_float_equal(x, 2.0 - 3.0 * tan(20 * M_PI / 180), 1e-9);
     assert_float_equal(y, 1.5, 1e-9);
+    /* A 16:9 camera is processed at 320 x 180: the point under its lens is that picture's
+     * centre. */
+    assert_int_equal(c->cameras[2].proc_width, 320);
+    assert_int_equal(c->cameras[2].proc_height, 180);
+    assert_true(sk_camera_floor_to_px(&c->cameras[2], 320, 180, 2.0, 1.5, &u, &v));
+    assert_float_equal(u, 160.0, 1e-9);
+    assert_float_equal(v, 90.0, 1e-9);
     /* Behind the camera: no pixel. */
     assert_false(sk_camera_floor_to_px(&c->cameras[1], 320, 240, 40.0, 1.5, &u, &v));
     sk_config_free(c);
