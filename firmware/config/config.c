@@ -1538,7 +1538,7 @@ static int place_on_floor(const struct sk_config *c,
         }
         double px[2 * SK_POLY_MAX + 4];
         struct landing g = land_points(cam, cam->proc_width, cam->proc_height, pts, n, px);
-        if (!g.placed || (!g.whole && !g.centre_in && !pinned[0])) {
+        if (!g.placed || (!g.whole && !g.centre_in)) {
             continue;
         }
         bool better = best < 0 || (g.whole && !bg.whole) || (g.whole == bg.whole && g.off < bg.off);

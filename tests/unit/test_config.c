@@ -229,7 +229,10 @@ static void test_floor_layout(void **state)
             /* pinned: the west one although east sees it nearer its centre */
             "  { name = \"pin\"; camera = \"west\"; floor = [ 3.2, 1.0, 3.8, 1.0, 3.8, 2.0 ]; },\n"
             /* the pixel form beside them */
-            "  { name = \"px\"; camera = \"side\"; polygon = [ 0, 0, 10, 0, 10, 10 ]; } );\n"
+            "  { name = \"px\"; camera = \"side\"; polygon = [ 0, 0, 10, 0, 10, 10 ]; },\n"
+            /* pinned to a camera that does not see it */
+            "  { name = \"pout\"; camera = \"west\"; floor = [ 5.5, 1.0, 6.5, 1.0, 6.5, 2.0 ]; } "
+            ");\n"
             "lines = ( { name = \"door\"; role = \"door\"; floor = [ 5.0, 2.5, 6.0, 2.5 ]; "
             "inside = \"left\"; },\n"
             "  { name = \"back\"; role = \"door\"; floor = [ 5.0, 2.5, 6.0, 2.5 ]; "
@@ -259,7 +262,10 @@ static void test_floor_layout(void **state)
     assert_int_equal(c->lines[0].inside, 1);
     assert_int_equal(c->lines[1].inside, 0);
     /* The shelves no camera sees whole are named. */
-    assert_int_equal(c->warnings.n, 2);
+    assert_string_equal(c->zones[6].camera, "");
+    assert_int_equal(c->warnings.n, 3);
+    assert_non_null(strstr(c->warnings.lines[2],
+                           "zones.[6].floor: zone pout is outside its camera's view"));
     assert_non_null(strstr(c->warnings.lines[0], "zones.[2].floor: shelf S3 (zone far) is "
                                                  "outside every calibrated camera's view"));
     assert_non_null(strstr(c->warnings.lines[1], "zones.[3].floor: shelf S4 (zone edge) is only "
