@@ -152,6 +152,9 @@ void sk_buf_printf(struct sk_buf *b, const char *fmt, ...)
 
 void sk_buf_json_string(struct sk_buf *b, const char *s)
 {
+    /* The escapes with a short form; other control characters are written \u00XX. */
+    static const char specials[] = "\"\\\n\r\t";
+    static const char *const escapes[] = {"\\\"", "\\\\", "\\n", "\\r", "\\t"};
     sk_buf_put(b, "\"", 1);
     const unsigned char *run = (const unsigned char *)s;
     for (const unsigned char *p = run;; p++) {
@@ -161,27 +164,15 @@ void sk_buf_json_string(struct sk_buf *b, const char *s)
         }
         sk_buf_put(b, run, (size_t)(p - run));
         run = p + 1;
-        char esc[8];
-        switch (*p) {
-        case '\0':
+        if (*p == '\0') {
             sk_buf_put(b, "\"", 1);
             return;
-        case '"':
-            sk_buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            sk_buf_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            sk_buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            sk_buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            sk_buf_put(b, "\\t", 2);
-            break;
-        default:
+        }
+        const char *at = strchr(specials, *p);
+        if (at) {
+            sk_buf_puts(b, escapes[at - specials]);
+        } else {
+            char esc[8];
             snprintf(esc, sizeof(esc), "\\u%04x", *p);
             sk_buf_puts(b, esc);
         }

@@ -893,26 +893,14 @@ char *sk_report_metrics(const cJSON *s)
 
 static void html_text(struct sk_buf *b, const char *v)
 {
+    static const char specials[] = "<>&\"'";
+    static const char *const entities[] = {"&lt;", "&gt;", "&amp;", "&quot;", "&#39;"};
     for (; v && *v; v++) {
-        switch (*v) {
-        case '<':
-            sk_buf_printf(b, "&lt;");
-            break;
-        case '>':
-            sk_buf_printf(b, "&gt;");
-            break;
-        case '&':
-            sk_buf_printf(b, "&amp;");
-            break;
-        case '"':
-            sk_buf_printf(b, "&quot;");
-            break;
-        case '\'':
-            sk_buf_printf(b, "&#39;");
-            break;
-        default:
-            sk_buf_printf(b, "%c", *v);
-            break;
+        const char *at = strchr(specials, *v);
+        if (at) {
+            sk_buf_puts(b, entities[at - specials]);
+        } else {
+            sk_buf_put(b, v, 1);
         }
     }
 }

@@ -35,7 +35,7 @@ static const char doc_text[] =
         "\"detail\":\"connection refused\"},"
         "\"ledger\":{\"outbox\":{\"pending\":12,\"oldest_pending_age_s\":900,\"last_seq\":40}},"
         "\"events\":{\"by_type\":{\"event/checkout\":2},\"recent\":[{\"seq\":40,"
-        "\"topic\":\"event/checkout\",\"time\":\"t\",\"summary\":\"<script>x</script>\"}]}}";
+        "\"topic\":\"event/checkout\",\"time\":\"t\",\"summary\":\"<script>x</script> & 'y'\"}]}}";
 
 static const struct sk_check *find(const struct sk_checks *c, const char *subject)
 {
@@ -132,6 +132,8 @@ static void test_metrics_and_page(void **state)
     assert_null(strstr(h, "<script>"));
     assert_non_null(strstr(h, "&lt;script&gt;x&lt;/script&gt;"));
     assert_non_null(strstr(h, "s&lt;1&gt;"));
+    assert_non_null(strstr(h, "&lt;/script&gt; &amp; &#39;y&#39;"));
+    assert_non_null(strstr(h, "r&quot;q"));
     assert_non_null(strstr(h, "<tr id=\"reader-shelf-3\" data-state=\"down\">"));
     assert_non_null(strstr(h, "<meta http-equiv=\"refresh\" content=\"5\">"));
     assert_non_null(strstr(h, "id=\"overall\" data-level=\"FAIL\""));
