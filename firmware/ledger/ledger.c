@@ -737,9 +737,7 @@ int ledger_meta_set(struct sk_ledger *l, const char *key, const char *value)
     }
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : ledger_fail(l, rc, "writing meta");
+    return ledger_step_done(l, s, "writing meta");
 }
 
 int64_t ledger_last_seq(struct sk_ledger *l)

@@ -47,6 +47,12 @@ int ledger_step_done(struct sk_ledger *l, sqlite3_stmt *s, const char *what)
     return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : ledger_fail(l, rc, what);
 }
 
+int ledger_step_changes(struct sk_ledger *l, sqlite3_stmt *s, const char *what)
+{
+    int r = ledger_step_done(l, s, what);
+    return r < 0 ? r : sqlite3_changes(l->db);
+}
+
 static bool digits(const char *s, size_t n)
 {
     if (strlen(s) != n) {

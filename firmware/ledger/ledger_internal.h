@@ -363,6 +363,8 @@ int ledger_shelf_known(struct sk_ledger *l, const char *shelf);
 void ledger_cache_product_changed(struct sk_ledger *l, const char *sku);
 /* Runs a prepared statement that returns nothing or one row; 0 or the error. */
 int ledger_step_done(struct sk_ledger *l, sqlite3_stmt *s, const char *what);
+/* The same for a write: the number of rows it changed, or the failure recorded as what. */
+int ledger_step_changes(struct sk_ledger *l, sqlite3_stmt *s, const char *what);
 
 /* For tests: arm fault injection at point (e.g. "event", "commit"), failing the
  * (countdown+1)-th pass with err. point NULL disarms. */

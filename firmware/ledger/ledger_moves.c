@@ -1064,10 +1064,9 @@ int sk_ledger_session_close(struct sk_ledger *l, const char *id, int64_t time_us
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, time_us > 0 ? time_us : ledger_now_us(l));
     sqlite3_bind_text(s, 3, state, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "closing a session");
+    int changed = ledger_step_changes(l, s, "closing a session");
+    if (changed < 0) {
+        return changed;
     }
-    return sqlite3_changes(l->db) > 0 ? 0 : ledger_failf(l, -ENOENT, "no open session %s", id);
+    return changed > 0 ? 0 : ledger_failf(l, -ENOENT, "no open session %s", id);
 }

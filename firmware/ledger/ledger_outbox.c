@@ -323,13 +323,6 @@ int sk_ledger_outbox_rows(struct sk_ledger *l,
     return iterate(l, pending_only ? ST_ROWS_PENDING : ST_ROWS, after_seq, max, cb, ctx);
 }
 
-static int step_once(struct sk_ledger *l, sqlite3_stmt *s, const char *what)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : ledger_fail(l, rc, what);
-}
-
 int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t delivered_us)
 {
     if (l->aborted) {
@@ -340,7 +333,7 @@ int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t deliver
         /* See the header: a lost mark costs a duplicate, not an event, so skip the fsync.
          * The next FULL commit syncs the WAL with this frame in it anyway. */
         sqlite3_stmt *p = ledger_stmt(l, ST_SYNC_NORMAL);
-        if (!p || step_once(l, p, "synchronous") < 0) {
+        if (!p || ledger_step_done(l, p, "synchronous") < 0) {
             return ledger_err(l);
         }
     }
@@ -361,7 +354,7 @@ int sk_ledger_outbox_delivered(struct sk_ledger *l, int64_t seq, int64_t deliver
     }
     if (own) {
         sqlite3_stmt *p = ledger_stmt(l, ST_SYNC_FULL);
-        if (!p || step_once(l, p, "synchronous") < 0) {
+        if (!p || ledger_step_done(l, p, "synchronous") < 0) {
             return ledger_err(l);
         }
         if (r >= 0) {
@@ -402,12 +395,11 @@ int sk_ledger_outbox_resend(struct sk_ledger *l,
     }
     sqlite3_bind_int64(s, 1, from_seq);
     sqlite3_bind_int64(s, 2, to_seq);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "marking events to send again");
+    int changed = ledger_step_changes(l, s, "marking events to send again");
+    if (changed < 0) {
+        return changed;
     }
-    ret->requeued = sqlite3_changes(l->db);
+    ret->requeued = changed;
     ret->pending = kept - delivered;
     ret->missing = to_seq - from_seq + 1 - kept;
     return 0;
@@ -493,12 +485,7 @@ static int prune(struct sk_ledger *l, enum ledger_stmt id, int64_t a, int64_t li
     }
     sqlite3_bind_int64(s, 1, a);
     sqlite3_bind_int64(s, 2, limit);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "pruning delivered events");
-    }
-    return sqlite3_changes(l->db);
+    return ledger_step_changes(l, s, "pruning delivered events");
 }
 
 static int overflow_event(struct sk_ledger *l, bool overflow, int64_t pending, int64_t bound)
@@ -650,12 +637,8 @@ present_write(struct sk_ledger *l, enum ledger_stmt id, const struct sk_tag_key 
     if (id == ST_PRESENT_ADD) {
         sqlite3_bind_int64(s, 4, since);
     }
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "writing the present-tag set");
-    }
-    return sqlite3_changes(l->db) > 0 ? 1 : 0;
+    int changed = ledger_step_changes(l, s, "writing the present-tag set");
+    return changed < 0 ? changed : changed > 0;
 }
 
 int sk_ledger_present_add(struct sk_ledger *l, const struct sk_tag_key *key, int64_t since_us)
@@ -728,7 +711,7 @@ int sk_ledger_present_replace(struct sk_ledger *l, const struct sk_tagset *set)
         return r;
     }
     sqlite3_stmt *s = ledger_stmt(l, ST_PRESENT_CLEAR);
-    r = s ? step_once(l, s, "clearing the present-tag set") : ledger_err(l);
+    r = s ? ledger_step_done(l, s, "clearing the present-tag set") : ledger_err(l);
     struct replace_ctx c = {l, 0};
     if (r == 0) {
         r = sk_tagset_foreach(set, NULL, replace_one, &c);

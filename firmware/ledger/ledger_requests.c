@@ -103,10 +103,5 @@ int sk_ledger_request_expire(struct sk_ledger *l, int64_t keep_s)
         return ledger_err(l);
     }
     sqlite3_bind_int64(s, 1, ledger_now_us(l) - keep_s * 1000000);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        return ledger_fail(l, rc, "expiring command requests");
-    }
-    return sqlite3_changes(l->db);
+    return ledger_step_changes(l, s, "expiring command requests");
 }
