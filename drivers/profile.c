@@ -361,6 +361,37 @@ static struct entry *get(struct loader *l, struct section *s, const char *key)
     return NULL;
 }
 
+/* The entry of key in s, or NULL; a required key that is absent is reported. */
+static struct entry *
+get_or_missing(struct loader *l, struct section *s, const char *key, bool required)
+{
+    struct entry *e = get(l, s, key);
+    if (!e && required) {
+        char lbl[80];
+        section_label(s, lbl, sizeof(lbl));
+        err(l, s->line, lbl, "%s: missing (required)", key);
+    }
+    return e;
+}
+
+/*
+ * A [KIND.NAME] section's item: the next of the n items in items (each size bytes), cleared;
+ * NULL (reported) when there are max already. The caller names it after the section.
+ */
+static void *
+next_item(struct loader *l, struct section *s, void *items, size_t size, size_t *n, size_t max)
+{
+    if (*n == max) {
+        char lbl[80];
+        section_label(s, lbl, sizeof(lbl));
+        err(l, s->line, lbl, "too many [%s] sections (at most %zu)", sect_names[s->kind], max);
+        return NULL;
+    }
+    void *it = (char *)items + (*n)++ * size;
+    memset(it, 0, size);
+    return it;
+}
+
 /* Line of key in s for a message, or the section's line when the key is absent (a required
  * key that is missing was reported already; its default may still fail a later check). */
 static int line_of(struct loader *l, struct section *s, const char *key)
@@ -393,15 +424,12 @@ static int64_t get_int(struct loader *l,
                        int64_t def,
                        bool required)
 {
-    char lbl[80];
-    section_label(s, lbl, sizeof(lbl));
-    struct entry *e = get(l, s, key);
+    struct entry *e = get_or_missing(l, s, key, required);
     if (!e) {
-        if (required) {
-            err(l, s->line, lbl, "%s: missing (required)", key);
-        }
         return def;
     }
+    char lbl[80];
+    section_label(s, lbl, sizeof(lbl));
     int64_t v;
     if (!parse_int(e->value, &v)) {
         if (!strstr(e->value, "@TODO")) {
@@ -444,15 +472,12 @@ static int get_enum(struct loader *l,
                     int def,
                     bool required)
 {
-    char lbl[80];
-    section_label(s, lbl, sizeof(lbl));
-    struct entry *e = get(l, s, key);
+    struct entry *e = get_or_missing(l, s, key, required);
     if (!e) {
-        if (required) {
-            err(l, s->line, lbl, "%s: missing (required)", key);
-        }
         return def;
     }
+    char lbl[80];
+    section_label(s, lbl, sizeof(lbl));
     for (int i = 0; choices[i]; i++) {
         if (strcmp(choices[i], e->value) == 0) {
             return i;
@@ -672,12 +697,11 @@ static void load_block(struct loader *l, struct section *s)
     struct sk_profile *p = l->p;
     char lbl[80];
     section_label(s, lbl, sizeof(lbl));
-    if (p->n_blocks == SK_PROF_MAX_BLOCKS) {
-        err(l, s->line, lbl, "too many blocks (at most %d)", SK_PROF_MAX_BLOCKS);
+    struct sk_prof_block *b =
+            next_item(l, s, p->blocks, sizeof(*b), &p->n_blocks, SK_PROF_MAX_BLOCKS);
+    if (!b) {
         return;
     }
-    struct sk_prof_block *b = &p->blocks[p->n_blocks++];
-    memset(b, 0, sizeof(*b));
     snprintf(b->name, sizeof(b->name), "%s", s->name);
     b->line = s->line;
     b->table = get_enum(l, s, "table", table_names, SK_TABLE_HOLDING, true);
@@ -780,17 +804,14 @@ static int ref(struct loader *l,
                const char *kind,
                int (*find)(const struct sk_profile *, const char *))
 {
-    char lbl[80];
-    section_label(s, lbl, sizeof(lbl));
-    struct entry *e = get(l, s, key);
+    struct entry *e = get_or_missing(l, s, key, required);
     if (!e) {
-        if (required) {
-            err(l, s->line, lbl, "%s: missing (required)", key);
-        }
         return -1;
     }
     int i = find(l->p, e->value);
     if (i < 0) {
+        char lbl[80];
+        section_label(s, lbl, sizeof(lbl));
         err(l, e->line, lbl, "%s: no [%s.%s] in this profile", key, kind, e->value);
     }
     return i;
@@ -816,12 +837,11 @@ static void load_records_head(struct loader *l, struct section *s)
     struct sk_profile *p = l->p;
     char lbl[80];
     section_label(s, lbl, sizeof(lbl));
-    if (p->n_records == SK_PROF_MAX_RECORDS) {
-        err(l, s->line, lbl, "too many record sets (at most %d)", SK_PROF_MAX_RECORDS);
+    struct sk_prof_records *r =
+            next_item(l, s, p->records, sizeof(*r), &p->n_records, SK_PROF_MAX_RECORDS);
+    if (!r) {
         return;
     }
-    struct sk_prof_records *r = &p->records[p->n_records++];
-    memset(r, 0, sizeof(*r));
     snprintf(r->name, sizeof(r->name), "%s", s->name);
     r->line = s->line;
     r->block = ref_block(l, s, "block", true);
@@ -870,12 +890,11 @@ static void load_field(struct loader *l, struct section *s)
     struct sk_profile *p = l->p;
     char lbl[80];
     section_label(s, lbl, sizeof(lbl));
-    if (p->n_fields == SK_PROF_MAX_FIELDS) {
-        err(l, s->line, lbl, "too many fields (at most %d)", SK_PROF_MAX_FIELDS);
+    struct sk_prof_field *f =
+            next_item(l, s, p->fields, sizeof(*f), &p->n_fields, SK_PROF_MAX_FIELDS);
+    if (!f) {
         return;
     }
-    struct sk_prof_field *f = &p->fields[p->n_fields++];
-    memset(f, 0, sizeof(*f));
     snprintf(f->name, sizeof(f->name), "%s", s->name);
     f->line = s->line;
     f->block = f->records = f->len_field = -1;
