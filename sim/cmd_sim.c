@@ -63,7 +63,7 @@ static void print_score(FILE *out,
 {
     fprintf(out,
             "scenario: %s\n"
-            "  visits %d, exact carts %d/%d (%.1f %%)\n"
+            "  visits %d, exact carts %d/%d (%.1f %%; by tag %d, %d tags swapped)\n"
             "  cart lines: %d taken, %d charged, %d right: precision %.3f, recall %.3f\n"
             "  phantom charges %d (%d in checkouts not sent to review), missed items %d, count "
             "errors %d\n"
@@ -75,12 +75,12 @@ static void print_score(FILE *out,
             "the taker), %d contested lines, %d phantom charges naming the taker\n"
             "  events: %zu received over MQTT, %zu in the ledger's outbox, %zu of those missing\n",
             sc->name, s->visits, s->exact, s->visits,
-            s->visits ? 100.0 * s->exact / s->visits : 100.0, s->truth_lines, s->charged,
-            s->true_pos, s->precision, s->recall, s->phantom, s->phantom_unreviewed, s->missed,
-            s->count_errors, s->unmatched, s->token_errors, s->abandoned, s->unpaid,
-            s->stock_errors, s->reviewed, s->checkouts, s->wrong_unreviewed, s->misattributed,
-            s->taker_flagged, s->contested_lines, s->taker_named, res->n_events, res->n_outbox,
-            res->n_missing);
+            s->visits ? 100.0 * s->exact / s->visits : 100.0, s->exact_tags, s->tag_swaps,
+            s->truth_lines, s->charged, s->true_pos, s->precision, s->recall, s->phantom,
+            s->phantom_unreviewed, s->missed, s->count_errors, s->unmatched, s->token_errors,
+            s->abandoned, s->unpaid, s->stock_errors, s->reviewed, s->checkouts,
+            s->wrong_unreviewed, s->misattributed, s->taker_flagged, s->contested_lines,
+            s->taker_named, res->n_events, res->n_outbox, res->n_missing);
 }
 
 static void
@@ -95,6 +95,8 @@ print_json(const struct scenario *sc, const struct sim_result *res, const struct
     cJSON_AddNumberToObject(o, "events_missing", (double)res->n_missing);
     cJSON_AddNumberToObject(o, "visits", s->visits);
     cJSON_AddNumberToObject(o, "exact_carts", s->exact);
+    cJSON_AddNumberToObject(o, "exact_tags", s->exact_tags);
+    cJSON_AddNumberToObject(o, "tag_swaps", s->tag_swaps);
     cJSON_AddNumberToObject(o, "truth_lines", s->truth_lines);
     cJSON_AddNumberToObject(o, "charged_lines", s->charged);
     cJSON_AddNumberToObject(o, "true_positives", s->true_pos);

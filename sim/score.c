@@ -17,17 +17,23 @@
  * own match: a checkout's "opened" and "closed" (its shopper's entry and exit crossings) are
  * paired with the visits' scripted crossings by an optimal assignment (Hungarian method) on
  * the sum of both time differences; a pair whose exits are more than MATCH_S apart is not a
- * match. Then per visit, by EPC: charged and taken (true positive), charged and not taken
- * (phantom charge), taken and not charged (missed item). A visit is exact when the two sets
- * are equal; a visit without a checkout misses its whole cart.
+ * match. Then per visit, by what is charged: the store charges products, so a cart is judged
+ * by its multiset of products (sku and count). Per visit and sku, min(taken, charged) are
+ * right (true positives), the excess charged is a phantom charge, the shortfall a missed
+ * item; an EPC the scenario does not know is always a phantom. A visit is exact when nothing
+ * is phantom or missed; a visit without a checkout misses its whole cart. Tag identity is
+ * reported apart: exact_tags counts carts whose EPC sets are equal, tag_swaps the right
+ * products charged with another visit's tag of it (two interchangeable tags whose takers the
+ * store could not tell apart: the money is right, the tag is not).
  *
- * Then what review would see. The true taker of an item is the visit whose cart holds it. A
- * phantom charge names the taker when the line's candidates include the taker's checkout (or,
- * for a taker the store never followed, when the line is in unseen doubt). An item one visit
- * took and another was charged for is misattributed: it is flagged at the taker when the
- * taker's checkout went to review listing it (as its own line or a contested one). Wrong and
- * unreviewed: a phantom charge in a checkout not sent to review, and a misattributed item
- * whose taker's checkout went out without review.
+ * Then what review would see. The true taker of an item is the visit whose cart holds it; of a
+ * phantom charge, the visit short of that product (the tag's taker when it is). A phantom
+ * charge names the taker when the line's candidates include the taker's checkout (or, for a
+ * taker the store never followed, when the line is in unseen doubt). A visit short of a
+ * product whose tag of it was charged to another is misattributed: it is flagged at the taker
+ * when the taker's checkout went to review listing a line of that product (as its own line or
+ * a contested one). Wrong and unreviewed: a phantom charge in a checkout not sent to review,
+ * and a misattributed item whose taker's checkout went out without review.
  */
 
 #define MATCH_S 3.0
@@ -160,6 +166,67 @@ static int charged_count(const cJSON *co)
     return n;
 }
 
+/* The scenario's sku of a charged EPC, or -1 for a tag the scenario does not know. */
+static int sku_of(const struct scenario *sc, const char *hex)
+{
+    int item = item_of(sc, hex);
+    return item >= 0 ? sc->items[item].sku : -1;
+}
+
+/* Charged units per sku of a checkout (got[SC_MAX_SKUS]); returns the unknown EPCs. */
+static int charged_skus(const struct scenario *sc, const cJSON *co, int *got)
+{
+    int unknown = 0;
+    memset(got, 0, SC_MAX_SKUS * sizeof(int));
+    const cJSON *items = co ? cJSON_GetObjectItemCaseSensitive(co, "items") : NULL, *it, *e;
+    cJSON_ArrayForEach(it, items)
+    {
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "epcs"))
+        {
+            int k = cJSON_IsString(e) ? sku_of(sc, e->valuestring) : -1;
+            if (k >= 0 && k < SC_MAX_SKUS) {
+                got[k]++;
+            } else {
+                unknown++;
+            }
+        }
+    }
+    return unknown;
+}
+
+/* Taken units per sku of a visit (truth[SC_MAX_SKUS]). */
+static void taken_skus(const struct scenario *sc, int v, int *truth)
+{
+    memset(truth, 0, SC_MAX_SKUS * sizeof(int));
+    for (size_t k = 0; v >= 0 && k < sc->visits[v].n_cart; k++) {
+        int sku = sc->items[sc->visits[v].cart[k]].sku;
+        truth[sku < SC_MAX_SKUS ? sku : 0]++;
+    }
+}
+
+/* Whether the checkout lists a line of sku (its own or a contested one). */
+static bool lists_sku(const struct scenario *sc, const cJSON *co, int sku)
+{
+    const cJSON *it, *e;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(co, "contested"))
+    {
+        const cJSON *epc = cJSON_GetObjectItemCaseSensitive(it, "epc");
+        if (cJSON_IsString(epc) && sku_of(sc, epc->valuestring) == sku) {
+            return true;
+        }
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(co, "items"))
+    {
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "epcs"))
+        {
+            if (cJSON_IsString(e) && sku_of(sc, e->valuestring) == sku) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 #define NO_MATCH 1e6
 
 /* Minimum-cost assignment of checkouts (rows) to visits (columns): a checkout matches a
@@ -239,6 +306,13 @@ static void review_view(const struct scenario *sc,
         }
         cJSON *wrong = d ? cJSON_AddArrayToObject(d, "wrong") : NULL;
         const cJSON *it, *e;
+        /* The units of each product charged beyond what the visit took. */
+        int excess[SC_MAX_SKUS], truth[SC_MAX_SKUS];
+        (void)charged_skus(sc, j, excess);
+        taken_skus(sc, v, truth);
+        for (int k = 0; k < SC_MAX_SKUS; k++) {
+            excess[k] -= truth[k];
+        }
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items"))
         {
             cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(it, "evidence"))
@@ -253,6 +327,25 @@ static void review_view(const struct scenario *sc,
                 int taker = item >= 0 ? taker_of(sc, item) : -1;
                 if (taker == v && v >= 0) {
                     continue; /* right */
+                }
+                int sku = item >= 0 ? sc->items[item].sku : -1;
+                if (sku >= 0 && sku < SC_MAX_SKUS) {
+                    if (excess[sku] <= 0) {
+                        continue; /* another's tag of a product the visit took: right money */
+                    }
+                    excess[sku]--;
+                    /* The one who owes this unit: the tag's taker when it is short of the
+                     * product, else a visit that is. */
+                    int short_of = -1;
+                    for (size_t u = 0; u < sc->n_visits; u++) {
+                        int got[SC_MAX_SKUS], took[SC_MAX_SKUS];
+                        (void)charged_skus(sc, visit_co[u] >= 0 ? co[visit_co[u]].json : NULL, got);
+                        taken_skus(sc, (int)u, took);
+                        if (took[sku] > got[sku] && (short_of < 0 || (int)u == taker)) {
+                            short_of = (int)u;
+                        }
+                    }
+                    taker = short_of >= 0 ? short_of : taker;
                 }
                 /* A phantom charge: does its line name the true taker? */
                 bool named = false;
@@ -280,13 +373,18 @@ static void review_view(const struct scenario *sc,
             }
         }
     }
-    /* Misattributed: taken by one visit, charged to another; is it flagged at the taker? */
+    /* Misattributed: a visit short of a product whose tag of it was charged to another; is it
+     * flagged at the taker? */
     for (size_t v = 0; v < sc->n_visits; v++) {
         const struct sc_visit *vi = &sc->visits[v];
         int me = visit_co[v];
+        int got[SC_MAX_SKUS], took[SC_MAX_SKUS];
+        (void)charged_skus(sc, me >= 0 ? co[me].json : NULL, got);
+        taken_skus(sc, (int)v, took);
         for (size_t k = 0; k < vi->n_cart; k++) {
             const char *hex = sc->items[vi->cart[k]].hex;
-            if (me >= 0 && charged(co[me].json, hex)) {
+            int sku = sc->items[vi->cart[k]].sku;
+            if ((me >= 0 && charged(co[me].json, hex)) || took[sku] <= got[sku]) {
                 continue;
             }
             int other = -1;
@@ -299,8 +397,10 @@ static void review_view(const struct scenario *sc,
                 continue; /* not charged at all: a missed item */
             }
             ret->misattributed++;
+            got[sku]++; /* this unit of the shortfall is counted */
             if (me >= 0) {
-                bool listed = line_evidence(co[me].json, hex, true) != NULL;
+                bool listed = line_evidence(co[me].json, hex, true) != NULL ||
+                              lists_sku(sc, co[me].json, sku);
                 ret->taker_flagged += co[me].review && listed;
                 ret->wrong_unreviewed += !co[me].review;
             } else {
@@ -370,11 +470,20 @@ static void score(const struct scenario *sc,
         const struct sc_visit *vi = &sc->visits[v];
         ret->truth_lines += (int)vi->n_cart;
         const cJSON *j = visit_co[v] >= 0 ? co[visit_co[v]].json : NULL;
-        int tp = 0;
+        int tp_tags = 0;
         for (size_t k = 0; k < vi->n_cart; k++) {
-            tp += j && charged(j, sc->items[vi->cart[k]].hex);
+            tp_tags += j && charged(j, sc->items[vi->cart[k]].hex);
         }
         int ch = j ? charged_count(j) : 0;
+        /* Right charges by product: per sku, what was both taken and charged. */
+        int got[SC_MAX_SKUS], took[SC_MAX_SKUS], tp = 0;
+        (void)charged_skus(sc, j, got);
+        taken_skus(sc, (int)v, took);
+        for (int k = 0; k < SC_MAX_SKUS; k++) {
+            tp += got[k] < took[k] ? got[k] : took[k];
+        }
+        ret->tag_swaps += tp - tp_tags;
+        ret->exact_tags += j && ch == tp_tags && tp_tags == (int)vi->n_cart;
         ret->true_pos += tp;
         ret->charged += ch;
         ret->phantom += ch - tp;
@@ -396,7 +505,7 @@ static void score(const struct scenario *sc,
             ret_missed[v] = (int)vi->n_cart - tp;
         }
         for (int sku = 0; sku < SC_MAX_SKUS; sku++) {
-            int truth = 0, got = 0;
+            int truth = 0, got_q = 0;
             for (size_t k = 0; k < vi->n_cart; k++) {
                 truth += sc->items[vi->cart[k]].sku == sku;
             }
@@ -408,10 +517,10 @@ static void score(const struct scenario *sc,
                 const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "quantity");
                 if (cJSON_IsString(s) && cJSON_IsNumber(q) &&
                     strcmp(s->valuestring, sc_product(sku)->sku) == 0) {
-                    got += q->valueint;
+                    got_q += q->valueint;
                 }
             }
-            ret->count_errors += abs(truth - got);
+            ret->count_errors += abs(truth - got_q);
         }
         if (vi->token[0]) {
             const cJSON *tok = j ? cJSON_GetObjectItemCaseSensitive(j, "account_token") : NULL;

@@ -53,7 +53,9 @@ void sim_result_free(struct sim_result *r);
 struct cJSON;
 
 struct sim_score {
-    int visits, exact;             /* visits (truth carts), those charged exactly */
+    int visits, exact;             /* visits (truth carts), those charged exactly (products) */
+    int exact_tags;                /* visits charged exactly the tags they took */
+    int tag_swaps;                 /* right products charged with another visit's tag of it */
     int truth_lines, charged;      /* items taken out, items charged */
     int true_pos, phantom, missed; /* charged and taken; charged, not taken; taken, not charged */
     int phantom_unreviewed; /* of the phantom charges, those in checkouts not sent to review */

@@ -463,6 +463,7 @@ struct verdict {
     float confidence;
     bool contest[CANDS_MAX];   /* other candidates that could not be ruled out */
     bool ruled_out[CANDS_MAX]; /* present candidates the evidence rules out */
+    bool alike[CANDS_MAX];     /* other reachers who took one of the line's interchangeable tags */
 };
 
 /* The line's candidates for the payload: the charged one first, then by rank. */
@@ -488,7 +489,8 @@ static void list_candidates(struct sk_fusion *f,
             k->flags = (uint8_t)((i == v->chosen ? SK_CAND_CHARGED : 0) |
                                  (c[i].present ? SK_CAND_PRESENT : 0) |
                                  (c[i].reached ? SK_CAND_REACHED : 0) |
-                                 (v->ruled_out[i] ? SK_CAND_RULED_OUT : 0));
+                                 (v->ruled_out[i] ? SK_CAND_RULED_OUT : 0) |
+                                 (v->alike[i] ? SK_CAND_ALIKE : 0));
         }
     }
 }
@@ -531,6 +533,10 @@ pickup(struct sk_fusion *f, struct pending *p, struct cand *c, size_t n, const s
     e->lost_track = w->lost;
     e->reach = reach_measured(f, p->shelf) ? w->reach : -1;
     e->doubt = v->doubt;
+    e->alike = 0;
+    for (size_t i = 0; i < n; i++) {
+        e->alike = v->alike[i] ? p->alike : e->alike;
+    }
     if (r) {
         struct session *rs = r->session ? fusion__session_no(f, r->session) : NULL;
         snprintf(e->runner_session, sizeof(e->runner_session), "%s", rs ? rs->pub.id : "");
@@ -670,6 +676,12 @@ static void judge(struct sk_fusion *f,
             continue;
         }
         bool other_reacher = by_reach && c[i].reached && !(takers && c[i].putter);
+        if (other_reacher && p->alike) {
+            /* It took another of the line's interchangeable tags (settle_alike): it owes the
+             * same product at the same price either way. */
+            v->alike[i] = true;
+            continue;
+        }
         bool close =
                 !ch->has_pos || !c[i].has_pos || hypotf(ch->x - c[i].x, ch->y - c[i].y) < apart;
         /* Reach measured throughout, the track followed, no reach, and the arm seen out of
@@ -731,6 +743,120 @@ static void judge(struct sk_fusion *f,
     v->confidence = conf;
 }
 
+enum {
+    ALIKE_NO,
+    ALIKE_WAIT,
+    ALIKE_YES
+};
+
+static bool same_product(const struct sk_fusion_line *a, const struct sk_fusion_line *b)
+{
+    return a->known && b->known && strcmp(a->product.sku, b->product.sku) == 0 &&
+           a->product.price_minor == b->product.price_minor &&
+           strcmp(a->product.currency, b->product.currency) == 0;
+}
+
+/*
+ * Interchangeable tags. A line contested only between shoppers who reached (every present
+ * non-reacher ruled out, nothing unseen, the camera up) is certain in money when the
+ * contest is between tags of one product and price: over the span of those shoppers' reaches
+ * (+- REACH_SLACK_US) every reach into the zone is theirs, each reached exactly once, each
+ * reach sole (no other followed shopper within an arm's width) and explaining no other
+ * departure yet, and the departures from the shelf whose intervals meet that span are all of
+ * that one product, as many as the reachers. Then each reacher took one of them, whichever
+ * tag it was: the charge is certain, the tag-to-shopper mapping is not (it follows the reach
+ * order, and the line records the group's size). Waits (ALIKE_WAIT) until every departure
+ * those reaches could explain has been reported and its window is complete. On ALIKE_YES
+ * every departure of the group is marked with the group's size.
+ */
+static int settle_alike(struct sk_fusion *f,
+                        struct pending *p,
+                        const struct cand *c,
+                        size_t n,
+                        const struct verdict *v,
+                        int64_t now)
+{
+    const struct shelf_info *si = &f->shelves[p->shelf];
+    if (!p->line.known || v->rule != SK_RULE_REACH || !(v->doubt & SK_DOUBT_CONTESTED) ||
+        (v->doubt & (SK_DOUBT_UNSEEN | SK_DOUBT_CAMERA))) {
+        return ALIKE_NO;
+    }
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    uint64_t who[CANDS_MAX];
+    size_t reachers = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool mine = i == v->chosen || v->contest[i];
+        if (!mine) {
+            continue;
+        }
+        if (!c[i].reached || !c[i].session) {
+            return ALIKE_NO; /* present, not ruled out: its money is in doubt too */
+        }
+        lo = c[i].reach_lo < lo ? c[i].reach_lo : lo;
+        hi = c[i].reach_hi > hi ? c[i].reach_hi : hi;
+        who[reachers++] = c[i].session;
+    }
+    if (reachers < 2) {
+        return ALIKE_NO;
+    }
+    lo -= REACH_SLACK_US;
+    hi += REACH_SLACK_US;
+    unsigned count[CANDS_MAX] = {0};
+    for (size_t i = 0; i < f->max_tracks; i++) {
+        const struct track *t = &f->tracks[i];
+        unsigned nr = t->used ? (t->n_reaches < REACHES_MAX ? t->n_reaches : REACHES_MAX) : 0;
+        for (unsigned k = 0; k < nr; k++) {
+            const struct reach_rec *r = &t->reaches[k];
+            if (r->zone != si->zone || overlap(r->start_us, r->end_us + 1, lo, hi) <= 0) {
+                continue;
+            }
+            size_t j = 0;
+            for (; j < reachers && who[j] != t->session; j++) {
+            }
+            if (j == reachers || r->sole != SK_REACH_SOLE || r->used || ++count[j] > 1) {
+                return ALIKE_NO;
+            }
+        }
+    }
+    unsigned nu = si->n_unexplained < REACHES_MAX ? si->n_unexplained : REACHES_MAX;
+    for (unsigned k = 0; k < nu; k++) {
+        if (overlap(si->unexplained[k].start_us, si->unexplained[k].end_us + 1, lo, hi) > 0) {
+            return ALIKE_NO;
+        }
+    }
+    /* A tag taken at the end of the last reach is reported a hold after its last read; one
+     * missed by the same poll as this one (after an outage) within a poll of it. */
+    int64_t ready = hi + si->hold_us + 2 * si->poll_us;
+    ready = p->departed_us + si->poll_us > ready ? p->departed_us + si->poll_us : ready;
+    size_t group = 0;
+    for (size_t i = 0; i < f->n_pending; i++) {
+        const struct pending *q = &f->pending[i];
+        struct window wq = window_of(f, q);
+        if (q->shelf != p->shelf || overlap(wq.t0, wq.t1 + 1, lo, hi) <= 0) {
+            continue;
+        }
+        if (!same_product(&q->line, &p->line)) {
+            return ALIKE_NO;
+        }
+        ready = wq.a1 > ready ? wq.a1 : ready;
+        group++;
+    }
+    if (now < ready) {
+        return ALIKE_WAIT;
+    }
+    if (group != reachers || group > UINT8_MAX) {
+        return ALIKE_NO;
+    }
+    for (size_t i = 0; i < f->n_pending; i++) {
+        struct pending *q = &f->pending[i];
+        struct window wq = window_of(f, q);
+        if (q->shelf == p->shelf && overlap(wq.t0, wq.t1 + 1, lo, hi) > 0) {
+            q->alike = (uint8_t)group;
+        }
+    }
+    return ALIKE_YES;
+}
+
 int fusion__decide(struct sk_fusion *f, struct pending *p, int64_t now, bool force)
 {
     const struct sk_fusion_cfg *fc = &f->cfg->fusion;
@@ -753,6 +879,15 @@ int fusion__decide(struct sk_fusion *f, struct pending *p, int64_t now, bool for
     qsort(c, n, sizeof(c[0]), by_rank);
     struct verdict v;
     judge(f, p, &w, c, n, &v);
+    if (!p->alike) {
+        int a = settle_alike(f, p, c, n, &v, now);
+        if (a == ALIKE_WAIT && !force && now < grace_end) {
+            return 0;
+        }
+        if (a == ALIKE_YES) {
+            judge(f, p, &w, c, n, &v);
+        }
+    }
     if (v.rule == SK_RULE_REACH) {
         spend_reaches(f, &c[v.chosen], f->shelves[p->shelf].zone, &w);
     }

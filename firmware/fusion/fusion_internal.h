@@ -75,6 +75,7 @@ struct pending {
     int64_t missed_us;   /* ... to the first poll that missed it */
     int64_t departed_us; /* the departure observation, monotonic */
     bool restock;        /* the shelf was being restocked when it left */
+    uint8_t alike;       /* one of a group of this many interchangeable tags (settle_alike) */
 };
 
 /* A tag the exit portal saw. */

@@ -180,6 +180,9 @@ static cJSON *evidence_json(const struct sk_fusion_evidence *e)
             cJSON_AddNullToObject(o, "reach");
         }
         cJSON_AddBoolToObject(o, "contested", (e->doubt & SK_DOUBT_CONTESTED) != 0);
+        if (e->alike >= 2) {
+            cJSON_AddNumberToObject(o, "interchangeable", e->alike);
+        }
         cJSON *doubts = cJSON_AddArrayToObject(o, "doubts");
         static const char *const doubt_names[] = {"contested", "unseen_taker", "camera_gap",
                                                   "reader_outage"};
@@ -200,6 +203,9 @@ static cJSON *evidence_json(const struct sk_fusion_evidence *e)
             cJSON_AddBoolToObject(co, "present", (c->flags & SK_CAND_PRESENT) != 0);
             cJSON_AddBoolToObject(co, "reached", (c->flags & SK_CAND_REACHED) != 0);
             cJSON_AddBoolToObject(co, "ruled_out", (c->flags & SK_CAND_RULED_OUT) != 0);
+            if (c->flags & SK_CAND_ALIKE) {
+                cJSON_AddBoolToObject(co, "alike", true);
+            }
             cJSON_AddItemToArray(cands, co);
         }
     }

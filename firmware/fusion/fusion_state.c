@@ -131,6 +131,7 @@ TABLE(evidence_tab,
       OPT_FLD(struct sk_fusion_evidence, "missed", F_I64, missed_wall_us),
       OPT_FLD(struct sk_fusion_evidence, "reach", F_FLOAT, reach),
       OPT_FLD(struct sk_fusion_evidence, "doubt", F_U8, doubt),
+      OPT_FLD(struct sk_fusion_evidence, "alike", F_U8, alike),
       ARR_FLD(struct sk_fusion_evidence, "cands", cands, n_cands, candidate_tab));
 
 TABLE(line_tab,
@@ -195,7 +196,8 @@ TABLE(pending_tab,
       FLD(struct pending, "removed", F_MONO, removed_us),
       FLD(struct pending, "departed", F_MONO, departed_us),
       FLD(struct pending, "restock", F_BOOL, restock),
-      OPT_FLD(struct pending, "missed", F_MONO, missed_us));
+      OPT_FLD(struct pending, "missed", F_MONO, missed_us),
+      OPT_FLD(struct pending, "alike", F_U8, alike));
 
 TABLE(sighting_tab,
       EPC_FLD(struct sighting, "epc", epc, epc_len),

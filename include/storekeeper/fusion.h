@@ -110,6 +110,7 @@ enum sk_fusion_cand_flags {
     SK_CAND_PRESENT = 1 << 1,   /* in the shelf's zone while the item could have left */
     SK_CAND_REACHED = 1 << 2,   /* the camera saw it reach into the shelf then */
     SK_CAND_RULED_OUT = 1 << 3, /* the evidence rules it out (present, did not reach) */
+    SK_CAND_ALIKE = 1 << 4,     /* reached once and took one of the line's interchangeable tags */
 };
 
 /* One shopper who could have taken a line. */
@@ -143,6 +144,9 @@ struct sk_fusion_evidence {
     int64_t exit_seen_wall_us; /* the exit portal saw the item leave; 0: not seen */
     float reach;               /* the chosen one's reach into the shelf then, 0..1; -1 unmeasured */
     uint8_t doubt;             /* enum sk_fusion_doubt bits */
+    uint8_t alike;             /* >= 2: one of that many tags of one product and price gone while
+                                * as many shoppers each reached once: the charge is certain,
+                                * which of those tags is whose is not (docs/fusion.md); 0 none */
     uint8_t n_cands;           /* the first SK_FUSION_CANDS_MAX candidates, the charged first */
     struct sk_fusion_candidate cands[SK_FUSION_CANDS_MAX];
 };

@@ -216,6 +216,9 @@ static int on_event(void *ctx, const struct sk_fusion_event *ev)
                                          used ? "," : " doubt=", doubts[k]);
             }
         }
+        if (ev->line->ev.alike) {
+            snprintf(d + used, sizeof(d) - used, " alike=%u", ev->line->ev.alike);
+        }
         out(r, "pick S%d #%d %s %s%s%s", sn, item, ev->shelf,
             sk_fusion_rule_name(ev->line->ev.rule), ev->line->ev.lost_track ? " lost" : "", d);
     } break;

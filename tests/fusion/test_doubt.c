@@ -69,9 +69,34 @@ static const struct row rows[] = {
          "pick S2 #401 D1 reach doubt=contested\n"
          "checkout S1 [] contested=[#401] review=contested\n"
          "checkout S2 [#401] review=low_confidence,contested"},
-        {"1: two reached half a second apart: each item to the one whose reach it lies amid",
+        {"1: two reached half a second apart for two items of one product: each owes one, "
+         "whichever tag it was: no contest, the lines say the tags were interchangeable",
          TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3100 take D1 401; "
                 "3600 take D1 402; 3700 reach 1 zd 1200 sole; 4200 reach 2 zd 1200 sole; "
+                "6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach alike=2\n"
+         "pick S2 #402 D1 reach alike=2\n"
+         "checkout S1 [#401]\n"
+         "checkout S2 [#402]"},
+        {"1: two reached half a second apart for two different products: each item to the one "
+         "whose reach it lies amid, both contested",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3100 take D1 401; "
+                "3600 take D1 301; 3700 reach 1 zd 1200 sole; 4200 reach 2 zd 1200 sole; "
+                "6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
+         20000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach doubt=contested\n"
+         "pick S2 #301 D1 reach doubt=contested\n"
+         "checkout S1 [#401] contested=[#301] review=low_confidence,contested\n"
+         "checkout S2 [#301] contested=[#401] review=low_confidence,contested"},
+        {"1: one product, but the arms were side by side (shared): one arm may have been seen "
+         "twice, both contested",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 3100 take D1 401; "
+                "3600 take D1 402; 3700 reach 1 zd 1200 shared; 4200 reach 2 zd 1200 shared; "
                 "6000 zout 1 zd; 6000 zout 2 zd; 9000 out 1; 9500 out 2",
          20000,
          "open S1\n"
@@ -154,11 +179,38 @@ static const struct row rows[] = {
          "pick S2 #401 D1 reach doubt=contested,outage\n"
          "checkout S1 [] contested=[#401] review=contested\n"
          "checkout S2 [#401] review=low_confidence,contested"},
-        {"2: two items gone across one outage, two shoppers who each reached once in it: one "
-         "each, both contested",
+        {"2: two items of one product gone across one outage, two shoppers who each reached "
+         "once in it: one each, certain in money (interchangeable), not to review",
          TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 2000 down rd; "
                 "3500 reach 1 zd 800 sole; 5000 take D1 401 within 1900 9100; "
                 "5000 take D1 402 within 1900 9100; 6500 reach 2 zd 800 sole; 9000 up rd; "
+                "10000 zout 1 zd; 10000 zout 2 zd; 11000 out 1; 11500 out 2",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach doubt=outage alike=2\n"
+         "pick S2 #402 D1 reach doubt=outage alike=2\n"
+         "checkout S1 [#401]\n"
+         "checkout S2 [#402]"},
+        {"2: two items of two products across one outage, one reach each: which is whose is "
+         "money, both contested",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 2000 down rd; "
+                "3500 reach 1 zd 800 sole; 5000 take D1 401 within 1900 9100; "
+                "5000 take D1 301 within 1900 9100; 6500 reach 2 zd 800 sole; 9000 up rd; "
+                "10000 zout 1 zd; 10000 zout 2 zd; 11000 out 1; 11500 out 2",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "pick S1 #401 D1 reach doubt=contested,outage\n"
+         "pick S2 #301 D1 reach doubt=contested,outage\n"
+         "checkout S1 [#401] contested=[#301] review=low_confidence,contested\n"
+         "checkout S2 [#301] contested=[#401] review=low_confidence,contested"},
+        {"2: two items of one product across one outage, but one shopper reached twice: who "
+         "took two is not known, both contested",
+         TWO_IN "; 1000 zin 1 zd 720 50; 1200 zin 2 zd 780 50; 2000 down rd; "
+                "3500 reach 1 zd 800 sole; 4800 reach 1 zd 800 sole; "
+                "5000 take D1 401 within 1900 9100; 5000 take D1 402 within 1900 9100; "
+                "6500 reach 2 zd 800 sole; 9000 up rd; "
                 "10000 zout 1 zd; 10000 zout 2 zd; 11000 out 1; 11500 out 2",
          25000,
          "open S1\n"
@@ -167,6 +219,23 @@ static const struct row rows[] = {
          "pick S2 #402 D1 reach doubt=contested,outage\n"
          "checkout S1 [#401] contested=[#402] review=low_confidence,contested\n"
          "checkout S2 [#402] contested=[#401] review=low_confidence,contested"},
+        {"2: two items of one product across one outage, three shoppers reached: one of them "
+         "took nothing, all three flagged",
+         TWO_IN "; 0 new 3 650 50; 300 in 3; 1000 zin 1 zd 700 50; 1200 zin 2 zd 790 50; "
+                "1300 zin 3 zd 745 50; 2000 down rd; 3500 reach 1 zd 800 sole; "
+                "4500 reach 3 zd 800 sole; 5000 take D1 401 within 1900 9100; "
+                "5000 take D1 402 within 1900 9100; 6500 reach 2 zd 800 sole; 9000 up rd; "
+                "10000 zout 1 zd; 10000 zout 2 zd; 10000 zout 3 zd; 11000 out 1; 11500 out 2; "
+                "12000 out 3",
+         25000,
+         "open S1\n"
+         "open S2\n"
+         "open S3\n"
+         "pick S1 #401 D1 reach doubt=contested,outage\n"
+         "pick S2 #402 D1 reach doubt=contested,outage\n"
+         "checkout S1 [#401] contested=[#402] review=low_confidence,contested\n"
+         "checkout S2 [#402] contested=[#401] review=low_confidence,contested\n"
+         "checkout S3 [] contested=[#401,#402] review=contested"},
         {"2: taken during an outage at a shelf without reach: both who stood there are flagged",
          TWO_IN "; 1000 zin 1 za 50 50; 2000 down ra; 3000 zout 1 za; 3500 zin 2 za 50 50; "
                 "5000 take A1 101 within 1900 7100; 6000 zout 2 za; 7000 up ra; "
