@@ -24,6 +24,12 @@
  * fusion asks whether a neighbour's arm could have been there). A track that ends, leaves
  * the zone or hands its slot on ends its reaches first.
  *
+ * The cleaned mask (opened with a 3 x 3 kernel at 320 x 240) loses a thin arm: a slight
+ * shopper's sleeve, or its shadow, is two pixels wide. So the band is also read in the raw
+ * foreground, before cleaning (vision_reach_sample): a raw pixel counts too when its column
+ * across the band (one pixel along the edge) is foreground for at least half the band's
+ * depth. An arm crosses the whole band; sensor noise does not line up across it.
+ *
  * Shoppers standing shoulder to shoulder merge into one blob, and the tracker may keep only
  * one of them: the other's track ends where it stood. It stays there as a ghost, for
  * GHOST_US or until a new track appears within half vision.reach_width_px of it, and band
@@ -42,6 +48,7 @@ struct band_px {
     uint32_t idx; /* into the processing-size image */
     float u;      /* along the edge, from its first point */
     float d;      /* from the edge into the zone */
+    uint32_t col; /* the column across the band it lies in: (int)u */
 };
 
 struct episode {
@@ -67,6 +74,9 @@ struct band {
     double x1, y1;
     struct band_px *px;
     size_t n_px;
+    uint8_t *raw;      /* per band pixel: foreground before cleaning (vision_reach_sample) */
+    uint16_t *col_raw; /* per column: raw foreground pixels */
+    size_t n_cols;
     struct episode nobody;
     struct ghost ghosts[GHOSTS_MAX];
 };
@@ -132,7 +142,8 @@ static int make_band(struct band *b,
                     continue;
                 }
                 if (pass == 1) {
-                    b->px[count] = (struct band_px){(uint32_t)(y * width + x), (float)u, (float)d};
+                    b->px[count] = (struct band_px){(uint32_t)(y * width + x), (float)u, (float)d,
+                                                    (uint32_t)u};
                 }
                 count++;
             }
@@ -142,7 +153,10 @@ static int make_band(struct band *b,
                 return -E2BIG;
             }
             b->px = calloc(count ? count : 1, sizeof(*b->px));
-            if (!b->px) {
+            b->raw = calloc(count ? count : 1, 1);
+            b->n_cols = (size_t)len + 1;
+            b->col_raw = calloc(b->n_cols, sizeof(*b->col_raw));
+            if (!b->px || !b->raw || !b->col_raw) {
                 return -ENOMEM;
             }
         }
@@ -198,6 +212,8 @@ void vision_reach_free(struct vision_reach *r)
     }
     for (size_t i = 0; i < r->n_bands; i++) {
         free(r->bands[i].px);
+        free(r->bands[i].raw);
+        free(r->bands[i].col_raw);
     }
     free(r);
 }
@@ -299,6 +315,21 @@ static float arm_at(const struct band *bd, int count, float sum_u, float *ret_x,
     return (float)u;
 }
 
+void vision_reach_sample(struct vision_reach *r, const uint8_t *raw)
+{
+    for (size_t b = 0; r && b < r->n_bands; b++) {
+        struct band *bd = &r->bands[b];
+        memset(bd->col_raw, 0, bd->n_cols * sizeof(*bd->col_raw));
+        for (size_t k = 0; k < bd->n_px; k++) {
+            bd->raw[k] = raw[bd->px[k].idx] != 0;
+            if (bd->raw[k] && bd->px[k].col < bd->n_cols &&
+                bd->col_raw[bd->px[k].col] < UINT16_MAX) {
+                bd->col_raw[bd->px[k].col]++;
+            }
+        }
+    }
+}
+
 void vision_reach_frame(struct vision_reach *r,
                         const uint8_t *mask,
                         const struct sk_trk *slots,
@@ -369,9 +400,12 @@ void vision_reach_frame(struct vision_reach *r,
                 gh->id = 0;
             }
         }
+        /* a raw pixel in a column foreground across half the band: a thin arm */
+        unsigned run = (unsigned)(r->p.band_px + 1) / 2;
         for (size_t k = 0; k < bd->n_px; k++) {
             const struct band_px *px = &bd->px[k];
-            if (!mask[px->idx]) {
+            bool arm = bd->raw[k] && px->col < bd->n_cols && bd->col_raw[px->col] >= run;
+            if (!mask[px->idx] && !arm) {
                 continue;
             }
             size_t best = SIZE_MAX, ghost = SIZE_MAX;

@@ -50,6 +50,9 @@ int vision_reach_new(const struct vision_reach_params *p,
                      struct vision_reach **ret);
 void vision_reach_free(struct vision_reach *r);
 
+/* The frame's foreground before cleaning (the mask vision_reach_frame gets next is its cleaned
+ * form): thin arms the cleaning removes are read from it. */
+void vision_reach_sample(struct vision_reach *r, const uint8_t *raw);
 /* One frame: the cleaned mask, the tracker's slots and which zones each slot is in (bit z of
  * in_zone[slot]). Reaches that ended are passed to emit. */
 void vision_reach_frame(struct vision_reach *r,

@@ -655,6 +655,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     }
     double t2 = now_ms();
     if (r == 0) {
+        vision_reach_sample(v->reach, v->mask);
         r = vision_cv_clean(v->cv, v->mask, v->open_k, v->close_k);
     }
     if (r < 0) {
