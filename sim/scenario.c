@@ -151,7 +151,8 @@ enum act_kind {
 struct act {
     int kind;
     int shelf, sku, count;
-    float offset;         /* GO: px from the shelf's middle, along it */
+    float offset;         /* GO, and TAKE/PUT with reach_at: px from the shelf's middle */
+    bool reach_at;        /* TAKE/PUT: the arm goes to offset, not straight ahead */
     bool by_entry;        /* LEAVE: out the way in */
     char to[SC_NAME_MAX]; /* GIVE: whom */
     double seconds;
@@ -185,6 +186,7 @@ struct decl_fault {
 struct decl_bind {
     double at;
     char token[64];
+    int persons; /* the next this many entries (a party on one account) */
 };
 
 struct parse {
@@ -355,15 +357,26 @@ static int shopper_line(struct parse *p, char **w, int n)
         }
         a->kind = A_HIDE;
     } else if (strcmp(k, "take") == 0 || strcmp(k, "put") == 0) {
-        if (n < 2 || n > 3) {
-            return fail(p, p->line, "usage: %s SKU [COUNT]", k);
+        /* take SKU [COUNT] [at OFFSET]: at, the arm goes to that point of the shelf (px from
+         * its middle, along it), past a neighbour if one stands there: reaching across */
+        bool at = n >= 4 && strcmp(w[n - 2], "at") == 0;
+        int words = at ? n - 2 : n;
+        if (words < 2 || words > 3 || (n >= 4 && !at)) {
+            return fail(p, p->line, "usage: %s SKU [COUNT] [at OFFSET]", k);
         }
         if ((r = want_sku(p, w[1], &a->sku)) < 0) {
             return r;
         }
-        if (n == 3 && !inum(w[2], 1, 50, &a->count)) {
+        if (words == 3 && !inum(w[2], 1, 50, &a->count)) {
             return fail(p, p->line, "\"%s\": a count is 1..50", w[2]);
         }
+        double off = 0;
+        if (at && !num(w[n - 1], -30, 30, &off)) {
+            return fail(p, p->line, "\"%s\": the point of the shelf is -30..30 px from its middle",
+                        w[n - 1]);
+        }
+        a->reach_at = at;
+        a->offset = (float)off;
         a->kind = k[0] == 't' ? A_TAKE : A_PUT;
     } else if (strcmp(k, "wait") == 0) {
         if (n != 2 || !num(w[1], 0, 600, &a->seconds)) {
@@ -608,10 +621,13 @@ static int top_line(struct parse *p, char **w, int n)
         if (p->n_binds == SC_MAX_SHOPPERS) {
             return fail(p, p->line, "more than %d binds", SC_MAX_SHOPPERS);
         }
-        if (n != 4 || strcmp(w[1], "at") != 0 || !num(w[2], 0, 3600, &d->at) ||
-            !token_ok(w[3], sizeof(d->token)) || strlen(w[3]) < 8) {
+        d->persons = 1;
+        if ((n != 4 && n != 6) || strcmp(w[1], "at") != 0 || !num(w[2], 0, 3600, &d->at) ||
+            !token_ok(w[3], sizeof(d->token)) || strlen(w[3]) < 8 ||
+            (n == 6 && (strcmp(w[4], "for") != 0 || !inum(w[5], 1, 8, &d->persons)))) {
             return fail(p, p->line,
-                        "usage: bind at SECONDS TOKEN (8..63 letters, digits, '-', '_', '.')");
+                        "usage: bind at SECONDS TOKEN [for PERSONS] (token: 8..63 letters, "
+                        "digits, '-', '_', '.'; persons 1..8)");
         }
         snprintf(d->token, sizeof(d->token), "%s", w[3]);
         p->n_binds++;
@@ -768,12 +784,14 @@ static int arm(struct parse *p, struct walker *w, double t, double dur, float x,
 
 /* The shopper's arm goes out across the shelf's edge for most of dur, the tag changing in the
  * middle of it. */
-static int arm_to_shelf(struct parse *p, struct walker *w, int shelf, double dur, int line)
+static int
+arm_to_shelf(struct parse *p, struct walker *w, int shelf, double dur, int line, const float *at)
 {
     float e[4];
     sc_shelf_edge(shelf, e);
     float across = shelf < 4 ? -3.0f : 3.0f; /* just past the edge, onto the shelf */
-    return arm(p, w, w->t + 0.1, dur - 0.2, w->x, e[1] + across, line);
+    float x = at ? 0.5f * (e[0] + e[2]) + *at : w->x;
+    return arm(p, w, w->t + 0.1, dur - 0.2, x, e[1] + across, line);
 }
 
 /* count reaches into the shelf the walker stands at, dur each: every one an intent like `what`
@@ -784,7 +802,8 @@ static int reach_into_shelf(struct parse *p,
                             struct walker *w,
                             const struct intent *what,
                             int count,
-                            double dur)
+                            double dur,
+                            const float *at)
 {
     int r = 0;
     for (int k = 0; k < count && r >= 0; k++) {
@@ -793,7 +812,7 @@ static int reach_into_shelf(struct parse *p,
         in.shelf = w->shelf;
         r = add_intent(pl, &in);
         if (r >= 0) {
-            r = arm_to_shelf(p, w, w->shelf, dur, in.line);
+            r = arm_to_shelf(p, w, w->shelf, dur, in.line, at);
         }
         waypoint(w, w->t + dur, w->x, w->y);
     }
@@ -895,7 +914,7 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
             }
             if (r >= 0) {
                 const struct intent in = {.kind = I_RESTOCK, .sku = a->sku, .line = a->line};
-                r = reach_into_shelf(p, pl, &w, &in, a->count, STOCK_S);
+                r = reach_into_shelf(p, pl, &w, &in, a->count, STOCK_S, NULL);
             }
             if (sc->home[a->sku] < 0) {
                 sc->home[a->sku] = w.shelf;
@@ -955,7 +974,8 @@ static int plan_shopper(struct planner *pl, struct decl_shopper *d)
                                           .visit = w.visit,
                                           .sku = a->sku,
                                           .line = a->line};
-                r = reach_into_shelf(p, pl, &w, &in, a->count, REACH_S);
+                r = reach_into_shelf(p, pl, &w, &in, a->count, REACH_S,
+                                     a->reach_at ? &a->offset : NULL);
             }
             break;
         case A_WAIT:
@@ -1371,20 +1391,22 @@ static int plan(struct parse *p)
         }
     }
     for (size_t k = 0; r >= 0 && k < p->n_binds; k++) {
-        struct sc_event e = {.t = p->binds[k].at, .kind = SC_EV_BIND};
+        struct sc_event e = {.t = p->binds[k].at, .kind = SC_EV_BIND, .value = p->binds[k].persons};
         snprintf(e.token, sizeof(e.token), "%s", p->binds[k].token);
         r = add_event(&pl, &e);
-        /* The visit that enters first after the bind is the account's. */
-        struct sc_visit *best = NULL;
-        for (size_t v = 0; v < sc->n_visits; v++) {
-            struct sc_visit *vi = &sc->visits[v];
-            if (vi->enter_t >= p->binds[k].at && !vi->token[0] &&
-                (!best || vi->enter_t < best->enter_t)) {
-                best = vi;
+        /* The visits that enter first after the bind, as many as it is for, are the account's. */
+        for (int person = 0; person < p->binds[k].persons; person++) {
+            struct sc_visit *best = NULL;
+            for (size_t v = 0; v < sc->n_visits; v++) {
+                struct sc_visit *vi = &sc->visits[v];
+                if (vi->enter_t >= p->binds[k].at && !vi->token[0] &&
+                    (!best || vi->enter_t < best->enter_t)) {
+                    best = vi;
+                }
             }
-        }
-        if (best) {
-            snprintf(best->token, sizeof(best->token), "%s", p->binds[k].token);
+            if (best) {
+                snprintf(best->token, sizeof(best->token), "%s", p->binds[k].token);
+            }
         }
     }
     if (r >= 0) {

@@ -166,9 +166,18 @@ static const struct bad bads[] = {
         {"name x\n" OK_SHOPPER "restock at 3 A1 cola 2 quickly\n",
          "t.scn:6: \"quickly\": only \"badge\" may follow the count"},
         {"name x\n" OK_SHOPPER "bind at 1 bad token!\n",
-         "t.scn:6: usage: bind at SECONDS TOKEN (8..63 letters, digits, '-', '_', '.')"},
+         "t.scn:6: usage: bind at SECONDS TOKEN [for PERSONS] (token: 8..63 letters, "
+         "digits, '-', '_', '.'; persons 1..8)"},
         {"name x\n" OK_SHOPPER "bind at 1 short\n",
-         "t.scn:6: usage: bind at SECONDS TOKEN (8..63 letters, digits, '-', '_', '.')"},
+         "t.scn:6: usage: bind at SECONDS TOKEN [for PERSONS] (token: 8..63 letters, "
+         "digits, '-', '_', '.'; persons 1..8)"},
+        {"name x\n" OK_SHOPPER "bind at 1 acct-party-1 for 9\n",
+         "t.scn:6: usage: bind at SECONDS TOKEN [for PERSONS] (token: 8..63 letters, "
+         "digits, '-', '_', '.'; persons 1..8)"},
+        {"name x\nshopper a at 1\n  go A1\n  take cola at 40\n  leave\nend\n",
+         "t.scn:4: \"40\": the point of the shelf is -30..30 px from its middle"},
+        {"name x\nshopper a at 1\n  go A1\n  take cola 2 by 4\n  leave\nend\n",
+         "t.scn:4: usage: take SKU [COUNT] [at OFFSET]"},
         {"name x\n" OK_SHOPPER "duration 10\n",
          "t.scn: duration 10 s ends before the last visit settled (20 s needed)"},
         {"name x\nseed 1 \xc3\xa9\n", "t.scn:2: only printable ASCII is allowed"},
