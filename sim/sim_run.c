@@ -109,8 +109,8 @@ void sim_apply(const struct scenario *sc,
         char json[256];
         snprintf(json, sizeof(json),
                  "{\"account_token\":\"%s\",\"next_entry\":true,\"expires_s\":120,"
-                 "\"request_id\":\"sim-bind-%zu\"}",
-                 e->token, index);
+                 "\"persons\":%d,\"request_id\":\"sim-bind-%zu\"}",
+                 e->token, e->value > 0 ? e->value : 1, index);
         if (sim_cloud_command(cloud, "session_bind", json) < 0) {
             sk_log(SK_LOG_WARNING, "sim", NULL, "bind %s could not be published", e->token);
         }

@@ -575,18 +575,19 @@ static int parse_catalog(const struct ctx *c, const cJSON *o, struct sk_cmd *cmd
 
 static int parse_bind(const struct ctx *c, const cJSON *o, struct sk_cmd *cmd)
 {
-    static const char *const fields[] = {COMMON,       "account_token", "session_id",
-                                         "next_entry", "expires_s",     NULL};
+    static const char *const fields[] = {COMMON,      "account_token", "session_id", "next_entry",
+                                         "expires_s", "persons",       NULL};
     int r = only_fields(c, o, fields);
     int next = 0;
-    int64_t exp = 300;
+    int64_t exp = 300, persons = 1;
     if (r < 0 ||
         (r = get_string(c, o, "account_token", true, 8, cmd->u.bind.token,
                         sizeof(cmd->u.bind.token), CS_TOKEN)) < 0 ||
         (r = get_string(c, o, "session_id", false, 1, cmd->u.bind.session_id,
                         sizeof(cmd->u.bind.session_id), CS_ID)) < 0 ||
         (r = get_bool(c, o, "next_entry", &next)) < 0 ||
-        (r = get_int(c, o, "expires_s", false, 10, 3600, &exp)) < 0) {
+        (r = get_int(c, o, "expires_s", false, 10, 3600, &exp)) < 0 ||
+        (r = get_int(c, o, "persons", false, 1, SK_CMD_PARTY_MAX, &persons)) < 0) {
         return r;
     }
     bool has_session = cmd->u.bind.session_id[0] != 0;
@@ -594,8 +595,13 @@ static int parse_bind(const struct ctx *c, const cJSON *o, struct sk_cmd *cmd)
         return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, has_session ? "next_entry" : "session_id",
                            "give exactly one target: session_id, or next_entry: true");
     }
+    if (has_session && persons != 1) {
+        return sk_cmd_fail(c->err, SK_CMD_ERR_INVALID, "persons",
+                           "persons is for next_entry: a session is one shopper");
+    }
     cmd->u.bind.next_entry = next == 1;
     cmd->u.bind.expires_s = (int)exp;
+    cmd->u.bind.persons = (int)persons;
     return 0;
 }
 

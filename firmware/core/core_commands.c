@@ -203,7 +203,8 @@ static int command_bind(struct sk_core *c, const struct sk_cmd *cmd, struct sk_c
 {
     const char *sid = cmd->u.bind.session_id[0] ? cmd->u.bind.session_id : NULL;
     int64_t expires = sk_clock_mono_us(c->clock) + (int64_t)cmd->u.bind.expires_s * 1000000;
-    int e = sk_fusion_bind(c->fusion, cmd->u.bind.token, sid, expires);
+    int persons = cmd->u.bind.persons > 0 ? cmd->u.bind.persons : 1;
+    int e = sk_fusion_bind(c->fusion, cmd->u.bind.token, sid, persons, expires);
     if (e == -ENOENT) {
         return reject(r, SK_CMD_ERR_INVALID, "session_id", "no open session has this id");
     }
@@ -221,8 +222,14 @@ static int command_bind(struct sk_core *c, const struct sk_cmd *cmd, struct sk_c
     } else {
         r->status = SK_CMD_QUEUED;
         r->expires_wall_us = sk_clock_wall_us(c->clock) + (int64_t)cmd->u.bind.expires_s * 1000000;
-        snprintf(r->detail, sizeof(r->detail), "held for the next shopper who enters, at most %d s",
-                 cmd->u.bind.expires_s);
+        if (persons > 1) {
+            snprintf(r->detail, sizeof(r->detail),
+                     "held for the next %d shoppers who enter, at most %d s", persons,
+                     cmd->u.bind.expires_s);
+        } else {
+            snprintf(r->detail, sizeof(r->detail),
+                     "held for the next shopper who enters, at most %d s", cmd->u.bind.expires_s);
+        }
     }
     sk_log(SK_LOG_INFO, "core", NULL, "session bind %s",
            sid ? "applied" : "held for the next entry");

@@ -129,6 +129,7 @@ struct bind {
     char token[SK_FUSION_ACCOUNT_MAX];
     char session[SK_FUSION_ID_LEN + 1]; /* empty: the next entry */
     int64_t expires_us;
+    uint8_t persons; /* entries it still waits for (0 in older state: 1) */
 };
 
 struct shelf_info {

@@ -73,6 +73,10 @@ static void bind_waiting(struct sk_fusion *f, struct session *s, int64_t mono)
     for (size_t i = 0; i < f->n_binds; i++) {
         if (!f->binds[i].session[0] && f->binds[i].expires_us > mono) {
             snprintf(s->pub.account, sizeof(s->pub.account), "%s", f->binds[i].token);
+            if (f->binds[i].persons > 1) {
+                f->binds[i].persons--; /* a party: the next one who enters is on it too */
+                return;
+            }
             memmove(&f->binds[i], &f->binds[i + 1], (f->n_binds - i - 1) * sizeof(f->binds[0]));
             f->n_binds--;
             return;
@@ -96,6 +100,7 @@ void fusion__binds_expire(struct sk_fusion *f, int64_t now)
 int sk_fusion_bind(struct sk_fusion *f,
                    const char *token,
                    const char *session_id,
+                   int persons,
                    int64_t expires_mono_us)
 {
     if (session_id && session_id[0]) {
@@ -127,6 +132,7 @@ int sk_fusion_bind(struct sk_fusion *f,
     memset(b, 0, sizeof(*b));
     snprintf(b->token, sizeof(b->token), "%s", token);
     b->expires_us = expires_mono_us;
+    b->persons = (uint8_t)(persons < 1 ? 1 : persons > UINT8_MAX ? UINT8_MAX : persons);
     f->dirty = true;
     return 0;
 }

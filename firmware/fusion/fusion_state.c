@@ -217,7 +217,8 @@ TABLE(memo_tab,
 TABLE(bind_tab,
       FLD(struct bind, "token", F_STR, token),
       FLD(struct bind, "session", F_STR, session),
-      FLD(struct bind, "expires", F_MONO, expires_us));
+      FLD(struct bind, "expires", F_MONO, expires_us),
+      OPT_FLD(struct bind, "persons", F_U8, persons));
 
 /* A stock entry's persisted part: what arrived since the last restock event. */
 struct stock_rec {

@@ -20,6 +20,7 @@
 
 #define SK_CMD_ID_MAX      65  /* request_id, restock_id, session_id (with NUL) */
 #define SK_CMD_TOKEN_MAX   129 /* account token (with NUL) */
+#define SK_CMD_PARTY_MAX   8   /* persons one session bind may cover */
 #define SK_CMD_SKU_MAX     33
 #define SK_CMD_PNAME_MAX   97     /* product name (UTF-8 bytes, with NUL) */
 #define SK_CMD_PRODUCTS    500    /* products in one catalog_upsert */
@@ -78,6 +79,8 @@ struct sk_cmd {
             char session_id[SK_CMD_ID_MAX]; /* empty when next_entry */
             bool next_entry;                /* the next shopper who enters */
             int expires_s;                  /* how long the bind waits */
+            int persons; /* next_entry: for this many shoppers entering (a party paying on one
+                          * account), 1..SK_CMD_PARTY_MAX */
         } bind;
 
         struct {

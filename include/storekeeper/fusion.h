@@ -305,13 +305,16 @@ int sk_fusion_load_present(struct sk_fusion *f, const struct sk_tagset *present)
 
 /*
  * A session bind (the gate app's `session bind` command): attaches an account token to the
- * open session session_id, or with session_id NULL or empty to the next session that opens
- * before expires_mono_us. Returns 0 (applied or held), -ENOENT for an unknown session,
- * -ENOSPC when fusion.max_pending_binds binds wait.
+ * open session session_id, or with session_id NULL or empty to the next persons (>= 1)
+ * sessions that open before expires_mono_us (a party paying on one account). A bind of a token
+ * already waiting is the same bind sent again: its expiry is renewed, the persons it still
+ * waits for are not. Returns 0 (applied or held), -ENOENT for an unknown session, -ENOSPC
+ * when fusion.max_pending_binds binds wait.
  */
 int sk_fusion_bind(struct sk_fusion *f,
                    const char *token,
                    const char *session_id,
+                   int persons,
                    int64_t expires_mono_us);
 
 /*

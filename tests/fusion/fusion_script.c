@@ -449,6 +449,7 @@ static int parse(struct run *r, const char *script, struct op *ops, struct sk_ta
         } else if (strcmp(op, "bind") == 0) {
             o->kind = OP_BIND;
             snprintf(o->name, sizeof(o->name), "%s", a);
+            o->item = k >= 4 ? atoi(b) : 1; /* persons: a party on one account */
         } else if (strcmp(op, "done") == 0) {
             o->kind = OP_DONE;
             snprintf(o->name, sizeof(o->name), "%s", a);
@@ -538,7 +539,8 @@ static int core_command(struct run *r, const struct op *op)
         return rc;
     }
     if (op->kind == OP_BIND) {
-        rc = sk_fusion_bind(r->f, op->name, NULL, sk_clock_mono_us(&r->clk.clock) + 60000000);
+        rc = sk_fusion_bind(r->f, op->name, NULL, op->item,
+                            sk_clock_mono_us(&r->clk.clock) + 60000000);
     } else {
         const char *shelf = op->name;
         rc = sk_fusion_restock_done(r->f, &shelf, strcmp(shelf, "all") == 0 ? 0 : 1, op->arg);
@@ -617,7 +619,7 @@ static int apply(struct run *r, const struct op *op)
         if (r->core) {
             return core_command(r, op);
         }
-        return sk_fusion_bind(r->f, op->name, NULL, o.mono_us + 60000000);
+        return sk_fusion_bind(r->f, op->name, NULL, op->item, o.mono_us + 60000000);
     case OP_DONE: {
         if (r->core) {
             return core_command(r, op);

@@ -308,6 +308,22 @@ static const struct row rows[] = {
          "bind S1 acct-42\n"
          "pick S1 #101 A1 only\n"
          "checkout S1 [#101] acct-42"},
+        {"a party's bind (persons 2) names the next two shoppers' account, not a third's; sent "
+         "again, it is renewed, not restored",
+         NULL,
+         "0 bind acct-42 2; 0 bind acct-42 2; 0 new 1 650 40; 100 in 1; 0 new 2 650 80; "
+         "200 bind acct-42 2; 300 in 2; 0 new 3 650 120; 700 in 3; 1000 zin 1 za 40 50; "
+         "3000 take A1 101; 5000 zout 1 za; 8000 out 1; 8200 out 2; 8400 out 3",
+         15000,
+         "open S1\n"
+         "bind S1 acct-42\n"
+         "open S2\n"
+         "bind S2 acct-42\n"
+         "open S3\n"
+         "pick S1 #101 A1 only\n"
+         "checkout S1 [#101] acct-42\n"
+         "checkout S2 [] acct-42\n"
+         "checkout S3 []"},
         {"a lost shopper is abandoned with the cart; the item comes back later",
          "session_lost_s = 5;",
          "0 new 1 650 50; 100 in 1; 1000 zin 1 za 50 50; 3000 take A1 101; 5000 zout 1 za; "

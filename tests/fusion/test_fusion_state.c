@@ -90,7 +90,7 @@ static void test_roundtrip(void **state)
 {
     struct fx *x = *state;
     cross_in(x, 1);
-    assert_int_equal(sk_fusion_bind(x->f, "acct", NULL, 99000000), 0);
+    assert_int_equal(sk_fusion_bind(x->f, "acct", NULL, 1, 99000000), 0);
     struct sk_obs o = {.type = SK_OBS_TAG_DEPARTED, .mono_us = 2000000};
     sk_obs_set_source(&o, "ra");
     o.u.tag.antenna = 1;
@@ -171,17 +171,17 @@ static void test_bounds_and_commands(void **state)
     assert_int_equal(strlen(s->id), 36);
     assert_int_equal(s->id[14], '7'); /* UUIDv7-shaped */
     int before = x->events;
-    assert_int_equal(sk_fusion_bind(x->f, "tok", s->id, 0), 0);
+    assert_int_equal(sk_fusion_bind(x->f, "tok", s->id, 1, 0), 0);
     assert_string_equal(s->account, "tok");
     assert_int_equal(x->events, before + 1);
-    assert_int_equal(sk_fusion_bind(x->f, "tok", "no-such-session", 0), -2);
+    assert_int_equal(sk_fusion_bind(x->f, "tok", "no-such-session", 1, 0), -2);
     for (int i = 0; i < 64; i++) {
         char t[16];
         snprintf(t, sizeof(t), "t%d", i);
-        assert_int_equal(sk_fusion_bind(x->f, t, NULL, 99000000), 0);
+        assert_int_equal(sk_fusion_bind(x->f, t, NULL, 1, 99000000), 0);
     }
-    assert_int_equal(sk_fusion_bind(x->f, "one-too-many", NULL, 99000000), -28);
-    assert_int_equal(sk_fusion_bind(x->f, "t3", NULL, 99000000), 0); /* again: refreshed */
+    assert_int_equal(sk_fusion_bind(x->f, "one-too-many", NULL, 1, 99000000), -28);
+    assert_int_equal(sk_fusion_bind(x->f, "t3", NULL, 1, 99000000), 0); /* again: refreshed */
 
     const char *bad = "Z9";
     assert_int_equal(sk_fusion_restock_done(x->f, &bad, 1, "r"), -2);

@@ -83,6 +83,14 @@ static void test_good_forms(void **state)
                      0);
     assert_true(c.u.bind.next_entry);
     assert_int_equal(c.u.bind.expires_s, 300);
+    assert_int_equal(c.u.bind.persons, 1);
+    sk_cmd_clear(&c);
+    assert_int_equal(parse("session_bind",
+                           "{\"account_token\":\"acct_0123456789\",\"next_entry\":true,"
+                           "\"persons\":3}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c.u.bind.persons, 3);
     sk_cmd_clear(&c);
     assert_int_equal(parse("session_bind",
                            "{\"account_token\":\"acct_0123456789\",\"session_id\":\"s-42\","
@@ -279,7 +287,13 @@ static const struct bad bad[] = {
          SK_CMD_ERR_INVALID, "expires_s", "expires_s is out of range 10..3600"},
         {"session_bind", "{\"sesion_id\":\"x\"}", SK_CMD_ERR_INVALID, "sesion_id",
          "unknown field \"sesion_id\"; this command takes: request_id, identity, account_token, "
-         "session_id, next_entry, expires_s"},
+         "session_id, next_entry, expires_s, persons"},
+        {"session_bind",
+         "{\"account_token\":\"acct_0123456789\",\"next_entry\":true,\"persons\":9}",
+         SK_CMD_ERR_INVALID, "persons", "persons is out of range 1..8"},
+        {"session_bind",
+         "{\"account_token\":\"acct_0123456789\",\"session_id\":\"s\",\"persons\":2}",
+         SK_CMD_ERR_INVALID, "persons", "persons is for next_entry: a session is one shopper"},
         {"restock_done", "{}", SK_CMD_ERR_INVALID, "shelves",
          "give exactly one of: shelves (a non-empty list), or all: true"},
         {"restock_done", "{\"shelves\":[\"shelf-a\"],\"all\":true}", SK_CMD_ERR_INVALID, "all",
