@@ -30,6 +30,17 @@
  * across the band (one pixel along the edge) is foreground for at least half the band's
  * depth. An arm crosses the whole band; sensor noise does not line up across it.
  *
+ * Band pixels are given out by arm, not one by one: each connected piece of the band's
+ * foreground is an arm (or a body's edge), and its direction across the band (how far along
+ * the edge it moves per pixel of depth, fitted over its pixels) is traced back to each
+ * shopper's own depth. The piece goes to the shopper it points at, nearest along the edge
+ * within vision.reach_width_px: an arm reaching across in front of a neighbour, for an item
+ * on the neighbour's side, is traced to the shoulders it comes from. Straight ahead, that is
+ * the shopper nearest along the edge, as it always was. Sole and shared are judged the same
+ * way: another shopper within an arm's width of the arm traced back to its depth (widened by
+ * SLOPE_TOL per pixel traced: a ten-pixel band, and the arm's shadow beside it, give the
+ * direction only roughly).
+ *
  * Shoppers standing shoulder to shoulder merge into one blob, and the tracker may keep only
  * one of them: the other's track ends where it stood. It stays there as a ghost, for
  * GHOST_US or until a new track appears within half vision.reach_width_px of it, and band
@@ -41,7 +52,9 @@
 
 #define ON_FRAMES  2
 #define OFF_FRAMES 2
-#define GHOSTS_MAX 8          /* per band */
+#define GHOSTS_MAX 8    /* per band */
+#define SLOPE_MAX  4.0f /* along the edge per pixel of depth: an arm at most ~76 degrees off */
+#define SLOPE_TOL  0.5f /* the fitted direction's uncertainty (an arm's shadow leans it) */
 #define GHOST_US   20000000LL /* a track that ended in a zone stands there at most this long */
 
 struct band_px {
@@ -74,8 +87,13 @@ struct band {
     double x1, y1;
     struct band_px *px;
     size_t n_px;
-    uint8_t *raw;      /* per band pixel: foreground before cleaning (vision_reach_sample) */
-    uint16_t *col_raw; /* per column: raw foreground pixels */
+    double side;          /* +1 or -1: into the zone from the edge */
+    int bx0, by0, bw, bh; /* the band's bounding box, in the image */
+    int32_t *map;         /* per bounding-box pixel: its band pixel, or -1 */
+    int32_t *lab;         /* per band pixel, per frame: its piece, or -1 background */
+    uint32_t *stack;      /* per band pixel: the piece-finding stack */
+    uint8_t *raw;         /* per band pixel: foreground before cleaning (vision_reach_sample) */
+    uint16_t *col_raw;    /* per column: raw foreground pixels */
     size_t n_cols;
     struct episode nobody;
     struct ghost ghosts[GHOSTS_MAX];
@@ -90,6 +108,7 @@ struct slot_state {
 
 struct vision_reach {
     struct vision_reach_params p;
+    int width; /* of the processing-size image */
     struct band bands[SK_REACH_MAX_ZONES];
     size_t n_bands;
     struct slot_state slots[SK_TRACKER_MAX];
@@ -121,6 +140,7 @@ static int make_band(struct band *b,
         cy += z->polygon[2 * k + 1] / (double)n;
     }
     double side = -b->ey * (cx - b->x1) + b->ex * (cy - b->y1) >= 0 ? 1 : -1;
+    b->side = side;
     double x0 = 1e9, y0 = 1e9, xm = -1e9, ym = -1e9;
     for (size_t k = 0; k < n; k++) {
         x0 = fmin(x0, z->polygon[2 * k]);
@@ -156,11 +176,36 @@ static int make_band(struct band *b,
             b->raw = calloc(count ? count : 1, 1);
             b->n_cols = (size_t)len + 1;
             b->col_raw = calloc(b->n_cols, sizeof(*b->col_raw));
-            if (!b->px || !b->raw || !b->col_raw) {
+            b->lab = calloc(count ? count : 1, sizeof(*b->lab));
+            b->stack = calloc(count ? count : 1, sizeof(*b->stack));
+            if (!b->px || !b->raw || !b->col_raw || !b->lab || !b->stack) {
                 return -ENOMEM;
             }
         }
         b->n_px = count;
+    }
+    int mx0 = width, my0 = height, mx1 = -1, my1 = -1;
+    for (size_t k = 0; k < b->n_px; k++) {
+        int x = (int)(b->px[k].idx % (uint32_t)width), y = (int)(b->px[k].idx / (uint32_t)width);
+        mx0 = x < mx0 ? x : mx0;
+        my0 = y < my0 ? y : my0;
+        mx1 = x > mx1 ? x : mx1;
+        my1 = y > my1 ? y : my1;
+    }
+    b->bx0 = mx0;
+    b->by0 = my0;
+    b->bw = mx1 >= mx0 ? mx1 - mx0 + 1 : 1;
+    b->bh = my1 >= my0 ? my1 - my0 + 1 : 1;
+    b->map = malloc((size_t)b->bw * (size_t)b->bh * sizeof(*b->map));
+    if (!b->map) {
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < (size_t)b->bw * (size_t)b->bh; k++) {
+        b->map[k] = -1;
+    }
+    for (size_t k = 0; k < b->n_px; k++) {
+        int x = (int)(b->px[k].idx % (uint32_t)width), y = (int)(b->px[k].idx / (uint32_t)width);
+        b->map[(y - b->by0) * b->bw + (x - b->bx0)] = (int32_t)k;
     }
     return 0;
 }
@@ -191,6 +236,7 @@ int vision_reach_new(const struct vision_reach_params *p,
         return -ENOMEM;
     }
     r->p = *p;
+    r->width = width;
     for (size_t i = 0; i < n_zones; i++) {
         if (zones[i].reach_len != 4) {
             continue;
@@ -214,6 +260,9 @@ void vision_reach_free(struct vision_reach *r)
         free(r->bands[i].px);
         free(r->bands[i].raw);
         free(r->bands[i].col_raw);
+        free(r->bands[i].map);
+        free(r->bands[i].lab);
+        free(r->bands[i].stack);
     }
     free(r);
 }
@@ -303,6 +352,25 @@ static void add_ghost(struct band *bd,
     g->y = y;
     g->u = (float)((x - bd->x1) * bd->ex + (y - bd->y1) * bd->ey);
     g->lost_us = t_us;
+}
+
+/* How far (x, y) lies from the band's edge, into the zone. */
+static float depth_at(const struct band *bd, float x, float y)
+{
+    return (float)(bd->side * (-bd->ey * (x - bd->x1) + bd->ex * (y - bd->y1)));
+}
+
+/*
+ * Whether someone standing at (u, d) could have made the arm: within w of where it crossed
+ * the edge (au), unless the arm, traced back to that one's depth (from its piece: mean um at
+ * depth dm, slope along the edge per pixel of depth), passes clearly away from it (beyond w
+ * by SLOPE_TOL per pixel traced); or, wherever it crossed, traced back clearly to it (within w
+ * by as much).
+ */
+static bool within_arm(float u, float d, float au, float um, float dm, float slope, float w)
+{
+    float traced = fabsf(u - (um + slope * (d - dm))), doubt = SLOPE_TOL * fabsf(d - dm);
+    return (fabsf(u - au) <= w && traced <= w + doubt) || traced + doubt <= w;
 }
 
 /* Where an arm crossed the edge: the point of the edge level with its band pixels' middle.
@@ -400,42 +468,105 @@ void vision_reach_frame(struct vision_reach *r,
                 gh->id = 0;
             }
         }
-        /* a raw pixel in a column foreground across half the band: a thin arm */
+        /* The band's foreground: the cleaned mask, and a raw pixel in a column foreground
+         * across half the band (a thin arm). */
         unsigned run = (unsigned)(r->p.band_px + 1) / 2;
         for (size_t k = 0; k < bd->n_px; k++) {
             const struct band_px *px = &bd->px[k];
             bool arm = bd->raw[k] && px->col < bd->n_cols && bd->col_raw[px->col] >= run;
-            if (!mask[px->idx] && !arm) {
+            bd->lab[k] = mask[px->idx] || arm ? -2 : -1;
+        }
+        /* Each piece (8-connected) goes to the one it points at (see the top). */
+        float pu[SK_TRACKER_MAX] = {0}, pd[SK_TRACKER_MAX] = {0}, pslope[SK_TRACKER_MAX] = {0};
+        int pn[SK_TRACKER_MAX] = {0}, gpn[GHOSTS_MAX] = {0};
+        float gpu[GHOSTS_MAX] = {0}, gpd[GHOSTS_MAX] = {0}, gpslope[GHOSTS_MAX] = {0};
+        float td[SK_TRACKER_MAX] = {0}, gd[GHOSTS_MAX] = {0};
+        for (size_t i = 0; i < n_in; i++) {
+            td[in[i]] = depth_at(bd, slots[in[i]].x, slots[in[i]].y);
+        }
+        for (size_t g = 0; g < GHOSTS_MAX; g++) {
+            gd[g] = bd->ghosts[g].id ? depth_at(bd, bd->ghosts[g].x, bd->ghosts[g].y) : 0;
+        }
+        for (size_t k0 = 0; k0 < bd->n_px; k0++) {
+            if (bd->lab[k0] != -2) {
                 continue;
             }
+            /* gather the piece */
+            size_t top = 0, n = 0;
+            double sum_u = 0, sum_d = 0, sum_ud = 0, sum_dd = 0;
+            float dlo = 1e9f;
+            bd->lab[k0] = (int32_t)k0;
+            bd->stack[top++] = (uint32_t)k0;
+            while (top) {
+                uint32_t j = bd->stack[--top];
+                const struct band_px *px = &bd->px[j];
+                n++;
+                sum_u += px->u;
+                sum_d += px->d;
+                sum_ud += (double)px->u * px->d;
+                sum_dd += (double)px->d * px->d;
+                dlo = px->d < dlo ? px->d : dlo;
+                int x = (int)(px->idx % (uint32_t)r->width) - bd->bx0;
+                int y = (int)(px->idx / (uint32_t)r->width) - bd->by0;
+                for (int dy = -1; dy <= 1; dy++) {
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int nx = x + dx, ny = y + dy;
+                        if (nx < 0 || ny < 0 || nx >= bd->bw || ny >= bd->bh) {
+                            continue;
+                        }
+                        int32_t m = bd->map[ny * bd->bw + nx];
+                        if (m >= 0 && bd->lab[m] == -2) {
+                            bd->lab[m] = (int32_t)k0;
+                            bd->stack[top++] = (uint32_t)m;
+                        }
+                    }
+                }
+            }
+            /* its direction: along the edge per pixel of depth, fitted over its pixels */
+            double um = sum_u / (double)n, dm = sum_d / (double)n;
+            double var = sum_dd / (double)n - dm * dm, cov = sum_ud / (double)n - um * dm;
+            float slope = var > 1.0 ? (float)(cov / var) : 0;
+            slope = slope > SLOPE_MAX ? SLOPE_MAX : slope < -SLOPE_MAX ? -SLOPE_MAX : slope;
             size_t best = SIZE_MAX, ghost = SIZE_MAX;
             float best_d = (float)r->p.width_px;
             for (size_t i = 0; i < n_in; i++) {
-                float du = fabsf(px->u - tu[in[i]]);
+                float du = fabsf((float)um + slope * (td[in[i]] - (float)dm) - tu[in[i]]);
                 if (du <= best_d) {
                     best_d = du;
                     best = in[i];
                 }
             }
             for (size_t g = 0; g < GHOSTS_MAX; g++) {
-                float du = fabsf(px->u - bd->ghosts[g].u);
+                float du = fabsf((float)um + slope * (gd[g] - (float)dm) - bd->ghosts[g].u);
                 if (bd->ghosts[g].id && du < best_d) {
                     best_d = du;
                     ghost = g;
                 }
             }
             if (ghost != SIZE_MAX) {
-                gcount[ghost]++;
-                gsu[ghost] += px->u;
-                gdmin[ghost] = px->d < gdmin[ghost] ? px->d : gdmin[ghost];
+                gcount[ghost] += (int)n;
+                gsu[ghost] += (float)sum_u;
+                gdmin[ghost] = dlo < gdmin[ghost] ? dlo : gdmin[ghost];
+                if ((int)n > gpn[ghost]) {
+                    gpn[ghost] = (int)n;
+                    gpu[ghost] = (float)um;
+                    gpd[ghost] = (float)dm;
+                    gpslope[ghost] = slope;
+                }
             } else if (best == SIZE_MAX) {
-                nobody++;
-                nobody_su += px->u;
-                nobody_d = px->d < nobody_d ? px->d : nobody_d;
+                nobody += (int)n;
+                nobody_su += (float)sum_u;
+                nobody_d = dlo < nobody_d ? dlo : nobody_d;
             } else {
-                count[best]++;
-                su[best] += px->u;
-                dmin[best] = px->d < dmin[best] ? px->d : dmin[best];
+                count[best] += (int)n;
+                su[best] += (float)sum_u;
+                dmin[best] = dlo < dmin[best] ? dlo : dmin[best];
+                if ((int)n > pn[best]) {
+                    pn[best] = (int)n;
+                    pu[best] = (float)um;
+                    pd[best] = (float)dm;
+                    pslope[best] = slope;
+                }
             }
         }
         float depth_of = (float)r->p.band_px;
@@ -454,11 +585,12 @@ void vision_reach_frame(struct vision_reach *r,
             float au = arm_at(bd, count[s], su[s], &ax, &ay);
             bool shared = false;
             for (size_t i = 0; count[s] && i < n_in; i++) {
-                shared |= in[i] != s && fabsf(tu[in[i]] - au) <= w;
+                shared |= in[i] != s &&
+                          within_arm(tu[in[i]], td[in[i]], au, pu[s], pd[s], pslope[s], w);
             }
             for (size_t g = 0; count[s] && g < GHOSTS_MAX; g++) {
                 shared |= bd->ghosts[g].id && bd->ghosts[g].id != r->slots[s].id &&
-                          fabsf(bd->ghosts[g].u - au) <= w;
+                          within_arm(bd->ghosts[g].u, gd[g], au, pu[s], pd[s], pslope[s], w);
             }
             step(&r->slots[s].ep[b], count[s], depth, ax, ay, shared, r->p.min_px, t_us,
                  r->slots[s].id, bd->zone, emit, ctx);
@@ -470,10 +602,12 @@ void vision_reach_frame(struct vision_reach *r,
                 float au = arm_at(bd, gcount[g], gsu[g], &ax, &ay);
                 bool shared = false;
                 for (size_t i = 0; gcount[g] && i < n_in; i++) {
-                    shared |= slots[in[i]].id != gh->id && fabsf(tu[in[i]] - au) <= w;
+                    shared |= slots[in[i]].id != gh->id &&
+                              within_arm(tu[in[i]], td[in[i]], au, gpu[g], gpd[g], gpslope[g], w);
                 }
                 for (size_t o = 0; gcount[g] && o < GHOSTS_MAX; o++) {
-                    shared |= o != g && bd->ghosts[o].id && fabsf(bd->ghosts[o].u - au) <= w;
+                    shared |= o != g && bd->ghosts[o].id &&
+                              within_arm(bd->ghosts[o].u, gd[o], au, gpu[g], gpd[g], gpslope[g], w);
                 }
                 step(&gh->ep, gcount[g], gcount[g] ? 1.0f - gdmin[g] / depth_of : 0, ax, ay, shared,
                      r->p.min_px, t_us, gh->id, bd->zone, emit, ctx);

@@ -182,6 +182,44 @@ static void test_slight_shopper_thin_arm(void **state)
     sk_synth_free(s);
 }
 
+/* Reaching across: two shoppers 40 px apart; the left one's arm goes out for the shelf in
+ * front of the right one. The arm crosses the edge in front of the right one, but it comes
+ * from the left one's shoulders: the reach is the left one's, and the right one, traced back
+ * along the arm, stood out of its reach (sole). */
+static void test_reach_across(void **state)
+{
+    (void)state;
+    struct sk_synth_params p;
+    sk_synth_params_default(&p, W, H);
+    p.shadows = true;
+    struct sk_synth *s = NULL;
+    assert_int_equal(sk_synth_new(&p, &s), 0);
+    uint32_t left = stand(s, 60, 12, 20, 0);
+    stand(s, 200, 12, 60, 0);
+    assert_int_equal(sk_synth_reach(s, left, 6.0, 1.0, 58, 3), 0);
+    run_shelf(s);
+    int nobody = 0, n_left = 0, n_right = 0, sole = -1;
+    for (size_t i = 0; i < run.n_events; i++) {
+        const struct sk_vision_event *e = &run.events[i].ev;
+        if (e->type != SK_VEV_REACH) {
+            continue;
+        }
+        nobody += e->track_id == 0;
+        /* whose: the track standing nearer x 20 or x 60 at the end (tracks 1 and 2 by order
+         * of appearance: the left one walked in first) */
+        n_left += e->track_id == 1;
+        n_right += e->track_id == 2;
+        sole = e->track_id == 1 ? e->sole : sole;
+        printf("reach across: track %u at x %.1f, %s\n", e->track_id, e->x,
+               e->sole == SK_REACH_SOLE ? "sole" : "shared");
+    }
+    assert_int_equal(n_left, 1);
+    assert_int_equal(n_right, 0);
+    assert_int_equal(nobody, 0);
+    assert_int_equal(sole, SK_REACH_SOLE);
+    sk_synth_free(s);
+}
+
 /* Nobody reaches: shoppers standing at the shelf (their shadows too) stay out of the band. */
 static void test_standing_is_no_reach(void **state)
 {
@@ -208,6 +246,7 @@ int main(void)
             cmocka_unit_test(test_shoulder_to_shoulder_is_shared),
             cmocka_unit_test(test_low_contrast_sleeve),
             cmocka_unit_test(test_slight_shopper_thin_arm),
+            cmocka_unit_test(test_reach_across),
             cmocka_unit_test(test_standing_is_no_reach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
