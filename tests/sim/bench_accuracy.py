@@ -61,7 +61,7 @@ def main():
     keys = ["visits", "exact_carts", "truth_lines", "charged_lines", "true_positives",
             "phantom_charges", "missed_items", "count_errors", "stock_errors",
             "events_missing", "checkouts", "reviewed", "wrong_unreviewed", "misattributed",
-            "taker_flagged", "taker_named", "contested_lines"]
+            "taker_flagged", "taker_named", "contested_lines", "exact_tags", "tag_swaps"]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="sk-accuracy-") as work:
         jobs = [(f, i) for i in range(a.runs) for f in files]
@@ -100,10 +100,12 @@ virtual Modbus readers, the synthetic overhead camera through the vision pipelin
 runtime with fusion and the ledger, a mosquitto broker; the checkouts received over MQTT
 scored against each scenario's truth. %s, %s.
 
-A cart is exact when its checkout charges exactly the items (by EPC) the visit took out. A
-phantom charge is an item charged that the visit did not take; a missed item one taken and
-not charged; count errors compare quantities per product; stock errors compare the ledger's
-final stock with the truth; precision and recall are over cart lines.
+A cart is exact when its checkout charges exactly the products (and counts) the visit took
+out: the store charges products, so two interchangeable tags of one product whose hands the
+store could not tell apart still make two exact carts (counted apart as *tag swaps*). A
+phantom charge is a unit charged beyond what the visit took of that product; a missed item
+one taken and not charged; count errors compare quantities per product; stock errors compare
+the ledger's final stock with the truth; precision and recall are over cart lines.
 
 %s
 
@@ -116,20 +118,23 @@ evidence: 5 of 42 per run, 12-busy-shelf 3 of 4 and 13-crowd 2 of 8), %d wrong a
 `examples/scenarios/hard/` holds scenarios written from how real stores go wrong (issue 14):
 class 1, two or three shoppers at one shelf when a tag leaves (shoulder to shoulder,
 closer than people walk, three abreast, a browser stepping up beside the taker, takes a
-second apart, a put-back beside a take, two pairs at two shelves); class 2, a reader down or
+second apart, a put-back beside a take, two pairs at two shelves, one reaching across the
+other); class 2, a reader down or
 slower than the bus timeout while an item is taken (silent, slow, flaky, exception replies,
 corrupted frames, the taker leaving before it answers again, two takers across one outage);
 class 3, a shopper the camera hardly sees (a child beside a parent, a slight shopper in grey
 beside a visible one); and store moments (an item handed over, out of view at the picture's
 edge, out through the entry, a stocker on camera, a put-back at another shelf beside a take,
-a shopper who leaves and comes back, two companions walking together). What
+a shopper who leaves and comes back, two companions walking together, two friends paying
+with one account). What
 review would see ([simulator.md](simulator.md#scores)): *reviewed*, checkouts sent to review;
 *wrong unreviewed*, phantom charges in checkouts not sent to review and items one visit took
 and another was charged for whose taker's checkout went out without review (must be 0);
 *misattributed*, items one visit took and another was charged for; *taker flagged*, of those,
 the ones whose taker's checkout went to review listing them (or whose charged line is in
 unseen-taker doubt when the taker was never followed); *contested*, charged lines marked
-contested.
+contested; *tag swaps*, right products charged with another visit's tag of that product
+(interchangeable tags, [fusion.md](fusion.md#interchangeable-tags)).
 
 %s
 
@@ -181,8 +186,8 @@ CLASSES = [("c1-", "1: two or three at one shelf"), ("c2-", "2: a reader down or
 def hard_tables(rows, names, keys):
     """The hard scenarios' table: one row each, one per class, one over all."""
     head = ("| scenario | visits | exact carts | reviewed | wrong unreviewed | misattributed | "
-            "taker flagged | contested | phantom charges | missed items |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+            "taker flagged | contested | phantom charges | missed items | tag swaps |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     total = dict.fromkeys(keys, 0)
     for prefix, title in CLASSES:
         cls = dict.fromkeys(keys, 0)
@@ -204,7 +209,7 @@ def hard_row(title, r, bold=False):
                                      100 * r["reviewed"] / r["checkouts"] if r["checkouts"]
                                      else 0),
              r["wrong_unreviewed"], r["misattributed"], r["taker_flagged"],
-             r["contested_lines"], r["phantom_charges"], r["missed_items"]]
+             r["contested_lines"], r["phantom_charges"], r["missed_items"], r["tag_swaps"]]
     if bold:
         cells = ["**%s**" % c if i else c for i, c in enumerate(cells)]
     return "| " + " | ".join(str(c) for c in cells) + " |"
