@@ -63,16 +63,6 @@ int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
     return cv ? ops()->clean(cv, mask, open_k, close_k) : SK_EVISION;
 }
 
-int vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
-{
-    return cv ? ops()->components(cv, mask, ret, max) : SK_EVISION;
-}
-
-const int32_t *vision_cv_labels(const struct sk_cv *cv)
-{
-    return cv ? ops()->labels(cv) : NULL;
-}
-
 const char *vision_cv_version(void)
 {
     int err;

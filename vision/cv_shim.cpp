@@ -28,7 +28,7 @@ struct sk_cv {
     cv::Ptr<cv::BackgroundSubtractorMOG2> mog2;
     cv::Mat open_kernel, close_kernel;
     int open_k = 0, close_k = 0;
-    cv::Mat tmp, labels, stats, centroids, scaled;
+    cv::Mat tmp, scaled;
 };
 
 static int shim_new(int width, int height, const struct vision_cv_mog2 *mog2, struct sk_cv **ret_cv)
@@ -147,35 +147,6 @@ static int shim_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
     }
 }
 
-static int shim_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max)
-{
-    try {
-        cv::Mat m(cv->h, cv->w, CV_8UC1, const_cast<uint8_t *>(mask));
-        int n = cv::connectedComponentsWithStats(m, cv->labels, cv->stats, cv->centroids, 8,
-                                                 CV_32S);
-        int found = 0;
-        for (int i = 1; i < n; i++) { /* label 0 is the background */
-            if (found < max) {
-                const int *s = cv->stats.ptr<int>(i);
-                const double *c = cv->centroids.ptr<double>(i);
-                ret[found] = sk_cv_comp{s[cv::CC_STAT_LEFT],  s[cv::CC_STAT_TOP],
-                                        s[cv::CC_STAT_WIDTH], s[cv::CC_STAT_HEIGHT],
-                                        s[cv::CC_STAT_AREA],  (float)c[0],
-                                        (float)c[1]};
-            }
-            found++;
-        }
-        return found;
-    } catch (...) {
-        return SK_EVISION;
-    }
-}
-
-static const int32_t *shim_labels(const struct sk_cv *cv)
-{
-    return cv->labels.empty() ? nullptr : cv->labels.ptr<int32_t>(0);
-}
-
 static const char *shim_version(void)
 {
     /* CV_VERSION would be the headers'; the library loaded may be another build. */
@@ -189,7 +160,7 @@ static const char *shim_version(void)
 }
 
 static const struct vision_cv_ops ops = {
-        shim_new, shim_free, shim_resize, shim_background, shim_clean, shim_components, shim_labels,
+        shim_new, shim_free, shim_resize, shim_background, shim_clean,
 };
 
 /* The one symbol the module exports (built with hidden visibility). */

@@ -24,11 +24,6 @@ extern "C" {
  */
 struct sk_cv;
 
-struct sk_cv_comp {
-    int x, y, w, h, area;
-    float cx, cy;
-};
-
 /* The MOG2 background model's parameters (OpenCV's createBackgroundSubtractorMOG2). */
 struct vision_cv_mog2 {
     int history; /* frames */
@@ -51,14 +46,6 @@ int vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, do
 /* Keeps 255 only (drops shadow), opens with an open_k square (noise) then closes with a
  * close_k ellipse (joins a head to its shoulders), in place. */
 int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
-/* 8-connected components of mask: fills up to max, returns the number found (may exceed
- * max) or SK_EVISION. */
-int vision_cv_components(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
-
-/* The label image of the latest vision_cv_components (width x height, row by row): the
- * component at ret[i] has label i + 1, background 0. Valid until the next call. */
-const int32_t *vision_cv_labels(const struct sk_cv *cv);
-
 /* cv::getVersionString() of the library loaded at run time (loads the module), or NULL when
  * the module is missing or broken; static string. */
 const char *vision_cv_version(void);
@@ -70,8 +57,6 @@ struct vision_cv_ops {
     int (*resize)(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
     int (*background)(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
     int (*clean)(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
-    int (*components)(struct sk_cv *cv, const uint8_t *mask, struct sk_cv_comp *ret, int max);
-    const int32_t *(*labels)(const struct sk_cv *cv);
 };
 
 #ifdef __cplusplus

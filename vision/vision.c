@@ -236,6 +236,9 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
     }
     struct vision_cv_mog2 mog2 = {v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau};
     int r = vision_cv_new(w, h, v->p.background == SK_BG_MOG2 ? &mog2 : NULL, &v->cv);
+    if (r == 0) {
+        r = vision_cc_new(w, h, SK_VISION_MAX_COMPONENTS, &v->cc);
+    }
     if (r == 0 && v->p.background == SK_BG_ADAPTIVE) {
         r = vision_bg_new(w, h, v->p.history, v->p.var_threshold, v->p.shadows, v->p.shadow_tau,
                           &v->bg);
@@ -273,6 +276,7 @@ void sk_vision_free(struct sk_vision *v)
         return;
     }
     vision_cv_free(v->cv);
+    vision_cc_free(v->cc);
     vision_bg_free(v->bg);
     vision_tracker_free(v->tracker);
     vision_reach_free(v->reach);
@@ -433,14 +437,14 @@ static void emit_track_events(struct sk_vision *v, int64_t t_us)
 
 static void collect_blobs(struct sk_vision *v)
 {
-    int found = vision_cv_components(v->cv, v->mask, v->comps, SK_VISION_MAX_COMPONENTS);
+    int found = vision_cc_label(v->cc, v->mask, v->comps, SK_VISION_MAX_COMPONENTS);
     v->n_blobs = 0;
     if (found < 0) {
         return;
     }
     int n = found < SK_VISION_MAX_COMPONENTS ? found : SK_VISION_MAX_COMPONENTS;
     for (int i = 0; i < n && v->n_blobs < SK_VISION_MAX_BLOBS; i++) {
-        const struct sk_cv_comp *c = &v->comps[i];
+        const struct vision_comp *c = &v->comps[i];
         int lo = c->w < c->h ? c->w : c->h, hi = c->w < c->h ? c->h : c->w;
         if (c->area < v->min_area || c->area > v->p.max_blob_area || lo == 0 ||
             (float)hi / (float)lo > v->p.max_aspect ||
@@ -468,7 +472,7 @@ static void collect_blobs(struct sk_vision *v)
 
 static void drop_ghosts(struct sk_vision *v)
 {
-    const int32_t *labels = vision_cv_labels(v->cv);
+    const int32_t *labels = vision_cc_labels(v->cc);
     if (!labels) {
         return;
     }
@@ -498,7 +502,7 @@ static void drop_ghosts(struct sk_vision *v)
  */
 static void blob_looks(struct sk_vision *v)
 {
-    const int32_t *labels = vision_cv_labels(v->cv);
+    const int32_t *labels = vision_cc_labels(v->cc);
     const int w = v->p.width, bands = SK_LOOK_BINS / 2;
     for (size_t b = 0; b < v->n_blobs; b++) {
         const struct sk_vision_blob *bl = &v->blobs[b];
@@ -669,7 +673,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     double t3 = now_ms();
     /* The background model needs a moment to learn the scene: track from then on. */
     if (v->stats.frames >= WARMUP_FRAMES) {
-        struct sk_blob_pixels pix = {vision_cv_labels(v->cv), v->blob_label, v->p.width};
+        struct sk_blob_pixels pix = {vision_cc_labels(v->cc), v->blob_label, v->p.width};
         vision_tracker_update(v->tracker, v->blobs, v->looks, pix.labels ? &pix : NULL, v->n_blobs,
                               f->t_us);
         emit_track_events(v, f->t_us);

@@ -4,6 +4,7 @@
 #define SK_VISION_INTERNAL_H
 
 #include "background.h"
+#include "components.h"
 #include "cv_shim.h"
 #include "reach.h"
 #include "storekeeper/vision.h"
@@ -46,7 +47,8 @@ struct sk_vision {
     double floor_pts[4 * SK_FLOOR_POINTS_MAX];
     size_t floor_len;
     struct sk_cv *cv;
-    struct sk_bg *bg; /* SK_BG_ADAPTIVE */
+    struct vision_cc *cc; /* connected components and their label image */
+    struct sk_bg *bg;     /* SK_BG_ADAPTIVE */
     struct sk_tracker *tracker;
 
     int open_k, close_k;
@@ -60,9 +62,9 @@ struct sk_vision {
     float person_px;
     float person_area[PERSON_SAMPLES];
     uint32_t n_person;
-    struct sk_cv_comp comps[SK_VISION_MAX_COMPONENTS];
+    struct vision_comp comps[SK_VISION_MAX_COMPONENTS];
     struct sk_vision_blob blobs[SK_VISION_MAX_BLOBS];
-    int32_t blob_label[SK_VISION_MAX_BLOBS]; /* its component's label (vision_cv_labels) */
+    int32_t blob_label[SK_VISION_MAX_BLOBS]; /* its component's label (vision_cc_labels) */
     struct sk_look looks[SK_VISION_MAX_BLOBS];
     size_t n_blobs;
     struct sk_vision_track tracks[SK_TRACKER_MAX];

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* Zone and line geometry, and malformed synthetic scene files. */
+/* Zone and line geometry, connected components, and malformed synthetic scene files. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "../unit/test_helpers.h"
+#include "components.h"
 #include "storekeeper/error.h"
 #include "storekeeper/synth.h"
 #include "tracker.h"
@@ -26,6 +29,112 @@ static void test_point_in_polygon(void **state)
     assert_false(vision_point_in_polygon(ell, 6, 30, 30));
     assert_true(fabsf(vision_polygon_distance(square, 4, 60, 30) - 10.0f) < 1e-4f);
     assert_true(vision_polygon_distance(square, 4, 30, 30) > 19.9f);
+}
+
+/* The reference: 8-connected flood fill from each unlabelled pixel, row by row (components
+ * numbered by their first pixel), with an explicit stack. */
+static int flood_label(const uint8_t *m, int w, int h, int32_t *lab, int32_t *stack)
+{
+    int n = 0;
+    memset(lab, 0, (size_t)w * (size_t)h * sizeof(int32_t));
+    for (int i = 0; i < w * h; i++) {
+        if (!m[i] || lab[i]) {
+            continue;
+        }
+        lab[i] = ++n;
+        int top = 0;
+        stack[top++] = i;
+        while (top > 0) {
+            int p = stack[--top], px = p % w, py = p / w;
+            for (int dy = -1; dy <= 1; dy++) {
+                for (int dx = -1; dx <= 1; dx++) {
+                    int x = px + dx, y = py + dy;
+                    if (x >= 0 && y >= 0 && x < w && y < h && m[y * w + x] && !lab[y * w + x]) {
+                        lab[y * w + x] = n;
+                        stack[top++] = y * w + x;
+                    }
+                }
+            }
+        }
+    }
+    return n;
+}
+
+static void test_components(void **state)
+{
+    (void)state;
+
+    enum {
+        W = 61,
+        H = 37,
+        MAXC = 400
+    };
+
+    static uint8_t m[W * H];
+    static int32_t lab[W * H], stack[W * H];
+    static struct vision_comp comps[MAXC];
+    struct vision_cc *cc;
+    assert_int_equal(vision_cc_new(W, H, MAXC, &cc), 0);
+    /* A U whose arms meet only at the bottom, a diagonal step (8-connected), and a pixel in
+     * the last corner: three components, the U first. */
+    memset(m, 0, sizeof(m));
+    for (int y = 2; y < 10; y++) {
+        m[y * W + 3] = m[y * W + 9] = 255;
+    }
+    for (int x = 3; x <= 9; x++) {
+        m[10 * W + x] = 255;
+    }
+    m[20 * W + 20] = m[21 * W + 21] = m[22 * W + 20] = 1;
+    m[W * H - 1] = 255;
+    assert_int_equal(vision_cc_label(cc, m, comps, MAXC), 3);
+    assert_int_equal(comps[0].x, 3);
+    assert_int_equal(comps[0].y, 2);
+    assert_int_equal(comps[0].w, 7);
+    assert_int_equal(comps[0].h, 9);
+    assert_int_equal(comps[0].area, 8 + 8 + 7);
+    assert_true(fabsf(comps[0].cx - 6.0f) < 1e-5f);
+    assert_int_equal(comps[1].area, 3);
+    assert_int_equal(comps[1].w, 2);
+    assert_int_equal(comps[2].x, W - 1);
+    assert_int_equal(vision_cc_labels(cc)[10 * W + 6], 1);
+    assert_int_equal(vision_cc_labels(cc)[21 * W + 21], 2);
+    /* Random masks of every density against the flood fill: the same components in the same
+     * order, the same label image, boxes, areas and centres; stats for the first max only. */
+    srand(7);
+    for (int round = 0; round < 60; round++) {
+        int density = round % 10 * 10 + 5;
+        for (int i = 0; i < W * H; i++) {
+            m[i] = rand() % 100 < density ? 255 : 0;
+        }
+        int n = flood_label(m, W, H, lab, stack);
+        int max = round % 3 == 0 ? 5 : MAXC;
+        assert_int_equal(vision_cc_label(cc, m, comps, max), n);
+        assert_memory_equal(vision_cc_labels(cc), lab, sizeof(lab));
+        for (int c = 0; c < n && c < max; c++) {
+            int x0 = W, y0 = H, x1 = -1, y1 = -1, area = 0;
+            double sx = 0, sy = 0;
+            for (int i = 0; i < W * H; i++) {
+                if (lab[i] == c + 1) {
+                    int x = i % W, y = i / W;
+                    x0 = x < x0 ? x : x0;
+                    y0 = y < y0 ? y : y0;
+                    x1 = x > x1 ? x : x1;
+                    y1 = y > y1 ? y : y1;
+                    area++;
+                    sx += x;
+                    sy += y;
+                }
+            }
+            assert_int_equal(comps[c].x, x0);
+            assert_int_equal(comps[c].y, y0);
+            assert_int_equal(comps[c].w, x1 - x0 + 1);
+            assert_int_equal(comps[c].h, y1 - y0 + 1);
+            assert_int_equal(comps[c].area, area);
+            assert_true(comps[c].cx == (float)(sx / area));
+            assert_true(comps[c].cy == (float)(sy / area));
+        }
+    }
+    vision_cc_free(cc);
 }
 
 static void test_line_sides_and_crossing(void **state)
@@ -166,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_point_in_polygon),
             cmocka_unit_test(test_line_sides_and_crossing),
+            cmocka_unit_test(test_components),
             cmocka_unit_test(test_tracker_confirms_and_loses),
             cmocka_unit_test(test_scene_files),
     };
