@@ -209,6 +209,24 @@ static void take_box(struct sk_trk *k, const struct sk_vision_blob *m)
     k->bh = m->h;
 }
 
+/* A box of its own narrows the point all its boxes hold; none left: it has travelled. */
+static void anchor(struct sk_trk *k, const struct sk_vision_blob *m, bool first)
+{
+    if (first) {
+        k->ax0 = m->x;
+        k->ay0 = m->y;
+        k->ax1 = m->x + m->w;
+        k->ay1 = m->y + m->h;
+        k->travelled = false;
+        return;
+    }
+    k->ax0 = k->ax0 > m->x ? k->ax0 : m->x;
+    k->ay0 = k->ay0 > m->y ? k->ay0 : m->y;
+    k->ax1 = k->ax1 < m->x + m->w ? k->ax1 : m->x + m->w;
+    k->ay1 = k->ay1 < m->y + m->h ? k->ay1 : m->y + m->h;
+    k->travelled = k->travelled || k->ax0 >= k->ax1 || k->ay0 >= k->ay1;
+}
+
 /* A matched track takes its measurement (its blob and any fragments). */
 static void measure(struct sk_tracker *t,
                     struct sk_trk *k,
@@ -248,6 +266,7 @@ static void measure(struct sk_tracker *t,
     k->solo_x = m->cx;
     k->solo_y = m->cy;
     take_box(k, m);
+    anchor(k, m, false);
     k->hits++;
     k->missed = 0;
     k->merged_since_us = 0;
@@ -343,6 +362,7 @@ static void stay_in_group(struct sk_trk *k,
     k->y = clampf(py, (float)m->y, (float)(m->y + m->h));
     k->gcx = m->cx;
     k->gcy = m->cy;
+    anchor(k, m, false); /* it is somewhere in the group's box */
     k->g_us = t_us;
     k->t_us = k->seen_us = t_us;
     take_box(k, m);
@@ -709,6 +729,7 @@ void vision_tracker_update(struct sk_tracker *t,
             k->birth_y = py0;
             k->t_us = k->birth_us = k->seen_us = k->solo_us = t_us;
             take_box(k, &blobs[b]);
+            anchor(k, &blobs[b], true);
             k->area = (float)blobs[b].area;
             k->sw = (float)blobs[b].w;
             k->sh = (float)blobs[b].h;
@@ -716,6 +737,8 @@ void vision_tracker_update(struct sk_tracker *t,
                 k->look = looks[b];
                 k->has_look = true;
             }
+            /* out of a group that has gone somewhere: so has this one */
+            k->travelled = parent && parent->travelled;
             k->hits = 1;
             k->matched = true;
             if (t->p.confirm_hits <= 1 && t->p.confirm_s <= 0) {

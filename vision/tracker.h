@@ -49,6 +49,12 @@ struct sk_trk {
     float sw, sh;        /* blob box size, smoothed */
     struct sk_look look; /* luma bands, smoothed; valid when has_look */
     bool has_look;
+    /* The point every box it had alone holds (the intersection of its boxes: ax0 < ax1 and
+     * ay0 < ay1 while there is one). A track whose boxes stop sharing a point has gone
+     * somewhere (travelled); one that never does turns or sways about a fixed point: a
+     * door's leaf about its hinge, a shopper swaying where they stand. */
+    int ax0, ay0, ax1, ay1;
+    bool travelled;
     /* In a group (merged): the group blob's centre, and when it was last in one. */
     float gcx, gcy;
     int64_t g_us;

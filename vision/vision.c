@@ -377,8 +377,12 @@ report_crossings(struct sk_vision *v, size_t slot, const struct sk_trk *k, int64
 {
     struct track_geo *g = &v->geo[slot];
     for (size_t l = 0; l < v->n_lines; l++) {
-        if (!g->pend_dir[l] ||
-            (!all && (double)(t_us - g->pend_t_us[l]) / 1e6 < CROSS_DEBOUNCE_S - 1e-6)) {
+        if (!g->pend_dir[l] || (!all && (!k->travelled || (double)(t_us - g->pend_t_us[l]) / 1e6 <
+                                                                  CROSS_DEBOUNCE_S - 1e-6))) {
+            continue;
+        }
+        if (!k->travelled) {
+            g->pend_dir[l] = 0; /* it ended where it began: a door's leaf, not a shopper */
             continue;
         }
         struct sk_vision_event *e =

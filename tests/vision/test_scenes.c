@@ -700,6 +700,63 @@ static void test_door_is_nobody(void **state)
     }
 }
 
+/*
+ * Doors whose leaves swing across the counting line, as an installer might draw it: a door
+ * at the entrance with the line 8 px inside the doorway (the leaf sweeps 60 px across it),
+ * opening three times for nobody while one shopper walks in and one out across the same line
+ * beside it; and a longer door hinged on the picture's right edge, swinging from along the
+ * wall into the room, across a line 14 px from the wall, twice. Each leaf turns about its
+ * hinge: every box it had holds the hinge, it goes nowhere, and crosses nothing. Exactly
+ * 1 in and 1 out on the door's line, nothing on the side line, at 15 and 5 frames a second
+ * (each leaf counted 2 in and 2 out per 2 openings before).
+ */
+static void test_door_across_line(void **state)
+{
+    (void)state;
+    const double rates[] = {15.0, 5.0};
+    for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+        struct sk_synth *s = entrance_scene();
+        const struct sk_synth_door door = {120, 200, 60, 8, 0, -90, 1.0f, 90};
+        const struct sk_synth_door side = {314, 30, 80, 10, 90, 180, 1.2f, 80};
+        uint32_t d, d2;
+        assert_int_equal(sk_synth_add_door(s, &door, &d), 0);
+        assert_int_equal(sk_synth_add_door(s, &side, &d2), 0);
+        assert_int_equal(sk_synth_open_door(s, d, 2.0, 3.0), 0);
+        assert_int_equal(sk_synth_open_door(s, d, 10.0, 6.0), 0);
+        assert_int_equal(sk_synth_open_door(s, d, 24.0, 10.0), 0);
+        assert_int_equal(sk_synth_open_door(s, d2, 5.0, 3.0), 0);
+        assert_int_equal(sk_synth_open_door(s, d2, 20.0, 8.0), 0);
+        h_walk(s, 70, 3.5, 255, 262, 250, -20, 100.0f); /* in, right of the door */
+        h_walk(s, 80, 12.0, 50, -20, 60, 262, 100.0f);  /* out, left of it */
+        struct sk_line_cfg lines[2];
+        h_line(&lines[0], "door", 10, 192, 310, 192, 0);
+        h_line(&lines[1], "side", 300, 0, 300, 110, 0);
+        struct sk_vision_params vp;
+        params(&vp, false);
+        assert_int_equal(
+                h_run_scene_paced(s, &vp, NULL, 0, lines, 2, 15, rates[k], 40, &run, NULL, NULL),
+                0);
+        int in[2] = {0}, out[2] = {0};
+        for (size_t e = 0; e < run.n_events; e++) {
+            const struct h_event *he = &run.events[e];
+            for (int l = 0; l < 2 && he->ev.type == SK_VEV_LINE_CROSS; l++) {
+                if (strcmp(he->name, lines[l].name) == 0) {
+                    in[l] += he->ev.dir == SK_LINE_IN;
+                    out[l] += he->ev.dir == SK_LINE_OUT;
+                }
+            }
+        }
+        printf("doors across the lines at %.0f fps: door line %d in, %d out (truth 1, 1), side "
+               "line %d in, %d out (truth 0, 0), %d tracks\n",
+               rates[k], in[0], out[0], in[1], out[1], run.tracks_new);
+        print_events();
+        assert_int_equal(in[0], 1);
+        assert_int_equal(out[0], 1);
+        assert_int_equal(in[1] + out[1], 0);
+        sk_synth_free(s);
+    }
+}
+
 struct table_ctx {
     uint64_t ids[8]; /* per shopper (truth id 1..6): the track ids seen on them, as bits */
     int frames[8], seen[8];
@@ -794,6 +851,7 @@ int main(void)
             cmocka_unit_test(test_groups_keep_ids_and_counts),
             cmocka_unit_test(test_entrance_lights_standing),
             cmocka_unit_test(test_door_is_nobody),
+            cmocka_unit_test(test_door_across_line),
             cmocka_unit_test(test_table_standing_people),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
