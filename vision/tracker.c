@@ -76,7 +76,8 @@
 struct sk_tracker {
     struct sk_tracker_params p;
     int spawn_area;
-    int width, height; /* the picture, 0 while unknown */
+    float box_w, box_h; /* a measured person's box, 0 while unknown */
+    int width, height;  /* the picture, 0 while unknown */
     struct sk_trk slots[SK_TRACKER_MAX];
     uint32_t next_id;
     double cost[SK_TRACKER_MAX * SK_TRACKER_MAX];
@@ -107,8 +108,12 @@ void vision_tracker_free(struct sk_tracker *t)
 void vision_tracker_set_scale(struct sk_tracker *t,
                               float person_px,
                               float max_speed_px_s,
-                              int spawn_area)
+                              int spawn_area,
+                              float box_w,
+                              float box_h)
 {
+    t->box_w = box_w;
+    t->box_h = box_h;
     if (person_px > 0) {
         t->p.person_px = person_px;
     }
@@ -227,6 +232,17 @@ static void anchor(struct sk_trk *k, const struct sk_vision_blob *m, bool first)
     k->travelled = k->travelled || k->ax0 >= k->ax1 || k->ay0 >= k->ay1;
 }
 
+/* A tentative track seen often and long enough is reported. */
+static void confirm(struct sk_tracker *t, struct sk_trk *k, int64_t t_us)
+{
+    if (k->state == SK_TRK_TENTATIVE && k->hits >= t->p.confirm_hits &&
+        (float)(t_us - k->birth_us) / 1e6f >= t->p.confirm_s - 1e-4f) {
+        k->state = SK_TRK_CONFIRMED;
+        k->id = t->next_id++;
+        k->born = true;
+    }
+}
+
 /* A matched track takes its measurement (its blob and any fragments). */
 static void measure(struct sk_tracker *t,
                     struct sk_trk *k,
@@ -272,12 +288,7 @@ static void measure(struct sk_tracker *t,
     k->merged_since_us = 0;
     k->g_us = 0;
     k->matched = true;
-    if (k->state == SK_TRK_TENTATIVE && k->hits >= t->p.confirm_hits &&
-        (float)(t_us - k->birth_us) / 1e6f >= t->p.confirm_s - 1e-4f) {
-        k->state = SK_TRK_CONFIRMED;
-        k->id = t->next_id++;
-        k->born = true;
-    }
+    confirm(t, k, t_us);
 }
 
 /*
@@ -333,14 +344,15 @@ static void share_out(const struct sk_blob_pixels *pix,
 
 /* A group member: measured at its share of the group's blob (mx, my) when it has one, on
  * its prediction otherwise; kept inside the blob's box. */
-static void stay_in_group(struct sk_trk *k,
+static void stay_in_group(struct sk_tracker *t,
+                          struct sk_trk *k,
                           const struct sk_vision_blob *m,
                           bool measured,
                           float mx,
                           float my,
-                          float max_speed,
                           int64_t t_us)
 {
+    const float max_speed = t->p.max_speed_px_s;
     float dt = (float)(t_us - k->t_us) / 1e6f;
     dt = dt < 0 ? 0 : dt > 2 ? 2 : dt;
     float px = k->x + k->vx * dt, py = k->y + k->vy * dt;
@@ -368,6 +380,104 @@ static void stay_in_group(struct sk_trk *k,
     take_box(k, m);
     k->merged = true;
     k->missed = 0;
+    if (measured && k->state == SK_TRK_TENTATIVE) {
+        /* one of two who came into view together (split_pairs): its share is its sighting */
+        k->hits++;
+        confirm(t, k, t_us);
+    }
+}
+
+/*
+ * Two people who come into view touching are one blob from their first sighting, so no
+ * track of either is there to share it out. A young track (seen first under SPLIT_YOUNG_S
+ * ago) alone on a blob that is two people side by side, by its shape against the median
+ * box of the people tracked here (one person's height and twice their width, or the other
+ * way round, and twice their area), is split: k-means over the blob's pixels from its two
+ * halves; if each half holds a good share, the track keeps the half nearer its prediction
+ * and a new track, of the same age and origin, takes the other. Both are then members of a
+ * group, shared out every frame until they part. A person nearer the camera is larger in
+ * both directions, so is never split by this in an oblique view; nor is a group that walks
+ * diagonally (its box is not a person's height).
+ */
+#define SPLIT_YOUNG_S 1.5f
+#define SPLIT_WIDE    1.7f /* twice a person's width, give or take: two side by side */
+#define SPLIT_NARROW  1.3f /* and no more than this of their height */
+#define SPLIT_AREA    1.7f /* of a person's area */
+#define SPLIT_SHARE   0.3f /* each half at least this share of the blob */
+
+static void split_pairs(struct sk_tracker *t,
+                        const struct sk_vision_blob *blobs,
+                        const struct sk_look *looks,
+                        const struct sk_blob_pixels *pixels,
+                        const int *blob_of,
+                        const float *px,
+                        const float *py,
+                        int64_t t_us)
+{
+    const float bw = t->box_w, bh = t->box_h, person = t->p.person_px;
+    if (bw <= 0 || bh <= 0 || !pixels) {
+        return;
+    }
+    for (int i = 0; i < t->p.max_tracks; i++) {
+        struct sk_trk *k = &t->slots[i];
+        int b = blob_of[i];
+        if (b < 0 || !k->matched || k->merged ||
+            (float)(t_us - k->birth_us) / 1e6f > SPLIT_YOUNG_S) {
+            continue;
+        }
+        const struct sk_vision_blob *m = &blobs[b];
+        bool wide = (float)m->w >= SPLIT_WIDE * bw && (float)m->h <= SPLIT_NARROW * bh;
+        bool tall = (float)m->h >= SPLIT_WIDE * bh && (float)m->w <= SPLIT_NARROW * bw;
+        if (!(wide || tall) || (float)m->area < SPLIT_AREA * person * person) {
+            continue;
+        }
+        int free_slot = -1;
+        for (int j = 0; j < t->p.max_tracks && free_slot < 0; j++) {
+            free_slot = t->slots[j].state == SK_TRK_FREE ? j : -1;
+        }
+        if (free_slot < 0) {
+            return;
+        }
+        float cx[2], cy[2], sw[2] = {bw, bw}, sh[2] = {bh, bh};
+        int n[2];
+        cx[0] = wide ? (float)m->x + 0.25f * (float)m->w : m->cx;
+        cx[1] = wide ? (float)m->x + 0.75f * (float)m->w : m->cx;
+        cy[0] = wide ? m->cy : (float)m->y + 0.25f * (float)m->h;
+        cy[1] = wide ? m->cy : (float)m->y + 0.75f * (float)m->h;
+        share_out(pixels, m, pixels->label_of[b], 2, sw, sh, cx, cy, n);
+        int total = n[0] + n[1];
+        if (total <= 0 || (float)n[0] < SPLIT_SHARE * (float)total ||
+            (float)n[1] < SPLIT_SHARE * (float)total) {
+            continue;
+        }
+        float d0 = (cx[0] - px[i]) * (cx[0] - px[i]) + (cy[0] - py[i]) * (cy[0] - py[i]);
+        float d1 = (cx[1] - px[i]) * (cx[1] - px[i]) + (cy[1] - py[i]) * (cy[1] - py[i]);
+        int mine = d1 < d0 ? 1 : 0;
+        struct sk_trk *o = &t->slots[free_slot];
+        *o = *k; /* the same age, origin, look and way so far */
+        o->state = SK_TRK_TENTATIVE;
+        o->id = 0;
+        o->born = false;
+        o->hits = 1;
+        if (looks) {
+            o->look = looks[b];
+        }
+        struct sk_trk *who[2] = {k, o};
+        for (int h = 0; h < 2; h++) {
+            struct sk_trk *q = who[h];
+            int s = h == 0 ? mine : 1 - mine;
+            q->x = q->solo_x = cx[s];
+            q->y = q->solo_y = cy[s];
+            q->area = 0.5f * (float)m->area;
+            q->sw = bw;
+            q->sh = bh;
+            q->gcx = m->cx;
+            q->gcy = m->cy;
+            q->g_us = q->merged_since_us = t_us;
+            q->matched = false;
+            q->merged = true;
+        }
+    }
 }
 
 void vision_tracker_update(struct sk_tracker *t,
@@ -384,10 +494,14 @@ void vision_tracker_update(struct sk_tracker *t,
     int group_of[SK_TRACKER_MAX]; /* track -> the blob of its group, or -1 */
     int near_blob[SK_TRACKER_MAX];
     int blob_use[SK_TRACKER_MAX]; /* 0 free, 1 taken, 2 a group's, 3 a fragment */
+    int blob_of[SK_TRACKER_MAX];  /* track -> the blob it was measured on alone, or -1 */
     struct sk_vision_blob meas[SK_TRACKER_MAX];
     for (int b = 0; b < nb; b++) {
         blob_use[b] = 0;
         meas[b] = blobs[b];
+    }
+    for (int i = 0; i < SK_TRACKER_MAX; i++) {
+        blob_of[i] = -1;
     }
 
     /* 1. Free what ended last time; predict the rest. */
@@ -472,7 +586,8 @@ void vision_tracker_update(struct sk_tracker *t,
      * or within GROUP_PAD of a person of it) is in that blob with whoever took it. */
     for (int r = 0; r < nr; r++) {
         const struct sk_trk *k = &t->slots[rows[r]];
-        if (match[r] >= 0 || k->state != SK_TRK_CONFIRMED) {
+        /* confirmed tracks, and the tentative halves of a pair split on sight (split_pairs) */
+        if (match[r] >= 0 || (k->state != SK_TRK_CONFIRMED && !k->g_us)) {
             continue;
         }
         int i = rows[r];
@@ -657,8 +772,7 @@ void vision_tracker_update(struct sk_tracker *t,
             share_out(pixels, &blobs[b], pixels->label_of[b], k, sw, sh, cx, cy, n);
         }
         for (int m = 0; m < k; m++) {
-            stay_in_group(&t->slots[who[m]], &meas[b], n[m] > 0, cx[m], cy[m], t->p.max_speed_px_s,
-                          t_us);
+            stay_in_group(t, &t->slots[who[m]], &meas[b], n[m] > 0, cx[m], cy[m], t_us);
         }
     }
     for (int r = 0; r < nr; r++) {
@@ -669,6 +783,7 @@ void vision_tracker_update(struct sk_tracker *t,
         } else if (match[r] >= 0) {
             int b = match[r];
             measure(t, k, &meas[b], looks ? &looks[b] : NULL, px[i], py[i], t_us);
+            blob_of[i] = b;
         } else if (k->state == SK_TRK_TENTATIVE) {
             k->state = SK_TRK_FREE;
         } else {
@@ -741,6 +856,9 @@ void vision_tracker_update(struct sk_tracker *t,
             k->travelled = parent && parent->travelled;
             k->hits = 1;
             k->matched = true;
+            blob_of[i] = b;
+            px[i] = blobs[b].cx;
+            py[i] = blobs[b].cy;
             if (t->p.confirm_hits <= 1 && t->p.confirm_s <= 0) {
                 k->state = SK_TRK_CONFIRMED;
                 k->id = t->next_id++;
@@ -749,4 +867,7 @@ void vision_tracker_update(struct sk_tracker *t,
             break;
         }
     }
+
+    /* 7. Two who came into view as one blob. */
+    split_pairs(t, blobs, looks, pixels, blob_of, px, py, t_us);
 }

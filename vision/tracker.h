@@ -87,11 +87,14 @@ struct sk_tracker;
 int vision_tracker_new(const struct sk_tracker_params *p, struct sk_tracker **ret);
 void vision_tracker_free(struct sk_tracker *t);
 /* The scene's scale as the pipeline learns it: person size (px), the fastest walker (px/s),
- * the smallest blob that may start a track (px; smaller ones only feed existing tracks). */
+ * the smallest blob that may start a track (px; smaller ones only feed existing tracks), and
+ * the median box of a tracked person (px; 0 while not measured: nothing is split by shape). */
 void vision_tracker_set_scale(struct sk_tracker *t,
                               float person_px,
                               float max_speed_px_s,
-                              int spawn_area);
+                              int spawn_area,
+                              float box_w,
+                              float box_h);
 /* The picture's size in px: a track coasting out of it has walked out of view and ends. */
 void vision_tracker_set_view(struct sk_tracker *t, int width, int height);
 /* One frame's blobs at t_us, with what each looks like (looks: n entries) and where their

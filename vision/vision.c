@@ -560,6 +560,8 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
             if (v->blobs[b].x == k->bx && v->blobs[b].y == k->by && v->blobs[b].w == k->bw &&
                 v->blobs[b].h == k->bh) {
                 v->person_area[v->n_person % PERSON_SAMPLES] = (float)v->blobs[b].area;
+                v->person_w[v->n_person % PERSON_SAMPLES] = (float)v->blobs[b].w;
+                v->person_h[v->n_person % PERSON_SAMPLES] = (float)v->blobs[b].h;
                 v->n_person++;
                 v->geo[i].sampled_us = t_us;
                 changed = true;
@@ -575,6 +577,13 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
         float size = sqrtf(tmp[m / 2]);
         float lo = v->p.person_px / 3.0f, hi = v->p.person_px * 3.0f;
         v->person_px = size < lo ? lo : size > hi ? hi : size;
+        /* the median box, side by side: two people abreast are twice its width */
+        memcpy(tmp, v->person_w, m * sizeof(float));
+        qsort(tmp, m, sizeof(float), cmp_float);
+        v->person_bw = tmp[m / 2];
+        memcpy(tmp, v->person_h, m * sizeof(float));
+        qsort(tmp, m, sizeof(float), cmp_float);
+        v->person_bh = tmp[m / 2];
     }
     /* A person's shoulders are about 0.35 m of the size (sqrt of 0.12 m^2). */
     float speed = v->p.max_speed_mps / 0.35f * v->person_px;
@@ -583,7 +592,7 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
         int quarter = (int)(0.25f * v->person_px * v->person_px);
         v->min_area = quarter < v->p.min_blob_area ? quarter : v->p.min_blob_area;
     }
-    vision_tracker_set_scale(v->tracker, v->person_px, speed, spawn);
+    vision_tracker_set_scale(v->tracker, v->person_px, speed, spawn, v->person_bw, v->person_bh);
 }
 
 /* A reach ended (vision/reach.c): one event now, with how long ago it began (the camera's

@@ -61,6 +61,8 @@ struct sk_vision {
     /* Person size: the start (params), then the median blob of tracked people. */
     float person_px;
     float person_area[PERSON_SAMPLES];
+    float person_w[PERSON_SAMPLES], person_h[PERSON_SAMPLES]; /* their boxes */
+    float person_bw, person_bh; /* the median box, 0 until people are measured */
     uint32_t n_person;
     struct vision_comp comps[SK_VISION_MAX_COMPONENTS];
     struct sk_vision_blob blobs[SK_VISION_MAX_BLOBS];
