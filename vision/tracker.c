@@ -473,10 +473,13 @@ static void split_pairs(struct sk_tracker *t,
             q->sh = bh;
             q->gcx = m->cx;
             q->gcy = m->cy;
-            q->g_us = q->merged_since_us = t_us;
             q->matched = false;
             q->merged = true;
         }
+        /* The new one is a member of the group; the track keeps its way of taking a blob, so
+         * that where its pair cannot follow (the blob went further than its box between two
+         * frames), it goes on alone as before. */
+        o->g_us = o->merged_since_us = t_us;
     }
 }
 

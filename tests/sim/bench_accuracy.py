@@ -265,9 +265,10 @@ annotated frames. ms/frame: the debug build, on a shared machine (the cost is me
 The synthetic scenes (`tests/vision/test_scenes`, exact truth; the hard scene has striped
 clothing, arms, perspective, shadows, drift, a dimmed lamp and two shoppers standing 15 and
 25 s; the entrance has the lights switched up and down at once, two shoppers side by side
-and one standing 90 s; the door scene a leaf swinging open beside the shoppers; the table
-six shoppers standing side by side in a 16:9 picture, the number of distinct tracks seen on
-each over their visit):
+and one standing 90 s; the door scene a leaf swinging open beside the shoppers, and two
+leaves swinging across counting lines (each line's counts: the leaves must add nothing); the
+pair scenes two shoppers who come into view touching; the table six shoppers standing side
+by side in a 16:9 picture, the number of distinct tracks seen on each over their visit):
 
 ```
 %s
