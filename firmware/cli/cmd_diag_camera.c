@@ -185,18 +185,21 @@ static void floor_check(const struct sk_camera_cfg *cc, int w, int h, struct flo
     }
 }
 
-/* The share of this picture (a 32 x 24 grid) that other's picture of the same size sees. */
+/* The share of this picture (a 32 x 24 grid, w x h) that other's picture sees (at its own
+ * processing size; this one's when unknown), points beyond its horizon not counted. */
 static double
 floor_overlap(const struct sk_camera_cfg *cc, const struct sk_camera_cfg *other, int w, int h)
 {
+    int ow = other->proc_width > 0 ? other->proc_width : w;
+    int oh = other->proc_height > 0 ? other->proc_height : h;
     int in = 0, n = 0;
     for (int j = 0; j < 24; j++) {
         for (int i = 0; i < 32; i++) {
             double u = (i + 0.5) * w / 32.0, v = (j + 0.5) * h / 24.0, x, y, ou, ov;
             n++;
             if (sk_homography_apply(&cc->floor_map, u, v, &x, &y) &&
-                sk_homography_apply(&other->floor_back, x, y, &ou, &ov) && ou >= 0 && ou < w &&
-                ov >= 0 && ov < h) {
+                sk_camera_floor_to_px(other, ow, oh, x, y, &ou, &ov) && ou >= 0 && ou < ow &&
+                ov >= 0 && ov < oh) {
                 in++;
             }
         }
