@@ -192,6 +192,13 @@ int sk_synth_add_shopper(struct sk_synth *s, const struct sk_synth_look *look, u
     return r;
 }
 
+/* A shopper's list of max items of size bytes, allocated whole when first needed (most
+ * shoppers have a few waypoints and no reach): arr, or a new zeroed one, or NULL. */
+static void *list_of(void *arr, size_t max, size_t size)
+{
+    return arr ? arr : calloc(max, size);
+}
+
 int sk_synth_waypoint(struct sk_synth *s, uint32_t id, double t_s, float x, float y)
 {
     if (!s || !isfinite(t_s) || !waypoint_in_range(&s->p, x, y)) {
@@ -206,15 +213,10 @@ int sk_synth_waypoint(struct sk_synth *s, uint32_t id, double t_s, float x, floa
         r = -EINVAL;
     } else if (sh->n_wp >= SK_SYNTH_MAX_WAYPOINTS) {
         r = -ENOSPC;
+    } else if (!(sh->wp = list_of(sh->wp, SK_SYNTH_MAX_WAYPOINTS, sizeof(*sh->wp)))) {
+        r = -ENOMEM;
     } else {
-        if (!sh->wp) {
-            sh->wp = calloc(SK_SYNTH_MAX_WAYPOINTS, sizeof(*sh->wp));
-        }
-        if (!sh->wp) {
-            r = -ENOMEM;
-        } else {
-            sh->wp[sh->n_wp++] = (struct waypoint){t_s, x, y};
-        }
+        sh->wp[sh->n_wp++] = (struct waypoint){t_s, x, y};
     }
     pthread_mutex_unlock(&s->lock);
     return r;
@@ -233,15 +235,10 @@ int sk_synth_reach(struct sk_synth *s, uint32_t id, double t_s, double duration_
         r = -ENOENT;
     } else if (sh->n_reaches >= SK_SYNTH_MAX_REACHES) {
         r = -ENOSPC;
+    } else if (!(sh->reaches = list_of(sh->reaches, SK_SYNTH_MAX_REACHES, sizeof(*sh->reaches)))) {
+        r = -ENOMEM;
     } else {
-        if (!sh->reaches) {
-            sh->reaches = calloc(SK_SYNTH_MAX_REACHES, sizeof(*sh->reaches));
-        }
-        if (!sh->reaches) {
-            r = -ENOMEM;
-        } else {
-            sh->reaches[sh->n_reaches++] = (struct reach){t_s, t_s + duration_s, x, y};
-        }
+        sh->reaches[sh->n_reaches++] = (struct reach){t_s, t_s + duration_s, x, y};
     }
     pthread_mutex_unlock(&s->lock);
     return r;
@@ -806,11 +803,20 @@ int sk_synth_render(struct sk_synth *s,
 
 /* ---- scene files ------------------------------------------------------------------------ */
 
-static int
-fail(char *err, size_t size, const char *path, const config_setting_t *st, const char *msg)
+/* One scene file being read: its settings, its name for messages and where the first problem
+ * goes (err may be NULL). */
+struct scene_file {
+    config_t cf;
+    const char *path;
+    char *err;
+    size_t err_size;
+};
+
+static int fail(struct scene_file *sf, const config_setting_t *st, const char *msg)
 {
-    if (err && size) {
-        snprintf(err, size, "%s:%u: %s", path, st ? config_setting_source_line(st) : 0, msg);
+    if (sf->err && sf->err_size) {
+        snprintf(sf->err, sf->err_size, "%s:%u: %s", sf->path,
+                 st ? config_setting_source_line(st) : 0, msg);
     }
     return SK_ESCENARIO;
 }
@@ -832,15 +838,14 @@ static bool get_number(const config_setting_t *g, const char *key, double *v)
     return true;
 }
 
-static int load_scene_group(
-        config_t *cf, const char *path, struct sk_synth_params *p, char *err, size_t err_size)
+static int load_scene_group(struct scene_file *sf, struct sk_synth_params *p)
 {
-    config_setting_t *g = config_lookup(cf, "scene");
+    config_setting_t *g = config_lookup(&sf->cf, "scene");
     if (!g) {
         return 0;
     }
     if (!config_setting_is_group(g)) {
-        return fail(err, err_size, path, g, "scene: expected a group { ... }");
+        return fail(sf, g, "scene: expected a group { ... }");
     }
     static const char *const known[] = {"floor_luma",     "noise",           "drift_amplitude",
                                         "drift_period_s", "shadows",         "shadow_dx",
@@ -857,13 +862,13 @@ static int load_scene_group(
         if (!ok) {
             char msg[128];
             snprintf(msg, sizeof(msg), "scene.%s: unknown key", config_setting_name(m));
-            return fail(err, err_size, path, m, msg);
+            return fail(sf, m, msg);
         }
     }
     double wh[2] = {p->width, p->height};
     if (!get_number(g, "width", &wh[0]) || !get_number(g, "height", &wh[1]) || wh[0] < 16 ||
         wh[1] < 16 || wh[0] > 4096 || wh[1] > 4096) {
-        return fail(err, err_size, path, g, "scene.width, scene.height: 16 to 4096 expected");
+        return fail(sf, g, "scene.width, scene.height: 16 to 4096 expected");
     }
     p->width = (int)wh[0];
     p->height = (int)wh[1];
@@ -880,7 +885,7 @@ static int load_scene_group(
             char msg[128];
             snprintf(msg, sizeof(msg), "scene.%s: a number from %g to %g expected", names[i], lo[i],
                      hi[i]);
-            return fail(err, err_size, path, config_setting_get_member(g, names[i]), msg);
+            return fail(sf, config_setting_get_member(g, names[i]), msg);
         }
     }
     p->floor_luma = (int)v[0];
@@ -896,14 +901,14 @@ static int load_scene_group(
     const config_setting_t *sh = config_setting_get_member(g, "shadows");
     if (sh) {
         if (config_setting_type(sh) != CONFIG_TYPE_BOOL) {
-            return fail(err, err_size, path, sh, "scene.shadows: true or false expected");
+            return fail(sf, sh, "scene.shadows: true or false expected");
         }
         p->shadows = config_setting_get_bool(sh);
     }
     const config_setting_t *arms = config_setting_get_member(g, "arms");
     if (arms) {
         if (config_setting_type(arms) != CONFIG_TYPE_BOOL) {
-            return fail(err, err_size, path, arms, "scene.arms: true or false expected");
+            return fail(sf, arms, "scene.arms: true or false expected");
         }
         p->arms = config_setting_get_bool(arms);
     }
@@ -911,8 +916,7 @@ static int load_scene_group(
 }
 
 /* scene.blackouts and scene.stalls: [ t, seconds, ... ] pairs of camera faults. */
-static int
-load_faults(config_t *cf, const char *path, struct sk_synth *s, char *err, size_t err_size)
+static int load_faults(struct scene_file *sf, struct sk_synth *s)
 {
     static const struct {
         const char *key;
@@ -920,7 +924,7 @@ load_faults(config_t *cf, const char *path, struct sk_synth *s, char *err, size_
     } keys[] = {{"scene.blackouts", SK_SYNTH_BLACK}, {"scene.stalls", SK_SYNTH_STALL}};
 
     for (size_t k = 0; k < 2; k++) {
-        config_setting_t *l = config_lookup(cf, keys[k].key);
+        config_setting_t *l = config_lookup(&sf->cf, keys[k].key);
         if (!l) {
             continue;
         }
@@ -929,62 +933,58 @@ load_faults(config_t *cf, const char *path, struct sk_synth *s, char *err, size_
         snprintf(msg, sizeof(msg), "%s: [ t, seconds, ... ] pairs expected (at most %d windows)",
                  keys[k].key, SK_SYNTH_MAX_FAULTS);
         if (!config_setting_is_array(l) || n % 2) {
-            return fail(err, err_size, path, l, msg);
+            return fail(sf, l, msg);
         }
         for (int i = 0; i < n; i += 2) {
             double t = config_setting_get_float_elem(l, i);
             double d = config_setting_get_float_elem(l, i + 1);
             if (sk_synth_add_fault(s, keys[k].kind, t, d) < 0) {
-                return fail(err, err_size, path, l, msg);
+                return fail(sf, l, msg);
             }
         }
     }
     return 0;
 }
 
-static int
-load_lights(config_t *cf, const char *path, struct sk_synth *s, char *err, size_t err_size)
+static int load_lights(struct scene_file *sf, struct sk_synth *s)
 {
-    config_setting_t *l = config_lookup(cf, "scene.lights");
+    config_setting_t *l = config_lookup(&sf->cf, "scene.lights");
     if (!l) {
         return 0;
     }
     int n = config_setting_length(l);
     if (!config_setting_is_array(l) || n % 2 || n / 2 > MAX_LIGHT_STEPS) {
-        return fail(err, err_size, path, l,
-                    "scene.lights: [ t, gain, ... ] pairs expected (at most 64)");
+        return fail(sf, l, "scene.lights: [ t, gain, ... ] pairs expected (at most 64)");
     }
     for (int i = 0; i < n; i += 2) {
         double t = config_setting_get_float_elem(l, i);
         double g = config_setting_get_float_elem(l, i + 1);
         if (sk_synth_set_light(s, t, (float)g) < 0) {
-            return fail(err, err_size, path, l,
-                        "scene.lights: times must increase and gains lie in 0.05..4");
+            return fail(sf, l, "scene.lights: times must increase and gains lie in 0.05..4");
         }
     }
     return 0;
 }
 
-static int
-load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, size_t err_size)
+static int load_shoppers(struct scene_file *sf, struct sk_synth *s)
 {
-    config_setting_t *list = config_lookup(cf, "shoppers");
+    config_setting_t *list = config_lookup(&sf->cf, "shoppers");
     if (!list) {
         return 0;
     }
     if (!config_setting_is_list(list)) {
-        return fail(err, err_size, path, list, "shoppers: expected a list ( {...}, ... )");
+        return fail(sf, list, "shoppers: expected a list ( {...}, ... )");
     }
     int n = config_setting_length(list);
     if (n > SK_SYNTH_MAX_SHOPPERS) {
-        return fail(err, err_size, path, list, "shoppers: at most 64");
+        return fail(sf, list, "shoppers: at most 64");
     }
     for (int i = 0; i < n; i++) {
         config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
         char msg[160];
         if (!config_setting_is_group(e)) {
             snprintf(msg, sizeof(msg), "shoppers.[%d]: expected a group { ... }", i);
-            return fail(err, err_size, path, e, msg);
+            return fail(sf, e, msg);
         }
         double luma = 60, radius = 14, head = -1;
         if (!get_number(e, "luma", &luma) || !get_number(e, "radius", &radius) ||
@@ -992,7 +992,7 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
             radius > 200 || head < -1 || head > 255) {
             snprintf(msg, sizeof(msg),
                      "shoppers.[%d]: luma 0..255, head_luma -1..255 and radius 2..200 expected", i);
-            return fail(err, err_size, path, e, msg);
+            return fail(sf, e, msg);
         }
         config_setting_t *pathk = config_setting_get_member(e, "path");
         int np = pathk ? config_setting_length(pathk) : 0;
@@ -1001,12 +1001,12 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
             snprintf(msg, sizeof(msg),
                      "shoppers.[%d].path: [ t, x, y, ... ] triples expected (1 to %d)", i,
                      SK_SYNTH_MAX_WAYPOINTS);
-            return fail(err, err_size, path, pathk ? pathk : e, msg);
+            return fail(sf, pathk ? pathk : e, msg);
         }
         struct sk_synth_look look = {(float)radius, (int)luma, (int)head};
         uint32_t id;
         if (sk_synth_add_shopper(s, &look, &id) < 0) {
-            return fail(err, err_size, path, e, "shoppers: cannot add");
+            return fail(sf, e, "shoppers: cannot add");
         }
         for (int k = 0; k < np; k += 3) {
             double t = config_setting_get_float_elem(pathk, k);
@@ -1014,7 +1014,7 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
             double y = config_setting_get_float_elem(pathk, k + 2);
             if (config_setting_type(config_setting_get_elem(pathk, 0)) != CONFIG_TYPE_FLOAT) {
                 snprintf(msg, sizeof(msg), "shoppers.[%d].path: write numbers as 1.0, not 1", i);
-                return fail(err, err_size, path, pathk, msg);
+                return fail(sf, pathk, msg);
             }
             if (!(fabs(x) <= SK_SYNTH_MAX_OFFSCREEN * (double)s->p.width) ||
                 !(fabs(y) <= SK_SYNTH_MAX_OFFSCREEN * (double)s->p.height)) {
@@ -1022,12 +1022,12 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
                          "shoppers.[%d].path: waypoint %d: x and y must lie within %d times the "
                          "scene's size (%d x %d) of its origin",
                          i, k / 3, SK_SYNTH_MAX_OFFSCREEN, s->p.width, s->p.height);
-                return fail(err, err_size, path, pathk, msg);
+                return fail(sf, pathk, msg);
             }
             if (sk_synth_waypoint(s, id, t, (float)x, (float)y) < 0) {
                 snprintf(msg, sizeof(msg), "shoppers.[%d].path: waypoint %d: times must increase",
                          i, k / 3);
-                return fail(err, err_size, path, pathk, msg);
+                return fail(sf, pathk, msg);
             }
         }
         config_setting_t *rk = config_setting_get_member(e, "reach");
@@ -1037,7 +1037,7 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
                      "shoppers.[%d].reach: [ t, seconds, x, y, ... ] quadruples expected (at most "
                      "%d)",
                      i, SK_SYNTH_MAX_REACHES);
-            return fail(err, err_size, path, rk, msg);
+            return fail(sf, rk, msg);
         }
         for (int k = 0; k < nr; k += 4) {
             if (sk_synth_reach(s, id, config_setting_get_float_elem(rk, k),
@@ -1048,7 +1048,7 @@ load_shoppers(config_t *cf, const char *path, struct sk_synth *s, char *err, siz
                          "shoppers.[%d].reach: reach %d: 0 < seconds <= 600, the point within "
                          "the scene's reach (write numbers as 1.0)",
                          i, k / 4);
-                return fail(err, err_size, path, rk, msg);
+                return fail(sf, rk, msg);
             }
         }
     }
@@ -1064,13 +1064,13 @@ static int synth_parse(const char *path,
                        size_t err_size,
                        struct sk_synth **ret_scene)
 {
-    config_t cf;
-    config_init(&cf);
+    struct scene_file sf = {.path = path, .err = err, .err_size = err_size};
+    config_init(&sf.cf);
     int r = 0;
-    if (!config_read_string(&cf, text)) {
+    if (!config_read_string(&sf.cf, text)) {
         if (err && err_size) {
-            snprintf(err, err_size, "%s:%d: %s", path, config_error_line(&cf),
-                     config_error_text(&cf));
+            snprintf(err, err_size, "%s:%d: %s", path, config_error_line(&sf.cf),
+                     config_error_text(&sf.cf));
         }
         r = SK_ESCENARIO;
     }
@@ -1078,21 +1078,21 @@ static int synth_parse(const char *path,
     sk_synth_params_default(&p, width, height);
     struct sk_synth *s = NULL;
     if (r == 0) {
-        r = load_scene_group(&cf, path, &p, err, err_size);
+        r = load_scene_group(&sf, &p);
     }
     if (r == 0 && (r = sk_synth_new(&p, &s)) < 0 && err && err_size) {
         snprintf(err, err_size, "%s: invalid scene parameters", path);
     }
     if (r == 0) {
-        r = load_lights(&cf, path, s, err, err_size);
+        r = load_lights(&sf, s);
     }
     if (r == 0) {
-        r = load_faults(&cf, path, s, err, err_size);
+        r = load_faults(&sf, s);
     }
     if (r == 0) {
-        r = load_shoppers(&cf, path, s, err, err_size);
+        r = load_shoppers(&sf, s);
     }
-    config_destroy(&cf);
+    config_destroy(&sf.cf);
     if (r < 0) {
         sk_synth_free(s);
         return r;
