@@ -12,6 +12,7 @@
 #   - the control socket answers `storekeeper diag status` and `diag all`;
 #   - a hung main loop (SIGSTOP) is killed by the systemd watchdog and restarted
 #     (WatchdogSec shortened to 6 s by a drop-in, as an operator's `systemctl edit` would);
+#   - the ledger removed under the running daemon is written back and the unit restarted;
 #   - `systemctl stop` drains cleanly: exit 0, "core: stopped", within TimeoutStopSec.
 # Each check prints PASS/FAIL on the VM's console, which this script reads.
 #   scripts/systemd-vm-test.sh [--deb FILE] [--keep]
@@ -157,6 +158,14 @@ until_ok 40 sh -c "[ \"\$(systemctl show storekeeper -p NRestarts --value)\" -ge
     { fail "watchdog"; systemctl status storekeeper --no-pager; }
 journalctl -u storekeeper --no-pager | grep -q "Watchdog timeout" && pass "journal: Watchdog timeout" || fail "no Watchdog timeout in the journal"
 until_ok 30 sh -c 'storekeeper diag reader r7 >/dev/null 2>&1' && pass "after the restart: reader r7 up again" || fail "after restart"
+# The ledger removed under the running daemon: it writes the open file back at its stop and
+# exits 1; systemd starts it again on the copy.
+n0=$(prop NRestarts)
+rm -f /var/lib/storekeeper/ledger.db /var/lib/storekeeper/ledger.db-wal /var/lib/storekeeper/ledger.db-shm
+until_ok 60 sh -c "[ -s /var/lib/storekeeper/ledger.db ] && [ \"\$(systemctl show storekeeper -p NRestarts --value)\" -gt $n0 ] && systemctl is-active --quiet storekeeper" &&
+    journalctl -u storekeeper --no-pager | grep -q "was removed while the daemon had it open" &&
+    pass "ledger removed under the daemon: written back, restarted on it" ||
+    { fail "ledger removed"; ls -la /var/lib/storekeeper; journalctl -u storekeeper --no-pager | tail -15; }
 t=$(date +%s%N)
 systemctl stop storekeeper
 ms=$((($(date +%s%N) - t) / 1000000))
@@ -271,4 +280,4 @@ passes=$(grep -c "VMTEST PASS" "$work/console.log" || true)
 fails=$(grep -c "VMTEST FAIL" "$work/console.log" || true)
 done_=$(grep -c "VMTEST DONE" "$work/console.log" || true)
 echo "=== systemd-vm-test: $passes passed, $fails failed; root and image $((t1 - t0)) s, VM $((t2 - t1)) s"
-[ "$fails" -eq 0 ] && [ "$done_" -eq 1 ] && [ "$passes" -ge 14 ]
+[ "$fails" -eq 0 ] && [ "$done_" -eq 1 ] && [ "$passes" -ge 15 ]
