@@ -6,7 +6,8 @@ two shelves' readers; every shopper is handed from one camera to the other and b
 two kill times, and 16-satellite-camera.scn (the satellite polls every shelf and runs the camera)
 once. Carts exact as on one board, no wrong charge that escaped review, every event once, the
 ledgers whole; in 17 every shopper's session crosses between the cameras (joins naming
-old_camera). The plain runs of the two-board scenarios are in the sim suite."""
+old_camera), with the shelves and the door declared once on the floor plan. The plain runs of the
+two-board scenarios are in the sim suite."""
 import concurrent.futures
 import json
 import os
@@ -67,6 +68,13 @@ class TwoBoards(unittest.TestCase):
                     # Each of the three shoppers walks from the door (east) to a shelf only the
                     # west camera sees and back: handed over at least once. A session the
                     # hub's restart touched may have been picked up by a join instead.
+                    # The layout is declared once on the floor plan (metres) for both cameras
+                    # and placed by the loader: no zone or line in a camera's pixels.
+                    with open(os.path.join(keep, "floor.cfg")) as f:
+                        floor = f.read()
+                    self.assertIn("floor_reach = [", floor)
+                    self.assertNotIn("polygon", floor)
+                    self.assertNotIn("points =", floor)
                     h = handovers(keep)
                     print("  handovers per session: %s" % sorted(h.values()))
                     self.assertGreaterEqual(len(h), rep["visits"] - rep["visits_blinded"], h)
