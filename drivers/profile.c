@@ -1464,6 +1464,25 @@ void sk_profile_free(struct sk_profile *p)
     free(p);
 }
 
+int sk_profile_load_print(const char *who,
+                          const char *name,
+                          const char *extra_dir,
+                          struct sk_profile **ret)
+{
+    char path[SK_PATH_MAX * 3];
+    int r = sk_profile_find(name, extra_dir, path, sizeof(path));
+    if (r < 0) {
+        fprintf(stderr, "%s: no profile \"%s\" (looked for %s)\n", who, name, path);
+        return r;
+    }
+    struct sk_diag d;
+    sk_diag_init(&d);
+    r = sk_profile_load(path, &d, ret);
+    sk_diag_print(&d, stderr);
+    sk_diag_free(&d);
+    return r;
+}
+
 int sk_profile_find(const char *name, const char *extra_dir, char *buf, size_t size)
 {
     if (strchr(name, '/')) {

@@ -239,21 +239,10 @@ int sim_cmd_reader(int argc, char **argv)
     } else {
         snprintf(url, sizeof(url), "%s", listen_url);
     }
-    char path[SK_PATH_MAX * 3];
-    if (sk_profile_find(profile_name, NULL, path, sizeof(path)) < 0) {
-        fprintf(stderr, "storekeeper sim reader: no profile \"%s\" (looked for %s)\n", profile_name,
-                path);
-        return SK_EXIT_USAGE;
-    }
-    struct sk_diag diag;
-    sk_diag_init(&diag);
     struct sk_profile *prof = NULL;
-    if (sk_profile_load(path, &diag, &prof) < 0) {
-        sk_diag_print(&diag, stderr);
-        sk_diag_free(&diag);
+    if (sk_profile_load_print("storekeeper sim reader", profile_name, NULL, &prof) < 0) {
         return SK_EXIT_USAGE;
     }
-    sk_diag_free(&diag);
     struct sk_vreader_opts vo = {.listen = url, .round_ms = round_ms, .seed = (uint32_t)seed};
     struct sk_vreader *v = NULL;
     if (sk_vreader_new(&vo, &v) < 0) {

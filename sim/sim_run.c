@@ -431,17 +431,8 @@ int sim_write_store(const struct scenario *sc,
 
 int sim_start_readers(const struct scenario *sc, struct sk_vreader **ret)
 {
-    char path[SK_PATH_MAX];
-    if (sk_profile_find("generic-epc", NULL, path, sizeof(path)) < 0) {
-        fprintf(stderr, "sim: no generic-epc profile (%s)\n", path);
-        return -ENOENT;
-    }
-    struct sk_diag diag;
-    sk_diag_init(&diag);
     struct sk_profile *prof = NULL;
-    int r = sk_profile_load(path, &diag, &prof);
-    sk_diag_print(&diag, stderr);
-    sk_diag_free(&diag);
+    int r = sk_profile_load_print("sim", "generic-epc", NULL, &prof);
     if (r < 0) {
         return r;
     }

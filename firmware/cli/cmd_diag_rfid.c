@@ -41,23 +41,12 @@ static struct sk_config *load_store(const char *path)
 
 static struct sk_profile *load_profile(const struct sk_config *cfg, const char *name)
 {
-    char dir[SK_PATH_MAX * 2] = "", path[SK_PATH_MAX * 3];
+    char dir[SK_PATH_MAX * 2] = "";
     if (cfg && cfg->profiles_dir[0]) {
         sk_config_resolve_path(cfg, cfg->profiles_dir, dir, sizeof(dir));
     }
-    if (sk_profile_find(name, dir, path, sizeof(path)) < 0) {
-        fprintf(stderr, "storekeeper diag: no profile \"%s\" (looked for %s)\n", name, path);
-        return NULL;
-    }
-    struct sk_diag d;
-    sk_diag_init(&d);
     struct sk_profile *p = NULL;
-    if (sk_profile_load(path, &d, &p) < 0) {
-        sk_diag_print(&d, stderr);
-        p = NULL;
-    }
-    sk_diag_free(&d);
-    return p;
+    return sk_profile_load_print("storekeeper diag", name, dir, &p) < 0 ? NULL : p;
 }
 
 static void print_json(cJSON *root)

@@ -262,6 +262,16 @@ void sk_profile_free(struct sk_profile *p);
  */
 int sk_profile_find(const char *name, const char *extra_dir, char *buf, size_t size);
 
+/*
+ * For commands: sk_profile_find() then sk_profile_load(), the problems printed on stderr
+ * ("WHO: no profile "NAME" (looked for ...)", or each of the file's problems). Returns 0 with
+ * an owned profile in *ret, or the error.
+ */
+int sk_profile_load_print(const char *who,
+                          const char *name,
+                          const char *extra_dir,
+                          struct sk_profile **ret);
+
 /* Lookups by name; -1 when absent. */
 int sk_profile_block(const struct sk_profile *p, const char *name);
 int sk_profile_field(const struct sk_profile *p, const char *name);
