@@ -269,6 +269,20 @@ static void print_floor(const struct report *r, cJSON *o)
     }
 }
 
+/* Prints a JSON report on one line and frees it; snapshot: the file written, or NULL. */
+static void json_print(cJSON *o, bool with_snapshot, const char *snapshot)
+{
+    if (with_snapshot && snapshot) {
+        cJSON_AddStringToObject(o, "snapshot", snapshot);
+    } else if (with_snapshot) {
+        cJSON_AddNullToObject(o, "snapshot");
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text ? text : "{}");
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
 /* ---- --calibrate ----------------------------------------------------------------------- */
 
 /* The area of a polygon of n points (shoelace), for the floor the picture covers. */
@@ -526,10 +540,7 @@ static void not_calibrated(const struct sk_camera_cfg *cc, bool json)
         cJSON_AddStringToObject(o, "camera", cc->name);
         cJSON_AddStringToObject(o, "result", "ERROR");
         cJSON_AddStringToObject(o, "reason", why_not);
-        char *text = cJSON_PrintUnformatted(o);
-        printf("%s\n", text ? text : "{}");
-        cJSON_free(text);
-        cJSON_Delete(o);
+        json_print(o, false, NULL);
     }
     fprintf(stderr, "storekeeper diag camera: camera %s is %s\n", cc->name, why_not);
 }
@@ -553,15 +564,7 @@ int cli_diag_camera_calibration(const struct sk_config *cfg,
         cJSON_AddStringToObject(o, "mode", "daemon");
         cJSON_AddStringToObject(o, "result", "PASS");
         calibration_report(cfg, cc, o);
-        if (snapshot) {
-            cJSON_AddStringToObject(o, "snapshot", snapshot);
-        } else {
-            cJSON_AddNullToObject(o, "snapshot");
-        }
-        char *text = cJSON_PrintUnformatted(o);
-        printf("%s\n", text ? text : "{}");
-        cJSON_free(text);
-        cJSON_Delete(o);
+        json_print(o, true, snapshot);
         return SK_EXIT_OK;
     }
     printf("camera %s: the daemon runs it; the calibration as the store file gives it\n", name);
@@ -681,15 +684,7 @@ static void print_report(const char *name,
         } else {
             print_floor(r, o);
         }
-        if (snapshot) {
-            cJSON_AddStringToObject(o, "snapshot", snapshot);
-        } else {
-            cJSON_AddNullToObject(o, "snapshot");
-        }
-        char *text = cJSON_PrintUnformatted(o);
-        printf("%s\n", text ? text : "{}");
-        cJSON_free(text);
-        cJSON_Delete(o);
+        json_print(o, true, snapshot);
         return;
     }
     printf("camera %s (%s)\n", name, r->backend ? r->backend : "?");

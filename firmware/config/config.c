@@ -1614,6 +1614,45 @@ static bool floor_item_can_place(
     return true;
 }
 
+/*
+ * zones.[i] or lines.[i] (list): its camera exists, and it is given once, in one camera's
+ * pixels (px_len numbers of polygon or points) or on the floor (floor_len numbers of floor).
+ * Returns false after reporting (or when a key there was refused already).
+ */
+static bool given_once(struct loader *l,
+                       const struct sk_config *c,
+                       const char *list,
+                       size_t i,
+                       const char *camera,
+                       size_t px_len,
+                       size_t floor_len)
+{
+    bool zone = strcmp(list, "zones") == 0;
+    const char *what = zone ? "zone" : "line", *px_key = zone ? "polygon" : "points";
+    char cpath[PATH_BUF];
+    check_ref(l, list, i, "camera", camera, "camera", c->cameras, c->n_cameras, sizeof(*c->cameras),
+              "cameras");
+    if (px_len && floor_len) {
+        snprintf(cpath, sizeof(cpath), "%s.[%zu].floor", list, i);
+        report(l, lookup_elem_key(l->cf, list, i, "floor"), cpath,
+               "the %s is given twice: %s (one camera's pixels) or floor (metres on the floor "
+               "plan), not both",
+               what, px_key);
+        return false;
+    }
+    if (!px_len && !floor_len) {
+        if (elem_has(l, list, i, px_key) || elem_has(l, list, i, "floor")) {
+            return false; /* there, but refused: already reported */
+        }
+        snprintf(cpath, sizeof(cpath), "%s.[%zu]", list, i);
+        report(l, lookup_elem_key(l->cf, list, i, NULL), cpath,
+               "the %s has %s: give %s (pixels, with camera) or floor (metres)", what,
+               zone ? "no shape" : "no ends", px_key);
+        return false;
+    }
+    return true;
+}
+
 /* zones.[i]: in pixels (polygon, camera) or on the floor (floor), once; a floor zone placed. */
 static void check_zone(struct loader *l, struct sk_config *c, size_t i)
 {
@@ -1621,21 +1660,7 @@ static void check_zone(struct loader *l, struct sk_config *c, size_t i)
     char cpath[PATH_BUF];
     const config_setting_t *at = lookup_elem_key(l->cf, "zones", i, "floor");
     snprintf(cpath, sizeof(cpath), "zones.[%zu].floor", i);
-    check_ref(l, "zones", i, "camera", z->camera, "camera", c->cameras, c->n_cameras,
-              sizeof(*c->cameras), "cameras");
-    if (z->polygon_len && z->floor_len) {
-        report(l, at, cpath,
-               "the zone is given twice: polygon (one camera's pixels) or floor (metres on the "
-               "floor plan), not both");
-        return;
-    }
-    if (!z->polygon_len && !z->floor_len) {
-        if (elem_has(l, "zones", i, "polygon") || elem_has(l, "zones", i, "floor")) {
-            return; /* there, but refused: already reported */
-        }
-        snprintf(cpath, sizeof(cpath), "zones.[%zu]", i);
-        report(l, lookup_elem_key(l->cf, "zones", i, NULL), cpath,
-               "the zone has no shape: give polygon (pixels, with camera) or floor (metres)");
+    if (!given_once(l, c, "zones", i, z->camera, z->polygon_len, z->floor_len)) {
         return;
     }
     if (z->polygon_len) {
@@ -1712,24 +1737,10 @@ static void check_line(struct loader *l, struct sk_config *c, size_t i)
     char cpath[PATH_BUF];
     const config_setting_t *at = lookup_elem_key(l->cf, "lines", i, "floor");
     snprintf(cpath, sizeof(cpath), "lines.[%zu].floor", i);
-    check_ref(l, "lines", i, "camera", ln->camera, "camera", c->cameras, c->n_cameras,
-              sizeof(*c->cameras), "cameras");
-    if (ln->points_len && ln->floor_len) {
-        report(l, at, cpath,
-               "the line is given twice: points (one camera's pixels) or floor (metres on the "
-               "floor plan), not both");
+    if (!given_once(l, c, "lines", i, ln->camera, ln->points_len, ln->floor_len)) {
         return;
     }
     const double *p = ln->points_len ? ln->points : ln->floor;
-    if (!ln->points_len && !ln->floor_len) {
-        if (elem_has(l, "lines", i, "points") || elem_has(l, "lines", i, "floor")) {
-            return; /* there, but refused: already reported */
-        }
-        snprintf(cpath, sizeof(cpath), "lines.[%zu]", i);
-        report(l, lookup_elem_key(l->cf, "lines", i, NULL), cpath,
-               "the line has no ends: give points (pixels, with camera) or floor (metres)");
-        return;
-    }
     if (p[0] == p[2] && p[1] == p[3]) {
         snprintf(cpath, sizeof(cpath), "lines.[%zu].%s", i, ln->points_len ? "points" : "floor");
         report(l, lookup_elem_key(l->cf, "lines", i, ln->points_len ? "points" : "floor"), cpath,
