@@ -500,12 +500,31 @@ list_done(struct ctx *c, struct out *o, int r, const char *none, ...)
     return SK_EXIT_OK;
 }
 
+/* The next row of a listing: a new object in its JSON array (NULL when out of memory: the row
+ * is left out), or NULL when the listing is a table, whose header line (printf-style) goes
+ * before the first row. */
+__attribute__((format(printf, 2, 3))) static cJSON *next_row(struct out *o, const char *header, ...)
+{
+    if (o->rows++ == 0 && !o->arr) {
+        va_list ap;
+        va_start(ap, header);
+        vprintf(header, ap);
+        va_end(ap);
+    }
+    cJSON *j = o->arr ? cJSON_CreateObject() : NULL;
+    if (j) {
+        cJSON_AddItemToArray(o->arr, j);
+    }
+    return j;
+}
+
 static int stock_row(const struct sk_stock_row *r, void *ctx)
 {
     struct out *o = ctx;
     char t[40];
-    if (o->arr) {
-        cJSON *j = cJSON_CreateObject();
+    cJSON *j = next_row(o, "%-8s %-20s %-28s %8s %8s %-7s %s\n", "SHELF", "SKU", "NAME", "QUANTITY",
+                        "CAPACITY", "PLANNED", "UPDATED");
+    if (j) {
         cJSON_AddStringToObject(j, "shelf", r->shelf);
         cJSON_AddStringToObject(j, "sku", r->sku);
         cJSON_AddStringToObject(j, "name", r->name);
@@ -513,17 +532,11 @@ static int stock_row(const struct sk_stock_row *r, void *ctx)
         cJSON_AddNumberToObject(j, "capacity", r->capacity);
         cJSON_AddBoolToObject(j, "planned", r->planned);
         cJSON_AddStringToObject(j, "updated", when(r->updated_us, t, sizeof(t)));
-        cJSON_AddItemToArray(o->arr, j);
-    } else {
-        if (o->rows == 0) {
-            printf("%-8s %-20s %-28s %8s %8s %-7s %s\n", "SHELF", "SKU", "NAME", "QUANTITY",
-                   "CAPACITY", "PLANNED", "UPDATED");
-        }
+    } else if (!o->arr) {
         printf("%-8s %-20s %-28.28s %8" PRId64 " %8d %-7s %s\n", r->shelf, r->sku, r->name,
                r->quantity, r->capacity, r->planned ? "yes" : "no",
                when(r->updated_us, t, sizeof(t)));
     }
-    o->rows++;
     return 0;
 }
 
@@ -550,8 +563,9 @@ static int movement_row(const struct sk_movement_row *m, void *ctx)
 {
     struct out *o = ctx;
     char t[40];
-    if (o->arr) {
-        cJSON *j = cJSON_CreateObject();
+    cJSON *j = next_row(o, "%6s %-24s %-10s %-20s %5s %-6s %-6s %-12s %s\n", "ID", "TIME", "TYPE",
+                        "SKU", "QTY", "SHELF", "TO", "SESSION", "EPC");
+    if (j) {
         cJSON_AddNumberToObject(j, "id", (double)m->id);
         cJSON_AddStringToObject(j, "time", when(m->time_us, t, sizeof(t)));
         cJSON_AddStringToObject(j, "type", m->type);
@@ -569,18 +583,12 @@ static int movement_row(const struct sk_movement_row *m, void *ctx)
             cJSON_AddNullToObject(j, "event_seq");
         }
         cJSON_AddStringToObject(j, "hash", m->hash);
-        cJSON_AddItemToArray(o->arr, j);
-    } else {
-        if (o->rows == 0) {
-            printf("%6s %-24s %-10s %-20s %5s %-6s %-6s %-12s %s\n", "ID", "TIME", "TYPE", "SKU",
-                   "QTY", "SHELF", "TO", "SESSION", "EPC");
-        }
+    } else if (!o->arr) {
         printf("%6" PRId64 " %-24s %-10s %-20s %5" PRId64 " %-6s %-6s %-12s %s\n", m->id,
                when(m->time_us, t, sizeof(t)), m->type, m->sku, m->quantity,
                m->shelf[0] ? m->shelf : "-", m->to_shelf[0] ? m->to_shelf : "-",
                m->session[0] ? m->session : "-", m->epc[0] ? m->epc : "-");
     }
-    o->rows++;
     return 0;
 }
 
@@ -613,8 +621,9 @@ static int outbox_row(const struct sk_outbox_row *row, void *ctx)
 {
     struct out *o = ctx;
     char t1[40], t2[40];
-    if (o->arr) {
-        cJSON *j = cJSON_CreateObject();
+    cJSON *j =
+            next_row(o, "%8s %-24s %-24s %-24s %s\n", "SEQ", "CREATED", "DELIVERED", "TOPIC", "ID");
+    if (j) {
         cJSON_AddNumberToObject(j, "seq", (double)row->seq);
         cJSON_AddStringToObject(j, "id", row->id);
         cJSON_AddStringToObject(j, "topic", row->topic);
@@ -626,16 +635,11 @@ static int outbox_row(const struct sk_outbox_row *row, void *ctx)
         }
         cJSON *p = cJSON_Parse(row->payload);
         cJSON_AddItemToObject(j, "payload", p ? p : cJSON_CreateString(row->payload));
-        cJSON_AddItemToArray(o->arr, j);
-    } else {
-        if (o->rows == 0) {
-            printf("%8s %-24s %-24s %-24s %s\n", "SEQ", "CREATED", "DELIVERED", "TOPIC", "ID");
-        }
+    } else if (!o->arr) {
         printf("%8" PRId64 " %-24s %-24s %-24s %s\n", row->seq,
                when(row->created_us, t1, sizeof(t1)), when(row->delivered_us, t2, sizeof(t2)),
                row->topic, row->id);
     }
-    o->rows++;
     return 0;
 }
 
@@ -701,8 +705,9 @@ static int discrepancy_row(const struct sk_discrepancy *d, void *ctx)
 {
     struct out *o = ctx;
     char t[40];
-    if (o->arr) {
-        cJSON *j = cJSON_CreateObject();
+    cJSON *j = next_row(o, "%6s %-9s %-10s %-8s %-20s %8s %8s %8s %s\n", "ID", "STATE", "KIND",
+                        "SHELF", "SKU", "QUANTITY", "EXPECTED", "SEEN", "OPENED");
+    if (j) {
         if (d->id) {
             cJSON_AddNumberToObject(j, "id", (double)d->id);
         }
@@ -716,17 +721,11 @@ static int discrepancy_row(const struct sk_discrepancy *d, void *ctx)
         if (d->opened_us) {
             cJSON_AddStringToObject(j, "opened", when(d->opened_us, t, sizeof(t)));
         }
-        cJSON_AddItemToArray(o->arr, j);
-    } else {
-        if (o->rows == 0) {
-            printf("%6s %-9s %-10s %-8s %-20s %8s %8s %8s %s\n", "ID", "STATE", "KIND", "SHELF",
-                   "SKU", "QUANTITY", "EXPECTED", "SEEN", "OPENED");
-        }
+    } else if (!o->arr) {
         printf("%6" PRId64 " %-9s %-10s %-8s %-20s %8" PRId64 " %8" PRId64 " %8" PRId64 " %s\n",
                d->id, d->state, d->kind, d->shelf, d->sku[0] ? d->sku : "(unknown tags)",
                d->quantity, d->expected, d->seen, when(d->opened_us, t, sizeof(t)));
     }
-    o->rows++;
     return 0;
 }
 
