@@ -569,7 +569,7 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
             }
         }
     }
-    if (changed && v->n_person >= 8) {
+    if (changed && v->n_person >= PERSON_LEARNT) {
         float tmp[PERSON_SAMPLES];
         size_t m = v->n_person < PERSON_SAMPLES ? v->n_person : PERSON_SAMPLES;
         memcpy(tmp, v->person_area, m * sizeof(float));
@@ -587,8 +587,8 @@ static void learn_person(struct sk_vision *v, int64_t t_us)
     }
     /* A person's shoulders are about 0.35 m of the size (sqrt of 0.12 m^2). */
     float speed = v->p.max_speed_mps / 0.35f * v->person_px;
-    int spawn = v->n_person >= 8 ? (int)(0.2f * v->person_px * v->person_px) : 0;
-    if (v->auto_min_area && v->n_person >= 8) {
+    int spawn = v->n_person >= PERSON_LEARNT ? (int)(0.2f * v->person_px * v->person_px) : 0;
+    if (v->auto_min_area && v->n_person >= PERSON_LEARNT) {
         int quarter = (int)(0.25f * v->person_px * v->person_px);
         v->min_area = quarter < v->p.min_blob_area ? quarter : v->p.min_blob_area;
     }

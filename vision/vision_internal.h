@@ -18,6 +18,7 @@
 #define WARMUP_FRAMES            5
 #define CROSS_DEBOUNCE_S         0.3
 #define PERSON_SAMPLES           64
+#define PERSON_LEARNT            4 /* samples before the measured size is used */
 
 /* What geometry remembers of one tracker slot. */
 struct track_geo {
