@@ -17,6 +17,7 @@
 #include "storekeeper/clock.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/loop.h"
 #include "storekeeper/profile.h"
 #include "storekeeper/vreader.h"
 
@@ -276,12 +277,7 @@ int sim_cmd_reader(int argc, char **argv)
         rc = SK_EXIT_FAILURE;
         goto out;
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    sfd = sk_signal_fd(false, SFD_CLOEXEC);
     char shown[SK_URL_MAX + SK_PATH_MAX + 16];
     if (strncmp(url, "tcp:", 4) == 0) {
         const char *colon = strrchr(url, ':');

@@ -3,12 +3,15 @@
 #include "storekeeper/loop.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
 struct watch {
@@ -254,4 +257,21 @@ int sk_loop_run(struct sk_loop *loop)
 void sk_loop_stop(struct sk_loop *loop)
 {
     loop->stop = true;
+}
+
+int sk_signal_fd(bool hup, int flags)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (hup) {
+        sigaddset(&set, SIGHUP);
+    }
+    int r = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (r != 0) {
+        return -r;
+    }
+    int fd = signalfd(-1, &set, flags);
+    return fd < 0 ? -errno : fd;
 }

@@ -20,6 +20,7 @@
 #include "storekeeper/config.h"
 #include "storekeeper/epc.h"
 #include "storekeeper/error.h"
+#include "storekeeper/loop.h"
 #include "storekeeper/mbconn.h"
 #include "storekeeper/presence.h"
 #include "storekeeper/profile.h"
@@ -594,12 +595,7 @@ int cli_diag_reader_poll(
         fprintf(stderr, "storekeeper diag reader: cannot use %s\n", url);
         goto out;
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    int sfd = sk_signal_fd(false, SFD_CLOEXEC | SFD_NONBLOCK);
     rep.start_us = sk_now_mono_us();
     int64_t end = watch ? INT64_MAX : rep.start_us + (int64_t)(duration * 1e6);
     int64_t next_report = rep.start_us + 1000000;

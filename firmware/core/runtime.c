@@ -17,6 +17,7 @@
 #include "storekeeper/args.h"
 #include "storekeeper/error.h"
 #include "storekeeper/log.h"
+#include "storekeeper/loop.h"
 #include "storekeeper/notify.h"
 #include "storekeeper/record.h"
 
@@ -898,14 +899,9 @@ static int setup(struct sk_runtime *rt)
         sk_log(SK_LOG_NOTICE, "record", NULL, "recording every observation to %s",
                rt->opts->record_path);
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    rt->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    rt->sigfd = sk_signal_fd(true, SFD_CLOEXEC | SFD_NONBLOCK);
     if (rt->sigfd < 0) {
-        return -errno;
+        return rt->sigfd;
     }
     int64_t stall_us = (int64_t)cfg->core.watchdog_stall_s * 1000000;
     rt->hb = sk_heartbeat_register("core", stall_us);

@@ -3,6 +3,7 @@
 #ifndef STOREKEEPER_LOOP_H
 #define STOREKEEPER_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sk_loop;
@@ -42,5 +43,9 @@ int sk_loop_run(struct sk_loop *loop);
 int sk_loop_run_once(struct sk_loop *loop, int timeout_ms);
 /* Makes sk_loop_run return after the current dispatch. Call from the loop's thread. */
 void sk_loop_stop(struct sk_loop *loop);
+
+/* SIGINT and SIGTERM (and SIGHUP when hup) blocked in the calling thread and delivered through
+ * the signalfd returned (flags: SFD_CLOEXEC, SFD_NONBLOCK), or -errno. */
+int sk_signal_fd(bool hup, int flags);
 
 #endif
