@@ -229,14 +229,9 @@ int ledger_move_hash(const uint8_t prev[32], const struct ledger_move_fields *f,
 void ledger_genesis(const char *ledger_id, uint8_t out[32]);
 /* n bytes as lower-case hex (2n characters and a NUL). */
 void ledger_hex(const uint8_t *p, size_t n, char *out);
-/* SHA-256 of an outbox row as stored (schema 4): what `digest` holds. */
-void ledger_event_digest(const char *ledger_id,
-                         int64_t seq,
-                         const char *id,
-                         const char *topic,
-                         const char *payload,
-                         size_t payload_len,
-                         uint8_t out[32]);
+/* SHA-256 of an outbox row as stored (schema 4; its seq, id, topic and payload): what
+ * `digest` holds. */
+void ledger_event_digest(const char *ledger_id, const struct sk_outbox_row *row, uint8_t out[32]);
 
 /* The anchor (ledger_anchor.c). load: 1 and the newest whole slot, 0 when there is none,
  * -EBADMSG when damaged. precheck runs before a missing or empty file is created: it refuses

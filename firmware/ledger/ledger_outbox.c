@@ -30,20 +30,14 @@
 /* The digest of a row (schema 4): SHA-256 of "sk-event-1", then the ledger id, the seq as 8
  * bytes big endian, the event id, the topic and the payload, each text with a 4-byte big-endian
  * length before it. `ledger verify` recomputes it: a payload edited in the file shows. */
-void ledger_event_digest(const char *ledger_id,
-                         int64_t seq,
-                         const char *id,
-                         const char *topic,
-                         const char *payload,
-                         size_t payload_len,
-                         uint8_t out[32])
+void ledger_event_digest(const char *ledger_id, const struct sk_outbox_row *row, uint8_t out[32])
 {
     struct sk_sha256 ctx;
-    const char *texts[4] = {ledger_id, id, topic, payload};
-    size_t lens[4] = {strlen(ledger_id), strlen(id), strlen(topic), payload_len};
+    const char *texts[4] = {ledger_id, row->id, row->topic, row->payload};
+    size_t lens[4] = {strlen(ledger_id), strlen(row->id), strlen(row->topic), row->payload_len};
     uint8_t num[8];
     for (int i = 0; i < 8; i++) {
-        num[i] = (uint8_t)((uint64_t)seq >> (56 - 8 * i));
+        num[i] = (uint8_t)((uint64_t)row->seq >> (56 - 8 * i));
     }
     sk_sha256_init(&ctx);
     sk_sha256_update(&ctx, "sk-event-1", 10);
@@ -175,7 +169,9 @@ static int event_insert(struct sk_ledger *l,
         return ledger_err(l);
     }
     uint8_t digest[32];
-    ledger_event_digest(l->ledger_id, seq, id, topic, b.p, b.len, digest);
+    struct sk_outbox_row row = {
+            .seq = seq, .id = id, .topic = topic, .payload = b.p, .payload_len = b.len};
+    ledger_event_digest(l->ledger_id, &row, digest);
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, topic, -1, SQLITE_STATIC);

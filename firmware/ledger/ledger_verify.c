@@ -430,7 +430,9 @@ static int check_outbox(struct sk_ledger *l, struct sk_verify_result *v)
         }
         digests = true;
         uint8_t want[32];
-        ledger_event_digest(l->ledger_id, seq, id, topic, payload, len, want);
+        struct sk_outbox_row row = {
+                .seq = seq, .id = id, .topic = topic, .payload = payload, .payload_len = len};
+        ledger_event_digest(l->ledger_id, &row, want);
         v->digests++;
         if (sqlite3_column_bytes(s, 4) != 32 || memcmp(sqlite3_column_blob(s, 4), want, 32) != 0) {
             problem(v, "outbox", 0,
