@@ -58,11 +58,6 @@ int vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, do
     return cv ? ops()->background(cv, img, mask, learning_rate) : SK_EVISION;
 }
 
-int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
-{
-    return cv ? ops()->clean(cv, mask, open_k, close_k) : SK_EVISION;
-}
-
 const char *vision_cv_version(void)
 {
     int err;

@@ -26,9 +26,7 @@ extern "C" {
 struct sk_cv {
     int w, h;
     cv::Ptr<cv::BackgroundSubtractorMOG2> mog2;
-    cv::Mat open_kernel, close_kernel;
-    int open_k = 0, close_k = 0;
-    cv::Mat tmp, scaled;
+    cv::Mat scaled;
 };
 
 static int shim_new(int width, int height, const struct vision_cv_mog2 *mog2, struct sk_cv **ret_cv)
@@ -117,36 +115,6 @@ shim_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double lear
     }
 }
 
-static int shim_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k)
-{
-    try {
-        cv::Mat m(cv->h, cv->w, CV_8UC1, mask);
-        cv::threshold(m, m, 200, 255, cv::THRESH_BINARY);
-        if (open_k != cv->open_k) {
-            cv->open_kernel = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(open_k, open_k));
-            cv->open_k = open_k;
-        }
-        if (close_k != cv->close_k) {
-            cv->close_kernel =
-                    cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(close_k, close_k));
-            cv->close_k = close_k;
-        }
-        if (open_k > 1) {
-            cv::morphologyEx(m, cv->tmp, cv::MORPH_OPEN, cv->open_kernel);
-        } else {
-            m.copyTo(cv->tmp);
-        }
-        if (close_k > 1) {
-            cv::morphologyEx(cv->tmp, m, cv::MORPH_CLOSE, cv->close_kernel);
-        } else {
-            cv->tmp.copyTo(m);
-        }
-        return 0;
-    } catch (...) {
-        return SK_EVISION;
-    }
-}
-
 static const char *shim_version(void)
 {
     /* CV_VERSION would be the headers'; the library loaded may be another build. */
@@ -160,7 +128,10 @@ static const char *shim_version(void)
 }
 
 static const struct vision_cv_ops ops = {
-        shim_new, shim_free, shim_resize, shim_background, shim_clean,
+        shim_new,
+        shim_free,
+        shim_resize,
+        shim_background,
 };
 
 /* The one symbol the module exports (built with hidden visibility). */

@@ -43,9 +43,6 @@ int vision_cv_resize(
 /* Background subtraction: mask gets 255 (foreground), 127 (shadow) or 0. learning_rate < 0:
  * automatic (1 / history). */
 int vision_cv_background(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
-/* Keeps 255 only (drops shadow), opens with an open_k square (noise) then closes with a
- * close_k ellipse (joins a head to its shoulders), in place. */
-int vision_cv_clean(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
 /* cv::getVersionString() of the library loaded at run time (loads the module), or NULL when
  * the module is missing or broken; static string. */
 const char *vision_cv_version(void);
@@ -56,7 +53,6 @@ struct vision_cv_ops {
     void (*cv_free)(struct sk_cv *cv);
     int (*resize)(struct sk_cv *cv, const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst);
     int (*background)(struct sk_cv *cv, const uint8_t *img, uint8_t *mask, double learning_rate);
-    int (*clean)(struct sk_cv *cv, uint8_t *mask, int open_k, int close_k);
 };
 
 #ifdef __cplusplus

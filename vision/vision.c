@@ -264,8 +264,10 @@ static int setup_size(struct sk_vision *v, int fw, int fh)
     int side = w > h ? w : h;
     int scale = (side + 160) / 320;
     scale = scale < 1 ? 1 : scale;
-    v->open_k = 2 * scale + 1;
-    v->close_k = 6 * scale + 1;
+    r = vision_morph_new(w, h, 2 * scale + 1, 6 * scale + 1, &v->morph);
+    if (r < 0) {
+        return r;
+    }
     v->sized = true;
     return 0;
 }
@@ -277,6 +279,7 @@ void sk_vision_free(struct sk_vision *v)
     }
     vision_cv_free(v->cv);
     vision_cc_free(v->cc);
+    vision_morph_free(v->morph);
     vision_bg_free(v->bg);
     vision_tracker_free(v->tracker);
     vision_reach_free(v->reach);
@@ -673,7 +676,7 @@ int sk_vision_process(struct sk_vision *v, const struct sk_frame *f)
     double t2 = now_ms();
     if (r == 0) {
         vision_reach_sample(v->reach, v->mask);
-        r = vision_cv_clean(v->cv, v->mask, v->open_k, v->close_k);
+        vision_morph_clean(v->morph, v->mask);
     }
     if (r < 0) {
         return r;

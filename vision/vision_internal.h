@@ -6,6 +6,7 @@
 #include "background.h"
 #include "components.h"
 #include "cv_shim.h"
+#include "morph.h"
 #include "reach.h"
 #include "storekeeper/vision.h"
 #include "tracker.h"
@@ -48,11 +49,11 @@ struct sk_vision {
     double floor_pts[4 * SK_FLOOR_POINTS_MAX];
     size_t floor_len;
     struct sk_cv *cv;
-    struct vision_cc *cc; /* connected components and their label image */
-    struct sk_bg *bg;     /* SK_BG_ADAPTIVE */
+    struct vision_cc *cc;       /* connected components and their label image */
+    struct vision_morph *morph; /* the mask's clean-up */
+    struct sk_bg *bg;           /* SK_BG_ADAPTIVE */
     struct sk_tracker *tracker;
 
-    int open_k, close_k;
     /* The noise floor in use: min_blob_area, or when that is left to the pipeline (0) the
      * processing area / 400, lowered to a quarter of a person once people are measured. */
     int min_area;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Zone and line geometry, connected components, and malformed synthetic scene files. */
+/* Zone and line geometry, connected components, the mask's clean-up, and malformed synthetic
+ * scene files. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 
 #include "../unit/test_helpers.h"
 #include "components.h"
+#include "morph.h"
 #include "storekeeper/error.h"
 #include "storekeeper/synth.h"
 #include "tracker.h"
@@ -135,6 +137,81 @@ static void test_components(void **state)
         }
     }
     vision_cc_free(cc);
+}
+
+/* Erosion or dilation by the definition, with OpenCV's default border: outside is foreground
+ * for an erosion, background for a dilation. half[dy + r]: the kernel row's half-width. */
+static void
+morph_ref(const uint8_t *in, uint8_t *out, int w, int h, const int *half, int r, int erode)
+{
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            int v = erode;
+            for (int dy = -r; dy <= r; dy++) {
+                for (int dx = -half[dy + r]; dx <= half[dy + r]; dx++) {
+                    int xx = x + dx, yy = y + dy;
+                    int p = xx < 0 || yy < 0 || xx >= w || yy >= h ? erode : in[yy * w + xx] != 0;
+                    v = erode ? v && p : v || p;
+                }
+            }
+            out[y * w + x] = v ? 255 : 0;
+        }
+    }
+}
+
+static void test_morph_clean(void **state)
+{
+    (void)state;
+    /* OpenCV's MORPH_ELLIPSE kernels of 7 and 13 (getStructuringElement), row by row */
+    static const int ell7[] = {0, 2, 3, 3, 3, 2, 0};
+    static const int ell13[] = {0, 3, 4, 5, 6, 6, 6, 6, 6, 5, 4, 3, 0};
+    const int sizes[][2] = {{320, 48}, {61, 37}, {130, 21}, {64, 9}};
+    const int kernels[][2] = {{3, 7}, {5, 13}, {1, 7}, {3, 1}};
+
+    enum {
+        MAXW = 320,
+        MAXH = 48
+    };
+
+    static uint8_t m[MAXW * MAXH], want[MAXW * MAXH], t1[MAXW * MAXH], t2[MAXW * MAXH];
+    srand(11);
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
+            const int w = sizes[s][0], h = sizes[s][1], ok = kernels[k][0], ck = kernels[k][1];
+            struct vision_morph *mo;
+            assert_int_equal(vision_morph_new(w, h, ok, ck, &mo), 0);
+            for (int round = 0; round < 6; round++) {
+                /* blobs of foreground, shadow (127) and values either side of the threshold */
+                const uint8_t vals[] = {0, 0, 0, 255, 255, 127, 200, 201};
+                int density = 20 + 12 * round;
+                for (int i = 0; i < w * h; i++) {
+                    m[i] = rand() % 100 < density ? vals[rand() % 8] : 0;
+                }
+                int ro = ok / 2, rc = ck / 2;
+                int sqh[11];
+                for (int i = 0; i <= 2 * ro; i++) {
+                    sqh[i] = ro; /* a square: every row the same */
+                }
+                for (int i = 0; i < w * h; i++) {
+                    want[i] = m[i] > 200 ? 255 : 0;
+                }
+                if (ro > 0) {
+                    morph_ref(want, t1, w, h, sqh, ro, 1);
+                    morph_ref(t1, want, w, h, sqh, ro, 0);
+                }
+                if (rc > 0) {
+                    const int *e = rc == 3 ? ell7 : ell13;
+                    morph_ref(want, t2, w, h, e, rc, 0);
+                    morph_ref(t2, want, w, h, e, rc, 1);
+                }
+                vision_morph_clean(mo, m);
+                assert_memory_equal(m, want, (size_t)(w * h));
+            }
+            vision_morph_free(mo);
+        }
+    }
+    struct vision_morph *mo;
+    assert_int_equal(vision_morph_new(10, 10, 2, 7, &mo), -EINVAL); /* even */
 }
 
 static void test_line_sides_and_crossing(void **state)
@@ -276,6 +353,7 @@ int main(void)
             cmocka_unit_test(test_point_in_polygon),
             cmocka_unit_test(test_line_sides_and_crossing),
             cmocka_unit_test(test_components),
+            cmocka_unit_test(test_morph_clean),
             cmocka_unit_test(test_tracker_confirms_and_loses),
             cmocka_unit_test(test_scene_files),
     };
