@@ -72,7 +72,7 @@ if [ -n "$before" ]; then
     if ! grep -q SK_MOVE_IN_BATCH "$beforedir/src/include/storekeeper/ledger.h"; then
         flags="-DCMAKE_C_FLAGS=-DSK_MOVE_IN_BATCH=0"
     else
-        flags="-DSK_UNUSED=1"
+        flags="-DCMAKE_C_FLAGS=" # and not an older run's cached -DSK_MOVE_IN_BATCH=0
     fi
     build "$beforedir/build" "$beforedir/src" "$flags"
 fi

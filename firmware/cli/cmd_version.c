@@ -193,7 +193,8 @@ static void print_json(const struct lib libs[N_LIBS], bool load_modules)
     cJSON_AddItemToObject(o, "libraries", l);
     cJSON_AddStringToObject(o, "module_dir", sk_module_dir());
     cJSON *m = cJSON_AddArrayToObject(o, "modules");
-    static const char *const modules[] = {"vision-opencv", "camera-libcamera", "camera-file"};
+    static const char *const modules[] = {"vision-opencv", "camera-libcamera", "camera-file",
+                                          "status-http"};
     for (size_t i = 0; m && i < sizeof(modules) / sizeof(modules[0]); i++) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "name", modules[i]);
@@ -222,10 +223,11 @@ int sk_cmd_version(int argc, char **argv)
             printf("usage: storekeeper version [--modules] [--json]\n\n"
                    "Prints the version of this build and of each library as loaded at run\n"
                    "time: SQLite, libmodbus, libmosquitto, cJSON, OpenCV, libcamera, libconfig\n"
-                   "(the version built with) and OpenSSL; then the capture backends, built in\n"
-                   "or in a module (the file camera needs OpenCV video decoding).\n"
-                   "OpenCV and libcamera live in modules, loaded only when a camera needs\n"
-                   "them: their lines say whether the module is installed.\n"
+                   "(the version built with), OpenSSL and libmicrohttpd; then the capture\n"
+                   "backends, built in or in a module (the file camera needs OpenCV video\n"
+                   "decoding). OpenCV and libcamera live in modules, loaded only when a\n"
+                   "camera needs them, libmicrohttpd in one loaded only for the status page:\n"
+                   "their lines say whether the module is installed.\n"
                    "  --modules  load the installed modules and print their libraries'\n"
                    "             versions too (what a bug report wants)\n"
                    "  --json     one object, {\"version\", \"git\", \"libraries\": {name:\n"
