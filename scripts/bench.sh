@@ -104,7 +104,9 @@ ledger() {
 }
 
 footprint_bench() {
-    SK_BIN=$1/storekeeper /usr/bin/python3 tests/integration/bench_footprint.py \
+    # each build with its own modules (a before tree's binary refuses or misreads ours)
+    STOREKEEPER_MODULEDIR=$1/lib/storekeeper SK_BIN=$1/storekeeper \
+        /usr/bin/python3 tests/integration/bench_footprint.py \
         --rounds "$([ -n "$quick" ] && echo 1 || echo 3)" |
         sed "s/^BENCH {/BENCH {\"build\":\"$2\",/" | tee -a "$log/out" | grep -v '^BENCH' >&2
 }
