@@ -715,7 +715,7 @@ int sim_run_crash(const struct scenario *sc,
     if ((r = sim_connect_broker(opts, dir, &broker, host, sizeof(host), &port)) < 0) {
         return r;
     }
-    if ((r = sim_cloud_start(host, port, "sim", SIM_HUB, NULL, NULL, &cloud)) < 0 ||
+    if ((r = sim_cloud_start(host, port, NULL, NULL, &cloud)) < 0 ||
         (r = sim_start_readers(sc, &vr)) < 0 || (r = sim_write_scene(sc, scene)) < 0 ||
         (r = sim_write_store(sc, dir, sk_vreader_port(vr), host, port, opts->verbose, scene)) < 0) {
         fprintf(stderr, "sim: cannot set up the crash loop in %s: %s\n", dir, sk_strerror(r));

@@ -19,6 +19,7 @@
 
 #include <mosquitto.h>
 
+#include "sim_run.h"
 #include "storekeeper/buf.h"
 #include "storekeeper/clock.h"
 
@@ -226,13 +227,7 @@ static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const i
     pthread_mutex_unlock(&c->lock);
 }
 
-int sim_cloud_start(const char *host,
-                    int port,
-                    const char *store,
-                    const char *device,
-                    sim_cloud_cb cb,
-                    void *ctx,
-                    struct sim_cloud **ret)
+int sim_cloud_start(const char *host, int port, sim_cloud_cb cb, void *ctx, struct sim_cloud **ret)
 {
     mosquitto_lib_init();
     struct sim_cloud *c = calloc(1, sizeof(*c));
@@ -240,7 +235,7 @@ int sim_cloud_start(const char *host,
         return -ENOMEM;
     }
     pthread_mutex_init(&c->lock, NULL);
-    snprintf(c->prefix, sizeof(c->prefix), "storekeeper/v1/%s/%s/", store, device);
+    snprintf(c->prefix, sizeof(c->prefix), "storekeeper/v1/sim/%s/", SIM_HUB);
     c->cb = cb;
     c->ctx = ctx;
     char id[32];

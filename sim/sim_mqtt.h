@@ -27,16 +27,10 @@ struct sim_cloud;
 /* Called on the client's network thread for every event (topic suffix, payload). */
 typedef void (*sim_cloud_cb)(void *ctx, const char *topic, const char *payload);
 
-/* Connects, subscribes to storekeeper/v1/<store>/<device>/event/# and reply/# (and its own marker
- * topic) at QoS 1 and waits for the broker's confirmation. Returns 0 or < 0 (with a message on
- * stderr). */
-int sim_cloud_start(const char *host,
-                    int port,
-                    const char *store,
-                    const char *device,
-                    sim_cloud_cb cb,
-                    void *ctx,
-                    struct sim_cloud **ret);
+/* The cloud of the simulated store (store "sim", its hub SIM_HUB: sim_run.h): connects,
+ * subscribes to storekeeper/v1/sim/<hub>/event/# and reply/# (and its own marker topic) at
+ * QoS 1 and waits for the broker's confirmation. Returns 0 or < 0 (with a message on stderr). */
+int sim_cloud_start(const char *host, int port, sim_cloud_cb cb, void *ctx, struct sim_cloud **ret);
 /* Publishes json to .../cmd/<name> at QoS 1, and keeps it (up to 1000) for sim_cloud_resend. */
 int sim_cloud_command(struct sim_cloud *c, const char *name, const char *json);
 /* Publishes every command sent so far again, as a cloud does that lost the replies (the crash

@@ -721,7 +721,7 @@ int sim_run(const struct scenario *sc, const struct sim_opts *opts, struct sim_r
     if ((r = sim_connect_broker(opts, dir, &broker, host, sizeof(host), &port)) < 0) {
         return r;
     }
-    if ((r = sim_cloud_start(host, port, "sim", SIM_HUB, on_cloud, &drv, &drv.cloud)) < 0) {
+    if ((r = sim_cloud_start(host, port, on_cloud, &drv, &drv.cloud)) < 0) {
         sim_broker_stop(&broker);
         return r;
     }
