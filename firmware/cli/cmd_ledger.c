@@ -774,10 +774,10 @@ static int cmd_census(struct ctx *c, int argc, char **argv)
         sk_tagset_free(set);
         return r;
     }
-    struct sk_census_opts opts = {.dry_run = true};
     struct sk_census_result res;
     struct out o = {.c = c, .arr = c->json ? cJSON_CreateArray() : NULL};
-    r = sk_ledger_census(c->l, c->cfg, set, &opts, discrepancy_row, &o, &res);
+    struct sk_census_opts opts = {.seen = discrepancy_row, .seen_ctx = &o, .dry_run = true};
+    r = sk_ledger_census(c->l, c->cfg, set, &opts, &res);
     sk_tagset_free(set);
     if (r < 0) {
         cJSON_Delete(o.arr);
@@ -858,8 +858,8 @@ static int cmd_stocktake(struct ctx *c, int argc, char **argv)
         sk_tagset_free(set);
         return r;
     }
-    struct sk_census_opts opts = {.dry_run = true};
-    r = sk_ledger_census(c->l, c->cfg, set, &opts, plan_add, &plan, NULL);
+    struct sk_census_opts opts = {.seen = plan_add, .seen_ctx = &plan, .dry_run = true};
+    r = sk_ledger_census(c->l, c->cfg, set, &opts, NULL);
     sk_tagset_free(set);
     if (r < 0) {
         free(plan.v);

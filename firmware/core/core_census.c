@@ -27,7 +27,7 @@ int sk_core_census(struct sk_core *core, struct sk_census_result *ret)
     }
     struct sk_census_opts opts = {.usable = reader_up, .ctx = core};
     struct sk_census_result res;
-    int r = sk_ledger_census(core->ledger, core->cfg, core->present, &opts, NULL, NULL, &res);
+    int r = sk_ledger_census(core->ledger, core->cfg, core->present, &opts, &res);
     int64_t now = sk_clock_mono_us(core->clock);
     if (r < 0) {
         core->stats.census_failures++;

@@ -565,8 +565,6 @@ int sk_ledger_census(struct sk_ledger *l,
                      const struct sk_config *cfg,
                      const struct sk_tagset *present,
                      const struct sk_census_opts *opts,
-                     sk_discrepancy_cb cb,
-                     void *ctx,
                      struct sk_census_result *ret)
 {
     if (l->aborted) {
@@ -581,7 +579,7 @@ int sk_ledger_census(struct sk_ledger *l,
     if (r < 0) {
         return r;
     }
-    r = run(&c, cfg, present, cb, ctx);
+    r = run(&c, cfg, present, opts ? opts->seen : NULL, opts ? opts->seen_ctx : NULL);
     free(c.map);
     c.res.duration_us = sk_now_mono_us() - t0;
     if (r == 0) {

@@ -574,12 +574,18 @@ void sk_ledger_set_progress(struct sk_ledger *l, sk_ledger_progress_cb cb, void 
 
 /* ---- census ---------------------------------------------------------------------------- */
 
+struct sk_discrepancy;
+
 /* Whether a shelf's reader can be trusted now (the core: its reader reports "up"). */
 typedef bool (*sk_census_shelf_cb)(const struct sk_shelf_cfg *shelf, void *ctx);
 
+typedef int (*sk_discrepancy_cb)(const struct sk_discrepancy *d, void *ctx);
+
 struct sk_census_opts {
     sk_census_shelf_cb usable; /* NULL: every shelf */
-    void *ctx;
+    void *ctx;                 /* usable's */
+    sk_discrepancy_cb seen;    /* NULL, or sees every finding and every resolution */
+    void *seen_ctx;
     bool dry_run;    /* compute and report; write nothing (no rows, no events) */
     size_t max_epcs; /* EPCs listed per discrepancy event (0: 20) */
 };
@@ -596,8 +602,6 @@ struct sk_discrepancy {
     int64_t opened_us, updated_us, resolved_us;
 };
 
-typedef int (*sk_discrepancy_cb)(const struct sk_discrepancy *d, void *ctx);
-
 struct sk_census_result {
     int64_t census_id;
     size_t shelves, shelves_skipped; /* usable shelves checked; shelves left out */
@@ -612,15 +616,13 @@ struct sk_census_result {
 /*
  * Compares the expected stock of every usable shelf with the tags present there (docs/
  * ledger.md, "Census"), opens, changes and resolves discrepancies, and writes one
- * event/discrepancy for each of those, in one transaction. cb (may be NULL) sees every
- * finding and every resolution. present and cfg are borrowed. Returns 0 or < 0.
+ * event/discrepancy for each of those, in one transaction. opts (may be NULL: every shelf, no
+ * callback) and present and cfg are borrowed. Returns 0 or < 0.
  */
 int sk_ledger_census(struct sk_ledger *l,
                      const struct sk_config *cfg,
                      const struct sk_tagset *present,
                      const struct sk_census_opts *opts,
-                     sk_discrepancy_cb cb,
-                     void *ctx,
                      struct sk_census_result *ret);
 
 /* Open discrepancies (and resolved ones too with include_resolved), oldest first. */

@@ -328,11 +328,11 @@ static void bench_census(const char *dir)
         }
     }
     struct sk_census_result r1, r2;
-    int r = sk_ledger_census(l, cfg, set, NULL, NULL, NULL, &r1);
+    int r = sk_ledger_census(l, cfg, set, NULL, &r1);
     if (r < 0) {
         die(sk_ledger_errmsg(l), r);
     }
-    r = sk_ledger_census(l, cfg, set, NULL, NULL, NULL, &r2);
+    r = sk_ledger_census(l, cfg, set, NULL, &r2);
     if (r < 0) {
         die(sk_ledger_errmsg(l), r);
     }

@@ -113,8 +113,9 @@ static void test_findings_and_no_double_reporting(void **state)
     assert_int_equal(sk_tagset_add(set, &k, 1), 1);
 
     struct seen s = {0};
+    struct sk_census_opts watch = {.seen = seen_cb, .seen_ctx = &s};
     struct sk_census_result res;
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, seen_cb, &s, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &watch, &res), 0);
     assert_int_equal(res.shelves, 3);
     assert_int_equal(res.tags, 6);
     assert_int_equal(res.tags_elsewhere, 1);
@@ -145,7 +146,7 @@ static void test_findings_and_no_double_reporting(void **state)
 
     /* Same picture again: nothing new, no events. */
     s.n = 0;
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, seen_cb, &s, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &watch, &res), 0);
     assert_int_equal(res.opened + res.changed + res.resolved, 0);
     assert_int_equal(res.open, 3);
     assert_int_equal(events(&t), 3);
@@ -155,7 +156,7 @@ static void test_findings_and_no_double_reporting(void **state)
     /* One more cola gone: the same discrepancy changes. */
     tag(set, false, "reader-a", 1, COLA, 2);
     s.n = 0;
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, seen_cb, &s, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &watch, &res), 0);
     assert_int_equal(res.changed, 1);
     has(&s, "changed missing A1 COLA q=2 e=3 s=1");
     assert_int_equal(events(&t), 4);
@@ -169,7 +170,7 @@ static void test_findings_and_no_double_reporting(void **state)
     tag(set, true, "reader-a", 1, COLA, 3);
     sk_tagset_remove(set, &k);
     s.n = 0;
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, seen_cb, &s, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &watch, &res), 0);
     assert_int_equal(res.resolved, 3);
     assert_int_equal(res.opened, 1);
     has(&s, "resolved missing A1 COLA q=2 e=3 s=1");
@@ -202,13 +203,13 @@ static void test_skipped_shelves_and_dry_run(void **state)
     setup(&t, &set);
     /* Nothing seen anywhere: missing on A1 and B1. */
     struct sk_census_result res;
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, NULL, NULL, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, &res), 0);
     assert_int_equal(res.opened, 2);
     /* A1's reader is down now: its finding stays open, untouched; B1's resolves. */
     tag(set, true, "reader-b", 1, CHIPS, 1);
     tag(set, true, "reader-b", 1, CHIPS, 2);
     struct sk_census_opts o = {.usable = only_b1};
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &o, NULL, NULL, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &o, &res), 0);
     assert_int_equal(res.shelves, 1);
     assert_int_equal(res.shelves_skipped, 2);
     assert_int_equal(res.resolved, 1);
@@ -222,8 +223,8 @@ static void test_skipped_shelves_and_dry_run(void **state)
     tag(set, true, "reader-a", 1, COLA, 2);
     tag(set, true, "reader-a", 1, COLA, 3);
     struct seen s = {0};
-    o = (struct sk_census_opts){.dry_run = true};
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &o, seen_cb, &s, &res), 0);
+    o = (struct sk_census_opts){.seen = seen_cb, .seen_ctx = &s, .dry_run = true};
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, &o, &res), 0);
     has(&s, "resolved missing A1 COLA q=3 e=3 s=0");
     assert_int_equal(events(&t), ev);
     assert_int_equal(lt_int(t.l, "SELECT count(*) FROM census"), cs);
@@ -232,7 +233,7 @@ static void test_skipped_shelves_and_dry_run(void **state)
     tag(set, false, "reader-a", 1, COLA, 3);
     struct sk_movement m = {.type = SK_MOVE_PICKUP, .sku = "COLA", .shelf = "A1", .quantity = 1};
     assert_int_equal(sk_ledger_move(t.l, &m, 0, NULL), 0);
-    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, NULL, NULL, &res), 0);
+    assert_int_equal(sk_ledger_census(t.l, &cfg, set, NULL, &res), 0);
     assert_int_equal(res.open, 0);
     assert_int_equal(sk_ledger_discrepancies(t.l, false, NULL, NULL), 0);
     sk_tagset_free(set);
