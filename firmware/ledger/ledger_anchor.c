@@ -215,7 +215,7 @@ int ledger_anchor_load(const char *ledger_path, struct ledger_anchor *ret)
     return r;
 }
 
-static int fsync_dir(const char *path)
+int ledger_fsync_dir(const char *path)
 {
     char dir[PATH_SIZE];
     snprintf(dir, sizeof(dir), "%s", path);
@@ -379,7 +379,7 @@ int ledger_anchor_store(struct sk_ledger *l, const struct sk_ledger_head *head, 
     }
     flock(l->anchor_fd, LOCK_UN);
     if (r == 0 && created) {
-        r = fsync_dir(path);
+        r = ledger_fsync_dir(path);
     }
     if (r < 0) {
         return ledger_failf(l, r, "writing %s: %s", path, strerror(-r));

@@ -29,28 +29,6 @@ int sk_ledger_file_check(const struct sk_ledger *l)
     return 0;
 }
 
-/* fsync of a directory, so a rename in it survives a power cut. */
-static int sync_dir_of(const char *path)
-{
-    char dir[sizeof(((struct sk_ledger *)0)->path)];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) {
-        snprintf(dir, sizeof(dir), ".");
-    } else if (slash == dir) {
-        dir[1] = '\0';
-    } else {
-        *slash = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
-}
-
 int sk_ledger_file_restore(struct sk_ledger *l, char *msg, size_t msg_size)
 {
     char tmp[sizeof(l->path) + 16];
@@ -96,7 +74,7 @@ int sk_ledger_file_restore(struct sk_ledger *l, char *msg, size_t msg_size)
         return -e;
     }
     unlink(tmp);
-    int r = sync_dir_of(l->path);
+    int r = ledger_fsync_dir(l->path);
     if (r < 0) {
         snprintf(msg, msg_size, "%s: syncing its directory: %s", l->path, strerror(-r));
         return r;

@@ -240,6 +240,8 @@ void ledger_event_digest(const char *ledger_id, const struct sk_outbox_row *row,
  * writes are refused; a sound ledger's anchor is brought up to date (created if missing).
  * store writes head (never backwards unless force); after_commit stores the ledger's head. */
 int ledger_anchor_load(const char *ledger_path, struct ledger_anchor *ret);
+/* fsync of the directory that holds path, so a rename or link in it survives a power cut. */
+int ledger_fsync_dir(const char *path);
 int ledger_anchor_precheck(const char *path,
                            const struct sk_ledger_opts *opts,
                            bool exists,
