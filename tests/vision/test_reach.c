@@ -28,6 +28,17 @@ static void shelf_zone(struct sk_zone_cfg *z)
 
 /* A shopper walks up to (x, 30) and stands there until 14 s; it reaches for the shelf at
  * reach_t for 1 s when reach_t > 0. */
+/* The overhead scene of these tests: the default camera with shadows, nobody in it yet. */
+static struct sk_synth *shelf_scene(void)
+{
+    struct sk_synth_params p;
+    sk_synth_params_default(&p, W, H);
+    p.shadows = true;
+    struct sk_synth *s = NULL;
+    assert_int_equal(sk_synth_new(&p, &s), 0);
+    return s;
+}
+
 static uint32_t stand(struct sk_synth *s, int luma, float radius, float x, double reach_t)
 {
     struct sk_synth_look look = {radius, luma, -1};
@@ -82,11 +93,7 @@ static int reaches_near(float x, int *ret_nobody, double *ret_start, double *ret
 static void test_the_one_who_reaches(void **state)
 {
     (void)state;
-    struct sk_synth_params p;
-    sk_synth_params_default(&p, W, H);
-    p.shadows = true;
-    struct sk_synth *s = NULL;
-    assert_int_equal(sk_synth_new(&p, &s), 0);
+    struct sk_synth *s = shelf_scene();
     stand(s, 60, 12, 20, 0);
     stand(s, 200, 12, 60, 6.0);
     run_shelf(s);
@@ -111,11 +118,7 @@ static void test_the_one_who_reaches(void **state)
 static void test_shoulder_to_shoulder_is_shared(void **state)
 {
     (void)state;
-    struct sk_synth_params p;
-    sk_synth_params_default(&p, W, H);
-    p.shadows = true;
-    struct sk_synth *s = NULL;
-    assert_int_equal(sk_synth_new(&p, &s), 0);
+    struct sk_synth *s = shelf_scene();
     stand(s, 60, 12, 25, 0);
     /* walks up 35 px away (both followed), then steps up beside the other */
     struct sk_synth_look look = {12, 200, -1};
@@ -146,11 +149,7 @@ static void test_shoulder_to_shoulder_is_shared(void **state)
 static void test_low_contrast_sleeve(void **state)
 {
     (void)state;
-    struct sk_synth_params p;
-    sk_synth_params_default(&p, W, H);
-    p.shadows = true;
-    struct sk_synth *s = NULL;
-    assert_int_equal(sk_synth_new(&p, &s), 0);
+    struct sk_synth *s = shelf_scene();
     stand(s, 140, 12, 40, 5.0);
     run_shelf(s);
     int nobody = 0;
@@ -165,11 +164,7 @@ static void test_low_contrast_sleeve(void **state)
 static void test_slight_shopper_thin_arm(void **state)
 {
     (void)state;
-    struct sk_synth_params p;
-    sk_synth_params_default(&p, W, H);
-    p.shadows = true;
-    struct sk_synth *s = NULL;
-    assert_int_equal(sk_synth_new(&p, &s), 0);
+    struct sk_synth *s = shelf_scene();
     stand(s, 140, 9, 54, 5.0);
     run_shelf(s);
     int nobody = 0;
@@ -189,11 +184,7 @@ static void test_slight_shopper_thin_arm(void **state)
 static void test_reach_across(void **state)
 {
     (void)state;
-    struct sk_synth_params p;
-    sk_synth_params_default(&p, W, H);
-    p.shadows = true;
-    struct sk_synth *s = NULL;
-    assert_int_equal(sk_synth_new(&p, &s), 0);
+    struct sk_synth *s = shelf_scene();
     uint32_t left = stand(s, 60, 12, 20, 0);
     stand(s, 200, 12, 60, 0);
     assert_int_equal(sk_synth_reach(s, left, 6.0, 1.0, 58, 3), 0);
@@ -224,11 +215,7 @@ static void test_reach_across(void **state)
 static void test_standing_is_no_reach(void **state)
 {
     (void)state;
-    struct sk_synth_params p;
-    sk_synth_params_default(&p, W, H);
-    p.shadows = true;
-    struct sk_synth *s = NULL;
-    assert_int_equal(sk_synth_new(&p, &s), 0);
+    struct sk_synth *s = shelf_scene();
     stand(s, 60, 14, 24, 0);
     stand(s, 210, 14, 56, 0);
     run_shelf(s);
