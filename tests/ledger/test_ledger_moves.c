@@ -359,9 +359,6 @@ static void test_in_batch(void **state)
     lt_teardown(&t);
 }
 
-/* The chain head, the seq and the stock totals are cached between movements; another
- * connection's commit (PRAGMA data_version) and a rollback make the next movement read them
- * again: here, a total changed behind the ledger's back decides the low-stock event. */
 /* What a movement caches of its product (it exists, its restock threshold) and of its shelves
  * follows the writes of this connection: a threshold raised between two movements applies to
  * the second, a shelf is known only once it exists. */
@@ -404,6 +401,9 @@ static void test_caches_follow_own_writes(void **state)
     lt_teardown(&t);
 }
 
+/* The chain head, the seq and the stock totals are cached between movements; another
+ * connection's commit (PRAGMA data_version) and a rollback make the next movement read them
+ * again: here, a total changed behind the ledger's back decides the low-stock event. */
 static void test_caches_follow_the_file(void **state)
 {
     (void)state;
