@@ -47,6 +47,15 @@ class LedgerDaemon(unittest.TestCase):
         self.assertIn(self.db, r.stderr)
         self.assertEqual(self.bytes(), before)
 
+    def import_cola(self):
+        """One product imported by the ledger command (a write beside the daemon's)."""
+        csv = os.path.join(self.tmp.path, "p.csv")
+        with open(csv, "w") as f:
+            f.write("sku,gtin,name,price,currency,restock_threshold,restock_target\n"
+                    "COLA,,Cola,1.49,EUR,0,0\n")
+        r = sk.run("ledger", "-c", self.cfg, "import", "products", csv)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_created_then_reused(self):
         r = self.run_briefly()
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -116,12 +125,7 @@ class LedgerDaemon(unittest.TestCase):
 
     def test_refuses_other_device_and_second_daemon(self):
         self.assertEqual(self.run_briefly().returncode, 0)
-        csv = os.path.join(self.tmp.path, "p.csv")
-        with open(csv, "w") as f:
-            f.write("sku,gtin,name,price,currency,restock_threshold,restock_target\n"
-                    "COLA,,Cola,1.49,EUR,0,0\n")
-        r = sk.run("ledger", "-c", self.cfg, "import", "products", csv)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.import_cola()
         other = self.config("it-02", "other.cfg")
         # A configuration error (exit 2): systemd does not restart it (an empty ledger would
         # have been adopted: tests/firstday).
@@ -141,12 +145,7 @@ class LedgerDaemon(unittest.TestCase):
         d = sk.Daemon(["run", "-c", self.cfg], self.tmp.path)
         try:
             self.assertTrue(d.wait_log("core: running"), d.text())
-            csv = os.path.join(self.tmp.path, "p.csv")
-            with open(csv, "w") as f:
-                f.write("sku,gtin,name,price,currency,restock_threshold,restock_target\n"
-                        "COLA,,Cola,1.49,EUR,0,0\n")
-            r = sk.run("ledger", "-c", self.cfg, "import", "products", csv)
-            self.assertEqual(r.returncode, 0, r.stderr)
+            self.import_cola()
             # Another file put in its place: said, and the daemon goes on.
             copy = self.db + ".copy"
             with open(self.db, "rb") as src, open(copy, "wb") as dst:
